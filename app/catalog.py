@@ -1,0 +1,96 @@
+"""Catalog reads: categories, products and their variants, in the shopper's language."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlite_utils import Database
+
+LANGS = ("fr", "en")
+
+
+def _localise(row: dict[str, Any], lang: str, *fields: str) -> dict[str, Any]:
+    for field in fields:
+        row[field] = row.get(f"{field}_{lang}") or row.get(f"{field}_fr", "")
+    return row
+
+
+def categories(db: Database, lang: str) -> list[dict[str, Any]]:
+    """Every category in display order."""
+    rows = db.execute_returning_dicts(
+        "SELECT id, slug, name_fr, name_en FROM categories ORDER BY position, slug"
+    )
+    return [_localise(r, lang, "name") for r in rows]
+
+
+def category_by_slug(db: Database, slug: str, lang: str) -> dict[str, Any] | None:
+    """One category, or None."""
+    rows = db.execute_returning_dicts(
+        "SELECT id, slug, name_fr, name_en FROM categories WHERE slug = ?", [slug]
+    )
+    return _localise(rows[0], lang, "name") if rows else None
+
+
+_SUMMARY = """
+SELECT p.pk, p.ref, p.brand, p.name_fr, p.name_en, p.price_cents, c.slug AS category_slug,
+       (SELECT v.colour_hex FROM variants v WHERE v.product_pk = p.pk
+        ORDER BY v.colour_code, v.size_order LIMIT 1) AS colour_hex
+FROM products p JOIN categories c ON c.id = p.category_id
+"""
+
+
+def products_by_pks(db: Database, pks: list[int], lang: str) -> list[dict[str, Any]]:
+    """Product summaries for a list of primary keys, in that order."""
+    if not pks:
+        return []
+    marks = ",".join("?" * len(pks))
+    rows = db.execute_returning_dicts(f"{_SUMMARY} WHERE p.pk IN ({marks})", pks)  # noqa: S608
+    by_pk = {r["pk"]: _localise(r, lang, "name") for r in rows}
+    return [by_pk[pk] for pk in pks if pk in by_pk]
+
+
+def products_in_category(
+    db: Database, category_id: int, lang: str, offset: int = 0, limit: int = 24
+) -> list[dict[str, Any]]:
+    """A page of a category's products, by name."""
+    rows = db.execute_returning_dicts(
+        f"{_SUMMARY} WHERE p.category_id = ? ORDER BY p.name_fr, p.pk LIMIT ? OFFSET ?",  # noqa: S608
+        [category_id, limit, offset],
+    )
+    return [_localise(r, lang, "name") for r in rows]
+
+
+def product_by_ref(db: Database, ref: str, lang: str) -> dict[str, Any] | None:
+    """One product with its category, or None."""
+    rows = db.execute_returning_dicts(
+        """SELECT p.*, c.slug AS category_slug, c.name_fr AS category_fr,
+                  c.name_en AS category_en
+           FROM products p JOIN categories c ON c.id = p.category_id WHERE p.ref = ?""",
+        [ref],
+    )
+    if not rows:
+        return None
+    row = _localise(rows[0], lang, "name", "description")
+    row["category"] = row[f"category_{lang}"]
+    return row
+
+
+def variants(db: Database, product_pk: int, lang: str) -> list[dict[str, Any]]:
+    """A product's variants ordered by colour then size."""
+    rows = db.execute_returning_dicts(
+        """SELECT sku, ean, size, size_order, colour_code, colour_fr, colour_en, colour_hex,
+                  price_cents
+           FROM variants WHERE product_pk = ? ORDER BY colour_code, size_order""",
+        [product_pk],
+    )
+    return [_localise(r, lang, "colour") for r in rows]
+
+
+def find_variant(db: Database, code: str) -> dict[str, Any] | None:
+    """The variant whose SKU or barcode is ``code`` (with its product ref), or None."""
+    rows = db.execute_returning_dicts(
+        """SELECT v.sku, v.ean, p.ref FROM variants v JOIN products p ON p.pk = v.product_pk
+           WHERE v.ean = ? OR v.sku = ? LIMIT 1""",
+        [code, code],
+    )
+    return rows[0] if rows else None

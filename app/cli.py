@@ -1,0 +1,175 @@
+"""The ``kiosk`` command: serve, demo, seed, migrate and stock corrections.
+
+Every option can also be given as a ``KIOSK_*`` environment variable (shown in
+``--help``) or in a TOML config file (``--config`` / ``KIOSK_CONFIG``).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from . import db as dbmod
+from .config import load_default_map
+
+data_option = click.option(
+    "--data",
+    "data",
+    envvar="KIOSK_DATA",
+    show_envvar=True,
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="The store's data directory (database, pictures, secrets).",
+)
+
+
+def _open(data: Path):
+    from .migrations import migrate
+
+    db = dbmod.connect(dbmod.db_path(data))
+    migrate(db)
+    return db
+
+
+class _Group(click.Group):
+    def make_context(self, info_name, args, parent=None, **extra):  # type: ignore[override]
+        # Read --config before parsing, so the file can provide defaults to subcommands.
+        import os
+
+        path = None
+        for i, arg in enumerate(args):
+            if arg == "--config" and i + 1 < len(args):
+                path = args[i + 1]
+            elif arg.startswith("--config="):
+                path = arg.split("=", 1)[1]
+        path = path or os.environ.get("KIOSK_CONFIG")
+        extra.setdefault("default_map", load_default_map(path))
+        return super().make_context(info_name, args, parent=parent, **extra)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--config",
+    envvar="KIOSK_CONFIG",
+    show_envvar=True,
+    type=click.Path(dir_okay=False),
+    help="A TOML file of defaults: top-level keys for every command, [serve] etc. per command.",
+)
+def main(config: str | None) -> None:
+    """Store kiosk and click-and-collect server."""
+
+
+@main.command()
+@data_option
+def migrate(data: Path) -> None:
+    """Create the store database or bring it to the latest schema (keeps every row)."""
+    from .migrations import migrate as run
+
+    db = dbmod.connect(dbmod.db_path(data))
+    applied = run(db)
+    click.echo(f"applied: {', '.join(applied)}" if applied else "database is up to date")
+
+
+@main.command()
+@data_option
+@click.option("--products", default=2000, show_default=True, envvar="KIOSK_PRODUCTS",
+              show_envvar=True, type=click.IntRange(1, 1_000_000), help="How many products.")
+@click.option("--store-id", envvar="KIOSK_STORE_ID", show_envvar=True, default=None,
+              help="Which demo store this database belongs to (default: the first).")
+@click.option("--seed", "rng_seed", default=42, show_default=True, type=int,
+              help="Random seed: the same seed gives the same data.")
+def seed(data: Path, products: int, store_id: str | None, rng_seed: int) -> None:
+    """Fill an empty store database with the demo retailer's catalog and stock."""
+    from . import seed as seedmod
+
+    db = _open(data)
+    store_id = store_id or seedmod.DEMO_STORES[0]["id"]
+    if store_id not in {s["id"] for s in seedmod.DEMO_STORES}:
+        raise click.BadParameter(f"unknown demo store {store_id!r}", param_hint="--store-id")
+    started = time.monotonic()
+    with click.progressbar(length=100, label=f"Seeding {products} products", file=sys.stderr) as bar:
+        last = [0]
+
+        def progress(done: int, total: int) -> None:
+            pct = int(done * 100 / max(total, 1))
+            bar.update(pct - last[0])
+            last[0] = pct
+
+        try:
+            counts = seedmod.seed_store(db, store_id, products=products, seed=rng_seed,
+                                        progress=progress)
+        except ValueError as exc:
+            raise click.ClickException(f"{data}: {exc}") from exc
+    click.echo(f"seeded {counts} in {time.monotonic() - started:.1f}s")
+
+
+@main.group()
+def stock() -> None:
+    """Stock corrections by staff."""
+
+
+@stock.command("adjust")
+@data_option
+@click.argument("code")
+@click.argument("qty", type=int)
+@click.option("--count", "counted", is_flag=True,
+              help="QTY is the quantity counted on the shelf, not a change.")
+@click.option("--reason", default="", help="Why (damaged, found, miscount…).")
+@click.option("--actor", default="cli", envvar="USER", help="Who made the correction.")
+def stock_adjust(data: Path, code: str, qty: int, counted: bool, reason: str, actor: str) -> None:
+    """Correct the stock of CODE (SKU or barcode) by QTY (e.g. -2, 3), as a movement."""
+    from .stock import UnknownCode, adjust
+
+    db = _open(data)
+    try:
+        result = adjust(db, code, qty, counted=counted, reason=reason, actor=actor)
+    except UnknownCode as exc:
+        raise click.ClickException(f"no item with SKU or barcode {code!r}") from exc
+    click.echo(
+        f"{result['sku']}: {result['before']} -> {result['after']} "
+        f"(movement {result['delta']:+d}, id {result['id']})"
+    )
+
+
+@main.command()
+@data_option
+@click.option("--host", default="127.0.0.1", show_default=True, envvar="KIOSK_HOST",
+              show_envvar=True, help="Address to listen on (0.0.0.0 for tablets on the LAN).")
+@click.option("--port", default=8000, show_default=True, envvar="KIOSK_PORT", show_envvar=True,
+              type=click.IntRange(1, 65535))
+@click.option("--threads", default=8, show_default=True, envvar="KIOSK_THREADS",
+              show_envvar=True, type=click.IntRange(1, 64), help="Worker threads.")
+def serve(data: Path, host: str, port: int, threads: int) -> None:
+    """Run the store server under waitress (a production WSGI server)."""
+    import waitress
+
+    from .web import create_app
+
+    _open(data).close()
+    app = create_app({"DATA_DIR": str(data)})
+    click.echo(f"store server on http://{host}:{port}/ (data {data})", err=True)
+    waitress.serve(app, host=host, port=port, threads=threads, ident="kiosk",
+                   clear_untrusted_proxy_headers=True)
+
+
+@main.command()
+@click.option("--data", "data", envvar="KIOSK_DATA", show_envvar=True, default=".demo",
+              show_default=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Where the demo keeps everything (seeded on first run).")
+@click.option("--port", default=8000, show_default=True, envvar="KIOSK_PORT", show_envvar=True,
+              type=click.IntRange(1, 65000), help="First port; each store takes the next one.")
+@click.option("--products", default=2000, show_default=True, type=click.IntRange(1, 1_000_000),
+              help="Products to seed on first run.")
+def demo(data: Path, port: int, products: int) -> None:
+    """Seed demo data into DATA if empty, start every server on 127.0.0.1, print the URLs."""
+    from .demo import run_demo
+
+    run_demo(data, port, products)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,285 @@
+"""The shopper kiosk (``/``): attract screen, browse, search, product, scan."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    redirect,
+    render_template,
+    request,
+    send_file,
+    session,
+    url_for,
+)
+from flask_babel import gettext as _
+from flask_htmx import make_response
+
+from . import catalog, clock, ean, pictures, stock
+from .extensions import htmx
+from .i18n import LANGUAGES, current_lang, format_clock
+from .search import QueryTooLong, search_products
+from .storage import get_db
+
+bp = Blueprint("kiosk", __name__)
+
+PAGE_SIZE = 24
+RECENT_MAX = 6
+
+
+@bp.after_request
+def vary_on_htmx(response: Response) -> Response:
+    # The same URL answers a full page or a partial: caches must keep them apart.
+    response.vary.add("HX-Request")
+    return response
+
+
+@bp.app_context_processor
+def kiosk_globals() -> dict[str, Any]:
+    db = get_db()
+    store_id = stock.self_store_id(db)
+    row = db.execute("SELECT name FROM stores WHERE id = ?", [store_id]).fetchone()
+    return {
+        "store_name": row[0] if row else "",
+        "idle_seconds": current_app.config["IDLE_SECONDS"],
+        "countdown_seconds": current_app.config["IDLE_COUNTDOWN_SECONDS"],
+    }
+
+
+def _safe_next(default: str = "/") -> str:
+    """Where to go back after a form: a local path only, never another site."""
+    target = request.form.get("next") or request.referrer or default
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not parts.path.startswith("/"):
+        # Referrer is absolute: keep only its path if it is ours.
+        if parts.netloc and parts.netloc == request.host:
+            return parts.path + (f"?{parts.query}" if parts.query else "")
+        return default
+    return target
+
+
+def _remember(ref: str) -> None:
+    seen = [r for r in session.get("seen", []) if r != ref]
+    session["seen"] = [ref, *seen][:RECENT_MAX]
+
+
+def _with_stock(db: Any, products: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    totals = stock.product_totals(db, [p["pk"] for p in products])
+    for p in products:
+        p["here"] = totals.get(p["pk"], 0)
+    return products
+
+
+@bp.get("/")
+def attract() -> str:
+    """The attract screen shown while nobody is using the kiosk."""
+    return render_template("kiosk/attract.html", promotions=[])
+
+
+@bp.get("/browse")
+def browse() -> str:
+    """Categories, search box and what this shopper looked at."""
+    db = get_db()
+    lang = current_lang()
+    seen = session.get("seen", [])
+    recent = []
+    for ref in seen:
+        p = catalog.product_by_ref(db, ref, lang)
+        if p:
+            recent.append(p)
+    return render_template(
+        "kiosk/browse.html", categories=catalog.categories(db, lang), recent=recent, q=""
+    )
+
+
+@bp.get("/search")
+def search() -> Any:
+    """Search as you type: the results partial for htmx, the full page otherwise."""
+    db = get_db()
+    lang = current_lang()
+    q = request.args.get("q", "")
+    status = 200
+    error = None
+    results: list[dict[str, Any]] = []
+    try:
+        pks = search_products(db, q, limit=PAGE_SIZE)
+        results = _with_stock(db, catalog.products_by_pks(db, pks, lang))
+    except QueryTooLong:
+        error = _("That search is too long. Try one or two words.")
+        status = 400
+    context = {"q": q, "results": results, "error": error}
+    if htmx:
+        return render_template("kiosk/_search_results.html", **context), status
+    return (
+        render_template("kiosk/search.html", categories=catalog.categories(db, lang), **context),
+        status,
+    )
+
+
+@bp.get("/category/<slug>")
+def category(slug: str) -> Any:
+    """One category's products, a page at a time."""
+    db = get_db()
+    lang = current_lang()
+    cat = catalog.category_by_slug(db, slug, lang)
+    if cat is None:
+        abort(404)
+    page = max(request.args.get("page", 1, type=int) or 1, 1)
+    items = catalog.products_in_category(
+        db, cat["id"], lang, offset=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE + 1
+    )
+    more = len(items) > PAGE_SIZE
+    products = _with_stock(db, items[:PAGE_SIZE])
+    return render_template(
+        "kiosk/category.html", category=cat, products=products, page=page, more=more
+    )
+
+
+def _stock_context(db: Any, product: dict[str, Any], sku: str | None) -> dict[str, Any]:
+    """Everything the product page's live stock panel shows."""
+    lang = current_lang()
+    variants = catalog.variants(db, product["pk"], lang)
+    skus = [v["sku"] for v in variants]
+    levels = stock.levels(db, skus)
+    for v in variants:
+        v["qty"] = levels.get(v["sku"], 0)
+        v["badge"] = stock.badge(v["qty"])
+    selected = next((v for v in variants if v["sku"] == sku), None)
+    if selected is None:
+        selected = next((v for v in variants if v["qty"] > 0), variants[0] if variants else None)
+    colours: dict[str, dict[str, Any]] = {}
+    for v in variants:
+        c = colours.setdefault(
+            v["colour_code"],
+            {"code": v["colour_code"], "name": v["colour"], "hex": v["colour_hex"], "qty": 0,
+             "sku": v["sku"]},
+        )
+        c["qty"] += v["qty"]
+        if c["qty"] and not levels.get(c["sku"]):
+            c["sku"] = v["sku"]  # open a colour on a size that is in stock
+    sizes = [v for v in variants if selected and v["colour_code"] == selected["colour_code"]]
+    others = stock.other_stores(db, [selected["sku"]] if selected else [])
+    stale_after = current_app.config["STALE_AFTER_SECONDS"]
+    now = clock.utcnow()
+    for s in others:
+        s["qty"] = s.get("levels", {}).get(selected["sku"], 0) if selected else 0
+        s["badge"] = stock.badge(s["qty"])
+        s["stale_at"] = None
+        if s.get("as_of"):
+            as_of = clock.parse_iso(s["as_of"])
+            if (now - as_of).total_seconds() > stale_after:
+                s["stale_at"] = format_clock(as_of)
+    return {
+        "product": product,
+        "variants": variants,
+        "selected": selected,
+        "colours": list(colours.values()),
+        "sizes": sizes,
+        "others": others,
+        "version": stock.stock_version(db),
+        "poll_seconds": current_app.config["STOCK_POLL_SECONDS"],
+    }
+
+
+@bp.get("/product/<ref>")
+def product(ref: str) -> Any:
+    """A product: pictures, price, sizes and colours with live stock here and elsewhere."""
+    db = get_db()
+    p = catalog.product_by_ref(db, ref, current_lang())
+    if p is None:
+        return render_template("kiosk/not_found.html", code=ref), 404
+    _remember(ref)
+    return render_template("kiosk/product.html", **_stock_context(db, p, request.args.get("sku")))
+
+
+@bp.get("/product/<ref>/stock")
+def product_stock(ref: str) -> Any:
+    """The live stock panel: polled by open pages, 204/304 when nothing changed."""
+    db = get_db()
+    version = stock.stock_version(db)
+    lang = current_lang()
+    sku = request.args.get("sku", "")
+    etag = hashlib.sha1(f"{version}:{ref}:{sku}:{lang}".encode()).hexdigest()[:20]
+    if request.args.get("v") == str(version):
+        # The page already shows this version: htmx does not swap on 204.
+        return Response(status=204)
+    if etag in request.if_none_match:
+        resp = Response(status=304)
+        resp.set_etag(etag)
+        return resp
+    p = catalog.product_by_ref(db, ref, lang)
+    if p is None:
+        abort(404)
+    resp = Response(render_template("kiosk/_stock_panel.html", **_stock_context(db, p, sku)))
+    resp.set_etag(etag)
+    resp.headers["Cache-Control"] = "no-cache"
+    return resp
+
+
+@bp.get("/scan")
+def scan() -> Any:
+    """A scanned (or typed) barcode or SKU: open its product, or say kindly it is unknown."""
+    code = request.args.get("code", "").strip()[:64]
+    if code.isdigit() and ean.looks_like_barcode(code) and not ean.has_valid_check_digit(code):
+        return render_template("kiosk/not_found.html", code=code, misread=True), 400
+    variant = catalog.find_variant(get_db(), code) if code else None
+    if variant is None:
+        return render_template("kiosk/not_found.html", code=code), 404
+    return redirect(url_for("kiosk.product", ref=variant["ref"], sku=variant["sku"]))
+
+
+@bp.get("/picture/<ref>/<int:n>.png")
+def picture(ref: str, n: int) -> Any:
+    """A product picture, drawn once with Pillow and then served from the disk cache."""
+    if n not in (0, 1, 2):
+        abort(404)
+    db = get_db()
+    p = catalog.product_by_ref(db, ref, "fr")
+    if p is None:
+        abort(404)
+    vs = catalog.variants(db, p["pk"], "fr")
+    colour = vs[0]["colour_hex"] if vs else "#888888"
+    sku = request.args.get("sku")
+    for v in vs:
+        if v["sku"] == sku:
+            colour = v["colour_hex"]
+    key = f"{p['category_slug']}-{colour.lstrip('#')}-{n}"
+    path = pictures.cached_picture(
+        Path(current_app.config["PICTURE_CACHE"]),
+        key,
+        lambda: pictures.render_product_picture(p["category_slug"], colour, p["brand"], variant=n),
+    )
+    return send_file(path, mimetype="image/png", max_age=86400)
+
+
+@bp.post("/lang")
+def set_lang() -> Any:
+    """Switch the kiosk language (French, English)."""
+    lang = request.form.get("lang", "")
+    if lang not in LANGUAGES:
+        abort(400)
+    session["lang"] = lang
+    return redirect(_safe_next())
+
+
+@bp.post("/accessible")
+def toggle_accessible() -> Any:
+    """Accessible mode: content within reach, larger type, high contrast."""
+    session["a11y"] = not session.get("a11y", False)
+    return redirect(_safe_next())
+
+
+@bp.post("/session/reset")
+def reset_session() -> Any:
+    """Forget the shopper: language, accessible mode, recently viewed, everything."""
+    session.clear()
+    if htmx:
+        return make_response("", 200, redirect=url_for("kiosk.attract"))
+    return redirect(url_for("kiosk.attract"))

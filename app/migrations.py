@@ -1,0 +1,157 @@
+"""Named schema migrations for the store database (sqlite-utils ``Migrations``).
+
+Never edit a migration that has shipped: add a new one. Each runs in its own
+transaction together with the record that it ran, so a crash leaves it pending.
+"""
+
+from __future__ import annotations
+
+from sqlite_utils import Database
+from sqlite_utils.migrations import Migrations
+
+from . import db as dbmod
+
+store_migrations = Migrations("kiosk_store")
+
+
+@store_migrations(name="m001_catalog_and_stock")
+def m001_catalog_and_stock(db: Database) -> None:
+    for sql in (
+        "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+        """CREATE TABLE stores (
+            id TEXT PRIMARY KEY,
+            name TEXT NOT NULL,
+            city TEXT NOT NULL DEFAULT '',
+            address TEXT NOT NULL DEFAULT '',
+            is_self INTEGER NOT NULL DEFAULT 0
+        )""",
+        """CREATE TABLE categories (
+            id INTEGER PRIMARY KEY,
+            slug TEXT NOT NULL UNIQUE,
+            name_fr TEXT NOT NULL,
+            name_en TEXT NOT NULL,
+            position INTEGER NOT NULL DEFAULT 0
+        )""",
+        """CREATE TABLE products (
+            pk INTEGER PRIMARY KEY,
+            ref TEXT NOT NULL UNIQUE,
+            category_id INTEGER NOT NULL REFERENCES categories(id),
+            brand TEXT NOT NULL DEFAULT '',
+            name_fr TEXT NOT NULL,
+            name_en TEXT NOT NULL,
+            description_fr TEXT NOT NULL DEFAULT '',
+            description_en TEXT NOT NULL DEFAULT '',
+            price_cents INTEGER NOT NULL CHECK (price_cents >= 0)
+        )""",
+        "CREATE INDEX products_category ON products(category_id, name_fr)",
+        """CREATE TABLE variants (
+            sku TEXT PRIMARY KEY,
+            product_pk INTEGER NOT NULL REFERENCES products(pk),
+            ean TEXT NOT NULL UNIQUE,
+            size TEXT NOT NULL,
+            size_order INTEGER NOT NULL DEFAULT 0,
+            colour_code TEXT NOT NULL,
+            colour_fr TEXT NOT NULL,
+            colour_en TEXT NOT NULL,
+            colour_hex TEXT NOT NULL,
+            price_cents INTEGER CHECK (price_cents IS NULL OR price_cents >= 0)
+        )""",
+        "CREATE INDEX variants_product ON variants(product_pk, colour_code, size_order)",
+        # The hub's last known level for every store (this one and the others).
+        """CREATE TABLE stock_levels (
+            store_id TEXT NOT NULL,
+            sku TEXT NOT NULL,
+            qty INTEGER NOT NULL,
+            as_of TEXT NOT NULL,
+            PRIMARY KEY (store_id, sku)
+        ) WITHOUT ROWID""",
+        # This store's own movements; acked_at is set once the hub has counted them.
+        """CREATE TABLE stock_movements (
+            id TEXT PRIMARY KEY,
+            sku TEXT NOT NULL REFERENCES variants(sku),
+            delta INTEGER NOT NULL,
+            kind TEXT NOT NULL,
+            reason TEXT NOT NULL DEFAULT '',
+            actor TEXT NOT NULL DEFAULT '',
+            created_at TEXT NOT NULL,
+            acked_at TEXT
+        )""",
+        "CREATE INDEX stock_movements_pending ON stock_movements(sku) WHERE acked_at IS NULL",
+        "INSERT INTO meta (key, value) VALUES ('stock_version', '0')",
+        # Any stock change, from any process, bumps one counter: open kiosk pages poll
+        # it cheaply (ETag) instead of recomputing stock on every tick.
+        """CREATE TRIGGER stock_levels_ins AFTER INSERT ON stock_levels BEGIN
+            UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'stock_version';
+        END""",
+        """CREATE TRIGGER stock_levels_upd AFTER UPDATE ON stock_levels BEGIN
+            UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'stock_version';
+        END""",
+        """CREATE TRIGGER stock_movements_ins AFTER INSERT ON stock_movements BEGIN
+            UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'stock_version';
+        END""",
+    ):
+        db.execute(sql)
+
+
+@store_migrations(name="m002_search_index")
+def m002_search_index(db: Database) -> None:
+    # Accent- and case-insensitive full-text search; prefix indexes make
+    # search-as-you-type ("chaus*") cheap on 100,000 products.
+    db.execute(
+        """CREATE VIRTUAL TABLE products_fts USING fts5(
+            name_fr, name_en, brand, category_fr, category_en, ref,
+            tokenize = "unicode61 remove_diacritics 2",
+            prefix = '2 3 4'
+        )"""
+    )
+    db.execute(
+        """INSERT INTO products_fts (rowid, name_fr, name_en, brand, category_fr, category_en, ref)
+        SELECT p.pk, p.name_fr, p.name_en, p.brand, c.name_fr, c.name_en, p.ref
+        FROM products p JOIN categories c ON c.id = p.category_id"""
+    )
+    for sql in (
+        """CREATE TRIGGER products_fts_ins AFTER INSERT ON products BEGIN
+            INSERT INTO products_fts (rowid, name_fr, name_en, brand, category_fr,
+                                      category_en, ref)
+            SELECT new.pk, new.name_fr, new.name_en, new.brand, c.name_fr, c.name_en, new.ref
+            FROM categories c WHERE c.id = new.category_id;
+        END""",
+        """CREATE TRIGGER products_fts_upd AFTER UPDATE ON products BEGIN
+            DELETE FROM products_fts WHERE rowid = old.pk;
+            INSERT INTO products_fts (rowid, name_fr, name_en, brand, category_fr,
+                                      category_en, ref)
+            SELECT new.pk, new.name_fr, new.name_en, new.brand, c.name_fr, c.name_en, new.ref
+            FROM categories c WHERE c.id = new.category_id;
+        END""",
+        """CREATE TRIGGER products_fts_del AFTER DELETE ON products BEGIN
+            DELETE FROM products_fts WHERE rowid = old.pk;
+        END""",
+    ):
+        db.execute(sql)
+
+
+@store_migrations(name="m003_outbox")
+def m003_outbox(db: Database) -> None:
+    # What the hub must learn, written in the same transaction as the local change.
+    db.execute(
+        """CREATE TABLE outbox (
+            id TEXT PRIMARY KEY,
+            type TEXT NOT NULL,
+            occurred_at TEXT NOT NULL,
+            payload TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            last_error TEXT,
+            parked_reason TEXT,
+            acked_at TEXT
+        )"""
+    )
+    db.execute("CREATE INDEX outbox_pending ON outbox(created_at) WHERE acked_at IS NULL")
+
+
+def migrate(db: Database) -> list[str]:
+    """Apply pending migrations under the write lock; return the names applied."""
+    with dbmod.write(db):
+        pending = [m.name for m in store_migrations.pending(db)]
+        store_migrations.apply(db)
+    return pending

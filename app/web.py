@@ -1,0 +1,86 @@
+"""The store server's Flask application factory."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, jsonify, render_template
+from werkzeug.exceptions import HTTPException
+
+from . import i18n, security, storage
+from .extensions import htmx
+from .stock import self_store_id, stock_version
+
+ROOT = Path(__file__).resolve().parent.parent
+
+DEFAULTS: dict[str, Any] = {
+    "IDLE_SECONDS": 60,  # untouched this long, the kiosk asks "Toujours là ?"
+    "IDLE_COUNTDOWN_SECONDS": 10,  # ... and then forgets the shopper
+    "STOCK_POLL_SECONDS": 2,  # open pages check for stock changes this often
+    "STALE_AFTER_SECONDS": 120,  # older stock figures say "stock au 14:02"
+    "STORE_TIMEZONE": "Europe/Paris",
+    "SESSION_COOKIE_SAMESITE": "Lax",
+    "SESSION_COOKIE_HTTPONLY": True,
+    "WTF_CSRF_TIME_LIMIT": None,  # a kiosk page may stay open all day
+    "PICTURE_CACHE": None,
+}
+
+
+def create_app(test_config: dict[str, Any] | None = None) -> Flask:
+    """Build the store server; settings come from ``test_config`` or ``KIOSK_*`` env vars."""
+    app = Flask(
+        __name__,
+        template_folder=str(ROOT / "templates"),
+        static_folder=str(ROOT / "static"),
+    )
+    app.config.update(DEFAULTS)
+    app.config.from_prefixed_env("KIOSK")
+    if test_config:
+        app.config.update(test_config)
+    data_dir = app.config.get("DATA_DIR") or os.environ.get("KIOSK_DATA")
+    if not data_dir:
+        raise RuntimeError("no data directory: pass --data DIR or set KIOSK_DATA")
+    app.config["DATA_DIR"] = str(data_dir)
+    app.config.setdefault("SECRET_KEY", None)
+    if not app.config["SECRET_KEY"]:
+        app.config["SECRET_KEY"] = storage.secret_key(data_dir)
+    if not app.config["PICTURE_CACHE"]:
+        app.config["PICTURE_CACHE"] = str(Path(data_dir) / "pictures")
+
+    htmx.init_app(app)
+    security.init_app(app)
+    i18n.init_app(app)
+
+    from .kiosk import bp as kiosk_bp
+
+    app.register_blueprint(kiosk_bp)
+
+    @app.get("/_ping")
+    def ping() -> tuple[str, int, dict[str, str]]:
+        """A bare route: the floor that benchmarks compare every page to."""
+        return "ok", 200, {"Content-Type": "text/plain"}
+
+    @app.get("/healthz")
+    def healthz() -> Any:
+        """Machine-readable health of this store server."""
+        db = storage.get_db()
+        return jsonify(
+            ok=True,
+            store_id=self_store_id(db),
+            stock_version=stock_version(db),
+        )
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException) -> Any:
+        """Friendly error pages in the kiosk's look, never a bare stack trace."""
+        return render_template("kiosk/error.html", error=exc), exc.code or 500
+
+    @app.errorhandler(Exception)
+    def server_error(exc: Exception) -> Any:
+        """Log it, say something useful to the shopper, keep the kiosk usable."""
+        app.logger.exception("unhandled error")
+        return render_template("kiosk/error.html", error=None), 500
+
+    return app
