@@ -112,7 +112,7 @@ def stock() -> None:
     """Stock corrections by staff."""
 
 
-@stock.command("adjust")
+@stock.command("adjust", context_settings={"ignore_unknown_options": True})
 @data_option
 @click.argument("code")
 @click.argument("qty", type=int)

@@ -22,9 +22,10 @@ def gs1_check_digit(payload: str) -> int:
     """The GS1 mod-10 check digit for ``payload`` (every digit but the check digit)."""
     if not _is_ascii_digits(payload):
         raise ValueError(f"expected ASCII digits, got {payload!r}")
-    total = 0
-    for position, char in enumerate(reversed(payload)):
-        total += int(char) * (3 if position % 2 == 0 else 1)
+    # Weight 3 on the rightmost digit, then 1, 3, 1... leftwards.
+    raw = payload.encode("ascii")
+    odd, even = raw[::-2], raw[-2::-2]  # digits as ASCII codes: "0" is 48
+    total = 3 * (sum(odd) - 48 * len(odd)) + sum(even) - 48 * len(even)
     return (10 - total % 10) % 10
 
 
@@ -34,7 +35,7 @@ def ean13_check_digit(first12: str) -> int:
     >>> ean13_check_digit("376000000001")
     7
     """
-    if not _is_ascii_digits(first12) or len(first12) != 12:
+    if not isinstance(first12, str) or len(first12) != 12:
         raise ValueError(f"an EAN-13 needs 12 digits before its check digit, got {first12!r}")
     return gs1_check_digit(first12)
 

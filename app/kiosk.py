@@ -22,7 +22,7 @@ from flask import (
 from flask_babel import gettext as _
 from flask_htmx import make_response
 
-from . import catalog, clock, ean, pictures, stock
+from . import catalog, clock, ean, stock
 from .extensions import htmx
 from .i18n import LANGUAGES, current_lang, format_clock
 from .search import QueryTooLong, search_products
@@ -240,6 +240,8 @@ def picture(ref: str, n: int) -> Any:
     """A product picture, drawn once with Pillow and then served from the disk cache."""
     if n not in (0, 1, 2):
         abort(404)
+    from . import pictures  # Pillow loads only when a picture is first drawn
+
     db = get_db()
     p = catalog.product_by_ref(db, ref, "fr")
     if p is None:

@@ -136,6 +136,15 @@ def _size_order(kind: str, size: str) -> int:
     return SIZES[kind].index(size) + 1
 
 
+def _size_code(size: str) -> str:
+    """The size as it appears in a SKU: "TU", "G2", "T5", "150", "42", "XL"."""
+    if size == "Taille unique":
+        return "TU"
+    if size.startswith(("Grip ", "Taille ")):
+        return size[0] + size.rsplit(" ", 1)[1]
+    return size.removesuffix(" cm")
+
+
 # (name_fr stem, name_en stem, size kind, min price €, max price €, per audience?)
 _TEMPLATES: dict[str, list[tuple[str, str, str, float, float, bool]]] = {
     "chaussures-running": [
@@ -672,7 +681,7 @@ def seed_catalog(
                     ean_counter += 1
                     variant_rows.append(
                         (
-                            f"{ref}-{code}-{size.replace(' ', '')}",
+                            f"{ref}-{code}-{_size_code(size)}",
                             pk,
                             make_ean13(f"{EAN_PREFIX}{ean_counter:09d}"),
                             size,
@@ -776,7 +785,9 @@ def seed_store(
         def stock_progress(done: int, total: int) -> None:
             report(scale + (done * scale) // max(total, 1), 2 * scale)
 
-    with dbmod.write(db):
+    # One cache for the whole load: shrinking it between the phases would spill the
+    # catalogue's dirty pages to the WAL half-way through the transaction.
+    with dbmod.write(db), _bulk_cache(db):
         if _product_count(db):
             raise ValueError("already seeded")
         seed_stores(db, self_store_id)
@@ -797,30 +808,32 @@ def sample_barcodes(db: Database, self_store_id: str, n: int = 5) -> list[dict[s
     a condition nobody meets any more is skipped. The HTML test product is left out.
     """
     select = (
-        "SELECT v.ean, v.sku, p.ref, p.name_fr, s.qty, v.size, v.colour_fr, p.pk "
-        "FROM products p JOIN variants v ON v.product_pk = p.pk "
-        "JOIN stock_levels s ON s.store_id = ? AND s.sku = v.sku "
+        "SELECT v.ean, v.sku, p.ref, p.name_fr, s.qty, v.size, v.colour_fr, p.category_id "
+        # CROSS JOIN pins the join order: walk products by pk and stop at the first
+        # hit, instead of scanning the store's whole stock and sorting it.
+        "FROM products p CROSS JOIN variants v ON v.product_pk = p.pk "
+        "CROSS JOIN stock_levels s ON s.store_id = ? AND s.sku = v.sku "
         "WHERE p.ref != ? AND {cond} ORDER BY p.pk, v.colour_code, v.size_order LIMIT 1"
     )
     conditions = ["s.qty >= 3", "s.qty = 1", "s.qty = 0"]
     conditions += ["s.qty >= 3"] * max(0, n - len(conditions))
     chosen: list[dict[str, Any]] = []
-    used_pks: set[int] = set()
+    used_cats: set[int] = set()
     for position, cond in enumerate(conditions[:n]):
         params: list[Any] = [self_store_id, HTML_PRODUCT_REF]
         extra = ""
         if chosen:
             extra = " AND v.sku NOT IN ({})".format(", ".join("?" for _ in chosen))
             params += [c["sku"] for c in chosen]
-        if position >= 3 and used_pks:
-            # The fillers come from other products than those already shown.
-            extra += " AND p.pk NOT IN ({})".format(", ".join("?" for _ in used_pks))
-            params += sorted(used_pks)
+        if position >= 3:
+            # The fillers come from other categories than those already shown.
+            extra += " AND p.category_id NOT IN ({})".format(", ".join("?" for _ in used_cats))
+            params += sorted(used_cats)
         row = db.execute(select.format(cond=cond + extra), params).fetchone()  # noqa: S608
         if row is None:
             continue
-        ean, sku, ref, name_fr, qty, size, colour_fr, pk = row
-        used_pks.add(pk)
+        ean, sku, ref, name_fr, qty, size, colour_fr, category_id = row
+        used_cats.add(category_id)
         chosen.append(
             {
                 "ean": ean,

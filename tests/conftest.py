@@ -1,0 +1,193 @@
+"""Shared fixtures: seeded data directories, real servers on free ports, a browser.
+
+Seeding is done once per test session into a template directory; each test gets its
+own copy in ``tmp_path``, so tests never see each other's changes.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+
+from app import db as dbmod
+from app import seed as seedmod
+from app.migrations import migrate
+
+ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = ROOT / "test-artifacts"
+TEST_PRODUCTS = 300
+SELF_STORE = seedmod.DEMO_STORES[0]["id"]
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now, on loopback."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def seeded_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A store data directory seeded once per session (do not modify: copy it)."""
+    data = tmp_path_factory.mktemp("template-store")
+    db = dbmod.connect(dbmod.db_path(data))
+    migrate(db)
+    seedmod.seed_store(db, SELF_STORE, products=TEST_PRODUCTS)
+    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    db.close()
+    return data
+
+
+@pytest.fixture
+def store_data(seeded_template: Path, tmp_path: Path) -> Path:
+    """This test's own copy of a seeded store data directory."""
+    dest = tmp_path / "store"
+    shutil.copytree(seeded_template, dest)
+    return dest
+
+
+@pytest.fixture
+def store_db(store_data: Path):
+    """A connection to this test's store database."""
+    db = dbmod.connect(dbmod.db_path(store_data))
+    yield db
+    db.close()
+
+
+@pytest.fixture
+def app(store_data: Path):
+    """The store Flask app on this test's data (flaskr-style fixture)."""
+    from app import create_app
+
+    return create_app({"DATA_DIR": str(store_data), "TESTING": True})
+
+
+@pytest.fixture
+def client(app):
+    """A test client for the store app."""
+    return app.test_client()
+
+
+class Server:
+    """A real ``kiosk serve`` process on a free loopback port."""
+
+    def __init__(self, data: Path, env: dict[str, str] | None = None) -> None:
+        self.data = data
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env = {**os.environ, **(env or {}), "PYTHONUNBUFFERED": "1"}
+        self.log = data / "server.log"
+        self.proc: subprocess.Popen | None = None
+
+    def start(self, timeout: float = 20) -> Server:
+        cmd = [sys.executable, "-m", "app", "serve", "--data", str(self.data),
+               "--port", str(self.port)]
+        self.proc = subprocess.Popen(cmd, env=self.env, stdout=self.log.open("ab"),
+                                     stderr=subprocess.STDOUT, cwd=ROOT)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited: {self.log.read_text()[-2000:]}")
+            try:
+                if requests.get(self.url + "/healthz", timeout=1).ok:
+                    return self
+            except requests.RequestException:
+                pass
+            time.sleep(0.05)
+        raise TimeoutError(f"server not ready: {self.log.read_text()[-2000:]}")
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+@pytest.fixture
+def server_factory() -> Iterator:
+    """Start real store servers; all are stopped at the end of the test."""
+    servers: list[Server] = []
+
+    def start(data: Path, env: dict[str, str] | None = None) -> Server:
+        server = Server(data, env).start()
+        servers.append(server)
+        return server
+
+    yield start
+    for s in servers:
+        s.stop()
+
+
+@pytest.fixture
+def store_server(server_factory, store_data: Path) -> Server:
+    """A real store server on this test's data."""
+    return server_factory(store_data)
+
+
+def run_kiosk(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """Run the ``kiosk`` command line as a separate process."""
+    return subprocess.run(
+        [sys.executable, "-m", "app", *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, **(env or {})},
+        timeout=120,
+    )
+
+
+# --- Browser -----------------------------------------------------------------------
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's Chromium driven by Playwright (its own browsers cannot be downloaded)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser):
+    """A fresh browser context and page at a 1920×1080 landscape kiosk size."""
+    context = browser.new_context(viewport={"width": 1920, "height": 1080}, locale="fr-FR")
+    pg = context.new_page()
+    errors: list[str] = []
+    pg.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    pg.console_errors = errors  # type: ignore[attr-defined]
+    yield pg
+    context.close()
+
+
+def screenshot(page, name: str) -> Path:
+    """Keep a screenshot of a screen as a test artifact (test-artifacts/NAME.png)."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=False)
+    return path

@@ -1,0 +1,112 @@
+"""The ``kiosk`` command line, run as a real separate process."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import requests
+
+from app import db as dbmod
+from app import seed as seedmod
+
+from .conftest import ROOT, free_port, run_kiosk
+
+SUBCOMMANDS = [[], ["demo"], ["serve"], ["seed"], ["migrate"], ["stock"], ["stock", "adjust"]]
+
+
+@pytest.mark.parametrize("cmd", SUBCOMMANDS, ids=lambda c: " ".join(c) or "kiosk")
+def test_every_subcommand_has_help(cmd):
+    done = run_kiosk(*cmd, "--help")
+    assert done.returncode == 0
+    assert "Usage:" in done.stdout
+
+
+def test_migrate_then_seed_then_refuse_to_seed_twice(tmp_path):
+    data = tmp_path / "store"
+    assert run_kiosk("migrate", "--data", str(data)).returncode == 0
+    done = run_kiosk("seed", "--data", str(data), "--products", "40")
+    assert done.returncode == 0, done.stderr
+    db = dbmod.connect(dbmod.db_path(data))
+    assert db["products"].count == 40
+    again = run_kiosk("seed", "--data", str(data), "--products", "40")
+    assert again.returncode != 0 and "already" in again.stderr
+    assert db["products"].count == 40
+
+
+def test_stock_adjust_negative_delta_and_count(tmp_path, store_data, store_db):
+    sku, qty = store_db.execute(
+        """SELECT l.sku, l.qty FROM stock_levels l JOIN stores s ON s.id = l.store_id
+           WHERE s.is_self = 1 AND l.qty >= 4 LIMIT 1"""
+    ).fetchone()
+    done = run_kiosk("stock", "adjust", sku, "-3", "--data", str(store_data))
+    assert done.returncode == 0, done.stderr
+    assert f"{qty} -> {qty - 3}" in done.stdout
+    done = run_kiosk("stock", "adjust", sku, "7", "--count", "--data", str(store_data))
+    assert f"{qty - 3} -> 7" in done.stdout
+    assert store_db["outbox"].count == 2
+
+
+def test_stock_adjust_unknown_code_is_a_clear_error(store_data):
+    done = run_kiosk("stock", "adjust", "NOPE", "1", "--data", str(store_data))
+    assert done.returncode == 1
+    assert "no item with SKU or barcode 'NOPE'" in done.stderr
+
+
+def test_options_from_environment_and_config_file(tmp_path, store_data, store_db):
+    sku = store_db.execute("SELECT sku FROM variants LIMIT 1").fetchone()[0]
+    env_run = run_kiosk("stock", "adjust", sku, "1", env={"KIOSK_DATA": str(store_data)})
+    assert env_run.returncode == 0, env_run.stderr
+    config = tmp_path / "kiosk.toml"
+    config.write_text(f'data = "{store_data}"\n')
+    file_run = run_kiosk("--config", str(config), "stock", "adjust", sku, "1")
+    assert file_run.returncode == 0, file_run.stderr
+    env_file_run = run_kiosk("stock", "adjust", sku, "1", env={"KIOSK_CONFIG": str(config)})
+    assert env_file_run.returncode == 0, env_file_run.stderr
+    assert store_db["stock_movements"].count == 3
+
+
+def test_serve_uses_a_production_server(store_server):
+    r = requests.get(store_server.url + "/_ping", timeout=5)
+    assert r.text == "ok"
+    assert r.headers["Server"] == "kiosk"  # waitress's ident, not Werkzeug
+
+
+def test_demo_seeds_serves_writes_demo_json_and_stops_on_sigterm(tmp_path):
+    data = tmp_path / "demo"
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "app", "demo", "--data", str(data), "--port", str(port),
+         "--products", "60"],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        manifest_path = data / "demo.json"
+        deadline = time.monotonic() + 90
+        while not manifest_path.exists() and time.monotonic() < deadline:
+            assert proc.poll() is None, proc.stdout.read()
+            time.sleep(0.2)
+        manifest = json.loads(manifest_path.read_text())
+        assert [s["id"] for s in manifest["stores"]] == [s["id"] for s in seedmod.DEMO_STORES]
+        for store in manifest["stores"]:
+            assert requests.get(store["url"], timeout=5).status_code == 200
+            assert (ROOT / store["data_dir"]).exists()
+        barcode = manifest["sample_barcodes"][0]["ean"]
+        first = manifest["stores"][0]["url"]
+        r = requests.get(first + "scan", params={"code": barcode}, timeout=5)
+        assert r.status_code == 200 and "/product/" in r.url
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 0, out
+    assert "http://127.0.0.1:" in out and "demo.json" in out
+    # every store server stopped with it
+    for i in range(3):
+        with pytest.raises(requests.ConnectionError):
+            requests.get(f"http://127.0.0.1:{port + i}/healthz", timeout=2)
