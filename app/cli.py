@@ -6,7 +6,6 @@ Every option can also be given as a ``KIOSK_*`` environment variable (shown in
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from pathlib import Path
@@ -76,12 +75,30 @@ def migrate(data: Path) -> None:
 
 @main.command()
 @data_option
-@click.option("--products", default=2000, show_default=True, envvar="KIOSK_PRODUCTS",
-              show_envvar=True, type=click.IntRange(1, 1_000_000), help="How many products.")
-@click.option("--store-id", envvar="KIOSK_STORE_ID", show_envvar=True, default=None,
-              help="Which demo store this database belongs to (default: the first).")
-@click.option("--seed", "rng_seed", default=42, show_default=True, type=int,
-              help="Random seed: the same seed gives the same data.")
+@click.option(
+    "--products",
+    default=2000,
+    show_default=True,
+    envvar="KIOSK_PRODUCTS",
+    show_envvar=True,
+    type=click.IntRange(1, 1_000_000),
+    help="How many products.",
+)
+@click.option(
+    "--store-id",
+    envvar="KIOSK_STORE_ID",
+    show_envvar=True,
+    default=None,
+    help="Which demo store this database belongs to (default: the first).",
+)
+@click.option(
+    "--seed",
+    "rng_seed",
+    default=42,
+    show_default=True,
+    type=int,
+    help="Random seed: the same seed gives the same data.",
+)
 def seed(data: Path, products: int, store_id: str | None, rng_seed: int) -> None:
     """Fill an empty store database with the demo retailer's catalog and stock."""
     from . import seed as seedmod
@@ -91,7 +108,9 @@ def seed(data: Path, products: int, store_id: str | None, rng_seed: int) -> None
     if store_id not in {s["id"] for s in seedmod.DEMO_STORES}:
         raise click.BadParameter(f"unknown demo store {store_id!r}", param_hint="--store-id")
     started = time.monotonic()
-    with click.progressbar(length=100, label=f"Seeding {products} products", file=sys.stderr) as bar:
+    with click.progressbar(
+        length=100, label=f"Seeding {products} products", file=sys.stderr
+    ) as bar:
         last = [0]
 
         def progress(done: int, total: int) -> None:
@@ -100,8 +119,9 @@ def seed(data: Path, products: int, store_id: str | None, rng_seed: int) -> None
             last[0] = pct
 
         try:
-            counts = seedmod.seed_store(db, store_id, products=products, seed=rng_seed,
-                                        progress=progress)
+            counts = seedmod.seed_store(
+                db, store_id, products=products, seed=rng_seed, progress=progress
+            )
         except ValueError as exc:
             raise click.ClickException(f"{data}: {exc}") from exc
     click.echo(f"seeded {counts} in {time.monotonic() - started:.1f}s")
@@ -116,8 +136,12 @@ def stock() -> None:
 @data_option
 @click.argument("code")
 @click.argument("qty", type=int)
-@click.option("--count", "counted", is_flag=True,
-              help="QTY is the quantity counted on the shelf, not a change.")
+@click.option(
+    "--count",
+    "counted",
+    is_flag=True,
+    help="QTY is the quantity counted on the shelf, not a change.",
+)
 @click.option("--reason", default="", help="Why (damaged, found, miscount…).")
 @click.option("--actor", default="cli", envvar="USER", help="Who made the correction.")
 def stock_adjust(data: Path, code: str, qty: int, counted: bool, reason: str, actor: str) -> None:
@@ -137,12 +161,31 @@ def stock_adjust(data: Path, code: str, qty: int, counted: bool, reason: str, ac
 
 @main.command()
 @data_option
-@click.option("--host", default="127.0.0.1", show_default=True, envvar="KIOSK_HOST",
-              show_envvar=True, help="Address to listen on (0.0.0.0 for tablets on the LAN).")
-@click.option("--port", default=8000, show_default=True, envvar="KIOSK_PORT", show_envvar=True,
-              type=click.IntRange(1, 65535))
-@click.option("--threads", default=8, show_default=True, envvar="KIOSK_THREADS",
-              show_envvar=True, type=click.IntRange(1, 64), help="Worker threads.")
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    envvar="KIOSK_HOST",
+    show_envvar=True,
+    help="Address to listen on (0.0.0.0 for tablets on the LAN).",
+)
+@click.option(
+    "--port",
+    default=8000,
+    show_default=True,
+    envvar="KIOSK_PORT",
+    show_envvar=True,
+    type=click.IntRange(1, 65535),
+)
+@click.option(
+    "--threads",
+    default=8,
+    show_default=True,
+    envvar="KIOSK_THREADS",
+    show_envvar=True,
+    type=click.IntRange(1, 64),
+    help="Worker threads.",
+)
 def serve(data: Path, host: str, port: int, threads: int) -> None:
     """Run the store server under waitress (a production WSGI server)."""
     import waitress
@@ -152,18 +195,43 @@ def serve(data: Path, host: str, port: int, threads: int) -> None:
     _open(data).close()
     app = create_app({"DATA_DIR": str(data)})
     click.echo(f"store server on http://{host}:{port}/ (data {data})", err=True)
-    waitress.serve(app, host=host, port=port, threads=threads, ident="kiosk",
-                   clear_untrusted_proxy_headers=True)
+    waitress.serve(
+        app,
+        host=host,
+        port=port,
+        threads=threads,
+        ident="kiosk",
+        clear_untrusted_proxy_headers=True,
+    )
 
 
 @main.command()
-@click.option("--data", "data", envvar="KIOSK_DATA", show_envvar=True, default=".demo",
-              show_default=True, type=click.Path(file_okay=False, path_type=Path),
-              help="Where the demo keeps everything (seeded on first run).")
-@click.option("--port", default=8000, show_default=True, envvar="KIOSK_PORT", show_envvar=True,
-              type=click.IntRange(1, 65000), help="First port; each store takes the next one.")
-@click.option("--products", default=2000, show_default=True, type=click.IntRange(1, 1_000_000),
-              help="Products to seed on first run.")
+@click.option(
+    "--data",
+    "data",
+    envvar="KIOSK_DATA",
+    show_envvar=True,
+    default=".demo",
+    show_default=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where the demo keeps everything (seeded on first run).",
+)
+@click.option(
+    "--port",
+    default=8000,
+    show_default=True,
+    envvar="KIOSK_PORT",
+    show_envvar=True,
+    type=click.IntRange(1, 65000),
+    help="First port; each store takes the next one.",
+)
+@click.option(
+    "--products",
+    default=2000,
+    show_default=True,
+    type=click.IntRange(1, 1_000_000),
+    help="Products to seed on first run.",
+)
 def demo(data: Path, port: int, products: int) -> None:
     """Seed demo data into DATA if empty, start every server on 127.0.0.1, print the URLs."""
     from .demo import run_demo

@@ -99,8 +99,16 @@ def run_demo(data: Path, port: int, products: int) -> None:
     try:
         for i, store in enumerate(seedmod.DEMO_STORES):
             env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-            cmd = [sys.executable, "-m", "app", "serve", "--data",
-                   str(store_dir(data, store["id"])), "--port", str(port + i)]
+            cmd = [
+                sys.executable,
+                "-m",
+                "app",
+                "serve",
+                "--data",
+                str(store_dir(data, store["id"])),
+                "--port",
+                str(port + i),
+            ]
             procs.append(subprocess.Popen(cmd, env=env))
         for i, proc in enumerate(procs):
             _wait_ready(f"http://127.0.0.1:{port + i}/", proc)

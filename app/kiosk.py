@@ -158,8 +158,13 @@ def _stock_context(db: Any, product: dict[str, Any], sku: str | None) -> dict[st
     for v in variants:
         c = colours.setdefault(
             v["colour_code"],
-            {"code": v["colour_code"], "name": v["colour"], "hex": v["colour_hex"], "qty": 0,
-             "sku": v["sku"]},
+            {
+                "code": v["colour_code"],
+                "name": v["colour"],
+                "hex": v["colour_hex"],
+                "qty": 0,
+                "sku": v["sku"],
+            },
         )
         c["qty"] += v["qty"]
         if c["qty"] and not levels.get(c["sku"]):

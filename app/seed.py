@@ -16,6 +16,7 @@ Showcase facts that hold right after seeding, in every store:
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 import random
 from collections.abc import Callable, Iterator
@@ -61,7 +62,8 @@ SHOWCASE_QTYS = (9, 1, 0)
 EAN_PREFIX = "376"
 _EAN_BASE = 104_200_000
 
-_BATCH = 2000  # products per executemany batch (and per progress call)
+_BATCH = 5000  # products per INSERT statement (and per progress call)
+_STOCK_BATCH = 100_000  # stock rows per INSERT statement
 
 # --------------------------------------------------------------------------- catalogue
 
@@ -143,6 +145,13 @@ def _size_code(size: str) -> str:
     if size.startswith(("Grip ", "Taille ")):
         return size[0] + size.rsplit(" ", 1)[1]
     return size.removesuffix(" cm")
+
+
+# size kind -> size -> (SKU code, sort order), computed once.
+_SIZE_KEYS: dict[str, dict[str, tuple[str, int]]] = {
+    kind: {size: (_size_code(size), _size_order(kind, size)) for size in sizes}
+    for kind, sizes in SIZES.items()
+}
 
 
 # (name_fr stem, name_en stem, size kind, min price €, max price €, per audience?)
@@ -544,6 +553,45 @@ def _bulk_cache(db: Database, kib: int = 262_144) -> Iterator[None]:
         db.execute(f"PRAGMA cache_size = {int(before)}")
 
 
+def _insert_rows(db: Database, table: str, columns: list[str], rows: list[Any]) -> None:
+    """Insert ``rows`` (sequences in ``columns`` order) with ONE statement.
+
+    The rows travel as a JSON array unpacked by ``json_each``. Against ``executemany``
+    this saves the per-statement work (statement journal, trigger program set-up),
+    which grows with the size of the open transaction: 2-3 times faster here.
+    """
+    values = ", ".join(f"value ->> {i}" for i in range(len(columns)))
+    db.execute(
+        f"INSERT INTO {table} ({', '.join(columns)}) SELECT {values} FROM json_each(?)",  # noqa: S608
+        [json.dumps(rows, ensure_ascii=False, separators=(",", ":"))],
+    )
+
+
+_PRODUCT_COLUMNS = [
+    "pk",
+    "ref",
+    "category_id",
+    "brand",
+    "name_fr",
+    "name_en",
+    "description_fr",
+    "description_en",
+    "price_cents",
+]
+_VARIANT_COLUMNS = [
+    "sku",
+    "product_pk",
+    "ean",
+    "size",
+    "size_order",
+    "colour_code",
+    "colour_fr",
+    "colour_en",
+    "colour_hex",
+    "price_cents",
+]
+
+
 def _product_count(db: Database) -> int:
     return db.execute("SELECT count(*) FROM products").fetchone()[0]
 
@@ -604,14 +652,6 @@ def seed_catalog(
         refs = [f"M{n:06d}" for n in rng.sample(range(100_000, 1_000_000), products)]
         html_pk = min(666, products) if products >= 2 else 0
 
-        product_sql = (
-            "INSERT INTO products (pk, ref, category_id, brand, name_fr, name_en, "
-            "description_fr, description_en, price_cents) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
-        )
-        variant_sql = (
-            "INSERT INTO variants (sku, product_pk, ean, size, size_order, colour_code, "
-            "colour_fr, colour_en, colour_hex, price_cents) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-        )
         ean_counter = _EAN_BASE
         n_variants = 0
         product_rows: list[tuple[Any, ...]] = []
@@ -675,17 +715,19 @@ def seed_catalog(
                 (pk, ref, category_ids[slug], brand, name_fr, name_en, desc_fr, desc_en, price)
             )
             sale_price = _sale_price(rng, price) if sale_colour else None
+            size_keys = _SIZE_KEYS[size_kind]
             for code, colour_fr, colour_en, colour_hex in colours:
                 override = sale_price if code == sale_colour else None
                 for size in sizes:
+                    size_code, size_order = size_keys[size]
                     ean_counter += 1
                     variant_rows.append(
                         (
-                            f"{ref}-{code}-{_size_code(size)}",
+                            f"{ref}-{code}-{size_code}",
                             pk,
                             make_ean13(f"{EAN_PREFIX}{ean_counter:09d}"),
                             size,
-                            _size_order(size_kind, size),
+                            size_order,
                             code,
                             colour_fr,
                             colour_en,
@@ -695,8 +737,8 @@ def seed_catalog(
                     )
 
             if len(product_rows) >= _BATCH or pk == products:
-                db.conn.executemany(product_sql, product_rows)
-                db.conn.executemany(variant_sql, variant_rows)
+                _insert_rows(db, "products", _PRODUCT_COLUMNS, product_rows)
+                _insert_rows(db, "variants", _VARIANT_COLUMNS, variant_rows)
                 n_variants += len(variant_rows)
                 product_rows.clear()
                 variant_rows.clear()
@@ -739,19 +781,27 @@ def seed_stock(
         forced = dict(zip(_showcase_skus(db), SHOWCASE_QTYS, strict=False))
         total = len(skus) * len(store_ids)
         zero = low = 0
-        sql = "INSERT INTO stock_levels (store_id, sku, qty, as_of) VALUES (?, ?, ?, ?)"
+        done = 0
+        sql = (
+            "INSERT INTO stock_levels (store_id, sku, qty, as_of) "
+            "SELECT ?, value ->> 0, value ->> 1, ? FROM json_each(?)"
+        )
+        positions = {sku: skus.index(sku) for sku in forced}
         for index, store_id in enumerate(store_ids):
             rng = random.Random(seed + index)
             qtys = rng.choices(_QTY_VALUES, cum_weights=_QTY_CUM, k=len(skus))
             for sku, qty in forced.items():
-                qtys[skus.index(sku)] = qty
+                qtys[positions[sku]] = qty
             zero += qtys.count(0)
             low += qtys.count(1) + qtys.count(2)
-            db.conn.executemany(
-                sql, zip([store_id] * len(skus), skus, qtys, [as_of] * len(skus), strict=True)
-            )
-            if progress is not None:
-                progress((index + 1) * len(skus), total)
+            # One statement per batch (see _insert_rows), rows in key order.
+            for start in range(0, len(skus), _STOCK_BATCH):
+                stop = start + _STOCK_BATCH
+                rows = json.dumps(list(zip(skus[start:stop], qtys[start:stop], strict=True)))
+                db.execute(sql, [store_id, as_of, rows])
+                done += min(stop, len(skus)) - start
+                if progress is not None:
+                    progress(done, total)
     return {
         "stores": len(store_ids),
         "stock_levels": total,

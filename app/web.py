@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, jsonify, render_template
+from flask import Flask, Response, g, jsonify, render_template
 from werkzeug.exceptions import HTTPException
 
 from . import i18n, security, storage
@@ -52,6 +53,20 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     htmx.init_app(app)
     security.init_app(app)
     i18n.init_app(app)
+
+    @app.before_request
+    def start_timer() -> None:
+        g.started = time.perf_counter()
+
+    @app.after_request
+    def server_timing(response: Response) -> Response:
+        # How long the app itself took: benchmarks read it, so does the browser's devtools.
+        started = g.get("started")
+        if started is not None:
+            response.headers["Server-Timing"] = (
+                f"app;dur={(time.perf_counter() - started) * 1000:.2f}"
+            )
+        return response
 
     from .kiosk import bp as kiosk_bp
 

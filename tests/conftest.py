@@ -89,10 +89,19 @@ class Server:
         self.proc: subprocess.Popen | None = None
 
     def start(self, timeout: float = 20) -> Server:
-        cmd = [sys.executable, "-m", "app", "serve", "--data", str(self.data),
-               "--port", str(self.port)]
-        self.proc = subprocess.Popen(cmd, env=self.env, stdout=self.log.open("ab"),
-                                     stderr=subprocess.STDOUT, cwd=ROOT)
+        cmd = [
+            sys.executable,
+            "-m",
+            "app",
+            "serve",
+            "--data",
+            str(self.data),
+            "--port",
+            str(self.port),
+        ]
+        self.proc = subprocess.Popen(
+            cmd, env=self.env, stdout=self.log.open("ab"), stderr=subprocess.STDOUT, cwd=ROOT
+        )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

@@ -81,9 +81,22 @@ def test_demo_seeds_serves_writes_demo_json_and_stops_on_sigterm(tmp_path):
     data = tmp_path / "demo"
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "app", "demo", "--data", str(data), "--port", str(port),
-         "--products", "60"],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [
+            sys.executable,
+            "-m",
+            "app",
+            "demo",
+            "--data",
+            str(data),
+            "--port",
+            str(port),
+            "--products",
+            "60",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
     try:

@@ -83,8 +83,9 @@ def test_slow_typing_is_not_a_scan(page, store_server, store_db):
     expect(page).to_have_url(re.compile(r"/search\?q="))
 
 
-def test_stock_change_from_another_process_appears_within_5s(page, store_server, store_data,
-                                                              store_db):
+def test_stock_change_from_another_process_appears_within_5s(
+    page, store_server, store_data, store_db
+):
     sku, ean, ref, qty = _in_stock(store_db)
     page.goto(store_server.url + f"/product/{ref}?sku={sku}")
     here = page.locator(".here")
@@ -166,8 +167,11 @@ def test_screens_fit_and_targets_are_touch_sized(browser, store_server, store_db
     sku, ean, ref, qty = _in_stock(store_db)
     context = browser.new_context(viewport=VIEWPORTS[name])
     page = context.new_page()
-    for path, label in (("/", "attract"), ("/browse", "browse"),
-                        (f"/product/{ref}?sku={sku}", "product")):
+    for path, label in (
+        ("/", "attract"),
+        ("/browse", "browse"),
+        (f"/product/{ref}?sku={sku}", "product"),
+    ):
         page.goto(store_server.url + path)
         overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
         assert overflow <= 0, f"{label} scrolls sideways at {name}"

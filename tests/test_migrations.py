@@ -30,18 +30,33 @@ def test_upgrade_from_first_schema_keeps_rows(tmp_path):
         db["stores"].insert({"id": "st-1", "name": "Lyon", "is_self": 1})
         db["categories"].insert({"id": 1, "slug": "velos", "name_fr": "Vélos", "name_en": "Bikes"})
         db["products"].insert(
-            {"pk": 1, "ref": "M1", "category_id": 1, "name_fr": "Vélo de route",
-             "name_en": "Road bike", "price_cents": 49900}
+            {
+                "pk": 1,
+                "ref": "M1",
+                "category_id": 1,
+                "name_fr": "Vélo de route",
+                "name_en": "Road bike",
+                "price_cents": 49900,
+            }
         )
         db["variants"].insert(
-            {"sku": "M1-BL-M", "product_pk": 1, "ean": "3760000000017", "size": "M",
-             "colour_code": "BL", "colour_fr": "Bleu", "colour_en": "Blue",
-             "colour_hex": "#00f"}
+            {
+                "sku": "M1-BL-M",
+                "product_pk": 1,
+                "ean": "3760000000017",
+                "size": "M",
+                "colour_code": "BL",
+                "colour_fr": "Bleu",
+                "colour_en": "Blue",
+                "colour_hex": "#00f",
+            }
         )
-        db["stock_levels"].insert({"store_id": "st-1", "sku": "M1-BL-M", "qty": 4,
-                                   "as_of": "2026-01-01T00:00:00Z"})
-    counts = {t: db[t].count for t in ("stores", "categories", "products", "variants",
-                                      "stock_levels")}
+        db["stock_levels"].insert(
+            {"store_id": "st-1", "sku": "M1-BL-M", "qty": 4, "as_of": "2026-01-01T00:00:00Z"}
+        )
+    counts = {
+        t: db[t].count for t in ("stores", "categories", "products", "variants", "stock_levels")
+    }
 
     applied = migrate(db)
 

@@ -40,7 +40,10 @@ def _names(store_db, pks):
     marks = ",".join("?" * len(pks))
     return [
         r[0]
-        for r in store_db.execute(f"SELECT name_fr FROM products WHERE pk IN ({marks})", pks)
+        for r in store_db.execute(
+            f"SELECT name_fr FROM products WHERE pk IN ({marks})",  # noqa: S608
+            pks,
+        )
     ]
 
 

@@ -45,12 +45,17 @@ def test_adjust_by_barcode_and_by_count(store_db):
 def test_adjust_writes_movement_and_outbox_together(store_db):
     sku, _, _ = _variant(store_db)
     result = adjust(store_db, sku, -1, reason="damaged")
-    row = store_db.execute("SELECT type, payload FROM outbox WHERE id = ?", [result["id"]]).fetchone()
+    row = store_db.execute(
+        "SELECT type, payload FROM outbox WHERE id = ?", [result["id"]]
+    ).fetchone()
     assert row[0] == "stock.movement"
     assert json.loads(row[1])["delta"] == -1
-    assert store_db.execute(
-        "SELECT count(*) FROM stock_movements WHERE id = ?", [result["id"]]
-    ).fetchone()[0] == 1
+    assert (
+        store_db.execute(
+            "SELECT count(*) FROM stock_movements WHERE id = ?", [result["id"]]
+        ).fetchone()[0]
+        == 1
+    )
 
 
 def test_failed_adjust_leaves_nothing_behind(store_db, monkeypatch):

@@ -1,0 +1,285 @@
+"""Kiosk benchmarks: `make bench`.
+
+Seeds (once, cached in .bench/) a store with 100,000 products, starts the real
+`kiosk serve` (waitress, 8 threads), and drives it with 8 concurrent keep-alive
+clients from a separate process. Every figure is printed next to a floor measured in
+the same run on the same server — a bare Flask route (`/_ping`) — because this
+machine is shared and noisy: ratios and medians travel, absolute numbers do not.
+
+Reported:
+- time from `kiosk serve` start to the first kiosk screen (goal <= 2 s)
+- search fragment (htmx partial) p50/p95, client-observed and server time
+  (Server-Timing), goal p95 <= 15 ms and <= 3x the floor
+- product page p50/p95, goal p95 <= 25 ms and <= 3x the floor
+- store server RSS after the run (goal <= 120 MB)
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import multiprocessing as mp
+import os
+import random
+import sqlite3
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+FRAGMENTS = [
+    "ch",
+    "chau",
+    "chaussure",
+    "velo",
+    "vél",
+    "tente",
+    "veste imp",
+    "sac",
+    "ballon",
+    "running",
+    "raquette",
+    "gourde",
+    "maillot",
+    "ski",
+    "bask",
+    "trail",
+    "route",
+]
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def ensure_seeded(data: Path, products: int) -> None:
+    db_file = data / "kiosk.db"
+    if db_file.exists():
+        n = sqlite3.connect(db_file).execute("SELECT count(*) FROM products").fetchone()[0]
+        if n == products:
+            return
+        raise SystemExit(f"{data} holds {n} products, not {products}: remove it first")
+    print(f"seeding {products} products into {data} (once; cached for later runs)…", flush=True)
+    t0 = time.perf_counter()
+    subprocess.run(
+        [sys.executable, "-m", "app", "seed", "--data", str(data), "--products", str(products)],
+        check=True,
+        cwd=ROOT,
+    )
+    print(f"  seeded in {time.perf_counter() - t0:.1f} s", flush=True)
+
+
+def start_server(data: Path, port: int) -> tuple[subprocess.Popen, float]:
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "app",
+            "serve",
+            "--data",
+            str(data),
+            "--port",
+            str(port),
+            "--threads",
+            "8",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    while True:
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            conn.request("GET", "/")
+            resp = conn.getresponse()
+            resp.read()
+            if resp.status == 200:
+                return proc, time.perf_counter() - t0
+        except OSError:
+            pass
+        if proc.poll() is not None:
+            raise SystemExit("server exited")
+        if time.perf_counter() - t0 > 30:
+            raise SystemExit("server not ready in 30 s")
+        time.sleep(0.01)
+
+
+def _worker(port: int, paths: list[tuple[str, dict]], out: list) -> None:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    for path, headers in paths:
+        t0 = time.perf_counter()
+        conn.request("GET", path, headers=headers)
+        resp = conn.getresponse()
+        resp.read()
+        elapsed = time.perf_counter() - t0
+        if resp.status != 200:
+            raise RuntimeError(f"{path}: {resp.status}")
+        timing = resp.getheader("Server-Timing", "")
+        server_ms = float(timing.split("dur=")[1]) if "dur=" in timing else float("nan")
+        out.append((elapsed * 1000, server_ms))
+
+
+def load(port: int, make_paths, clients: int, per_client: int, queue) -> None:
+    """Run in a separate process: `clients` threads, each with its own connection."""
+    results: list = []
+    threads = [
+        threading.Thread(target=_worker, args=(port, make_paths(i, per_client), results))
+        for i in range(clients)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    queue.put(results)
+
+
+def run_load(port: int, make_paths, clients: int, per_client: int) -> list:
+    q = mp.get_context("fork").Queue()
+    p = mp.get_context("fork").Process(target=load, args=(port, make_paths, clients, per_client, q))
+    p.start()
+    results = q.get()
+    p.join()
+    return results
+
+
+def pct(values: list[float], p: float) -> float:
+    values = sorted(values)
+    return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
+
+
+def rss_mb(pid: int) -> tuple[float, float]:
+    status = Path(f"/proc/{pid}/status").read_text()
+    fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+    return (int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--products", type=int, default=100_000)
+    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--requests", type=int, default=150, help="per client per endpoint")
+    parser.add_argument("--data", type=Path, default=None)
+    parser.add_argument("--json", type=Path, default=None, help="also write results here")
+    args = parser.parse_args()
+
+    data = args.data or ROOT / ".bench" / f"store-{args.products}"
+    ensure_seeded(data, args.products)
+    db = sqlite3.connect(data / "kiosk.db")
+    refs = [r[0] for r in db.execute("SELECT ref FROM products ORDER BY random() LIMIT 2000")]
+
+    # Raw SQLite floor: the FTS query alone, in-process, no HTTP, no templates.
+    raw = []
+    for frag in FRAGMENTS * 5:
+        words = " AND ".join(f'"{w}"*' for w in frag.replace("é", "e").split())
+        t0 = time.perf_counter()
+        db.execute(
+            "SELECT rowid FROM products_fts WHERE products_fts MATCH ? ORDER BY rank LIMIT 24",
+            [words],
+        ).fetchall()
+        raw.append((time.perf_counter() - t0) * 1000)
+    db.close()
+
+    port = free_port()
+    proc, startup_s = start_server(data, port)
+    try:
+        hx = {"HX-Request": "true"}
+
+        def ping_paths(i, n):
+            return [("/_ping", {})] * n
+
+        def search_paths(i, n):
+            rng = random.Random(i)
+            from urllib.parse import quote
+
+            return [(f"/search?q={quote(rng.choice(FRAGMENTS))}", hx) for _ in range(n)]
+
+        def product_paths(i, n):
+            rng = random.Random(100 + i)
+            return [(f"/product/{rng.choice(refs)}", {}) for _ in range(n)]
+
+        # Warm up (page cache, template compilation) before measuring anything.
+        run_load(port, search_paths, args.clients, 20)
+        run_load(port, product_paths, args.clients, 20)
+
+        rows = {}
+        for name, fn in (
+            ("floor /_ping", ping_paths),
+            ("search fragment", search_paths),
+            ("product page", product_paths),
+            ("floor /_ping again", ping_paths),
+        ):
+            res = run_load(port, fn, args.clients, args.requests)
+            client = [c for c, _ in res]
+            server = [s for _, s in res]
+            rows[name] = {
+                "n": len(res),
+                "p50_ms": statistics.median(client),
+                "p95_ms": pct(client, 95),
+                "server_p50_ms": statistics.median(server),
+                "server_p95_ms": pct(server, 95),
+            }
+        rss, hwm = rss_mb(proc.pid)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+    floor = rows["floor /_ping"]
+    print()
+    print(
+        f"store with {args.products:,} products, {args.clients} concurrent clients, "
+        f"{os.cpu_count()} CPUs"
+    )
+    print(
+        f"raw SQLite FTS query (in-process): median {statistics.median(raw):.2f} ms, "
+        f"p95 {pct(raw, 95):.2f} ms"
+    )
+    print(
+        f"{'endpoint':<20}{'p50 ms':>9}{'p95 ms':>9}{'srv p50':>9}{'srv p95':>9}"
+        f"{'p95/floor':>11}{'p50/floor':>11}"
+    )
+    for name, r in rows.items():
+        print(
+            f"{name:<20}{r['p50_ms']:>9.2f}{r['p95_ms']:>9.2f}{r['server_p50_ms']:>9.2f}"
+            f"{r['server_p95_ms']:>9.2f}{r['p95_ms'] / floor['p95_ms']:>10.2f}x"
+            f"{r['p50_ms'] / floor['p50_ms']:>10.2f}x"
+        )
+    print(f"first kiosk screen after `kiosk serve` start: {startup_s:.2f} s (goal <= 2 s)")
+    print(f"store server RSS after the run: {rss:.0f} MB (peak {hwm:.0f} MB, goal <= 120 MB)")
+    goals = {
+        "search p95 <= 15 ms": rows["search fragment"]["p95_ms"] <= 15,
+        "product p95 <= 25 ms": rows["product page"]["p95_ms"] <= 25,
+        "search p95 <= 3x floor": rows["search fragment"]["p95_ms"] <= 3 * floor["p95_ms"],
+        "product p95 <= 3x floor": rows["product page"]["p95_ms"] <= 3 * floor["p95_ms"],
+        "first screen <= 2 s": startup_s <= 2,
+        "peak RSS <= 120 MB": hwm <= 120,
+    }
+    for goal, ok in goals.items():
+        print(f"  {'met ' if ok else 'MISS'}  {goal}")
+    if args.json:
+        args.json.write_text(
+            json.dumps(
+                {
+                    "rows": rows,
+                    "startup_s": startup_s,
+                    "rss_mb": rss,
+                    "peak_rss_mb": hwm,
+                    "goals": goals,
+                },
+                indent=2,
+            )
+        )
+
+
+if __name__ == "__main__":
+    main()
