@@ -7,10 +7,13 @@ whole :func:`seed_store` is one transaction (the nested calls become savepoints)
 
 Showcase facts that hold right after seeding, in every store:
 
+* products ``pk`` 1 to 13 cover the 13 categories in order, each with the category's
+  first kind of product ("Chaussures de running ...", "Vélo de route ...");
 * product ``pk = 1`` is a pair of running shoes whose first three variants (by colour
   then size) have 9, 1 and 0 items in stock: :func:`sample_barcodes` finds them first;
-* the product with ref :data:`HTML_PRODUCT_REF` carries HTML and quotes in its
-  name, brand-free description and so on, for escaping tests.
+* the product with ref :data:`HTML_PRODUCT_REF` (``pk`` 666, or the last one in a
+  smaller catalogue) has HTML, quotes and ampersands in its names and descriptions,
+  for escaping tests.
 """
 
 from __future__ import annotations
@@ -673,12 +676,16 @@ def seed_catalog(
                 colours = [COLOURS[3], COLOURS[4]]
                 sale_colour = None
             else:
-                # The showcase product (pk 1) is always a pair of running shoes.
-                slug = "chaussures-running" if pk == SHOWCASE_PRODUCT_PK else drawn[pk - 1]
-                templates = _TEMPLATES[slug]
-                stem_fr, stem_en, size_kind, low, high, per_audience = (
-                    templates[0] if pk == SHOWCASE_PRODUCT_PK else rng.choice(templates)
-                )
+                # The first products cover every category once, with its first
+                # template ("Chaussures de running", "Vélo de route"...): even a tiny
+                # catalogue has them all. The showcase product (pk 1) is running shoes.
+                if pk <= len(slugs):
+                    slug = slugs[pk - 1]
+                    template = _TEMPLATES[slug][0]
+                else:
+                    slug = drawn[pk - 1]
+                    template = rng.choice(_TEMPLATES[slug])
+                stem_fr, stem_en, size_kind, low, high, per_audience = template
                 ref = refs[pk - 1]
                 brand = rng.choice(_CATEGORY_BRANDS[slug])
                 model = rng.choice(MODELS)
