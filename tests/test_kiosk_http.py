@@ -19,7 +19,7 @@ def _in_stock_variant(db, min_qty=5):
            JOIN products p ON p.pk = v.product_pk
            JOIN stock_levels l ON l.sku = v.sku
            JOIN stores s ON s.id = l.store_id AND s.is_self = 1
-           WHERE l.qty >= ? ORDER BY v.sku LIMIT 1""",
+           WHERE l.qty >= ? ORDER BY p.pk, v.sku LIMIT 1""",
         [min_qty],
     ).fetchone()
 
