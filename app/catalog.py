@@ -32,9 +32,7 @@ def category_by_slug(db: Database, slug: str, lang: str) -> dict[str, Any] | Non
 
 
 _SUMMARY = """
-SELECT p.pk, p.ref, p.brand, p.name_fr, p.name_en, p.price_cents, c.slug AS category_slug,
-       (SELECT v.colour_hex FROM variants v WHERE v.product_pk = p.pk
-        ORDER BY v.colour_code, v.size_order LIMIT 1) AS colour_hex
+SELECT p.pk, p.ref, p.brand, p.name_fr, p.name_en, p.price_cents, c.slug AS category_slug
 FROM products p JOIN categories c ON c.id = p.category_id
 """
 

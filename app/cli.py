@@ -241,3 +241,6 @@ def demo(data: Path, port: int, products: int) -> None:
 
 if __name__ == "__main__":
     main()
+
+from .hub.cli import hub as _hub  # noqa: E402
+main.add_command(_hub)

@@ -36,8 +36,9 @@ def connect(path: str | Path) -> Database:
     conn.execute("PRAGMA journal_mode = WAL")
     conn.execute("PRAGMA synchronous = FULL")
     conn.execute("PRAGMA foreign_keys = ON")
-    # A modest page cache keeps the kiosk's memory small on a Raspberry Pi.
-    conn.execute("PRAGMA cache_size = -8000")
+    # A small page cache per connection (one per server thread) keeps the kiosk's
+    # memory low on a Raspberry Pi; the OS page cache does the rest.
+    conn.execute("PRAGMA cache_size = -2000")
     return Database(conn)
 
 

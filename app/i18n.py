@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
+from functools import lru_cache
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -27,7 +28,12 @@ def current_lang() -> str:
 
 def format_price(cents: int, lang: str | None = None) -> str:
     """A price in euros per locale: ``1 234,50 €`` in French, ``€1,234.50`` in English."""
-    locale = lang or str(get_locale() or DEFAULT_LANG)
+    return _format_price(cents, lang or str(get_locale() or DEFAULT_LANG))
+
+
+@lru_cache(maxsize=8192)
+def _format_price(cents: int, locale: str) -> str:
+    # Babel re-parses the locale's pattern on every call (~0.1 ms); prices repeat a lot.
     return format_currency(Decimal(cents) / 100, "EUR", locale=locale)
 
 

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import threading
+import time
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -41,13 +44,24 @@ def vary_on_htmx(response: Response) -> Response:
     return response
 
 
+_store_names: dict[str, tuple[float, str]] = {}
+
+
+def _store_name() -> str:
+    """This store's name, re-read at most every 30 s (it is on every page)."""
+    key = current_app.config["DATA_DIR"]
+    expires, name = _store_names.get(key, (0.0, ""))
+    if time.monotonic() > expires:
+        row = get_db().execute("SELECT name FROM stores WHERE is_self = 1").fetchone()
+        name = row[0] if row else ""
+        _store_names[key] = (time.monotonic() + 30, name)
+    return name
+
+
 @bp.app_context_processor
 def kiosk_globals() -> dict[str, Any]:
-    db = get_db()
-    store_id = stock.self_store_id(db)
-    row = db.execute("SELECT name FROM stores WHERE id = ?", [store_id]).fetchone()
     return {
-        "store_name": row[0] if row else "",
+        "store_name": _store_name(),
         "idle_seconds": current_app.config["IDLE_SECONDS"],
         "countdown_seconds": current_app.config["IDLE_COUNTDOWN_SECONDS"],
     }
@@ -99,12 +113,27 @@ def browse() -> str:
     )
 
 
+# Rendered search fragments, keyed by stock version: shoppers type the same first
+# letters all day ("ch", "chau"…), and any stock change makes a new version.
+_fragments: OrderedDict[tuple[int, str, str, str], str] = OrderedDict()
+_fragments_lock = threading.Lock()
+FRAGMENT_CACHE_SIZE = 512
+
+
 @bp.get("/search")
 def search() -> Any:
     """Search as you type: the results partial for htmx, the full page otherwise."""
     db = get_db()
     lang = current_lang()
     q = request.args.get("q", "")
+    key = (stock.stock_version(db), current_app.config["DATA_DIR"], lang, q)
+    if htmx:
+        with _fragments_lock:
+            cached = _fragments.get(key)
+            if cached is not None:
+                _fragments.move_to_end(key)
+        if cached is not None:
+            return cached
     status = 200
     error = None
     results: list[dict[str, Any]] = []
@@ -116,7 +145,13 @@ def search() -> Any:
         status = 400
     context = {"q": q, "results": results, "error": error}
     if htmx:
-        return render_template("kiosk/_search_results.html", **context), status
+        html = render_template("kiosk/_search_results.html", **context)
+        if status == 200:
+            with _fragments_lock:
+                _fragments[key] = html
+                while len(_fragments) > FRAGMENT_CACHE_SIZE:
+                    _fragments.popitem(last=False)
+        return html, status
     return (
         render_template("kiosk/search.html", categories=catalog.categories(db, lang), **context),
         status,

@@ -149,6 +149,30 @@ def m003_outbox(db: Database) -> None:
     db.execute("CREATE INDEX outbox_pending ON outbox(created_at) WHERE acked_at IS NULL")
 
 
+@store_migrations(name="m004_sync")
+def m004_sync(db: Database) -> None:
+    # The change-feed position of each level held: an older level arriving late (a
+    # slow acknowledgement, a page replayed after a crash) must never overwrite a newer.
+    db.execute("ALTER TABLE stock_levels ADD COLUMN seq INTEGER NOT NULL DEFAULT 0")
+    # A lease lets two workers flushing at once (the server's and `kiosk sync`) take
+    # different rows; the hub's idempotency is the real guarantee, the lease saves
+    # needless resends. leased_by names the process so a dead one's lease is freed.
+    db.execute("ALTER TABLE outbox ADD COLUMN leased_until TEXT")
+    db.execute("ALTER TABLE outbox ADD COLUMN leased_by TEXT")
+    db.execute("ALTER TABLE outbox ADD COLUMN parked_message TEXT")
+    db.execute("ALTER TABLE outbox ADD COLUMN result TEXT")  # the hub's answer, kept for staff
+    db.execute("CREATE INDEX outbox_parked ON outbox(created_at) WHERE parked_reason IS NOT NULL")
+    # Acknowledging a movement changes the level shown (it stops being added on top of
+    # the hub's level), so open kiosk pages must hear of it like any stock change.
+    db.execute(
+        """CREATE TRIGGER stock_movements_ack AFTER UPDATE OF acked_at ON stock_movements BEGIN
+            UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'stock_version';
+        END"""
+    )
+    # Sync state lives in meta (see app/syncstate.py); the cursor starts at the beginning.
+    db.execute("INSERT INTO meta (key, value) VALUES ('sync.cursor', '0')")
+
+
 def migrate(db: Database) -> list[str]:
     """Apply pending migrations under the write lock; return the names applied."""
     with dbmod.write(db):

@@ -60,11 +60,14 @@ def test_upgrade_from_first_schema_keeps_rows(tmp_path):
 
     applied = migrate(db)
 
-    assert applied == ["m002_search_index", "m003_outbox"]
+    assert applied == ["m002_search_index", "m003_outbox", "m004_sync"]
     assert {t: db[t].count for t in counts} == counts
     # The new search index was back-filled from the rows that were already there.
     assert search_products(db, "velo") == [1]
     assert db["outbox"].count == 0
+    # Levels held before the sync schema count as the oldest position of the feed.
+    assert db.execute("SELECT seq FROM stock_levels").fetchall() == [(0,)]
+    assert dbmod.get_meta(db, "sync.cursor") == "0"
 
 
 def test_concurrent_migrate_calls_do_not_collide(tmp_path):

@@ -1,0 +1,83 @@
+"""The hub: the central back-end that every store syncs with (docs/protocol.md)."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from flask import Flask, Response, jsonify
+from werkzeug.exceptions import HTTPException
+
+from ..security import CSP
+from . import registry
+from .storage import get_db, open_db
+
+DEFAULTS: dict[str, Any] = {
+    # A batch of 500 transactions is ~150 KB; anything far bigger is not a store.
+    "MAX_CONTENT_LENGTH": 4 * 1024 * 1024,
+    "POLL_INTERVAL_S": 0.15,
+}
+
+
+def _security_headers(response: Response) -> Response:
+    response.headers["Content-Security-Policy"] = CSP
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["X-Frame-Options"] = "DENY"
+    response.headers["Referrer-Policy"] = "same-origin"
+    # Feed pages and transaction results are per store and change constantly.
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def create_hub_app(test_config: dict[str, Any] | None = None) -> Flask:
+    """Build the hub; settings come from ``test_config`` or ``KIOSK_HUB_*`` env vars."""
+    app = Flask(__name__)
+    app.config.update(DEFAULTS)
+    app.config.from_prefixed_env("KIOSK_HUB")
+    if test_config:
+        app.config.update(test_config)
+    data_dir = app.config.get("DATA_DIR") or os.environ.get("KIOSK_HUB_DATA")
+    if not data_dir:
+        raise RuntimeError("no data directory: pass --data DIR or set KIOSK_HUB_DATA")
+    app.config["DATA_DIR"] = str(data_dir)
+    # Migrate once, before serving, so requests never race to create tables.
+    open_db(data_dir).close()
+
+    from .api import bp as api_bp
+
+    app.register_blueprint(api_bp)
+    app.after_request(_security_headers)
+
+    @app.get("/")
+    def index() -> Response:
+        """A plain page saying what this server is (the head-office console comes later)."""
+        # Only a count: store ids are not advertised to whoever loads this page.
+        n_stores = len(registry.list_stores(get_db()))
+        html = (
+            "<!doctype html><html lang='en'><meta charset='utf-8'>"
+            "<title>Kiosk hub</title><h1>Kiosk hub</h1>"
+            "<p>The central back-end that store servers sync with: signed requests under "
+            "<code>/api/v1</code> (see <code>docs/protocol.md</code> and "
+            "<code>docs/openapi.yaml</code>). Status: <a href='/api/v1/status'>"
+            f"/api/v1/status</a>. {n_stores} stores registered.</p></html>"
+        )
+        return Response(html, mimetype="text/html")
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException) -> Any:
+        """Errors are JSON ``{error, message}``: stores and adapters parse them."""
+        code = (exc.name or "error").lower().replace(" ", "_")
+        if exc.code == 413:
+            code = "body_too_large"
+        return jsonify(error=code, message=exc.description or ""), exc.code or 500
+
+    @app.errorhandler(Exception)
+    def server_error(exc: Exception) -> Any:
+        """Log it; answer JSON with no internals, so a store retries later."""
+        app.logger.exception("unhandled error")
+        return jsonify(error="internal_error", message="the hub failed; retry later"), 500
+
+    return app
+
+
+__all__ = ["create_hub_app"]

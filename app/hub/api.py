@@ -1,0 +1,145 @@
+"""The sync API for stores, ``/api/v1`` (docs/protocol.md, docs/openapi.yaml)."""
+
+from __future__ import annotations
+
+import functools
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlsplit
+
+from flask import Blueprint, current_app, g, jsonify, request
+from flask.typing import ResponseReturnValue
+
+from .. import signing
+from ..clock import now_iso
+from . import changes, nonces, registry, transactions
+from .storage import get_db
+
+API_VERSION = "1"
+MAX_WAIT_S = 30
+POLL_INTERVAL_S = 0.15  # how often a long-poll looks for a new seq: ~1 cheap query
+
+bp = Blueprint("hub_api", __name__, url_prefix="/api/v1")
+
+
+def error(status: int, code: str, message: str) -> ResponseReturnValue:
+    """The protocol's error body ``{error, message}`` with ``status``."""
+    return jsonify(error=code, message=message), status
+
+
+def _path_qs() -> str:
+    """The path and query exactly as sent on the request line (what the store signed)."""
+    raw = request.environ.get("REQUEST_URI") or request.environ.get("RAW_URI")
+    if raw:
+        if not raw.startswith("/"):  # absolute-form request target (via a proxy)
+            parts = urlsplit(raw)
+            raw = parts.path + (f"?{parts.query}" if parts.query else "")
+        return raw
+    qs = request.query_string.decode("latin-1")
+    return request.path + (f"?{qs}" if qs else "")
+
+
+def signed(view: Callable[..., ResponseReturnValue]) -> Callable[..., ResponseReturnValue]:
+    """Only let through a request signed by a known store, with a fresh nonce."""
+
+    @functools.wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> ResponseReturnValue:
+        db = get_db()
+        body = request.get_data(cache=True)
+        try:
+            store_id, nonce, _ts = signing.verify_request(
+                request.headers,
+                request.method,
+                _path_qs(),
+                body,
+                lambda sid: registry.secret_for(db, sid),
+            )
+        except signing.AuthError as exc:
+            return error(401, exc.code, exc.message)
+        # Only after the signature is good, so strangers cannot fill the nonce table.
+        if not nonces.remember_nonce(db, store_id, nonce):
+            return error(401, "replayed", "this nonce was already used")
+        g.store_id = store_id
+        return view(*args, **kwargs)
+
+    return wrapper
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+@bp.post("/transactions")
+@signed
+def post_transactions() -> ResponseReturnValue:
+    """Apply a batch of the store's transactions; one result per transaction, in order."""
+    try:
+        # NaN and Infinity are Python's extension, not JSON: refuse them.
+        body = json.loads(request.get_data(cache=True), parse_constant=_reject_constant)
+    except (ValueError, UnicodeDecodeError):
+        return error(400, "bad_request", "the body is not valid JSON")
+    items = body.get("transactions") if isinstance(body, dict) else None
+    if not isinstance(items, list):
+        return error(400, "bad_request", 'expected {"transactions": [...]}')
+    if len(items) > transactions.MAX_BATCH:
+        return error(
+            413,
+            "batch_too_large",
+            f"at most {transactions.MAX_BATCH} transactions per request, got {len(items)}",
+        )
+    if not all(isinstance(item, dict) for item in items):
+        return error(400, "bad_request", "every transaction must be a JSON object")
+    results = transactions.apply_batch(get_db(), g.store_id, items)
+    return jsonify(results=results)
+
+
+def _int_arg(name: str, default: int, low: int, high: int) -> int:
+    text = request.args.get(name)
+    if text is None or text == "":
+        return default
+    if not (text.isascii() and text.isdigit()) or len(text) > 18 or not low <= int(text) <= high:
+        raise ValueError(f"{name} must be an integer from {low} to {high}")
+    return int(text)
+
+
+@bp.get("/changes")
+@signed
+def get_changes() -> ResponseReturnValue:
+    """A page of the change feed after ``since``; long-polls up to ``wait`` s when empty."""
+    try:
+        since = _int_arg("since", 0, 0, 2**63 - 1)
+        wait = _int_arg("wait", 0, 0, MAX_WAIT_S)
+        limit = _int_arg("limit", changes.DEFAULT_LIMIT, 1, changes.MAX_LIMIT)
+    except ValueError as exc:
+        return error(400, "bad_request", str(exc))
+    db = get_db()
+    interval = current_app.config.get("POLL_INTERVAL_S", POLL_INTERVAL_S)
+    deadline = time.monotonic() + wait
+    page = changes.changes_since(db, g.store_id, since, limit)
+    # No transaction is held while waiting: each tick is one autocommit read of the
+    # newest seq, which also sees commits made by other hub processes.
+    while not page["changes"]:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            break
+        time.sleep(min(interval, left))
+        if changes.last_seq(db) > int(page["cursor"]):
+            page = changes.changes_since(db, g.store_id, int(page["cursor"]), limit)
+    page["server_time"] = now_iso()
+    return jsonify(page)
+
+
+@bp.get("/status")
+def status() -> ResponseReturnValue:
+    """Unsigned liveness and version, for monitoring and for a store's first contact."""
+    db = get_db()
+    n_stores = db.execute("SELECT count(*) FROM stores").fetchone()[0]
+    return jsonify(
+        ok=True,
+        version=API_VERSION,
+        time=now_iso(),
+        stores=n_stores,
+        last_seq=changes.last_seq(db),
+    )

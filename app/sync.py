@@ -1,0 +1,325 @@
+"""Sync with the hub: push the outbox, pull the change feed, and the worker doing both.
+
+``push_once`` and ``pull_once`` are plain functions over the database and a
+:class:`~app.hubclient.HubClient`; :class:`SyncWorker` runs them in two threads with
+the retry policy of docs/protocol.md. Nothing here is needed for the store to work:
+without a hub, or while it is unreachable, everything waits in the outbox.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlite_utils import Database
+
+from . import backoff, feed, outbox, syncstate
+from . import db as dbmod
+from .hubclient import MAX_BATCH, HubClient, HubError
+
+log = logging.getLogger(__name__)
+
+PULL_WAIT_S = 25  # long-poll: a change at the hub reaches the store in about a second
+PUSH_INTERVAL_S = 1.0  # other processes (kiosk stock adjust) write the outbox too
+PAGE_LIMIT = 1000
+
+
+@dataclass
+class PushStats:
+    """What one push round did."""
+
+    batches: int = 0
+    sent: int = 0
+    accepted: int = 0
+    duplicate: int = 0
+    parked: int = 0
+
+
+@dataclass
+class PullStats:
+    """What one pull round did."""
+
+    pages: int = 0
+    changes: int = 0
+    applied: int = 0
+    stale: int = 0
+    failed: int = 0
+    skipped: dict[str, int] = field(default_factory=dict)
+    cursor: str = "0"
+    remaining: int = 0
+
+
+def _wire(row: dict[str, Any]) -> dict[str, Any]:
+    """An outbox row as the protocol's transaction."""
+    return {
+        "id": row["id"],
+        "type": row["type"],
+        "occurred_at": row["occurred_at"],
+        "payload": row["payload"],
+    }
+
+
+def _send(client: HubClient, rows: list[dict[str, Any]]) -> list[tuple[dict, dict]]:
+    """Send rows; pair each with its result. A batch the hub refuses as a whole (400,
+    413) is split until the one transaction at fault is found and answered rejected,
+    so one bad item never blocks the others."""
+    try:
+        results = client.post_transactions([_wire(r) for r in rows])
+    except HubError as exc:
+        if exc.status not in (400, 413):
+            raise
+        if len(rows) > 1:
+            half = len(rows) // 2
+            return _send(client, rows[:half]) + _send(client, rows[half:])
+        reason = "too_large" if exc.status == 413 else (exc.code or "bad_request")
+        return [
+            (
+                rows[0],
+                {
+                    "id": rows[0]["id"],
+                    "status": "rejected",
+                    "reason": reason,
+                    "message": exc.message,
+                },
+            )
+        ]
+    by_id = {r.get("id"): r for r in results if isinstance(r, dict)}
+    return [(row, by_id[row["id"]]) for row in rows if row["id"] in by_id]
+
+
+def _record(db: Database, pairs: list[tuple[dict, dict]], stats: PushStats) -> set[str]:
+    """Apply the hub's answers in one transaction; return the ids settled."""
+    settled = set()
+    with dbmod.write(db):
+        for row, res in pairs:
+            status = res.get("status")
+            if status in ("accepted", "duplicate") and res.get("original_status") != "rejected":
+                outbox.mark_acked(db, row["id"], res.get("result"))
+                stats.accepted += status == "accepted"
+                stats.duplicate += status == "duplicate"
+            elif status in ("rejected", "duplicate"):
+                outbox.park(
+                    db, row["id"], res.get("reason") or "rejected", res.get("message") or ""
+                )
+                stats.parked += 1
+            else:
+                continue  # an answer we do not understand: keep the row, send it again
+            settled.add(row["id"])
+    return settled
+
+
+def push_once(
+    db: Database,
+    client: HubClient,
+    *,
+    owner: str | None = None,
+    batch_size: int = MAX_BATCH,
+    max_batches: int | None = None,
+) -> PushStats:
+    """Send every pending outbox row (oldest first, in batches); raise HubError if the
+    hub cannot be reached (the rows stay queued)."""
+    owner = owner or outbox.owner_id()
+    stats = PushStats()
+    while max_batches is None or stats.batches < max_batches:
+        rows = outbox.lease(db, min(batch_size, MAX_BATCH), owner=owner)
+        if not rows:
+            break
+        ids = [r["id"] for r in rows]
+        try:
+            pairs = _send(client, rows)
+        except HubError as exc:
+            outbox.release(db, ids, owner, error=exc.message)
+            raise
+        except BaseException:
+            outbox.release(db, ids, owner)
+            raise
+        settled = _record(db, pairs, stats)
+        outbox.release(db, [i for i in ids if i not in settled], owner)
+        stats.batches += 1
+        stats.sent += len(rows)
+        if not settled:
+            break  # the hub answered nothing usable: do not spin on the same rows
+    return stats
+
+
+def pull_once(
+    db: Database,
+    client: HubClient,
+    *,
+    wait: int = 0,
+    limit: int = PAGE_LIMIT,
+    own_store_id: str | None = None,
+    progress: Callable[[PullStats], None] | None = None,
+    stop: threading.Event | None = None,
+) -> PullStats:
+    """Fetch and apply pages until the hub says there is no more; raise HubError."""
+    own = own_store_id or dbmod.get_meta(db, syncstate.STORE_ID)
+    stats = PullStats(cursor=syncstate.cursor(db))
+    while True:
+        page = client.get_changes(stats.cursor, wait=wait if stats.pages == 0 else 0, limit=limit)
+        counts = feed.apply_page(db, page, own, first=stats.pages == 0)
+        stats.pages += 1
+        stats.changes += len(page["changes"])
+        stats.applied += counts["applied"]
+        stats.stale += counts["stale"]
+        stats.failed += counts["failed"]
+        for kind, n in counts["skipped"].items():
+            stats.skipped[kind] = stats.skipped.get(kind, 0) + n
+        stats.cursor = syncstate.cursor(db)
+        stats.remaining = int(page.get("remaining") or 0)
+        if progress:
+            progress(stats)
+        if not page.get("more") or (stop is not None and stop.is_set()):
+            return stats
+
+
+class SyncWorker:
+    """Two threads: one pushes the outbox, one long-polls the change feed.
+
+    Each has its own connection and its own backoff, so a hub refusing transactions
+    still delivers catalog changes and the other way round.
+    """
+
+    def __init__(
+        self,
+        db_path: str | Path,
+        client: HubClient,
+        *,
+        store_id: str,
+        wait: int = PULL_WAIT_S,
+        push_interval: float = PUSH_INTERVAL_S,
+        cap: float = backoff.CAP_S,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.db_path = str(db_path)
+        self.client = client
+        self.store_id = store_id
+        self.wait = wait
+        self.push_interval = push_interval
+        self.cap = cap
+        self.rng = rng or random.Random()
+        self.owner = outbox.owner_id()
+        self._stop = threading.Event()
+        self._wake = {"push": threading.Event(), "pull": threading.Event()}
+        self._threads: list[threading.Thread] = []
+
+    def start(self) -> SyncWorker:
+        """Claim the store identity, free leases of dead processes, start both loops."""
+        db = dbmod.connect(self.db_path)
+        try:
+            syncstate.claim_store(db, self.store_id)
+            freed = outbox.release_dead(db)
+            if freed:
+                log.info("freed %d outbox rows leased by a process that died", freed)
+        finally:
+            db.close()
+        for name, loop in (("push", self._push_loop), ("pull", self._pull_loop)):
+            t = threading.Thread(target=self._run, args=(name, loop), name=f"sync-{name}")
+            t.daemon = True  # a long-poll in flight must not hold the process at exit
+            t.start()
+            self._threads.append(t)
+        return self
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Ask both loops to finish and wait a little; a pending long-poll is abandoned."""
+        self._stop.set()
+        for event in self._wake.values():
+            event.set()
+        for t in self._threads:
+            t.join(timeout)
+
+    def retry_now(self) -> None:
+        """Skip the current backoff wait (the staff's "retry now")."""
+        for event in self._wake.values():
+            event.set()
+
+    @property
+    def stopped(self) -> bool:
+        """True once stop() was called."""
+        return self._stop.is_set()
+
+    # -- loops ------------------------------------------------------------------------
+
+    def _run(self, name: str, loop: Callable[[Database], None]) -> None:
+        db = dbmod.connect(self.db_path)
+        try:
+            loop(db)
+        finally:
+            db.close()
+
+    def _pause(self, db: Database, name: str, seconds: float) -> None:
+        """Wait ``seconds``, waking early on stop or a staff retry (seen within 1 s even
+        when asked from another process, through the meta flag)."""
+        event = self._wake[name]
+        remaining = seconds
+        while remaining > 0 and not self._stop.is_set():
+            step = min(1.0, remaining)
+            if event.wait(step):
+                event.clear()
+                return
+            remaining -= step
+            if name == "push" and self._take_retry(db):
+                return
+
+    def _take_retry(self, db: Database) -> bool:
+        try:
+            taken = syncstate.take_retry_request(db)
+        except Exception:  # a locked database must not stop the loop
+            log.exception("cannot read the retry flag")
+            return False
+        if taken:
+            self._wake["pull"].set()
+        return taken
+
+    def _failed(self, db: Database, name: str, exc: Exception, attempt: int) -> float:
+        retry_after = getattr(exc, "retry_after", None)
+        retryable = getattr(exc, "retryable", True)
+        message = getattr(exc, "message", None) or f"{exc.__class__.__name__}: {exc}"
+        try:
+            syncstate.record_failure(db, message, name)
+        except Exception:
+            log.exception("cannot record the sync failure")
+        wait = backoff.delay(
+            attempt, retry_after=retry_after, retryable=retryable, cap=self.cap, rng=self.rng
+        )
+        log.warning("%s failed (%s); next try in %.1fs", name, message, wait)
+        return wait
+
+    def _push_loop(self, db: Database) -> None:
+        attempt = 0
+        while not self._stop.is_set():
+            self._take_retry(db)
+            try:
+                stats = push_once(db, self.client, owner=self.owner)
+            except Exception as exc:  # noqa: BLE001 - one failure never ends the loop
+                if not isinstance(exc, HubError):
+                    log.exception("push failed")
+                self._pause(db, "push", self._failed(db, "push", exc, attempt))
+                attempt += 1
+                continue
+            attempt = 0
+            if stats.batches:
+                syncstate.record_success(db, "push")
+                log.info("pushed %s", stats)
+            self._pause(db, "push", self.push_interval)
+
+    def _pull_loop(self, db: Database) -> None:
+        attempt = 0
+        while not self._stop.is_set():
+            try:
+                pull_once(
+                    db, self.client, wait=self.wait, own_store_id=self.store_id, stop=self._stop
+                )
+            except Exception as exc:  # noqa: BLE001 - one failure never ends the loop
+                if not isinstance(exc, HubError):
+                    log.exception("pull failed")
+                self._pause(db, "pull", self._failed(db, "pull", exc, attempt))
+                attempt += 1
+                continue
+            attempt = 0
+            syncstate.record_success(db, "pull")
