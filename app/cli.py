@@ -243,4 +243,5 @@ if __name__ == "__main__":
     main()
 
 from .hub.cli import hub as _hub  # noqa: E402
+
 main.add_command(_hub)

@@ -167,4 +167,4 @@ def add_store(data: Path, name: str, city: str, address: str, as_json: bool) -> 
         click.echo(json.dumps({"id": creds["id"], "secret": creds["secret"], "name": name}))
     else:
         click.echo(f"id:     {creds['id']}\nsecret: {creds['secret']}")
-        click.echo("Give both to the store (its sync settings); the secret is shown once.", err=True)
+        click.echo("Give both to the store (its sync settings); keep the secret private.", err=True)
