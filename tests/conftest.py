@@ -6,6 +6,7 @@ own copy in ``tmp_path``, so tests never see each other's changes.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -198,5 +199,12 @@ def screenshot(page, name: str) -> Path:
     """Keep a screenshot of a screen as a test artifact (test-artifacts/NAME.png)."""
     ARTIFACTS.mkdir(exist_ok=True)
     path = ARTIFACTS / f"{name}.png"
+    # Let visible pictures finish loading so the artifact shows the screen as seen.
+    with contextlib.suppress(Exception):
+        page.wait_for_function(
+            """() => [...document.images].every(i => i.complete ||
+                 i.getBoundingClientRect().top > window.innerHeight)""",
+            timeout=3000,
+        )
     page.screenshot(path=str(path), full_page=False)
     return path
