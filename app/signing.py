@@ -19,6 +19,7 @@ H_STORE = "X-Kiosk-Store"
 H_TIMESTAMP = "X-Kiosk-Timestamp"
 H_NONCE = "X-Kiosk-Nonce"
 H_SIGNATURE = "X-Kiosk-Signature"
+_HEX = frozenset("0123456789abcdefABCDEF")
 
 
 def new_secret() -> str:
@@ -81,7 +82,19 @@ def verify_request(
     ts_text = headers.get(H_TIMESTAMP, "")
     nonce = headers.get(H_NONCE, "")
     sig = headers.get(H_SIGNATURE, "")
-    if not (store_id and ts_text.isdigit() and 16 <= len(nonce) <= 64 and sig.startswith("v1=")):
+    # ASCII digits only and a bounded length: str.isdigit() also accepts "²", and int()
+    # refuses strings over 4,300 digits; either would have been a 500, not a 401.
+    well_formed = (
+        store_id
+        and len(store_id) <= 64
+        and ts_text.isascii()
+        and ts_text.isdigit()
+        and len(ts_text) <= 12
+        and 16 <= len(nonce) <= 64
+        and all(c in _HEX for c in nonce)
+        and sig.startswith("v1=")
+    )
+    if not well_formed:
         raise AuthError("missing_auth", "missing or malformed authentication headers")
     now = time.time() if now is None else now
     if abs(now - int(ts_text)) > MAX_SKEW_S:

@@ -1,0 +1,264 @@
+"""Fixtures for hub tests: a seeded hub data directory, real hub servers, signed requests.
+
+Import them in a test module with ``from .hub_fixtures import *  # noqa: F403``. The
+hub is seeded once per session into a template directory; every test (or module, for
+the read-mostly ones) gets its own copy, as tests/conftest.py does for stores.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+import yaml
+from jsonschema import Draft202012Validator
+from referencing import Registry
+from referencing.jsonschema import DRAFT202012
+
+from app import signing
+from app.hub import seed as hubseed
+from app.hub.storage import db_path, open_db
+
+from .conftest import ROOT, free_port
+
+HUB_TEST_PRODUCTS = 200
+OPENAPI = ROOT / "docs" / "openapi.yaml"
+LYON, PARIS, BORDEAUX = (s["id"] for s in hubseed.store_seed.DEMO_STORES)
+
+__all__ = [
+    "BORDEAUX",
+    "HUB_TEST_PRODUCTS",
+    "LYON",
+    "PARIS",
+    "HubClient",
+    "HubServer",
+    "hub_client",
+    "hub_data",
+    "hub_db",
+    "hub_factory",
+    "hub_server",
+    "hub_template",
+    "module_hub",
+    "movement",
+    "run_hub",
+    "store_secrets",
+    "validate",
+]
+
+
+# --- Data --------------------------------------------------------------------------
+
+
+def _copy_hub(template: Path, dest: Path) -> Path:
+    shutil.copytree(template, dest)
+    return dest
+
+
+@pytest.fixture(scope="session")
+def hub_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A hub data directory seeded once per session (do not modify: copy it)."""
+    data = tmp_path_factory.mktemp("template-hub")
+    db = open_db(data)
+    hubseed.seed_hub(db, products=HUB_TEST_PRODUCTS)
+    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    db.close()
+    return data
+
+
+@pytest.fixture
+def hub_data(hub_template: Path, tmp_path: Path) -> Path:
+    """This test's own copy of the seeded hub data directory."""
+    return _copy_hub(hub_template, tmp_path / "hub")
+
+
+def store_secrets(data: Path) -> dict[str, str]:
+    """store id -> secret, read from a hub data directory."""
+    db = open_db(data)
+    try:
+        return dict(db.execute("SELECT id, secret FROM stores").fetchall())
+    finally:
+        db.close()
+
+
+# --- Servers -----------------------------------------------------------------------
+
+
+class HubServer:
+    """A real ``python -m app hub serve`` process on a free loopback port."""
+
+    def __init__(self, data: Path, env: dict[str, str] | None = None) -> None:
+        self.data = data
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env = {**os.environ, **(env or {}), "PYTHONUNBUFFERED": "1"}
+        self.log = data / f"hub-{self.port}.log"
+        self.proc: subprocess.Popen | None = None
+
+    def start(self, timeout: float = 20) -> HubServer:
+        cmd = [sys.executable, "-m", "app", "hub", "serve"]
+        cmd += ["--data", str(self.data), "--port", str(self.port), "--threads", "24"]
+        self.proc = subprocess.Popen(
+            cmd, env=self.env, stdout=self.log.open("ab"), stderr=subprocess.STDOUT, cwd=ROOT
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"hub exited: {self.log.read_text()[-2000:]}")
+            try:
+                if requests.get(self.url + "/api/v1/status", timeout=1).ok:
+                    return self
+            except requests.RequestException:
+                pass
+            time.sleep(0.05)
+        raise TimeoutError(f"hub not ready: {self.log.read_text()[-2000:]}")
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+@pytest.fixture
+def hub_factory() -> Iterator:
+    """Start real hub servers; all are stopped at the end of the test."""
+    servers: list[HubServer] = []
+
+    def start(data: Path, env: dict[str, str] | None = None) -> HubServer:
+        server = HubServer(data, env).start()
+        servers.append(server)
+        return server
+
+    yield start
+    for s in servers:
+        s.stop()
+
+
+@pytest.fixture
+def hub_server(hub_factory, hub_data: Path) -> HubServer:
+    """A real hub on this test's own data."""
+    return hub_factory(hub_data)
+
+
+@pytest.fixture(scope="module")
+def module_hub(hub_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator:
+    """One hub shared by a module's tests (for tests that only read or add fresh data)."""
+    data = _copy_hub(hub_template, tmp_path_factory.mktemp("module-hub") / "hub")
+    server = HubServer(data).start()
+    yield server
+    server.stop()
+
+
+# --- Signed requests ---------------------------------------------------------------
+
+
+class HubClient:
+    """Signs requests as one store, exactly as docs/protocol.md says."""
+
+    def __init__(self, base_url: str, store_id: str, secret: str) -> None:
+        self.base_url = base_url
+        self.store_id = store_id
+        self.secret = secret
+        self.session = requests.Session()
+
+    def headers(self, method: str, path_qs: str, body: bytes = b"", **kw: Any) -> dict[str, str]:
+        """The four signing headers (``timestamp=``/``nonce=`` to force values)."""
+        return signing.sign_request(self.store_id, self.secret, method, path_qs, body, **kw)
+
+    def request(
+        self,
+        method: str,
+        path_qs: str,
+        body: bytes = b"",
+        *,
+        headers: dict[str, str] | None = None,
+        timeout: float = 40,
+        **sign: Any,
+    ) -> requests.Response:
+        """Send a signed request; ``headers`` replace the computed ones entirely."""
+        hdrs = headers if headers is not None else self.headers(method, path_qs, body, **sign)
+        if body:
+            hdrs = {**hdrs, "Content-Type": "application/json"}
+        return self.session.request(
+            method, self.base_url + path_qs, data=body or None, headers=hdrs, timeout=timeout
+        )
+
+    def post_transactions(self, items: list[dict[str, Any]], **kw: Any) -> requests.Response:
+        """POST /api/v1/transactions with ``items``."""
+        body = json.dumps({"transactions": items}).encode()
+        return self.request("POST", "/api/v1/transactions", body, **kw)
+
+    def changes(
+        self, since: int | str = 0, wait: int = 0, limit: int | None = None, **kw: Any
+    ) -> requests.Response:
+        """GET /api/v1/changes."""
+        qs = f"since={since}&wait={wait}" + (f"&limit={limit}" if limit is not None else "")
+        return self.request("GET", f"/api/v1/changes?{qs}", **kw)
+
+
+@pytest.fixture
+def hub_client(hub_server: HubServer) -> HubClient:
+    """A client signing as the Lyon demo store against this test's hub."""
+    return HubClient(hub_server.url, LYON, store_secrets(hub_server.data)[LYON])
+
+
+def movement(sku: str, delta: int = -1, **extra: Any) -> dict[str, Any]:
+    """A stock.movement transaction with a fresh id."""
+    return {
+        "id": str(uuid.uuid4()),
+        "type": "stock.movement",
+        "occurred_at": "2026-11-22T14:02:00Z",
+        "payload": {"sku": sku, "delta": delta, "kind": "adjusted", "reason": "test", **extra},
+    }
+
+
+def run_hub(*args: str) -> subprocess.CompletedProcess:
+    """Run ``python -m app hub ...`` as a separate process."""
+    return subprocess.run(
+        [sys.executable, "-m", "app", "hub", *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+    )
+
+
+# --- OpenAPI -----------------------------------------------------------------------
+
+
+@cache
+def _openapi() -> tuple[dict[str, Any], Registry]:
+    doc = yaml.safe_load(OPENAPI.read_text())
+    registry = Registry().with_resource("urn:openapi", DRAFT202012.create_resource(doc))
+    return doc, registry
+
+
+def validate(instance: Any, schema_name: str) -> None:
+    """Validate a response body against ``components/schemas/<schema_name>``."""
+    doc, registry = _openapi()
+    assert schema_name in doc["components"]["schemas"], schema_name
+    validator = Draft202012Validator(
+        {"$ref": f"urn:openapi#/components/schemas/{schema_name}"}, registry=registry
+    )
+    validator.validate(instance)
+
+
+def hub_db(data: Path):
+    """A connection to a hub data directory's database (for checks from the test)."""
+    from app import db as dbmod
+
+    return dbmod.connect(db_path(data))
