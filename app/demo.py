@@ -1,4 +1,12 @@
-"""``kiosk demo``: seed the demo retailer once, run every server, say where they are."""
+"""``kiosk demo``: seed the demo retailer once, run the hub and every store, say where.
+
+Layout of the demo data directory::
+
+    DIR/hub/                 the hub's data (source of truth: catalog, prices, stock)
+    DIR/stores/<store id>/   each store server's own data (filled by its first sync)
+    DIR/demo-secrets.json    the demo stores' hub credentials (0600, demo only)
+    DIR/demo.json            URLs, stores, logins, sample barcodes: for people and scripts
+"""
 
 from __future__ import annotations
 
@@ -14,8 +22,7 @@ from typing import Any
 import click
 import requests
 
-from . import db as dbmod
-from .migrations import migrate
+HUB_PORT_OFFSET = 10  # stores take P, P+1, P+2; the hub P+10
 
 
 def store_dir(data: Path, store_id: str) -> Path:
@@ -23,20 +30,37 @@ def store_dir(data: Path, store_id: str) -> Path:
     return data / "stores" / store_id
 
 
-def seed_if_empty(data: Path, products: int) -> bool:
-    """Seed every demo store that has no catalog yet; True if anything was seeded."""
-    from . import seed as seedmod
+def hub_dir(data: Path) -> Path:
+    """The demo hub's data directory."""
+    return data / "hub"
 
-    seeded = False
-    for store in seedmod.DEMO_STORES:
-        db = dbmod.connect(dbmod.db_path(store_dir(data, store["id"])))
-        migrate(db)
-        if db.execute("SELECT count(*) FROM products").fetchone()[0] == 0:
-            click.echo(f"seeding {store['name']} ({products} products)…", err=True)
-            seedmod.seed_store(db, store["id"], products=products)
-            seeded = True
-        db.close()
-    return seeded
+
+def seed_hub_if_empty(data: Path, products: int) -> dict[str, str]:
+    """Seed the hub on first run; return ``{store_id: secret}`` for the demo stores."""
+    from .hub.migrations import migrate as migrate_hub
+    from .hub.seed import seed_hub
+    from .hub.storage import open_db
+
+    secrets_path = data / "demo-secrets.json"
+    db = open_db(hub_dir(data))
+    migrate_hub(db)
+    seeded = db.execute("SELECT count(*) FROM products").fetchone()[0] > 0
+    if not seeded:
+        click.echo(f"seeding the hub with {products} products…", err=True)
+        started = time.monotonic()
+        result = seed_hub(db, products=products)
+        secrets = {s["id"]: s["secret"] for s in result["stores"]}
+        fd = os.open(secrets_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            json.dump(secrets, f, indent=2)
+        click.echo(f"  done in {time.monotonic() - started:.1f} s", err=True)
+    db.close()
+    if not secrets_path.exists():
+        raise click.ClickException(
+            f"{secrets_path} is missing: the hub in {hub_dir(data)} was seeded elsewhere; "
+            "remove the directory to start the demo afresh"
+        )
+    return json.loads(secrets_path.read_text())
 
 
 def _wait_ready(url: str, proc: subprocess.Popen, timeout: float = 30) -> None:
@@ -45,7 +69,7 @@ def _wait_ready(url: str, proc: subprocess.Popen, timeout: float = 30) -> None:
         if proc.poll() is not None:
             raise click.ClickException(f"server for {url} exited with {proc.returncode}")
         try:
-            if requests.get(url + "healthz", timeout=1).ok:
+            if requests.get(url, timeout=1).ok:
                 return
         except requests.RequestException:
             pass
@@ -53,16 +77,41 @@ def _wait_ready(url: str, proc: subprocess.Popen, timeout: float = 30) -> None:
     raise click.ClickException(f"{url} did not answer within {timeout:.0f}s")
 
 
+def _wait_first_sync(name: str, url: str, timeout: float = 120) -> None:
+    """Wait until a store has pulled the whole change feed once, showing progress."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            health = requests.get(url + "healthz", timeout=2).json()
+        except (requests.RequestException, ValueError):
+            health = {}
+        remaining = health.get("pull_remaining")
+        applied = health.get("pull_applied") or 0
+        if (
+            health.get("last_sync_at")
+            and health.get("cursor") not in (None, "0")
+            and (not remaining)
+        ):
+            click.echo(f"  {name}: catalog and stock received", err=True)
+            return
+        if remaining and (applied, remaining) != last:
+            pct = int(100 * applied / max(applied + remaining, 1))
+            click.echo(f"  {name}: first sync {pct} %", err=True)
+            last = (applied, remaining)
+        time.sleep(0.5)
+    raise click.ClickException(f"{name} did not finish its first sync in {timeout:.0f}s")
+
+
 def demo_manifest(data: Path, port: int) -> dict[str, Any]:
     """What demo.json says: URLs, stores and their data, logins, sample barcodes."""
     from . import seed as seedmod
+    from .hub.storage import open_db
 
+    hub_url = f"http://127.0.0.1:{port + HUB_PORT_OFFSET}/"
+    db = open_db(hub_dir(data))
     stores = []
     for i, store in enumerate(seedmod.DEMO_STORES):
-        sdir = store_dir(data, store["id"])
-        db = dbmod.connect(dbmod.db_path(sdir))
-        samples = seedmod.sample_barcodes(db, store["id"])
-        db.close()
         stores.append(
             {
                 "id": store["id"],
@@ -70,48 +119,57 @@ def demo_manifest(data: Path, port: int) -> dict[str, Any]:
                 "city": store["city"],
                 "url": f"http://127.0.0.1:{port + i}/",
                 "kiosk_url": f"http://127.0.0.1:{port + i}/",
-                "data_dir": str(sdir.resolve()),
-                "sample_barcodes": samples,
+                "status_url": f"http://127.0.0.1:{port + i}/staff/status",
+                "data_dir": str(store_dir(data, store["id"]).resolve()),
+                "sample_barcodes": seedmod.sample_barcodes(db, store["id"]),
             }
         )
+    db.close()
     return {
         "mode": "demo",
         "note": "Demo data and demo credentials only: never use them in a real shop.",
+        "hub": {"url": hub_url, "data_dir": str(hub_dir(data).resolve())},
         "stores": stores,
-        "urls": {"kiosk": [s["url"] for s in stores]},
+        "urls": {"hub": hub_url, "kiosk": [s["url"] for s in stores]},
         "logins": [],
+        "store_credentials_file": str((data / "demo-secrets.json").resolve()),
         "sample_barcodes": stores[0]["sample_barcodes"],
     }
 
 
 def run_demo(data: Path, port: int, products: int) -> None:
-    """Seed, start one store server process per demo store, wait for Ctrl-C or SIGTERM."""
+    """Seed, start the hub and one store server process per demo store, wait for a stop."""
     from . import seed as seedmod
 
     data.mkdir(parents=True, exist_ok=True)
-    seed_if_empty(data, products)
+    secrets = seed_hub_if_empty(data, products)
     procs: list[subprocess.Popen] = []
+    hub_url = f"http://127.0.0.1:{port + HUB_PORT_OFFSET}/"
 
     def stop(*_: Any) -> None:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, stop)
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     try:
+        hub = subprocess.Popen(
+            [sys.executable, "-m", "app", "hub", "serve", "--data", str(hub_dir(data)),
+             "--port", str(port + HUB_PORT_OFFSET), "--threads", "16"],
+            env=env,
+        )  # fmt: skip
+        procs.append(hub)
+        _wait_ready(hub_url + "api/v1/status", hub)
         for i, store in enumerate(seedmod.DEMO_STORES):
-            env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-            cmd = [
-                sys.executable,
-                "-m",
-                "app",
-                "serve",
-                "--data",
-                str(store_dir(data, store["id"])),
-                "--port",
-                str(port + i),
-            ]
-            procs.append(subprocess.Popen(cmd, env=env))
-        for i, proc in enumerate(procs):
-            _wait_ready(f"http://127.0.0.1:{port + i}/", proc)
+            # The secret goes through the environment, not the command line (ps shows it).
+            store_env = {**env, "KIOSK_STORE_SECRET": secrets[store["id"]]}
+            cmd = [sys.executable, "-m", "app", "serve",
+                   "--data", str(store_dir(data, store["id"])), "--port", str(port + i),
+                   "--hub-url", hub_url, "--store-id", store["id"]]  # fmt: skip
+            procs.append(subprocess.Popen(cmd, env=store_env))
+        for i, store in enumerate(seedmod.DEMO_STORES):
+            url = f"http://127.0.0.1:{port + i}/"
+            _wait_ready(url + "healthz", procs[i + 1])
+            _wait_first_sync(store["name"], url)
         manifest = demo_manifest(data, port)
         (data / "demo.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False))
         _announce(manifest, data)
@@ -121,7 +179,7 @@ def run_demo(data: Path, port: int, products: int) -> None:
     except KeyboardInterrupt:
         click.echo("\nstopping…", err=True)
     finally:
-        for p in procs:
+        for p in reversed(procs):
             if p.poll() is None:
                 p.terminate()
         for p in procs:
@@ -134,15 +192,18 @@ def run_demo(data: Path, port: int, products: int) -> None:
 def _announce(manifest: dict[str, Any], data: Path) -> None:
     click.echo("")
     click.secho("Store kiosk demo is running (DEMO DATA — not for a real shop)", bold=True)
+    click.echo(f"  hub    {'(central back-end)':<38} {manifest['hub']['url']}")
     for s in manifest["stores"]:
-        click.echo(f"  kiosk  {s['name']:<34} {s['url']}")
+        click.echo(f"  kiosk  {s['name']:<38} {s['url']}")
+        click.echo(f"  staff  {'  sync status':<38} {s['status_url']}")
     if manifest["logins"]:
         click.echo("  demo logins:")
         for login in manifest["logins"]:
             click.echo(f"    {login}")
     else:
-        click.echo("  demo logins: none yet (no staff area in this version)")
-    click.echo("  barcodes to type or scan at the kiosk:")
+        click.echo("  demo logins: none yet (no staff login in this version)")
+    click.echo(f"  demo store credentials: {manifest['store_credentials_file']}")
+    click.echo("  barcodes to type or scan at the first kiosk:")
     for b in manifest["sample_barcodes"]:
         click.echo(f"    {b['ean']}  {b.get('name_fr', '')}  ({b.get('qty', '?')} here)")
     click.echo(f"  everything above is also in {data / 'demo.json'}")
