@@ -32,6 +32,10 @@ test: $(STAMP) chromium
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py
 
+# Hundreds of kill -9 rounds of the store server during bursts and sync (tests/test_sync_crash.py).
+soak: $(STAMP)
+	KIOSK_SOAK_ROUNDS=300 $(BIN)/python -m pytest -q tests/test_sync_crash.py
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .

@@ -26,6 +26,60 @@ data_option = click.option(
 )
 
 
+def hub_options(f):
+    """``--hub-url``, ``--store-id``, ``--store-secret``: how this store reaches its hub."""
+    f = click.option(
+        "--hub-timeout",
+        envvar="KIOSK_HUB_TIMEOUT",
+        show_envvar=True,
+        default=30.0,
+        show_default=True,
+        type=click.FloatRange(0.5, 300),
+        help="Seconds to wait for the hub's answer before trying again later.",
+    )(f)
+    f = click.option(
+        "--store-secret",
+        envvar="KIOSK_STORE_SECRET",
+        show_envvar=True,
+        default=None,
+        help="The secret the hub issued to this store (kiosk hub add-store).",
+    )(f)
+    f = click.option(
+        "--store-id",
+        envvar="KIOSK_STORE_ID",
+        show_envvar=True,
+        default=None,
+        help="This store's id at the hub (st-...).",
+    )(f)
+    return click.option(
+        "--hub-url",
+        envvar="KIOSK_HUB_URL",
+        show_envvar=True,
+        default=None,
+        help="The hub's base URL; without it the store runs on its own, nothing is sent.",
+    )(f)
+
+
+def _hub_client(
+    hub_url: str | None,
+    store_id: str | None,
+    store_secret: str | None,
+    timeout: float = 30.0,
+):
+    """A HubClient, None when no hub is configured; half a configuration is an error."""
+    if not hub_url:
+        return None
+    if not (store_id and store_secret):
+        raise click.UsageError("--hub-url needs --store-id and --store-secret too")
+    try:
+        bytes.fromhex(store_secret)
+    except ValueError as exc:
+        raise click.BadParameter("must be hex", param_hint="--store-secret") from exc
+    from .hubclient import HubClient
+
+    return HubClient(hub_url, store_id, store_secret, read_timeout=timeout)
+
+
 def _open(data: Path):
     from .migrations import migrate
 
@@ -186,22 +240,121 @@ def stock_adjust(data: Path, code: str, qty: int, counted: bool, reason: str, ac
     type=click.IntRange(1, 64),
     help="Worker threads.",
 )
-def serve(data: Path, host: str, port: int, threads: int) -> None:
-    """Run the store server under waitress (a production WSGI server)."""
+@hub_options
+def serve(
+    data: Path,
+    host: str,
+    port: int,
+    threads: int,
+    hub_url: str | None,
+    store_id: str | None,
+    store_secret: str | None,
+    hub_timeout: float,
+) -> None:
+    """Run the store server under waitress (a production WSGI server), and sync with the
+    hub in the background when one is configured."""
+    import signal
+
     import waitress
 
     from .web import create_app
 
+    client = _hub_client(hub_url, store_id, store_secret, hub_timeout)
     _open(data).close()
-    app = create_app({"DATA_DIR": str(data)})
+    app = create_app({"DATA_DIR": str(data), "HUB_URL": hub_url or ""})
+    worker = None
+    if client is not None:
+        from .sync import SyncWorker
+
+        worker = SyncWorker(dbmod.db_path(data), client, store_id=store_id).start()
+        app.extensions["sync_worker"] = worker
+        click.echo(f"syncing with {hub_url} as {store_id}", err=True)
+
+    def _terminate(signum, frame):  # SIGTERM (systemd stop): leave through finally
+        raise SystemExit(0)
+
+    signal.signal(signal.SIGTERM, _terminate)
     click.echo(f"store server on http://{host}:{port}/ (data {data})", err=True)
-    waitress.serve(
-        app,
-        host=host,
-        port=port,
-        threads=threads,
-        ident="kiosk",
-        clear_untrusted_proxy_headers=True,
+    try:
+        waitress.serve(
+            app,
+            host=host,
+            port=port,
+            threads=threads,
+            ident="kiosk",
+            clear_untrusted_proxy_headers=True,
+        )
+    finally:
+        if worker is not None:
+            worker.stop()
+
+
+@main.command()
+@data_option
+@hub_options
+@click.option("--once", is_flag=True, help="One round (send, then fetch), then exit.")
+@click.option(
+    "--wait",
+    default=0,
+    show_default=True,
+    type=click.IntRange(0, 30),
+    help="With --once: how long the hub may hold the feed request when nothing is new.",
+)
+def sync(
+    data: Path,
+    hub_url: str | None,
+    store_id: str | None,
+    store_secret: str | None,
+    hub_timeout: float,
+    once: bool,
+    wait: int,
+) -> None:
+    """Exchange with the hub: send the outbox, fetch the change feed (a fresh store gets
+    the whole catalog). Without --once, keep syncing in the foreground until Ctrl-C."""
+    from . import syncstate
+    from .hubclient import HubError
+    from .sync import PullStats, SyncWorker, pull_once, push_once
+
+    client = _hub_client(hub_url, store_id, store_secret, hub_timeout)
+    if client is None:
+        raise click.UsageError("--hub-url (or KIOSK_HUB_URL) is required")
+    db = _open(data)
+    if not once:
+        worker = SyncWorker(dbmod.db_path(data), client, store_id=store_id).start()
+        click.echo(f"syncing {data} with {hub_url} as {store_id}; Ctrl-C to stop", err=True)
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            worker.stop()
+        return
+    syncstate.claim_store(db, store_id)
+    started = time.monotonic()
+
+    def progress(stats: PullStats) -> None:
+        if stats.remaining or stats.pages > 1:
+            total = stats.changes + stats.remaining
+            click.echo(
+                f"\rcatalog and stock: {stats.changes}/{total} changes "
+                f"({stats.changes * 100 // max(total, 1)} %)",
+                nl=not stats.remaining,
+                err=True,
+            )
+
+    try:
+        pushed = push_once(db, client)
+        syncstate.record_success(db, "push")
+        pulled = pull_once(db, client, wait=wait, own_store_id=store_id, progress=progress)
+        syncstate.record_success(db, "pull")
+    except HubError as exc:
+        syncstate.record_failure(db, exc.message, "sync")
+        raise click.ClickException(f"{exc.message} (nothing is lost: the outbox keeps it)") from exc
+    depth = syncstate.snapshot(db, hub_configured=True)
+    click.echo(
+        f"sent {pushed.sent} ({pushed.accepted} accepted, {pushed.duplicate} duplicate, "
+        f"{pushed.parked} parked); received {pulled.changes} changes in {pulled.pages} pages "
+        f"(cursor {pulled.cursor}); outbox {depth['outbox_depth']} waiting, "
+        f"{depth['parked']} parked; {time.monotonic() - started:.1f}s"
     )
 
 

@@ -15,7 +15,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-COMMANDS = ("demo", "serve", "seed", "migrate", "stock")
+COMMANDS = ("demo", "serve", "seed", "migrate", "stock", "sync")
 
 
 def load_default_map(path: str | Path | None) -> dict[str, Any]:

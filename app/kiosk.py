@@ -177,6 +177,37 @@ def category(slug: str) -> Any:
     )
 
 
+def _here_offline(db: Any) -> dict[str, Any] | None:
+    """When this store's own figures may be behind the hub's: offline or not synced lately.
+
+    None without a hub (the store is its own truth), else ``{"since": "14:02" | None,
+    "token": ...}``; the token joins the panel's version so open pages show the change.
+    """
+    if not current_app.config.get("HUB_URL"):
+        return None
+    from . import syncstate
+
+    now = clock.utcnow()
+    last = syncstate.last_sync_at(db)
+    fresh = (
+        last is not None
+        and (now - last).total_seconds() <= current_app.config["STALE_AFTER_SECONDS"]
+    )
+    if fresh and syncstate.is_online(db, now):
+        return None
+    return {
+        "since": format_clock(last) if last else None,
+        "token": f"off{int(last.timestamp()) if last else 0}",
+    }
+
+
+def _panel_version(db: Any) -> str:
+    """What the open stock panel compares: the stock version, plus the offline state."""
+    offline = _here_offline(db)
+    version = str(stock.stock_version(db))
+    return f"{version}-{offline['token']}" if offline else version
+
+
 def _stock_context(db: Any, product: dict[str, Any], sku: str | None) -> dict[str, Any]:
     """Everything the product page's live stock panel shows."""
     lang = current_lang()
@@ -223,7 +254,8 @@ def _stock_context(db: Any, product: dict[str, Any], sku: str | None) -> dict[st
         "colours": list(colours.values()),
         "sizes": sizes,
         "others": others,
-        "version": stock.stock_version(db),
+        "version": _panel_version(db),
+        "here_offline": _here_offline(db),
         "poll_seconds": current_app.config["STOCK_POLL_SECONDS"],
     }
 
@@ -243,11 +275,11 @@ def product(ref: str) -> Any:
 def product_stock(ref: str) -> Any:
     """The live stock panel: polled by open pages, 204/304 when nothing changed."""
     db = get_db()
-    version = stock.stock_version(db)
+    version = _panel_version(db)
     lang = current_lang()
     sku = request.args.get("sku", "")
     etag = hashlib.sha1(f"{version}:{ref}:{sku}:{lang}".encode()).hexdigest()[:20]
-    if request.args.get("v") == str(version):
+    if request.args.get("v") == version:
         # The page already shows this version: htmx does not swap on 204.
         return Response(status=204)
     if etag in request.if_none_match:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import random
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +27,7 @@ log = logging.getLogger(__name__)
 
 PULL_WAIT_S = 25  # long-poll: a change at the hub reaches the store in about a second
 PUSH_INTERVAL_S = 1.0  # other processes (kiosk stock adjust) write the outbox too
-PAGE_LIMIT = 1000
+PAGE_LIMIT = 2000  # the most the protocol allows: fewer round trips on a first sync
 
 
 @dataclass
@@ -125,8 +126,11 @@ def push_once(
     hub cannot be reached (the rows stay queued)."""
     owner = owner or outbox.owner_id()
     stats = PushStats()
+    # Outlive the slowest answer (a split batch makes several requests under one lease).
+    timeout = getattr(client, "connect_timeout", 5) + getattr(client, "read_timeout", 30)
+    lease_s = max(outbox.LEASE_SECONDS, int(3 * timeout))
     while max_batches is None or stats.batches < max_batches:
-        rows = outbox.lease(db, min(batch_size, MAX_BATCH), owner=owner)
+        rows = outbox.lease(db, min(batch_size, MAX_BATCH), owner=owner, seconds=lease_s)
         if not rows:
             break
         ids = [r["id"] for r in rows]
@@ -225,13 +229,15 @@ class SyncWorker:
             self._threads.append(t)
         return self
 
-    def stop(self, timeout: float = 5.0) -> None:
-        """Ask both loops to finish and wait a little; a pending long-poll is abandoned."""
+    def stop(self, timeout: float = 2.0) -> None:
+        """Ask both loops to finish and wait a little; a pending long-poll is abandoned
+        (every write is a whole transaction, so leaving mid-request loses nothing)."""
         self._stop.set()
         for event in self._wake.values():
             event.set()
+        deadline = time.monotonic() + timeout
         for t in self._threads:
-            t.join(timeout)
+            t.join(max(0.0, deadline - time.monotonic()))
 
     def retry_now(self) -> None:
         """Skip the current backoff wait (the staff's "retry now")."""

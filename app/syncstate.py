@@ -116,7 +116,7 @@ def snapshot(db: Database, *, hub_configured: bool, now: datetime | None = None)
         "last_attempt_at": dbmod.get_meta(db, LAST_ATTEMPT_AT),
         "last_error": dbmod.get_meta(db, LAST_ERROR) or None,
         "cursor": cursor(db),
-        "store_id": dbmod.get_meta(db, STORE_ID),
+        "hub_store_id": dbmod.get_meta(db, STORE_ID),
         "pull_applied": applied,
         "pull_remaining": remaining,
     }

@@ -72,6 +72,10 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     app.register_blueprint(kiosk_bp)
 
+    from .staff import bp as staff_bp
+
+    app.register_blueprint(staff_bp)
+
     @app.get("/_ping")
     def ping() -> tuple[str, int, dict[str, str]]:
         """A bare route: the floor that benchmarks compare every page to."""
@@ -80,11 +84,14 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     @app.get("/healthz")
     def healthz() -> Any:
         """Machine-readable health of this store server."""
+        from . import syncstate
+
         db = storage.get_db()
         return jsonify(
             ok=True,
             store_id=self_store_id(db),
             stock_version=stock_version(db),
+            **syncstate.snapshot(db, hub_configured=bool(app.config.get("HUB_URL"))),
         )
 
     @app.errorhandler(HTTPException)
