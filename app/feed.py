@@ -150,7 +150,20 @@ def _apply_products(db: Database, changes: list[dict], own: str | None) -> int:
 def _apply_stock(db: Database, changes: list[dict], own: str | None) -> int:
     # rowcount counts the rows really written: older levels are skipped by the WHERE.
     cur = db.conn.executemany(_STOCK_SQL, _stock_rows(changes, own))
-    return cur.rowcount
+    written = cur.rowcount
+    # A level that names the transaction it includes ("tx") is an acknowledgement of
+    # that movement: counting it as unacknowledged too would show it twice until the
+    # answer to the POST arrives (or forever, if that answer was lost).
+    included = [
+        (clock.now_iso(), c["data"]["tx"])
+        for c in changes
+        if own and c["data"].get("store_id") == own and c["data"].get("tx")
+    ]
+    if included:
+        db.conn.executemany(
+            "UPDATE stock_movements SET acked_at = ? WHERE id = ? AND acked_at IS NULL", included
+        )
+    return written
 
 
 Applier = Callable[[Database, list[dict], str | None], int]

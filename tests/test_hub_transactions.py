@@ -243,11 +243,11 @@ def test_a_failing_item_is_never_half_applied(hub_data, monkeypatch):
     ).fetchone()
     real = transactions.HANDLERS["stock.movement"]
 
-    def half_then_fail(db_, store_id, payload):
-        real(db_, store_id, payload)  # stock moved and a change appended...
+    def half_then_fail(db_, store_id, payload, tx_id):
+        real(db_, store_id, payload, tx_id)  # stock moved and a change appended...
         if payload.get("reason") == "explode":
             raise transactions.Rejected("invalid_payload", "failed after writing")
-        return real(db_, store_id, {**payload, "delta": 0})
+        return real(db_, store_id, {**payload, "delta": 0}, tx_id)
 
     monkeypatch.setitem(transactions.HANDLERS, "stock.movement", half_then_fail)
     seq_before = db.execute("SELECT max(seq) FROM changes").fetchone()[0]

@@ -471,3 +471,43 @@ def test_retry_request_is_taken_once(store_db):
     syncstate.request_retry(store_db)
     assert syncstate.take_retry_request(store_db)
     assert not syncstate.take_retry_request(store_db)
+
+
+def test_feed_level_naming_a_movement_acknowledges_it(tmp_path):
+    """The feed may bring the hub's level (which includes a movement) before the POST
+    answer: the movement must not be counted twice meanwhile."""
+    from app import db as dbmod
+    from app import feed, stock
+    from app import seed as seedmod
+    from app.migrations import migrate
+
+    db = dbmod.connect(tmp_path / "kiosk.db")
+    migrate(db)
+    own = seedmod.DEMO_STORES[0]["id"]
+    seedmod.seed_store(db, own, products=20)
+    sku, qty = db.execute(
+        "SELECT sku, qty FROM stock_levels WHERE store_id = ? AND qty > 3 LIMIT 1", [own]
+    ).fetchone()
+    moved = stock.adjust(db, sku, -2)
+    assert stock.levels(db, [sku])[sku] == qty - 2
+    page = {
+        "changes": [
+            {
+                "seq": 10**9,
+                "kind": "stock",
+                "key": f"{own}/{sku}",
+                "data": {
+                    "store_id": own,
+                    "sku": sku,
+                    "qty": qty - 2,
+                    "as_of": "2026-11-22T14:02:00Z",
+                    "tx": moved["id"],
+                },
+            }
+        ],
+        "cursor": str(10**9),
+        "more": False,
+        "remaining": 0,
+    }
+    feed.apply_page(db, page, own)
+    assert stock.levels(db, [sku])[sku] == qty - 2  # not qty - 4

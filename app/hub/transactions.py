@@ -64,7 +64,9 @@ def parse_id(value: Any) -> str | None:
 # --------------------------------------------------------------------------- types
 
 
-def _stock_movement(db: Database, store_id: str, payload: dict[str, Any]) -> dict[str, Any]:
+def _stock_movement(
+    db: Database, store_id: str, payload: dict[str, Any], tx_id: str
+) -> dict[str, Any]:
     sku, delta, kind = payload.get("sku"), payload.get("delta"), payload.get("kind")
     if not isinstance(sku, str) or not sku:
         raise Rejected("invalid_payload", "payload.sku must be a non-empty string")
@@ -86,13 +88,15 @@ def _stock_movement(db: Database, store_id: str, payload: dict[str, Any]) -> dic
         "as_of = excluded.as_of RETURNING qty",
         [store_id, sku, delta, as_of],
     ).fetchall()[0][0]
-    data = {"store_id": store_id, "sku": sku, "qty": qty, "as_of": as_of}
+    # "tx" names the transaction this level includes: a store that reads it in the
+    # feed before the answer to its POST arrives knows not to count its movement twice.
+    data = {"store_id": store_id, "sku": sku, "qty": qty, "as_of": as_of, "tx": tx_id}
     seq = append_change(db, "stock", f"{store_id}/{sku}", data)
     return {"sku": sku, "qty": qty, "seq": seq}
 
 
-#: type -> handler(db, store_id, payload) -> result; it raises Rejected to refuse.
-HANDLERS: dict[str, Callable[[Database, str, dict[str, Any]], dict[str, Any]]] = {
+#: type -> handler(db, store_id, payload, tx_id) -> result; it raises Rejected to refuse.
+HANDLERS: dict[str, Callable[[Database, str, dict[str, Any], str], dict[str, Any]]] = {
     "stock.movement": _stock_movement,
 }
 
@@ -199,7 +203,7 @@ def apply_one(db: Database, store_id: str, item: dict[str, Any]) -> dict[str, An
         try:
             with dbmod.write(db):  # a savepoint: all of this item, or none of it
                 handler, payload = _check(item, store_id)
-                result = handler(db, store_id, payload)
+                result = handler(db, store_id, payload, str(tx_id))
                 _record(db, tx_id, store_id, item, digest, "accepted", None, result)
             return {"id": raw_id, "status": "accepted", "result": result}
         except Rejected as exc:
