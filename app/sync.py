@@ -316,16 +316,20 @@ class SyncWorker:
 
     def _pull_loop(self, db: Database) -> None:
         attempt = 0
+        connected = False
         while not self._stop.is_set():
+            # Until a round succeeds, ask without waiting: a long-poll on an up-to-date
+            # feed would keep the store "offline" for `wait` seconds after the link is up.
+            wait = self.wait if connected else 0
             try:
-                pull_once(
-                    db, self.client, wait=self.wait, own_store_id=self.store_id, stop=self._stop
-                )
+                pull_once(db, self.client, wait=wait, own_store_id=self.store_id, stop=self._stop)
             except Exception as exc:  # noqa: BLE001 - one failure never ends the loop
                 if not isinstance(exc, HubError):
                     log.exception("pull failed")
                 self._pause(db, "pull", self._failed(db, "pull", exc, attempt))
                 attempt += 1
+                connected = False
                 continue
             attempt = 0
+            connected = True
             syncstate.record_success(db, "pull")
