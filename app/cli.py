@@ -182,6 +182,41 @@ def seed(data: Path, products: int, store_id: str | None, rng_seed: int) -> None
 
 
 @main.group()
+def staff() -> None:
+    """Staff accounts (PIN login at /staff)."""
+
+
+@staff.command("add")
+@data_option
+@click.option("--name", required=True, help="The name shown on the login screen.")
+@click.option("--role", type=click.Choice(["staff", "manager"]), default="staff",
+              show_default=True, help="Managers may also unlock and override.")  # fmt: skip
+@click.option("--pin", help="Six digits; asked for (hidden, twice) when not given.")
+def staff_add(data: Path, name: str, role: str, pin: str | None) -> None:
+    """Create a staff member with a personal PIN (stored hashed only)."""
+    from .staffauth import StaffError, add_staff
+
+    if pin is None:
+        pin = click.prompt("PIN (6 digits)", hide_input=True, confirmation_prompt=True)
+    db = _open(data)
+    try:
+        member = add_staff(db, name, role, pin)
+    except StaffError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"{member['name']} ({member['role']}) can now log in at /staff, id {member['id']}")
+
+
+@staff.command("list")
+@data_option
+def staff_list(data: Path) -> None:
+    """The active staff accounts of this store."""
+    from .staffauth import list_staff
+
+    for m in list_staff(_open(data)):
+        click.echo(f"{m['id']}  {m['role']:<8} {m['name']}")
+
+
+@main.group()
 def stock() -> None:
     """Stock corrections by staff."""
 

@@ -173,6 +173,36 @@ def m004_sync(db: Database) -> None:
     db.execute("INSERT INTO meta (key, value) VALUES ('sync.cursor', '0')")
 
 
+@store_migrations(name="m005_staff")
+def m005_staff(db: Database) -> None:
+    # Staff accounts with hashed PINs and a lockout that grows with each lockout, and
+    # the audit log of every staff action (who, when, which device).
+    db.execute(
+        """CREATE TABLE staff (
+            id TEXT PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE,
+            role TEXT NOT NULL CHECK (role IN ('staff', 'manager')),
+            pin_hash TEXT NOT NULL,
+            failed_attempts INTEGER NOT NULL DEFAULT 0,
+            lockouts INTEGER NOT NULL DEFAULT 0,
+            locked_until TEXT,
+            active INTEGER NOT NULL DEFAULT 1,
+            created_at TEXT NOT NULL
+        )"""
+    )
+    db.execute(
+        """CREATE TABLE audit_log (
+            id INTEGER PRIMARY KEY,
+            at TEXT NOT NULL,
+            staff_id TEXT,
+            device TEXT NOT NULL DEFAULT '',
+            action TEXT NOT NULL,
+            details TEXT NOT NULL DEFAULT '{}'
+        )"""
+    )
+    db.execute("CREATE INDEX audit_log_at ON audit_log(at)")
+
+
 def migrate(db: Database) -> list[str]:
     """Apply pending migrations under the write lock; return the names applied."""
     with dbmod.write(db):

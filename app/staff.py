@@ -1,23 +1,157 @@
-"""The staff screens (``/staff``): for now, the hub sync status and its "retry now".
+"""The staff screens (``/staff``): login by PIN, the hub sync status, "retry now".
 
-Staff login arrives in a later issue; until then these pages are reachable by anyone
-on the store's network, and say so.
+Every staff page needs a logged-in staff member; a session ends after
+``STAFF_IDLE_SECONDS`` without a staff request (10 minutes by default).
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from datetime import timedelta
+from functools import wraps
 from typing import Any
+from urllib.parse import urlsplit
 
-from flask import Blueprint, Response, current_app, redirect, render_template, url_for
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    g,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask_babel import format_timedelta
+from flask_babel import gettext as _
+from flask_htmx import make_response
 
-from . import clock, outbox, syncstate
+from . import clock, outbox, staffauth, syncstate
 from .extensions import htmx
 from .i18n import format_clock
 from .storage import get_db
 
 bp = Blueprint("staff", __name__, url_prefix="/staff")
+
+PUBLIC_ENDPOINTS = {"staff.login", "staff.logout"}
+
+
+def device_name() -> str:
+    """Which device acted, for the audit log: its address and browser."""
+    agent = request.headers.get("User-Agent", "")[:80]
+    return f"{request.remote_addr or '?'} {agent}".strip()
+
+
+def current_staff() -> dict[str, Any] | None:
+    """The logged-in staff member of this request, or None."""
+    return g.get("staff")
+
+
+@bp.before_request
+def require_staff() -> Any:
+    """Every staff page needs a live staff session; otherwise, to the login page."""
+    if request.endpoint in PUBLIC_ENDPOINTS:
+        return None
+    member = session.get("staff")
+    seen = session.get("staff_seen", 0)
+    idle = current_app.config["STAFF_IDLE_SECONDS"]
+    if member and time.time() - seen <= idle:
+        fresh = staffauth.get_staff(get_db(), member["id"])
+        if fresh is not None:
+            g.staff = fresh
+            session["staff_seen"] = time.time()
+            return None
+    expired = bool(member)
+    session.pop("staff", None)
+    target = url_for("staff.login", next=request.full_path if request.method == "GET" else None,
+                     expired=1 if expired else None)  # fmt: skip
+    if htmx:
+        return make_response("", 200, redirect=target)
+    return redirect(target)
+
+
+def manager_required(view: Callable[..., Any]) -> Callable[..., Any]:
+    """Only a manager may do this (a staff member gets a 403 page)."""
+
+    @wraps(view)
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        member = current_staff()
+        if not member or member["role"] != "manager":
+            abort(403)
+        return view(*args, **kwargs)
+
+    return wrapped
+
+
+@bp.app_context_processor
+def staff_globals() -> dict[str, Any]:
+    return {"staff_member": g.get("staff")}
+
+
+def _local_next(default: str) -> str:
+    target = request.values.get("next") or default
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not parts.path.startswith("/staff"):
+        return default
+    return target
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login() -> Any:
+    """Choose your name, type your six-digit PIN."""
+    db = get_db()
+    error = None
+    chosen = request.form.get("staff_id", "")
+    status = 200
+    if request.method == "POST":
+        try:
+            member = staffauth.login(db, chosen, request.form.get("pin", ""), device_name())
+        except staffauth.StaffError as exc:
+            status = 429 if exc.code == "locked" else 400
+            if exc.code == "pin_format":
+                error = _("A PIN is exactly 6 digits.")
+            elif exc.code == "locked":
+                error = _(
+                    "Too many wrong PINs: this account is locked for %(s)d s. "
+                    "Ask a manager if you are stuck.",
+                    s=exc.extra["retry_in_s"],
+                )
+            elif exc.code == "wrong_pin":
+                error = _(
+                    "Wrong PIN. %(n)d attempt(s) left before the account locks.",
+                    n=exc.extra["attempts_left"],
+                )
+            else:
+                error = _("Choose your name in the list.")
+        else:
+            session.pop("staff", None)
+            session["staff"] = member
+            session["staff_seen"] = time.time()
+            return redirect(_local_next(url_for("staff.status")))
+    return (
+        render_template(
+            "staff/login.html",
+            members=staffauth.list_staff(db),
+            chosen=chosen,
+            error=error,
+            expired=request.args.get("expired") == "1",
+            next=_local_next(""),
+        ),
+        status,
+    )
+
+
+@bp.post("/logout")
+def logout() -> Any:
+    """End the staff session on this device."""
+    member = session.pop("staff", None)
+    if member:
+        db = get_db()
+        staffauth.audit(db, member["id"], "logout", device_name())
+    return redirect(url_for("staff.login"))
 
 
 @bp.after_request
@@ -65,7 +199,9 @@ def status() -> Any:
 @bp.post("/sync/retry")
 def retry_sync() -> Any:
     """Try the hub again now instead of waiting for the next scheduled attempt."""
-    syncstate.request_retry(get_db())  # seen by a worker in any process within 1 s
+    db = get_db()
+    syncstate.request_retry(db)  # seen by a worker in any process within 1 s
+    staffauth.audit(db, g.staff["id"], "sync.retry", device_name())
     worker = current_app.extensions.get("sync_worker")
     if worker is not None:
         worker.retry_now()  # the worker in this process wakes at once

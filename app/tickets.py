@@ -18,6 +18,7 @@ Expected dict keys (extra keys are ignored):
 from __future__ import annotations
 
 import io
+import math
 import unicodedata
 from collections.abc import Iterable, Mapping
 from datetime import datetime
@@ -179,9 +180,14 @@ def _line_height(font: ImageFont.FreeTypeFont | ImageFont.ImageFont) -> int:
     return font.getbbox("Ay")[3] + 4
 
 
+def _width(text: str, font: ImageFont.FreeTypeFont | ImageFont.ImageFont) -> int:
+    """Pixels ``text`` needs: its advance, or its ink if a glyph overhangs (bold, italic)."""
+    return math.ceil(max(font.getlength(text), font.getbbox(text)[2] if text else 0))
+
+
 def _fits(text: str, font: ImageFont.FreeTypeFont | ImageFont.ImageFont, width: int) -> bool:
     """Whether ``text`` is at most ``width`` px wide in ``font``."""
-    return font.getlength(text) <= width
+    return _width(text, font) <= width
 
 
 def wrap(text: str, font: ImageFont.FreeTypeFont | ImageFont.ImageFont, width: int) -> list[str]:
@@ -224,7 +230,7 @@ def _text(
     img = Image.new("L", (width, step * len(lines)), 255)
     draw = ImageDraw.Draw(img)
     for i, line in enumerate(lines):
-        free = width - int(font.getlength(line))
+        free = width - _width(line, font)
         x = {"center": free // 2, "right": free}.get(align, 0)
         draw.text((x, i * step), line, font=font, fill=0)
     return img
@@ -232,7 +238,7 @@ def _text(
 
 def _pair(left: str, right: str, size: int = 24, right_bold: bool = True) -> Image.Image:
     """A label on the left and a value on the right, each wrapping in its own column."""
-    right_w = min(int(_font(size, right_bold).getlength(_clean(right))) + 2, CONTENT_PX * 2 // 3)
+    right_w = min(_width(_clean(right), _font(size, right_bold)) + 2, CONTENT_PX * 2 // 3)
     left_img = _text(left, size, width=CONTENT_PX - right_w - 12)
     right_img = _text(right, size, right_bold, align="right", width=right_w)
     img = _blank(max(left_img.height, right_img.height))
@@ -251,8 +257,15 @@ def _rule(dashed: bool = True, thickness: int = 2) -> Image.Image:
     return img
 
 
-def _boxed(text: str, size: int) -> Image.Image:
+def _largest(text: str, sizes: tuple[int, ...], width: int = CONTENT_PX) -> int:
+    """The first of ``sizes`` at which ``text`` fits on one bold line (else the last)."""
+    text = _clean(text)
+    return next((s for s in sizes if _fits(text, _font(s, True), width)), sizes[-1])
+
+
+def _boxed(text: str, sizes: tuple[int, ...]) -> Image.Image:
     """White bold text on a black band: the one thing to read from a metre away."""
+    size = _largest(text, sizes, CONTENT_PX - 24)
     inner = _text(text, size, bold=True, align="center", width=CONTENT_PX - 24)
     img = Image.new("L", (CONTENT_PX, inner.height + 20), 0)
     img.paste(Image.eval(inner, lambda v: 255 - v), (12, 10))
@@ -359,13 +372,14 @@ def handover_receipt(
 def bag_label(order: Mapping, shelf_slot: str, qr_data: str, lang: str = "fr") -> Image.Image:
     """The label stuck on a prepared order's bag: number, initials and slot readable at a glance."""
     labels = _labels(lang)
+    number = _clean(order.get("number"))
     blocks = [
         _text(labels["order_no"], 24, align="center"),
-        _text(str(order.get("number", "")), 88, bold=True, align="center"),
+        _text(number, _largest(number, (88, 72, 56, 44)), bold=True, align="center"),
         _text(initials(order.get("customer_name", "")), 48, bold=True, align="center"),
         _rule(dashed=False),
         _text(labels["slot"], 24, align="center"),
-        _boxed(shelf_slot, 64),
+        _boxed(shelf_slot, (64, 48, 36)),
         _blank(10),
         _pair(labels["items"], str(order.get("item_count", "")), 30),
         _rule(),

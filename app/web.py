@@ -21,6 +21,7 @@ DEFAULTS: dict[str, Any] = {
     "IDLE_COUNTDOWN_SECONDS": 10,  # ... and then forgets the shopper
     "STOCK_POLL_SECONDS": 2,  # open pages check for stock changes this often
     "STALE_AFTER_SECONDS": 120,  # older stock figures say "stock au 14:02"
+    "STAFF_IDLE_SECONDS": 600,  # a staff session ends after 10 minutes without use
     "STORE_TIMEZONE": "Europe/Paris",
     "SESSION_COOKIE_SAMESITE": "Lax",
     "SESSION_COOKIE_HTTPONLY": True,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -208,3 +209,48 @@ def screenshot(page, name: str) -> Path:
         )
     page.screenshot(path=str(path), full_page=False)
     return path
+
+
+# --- Staff -------------------------------------------------------------------------
+
+STAFF_PIN = "246810"
+MANAGER_PIN = "135790"
+_CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+def add_staff_member(data: Path, name: str = "Camille", role: str = "staff",
+                     pin: str | None = None) -> dict:  # fmt: skip
+    """Create a staff member in a store's database; returns it with its PIN."""
+    from app.staffauth import add_staff
+
+    pin = pin or (MANAGER_PIN if role == "manager" else STAFF_PIN)
+    db = dbmod.connect(dbmod.db_path(data))
+    try:
+        member = add_staff(db, name, role, pin)
+    finally:
+        db.close()
+    return {**member, "pin": pin}
+
+
+def staff_login(http, data: Path, base_url: str = "", role: str = "staff") -> dict:
+    """Log a Flask test client or a requests.Session in as a new staff member."""
+    member = add_staff_member(data, name=f"{role.title()} {os.urandom(2).hex()}", role=role)
+    page = http.get(base_url + "/staff/login")
+    text = page.get_data(as_text=True) if hasattr(page, "get_data") else page.text
+    token = _CSRF.search(text).group(1)
+    r = http.post(
+        base_url + "/staff/login",
+        data={"staff_id": member["id"], "pin": member["pin"], "csrf_token": token},
+    )
+    assert r.status_code in (200, 302), r.status_code
+    return member
+
+
+def staff_login_page(page, base_url: str, data: Path, role: str = "staff") -> dict:
+    """Log a Playwright page in as a new staff member through the login form."""
+    member = add_staff_member(data, name=f"{role.title()} {os.urandom(2).hex()}", role=role)
+    page.goto(base_url + "/staff/login")
+    page.get_by_label(member["name"]).check()
+    page.locator("#pin").fill(member["pin"])
+    page.get_by_role("button", name=re.compile("Se connecter|Log in")).click()
+    return member

@@ -7,7 +7,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from .conftest import run_kiosk, screenshot
+from .conftest import run_kiosk, screenshot, staff_login_page
 from .sync_fixtures import *  # noqa: F403
 from .sync_fixtures import LYON, HubServer, store_env, wait_for
 
@@ -36,7 +36,8 @@ def test_hub_goes_away_kiosk_and_status_screen_say_so_then_recover(
     context = browser.new_context(viewport={"width": 1280, "height": 800}, locale="fr-FR")
     page = context.new_page()
     try:
-        page.goto(store.url + "/staff/status")
+        staff_login_page(page, store.url, synced_store)
+        expect(page).to_have_url(re.compile(r"/staff/status$"))
         expect(page.locator("body")).to_contain_text("En ligne", timeout=10000)
         screenshot(page, "30-staff-status-online")
 
@@ -85,14 +86,23 @@ def test_staff_status_screen_has_no_serious_axe_violation(
     context = browser.new_context(viewport={"width": 1280, "height": 800})
     page = context.new_page()
     try:
-        page.goto(store.url + "/staff/status")
+        page.goto(store.url + "/staff/login")
+        login_problems = _serious(Axe().run(page))
+        staff_login_page(page, store.url, synced_store)
+        expect(page).to_have_url(re.compile(r"/staff/status$"))
         results = Axe().run(page)
         serious = [
             v["id"]
             for v in results.response["violations"]
             if v["impact"] in ("serious", "critical")
         ]
-        assert serious == []
+        assert serious == [] and login_problems == []
     finally:
         context.close()
         hub.stop()
+
+
+def _serious(results) -> list[str]:
+    return [
+        v["id"] for v in results.response["violations"] if v["impact"] in ("serious", "critical")
+    ]

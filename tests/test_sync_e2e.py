@@ -18,7 +18,7 @@ import requests
 
 from app import db as dbmod
 
-from .conftest import ROOT, run_kiosk
+from .conftest import ROOT, run_kiosk, staff_login
 from .faultproxy import FaultProxy
 from .hub_fixtures import HubServer
 from .sync_fixtures import *  # noqa: F403
@@ -71,9 +71,10 @@ def _assert_exactly_once(hub_data: Path, done: list[tuple[str, str, int]], initi
     assert {s: levels[s] for s in expected} == expected
 
 
-def _retry_now(url: str) -> None:
-    """Press "Réessayer maintenant" on the staff status screen, CSRF token and all."""
+def _retry_now(url: str, data) -> None:
+    """Press "Réessayer maintenant" on the staff status screen, logged in, CSRF and all."""
     session = requests.Session()
+    staff_login(session, data, url)
     page = session.get(url + "/staff/status", timeout=5).text
     token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
     r = session.post(url + "/staff/sync/retry", data={"csrf_token": token}, timeout=5)
@@ -129,7 +130,7 @@ def test_hub_down_during_a_burst_then_up(hub_data, synced_store, server_factory)
     assert health["oldest_unsent_age_s"] is not None and health["last_error"]
     hub.start()
     try:
-        _retry_now(store.url)  # skip whatever backoff the worker is sleeping
+        _retry_now(store.url, synced_store)  # skip whatever backoff the worker is sleeping
         wait_for(lambda: _drained(store.url), 20, "the outbox to drain")
         _assert_exactly_once(hub_data, done, initial)
         assert wait_for(lambda: _health(store.url)["online"], 10, "online")

@@ -10,6 +10,8 @@ import pytest
 from app import clock, outbox, syncstate
 from app.stock import adjust
 
+from .conftest import staff_login
+
 HUB = "http://127.0.0.1:9"  # nothing listens: the store is offline
 
 
@@ -57,18 +59,25 @@ def test_healthz_reports_the_queue_and_the_link(hub_app, store_db):
     assert h["online"] is True and h["last_error"] is None and h["last_sync_at"]
 
 
-def test_staff_status_page_and_partial(hub_app, store_db):
+def test_staff_status_needs_a_staff_login(hub_app):
+    r = hub_app.test_client().get("/staff/status")
+    assert r.status_code == 302 and "/staff/login" in r.headers["Location"]
+    r = hub_app.test_client().get("/staff/status", headers={"HX-Request": "true"})
+    assert "/staff/login" in r.headers["HX-Redirect"]
+
+
+def test_staff_status_page_and_partial(hub_app, store_db, store_data):
     sku = _sku(store_db)
     bad = adjust(store_db, sku, -1)["id"]
     outbox.park(store_db, bad, "unknown_sku", "no variant X")
     adjust(store_db, sku, 1)
     client = hub_app.test_client()
+    staff_login(client, store_data)
     page = client.get("/staff/status")
     assert page.status_code == 200
     text = page.get_data(as_text=True)
     assert "Hors ligne" in text and "Réessayer maintenant" in text
     assert "unknown_sku" in text and "no variant X" in text
-    assert "connexion du personnel" in text  # says that a staff login comes later
     assert 'hx-trigger="every 2s"' in text and 'hx-swap="outerHTML"' in text
     assert 'data-field="outbox_depth">1<' in text
     partial = client.get("/staff/status", headers={"HX-Request": "true"})
@@ -77,13 +86,15 @@ def test_staff_status_page_and_partial(hub_app, store_db):
     assert "HX-Request" in partial.headers["Vary"]
 
 
-def test_first_sync_progress_is_shown(hub_app, store_db):
+def test_first_sync_progress_is_shown(hub_app, store_db, store_data):
     from app import db as dbmod
 
     with dbmod.write(store_db):
         dbmod.set_meta(store_db, syncstate.PULL_APPLIED, "4000")
         dbmod.set_meta(store_db, syncstate.PULL_REMAINING, "6000")
-    text = hub_app.test_client().get("/staff/status").get_data(as_text=True)
+    client = hub_app.test_client()
+    staff_login(client, store_data)
+    text = client.get("/staff/status").get_data(as_text=True)
     assert '<progress id="sync-progress" max="10000" value="4000">' in text
 
 
@@ -94,6 +105,7 @@ def test_retry_now_needs_the_csrf_token_and_sets_the_flag(store_data, store_db):
     client = app.test_client()
     assert client.post("/staff/sync/retry").status_code == 400
     assert not syncstate.take_retry_request(store_db)
+    staff_login(client, store_data)
     page = client.get("/staff/status").get_data(as_text=True)
     token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
     r = client.post("/staff/sync/retry", data={"csrf_token": token})
