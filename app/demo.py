@@ -63,6 +63,27 @@ def seed_hub_if_empty(data: Path, products: int) -> dict[str, str]:
     return json.loads(secrets_path.read_text())
 
 
+DEMO_STAFF = (
+    {"name": "Camille", "role": "staff", "pin": "246810"},
+    {"name": "Nadia", "role": "manager", "pin": "135790"},
+)
+
+
+def ensure_demo_staff(data: Path, store_id: str) -> None:
+    """The demo's staff member and manager in a store (created once)."""
+    from . import db as dbmod
+    from .migrations import migrate
+    from .staffauth import add_staff
+
+    db = dbmod.connect(dbmod.db_path(store_dir(data, store_id)))
+    migrate(db)
+    existing = {r[0] for r in db.execute("SELECT name FROM staff")}
+    for member in DEMO_STAFF:
+        if member["name"] not in existing:
+            add_staff(db, member["name"], member["role"], member["pin"])
+    db.close()
+
+
 def _wait_ready(url: str, proc: subprocess.Popen, timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -131,7 +152,10 @@ def demo_manifest(data: Path, port: int) -> dict[str, Any]:
         "hub": {"url": hub_url, "data_dir": str(hub_dir(data).resolve())},
         "stores": stores,
         "urls": {"hub": hub_url, "kiosk": [s["url"] for s in stores]},
-        "logins": [],
+        "logins": [
+            {**m, "url": f"{stores[0]['url']}staff/login", "stores": "every demo store"}
+            for m in DEMO_STAFF
+        ],
         "store_credentials_file": str((data / "demo-secrets.json").resolve()),
         "sample_barcodes": stores[0]["sample_barcodes"],
     }
@@ -170,6 +194,7 @@ def run_demo(data: Path, port: int, products: int) -> None:
             url = f"http://127.0.0.1:{port + i}/"
             _wait_ready(url + "healthz", procs[i + 1])
             _wait_first_sync(store["name"], url)
+            ensure_demo_staff(data, store["id"])
         manifest = demo_manifest(data, port)
         (data / "demo.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False))
         _announce(manifest, data)
@@ -196,12 +221,9 @@ def _announce(manifest: dict[str, Any], data: Path) -> None:
     for s in manifest["stores"]:
         click.echo(f"  kiosk  {s['name']:<38} {s['url']}")
         click.echo(f"  staff  {'  sync status':<38} {s['status_url']}")
-    if manifest["logins"]:
-        click.echo("  demo logins:")
-        for login in manifest["logins"]:
-            click.echo(f"    {login}")
-    else:
-        click.echo("  demo logins: none yet (no staff login in this version)")
+    click.echo("  demo staff logins (at /staff/login of any store; DEMO PINs):")
+    for login in manifest["logins"]:
+        click.echo(f"    {login['name']:<8} {login['role']:<8} PIN {login['pin']}")
     click.echo(f"  demo store credentials: {manifest['store_credentials_file']}")
     click.echo("  barcodes to type or scan at the first kiosk:")
     for b in manifest["sample_barcodes"]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -114,12 +115,26 @@ def test_demo_seeds_serves_writes_demo_json_and_stops_on_sigterm(tmp_path):
         first = manifest["stores"][0]["url"]
         r = requests.get(first + "scan", params={"code": barcode}, timeout=5)
         assert r.status_code == 200 and "/product/" in r.url
+        # The hub runs, and the stores got their catalog from it.
+        status = requests.get(manifest["hub"]["url"] + "api/v1/status", timeout=5).json()
+        assert status["ok"] is True and status["stores"] == 3
+        # The demo logins listed in demo.json work.
+        login = next(m for m in manifest["logins"] if m["role"] == "manager")
+        s = requests.Session()
+        form = s.get(login["url"], timeout=5).text
+        token = re.search(r'name="csrf_token" value="([^"]+)"', form).group(1)
+        staff_id = re.search(rf'value="(sf-[0-9a-f]+)"[^>]*>\s*<span>{login["name"]}<', form).group(
+            1
+        )
+        r = s.post(login["url"], data={"staff_id": staff_id, "pin": login["pin"],
+                                       "csrf_token": token}, timeout=10)  # fmt: skip
+        assert r.url.endswith("/staff/status") and login["name"] in r.text
     finally:
         proc.send_signal(signal.SIGTERM)
         out, _ = proc.communicate(timeout=30)
     assert proc.returncode == 0, out
     assert "http://127.0.0.1:" in out and "demo.json" in out
-    # every store server stopped with it
-    for i in range(3):
+    # every store server and the hub stopped with it
+    for i in (0, 1, 2, 10):
         with pytest.raises(requests.ConnectionError):
             requests.get(f"http://127.0.0.1:{port + i}/healthz", timeout=2)
