@@ -10,6 +10,8 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 .PHONY: demo test bench soak lint format install chromium translations clean
 
 $(STAMP): pyproject.toml
+	@# Debian's own python3 ships venv without ensurepip: python3-venv brings it.
+	@$(PY) -c 'import ensurepip' 2>/dev/null || ($(SUDO) apt-get update && $(SUDO) apt-get install -y python3-venv)
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test]'

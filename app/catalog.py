@@ -92,3 +92,9 @@ def find_variant(db: Database, code: str) -> dict[str, Any] | None:
         [code, code],
     )
     return rows[0] if rows else None
+
+
+def product_pk(db: Database, ref: str) -> int | None:
+    """A product's primary key from its reference."""
+    row = db.execute("SELECT pk FROM products WHERE ref = ?", [ref]).fetchone()
+    return row[0] if row else None

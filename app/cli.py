@@ -242,10 +242,54 @@ def stock_adjust(data: Path, code: str, qty: int, counted: bool, reason: str, ac
         result = adjust(db, code, qty, counted=counted, reason=reason, actor=actor)
     except UnknownCode as exc:
         raise click.ClickException(f"no item with SKU or barcode {code!r}") from exc
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
     click.echo(
         f"{result['sku']}: {result['before']} -> {result['after']} "
         f"(movement {result['delta']:+d}, id {result['id']})"
     )
+
+
+@main.group()
+def orders() -> None:
+    """Click-and-collect orders in this store."""
+
+
+@orders.command("expire")
+@data_option
+def orders_expire(data: Path) -> None:
+    """Expire orders past their last day (releasing their stock) and queue reminders.
+
+    The server does this every minute by itself; this is for cron or a one-off."""
+    from .orders import expire_due
+
+    done = expire_due(_open(data), device="cli")
+    click.echo(f"expired {len(done['expired'])}, reminders queued {len(done['reminded'])}")
+    for order_id in done["expired"]:
+        click.echo(f"  expired {order_id}")
+
+
+@orders.command("list")
+@data_option
+@click.option(
+    "--view",
+    type=click.Choice(["to_prepare", "preparing", "ready", "collected_today", "expired"]),
+    default="to_prepare",
+    show_default=True,
+)
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 200))
+def orders_list(data: Path, view: str, limit: int) -> None:
+    """One of the counter's lists, oldest first."""
+    from .orders import counts, list_orders
+
+    db = _open(data)
+    totals = counts(db)
+    click.echo(" · ".join(f"{k} {v}" for k, v in totals.items()))
+    for o in list_orders(db, view, limit=limit):
+        extra = o["shelf_slot"] or ""
+        if o["late_minutes"] and o["status"] in ("placed", "preparing"):
+            extra = f"{o['late_minutes']} min late"
+        click.echo(f"{o['number']}  {o['status']:<20} {o['customer_name']:<30} {extra}")
 
 
 @main.command()
@@ -308,6 +352,9 @@ def serve(
     def _terminate(signum, frame):  # SIGTERM (systemd stop): leave through finally
         raise SystemExit(0)
 
+    from .orders import ExpiryTimer
+
+    expiry = ExpiryTimer(dbmod.db_path(data)).start()
     signal.signal(signal.SIGTERM, _terminate)
     click.echo(f"store server on http://{host}:{port}/ (data {data})", err=True)
     try:
@@ -320,6 +367,7 @@ def serve(
             clear_untrusted_proxy_headers=True,
         )
     finally:
+        expiry.stop()
         if worker is not None:
             worker.stop()
 
@@ -427,9 +475,10 @@ def demo(data: Path, port: int, products: int) -> None:
     run_demo(data, port, products)
 
 
-if __name__ == "__main__":
-    main()
-
 from .hub.cli import hub as _hub  # noqa: E402
 
 main.add_command(_hub)
+
+
+if __name__ == "__main__":
+    main()

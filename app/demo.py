@@ -98,11 +98,13 @@ def _wait_ready(url: str, proc: subprocess.Popen, timeout: float = 30) -> None:
     raise click.ClickException(f"{url} did not answer within {timeout:.0f}s")
 
 
-def _wait_first_sync(name: str, url: str, timeout: float = 120) -> None:
+def _wait_first_sync(name: str, url: str, proc: subprocess.Popen, timeout: float = 120) -> None:
     """Wait until a store has pulled the whole change feed once, showing progress."""
     deadline = time.monotonic() + timeout
     last = None
     while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise click.ClickException(f"{name}'s server exited with {proc.returncode}")
         try:
             health = requests.get(url + "healthz", timeout=2).json()
         except (requests.RequestException, ValueError):
@@ -193,7 +195,7 @@ def run_demo(data: Path, port: int, products: int) -> None:
         for i, store in enumerate(seedmod.DEMO_STORES):
             url = f"http://127.0.0.1:{port + i}/"
             _wait_ready(url + "healthz", procs[i + 1])
-            _wait_first_sync(store["name"], url)
+            _wait_first_sync(store["name"], url, procs[i + 1])
             ensure_demo_staff(data, store["id"])
         manifest = demo_manifest(data, port)
         (data / "demo.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False))
@@ -204,14 +206,17 @@ def run_demo(data: Path, port: int, products: int) -> None:
     except KeyboardInterrupt:
         click.echo("\nstopping…", err=True)
     finally:
-        for p in reversed(procs):
-            if p.poll() is None:
-                p.terminate()
-        for p in procs:
-            try:
-                p.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        # Stores first, then the hub, so no store logs a lost link on the way out.
+        stores, hubs = procs[1:], procs[:1]
+        for group in (stores, hubs):
+            for p in group:
+                if p.poll() is None:
+                    p.terminate()
+            for p in group:
+                try:
+                    p.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    p.kill()
 
 
 def _announce(manifest: dict[str, Any], data: Path) -> None:

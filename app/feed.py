@@ -16,6 +16,7 @@ from sqlite_utils import Database
 
 from . import clock, syncstate
 from . import db as dbmod
+from .orders import apply_hub_key_changes, apply_order_changes
 
 log = logging.getLogger(__name__)
 
@@ -163,6 +164,11 @@ def _apply_stock(db: Database, changes: list[dict], own: str | None) -> int:
         db.conn.executemany(
             "UPDATE stock_movements SET acked_at = ? WHERE id = ? AND acked_at IS NULL", included
         )
+        # Its outbox row too: the hub has it, nothing more to send (a send already in
+        # flight gets "duplicate" and changes nothing).
+        db.conn.executemany(
+            "UPDATE outbox SET acked_at = ? WHERE id = ? AND acked_at IS NULL", included
+        )
     return written
 
 
@@ -175,6 +181,8 @@ APPLIERS: dict[str, Applier] = {
     "category": _apply_categories,
     "product": _apply_products,
     "stock": _apply_stock,
+    "hub_key": apply_hub_key_changes,
+    "order": apply_order_changes,
 }
 
 
@@ -191,6 +199,10 @@ def _apply_one_by_one(
                 "change %s (%s %s) not applied: %s", change.get("seq"), kind, change.get("key"), exc
             )
             counts["failed"] += 1
+
+
+CATALOG_VERSION = "catalog_version"
+CATALOG_KINDS = {"store", "category", "product"}
 
 
 def apply_page(
@@ -229,6 +241,11 @@ def apply_page(
             counts["applied"] += written
             if kind == "stock":
                 counts["stale"] += len(batch) - written
+        if by_kind.keys() & CATALOG_KINDS:
+            # Names and prices changed: pages rendered from the old catalog (the kiosk's
+            # search fragment cache) must not be served again.
+            version = int(dbmod.get_meta(db, CATALOG_VERSION, "0") or 0)
+            dbmod.set_meta(db, CATALOG_VERSION, str(version + 1))
         before = 0 if first else int(dbmod.get_meta(db, syncstate.PULL_APPLIED, "0") or 0)
         done = before + len(changes)
         dbmod.set_meta(db, syncstate.CURSOR, str(page.get("cursor", syncstate.cursor(db))))

@@ -26,7 +26,9 @@ from flask_babel import gettext as _
 from flask_htmx import make_response
 
 from . import catalog, clock, ean, stock
+from . import db as dbmod
 from .extensions import htmx
+from .feed import CATALOG_VERSION
 from .i18n import LANGUAGES, current_lang, format_clock
 from .search import QueryTooLong, search_products
 from .storage import get_db
@@ -34,6 +36,7 @@ from .storage import get_db
 bp = Blueprint("kiosk", __name__)
 
 PAGE_SIZE = 24
+MAX_PAGE = 10_000  # past any real catalog; keeps OFFSET arithmetic in range
 RECENT_MAX = 6
 
 
@@ -115,7 +118,7 @@ def browse() -> str:
 
 # Rendered search fragments, keyed by stock version: shoppers type the same first
 # letters all day ("ch", "chau"…), and any stock change makes a new version.
-_fragments: OrderedDict[tuple[int, str, str, str], str] = OrderedDict()
+_fragments: OrderedDict[tuple[int, str, str, str, str], str] = OrderedDict()
 _fragments_lock = threading.Lock()
 FRAGMENT_CACHE_SIZE = 512
 
@@ -126,7 +129,9 @@ def search() -> Any:
     db = get_db()
     lang = current_lang()
     q = request.args.get("q", "")
-    key = (stock.stock_version(db), current_app.config["DATA_DIR"], lang, q)
+    # Any stock or catalog change (names, prices) makes a new key.
+    catalog_version = dbmod.get_meta(db, CATALOG_VERSION, "0") or "0"
+    key = (stock.stock_version(db), catalog_version, current_app.config["DATA_DIR"], lang, q)
     if htmx:
         with _fragments_lock:
             cached = _fragments.get(key)
@@ -138,7 +143,12 @@ def search() -> Any:
     error = None
     results: list[dict[str, Any]] = []
     try:
-        pks = search_products(db, q, limit=PAGE_SIZE)
+        exact = catalog.find_variant(db, q.strip()) if q.strip().isdigit() else None
+        pks = (
+            [catalog.product_pk(db, exact["ref"])]
+            if exact
+            else search_products(db, q, limit=PAGE_SIZE)
+        )
         results = _with_stock(db, catalog.products_by_pks(db, pks, lang))
     except QueryTooLong:
         error = _("That search is too long. Try one or two words.")
@@ -166,7 +176,7 @@ def category(slug: str) -> Any:
     cat = catalog.category_by_slug(db, slug, lang)
     if cat is None:
         abort(404)
-    page = max(request.args.get("page", 1, type=int) or 1, 1)
+    page = min(max(request.args.get("page", 1, type=int) or 1, 1), MAX_PAGE)
     items = catalog.products_in_category(
         db, cat["id"], lang, offset=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE + 1
     )

@@ -203,6 +203,103 @@ def m005_staff(db: Database) -> None:
     db.execute("CREATE INDEX audit_log_at ON audit_log(at)")
 
 
+@store_migrations(name="m006_orders")
+def m006_orders(db: Database) -> None:
+    # Click-and-collect: web orders received from the hub's feed, what staff did with
+    # them (hand-overs, returns), the hub's public keys for pickup QR codes, and the
+    # store's opening days (expiry counts opening days only).
+    for sql in (
+        """CREATE TABLE orders (
+            id TEXT PRIMARY KEY,
+            number TEXT NOT NULL UNIQUE,
+            status TEXT NOT NULL,
+            customer_name TEXT NOT NULL DEFAULT '',
+            customer_key TEXT NOT NULL DEFAULT '',
+            customer_email TEXT NOT NULL DEFAULT '',
+            customer_initials TEXT NOT NULL DEFAULT '',
+            placed_at TEXT NOT NULL,
+            promised_at TEXT NOT NULL,
+            expiry_days INTEGER NOT NULL DEFAULT 7,
+            pickup_code_hash TEXT NOT NULL DEFAULT '',
+            code_failures INTEGER NOT NULL DEFAULT 0,
+            code_locked INTEGER NOT NULL DEFAULT 0,
+            shelf_slot TEXT NOT NULL DEFAULT '',
+            ready_at TEXT,
+            expires_at TEXT,
+            reminder_queued INTEGER NOT NULL DEFAULT 0,
+            collected_at TEXT,
+            revision INTEGER NOT NULL DEFAULT 0,
+            updated_at TEXT NOT NULL
+        )""",
+        "CREATE INDEX orders_status ON orders(status, promised_at)",
+        "CREATE INDEX orders_customer ON orders(customer_key)",
+        "CREATE INDEX orders_collected ON orders(collected_at) WHERE collected_at IS NOT NULL",
+        "CREATE INDEX orders_expiring ON orders(expires_at) WHERE expires_at IS NOT NULL",
+        """CREATE TABLE order_lines (
+            order_id TEXT NOT NULL REFERENCES orders(id),
+            line INTEGER NOT NULL,
+            sku TEXT NOT NULL,
+            ean TEXT NOT NULL DEFAULT '',
+            name_fr TEXT NOT NULL DEFAULT '',
+            name_en TEXT NOT NULL DEFAULT '',
+            size TEXT NOT NULL DEFAULT '',
+            colour_fr TEXT NOT NULL DEFAULT '',
+            colour_en TEXT NOT NULL DEFAULT '',
+            category_slug TEXT NOT NULL DEFAULT '',
+            qty INTEGER NOT NULL CHECK (qty > 0),
+            price_cents INTEGER NOT NULL DEFAULT 0,
+            qty_picked INTEGER NOT NULL DEFAULT 0,
+            short INTEGER NOT NULL DEFAULT 0,
+            qty_ready INTEGER NOT NULL DEFAULT 0,
+            qty_collected INTEGER NOT NULL DEFAULT 0,
+            qty_returned INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (order_id, line)
+        ) WITHOUT ROWID""",
+        """CREATE TABLE handovers (
+            id TEXT PRIMARY KEY,
+            order_id TEXT NOT NULL REFERENCES orders(id),
+            at TEXT NOT NULL,
+            staff_id TEXT NOT NULL,
+            manager_id TEXT,
+            collector TEXT NOT NULL,
+            collector_name TEXT NOT NULL DEFAULT '',
+            method TEXT NOT NULL,
+            override_reason TEXT NOT NULL DEFAULT '',
+            lines TEXT NOT NULL
+        )""",
+        "CREATE INDEX handovers_order ON handovers(order_id)",
+        """CREATE TABLE returns (
+            id TEXT PRIMARY KEY,
+            order_id TEXT REFERENCES orders(id),
+            at TEXT NOT NULL,
+            staff_id TEXT NOT NULL,
+            manager_id TEXT,
+            reason TEXT NOT NULL,
+            refund TEXT NOT NULL,
+            lines TEXT NOT NULL
+        )""",
+        "CREATE INDEX returns_order ON returns(order_id)",
+        """CREATE TABLE hub_keys (
+            kid TEXT PRIMARY KEY,
+            alg TEXT NOT NULL DEFAULT 'Ed25519',
+            public_key TEXT NOT NULL
+        )""",
+        # Explicit closing dates (public holidays, inventory day); the weekly opening
+        # days are in meta (ISO weekdays, Monday = 1).
+        """CREATE TABLE closing_days (
+            day TEXT PRIMARY KEY,
+            reason TEXT NOT NULL DEFAULT ''
+        )""",
+        "INSERT INTO meta (key, value) VALUES ('orders.opening_weekdays', '1,2,3,4,5,6')",
+        # Which order an outbox row is about: an order change from the hub must not undo
+        # what the store did and has not yet had acknowledged.
+        "ALTER TABLE outbox ADD COLUMN order_id TEXT",
+        """CREATE INDEX outbox_order_pending ON outbox(order_id)
+           WHERE order_id IS NOT NULL AND acked_at IS NULL AND parked_reason IS NULL""",
+    ):
+        db.execute(sql)
+
+
 def migrate(db: Database) -> list[str]:
     """Apply pending migrations under the write lock; return the names applied."""
     with dbmod.write(db):

@@ -2,7 +2,9 @@
 
 The level shown for this store is the hub's last known level plus this store's own
 movements the hub has not acknowledged yet (deltas, never overwrites), so an offline
-store and a busy hub never overwrite each other's work.
+store and a busy hub never overwrite each other's work. A movement the hub refused
+(parked for staff) is not counted: the hub's level is the truth, and staff record a
+new correction.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from . import db as dbmod
 from .catalog import find_variant
 
 LOW_STOCK = 2  # "Plus que 1", "Plus que 2": say it when so few are left
+MAX_DELTA = 10_000  # one correction; the hub accepts up to 1,000,000
+MAX_REASON = 500  # as the hub
 
 
 class UnknownCode(LookupError):
@@ -49,7 +53,9 @@ def levels(db: Database, skus: list[str], *, clamp: bool = True) -> dict[str, in
                    COALESCE((SELECT qty FROM stock_levels l
                              WHERE l.store_id = s.id AND l.sku = v.sku), 0)
                  + COALESCE((SELECT SUM(delta) FROM stock_movements m
-                             WHERE m.sku = v.sku AND m.acked_at IS NULL), 0)
+                             WHERE m.sku = v.sku AND m.acked_at IS NULL
+                               AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.id = m.id
+                                               AND o.parked_reason IS NOT NULL)), 0)
             FROM variants v, (SELECT id FROM stores WHERE is_self = 1) s
             WHERE v.sku IN ({marks})""",  # noqa: S608
         skus,
@@ -65,7 +71,9 @@ def product_totals(db: Database, product_pks: list[int]) -> dict[int, int]:
     rows = db.execute(
         f"""SELECT v.product_pk,
                    SUM(MAX(0, COALESCE(l.qty, 0) + COALESCE((SELECT SUM(delta)
-                        FROM stock_movements m WHERE m.sku = v.sku AND m.acked_at IS NULL), 0)))
+                        FROM stock_movements m WHERE m.sku = v.sku AND m.acked_at IS NULL
+                          AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.id = m.id
+                                          AND o.parked_reason IS NOT NULL)), 0)))
             FROM variants v
             LEFT JOIN stock_levels l
               ON l.sku = v.sku AND l.store_id = (SELECT id FROM stores WHERE is_self = 1)
@@ -129,6 +137,8 @@ def adjust(
     shelf (the movement is then the difference). The movement and its outbox row are
     written in one transaction: either the hub will learn of it or it did not happen.
     """
+    if len(reason) > MAX_REASON:
+        raise ValueError(f"a reason is at most {MAX_REASON} characters")
     variant = find_variant(db, code)
     if variant is None:
         raise UnknownCode(code)
@@ -137,6 +147,11 @@ def adjust(
     with dbmod.write(db):
         before = levels(db, [sku], clamp=False)[sku]
         delta = qty - before if counted else qty
+        if counted and qty < 0:
+            raise ValueError("a shelf count cannot be negative")
+        if abs(delta) > MAX_DELTA:
+            # The hub would refuse it; better to say so now than to park it later.
+            raise ValueError(f"a correction moves at most {MAX_DELTA} units at once")
         movement = {
             "id": str(uuid.uuid4()),
             "sku": sku,

@@ -77,6 +77,10 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     app.register_blueprint(staff_bp)
 
+    from .counter import bp as counter_bp
+
+    app.register_blueprint(counter_bp)
+
     @app.get("/_ping")
     def ping() -> tuple[str, int, dict[str, str]]:
         """A bare route: the floor that benchmarks compare every page to."""

@@ -215,3 +215,46 @@ def test_pictures_are_png(store_server, store_db):
 
 def test_session_reset_needs_csrf(store_server):
     assert requests.post(store_server.url + "/session/reset", timeout=5).status_code == 400
+
+
+def test_huge_page_number_is_not_an_error(store_server, store_db):
+    slug = store_db.execute("SELECT slug FROM categories LIMIT 1").fetchone()[0]
+    r = requests.get(store_server.url + f"/category/{slug}?page=400000000000000000", timeout=5)
+    assert r.status_code == 200
+
+
+def test_a_barcode_typed_in_the_search_box_finds_its_product(store_server, store_db):
+    sku, ean, ref, name, qty = _in_stock_variant(store_db)
+    r = requests.get(store_server.url + "/search", params={"q": ean},
+                     headers={"HX-Request": "true"}, timeout=5)  # fmt: skip
+    assert r.text.count('class="card"') == 1 and f"/product/{ref}" in r.text
+
+
+def test_search_fragments_follow_price_changes_from_the_hub(store_server, store_db):
+    from app import feed
+
+    url = store_server.url + "/search"
+    first = requests.get(url, params={"q": "velo"}, headers={"HX-Request": "true"}, timeout=5)
+    row = store_db.execute_returning_dicts(
+        "SELECT * FROM products WHERE name_fr LIKE 'Vélo%' ORDER BY pk LIMIT 1"
+    )[0]
+    variants = store_db.execute_returning_dicts(
+        "SELECT * FROM variants WHERE product_pk = ?", [row["pk"]]
+    )
+    changed = {**row, "price_cents": 123456, "variants": variants}
+    own = store_db.execute("SELECT id FROM stores WHERE is_self = 1").fetchone()[0]
+    change = {"seq": 10**9, "kind": "product", "key": row["ref"], "data": changed}
+    feed.apply_page(store_db, {"changes": [change], "cursor": str(10**9)}, own)
+    again = requests.get(url, params={"q": "velo"}, headers={"HX-Request": "true"}, timeout=5)
+    assert "1 234,56" not in first.text.replace("\u202f", " ").replace("\xa0", " ")
+    assert "1 234,56" in again.text.replace("\u202f", " ").replace("\xa0", " ")
+
+
+def test_attract_screen_forgets_a_language_chosen_there(store_server):
+    s = requests.Session()
+    page = s.get(store_server.url + "/", timeout=5).text
+    assert 'data-idle-seconds="0"' in page  # nothing to forget yet
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    r = s.post(store_server.url + "/lang", data={"lang": "en", "csrf_token": token, "next": "/"},
+               timeout=5)  # fmt: skip
+    assert 'data-idle-seconds="60"' in r.text  # now it counts down like any page

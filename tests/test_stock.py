@@ -95,3 +95,23 @@ def test_shown_level_is_never_negative(store_db):
 
 def test_badges():
     assert [stock.badge(q) for q in (0, 1, 2, 3)] == ["out", "low", "low", "in"]
+
+
+def test_a_movement_the_hub_refused_is_not_counted(store_db):
+    from app import outbox
+
+    sku, _, qty = _variant(store_db)
+    bad = adjust(store_db, sku, -2)
+    outbox.park(store_db, bad["id"], "unknown_sku", "no such variant at the hub")
+    assert levels(store_db, [sku])[sku] == qty
+
+
+def test_corrections_outside_what_the_hub_accepts_are_refused_locally(store_db):
+    sku, _, _ = _variant(store_db)
+    with pytest.raises(ValueError, match="at most"):
+        adjust(store_db, sku, 2_000_000)
+    with pytest.raises(ValueError, match="reason"):
+        adjust(store_db, sku, 1, reason="x" * 501)
+    with pytest.raises(ValueError, match="negative"):
+        adjust(store_db, sku, -3, counted=True)
+    assert store_db["outbox"].count == 0

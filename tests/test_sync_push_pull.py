@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 import uuid
 
 import requests
@@ -193,9 +192,8 @@ def test_worker_sends_rows_written_by_another_process_and_backs_off(hub_data, sy
         )
         down.clear()
         syncstate.request_retry(db)  # the staff button, through the database
-        started = time.monotonic()
+        # Within 5 s although the backoff after failures may be up to 60 s.
         wait_for(lambda: outbox.stats(db)["depth"] == 0, 5, "the row to be sent")
-        assert time.monotonic() - started < 3
         assert hub_transactions(hub_data, [m["id"]]) == {m["id"]: 1}
         wait_for(lambda: syncstate.is_online(db), 5, "online")
     finally:

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
 from flask import Flask, Response, jsonify
 from werkzeug.exceptions import HTTPException
 
 from ..security import CSP
-from . import registry
+from . import keys, registry
 from .storage import get_db, open_db
+
+ROOT = Path(__file__).resolve().parents[2]
 
 DEFAULTS: dict[str, Any] = {
     # A batch of 500 transactions is ~150 KB; anything far bigger is not a store.
@@ -31,7 +34,11 @@ def _security_headers(response: Response) -> Response:
 
 def create_hub_app(test_config: dict[str, Any] | None = None) -> Flask:
     """Build the hub; settings come from ``test_config`` or ``KIOSK_HUB_*`` env vars."""
-    app = Flask(__name__)
+    app = Flask(
+        __name__,
+        template_folder=str(ROOT / "templates"),
+        static_folder=str(ROOT / "static"),
+    )
     app.config.update(DEFAULTS)
     app.config.from_prefixed_env("KIOSK_HUB")
     if test_config:
@@ -40,12 +47,19 @@ def create_hub_app(test_config: dict[str, Any] | None = None) -> Flask:
     if not data_dir:
         raise RuntimeError("no data directory: pass --data DIR or set KIOSK_HUB_DATA")
     app.config["DATA_DIR"] = str(data_dir)
-    # Migrate once, before serving, so requests never race to create tables.
-    open_db(data_dir).close()
+    # Migrate once, before serving, so requests never race to create tables; publish
+    # the token-signing key so stores can verify pickup QR codes before any order.
+    db = open_db(data_dir)
+    try:
+        keys.ensure_hub_key(db, data_dir)
+    finally:
+        db.close()
 
     from .api import bp as api_bp
+    from .shop import bp as shop_bp
 
     app.register_blueprint(api_bp)
+    app.register_blueprint(shop_bp)
     app.after_request(_security_headers)
 
     @app.get("/")

@@ -45,21 +45,26 @@ def hub() -> None:
 )
 @click.option(
     "--threads",
-    default=8,
+    default=32,
     show_default=True,
     envvar="KIOSK_HUB_THREADS",
     show_envvar=True,
     type=click.IntRange(1, 256),
-    help="Worker threads; each long-polling store holds one while it waits.",
+    help="Worker threads; each long-polling store holds one while it waits, so keep "
+    "this well above the number of stores.",
 )
 def serve(data: Path, host: str, port: int, threads: int) -> None:
     """Run the hub under waitress (a production WSGI server)."""
     import waitress
 
     from . import create_hub_app
+    from .mailer import smtp_settings, start_mailer
 
     app = create_hub_app({"DATA_DIR": str(data)})
     click.echo(f"hub on http://{host}:{port}/ (data {data})", err=True)
+    if settings := smtp_settings():
+        start_mailer(data, settings)
+        click.echo(f"e-mailing customers through {settings['host']}:{settings['port']}", err=True)
     waitress.serve(
         app,
         host=host,
@@ -99,8 +104,22 @@ def serve(data: Path, host: str, port: int, threads: int) -> None:
     show_envvar=True,
     help='Print [{"id", "secret", "name"}] for the demo stores (secrets included).',
 )
-def seed(data: Path, products: int, rng_seed: int, as_json: bool) -> None:
-    """Fill an empty hub with the demo retailer: 3 stores, catalog, stock, change log."""
+@click.option(
+    "--orders/--no-orders",
+    default=True,
+    show_default=True,
+    help="Give every store demo web orders (to prepare, ready, collected, expired).",
+)
+@click.option(
+    "--qr-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Write the pickup QR codes of the ready demo orders here (PNG).",
+)
+def seed(
+    data: Path, products: int, rng_seed: int, as_json: bool, orders: bool, qr_dir: Path | None
+) -> None:
+    """Fill an empty hub with the demo retailer: 3 stores, catalog, stock, change log, orders."""
     from .seed import seed_hub
     from .storage import open_db
 
@@ -117,7 +136,14 @@ def seed(data: Path, products: int, rng_seed: int, as_json: bool) -> None:
             last[0] = pct
 
         try:
-            result = seed_hub(db, products=products, seed=rng_seed, progress=progress)
+            result = seed_hub(
+                db,
+                products=products,
+                seed=rng_seed,
+                progress=progress,
+                data_dir=data if orders else None,
+                qr_dir=qr_dir,
+            )
         except ValueError as exc:
             raise click.ClickException(f"{data}: {exc}") from exc
         finally:
@@ -130,7 +156,9 @@ def seed(data: Path, products: int, rng_seed: int, as_json: bool) -> None:
             click.echo(f"{store['id']}  {store['name']}")
     click.echo(
         f"seeded {result['products']} products, {result['variants']} variants, "
-        f"{result['changes']} changes in {elapsed:.1f}s"
+        f"{result['changes']} changes"
+        + (f", {result['orders']['orders']} web orders" if "orders" in result else "")
+        + f" in {elapsed:.1f}s"
         + ("" if as_json else "; --json prints the stores' secrets"),
         err=True,
     )
@@ -168,3 +196,89 @@ def add_store(data: Path, name: str, city: str, address: str, as_json: bool) -> 
     else:
         click.echo(f"id:     {creds['id']}\nsecret: {creds['secret']}")
         click.echo("Give both to the store (its sync settings); keep the secret private.", err=True)
+
+
+@hub.group()
+def orders() -> None:
+    """Web orders for click-and-collect (the demo web shop's side)."""
+
+
+def _sku_qty(_ctx: click.Context, _param: click.Parameter, values: tuple[str, ...]) -> list:
+    lines = []
+    for value in values:
+        sku, _, qty = value.rpartition(":")
+        if not sku or not qty.isdigit():
+            raise click.BadParameter(f"{value!r}: expected SKU:QTY")
+        lines.append({"sku": sku, "qty": int(qty)})
+    return lines
+
+
+@orders.command("create")
+@data_option
+@click.option("--store", "store_id", required=True, help="The store to collect in (st-...).")
+@click.option("--customer", required=True, help="The customer's full name.")
+@click.option("--email", required=True, help="The customer's e-mail address.")
+@click.option(
+    "--sku",
+    "lines",
+    multiple=True,
+    required=True,
+    callback=_sku_qty,
+    help="SKU:QTY, once per line (repeat the option).",
+)
+@click.option("--expiry-days", default=5, show_default=True, type=click.IntRange(1, 30))
+@click.option("--json", "as_json", is_flag=True, help="Print the order, code and token as JSON.")
+def create_order_cmd(
+    data: Path,
+    store_id: str,
+    customer: str,
+    email: str,
+    lines: list,
+    expiry_days: int,
+    as_json: bool,
+) -> None:
+    """Place a web order (reserves its stock; the store receives it on the feed)."""
+    from .keys import current_private_key
+    from .orders import OrderError, create_order
+    from .storage import open_db
+
+    db = open_db(data)
+    try:
+        made = create_order(
+            db, store_id, customer, email, lines, expiry_days=expiry_days,
+            private_key=current_private_key(data),
+        )  # fmt: skip
+    except OrderError as exc:
+        raise click.ClickException(str(exc)) from exc
+    finally:
+        db.close()
+    if as_json:
+        click.echo(json.dumps(made, ensure_ascii=False, indent=2))
+    else:
+        click.echo(f"order:  {made['order']['number']} ({made['order']['id']})")
+        click.echo(f"code:   {made['pickup_code']}")
+        click.echo(f"page:   {made['shop_path']}")
+
+
+@orders.command("bulk")
+@data_option
+@click.option("--store", "store_id", required=True, help="The store (st-...).")
+@click.option("--count", default=10_000, show_default=True, type=click.IntRange(1, 1_000_000))
+def bulk_cmd(data: Path, store_id: str, count: int) -> None:
+    """Add COUNT open orders to a store at once (benchmark data; no stock, no messages)."""
+    from .seed_orders import bulk_orders
+    from .storage import open_db
+
+    db = open_db(data)
+    started = time.monotonic()
+    try:
+        result = bulk_orders(db, data, store_id, count)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+    finally:
+        db.close()
+    click.echo(
+        f"added {result['orders']} orders to {store_id} "
+        f"(changes {result['first_seq']}-{result['last_seq']}) "
+        f"in {time.monotonic() - started:.1f}s"
+    )

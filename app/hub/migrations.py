@@ -113,6 +113,109 @@ def m001_stores_catalog_sync(db: Database) -> None:
         db.execute(sql)
 
 
+@hub_migrations(name="m002_click_and_collect")
+def m002_click_and_collect(db: Database) -> None:
+    for sql in (
+        # Web orders to collect in a store. id ("o-" + 16 base32) and number ("CC-" + 8
+        # digits) are random: a customer's number says nothing about anyone else's.
+        # pickup_code is kept in clear at the hub only, because the hub is who sends it
+        # to the customer (ready notification, resends); the feed carries only its hash.
+        """CREATE TABLE orders (
+            id TEXT PRIMARY KEY,
+            number TEXT NOT NULL UNIQUE,
+            store_id TEXT NOT NULL REFERENCES stores(id),
+            status TEXT NOT NULL CHECK (status IN ('placed', 'preparing', 'ready',
+                'ready_partial', 'partially_collected', 'collected', 'expired', 'cancelled')),
+            customer_name TEXT NOT NULL,
+            customer_email TEXT NOT NULL,
+            placed_at TEXT NOT NULL,
+            promised_at TEXT,
+            expiry_days INTEGER NOT NULL DEFAULT 5,
+            pickup_code TEXT NOT NULL,
+            pickup_code_hash TEXT NOT NULL,
+            pickup_token TEXT NOT NULL,
+            shelf_slot TEXT,
+            ready_at TEXT,
+            collected_at TEXT,
+            expired_at TEXT,
+            revision INTEGER NOT NULL DEFAULT 1,
+            updated_at TEXT NOT NULL
+        )""",
+        "CREATE INDEX orders_store_status ON orders(store_id, status, placed_at)",
+        """CREATE TABLE order_lines (
+            order_id TEXT NOT NULL REFERENCES orders(id),
+            line INTEGER NOT NULL,
+            sku TEXT NOT NULL,
+            qty INTEGER NOT NULL CHECK (qty > 0),
+            price_cents INTEGER NOT NULL CHECK (price_cents >= 0),
+            qty_ready INTEGER NOT NULL DEFAULT 0,
+            qty_collected INTEGER NOT NULL DEFAULT 0,
+            qty_returned INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (order_id, line),
+            CHECK (qty_ready BETWEEN 0 AND qty),
+            CHECK (qty_collected BETWEEN 0 AND qty_ready),
+            CHECK (qty_returned BETWEEN 0 AND qty_collected)
+        ) WITHOUT ROWID""",
+        # handover_id and return_id are PRIMARY KEYs: the same hand-over or return sent
+        # under two transaction ids (two tablets, a retry with a new id) is kept once.
+        """CREATE TABLE handovers (
+            handover_id TEXT PRIMARY KEY,
+            order_id TEXT NOT NULL REFERENCES orders(id),
+            lines TEXT NOT NULL,
+            collector TEXT NOT NULL,
+            collector_name TEXT,
+            method TEXT NOT NULL,
+            override_reason TEXT,
+            staff TEXT NOT NULL,
+            manager TEXT,
+            at TEXT NOT NULL,
+            tx_id TEXT
+        )""",
+        "CREATE INDEX handovers_order ON handovers(order_id)",
+        """CREATE TABLE returns (
+            return_id TEXT PRIMARY KEY,
+            order_id TEXT REFERENCES orders(id),
+            store_id TEXT NOT NULL,
+            lines TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            refund TEXT NOT NULL,
+            credit_code TEXT UNIQUE,
+            staff TEXT NOT NULL,
+            manager TEXT,
+            at TEXT NOT NULL,
+            tx_id TEXT
+        )""",
+        "CREATE INDEX returns_order ON returns(order_id)",
+        # What the hub tells customers; the mailer sends rows whose sent_at is NULL.
+        """CREATE TABLE notifications (
+            id INTEGER PRIMARY KEY,
+            order_id TEXT REFERENCES orders(id),
+            customer_email TEXT NOT NULL,
+            kind TEXT NOT NULL CHECK (kind IN ('placed', 'ready', 'reminder', 'expired',
+                'returned')),
+            subject TEXT NOT NULL,
+            body TEXT NOT NULL,
+            qr_token TEXT,
+            created_at TEXT NOT NULL,
+            sent_at TEXT,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            error TEXT
+        )""",
+        "CREATE INDEX notifications_order ON notifications(order_id, id)",
+        "CREATE INDEX notifications_pending ON notifications(id) WHERE sent_at IS NULL",
+        # Public halves of the keys that sign QR tokens, by key id (rotation keeps old ones).
+        """CREATE TABLE hub_keys (
+            kid TEXT PRIMARY KEY,
+            public_key TEXT NOT NULL,
+            created_at TEXT NOT NULL
+        )""",
+        # Hub-wide settings and secrets (the shop's access-key HMAC secret).
+        "CREATE TABLE hub_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+        "INSERT INTO hub_meta (key, value) VALUES ('shop_secret', lower(hex(randomblob(32))))",
+    ):
+        db.execute(sql)
+
+
 def migrate(db: Database) -> list[str]:
     """Apply pending hub migrations under the write lock; return the names applied."""
     with dbmod.write(db):

@@ -6,6 +6,7 @@ writes the whole change log in SQL, so 2,000 products take about a second.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from sqlite_utils import Database
@@ -29,12 +30,18 @@ def seed_hub(
     products: int = 2000,
     seed: int = 42,
     progress: store_seed.Progress | None = None,
+    data_dir: str | Path | None = None,
+    qr_dir: str | Path | None = None,
+    orders_per_store: dict[str, int] | None = None,
 ) -> dict[str, Any]:
     """Register the demo stores (fixed ids, new secrets), seed catalog, stock and changes.
 
     One transaction. ``progress(done, total)`` runs from 0 to ``total``. Raises
     ``ValueError("already seeded")`` if the hub has stores or products. Returns
     ``{"stores": [{id, name, secret}], "products", "variants", "stock_levels", "changes"}``.
+    With ``data_dir`` (where the hub's signing key lives) it also publishes the key and
+    gives every store demo web orders (:func:`.seed_orders.seed_orders`, in a second
+    transaction; pickup QR images go to ``qr_dir``), and adds ``"orders"``: its result.
     """
     scale = max(products, 1)
     total = 4 * scale  # catalog 2 parts, stock 1, change log 1
@@ -81,11 +88,18 @@ def seed_hub(
         for i, store in enumerate(stores, start=1):
             n_changes += catalog.log_stock(db, now, store["id"])
             report(3 * scale + scale // 2 + i * scale // (2 * len(stores)))
-    report(total)
-    return {
+    result: dict[str, Any] = {
         "stores": stores,
         "products": counts["products"],
         "variants": counts["variants"],
         "stock_levels": stock["stock_levels"],
         "changes": n_changes,
     }
+    if data_dir is not None:
+        from .seed_orders import seed_orders
+
+        result["orders"] = seed_orders(
+            db, data_dir, per_store=orders_per_store, qr_dir=qr_dir, seed=seed
+        )
+    report(total)
+    return result

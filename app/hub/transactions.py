@@ -224,3 +224,7 @@ def apply_batch(db: Database, store_id: str, items: list[dict[str, Any]]) -> lis
         raise ValueError(f"at most {MAX_BATCH} transactions per batch")
     with dbmod.write(db):
         return [apply_one(db, store_id, item) for item in items]
+
+
+# The order.* handlers register themselves in HANDLERS (they need Rejected from here).
+from . import order_tx  # noqa: E402, F401

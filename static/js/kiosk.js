@@ -7,14 +7,29 @@
 
   // --- Barcode scanner -------------------------------------------------------
   // A scanner "types" its code much faster than any person, then presses Enter.
-  // Keys closer together than SCAN_GAP_MS form a burst; a burst of at least
-  // SCAN_MIN_CHARS followed by Enter is a scan, wherever the focus is.
-  var SCAN_GAP_MS = 50;
+  // Keys arriving within SCAN_GAP_MS of each other form a burst (a gap longer than
+  // that starts a new one); a burst of at least SCAN_MIN_CHARS whose keys came on
+  // average faster than SCAN_MEAN_MS, followed by Enter, is a scan, wherever the
+  // focus is. The mean, not each gap, decides: a busy tablet may stall one key.
+  var SCAN_GAP_MS = 100;
+  var SCAN_MEAN_MS = 35;
   var SCAN_MIN_CHARS = 6;
   var burst = "";
+  var burstStart = 0;
   var lastKeyAt = 0;
 
   function openScan(code) {
+    // A staff page that takes scans in place (preparation) gets the code in its form;
+    // htmx submits it and swaps the answer, so the scanner can go straight on.
+    var form = document.querySelector("form[data-scan-form]");
+    if (form) {
+      var input = form.querySelector("input[name=code]");
+      input.value = code;
+      form.requestSubmit();
+      input.value = "";
+      input.focus();
+      return;
+    }
     var status = document.getElementById("scan-status");
     if (status) {
       status.textContent = "… " + code;
@@ -29,7 +44,9 @@
     function (event) {
       var now = performance.now();
       if (event.key === "Enter") {
-        var isScan = burst.length >= SCAN_MIN_CHARS && now - lastKeyAt < SCAN_GAP_MS * 2;
+        var mean = burst.length > 1 ? (lastKeyAt - burstStart) / (burst.length - 1) : Infinity;
+        var isScan =
+          burst.length >= SCAN_MIN_CHARS && now - lastKeyAt < SCAN_GAP_MS && mean <= SCAN_MEAN_MS;
         var code = burst;
         burst = "";
         if (isScan) {
@@ -42,11 +59,61 @@
       if (event.key.length !== 1 || event.ctrlKey || event.metaKey || event.altKey) {
         return;
       }
-      burst = now - lastKeyAt > SCAN_GAP_MS ? event.key : burst + event.key;
+      if (now - lastKeyAt > SCAN_GAP_MS) {
+        burst = event.key;
+        burstStart = now;
+      } else {
+        burst += event.key;
+      }
       lastKeyAt = now;
     },
     true
   );
+
+  // --- Scan feedback cue -----------------------------------------------------
+  // An element with data-cue="ok" or "error" arriving on screen (htmx swap or page
+  // load) plays a short beep: high for right, low and longer for wrong. WebAudio
+  // synthesises it, so there is no sound file to ship or fetch.
+  var audio = null;
+
+  function beep(kind) {
+    var Ctx = window.AudioContext || window.webkitAudioContext;
+    if (!Ctx) {
+      return;
+    }
+    try {
+      audio = audio || new Ctx();
+      var osc = audio.createOscillator();
+      var gain = audio.createGain();
+      var ok = kind === "ok";
+      osc.type = ok ? "sine" : "square";
+      osc.frequency.value = ok ? 1320 : 220;
+      gain.gain.value = 0.15;
+      osc.connect(gain);
+      gain.connect(audio.destination);
+      osc.start();
+      osc.stop(audio.currentTime + (ok ? 0.12 : 0.4));
+    } catch (e) {
+      // No sound is better than a broken page.
+    }
+  }
+
+  function cue(root) {
+    var el = root && root.querySelector ? root.querySelector("[data-cue]") : null;
+    if (el) {
+      body.dataset.lastCue = el.dataset.cue;
+      beep(el.dataset.cue);
+    }
+  }
+
+  document.addEventListener("htmx:afterSwap", function (event) {
+    cue(document.getElementById("prep") || event.detail.target);
+    var input = document.querySelector("form[data-scan-form] input[name=code]");
+    if (input) {
+      input.focus();
+    }
+  });
+  cue(document);
 
   // --- Idle reset ------------------------------------------------------------
   // Untouched for data-idle-seconds: ask "still there?" for data-countdown-seconds,

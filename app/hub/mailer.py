@@ -1,0 +1,142 @@
+"""E-mailing the customer notifications the hub recorded, when SMTP is configured.
+
+Notifications are written inside the database transaction of what caused them; this
+module sends them afterwards, from a background thread of ``kiosk hub serve``, never
+inside a transaction (a slow mail server must not hold the write lock). A failure is
+recorded on the row and retried on the next round, up to ``MAX_ATTEMPTS``.
+
+Settings (environment): ``KIOSK_HUB_SMTP_HOST`` (mailing is off without it),
+``KIOSK_HUB_SMTP_PORT`` (25), ``KIOSK_HUB_SMTP_FROM``, ``KIOSK_HUB_SMTP_USER`` and
+``KIOSK_HUB_SMTP_PASSWORD`` (login, after STARTTLS when the server offers it).
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import smtplib
+import threading
+from collections.abc import Mapping
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+from sqlite_utils import Database
+
+from .. import db as dbmod
+from ..clock import now_iso
+from ..tickets import render_qr
+
+MAX_ATTEMPTS = 5
+BATCH = 50
+log = logging.getLogger(__name__)
+
+
+def smtp_settings(env: Mapping[str, str] | None = None) -> dict[str, Any] | None:
+    """The SMTP settings from ``KIOSK_HUB_SMTP_*``, or None when mailing is off."""
+    env = os.environ if env is None else env
+    host = env.get("KIOSK_HUB_SMTP_HOST", "").strip()
+    if not host:
+        return None
+    return {
+        "host": host,
+        "port": int(env.get("KIOSK_HUB_SMTP_PORT") or 25),
+        "from": env.get("KIOSK_HUB_SMTP_FROM") or "commandes@example.com",
+        "user": env.get("KIOSK_HUB_SMTP_USER") or None,
+        "password": env.get("KIOSK_HUB_SMTP_PASSWORD") or "",
+        "timeout": float(env.get("KIOSK_HUB_SMTP_TIMEOUT") or 10),
+    }
+
+
+def build_message(row: Mapping[str, Any], sender: str) -> EmailMessage:
+    """The e-mail for one notification; the pickup QR code attached as a PNG."""
+    msg = EmailMessage()
+    msg["Subject"] = row["subject"]
+    msg["From"] = sender
+    msg["To"] = row["customer_email"]
+    msg.set_content(row["body"])
+    if row.get("qr_token"):
+        buf = io.BytesIO()
+        render_qr(row["qr_token"], box_size=8).save(buf, "PNG")
+        msg.add_attachment(
+            buf.getvalue(), maintype="image", subtype="png", filename="qr-retrait.png"
+        )
+    return msg
+
+
+def pending(db: Database, limit: int = BATCH) -> list[dict[str, Any]]:
+    """Notifications not sent yet that still have attempts left, oldest first."""
+    return db.execute_returning_dicts(
+        "SELECT id, customer_email, subject, body, qr_token FROM notifications "
+        "WHERE sent_at IS NULL AND attempts < ? ORDER BY id LIMIT ?",
+        [MAX_ATTEMPTS, limit],
+    )
+
+
+def send_pending(db: Database, settings: Mapping[str, Any], limit: int = BATCH) -> int:
+    """Send what is pending over one SMTP connection; return how many were sent."""
+    rows = pending(db, limit)
+    if not rows:
+        return 0
+    sent = 0
+    try:
+        with smtplib.SMTP(settings["host"], settings["port"], timeout=settings["timeout"]) as smtp:
+            smtp.ehlo()
+            if smtp.has_extn("starttls"):
+                smtp.starttls()
+                smtp.ehlo()
+            if settings.get("user"):
+                smtp.login(settings["user"], settings["password"])
+            for row in rows:
+                try:
+                    smtp.send_message(build_message(row, settings["from"]))
+                except smtplib.SMTPException as exc:
+                    _mark(db, row["id"], error=str(exc)[:500])
+                    continue
+                _mark(db, row["id"], sent=True)
+                sent += 1
+    except (OSError, smtplib.SMTPException) as exc:
+        log.warning("SMTP unavailable: %s", exc)
+        for row in rows[sent:]:
+            _mark(db, row["id"], error=f"smtp unavailable: {exc}"[:500])
+    return sent
+
+
+def _mark(db: Database, notification_id: int, sent: bool = False, error: str | None = None) -> None:
+    with dbmod.write(db):
+        if sent:
+            db.execute(
+                "UPDATE notifications SET sent_at = ?, error = NULL, attempts = attempts + 1 "
+                "WHERE id = ?",
+                [now_iso(), notification_id],
+            )
+        else:
+            db.execute(
+                "UPDATE notifications SET error = ?, attempts = attempts + 1 WHERE id = ?",
+                [error, notification_id],
+            )
+
+
+def start_mailer(
+    data_dir: str | Path, settings: Mapping[str, Any], interval_s: float = 2.0
+) -> threading.Event:
+    """Send pending notifications every ``interval_s`` in a daemon thread; set the event to stop."""
+    from .storage import open_db
+
+    stop = threading.Event()
+
+    def run() -> None:
+        db = open_db(data_dir)
+        try:
+            while not stop.is_set():
+                try:
+                    send_pending(db, settings)
+                except Exception:  # keep mailing after a bug on one round; log it
+                    log.exception("mailer round failed")
+                stop.wait(interval_s)
+        finally:
+            db.close()
+
+    threading.Thread(target=run, name="hub-mailer", daemon=True).start()
+    return stop
