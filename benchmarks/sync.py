@@ -1,0 +1,203 @@
+"""Sync benchmarks (issue 3): `make bench` runs this after benchmarks/run.py.
+
+1. Drain: 10,000 stock movements are queued in a store while its hub is down; the hub
+   comes back and the store's push loop sends them (signed batches of 500, over HTTP,
+   to the real `kiosk hub serve`). Goal: <= 10 s. The floor, measured in the same run,
+   is the hub's raw insert rate for the same rows: the same 10,000 transaction records
+   inserted straight into an SQLite table shaped like the hub's, in batches of 500,
+   each batch one BEGIN IMMEDIATE ... COMMIT with WAL and synchronous=FULL, as the hub
+   commits. Ratio = drain rate / raw insert rate (goal >= 0.3).
+2. Hub -> store latency: a change made at the hub (another store's stock movement) is
+   timed until it is in this store's database, applied by the worker of a running
+   `kiosk serve` (long-polling). Goal: p95 <= 2 s.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import socket
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from app import db as dbmod  # noqa: E402
+from app import seed as seedmod  # noqa: E402
+from app import stock  # noqa: E402
+from app.hub.seed import seed_hub  # noqa: E402
+from app.hub.storage import open_db  # noqa: E402
+from app.hubclient import HubClient  # noqa: E402
+from app.migrations import migrate  # noqa: E402
+from app.sync import pull_once, push_once  # noqa: E402
+
+N = int(os.environ.get("KIOSK_BENCH_TRANSACTIONS", "10000"))
+LYON, PARIS = seedmod.DEMO_STORES[0]["id"], seedmod.DEMO_STORES[1]["id"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start(cmd: list[str], url: str, env: dict | None = None) -> subprocess.Popen:
+    import requests
+
+    proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, **(env or {})},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(url, timeout=1).ok:
+                return proc
+        except requests.RequestException:
+            time.sleep(0.05)
+    raise SystemExit(f"{cmd[3:5]} did not start")
+
+
+def stop(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+def raw_insert_seconds(tmp: Path, rows: list[tuple]) -> float:
+    """The floor: the same rows straight into SQLite, committed like the hub does."""
+    conn = sqlite3.connect(tmp / "raw.db", isolation_level=None)
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA synchronous = FULL")
+    conn.execute(
+        """CREATE TABLE transactions (id TEXT PRIMARY KEY, store_id TEXT, type TEXT,
+           body_hash TEXT, status TEXT, reason TEXT, result TEXT, received_at TEXT)"""
+    )
+    started = time.perf_counter()
+    for i in range(0, len(rows), 500):
+        conn.execute("BEGIN IMMEDIATE")
+        conn.executemany("INSERT INTO transactions VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                         rows[i : i + 500])  # fmt: skip
+        conn.execute("COMMIT")
+    elapsed = time.perf_counter() - started
+    conn.close()
+    return elapsed
+
+
+def main() -> None:
+    tmp = Path(tempfile.mkdtemp(prefix="kiosk-bench-sync-"))
+    hub_dir, store_dir = tmp / "hub", tmp / "store"
+    hub_db = open_db(hub_dir)
+    secrets = {s["id"]: s["secret"] for s in seed_hub(hub_db, products=200)["stores"]}
+    hub_db.close()
+    port = free_port()
+    hub_url = f"http://127.0.0.1:{port}"
+    hub_cmd = [sys.executable, "-m", "app", "hub", "serve", "--data", str(hub_dir),
+               "--port", str(port)]  # fmt: skip
+
+    # A store that did its first sync, then lost the link.
+    hub = start(hub_cmd, hub_url + "/api/v1/status")
+    db = dbmod.connect(dbmod.db_path(store_dir))
+    migrate(db)
+    client = HubClient(hub_url, LYON, secrets[LYON])
+    first = time.perf_counter()
+    pull_once(db, client, own_store_id=LYON)
+    first_sync_s = time.perf_counter() - first
+    stop(hub)
+
+    skus = [r[0] for r in db.execute("SELECT sku FROM variants ORDER BY sku LIMIT 200")]
+    started = time.perf_counter()
+    with dbmod.write(db):  # one commit for the burst: queuing speed is not measured here
+        for i in range(N):
+            stock.adjust(db, skus[i % len(skus)], (-1, 1)[i % 2], reason="bench")
+    queue_s = time.perf_counter() - started
+    ids = [r[0] for r in db.execute("SELECT id FROM outbox WHERE acked_at IS NULL")]
+    assert len(ids) == N
+
+    hub = start(hub_cmd, hub_url + "/api/v1/status")
+    started = time.perf_counter()
+    while db.execute("SELECT count(*) FROM outbox WHERE acked_at IS NULL").fetchone()[0]:
+        push_once(db, client)
+    drain_s = time.perf_counter() - started
+    check = sqlite3.connect(hub_dir / "hub.db")
+    marks = ",".join("?" * 500)
+    at_hub = sum(
+        check.execute(
+            f"SELECT count(*) FROM transactions WHERE id IN ({marks})",  # noqa: S608
+            ids[i : i + 500],
+        ).fetchone()[0]  # fmt: skip
+        for i in range(0, N, 500)
+    )
+    check.close()
+
+    body = json.dumps({"sku": skus[0], "delta": -1, "kind": "adjusted"})
+    raw_rows = [
+        (str(uuid.uuid4()), LYON, "stock.movement", hashlib.sha256(body.encode()).hexdigest(),
+         "accepted", None, json.dumps({"sku": skus[0], "qty": 1, "seq": i}), "2026-11-22T00:00:00Z")
+        for i in range(N)
+    ]  # fmt: skip
+    raw_s = raw_insert_seconds(tmp, raw_rows)
+
+    # Hub -> store latency through a running store server's worker.
+    store_port = free_port()
+    store_url = f"http://127.0.0.1:{store_port}"
+    store = start(
+        [sys.executable, "-m", "app", "serve", "--data", str(store_dir), "--port",
+         str(store_port), "--hub-url", hub_url, "--store-id", LYON],
+        store_url + "/healthz",
+        env={"KIOSK_STORE_SECRET": secrets[LYON]},
+    )  # fmt: skip
+    time.sleep(1.5)  # let its worker settle into a long-poll
+    paris = HubClient(hub_url, PARIS, secrets[PARIS])
+    latencies = []
+    for i in range(40):
+        sku = skus[i % len(skus)]
+        t0 = time.perf_counter()
+        [res] = paris.post_transactions(
+            [{"id": str(uuid.uuid4()), "type": "stock.movement",
+              "occurred_at": "2026-11-22T00:00:00Z",
+              "payload": {"sku": sku, "delta": 1, "kind": "adjusted"}}]
+        )  # fmt: skip
+        seq = res["result"]["seq"]
+        while True:
+            row = db.execute(
+                "SELECT seq FROM stock_levels WHERE store_id = ? AND sku = ?", [PARIS, sku]
+            ).fetchone()
+            if row and row[0] >= seq:
+                break
+            if time.perf_counter() - t0 > 30:
+                raise SystemExit("a hub change did not reach the store in 30 s")
+            time.sleep(0.005)
+        latencies.append(time.perf_counter() - t0)
+        time.sleep(0.1)
+    stop(store)
+    stop(hub)
+
+    drain_rate, raw_rate = N / drain_s, N / raw_s
+    p95 = sorted(latencies)[int(0.95 * (len(latencies) - 1))]
+    print()
+    print(f"sync: {N:,} transactions queued offline, {os.cpu_count()} CPUs")
+    print(f"  first sync of 200 products (in-process pull): {first_sync_s:.2f} s")
+    print(f"  queued locally in {queue_s:.2f} s (one commit)")
+    print(f"  drained to the hub in {drain_s:.2f} s = {drain_rate:,.0f}/s "
+          f"(goal <= 10 s); {at_hub:,} of {N:,} at the hub")  # fmt: skip
+    print(f"  raw SQLite insert of the same rows: {raw_s:.3f} s = {raw_rate:,.0f}/s")
+    print(f"  drain rate / raw insert rate: {drain_rate / raw_rate:.3f} (goal >= 0.3)")
+    print(f"  hub -> store change applied: median {statistics.median(latencies) * 1000:.0f} ms, "
+          f"p95 {p95 * 1000:.0f} ms (goal <= 2000 ms)")  # fmt: skip
+    for goal, ok in {
+        "drain <= 10 s": drain_s <= 10,
+        "every transaction at the hub once": at_hub == N,
+        "drain/raw >= 0.3": drain_rate / raw_rate >= 0.3,
+        "hub->store p95 <= 2 s": p95 <= 2,
+    }.items():
+        print(f"  {'met ' if ok else 'MISS'}  {goal}")
+
+
+if __name__ == "__main__":
+    main()
