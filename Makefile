@@ -33,6 +33,7 @@ test: $(STAMP) chromium
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py
+	$(BIN)/python benchmarks/orders.py
 	$(BIN)/python benchmarks/sync.py
 
 # Hundreds of kill -9 rounds of the store server during bursts and sync (tests/test_sync_crash.py).

@@ -9,12 +9,14 @@ required (the staff blueprint's check); every action is audited by app/orders.py
 from __future__ import annotations
 
 import time
+from functools import lru_cache
 from typing import Any
 
 from flask import (
     Blueprint,
     Response,
     abort,
+    current_app,
     g,
     redirect,
     render_template,
@@ -22,6 +24,7 @@ from flask import (
     session,
     url_for,
 )
+from flask_babel import get_locale
 from flask_babel import gettext as _
 
 from . import clock, orders, tickets
@@ -118,7 +121,16 @@ def counter_globals() -> dict[str, Any]:
 
 
 def _clock(text: str | None) -> str:
-    return format_clock(clock.parse_iso(text)) if text else ""
+    """``14:02`` for an ISO instant; cached, since Babel takes ~1 ms a call and a list
+    page shows fifty of them."""
+    if not text:
+        return ""
+    return _clock_cached(text, str(get_locale() or "fr"), current_app.config["STORE_TIMEZONE"])
+
+
+@lru_cache(maxsize=65536)
+def _clock_cached(text: str, locale: str, tz: str) -> str:
+    return format_clock(clock.parse_iso(text), locale)
 
 
 # --- Verification kept in the session -----------------------------------------------

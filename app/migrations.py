@@ -231,7 +231,7 @@ def m006_orders(db: Database) -> None:
             revision INTEGER NOT NULL DEFAULT 0,
             updated_at TEXT NOT NULL
         )""",
-        "CREATE INDEX orders_status ON orders(status, promised_at)",
+        "CREATE INDEX orders_status ON orders(status, promised_at, placed_at)",
         "CREATE INDEX orders_customer ON orders(customer_key)",
         "CREATE INDEX orders_collected ON orders(collected_at) WHERE collected_at IS NOT NULL",
         "CREATE INDEX orders_expiring ON orders(expires_at) WHERE expires_at IS NOT NULL",

@@ -27,7 +27,7 @@ from . import catalog, clock, staffauth, tokens
 from . import db as dbmod
 from .stock import self_store_id
 
-PAGE_SIZE = 50
+PAGE_SIZE = 25  # a tablet screen shows ~8 rows; rendering is the cost, not the query
 MAX_CODE_FAILURES = 5
 CODE_LENGTH = 6
 DEFAULT_TIMEZONE = "Europe/Paris"

@@ -11,7 +11,7 @@ import base64
 import hashlib
 import hmac
 import secrets
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -19,7 +19,7 @@ from sqlite_utils import Database
 
 from .. import db as dbmod
 from .. import tokens
-from ..clock import iso, parse_iso, utcnow
+from ..clock import iso, utcnow
 from ..staffauth import hash_secret
 from ..tickets import initials
 from . import keys, notifications
@@ -35,7 +35,6 @@ MAX_LINES = 50
 MAX_QTY = 99
 MAX_NAME = 80
 MAX_EMAIL = 254
-OPEN_STATUSES = ("placed", "preparing", "ready", "ready_partial", "partially_collected")
 
 _LINE_DATA = (
     "SELECT l.line, l.sku, v.ean, p.name_fr, p.name_en, v.size, v.colour_fr, v.colour_en, "
@@ -278,7 +277,7 @@ def create_order(
                     raise OrderError("out_of_stock", f"not enough {sku} in {store_id}")
         if db.execute("SELECT 1 FROM hub_keys WHERE kid = ?", [kid]).fetchone() is None:
             keys.register_key(db, private_key)
-        order_id, number = _fresh_ids(db)
+        order_id, number = fresh_ids(db)
         token = tokens.mint(
             private_key,
             "pickup",
@@ -315,7 +314,7 @@ def create_order(
     }
 
 
-def _fresh_ids(db: Database) -> tuple[str, str]:
+def fresh_ids(db: Database) -> tuple[str, str]:
     """A new order id and number, checked unused (call under the write lock)."""
     while True:
         order_id, number = new_order_id(), new_order_number()
@@ -338,8 +337,3 @@ def set_status(db: Database, order_id: str, status: str, at: str, **fields: Any)
         f"UPDATE orders SET {assignments} WHERE id = ?",  # noqa: S608 (names are ours)
         [*columns.values(), order_id],
     )
-
-
-def expires_after(order: dict[str, Any]) -> datetime:
-    """When the pickup token of an order stops being valid."""
-    return parse_iso(order["placed_at"]) + timedelta(seconds=PICKUP_TOKEN_TTL_S)

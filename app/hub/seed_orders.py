@@ -17,11 +17,23 @@ from typing import Any
 from sqlite_utils import Database
 
 from .. import db as dbmod
+from .. import tokens
 from ..clock import iso, utcnow
 from ..tickets import render_qr
 from . import keys, notifications
 from .changes import append_change
-from .orders import access_key, create_order, demo_code_hash, publish, set_status, shop_path
+from .orders import (
+    PICKUP_TOKEN_TTL_S,
+    access_key,
+    create_order,
+    demo_code_hash,
+    fresh_ids,
+    new_pickup_code,
+    publish,
+    publish_many,
+    set_status,
+    shop_path,
+)
 
 #: How many orders of each kind every store gets.
 DEMO_ORDER_MIX: dict[str, int] = {"placed": 12, "ready": 4, "collected": 3, "expired": 2}
@@ -220,9 +232,6 @@ def bulk_orders(
     code hashes, no stock reservation and no customer messages: load data, not a shop.
     Returns ``{"orders": count, "store_id", "first_seq", "last_seq"}``.
     """
-    from .. import tokens
-    from .orders import PICKUP_TOKEN_TTL_S, _fresh_ids, new_pickup_code, publish_many
-
     rng = random.Random(seed)
     now = now or utcnow()
     private_key, kid = keys.ensure_hub_key(db, data_dir)
@@ -237,7 +246,7 @@ def bulk_orders(
             raise ValueError("the hub has no catalog")
         orders, lines = [], []
         for i in range(count):
-            order_id, number = _fresh_ids(db)
+            order_id, number = fresh_ids(db)
             placed = now - timedelta(minutes=rng.randint(5, 3 * 24 * 60))
             ready = i % 4 == 3
             token = tokens.mint(
@@ -255,7 +264,7 @@ def bulk_orders(
             for line, (sku, price) in enumerate(rng.sample(variants, rng.choice((1, 2, 3))), 1):
                 qty = rng.choice((1, 1, 2))
                 lines.append((order_id, line, sku, qty, price, qty if ready else 0))
-            # Each order must exist before _fresh_ids checks the next one's id.
+            # Each order must exist before fresh_ids checks the next one's id.
             db.execute(
                 "INSERT INTO orders (id, number, store_id, status, customer_name, "
                 "customer_email, placed_at, promised_at, expiry_days, pickup_code, "
