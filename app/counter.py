@@ -429,6 +429,11 @@ def do_handover(order_id: str) -> Any:
     """Record the hand-over (once, whatever the number of tablets)."""
     db = get_db()
     order = _order_or_404(order_id)
+    # A double tap (or a resent form) after the hand-over went through: show its receipt,
+    # not "check the customer first" (the verification was used up by the first tap).
+    done = orders.handover_record(db, request.form.get("handover_id", "")[:64])
+    if done is not None and done["order_id"] == order_id:
+        return redirect(url_for("counter.handover_done", order_id=order_id, handover_id=done["id"]))
     method = _verified(order_id)
     manager_id = None
     if method is None:

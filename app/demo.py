@@ -5,6 +5,8 @@ Layout of the demo data directory::
     DIR/hub/                 the hub's data (source of truth: catalog, prices, stock)
     DIR/stores/<store id>/   each store server's own data (filled by its first sync)
     DIR/demo-secrets.json    the demo stores' hub credentials (0600, demo only)
+    DIR/demo-orders.json     the demo's ready orders with their pickup codes (demo only)
+    DIR/qr/                  their pickup QR codes as PNG
     DIR/demo.json            URLs, stores, logins, sample barcodes: for people and scripts
 """
 
@@ -48,11 +50,15 @@ def seed_hub_if_empty(data: Path, products: int) -> dict[str, str]:
     if not seeded:
         click.echo(f"seeding the hub with {products} products…", err=True)
         started = time.monotonic()
-        result = seed_hub(db, products=products)
+        result = seed_hub(db, products=products, data_dir=hub_dir(data), qr_dir=data / "qr")
         secrets = {s["id"]: s["secret"] for s in result["stores"]}
         fd = os.open(secrets_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as f:
             json.dump(secrets, f, indent=2)
+        # The ready orders' pickup codes exist in clear only here and at the hub: demo
+        # mode lists them so anyone can try a hand-over.
+        ready = (result.get("orders") or {}).get("ready", [])
+        (data / "demo-orders.json").write_text(json.dumps(ready, indent=2, ensure_ascii=False))
         click.echo(f"  done in {time.monotonic() - started:.1f} s", err=True)
     db.close()
     if not secrets_path.exists():
@@ -143,11 +149,29 @@ def demo_manifest(data: Path, port: int) -> dict[str, Any]:
                 "url": f"http://127.0.0.1:{port + i}/",
                 "kiosk_url": f"http://127.0.0.1:{port + i}/",
                 "status_url": f"http://127.0.0.1:{port + i}/staff/status",
+                "orders_url": f"http://127.0.0.1:{port + i}/staff/orders",
                 "data_dir": str(store_dir(data, store["id"]).resolve()),
                 "sample_barcodes": seedmod.sample_barcodes(db, store["id"]),
             }
         )
     db.close()
+    orders_path = data / "demo-orders.json"
+    ready = json.loads(orders_path.read_text()) if orders_path.exists() else []
+    for store in stores:
+        store["ready_orders"] = [
+            {
+                "number": o["number"],
+                "customer_name": o["customer_name"],
+                "status": o["status"],
+                "shelf_slot": o.get("shelf_slot"),
+                "pickup_code": o["pickup_code"],
+                "pickup_qr_payload": o["pickup_token"],
+                "pickup_qr_image": str(Path(o["qr_png"]).resolve()) if o.get("qr_png") else None,
+                "customer_page": hub_url.rstrip("/") + o["shop_path"],
+            }
+            for o in ready
+            if o["store_id"] == store["id"]
+        ]
     return {
         "mode": "demo",
         "note": "Demo data and demo credentials only: never use them in a real shop.",
@@ -160,6 +184,7 @@ def demo_manifest(data: Path, port: int) -> dict[str, Any]:
         ],
         "store_credentials_file": str((data / "demo-secrets.json").resolve()),
         "sample_barcodes": stores[0]["sample_barcodes"],
+        "ready_orders": stores[0]["ready_orders"],
     }
 
 
@@ -225,6 +250,7 @@ def _announce(manifest: dict[str, Any], data: Path) -> None:
     click.echo(f"  hub    {'(central back-end)':<38} {manifest['hub']['url']}")
     for s in manifest["stores"]:
         click.echo(f"  kiosk  {s['name']:<38} {s['url']}")
+        click.echo(f"  staff  {'  click-and-collect orders':<38} {s['orders_url']}")
         click.echo(f"  staff  {'  sync status':<38} {s['status_url']}")
     click.echo("  demo staff logins (at /staff/login of any store; DEMO PINs):")
     for login in manifest["logins"]:
@@ -233,5 +259,9 @@ def _announce(manifest: dict[str, Any], data: Path) -> None:
     click.echo("  barcodes to type or scan at the first kiosk:")
     for b in manifest["sample_barcodes"]:
         click.echo(f"    {b['ean']}  {b.get('name_fr', '')}  ({b.get('qty', '?')} here)")
+    if manifest["ready_orders"]:
+        click.echo("  orders ready for pickup at the first store (number, pickup code):")
+        for o in manifest["ready_orders"][:3]:
+            click.echo(f"    {o['number']}  code {o['pickup_code']}  QR {o['pickup_qr_image']}")
     click.echo(f"  everything above is also in {data / 'demo.json'}")
     click.echo("  Ctrl-C stops the demo.")

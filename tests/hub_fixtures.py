@@ -27,6 +27,7 @@ from referencing import Registry
 from referencing.jsonschema import DRAFT202012
 
 from app import signing
+from app.hub import keys
 from app.hub import seed as hubseed
 from app.hub.storage import db_path, open_db
 
@@ -71,6 +72,10 @@ def hub_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     data = tmp_path_factory.mktemp("template-hub")
     db = open_db(data)
     hubseed.seed_hub(db, products=HUB_TEST_PRODUCTS)
+    # The signing key too, as a started hub makes it: every copy (and the store synced
+    # from one, tests/sync_fixtures.py) then shares one key at one feed position. A key
+    # made later by each copy would sit at the seq the synced store's cursor has passed.
+    keys.ensure_hub_key(db, data)
     db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     db.close()
     return data

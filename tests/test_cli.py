@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 import requests
@@ -115,6 +116,12 @@ def test_demo_seeds_serves_writes_demo_json_and_stops_on_sigterm(tmp_path):
         first = manifest["stores"][0]["url"]
         r = requests.get(first + "scan", params={"code": barcode}, timeout=5)
         assert r.status_code == 200 and "/product/" in r.url
+        # Orders ready for pickup, with what a hand-over needs.
+        ready = manifest["stores"][0]["ready_orders"]
+        assert ready and all(
+            re.fullmatch(r"\d{6}", o["pickup_code"]) and Path(o["pickup_qr_image"]).exists()
+            for o in ready
+        )
         # The hub runs, and the stores got their catalog from it.
         status = requests.get(manifest["hub"]["url"] + "api/v1/status", timeout=5).json()
         assert status["ok"] is True and status["stores"] == 3
