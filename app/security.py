@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from flask import Flask, Response
-from flask_wtf.csrf import CSRFProtect
+from flask import Flask, Response, render_template
+from flask_wtf.csrf import CSRFError, CSRFProtect
 
 # No inline script, no eval, nothing from elsewhere: the kiosk may be offline and a
 # shop floor is a hostile place.
@@ -35,7 +35,13 @@ def _headers(response: Response) -> Response:
     return response
 
 
+def _csrf_failed(error: CSRFError) -> tuple[str, int]:
+    # Most often a page left open across a restart or a logout: say what to do.
+    return render_template("kiosk/error.html", error=error, csrf_failed=True), 400
+
+
 def init_app(app: Flask) -> None:
     """Turn on CSRF checks and the security headers."""
     csrf.init_app(app)
     app.after_request(_headers)
+    app.register_error_handler(CSRFError, _csrf_failed)

@@ -5,6 +5,7 @@ happened (a 4xx with a sentence, never a 500) and change nothing."""
 from __future__ import annotations
 
 import io
+import re
 import threading
 import uuid
 from pathlib import Path
@@ -157,8 +158,8 @@ def test_every_post_without_csrf_token_is_refused_and_changes_nothing(counter_st
         data = {k: _fill(v, made) for k, v in form.items()}
         r = staff.post(path, data, csrf=False)
         assert r.status_code == 400, (path, r.status_code)
-        # The generic refusal page (no page says "the form is stale, reload": see report).
-        assert "Cette action n'a pas pu aboutir" in _text(r), path
+        # A stale form says so, and what to do.
+        assert "Cette page a expiré" in _text(r), path
         wrong = staff.post(path, data | {"csrf_token": "forged"}, csrf=False)
         assert wrong.status_code == 400, path
     photo = io.BytesIO()
@@ -351,6 +352,26 @@ def test_handover_quantities_out_of_range(counter_store, store_data, qty, messag
     # Still verified: a right quantity goes through afterwards.
     r = staff.post(f"/staff/orders/{ready['id']}/handover",
                    {"qty_1": "1", "qty_2": "0", "handover_id": hid})  # fmt: skip
+    assert r.status_code == 302
+
+
+def test_a_refused_handover_comes_back_as_it_was_sent(counter_store, store_data):
+    """A refusal must not reset a partial hand-over to "everything, to the customer"."""
+    server, made = counter_store
+    staff = Counter(server.url, store_data)
+    ready = made["ready"]
+    assert staff.verify_code(ready["number"]).status_code == 302
+    hid = staff.handover_id(ready["id"])
+    form = {"qty_1": "1", "qty_2": "0", "collector": "proxy", "collector_name": "",
+            "handover_id": hid}  # fmt: skip
+    r = staff.post(f"/staff/orders/{ready['id']}/handover", form)
+    assert r.status_code == 409 and "nom de la personne" in _text(r).lower()
+    assert re.search(r'name="qty_1"[^>]*value="1"', r.text)
+    assert re.search(r'name="qty_2"[^>]*value="0"', r.text)
+    assert re.search(r'value="proxy" checked', r.text)
+    assert not re.search(r'value="customer" checked', r.text)
+    assert f'value="{hid}"' in r.text  # the same hand-over id: a resend stays one hand-over
+    r = staff.post(f"/staff/orders/{ready['id']}/handover", form | {"collector_name": "Jean"})
     assert r.status_code == 302
 
 

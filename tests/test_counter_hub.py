@@ -196,7 +196,9 @@ def test_hand_over_with_the_hub_stopped_then_everything_arrives_once(
     _prepare_and_ready(staff, order, slot="C3")
     # Offline: the pickup QR is checked with the hub key the store already holds.
     r = staff.get("/staff/orders/scan", params={"code": made["pickup_token"]})
-    assert r.status_code == 302 and r.headers["Location"].endswith(f"/{order['id']}/handover"), re.search(r"notice-error[^>]*>([^<]*)", _text(r)).group(1)
+    assert r.status_code == 302 and r.headers["Location"].endswith(f"/{order['id']}/handover"), (
+        re.search(r"notice-error[^>]*>([^<]*)", _text(r)).group(1)
+    )
     _hand_over(staff, order)
     assert _store_order(synced_store, order["id"])["status"] == "collected"
     health = wait_for(
