@@ -258,3 +258,15 @@ def test_attract_screen_forgets_a_language_chosen_there(store_server):
     r = s.post(store_server.url + "/lang", data={"lang": "en", "csrf_token": token, "next": "/"},
                timeout=5)  # fmt: skip
     assert 'data-idle-seconds="60"' in r.text  # now it counts down like any page
+
+
+def test_a_store_waiting_for_its_first_sync_says_so(tmp_path, server_factory):
+    from app import db as dbmod
+    from app.migrations import migrate
+
+    data = tmp_path / "empty"
+    migrate(dbmod.connect(dbmod.db_path(data)))
+    server = server_factory(data)
+    for path in ("/", "/browse", "/search?q=velo"):
+        assert requests.get(server.url + path, timeout=5).status_code == 200
+    assert "Le catalogue arrive du siège" in requests.get(server.url + "/browse", timeout=5).text
