@@ -157,3 +157,31 @@ def test_counter_journey(browser, store_data, server_factory, tmp_path):
     assert payload["collector"] == "proxy" and payload["lines"] == [
         {"line": 1, "qty": 1}, {"line": 2, "qty": 1}
     ]  # fmt: skip
+
+
+def test_scans_faster_than_the_answers_are_all_counted(browser, store_data, server_factory):
+    """A scanner does not wait for the screen: back-to-back scans are queued, none lost."""
+    db = dbmod.connect(dbmod.db_path(store_data))
+    install_hub_key(db)
+    variants = pick_variants(db, 2)
+    order = add_order(db, variants=variants, qtys=[2, 1], customer="Inès Moreau")
+    db.close()
+    server = server_factory(store_data)
+    context = browser.new_context(viewport=TABLET, locale="fr-FR")
+    page = context.new_page()
+    try:
+        staff_login_page(page, server.url, store_data)
+        page.goto(server.url + f"/staff/orders/{order['id']}/prepare")
+        page.locator("#scan-code").focus()
+        codes = [order["lines"][0]["ean"], order["lines"][0]["ean"], order["lines"][1]["ean"]]
+        for code in codes:  # no wait between scans
+            scanner(page, code)
+        expect(page.locator(".pick-line.is-done")).to_have_count(2, timeout=10000)
+    finally:
+        context.close()
+    db = dbmod.connect(dbmod.db_path(store_data))
+    picked = db.execute(
+        "SELECT sum(qty_picked) FROM order_lines WHERE order_id = ?", [order["id"]]
+    ).fetchone()[0]
+    db.close()
+    assert picked == 3

@@ -18,16 +18,58 @@
   var burstStart = 0;
   var lastKeyAt = 0;
 
-  function openScan(code) {
-    // A staff page that takes scans in place (preparation) gets the code in its form;
-    // htmx submits it and swaps the answer, so the scanner can go straight on.
+  // A staff page that takes scans in place (preparation) gets the code in its form and
+  // htmx submits it. htmx drops a submit while the form's previous request is still in
+  // flight, so scans that come faster than the answers wait in this queue, in order:
+  // a scanner can go straight on and no item is lost.
+  var scanQueue = [];
+  var scanBusy = false;
+
+  function submitScan(code) {
     var form = document.querySelector("form[data-scan-form]");
-    if (form) {
-      var input = form.querySelector("input[name=code]");
-      input.value = code;
-      form.requestSubmit();
-      input.value = "";
-      input.focus();
+    if (!form) {
+      scanQueue = [];
+      return;
+    }
+    var input = form.querySelector("input[name=code]");
+    scanBusy = true;
+    clearTimeout(scanWatchdog);
+    scanWatchdog = setTimeout(scanDone, 15000);
+    input.value = code;
+    form.requestSubmit();
+    input.value = "";
+    input.focus();
+  }
+
+  function nextScan() {
+    if (!scanBusy && scanQueue.length) {
+      submitScan(scanQueue.shift());
+    }
+  }
+
+  function scanDone() {
+    scanBusy = false;
+    clearTimeout(scanWatchdog);
+    // Send the next one once htmx is done with this answer (new form wired up).
+    setTimeout(nextScan, 0);
+  }
+
+  // The answer replaces the form (outerHTML), so listen where the events still arrive:
+  // afterSettle for an answer shown, the error events for none. A watchdog frees the
+  // queue if an answer never comes.
+  var scanWatchdog = null;
+  ["htmx:sendError", "htmx:responseError", "htmx:timeout"].forEach(function (name) {
+    document.addEventListener(name, function () {
+      if (scanBusy) {
+        scanDone();
+      }
+    });
+  });
+
+  function openScan(code) {
+    if (document.querySelector("form[data-scan-form]")) {
+      scanQueue.push(code);
+      nextScan();
       return;
     }
     var status = document.getElementById("scan-status");
@@ -59,7 +101,7 @@
       if (event.key.length !== 1 || event.ctrlKey || event.metaKey || event.altKey) {
         return;
       }
-      if (now - lastKeyAt > SCAN_GAP_MS) {
+      if (now - lastKeyAt > SCAN_GAP_MS || burst === "") {
         burst = event.key;
         burstStart = now;
       } else {
@@ -105,6 +147,12 @@
       beep(el.dataset.cue);
     }
   }
+
+  document.addEventListener("htmx:afterSettle", function () {
+    if (scanBusy) {
+      scanDone();
+    }
+  });
 
   document.addEventListener("htmx:afterSwap", function (event) {
     cue(document.getElementById("prep") || event.detail.target);
