@@ -46,6 +46,7 @@ RANK = {
 VIEWS = ("to_prepare", "preparing", "ready", "collected_today", "expired")
 REFUNDS = ("original_payment", "store_credit")
 CONDITIONS = ("resellable", "damaged")
+MAX_RETURN_QTY = 999  # per line, as the hub accepts
 COLLECTORS = ("customer", "proxy")
 METHODS = ("qr", "code", "override")
 _NUMBER = re.compile(r"(?:CC-?)?(\d{8})", re.IGNORECASE)
@@ -408,6 +409,7 @@ def scan_item(db: Database, order_id: str, code: str, staff_id: str, device: str
     variant = catalog.find_variant(db, code)
     if variant is None:
         raise OrderError("unknown_item", "no product has this barcode", scanned=code)
+    wrong = None
     with dbmod.write(db):
         order = _require(db, order_id)
         _preparable(order)
@@ -417,23 +419,26 @@ def scan_item(db: Database, order_id: str, code: str, staff_id: str, device: str
                 db, staff_id, "order.scan_wrong_item", device,
                 {"order_id": order_id, "sku": variant["sku"]},
             )  # fmt: skip
-            raise OrderError("wrong_item", "this product is not in the order", sku=variant["sku"])
-        line = next((ln for ln in candidates if ln["qty_picked"] < ln["qty"]), None)
-        if line is None:
-            raise OrderError(
-                "too_many", "every unit of this product is already picked", sku=variant["sku"]
+            wrong = OrderError("wrong_item", "this product is not in the order", sku=variant["sku"])
+        else:
+            line = next((ln for ln in candidates if ln["qty_picked"] < ln["qty"]), None)
+            if line is None:
+                raise OrderError(
+                    "too_many", "every unit of this product is already picked", sku=variant["sku"]
+                )
+            picked = line["qty_picked"] + 1
+            db.execute(
+                "UPDATE order_lines SET qty_picked = ?, short = 0 WHERE order_id = ? AND line = ?",
+                [picked, order_id, line["line"]],
             )
-        picked = line["qty_picked"] + 1
-        db.execute(
-            "UPDATE order_lines SET qty_picked = ?, short = 0 WHERE order_id = ? AND line = ?",
-            [picked, order_id, line["line"]],
-        )
-        if order["status"] == "placed":
-            _touch(db, order_id, status="preparing")
-        staffauth.audit(
-            db, staff_id, "order.scan", device,
-            {"order_id": order_id, "line": line["line"], "picked": picked},
-        )  # fmt: skip
+            if order["status"] == "placed":
+                _touch(db, order_id, status="preparing")
+            staffauth.audit(
+                db, staff_id, "order.scan", device,
+                {"order_id": order_id, "line": line["line"], "picked": picked},
+            )  # fmt: skip
+    if wrong is not None:
+        raise wrong  # after the commit, so the audit entry of the refused scan stays
     line["qty_picked"] = picked
     return {"line": line, "picked": picked, "qty": line["qty"], "complete": picked == line["qty"]}
 
@@ -849,10 +854,15 @@ def record_return(
         raise OrderError("reason", "a reason (1 to 500 characters) is needed")
     if refund not in REFUNDS:
         raise OrderError("refund", "refund to the original payment or store credit")
-    return_id = str(uuid.UUID(return_id)) if return_id else str(uuid.uuid4())
+    try:
+        return_id = str(uuid.UUID(return_id)) if return_id else str(uuid.uuid4())
+    except ValueError as exc:
+        raise OrderError("invalid_id", "bad return id") from exc
     with dbmod.write(db):
         existing = return_record(db, return_id)
         if existing is not None:
+            if existing.get("order_id") != order_id:
+                raise OrderError("invalid_id", "this return id belongs to another return")
             return {**existing, "repeat": True}
         order = None
         if order_id is None:
@@ -864,6 +874,11 @@ def record_return(
             qty, condition = item.get("qty"), item.get("condition")
             if not isinstance(qty, int) or isinstance(qty, bool) or qty < 0:
                 raise OrderError("invalid_qty", "quantities are whole numbers from 0")
+            if qty > MAX_RETURN_QTY:
+                # The hub refuses more: never queue a stock movement it would accept
+                # for a return it refuses.
+                raise OrderError("qty_out_of_range", f"at most {MAX_RETURN_QTY} per line",
+                                 left=MAX_RETURN_QTY)  # fmt: skip
             if condition not in CONDITIONS:
                 raise OrderError("condition", "resellable or damaged")
             if qty == 0:

@@ -127,7 +127,7 @@ def login() -> Any:
             else:
                 error = _("Choose your name in the list.")
         else:
-            session.pop("staff", None)
+            _fresh_session()
             session["staff"] = member
             session["staff_seen"] = time.time()
             return redirect(_local_next(url_for("staff.status")))
@@ -147,11 +147,21 @@ def login() -> Any:
 @bp.post("/logout")
 def logout() -> Any:
     """End the staff session on this device."""
-    member = session.pop("staff", None)
+    member = session.get("staff")
+    _fresh_session()
     if member:
         db = get_db()
         staffauth.audit(db, member["id"], "logout", device_name())
     return redirect(url_for("staff.login"))
+
+
+def _fresh_session() -> None:
+    """Forget everything of the previous person on this tablet (a customer checked,
+    a return in progress…), keeping only the language shown."""
+    lang = session.get("lang")
+    session.clear()
+    if lang:
+        session["lang"] = lang
 
 
 @bp.after_request

@@ -485,3 +485,12 @@ def test_every_order_type_is_registered():
     assert {"order.ready", "order.handover", "order.expired", "order.reminder",
             "order.return"} <= set(transactions.HANDLERS)  # fmt: skip
     assert re.fullmatch(r"AV-[0-9A-Z]{4}-[0-9A-Z]{4}", order_tx.new_credit_code())
+
+
+def test_reminder_says_the_last_day_in_the_store_time_zone():
+    from app.hub.notifications import _last_day
+
+    # Expires at the Paris midnight that ends 25/11 (23:00 UTC in winter).
+    assert _last_day("2026-11-25T23:00:00Z") == "25/11/2026"
+    # Summer time: midnight in Paris is 22:00 UTC.
+    assert _last_day("2026-07-14T22:00:00Z") == "14/07/2026"

@@ -408,3 +408,43 @@ def test_order_for_another_store_is_ignored(store_db, now):
     data = order_data(store_db, store_id="st-elsewhere")
     apply_orders(store_db, [data])
     assert orders.get_order(store_db, data["id"]) is None
+
+
+def test_review_fixes_return_limits_ids_and_refused_scan_audit(store_db, store_data):
+    """A no-order return above what the hub accepts, a malformed or reused return id,
+    and the audit entry of a refused scan."""
+    from app import orders
+    from app.orders import OrderError
+
+    from .conftest import add_staff_member
+    from .order_helpers import add_order, install_hub_key, pick_variants
+
+    install_hub_key(store_db)
+    manager = add_staff_member(store_data, name="Boss", role="manager")
+    staff = add_staff_member(store_data, name="Clerk")
+    variants = pick_variants(store_db, 3)
+    ean = variants[2]["ean"]
+    with pytest.raises(OrderError) as err:
+        orders.record_return(
+            store_db, None, [{"code": ean, "qty": 1000, "condition": "resellable"}],
+            reason="x", refund="store_credit", staff_id=staff["id"], manager_id=manager["id"],
+        )  # fmt: skip
+    assert err.value.code == "qty_out_of_range"
+    assert store_db["outbox"].count == 0
+    with pytest.raises(OrderError) as err:
+        orders.record_return(
+            store_db, None, [{"code": ean, "qty": 1, "condition": "resellable"}],
+            reason="x", refund="store_credit", staff_id=staff["id"], manager_id=manager["id"],
+            return_id="not-a-uuid",
+        )  # fmt: skip
+    assert err.value.code == "invalid_id"
+    order = add_order(store_db, variants=variants[:1])
+    with pytest.raises(OrderError) as err:
+        orders.scan_item(store_db, order["id"], variants[1]["ean"], staff["id"], "tablet")
+    assert err.value.code == "wrong_item"
+    assert (
+        store_db.execute(
+            "SELECT count(*) FROM audit_log WHERE action = 'order.scan_wrong_item'"
+        ).fetchone()[0]
+        == 1
+    )

@@ -7,8 +7,9 @@ later, outside any transaction. Texts are French first, then English.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlite_utils import Database
 
@@ -17,13 +18,19 @@ from ..clock import iso, parse_iso, utcnow
 KINDS = ("placed", "ready", "reminder", "expired", "returned")
 
 READY_SUBJECT = "Votre commande est prête"
+STORE_TIMEZONE = "Europe/Paris"  # the demo retailer's stores; dates are read there
 
 
-def _fr_date(text: str | None) -> str:
-    """``2026-11-22T14:02:00Z`` -> ``22/11/2026`` (the date a customer reads)."""
-    if not text:
+def _last_day(expires_at: str | None) -> str:
+    """The last day to collect, as a customer reads it: ``25/11/2026``.
+
+    ``expires_at`` is the instant the order expires, the store's midnight that ends the
+    last day, in UTC: read it in the store's time zone and step back one second.
+    """
+    if not expires_at:
         return ""
-    return parse_iso(text).strftime("%d/%m/%Y")
+    local = parse_iso(expires_at).astimezone(ZoneInfo(STORE_TIMEZONE)) - timedelta(seconds=1)
+    return local.strftime("%d/%m/%Y")
 
 
 def _lines_text(lines: list[dict[str, Any]], qty_key: str = "qty") -> str:
@@ -70,12 +77,12 @@ def compose(order: dict[str, Any], kind: str, lines: list[dict[str, Any]], **ctx
             f"{order['pickup_code']}. Show the QR code or give the order number and the code."
         )
     elif kind == "reminder":
-        until = _fr_date(ctx.get("expires_at"))
+        until = _last_day(ctx.get("expires_at"))
         subject = f"Rappel : votre commande {number} vous attend"
         body = (
             f"{hello}\n\nVotre commande {number} vous attend chez {store}, "
-            f"à retirer avant le {until}.\nCode de retrait : {order['pickup_code']}\n\n"
-            f"---\nReminder: your order {number} is waiting; collect it before {until}."
+            f"à retirer au plus tard le {until}.\nCode de retrait : {order['pickup_code']}\n\n"
+            f"---\nReminder: your order {number} is waiting; collect it by {until}."
         )
         qr_token = order["pickup_token"]
     elif kind == "expired":

@@ -30,7 +30,9 @@ ORDER_ID_LENGTH = 16
 PICKUP_CODE_DIGITS = 6
 #: How long a pickup QR stays valid after the order is placed: beyond any expiry window
 #: (the store decides expiry in opening days; the token only has to outlive it).
-PICKUP_TOKEN_TTL_S = 30 * 24 * 3600
+# Valid until the order can no longer be collected: up to 30 opening days from ready
+# (about 35 calendar days), after preparation.
+PICKUP_TOKEN_TTL_S = 60 * 24 * 3600
 MAX_LINES = 50
 MAX_QTY = 99
 MAX_NAME = 80
