@@ -494,3 +494,20 @@ def test_reminder_says_the_last_day_in_the_store_time_zone():
     assert _last_day("2026-11-25T23:00:00Z") == "25/11/2026"
     # Summer time: midnight in Paris is 22:00 UTC.
     assert _last_day("2026-07-14T22:00:00Z") == "14/07/2026"
+
+
+def test_order_changes_say_when_the_order_became_ready(hub):
+    from app.hub.orders import order_change_data
+
+    db = hub[0]
+    placed = place(hub)
+    oid = placed["order"]["id"]
+    assert placed["order"]["ready_at"] is None
+    apply(db, LYON, ready(oid, [{"line": 1, "qty_ready": 2}, {"line": 2, "qty_ready": 1}]))
+    data = json.loads(
+        db.execute(
+            "SELECT data FROM changes WHERE kind = 'order' AND key = ? ORDER BY seq DESC", [oid]
+        ).fetchone()[0]
+    )
+    assert data["ready_at"] and data["ready_at"] == get_order(db, oid)["ready_at"]
+    assert order_change_data(db, oid)["ready_at"] == data["ready_at"]

@@ -448,3 +448,15 @@ def test_review_fixes_return_limits_ids_and_refused_scan_audit(store_db, store_d
         ).fetchone()[0]
         == 1
     )
+
+
+def test_an_order_arriving_ready_keeps_its_collection_window(store_db):
+    """The hub says when the order became ready: a store rebuilding its database from
+    the feed must not start the window again."""
+    from .order_helpers import apply_orders, order_data, pick_variants
+
+    data = order_data(store_db, variants=pick_variants(store_db, 1), status="ready")
+    data["ready_at"] = "2026-10-01T09:00:00Z"
+    apply_orders(store_db, [data])
+    expires = store_db.execute("SELECT expires_at FROM orders WHERE id = ?", [data["id"]])
+    assert expires.fetchone()[0] < "2026-10-15"

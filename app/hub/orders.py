@@ -131,6 +131,9 @@ def order_change_data(db: Database, order_id: str, tx_id: str | None = None) -> 
         "customer_initials": initials(order["customer_name"]),
         "placed_at": order["placed_at"],
         "promised_at": order["promised_at"],
+        # When it became ready: the store counts the collection window from there,
+        # also when it rebuilds its database from the feed.
+        "ready_at": order["ready_at"],
         "expiry_days": order["expiry_days"],
         "pickup_code_hash": order["pickup_code_hash"],
         "lines": order_lines(db, order_id),
@@ -156,6 +159,7 @@ _ORDER_DATA = (
     "json_object('id', o.id, 'number', o.number, 'store_id', o.store_id, 'status', o.status, "
     "'customer_name', o.customer_name, 'customer_email', o.customer_email, "
     "'customer_initials', ?, 'placed_at', o.placed_at, 'promised_at', o.promised_at, "
+    "'ready_at', o.ready_at, "
     "'expiry_days', o.expiry_days, 'pickup_code_hash', o.pickup_code_hash, 'lines', "
     "(SELECT json_group_array(json_object('line', l.line, 'sku', l.sku, 'ean', v.ean, "
     "'name_fr', p.name_fr, 'name_en', p.name_en, 'size', v.size, 'colour_fr', v.colour_fr, "
