@@ -6,7 +6,6 @@ Every option can also be given as a ``KIOSK_*`` environment variable (shown in
 
 from __future__ import annotations
 
-import sys
 import time
 from pathlib import Path
 
@@ -156,22 +155,14 @@ def migrate(data: Path) -> None:
 def seed(data: Path, products: int, store_id: str | None, rng_seed: int) -> None:
     """Fill an empty store database with the demo retailer's catalog and stock."""
     from . import seed as seedmod
+    from .progress import progress_bar
 
     db = _open(data)
     store_id = store_id or seedmod.DEMO_STORES[0]["id"]
     if store_id not in {s["id"] for s in seedmod.DEMO_STORES}:
         raise click.BadParameter(f"unknown demo store {store_id!r}", param_hint="--store-id")
     started = time.monotonic()
-    with click.progressbar(
-        length=100, label=f"Seeding {products} products", file=sys.stderr
-    ) as bar:
-        last = [0]
-
-        def progress(done: int, total: int) -> None:
-            pct = int(done * 100 / max(total, 1))
-            bar.update(pct - last[0])
-            last[0] = pct
-
+    with progress_bar(f"Seeding {products} products") as progress:
         try:
             counts = seedmod.seed_store(
                 db, store_id, products=products, seed=rng_seed, progress=progress

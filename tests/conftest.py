@@ -80,27 +80,23 @@ def client(app):
 
 
 class Server:
-    """A real ``kiosk serve`` process on a free loopback port."""
+    """A real ``kiosk serve`` process on a free loopback port (subclasses: other servers)."""
+
+    command: tuple[str, ...] = ("serve",)
+    health_path = "/healthz"
+    log_name = "server.log"
 
     def __init__(self, data: Path, env: dict[str, str] | None = None) -> None:
         self.data = data
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = {**os.environ, **(env or {}), "PYTHONUNBUFFERED": "1"}
-        self.log = data / "server.log"
+        self.log = data / self.log_name.format(port=self.port)
         self.proc: subprocess.Popen | None = None
 
     def start(self, timeout: float = 20) -> Server:
-        cmd = [
-            sys.executable,
-            "-m",
-            "app",
-            "serve",
-            "--data",
-            str(self.data),
-            "--port",
-            str(self.port),
-        ]
+        cmd = [sys.executable, "-m", "app", *self.command]
+        cmd += ["--data", str(self.data), "--port", str(self.port)]
         self.proc = subprocess.Popen(
             cmd, env=self.env, stdout=self.log.open("ab"), stderr=subprocess.STDOUT, cwd=ROOT
         )
@@ -109,7 +105,7 @@ class Server:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"server exited: {self.log.read_text()[-2000:]}")
             try:
-                if requests.get(self.url + "/healthz", timeout=1).ok:
+                if requests.get(self.url + self.health_path, timeout=1).ok:
                     return self
             except requests.RequestException:
                 pass

@@ -8,11 +8,9 @@ the read-mostly ones) gets its own copy, as tests/conftest.py does for stores.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Iterator
 from functools import cache
@@ -31,7 +29,7 @@ from app.hub import keys
 from app.hub import seed as hubseed
 from app.hub.storage import db_path, open_db
 
-from .conftest import ROOT, free_port
+from .conftest import ROOT, Server
 
 HUB_TEST_PRODUCTS = 200
 OPENAPI = ROOT / "docs" / "openapi.yaml"
@@ -99,43 +97,12 @@ def store_secrets(data: Path) -> dict[str, str]:
 # --- Servers -----------------------------------------------------------------------
 
 
-class HubServer:
+class HubServer(Server):
     """A real ``python -m app hub serve`` process on a free loopback port."""
 
-    def __init__(self, data: Path, env: dict[str, str] | None = None) -> None:
-        self.data = data
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.env = {**os.environ, **(env or {}), "PYTHONUNBUFFERED": "1"}
-        self.log = data / f"hub-{self.port}.log"
-        self.proc: subprocess.Popen | None = None
-
-    def start(self, timeout: float = 20) -> HubServer:
-        cmd = [sys.executable, "-m", "app", "hub", "serve"]
-        cmd += ["--data", str(self.data), "--port", str(self.port), "--threads", "24"]
-        self.proc = subprocess.Popen(
-            cmd, env=self.env, stdout=self.log.open("ab"), stderr=subprocess.STDOUT, cwd=ROOT
-        )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"hub exited: {self.log.read_text()[-2000:]}")
-            try:
-                if requests.get(self.url + "/api/v1/status", timeout=1).ok:
-                    return self
-            except requests.RequestException:
-                pass
-            time.sleep(0.05)
-        raise TimeoutError(f"hub not ready: {self.log.read_text()[-2000:]}")
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+    command = ("hub", "serve", "--threads", "24")
+    health_path = "/api/v1/status"
+    log_name = "hub-{port}.log"
 
 
 @pytest.fixture

@@ -511,3 +511,10 @@ def test_order_changes_say_when_the_order_became_ready(hub):
     )
     assert data["ready_at"] and data["ready_at"] == get_order(db, oid)["ready_at"]
     assert order_change_data(db, oid)["ready_at"] == data["ready_at"]
+
+
+def test_shop_pages_show_the_shops_local_time():
+    from app.hub.shop import fr_datetime
+
+    assert fr_datetime("2026-11-19T07:30:00Z") == "19/11/2026 08:30"  # Paris, winter
+    assert fr_datetime("2026-07-14T07:30:00Z") == "14/07/2026 09:30"  # Paris, summer

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 import time
 from pathlib import Path
 
@@ -120,21 +119,13 @@ def seed(
     data: Path, products: int, rng_seed: int, as_json: bool, orders: bool, qr_dir: Path | None
 ) -> None:
     """Fill an empty hub with the demo retailer: 3 stores, catalog, stock, change log, orders."""
+    from ..progress import progress_bar
     from .seed import seed_hub
     from .storage import open_db
 
     db = open_db(data)
     started = time.monotonic()
-    with click.progressbar(
-        length=100, label=f"Seeding the hub with {products} products", file=sys.stderr
-    ) as bar:
-        last = [0]
-
-        def progress(done: int, total: int) -> None:
-            pct = int(done * 100 / max(total, 1))
-            bar.update(pct - last[0])
-            last[0] = pct
-
+    with progress_bar(f"Seeding the hub with {products} products") as progress:
         try:
             result = seed_hub(
                 db,

@@ -10,6 +10,7 @@ same as an unknown number, so numbers cannot be probed.
 from __future__ import annotations
 
 import io
+from zoneinfo import ZoneInfo
 
 from flask import Blueprint, Response, abort, render_template, request
 from flask.typing import ResponseReturnValue
@@ -90,5 +91,11 @@ def euros_filter(cents: int) -> str:
 
 @bp.app_template_filter("fr_datetime")
 def fr_datetime(text: str | None) -> str:
-    """``2026-11-22T14:02:00Z`` -> ``22/11/2026 14:02 UTC``."""
-    return parse_iso(text).strftime("%d/%m/%Y %H:%M UTC") if text else ""
+    """``2026-11-22T14:02:00Z`` -> ``22/11/2026 15:02``: the shopper reads the shop's time."""
+    if not text:
+        return ""
+    return (
+        parse_iso(text)
+        .astimezone(ZoneInfo(notifications.STORE_TIMEZONE))
+        .strftime("%d/%m/%Y %H:%M")
+    )
