@@ -31,6 +31,7 @@ from . import clock, orders, tickets
 from .extensions import htmx
 from .i18n import current_lang, format_clock
 from .orders import OrderError
+from .qrphoto import MAX_PHOTO_BYTES, decode_qr
 from .staff import device_name, require_staff, vary_on_htmx
 from .storage import get_db
 
@@ -39,7 +40,6 @@ bp.before_request(require_staff)
 bp.after_request(vary_on_htmx)
 
 VERIFIED_S = 600  # a QR or code check is good for one hand-over within 10 minutes
-MAX_PHOTO_BYTES = 8 * 1024 * 1024
 
 
 def _messages() -> dict[str, str]:
@@ -357,29 +357,12 @@ def desk() -> Any:
     return render_template("orders/desk.html")
 
 
-def _decode_photo(data: bytes) -> str | None:
-    import io
-
-    import zxingcpp
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        img = Image.open(io.BytesIO(data))
-        img.draft("L", (1600, 1600))  # a phone photo: decode a smaller copy, fast
-        img = img.convert("L")
-    except (UnidentifiedImageError, OSError, ValueError):
-        return None
-    img.thumbnail((1600, 1600))
-    found = zxingcpp.read_barcodes(img, formats=zxingcpp.BarcodeFormat.QRCode)
-    return found[0].text if found else None
-
-
 @bp.post("/orders/verify/photo")
 def verify_photo() -> Any:
     """A photo of the customer's QR code, decoded here (tablets may lack a live camera)."""
     upload = request.files.get("photo")
     data = upload.read(MAX_PHOTO_BYTES + 1) if upload else b""
-    text = _decode_photo(data) if data and len(data) <= MAX_PHOTO_BYTES else None
+    text = decode_qr(data) if data and len(data) <= MAX_PHOTO_BYTES else None
     if not text:
         return render_template("orders/desk.html", error=_messages()["no_qr"]), 400
     try:

@@ -25,7 +25,7 @@ from sqlite_utils import Database
 
 from . import catalog, clock, staffauth, tokens
 from . import db as dbmod
-from .stock import self_store_id
+from .stock import record_movement, self_store_id
 
 PAGE_SIZE = 25  # a tablet screen shows ~8 rows; rendering is the cost, not the query
 MAX_CODE_FAILURES = 5
@@ -330,42 +330,6 @@ def _queue(db: Database, kind: str, payload: dict[str, Any], order_id: str | Non
         }
     )
     return tx_id
-
-
-def _movement(db: Database, sku: str, delta: int, kind: str, reason: str, actor: str) -> str:
-    """A stock movement and its outbox row, as :func:`app.stock.adjust` writes them."""
-    now = clock.now_iso()
-    movement_id = str(uuid.uuid4())
-    db["stock_movements"].insert(
-        {
-            "id": movement_id,
-            "sku": sku,
-            "delta": delta,
-            "kind": kind,
-            "reason": reason,
-            "actor": actor,
-            "created_at": now,
-        }
-    )
-    db["outbox"].insert(
-        {
-            "id": movement_id,
-            "type": "stock.movement",
-            "occurred_at": now,
-            "payload": json.dumps(
-                {
-                    "store_id": self_store_id(db),
-                    "sku": sku,
-                    "delta": delta,
-                    "kind": kind,
-                    "reason": reason,
-                },
-                separators=(",", ":"),
-            ),
-            "created_at": now,
-        }
-    )
-    return movement_id
 
 
 def _touch(db: Database, order_id: str, **fields: Any) -> None:
@@ -780,8 +744,8 @@ def expire_due(db: Database, now: datetime | None = None, device: str = "expiry"
             for ln in order["lines"]:
                 back = ln["qty_ready"] - ln["qty_collected"]
                 if back > 0:
-                    _movement(db, ln["sku"], back, "released", f"order {order['number']} expired",
-                              "expiry")  # fmt: skip
+                    reason = f"order {order['number']} expired"
+                    record_movement(db, ln["sku"], back, "released", reason, "expiry")
             staffauth.audit(db, None, "order.expired", device, {"order_id": order_id})
         expired.append(order_id)
     horizon = clock.iso(now + timedelta(days=2))
@@ -911,7 +875,7 @@ def record_return(
                 )
             if c["condition"] == "resellable":
                 label = order["number"] if order else "no order"
-                _movement(db, c["sku"], c["qty"], "returned", f"return {label}", staff_id)
+                record_movement(db, c["sku"], c["qty"], "returned", f"return {label}", staff_id)
         if order is not None:
             _touch(db, order_id)
         record = {

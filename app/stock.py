@@ -123,6 +123,46 @@ def badge(qty: int) -> str:
     return "in"
 
 
+def record_movement(db: Database, sku: str, delta: int, kind: str, reason: str, actor: str) -> str:
+    """Write a stock movement and its ``stock.movement`` outbox row; return their id.
+
+    Call inside the caller's write transaction, with the change that causes it (a
+    reservation, an expiry, a return): the three are committed together or not at all.
+    ``kind`` is one the hub accepts (adjusted, picked_up, returned, reserved, released,
+    sold).
+    """
+    now = clock.now_iso()
+    movement_id = str(uuid.uuid4())
+    db["stock_movements"].insert(
+        {
+            "id": movement_id,
+            "sku": sku,
+            "delta": delta,
+            "kind": kind,
+            "reason": reason,
+            "actor": actor,
+            "created_at": now,
+        }
+    )
+    payload = {
+        "store_id": self_store_id(db),
+        "sku": sku,
+        "delta": delta,
+        "kind": kind,
+        "reason": reason,
+    }
+    db["outbox"].insert(
+        {
+            "id": movement_id,
+            "type": "stock.movement",
+            "occurred_at": now,
+            "payload": json.dumps(payload, separators=(",", ":")),
+            "created_at": now,
+        }
+    )
+    return movement_id
+
+
 def adjust(
     db: Database,
     code: str,
@@ -144,7 +184,6 @@ def adjust(
     if variant is None:
         raise UnknownCode(code)
     sku = variant["sku"]
-    now = clock.now_iso()
     with dbmod.write(db):
         before = levels(db, [sku], clamp=False)[sku]
         delta = qty - before if counted else qty
@@ -153,32 +192,7 @@ def adjust(
         if abs(delta) > MAX_DELTA:
             # The hub would refuse it; better to say so now than to park it later.
             raise ValueError(f"a correction moves at most {MAX_DELTA} units at once")
-        movement = {
-            "id": str(uuid.uuid4()),
-            "sku": sku,
-            "delta": delta,
-            "kind": "adjusted",
-            "reason": reason,
-            "actor": actor,
-            "created_at": now,
-        }
-        db["stock_movements"].insert(movement)
-        db["outbox"].insert(
-            {
-                "id": movement["id"],
-                "type": "stock.movement",
-                "occurred_at": now,
-                "payload": json.dumps(
-                    {
-                        "store_id": self_store_id(db),
-                        "sku": sku,
-                        "delta": delta,
-                        "kind": "adjusted",
-                        "reason": reason,
-                    }
-                ),
-                "created_at": now,
-            }
-        )
+        movement_id = record_movement(db, sku, delta, "adjusted", reason, actor)
+        movement = db["stock_movements"].get(movement_id)
         after = levels(db, [sku])[sku]
     return {**movement, "before": before, "after": after}

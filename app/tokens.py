@@ -48,9 +48,10 @@ PREFIX = "KQ1"
 KINDS = frozenset({"pickup", "cart", "reservation", "receipt"})
 RESERVED = frozenset({"k", "jti", "iat", "exp", "kid"})
 MAX_SKEW_S = 300
-# Far above any real token (a pickup token is ~310 chars) and far below what a QR code
-# can hold; anything longer is refused before any decoding work is done.
-MAX_TOKEN_CHARS = 1024
+# Above any real token (a pickup token is ~310 chars, a self-contained cart at most
+# app.carts.INLINE_MAX_CHARS) and far below what a QR code can hold; anything longer is
+# refused before any decoding work is done.
+MAX_TOKEN_CHARS = 1400
 _B32 = re.compile(r"[A-Z2-7]+")
 _B64URL = re.compile(r"[A-Za-z0-9_-]+")
 

@@ -9,7 +9,8 @@ from typing import Any
 from flask import Flask, Response, jsonify
 from werkzeug.exceptions import HTTPException
 
-from ..security import CSP
+from ..security import CSP, csrf
+from ..storage import secret_key
 from . import keys, registry
 from .storage import get_db, open_db
 
@@ -47,6 +48,12 @@ def create_hub_app(test_config: dict[str, Any] | None = None) -> Flask:
     if not data_dir:
         raise RuntimeError("no data directory: pass --data DIR or set KIOSK_HUB_DATA")
     app.config["DATA_DIR"] = str(data_dir)
+    # Signs the web shop's and the head-office console's sessions (and their CSRF
+    # tokens); made once per hub data directory, mode 0600.
+    if not app.config.get("SECRET_KEY"):
+        app.config["SECRET_KEY"] = secret_key(data_dir)
+    app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
+    app.config.setdefault("SESSION_COOKIE_HTTPONLY", True)
     # Migrate once, before serving, so requests never race to create tables; publish
     # the token-signing key so stores can verify pickup QR codes before any order.
     db = open_db(data_dir)
@@ -58,6 +65,10 @@ def create_hub_app(test_config: dict[str, Any] | None = None) -> Flask:
     from .api import bp as api_bp
     from .shop import bp as shop_bp
 
+    # Every HTML form posts with a CSRF token; the signed store API and the token-
+    # authenticated head-office API are not cookie-authenticated, so they are exempt.
+    csrf.init_app(app)
+    csrf.exempt(api_bp)
     app.register_blueprint(api_bp)
     app.register_blueprint(shop_bp)
     app.after_request(_security_headers)
