@@ -300,6 +300,38 @@ def m006_orders(db: Database) -> None:
         db.execute(sql)
 
 
+@store_migrations(name="m007_reservations")
+def m007_reservations(db: Database) -> None:
+    # In-store reservations: units held off the shelf for a shopper for a while. The
+    # stock itself moves through stock_movements ("reserved", then "released" unless
+    # collected); these rows say what is held, for whom (no personal data) and until when.
+    for sql in (
+        """CREATE TABLE reservations (
+            id TEXT PRIMARY KEY,
+            code TEXT NOT NULL UNIQUE,
+            status TEXT NOT NULL
+                CHECK (status IN ('held', 'collected', 'released', 'expired')),
+            cart_id TEXT,
+            created_at TEXT NOT NULL,
+            expires_at TEXT NOT NULL,
+            closed_at TEXT,
+            closed_by TEXT,
+            device TEXT NOT NULL DEFAULT ''
+        )""",
+        "CREATE INDEX reservations_held ON reservations(expires_at) WHERE status = 'held'",
+        "CREATE INDEX reservations_closed ON reservations(closed_at) WHERE closed_at IS NOT NULL",
+        "CREATE INDEX reservations_cart ON reservations(cart_id) WHERE cart_id IS NOT NULL",
+        """CREATE TABLE reservation_lines (
+            reservation_id TEXT NOT NULL REFERENCES reservations(id),
+            sku TEXT NOT NULL,
+            qty INTEGER NOT NULL CHECK (qty > 0),
+            movement_id TEXT NOT NULL,
+            PRIMARY KEY (reservation_id, sku)
+        ) WITHOUT ROWID""",
+    ):
+        db.execute(sql)
+
+
 def migrate(db: Database) -> list[str]:
     """Apply pending migrations under the write lock; return the names applied."""
     with dbmod.write(db):

@@ -60,7 +60,14 @@ def test_upgrade_from_first_schema_keeps_rows(tmp_path):
 
     applied = migrate(db)
 
-    assert applied == ["m002_search_index", "m003_outbox", "m004_sync", "m005_staff", "m006_orders"]
+    assert applied == [
+        "m002_search_index",
+        "m003_outbox",
+        "m004_sync",
+        "m005_staff",
+        "m006_orders",
+        "m007_reservations",
+    ]
     assert {t: db[t].count for t in counts} == counts
     # The new search index was back-filled from the rows that were already there.
     assert search_products(db, "velo") == [1]
