@@ -283,6 +283,39 @@ def orders_list(data: Path, view: str, limit: int) -> None:
         click.echo(f"{o['number']}  {o['status']:<20} {o['customer_name']:<30} {extra}")
 
 
+@main.group()
+def reservations() -> None:
+    """In-store reservations (stock held for a shopper for a while)."""
+
+
+@reservations.command("expire")
+@data_option
+def reservations_expire(data: Path) -> None:
+    """Put back on sale the reservations past their time.
+
+    The server does this every minute by itself; this is for cron or a one-off."""
+    from .reservations import expire_due
+
+    click.echo(f"expired {expire_due(_open(data))}")
+
+
+@reservations.command("list")
+@data_option
+@click.option(
+    "--view", type=click.Choice(["held", "closed_today"]), default="held", show_default=True
+)
+def reservations_list(data: Path, view: str) -> None:
+    """Reservations put aside (soonest expiry first) or closed today."""
+    from .reservations import counts, list_reservations
+
+    db = _open(data)
+    click.echo(" · ".join(f"{k} {v}" for k, v in counts(db).items()))
+    for r in list_reservations(db, view):
+        when = r["expires_at"] if r["status"] == "held" else r["closed_at"]
+        items = ", ".join(f"{ln['qty']}x {ln['sku']}" for ln in r["lines"])
+        click.echo(f"{r['code']}  {r['status']:<10} {when}  {items}")
+
+
 @main.command()
 @data_option
 @click.option(
@@ -310,12 +343,24 @@ def orders_list(data: Path, view: str, limit: int) -> None:
     type=click.IntRange(1, 64),
     help="Worker threads.",
 )
+@click.option(
+    "--reservation-hold",
+    "reservation_hold",
+    default=120,
+    show_default=True,
+    envvar="KIOSK_RESERVATION_HOLD_MINUTES",
+    show_envvar=True,
+    type=click.IntRange(1, 7 * 24 * 60),
+    metavar="MINUTES",
+    help="How long a reservation made at a kiosk holds the stock.",
+)
 @hub_options
 def serve(
     data: Path,
     host: str,
     port: int,
     threads: int,
+    reservation_hold: int,
     hub_url: str | None,
     store_id: str | None,
     store_secret: str | None,
@@ -331,13 +376,21 @@ def serve(
 
     client = _hub_client(hub_url, store_id, store_secret, hub_timeout)
     _open(data).close()
-    app = create_app({"DATA_DIR": str(data), "HUB_URL": hub_url or ""})
+    app = create_app(
+        {
+            "DATA_DIR": str(data),
+            "HUB_URL": hub_url or "",
+            "RESERVATION_HOLD_MINUTES": reservation_hold,
+        }
+    )
     worker = None
     if client is not None:
         from .sync import SyncWorker
 
         worker = SyncWorker(dbmod.db_path(data), client, store_id=store_id).start()
         app.extensions["sync_worker"] = worker
+        # Its own client (own connection pool) for the look-ups a waiting shopper makes.
+        app.extensions["hub_client"] = _hub_client(hub_url, store_id, store_secret, hub_timeout)
         click.echo(f"syncing with {hub_url} as {store_id}", err=True)
 
     def _terminate(signum, frame):  # SIGTERM (systemd stop): leave through finally

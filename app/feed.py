@@ -16,6 +16,7 @@ from sqlite_utils import Database
 
 from . import clock, syncstate
 from . import db as dbmod
+from .kiosk_cart import apply_revocations
 from .orders import apply_hub_key_changes, apply_order_changes
 
 log = logging.getLogger(__name__)
@@ -183,6 +184,7 @@ APPLIERS: dict[str, Applier] = {
     "stock": _apply_stock,
     "hub_key": apply_hub_key_changes,
     "order": apply_order_changes,
+    "revocation": apply_revocations,
 }
 
 

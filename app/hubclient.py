@@ -10,7 +10,7 @@ import json
 import time
 from email.utils import parsedate_to_datetime
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 import requests
 
@@ -132,6 +132,20 @@ class HubClient:
         if not isinstance(page.get("changes"), list):
             raise HubError("the hub's answer has no changes", status=200, code="bad_answer")
         return page
+
+    def get_cart(self, cart_id: str, *, read_timeout: float = 4.0) -> dict[str, Any]:
+        """A web cart too big for its QR token: ``{id, status, lines, updated_at}``.
+
+        A shopper is waiting at the kiosk, so the answer is awaited a few seconds only.
+        Raises HubError (``unknown_cart`` 404, ``cart_revoked`` 410, ``rate_limited`` 429).
+        """
+        answer = self.request(
+            "GET", f"/api/v1/carts/{quote(cart_id, safe='')}", read_timeout=read_timeout
+        )
+        cart = answer.get("cart")
+        if not isinstance(cart, dict) or not isinstance(cart.get("lines"), list):
+            raise HubError("the hub's answer has no cart", status=200, code="bad_answer")
+        return cart
 
 
 def _decode(response: requests.Response) -> dict[str, Any]:

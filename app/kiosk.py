@@ -25,7 +25,7 @@ from flask import (
 from flask_babel import gettext as _
 from flask_htmx import make_response
 
-from . import catalog, clock, ean, stock
+from . import catalog, clock, ean, stock, tokens
 from . import db as dbmod
 from .extensions import htmx
 from .feed import CATALOG_VERSION
@@ -307,8 +307,14 @@ def product_stock(ref: str) -> Any:
 
 @bp.get("/scan")
 def scan() -> Any:
-    """A scanned (or typed) barcode or SKU: open its product, or say kindly it is unknown."""
-    code = request.args.get("code", "").strip()[:64]
+    """A scanned (or typed) barcode or SKU: open its product, or say kindly it is unknown;
+    a cart QR code opens the cart."""
+    code = request.args.get("code", "").strip()[: tokens.MAX_TOKEN_CHARS + 1]
+    if len(code) > 64 or code.startswith((tokens.PREFIX + ".", "KR1.")) or "://" in code:
+        # Not a product barcode: a cart QR code (or someone else's QR code) to explain.
+        from .cart_pages import open_scanned
+
+        return open_scanned(code)
     if code.isdigit() and ean.looks_like_barcode(code) and not ean.has_valid_check_digit(code):
         return render_template("kiosk/not_found.html", code=code, misread=True), 400
     variant = catalog.find_variant(get_db(), code) if code else None

@@ -245,6 +245,17 @@ def _parse(token: str) -> tuple[bytes, dict, bytes]:
     return f"{parts[0]}.{parts[1]}".encode("ascii"), payload, signature
 
 
+def peek_kind(token: str) -> str | None:
+    """The kind a token *claims* to be, unverified: only to choose what to tell a user
+    who scanned the wrong QR code ("this is a pickup code"), never to trust it."""
+    try:
+        _, payload, _ = _parse(token)
+    except TokenError:
+        return None
+    kind = payload.get("k")
+    return kind if kind in KINDS else None
+
+
 def _is_int(value: object) -> bool:
     """A JSON integer (``bool`` is an int subclass in Python, so excluded)."""
     return isinstance(value, int) and not isinstance(value, bool)

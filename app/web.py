@@ -27,6 +27,9 @@ DEFAULTS: dict[str, Any] = {
     "SESSION_COOKIE_HTTPONLY": True,
     "WTF_CSRF_TIME_LIMIT": None,  # a kiosk page may stay open all day
     "PICTURE_CACHE": None,
+    "RESERVATION_HOLD_MINUTES": 120,  # a reservation holds the stock this long
+    # Where "send to my phone" points shoppers: the public web shop (default: the hub).
+    "SHOP_URL": None,
 }
 
 
@@ -80,6 +83,14 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from .counter import bp as counter_bp
 
     app.register_blueprint(counter_bp)
+
+    from .reservations_staff import bp as reservations_staff_bp
+
+    app.register_blueprint(reservations_staff_bp)
+
+    from .cart_pages import bp as cart_bp
+
+    app.register_blueprint(cart_bp)
 
     @app.get("/_ping")
     def ping() -> tuple[str, int, dict[str, str]]:

@@ -216,6 +216,71 @@ def m002_click_and_collect(db: Database) -> None:
         db.execute(sql)
 
 
+@hub_migrations(name="m003_web_shop")
+def m003_web_shop(db: Database) -> None:
+    for sql in (
+        # Online carts (app/hub/carts.py). id is app.carts.new_cart_id(): ~98 random bits,
+        # the only thing a cart QR names. An ordered or revoked cart is kept (its id is
+        # on the feed as a revocation) but no longer opens anywhere.
+        """CREATE TABLE carts (
+            id TEXT PRIMARY KEY,
+            status TEXT NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'ordered', 'revoked')),
+            source TEXT NOT NULL CHECK (source IN ('web', 'kiosk')),
+            order_id TEXT REFERENCES orders(id),
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        )""",
+        "CREATE INDEX carts_updated ON carts(status, updated_at)",
+        # price_cents is the unit price when the line went in the cart: the store shows
+        # what changed since (the QR token carries the same figure).
+        """CREATE TABLE cart_lines (
+            cart_id TEXT NOT NULL REFERENCES carts(id),
+            sku TEXT NOT NULL,
+            qty INTEGER NOT NULL CHECK (qty BETWEEN 1 AND 20),
+            price_cents INTEGER NOT NULL CHECK (price_cents >= 0),
+            position INTEGER NOT NULL,
+            PRIMARY KEY (cart_id, sku)
+        ) WITHOUT ROWID""",
+        # Home deliveries asked for at a kiosk (order.request, fulfilment "home").
+        # id ("d-" + 16 base32) and number ("LD-" + 8 digits) are random.
+        """CREATE TABLE delivery_orders (
+            id TEXT PRIMARY KEY,
+            number TEXT NOT NULL UNIQUE,
+            request_id TEXT NOT NULL UNIQUE,
+            origin_store_id TEXT NOT NULL REFERENCES stores(id),
+            customer_name TEXT NOT NULL,
+            customer_email TEXT NOT NULL,
+            address_line1 TEXT NOT NULL,
+            address_postcode TEXT NOT NULL,
+            address_city TEXT NOT NULL,
+            lines TEXT NOT NULL,
+            total_cents INTEGER NOT NULL CHECK (total_cents >= 0),
+            status TEXT NOT NULL CHECK (status IN ('requested', 'shipped', 'delivered',
+                'cancelled')),
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        )""",
+        # One row per order.request: request_id is the PRIMARY KEY, so the same request
+        # sent again under another transaction id creates nothing twice.
+        """CREATE TABLE order_requests (
+            request_id TEXT PRIMARY KEY,
+            store_id TEXT NOT NULL,
+            fulfilment TEXT NOT NULL CHECK (fulfilment IN ('pickup', 'home')),
+            payload_hash TEXT NOT NULL,
+            result TEXT NOT NULL,
+            tx_id TEXT NOT NULL,
+            created_at TEXT NOT NULL
+        )""",
+        # Sliding-window log of signed cart look-ups per store (app/hub/ratelimit.py).
+        """CREATE TABLE rate_events (
+            bucket TEXT NOT NULL,
+            at REAL NOT NULL
+        )""",
+        "CREATE INDEX rate_events_bucket ON rate_events(bucket, at)",
+    ):
+        db.execute(sql)
+
+
 def migrate(db: Database) -> list[str]:
     """Apply pending hub migrations under the write lock; return the names applied."""
     with dbmod.write(db):

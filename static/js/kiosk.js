@@ -232,4 +232,15 @@
     }
     activity();
   }
+
+  // --- Print buttons -----------------------------------------------------------
+  // A reservation ticket prints from the page itself (the print stylesheet keeps the
+  // ticket only); no inline handler, as the CSP forbids them.
+  document.addEventListener("click", function (event) {
+    var target = event.target.closest ? event.target.closest("[data-print]") : null;
+    if (target) {
+      event.preventDefault();
+      window.print();
+    }
+  });
 })();
