@@ -332,6 +332,18 @@ def m007_reservations(db: Database) -> None:
         db.execute(sql)
 
 
+@store_migrations(name="m008_carts")
+def m008_carts(db: Database) -> None:
+    # Cart QR codes the hub revoked (the cart was ordered or cancelled), from the change
+    # feed: a self-contained cart token is read offline, so the store must know them.
+    db.execute(
+        """CREATE TABLE revoked_carts (
+            cart_id TEXT PRIMARY KEY,
+            at TEXT NOT NULL
+        ) WITHOUT ROWID"""
+    )
+
+
 def migrate(db: Database) -> list[str]:
     """Apply pending migrations under the write lock; return the names applied."""
     with dbmod.write(db):
