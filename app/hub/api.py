@@ -14,12 +14,16 @@ from flask.typing import ResponseReturnValue
 
 from .. import signing
 from ..clock import now_iso
-from . import changes, nonces, registry, transactions
+from . import carts, changes, nonces, ratelimit, registry, transactions
 from .storage import get_db
 
 API_VERSION = "1"
 MAX_WAIT_S = 30
 POLL_INTERVAL_S = 0.15  # how often a long-poll looks for a new seq: ~1 cheap query
+#: Signed cart look-ups a store may make per minute: a kiosk looks a cart up when a
+#: shopper shows a big cart's QR code (a few per hour); 30 a minute is far above that and
+#: far below what guessing 98-bit cart ids would need.
+CART_LOOKUPS_PER_MINUTE = 30
 
 bp = Blueprint("hub_api", __name__, url_prefix="/api/v1")
 
@@ -129,6 +133,26 @@ def get_changes() -> ResponseReturnValue:
             page = changes.changes_since(db, g.store_id, int(page["cursor"]), limit)
     page["server_time"] = now_iso()
     return jsonify(page)
+
+
+@bp.get("/carts/<cart_id>")
+@signed
+def get_cart(cart_id: str) -> ResponseReturnValue:
+    """An open online cart's lines, for a store reading a cart QR that names only its id."""
+    db = get_db()
+    limit = int(current_app.config.get("CART_LOOKUPS_PER_MINUTE", CART_LOOKUPS_PER_MINUTE))
+    # Counted before the look-up, found or not: the limit is what stops id probing.
+    allowed, retry_after = ratelimit.hit(db, f"cart_lookup:{g.store_id}", limit)
+    if not allowed:
+        resp = jsonify(error="rate_limited", message=f"at most {limit} cart look-ups a minute")
+        resp.headers["Retry-After"] = str(retry_after)
+        return resp, 429
+    cart = carts.get_cart(db, cart_id)
+    if cart is None:
+        return error(404, "unknown_cart", "no such cart")
+    if cart["status"] != "open":
+        return error(410, "cart_revoked", f"this cart was {cart['status']}: it cannot be used")
+    return jsonify(cart=carts.lookup_data(db, cart))
 
 
 @bp.get("/status")

@@ -227,4 +227,4 @@ def apply_batch(db: Database, store_id: str, items: list[dict[str, Any]]) -> lis
 
 
 # The order.* handlers register themselves in HANDLERS (they need Rejected from here).
-from . import order_tx  # noqa: E402, F401
+from . import order_request_tx, order_tx  # noqa: E402, F401
