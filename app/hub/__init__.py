@@ -62,7 +62,10 @@ def create_hub_app(test_config: dict[str, Any] | None = None) -> Flask:
     finally:
         db.close()
 
+    from . import hq_fleet  # noqa: F401 - adds the fleet pages to the hq blueprint
     from .api import bp as api_bp
+    from .hq import bp as hq_bp
+    from .hq_api import bp as hq_api_bp
     from .shop import bp as shop_bp
 
     # Every HTML form posts with a CSRF token; the signed store API and the token-
@@ -71,11 +74,13 @@ def create_hub_app(test_config: dict[str, Any] | None = None) -> Flask:
     csrf.exempt(api_bp)
     app.register_blueprint(api_bp)
     app.register_blueprint(shop_bp)
+    app.register_blueprint(hq_bp)
+    app.register_blueprint(hq_api_bp)  # exempt from CSRF in hq_api (bearer tokens)
     app.after_request(_security_headers)
 
     @app.get("/")
     def index() -> Response:
-        """A plain page saying what this server is (the head-office console comes later)."""
+        """A plain page saying what this server is, with links to the console and the shop."""
         # Only a count: store ids are not advertised to whoever loads this page.
         n_stores = len(registry.list_stores(get_db()))
         html = (
@@ -84,7 +89,9 @@ def create_hub_app(test_config: dict[str, Any] | None = None) -> Flask:
             "<p>The central back-end that store servers sync with: signed requests under "
             "<code>/api/v1</code> (see <code>docs/protocol.md</code> and "
             "<code>docs/openapi.yaml</code>). Status: <a href='/api/v1/status'>"
-            f"/api/v1/status</a>. {n_stores} stores registered.</p></html>"
+            f"/api/v1/status</a>. {n_stores} stores registered.</p>"
+            "<ul><li><a href='/hq/'>Console siège (head office)</a></li>"
+            "<li><a href='/shop'>Boutique en ligne (web shop)</a></li></ul></html>"
         )
         return Response(html, mimetype="text/html")
 

@@ -273,3 +273,76 @@ def bulk_cmd(data: Path, store_id: str, count: int) -> None:
         f"(changes {result['first_seq']}-{result['last_seq']}) "
         f"in {time.monotonic() - started:.1f}s"
     )
+
+
+@hub.group("hq-user")
+def hq_user() -> None:
+    """Head-office console users (/hq): marketing, operations, admin."""
+
+
+@hq_user.command("add")
+@data_option
+@click.option("--email", required=True, help="Login e-mail.")
+@click.option("--name", required=True, help="Full name.")
+@click.option(
+    "--role", required=True, type=click.Choice(["marketing", "operations", "admin"]), help="Role."
+)
+@click.option(
+    "--password",
+    default=None,
+    help="Initial password (10 characters or more); asked without echo when left out.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the user as JSON.")
+def hq_user_add(
+    data: Path, email: str, name: str, role: str, password: str | None, as_json: bool
+) -> None:
+    """Create a head-office user; the password is stored hashed only."""
+    from .hqauth import HqError, add_user, record_audit
+    from .storage import open_db
+
+    if password is None:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    db = open_db(data)
+    try:
+        user = add_user(db, email, name, role, password)
+        record_audit(db, None, "user.added", {"user_id": user["id"], "role": role}, "cli")
+    except HqError as exc:
+        raise click.ClickException(str(exc)) from exc
+    finally:
+        db.close()
+    if as_json:
+        click.echo(json.dumps(user, ensure_ascii=False))
+    else:
+        click.echo(f"added {user['email']} ({user['role']}), id {user['id']}")
+
+
+@hub.group("hq-token")
+def hq_token() -> None:
+    """API tokens for head-office tools (/api/v1/hq)."""
+
+
+@hq_token.command("create")
+@data_option
+@click.option("--name", required=True, help="What the token is for (shown in the audit log).")
+@click.option(
+    "--role", required=True, type=click.Choice(["marketing", "operations", "admin"]), help="Role."
+)
+@click.option("--json", "as_json", is_flag=True, help='Print {"token", "name", "role"} as JSON.')
+def hq_token_create(data: Path, name: str, role: str, as_json: bool) -> None:
+    """Create an API token and print it: it is shown this once, only its hash is kept."""
+    from .hqauth import HqError, create_token, record_audit
+    from .storage import open_db
+
+    db = open_db(data)
+    try:
+        token = create_token(db, name, role)
+        record_audit(db, None, "token.created", {"name": name, "role": role}, "cli")
+    except HqError as exc:
+        raise click.ClickException(str(exc)) from exc
+    finally:
+        db.close()
+    if as_json:
+        click.echo(json.dumps({"token": token, "name": name, "role": role}))
+    else:
+        click.echo(token)
+        click.echo("Send it as 'Authorization: Bearer <token>'; it is not shown again.", err=True)

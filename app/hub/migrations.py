@@ -281,6 +281,77 @@ def m003_web_shop(db: Database) -> None:
         db.execute(sql)
 
 
+@hub_migrations(name="m004_head_office")
+def m004_head_office(db: Database) -> None:
+    for sql in (
+        # Head-office console users. Ids are random ("hu-" + 12 hex); the password is
+        # stored as a scrypt hash only (app.staffauth.hash_secret). Wrong passwords
+        # count up to a lockout that grows, like the staff PINs (hqauth.py).
+        """CREATE TABLE hq_users (
+            id TEXT PRIMARY KEY,
+            email TEXT NOT NULL UNIQUE,
+            name TEXT NOT NULL,
+            role TEXT NOT NULL CHECK (role IN ('marketing', 'operations', 'admin')),
+            password_hash TEXT NOT NULL,
+            failed_attempts INTEGER NOT NULL DEFAULT 0,
+            lockouts INTEGER NOT NULL DEFAULT 0,
+            locked_until TEXT,
+            created_at TEXT NOT NULL,
+            disabled INTEGER NOT NULL DEFAULT 0 CHECK (disabled IN (0, 1))
+        )""",
+        # API tokens for head-office tools: only a SHA-256 of the token is kept
+        # (see hqauth.create_token for why a fast hash is right for these).
+        """CREATE TABLE hq_tokens (
+            id TEXT PRIMARY KEY,
+            name TEXT NOT NULL,
+            token_hash TEXT NOT NULL UNIQUE,
+            role TEXT NOT NULL CHECK (role IN ('marketing', 'operations', 'admin')),
+            created_at TEXT NOT NULL,
+            last_used_at TEXT,
+            revoked_at TEXT
+        )""",
+        # Who did what from where: a user id ("hu-...") or a token id ("ht-..."), or
+        # NULL for the command line and for failed logins of unknown e-mails.
+        """CREATE TABLE hq_audit (
+            id INTEGER PRIMARY KEY,
+            at TEXT NOT NULL,
+            actor_id TEXT,
+            actor_label TEXT NOT NULL DEFAULT '',
+            action TEXT NOT NULL,
+            detail TEXT NOT NULL DEFAULT '{}',
+            ip TEXT NOT NULL DEFAULT ''
+        )""",
+        "CREATE INDEX hq_audit_at ON hq_audit(at)",
+        # Each store's last health report (POST /api/v1/health) and when it was last
+        # heard from at all (any signed request). parked is a JSON list (at most 50).
+        """CREATE TABLE store_health (
+            store_id TEXT PRIMARY KEY REFERENCES stores(id),
+            reported_at TEXT,
+            software_version TEXT,
+            started_at TEXT,
+            free_disk_bytes INTEGER,
+            db_size_bytes INTEGER,
+            outbox_depth INTEGER,
+            oldest_unsent_at TEXT,
+            parked TEXT NOT NULL DEFAULT '[]',
+            parked_count INTEGER NOT NULL DEFAULT 0,
+            cursor INTEGER,
+            sync_lag_s INTEGER,
+            clock_skew_s REAL,
+            last_seen_at TEXT
+        )""",
+        # One row per health report, for the charts; pruned past HISTORY_KEEP_S.
+        """CREATE TABLE store_health_history (
+            store_id TEXT NOT NULL,
+            at TEXT NOT NULL,
+            sync_lag_s INTEGER,
+            outbox_depth INTEGER
+        )""",
+        "CREATE INDEX store_health_history_store_at ON store_health_history(store_id, at)",
+    ):
+        db.execute(sql)
+
+
 def migrate(db: Database) -> list[str]:
     """Apply pending hub migrations under the write lock; return the names applied."""
     with dbmod.write(db):
