@@ -19,7 +19,12 @@ from typing import Any
 
 COMMANDS = ("demo", "serve", "seed", "migrate", "sync")
 # Groups: every subcommand gets the group's table merged with its own sub-table.
-GROUPS = {"stock": ("adjust",), "staff": ("add", "list"), "orders": ("expire", "list")}
+GROUPS = {
+    "stock": ("adjust",),
+    "staff": ("add", "list"),
+    "orders": ("expire", "list"),
+    "reservations": ("expire", "list"),
+}
 # The hub has its own data: top-level (store) keys are not shared with it.
 HUB_COMMANDS = ("serve", "seed", "add-store")
 

@@ -27,7 +27,7 @@ from flask import (
 from flask_babel import get_locale
 from flask_babel import gettext as _
 
-from . import clock, orders, tickets
+from . import clock, orders, reservations, tickets
 from .extensions import htmx
 from .i18n import current_lang, format_clock
 from .orders import OrderError
@@ -187,6 +187,9 @@ def scan() -> Any:
     """A scan on a staff page: a pickup QR opens its hand-over, a number its order."""
     db = get_db()
     code = request.args.get("code", "").strip()[:1024]
+    if reservations.looks_like_reservation(code):
+        # A reservation ticket scanned on an order screen: open the reservation.
+        return redirect(url_for("reservations_staff.scan", code=code))
     if orders.looks_like_token(code):
         try:
             order = orders.verify_token(db, code)

@@ -1036,7 +1036,9 @@ def apply_hub_key_changes(db: Database, changes: list[dict], own: str | None) ->
 
 
 class ExpiryTimer:
-    """Runs :func:`expire_due` in the server every ``interval`` seconds (own connection)."""
+    """Runs the expiries in the server every ``interval`` seconds (own connection): web
+    orders past their last day (:func:`expire_due`) and reservations past their time
+    (:func:`app.reservations.expire_due`)."""
 
     def __init__(self, path: Any, interval: float = 60) -> None:
         import threading
@@ -1057,13 +1059,18 @@ class ExpiryTimer:
     def _run(self) -> None:
         import logging
 
+        from . import reservations
+
         db = dbmod.connect(self.path)
         try:
             while not self._stop.is_set():
-                try:
-                    expire_due(db)
-                except Exception:  # a bad row must not stop the timer for the others
-                    logging.getLogger(__name__).exception("order expiry failed")
+                # Each guarded on its own: a bad row in one must not stop the other, nor
+                # the timer.
+                for name, job in (("order", expire_due), ("reservation", reservations.expire_due)):
+                    try:
+                        job(db)
+                    except Exception:
+                        logging.getLogger(__name__).exception("%s expiry failed", name)
                 self._stop.wait(self.interval)
         finally:
             db.close()

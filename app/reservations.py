@@ -209,16 +209,30 @@ def list_reservations(
     lines = _lines_for(db, [r["id"] for r in rows])
     for r in rows:
         _decorate(db, r, lines[r["id"]])
-        left = (clock.parse_iso(r["expires_at"]) - now).total_seconds()
-        # Rounded up: "1 min left" until the very end, never "0 min" while still held.
-        r["minutes_left"] = -int(-left // 60) if left > 0 else int(left // 60)
-        r["overdue"] = r["status"] == "held" and left <= 0
+        r["minutes_left"] = minutes_left(r["expires_at"], now)
+        r["overdue"] = r["status"] == "held" and r["minutes_left"] <= 0
     return rows
+
+
+def minutes_left(expires_at: str, now: datetime) -> int:
+    """Whole minutes until ``expires_at``: rounded up while some time is left (never "0
+    min" while still held), zero or negative once it is past."""
+    left = (clock.parse_iso(expires_at) - now).total_seconds()
+    return -int(-left // 60) if left > 0 else int(left // 60)
 
 
 def count_held(db: Database) -> int:
     """How many reservations are waiting on the shelf (for the staff navigation)."""
     return db.execute("SELECT count(*) FROM reservations WHERE status = 'held'").fetchone()[0]
+
+
+def counts(db: Database, now: datetime | None = None) -> dict[str, int]:
+    """How many reservations each list holds."""
+    since = clock.iso(_local_midnight(db, now or clock.utcnow()))
+    closed = db.execute(
+        "SELECT count(*) FROM reservations WHERE closed_at >= ?", [since]
+    ).fetchone()[0]
+    return {"held": count_held(db), "closed_today": closed}
 
 
 def find_by_scan(db: Database, text: str) -> dict[str, Any] | None:

@@ -62,7 +62,10 @@ def require_staff() -> Any:
         fresh = staffauth.get_staff(get_db(), member["id"])
         if fresh is not None:
             g.staff = fresh
-            session["staff_seen"] = time.time()
+            # A screen refreshing itself (X-Staff-Poll) is not someone using the tablet:
+            # it must not keep an unattended session open forever.
+            if not request.headers.get("X-Staff-Poll"):
+                session["staff_seen"] = time.time()
             return None
     expired = bool(member)
     session.pop("staff", None)

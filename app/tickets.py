@@ -1,4 +1,5 @@
-"""Printable tickets (hand-over receipt, bag label, return receipt) as images, PDF, ESC/POS.
+"""Printable tickets (hand-over receipt, bag label, return receipt, reservation ticket) as
+images, PDF, ESC/POS.
 
 Tickets are drawn with Pillow at the printable width of an 80 mm thermal roll: 576 dots
 at 203 dpi (72 mm of the 80 mm paper). Printing a picture rather than text means
@@ -24,9 +25,12 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import qrcode
 from PIL import Image, ImageDraw, ImageFont
+
+from .clock import parse_iso
 
 WIDTH_PX = 576  # printable dots on an 80 mm roll at 203 dpi
 PRINTER_DPI = 203
@@ -417,6 +421,75 @@ def return_receipt(
         _blank(8),
         _centered(render_qr(qr_data, 4)),
         _text(labels["return_qr"], 20, align="center"),
+    ]
+    return _stack(blocks)
+
+
+RESERVATION_LABELS = {
+    "fr": {
+        "title": "RÉSERVATION",
+        "code": "Code de réservation",
+        "until": "À retirer avant",
+        "units_one": "1 article mis de côté",
+        "units_many": "{n} articles mis de côté",
+        "show": "Présentez ce ticket en caisse.",
+        "after": "Passé ce délai, les articles sont remis en vente.",
+    },
+    "en": {
+        "title": "RESERVATION",
+        "code": "Reservation code",
+        "until": "Collect before",
+        "units_one": "1 item put aside",
+        "units_many": "{n} items put aside",
+        "show": "Show this ticket at the till.",
+        "after": "After this time, the items go back on sale.",
+    },
+}
+
+
+def reservation_ticket(
+    reservation: Mapping,
+    qr_data: str,
+    store_name: str,
+    lang: str = "fr",
+    *,
+    timezone: str = "Europe/Paris",
+) -> Image.Image:
+    """The shopper's reservation ticket: code, collect-before time, items and QR.
+
+    ``reservation`` is ``app.reservations.get()``: ``code``, ``expires_at`` (ISO UTC,
+    printed in the store's ``timezone``) and ``lines`` (``name_fr``/``name_en``,
+    ``size``, ``colour_fr``/``colour_en``, ``qty``). Nothing about the shopper.
+    """
+    labels = RESERVATION_LABELS.get(lang, RESERVATION_LABELS["fr"])
+    en = lang == "en"
+    lines = [
+        {
+            "name": (ln.get("name_en") if en else None) or ln.get("name_fr") or ln.get("sku"),
+            "size": ln.get("size", ""),
+            "colour": (ln.get("colour_en") if en else None) or ln.get("colour_fr", ""),
+            "qty": ln.get("qty", ""),
+        }
+        for ln in reservation.get("lines", [])
+    ]
+    units = sum(int(ln["qty"] or 0) for ln in lines)
+    code = _clean(reservation.get("code"))
+    blocks = _header({"name": store_name}, labels["title"])
+    blocks += [_text(labels["code"], 24, align="center"), _boxed(code, (96, 80, 64, 48))]
+    blocks.append(_blank(10))
+    if reservation.get("expires_at"):
+        until = parse_iso(str(reservation["expires_at"])).astimezone(ZoneInfo(timezone))
+        blocks += [
+            _text(labels["until"], 24, align="center"),
+            _text(format_when(until, lang), 40, bold=True, align="center"),
+        ]
+    blocks += [_rule(), *_item_lines(lines, lang)]
+    note = labels["units_one" if units == 1 else "units_many"].format(n=units)
+    blocks += [_text(note, 22, bold=True), _rule(), _blank(8), _centered(render_qr(qr_data, 6))]
+    blocks += [
+        _blank(8),
+        _text(labels["show"], 24, bold=True, align="center"),
+        _text(labels["after"], 20, align="center"),
     ]
     return _stack(blocks)
 
