@@ -344,6 +344,36 @@ def m008_carts(db: Database) -> None:
     )
 
 
+@store_migrations(name="m009_promotions")
+def m009_promotions(db: Database) -> None:
+    # Promotions received from the hub's feed (app/promotions.py). ``data`` is the
+    # change's wire form, checked and cleaned on the way in: prices and banners are
+    # built from it exactly as the hub builds them. The schedule columns let the kiosk
+    # pick what is in force with its own clock, so a promotion ends on time offline.
+    db.execute(
+        """CREATE TABLE promotions (
+            id TEXT PRIMARY KEY,
+            revision INTEGER NOT NULL,
+            status TEXT NOT NULL,
+            starts_at TEXT NOT NULL,
+            ends_at TEXT NOT NULL,
+            data TEXT NOT NULL,
+            received_at TEXT NOT NULL
+        )"""
+    )
+    db.execute("CREATE INDEX promotions_live ON promotions(status, ends_at)")
+    db.execute("INSERT INTO meta (key, value) VALUES ('promotion_version', '0')")
+    # Any promotion change, from any process, bumps one counter (as stock_version):
+    # open kiosk pages compare it, with the ids in force now, to know when to refresh.
+    for event in ("INSERT", "UPDATE", "DELETE"):
+        db.execute(
+            f"""CREATE TRIGGER promotions_{event.lower()} AFTER {event} ON promotions BEGIN
+                UPDATE meta SET value = CAST(value AS INTEGER) + 1
+                WHERE key = 'promotion_version';
+            END"""  # noqa: S608 - three fixed words, no input
+        )
+
+
 def migrate(db: Database) -> list[str]:
     """Apply pending migrations under the write lock; return the names applied."""
     with dbmod.write(db):

@@ -33,9 +33,10 @@ The rules, in full (docs/protocol.md, "Promotions", says the same for adapters):
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
+from typing import Any
 
 RULE_KINDS = ("percent", "amount", "fixed", "nth_percent")
 SCOPES = ("all", "category", "sku")
@@ -111,6 +112,46 @@ class Rule:
         if self.scope == "sku":
             return item.sku in self.targets
         return False
+
+
+def _instant(text: Any) -> datetime | None:
+    if not text:
+        return None
+    moment = datetime.fromisoformat(str(text).replace("Z", "+00:00"))
+    if moment.tzinfo is None:
+        raise ValueError(f"instant without a time zone: {text!r}")
+    return moment.astimezone(UTC)
+
+
+def rule_from_data(data: Mapping[str, Any]) -> Rule:
+    """The rule of a promotion in its wire form (docs/protocol.md, ``promotion``).
+
+    The hub and every store build their rules with this one function from the same
+    JSON, so they cannot read a promotion differently. Raises KeyError, TypeError or
+    ValueError on data that is not a promotion.
+    """
+    rule = data["rule"]
+    title = data.get("title") or {}
+    stores = data.get("stores")
+    kind = rule["kind"]
+    scope = rule.get("scope") or "all"
+    if kind not in RULE_KINDS or scope not in SCOPES:
+        raise ValueError(f"unknown rule {kind!r} / {scope!r}")
+    return Rule(
+        id=str(data["id"]),
+        kind=kind,
+        value=int(rule["value"]),
+        scope=scope,
+        targets=frozenset(str(t) for t in rule.get("targets") or ()),
+        min_qty=int(rule.get("min_qty") or 1),
+        priority=int(data.get("priority") or 0),
+        starts_at=_instant(data.get("starts_at")),
+        ends_at=_instant(data.get("ends_at")),
+        stores=None if stores is None else frozenset(str(s) for s in stores),
+        label_fr=str(title.get("fr") or ""),
+        label_en=str(title.get("en") or title.get("fr") or ""),
+        nth=int(rule.get("nth") or 2),
+    )
 
 
 def _half_up_percent(cents: int, percent: int) -> int:
@@ -240,5 +281,6 @@ __all__ = [
     "offers",
     "price_cart",
     "rule_discount",
+    "rule_from_data",
     "unit_price",
 ]

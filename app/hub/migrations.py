@@ -352,6 +352,61 @@ def m004_head_office(db: Database) -> None:
         db.execute(sql)
 
 
+@hub_migrations(name="m005_promotions")
+def m005_promotions(db: Database) -> None:
+    for sql in (
+        # Promotions made at head office (app/hub/promotions.py). id is "pr-" + 12 base32
+        # (random). The schedule is kept as UTC instants (what every store compares with
+        # its clock) and as the local times and zone it was entered in (what people see).
+        # targets and stores are JSON lists; stores NULL means every store.
+        """CREATE TABLE promotions (
+            id TEXT PRIMARY KEY,
+            status TEXT NOT NULL DEFAULT 'draft'
+                CHECK (status IN ('draft', 'published', 'unpublished')),
+            title_fr TEXT NOT NULL,
+            title_en TEXT NOT NULL DEFAULT '',
+            text_fr TEXT NOT NULL DEFAULT '',
+            text_en TEXT NOT NULL DEFAULT '',
+            kind TEXT NOT NULL CHECK (kind IN ('percent', 'amount', 'fixed', 'nth_percent')),
+            value INTEGER NOT NULL CHECK (value >= 0),
+            nth INTEGER NOT NULL DEFAULT 2 CHECK (nth >= 2),
+            scope TEXT NOT NULL CHECK (scope IN ('all', 'category', 'sku')),
+            targets TEXT NOT NULL DEFAULT '[]',
+            min_qty INTEGER NOT NULL DEFAULT 1 CHECK (min_qty >= 1),
+            priority INTEGER NOT NULL DEFAULT 0,
+            starts_at TEXT NOT NULL,
+            ends_at TEXT NOT NULL,
+            starts_local TEXT NOT NULL,
+            ends_local TEXT NOT NULL,
+            timezone TEXT NOT NULL,
+            stores TEXT,
+            image_hash TEXT,
+            image_formats TEXT,
+            revision INTEGER NOT NULL DEFAULT 1,
+            created_by TEXT NOT NULL DEFAULT '',
+            updated_by TEXT NOT NULL DEFAULT '',
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            published_at TEXT,
+            CHECK (ends_at > starts_at)
+        )""",
+        "CREATE INDEX promotions_status ON promotions(status, ends_at)",
+        # Every change to a promotion: who, when, what (a JSON object of the fields
+        # changed, old and new), and the revision it made.
+        """CREATE TABLE promotion_history (
+            id INTEGER PRIMARY KEY,
+            promotion_id TEXT NOT NULL REFERENCES promotions(id),
+            revision INTEGER NOT NULL,
+            at TEXT NOT NULL,
+            actor TEXT NOT NULL DEFAULT '',
+            action TEXT NOT NULL,
+            changes TEXT NOT NULL DEFAULT '{}'
+        )""",
+        "CREATE INDEX promotion_history_promotion ON promotion_history(promotion_id, id)",
+    ):
+        db.execute(sql)
+
+
 def migrate(db: Database) -> list[str]:
     """Apply pending hub migrations under the write lock; return the names applied."""
     with dbmod.write(db):
