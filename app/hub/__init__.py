@@ -9,6 +9,7 @@ from typing import Any
 from flask import Flask, Response, jsonify
 from werkzeug.exceptions import HTTPException
 
+from .. import i18n
 from ..security import CSP, csrf
 from ..storage import secret_key
 from . import keys, registry
@@ -67,13 +68,16 @@ def create_hub_app(test_config: dict[str, Any] | None = None) -> Flask:
     from .hq import bp as hq_bp
     from .hq_api import bp as hq_api_bp
     from .shop import bp as shop_bp
+    from .webshop import bp as webshop_bp
 
     # Every HTML form posts with a CSRF token; the signed store API and the token-
     # authenticated head-office API are not cookie-authenticated, so they are exempt.
     csrf.init_app(app)
+    i18n.init_app(app)  # the web shop: French first, English (session["lang"])
     csrf.exempt(api_bp)
     app.register_blueprint(api_bp)
     app.register_blueprint(shop_bp)
+    app.register_blueprint(webshop_bp)
     app.register_blueprint(hq_bp)
     app.register_blueprint(hq_api_bp)  # exempt from CSRF in hq_api (bearer tokens)
     app.after_request(_security_headers)

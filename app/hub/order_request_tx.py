@@ -30,8 +30,10 @@ from .transactions import HANDLERS, Rejected, canonical_json, parse_id
 
 MAX_ADDRESS_LINE = 120
 MAX_CITY = 80
-_POSTCODE = re.compile(r"[A-Za-z0-9][A-Za-z0-9 -]{1,10}")
-_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+# As lenient as the kiosk's form (app/kiosk_cart.check_customer): what it lets through
+# must not come back as a parked rejection.
+_POSTCODE = re.compile(r"[0-9A-Za-z -]{3,10}")
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]*\.[^@\s]*")
 DELIVERY_ID_LENGTH = 16
 
 
