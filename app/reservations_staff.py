@@ -80,7 +80,7 @@ def reservation_list() -> Any:
         view = "held"
     context = _list_context(view)
     if htmx and htmx.target == "reservation-list":
-        return render_template("reservations/_list.html", **context)
+        return render_template("reservations/_list.html", oob=True, **context)
     return render_template("reservations/list.html", **context)
 
 
