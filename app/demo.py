@@ -132,6 +132,42 @@ def _wait_first_sync(name: str, url: str, proc: subprocess.Popen, timeout: float
     raise click.ClickException(f"{name} did not finish its first sync in {timeout:.0f}s")
 
 
+DEMO_HQ_USERS = (
+    {"email": "marketing@siege.demo", "name": "Léa Martin", "role": "marketing",
+     "password": "demo-marketing-2026"},
+    {"email": "operations@siege.demo", "name": "Hugo Bernard", "role": "operations",
+     "password": "demo-operations-2026"},
+    {"email": "admin@siege.demo", "name": "Sophie Laurent", "role": "admin",
+     "password": "demo-admin-2026"},
+)  # fmt: skip
+
+
+def ensure_demo_hq(data: Path) -> dict[str, Any]:
+    """The demo's head-office users (one per role) and API token, made once.
+
+    The token exists in clear only at creation, so demo mode keeps it in
+    demo-hq.json (mode 0600) to list it in demo.json.
+    """
+    from .hub.hqauth import add_user, create_token
+    from .hub.storage import open_db
+
+    path = data / "demo-hq.json"
+    db = open_db(hub_dir(data))
+    try:
+        existing = {r[0] for r in db.execute("SELECT email FROM hq_users")}
+        for user in DEMO_HQ_USERS:
+            if user["email"] not in existing:
+                add_user(db, user["email"], user["name"], user["role"], user["password"])
+        if not path.exists():
+            token = create_token(db, "demo tools", "admin")
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as f:
+                json.dump({"api_token": token, "role": "admin"}, f)
+    finally:
+        db.close()
+    return json.loads(path.read_text())
+
+
 def demo_manifest(data: Path, port: int) -> dict[str, Any]:
     """What demo.json says: URLs, stores and their data, logins, sample barcodes."""
     from . import seed as seedmod
@@ -183,6 +219,14 @@ def demo_manifest(data: Path, port: int) -> dict[str, Any]:
             for m in DEMO_STAFF
         ],
         "store_credentials_file": str((data / "demo-secrets.json").resolve()),
+        "hq": {
+            "url": hub_url + "hq/",
+            "logins": [
+                {k: u[k] for k in ("email", "password", "role", "name")} for u in DEMO_HQ_USERS
+            ],
+            "api_token": ensure_demo_hq(data)["api_token"],
+            "api_url": hub_url + "api/v1/hq/",
+        },
         "sample_barcodes": stores[0]["sample_barcodes"],
         "ready_orders": stores[0]["ready_orders"],
     }
@@ -194,6 +238,7 @@ def run_demo(data: Path, port: int, products: int) -> None:
 
     data.mkdir(parents=True, exist_ok=True)
     secrets = seed_hub_if_empty(data, products)
+    ensure_demo_hq(data)
     procs: list[subprocess.Popen] = []
     hub_url = f"http://127.0.0.1:{port + HUB_PORT_OFFSET}/"
 
@@ -256,6 +301,11 @@ def _announce(manifest: dict[str, Any], data: Path) -> None:
     for login in manifest["logins"]:
         click.echo(f"    {login['name']:<8} {login['role']:<8} PIN {login['pin']}")
     click.echo(f"  demo store credentials: {manifest['store_credentials_file']}")
+    hq = manifest["hq"]
+    click.echo(f"  head office {'(fleet, promotions; DEMO passwords)':<32} {hq['url']}")
+    for login in hq["logins"]:
+        click.echo(f"    {login['email']:<24} {login['role']:<11} {login['password']}")
+    click.echo(f"    API token (Bearer, admin): {hq['api_token']}")
     click.echo("  barcodes to type or scan at the first kiosk:")
     for b in manifest["sample_barcodes"]:
         click.echo(f"    {b['ean']}  {b.get('name_fr', '')}  ({b.get('qty', '?')} here)")

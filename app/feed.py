@@ -14,10 +14,11 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from . import clock, syncstate
+from . import clock, outbox, syncstate
 from . import db as dbmod
 from .kiosk_cart import apply_revocations
 from .orders import apply_hub_key_changes, apply_order_changes
+from .promotions import apply_promotion_changes
 
 log = logging.getLogger(__name__)
 
@@ -173,6 +174,20 @@ def _apply_stock(db: Database, changes: list[dict], own: str | None) -> int:
     return written
 
 
+def _apply_outbox_commands(db: Database, changes: list[dict], own: str | None) -> int:
+    # Head office's retry or discard of a parked row (app.outbox.apply_command).
+    return sum(
+        outbox.apply_command(
+            db,
+            c["data"]["tx_id"],
+            c["data"]["action"],
+            c["data"].get("reason") or "",
+            c["data"].get("by") or "",
+        )
+        for c in changes
+    )
+
+
 Applier = Callable[[Database, list[dict], str | None], int]
 
 # In dependency order: categories before the products that point at them. Applying a
@@ -185,6 +200,8 @@ APPLIERS: dict[str, Applier] = {
     "hub_key": apply_hub_key_changes,
     "order": apply_order_changes,
     "revocation": apply_revocations,
+    "outbox_command": _apply_outbox_commands,
+    "promotion": apply_promotion_changes,
 }
 
 

@@ -147,6 +147,11 @@ class HubClient:
             raise HubError("the hub's answer has no cart", status=200, code="bad_answer")
         return cart
 
+    def report_health(self, report: dict[str, Any]) -> dict[str, Any]:
+        """Send the store's health report (app/health.py); the hub's computed values
+        (``clock_skew_s``, ``sync_lag_s``, ``received_at``)."""
+        return self.request("POST", "/api/v1/health", report)
+
 
 def _decode(response: requests.Response) -> dict[str, Any]:
     try:

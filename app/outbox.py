@@ -216,3 +216,66 @@ def parked(db: Database, limit: int = 50) -> list[dict[str, Any]]:
         [limit],
     )
     return [_row(r) for r in rows]
+
+
+COMMAND_ACTIONS = ("retry", "discard")
+
+
+def apply_command(
+    db: Database,
+    tx_id: str,
+    action: str,
+    reason: str = "",
+    by: str = "",
+    now: datetime | None = None,
+) -> int:
+    """Carry out head office's decision on a parked row (an ``outbox_command`` change).
+
+    ``retry``: the row is unparked with a fresh attempt count and goes out again (the
+    hub forgot its rejection when it sent the command, so it judges it anew); a parked
+    stock movement counts in the shown level again, as any unsent one does.
+    ``discard``: the row leaves the queue for good, marked acknowledged with a result
+    saying it was discarded, by whom and why; a stock movement is settled with it, so
+    it stays out of the shown level (as it was while parked) without being sent.
+    Only a parked, unacknowledged row changes: a command seen again (a feed page read
+    twice) or for a row since settled does nothing. Returns 1 if a row changed, else 0.
+    """
+    from .staffauth import audit  # staffauth is the store's audit log
+
+    if action not in COMMAND_ACTIONS:
+        raise ValueError(f"unknown outbox command {action!r}")
+    stamp = _now(now)
+    with dbmod.write(db):
+        row = db.execute(
+            "SELECT type FROM outbox WHERE id = ? AND acked_at IS NULL "
+            "AND parked_reason IS NOT NULL",
+            [tx_id],
+        ).fetchone()
+        if row is None:
+            return 0
+        if action == "retry":
+            db.execute(
+                """UPDATE outbox SET parked_reason = NULL, parked_message = NULL, attempts = 0,
+                       last_error = NULL, leased_until = NULL, leased_by = NULL WHERE id = ?""",
+                [tx_id],
+            )
+        else:
+            result = {"discarded": True, "reason": reason[:300], "by": by[:254], "at": stamp}
+            db.execute(
+                """UPDATE outbox SET acked_at = ?, result = ?, leased_until = NULL,
+                       leased_by = NULL WHERE id = ?""",
+                [stamp, json.dumps(result, separators=(",", ":")), tx_id],
+            )
+            if row[0] == "stock.movement":
+                db.execute(
+                    "UPDATE stock_movements SET acked_at = ? WHERE id = ? AND acked_at IS NULL",
+                    [stamp, tx_id],
+                )
+        audit(
+            db,
+            None,
+            f"outbox.{action}",
+            "head office",
+            {"tx_id": tx_id, "type": row[0], "reason": reason[:300], "by": by[:254]},
+        )
+    return 1

@@ -9,6 +9,7 @@ without a hub, or while it is unreachable, everything waits in the outbox.
 from __future__ import annotations
 
 import logging
+import os
 import random
 import threading
 import time
@@ -19,7 +20,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from . import backoff, feed, outbox, syncstate
+from . import backoff, feed, health, outbox, syncstate
 from . import db as dbmod
 from .hubclient import MAX_BATCH, HubClient, HubError
 
@@ -28,6 +29,13 @@ log = logging.getLogger(__name__)
 PULL_WAIT_S = 25  # long-poll: a change at the hub reaches the store in about a second
 PUSH_INTERVAL_S = 1.0  # other processes (kiosk stock adjust) write the outbox too
 PAGE_LIMIT = 2000  # the most the protocol allows: fewer round trips on a first sync
+# Health reports (app/health.py): one at start and every HEALTH_INTERVAL_S, and sooner
+# (at most every HEALTH_MIN_GAP_S) when the outbox or the cursor changed, so head office
+# sees a queue grow or a parked row resolved within seconds. KIOSK_HEALTH_INTERVAL_S
+# overrides the interval (tests use 1 s).
+HEALTH_INTERVAL_S = 60.0
+HEALTH_MIN_GAP_S = 10.0
+HEALTH_CHECK_S = 2.0  # how often the cheap "did anything change" query runs
 
 
 @dataclass
@@ -199,8 +207,12 @@ class SyncWorker:
         push_interval: float = PUSH_INTERVAL_S,
         cap: float = backoff.CAP_S,
         rng: random.Random | None = None,
+        health_interval: float | None = None,
     ) -> None:
         self.db_path = str(db_path)
+        if health_interval is None:
+            health_interval = float(os.environ.get("KIOSK_HEALTH_INTERVAL_S") or HEALTH_INTERVAL_S)
+        self.health_interval = max(0.2, health_interval)
         self.client = client
         self.store_id = store_id
         self.wait = wait
@@ -209,7 +221,11 @@ class SyncWorker:
         self.rng = rng or random.Random()
         self.owner = outbox.owner_id()
         self._stop = threading.Event()
-        self._wake = {"push": threading.Event(), "pull": threading.Event()}
+        self._wake = {
+            "push": threading.Event(),
+            "pull": threading.Event(),
+            "health": threading.Event(),
+        }
         self._threads: list[threading.Thread] = []
 
     def start(self) -> SyncWorker:
@@ -222,7 +238,8 @@ class SyncWorker:
                 log.info("freed %d outbox rows leased by a process that died", freed)
         finally:
             db.close()
-        for name, loop in (("push", self._push_loop), ("pull", self._pull_loop)):
+        loops = (("push", self._push_loop), ("pull", self._pull_loop))
+        for name, loop in (*loops, ("health", self._health_loop)):
             t = threading.Thread(target=self._run, args=(name, loop), name=f"sync-{name}")
             t.daemon = True  # a long-poll in flight must not hold the process at exit
             t.start()
@@ -333,3 +350,37 @@ class SyncWorker:
             attempt = 0
             connected = True
             syncstate.record_success(db, "pull")
+
+    def _health_loop(self, db: Database) -> None:
+        """Report health at start, every health_interval, and soon after a change."""
+        data_dir = Path(self.db_path).parent
+        last_sent = -1e9
+        last_mark: tuple | None = None
+        min_gap = min(HEALTH_MIN_GAP_S, self.health_interval)
+        while not self._stop.is_set():
+            try:
+                mark = _health_mark(db)
+            except Exception:  # a locked database must not stop the loop
+                log.exception("cannot read the outbox for the health report")
+                mark = last_mark
+            since = time.monotonic() - last_sent
+            if since >= self.health_interval or (mark != last_mark and since >= min_gap):
+                try:
+                    self.client.report_health(health.build_report(db, data_dir))
+                    last_mark = mark
+                except Exception as exc:  # noqa: BLE001 - reporting never ends the loop
+                    # Not a sync failure: an older hub without /health must not make
+                    # the store look offline to its staff.
+                    log.info("health report not sent: %s", getattr(exc, "message", exc))
+                last_sent = time.monotonic()
+            if self._wake["health"].wait(min(HEALTH_CHECK_S, self.health_interval)):
+                self._wake["health"].clear()  # stop() or a staff "retry now"
+
+
+def _health_mark(db: Database) -> tuple:
+    """What, when it changes, is worth an early health report: outbox and cursor."""
+    row = db.execute(
+        "SELECT count(*) FILTER (WHERE parked_reason IS NULL), "
+        "count(*) FILTER (WHERE parked_reason IS NOT NULL) FROM outbox WHERE acked_at IS NULL"
+    ).fetchone()
+    return (row[0], row[1], syncstate.cursor(db))

@@ -14,7 +14,7 @@ from flask.typing import ResponseReturnValue
 
 from .. import signing
 from ..clock import now_iso
-from . import carts, changes, nonces, ratelimit, registry, transactions
+from . import carts, changes, fleet, nonces, ratelimit, registry, transactions
 from .storage import get_db
 
 API_VERSION = "1"
@@ -66,6 +66,9 @@ def signed(view: Callable[..., ResponseReturnValue]) -> Callable[..., ResponseRe
         if not nonces.remember_nonce(db, store_id, nonce):
             return error(401, "replayed", "this nonce was already used")
         g.store_id = store_id
+        # Heard from (for the fleet dashboard): a long-poll counts when it starts, and
+        # an idle store starts one every 25 s at most.
+        fleet.touch(db, store_id)
         return view(*args, **kwargs)
 
     return wrapper
@@ -153,6 +156,18 @@ def get_cart(cart_id: str) -> ResponseReturnValue:
     if cart["status"] != "open":
         return error(410, "cart_revoked", f"this cart was {cart['status']}: it cannot be used")
     return jsonify(cart=carts.lookup_data(db, cart))
+
+
+@bp.post("/health")
+@signed
+def post_health() -> ResponseReturnValue:
+    """Record the store's health report; answer the clock skew and sync lag computed."""
+    try:
+        body = json.loads(request.get_data(cache=True), parse_constant=_reject_constant)
+        computed = fleet.record_health(get_db(), g.store_id, body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        return error(400, "bad_request", str(exc) or "the body is not valid JSON")
+    return jsonify(computed)
 
 
 @bp.get("/status")

@@ -20,7 +20,9 @@ What each number means:
 from __future__ import annotations
 
 import json
+import logging
 import math
+import sqlite3
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
@@ -32,6 +34,8 @@ from .. import clock
 from .. import db as dbmod
 from .changes import append_change
 from .notifications import STORE_TIMEZONE
+
+log = logging.getLogger(__name__)
 
 OFFLINE_AFTER_S = 120
 # History rows older than this are deleted as new ones come (charts show 24 h).
@@ -64,12 +68,16 @@ def touch(db: Database, store_id: str, now: datetime | None = None) -> None:
     ).fetchone()
     if row and row[0] and (moment - clock.parse_iso(row[0])).total_seconds() < TOUCH_EVERY_S:
         return
-    with dbmod.write(db):
-        db.execute(
-            "INSERT INTO store_health (store_id, last_seen_at) VALUES (?, ?) "
-            "ON CONFLICT (store_id) DO UPDATE SET last_seen_at = excluded.last_seen_at",
-            [store_id, clock.iso(moment)],
-        )
+    try:
+        with dbmod.write(db):
+            db.execute(
+                "INSERT INTO store_health (store_id, last_seen_at) VALUES (?, ?) "
+                "ON CONFLICT (store_id) DO UPDATE SET last_seen_at = excluded.last_seen_at",
+                [store_id, clock.iso(moment)],
+            )
+    except sqlite3.OperationalError:
+        # A busy database must not fail the store's request over a "last seen" stamp.
+        log.warning("could not note that %s was seen", store_id, exc_info=True)
 
 
 def _int(report: dict[str, Any], name: str, *, required: bool = False) -> int | None:
