@@ -14,6 +14,8 @@
   var SCAN_GAP_MS = 100;
   var SCAN_MEAN_MS = 35;
   var SCAN_MIN_CHARS = 6;
+  var SCAN_LONG_CHARS = 20; // nobody types 20 keys at under 35 ms each
+  var SCAN_LONG_GAP_MS = 600;
   var burst = "";
   var burstStart = 0;
   var lastKeyAt = 0;
@@ -84,11 +86,14 @@
   document.addEventListener(
     "keydown",
     function (event) {
-      var now = performance.now();
+      // When the key was pressed, not when a busy page got round to handling it.
+      var now = event.timeStamp || performance.now();
       if (event.key === "Enter") {
         var mean = burst.length > 1 ? (lastKeyAt - burstStart) / (burst.length - 1) : Infinity;
         var isScan =
-          burst.length >= SCAN_MIN_CHARS && now - lastKeyAt < SCAN_GAP_MS && mean <= SCAN_MEAN_MS;
+          burst.length >= SCAN_MIN_CHARS &&
+          now - lastKeyAt < (burst.length >= SCAN_LONG_CHARS ? SCAN_LONG_GAP_MS : SCAN_GAP_MS) &&
+          mean <= SCAN_MEAN_MS;
         var code = burst;
         burst = "";
         if (isScan) {
@@ -101,7 +106,12 @@
       if (event.key.length !== 1 || event.ctrlKey || event.metaKey || event.altKey) {
         return;
       }
-      if (now - lastKeyAt > SCAN_GAP_MS || burst === "") {
+      // A long scan in progress (a cart QR code is ~1,000 characters) may stall for
+      // longer when the page is busy: once a burst is clearly a scanner's, allow it.
+      var meanSoFar = burst.length > 1 ? (lastKeyAt - burstStart) / (burst.length - 1) : Infinity;
+      var gapLimit =
+        burst.length >= SCAN_LONG_CHARS && meanSoFar <= SCAN_MEAN_MS ? SCAN_LONG_GAP_MS : SCAN_GAP_MS;
+      if (now - lastKeyAt > gapLimit || burst === "") {
         burst = event.key;
         burstStart = now;
       } else {
