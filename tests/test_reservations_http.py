@@ -379,6 +379,19 @@ def test_the_server_timer_expires_due_reservations(made, store_data, server_fact
 # --- Browser ---------------------------------------------------------------------------------
 
 
+def _no_serious_axe_violation(page, label: str) -> None:
+    from axe_playwright_python.sync_playwright import Axe
+
+    results = Axe().run(page)
+    assert results.response["passes"], label  # axe really looked at the page
+    serious = [
+        f"{v['id']}: {v['help']} {[n['target'] for n in v['nodes']][:3]}"
+        for v in results.response["violations"]
+        if v["impact"] in ("serious", "critical")
+    ]
+    assert serious == [], (label, serious)
+
+
 @pytest.mark.browser
 def test_staff_list_shows_a_new_reservation_without_reload(browser, made, store_data,
                                                            server):  # fmt: skip
@@ -401,6 +414,7 @@ def test_staff_list_shows_a_new_reservation_without_reload(browser, made, store_
         expect(page.locator("#nav-held-reservations")).to_have_text("3")
         assert page.evaluate("window.__notReloaded") is True
         screenshot(page, "70-staff-reservations-list")
+        _no_serious_axe_violation(page, "list")
 
         # The shopper shows the ticket: the handheld scanner reads its QR.
         page.keyboard.type(late["token"], delay=5)
@@ -408,6 +422,7 @@ def test_staff_list_shows_a_new_reservation_without_reload(browser, made, store_
         expect(page).to_have_url(re.compile(rf"/staff/reservations/{late['id']}$"))
         expect(page.locator("table.lines tbody tr")).to_have_count(2)
         screenshot(page, "71-staff-reservation")
+        _no_serious_axe_violation(page, "reservation")
         page.locator("form[action$='/release']").scroll_into_view_if_needed()
         screenshot(page, "72-staff-reservation-actions")
         page.locator("form[action$='/collect'] button").click()
