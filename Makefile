@@ -35,6 +35,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py
 	$(BIN)/python benchmarks/orders.py
 	$(BIN)/python benchmarks/sync.py
+	$(BIN)/python benchmarks/carts.py
 
 # Hundreds of kill -9 rounds of the store server during bursts and sync (tests/test_sync_crash.py).
 soak: $(STAMP)
