@@ -120,6 +120,23 @@ class FaultProxy:
 
         threading.Thread(target=reopen, daemon=True).start()
 
+    def cut(self) -> None:
+        """Cut the link until :meth:`restore`: refuse new connections, drop open ones."""
+        self._close_listener()
+        with self._lock:
+            for conn in list(self._open_conns):
+                _close(conn)
+
+    def restore(self) -> None:
+        """Listen again on the same port after :meth:`cut`."""
+        self._bind(self.port)
+        threading.Thread(target=self._accept_loop, daemon=True).start()
+
+    def clear(self) -> None:
+        """Forget the faults still queued."""
+        with self._lock:
+            self.faults.clear()
+
     # -- internals ------------------------------------------------------------------
 
     def _bind(self, port: int) -> socket.socket:
