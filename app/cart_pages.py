@@ -262,7 +262,13 @@ def reservation_ticket(reservation_id: str, fmt: str) -> Response:
     found = _my_reservation(reservation_id)
     from .kiosk import _store_name
 
-    image = tickets.reservation_ticket(found, found["token"], _store_name(), current_lang())
+    image = tickets.reservation_ticket(
+        found,
+        found["token"],
+        _store_name(),
+        current_lang(),
+        timezone=current_app.config["STORE_TIMEZONE"],
+    )
     if fmt == "png":
         return _png(image)
     return Response(tickets.to_pdf(image), mimetype="application/pdf")
