@@ -6,7 +6,8 @@ Layout of the demo data directory::
     DIR/stores/<store id>/   each store server's own data (filled by its first sync)
     DIR/demo-secrets.json    the demo stores' hub credentials (0600, demo only)
     DIR/demo-orders.json     the demo's ready orders with their pickup codes (demo only)
-    DIR/qr/                  their pickup QR codes as PNG
+    DIR/demo-carts.json      the demo's online carts (ids, QR payloads)
+    DIR/qr/                  pickup QR codes, and cart-1.png … cart-3.png for the carts
     DIR/demo.json            URLs, stores, logins, sample barcodes: for people and scripts
 """
 
@@ -168,12 +169,73 @@ def ensure_demo_hq(data: Path) -> dict[str, Any]:
     return json.loads(path.read_text())
 
 
+DEMO_CART_SIZES = (3, 20, 30)  # lines: small, the most a QR carries inline, beyond it
+
+
+def ensure_demo_carts(data: Path) -> list[dict[str, Any]]:
+    """The demo's three online carts at the hub, each with a fresh QR image in DIR/qr/.
+
+    Made once (kept in demo-carts.json); a cart ordered or thrown away during an
+    earlier demo is replaced. Tokens are minted anew at every start: they expire after
+    three days. Returns ``[{id, lines, self_contained, qr_payload, qr_image, path}]``.
+    """
+    from . import seed as seedmod
+    from .carts import CartLine, read_cart_token
+    from .hub import carts, keys
+    from .hub.storage import open_db
+    from .tickets import render_qr
+
+    path = data / "demo-carts.json"
+    known = json.loads(path.read_text()) if path.exists() else []
+    qr_dir = data / "qr"
+    qr_dir.mkdir(parents=True, exist_ok=True)
+    db = open_db(hub_dir(data))
+    try:
+        private_key, _kid = keys.ensure_hub_key(db, hub_dir(data))
+        # In stock at the first demo store, shortest SKUs first: the 20-line cart then
+        # still fits a self-contained token whatever the seed's SKU lengths.
+        variants = db.execute(
+            "SELECT v.sku, coalesce(v.price_cents, p.price_cents) FROM variants v "
+            "JOIN products p ON p.pk = v.product_pk JOIN stock_levels s ON s.sku = v.sku "
+            "AND s.store_id = ? WHERE s.qty >= 2 ORDER BY length(v.sku), v.sku LIMIT ?",
+            [seedmod.DEMO_STORES[0]["id"], max(DEMO_CART_SIZES)],
+        ).fetchall()
+        out = []
+        for n, size in enumerate(DEMO_CART_SIZES, 1):
+            old = known[n - 1]["id"] if len(known) >= n else None
+            cart = carts.get_cart(db, old)
+            if cart is None or cart["status"] != "open":
+                picked = enumerate(variants[:size])
+                lines = [CartLine(sku, 1 + i % 2, price) for i, (sku, price) in picked]
+                cart = carts.get_cart(db, carts.create_cart(db, "web", lines))
+            token = carts.cart_token(db, private_key, cart["id"])
+            png = qr_dir / f"cart-{n}.png"
+            render_qr(token).save(png, "PNG")
+            ref = read_cart_token(keys.public_keys(db), token)
+            out.append(
+                {
+                    "id": cart["id"],
+                    "lines": len(carts.cart_lines(db, cart["id"])),
+                    "self_contained": ref.lines is not None,
+                    "qr_payload": token,
+                    "qr_image": str(png.resolve()),
+                    "path": carts.cart_path(db, cart["id"]),
+                }
+            )
+    finally:
+        db.close()
+    path.write_text(json.dumps(out, indent=2))
+    return out
+
+
 def demo_manifest(data: Path, port: int) -> dict[str, Any]:
     """What demo.json says: URLs, stores and their data, logins, sample barcodes."""
     from . import seed as seedmod
     from .hub.storage import open_db
 
     hub_url = f"http://127.0.0.1:{port + HUB_PORT_OFFSET}/"
+    carts_path = data / "demo-carts.json"
+    carts_made = json.loads(carts_path.read_text()) if carts_path.exists() else []
     db = open_db(hub_dir(data))
     stores = []
     for i, store in enumerate(seedmod.DEMO_STORES):
@@ -211,7 +273,11 @@ def demo_manifest(data: Path, port: int) -> dict[str, Any]:
     return {
         "mode": "demo",
         "note": "Demo data and demo credentials only: never use them in a real shop.",
-        "hub": {"url": hub_url, "data_dir": str(hub_dir(data).resolve())},
+        "hub": {
+            "url": hub_url,
+            "data_dir": str(hub_dir(data).resolve()),
+            "shop_url": hub_url + "shop/",
+        },
         "stores": stores,
         "urls": {"hub": hub_url, "kiosk": [s["url"] for s in stores]},
         "logins": [
@@ -229,6 +295,14 @@ def demo_manifest(data: Path, port: int) -> dict[str, Any]:
         },
         "sample_barcodes": stores[0]["sample_barcodes"],
         "ready_orders": stores[0]["ready_orders"],
+        # Online carts to show at a kiosk: their QR images, and their web shop page.
+        "carts": [
+            {
+                **{k: c[k] for k in ("id", "lines", "self_contained", "qr_payload", "qr_image")},
+                "shop_url": hub_url.rstrip("/") + c["path"],
+            }
+            for c in carts_made
+        ],
     }
 
 
@@ -239,6 +313,7 @@ def run_demo(data: Path, port: int, products: int) -> None:
     data.mkdir(parents=True, exist_ok=True)
     secrets = seed_hub_if_empty(data, products)
     ensure_demo_hq(data)
+    ensure_demo_carts(data)
     procs: list[subprocess.Popen] = []
     hub_url = f"http://127.0.0.1:{port + HUB_PORT_OFFSET}/"
 
@@ -313,5 +388,9 @@ def _announce(manifest: dict[str, Any], data: Path) -> None:
         click.echo("  orders ready for pickup at the first store (number, pickup code):")
         for o in manifest["ready_orders"][:3]:
             click.echo(f"    {o['number']}  code {o['pickup_code']}  QR {o['pickup_qr_image']}")
+    click.echo(f"  web shop (phone-sized){'':<16} {manifest['hub']['shop_url']}")
+    for c in manifest["carts"]:
+        kind = "self-contained" if c["self_contained"] else "looked up at the hub"
+        click.echo(f"    cart of {c['lines']} lines ({kind}): QR {c['qr_image']}")
     click.echo(f"  everything above is also in {data / 'demo.json'}")
     click.echo("  Ctrl-C stops the demo.")

@@ -122,6 +122,15 @@ def test_demo_seeds_serves_writes_demo_json_and_stops_on_sigterm(tmp_path):
             re.fullmatch(r"\d{6}", o["pickup_code"]) and Path(o["pickup_qr_image"]).exists()
             for o in ready
         )
+        # Online carts: a small and a 20-line one whose QR carries the lines, a 30-line
+        # one that names the cart only; their images and shop pages work.
+        carts = manifest["carts"]
+        assert [c["lines"] for c in carts] == [3, 20, 30]
+        assert [c["self_contained"] for c in carts] == [True, True, False]
+        assert all(Path(c["qr_image"]).exists() for c in carts)
+        page = requests.get(carts[1]["shop_url"], timeout=5)
+        assert page.status_code == 200 and page.text.count('class="cart-line"') == 20
+        assert requests.get(manifest["hub"]["shop_url"], timeout=5).status_code == 200
         # The hub runs, and the stores got their catalog from it.
         status = requests.get(manifest["hub"]["url"] + "api/v1/status", timeout=5).json()
         assert status["ok"] is True and status["stores"] == 3
