@@ -97,7 +97,9 @@ def _with_stock(db: Any, products: list[dict[str, Any]]) -> list[dict[str, Any]]
 @bp.get("/")
 def attract() -> str:
     """The attract screen shown while nobody is using the kiosk."""
-    return render_template("kiosk/attract.html", promotions=[])
+    from .kiosk_promotions import slots_context
+
+    return render_template("kiosk/attract.html", **slots_context(get_db()))
 
 
 @bp.get("/browse")
@@ -278,7 +280,12 @@ def product(ref: str) -> Any:
     if p is None:
         return render_template("kiosk/not_found.html", code=ref), 404
     _remember(ref)
-    return render_template("kiosk/product.html", **_stock_context(db, p, request.args.get("sku")))
+    from .kiosk_promotions import price_context
+
+    context = _stock_context(db, p, request.args.get("sku"))
+    return render_template(
+        "kiosk/product.html", **context, **price_context(db, p, context["selected"])
+    )
 
 
 @bp.get("/product/<ref>/stock")

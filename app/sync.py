@@ -20,7 +20,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from . import backoff, feed, health, outbox, syncstate
+from . import backoff, feed, health, outbox, promotions, syncstate
 from . import db as dbmod
 from .hubclient import MAX_BATCH, HubClient, HubError
 
@@ -187,6 +187,8 @@ def pull_once(
         if progress:
             progress(stats)
         if not page.get("more") or (stop is not None and stop.is_set()):
+            # Banner images announced on the feed, fetched now so kiosks show them offline.
+            promotions.fetch_missing_images(db, client)
             return stats
 
 

@@ -92,6 +92,10 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     app.register_blueprint(cart_bp)
 
+    from .kiosk_promotions import bp as promos_bp
+
+    app.register_blueprint(promos_bp)
+
     @app.get("/_ping")
     def ping() -> tuple[str, int, dict[str, str]]:
         """A bare route: the floor that benchmarks compare every page to."""

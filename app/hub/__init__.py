@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, Response, jsonify
+from flask import Flask, Response, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from .. import i18n
@@ -21,6 +21,8 @@ DEFAULTS: dict[str, Any] = {
     # A batch of 500 transactions is ~150 KB; anything far bigger is not a store.
     "MAX_CONTENT_LENGTH": 4 * 1024 * 1024,
     "POLL_INTERVAL_S": 0.15,
+    # Head office uploads promotion images of up to 10 MB, plus the form around them.
+    "HQ_MAX_CONTENT_LENGTH": 11 * 1024 * 1024,
 }
 
 
@@ -32,6 +34,12 @@ def _security_headers(response: Response) -> Response:
     # Feed pages and transaction results are per store and change constantly.
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+def _upload_limit() -> None:
+    """A larger body limit for the head-office console and API (image uploads) only."""
+    if request.path.startswith(("/hq/", "/api/v1/hq/")):
+        request.max_content_length = current_app.config["HQ_MAX_CONTENT_LENGTH"]
 
 
 def create_hub_app(test_config: dict[str, Any] | None = None) -> Flask:
@@ -63,7 +71,14 @@ def create_hub_app(test_config: dict[str, Any] | None = None) -> Flask:
     finally:
         db.close()
 
-    from . import hq_fleet  # noqa: F401 - adds the fleet pages to the hq blueprint
+    # Modules that add their routes to the api, hq and hq_api blueprints (the fleet pages,
+    # promotions): imported before the blueprints are registered.
+    from . import (  # noqa: F401
+        api_promotions,
+        hq_fleet,
+        hq_promotions,
+        hq_promotions_api,
+    )
     from .api import bp as api_bp
     from .hq import bp as hq_bp
     from .hq_api import bp as hq_api_bp
@@ -72,6 +87,9 @@ def create_hub_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     # Every HTML form posts with a CSRF token; the signed store API and the token-
     # authenticated head-office API are not cookie-authenticated, so they are exempt.
+    # Head-office requests may carry a promotion image (10 MB at most, checked where it
+    # is read); registered before CSRF, whose check reads the form and so the body.
+    app.before_request(_upload_limit)
     csrf.init_app(app)
     i18n.init_app(app)  # the web shop: French first, English (session["lang"])
     csrf.exempt(api_bp)
