@@ -78,7 +78,13 @@ def _decode(data: bytes) -> Image.Image:
                 upright = ImageOps.exif_transpose(img)
     except ImageRejected:
         raise
-    except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning):
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise ImageRejected(
+            "too_many_pixels",
+            "L'image a bien trop de pixels (40 mégapixels au plus) : réduisez-la avant de "
+            "l'envoyer.",
+        ) from None
+    except UnidentifiedImageError:
         raise not_image from None
     except (OSError, SyntaxError, ValueError, EOFError, MemoryError):
         # A truncated or corrupt file: Pillow's decoders raise any of these.

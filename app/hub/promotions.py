@@ -62,7 +62,7 @@ STATUSES = ("draft", "published", "unpublished")
 
 # A tag, a comment or a declaration: "<b>", "</x", "<!--", "<?xml". A lone "<" or ">"
 # ("moins de 10 €", "-20 % > tout") is fine and autoescaped like any text.
-_MARKUP = re.compile(r"<\s*[a-zA-Z/!?]|&#?[a-zA-Z0-9]+;")
+_MARKUP = re.compile(r"<[a-zA-Z/!?]|&#?[a-zA-Z0-9]+;")
 
 
 class PromotionError(ValueError):
