@@ -404,3 +404,47 @@ def test_phone_browse_add_scan_the_cart_qr_and_collect_in_store(hub_server, brow
         assert errors == []
     finally:
         context.close()
+
+
+def test_shop_pages_have_no_serious_axe_violation_on_a_phone(hub_server, browser):
+    from axe_playwright_python.sync_playwright import Axe
+
+    [item] = _stocked(hub_server.data, n=1)
+    context = browser.new_context(viewport={"width": 360, "height": 740}, locale="fr-FR")
+    page = context.new_page()
+    axe = Axe()
+    problems: dict[str, list[str]] = {}
+
+    def check(label: str) -> None:
+        results = axe.run(page)
+        assert results.response["passes"], label  # axe really looked at the page
+        found = [
+            f"{v['id']} ({v['impact']}): {v['help']} — {[n['target'] for n in v['nodes']][:3]}"
+            for v in results.response["violations"]
+            if v["impact"] in ("serious", "critical")
+        ]
+        if found:
+            problems[label] = found
+
+    try:
+        page.goto(hub_server.url + "/shop/")
+        check("home")
+        page.goto(hub_server.url + "/shop/recherche?q=chaussures")
+        check("search")
+        page.goto(f"{hub_server.url}/shop/produit/{item['ref']}?couleur={item['colour_code']}")
+        check("product")
+        page.locator(f"input.size-input[value='{item['sku']}'] + label").click()
+        page.click("#add-to-cart")
+        page.wait_for_url("**/shop/panier")
+        check("cart")
+        page.goto(f"{hub_server.url}/shop/commande?magasin={LYON}")
+        check("checkout")
+        page.click("#place-order")  # empty form: the errors are announced
+        check("checkout-errors")
+        page.goto(hub_server.url + "/shop/mes-commandes")
+        check("my-orders")
+        page.goto(hub_server.url + "/shop/panier/importer?l=nonsense")
+        check("import-error")
+    finally:
+        context.close()
+    assert problems == {}
