@@ -271,3 +271,33 @@ def test_head_office_retries_and_discards_parked_transactions_at_a_real_store(
     assert audit["outbox.retry"]["tx_id"] == fixable
     assert audit["outbox.discard"]["reason"] == "article jamais référencé"
     hub.close()
+
+
+def test_pickups_per_day_count_handovers_by_store_and_local_day(hub_data):
+    db = open_db(hub_data)
+    now = clock.parse_iso("2026-11-22T12:00:00Z")
+    for n, (store, at) in enumerate(
+        [
+            (LYON, "2026-11-22T09:00:00Z"),
+            (LYON, "2026-11-21T23:30:00Z"),  # already the 22nd in Paris (UTC+1)
+            (LYON, "2026-11-20T10:00:00Z"),
+            (PARIS, "2026-11-22T10:00:00Z"),
+            (PARIS, "2026-10-01T10:00:00Z"),  # older than 14 days: not shown
+        ]
+    ):
+        db.execute(
+            "INSERT INTO orders (id, number, store_id, status, customer_name, customer_email, "
+            "placed_at, pickup_code, pickup_code_hash, pickup_token, updated_at) "
+            "VALUES (?, ?, ?, 'collected', 'C', 'c@x.test', ?, '0', 'h', 't', ?)",
+            [f"o-test{n}", f"CC-T{n}", store, at, at],
+        )
+        db.execute(
+            "INSERT INTO handovers (handover_id, order_id, lines, collector, method, staff, at) "
+            "VALUES (?, ?, '[]', 'customer', 'qr', 's', ?)",
+            [f"h-test{n}", f"o-test{n}", at],
+        )
+    days, counts = fleet.pickups_per_day(db, 14, now)
+    assert len(days) == 14 and days[-1] == "2026-11-22" and days[0] == "2026-11-09"
+    assert counts[LYON][-1] == 2 and counts[LYON][-3] == 1 and sum(counts[LYON]) == 3
+    assert sum(counts[PARIS]) == 1
+    db.close()

@@ -35,15 +35,23 @@ def style_of(index: int) -> tuple[str, str]:
     return PALETTE[index % len(PALETTE)], DASHES[index % len(DASHES)]
 
 
-def nice_max(value: float) -> float:
-    """The smallest 1, 2 or 5 times a power of ten that is >= ``value`` (1 for 0)."""
+def nice_max(value: float, candidates: Sequence[float] | None = None) -> float:
+    """A round top for an axis >= ``value``: the first of ``candidates`` that fits, else
+    2, 4 or 8 times a power of ten (a quarter of each is a round grid step too)."""
+    for top in candidates or ():
+        if value <= top:
+            return float(top)
     if value <= 0:
         return 1.0
     exp = 10 ** math.floor(math.log10(value))
-    for m in (1, 2, 2.5, 5, 10):
+    for m in (2, 4, 8, 20):
         if value <= m * exp + 1e-9:
             return m * exp
-    return 10 * exp
+    return 20 * exp
+
+
+# Axis tops for durations in seconds: a quarter of each reads well (15 s, 5 min, 1 h…).
+DURATION_TOPS = (4, 8, 20, 40, 60, 120, 240, 600, 1200, 2400, 3600, 7200, 14400, 28800, 86400)
 
 
 def _fmt(v: float) -> str:
@@ -106,16 +114,20 @@ def line_chart(
     x_ticks: Sequence[tuple[float, str]],
     y_format: Callable[[float], str] = _fmt,
     max_gap: float | None = None,
+    min_top: float = 4,
+    tops: Sequence[float] | None = None,
     width: int = 640,
     height: int = 240,
 ) -> Markup:
     """Lines over a shared x range; a point farther than ``max_gap`` from the previous
-    one starts a new line (a store that said nothing has no line there)."""
+    one starts a new line (a store that said nothing has no line there). The y axis
+    starts at 0 and ends at a round value of at least ``min_top``."""
     uid = f"chart{next(_ids)}"
     left, right, top, bottom = 56, 12, 12, 26
     plot_w, plot_h = width - left - right, height - top - bottom
     values = [y for s in series for _, y in s.points if y is not None]
-    y_max = nice_max(max(values, default=0))
+    # At least min_top, so whole numbers (seconds, pickups) get four distinct grid lines.
+    y_max = nice_max(max([*values, min_top]), tops)
     span = (x_max - x_min) or 1.0
 
     def x_px(x: float) -> float:
@@ -163,13 +175,15 @@ def bar_chart(
     width: int = 640,
     height: int = 240,
     label_every: int = 1,
+    min_top: float = 4,
 ) -> Markup:
     """Grouped bars: one group per category, one bar per series (y of point i)."""
     uid = f"chart{next(_ids)}"
     left, right, top, bottom = 44, 12, 12, 26
     plot_w, plot_h = width - left - right, height - top - bottom
     values = [y for s in series for _, y in s.points if y is not None]
-    y_max = nice_max(max(values, default=0))
+    # At least min_top, so whole numbers (seconds, pickups) get four distinct grid lines.
+    y_max = nice_max(max([*values, min_top]))
     n = max(len(categories), 1)
     group_w = plot_w / n
     bar_w = max(1.0, (group_w * 0.8) / max(len(series), 1))

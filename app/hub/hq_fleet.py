@@ -81,6 +81,14 @@ def _status() -> dict[str, Any]:
     }
 
 
+def _short_duration(seconds: float) -> str:
+    """An axis label: ``45 s``, ``15 min``, ``2 h``, ``1,5 j``."""
+    for unit, size in (("j", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.1f}".rstrip("0").rstrip(".").replace(".", ",") + f" {unit}"
+    return f"{seconds:.0f} s"
+
+
 def _lag_chart(stores: list[dict[str, Any]], now: datetime) -> dict[str, Any]:
     zone = ZoneInfo(STORE_TIMEZONE)
     start = now - timedelta(hours=LAG_HOURS)
@@ -120,7 +128,8 @@ def _lag_chart(stores: list[dict[str, Any]], now: datetime) -> dict[str, Any]:
         x_min=0,
         x_max=LAG_HOURS * 3600,
         x_ticks=ticks,
-        y_format=lambda v: fleetdom.human_age(v).replace("\u00a0", " "),
+        y_format=_short_duration,
+        tops=charts.DURATION_TOPS,
         max_gap=3 * width_s,
     )
     return {"svg": svg, "series": series}
