@@ -148,7 +148,7 @@ def test_every_cart_price_goes_through_the_one_pricing_function(db, monkeypatch)
     assert plain["lines"][0]["added_cents"] == 1 and plain["count"] == 3
     # With a promotion rule in force the same lines cost what app.pricing says.
     rule = pricing.Rule(id="pr-test", kind="percent", value=10, scope="sku", targets=frozenset({a}))
-    monkeypatch.setattr(carts, "promotion_rules", lambda db: (rule,))
+    monkeypatch.setattr(carts, "promotion_rules", lambda db, store_id=None, now=None: (rule,))
     promo = carts.priced_lines(db, lines)
     expected = pricing.price_cart(
         [pricing.Item(ln["sku"], ln["category_slug"], ln["unit_cents"], ln["qty"])

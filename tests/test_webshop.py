@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import re
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import quote
 
@@ -448,3 +449,30 @@ def test_shop_pages_have_no_serious_axe_violation_on_a_phone(hub_server, browser
     finally:
         context.close()
     assert problems == {}
+
+
+def test_published_promotions_price_the_web_shop(hub_server, shopper):
+    from app.hub import promotions
+
+    a, b = _stocked(hub_server.data)
+    start = datetime.now(UTC) - timedelta(days=1)
+    db = hub_db(hub_server.data)
+    try:
+        row = promotions.create(db, {
+            "title_fr": "-20 % test", "title_en": "20% off test", "kind": "percent",
+            "value": 20, "scope": "sku", "targets": [a["sku"]],
+            "starts_local": start.strftime("%Y-%m-%dT%H:%M"),
+            "ends_local": (start + timedelta(days=10)).strftime("%Y-%m-%dT%H:%M"),
+            "timezone": "UTC",
+        }, "test")  # fmt: skip
+        promotions.publish(db, row["id"], "test")
+    finally:
+        db.close()
+    shopper.add(a["sku"], 2)
+    page = shopper.add(b["sku"])
+    discount = (2 * a["price"] * 20 + 50) // 100  # half up, once per line
+    total = re.search(r'id="cart-total">([^<]+)<', page.text).group(1)
+    assert total == format_price(2 * a["price"] + b["price"] - discount, "fr")
+    assert "-20 % test" in page.text
+    product = shopper.get(f"/shop/produit/{a['ref']}?couleur={a['colour_code']}")
+    assert f"<del>{format_price(a['price'], 'fr')}</del>" in product.text

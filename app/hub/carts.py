@@ -32,6 +32,7 @@ from ..pricing import Item, PricedCart, Rule, price_cart
 from . import keys
 from .changes import append_change
 from .orders import create_order
+from .promotions import active_rules
 
 MAX_LINES = cartcodec.MAX_LINES
 MAX_QTY = cartcodec.MAX_QTY
@@ -74,13 +75,11 @@ def catalog_rows(db: Database, skus: Iterable[str]) -> dict[str, dict[str, Any]]
     return out
 
 
-def promotion_rules(db: Database) -> Sequence[Rule]:
-    """The promotion rules the web shop prices with (none until promotions are published).
-
-    The single place where the hub's rules are loaded for pricing: every cart price,
-    product price and order-request total below goes through :func:`price_items`.
-    """
-    return ()
+def promotion_rules(
+    db: Database, store_id: str | None = None, now: datetime | None = None
+) -> Sequence[Rule]:
+    """The published promotion rules in force (the single place pricing loads them)."""
+    return active_rules(db, store_id, now)
 
 
 def price_items(
@@ -93,7 +92,7 @@ def price_items(
 
     ``store_id`` None is the web price (no store-only promotion), as on the shop's pages.
     """
-    return price_cart(items, rules=promotion_rules(db), store_id=store_id, now=now)
+    return price_cart(items, rules=promotion_rules(db, store_id, now), store_id=store_id, now=now)
 
 
 def unit_price(db: Database, sku: str, category_slug: str, base_cents: int) -> int:
