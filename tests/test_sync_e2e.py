@@ -146,8 +146,10 @@ def test_hub_down_during_a_burst_then_up(hub_data, synced_store, server_factory)
 def test_faults_between_store_and_hub_lose_and_duplicate_nothing(
     hub_server, synced_store, server_factory
 ):
-    # Faults hit the store's POSTs (transactions); the feed's GETs pass.
-    proxy = FaultProxy(hub_server.port, match=lambda method, path: method == "POST").start()
+    # Faults hit the store's transaction POSTs; the feed's GETs and health reports pass.
+    proxy = FaultProxy(
+        hub_server.port, match=lambda method, path: path.startswith("/api/v1/transactions")
+    ).start()
     try:
         store = server_factory(synced_store, store_env(proxy.url, hub_server.data, timeout=1.5))
         skus = _skus(synced_store)
