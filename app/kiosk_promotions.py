@@ -84,7 +84,11 @@ def price_context(db: Any, product: dict[str, Any], selected: dict[str, Any] | N
             offer = f"{badge(found[0], lang)} · {title}"
     else:
         rule = next(r for r in rules if r.id == line.promotion_id)
-        label = f"{badge(rule, lang)} · {label}"
+        offer = badge(rule, lang)
+        # "-30 % · -30 % sur la rando" says it twice: the title alone is enough then.
+        if offer.replace("\u202f", " ") not in label.replace("\u202f", " "):
+            label = f"{offer} · {label}"
+        offer = ""
     return {
         "price": {
             "base": base,
