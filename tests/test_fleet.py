@@ -12,7 +12,7 @@ from pathlib import Path
 
 import requests
 
-from app import clock
+from app import clock, health
 from app import db as dbmod
 from app.hub import fleet
 from app.hub.changes import append_change, last_seq
@@ -20,7 +20,7 @@ from app.hub.storage import open_db
 from app.stock import levels
 
 from .hq_helpers import csrf_token, logged_in, make_token, make_user
-from .hub_fixtures import BORDEAUX, LYON, PARIS, HubClient, hub_db, store_secrets
+from .hub_fixtures import BORDEAUX, LYON, PARIS, HubClient, hub_db, store_secrets, validate
 from .sync_fixtures import *  # noqa: F403
 from .sync_fixtures import adjust_cli, store_env, wait_for
 
@@ -49,6 +49,7 @@ def _fleet_api(base: str, token: str) -> dict[str, dict]:
         f"{base}/api/v1/hq/stores", headers={"Authorization": f"Bearer {token}"}, timeout=10
     )
     answer.raise_for_status()
+    validate(answer.json(), "HqFleet")
     return {s["id"]: s for s in answer.json()["stores"]}
 
 
@@ -70,6 +71,7 @@ def test_health_report_over_signed_http_gives_skew_lag_and_the_dashboard_shows_i
     answer = _post_health(client, _report(sent_at=ahead, cursor=newest, outbox_depth=7))
     assert answer.status_code == 200, answer.text
     assert answer.json()["clock_skew_s"] == 42.0 and answer.json()["sync_lag_s"] == 0
+    validate(answer.json(), "HealthAnswer")
     # One change behind: the lag is the age of that change at the hub's (frozen) time.
     db = hub_db(hub_data)
     created = db.execute("SELECT created_at FROM changes WHERE seq = ?", [newest]).fetchone()[0]
@@ -301,3 +303,15 @@ def test_pickups_per_day_count_handovers_by_store_and_local_day(hub_data):
     assert counts[LYON][-1] == 2 and counts[LYON][-3] == 1 and sum(counts[LYON]) == 3
     assert sum(counts[PARIS]) == 1
     db.close()
+
+
+def test_the_store_report_follows_the_protocol(synced_store):
+    db = dbmod.connect(dbmod.db_path(synced_store))
+    adjust_cli(synced_store, db.execute("SELECT sku FROM variants LIMIT 1").fetchone()[0], 1)
+    report = health.build_report(db, synced_store)
+    db.close()
+    validate(report, "HealthReport")
+    assert report["outbox_depth"] == 1 and report["oldest_unsent_at"]
+    assert report["db_size_bytes"] >= dbmod.db_path(synced_store).stat().st_size > 0
+    assert report["free_disk_bytes"] > 0 and report["cursor"] > 0
+    assert report["software_version"] == health.software_version() != "0.0.0+unknown"
