@@ -19,6 +19,7 @@ from app import feed, syncstate
 from app import promotions as store_promotions
 from app.hub import changes, promo_images
 from app.hub import promotions as promo
+from app.i18n import format_price
 from app.migrations import migrate
 
 from .hq_helpers import csrf_token, logged_in, make_user
@@ -559,3 +560,49 @@ def test_store_sync_fetches_images_for_offline_kiosks(module_hub, synced_store, 
         assert syncstate.cursor(store_db) != "0"
     finally:
         store_db.close()
+
+
+def test_a_promotion_ends_on_time_in_an_offline_store(hub_server, synced_store, server_factory):
+    """Synced once, then cut off from the hub: the store still starts and ends the
+    promotion by its own clock, banner image included (served from its own disk)."""
+    from .conftest import run_kiosk
+    from .sync_fixtures import store_env
+
+    db = hub_db(hub_server.data)
+    try:
+        ref, sku, base = db.execute(
+            "SELECT p.ref, v.sku, p.price_cents FROM variants v JOIN products p "
+            "ON p.pk = v.product_pk WHERE v.price_cents IS NULL ORDER BY v.sku LIMIT 1"
+        ).fetchone()
+        row = promo.create(db, fields(title_fr="Journée rando", scope="sku", targets=[sku],
+                                      starts_local="2026-12-01T09:00",
+                                      ends_local="2026-12-01T18:00"), "test")  # fmt: skip
+        promo.set_image(db, hub_server.data, row["id"], jpeg(colour="navy"), "test")
+        promo.publish(db, row["id"], "test")
+    finally:
+        db.close()
+    done = run_kiosk("sync", "--data", str(synced_store), "--once",
+                     env=store_env(hub_server.url, hub_server.data))  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    hub_server.stop()
+
+    def kiosk_at(instant: str) -> tuple[str, str, requests.Response | None]:
+        # No hub configured at all: the store is on its own, with its clock at `instant`.
+        server = server_factory(synced_store, {"KIOSK_FAKE_NOW": instant})
+        try:
+            attract = requests.get(server.url + "/", timeout=10).text
+            price = requests.get(f"{server.url}/product/{ref}?sku={sku}", timeout=10).text
+            src = re.search(r'<img class="promo-image" src="([^"]+)"', attract)
+            image = requests.get(server.url + src.group(1), timeout=10) if src else None
+        finally:
+            server.stop()
+        return attract, price, image
+
+    attract, price, image = kiosk_at("2026-12-01T16:59:59Z")  # 17:59:59 in Paris
+    assert "Journée rando" in attract
+    assert image is not None and image.headers["Content-Type"] == "image/webp"
+    assert 'class="price-was"' in price
+    attract, price, image = kiosk_at("2026-12-01T17:00:00Z")  # 18:00 in Paris: over
+    assert "Journée rando" not in attract and image is None
+    assert 'class="price-was"' not in price
+    assert re.search(r'<p class="price">[^<]*', price).group(0).endswith(format_price(base, "fr"))
