@@ -308,3 +308,27 @@ def test_cli_creates_users_and_tokens_that_work(module_hub):
     assert answer.status_code == 200
     cli_rows = [e for e in _audit(module_hub.data, "token.created") if e["ip"] == "cli"]
     assert cli_rows and cli_rows[0]["detail"] == {"name": "BI", "role": "operations"}
+
+
+def test_demo_makes_one_user_per_role_and_a_token_once(hub_template, tmp_path):
+    import shutil
+
+    from app import demo
+
+    shutil.copytree(hub_template, demo.hub_dir(tmp_path))
+    first = demo.ensure_demo_hq(tmp_path)
+    again = demo.ensure_demo_hq(tmp_path)
+    assert first == again and first["api_token"].startswith("hqt_")
+    assert (tmp_path / "demo-hq.json").stat().st_mode & 0o777 == 0o600
+    db = open_db(demo.hub_dir(tmp_path))
+    try:
+        assert sorted(r[0] for r in db.execute("SELECT role FROM hq_users")) == [
+            "admin",
+            "marketing",
+            "operations",
+        ]
+        for user in demo.DEMO_HQ_USERS:
+            assert hqauth.authenticate(db, user["email"], user["password"])["role"] == user["role"]
+        assert hqauth.check_token(db, first["api_token"])["role"] == "admin"
+    finally:
+        db.close()

@@ -37,6 +37,23 @@ ROLE_LABELS = {
     "operations": "Exploitation",
     "admin": "Administration",
 }
+# How the journal names the actions (the code is shown too; others show the code only).
+ACTION_LABELS = {
+    "login": "Connexion",
+    "logout": "Déconnexion",
+    "login.failed": "Connexion refusée (e-mail inconnu)",
+    "login.wrong_password": "Mot de passe erroné",
+    "login.locked": "Compte bloqué (trop d'essais)",
+    "login.refused_locked": "Connexion refusée (compte bloqué)",
+    "login.refused_disabled": "Connexion refusée (compte désactivé)",
+    "user.added": "Utilisateur ajouté",
+    "user.disabled": "Utilisateur désactivé",
+    "user.enabled": "Utilisateur réactivé",
+    "token.created": "Jeton d'API créé",
+    "token.revoked": "Jeton d'API révoqué",
+    "outbox.retry": "Nouvel essai d'une transaction bloquée",
+    "outbox.discard": "Abandon d'une transaction bloquée",
+}
 # A console session ends after this long even if the browser keeps its cookie.
 SESSION_MAX_S = 12 * 3600
 
@@ -115,6 +132,7 @@ def audit(action: str, detail: dict[str, Any]) -> None:
 def _hq_context() -> dict[str, Any]:
     return {
         "role_labels": ROLE_LABELS,
+        "action_labels": ACTION_LABELS,
         "hq_user": current_user,
         "hq_has_role": has_role,
         "hq_endpoints": current_app.view_functions,
