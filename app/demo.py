@@ -228,6 +228,18 @@ def ensure_demo_carts(data: Path) -> list[dict[str, Any]]:
     return out
 
 
+def ensure_demo_promotions(data: Path) -> list[dict[str, Any]]:
+    """The demo's published promotions at the hub (app/hub/promotions_demo.py), made once."""
+    from .hub.promotions_demo import seed_demo_promotions
+    from .hub.storage import open_db
+
+    db = open_db(hub_dir(data))
+    try:
+        return seed_demo_promotions(db, hub_dir(data))
+    finally:
+        db.close()
+
+
 def demo_manifest(data: Path, port: int) -> dict[str, Any]:
     """What demo.json says: URLs, stores and their data, logins, sample barcodes."""
     from . import seed as seedmod
@@ -295,6 +307,17 @@ def demo_manifest(data: Path, port: int) -> dict[str, Any]:
         },
         "sample_barcodes": stores[0]["sample_barcodes"],
         "ready_orders": stores[0]["ready_orders"],
+        # Published promotions: on every kiosk's attract screen and in the prices.
+        "promotions": [
+            {
+                "id": p["id"],
+                "title": p["title"]["fr"],
+                "rule": p["rule"]["kind"],
+                "until": p["ends_local"],
+                "console_url": f"{hub_url}hq/promotions/{p['id']}",
+            }
+            for p in ensure_demo_promotions(data)
+        ],
         # Online carts to show at a kiosk: their QR images, and their web shop page.
         "carts": [
             {
@@ -314,6 +337,7 @@ def run_demo(data: Path, port: int, products: int) -> None:
     secrets = seed_hub_if_empty(data, products)
     ensure_demo_hq(data)
     ensure_demo_carts(data)
+    ensure_demo_promotions(data)
     procs: list[subprocess.Popen] = []
     hub_url = f"http://127.0.0.1:{port + HUB_PORT_OFFSET}/"
 

@@ -606,3 +606,24 @@ def test_a_promotion_ends_on_time_in_an_offline_store(hub_server, synced_store, 
     assert "Journée rando" not in attract and image is None
     assert 'class="price-was"' not in price
     assert re.search(r'<p class="price">[^<]*', price).group(0).endswith(format_price(base, "fr"))
+
+
+def test_demo_promotions_are_made_once_through_the_domain(hub_data):
+    from app.hub.promotions_demo import seed_demo_promotions
+
+    db = hub_db(hub_data)
+    try:
+        first = seed_demo_promotions(db, hub_data)
+        again = seed_demo_promotions(db, hub_data)
+        titles = {p["title"]["fr"]: p for p in first}
+        assert set(titles) == {"-20 % sur la randonnée", "2e à -50 % sur les chaussettes"}
+        assert [p["id"] for p in again] == [p["id"] for p in first]
+        for p in first:
+            assert p["status"] == "published" and p["image"]["formats"]["banner"]
+            assert [h["action"] for h in promo.history(db, p["id"])] == [
+                "published", "image", "created",
+            ]  # fmt: skip
+        socks = titles["2e à -50 % sur les chaussettes"]["rule"]
+        assert (socks["kind"], socks["value"], socks["nth"]) == ("nth_percent", 50, 2)
+    finally:
+        db.close()
