@@ -19,7 +19,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from . import carts, clock, pricing, stock, tokens
+from . import carts, clock, pricing, promotions, stock, tokens
 from . import db as dbmod
 from .carts import CartError, CartLine
 from .orders import hub_keys
@@ -251,7 +251,11 @@ def cart_view(
         pricing.Item(v.sku, variants[v.sku]["category_slug"], variants[v.sku]["price_cents"], v.qty)
         for v in known
     ]
-    priced = pricing.price_cart(items)
+    # The store's promotions in force now, by its own clock (they work offline too).
+    when = now or clock.utcnow()
+    priced = pricing.price_cart(
+        items, rules=promotions.active_rules(db, when), store_id=promotions.store_id(db), now=when
+    )
     for view, line in zip(known, priced.lines, strict=True):
         view.unit_now = line.unit_cents
         view.total_now = line.total_cents

@@ -627,3 +627,24 @@ def test_demo_promotions_are_made_once_through_the_domain(hub_data):
         assert (socks["kind"], socks["value"], socks["nth"]) == ("nth_percent", 50, 2)
     finally:
         db.close()
+
+
+def test_the_kiosk_cart_prices_with_the_store_promotions(synced_store):
+    from app import kiosk_cart
+
+    db = dbmod.connect(dbmod.db_path(synced_store))
+    try:
+        sku, base = db.execute(
+            "SELECT v.sku, COALESCE(v.price_cents, p.price_cents) FROM variants v "
+            "JOIN products p ON p.pk = v.product_pk ORDER BY v.sku LIMIT 1"
+        ).fetchone()
+        rule = {**wire()["rule"], "kind": "nth_percent", "value": 50, "scope": "sku",
+                "targets": [sku]}  # fmt: skip
+        apply(db, wire(rule=rule, title={"fr": "2e à -50 %", "en": "2nd half price"}))
+        during = kiosk_cart.cart_view(db, [(sku, 2, base)], "fr", now=utc(2026, 12, 2))
+        assert during["total"] == 2 * base - (base * 50 + 50) // 100
+        assert during["lines"][0].promotion == "2e à -50 %"
+        after = kiosk_cart.cart_view(db, [(sku, 2, base)], "fr", now=utc(2026, 12, 25))
+        assert after["total"] == 2 * base and after["discount"] == 0
+    finally:
+        db.close()
