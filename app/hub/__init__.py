@@ -23,6 +23,9 @@ DEFAULTS: dict[str, Any] = {
     "POLL_INTERVAL_S": 0.15,
     # Head office uploads promotion images of up to 10 MB, plus the form around them.
     "HQ_MAX_CONTENT_LENGTH": 11 * 1024 * 1024,
+    # A shop page left open on a phone, or a console tab, must still submit: the CSRF
+    # token is bound to the session (which expires on its own), not to a clock.
+    "WTF_CSRF_TIME_LIMIT": None,
 }
 
 
