@@ -122,6 +122,18 @@ def test_console_promotion_with_image_reaches_an_open_kiosk_and_goes(world, tmp_
     expect(console).to_have_url(f"{hub.url}/hq/promotions")
     console.get_by_role("link", name="Nouvelle promotion").click()
 
+    # Markup in a title and an end before the start: refused, each field says why.
+    console.get_by_label("Titre en français").fill("<b>-30 %</b> rando")
+    console.get_by_label("Valeur").fill("30")
+    console.get_by_label("Début (heure du magasin)").fill(end)
+    console.get_by_label("Fin (heure du magasin)").fill(start)
+    console.get_by_role("button", name="Enregistrer le brouillon").click()
+    summary = console.get_by_role("alert")
+    expect(summary).to_contain_text("pas de balises HTML")
+    expect(summary).to_contain_text("La fin doit être après le début.")
+    expect(console.get_by_label("Titre en français")).to_have_attribute("aria-invalid", "true")
+    screenshot(console, "59-hq-promotion-form-errors")
+
     console.get_by_label("Titre en français").fill("-30 % sur la sélection rando")
     console.get_by_label("Titre en anglais").fill("30% off our hiking picks")
     console.get_by_label("Texte en français").fill("Jusqu'à dimanche, dans votre magasin.")
@@ -176,6 +188,11 @@ def test_console_promotion_with_image_reaches_an_open_kiosk_and_goes(world, tmp_
     expect(history).to_contain_text("Dépublication")
     expect(history).to_contain_text("Publication")
     expect(history).to_contain_text(user["email"])
+    history.scroll_into_view_if_needed()
+    screenshot(console, "64-hq-promotion-history")
+    console.get_by_role("link", name="← Toutes les promotions").click()
+    expect(console.locator("table.promo-list")).to_contain_text("Dépubliée")
+    screenshot(console, "65-hq-promotion-list")
 
 
 def test_api_promotion_reaches_an_open_kiosk_and_goes(world):

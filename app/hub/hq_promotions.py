@@ -206,13 +206,22 @@ def _history(promotion_id: str) -> list[dict[str, Any]]:
             .strftime("%d/%m/%Y %H:%M:%S")
         )
         e["fields"] = [
-            {"label": FIELD_LABELS.get(k, k), "old": _show(v[0]), "new": _show(v[1])}
+            {"label": FIELD_LABELS.get(k, k), "old": _show(k, v[0]), "new": _show(k, v[1])}
             for k, v in sorted(e["changes"].items())
         ]
     return entries
 
 
-def _show(value: Any) -> str:
+STATUS_LABELS = {"draft": "Brouillon", "published": "Publiée", "unpublished": "Dépubliée"}
+
+
+def _show(field: str, value: Any) -> str:
+    """A value of the history as people read it."""
+    labels = {"status": STATUS_LABELS, "kind": KINDS, "scope": SCOPES}.get(field)
+    if labels and value in labels:
+        return labels[value]
+    if field == "stores" and value is None:
+        return "Tous les magasins"
     if value is None:
         return "—"
     if isinstance(value, list):

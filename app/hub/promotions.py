@@ -103,7 +103,8 @@ def clean_text(value: Any, field: str, limit: int, errors: dict[str, str], *,
         errors[field] = "Caractères de contrôle ou invisibles refusés : tapez du texte simple."
     elif _MARKUP.search(text):
         errors[field] = (
-            "Du texte simple seulement : pas de balises HTML ni de script (<b>, <script>, &amp;…)."
+            "Du texte simple seulement : pas de balises HTML ni de script (<b>, <script>, "
+            "entités &…;)."
         )
     elif required and not text:
         errors[field] = "Obligatoire."
