@@ -213,5 +213,21 @@ def test_api_promotion_reaches_an_open_kiosk_and_goes(world):
     assert api.post(f"{hub.url}/api/v1/hq/promotions/{pid}/publish", timeout=10).ok
     expect_on_kiosk(world, "Prix choc", 999)
     expect(world["attract"].locator(".promo-badge")).to_have_text(fr_price(999))
+    # Banners and promotion prices keep the kiosk accessible (axe-core), also in the
+    # accessible mode.
+    from axe_playwright_python.sync_playwright import Axe
+
+    axe = Axe()
+    for label, shown in (("attract", world["attract"]), ("product", world["product"])):
+        results = axe.run(shown)
+        assert results.response["passes"], label
+        serious = [v["id"] for v in results.response["violations"]
+                   if v["impact"] in ("serious", "critical")]  # fmt: skip
+        assert serious == [], (label, serious)
+    attract = world["attract"]
+    attract.get_by_role("button", name=re.compile("Mode accessible")).click()
+    expect(attract.locator("body")).to_have_class(re.compile("a11y"))
+    expect(attract.locator(".promo", has_text="Prix choc")).to_be_visible()
+    screenshot(attract, "66-kiosk-attract-banner-accessible")
     assert api.post(f"{hub.url}/api/v1/hq/promotions/{pid}/unpublish", timeout=10).ok
     expect_gone(world, "Prix choc")
