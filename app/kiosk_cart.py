@@ -315,6 +315,7 @@ def queue_order_request(
         "request_id": request_id,
         **customer,
         "lines": [{"sku": sku, "qty": qty} for sku, qty in lines],
+        "priced_at": clock.now_iso(),  # the hub prices the request as shown, at this instant
     }
     now = clock.now_iso()
     with dbmod.write(db):

@@ -31,7 +31,7 @@ from ..clock import iso, utcnow
 from ..pricing import Item, PricedCart, Rule, price_cart
 from . import keys
 from .changes import append_change
-from .orders import create_order
+from .orders import OrderError, create_order
 from .promotions import active_rules
 
 MAX_LINES = cartcodec.MAX_LINES
@@ -414,9 +414,12 @@ def checkout(
 ) -> dict[str, Any]:
     """Place the cart as a click-and-collect order in ``store_id`` and revoke the cart.
 
+    The order records the web prices the cart page showed (:func:`price_items`, no
+    store: the shop's pages price without one) at ``now``, promotions included.
     Returns :func:`app.hub.orders.create_order`'s result. Raises CartError (cart
     unknown, closed or empty) or OrderError (bad customer, out of stock, unknown store).
     """
+    now = now or utcnow()
     # One write transaction for the order and the cart's revocation: a double-submitted
     # form, or two phones sharing the cart, get one order; the second finds it closed.
     # The pickup-code hash then runs under the write lock (~60 ms), as it does for
@@ -426,6 +429,19 @@ def checkout(
         lines = cart_lines(db, cart_id)
         if not lines:
             raise CartError("empty_cart", "the cart is empty")
+        rows = catalog_rows(db, [ln["sku"] for ln in lines])
+        missing = [ln["sku"] for ln in lines if ln["sku"] not in rows]
+        if missing:
+            raise OrderError("unknown_sku", f"no variant {missing[0]}")
+        # Priced under the same write lock as the order: a promotion published or ended
+        # between the two cannot slip in.
+        priced = price_items(
+            db,
+            [Item(ln["sku"], rows[ln["sku"]]["category_slug"], rows[ln["sku"]]["unit_cents"],
+                  ln["qty"]) for ln in lines],
+            store_id=None,
+            now=now,
+        )  # fmt: skip
         made = create_order(
             db,
             store_id,
@@ -434,6 +450,7 @@ def checkout(
             [{"sku": ln["sku"], "qty": ln["qty"]} for ln in lines],
             private_key=private_key,
             now=now,
+            priced=priced,
         )
         close_cart(db, cart_id, "ordered", order_id=made["order"]["id"], now=now)
     return made

@@ -407,6 +407,15 @@ def m005_promotions(db: Database) -> None:
         db.execute(sql)
 
 
+@hub_migrations(name="m006_order_discounts")
+def m006_order_discounts(db: Database) -> None:
+    # The line's total promotion discount (cents), so a web order records what the
+    # shopper was shown: line total = qty * price_cents - discount_cents. Kept per line
+    # rather than as a discounted unit price because "2e à -50 %" on 3 units, or a
+    # percentage rounded once per line, need not divide evenly by the quantity.
+    db.execute("ALTER TABLE order_lines ADD COLUMN discount_cents INTEGER NOT NULL DEFAULT 0")
+
+
 def migrate(db: Database) -> list[str]:
     """Apply pending hub migrations under the write lock; return the names applied."""
     with dbmod.write(db):

@@ -6,6 +6,10 @@ delivery (``delivery_orders``). Like every handler it runs in the batch's savepo
 (:mod:`.transactions`), validates everything before writing, and raises ``Rejected``.
 ``request_id`` is a PRIMARY KEY (``order_requests``): the same request sent again
 under another transaction id gets the first answer and creates nothing.
+
+Both are priced as the kiosk showed them (DESIGN.md, invariant 4): with the sending
+store's promotions, at ``priced_at`` (when the kiosk showed the prices), not when the
+hub happens to receive a request an offline store queued hours before.
 """
 
 from __future__ import annotations
@@ -14,14 +18,15 @@ import hashlib
 import json
 import re
 import secrets
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlite_utils import Database
 
-from ..clock import now_iso, utcnow
-from ..pricing import Item
+from ..clock import iso, now_iso, utcnow
+from ..pricing import Item, PricedCart
 from . import keys
 from .carts import MAX_LINES, MAX_QTY, catalog_rows, price_items
 from .orders import MAX_EMAIL, MAX_NAME, OrderError, create_order
@@ -35,6 +40,11 @@ MAX_CITY = 80
 _POSTCODE = re.compile(r"[0-9A-Za-z -]{3,10}")
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]*\.[^@\s]*")
 DELIVERY_ID_LENGTH = 16
+#: How old ``priced_at`` may be: an offline store's queue is sent within days, and a
+#: stale promotion price must not be claimable forever.
+PRICED_AT_MAX_AGE = timedelta(days=14)
+#: How far ahead: the clock skew the signed API tolerates (docs/protocol.md).
+PRICED_AT_MAX_AHEAD = timedelta(seconds=300)
 
 
 def _invalid(message: str) -> Rejected:
@@ -99,6 +109,40 @@ def _lines(db: Database, payload: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
+def _priced_at(payload: dict[str, Any], now: datetime) -> datetime:
+    """When the kiosk showed the prices: ``payload.priced_at``, else the hub's ``now``."""
+    text = payload.get("priced_at")
+    if text is None:
+        return now
+    try:
+        if not isinstance(text, str) or len(text) > 40:
+            raise ValueError(text)
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        if moment.tzinfo is None:
+            raise ValueError(text)
+    except ValueError:
+        raise _invalid("payload.priced_at must be an ISO-8601 instant with a time zone") from None
+    if not now - PRICED_AT_MAX_AGE <= moment <= now + PRICED_AT_MAX_AHEAD:
+        raise _invalid(
+            f"payload.priced_at {text} is outside the hub's window ({iso(now - PRICED_AT_MAX_AGE)}"
+            f" to {iso(now + PRICED_AT_MAX_AHEAD)}): more than 14 days old, or ahead of the "
+            "hub's clock; check the store's clock"
+        )
+    return moment
+
+
+def _price(db: Database, store_id: str, lines: list[dict[str, Any]], at: datetime) -> PricedCart:
+    """The lines priced as the sending store's kiosk showed them at ``at``."""
+    rows = catalog_rows(db, [ln["sku"] for ln in lines])
+    return price_items(
+        db,
+        [Item(ln["sku"], rows[ln["sku"]]["category_slug"], rows[ln["sku"]]["unit_cents"],
+              ln["qty"]) for ln in lines],
+        store_id=store_id,
+        now=at,
+    )  # fmt: skip
+
+
 def _new_delivery_ids(db: Database) -> tuple[str, str]:
     while True:
         delivery_id = "d-" + "".join(secrets.choice(ID_ALPHABET) for _ in range(DELIVERY_ID_LENGTH))
@@ -118,13 +162,9 @@ def _home_delivery(
     email: str,
     address: dict[str, str],
     lines: list[dict[str, Any]],
+    priced: PricedCart,
 ) -> dict[str, Any]:
     rows = catalog_rows(db, [ln["sku"] for ln in lines])
-    priced = price_items(
-        db,
-        [Item(ln["sku"], rows[ln["sku"]]["category_slug"], rows[ln["sku"]]["unit_cents"],
-              ln["qty"]) for ln in lines]
-    )  # fmt: skip
     stored = [
         {"sku": p.sku, "qty": p.qty, "unit_cents": p.unit_cents, "total_cents": p.total_cents,
          "discount_cents": p.discount_cents}
@@ -181,11 +221,13 @@ def _order_request(
     name, email = _customer(payload)
     address = _address(payload, fulfilment)
     lines = _lines(db, payload)
+    now = utcnow()
+    priced = _price(db, store_id, lines, _priced_at(payload, now))
     if fulfilment == "pickup":
         try:
             made = create_order(
-                db, store_id, name, email, lines, private_key=_signing_key(db), now=utcnow(),
-                reserve=False, check_stock=False,
+                db, store_id, name, email, lines, private_key=_signing_key(db), now=now,
+                reserve=False, check_stock=False, priced=priced,
             )  # fmt: skip
         except OrderError as exc:  # validated above; kept as a refusal, never a 500
             reason = "unknown_sku" if exc.code == "unknown_sku" else "invalid_payload"
@@ -193,7 +235,7 @@ def _order_request(
         result = {"order_id": made["order"]["id"], "number": made["order"]["number"]}
     else:
         assert address is not None
-        result = _home_delivery(db, store_id, request_id, name, email, address, lines)
+        result = _home_delivery(db, store_id, request_id, name, email, address, lines, priced)
     db.execute(
         "INSERT INTO order_requests (request_id, store_id, fulfilment, payload_hash, result, "
         "tx_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",

@@ -20,6 +20,7 @@ from sqlite_utils import Database
 from .. import db as dbmod
 from .. import tokens
 from ..clock import iso, utcnow
+from ..pricing import PricedCart
 from ..staffauth import hash_secret
 from ..tickets import initials
 from . import keys, notifications
@@ -40,8 +41,8 @@ MAX_EMAIL = 254
 
 _LINE_DATA = (
     "SELECT l.line, l.sku, v.ean, p.name_fr, p.name_en, v.size, v.colour_fr, v.colour_en, "
-    "c.slug AS category_slug, l.qty, l.price_cents, l.qty_ready, l.qty_collected, "
-    "l.qty_returned FROM order_lines l JOIN variants v ON v.sku = l.sku "
+    "c.slug AS category_slug, l.qty, l.price_cents, l.discount_cents, l.qty_ready, "
+    "l.qty_collected, l.qty_returned FROM order_lines l JOIN variants v ON v.sku = l.sku "
     "JOIN products p ON p.pk = v.product_pk JOIN categories c ON c.id = p.category_id "
     "WHERE l.order_id = ? ORDER BY l.line"
 )
@@ -164,7 +165,8 @@ _ORDER_DATA = (
     "(SELECT json_group_array(json_object('line', l.line, 'sku', l.sku, 'ean', v.ean, "
     "'name_fr', p.name_fr, 'name_en', p.name_en, 'size', v.size, 'colour_fr', v.colour_fr, "
     "'colour_en', v.colour_en, 'category_slug', c.slug, 'qty', l.qty, "
-    "'price_cents', l.price_cents, 'qty_ready', l.qty_ready, 'qty_collected', l.qty_collected, "
+    "'price_cents', l.price_cents, 'discount_cents', l.discount_cents, "
+    "'qty_ready', l.qty_ready, 'qty_collected', l.qty_collected, "
     "'qty_returned', l.qty_returned)) FROM (SELECT * FROM order_lines "
     "WHERE order_id = o.id ORDER BY line) l JOIN variants v ON v.sku = l.sku "
     "JOIN products p ON p.pk = v.product_pk JOIN categories c ON c.id = p.category_id), "
@@ -197,8 +199,12 @@ def _check_customer(name: str, email: str) -> tuple[str, str]:
     return name, email
 
 
-def _check_lines(db: Database, lines: list[dict[str, Any]]) -> list[tuple[str, int, int]]:
-    """Validated ``(sku, qty, unit price)`` per line; the same sku twice is merged."""
+def _check_lines(
+    db: Database, lines: list[dict[str, Any]], priced: PricedCart | None = None
+) -> list[tuple[str, int, int, int]]:
+    """Validated ``(sku, qty, unit price, line discount)`` per line; the same sku twice
+    is merged. Priced from ``priced`` (what the shopper was shown) when given, else at
+    today's base price with no discount."""
     if not lines or len(lines) > MAX_LINES:
         raise OrderError("invalid_lines", f"an order has 1 to {MAX_LINES} lines")
     merged: dict[str, int] = {}
@@ -211,8 +217,14 @@ def _check_lines(db: Database, lines: list[dict[str, Any]]) -> list[tuple[str, i
         merged[sku] = merged.get(sku, 0) + qty
         if merged[sku] > MAX_QTY:
             raise OrderError("invalid_lines", f"quantities are 1 to {MAX_QTY}")
+    shown = _shown_prices(merged, priced) if priced is not None else None
     out = []
     for sku, qty in merged.items():
+        if shown is not None:
+            if db.execute("SELECT 1 FROM variants WHERE sku = ?", [sku]).fetchone() is None:
+                raise OrderError("unknown_sku", f"no variant {sku}")
+            out.append((sku, qty, *shown[sku]))
+            continue
         row = db.execute(
             "SELECT coalesce(v.price_cents, p.price_cents) FROM variants v "
             "JOIN products p ON p.pk = v.product_pk WHERE v.sku = ?",
@@ -220,8 +232,23 @@ def _check_lines(db: Database, lines: list[dict[str, Any]]) -> list[tuple[str, i
         ).fetchone()
         if row is None:
             raise OrderError("unknown_sku", f"no variant {sku}")
-        out.append((sku, qty, row[0]))
+        out.append((sku, qty, row[0], 0))
     return out
+
+
+def _shown_prices(merged: dict[str, int], priced: PricedCart) -> dict[str, tuple[int, int]]:
+    """sku -> ``(unit price, line discount)`` from a priced cart covering exactly
+    ``merged``; anything else is refused rather than half-priced."""
+    shown: dict[str, tuple[int, int]] = {}
+    for line in priced.lines:
+        if line.sku in shown or merged.get(line.sku) != line.qty:
+            raise OrderError("invalid_lines", "the prices shown do not match the order's lines")
+        if line.unit_cents < 0 or not 0 <= line.discount_cents <= line.unit_cents * line.qty:
+            raise OrderError("invalid_lines", f"a price out of range for {line.sku}")
+        shown[line.sku] = (line.unit_cents, line.discount_cents)
+    if set(shown) != set(merged):
+        raise OrderError("invalid_lines", "the prices shown do not match the order's lines")
+    return shown
 
 
 def reserve_stock(db: Database, store_id: str, sku: str, qty: int, as_of: str) -> int:
@@ -252,8 +279,15 @@ def create_order(
     check_stock: bool = True,
     code_hasher: Any = hash_secret,
     notify: bool = True,
+    priced: PricedCart | None = None,
 ) -> dict[str, Any]:
     """Place a web order for pickup in ``store_id``; return ``{order, pickup_code, ...}``.
+
+    ``priced`` is the cart as the shopper was shown it (:func:`app.hub.carts.price_items`):
+    each line then records that unit price and promotion discount, so the order costs
+    what was shown (DESIGN.md, invariant 4). It must cover exactly the order's skus and
+    (merged) quantities, else ``OrderError("invalid_lines")``. Without it (seed, bench
+    and demo orders) lines are at today's base price with no discount.
 
     Reserves the units (raises ``OrderError("out_of_stock")`` when the store's level is
     short unless ``check_stock`` is False), sends the order to its store only, and
@@ -273,9 +307,9 @@ def create_order(
     with dbmod.write(db):
         if db.execute("SELECT 1 FROM stores WHERE id = ?", [store_id]).fetchone() is None:
             raise OrderError("unknown_store", f"no store {store_id}")
-        checked = _check_lines(db, lines)
+        checked = _check_lines(db, lines, priced)
         if check_stock:
-            for sku, qty, _price in checked:
+            for sku, qty, _price, _discount in checked:
                 row = db.execute(
                     "SELECT qty FROM stock_levels WHERE store_id = ? AND sku = ?", [store_id, sku]
                 ).fetchone()
@@ -300,12 +334,12 @@ def create_order(
              code, code_hash, token, placed_at],
         )  # fmt: skip
         db.conn.executemany(
-            "INSERT INTO order_lines (order_id, line, sku, qty, price_cents) "
-            "VALUES (?, ?, ?, ?, ?)",
-            [(order_id, i, sku, qty, price) for i, (sku, qty, price) in enumerate(checked, 1)],
+            "INSERT INTO order_lines (order_id, line, sku, qty, price_cents, discount_cents) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            [(order_id, i, *line) for i, line in enumerate(checked, 1)],
         )
         if reserve:
-            for sku, qty, _price in checked:
+            for sku, qty, _price, _discount in checked:
                 reserve_stock(db, store_id, sku, qty, placed_at)
         publish(db, order_id, bump=False)
         if notify:

@@ -53,10 +53,14 @@ def order_page(number: str) -> ResponseReturnValue:
     store = db.execute_returning_dicts(
         "SELECT name, city, address FROM stores WHERE id = ?", [order["store_id"]]
     )
+    lines = order_lines(db, order["id"])
     html = render_template(
         "hub/order.html",
         order=order,
-        lines=order_lines(db, order["id"]),
+        lines=lines,
+        # What the shopper pays: each line's base total less the discount it was shown.
+        total_cents=sum(ln["qty"] * ln["price_cents"] - ln["discount_cents"] for ln in lines),
+        discount_cents=sum(ln["discount_cents"] for ln in lines),
         store=store[0] if store else {},
         messages=notifications.for_order(db, order["id"]),
         status_label=STATUS_LABELS.get(order["status"], (order["status"], order["status"])),
