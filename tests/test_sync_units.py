@@ -206,12 +206,12 @@ def test_first_page_fills_an_empty_store_and_reapplying_is_harmless(tmp_path):
                 "key": "st-a/M1-BLK-42",
                 "data": {"store_id": "st-a", "sku": "M1-BLK-42", "qty": 3, "as_of": "t"},
             },
-            {"seq": 6, "kind": "promotion", "key": "p1", "data": {}},
+            {"seq": 6, "kind": "loyalty_offer", "key": "p1", "data": {}},
         ],
         "6",
     )
     counts = feed.apply_page(db, page, "st-a")
-    assert counts["applied"] == 5 and counts["skipped"] == {"promotion": 1}
+    assert counts["applied"] == 5 and counts["skipped"] == {"loyalty_offer": 1}
     assert syncstate.cursor(db) == "6"
     assert self_store_id(db) == "st-a"
     assert levels(db, ["M1-BLK-42"]) == {"M1-BLK-42": 3}
