@@ -88,9 +88,21 @@ def _remember(ref: str) -> None:
 
 
 def _with_stock(db: Any, products: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Cards: units here and today's price (a promotion on the product's category or on
+    everything shows on the card as on the product page before a size is chosen)."""
+    from . import promotions
+    from .pricing import Item, unit_price
+
     totals = stock.product_totals(db, [p["pk"] for p in products])
+    now = clock.utcnow()
+    rules = promotions.active_rules(db, now)
+    own = promotions.store_id(db) if rules else None
     for p in products:
         p["here"] = totals.get(p["pk"], 0)
+        p["price_now"] = p["price_cents"]
+        if rules:
+            item = Item(p["ref"], p["category_slug"], p["price_cents"], 1)
+            p["price_now"] = unit_price(item, rules, store_id=own, now=now).total_cents
     return products
 
 
@@ -133,7 +145,16 @@ def search() -> Any:
     q = request.args.get("q", "")
     # Any stock or catalog change (names, prices) makes a new key.
     catalog_version = dbmod.get_meta(db, CATALOG_VERSION, "0") or "0"
-    key = (stock.stock_version(db), catalog_version, current_app.config["DATA_DIR"], lang, q)
+    from . import promotions
+
+    promo_version = promotions.version(db, clock.utcnow())  # prices on the cards
+    key = (
+        stock.stock_version(db),
+        f"{catalog_version}/{promo_version}",
+        current_app.config["DATA_DIR"],
+        lang,
+        q,
+    )
     if htmx:
         with _fragments_lock:
             cached = _fragments.get(key)
