@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import threading
 from datetime import timedelta
 
 import pytest
@@ -511,3 +512,25 @@ def test_feed_level_naming_a_movement_acknowledges_it(tmp_path):
     }
     feed.apply_page(db, page, own)
     assert stock.levels(db, [sku])[sku] == qty - 2  # not qty - 4
+
+
+def test_the_secret_key_is_made_once_when_many_start_at_the_same_time(tmp_path):
+    from app.storage import secret_key
+
+    keys, errors = [], []
+    barrier = threading.Barrier(8)
+
+    def start() -> None:
+        barrier.wait()
+        try:
+            keys.append(secret_key(tmp_path))
+        except Exception as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=start) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert errors == [] and len(keys) == 8 and len(set(keys)) == 1 and len(keys[0]) == 64
+    assert [p.name for p in tmp_path.iterdir()] == ["secret_key"]  # no temporary left
