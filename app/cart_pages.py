@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+import uuid
 from typing import Any
 from urllib.parse import quote
 
@@ -21,7 +22,7 @@ from flask import (
 )
 from flask_babel import lazy_gettext as _l
 
-from . import carts, clock, kiosk_cart, reservations, stock, tickets
+from . import carts, clock, kiosk_cart, promotions, reservations, stock, tickets
 from .carts import CartError
 from .feed import CATALOG_VERSION
 from .i18n import current_lang, format_clock
@@ -67,6 +68,12 @@ MESSAGES = {
     ),
     "nothing_available": _l("None of these items is available here right now."),
 }
+
+
+@bp.context_processor
+def _form_ids() -> dict[str, Any]:
+    # Each rendering of a reserve/order form carries its own id (see _request_id).
+    return {"new_request_id": lambda: str(uuid.uuid4())}
 
 
 def _lines() -> list[list]:
@@ -117,7 +124,7 @@ def _version() -> str:
 
     db = get_db()
     raw = repr((_lines(), stock.stock_version(db), dbmod.get_meta(db, CATALOG_VERSION, "0"),
-                current_lang()))  # fmt: skip
+                promotions.version(db, clock.utcnow()), current_lang()))  # fmt: skip
     return hashlib.sha1(raw.encode()).hexdigest()[:16]  # noqa: S324 (a cache key)
 
 
@@ -213,16 +220,29 @@ def reserve() -> Any:
             hold_minutes=int(current_app.config.get("RESERVATION_HOLD_MINUTES", HOLD)),
             cart_id=session.get("cart", {}).get("id"),
             device=device_name(),
+            request_id=_request_id(),
         )
     except reservations.ReservationError as exc:
         if exc.code == "nothing_available":
             return _problem("nothing_available", 409)
         raise
+    if made.get("repeated"):  # a double tap: the first tap already did it all
+        return redirect(url_for("cart.reservation", reservation_id=made["id"]))
     held = {line["sku"]: line["qty"] for line in made["lines"]}
     remaining = [[s, q - held.get(s, 0), p] for s, q, p in _lines() if q - held.get(s, 0) > 0]
     _save(remaining)
     session["reservations"] = [*session.get("reservations", [])[-4:], made["id"]]
     return redirect(url_for("cart.reservation", reservation_id=made["id"]))
+
+
+def _request_id() -> str | None:
+    """The UUID the form was rendered with: a second submission of the same form (a
+    double tap before the first answer) is then recognised and done once."""
+    raw = request.form.get("request_id", "")
+    try:
+        return str(uuid.UUID(raw)) if raw else None
+    except ValueError:
+        abort(400)
 
 
 def _my_reservation(reservation_id: str) -> dict[str, Any]:
@@ -343,8 +363,15 @@ def order() -> Any:
             error = str(exc)
         else:
             request_id = kiosk_cart.queue_order_request(
-                get_db(), view["to_order"], customer, device=device_name()
+                get_db(),
+                view["to_order"],
+                customer,
+                device=device_name(),
+                request_id=_request_id(),
+                cart_id=session.get("cart", {}).get("id"),
             )
+            if request_id in session.get("order_requests", []):
+                return redirect(url_for("cart.ordered", request_id=request_id))
             ordered = dict(view["to_order"])
             remaining = [[s, q - ordered.get(s, 0), p] for s, q, p in _lines()
                          if q - ordered.get(s, 0) > 0]  # fmt: skip

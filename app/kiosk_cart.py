@@ -14,7 +14,7 @@ import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlite_utils import Database
@@ -90,13 +90,39 @@ class LineView:
         return max(self.qty - self.here, 0) if self.known else 0
 
 
-def revoked_carts(db: Database) -> set[str]:
-    """Cart ids the hub revoked (checked out, cancelled), from the change feed."""
-    return {row[0] for row in db.execute("SELECT cart_id FROM revoked_carts").fetchall()}
+class _RevokedCarts:
+    """``cart_id in revoked`` as one primary-key look-up (the table grows with every
+    web checkout; a scan reads only the id it needs)."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def __contains__(self, cart_id: object) -> bool:
+        row = self.db.execute("SELECT 1 FROM revoked_carts WHERE cart_id = ?", [cart_id])
+        return row.fetchone() is not None
+
+
+def revoked_carts(db: Database) -> _RevokedCarts:
+    """Cart ids revoked by the hub (checked out, emptied) or used here (ordered,
+    reserved): a container answering ``in`` from the database."""
+    return _RevokedCarts(db)
+
+
+def revoke_locally(db: Database, cart_id: str) -> None:
+    """This store used the cart (reserved, ordered): scanning it again opens nothing.
+    Call inside the caller's write transaction."""
+    db.execute(
+        "INSERT INTO revoked_carts (cart_id, at) VALUES (?, ?) ON CONFLICT DO NOTHING",
+        [cart_id, clock.now_iso()],
+    )
 
 
 def apply_revocations(db: Database, changes: list[dict], own: str | None) -> int:
-    """Feed applier for ``revocation`` changes (``{"kind": "cart", "id", "at"}``)."""
+    """Feed applier for ``revocation`` changes (``{"kind": "cart", "id", "at"}``).
+
+    Rows older than any cart token's life are dropped: such a token is refused as
+    expired anyway, so the table stays as small as the tokens in circulation.
+    """
     rows = [
         (c["data"]["id"], c["data"].get("at") or clock.now_iso())
         for c in changes
@@ -105,6 +131,8 @@ def apply_revocations(db: Database, changes: list[dict], own: str | None) -> int
     db.conn.executemany(
         "INSERT INTO revoked_carts (cart_id, at) VALUES (?, ?) ON CONFLICT DO NOTHING", rows
     )
+    horizon = clock.utcnow() - timedelta(seconds=carts.CART_TOKEN_TTL_S + tokens.MAX_SKEW_S)
+    db.execute("DELETE FROM revoked_carts WHERE at < ?", [clock.iso(horizon)])
     return len(rows)
 
 
@@ -302,23 +330,32 @@ def queue_order_request(
     customer: dict[str, Any],
     *,
     device: str = "",
+    request_id: str | None = None,
+    cart_id: str | None = None,
 ) -> str:
     """Queue an ``order.request`` for the hub (lines not available here); its id.
 
     Written to the outbox like every transaction, so it goes now when the hub is
     reachable and later when it is not; the hub creates the web order exactly once.
+    ``request_id`` (the UUID the form was rendered with) makes a double tap one order.
+    A cart brought by QR code is closed here at once (and at the hub with the order),
+    so scanning it again cannot order it twice.
     """
     if not lines or len(lines) > carts.MAX_LINES:
         raise ValueError("lines")
-    request_id = str(uuid.uuid4())
+    request_id = str(uuid.UUID(request_id)) if request_id else str(uuid.uuid4())
     payload = {
         "request_id": request_id,
         **customer,
         "lines": [{"sku": sku, "qty": qty} for sku, qty in lines],
         "priced_at": clock.now_iso(),  # the hub prices the request as shown, at this instant
     }
+    if cart_id and carts.is_cart_id(cart_id):
+        payload["cart_id"] = cart_id  # the hub closes the online cart with the order
     now = clock.now_iso()
     with dbmod.write(db):
+        if db.execute("SELECT 1 FROM outbox WHERE id = ?", [request_id]).fetchone():
+            return request_id  # the same form sent twice (a double tap): queued once
         db["outbox"].insert(
             {
                 "id": request_id,
@@ -328,6 +365,8 @@ def queue_order_request(
                 "created_at": now,
             }
         )
+        if "cart_id" in payload:
+            revoke_locally(db, cart_id)
         # No personal data in the audit log: the hub holds the customer's details.
         from .staffauth import audit
 

@@ -117,6 +117,12 @@ def _new_id() -> str:
     return "r-" + base64.b32encode(secrets.token_bytes(10)).decode().lower()
 
 
+def _id_for_request(request_id: str) -> str:
+    """The reservation id a request id stands for (same shape as a random one)."""
+    digest = hashlib.sha256(f"reservation:{request_id}".encode()).digest()[:10]
+    return "r-" + base64.b32encode(digest).decode().lower()
+
+
 def _new_code(db: Database) -> str:
     for attempt in range(50):
         # Longer codes only once the short ones get crowded (about a million of them).
@@ -281,6 +287,7 @@ def create(
     cart_id: str | None = None,
     device: str = "",
     now: datetime | None = None,
+    request_id: str | None = None,
 ) -> dict[str, Any]:
     """Hold what is available here of each ``(sku, qty)`` for ``hold_minutes``.
 
@@ -288,6 +295,9 @@ def create(
     the same last unit. Returns :func:`get` plus ``unavailable``: ``{"sku", "wanted",
     "held"}`` for each line held short or not at all. ``nothing_available`` when no
     unit at all could be held (nothing is written then).
+
+    ``request_id`` (a UUID the form was rendered with) makes it idempotent: a double tap
+    on "reserve" sends it twice, and the second gets the first reservation back.
     """
     wanted = _check_lines(lines)
     if not isinstance(hold_minutes, int) or not 1 <= hold_minutes <= MAX_HOLD_MINUTES:
@@ -296,9 +306,11 @@ def create(
         raise ReservationError("bad_lines", "a cart id is at most 100 characters")
     now = now or clock.utcnow()
     _ticket_key(db)  # made outside the transaction below, so its failure undoes nothing
-    reservation_id = _new_id()
+    reservation_id = _id_for_request(request_id) if request_id else _new_id()
     unavailable = []
     with dbmod.write(db):
+        if request_id and get(db, reservation_id) is not None:
+            return {**get(db, reservation_id), "unavailable": [], "repeated": True}
         here = levels(db, list(wanted))
         held = {sku: min(qty, here.get(sku, 0)) for sku, qty in wanted.items()}
         for sku, qty in wanted.items():
@@ -329,6 +341,12 @@ def create(
                 {"reservation_id": reservation_id, "sku": sku, "qty": qty,
                  "movement_id": movement_id}
             )  # fmt: skip
+        if cart_id:
+            # The cart brought by QR code is used: scanning it again here opens nothing
+            # (what was not held stays in the shopper's session cart).
+            from .kiosk_cart import revoke_locally
+
+            revoke_locally(db, cart_id)
         staffauth.audit(
             db, None, "reservation.created", device,
             {"reservation_id": reservation_id, "code": code, "cart_id": cart_id,

@@ -94,7 +94,7 @@ def test_lines_not_here_are_ordered_from_the_kiosk_once_even_across_a_hub_outage
     hub = hub_factory(hub_data)
     store = server_factory(synced_store, store_env(hub.url, hub_data))
     absent = _hub_variants(hub_data, 2, in_lyon=False)
-    _, token = _hub_cart(hub_data, [CartLine(v["sku"], 1, v["price_cents"]) for v in absent])
+    cart_id, token = _hub_cart(hub_data, [CartLine(v["sku"], 1, v["price_cents"]) for v in absent])
     hub.stop()  # the order is made while the link is down: it waits in the outbox
     resp = _kiosk_scan(store.url, token)
     s = resp.session
@@ -121,6 +121,17 @@ def test_lines_not_here_are_ordered_from_the_kiosk_once_even_across_a_hub_outage
     finally:
         db.close()
     assert len(orders) == 1 and orders[0]["store_id"] == LYON
+    # The cart brought by QR code was closed with the order: not orderable twice.
+    db = hub_db(hub_data)
+    try:
+        assert db.execute(
+            "SELECT status, order_id FROM carts WHERE id = ?", [cart_id]
+        ).fetchone() == (
+            "ordered",
+            orders[0]["id"],
+        )
+    finally:
+        db.close()
     # The order comes back to the store on the feed, to be prepared like any web order.
     wait_for(
         lambda: orders[0]["number"] in _store_order_numbers(synced_store), 20, "the order feed"

@@ -476,6 +476,8 @@ def test_bad_order_requests_are_rejected_and_nothing_is_half_applied(hub_server,
             {**home, "address": {"line1": "", "postcode": "69001", "city": "Lyon"}},
             {**home, "address": {"line1": "1 rue", "postcode": "6", "city": "Lyon"}},
             {**home, "address": {"line1": "1 rue", "postcode": "69001"}},
+            {**good, "cart_id": "c-../../etc"},
+            {**good, "cart_id": 42},
         ],
     }
     items = [_tx(cases["unknown_sku"])] + [_tx(p) for p in cases["invalid_payload"]]

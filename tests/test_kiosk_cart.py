@@ -7,6 +7,7 @@ import io
 import json
 import re
 import time
+from datetime import timedelta
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -14,7 +15,7 @@ import qrcode
 import zxingcpp
 from PIL import Image
 
-from app import carts, create_app, feed, kiosk_cart, stock, tokens
+from app import carts, clock, create_app, feed, kiosk_cart, stock, tokens
 from app.carts import CartLine
 from app.hubclient import HubError
 from app.kiosk_cart import CartScanError
@@ -121,7 +122,7 @@ def test_forged_tampered_expired_revoked_and_foreign_codes_are_refused(keyed_db)
     revoked_id = carts.new_cart_id()
     revoked = cart_token(lines, cart_id=revoked_id)
     change = {"seq": 2, "kind": "revocation", "key": revoked_id,
-              "data": {"kind": "cart", "id": revoked_id, "at": "2026-11-22T10:00:00Z"}}  # fmt: skip
+              "data": {"kind": "cart", "id": revoked_id, "at": clock.now_iso()}}  # fmt: skip
     feed.apply_page(keyed_db, {"changes": [change], "cursor": "2"}, self_store_id(keyed_db))
     private, _ = hub_key()
     pickup = pickup_token("o-ABCDEFGHJKMNPQRS", self_store_id(keyed_db))
@@ -311,10 +312,65 @@ def test_forgetting_the_shopper_clears_the_cart(web, keyed_db):
 def test_revocation_changes_from_the_feed_are_kept_and_idempotent(keyed_db):
     cart_id = carts.new_cart_id()
     change = {"seq": 5, "kind": "revocation", "key": cart_id,
-              "data": {"kind": "cart", "id": cart_id, "at": "2026-11-22T10:00:00Z"}}  # fmt: skip
+              "data": {"kind": "cart", "id": cart_id, "at": clock.now_iso()}}  # fmt: skip
     for cursor in ("5", "6"):
         feed.apply_page(keyed_db, {"changes": [change], "cursor": cursor}, None)
-    assert kiosk_cart.revoked_carts(keyed_db) == {cart_id}
+    assert cart_id in kiosk_cart.revoked_carts(keyed_db)
     junk = {"seq": 7, "kind": "revocation", "key": "x", "data": {"kind": "cart", "id": "nope"}}
     feed.apply_page(keyed_db, {"changes": [junk], "cursor": "7"}, None)
-    assert kiosk_cart.revoked_carts(keyed_db) == {cart_id}
+    assert keyed_db["revoked_carts"].count == 1
+    # Revocations older than any token's life are dropped: those tokens are expired.
+    old_id = carts.new_cart_id()
+    old_at = clock.iso(clock.utcnow() - timedelta(seconds=carts.CART_TOKEN_TTL_S + 3600))
+    stale = {"seq": 8, "kind": "revocation", "key": old_id,
+             "data": {"kind": "cart", "id": old_id, "at": old_at}}  # fmt: skip
+    feed.apply_page(keyed_db, {"changes": [stale], "cursor": "8"}, None)
+    assert old_id not in kiosk_cart.revoked_carts(keyed_db)
+    assert cart_id in kiosk_cart.revoked_carts(keyed_db)
+
+
+def _request_form(client, path: str) -> dict[str, str]:
+    html = client.get(path).get_data(as_text=True)
+    return {
+        "csrf_token": re.search(r'name="csrf_token" value="([^"]+)"', html).group(1),
+        "request_id": re.search(r'name="request_id" value="([^"]+)"', html).group(1),
+    }
+
+
+def test_a_double_tap_on_reserve_holds_once_and_the_cart_cannot_be_reused(web, keyed_db):
+    here = stocked_variants(keyed_db, 1, here_min=3)[0]
+    client = web.test_client()
+    token = cart_token([CartLine(here["sku"], 2, here["price_cents"])])
+    client.get("/scan", query_string={"code": token})
+    form = _request_form(client, "/panier")
+    before = stock.levels(keyed_db, [here["sku"]])[here["sku"]]
+    # Two taps before the first answer: the same form (same cookie, same request id).
+    other = web.test_client()
+    other.set_cookie("session", client.get_cookie("session").value)
+    first = client.post("/panier/reserver", data=form)
+    second = other.post("/panier/reserver", data=form)
+    assert first.status_code == second.status_code == 302
+    assert first.headers["Location"] == second.headers["Location"]
+    assert keyed_db["reservations"].count == 1
+    assert stock.levels(keyed_db, [here["sku"]])[here["sku"]] == before - 2
+    # The same cart QR scanned again: used here, it opens nothing.
+    again = client.get("/scan", query_string={"code": token})
+    assert again.status_code == 400 and 'data-problem="revoked"' in again.get_data(as_text=True)
+
+
+def test_a_double_tap_on_place_the_order_queues_one_request_with_the_cart(web, keyed_db):
+    absent = absent_variants(keyed_db, 1)[0]
+    client = web.test_client()
+    cart_id = carts.new_cart_id()
+    token = cart_token([CartLine(absent["sku"], 1, absent["price_cents"])], cart_id=cart_id)
+    client.get("/scan", query_string={"code": token})
+    form = {**_request_form(client, "/panier/commander"), "fulfilment": "pickup",
+            "name": "Léa Roux", "email": "lea@example.org"}  # fmt: skip
+    other = web.test_client()
+    other.set_cookie("session", client.get_cookie("session").value)
+    assert client.post("/panier/commander", data=form).status_code == 302
+    assert other.post("/panier/commander", data=form).status_code == 302
+    [row] = keyed_db.execute_returning_dicts("SELECT * FROM outbox WHERE type = 'order.request'")
+    assert row["id"] == form["request_id"]
+    assert json.loads(row["payload"])["cart_id"] == cart_id
+    assert cart_id in kiosk_cart.revoked_carts(keyed_db)

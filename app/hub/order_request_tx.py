@@ -25,10 +25,11 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlite_utils import Database
 
+from .. import carts as cartcodec
 from ..clock import iso, now_iso, utcnow
 from ..pricing import Item, PricedCart
 from . import keys
-from .carts import MAX_LINES, MAX_QTY, catalog_rows, price_items
+from .carts import MAX_LINES, MAX_QTY, catalog_rows, close_cart, get_cart, price_items
 from .orders import MAX_EMAIL, MAX_NAME, OrderError, create_order
 from .registry import ID_ALPHABET
 from .transactions import HANDLERS, Rejected, canonical_json, parse_id
@@ -221,6 +222,9 @@ def _order_request(
     name, email = _customer(payload)
     address = _address(payload, fulfilment)
     lines = _lines(db, payload)
+    cart_id = payload.get("cart_id")
+    if cart_id is not None and not cartcodec.is_cart_id(cart_id):
+        raise _invalid("payload.cart_id must be a cart id")
     now = utcnow()
     priced = _price(db, store_id, lines, _priced_at(payload, now))
     if fulfilment == "pickup":
@@ -236,6 +240,12 @@ def _order_request(
     else:
         assert address is not None
         result = _home_delivery(db, store_id, request_id, name, email, address, lines, priced)
+    if cart_id is not None:
+        # The cart the shopper brought by QR code is now ordered: no second order of it,
+        # online or at another kiosk (every store hears the revocation).
+        cart = get_cart(db, cart_id)
+        if cart is not None and cart["status"] == "open":
+            close_cart(db, cart_id, "ordered", order_id=result.get("order_id"), now=now)
     db.execute(
         "INSERT INTO order_requests (request_id, store_id, fulfilment, payload_hash, result, "
         "tx_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",

@@ -253,4 +253,22 @@
       window.print();
     }
   });
+
+  // --- Forms that must go once -------------------------------------------------
+  // "Reserve" and "place the order" disable their button on the first tap; the server
+  // also recognises a second submission of the same form by its request id.
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    if (!form.hasAttribute || !form.hasAttribute("data-once")) {
+      return;
+    }
+    if (form.dataset.sent) {
+      event.preventDefault();
+      return;
+    }
+    form.dataset.sent = "1";
+    form.querySelectorAll("button[type=submit]").forEach(function (button) {
+      button.setAttribute("aria-disabled", "true");
+    });
+  });
 })();
