@@ -4,6 +4,7 @@ here, order what is not, send the cart to a phone."""
 from __future__ import annotations
 
 import hashlib
+import threading
 import time
 import uuid
 from typing import Any
@@ -88,9 +89,33 @@ def _save(lines: list[list], **extra: Any) -> None:
     session["cart"] = cart
 
 
+LOOKUP_TTL_S = 60
+_looked_up: dict[str, tuple[float, dict[str, Any]]] = {}
+_looked_up_lock = threading.Lock()
+
+
 def _lookup() -> Any:
+    """The hub look-up for carts too big for their QR code, remembered a minute per cart:
+    a shopper scanning the same cart again does not use up the store's look-up budget
+    at the hub (30 a minute) and keep other shoppers waiting."""
     client = current_app.extensions.get("hub_client")
-    return client.get_cart if client is not None else None
+    if client is None:
+        return None
+
+    def get_cart(cart_id: str) -> dict[str, Any]:
+        now = time.monotonic()
+        with _looked_up_lock:
+            hit = _looked_up.get(cart_id)
+            if hit and now - hit[0] < LOOKUP_TTL_S:
+                return hit[1]
+        cart = client.get_cart(cart_id)
+        with _looked_up_lock:
+            for key in [k for k, (at, _) in _looked_up.items() if now - at >= LOOKUP_TTL_S]:
+                del _looked_up[key]
+            _looked_up[cart_id] = (now, cart)
+        return cart
+
+    return get_cart
 
 
 def open_scanned(text: str) -> Any:

@@ -66,6 +66,13 @@ def test_a_reference_cart_is_read_through_the_hub_and_refused_once_checked_out(
     resp = _kiosk_scan(store.url, token)
     assert resp.status_code == 200 and resp.url.endswith("/panier")
     assert resp.text.count('class="cart-line status-') == 35
+    # Scanned again a moment later: the store remembers it, the hub is asked once.
+    assert _kiosk_scan(store.url, token).text.count('class="cart-line status-') == 35
+    db = hub_db(hub_data)
+    try:
+        assert db.execute("SELECT count(*) FROM rate_events").fetchone()[0] == 1
+    finally:
+        db.close()
     # Checked out on the web: the revocation reaches the store, the QR is refused.
     small_id, small_token = _hub_cart(hub_data, lines[:3])
     assert _kiosk_scan(store.url, small_token).status_code == 200
@@ -82,9 +89,10 @@ def test_a_reference_cart_is_read_through_the_hub_and_refused_once_checked_out(
         return r.status_code == 400 and 'data-problem="revoked"' in r.text
 
     wait_for(refused, 10, "the revocation on the feed")
-    # The reference cart asked at the hub while the hub is down: a clear message.
+    # A reference cart not seen yet, while the hub is down: a clear message.
+    _, unseen = _hub_cart(hub_data, lines[::-1])
     hub.stop()
-    resp = _kiosk_scan(store.url, token)
+    resp = _kiosk_scan(store.url, unseen)
     assert resp.status_code == 400 and 'data-problem="offline"' in resp.text
 
 
