@@ -9,6 +9,7 @@ import pytest
 import requests
 
 from app import clock
+from app import db as dbmod
 from app.hub import hqauth
 from app.hub.storage import db_path, open_db
 
@@ -83,6 +84,49 @@ def test_five_wrong_passwords_lock_and_each_lockout_grows(hub_data):
     db.close()
 
 
+def test_guesses_at_the_same_time_are_all_counted_and_do_not_hold_the_write_lock(hub_data):
+    import threading
+
+    db = open_db(hub_data)
+    hqauth.add_user(db, "ops@siege.test", "Ops", "operations", "right-password")
+    db.close()
+    barrier = threading.Barrier(4)
+
+    def guess(i: int) -> None:
+        conn = dbmod.connect(db_path(hub_data))
+        barrier.wait()
+        hqauth.authenticate(conn, "ops@siege.test", f"wrong-{i}")
+        conn.close()
+
+    threads = [threading.Thread(target=guess, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    db = open_db(hub_data)
+    assert db.execute(
+        "SELECT failed_attempts FROM hq_users WHERE email = 'ops@siege.test'"
+    ).fetchone() == (4,)
+    # The password is hashed outside the write transaction: a store's signed request
+    # (it writes a nonce) is not kept waiting behind a login attempt.
+    import app.hub.hqauth as module
+
+    seen = []
+    real = module.verify_secret
+
+    def spy(password: str, stored: str) -> bool:
+        seen.append(db.conn.in_transaction)
+        return real(password, stored)
+
+    module.verify_secret = spy
+    try:
+        hqauth.authenticate(db, "ops@siege.test", "right-password")
+    finally:
+        module.verify_secret = real
+    assert seen == [False]
+    db.close()
+
+
 def test_unknown_and_disabled_accounts_look_like_a_wrong_password(hub_data):
     db = open_db(hub_data)
     user = hqauth.add_user(db, "gone@siege.test", "Gone", "admin", "right-password")
@@ -137,6 +181,10 @@ def test_console_pages_need_a_login_and_the_right_role(module_hub):
                 assert "Accès refusé" in answer.text
             csp = answer.headers["Content-Security-Policy"]
             assert "script-src 'self'" in csp and "unsafe-inline" not in csp
+    # An absurd page number in the journal is a page, not a server error.
+    admin = logged_in(base, make_user(module_hub.data, "admin"))
+    for value in ("99999999999999999999999", "-5", "abc"):
+        assert admin.get(f"{base}/hq/journal?avant={value}", timeout=10).status_code == 200
 
 
 def test_login_form_refuses_a_post_without_csrf_token(module_hub):

@@ -210,6 +210,8 @@ def audit_log() -> ResponseReturnValue:
     user = current_user()
     assert user is not None
     before = request.args.get("avant", type=int)
+    if before is not None and not 0 < before < 2**62:  # SQLite integers are 64-bit
+        before = None
     entries = hqauth.recent_audit(get_db(), limit=200, before_id=before)
     if user["role"] != "admin":
         entries = [e for e in entries if e["actor_id"] == user["id"]]
