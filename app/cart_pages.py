@@ -55,7 +55,7 @@ MESSAGES = {
     "expired": _l(
         "This cart's QR code has expired. Open your cart again on your phone to get a new one."
     ),
-    "revoked": _l("This cart was already ordered or cancelled."),
+    "revoked": _l("This cart was already ordered, reserved or emptied."),
     "offline": _l(
         "This cart is too big to be read without our network, which is "
         "unavailable right now. Please try again in a moment or ask a member of "
