@@ -178,6 +178,9 @@ def main() -> None:
         rows = {
             "floor /_ping": load(port, pings),
             "scan 20-line cart": load(port, scans),
+            # One shopper alone: the cost of the work itself, without the wait for the
+            # interpreter lock that 8 at once add (one process serves them all).
+            "scan, 1 client": load(port, [[f"/scan?code={quote(t)}" for t in all_tokens[:SCANS]]]),
             "floor /_ping again": load(port, pings),
         }
     finally:
@@ -192,9 +195,11 @@ def main() -> None:
     for name, r in rows.items():
         print(f"{name:<22}{r['p50']:>9.2f}{r['p95']:>9.2f}{r['srv_p50']:>9.2f}{r['srv_p95']:>9.2f}")
     scan, ping = rows["scan 20-line cart"], rows["floor /_ping"]
-    ratio = scan["srv_p95"] / max(ping["srv_p95"], 0.01)
+    ratio = scan["p50"] / max(ping["p50"], 0.01)
+    alone = rows["scan, 1 client"]["srv_p50"]
     print(f"  {'met ' if scan['srv_p95'] <= 300 else 'MISS'}  scan-to-cart server p95 "
-          f"{scan['srv_p95']:.1f} ms <= 300 ms ({ratio:.1f}x the bare route's p95)")  # fmt: skip
+          f"{scan['srv_p95']:.1f} ms <= 300 ms; client p50 {ratio:.1f}x the bare route's "
+          f"under the same load; alone: server p50 {alone:.1f} ms")  # fmt: skip
     print(f"\nQR decode of {PHOTOS} 1280x720 JPEG photos (20-line cart, "
           f"{len(all_tokens[0])}-character token)")  # fmt: skip
     d50, d95 = statistics.median(decode), pct(decode, 95)
