@@ -127,6 +127,8 @@ def test_search_ignores_accents_and_case_and_treats_syntax_as_text(hub_server, s
         "/shop/panier/c-AAAAAAAAAAAAAAAAAAAA?k=x",
         "/shop/panier/not-a-cart",
         "/shop/commande?magasin=st-nope00",
+        "/shop/no-such-page",
+        "/shop/produit/M1/extra/segments",
     ],
 )
 def test_bad_ids_are_404_pages(hub_server, shopper, path):
@@ -476,3 +478,13 @@ def test_published_promotions_price_the_web_shop(hub_server, shopper):
     assert "-20 % test" in page.text
     product = shopper.get(f"/shop/produit/{a['ref']}?couleur={a['colour_code']}")
     assert f"<del>{format_price(a['price'], 'fr')}</del>" in product.text
+
+
+def test_product_pictures_may_be_kept_while_pages_and_qr_codes_are_not(hub_server, shopper):
+    item = _stocked(hub_server.data, n=1)[0]
+    ref = item["sku"].split("-")[0]
+    picture = shopper.get(f"/shop/image/{ref}/0.png")
+    assert picture.status_code == 200 and "max-age=86400" in picture.headers["Cache-Control"]
+    shopper.add(item["sku"])
+    assert shopper.get("/shop/panier").headers["Cache-Control"] == "no-store"
+    assert shopper.get("/shop/panier/qr.png").headers["Cache-Control"] == "no-store"

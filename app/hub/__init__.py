@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, Response, current_app, jsonify, request
+from flask import Flask, Response, current_app, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
 from .. import i18n
@@ -34,8 +34,9 @@ def _security_headers(response: Response) -> Response:
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["X-Frame-Options"] = "DENY"
     response.headers["Referrer-Policy"] = "same-origin"
-    # Feed pages and transaction results are per store and change constantly.
-    response.headers["Cache-Control"] = "no-store"
+    # Feed pages and transaction results are per store and change constantly; a
+    # response that says how it may be cached (a product picture) keeps its own rule.
+    response.headers.setdefault("Cache-Control", "no-store")
     return response
 
 
@@ -122,7 +123,11 @@ def create_hub_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> Any:
-        """Errors are JSON ``{error, message}``: stores and adapters parse them."""
+        """Errors are JSON ``{error, message}``: stores and adapters parse them; a
+        person in the web shop (a mistyped address under /shop) gets a page."""
+        if request.path.startswith("/shop/") and exc.code in (404, 405):
+            html = render_template("hub/shop/error.html", code=exc.code, csrf=False)
+            return html, exc.code
         code = (exc.name or "error").lower().replace(" ", "_")
         if exc.code == 413:
             code = "body_too_large"

@@ -60,7 +60,9 @@ _HEX = re.compile(r"#[0-9A-Fa-f]{6}")
 @bp.app_context_processor
 def shop_globals() -> dict[str, Any]:
     """The cart badge and language on every shop page."""
-    if not request.blueprint == "webshop":
+    # Shop pages, and the shop's own error page for an address under /shop that
+    # matches no route (no blueprint then).
+    if request.blueprint != "webshop" and not request.path.startswith("/shop/"):
         return {}
     return {"cart_count": _cart_count(), "lang": current_lang(), "LANGUAGES": LANGUAGES}
 
@@ -281,7 +283,8 @@ def picture(ref: str, n: int) -> ResponseReturnValue:
         key,
         lambda: pictures.render_product_picture(p["category_slug"], colour, p["brand"], variant=n),
     )
-    return send_file(path, mimetype="image/png")
+    # Drawn once per product and colour and never changed: phones may keep it a day.
+    return send_file(path, mimetype="image/png", max_age=86400)
 
 
 @bp.post("/langue")
