@@ -12,11 +12,13 @@ served by the kiosk from its own origin, so they show offline too.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
 import os
 import re
+import shutil
 import time
 import unicodedata
 from collections.abc import Sequence
@@ -295,6 +297,31 @@ def missing_images(db: Database, data_dir: str | Path) -> list[tuple[str, str, s
     return out
 
 
+def prune_images(db: Database, data_dir: str | Path) -> int:
+    """Delete cached images no banner will show again (promotion ended, unpublished, or
+    its image replaced); return how many directories went. A kiosk box's disk is small."""
+    keep: set[tuple[str, str]] = set()
+    for (text,) in db.execute(
+        "SELECT data FROM promotions WHERE status = 'published' AND ends_at > ?",
+        [clock.now_iso()],
+    ).fetchall():
+        data = json.loads(text)
+        if data.get("image"):
+            keep.add((data["id"], data["image"]["hash"]))
+    root = images_dir(data_dir)
+    removed = 0
+    if not root.is_dir():
+        return 0
+    for promo_dir in root.iterdir():
+        for hash_dir in list(promo_dir.iterdir()) if promo_dir.is_dir() else []:
+            if (promo_dir.name, hash_dir.name) not in keep:
+                shutil.rmtree(hash_dir, ignore_errors=True)
+                removed += 1
+        with contextlib.suppress(OSError):
+            promo_dir.rmdir()  # only when empty
+    return removed
+
+
 def fetch_image(client: Any, promotion_id: str, image_hash: str, name: str) -> bytes:
     """GET one image from the hub, signed like every store request; raises HubError."""
     from .hubclient import HubError
@@ -354,6 +381,10 @@ def fetch_missing_images(db: Database, client: Any, data_dir: str | Path | None 
     except Exception:  # noqa: BLE001 - the sync goes on without images
         log.exception("cannot list the promotion images to fetch")
         return 0
+    try:
+        prune_images(db, data_dir)
+    except Exception:  # noqa: BLE001 - disk housekeeping must not stop the sync
+        log.exception("cannot prune old promotion images")
     fetched = 0
     now = time.monotonic()
     for key in missing:
