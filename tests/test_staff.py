@@ -124,6 +124,31 @@ def test_staff_session_ends_after_inactivity(store_data):
     assert r.status_code == 302 and "expired=1" in r.headers["Location"]
 
 
+def test_self_refreshing_screens_say_so_and_do_not_keep_a_session_alive(store_data, monkeypatch):
+    from app import create_app
+    from app import staff as staff_module
+
+    from .conftest import staff_login
+
+    now = [1_800_000_000.0]
+    monkeypatch.setattr(staff_module.time, "time", lambda: now[0])
+    app = create_app({"DATA_DIR": str(store_data), "TESTING": True})
+    client = app.test_client()
+    staff_login(client, store_data)
+    page = client.get("/staff/status").get_data(as_text=True)
+    # The status panel polls itself with the header that marks it as not a person.
+    panel = re.search(r'<section id="sync-status"[^>]*>', page).group(0)
+    assert """hx-headers='{"X-Staff-Poll": "1"}'""" in panel
+    idle = app.config["STAFF_IDLE_SECONDS"]
+    poll = {"HX-Request": "true", "X-Staff-Poll": "1"}
+    now[0] += idle / 2
+    assert "HX-Redirect" not in client.get("/staff/status", headers=poll).headers
+    now[0] += idle / 2 + 1  # only polls since the login: the session has ended
+    assert (
+        client.get("/staff/status", headers=poll).headers["HX-Redirect"].startswith("/staff/login")
+    )
+
+
 def test_login_and_logout_are_audited_with_the_device(client, store_db, store_data):
     from .conftest import staff_login
 
