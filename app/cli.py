@@ -512,11 +512,21 @@ def sync(
     type=click.IntRange(1, 1_000_000),
     help="Products to seed on first run.",
 )
-def demo(data: Path, port: int, products: int) -> None:
+@click.option(
+    "--phone-host",
+    default=None,
+    envvar="KIOSK_DEMO_PHONE_HOST",
+    show_envvar=True,
+    metavar="HOST",
+    help="This machine's address on the shop's Wi-Fi (e.g. 192.168.1.20): the web shop "
+    "then listens on every interface so a real phone can use it, and kiosks send carts "
+    "to phones there. Default: everything on 127.0.0.1 only.",
+)
+def demo(data: Path, port: int, products: int, phone_host: str | None) -> None:
     """Seed demo data into DATA if empty, start every server on 127.0.0.1, print the URLs."""
     from .demo import run_demo
 
-    run_demo(data, port, products)
+    run_demo(data, port, products, phone_host)
 
 
 from .hub.cli import hub as _hub  # noqa: E402

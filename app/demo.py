@@ -240,12 +240,19 @@ def ensure_demo_promotions(data: Path) -> list[dict[str, Any]]:
         db.close()
 
 
-def demo_manifest(data: Path, port: int) -> dict[str, Any]:
+def shop_base(port: int, phone_host: str | None = None) -> str:
+    """The web shop's address as a phone reaches it: this machine's LAN name or address
+    when the demo serves phones (``--phone-host``), else loopback."""
+    return f"http://{phone_host or '127.0.0.1'}:{port + HUB_PORT_OFFSET}/"
+
+
+def demo_manifest(data: Path, port: int, phone_host: str | None = None) -> dict[str, Any]:
     """What demo.json says: URLs, stores and their data, logins, sample barcodes."""
     from . import seed as seedmod
     from .hub.storage import open_db
 
     hub_url = f"http://127.0.0.1:{port + HUB_PORT_OFFSET}/"
+    shop_url = shop_base(port, phone_host)
     carts_path = data / "demo-carts.json"
     carts_made = json.loads(carts_path.read_text()) if carts_path.exists() else []
     db = open_db(hub_dir(data))
@@ -288,7 +295,7 @@ def demo_manifest(data: Path, port: int) -> dict[str, Any]:
         "hub": {
             "url": hub_url,
             "data_dir": str(hub_dir(data).resolve()),
-            "shop_url": hub_url + "shop/",
+            "shop_url": shop_url + "shop/",
         },
         "stores": stores,
         "urls": {"hub": hub_url, "kiosk": [s["url"] for s in stores]},
@@ -322,15 +329,20 @@ def demo_manifest(data: Path, port: int) -> dict[str, Any]:
         "carts": [
             {
                 **{k: c[k] for k in ("id", "lines", "self_contained", "qr_payload", "qr_image")},
-                "shop_url": hub_url.rstrip("/") + c["path"],
+                "shop_url": shop_url.rstrip("/") + c["path"],
             }
             for c in carts_made
         ],
     }
 
 
-def run_demo(data: Path, port: int, products: int) -> None:
-    """Seed, start the hub and one store server process per demo store, wait for a stop."""
+def run_demo(data: Path, port: int, products: int, phone_host: str | None = None) -> None:
+    """Seed, start the hub and one store server process per demo store, wait for a stop.
+
+    ``phone_host``: serve the hub (web shop) on every interface and point "send to my
+    phone" at ``http://PHONE_HOST:port/``, so a real phone on the same network can run
+    the cart journey. Stores and kiosks stay on loopback.
+    """
     from . import seed as seedmod
 
     data.mkdir(parents=True, exist_ok=True)
@@ -349,14 +361,16 @@ def run_demo(data: Path, port: int, products: int) -> None:
     try:
         hub = subprocess.Popen(
             [sys.executable, "-m", "app", "hub", "serve", "--data", str(hub_dir(data)),
-             "--port", str(port + HUB_PORT_OFFSET), "--threads", "16"],
+             "--port", str(port + HUB_PORT_OFFSET), "--threads", "16",
+             "--host", "0.0.0.0" if phone_host else "127.0.0.1"],  # noqa: S104
             env=env,
         )  # fmt: skip
         procs.append(hub)
         _wait_ready(hub_url + "api/v1/status", hub)
         for i, store in enumerate(seedmod.DEMO_STORES):
             # The secret goes through the environment, not the command line (ps shows it).
-            store_env = {**env, "KIOSK_STORE_SECRET": secrets[store["id"]]}
+            store_env = {**env, "KIOSK_STORE_SECRET": secrets[store["id"]],
+                         "KIOSK_SHOP_URL": shop_base(port, phone_host)}  # fmt: skip
             cmd = [sys.executable, "-m", "app", "serve",
                    "--data", str(store_dir(data, store["id"])), "--port", str(port + i),
                    "--hub-url", hub_url, "--store-id", store["id"]]  # fmt: skip
@@ -366,7 +380,7 @@ def run_demo(data: Path, port: int, products: int) -> None:
             _wait_ready(url + "healthz", procs[i + 1])
             _wait_first_sync(store["name"], url, procs[i + 1])
             ensure_demo_staff(data, store["id"])
-        manifest = demo_manifest(data, port)
+        manifest = demo_manifest(data, port, phone_host)
         (data / "demo.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False))
         _announce(manifest, data)
         while all(p.poll() is None for p in procs):

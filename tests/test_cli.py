@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
@@ -13,6 +14,8 @@ from pathlib import Path
 
 import pytest
 import requests
+import zxingcpp
+from PIL import Image
 
 from app import db as dbmod
 from app import seed as seedmod
@@ -94,6 +97,8 @@ def test_demo_seeds_serves_writes_demo_json_and_stops_on_sigterm(tmp_path):
             str(port),
             "--products",
             "60",
+            "--phone-host",
+            "localhost",
         ],
         cwd=ROOT,
         stdout=subprocess.PIPE,
@@ -131,6 +136,19 @@ def test_demo_seeds_serves_writes_demo_json_and_stops_on_sigterm(tmp_path):
         page = requests.get(carts[1]["shop_url"], timeout=5)
         assert page.status_code == 200 and page.text.count('class="cart-line"') == 20
         assert requests.get(manifest["hub"]["shop_url"], timeout=5).status_code == 200
+        # --phone-host: the web shop as a phone on the Wi-Fi reaches it, and a kiosk
+        # cart sent to a phone points there.
+        assert manifest["hub"]["shop_url"] == f"http://localhost:{port + 10}/shop/"
+        kiosk = requests.Session()
+        html = kiosk.get(f"{first}product/{manifest['sample_barcodes'][0]['ref']}", timeout=5)
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', html.text).group(1)
+        kiosk.post(first + "panier/ajouter", timeout=5, data={
+            "csrf_token": csrf, "sku": manifest["sample_barcodes"][0]["sku"]})  # fmt: skip
+        qr = kiosk.get(first + "panier/telephone.png", timeout=5)
+        [found] = zxingcpp.read_barcodes(
+            Image.open(io.BytesIO(qr.content)), formats=zxingcpp.BarcodeFormat.QRCode
+        )
+        assert found.text.startswith(f"http://localhost:{port + 10}/shop/panier/importer?l=")
         # The hub runs, and the stores got their catalog from it.
         status = requests.get(manifest["hub"]["url"] + "api/v1/status", timeout=5).json()
         assert status["ok"] is True and status["stores"] == 3
