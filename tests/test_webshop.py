@@ -488,3 +488,23 @@ def test_product_pictures_may_be_kept_while_pages_and_qr_codes_are_not(hub_serve
     shopper.add(item["sku"])
     assert shopper.get("/shop/panier").headers["Cache-Control"] == "no-store"
     assert shopper.get("/shop/panier/qr.png").headers["Cache-Control"] == "no-store"
+
+
+def test_an_order_is_not_placed_at_a_total_the_shopper_did_not_see(hub_server, shopper):
+    a, _ = _stocked(hub_server.data, store_id=PARIS)
+    shopper.add(a["sku"], 2)
+    page = shopper.get(f"/shop/commande?magasin={PARIS}")
+    shown = int(re.search(r'name="total" value="(\d+)"', page.text).group(1))
+    assert shown == 2 * a["price"]
+    details = {"magasin": PARIS, "name": "Léa Martin", "email": "lea@example.com"}
+    # The page was shown at another total (a promotion ended meanwhile): not placed.
+    stale = shopper.post("/shop/commande", {**details, "total": str(shown - 500)})
+    assert stale.status_code == 400 and 'data-error="price_changed"' in stale.text
+    db = hub_db(hub_server.data)
+    try:
+        assert db.execute("SELECT count(*) FROM orders").fetchone()[0] == 0
+    finally:
+        db.close()
+    # Confirmed at the total now shown: placed.
+    placed = shopper.post("/shop/commande", {**details, "total": str(shown)})
+    assert placed.status_code == 200 and re.search(r"/orders/CC-\d{8}\?k=", placed.url)

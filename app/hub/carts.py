@@ -411,8 +411,13 @@ def checkout(
     *,
     private_key: Ed25519PrivateKey,
     now: datetime | None = None,
+    expected_total: int | None = None,
 ) -> dict[str, Any]:
     """Place the cart as a click-and-collect order in ``store_id`` and revoke the cart.
+
+    ``expected_total``: the total the shopper saw; if the price changed since (a
+    promotion ended), CartError("price_changed") and nothing is written, so the shopper
+    confirms the new total instead of paying it unawares.
 
     The order records the web prices the cart page showed (:func:`price_items`, no
     store: the shop's pages price without one) at ``now``, promotions included.
@@ -442,6 +447,8 @@ def checkout(
             store_id=None,
             now=now,
         )  # fmt: skip
+        if expected_total is not None and priced.total_cents != expected_total:
+            raise CartError("price_changed", "the cart's total changed since it was shown")
         made = create_order(
             db,
             store_id,

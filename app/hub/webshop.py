@@ -534,16 +534,24 @@ def place_order() -> ResponseReturnValue:
     email = form["email"]
     if len(email) > 254 or email.count("@") != 1 or not all(email.split("@")) or " " in email:
         errors["email"] = _("Give a valid e-mail address: we send the pickup code there.")
+    shown = request.form.get("total", "")
+    expected = int(shown) if shown.isascii() and shown.isdigit() and len(shown) < 12 else None
     if not errors:
         private_key = keys.current_private_key(current_app.config["DATA_DIR"])
         try:
             made = carts.checkout(
                 get_db(), cart["id"], context["store"]["id"], form["name"], email,
-                private_key=private_key,
+                private_key=private_key, expected_total=expected,
             )  # fmt: skip
         except carts.CartError as exc:
-            flash(_cart_message(exc), "error")
-            return redirect(url_for("webshop.cart"))
+            if exc.code != "price_changed":
+                flash(_cart_message(exc), "error")
+                return redirect(url_for("webshop.cart"))
+            errors["price"] = _(
+                "The price changed while you were ordering (a promotion ended or began). "
+                "Check the new total, then order again."
+            )
+            context = _checkout_context(cart, context["store"]["id"])
         except OrderError as exc:
             if exc.code == "out_of_stock":
                 errors["stock"] = _(
