@@ -373,6 +373,7 @@ def order() -> Any:
     view = _view()
     if not view["to_order"]:
         return redirect(url_for("cart.show"))
+    priced = kiosk_cart.price_lines(get_db(), view["to_order"])
     form = request.form
     error = None
     if request.method == "POST":
@@ -394,6 +395,7 @@ def order() -> Any:
                 device=device_name(),
                 request_id=_request_id(),
                 cart_id=session.get("cart", {}).get("id"),
+                shown=priced,
             )
             if request_id in session.get("order_requests", []):
                 return redirect(url_for("cart.ordered", request_id=request_id))
@@ -403,9 +405,15 @@ def order() -> Any:
             _save(remaining)
             session["order_requests"] = [*session.get("order_requests", [])[-4:], request_id]
             return redirect(url_for("cart.ordered", request_id=request_id))
-    return render_template("kiosk/cart_order.html", view=view, error=error, form=form), (
-        400 if error else 200
+    page = render_template(
+        "kiosk/cart_order.html",
+        view=view,
+        error=error,
+        form=form,
+        priced={line.sku: line for line in priced.lines},
+        total=priced.total_cents,
     )
+    return page, (400 if error else 200)
 
 
 @bp.get("/commande/<request_id>")

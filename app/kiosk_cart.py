@@ -300,6 +300,17 @@ def cart_view(
     }
 
 
+def price_lines(
+    db: Database, lines: list[tuple[str, int]], now: datetime | None = None
+) -> pricing.PricedCart:
+    """``(sku, qty)`` priced as this kiosk shows them now (the store's promotions)."""
+    when = now or clock.utcnow()
+    items = promotions.cart_items(db, lines)
+    return pricing.price_cart(
+        items, rules=promotions.active_rules(db, when), store_id=promotions.store_id(db), now=when
+    )
+
+
 def check_customer(
     fulfilment: str, name: str, email: str, address: dict[str, str] | None
 ) -> dict[str, Any]:
@@ -332,6 +343,7 @@ def queue_order_request(
     device: str = "",
     request_id: str | None = None,
     cart_id: str | None = None,
+    shown: pricing.PricedCart | None = None,
 ) -> str:
     """Queue an ``order.request`` for the hub (lines not available here); its id.
 
@@ -350,6 +362,13 @@ def queue_order_request(
         "lines": [{"sku": sku, "qty": qty} for sku, qty in lines],
         "priced_at": clock.now_iso(),  # the hub prices the request as shown, at this instant
     }
+    if shown is not None:
+        # What the screen said per line: the hub honours it when lower than its own price
+        # (a promotion withdrawn while this store was offline).
+        totals = {line.sku: line.total_cents for line in shown.lines}
+        for line in payload["lines"]:
+            if line["sku"] in totals:
+                line["shown_total_cents"] = totals[line["sku"]]
     if cart_id and carts.is_cart_id(cart_id):
         payload["cart_id"] = cart_id  # the hub closes the online cart with the order
     now = clock.now_iso()

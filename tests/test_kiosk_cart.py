@@ -261,6 +261,8 @@ def test_ordering_what_is_not_here_queues_one_order_request(web, keyed_db):
     lines = [CartLine(absent["sku"], 2, absent["price_cents"]),
              CartLine(here["sku"], 1, here["price_cents"])]  # fmt: skip
     client.get("/scan", query_string={"code": cart_token(lines)})
+    form_page = client.get("/panier/commander").get_data(as_text=True)
+    assert f'data-cents="{2 * absent["price_cents"]}"' in form_page  # the price shown
     csrf = _csrf(client, "/panier/commander")
     bad = client.post(
         "/panier/commander",
@@ -275,7 +277,9 @@ def test_ordering_what_is_not_here_queues_one_order_request(web, keyed_db):
     [row] = keyed_db.execute_returning_dicts("SELECT * FROM outbox WHERE type = 'order.request'")
     payload = json.loads(row["payload"])
     assert payload["fulfilment"] == "home" and payload["request_id"] == row["id"]
-    assert payload["lines"] == [{"sku": absent["sku"], "qty": 2}]
+    # With what the screen said it costs (the hub honours it if lower than its price).
+    shown = 2 * absent["price_cents"]
+    assert payload["lines"] == [{"sku": absent["sku"], "qty": 2, "shown_total_cents": shown}]
     assert payload["address"] == {"line1": "3 rue des Lilas", "postcode": "69003", "city": "Lyon"}
     assert 'data-state="queued"' in client.get(resp.headers["Location"]).get_data(as_text=True)
     # The ordered line left the cart; the line available here stayed.

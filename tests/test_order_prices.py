@@ -345,3 +345,33 @@ def test_m006_adds_discount_cents_defaulting_to_zero():
     column = next(c for c in db["order_lines"].columns if c.name == "discount_cents")
     assert (column.type, column.notnull, column.default_value) == ("INTEGER", 1, "0")
     assert [m.name for m in hub_migrations.pending(db)] == []
+
+
+def test_a_kiosk_request_pays_the_price_shown_when_a_promotion_was_withdrawn_since(
+    hub_server, hub_client
+):
+    db = hub_db(hub_server.data)
+    x, y = (r[0] for r in db.execute("SELECT sku FROM variants ORDER BY sku LIMIT 2 OFFSET 60"))
+    price = {sku: row["unit_cents"] for sku, row in catalog_rows(db, [x, y]).items()}
+    now = clock.utcnow().replace(second=0, microsecond=0)
+    offer = _promote(db, start=now - timedelta(hours=2), end=now + timedelta(days=1),
+                     kind="percent", value=25, targets=[x], stores=[LYON])  # fmt: skip
+    # The kiosk showed -25 % on x, then head office withdrew the offer before the
+    # store (offline meanwhile) sent the order: the hub's rules no longer have it.
+    promotions.unpublish(db, offer, "test")
+    shown_x = 2 * price[x] - _pct(2 * price[x], 25)
+    request = _request([(x, 2), (y, 1)], priced_at=clock.iso(now - timedelta(minutes=30)))
+    request["lines"][0]["shown_total_cents"] = shown_x
+    request["lines"][1]["shown_total_cents"] = price[y] + 500  # more than the hub's price
+    [res] = _send(hub_client, request)
+    assert res["status"] == "accepted", res
+    lines = _lines(db, res["result"]["order_id"])
+    # Lower shown price honoured; a higher one is not: never more than the hub's price.
+    assert lines == {x: (2, price[x], 2 * price[x] - shown_x), y: (1, price[y], 0)}
+    assert _paid(lines) == shown_x + price[y]
+    for bad in (-1, 1.5, True, "12"):
+        payload = _request([(x, 1)])
+        payload["lines"][0]["shown_total_cents"] = bad
+        [refused] = _send(hub_client, payload)
+        assert refused["status"] == "rejected" and refused["reason"] == "invalid_payload", bad
+    db.close()

@@ -18,6 +18,7 @@ import hashlib
 import json
 import re
 import secrets
+from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -102,7 +103,12 @@ def _lines(db: Database, payload: dict[str, Any]) -> list[dict[str, Any]]:
         if sku in seen:
             raise _invalid(f"{sku} is listed twice")
         seen.add(sku)
-        out.append({"sku": sku, "qty": qty})
+        shown = item.get("shown_total_cents")
+        if shown is not None and (
+            not isinstance(shown, int) or isinstance(shown, bool) or not 0 <= shown <= 10**9
+        ):
+            raise _invalid("shown_total_cents is a whole number of cents")
+        out.append({"sku": sku, "qty": qty, "shown_total_cents": shown})
     rows = catalog_rows(db, seen)
     for line in out:
         if line["sku"] not in rows:
@@ -133,15 +139,40 @@ def _priced_at(payload: dict[str, Any], now: datetime) -> datetime:
 
 
 def _price(db: Database, store_id: str, lines: list[dict[str, Any]], at: datetime) -> PricedCart:
-    """The lines priced as the sending store's kiosk showed them at ``at``."""
+    """The lines priced as the sending store's kiosk showed them at ``at``.
+
+    The hub prices with the promotions published now, as they apply at ``at``. A
+    promotion unpublished or edited since (while the store was offline) is not there any
+    more, so a line's ``shown_total_cents`` (what the kiosk screen said) is honoured when
+    it is lower: the shopper never pays more than the price displayed. A higher shown
+    total is not: the hub's price stands.
+    """
     rows = catalog_rows(db, [ln["sku"] for ln in lines])
-    return price_items(
+    priced = price_items(
         db,
         [Item(ln["sku"], rows[ln["sku"]]["category_slug"], rows[ln["sku"]]["unit_cents"],
               ln["qty"]) for ln in lines],
         store_id=store_id,
         now=at,
     )  # fmt: skip
+    shown = {ln["sku"]: ln.get("shown_total_cents") for ln in lines}
+    out = []
+    for line in priced.lines:
+        kiosk = shown.get(line.sku)
+        if kiosk is not None and kiosk < line.total_cents:
+            line = replace(
+                line,
+                total_cents=kiosk,
+                discount_cents=line.unit_cents * line.qty - kiosk,
+                label_fr=line.label_fr or "Prix affiché en magasin",
+                label_en=line.label_en or "Price shown in store",
+            )
+        out.append(line)
+    return PricedCart(
+        tuple(out),
+        sum(line.total_cents for line in out),
+        sum(line.discount_cents for line in out),
+    )
 
 
 def _new_delivery_ids(db: Database) -> tuple[str, str]:
