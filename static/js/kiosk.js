@@ -14,7 +14,7 @@
   var SCAN_GAP_MS = 100;
   var SCAN_MEAN_MS = 35;
   var SCAN_MIN_CHARS = 6;
-  var SCAN_LONG_CHARS = 20; // nobody types 20 keys at under 35 ms each
+  var SCAN_LONG_CHARS = 8; // nobody types 8 keys at under 35 ms each
   var SCAN_LONG_GAP_MS = 600;
   var burst = "";
   var burstStart = 0;
