@@ -28,7 +28,7 @@ from .carts import CartError
 from .feed import CATALOG_VERSION
 from .i18n import current_lang, format_clock
 from .kiosk_cart import CartScanError
-from .qrphoto import MAX_PHOTO_BYTES, decode_qr
+from .qrphoto import decode_upload
 from .staff import device_name
 from .storage import get_db
 
@@ -221,9 +221,7 @@ def scanner() -> str:
 @bp.post("/photo")
 def photo() -> Any:
     """A photo of the cart's QR code, decoded on the server."""
-    upload = request.files.get("photo")
-    data = upload.read(MAX_PHOTO_BYTES + 1) if upload else b""
-    text = decode_qr(data) if data and len(data) <= MAX_PHOTO_BYTES else None
+    text = decode_upload(request.files.get("photo"))
     if not text:
         return _problem("no_qr")
     return open_scanned(text)

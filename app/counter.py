@@ -31,7 +31,7 @@ from . import clock, orders, reservations, tickets
 from .extensions import htmx
 from .i18n import current_lang, format_clock
 from .orders import OrderError
-from .qrphoto import MAX_PHOTO_BYTES, decode_qr
+from .qrphoto import decode_upload
 from .staff import device_name, require_staff, vary_on_htmx
 from .storage import get_db
 
@@ -363,9 +363,7 @@ def desk() -> Any:
 @bp.post("/orders/verify/photo")
 def verify_photo() -> Any:
     """A photo of the customer's QR code, decoded here (tablets may lack a live camera)."""
-    upload = request.files.get("photo")
-    data = upload.read(MAX_PHOTO_BYTES + 1) if upload else b""
-    text = decode_qr(data) if data and len(data) <= MAX_PHOTO_BYTES else None
+    text = decode_upload(request.files.get("photo"))
     if not text:
         return render_template("orders/desk.html", error=_messages()["no_qr"]), 400
     try:

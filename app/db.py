@@ -65,6 +65,20 @@ def write(db: Database) -> Iterator[Database]:
         db.conn.execute("COMMIT")
 
 
+@contextlib.contextmanager
+def read(db: Database) -> Iterator[Database]:
+    """A read transaction: several queries see one snapshot (a count and its rows
+    agree); inside a transaction already, that one is the snapshot."""
+    if db.conn.in_transaction:
+        yield db
+        return
+    db.conn.execute("BEGIN")
+    try:
+        yield db
+    finally:
+        db.conn.execute("COMMIT")
+
+
 def get_meta(db: Database, key: str, default: str | None = None) -> str | None:
     """Read one value from the ``meta`` key/value table."""
     row = db.execute("SELECT value FROM meta WHERE key = ?", [key]).fetchone()

@@ -49,7 +49,7 @@ def db_size_bytes(data_dir: str | Path) -> int:
 def build_report(db: Database, data_dir: str | Path, now: datetime | None = None) -> dict[str, Any]:
     """The health report to send now (see the module docstring for the fields)."""
     moment = now or clock.utcnow()
-    with _read(db):
+    with dbmod.read(db):
         stats = outbox.stats(db, moment)
         parked_rows = outbox.parked(db, limit=MAX_PARKED)
         cursor = syncstate.cursor(db)
@@ -74,15 +74,3 @@ def build_report(db: Database, data_dir: str | Path, now: datetime | None = None
         "cursor": int(cursor) if cursor.isdigit() else 0,
         "sent_at": clock.iso(moment),
     }
-
-
-@contextlib.contextmanager
-def _read(db: Database):  # type: ignore[no-untyped-def]
-    if db.conn.in_transaction:
-        yield
-        return
-    db.conn.execute("BEGIN")
-    try:
-        yield
-    finally:
-        db.conn.execute("COMMIT")

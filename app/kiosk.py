@@ -358,22 +358,12 @@ def picture(ref: str, n: int) -> Any:
         abort(404)
     from . import pictures  # Pillow loads only when a picture is first drawn
 
-    db = get_db()
-    p = catalog.product_by_ref(db, ref, "fr")
-    if p is None:
-        abort(404)
-    vs = catalog.variants(db, p["pk"], "fr")
-    colour = vs[0]["colour_hex"] if vs else "#888888"
     sku = request.args.get("sku")
-    for v in vs:
-        if v["sku"] == sku:
-            colour = v["colour_hex"]
-    key = f"{p['category_slug']}-{colour.lstrip('#')}-{n}"
-    path = pictures.cached_picture(
-        Path(current_app.config["PICTURE_CACHE"]),
-        key,
-        lambda: pictures.render_product_picture(p["category_slug"], colour, p["brand"], variant=n),
+    path = pictures.product_picture(
+        get_db(), Path(current_app.config["PICTURE_CACHE"]), ref, n, lambda v: v["sku"] == sku
     )
+    if path is None:
+        abort(404)
     return send_file(path, mimetype="image/png", max_age=86400)
 
 

@@ -19,6 +19,7 @@ from io import BytesIO
 from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont, ImageOps
+from sqlite_utils import Database
 
 RGB = tuple[int, int, int]
 Point = tuple[float, float]
@@ -652,3 +653,25 @@ def cached_picture(cache_dir: Path, key: str, render: Callable[[], bytes]) -> Pa
             os.unlink(tmp)
         raise
     return path
+
+
+def product_picture(
+    db: Database, cache_dir: Path, ref: str, n: int, chosen: Callable[[dict], bool]
+) -> Path | None:
+    """The cached picture ``n`` of product ``ref`` in the colour of the first variant
+    ``chosen`` accepts (else its first variant's), or None for an unknown product.
+    Shared by the kiosk and the hub's web shop: the same product looks the same."""
+    from . import catalog
+
+    product = catalog.product_by_ref(db, ref[:40], "fr")
+    if product is None:
+        return None
+    variants = catalog.variants(db, product["pk"], "fr")
+    colour = next((v["colour_hex"] for v in variants if chosen(v)), None)
+    colour = colour or (variants[0]["colour_hex"] if variants else "#888888")
+    slug = product["category_slug"]
+    return cached_picture(
+        cache_dir,
+        f"{slug}-{colour.lstrip('#')}-{n}",
+        lambda: render_product_picture(slug, colour, product["brand"], variant=n),
+    )

@@ -8,9 +8,17 @@ capture=environment>`` is sent instead and decoded here with zxing-cpp.
 from __future__ import annotations
 
 import io
+from typing import Any
 
 MAX_PHOTO_BYTES = 8 * 1024 * 1024  # a phone photo is 2-5 MB
 MAX_SIDE = 1600  # decode a smaller copy: a QR code filling a tenth of the frame still reads
+
+
+def decode_upload(upload: Any) -> str | None:
+    """The QR code's text in an uploaded photo (a Werkzeug ``FileStorage`` or None),
+    reading at most one byte past the limit so a huge upload is never held whole."""
+    data = upload.read(MAX_PHOTO_BYTES + 1) if upload else b""
+    return decode_qr(data)
 
 
 def decode_qr(data: bytes) -> str | None:

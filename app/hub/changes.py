@@ -13,13 +13,12 @@ in the protocol for that reason.)
 
 from __future__ import annotations
 
-import contextlib
 import json
-from collections.abc import Iterator
 from typing import Any
 
 from sqlite_utils import Database
 
+from .. import db as dbmod
 from ..clock import now_iso
 
 MAX_LIMIT = 2000
@@ -48,19 +47,6 @@ def last_seq(db: Database) -> int:
     return int(db.execute("SELECT coalesce(max(seq), 0) FROM changes").fetchone()[0])
 
 
-@contextlib.contextmanager
-def _snapshot(db: Database) -> Iterator[None]:
-    """A read transaction, so a page, its count and the last seq agree with each other."""
-    if db.conn.in_transaction:
-        yield
-        return
-    db.conn.execute("BEGIN")
-    try:
-        yield
-    finally:
-        db.conn.execute("COMMIT")
-
-
 def changes_since(
     db: Database, store_id: str, since: int, limit: int = DEFAULT_LIMIT
 ) -> dict[str, Any]:
@@ -72,7 +58,7 @@ def changes_since(
     """
     limit = max(1, min(int(limit), MAX_LIMIT))
     since = max(0, int(since))
-    with _snapshot(db):
+    with dbmod.read(db):  # a page, its count and the last seq agree
         # "+store_id" keeps the planner on the rowid range (seq order, stops at LIMIT)
         # instead of an OR over the (store_id, seq) index followed by a sort.
         rows = db.execute(

@@ -95,9 +95,7 @@ def login_required(*roles: str) -> Callable[[Callable[..., Any]], Callable[..., 
     Not logged in: a redirect to the login page (an htmx request is told to load it as
     a whole page). Logged in with another role: the 403 page.
     """
-    for role in roles:
-        if role not in hqauth.ROLES:
-            raise ValueError(f"unknown head-office role {role!r}")
+    hqauth.check_roles(roles)
 
     def decorator(view: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(view)

@@ -34,9 +34,7 @@ def token_required(*roles: str) -> Callable[[Callable[..., Any]], Callable[..., 
     The token (``{id, name, role}``) is in ``g.hq_token`` for the view and for
     :func:`app.hub.hq.audit`.
     """
-    for role in roles:
-        if role not in hqauth.ROLES:
-            raise ValueError(f"unknown head-office role {role!r}")
+    hqauth.check_roles(roles)
 
     def decorator(view: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(view)

@@ -118,6 +118,13 @@ def set_disabled(db: Database, user_id: str, disabled: bool) -> bool:
         )
 
 
+def check_roles(roles: tuple[str, ...]) -> None:
+    """Raise ValueError for a role name that does not exist (a typo in a decorator)."""
+    for role in roles:
+        if role not in ROLES:
+            raise ValueError(f"unknown head-office role {role!r}")
+
+
 def _lockout_seconds(lockouts: int) -> int:
     return min(FIRST_LOCKOUT_S * 2 ** max(lockouts - 1, 0), MAX_LOCKOUT_S)
 

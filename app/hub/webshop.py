@@ -266,23 +266,16 @@ def picture(ref: str, n: int) -> ResponseReturnValue:
         abort(404)
     from .. import pictures  # Pillow's drawing code loads only when a picture is drawn
 
-    db = get_db()
-    p = catalog.product_by_ref(db, ref[:40], "fr")
-    if p is None:
-        abort(404)
-    vs = catalog.variants(db, p["pk"], "fr")
-    colour = vs[0]["colour_hex"] if vs else "#888888"
     wanted = request.args.get("couleur")
-    for v in vs:
-        if v["colour_code"] == wanted:
-            colour = v["colour_hex"]
-            break
-    key = f"{p['category_slug']}-{colour.lstrip('#')}-{n}"
-    path = pictures.cached_picture(
+    path = pictures.product_picture(
+        get_db(),
         Path(current_app.config["DATA_DIR"]) / "pictures",
-        key,
-        lambda: pictures.render_product_picture(p["category_slug"], colour, p["brand"], variant=n),
+        ref,
+        n,
+        lambda v: v["colour_code"] == wanted,
     )
+    if path is None:
+        abort(404)
     # Drawn once per product and colour and never changed: phones may keep it a day.
     return send_file(path, mimetype="image/png", max_age=86400)
 
