@@ -129,7 +129,7 @@ def open_scanned(text: str) -> Any:
         "lines": lines,
         "id": scanned.cart_id,
         "self_contained": scanned.self_contained,
-        "scanned_at": int(time.time()),
+        "scanned_at": int(clock.now_s()),
     }
     return redirect(url_for("cart.show"))
 

@@ -18,6 +18,11 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def now_s() -> float:
+    """The current instant in seconds since the epoch (for durations kept in sessions)."""
+    return utcnow().timestamp()
+
+
 def iso(dt: datetime) -> str:
     """Format an instant as ``2026-11-22T14:02:00Z`` (second precision, UTC)."""
     return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -8,7 +8,6 @@ required (the staff blueprint's check); every action is audited by app/orders.py
 
 from __future__ import annotations
 
-import time
 from functools import lru_cache
 from typing import Any
 
@@ -137,12 +136,12 @@ def _clock_cached(text: str, locale: str, tz: str) -> str:
 
 
 def _remember_verified(order_id: str, method: str) -> None:
-    session["verified"] = {"id": order_id, "method": method, "at": time.time()}
+    session["verified"] = {"id": order_id, "method": method, "at": clock.now_s()}
 
 
 def _verified(order_id: str) -> str | None:
     v = session.get("verified") or {}
-    if v.get("id") == order_id and time.time() - v.get("at", 0) <= VERIFIED_S:
+    if v.get("id") == order_id and clock.now_s() - v.get("at", 0) <= VERIFIED_S:
         return v.get("method")
     return None
 
@@ -494,7 +493,7 @@ def returns_find() -> Any:
         except OrderError as exc:
             error = _message(exc)
         else:
-            session["return_order"] = {"id": order["id"], "at": time.time()}
+            session["return_order"] = {"id": order["id"], "at": clock.now_s()}
             return redirect(url_for("counter.return_form", order_id=order["id"]))
     return render_template("orders/returns.html", error=error), 400 if error else 200
 
@@ -506,13 +505,13 @@ def returns_scan() -> Any:
         order = orders.find_for_return(get_db(), token=request.args.get("code", "")[:1024])
     except OrderError as exc:
         return render_template("orders/returns.html", error=_message(exc)), 400
-    session["return_order"] = {"id": order["id"], "at": time.time()}
+    session["return_order"] = {"id": order["id"], "at": clock.now_s()}
     return redirect(url_for("counter.return_form", order_id=order["id"]))
 
 
 def _return_allowed(order_id: str) -> bool:
     found = session.get("return_order") or {}
-    return found.get("id") == order_id and time.time() - found.get("at", 0) <= VERIFIED_S
+    return found.get("id") == order_id and clock.now_s() - found.get("at", 0) <= VERIFIED_S
 
 
 @bp.route("/returns/<order_id>", methods=["GET", "POST"])

@@ -6,7 +6,6 @@ Every staff page needs a logged-in staff member; a session ends after
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from datetime import timedelta
 from functools import wraps
@@ -58,14 +57,14 @@ def require_staff() -> Any:
     member = session.get("staff")
     seen = session.get("staff_seen", 0)
     idle = current_app.config["STAFF_IDLE_SECONDS"]
-    if member and time.time() - seen <= idle:
+    if member and clock.now_s() - seen <= idle:
         fresh = staffauth.get_staff(get_db(), member["id"])
         if fresh is not None:
             g.staff = fresh
             # A screen refreshing itself (X-Staff-Poll) is not someone using the tablet:
             # it must not keep an unattended session open forever.
             if not request.headers.get("X-Staff-Poll"):
-                session["staff_seen"] = time.time()
+                session["staff_seen"] = clock.now_s()
             return None
     expired = bool(member)
     session.pop("staff", None)
@@ -132,7 +131,7 @@ def login() -> Any:
         else:
             _fresh_session()
             session["staff"] = member
-            session["staff_seen"] = time.time()
+            session["staff_seen"] = clock.now_s()
             return redirect(_local_next(url_for("staff.status")))
     return (
         render_template(

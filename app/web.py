@@ -11,6 +11,7 @@ from flask import Flask, Response, g, jsonify, render_template
 from werkzeug.exceptions import HTTPException
 
 from . import i18n, security, storage
+from .jsonguard import GuardedJSONProvider
 from .extensions import htmx
 from .stock import self_store_id, stock_version
 
@@ -40,6 +41,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         template_folder=str(ROOT / "templates"),
         static_folder=str(ROOT / "static"),
     )
+    app.json = GuardedJSONProvider(app)
     app.config.update(DEFAULTS)
     app.config.from_prefixed_env("KIOSK")
     if test_config:

@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -28,6 +29,36 @@ ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts"
 TEST_PRODUCTS = 300
 SELF_STORE = seedmod.DEMO_STORES[0]["id"]
+
+
+class FakeClock:
+    """The business clock of this test (``KIOSK_FAKE_NOW``), moved by hand.
+
+    It starts at the real now (shifted too when the whole run is under faketime), so a
+    test reads dates off it and never off a calendar written in the test.
+    """
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, start: datetime | None = None) -> None:
+        from app import clock
+
+        self._monkeypatch = monkeypatch
+        self.set(start or clock.utcnow().replace(microsecond=0))
+
+    def set(self, when: datetime) -> datetime:
+        from app import clock
+
+        self.now = when
+        self._monkeypatch.setenv("KIOSK_FAKE_NOW", clock.iso(when))
+        return when
+
+    def advance(self, seconds: float) -> datetime:
+        return self.set(self.now + timedelta(seconds=seconds))
+
+
+@pytest.fixture
+def fake_clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
+    """Freeze this test's business clock (in process and in servers it starts) at now."""
+    return FakeClock(monkeypatch)
 
 
 def free_port() -> int:

@@ -277,26 +277,22 @@ def test_an_overdue_reservation_stands_out(client, made, store_data, monkeypatch
 
 
 def test_the_self_refreshing_list_does_not_keep_a_session_alive(app, client, made, store_data,
-                                                                monkeypatch):  # fmt: skip
-    import app.staff as staff_module
-
-    now = [1_000_000.0]
-    monkeypatch.setattr(staff_module.time, "time", lambda: now[0])
+                                                                fake_clock):  # fmt: skip
     staff_login(client, store_data)
     idle = app.config["STAFF_IDLE_SECONDS"]
     poll = {"HX-Request": "true", "HX-Target": "reservation-list", "X-Staff-Poll": "1"}
     for _ in range(2):  # polls within the idle limit are served...
-        now[0] += idle / 2
+        fake_clock.advance(idle / 2)
         r = client.get("/staff/reservations", headers=poll)
         assert r.status_code == 200 and "HX-Redirect" not in r.headers
         assert 'id="reservation-list"' in r.get_data(as_text=True)
-    now[0] += 1  # ...but do not count as use: idle since the login, the session ends
+    fake_clock.advance(1)  # ...but do not count as use: idle since the login, the session ends
     r = client.get("/staff/reservations", headers=poll)
     assert r.headers["HX-Redirect"].startswith("/staff/login")
     # Someone using the screen (no poll header) keeps it alive, as before.
     staff_login(client, store_data)
     for _ in range(4):
-        now[0] += idle - 1
+        fake_clock.advance(idle - 1)
         assert client.get("/staff/reservations").status_code == 200
 
 

@@ -108,30 +108,26 @@ def test_login_needs_csrf_and_a_right_pin(client, app, store_data):
     assert member["name"] in page and "Se déconnecter" in page
 
 
-def test_staff_session_ends_after_inactivity(store_data):
-    import time
-
+def test_staff_session_ends_after_inactivity(store_data, fake_clock):
     from app import create_app
 
     from .conftest import staff_login
 
-    app = create_app({"DATA_DIR": str(store_data), "TESTING": True, "STAFF_IDLE_SECONDS": 1})
+    app = create_app({"DATA_DIR": str(store_data), "TESTING": True, "STAFF_IDLE_SECONDS": 60})
     client = app.test_client()
     staff_login(client, store_data)
+    fake_clock.advance(59)
     assert client.get("/staff/status").status_code == 200
-    time.sleep(1.5)
+    fake_clock.advance(61)
     r = client.get("/staff/status")
     assert r.status_code == 302 and "expired=1" in r.headers["Location"]
 
 
-def test_self_refreshing_screens_say_so_and_do_not_keep_a_session_alive(store_data, monkeypatch):
+def test_self_refreshing_screens_say_so_and_do_not_keep_a_session_alive(store_data, fake_clock):
     from app import create_app
-    from app import staff as staff_module
 
     from .conftest import staff_login
 
-    now = [1_800_000_000.0]
-    monkeypatch.setattr(staff_module.time, "time", lambda: now[0])
     app = create_app({"DATA_DIR": str(store_data), "TESTING": True})
     client = app.test_client()
     staff_login(client, store_data)
@@ -141,9 +137,9 @@ def test_self_refreshing_screens_say_so_and_do_not_keep_a_session_alive(store_da
     assert """hx-headers='{"X-Staff-Poll": "1"}'""" in panel
     idle = app.config["STAFF_IDLE_SECONDS"]
     poll = {"HX-Request": "true", "X-Staff-Poll": "1"}
-    now[0] += idle / 2
+    fake_clock.advance(idle / 2)
     assert "HX-Redirect" not in client.get("/staff/status", headers=poll).headers
-    now[0] += idle / 2 + 1  # only polls since the login: the session has ended
+    fake_clock.advance(idle / 2 + 1)  # only polls since the login: the session has ended
     assert (
         client.get("/staff/status", headers=poll).headers["HX-Redirect"].startswith("/staff/login")
     )

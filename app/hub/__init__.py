@@ -10,6 +10,7 @@ from flask import Flask, Response, current_app, jsonify, render_template, reques
 from werkzeug.exceptions import HTTPException
 
 from .. import i18n
+from ..jsonguard import GuardedJSONProvider
 from ..security import CSP, csrf
 from ..storage import secret_key
 from . import keys, registry
@@ -26,6 +27,9 @@ DEFAULTS: dict[str, Any] = {
     # A shop page left open on a phone, or a console tab, must still submit: the CSRF
     # token is bound to the session (which expires on its own), not to a clock.
     "WTF_CSRF_TIME_LIMIT": None,
+    # Flask's own defaults hold these keys (SameSite None), so they are set, not defaulted.
+    "SESSION_COOKIE_SAMESITE": "Lax",
+    "SESSION_COOKIE_HTTPONLY": True,
 }
 
 
@@ -53,6 +57,7 @@ def create_hub_app(test_config: dict[str, Any] | None = None) -> Flask:
         template_folder=str(ROOT / "templates"),
         static_folder=str(ROOT / "static"),
     )
+    app.json = GuardedJSONProvider(app)
     app.config.update(DEFAULTS)
     app.config.from_prefixed_env("KIOSK_HUB")
     if test_config:
@@ -65,8 +70,6 @@ def create_hub_app(test_config: dict[str, Any] | None = None) -> Flask:
     # tokens); made once per hub data directory, mode 0600.
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = secret_key(data_dir)
-    app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
-    app.config.setdefault("SESSION_COOKIE_HTTPONLY", True)
     # Migrate once, before serving, so requests never race to create tables; publish
     # the token-signing key so stores can verify pickup QR codes before any order.
     db = open_db(data_dir)
