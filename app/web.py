@@ -11,8 +11,8 @@ from flask import Flask, Response, g, jsonify, render_template
 from werkzeug.exceptions import HTTPException
 
 from . import i18n, security, storage
-from .jsonguard import GuardedJSONProvider
 from .extensions import htmx
+from .jsonguard import GuardedJSONProvider
 from .stock import self_store_id, stock_version
 
 ROOT = Path(__file__).resolve().parent.parent
