@@ -502,8 +502,9 @@ def sync(
     show_default=True,
     envvar="KIOSK_PORT",
     show_envvar=True,
-    type=click.IntRange(1, 65000),
-    help="First port; each store takes the next one.",
+    type=click.IntRange(1, 65525),
+    help="First port: the stores take P, P+1, P+2 and the hub P+10; all are checked "
+    "before anything starts.",
 )
 @click.option(
     "--products",

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -36,6 +37,33 @@ def store_dir(data: Path, store_id: str) -> Path:
 def hub_dir(data: Path) -> Path:
     """The demo hub's data directory."""
     return data / "hub"
+
+
+def demo_ports(port: int) -> list[tuple[int, str]]:
+    """Every port the demo will listen on, with what listens there."""
+    from . import seed as seedmod
+
+    stores = [(port + i, f"store {s['name']}") for i, s in enumerate(seedmod.DEMO_STORES)]
+    return [*stores, (port + HUB_PORT_OFFSET, "hub")]
+
+
+def check_ports(port: int, host: str = "127.0.0.1") -> None:
+    """Refuse to start anything when one of the demo's ports is taken, naming it."""
+    ports = demo_ports(port)
+    for number, what in ports:
+        with socket.socket() as probe:
+            # As waitress does: a port left in TIME_WAIT by a stopped demo is free.
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind((host, number))
+            except OSError as exc:
+                used = ", ".join(f"{n} ({w})" for n, w in ports)
+                raise click.ClickException(
+                    f"port {number} (the {what}) is not free on {host}: {exc.strerror}. "
+                    f"The demo uses {used}. Stop what listens there, or choose other "
+                    f"ports with --port P (stores P, P+1, P+2, the hub P+{HUB_PORT_OFFSET}), "
+                    f"e.g. kiosk demo --port {port + 100}."
+                ) from None
 
 
 def seed_hub_if_empty(data: Path, products: int) -> dict[str, str]:
@@ -345,6 +373,9 @@ def run_demo(data: Path, port: int, products: int, phone_host: str | None = None
     """
     from . import seed as seedmod
 
+    check_ports(port)
+    if phone_host:
+        check_ports(port, "0.0.0.0")  # noqa: S104 (the web shop then listens for phones)
     data.mkdir(parents=True, exist_ok=True)
     secrets = seed_hub_if_empty(data, products)
     ensure_demo_hq(data)
