@@ -7,7 +7,7 @@ import io
 import json
 import re
 import shutil
-from datetime import UTC, datetime
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -22,13 +22,15 @@ from app.hub import promotions as promo
 from app.i18n import format_price
 from app.migrations import migrate
 
+from .dates import local, paris_day, z
 from .hq_helpers import csrf_token, logged_in, make_user
 from .hub_fixtures import LYON, PARIS, hub_db
 from .sync_fixtures import *  # noqa: F403
 
-
-def utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=UTC)
+# The promotion under test runs from a week ahead to a month ahead, read off the clock.
+START = paris_day(7, 9)
+END = paris_day(30, 19, 30)
+DAY = timedelta(days=1)
 
 
 @pytest.fixture(scope="module")
@@ -56,8 +58,8 @@ def fields(**overrides) -> dict:
         "value": 20,
         "scope": "category",
         "targets": ["chaussures-randonnee"],
-        "starts_local": "2026-12-01T09:00",
-        "ends_local": "2026-12-24T19:30",
+        "starts_local": local(START),
+        "ends_local": local(END),
         "timezone": "Europe/Paris",
         **overrides,
     }
@@ -93,7 +95,7 @@ def test_a_valid_promotion_is_a_draft_with_its_history(hub):
     row = promo.create(hub, fields(), "marketing@siege.test")
     assert re.fullmatch(r"pr-[0-9a-z]{12}", row["id"])
     assert row["status"] == "draft" and row["revision"] == 1
-    assert (row["starts_at"], row["ends_at"]) == ("2026-12-01T08:00:00Z", "2026-12-24T18:30:00Z")
+    assert (row["starts_at"], row["ends_at"]) == (z(START), z(END))
     [entry] = promo.history(hub, row["id"])
     assert (entry["action"], entry["actor"]) == ("created", "marketing@siege.test")
     assert entry["changes"]["title_fr"] == [None, "-20 % sur la randonnée"]
@@ -111,10 +113,10 @@ def test_a_valid_promotion_is_a_draft_with_its_history(hub):
         ({"kind": "amount", "value": -500}, "value", "ne peut pas être négative"),
         ({"kind": "fixed", "value": -1}, "value", "ne peut pas être négatif"),
         ({"kind": "bogus"}, "kind", "inconnu"),
-        ({"ends_local": "2026-11-30T09:00"}, "ends_local", "après le début"),
-        ({"ends_local": "2026-12-01T09:00"}, "ends_local", "après le début"),
+        ({"ends_local": local(START - DAY)}, "ends_local", "après le début"),
+        ({"ends_local": local(START)}, "ends_local", "après le début"),
         ({"starts_local": "demain"}, "starts_local", "Date et heure attendues"),
-        ({"starts_local": "2026-12-01T09:00+01:00"}, "starts_local", "sans fuseau"),
+        ({"starts_local": local(START) + "+01:00"}, "starts_local", "sans fuseau"),
         ({"timezone": "Mars/Olympus"}, "timezone", "inconnu"),
         ({"scope": "sku", "targets": ["NOPE-123"]}, "targets", "inconnu : NOPE-123"),
         ({"targets": ["planches-a-voile"]}, "targets", "Catégorie inconnue"),
@@ -143,7 +145,7 @@ def test_bad_input_is_refused_with_a_message(hub, overrides, field, message):
 
 
 def test_every_field_at_fault_is_named_at_once(hub):
-    errors = refused(hub, title_fr="<b>x</b>", value=-5, ends_local="2026-01-01T00:00",
+    errors = refused(hub, title_fr="<b>x</b>", value=-5, ends_local=local(START - 300 * DAY),
                      stores=["st-zzz"])  # fmt: skip
     assert set(errors) == {"title_fr", "value", "ends_local", "stores"}
 
@@ -183,7 +185,7 @@ def test_drafts_stay_at_the_hub_and_publishing_reaches_every_store(hub):
     row = promo.create(hub, fields(stores=[PARIS]), "a@siege.test")
     promo.update(hub, row["id"], {"value": 25}, "a@siege.test")
     assert feed_since(hub, seq) == []
-    promo.publish(hub, row["id"], "b@siege.test", now=utc(2026, 11, 1))
+    promo.publish(hub, row["id"], "b@siege.test", now=START - 30 * DAY)
     [change] = feed_since(hub, seq)
     # Addressed to every store (store_id NULL): each store filters on "stores" itself.
     assert hub.execute(
@@ -193,7 +195,7 @@ def test_drafts_stay_at_the_hub_and_publishing_reaches_every_store(hub):
     assert (data["id"], data["status"], data["stores"]) == (row["id"], "published", [PARIS])
     assert data["rule"] == {"kind": "percent", "value": 25, "nth": 2, "scope": "category",
                             "targets": ["chaussures-randonnee"], "min_qty": 1}  # fmt: skip
-    assert (data["starts_at"], data["timezone"]) == ("2026-12-01T08:00:00Z", "Europe/Paris")
+    assert (data["starts_at"], data["timezone"]) == (z(START), "Europe/Paris")
     # An edit of a published promotion goes out again; unpublishing too.
     promo.update(hub, row["id"], {"title_fr": "-25 % rando"}, "a@siege.test")
     promo.unpublish(hub, row["id"], "c@siege.test")
@@ -215,7 +217,7 @@ def test_drafts_stay_at_the_hub_and_publishing_reaches_every_store(hub):
 def test_an_ended_promotion_cannot_be_published(hub):
     row = promo.create(hub, fields(), "test")
     with pytest.raises(promo.PromotionError) as err:
-        promo.publish(hub, row["id"], "test", now=utc(2027, 1, 1))
+        promo.publish(hub, row["id"], "test", now=END + 8 * DAY)
     assert "déjà terminée" in err.value.message
     assert promo.get_promotion(hub, row["id"])["status"] == "draft"
 
@@ -329,8 +331,8 @@ def wire(**overrides) -> dict:
             "min_qty": 1,
         },  # fmt: skip
         "priority": 0,
-        "starts_at": "2026-12-01T08:00:00Z",
-        "ends_at": "2026-12-24T18:30:00Z",
+        "starts_at": z(START),
+        "ends_at": z(END),
         "timezone": "Europe/Paris",
         "stores": None,
         "image": None,
@@ -354,19 +356,19 @@ def apply(store, *datas: dict) -> dict:
 def test_the_store_ends_a_promotion_on_time_by_its_own_clock(store):
     apply(store, wire())
     # No hub involved from here: only the store's database and its clock.
-    assert store_promotions.active_rules(store, utc(2026, 12, 1, 7, 59, 59)) == []
-    [rule] = store_promotions.active_rules(store, utc(2026, 12, 1, 8))
+    assert store_promotions.active_rules(store, START - timedelta(seconds=1)) == []
+    [rule] = store_promotions.active_rules(store, START)
     assert (rule.id, rule.value) == ("pr-abcdefabcdef", 20)
-    assert store_promotions.active_rules(store, utc(2026, 12, 24, 18, 29, 59))
-    assert store_promotions.active_rules(store, utc(2026, 12, 24, 18, 30)) == []
+    assert store_promotions.active_rules(store, END - timedelta(seconds=1))
+    assert store_promotions.active_rules(store, END) == []
 
 
 def test_the_kiosk_version_follows_the_clock_not_only_the_rows(store, tmp_path):
     apply(store, wire())
-    before = store_promotions.version(store, utc(2026, 11, 30), tmp_path)
-    assert store_promotions.version(store, utc(2026, 11, 30, 23), tmp_path) == before
-    during = store_promotions.version(store, utc(2026, 12, 2), tmp_path)
-    after = store_promotions.version(store, utc(2026, 12, 25), tmp_path)
+    before = store_promotions.version(store, START - DAY, tmp_path)
+    assert store_promotions.version(store, START - timedelta(hours=1), tmp_path) == before
+    during = store_promotions.version(store, START + DAY, tmp_path)
+    after = store_promotions.version(store, END + DAY, tmp_path)
     # Before and after, nothing is in force: the same set, the same version; during, not.
     assert during != before and after == before
 
@@ -374,14 +376,14 @@ def test_the_kiosk_version_follows_the_clock_not_only_the_rows(store, tmp_path):
 def test_only_the_newest_revision_is_kept_and_other_stores_are_filtered(store):
     apply(store, wire(revision=5, rule={**wire()["rule"], "value": 30}))
     apply(store, wire(revision=3))  # late, older: ignored
-    [rule] = store_promotions.active_rules(store, utc(2026, 12, 2))
+    [rule] = store_promotions.active_rules(store, START + DAY)
     assert rule.value == 30
     apply(store, wire(revision=6, stores=[PARIS]))
-    assert store_promotions.active_rules(store, utc(2026, 12, 2)) == []
+    assert store_promotions.active_rules(store, START + DAY) == []
     apply(store, wire(revision=7, stores=[PARIS, LYON]))
-    assert store_promotions.active_rules(store, utc(2026, 12, 2))
+    assert store_promotions.active_rules(store, START + DAY)
     apply(store, wire(revision=8, status="unpublished"))
-    assert store_promotions.active_rules(store, utc(2026, 12, 2)) == []
+    assert store_promotions.active_rules(store, START + DAY) == []
 
 
 def test_bad_promotion_data_never_reaches_a_kiosk_page(store):
@@ -399,7 +401,7 @@ def test_bad_promotion_data_never_reaches_a_kiosk_page(store):
         ),  # fmt: skip
     )
     assert (counts["failed"], counts["applied"]) == (5, 1)
-    [banner] = store_promotions.banners(store, utc(2026, 12, 2), "en")
+    [banner] = store_promotions.banners(store, START + DAY, "en")
     assert banner["id"] == "pr-ok0000000001"
     assert "\u0000" not in banner["title"] and "\u202e" not in banner["title"]
     assert len(banner["title"]) <= store_promotions.TITLE_MAX
@@ -429,8 +431,8 @@ def form(session, base: str, **overrides) -> dict:
         "scope": "all",
         "min_qty": "1",
         "priority": "0",
-        "starts_local": "2026-12-01T09:00",
-        "ends_local": "2026-12-31T19:00",
+        "starts_local": local(START),
+        "ends_local": local(END),
         "timezone": "Europe/Paris",
         "stores_mode": "all",
         **overrides,
@@ -568,6 +570,7 @@ def test_a_promotion_ends_on_time_in_an_offline_store(hub_server, synced_store, 
     from .conftest import run_kiosk
     from .sync_fixtures import store_env
 
+    closing = paris_day(7, 18)  # a one-day promotion, 09:00 to 18:00 in Paris
     db = hub_db(hub_server.data)
     try:
         ref, sku, base = db.execute(
@@ -575,8 +578,8 @@ def test_a_promotion_ends_on_time_in_an_offline_store(hub_server, synced_store, 
             "ON p.pk = v.product_pk WHERE v.price_cents IS NULL ORDER BY v.sku LIMIT 1"
         ).fetchone()
         row = promo.create(db, fields(title_fr="Journée rando", scope="sku", targets=[sku],
-                                      starts_local="2026-12-01T09:00",
-                                      ends_local="2026-12-01T18:00"), "test")  # fmt: skip
+                                      starts_local=local(START),
+                                      ends_local=local(closing)), "test")  # fmt: skip
         promo.set_image(db, hub_server.data, row["id"], jpeg(colour="navy"), "test")
         promo.publish(db, row["id"], "test")
     finally:
@@ -598,11 +601,11 @@ def test_a_promotion_ends_on_time_in_an_offline_store(hub_server, synced_store, 
             server.stop()
         return attract, price, image
 
-    attract, price, image = kiosk_at("2026-12-01T16:59:59Z")  # 17:59:59 in Paris
+    attract, price, image = kiosk_at(z(closing - timedelta(seconds=1)))  # 17:59:59 in Paris
     assert "Journée rando" in attract
     assert image is not None and image.headers["Content-Type"] == "image/webp"
     assert 'class="price-was"' in price
-    attract, price, image = kiosk_at("2026-12-01T17:00:00Z")  # 18:00 in Paris: over
+    attract, price, image = kiosk_at(z(closing))  # 18:00 in Paris: over
     assert "Journée rando" not in attract and image is None
     assert 'class="price-was"' not in price
     assert re.search(r'<p class="price">[^<]*', price).group(0).endswith(format_price(base, "fr"))
@@ -641,10 +644,10 @@ def test_the_kiosk_cart_prices_with_the_store_promotions(synced_store):
         rule = {**wire()["rule"], "kind": "nth_percent", "value": 50, "scope": "sku",
                 "targets": [sku]}  # fmt: skip
         apply(db, wire(rule=rule, title={"fr": "2e à -50 %", "en": "2nd half price"}))
-        during = kiosk_cart.cart_view(db, [(sku, 2, base)], "fr", now=utc(2026, 12, 2))
+        during = kiosk_cart.cart_view(db, [(sku, 2, base)], "fr", now=START + DAY)
         assert during["total"] == 2 * base - (base * 50 + 50) // 100
         assert during["lines"][0].promotion == "2e à -50 %"
-        after = kiosk_cart.cart_view(db, [(sku, 2, base)], "fr", now=utc(2026, 12, 25))
+        after = kiosk_cart.cart_view(db, [(sku, 2, base)], "fr", now=END + DAY)
         assert after["total"] == 2 * base and after["discount"] == 0
     finally:
         db.close()

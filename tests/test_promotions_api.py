@@ -4,16 +4,22 @@ bearer tokens, roles, the console's validation and messages, publishing to the f
 from __future__ import annotations
 
 import io
+from datetime import timedelta
 
 import pytest
 import requests
 from PIL import Image
 
+from .dates import PARIS_TZ, local, paris_day, z
 from .hq_helpers import make_token
 from .hub_fixtures import LYON, PARIS, HubClient, store_secrets, validate
 from .sync_fixtures import *  # noqa: F403
 
 API = "/api/v1/hq/promotions"
+# A promotion a week ahead to a month ahead, read off the clock (never a written date).
+START = paris_day(7, 9)
+END = paris_day(30, 19)
+DAY = timedelta(days=1)
 
 
 @pytest.fixture(scope="module")
@@ -33,8 +39,8 @@ def body(**overrides) -> dict:
         "nth": 2,
         "scope": "category",
         "targets": ["accessoires"],
-        "starts_local": "2026-12-01T09:00",
-        "ends_local": "2026-12-31T19:00",
+        "starts_local": local(START),
+        "ends_local": local(END),
         "timezone": "Europe/Paris",
         "stores": None,
         **overrides,
@@ -69,7 +75,7 @@ def test_create_read_patch_publish_unpublish(api):
     pid = created["id"]
     assert r.headers["Location"] == f"{API}/{pid}"
     assert (created["status"], created["phase"], created["revision"]) == ("draft", "draft", 1)
-    assert created["starts_at"] == "2026-12-01T08:00:00Z"
+    assert created["starts_at"] == z(START)
     assert created["created_by"].startswith("token:")
 
     r = s.patch(f"{hub.url}{API}/{pid}", json={"value": 40, "stores": [LYON, PARIS]}, timeout=10)
@@ -120,7 +126,7 @@ def test_create_read_patch_publish_unpublish(api):
     [
         ({"value": -5}, "value", "ne peut pas être négative"),
         ({"kind": "percent", "value": 101}, "value", "ne peut pas dépasser 100 %"),
-        ({"ends_local": "2026-11-30T09:00"}, "ends_local", "après le début"),
+        ({"ends_local": local(START - DAY)}, "ends_local", "après le début"),
         ({"scope": "sku", "targets": ["NOT-A-SKU"]}, "targets", "inconnu : NOT-A-SKU"),
         ({"stores": ["st-mars"]}, "stores", "Magasin inconnu"),
         ({"title_fr": "<script>alert('x')</script>"}, "title_fr", "pas de balises HTML"),
@@ -140,11 +146,12 @@ def test_validation_names_the_field(api, overrides, field, words):
 def test_instants_with_an_offset_are_accepted(api):
     hub, s = api
     sent = {k: v for k, v in body().items() if k not in ("starts_local", "ends_local")}
-    sent.update(starts_at="2026-12-01T08:00:00Z", ends_at="2026-12-02T10:00:00+01:00")
+    ends = START + DAY + timedelta(hours=1)  # sent with its Paris offset, not in UTC
+    sent.update(starts_at=z(START), ends_at=ends.astimezone(PARIS_TZ).isoformat())
     r = s.post(hub.url + API, json=sent, timeout=10)
     assert r.status_code == 201, r.text
     p = r.json()["promotion"]
-    assert (p["starts_local"], p["ends_local"]) == ("2026-12-01T09:00", "2026-12-02T10:00")
+    assert (p["starts_local"], p["ends_local"]) == (local(START), local(ends))
 
 
 def test_not_json_and_unknown_promotion(api):
@@ -175,8 +182,8 @@ def test_bad_images_through_the_api(api):
 
 def test_publishing_an_ended_promotion_is_a_conflict(api):
     hub, s = api
-    pid = s.post(hub.url + API, json=body(starts_local="2026-01-01T09:00",
-                                          ends_local="2026-01-02T09:00"),
+    pid = s.post(hub.url + API, json=body(starts_local=local(START - 300 * DAY),
+                                          ends_local=local(START - 299 * DAY)),
                  timeout=10).json()["promotion"]["id"]  # fmt: skip
     r = s.post(f"{hub.url}{API}/{pid}/publish", timeout=10)
     assert r.status_code == 409 and r.json()["error"] == "ended"
