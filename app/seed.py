@@ -23,11 +23,11 @@ import json
 import math
 import random
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlite_utils import Database
 
+from . import clock
 from . import db as dbmod
 from .ean import make_ean13
 
@@ -519,7 +519,7 @@ _HTML_PRODUCT = {
 
 def now_iso() -> str:
     """The current UTC time as ``2026-11-22T14:02:00Z``."""
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return clock.now_iso()
 
 
 def _price_cents(rng: random.Random, low: float, high: float) -> int:

@@ -5,7 +5,8 @@ processes (DESIGN.md), and a per-process counter would let a store make N times 
 budget by landing on N workers. Why a log rather than a counter per minute: the limit
 holds over any 60 s, with no double burst across a minute boundary, and the log is
 at most ``limit`` rows per store. The write it costs is of the same kind as the nonce
-row every signed request already writes (:mod:`.nonces`).
+row every signed request already writes (:mod:`.nonces`). The window is real time
+(``time.time``), like the nonce window: a rate, not business time.
 """
 
 from __future__ import annotations
