@@ -7,7 +7,7 @@ DEMO_DATA ?= .demo
 DEMO_PORT ?= 8000
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test bench soak lint format install chromium translations clean
+.PHONY: demo test test-shifted faketime bench soak lint format install chromium translations clean
 
 $(STAMP): pyproject.toml
 	@# Debian's own python3 ships venv without ensurepip: python3-venv brings it.
@@ -30,6 +30,25 @@ test: $(STAMP) chromium
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest -q
+	$(MAKE) --no-print-directory test-shifted
+
+# The shifted runs fake the SYSTEM clock of every process (tests and the servers they
+# start) with Debian's libfaketime: tests about time (marker `clock`) must pass on any date.
+faketime:
+	@dpkg -L libfaketime 2>/dev/null | grep -q '/libfaketime\.so\.1$$' || ($(SUDO) apt-get update && $(SUDO) apt-get install -y faketime)
+
+# FAKETIME_DONT_RESET: servers started later keep the same running clock as the tests
+# (without it, each new process would start again at the "@" instant).
+CLOCK_TESTS := $(BIN)/python -m pytest -q -p no:cacheprovider -m "clock and not browser"
+SHIFTED = TZ=UTC FAKETIME_DONT_RESET=1 \
+	LD_PRELOAD=$$(dpkg -L libfaketime | grep '/libfaketime\.so\.1$$' | head -n 1)
+
+test-shifted: $(STAMP) faketime
+	@echo "== clock tests with the system clock shifted 400 days ahead (FAKETIME=+400d)"
+	$(SHIFTED) FAKETIME=+400d $(CLOCK_TESTS)
+	@start="$$($(BIN)/python -m tests.dates)"; \
+	echo "== clock tests on the night Paris springs forward: system clock from $$start UTC (01:59 in Paris), running"; \
+	$(SHIFTED) FAKETIME="@$$start" $(CLOCK_TESTS)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py

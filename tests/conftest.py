@@ -280,4 +280,8 @@ def staff_login_page(page, base_url: str, data: Path, role: str = "staff") -> di
     page.get_by_label(member["name"]).check()
     page.locator("#pin").fill(member["pin"])
     page.get_by_role("button", name=re.compile("Se connecter|Log in")).click()
+    # Logged in means redirected to a staff page (the orders list), not the login again.
+    page.wait_for_url(
+        re.compile(re.escape(base_url) + r"/staff/(?!login\b)[^?#]*(\?.*)?$"), timeout=10000
+    )
     return member

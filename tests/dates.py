@@ -48,3 +48,15 @@ def next_fall_back(now: datetime | None = None) -> date:
     today = (now or clock.utcnow()).astimezone(PARIS_TZ).date()
     day = _last_sunday(today.year, 10)
     return day if day > today else _last_sunday(today.year + 1, 10)
+
+
+def spring_forward_eve_utc(now: datetime | None = None) -> str:
+    """One minute before Paris next springs forward (01:59 Paris = 00:59 UTC), in UTC, as
+    ``faketime``'s ``@YYYY-MM-DD HH:MM:SS`` start wants it (with ``TZ=UTC``)."""
+    day = next_spring_forward(now)
+    eve = datetime(day.year, day.month, day.day, 1, 59, tzinfo=PARIS_TZ).astimezone(UTC)
+    return eve.strftime("%Y-%m-%d %H:%M:%S")
+
+
+if __name__ == "__main__":  # `python -m tests.dates`: the Makefile's faketime start
+    print(spring_forward_eve_utc())

@@ -162,7 +162,7 @@ def test_demo_seeds_serves_writes_demo_json_and_stops_on_sigterm(tmp_path):
         )
         r = s.post(login["url"], data={"staff_id": staff_id, "pin": login["pin"],
                                        "csrf_token": token}, timeout=10)  # fmt: skip
-        assert r.url.endswith("/staff/status") and login["name"] in r.text
+        assert r.url.endswith("/staff/orders") and login["name"] in r.text
     finally:
         proc.send_signal(signal.SIGTERM)
         out, _ = proc.communicate(timeout=30)

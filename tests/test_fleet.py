@@ -10,6 +10,7 @@ import re
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
 import requests
 
 from app import clock, health
@@ -23,6 +24,9 @@ from .hq_helpers import csrf_token, logged_in, make_token, make_user
 from .hub_fixtures import BORDEAUX, LYON, PARIS, HubClient, hub_db, store_secrets, validate
 from .sync_fixtures import *  # noqa: F403
 from .sync_fixtures import adjust_cli, store_env, wait_for
+
+# About dates and time: run again under faketime by `make test-shifted`.
+pytestmark = pytest.mark.clock
 
 
 def _report(**extra) -> dict:

@@ -20,6 +20,9 @@ from app.tokens import TokenError
 from .hub_fixtures import *  # noqa: F403
 from .hub_fixtures import BORDEAUX, LYON, PARIS, HubClient, hub_db, store_secrets, validate
 
+# About dates and time: run again under faketime by `make test-shifted`.
+pytestmark = pytest.mark.clock
+
 NOW_ISO = "2026-11-22T14:02:00Z"
 
 

@@ -5,11 +5,16 @@ from __future__ import annotations
 import threading
 import time
 
+import pytest
+
 from app import db as dbmod
 from app.hub.changes import append_change
 
 from .hub_fixtures import *  # noqa: F403
 from .hub_fixtures import LYON, PARIS, HubClient, hub_db, movement, run_hub, store_secrets, validate
+
+# About dates and time: run again under faketime by `make test-shifted`.
+pytestmark = pytest.mark.clock
 
 
 def _page(client, since, **kw):

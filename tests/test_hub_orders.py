@@ -23,6 +23,9 @@ from app.staffauth import verify_secret
 from .hub_fixtures import *  # noqa: F403
 from .hub_fixtures import BORDEAUX, LYON, PARIS, validate
 
+# About dates and time: run again under faketime by `make test-shifted`.
+pytestmark = pytest.mark.clock
+
 NOW_ISO = "2026-11-22T14:02:00Z"
 
 

@@ -26,6 +26,9 @@ from app.staffauth import verify_secret
 from .hub_fixtures import *  # noqa: F403
 from .hub_fixtures import LYON, PARIS, HubClient, hub_db, run_hub, store_secrets, validate
 
+# About dates and time: run again under faketime by `make test-shifted`.
+pytestmark = pytest.mark.clock
+
 NOW_ISO = "2026-11-22T14:02:00Z"
 
 QR = zxingcpp.BarcodeFormat.QRCode

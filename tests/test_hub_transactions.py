@@ -22,6 +22,9 @@ from .hub_fixtures import (
     validate,
 )
 
+# About dates and time: run again under faketime by `make test-shifted`.
+pytestmark = pytest.mark.clock
+
 
 def _sku_and_level(data, store_id=LYON, offset=0):
     db = hub_db(data)

@@ -8,6 +8,8 @@ import re
 from datetime import timedelta
 from zoneinfo import ZoneInfo
 
+import pytest
+
 from app import clock, create_app, feed
 from app import db as dbmod
 from app.hub import changes
@@ -16,6 +18,9 @@ from app.i18n import format_price
 
 from .sync_fixtures import *  # noqa: F403
 from .sync_fixtures import LYON, hub_db
+
+# About dates and time: run again under faketime by `make test-shifted`.
+pytestmark = pytest.mark.clock
 
 SLUG = "chaussures-running"
 _CARD = re.compile(r'class="card-was">([^<]+)</s> <strong class="card-promo">([^<]+)</strong>')

@@ -24,6 +24,9 @@ from app.stock import self_store_id
 from .cart_helpers import absent_variants, cart_token, stocked_variants
 from .order_helpers import KID, hub_key, install_hub_key, pickup_token
 
+# About dates and time: run again under faketime by `make test-shifted`.
+pytestmark = pytest.mark.clock
+
 QR = zxingcpp.BarcodeFormat.QRCode
 
 

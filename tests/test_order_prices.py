@@ -28,6 +28,9 @@ from .hub_fixtures import *  # noqa: F403
 from .hub_fixtures import LYON, PARIS, HubClient, hub_db, store_secrets, validate
 from .test_webshop import Shopper
 
+# About dates and time: run again under faketime by `make test-shifted`.
+pytestmark = pytest.mark.clock
+
 # Half up, once per line: app/pricing.py.
 
 

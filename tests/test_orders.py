@@ -24,6 +24,9 @@ from .order_helpers import (
     pickup_token,
 )
 
+# About dates and time: run again under faketime by `make test-shifted`.
+pytestmark = pytest.mark.clock
+
 # A Wednesday, 10:00 in Paris.
 NOW = "2026-11-18T09:00:00Z"
 

@@ -29,6 +29,9 @@ from app.pricing import Item, Rule, offers, price_cart, rule_discount, unit_pric
 from .hub_fixtures import LYON, PARIS, hub_db
 from .sync_fixtures import *  # noqa: F403
 
+# About dates and time: run again under faketime by `make test-shifted`.
+pytestmark = pytest.mark.clock
+
 PARIS_TZ = ZoneInfo("Europe/Paris")
 
 

@@ -5,7 +5,12 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
+import pytest
+
 from app import clock, promotions
+
+# About dates and time: run again under faketime by `make test-shifted`.
+pytestmark = pytest.mark.clock
 
 
 def _promotion(db, pid: str, status: str, ends_in: timedelta, image_hash: str) -> None:

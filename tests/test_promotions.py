@@ -27,6 +27,9 @@ from .hq_helpers import csrf_token, logged_in, make_user
 from .hub_fixtures import LYON, PARIS, hub_db
 from .sync_fixtures import *  # noqa: F403
 
+# About dates and time: run again under faketime by `make test-shifted`.
+pytestmark = pytest.mark.clock
+
 # The promotion under test runs from a week ahead to a month ahead, read off the clock.
 START = paris_day(7, 9)
 END = paris_day(30, 19, 30)

@@ -15,6 +15,9 @@ from .hq_helpers import make_token
 from .hub_fixtures import LYON, PARIS, HubClient, store_secrets, validate
 from .sync_fixtures import *  # noqa: F403
 
+# About dates and time: run again under faketime by `make test-shifted`.
+pytestmark = pytest.mark.clock
+
 API = "/api/v1/hq/promotions"
 # A promotion a week ahead to a month ahead, read off the clock (never a written date).
 START = paris_day(7, 9)

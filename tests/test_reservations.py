@@ -15,6 +15,9 @@ from app import reservations as res
 from app.reservations import ReservationError
 from app.stock import adjust, levels, stock_version
 
+# About dates and time: run again under faketime by `make test-shifted`.
+pytestmark = pytest.mark.clock
+
 NOW = datetime(2026, 11, 21, 9, 0, tzinfo=UTC)
 
 

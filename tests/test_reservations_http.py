@@ -27,6 +27,9 @@ from app.stock import levels
 from .conftest import ROOT, run_kiosk, screenshot, staff_login, staff_login_page
 from .counter_client import _CSRF, Counter, _text
 
+# About dates and time: run again under faketime by `make test-shifted`.
+pytestmark = pytest.mark.clock
+
 NOW = datetime(2026, 11, 21, 9, 0, tzinfo=UTC)
 
 

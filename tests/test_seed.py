@@ -10,6 +10,9 @@ from app import pictures, seed
 from app.ean import is_valid_ean13
 from app.migrations import migrate
 
+# About dates and time: run again under faketime by `make test-shifted`.
+pytestmark = pytest.mark.clock
+
 SELF = seed.DEMO_STORES[0]["id"]
 AS_OF = "2026-11-22T14:02:00Z"
 PRODUCTS = 60

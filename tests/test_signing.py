@@ -9,6 +9,9 @@ import pytest
 
 from app import signing
 
+# About dates and time: run again under faketime by `make test-shifted`.
+pytestmark = pytest.mark.clock
+
 SECRET = "ab" * 32
 STORE = "st-7kq2m9"
 NOW = 1_795_000_000

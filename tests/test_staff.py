@@ -13,6 +13,9 @@ from app.staffauth import StaffError
 
 from .conftest import STAFF_PIN, add_staff_member, run_kiosk
 
+# About dates and time: run again under faketime by `make test-shifted`.
+pytestmark = pytest.mark.clock
+
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
@@ -103,7 +106,7 @@ def test_login_needs_csrf_and_a_right_pin(client, app, store_data):
     r = client.post(
         "/staff/login", data={"staff_id": member["id"], "pin": STAFF_PIN, "csrf_token": token}
     )
-    assert r.status_code == 302 and r.headers["Location"] == "/staff/status"
+    assert r.status_code == 302 and r.headers["Location"] == "/staff/orders"  # the landing
     page = client.get("/staff/status").get_data(as_text=True)
     assert member["name"] in page and "Se déconnecter" in page
 

@@ -9,6 +9,9 @@ import pytest
 from app import stock
 from app.stock import UnknownCode, adjust, levels
 
+# About dates and time: run again under faketime by `make test-shifted`.
+pytestmark = pytest.mark.clock
+
 
 def _variant(db):
     return db.execute(

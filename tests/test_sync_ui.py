@@ -12,6 +12,9 @@ from app.stock import adjust
 
 from .conftest import staff_login
 
+# About dates and time: run again under faketime by `make test-shifted`.
+pytestmark = pytest.mark.clock
+
 HUB = "http://127.0.0.1:9"  # nothing listens: the store is offline
 
 

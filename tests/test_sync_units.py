@@ -16,6 +16,9 @@ from app.hubclient import HubClient, HubError, is_retryable_status, parse_retry_
 from app.signing import verify_request
 from app.stock import adjust, levels, self_store_id
 
+# About dates and time: run again under faketime by `make test-shifted`.
+pytestmark = pytest.mark.clock
+
 
 def _sku(db) -> tuple[str, int]:
     return db.execute(

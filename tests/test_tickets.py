@@ -15,6 +15,9 @@ from PIL import Image, ImageDraw
 
 from app import tickets
 
+# About dates and time: run again under faketime by `make test-shifted`.
+pytestmark = pytest.mark.clock
+
 STORE = {"name": "Atelier Vélo Lyon Part-Dieu", "address": "17 rue de la République\n69002 Lyon"}
 RECEIPT_TOKEN = "KQ1.RECEIPTTOKENFORTESTS.SIGNATURE"
 ORDER = {

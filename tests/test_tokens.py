@@ -20,6 +20,9 @@ from hypothesis import strategies as st
 from app import tokens
 from app.tokens import TokenError
 
+# About dates and time: run again under faketime by `make test-shifted`.
+pytestmark = pytest.mark.clock
+
 NOW = 1_795_000_000
 HUB = Ed25519PrivateKey.from_private_bytes(bytes(range(32)))
 HUB_PUBLIC = tokens.public_key_from_b64(tokens.public_key_b64(HUB))
