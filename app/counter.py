@@ -25,8 +25,9 @@ from flask import (
 )
 from flask_babel import get_locale
 from flask_babel import gettext as _
+from werkzeug.exceptions import HTTPException
 
-from . import clock, orders, reservations, tickets
+from . import catalog, clock, ean, orders, reservations, stock, tickets
 from .extensions import htmx
 from .i18n import current_lang, format_clock
 from .orders import OrderError
@@ -78,7 +79,22 @@ def _messages() -> dict[str, str]:
         "not_verified": _("Check the customer first: scan the QR code or type the pickup code."),
         "no_qr": _("No QR code found in the photo. Try again closer, or type the code."),
         "empty_code": _("Nothing was scanned."),
+        "misread": _("This barcode was misread (its check digit is wrong). Scan it again."),
+        "unknown_code": _("Nothing found for this code: not an order, a product or a ticket."),
     }
+
+
+# Pickup QR refusals that mean the code itself is no good (forged, damaged, expired…):
+# shown under "Invalid QR code". An unknown order or a missing hub key is not the
+# customer's QR's fault and keeps its own sentence.
+_QR_INVALID = {"malformed", "bad_signature", "unknown_key", "wrong_kind", "expired",
+               "not_yet_valid", "revoked", "wrong_store"}  # fmt: skip
+
+
+def _qr_refused(exc: OrderError, template: str = "orders/desk.html", **extra: Any) -> Any:
+    """A refused pickup QR: a 400 page, in plain words, with the staff navigation."""
+    title = _("Invalid QR code") if exc.code in _QR_INVALID else None
+    return render_template(template, error=_message(exc), error_title=title, **extra), 400
 
 
 def _message(exc: OrderError) -> str:
@@ -146,6 +162,15 @@ def _verified(order_id: str) -> str | None:
     return None
 
 
+def staff_error(exc: HTTPException) -> Any:
+    """A 4xx on a staff page: said in the staff screens' look, with their navigation."""
+    return render_template("staff/error.html", error=exc), exc.code or 400
+
+
+for _code in (400, 403, 404, 405):
+    bp.register_error_handler(_code, staff_error)
+
+
 # --- Lists and search --------------------------------------------------------------
 
 
@@ -157,10 +182,22 @@ def order_list() -> Any:
     if view not in orders.VIEWS:
         view = "to_prepare"
     page = max(request.args.get("page", 1, type=int) or 1, 1)
-    q = request.args.get("q", "").strip()[:80]
+    raw = request.args.get("q", "").strip()
+    if orders.looks_like_token(raw) and not htmx:
+        # A pickup QR scanned into the search box and sent without script: open it.
+        return redirect(url_for("counter.scan", code=raw[:1024]))
+    q = raw[:80]
     now = clock.utcnow()
+    error = error_title = None
+    if orders.looks_like_token(raw):
+        # The same, searched as one types: the order the QR names, if it is a good one.
+        try:
+            q = orders.verify_token(db, raw[:1024], now)["number"]
+        except OrderError as exc:
+            q, error = "", _message(exc)
+            error_title = _("Invalid QR code") if exc.code in _QR_INVALID else None
     if q:
-        rows = orders.search(db, q)
+        rows = orders.search(db, q, now=now)
         more = False
     else:
         rows = orders.list_orders(
@@ -175,17 +212,24 @@ def order_list() -> Any:
         "page": page,
         "more": more,
         "counts": orders.counts(db, now),
+        "error": error,
+        "error_title": error_title,
     }
     if htmx and htmx.target == "order-list":
         return render_template("orders/_list.html", **context)
     return render_template("orders/list.html", **context)
 
 
-@bp.get("/orders/scan")
+@bp.get("/orders/scan")  # the older address, kept working
+@bp.get("/scan")  # registered first (decorators apply inside out): url_for builds this one
 def scan() -> Any:
-    """A scan on a staff page: a pickup QR opens its hand-over, a number its order."""
+    """A scan on any staff page, dispatched by what the code is: a pickup QR opens its
+    hand-over, a reservation ticket its reservation, an order number its order, a
+    product barcode (or SKU) the product. Never the shopper kiosk's ``/scan``."""
     db = get_db()
     code = request.args.get("code", "").strip()[:1024]
+    if not code:
+        return _scan_refused(_messages()["empty_code"], 400)
     if reservations.looks_like_reservation(code):
         # A reservation ticket scanned on an order screen: open the reservation.
         return redirect(url_for("reservations_staff.scan", code=code))
@@ -193,15 +237,53 @@ def scan() -> Any:
         try:
             order = orders.verify_token(db, code)
         except OrderError as exc:
-            return render_template("orders/desk.html", error=_message(exc)), 400
+            return _qr_refused(exc)
         _remember_verified(order["id"], "qr")
         return redirect(url_for("counter.handover_form", order_id=order["id"]))
-    order = orders.find_by_number(db, code) if code else None
-    if order is None:
-        return render_template(
-            "orders/desk.html", error=_("No order found for %(code)s.", code=code)
-        ), 404
-    return redirect(url_for("counter.order_page", order_id=order["id"]))
+    order = orders.find_by_number(db, code)
+    if order is not None:
+        return redirect(url_for("counter.order_page", order_id=order["id"]))
+    variant = _scanned_variant(code)
+    if variant is not None:
+        return redirect(url_for("counter.product", sku=variant["sku"]))
+    if _misread(code):
+        return _scan_refused(_messages()["misread"], 400)
+    if orders.normalise_number(code):
+        return _scan_refused(_("No order found for %(code)s.", code=code), 404)
+    return _scan_refused(_messages()["unknown_code"], 404)
+
+
+def _scan_refused(message: str, status: int) -> Any:
+    return render_template("orders/desk.html", error=message), status
+
+
+def _scanned_variant(code: str) -> dict[str, Any] | None:
+    """The variant a product barcode or SKU names (a barcode needs a right check digit)."""
+    if len(code) > 64 or _misread(code):
+        return None
+    return catalog.find_variant(get_db(), code)
+
+
+def _misread(code: str) -> bool:
+    return ean.looks_like_barcode(code) and not ean.has_valid_check_digit(code)
+
+
+@bp.get("/products/<sku>")
+def product(sku: str) -> Any:
+    """A scanned product at the counter: what it is, the stock here, how to take it back."""
+    db = get_db()
+    lang = current_lang()
+    variant = catalog.find_variant(db, sku[:64])
+    if variant is None or variant["sku"] != sku:
+        abort(404)
+    item = catalog.product_by_ref(db, variant["ref"], lang)
+    if item is None:
+        abort(404)
+    chosen = next(v for v in catalog.variants(db, item["pk"], lang) if v["sku"] == sku)
+    return render_template(
+        "orders/product.html", product=item, variant=chosen,
+        qty=stock.levels(db, [sku]).get(sku, 0),
+    )  # fmt: skip
 
 
 @bp.get("/orders/<order_id>")
@@ -368,7 +450,7 @@ def verify_photo() -> Any:
     try:
         order = orders.verify_token(get_db(), text)
     except OrderError as exc:
-        return render_template("orders/desk.html", error=_message(exc)), 400
+        return _qr_refused(exc)
     _remember_verified(order["id"], "qr")
     return redirect(url_for("counter.handover_form", order_id=order["id"]))
 
@@ -500,11 +582,19 @@ def returns_find() -> Any:
 
 @bp.get("/returns/scan")
 def returns_scan() -> Any:
-    """A scanned pickup QR on the returns screen."""
+    """A scan on the returns screen: the order's pickup QR opens its return; a product
+    barcode opens the return with no order (a manager's) or, for staff, the product."""
+    code = request.args.get("code", "").strip()[:1024]
+    if not orders.looks_like_token(code):
+        variant = _scanned_variant(code) if code else None
+        if variant is not None:
+            if _is_manager():
+                return redirect(url_for("counter.return_no_order", code=variant["sku"]))
+            return redirect(url_for("counter.product", sku=variant["sku"]))
     try:
-        order = orders.find_for_return(get_db(), token=request.args.get("code", "")[:1024])
+        order = orders.find_for_return(get_db(), token=code)
     except OrderError as exc:
-        return render_template("orders/returns.html", error=_message(exc)), 400
+        return _qr_refused(exc, "orders/returns.html")
     session["return_order"] = {"id": order["id"], "at": clock.now_s()}
     return redirect(url_for("counter.return_form", order_id=order["id"]))
 

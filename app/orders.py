@@ -178,23 +178,34 @@ def find_by_number(db: Database, number: str) -> dict[str, Any] | None:
     return get_order(db, row[0]) if row else None
 
 
-def search(db: Database, q: str, limit: int = 20) -> list[dict[str, Any]]:
+def search(
+    db: Database, q: str, limit: int = 20, *, now: datetime | None = None
+) -> list[dict[str, Any]]:
     """Orders by number or customer name (accent- and case-insensitive), newest first."""
+    now = now or clock.utcnow()
     q = (q or "").strip()[:80]
     if not q:
         return []
     number = normalise_number(q)
     if number:
-        return db.execute_returning_dicts("SELECT * FROM orders WHERE number = ?", [number])
+        rows = db.execute_returning_dicts(f"{_ROWS} WHERE number = ?", [number])  # noqa: S608
+        return _annotate(db, rows, now)
     key = customer_key(q)
     if len(key) < 2:
         return []
     escaped = key.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return db.execute_returning_dicts(
-        """SELECT * FROM orders WHERE customer_key LIKE ? ESCAPE '\\'
-           ORDER BY placed_at DESC LIMIT ?""",
+    rows = db.execute_returning_dicts(
+        f"""{_ROWS} WHERE customer_key LIKE ? ESCAPE '\\'
+           ORDER BY placed_at DESC LIMIT ?""",  # noqa: S608
         [f"%{escaped}%", limit],
     )
+    return _annotate(db, rows, now)
+
+
+# A list row: the order and its unit count. ``item_count``, not ``items``: a template
+# reading ``o["items"]`` of a row without it got the dict's ``items`` method (a 500).
+_ROWS = """SELECT o.*, (SELECT sum(qty) FROM order_lines l WHERE l.order_id = o.id)
+           AS item_count FROM orders o"""
 
 
 def _view_sql(view: str, cal: _Calendar, now: datetime) -> tuple[str, list[Any]]:
@@ -247,10 +258,17 @@ def list_orders(
     cal = _Calendar(db)
     where, params = _view_sql(view, cal, now)
     rows = db.execute_returning_dicts(
-        f"""SELECT o.*, (SELECT sum(qty) FROM order_lines l WHERE l.order_id = o.id) AS items
-            FROM orders o WHERE {where} LIMIT ? OFFSET ?""",  # noqa: S608
+        f"{_ROWS} WHERE {where} LIMIT ? OFFSET ?",  # noqa: S608
         [*params, max(1, min(limit, 200)), max(0, offset)],
     )
+    return _annotate(db, rows, now, cal)
+
+
+def _annotate(
+    db: Database, rows: list[dict[str, Any]], now: datetime, cal: _Calendar | None = None
+) -> list[dict[str, Any]]:
+    """``late_minutes`` and ``days_left`` on list rows (search results alike)."""
+    cal = cal or _Calendar(db)
     today = cal.local_date(now)
     for o in rows:
         promised = clock.parse_iso(o["promised_at"])

@@ -17,7 +17,7 @@ from flask_babel import gettext as _
 
 from . import clock, reservations, staffauth, tickets
 from . import db as dbmod
-from .counter import _store, _ticket
+from .counter import _store, _ticket, staff_error
 from .extensions import htmx
 from .i18n import current_lang
 from .reservations import ReservationError
@@ -27,6 +27,8 @@ from .storage import get_db
 bp = Blueprint("reservations_staff", __name__, url_prefix="/staff")
 bp.before_request(require_staff)
 bp.after_request(vary_on_htmx)
+for _code in (400, 403, 404, 405):
+    bp.register_error_handler(_code, staff_error)
 
 
 def _messages() -> dict[str, str]:

@@ -79,7 +79,10 @@
       status.textContent = "… " + code;
       status.classList.add("is-on");
     }
-    var url = (body.dataset.scanUrl || "/scan") + "?code=" + encodeURIComponent(code);
+    // Each page names where its scans go; a staff page never falls back to the shopper
+    // kiosk's /scan, whatever template it came from.
+    var fallback = body.classList.contains("staff") ? "/staff/scan" : "/scan";
+    var url = (body.dataset.scanUrl || fallback) + "?code=" + encodeURIComponent(code);
     window.location.assign(url);
   }
 
