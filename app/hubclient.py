@@ -31,12 +31,14 @@ class HubError(Exception):
         status: int | None = None,
         code: str | None = None,
         retry_after: float | None = None,
+        timed_out: bool = False,
     ) -> None:
         super().__init__(message)
         self.message = message
         self.status = status
         self.code = code
         self.retry_after = retry_after
+        self.timed_out = timed_out  # no answer in time (status None)
 
     @property
     def retryable(self) -> bool:
@@ -110,7 +112,9 @@ class HubClient:
         try:
             response = self.session.send(prepared, timeout=timeout)
         except requests.Timeout as exc:
-            raise HubError(f"the hub did not answer in time ({exc.__class__.__name__})") from exc
+            raise HubError(
+                f"the hub did not answer in time ({exc.__class__.__name__})", timed_out=True
+            ) from exc
         except requests.RequestException as exc:
             raise HubError(f"cannot reach the hub: {exc.__class__.__name__}") from exc
         return _decode(response)

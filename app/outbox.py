@@ -2,7 +2,8 @@
 
 Rows are written by the domain functions (e.g. :func:`app.stock.adjust`) in the same
 transaction as the local change. A row leaves the queue only when the hub answered
-``accepted`` or ``duplicate`` (acked) or ``rejected`` (parked for a human). A sending
+``accepted`` or ``duplicate`` (acked) or ``rejected`` (parked for a human), or when
+the hub kept failing on that one row alone (parked too, by app/sync.py). A sending
 worker first *leases* its rows, so two workers flushing at once send different rows;
 the hub's idempotency on the transaction id is the real guarantee against doubles.
 """
@@ -42,15 +43,43 @@ def _row(r: dict[str, Any]) -> dict[str, Any]:
     return r
 
 
-def pending(db: Database, limit: int = 500, now: datetime | None = None) -> list[dict[str, Any]]:
-    """Unsent rows, oldest first: not acked, not parked, not leased by a live worker."""
+# Rows up to and including a given one, in sending order (the sync worker's narrowing
+# window, app/sync.py): only rows it is allowed to send before that one.
+_UPTO = "(created_at, rowid) <= (SELECT created_at, rowid FROM outbox WHERE id = ?)"
+
+
+def pending(
+    db: Database, limit: int = 500, now: datetime | None = None, *, upto: str | None = None
+) -> list[dict[str, Any]]:
+    """Unsent rows, oldest first: not acked, not parked, not leased by a live worker;
+    with ``upto``, only the rows queued before that one, and that one."""
+    where = f"{_PENDING} AND (leased_until IS NULL OR leased_until < ?)"
+    params: list[Any] = [_now(now)]
+    if upto is not None:
+        where += f" AND {_UPTO}"
+        params.append(upto)
     rows = db.execute_returning_dicts(
-        f"""SELECT id, type, occurred_at, payload, attempts FROM outbox
-            WHERE {_PENDING} AND (leased_until IS NULL OR leased_until < ?)
+        f"""SELECT id, type, occurred_at, payload, attempts FROM outbox WHERE {where}
             ORDER BY created_at, rowid LIMIT ?""",  # noqa: S608
-        [_now(now), limit],
+        [*params, limit],
     )
     return [_row(r) for r in rows]
+
+
+def unsettled(db: Database, id: str) -> bool:
+    """Whether ``id`` is still to be sent (not acknowledged, not parked), leased or not."""
+    return (
+        db.execute(f"SELECT 1 FROM outbox WHERE id = ? AND {_PENDING}", [id]).fetchone()  # noqa: S608
+        is not None
+    )
+
+
+def count_upto(db: Database, id: str) -> int:
+    """How many unsent rows are queued up to and including ``id`` (leased or not)."""
+    return db.execute(
+        f"SELECT count(*) FROM outbox WHERE {_PENDING} AND {_UPTO}",  # noqa: S608
+        [id],
+    ).fetchone()[0]
 
 
 def lease(
@@ -60,12 +89,14 @@ def lease(
     owner: str,
     now: datetime | None = None,
     seconds: int = LEASE_SECONDS,
+    upto: str | None = None,
 ) -> list[dict[str, Any]]:
-    """Take up to ``limit`` pending rows (oldest first) for ``owner`` to send."""
+    """Take up to ``limit`` pending rows (oldest first, none after ``upto`` if given)
+    for ``owner`` to send."""
     moment = now or clock.utcnow()
     with dbmod.write(db):
         # Chosen and marked under one write lock: another worker cannot take the same.
-        rows = pending(db, limit, moment)
+        rows = pending(db, limit, moment, upto=upto)
         if rows:
             ids = [r["id"] for r in rows]
             marks = ",".join("?" * len(ids))

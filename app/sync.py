@@ -36,6 +36,10 @@ PAGE_LIMIT = 2000  # the most the protocol allows: fewer round trips on a first 
 HEALTH_INTERVAL_S = 60.0
 HEALTH_MIN_GAP_S = 10.0
 HEALTH_CHECK_S = 2.0  # how often the cheap "did anything change" query runs
+# Bisect-and-park (docs/protocol.md, "Retries"): a transaction is parked only after
+# the hub failed on it ALONE this many times, each time answering a control request.
+STRIKES = 3
+PARK_REASON = "hub_error"
 
 
 @dataclass
@@ -122,6 +126,47 @@ def _record(db: Database, pairs: list[tuple[dict, dict]], stats: PushStats) -> s
     return settled
 
 
+def _item_may_be_at_fault(exc: HubError) -> bool:
+    """A failure that could come from the batch's content: no answer (dropped, reset,
+    timed out) or a 5xx. Not a 408/429 nor a Retry-After: the hub asked us to wait."""
+    return exc.retryable and exc.status not in (408, 429) and exc.retry_after is None
+
+
+def _hub_answers(client: HubClient) -> bool:
+    """The control request: does the hub accept a batch right now (an empty one, which
+    goes through signing, parsing and a write transaction like any)? If not, the hub
+    is failing, not the batch: back off, blame nothing."""
+    try:
+        client.post_transactions([])
+    except HubError:
+        return False
+    return True
+
+
+def _failure_detail(exc: HubError) -> str:
+    if exc.status is not None:
+        return f"HTTP {exc.status}" + (f" {exc.code}" if exc.code else "")
+    return "pas de réponse à temps" if exc.timed_out else "connexion coupée"
+
+
+class Narrowing(HubError):
+    """The hub failed on one transaction alone but answers a control request: the push
+    is on its way to parking that transaction (after :data:`STRIKES` such failures).
+    Not a sign of an outage: the worker retries after a short wait, without growing its
+    backoff."""
+
+    def __init__(self, exc: HubError, tx_id: str, strikes: int) -> None:
+        super().__init__(
+            f"the hub failed {strikes} of {STRIKES} times on transaction {tx_id} alone "
+            f"({exc.message}); it is set aside for staff after {STRIKES}",
+            status=exc.status,
+            code=exc.code,
+            timed_out=exc.timed_out,
+        )
+        self.tx_id = tx_id
+        self.strikes = strikes
+
+
 def push_once(
     db: Database,
     client: HubClient,
@@ -131,14 +176,36 @@ def push_once(
     max_batches: int | None = None,
 ) -> PushStats:
     """Send every pending outbox row (oldest first, in batches); raise HubError if the
-    hub cannot be reached (the rows stay queued)."""
+    hub cannot be reached (the rows stay queued).
+
+    When the hub fails on a batch (a 5xx, no answer) yet accepts a control request
+    right after, the batch is to blame: the batch is bisected (the older half is sent,
+    then the rest of the failing part is split again) until one transaction fails
+    alone; after :data:`STRIKES` such failures it is parked with the reason, and
+    everything else goes on. Rows always leave in outbox order. The search is kept in
+    ``meta`` (syncstate.NARROWING), so a restart resumes it; rows are only ever
+    acknowledged by the hub's answer, so nothing is lost or applied twice.
+    """
     owner = owner or outbox.owner_id()
     stats = PushStats()
     # Outlive the slowest answer (a split batch makes several requests under one lease).
     timeout = getattr(client, "connect_timeout", 5) + getattr(client, "read_timeout", 30)
     lease_s = max(outbox.LEASE_SECONDS, int(3 * timeout))
     while max_batches is None or stats.batches < max_batches:
-        rows = outbox.lease(db, min(batch_size, MAX_BATCH), owner=owner, seconds=lease_s)
+        limit = min(batch_size, MAX_BATCH)
+        state = syncstate.narrowing(db)
+        upto = None
+        if state is not None:
+            if not outbox.unsettled(db, state["last"]):
+                # Settled meanwhile (the feed acknowledged it, head office discarded it):
+                # the window is gone; a batch that still fails starts a new search.
+                syncstate.set_narrowing(db, None)
+                continue
+            upto = state["last"]
+            window = len(outbox.pending(db, MAX_BATCH, upto=upto))
+            # The older half first; one row alone once the window is down to it.
+            limit = min(limit, max(1, window // 2))
+        rows = outbox.lease(db, limit, owner=owner, seconds=lease_s, upto=upto)
         if not rows:
             break
         ids = [r["id"] for r in rows]
@@ -146,7 +213,37 @@ def push_once(
             pairs = _send(client, rows)
         except HubError as exc:
             outbox.release(db, ids, owner, error=exc.message)
-            raise
+            if not _item_may_be_at_fault(exc) or not _hub_answers(client):
+                raise  # the hub is failing, not this batch: back off, blame nothing
+            stats.batches += 1
+            stats.sent += len(rows)
+            if len(rows) > 1:
+                syncstate.set_narrowing(
+                    db, {"last": ids[-1], "size": len(rows), "strikes": 0, "error": exc.message}
+                )
+                log.warning(
+                    "the hub failed on a batch of %d (%s) but answers: narrowing it down",
+                    len(rows),
+                    exc.message,
+                )
+                continue
+            strikes = 1 + (int(state.get("strikes") or 0) if state and upto == ids[0] else 0)
+            if strikes >= STRIKES:
+                message = (
+                    f"le hub a échoué {strikes} fois sur cette transaction seule : "
+                    f"{_failure_detail(exc)}"
+                )
+                with dbmod.write(db):
+                    outbox.park(db, ids[0], PARK_REASON, message)
+                    syncstate.set_narrowing(db, None)
+                stats.parked += 1
+                log.warning("parked transaction %s: %s (%s)", ids[0], message, exc.message)
+                continue
+            syncstate.set_narrowing(
+                db, {"last": ids[0], "size": 1, "strikes": strikes, "error": exc.message}
+            )
+            log.warning("the hub failed on transaction %s alone (%d/%d)", ids[0], strikes, STRIKES)
+            raise Narrowing(exc, ids[0], strikes) from exc
         except BaseException:
             outbox.release(db, ids, owner)
             raise
@@ -154,6 +251,10 @@ def push_once(
         outbox.release(db, [i for i in ids if i not in settled], owner)
         stats.batches += 1
         stats.sent += len(rows)
+        if upto is not None and upto in settled:
+            # The whole window went through: whatever failed was not one of these rows.
+            syncstate.set_narrowing(db, None)
+            log.info("the batch the hub failed on went through in parts: nothing to set aside")
         if not settled:
             break  # the hub answered nothing usable: do not spin on the same rows
     return stats
@@ -315,12 +416,27 @@ class SyncWorker:
         log.warning("%s failed (%s); next try in %.1fs", name, message, wait)
         return wait
 
+    def _note_success(self, db: Database) -> None:
+        try:
+            syncstate.record_success(db, "push")
+        except Exception:  # a locked database must not stop the loop
+            log.exception("cannot record the sync success")
+
     def _push_loop(self, db: Database) -> None:
         attempt = 0
         while not self._stop.is_set():
             self._take_retry(db)
             try:
                 stats = push_once(db, self.client, owner=self.owner)
+            except Narrowing as exc:
+                # The hub answers; one transaction fails alone. Try it again soon (a
+                # short, growing wait per strike), the usual backoff stays at rest.
+                attempt = 0
+                self._note_success(db)
+                wait = backoff.delay(exc.strikes - 1, cap=self.cap, rng=self.rng)
+                log.warning("push: %s; next try in %.1fs", exc.message, wait)
+                self._pause(db, "push", wait)
+                continue
             except Exception as exc:  # noqa: BLE001 - one failure never ends the loop
                 if not isinstance(exc, HubError):
                     log.exception("push failed")

@@ -7,6 +7,7 @@ channel between them.
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any
 
@@ -24,6 +25,10 @@ ONLINE = "sync.online"  # "1" when the latest exchange succeeded
 RETRY_REQUESTED = "sync.retry_requested"  # set by staff, taken by the worker
 PULL_APPLIED = "sync.pull_applied"  # changes applied by the current catch-up
 PULL_REMAINING = "sync.pull_remaining"  # what the hub said was left after the last page
+# The push worker's bisection (app/sync.py): the last row of the smallest batch the hub
+# failed on while answering a control request, and how often that row failed alone.
+# In the database so a restart resumes the search instead of starting it over.
+NARROWING = "sync.narrowing"
 
 # A healthy worker talks to the hub at least every long-poll (25 s); allow for a slow
 # answer before calling the store offline.
@@ -86,6 +91,30 @@ def take_retry_request(db: Database) -> bool:
     return taken == 1
 
 
+def narrowing(db: Database) -> dict[str, Any] | None:
+    """The bisection in progress: ``{last, size, strikes, error, since}``, or None."""
+    raw = dbmod.get_meta(db, NARROWING)
+    if not raw:
+        return None
+    try:
+        state = json.loads(raw)
+    except ValueError:
+        return None
+    if not isinstance(state, dict) or not isinstance(state.get("last"), str):
+        return None  # unreadable: start over, nothing is lost (the rows stay queued)
+    return state
+
+
+def set_narrowing(db: Database, state: dict[str, Any] | None, now: datetime | None = None) -> None:
+    """Save (or with None, end) the bisection in progress."""
+    with dbmod.write(db):
+        if state is None:
+            dbmod.set_meta(db, NARROWING, "")
+            return
+        state = {"since": clock.iso(now or clock.utcnow()), **state}
+        dbmod.set_meta(db, NARROWING, json.dumps(state, separators=(",", ":")))
+
+
 def last_sync_at(db: Database) -> datetime | None:
     """When the hub last answered, or None if it never has."""
     value = dbmod.get_meta(db, LAST_SYNC_AT)
@@ -106,6 +135,15 @@ def snapshot(db: Database, *, hub_configured: bool, now: datetime | None = None)
     box = outbox.stats(db, now)
     remaining = int(dbmod.get_meta(db, PULL_REMAINING, "0") or 0)
     applied = int(dbmod.get_meta(db, PULL_APPLIED, "0") or 0)
+    state = narrowing(db)
+    narrowing_view = None
+    if state is not None and outbox.unsettled(db, state["last"]):
+        narrowing_view = {
+            "to_check": outbox.count_upto(db, state["last"]),
+            "strikes": int(state.get("strikes") or 0),
+            "error": str(state.get("error") or ""),
+            "since": state.get("since"),
+        }
     return {
         "hub_configured": hub_configured,
         "online": hub_configured and is_online(db, now),
@@ -119,4 +157,7 @@ def snapshot(db: Database, *, hub_configured: bool, now: datetime | None = None)
         "hub_store_id": dbmod.get_meta(db, STORE_ID),
         "pull_applied": applied,
         "pull_remaining": remaining,
+        # The hub fails on a batch but answers otherwise: the worker is looking for the
+        # one transaction at fault (None when not).
+        "narrowing": narrowing_view,
     }
