@@ -370,8 +370,7 @@ def serve(
     hub in the background when one is configured."""
     import signal
 
-    import waitress
-
+    from . import security
     from .web import create_app
 
     client = _hub_client(hub_url, store_id, store_secret, hub_timeout)
@@ -402,7 +401,8 @@ def serve(
     signal.signal(signal.SIGTERM, _terminate)
     click.echo(f"store server on http://{host}:{port}/ (data {data})", err=True)
     try:
-        waitress.serve(
+        # A body past its page's limit (a QR photo's, a form's) is refused unread.
+        security.serve(
             app,
             host=host,
             port=port,

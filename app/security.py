@@ -1,9 +1,16 @@
-"""Security headers and CSRF protection for every response and form."""
+"""Security headers and CSRF protection for every response and form, the one rule for
+``next`` redirects, and request body limits (shared by the store and the hub)."""
 
 from __future__ import annotations
 
-from flask import Flask, Response, render_template
+import io
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlsplit
+
+from flask import Flask, Response, render_template, request
 from flask_wtf.csrf import CSRFError, CSRFProtect
+from werkzeug.exceptions import RequestEntityTooLarge
 
 # No inline script, no eval, nothing from elsewhere: the kiosk may be offline and a
 # shop floor is a hostile place.
@@ -45,3 +52,173 @@ def init_app(app: Flask) -> None:
     csrf.init_app(app)
     app.after_request(_headers)
     app.register_error_handler(CSRFError, _csrf_failed)
+
+
+# --- Where to go after a form (``next``) ---------------------------------------------
+
+NEXT_MAX = 2048  # far more than any page of ours; a longer value is not one of our links
+
+
+def safe_next(target: object, default: str, *, prefix: str = "/", host: str | None = None) -> str:
+    """``target`` if it is a path on this site under ``prefix``, else ``default``.
+
+    The one rule for every ``next`` (and kiosk referrer) in the project: only a plain
+    local path, printable ASCII with no spaces, backslashes or control characters (no
+    CR/LF header splitting), not scheme-relative (``//evil``), no scheme (``javascript:``),
+    no other host, of a sane length. An absolute URL on ``host`` (a browser's referrer)
+    is reduced to its path. Anything odd falls back to ``default``; nothing here raises.
+    """
+    if not isinstance(target, str) or not target or len(target) > NEXT_MAX:
+        return default
+    if not all("!" <= c <= "~" for c in target) or "\\" in target:
+        return default
+    try:
+        parts = urlsplit(target)
+    except ValueError:  # "http://[evil": an unbalanced IPv6 bracket
+        return default
+    if parts.scheme or parts.netloc:
+        if not (host and parts.scheme in ("http", "https") and parts.netloc == host):
+            return default
+        target = parts.path + (f"?{parts.query}" if parts.query else "")
+        parts = urlsplit(target)
+    path = parts.path
+    if not path.startswith("/") or path.startswith("//") or parts.fragment:
+        return default
+    if prefix != "/" and path != prefix and not path.startswith(prefix.rstrip("/") + "/"):
+        return default
+    return target
+
+
+# --- Request body limits -------------------------------------------------------------
+
+KiB = 1024
+MiB = 1024 * KiB
+# Set by the waitress error task below: the body was past the server's cap and was not
+# read; the app answers from the headers alone.
+TOO_LARGE_ENV = "kiosk.body_too_large"
+
+
+def format_size(n: int, mib: str = "MiB", kib: str = "KiB") -> str:
+    """``4 MiB``, ``256 KiB`` (French callers pass ``Mio``/``Kio``)."""
+    if n >= MiB and n % MiB == 0:
+        return f"{n // MiB} {mib}"
+    if n >= MiB:
+        return f"{n / MiB:.1f} {mib}"
+    return f"{max(n // KiB, 1)} {kib}"
+
+
+def body_limit() -> int | None:
+    """The largest body this request may carry (set by :func:`limit_bodies`)."""
+    return request.max_content_length
+
+
+def too_large_message(limit: int | None = None) -> str:
+    """The API's words for a 413: it names the limit."""
+    limit = body_limit() if limit is None else limit
+    return f"the request body is larger than {format_size(limit or 0)}, the most accepted here"
+
+
+def largest_limit(app: Flask) -> int:
+    """The largest of the app's ``*MAX_CONTENT_LENGTH`` settings: waitress's backstop."""
+    return max(int(v) for k, v in app.config.items() if k.endswith("MAX_CONTENT_LENGTH") and v)
+
+
+# The body limit of a request, from the app, its path and its endpoint (None: no route).
+LimitFor = Callable[[Flask, str, "str | None"], int]
+
+
+def limit_bodies(app: Flask, limit_for: LimitFor) -> None:
+    """Give each request the body limit of its area and refuse it from its headers.
+
+    Runs before every other request hook (CSRF reads the form, so the body): a
+    Content-Length past the limit is a 413 before anything is read. A chunked body has
+    no length: waitress de-chunks it (stopping at the limit, see :func:`serve`) and
+    sets one; under other servers werkzeug stops reading at the limit (also a 413).
+    """
+    app.extensions["body_limit"] = limit_for
+
+    def check() -> None:
+        limit = limit_for(app, request.path, request.endpoint)
+        request.max_content_length = limit
+        length = request.content_length
+        if request.environ.get(TOO_LARGE_ENV) or (length is not None and length > limit):
+            raise RequestEntityTooLarge(too_large_message(limit))
+
+    app.before_request_funcs.setdefault(None, []).insert(0, check)
+
+
+def _route_limit(app: Flask, path: str, method: str) -> int:
+    """The body limit :func:`limit_bodies` will give a request, from its first line."""
+    limit_for: LimitFor | None = app.extensions.get("body_limit")
+    if limit_for is None:
+        return largest_limit(app)
+    try:
+        path = path.encode("latin-1").decode("utf-8", "replace")  # WSGI's path, as Flask's
+        endpoint, _args = app.url_map.bind("localhost").match(path, method=method)
+    except Exception:  # noqa: BLE001 - not found, wrong method, a redirect: no endpoint
+        endpoint = None
+    try:
+        return limit_for(app, path, endpoint)
+    except Exception:  # noqa: BLE001 - never fail a request here: the app checks again
+        return largest_limit(app)
+
+
+def serve(app: Flask, **options: Any) -> None:
+    """``waitress.serve``, refusing a body past its area's limit before reading it.
+
+    waitress reads a whole body before calling the app (into memory, then a temporary
+    file), and past its cap answers a plain-text 413 of its own. Here the cap is set per
+    request, as soon as its headers are in, to the limit the app gives that path
+    (:func:`limit_bodies`): a Content-Length past it is refused without reading the
+    body, a chunked body as soon as it passes it; and the app itself answers the 413
+    (its page or JSON naming the limit), from the headers alone. The app's largest
+    limit is the server-wide backstop.
+    """
+    import copy
+    import logging
+
+    from waitress.channel import HTTPChannel
+    from waitress.parser import HTTPRequestParser
+    from waitress.server import BaseWSGIServer, create_server
+    from waitress.task import ErrorTask, WSGITask
+    from waitress.utilities import RequestEntityTooLarge as WaitressTooLarge
+
+    class AreaParser(HTTPRequestParser):
+        def parse_header(self, header_plus: bytes) -> None:
+            super().parse_header(header_plus)
+            # waitress compares the body with adj.max_request_body_size right after
+            # this, and again as chunks come: this request's own copy holds its limit.
+            limit = _route_limit(app, self.path or "/", self.command or "GET")
+            self.adj = copy.copy(self.adj)
+            # waitress refuses a length >= its setting: one more lets exactly limit in.
+            self.adj.max_request_body_size = limit + 1
+
+    class TooLargeTask(WSGITask):
+        def get_environment(self) -> dict[str, Any]:
+            environ = super().get_environment()
+            environ["wsgi.input"] = io.BytesIO()  # what came of the body stays unread
+            environ[TOO_LARGE_ENV] = True
+            return environ
+
+        def execute(self) -> None:
+            self.set_close_on_finish()  # the rest of the body is still on the wire
+            super().execute()
+
+    def error_task(channel: HTTPChannel, req: Any) -> Any:
+        if isinstance(req.error, WaitressTooLarge):
+            return TooLargeTask(channel, req)
+        return ErrorTask(channel, req)
+
+    class Channel(HTTPChannel):
+        parser_class = AreaParser
+        error_task_class = staticmethod(error_task)
+
+    logging.basicConfig()
+    sockets: dict[Any, Any] = {}
+    backstop = largest_limit(app) + 1
+    server = create_server(app, map=sockets, max_request_body_size=backstop, **options)
+    for listener in list(sockets.values()):
+        if isinstance(listener, BaseWSGIServer):
+            listener.channel_class = Channel
+    server.print_listen("Serving on http://{}:{}")
+    server.run()

@@ -8,11 +8,13 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask, Response, g, jsonify, render_template
+from flask_babel import gettext as _
 from werkzeug.exceptions import HTTPException
 
 from . import i18n, security, storage
 from .extensions import htmx
 from .jsonguard import GuardedJSONProvider
+from .qrphoto import MAX_PHOTO_BYTES
 from .stock import self_store_id, stock_version
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -31,7 +33,19 @@ DEFAULTS: dict[str, Any] = {
     "RESERVATION_HOLD_MINUTES": 120,  # a reservation holds the stock this long
     # Where "send to my phone" points shoppers: the public web shop (default: the hub).
     "SHOP_URL": None,
+    # Bodies: every kiosk and staff form is a few KB; only a QR photo is bigger (a phone
+    # photo, plus the form around it). Refused from the headers, before anything is read.
+    "MAX_CONTENT_LENGTH": 256 * security.KiB,
+    "PHOTO_MAX_CONTENT_LENGTH": MAX_PHOTO_BYTES + 64 * security.KiB,
 }
+# The views that take a photo of a QR code (qrphoto.decode_upload).
+PHOTO_ENDPOINTS = frozenset({"counter.verify_photo", "cart.photo"})
+
+
+def _body_limit(app: Flask, path: str, endpoint: str | None) -> int:
+    """A request's body limit: photo-sized for a QR photo upload, small otherwise."""
+    photo = endpoint in PHOTO_ENDPOINTS
+    return app.config["PHOTO_MAX_CONTENT_LENGTH" if photo else "MAX_CONTENT_LENGTH"]
 
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
@@ -58,6 +72,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     htmx.init_app(app)
     security.init_app(app)
+    security.limit_bodies(app, _body_limit)
     i18n.init_app(app)
 
     @app.before_request
@@ -119,7 +134,10 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> Any:
         """Friendly error pages in the kiosk's look, never a bare stack trace."""
-        return render_template("kiosk/error.html", error=exc), exc.code or 500
+        limit = None
+        if exc.code == 413:  # say how much is allowed, in the shopper's units (Mio)
+            limit = security.format_size(security.body_limit() or 0, _("MiB"), _("KiB"))
+        return render_template("kiosk/error.html", error=exc, limit=limit), exc.code or 500
 
     @app.errorhandler(Exception)
     def server_error(exc: Exception) -> Any:

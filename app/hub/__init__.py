@@ -6,10 +6,10 @@ import os
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, Response, current_app, jsonify, render_template, request
+from flask import Flask, Response, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
-from .. import i18n
+from .. import i18n, security
 from ..jsonguard import GuardedJSONProvider
 from ..security import CSP, csrf
 from ..storage import secret_key
@@ -19,11 +19,14 @@ from .storage import get_db, open_db
 ROOT = Path(__file__).resolve().parents[2]
 
 DEFAULTS: dict[str, Any] = {
-    # A batch of 500 transactions is ~150 KB; anything far bigger is not a store.
+    # Body limits, refused from the headers before anything is read (security.limit_bodies).
+    # The sync API: a batch of 500 transactions is ~150 KB; far bigger is not a store.
     "MAX_CONTENT_LENGTH": 4 * 1024 * 1024,
     "POLL_INTERVAL_S": 0.15,
     # Head office uploads promotion images of up to 10 MB, plus the form around them.
     "HQ_MAX_CONTENT_LENGTH": 11 * 1024 * 1024,
+    # The web shop's forms (a cart line, a checkout) are a few KB.
+    "SHOP_MAX_CONTENT_LENGTH": 256 * 1024,
     # A shop page left open on a phone, or a console tab, must still submit: the CSRF
     # token is bound to the session (which expires on its own), not to a clock.
     "WTF_CSRF_TIME_LIMIT": None,
@@ -44,10 +47,14 @@ def _security_headers(response: Response) -> Response:
     return response
 
 
-def _upload_limit() -> None:
-    """A larger body limit for the head-office console and API (image uploads) only."""
-    if request.path.startswith(("/hq/", "/api/v1/hq/")):
-        request.max_content_length = current_app.config["HQ_MAX_CONTENT_LENGTH"]
+def _upload_limit(app: Flask, path: str, endpoint: str | None) -> int:
+    """A request's body limit: image-sized for the head-office console and API,
+    4 MiB for the sync API, small for the web shop and anything else."""
+    if path.startswith(("/hq/", "/api/v1/hq/")) or path == "/hq":
+        return app.config["HQ_MAX_CONTENT_LENGTH"]
+    if path.startswith("/api/"):
+        return app.config["MAX_CONTENT_LENGTH"]
+    return app.config["SHOP_MAX_CONTENT_LENGTH"]
 
 
 def create_hub_app(test_config: dict[str, Any] | None = None) -> Flask:
@@ -95,8 +102,8 @@ def create_hub_app(test_config: dict[str, Any] | None = None) -> Flask:
     # Every HTML form posts with a CSRF token; the signed store API and the token-
     # authenticated head-office API are not cookie-authenticated, so they are exempt.
     # Head-office requests may carry a promotion image (10 MB at most, checked where it
-    # is read); registered before CSRF, whose check reads the form and so the body.
-    app.before_request(_upload_limit)
+    # is read); the limit is checked before CSRF, whose check reads the form and body.
+    security.limit_bodies(app, _upload_limit)
     csrf.init_app(app)
     i18n.init_app(app)  # the web shop: French first, English (session["lang"])
     csrf.exempt(api_bp)
@@ -132,9 +139,10 @@ def create_hub_app(test_config: dict[str, Any] | None = None) -> Flask:
             html = render_template("hub/shop/error.html", code=exc.code, csrf=False)
             return html, exc.code
         code = (exc.name or "error").lower().replace(" ", "_")
-        if exc.code == 413:
-            code = "body_too_large"
-        return jsonify(error=code, message=exc.description or ""), exc.code or 500
+        message = exc.description or ""
+        if exc.code == 413:  # past this area's limit: say the limit
+            code, message = "body_too_large", security.too_large_message()
+        return jsonify(error=code, message=message), exc.code or 500
 
     @app.errorhandler(Exception)
     def server_error(exc: Exception) -> Any:

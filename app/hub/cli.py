@@ -54,8 +54,7 @@ def hub() -> None:
 )
 def serve(data: Path, host: str, port: int, threads: int) -> None:
     """Run the hub under waitress (a production WSGI server)."""
-    import waitress
-
+    from .. import security
     from . import create_hub_app
     from .mailer import smtp_settings, start_mailer
 
@@ -64,7 +63,8 @@ def serve(data: Path, host: str, port: int, threads: int) -> None:
     if settings := smtp_settings():
         start_mailer(data, settings)
         click.echo(f"e-mailing customers through {settings['host']}:{settings['port']}", err=True)
-    waitress.serve(
+    # A body past its area's limit (4 MiB for the sync API) is refused unread.
+    security.serve(
         app,
         host=host,
         port=port,

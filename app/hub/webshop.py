@@ -15,7 +15,7 @@ import io
 import re
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 from flask import (
     Blueprint,
@@ -39,6 +39,7 @@ from .. import carts as cartcodec
 from .. import catalog
 from ..i18n import LANGUAGES, current_lang
 from ..search import QueryTooLong, fold, tokens
+from ..security import body_limit, format_size, safe_next
 from ..tickets import render_qr
 from . import carts, keys
 from .orders import OrderError, check_access_key, get_order_by_number
@@ -98,12 +99,8 @@ def _cart_for_writing() -> str:
 
 
 def _safe_next(default: str) -> str:
-    """Where to go back after a form: a path on this site only, never another site."""
-    target = request.form.get("next") or default
-    parts = urlsplit(target)
-    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
-        return default
-    return target
+    """Where to go back after a form: a path on this site only (security.safe_next)."""
+    return safe_next(request.form.get("next"), default)
 
 
 def _int_arg(value: str | None, default: int, low: int, high: int) -> int:
@@ -142,7 +139,11 @@ def csrf_failed(exc: CSRFError) -> ResponseReturnValue:
 @bp.errorhandler(HTTPException)
 def shop_error(exc: HTTPException) -> ResponseReturnValue:
     """Shop errors are pages for people, not the API's JSON."""
-    return render_template("hub/shop/error.html", code=exc.code, csrf=False), exc.code or 500
+    limit = None
+    if exc.code == 413:  # a body past the shop's limit: say the limit
+        limit = format_size(body_limit() or 0, _("MiB"), _("KiB"))
+    html = render_template("hub/shop/error.html", code=exc.code, csrf=False, limit=limit)
+    return html, exc.code or 500
 
 
 @bp.after_request
