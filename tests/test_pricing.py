@@ -3,40 +3,59 @@ price the same cart identically (DESIGN.md, invariant 4).
 
 The property test goes the whole way: promotions are made at the hub by the domain
 functions (validation included), published, carried to a store by the real change
-feed (hub ``changes_since`` page -> store ``feed.apply_page``), and the rules are read
-back from each database; the same random cart must then cost the same cents on both
-sides, at random instants including each promotion's first and last moments.
+feed (hub ``changes_since`` page -> store ``feed.apply_page``). The same random cart is
+then priced by each side's own code path: at the store, the kiosk's cart
+(``kiosk_cart.cart_view``, and ``price_lines`` that stamps an order request); at the hub,
+an ``order.request`` transaction from that store (what the customer is charged) and the
+web shop's cart (``hub.carts``: create, add, ``priced_lines``). Every line must cost the
+same cents, at random instants including each promotion's first and last moments.
+
+No date is written here: the schedule tests use the next Paris clock changes after now.
 """
 
 from __future__ import annotations
 
+import json
 import shutil
+import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from app import clock, feed, kiosk_cart
 from app import db as dbmod
-from app import feed
 from app import promotions as store_promotions
-from app.hub import changes
+from app.hub import carts as hub_carts
+from app.hub import changes, transactions
 from app.hub import promotions as hub_promotions
 from app.pricing import Item, Rule, offers, price_cart, rule_discount, unit_price
 
+from .dates import next_fall_back, next_spring_forward
 from .hub_fixtures import LYON, PARIS, hub_db
 from .sync_fixtures import *  # noqa: F403
 
 # About dates and time: run again under faketime by `make test-shifted`.
 pytestmark = pytest.mark.clock
 
-PARIS_TZ = ZoneInfo("Europe/Paris")
+# Worked examples price at any instant: the rules they use have no schedule.
+NOW = clock.utcnow()
+# The next nights Paris springs forward (Sunday, 02:00 -> 03:00) and falls back.
+SPRING = next_spring_forward()
+EVE = SPRING - timedelta(days=1)
+FALL = next_fall_back()
 
 
-def utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=UTC)
+def on(day, hour: int, minute: int = 0, second: int = 0, micro: int = 0) -> datetime:
+    """``day`` at that UTC time."""
+    return datetime(day.year, day.month, day.day, hour, minute, second, micro, tzinfo=UTC)
+
+
+def wall(day, hour: int, minute: int = 0) -> str:
+    """A console ``*_local`` value: ``day`` at that Paris wall time."""
+    return f"{day.isoformat()}T{hour:02d}:{minute:02d}"
 
 
 def socks(qty: int, unit: int = 1000, sku: str = "SOCK-1") -> Item:
@@ -60,7 +79,7 @@ def test_base_prices_without_rules():
 def test_second_at_half_price(qty, total):
     rule = Rule("pr-2e50", "nth_percent", 50, scope="category", targets=frozenset({"accessoires"}),
                 label_fr="2e à -50 %", label_en="2nd at half price")  # fmt: skip
-    line = price_cart([socks(qty)], rules=[rule], now=utc(2026, 11, 22)).lines[0]
+    line = price_cart([socks(qty)], rules=[rule], now=NOW).lines[0]
     assert line.total_cents == total
     assert line.discount_cents == qty * 1000 - total
     assert (line.promotion_id, line.label_fr) == (("pr-2e50", "2e à -50 %") if qty >= 2 else
@@ -70,13 +89,13 @@ def test_second_at_half_price(qty, total):
 def test_third_at_thirty_percent_rounds_half_up_on_the_line():
     rule = Rule("pr-3e", "nth_percent", 30, nth=3)
     # 6 units of 9.95: two discounted units, 2 x 995 x 30 % = 597 cents.
-    line = price_cart([socks(6, unit=995)], rules=[rule], now=utc(2026, 1, 1)).lines[0]
+    line = price_cart([socks(6, unit=995)], rules=[rule], now=NOW).lines[0]
     assert line.discount_cents == 597
 
 
 def test_percent_rounds_half_up_once_per_line():
     rule = Rule("pr-15", "percent", 15)
-    now = utc(2026, 1, 1)
+    now = NOW
     # 10.30 x 15 % = 1.545 €: half up gives 1.55 (banker's rounding would give 1.54).
     assert price_cart([socks(1, unit=1030)], rules=[rule], now=now).lines[0].discount_cents == 155
     # On the line, not per unit: 3 x 10.30 x 15 % = 4.635 € -> 4.64 (3 x 1.55 would be 4.65).
@@ -84,7 +103,7 @@ def test_percent_rounds_half_up_once_per_line():
 
 
 def test_fixed_price_only_when_cheaper():
-    now = utc(2026, 1, 1)
+    now = NOW
     fixed = Rule("pr-fix", "fixed", 1999)
     assert price_cart([socks(2, unit=2999)], rules=[fixed], now=now).total_cents == 3998
     # A "fixed price" above the base price is no promotion: the base price stays.
@@ -95,14 +114,14 @@ def test_fixed_price_only_when_cheaper():
 def test_amount_off_never_below_zero():
     rule = Rule("pr-amt", "amount", 1500)
     cart = price_cart([socks(2, unit=1000), socks(1, unit=2500, sku="B")], rules=[rule],
-                      now=utc(2026, 1, 1))  # fmt: skip
+                      now=NOW)  # fmt: skip
     assert [line.total_cents for line in cart.lines] == [0, 1000]
     assert cart.total_cents == 1000 and cart.discount_cents == 2000 + 1500
 
 
 def test_minimum_quantity_counts_units_of_the_line():
     rule = Rule("pr-min3", "percent", 10, min_qty=3)
-    now = utc(2026, 1, 1)
+    now = NOW
     assert price_cart([socks(2)], rules=[rule], now=now).discount_cents == 0
     assert price_cart([socks(3)], rules=[rule], now=now).discount_cents == 300
     # Two lines of two units each do not add up to three.
@@ -111,7 +130,7 @@ def test_minimum_quantity_counts_units_of_the_line():
 
 
 def test_priority_then_best_for_customer_then_id():
-    now = utc(2026, 1, 1)
+    now = NOW
     small_but_first = Rule("pr-z", "percent", 5, priority=10)
     big = Rule("pr-b", "percent", 40, priority=0)
     bigger = Rule("pr-c", "amount", 500, priority=0)
@@ -125,7 +144,7 @@ def test_priority_then_best_for_customer_then_id():
 
 
 def test_scope_and_stores():
-    now = utc(2026, 1, 1)
+    now = NOW
     by_sku = Rule("pr-sku", "percent", 10, scope="sku", targets=frozenset({"SOCK-2"}))
     lyon_only = Rule("pr-lyon", "percent", 20, stores=frozenset({LYON}))
     cart = [socks(1), socks(1, sku="SOCK-2")]
@@ -137,7 +156,7 @@ def test_scope_and_stores():
 
 
 def test_unit_price_and_offers_for_a_product_page():
-    now = utc(2026, 1, 1)
+    now = NOW
     half = Rule("pr-2e", "nth_percent", 50)
     tenth = Rule("pr-10", "percent", 10, min_qty=3)
     item = socks(7)
@@ -149,7 +168,7 @@ def test_unit_price_and_offers_for_a_product_page():
 
 def test_naive_now_is_refused():
     with pytest.raises(ValueError):
-        price_cart([socks(1)], rules=[Rule("pr-x", "percent", 10)], now=datetime(2026, 1, 1))
+        price_cart([socks(1)], rules=[Rule("pr-x", "percent", 10)], now=NOW.replace(tzinfo=None))
 
 
 def test_discount_is_zero_for_an_unknown_kind():
@@ -175,8 +194,8 @@ def _promotion(db, **overrides) -> dict:
         "kind": "percent",
         "value": 20,
         "scope": "all",
-        "starts_local": "2026-03-28T20:00",
-        "ends_local": "2026-03-29T08:00",
+        "starts_local": wall(EVE, 20),
+        "ends_local": wall(SPRING, 8),
         "timezone": "Europe/Paris",
         **overrides,
     }
@@ -184,38 +203,40 @@ def _promotion(db, **overrides) -> dict:
 
 
 def test_schedule_across_spring_forward(catalog_hub):
-    # Paris goes from UTC+1 to UTC+2 at 02:00 on 29 March 2026.
+    # Paris goes from UTC+1 to UTC+2 at 02:00 on SPRING: 20:00 the eve is 19:00 UTC,
+    # 08:00 the next morning is 06:00 UTC (11 hours, not 12).
     row = _promotion(catalog_hub)
-    assert (row["starts_at"], row["ends_at"]) == ("2026-03-28T19:00:00Z", "2026-03-29T06:00:00Z")
-    hub_promotions.publish(catalog_hub, row["id"], "test", now=utc(2026, 3, 1))
+    assert (row["starts_at"], row["ends_at"]) == (clock.iso(on(EVE, 19)), clock.iso(on(SPRING, 6)))
+    hub_promotions.publish(catalog_hub, row["id"], "test", now=on(EVE, 12) - timedelta(days=20))
     item = [socks(1)]
 
     def price(at: datetime) -> int:
         rules = hub_promotions.active_rules(catalog_hub, LYON, at)
         return price_cart(item, rules=rules, store_id=LYON, now=at).total_cents
 
-    assert price(utc(2026, 3, 28, 18, 59, 59)) == 1000
-    assert price(utc(2026, 3, 28, 19)) == 800  # 20:00 in Paris: it starts
-    assert price(utc(2026, 3, 29, 5, 59, 59, 999999)) == 800  # 07:59:59.999 in Paris
-    assert price(utc(2026, 3, 29, 6)) == 1000  # 08:00 in Paris: it has ended
+    assert price(on(EVE, 18, 59, 59)) == 1000
+    assert price(on(EVE, 19)) == 800  # 20:00 in Paris: it starts
+    assert price(on(SPRING, 5, 59, 59, 999999)) == 800  # 07:59:59.999 in Paris
+    assert price(on(SPRING, 6)) == 1000  # 08:00 in Paris: it has ended
     hub_promotions.unpublish(catalog_hub, row["id"], "test")
 
 
 def test_a_time_skipped_by_the_clocks_is_refused(catalog_hub):
     with pytest.raises(hub_promotions.PromotionError) as err:
-        _promotion(catalog_hub, starts_local="2026-03-29T02:30")
+        _promotion(catalog_hub, starts_local=wall(SPRING, 2, 30))
     assert "n'existe pas" in err.value.fields["starts_local"]
 
 
 def test_a_time_that_happens_twice_is_the_first(catalog_hub):
-    # 02:30 happens twice on 25 October 2026 in Paris: the first is 00:30 UTC (UTC+2).
-    row = _promotion(catalog_hub, starts_local="2026-10-25T02:30", ends_local="2026-10-25T03:30")
-    assert (row["starts_at"], row["ends_at"]) == ("2026-10-25T00:30:00Z", "2026-10-25T02:30:00Z")
+    # 02:30 happens twice the night Paris falls back: the first is 00:30 UTC (UTC+2).
+    row = _promotion(catalog_hub, starts_local=wall(FALL, 2, 30), ends_local=wall(FALL, 3, 30))
+    assert (row["starts_at"], row["ends_at"]) == (clock.iso(on(FALL, 0, 30)),
+                                                  clock.iso(on(FALL, 2, 30)))  # fmt: skip
 
 
 def test_end_before_start_is_refused(catalog_hub):
     with pytest.raises(hub_promotions.PromotionError) as err:
-        _promotion(catalog_hub, starts_local="2026-12-01T10:00", ends_local="2026-12-01T09:00")
+        _promotion(catalog_hub, starts_local=wall(EVE, 10), ends_local=wall(EVE, 9))
     assert err.value.fields == {"ends_local": "La fin doit être après le début."}
 
 
@@ -256,7 +277,9 @@ def sync(hub, store) -> int:
             return applied
 
 
-BASE_DAY = datetime(2026, 3, 27, 0, 0)  # two days before Paris springs forward
+# Two days before Paris next springs forward (naive: a Paris wall time for the console).
+BASE_DAY = datetime(EVE.year, EVE.month, EVE.day) - timedelta(days=1)
+PUBLISHED_AT = datetime(EVE.year, EVE.month, EVE.day, tzinfo=UTC) - timedelta(days=60)
 
 
 @st.composite
@@ -297,13 +320,43 @@ def promotion_fields(draw, world) -> dict:
     }
 
 
+def _order_request(lines: list[tuple[str, int]], fulfilment: str, at: datetime) -> dict:
+    """The ``order.request`` a Lyon kiosk queues for this cart, priced at ``at``."""
+    payload = {
+        "request_id": str(uuid.uuid4()),
+        "fulfilment": fulfilment,
+        "customer_name": "Inès Moreau",
+        "customer_email": "ines.moreau@example.com",
+        "lines": [{"sku": sku, "qty": qty} for sku, qty in lines],
+        "priced_at": at.isoformat(),  # what the kiosk stamps (kiosk_cart.queue_order_request)
+    }
+    if fulfilment == "home":
+        payload["address"] = {"line1": "12 rue de la Paix", "postcode": "69002", "city": "Lyon"}
+    return {"id": str(uuid.uuid4()), "type": "order.request", "occurred_at": clock.iso(at),
+            "payload": payload}  # fmt: skip
+
+
+def _charged(hub, result: dict) -> dict[str, int]:
+    """sku -> cents the hub recorded for the order (pickup) or delivery (home) it made."""
+    if "order_id" in result:
+        rows = hub.execute(
+            "SELECT sku, qty * price_cents - discount_cents FROM order_lines WHERE order_id = ?",
+            [result["order_id"]],
+        )
+        return dict(rows.fetchall())
+    (stored,) = hub.execute(
+        "SELECT lines FROM delivery_orders WHERE id = ?", [result["delivery_id"]]
+    ).fetchone()
+    return {line["sku"]: line["total_cents"] for line in json.loads(stored)}
+
+
 @settings(
     max_examples=60,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
 @given(data=st.data())
-def test_hub_and_store_price_every_cart_the_same(hub_and_store, data):
+def test_hub_and_store_price_every_cart_the_same(hub_and_store, fake_clock, data):
     world = hub_and_store
     hub, store = world["hub"], world["store"]
     # Start each example from no promotion in force on either side.
@@ -320,7 +373,7 @@ def test_hub_and_store_price_every_cart_the_same(hub_and_store, data):
             continue
         fate = data.draw(st.sampled_from(["publish", "publish", "draft", "withdrawn"]))
         if fate != "draft":
-            hub_promotions.publish(hub, row["id"], "test", now=utc(2026, 1, 1))
+            hub_promotions.publish(hub, row["id"], "test", now=PUBLISHED_AT)
         if fate == "withdrawn":
             hub_promotions.unpublish(hub, row["id"], "test")
         made.append(hub_promotions.get_promotion(hub, row["id"]))
@@ -344,40 +397,59 @@ def test_hub_and_store_price_every_cart_the_same(hub_and_store, data):
         for offset in (timedelta(0), timedelta(microseconds=-1), timedelta(seconds=1))
     ]
     anywhen = st.datetimes(
-        min_value=datetime(2026, 3, 26), max_value=datetime(2026, 4, 5), timezones=st.just(UTC)
+        min_value=BASE_DAY - timedelta(days=1),
+        max_value=BASE_DAY + timedelta(days=9),
+        timezones=st.just(UTC),
     )
     now = data.draw(st.sampled_from(edges) | anywhen if edges else anywhen)
+    # Both sides' business clock stands at `now` (the hub's order.request and web cart
+    # read it; the kiosk is also told `now`, as when it shows the cart).
+    fake_clock.set(now)
 
-    hub_items = store_promotions.cart_items(hub, lines)
-    store_items = store_promotions.cart_items(store, lines)
-    assert hub_items == store_items
-    hub_rules = hub_promotions.active_rules(hub, LYON, now)
-    store_rules = store_promotions.active_rules(store, now)
-    assert sorted(hub_rules, key=lambda r: r.id) == sorted(store_rules, key=lambda r: r.id)
-    hub_price = price_cart(hub_items, rules=hub_rules, store_id=LYON, now=now)
-    store_price = price_cart(store_items, rules=store_rules, store_id=LYON, now=now)
-    assert hub_price == store_price
-    assert store_price.total_cents == sum(line.total_cents for line in store_price.lines)
-    assert all(0 <= line.total_cents <= line.unit_cents * line.qty for line in store_price.lines)
+    # The store: the kiosk's cart as the shopper sees it, and the order request's price.
+    shown = kiosk_cart.cart_view(store, [(sku, qty, 0) for sku, qty in lines], "fr", now=now)
+    kiosk = {view.sku: view.total_now for view in shown["lines"]}
+    assert set(kiosk) == {sku for sku, _ in lines}
+    assert kiosk_cart.price_lines(store, lines, now=now).total_cents == shown["total"]
+
+    # The hub, charging the kiosk's order.request (pickup or home) from that store.
+    fulfilment = data.draw(st.sampled_from(["pickup", "home"]))
+    [result] = transactions.apply_batch(hub, LYON, [_order_request(lines, fulfilment, now)])
+    assert result["status"] == "accepted", result
+    assert _charged(hub, result["result"]) == kiosk
+
+    # The hub's web shop cart: the web price, which leaves out store-only promotions. It
+    # equals the kiosk's whenever no promotion in force at the store is store-only.
+    cart_id = hub_carts.create_cart(hub, now=now)
+    for sku, qty in lines:
+        hub_carts.add_item(hub, cart_id, sku, qty, now=now)
+    web = hub_carts.priced_lines(hub, hub_carts.cart_lines(hub, cart_id))
+    web_lines = {line["sku"]: line["total_cents"] for line in web["lines"]}
+    if all(rule.stores is None for rule in store_promotions.active_rules(store, now)):
+        assert web_lines == kiosk and web["total_cents"] == shown["total"]
+    assert sum(kiosk.values()) == shown["total"]
+    assert all(0 <= view.total_now <= view.unit_now * view.qty for view in shown["lines"])
 
 
-def test_a_published_promotion_really_reaches_the_store_price(hub_and_store):
-    """The pipeline of the property test carries rules (so its equality is not 0 == 0)."""
+def test_a_published_promotion_really_reaches_the_store_price(hub_and_store, fake_clock):
+    """The pipeline of the property test carries rules (so its equality is not 0 == 0):
+    the kiosk shows the discount and the hub's order.request charges it."""
     hub, store = hub_and_store["hub"], hub_and_store["store"]
     sku = hub_and_store["skus"][0]
     row = hub_promotions.create(hub, {
         "title_fr": "Prix choc", "kind": "percent", "value": 30, "scope": "sku",
-        "targets": [sku], "priority": 999, "starts_local": "2026-06-01T09:00",
-        "ends_local": "2026-06-02T09:00", "stores": [LYON],
+        "targets": [sku], "priority": 999, "starts_local": wall(BASE_DAY.date(), 9),
+        "ends_local": wall(BASE_DAY.date() + timedelta(days=1), 9), "stores": [LYON],
     }, "test")  # fmt: skip
-    hub_promotions.publish(hub, row["id"], "test", now=utc(2026, 1, 1))
+    hub_promotions.publish(hub, row["id"], "test", now=NOW)
     sync(hub, store)
-    at = utc(2026, 6, 1, 12)
+    at = fake_clock.set(on(BASE_DAY.date(), 12))
     items = store_promotions.cart_items(store, [(sku, 2)])
-    priced = price_cart(items, rules=store_promotions.active_rules(store, at), store_id=LYON,
-                        now=at)  # fmt: skip
+    priced = kiosk_cart.price_lines(store, [(sku, 2)], now=at)
     assert priced.lines[0].promotion_id == row["id"]
     assert priced.discount_cents == (items[0].unit_cents * 2 * 30 + 50) // 100
+    [result] = transactions.apply_batch(hub, LYON, [_order_request([(sku, 2)], "pickup", at)])
+    assert _charged(hub, result["result"]) == {sku: priced.total_cents}
     # Unpublished at the hub: gone from the store's price at once.
     hub_promotions.unpublish(hub, row["id"], "test")
     sync(hub, store)
