@@ -99,11 +99,10 @@ TOO_LARGE_ENV = "kiosk.body_too_large"
 
 
 def format_size(n: int, mib: str = "MiB", kib: str = "KiB") -> str:
-    """``4 MiB``, ``256 KiB`` (French callers pass ``Mio``/``Kio``)."""
-    if n >= MiB and n % MiB == 0:
-        return f"{n // MiB} {mib}"
+    """``4 MiB``, ``256 KiB`` (French callers pass ``Mio``/``Kio``), rounded down: a
+    photo limit with room for its form (8 MiB + 64 KiB) reads "8 MiB"."""
     if n >= MiB:
-        return f"{n / MiB:.1f} {mib}"
+        return f"{n // MiB} {mib}"
     return f"{max(n // KiB, 1)} {kib}"
 
 
