@@ -8,7 +8,6 @@ import time
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from flask import (
     Blueprint,
@@ -31,6 +30,7 @@ from .extensions import htmx
 from .feed import CATALOG_VERSION
 from .i18n import LANGUAGES, current_lang, format_clock
 from .search import QueryTooLong, search_products
+from .security import safe_next
 from .storage import get_db
 
 bp = Blueprint("kiosk", __name__)
@@ -71,15 +71,10 @@ def kiosk_globals() -> dict[str, Any]:
 
 
 def _safe_next(default: str = "/") -> str:
-    """Where to go back after a form: a local path only, never another site."""
-    target = request.form.get("next") or request.referrer or default
-    parts = urlsplit(target)
-    if parts.scheme or parts.netloc or not parts.path.startswith("/"):
-        # Referrer is absolute: keep only its path if it is ours.
-        if parts.netloc and parts.netloc == request.host:
-            return parts.path + (f"?{parts.query}" if parts.query else "")
-        return default
-    return target
+    """Where to go back after a form: a local path only (security.safe_next); the
+    referrer, absolute, counts if it is ours."""
+    target = request.form.get("next") or request.referrer
+    return safe_next(target, default, host=request.host)
 
 
 def _remember(ref: str) -> None:

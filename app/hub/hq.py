@@ -27,6 +27,7 @@ from flask.typing import ResponseReturnValue
 from flask_wtf.csrf import CSRFError
 
 from .. import clock
+from ..security import safe_next
 from . import hqauth
 from .storage import get_db
 
@@ -144,10 +145,8 @@ def _csrf_failed(error: CSRFError) -> ResponseReturnValue:
 
 
 def _safe_next(target: str | None) -> str:
-    # Only a path inside the console: never an open redirect to another site.
-    if target and target.startswith("/hq") and not target.startswith("//"):
-        return target
-    return url_for("hq.home")
+    # Only a path inside the console (security.safe_next): never another site.
+    return safe_next(target, url_for("hq.home"), prefix="/hq")
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -173,7 +172,7 @@ def login() -> ResponseReturnValue:
             "bloqué quelques minutes : patientez avant de réessayer."
         )
     html = render_template(
-        "hq/login.html", error=error, email=email, next=request.values.get("next", "")
+        "hq/login.html", error=error, email=email, next=safe_next(request.values.get("next"), "")
     )
     return html, (401 if error else 200)
 
