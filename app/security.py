@@ -82,7 +82,9 @@ def safe_next(target: object, default: str, *, prefix: str = "/", host: str | No
         target = parts.path + (f"?{parts.query}" if parts.query else "")
         parts = urlsplit(target)
     path = parts.path
-    if not path.startswith("/") or path.startswith("//") or parts.fragment:
+    # The raw text, not the parsed path: "///evil" parses as the path "/evil", but a
+    # browser reads it as scheme-relative, like "//evil".
+    if not target.startswith("/") or target.startswith("//") or parts.fragment:
         return default
     if prefix != "/" and path != prefix and not path.startswith(prefix.rstrip("/") + "/"):
         return default
