@@ -273,6 +273,14 @@ def staff_login(http, data: Path, base_url: str = "", role: str = "staff") -> di
     return member
 
 
+def replaced(page, selector: str):
+    """A locator for the element that will replace the one at ``selector`` now (an htmx
+    ``outerHTML`` swap): the current one is marked old, so an assertion through the
+    locator waits for the answer to what comes next, never for a stale element."""
+    page.locator(selector).evaluate("el => el.setAttribute('data-test-old', '')")
+    return page.locator(f"{selector}:not([data-test-old])")
+
+
 def staff_login_page(page, base_url: str, data: Path, role: str = "staff") -> dict:
     """Log a Playwright page in as a new staff member through the login form."""
     member = add_staff_member(data, name=f"{role.title()} {os.urandom(2).hex()}", role=role)

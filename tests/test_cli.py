@@ -9,7 +9,6 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -21,6 +20,7 @@ from app import db as dbmod
 from app import seed as seedmod
 
 from .conftest import ROOT, free_port, run_kiosk
+from .sync_fixtures import wait_for
 
 SUBCOMMANDS = [[], ["demo"], ["serve"], ["seed"], ["migrate"], ["stock"], ["stock", "adjust"]]
 
@@ -108,10 +108,8 @@ def test_demo_seeds_serves_writes_demo_json_and_stops_on_sigterm(tmp_path):
     )
     try:
         manifest_path = data / "demo.json"
-        deadline = time.monotonic() + 90
-        while not manifest_path.exists() and time.monotonic() < deadline:
-            assert proc.poll() is None, proc.stdout.read()
-            time.sleep(0.2)
+        wait_for(lambda: manifest_path.exists() or proc.poll() is not None, 90, "demo.json")
+        assert proc.poll() is None, proc.stdout.read()
         manifest = json.loads(manifest_path.read_text())
         assert [s["id"] for s in manifest["stores"]] == [s["id"] for s in seedmod.DEMO_STORES]
         for store in manifest["stores"]:

@@ -11,7 +11,7 @@ from playwright.sync_api import expect
 
 from app import db as dbmod
 
-from .conftest import screenshot, staff_login_page
+from .conftest import replaced, screenshot, staff_login_page
 from .order_helpers import PICKUP_CODE, add_order, install_hub_key, pick_variants
 
 pytestmark = pytest.mark.browser
@@ -67,9 +67,10 @@ def test_counter_screens_have_no_serious_axe_violation(browser, store_data, serv
         page.goto(server.url + f"/staff/orders/{placed['id']}")
         check("order")
         page.goto(server.url + f"/staff/orders/{placed['id']}/prepare")
+        prep = replaced(page, "#prep")
         page.locator("#scan-code").fill(v[3]["ean"])
         page.locator("#scan-code").press("Enter")
-        expect(page.locator(".feedback-error")).to_be_visible()
+        expect(prep.locator(".feedback-error")).to_be_visible()
         check("prepare-refused-scan")
         page.goto(server.url + "/staff/orders/handover")
         check("desk")

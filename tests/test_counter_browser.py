@@ -14,7 +14,7 @@ from app import db as dbmod
 from app import tickets
 from app.stock import self_store_id
 
-from .conftest import screenshot, staff_login_page
+from .conftest import replaced, screenshot, staff_login_page
 from .order_helpers import PICKUP_CODE, add_order, install_hub_key, pick_variants, pickup_token
 
 pytestmark = pytest.mark.browser
@@ -69,19 +69,29 @@ def test_counter_journey(browser, store_data, server_factory, tmp_path):
         page.locator("a[href$='/prepare']").click()
 
         # Prepare: a wrong item first (red), then the right ones (green).
+        # Each scan waits for its own answer: the #prep section that replaces this one.
         page.locator("#scan-code").focus()
+        prep = replaced(page, "#prep")
         scanner(page, variants[4]["ean"])
-        expect(page.locator(".feedback-error")).to_be_visible()
+        expect(prep.locator(".feedback-error")).to_be_visible()
         expect(page.locator("body")).to_have_attribute("data-last-cue", "error")
         screenshot(page, "42-counter-prepare-wrong-item")
-        for code in (to_prepare["lines"][0]["ean"], to_prepare["lines"][0]["ean"]):
-            scanner(page, code)
-            expect(page.locator(".feedback-ok")).to_be_visible()
-        scanner(page, to_prepare["lines"][0]["ean"])  # one too many
-        expect(page.locator(".feedback-error")).to_be_visible()
-        scanner(page, to_prepare["lines"][1]["ean"])
-        expect(page.locator(".feedback-ok")).to_be_visible()
-        expect(page.locator(".pick-line.is-done")).to_have_count(2)
+        first, second = to_prepare["lines"][0], to_prepare["lines"][1]
+        for picked in (1, 2):
+            prep = replaced(page, "#prep")
+            scanner(page, first["ean"])
+            expect(prep.locator(".feedback-ok")).to_be_visible()
+            expect(prep.locator(f'[data-line="{first["line"]}"] .pick-count')).to_have_text(
+                f"{picked}/2"
+            )
+        prep = replaced(page, "#prep")
+        scanner(page, first["ean"])  # one too many
+        expect(prep.locator(".feedback-error")).to_be_visible()
+        expect(prep.locator(f'[data-line="{first["line"]}"] .pick-count')).to_have_text("2/2")
+        prep = replaced(page, "#prep")
+        scanner(page, second["ean"])
+        expect(prep.locator(".feedback-ok")).to_be_visible()
+        expect(prep.locator(".pick-line.is-done")).to_have_count(2)
         screenshot(page, "43-counter-prepare-done")
         page.locator("#shelf-slot").fill("B12")
         page.locator(".ready-form button").click()

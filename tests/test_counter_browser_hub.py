@@ -17,7 +17,7 @@ from playwright.sync_api import expect
 from app import db as dbmod
 from app import tickets
 
-from .conftest import screenshot, staff_login_page
+from .conftest import replaced, screenshot, staff_login_page
 from .sync_fixtures import *  # noqa: F403
 from .sync_fixtures import LYON, hub_levels, hub_transactions, store_env, wait_for
 from .test_counter_hub import _drained, _hub, _hub_status, _skus, _store_order
@@ -93,11 +93,12 @@ def _scan_all(page, order: dict) -> None:
     """Scan every unit of every line on the prepare screen, each one green. Each scan
     waits for its answer, as a person moving the next item to the scanner does."""
     for ln in order["lines"]:
-        count = page.locator(f'.pick-line[data-line="{ln["line"]}"] .pick-count')
         for picked in range(1, ln["qty"] + 1):
+            prep = replaced(page, "#prep")  # this scan's answer, not the last one's
             scanner(page, ln["ean"])
+            count = prep.locator(f'.pick-line[data-line="{ln["line"]}"] .pick-count')
             expect(count).to_have_text(f"{picked}/{ln['qty']}")
-            expect(page.locator(".feedback-ok")).to_be_visible()
+            expect(prep.locator(".feedback-ok")).to_be_visible()
     expect(page.locator(".pick-line.is-done")).to_have_count(len(order["lines"]))
 
 
@@ -155,9 +156,10 @@ def test_counter_journey_against_a_real_hub(
         expect(page).to_have_url(re.compile(rf"/staff/orders/{a['id']}$"))
         page.locator("a[href$='/prepare']").click()
         page.locator("#scan-code").focus()
+        prep = replaced(page, "#prep")
         scanner(page, b["lines"][0]["ean"])
-        expect(page.locator(".feedback-error")).to_be_visible()
-        expect(page.locator(".feedback-error")).not_to_be_empty()
+        expect(prep.locator(".feedback-error")).to_be_visible()
+        expect(prep.locator(".feedback-error")).not_to_be_empty()
         expect(page.locator("body")).to_have_attribute("data-last-cue", "error")
         expect(page.locator(".pick-line.is-done")).to_have_count(0)
         screenshot(page, "71-counter-hub-wrong-item")

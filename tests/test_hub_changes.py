@@ -12,9 +12,21 @@ from app.hub.changes import append_change
 
 from .hub_fixtures import *  # noqa: F403
 from .hub_fixtures import LYON, PARIS, HubClient, hub_db, movement, run_hub, store_secrets, validate
+from .sync_fixtures import wait_for
 
 # About dates and time: run again under faketime by `make test-shifted`.
 pytestmark = pytest.mark.clock
+
+
+def _nonces(hub_server, store_id: str) -> set[str]:
+    """The nonces the hub accepted from ``store_id``: one more once a signed request of
+    it has reached the hub (checked before any handler runs, so before a long poll)."""
+    db = hub_db(hub_server.data)
+    try:
+        rows = db.execute("SELECT nonce FROM nonces WHERE store_id = ?", [store_id]).fetchall()
+    finally:
+        db.close()
+    return {row[0] for row in rows}
 
 
 def _page(client, since, **kw):
@@ -106,10 +118,13 @@ def test_long_poll_answers_soon_after_another_process_writes(hub_client, hub_ser
         got["at"] = time.monotonic()
         got["held"] = got["at"] - started
 
+    seen = _nonces(hub_server, LYON)
     t = threading.Thread(target=poll)
     t.start()
-    time.sleep(0.5)
+    # The poll is at the hub (its signed request was accepted) before anything is written.
+    wait_for(lambda: _nonces(hub_server, LYON) - seen, 10, "the long poll to reach the hub")
     # Another process writes to the hub's database: a new store is a global change.
+    write_started = time.monotonic()
     done = run_hub("add-store", "--data", str(hub_server.data), "--name", "Lille", "--json")
     written = time.monotonic()
     assert done.returncode == 0, done.stderr
@@ -118,7 +133,8 @@ def test_long_poll_answers_soon_after_another_process_writes(hub_client, hub_ser
     validate(page, "ChangesPage")
     assert [c["kind"] for c in page["changes"]] == ["store"]
     assert page["changes"][0]["data"]["name"] == "Lille"
-    assert got["held"] > 0.5  # it did wait
+    # It did wait: asked before the write began, answered with the write, after it.
+    assert got["at"] > write_started
     # Woken by the write, not by the end of the 20 s wait (speed is for benchmarks).
     assert got["at"] - written < 10, f"answered {got['at'] - written:.2f}s after the write"
 
@@ -141,9 +157,10 @@ def test_long_poll_wakes_up_for_a_transaction_by_another_store(hub_client, hub_s
     sku = db.execute("SELECT sku FROM variants LIMIT 1").fetchone()[0]
     db.close()
     got: dict = {}
+    seen = _nonces(hub_server, LYON)
     t = threading.Thread(target=lambda: got.update(r=hub_client.changes(since=last, wait=25)))
     t.start()
-    time.sleep(0.3)
+    wait_for(lambda: _nonces(hub_server, LYON) - seen, 10, "the long poll to reach the hub")
     started = time.monotonic()
     res = paris.post_transactions([movement(sku, -1)]).json()["results"][0]
     t.join(timeout=30)

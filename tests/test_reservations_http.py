@@ -9,7 +9,6 @@ import os
 import re
 import subprocess
 import sys
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -26,6 +25,7 @@ from app.stock import levels
 
 from .conftest import ROOT, run_kiosk, screenshot, staff_login, staff_login_page
 from .counter_client import _CSRF, Counter, _text
+from .sync_fixtures import wait_for
 
 # About dates and time: run again under faketime by `make test-shifted`.
 pytestmark = pytest.mark.clock
@@ -365,9 +365,7 @@ def test_the_server_timer_expires_due_reservations(made, store_data, server_fact
     later = clock.iso(NOW + timedelta(hours=1))
     server_factory(store_data, {"KIOSK_FAKE_NOW": later})
     db = _db(store_data)
-    deadline = time.monotonic() + 20
-    while res.get(db, made["b"]["id"])["status"] == "held" and time.monotonic() < deadline:
-        time.sleep(0.1)
+    wait_for(lambda: res.get(db, made["b"]["id"])["status"] != "held", 20, "the timer's expiry")
     assert res.get(db, made["b"]["id"])["status"] == "expired"
     assert res.get(db, made["a"]["id"])["status"] == "held"  # its time is not up
     sku = made["skus"][2]
