@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import json
 import time
 from collections.abc import Callable
 from typing import Any
@@ -14,7 +13,7 @@ from flask.typing import ResponseReturnValue
 
 from .. import signing
 from ..clock import now_iso
-from . import carts, changes, fleet, nonces, ratelimit, registry, transactions
+from . import carts, changes, fleet, nonces, ratelimit, registry, transactions, validate
 from .storage import get_db
 
 API_VERSION = "1"
@@ -74,40 +73,43 @@ def signed(view: Callable[..., ResponseReturnValue]) -> Callable[..., ResponseRe
     return wrapper
 
 
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
-
-
 @bp.post("/transactions")
 @signed
 def post_transactions() -> ResponseReturnValue:
     """Apply a batch of the store's transactions; one result per transaction, in order."""
     try:
-        # NaN and Infinity are Python's extension, not JSON: refuse them.
-        body = json.loads(request.get_data(cache=True), parse_constant=_reject_constant)
-    except (ValueError, UnicodeDecodeError):
-        return error(400, "bad_request", "the body is not valid JSON")
-    items = body.get("transactions") if isinstance(body, dict) else None
+        # Bounded depth, no NaN/Infinity; an odd number is left for its item to refuse.
+        body = validate.loads(request.get_data(cache=True))
+    except ValueError as exc:
+        return error(400, "bad_request", f"the body is not valid JSON: {exc}")
+    if not isinstance(body, dict):
+        return error(400, "bad_request", 'the body must be a JSON object {"transactions": [...]}')
+    items = body.get("transactions")
     if not isinstance(items, list):
-        return error(400, "bad_request", 'expected {"transactions": [...]}')
+        return error(400, "bad_request", 'expected {"transactions": [...]}: a list of objects')
     if len(items) > transactions.MAX_BATCH:
         return error(
             413,
             "batch_too_large",
             f"at most {transactions.MAX_BATCH} transactions per request, got {len(items)}",
         )
-    if not all(isinstance(item, dict) for item in items):
-        return error(400, "bad_request", "every transaction must be a JSON object")
+    for index, item in enumerate(items):
+        if not isinstance(item, dict):
+            return error(
+                400, "bad_request", f"transactions[{index}] must be a JSON object: nothing applied"
+            )
     results = transactions.apply_batch(get_db(), g.store_id, items)
     return jsonify(results=results)
 
 
 def _int_arg(name: str, default: int, low: int, high: int) -> int:
+    """A query parameter's integer value (``default`` when absent), else ValueError naming
+    it: an empty, signed, non-decimal or out-of-range value is refused, never guessed."""
     text = request.args.get(name)
-    if text is None or text == "":
+    if text is None:
         return default
     if not (text.isascii() and text.isdigit()) or len(text) > 18 or not low <= int(text) <= high:
-        raise ValueError(f"{name} must be an integer from {low} to {high}")
+        raise ValueError(f"{name} must be an integer from {low} to {high}, got {text[:40]!r}")
     return int(text)
 
 
@@ -163,10 +165,13 @@ def get_cart(cart_id: str) -> ResponseReturnValue:
 def post_health() -> ResponseReturnValue:
     """Record the store's health report; answer the clock skew and sync lag computed."""
     try:
-        body = json.loads(request.get_data(cache=True), parse_constant=_reject_constant)
+        body = validate.loads(request.get_data(cache=True))
+    except ValueError as exc:
+        return error(400, "bad_request", f"the body is not valid JSON: {exc}")
+    try:
         computed = fleet.record_health(get_db(), g.store_id, body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        return error(400, "bad_request", str(exc) or "the body is not valid JSON")
+    except fleet.HealthError as exc:
+        return error(400, "bad_request", str(exc))
     return jsonify(computed)
 
 

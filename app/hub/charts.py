@@ -54,6 +54,11 @@ def nice_max(value: float, candidates: Sequence[float] | None = None) -> float:
 DURATION_TOPS = (4, 8, 20, 40, 60, 120, 240, 600, 1200, 2400, 3600, 7200, 14400, 28800, 86400)
 
 
+def _drawable(value: float | None) -> bool:
+    """A finite number: a value a store sent that is not one is a gap, never a crash."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
 def _fmt(v: float) -> str:
     return f"{v:.1f}".rstrip("0").rstrip(".")
 
@@ -125,7 +130,7 @@ def line_chart(
     uid = f"chart{next(_ids)}"
     left, right, top, bottom = 56, 12, 12, 26
     plot_w, plot_h = width - left - right, height - top - bottom
-    values = [y for s in series for _, y in s.points if y is not None]
+    values = [y for s in series for _, y in s.points if _drawable(y)]
     # At least min_top, so whole numbers (seconds, pickups) get four distinct grid lines.
     y_max = nice_max(max([*values, min_top]), tops)
     span = (x_max - x_min) or 1.0
@@ -142,7 +147,7 @@ def line_chart(
         segments: list[list[tuple[float, float]]] = []
         previous: float | None = None
         for x, y in s.points:
-            if y is None:
+            if not (_drawable(y) and _drawable(x)):
                 previous = None
                 continue
             if previous is None or (max_gap is not None and x - previous > max_gap):
@@ -181,7 +186,7 @@ def bar_chart(
     uid = f"chart{next(_ids)}"
     left, right, top, bottom = 44, 12, 12, 26
     plot_w, plot_h = width - left - right, height - top - bottom
-    values = [y for s in series for _, y in s.points if y is not None]
+    values = [y for s in series for _, y in s.points if _drawable(y)]
     # At least min_top, so whole numbers (seconds, pickups) get four distinct grid lines.
     y_max = nice_max(max([*values, min_top]))
     n = max(len(categories), 1)
@@ -193,7 +198,7 @@ def bar_chart(
         colour, _dash = style_of(index)
         body.append(f"<g><title>{escape(s.label)}</title>")
         for i, (_x, y) in enumerate(s.points):
-            if not y:
+            if not y or not _drawable(y) or i >= len(categories):
                 continue
             h = plot_h * min(y, y_max) / y_max
             x = left + group_w * i + group_w * 0.1 + bar_w * index

@@ -15,6 +15,12 @@ What each number means:
   store reported, 0 when it has applied everything. Computed at each report for the
   history, and again from the last reported cursor when the dashboard is drawn, so the
   lag of a store that went silent keeps growing.
+
+A report is checked field by field (a bad type, a number out of range, a lone surrogate
+or a control character: refused, naming the field); only the texts of parked items,
+which quote the hub's own rejection messages, are cleaned and cut rather than refused.
+What the dashboard reads back is checked again (:func:`fleet_status`): a row written by
+an older or buggy hub shows ``invalid`` fields instead of failing the page.
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ import logging
 import math
 import sqlite3
 from collections.abc import Mapping
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -32,6 +38,7 @@ from sqlite_utils import Database
 
 from .. import clock
 from .. import db as dbmod
+from . import validate
 from .changes import append_change
 from .notifications import STORE_TIMEZONE
 
@@ -66,7 +73,8 @@ def touch(db: Database, store_id: str, now: datetime | None = None) -> None:
     row = db.execute(
         "SELECT last_seen_at FROM store_health WHERE store_id = ?", [store_id]
     ).fetchone()
-    if row and row[0] and (moment - clock.parse_iso(row[0])).total_seconds() < TOUCH_EVERY_S:
+    seen = _read_instant(row[0]) if row else None  # a bad stored value is overwritten
+    if seen and (moment - clock.parse_iso(seen)).total_seconds() < TOUCH_EVERY_S:
         return
     try:
         with dbmod.write(db):
@@ -82,10 +90,12 @@ def touch(db: Database, store_id: str, now: datetime | None = None) -> None:
 
 def _int(report: dict[str, Any], name: str, *, required: bool = False) -> int | None:
     value = report.get(name)
-    if value is None and not required:
-        return None
+    if value is None:
+        if not required:
+            return None
+        raise HealthError(f"{name}: missing (required)")
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**63:
-        raise HealthError(f"{name} must be a non-negative integer")
+        raise HealthError(f"{name} must be a non-negative integer below 2^63")
     return value
 
 
@@ -93,35 +103,57 @@ def _instant(report: dict[str, Any], name: str, *, required: bool = False) -> st
     value = report.get(name)
     if value is None and not required:
         return None
-    if not isinstance(value, str) or len(value) > 40:
-        raise HealthError(f"{name} must be an ISO-8601 instant")
+    instant = _read_instant(value)
+    if instant is None:
+        raise HealthError(f"{name} must be an ISO-8601 instant (years 1970 to 9998)")
+    return instant
+
+
+def _read_instant(value: Any) -> str | None:
+    """``value`` as a normalised instant, or None when it is not one we can show."""
+    if not isinstance(value, str) or len(value) > 40 or validate.text_problem(value):
+        return None
     try:
-        return clock.iso(clock.parse_iso(value))
-    except ValueError as exc:
-        raise HealthError(f"{name} must be an ISO-8601 instant") from exc
+        moment = clock.parse_iso(value).astimezone(UTC)
+    except (ValueError, OverflowError):
+        return None
+    return clock.iso(moment) if 1970 <= moment.year <= 9998 else None
 
 
-def _text(value: Any, limit: int) -> str:
-    return value[:limit] if isinstance(value, str) else ""
+def _text(report: dict[str, Any], name: str, limit: int, where: str = "") -> str | None:
+    """A text field: None when absent, refused when not clean text of ``limit`` chars."""
+    value = report.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise HealthError(f"{where}{name} must be a string")
+    why = validate.text_problem(value, limit)
+    if why:
+        raise HealthError(f"{where}{name}: {why}")
+    return value
 
 
 def _parked(report: dict[str, Any]) -> list[dict[str, str]]:
-    items = report.get("parked") or []
+    items = report.get("parked")
+    if items is None:
+        items = []
     if not isinstance(items, list) or len(items) > MAX_PARKED:
         raise HealthError(f"parked must be a list of at most {MAX_PARKED} items")
     out = []
-    for item in items:
-        if not isinstance(item, dict) or not isinstance(item.get("id"), str):
-            raise HealthError("each parked item needs an id")
-        out.append(
-            {
-                "id": item["id"][:64],
-                "type": _text(item.get("type"), 60),
-                "reason": _text(item.get("reason"), 60),
-                "message": _text(item.get("message"), 500),
-                "created_at": _text(item.get("created_at"), 40),
-            }
-        )
+    for i, item in enumerate(items):
+        if not isinstance(item, dict):
+            raise HealthError(f"parked[{i}] must be an object")
+        tx_id = _text(item, "id", 64, f"parked[{i}].")
+        if not tx_id:
+            raise HealthError(f"parked[{i}].id: a transaction id is needed")
+        texts = {}
+        for name, limit in (("type", 60), ("reason", 60), ("message", 500), ("created_at", 40)):
+            value = item.get(name)
+            if value is not None and not isinstance(value, str):
+                raise HealthError(f"parked[{i}].{name} must be a string")
+            # Accepted and marked: a message quotes what the hub refused (any text).
+            texts[name] = validate.clean_text(value or "", limit)
+        out.append({"id": tx_id, **texts})
     return out
 
 
@@ -151,16 +183,22 @@ def record_health(
     if not isinstance(report, dict):
         raise HealthError("the report must be a JSON object")
     sent_at = _instant(report, "sent_at", required=True)
-    assert sent_at is not None
+    if sent_at is None:
+        raise HealthError("sent_at: missing (required)")
     skew = round((clock.parse_iso(sent_at) - moment).total_seconds(), 1)
     cursor_raw = report.get("cursor")
-    if isinstance(cursor_raw, str) and cursor_raw.isdigit() and len(cursor_raw) <= 18:
+    if (
+        isinstance(cursor_raw, str)
+        and cursor_raw.isascii()
+        and cursor_raw.isdigit()
+        and len(cursor_raw) <= 18
+    ):
         cursor_raw = int(cursor_raw)  # the protocol's cursor is an opaque string
     cursor = _int({"cursor": cursor_raw}, "cursor")
     row = {
         "store_id": store_id,
         "reported_at": clock.iso(moment),
-        "software_version": _text(report.get("software_version"), 40) or None,
+        "software_version": _text(report, "software_version", 40) or None,
         "started_at": _instant(report, "started_at"),
         "free_disk_bytes": _int(report, "free_disk_bytes"),
         "db_size_bytes": _int(report, "db_size_bytes"),
@@ -215,7 +253,86 @@ def _pending_commands(db: Database, store_id: str, cursor: int | None) -> dict[s
         "AND seq > ? ORDER BY seq",
         [store_id, cursor or 0],
     ).fetchall()
-    return {key: {"seq": seq, **json.loads(data)} for seq, key, data in rows}
+    out = {}
+    for seq, key, data in rows:
+        try:
+            command = json.loads(data)
+        except (TypeError, ValueError):
+            continue
+        if isinstance(command, dict):
+            out[key] = {"seq": seq, **command}
+    return out
+
+
+# --------------------------------------------------------------------------- reading back
+
+INT_COLUMNS = ("free_disk_bytes", "db_size_bytes", "outbox_depth", "parked_count", "cursor",
+               "sync_lag_s")  # fmt: skip
+INSTANT_COLUMNS = ("last_seen_at", "reported_at", "started_at", "oldest_unsent_at")
+
+
+def _read_int(value: Any) -> int | None:
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**63:
+        return value
+    return None
+
+
+def _read_parked(text: Any) -> list[dict[str, str]] | None:
+    """The stored parked list, each item with string fields; None if it is not one."""
+    try:
+        items = json.loads(text) if isinstance(text, str) else None
+    except ValueError:
+        return None
+    if not isinstance(items, list):
+        return None
+    out = []
+    for item in items[:MAX_PARKED]:
+        if not isinstance(item, dict) or not isinstance(item.get("id"), str):
+            return None
+        clean = {
+            name: validate.clean_text(item[name], 500) if isinstance(item.get(name), str) else ""
+            for name in ("id", "type", "reason", "message")
+        }
+        # The page formats it as a date: only an instant it can read.
+        clean["created_at"] = _read_instant(item.get("created_at")) or ""
+        out.append(clean)
+    return out
+
+
+def read_health(row: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """A ``store_health`` row as the dashboard may show it, and the fields whose stored
+    value is not one (an older or buggy hub wrote it): those read as None."""
+    clean = dict(row)
+    invalid = []
+    for name in INT_COLUMNS:
+        clean[name] = _read_int(row.get(name))
+        if clean[name] is None and row.get(name) is not None:
+            invalid.append(name)
+    for name in INSTANT_COLUMNS:
+        clean[name] = _read_instant(row.get(name))
+        if clean[name] is None and row.get(name) is not None:
+            invalid.append(name)
+    skew = row.get("clock_skew_s")
+    clean["clock_skew_s"] = (
+        float(skew)
+        if isinstance(skew, int | float) and not isinstance(skew, bool) and abs(skew) < 1e12
+        else None
+    )
+    if clean["clock_skew_s"] is None and skew is not None:
+        invalid.append("clock_skew_s")
+    version = row.get("software_version")
+    clean["software_version"] = (
+        validate.clean_text(version, 40) if isinstance(version, str) else None
+    )
+    if version is not None and (
+        not isinstance(version, str) or clean["software_version"] != version
+    ):
+        invalid.append("software_version")
+    parked = _read_parked(row.get("parked") or "[]")
+    clean["parked"] = parked or []
+    if parked is None:
+        invalid.append("parked")
+    return clean, invalid
 
 
 def fleet_status(
@@ -232,7 +349,8 @@ def fleet_status(
            LEFT JOIN store_health h ON h.store_id = s.id ORDER BY s.name, s.id"""
     )
     fleet = []
-    for r in rows:
+    for raw in rows:
+        r, invalid = read_health(raw)
         silent = _age(moment, r["last_seen_at"])
         if silent is None:
             status = "never"
@@ -241,7 +359,7 @@ def fleet_status(
         else:
             status = "online"
         pending = _pending_commands(db, r["id"], r["cursor"])
-        parked = json.loads(r["parked"] or "[]")
+        parked = r["parked"]
         for item in parked:
             command = pending.get(item["id"])
             item["pending"] = command["action"] if command else None
@@ -267,6 +385,8 @@ def fleet_status(
                 "clock_skew_s": r["clock_skew_s"],
                 "cursor": r["cursor"],
                 "sync_lag_s": sync_lag(db, r["id"], r["cursor"], moment),
+                # Fields whose stored value could not be read: shown as "valeur invalide".
+                "invalid": invalid,
             }
         )
     return fleet
@@ -284,7 +404,12 @@ def lag_history(
         "WHERE at >= ? ORDER BY store_id, at",
         [since],
     ).fetchall():
-        out.setdefault(store_id, []).append((clock.parse_iso(at), lag, depth))
+        instant = _read_instant(at)
+        if instant is None:
+            continue  # a point with no time cannot be drawn
+        out.setdefault(store_id, []).append(
+            (clock.parse_iso(instant), _read_int(lag), _read_int(depth))
+        )
     return out
 
 
@@ -306,7 +431,10 @@ def pickups_per_day(
         "WHERE h.at >= ?",
         [clock.iso(start)],
     ).fetchall():
-        day = clock.parse_iso(at).astimezone(zone).date().isoformat()
+        instant = _read_instant(at)
+        if instant is None:
+            continue
+        day = clock.parse_iso(instant).astimezone(zone).date().isoformat()
         if day in index:
             counts.setdefault(store_id, [0] * days)[index[day]] += 1
     return day_list, counts
@@ -336,7 +464,7 @@ def queue_outbox_command(
         row = db.execute(
             "SELECT parked FROM store_health WHERE store_id = ?", [store_id]
         ).fetchone()
-        parked_ids = {item["id"] for item in json.loads(row[0] or "[]")} if row else set()
+        parked_ids = {item["id"] for item in (_read_parked(row[0] or "[]") or [])} if row else set()
         if tx_id not in parked_ids:
             raise ValueError("this store did not report that transaction as parked")
         if action == "retry":
@@ -357,6 +485,8 @@ def human_bytes(n: int | None) -> str:
     """``123456789`` -> ``117,7 Mo`` (French units), '' for None."""
     if n is None:
         return ""
+    if not isinstance(n, int) or isinstance(n, bool) or n < 0:
+        return "?"
     units = ["o", "Ko", "Mo", "Go", "To"]
     i = 0 if n < 1024 else min(int(math.log(n, 1024)), len(units) - 1)
     value = n / 1024**i
@@ -368,6 +498,8 @@ def human_age(seconds: int | float | None) -> str:
     """``3725`` -> ``1 h 02 min`` (French), '' for None."""
     if seconds is None:
         return ""
+    if not isinstance(seconds, int | float) or not math.isfinite(seconds):
+        return "?"
     s = int(seconds)
     if s < 60:
         return f"{s}\u00a0s"

@@ -8,22 +8,32 @@ the others and is never half-applied. Exactly-once: the transaction id is the PR
 KEY of ``transactions``, written in the same savepoint as the effects, and writers are
 serialized by the write lock, so two requests carrying one id (other threads, other
 hub processes) see each other: the second finds the row and answers ``duplicate``.
+
+Nothing a store sends can fail the batch: each item is checked at the boundary
+(:mod:`.validate`: clean JSON, then its type's schema) and refused alone
+(``invalid_payload``, naming the field); an unexpected error while applying one item
+rolls that item's savepoint back, is logged, and refuses that item only.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import sqlite3
 import uuid
 from collections.abc import Callable
+from datetime import UTC
 from typing import Any
 
 from sqlite_utils import Database
 
 from .. import db as dbmod
 from ..clock import now_iso, parse_iso
+from . import validate
 from .changes import append_change
+
+log = logging.getLogger(__name__)
 
 MAX_BATCH = 500
 STOCK_KINDS = frozenset({"adjusted", "picked_up", "returned", "reserved", "released", "sold"})
@@ -42,13 +52,21 @@ class Rejected(Exception):
 
 def canonical_json(value: Any) -> str:
     """Sorted keys, no spaces, UTF-8 text: equal JSON values give equal strings."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return json.dumps(
+        value,
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+        default=validate.json_default,
+    )
 
 
 def body_hash(item: dict[str, Any]) -> str:
     """SHA-256 of the canonical JSON of what identifies a transaction's content."""
     body = {k: item.get(k) for k in ("type", "occurred_at", "payload")}
-    return hashlib.sha256(canonical_json(body).encode()).hexdigest()
+    # surrogatepass: a lone surrogate sent by a store still hashes (the item is refused,
+    # and the same item sent again must get the same answer).
+    return hashlib.sha256(canonical_json(body).encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def parse_id(value: Any) -> str | None:
@@ -108,22 +126,34 @@ def _is_instant(value: Any) -> bool:
     if not isinstance(value, str) or len(value) > 40:
         return False
     try:
-        parse_iso(value)
-    except ValueError:
+        # To UTC too: "0001-01-01T00:00:00+05:00" parses but cannot be shown or compared.
+        moment = parse_iso(value).astimezone(UTC)
+    except (ValueError, OverflowError):
         return False
-    return True
+    return 1970 <= moment.year <= 9998
 
 
 def _check(item: dict[str, Any], store_id: str) -> tuple[Callable[..., dict[str, Any]], dict]:
     """Validate what every type shares; return the handler and the payload."""
     tx_type = item.get("type")
-    if not isinstance(tx_type, str) or tx_type not in HANDLERS:
-        raise Rejected("unknown_type", f"unknown transaction type {tx_type!r}")
+    if not isinstance(tx_type, str):
+        raise Rejected("invalid_payload", "type: expected a string naming the transaction type")
+    if tx_type not in HANDLERS:
+        shown = validate.clean_text(tx_type, 60)
+        raise Rejected("unknown_type", f"unknown transaction type {shown!r}")
     if not _is_instant(item.get("occurred_at")):
         raise Rejected("invalid_payload", "occurred_at must be an ISO-8601 instant")
     payload = item.get("payload")
     if not isinstance(payload, dict):
         raise Rejected("invalid_payload", "payload must be an object")
+    others = {k: v for k, v in item.items() if k != "payload"}
+    why = validate.problem(others, "transaction", 2)
+    try:
+        if why:
+            raise validate.Invalid(why)
+        validate.check_payload(tx_type, payload)
+    except validate.Invalid as exc:
+        raise Rejected("invalid_payload", str(exc)) from None
     # A store speaks for itself only: any store_id in a payload must be the sender's.
     if "store_id" in payload and payload["store_id"] != store_id:
         raise Rejected("wrong_store", "this payload is about another store")
@@ -146,11 +176,12 @@ def _record(
         [
             tx_id,
             store_id,
-            str(item.get("type"))[:100],
+            validate.clean_text(str(item.get("type")), 100),
             digest,
             status,
             reason,
-            canonical_json(result),
+            # A message may quote what the store sent: never a surrogate into SQLite.
+            validate.clean_text(canonical_json(result), 100_000),
             now_iso(),
         ],
     )
@@ -196,26 +227,60 @@ def apply_one(db: Database, store_id: str, item: dict[str, Any]) -> dict[str, An
         shown = raw_id if isinstance(raw_id, str) else None
         return _rejected(shown, "invalid_id", "id must be a UUID")
     digest = body_hash(item)
-    for _attempt in range(2):
+    previous = _previous(db, tx_id, store_id, raw_id, digest)
+    if previous is not None:
+        return previous
+    try:
+        with dbmod.write(db):  # a savepoint: all of this item, or none of it
+            handler, payload = _check(item, store_id)
+            result = handler(db, store_id, payload, str(tx_id))
+            _record(db, tx_id, store_id, item, digest, "accepted", None, result)
+        return {"id": raw_id, "status": "accepted", "result": result}
+    except Rejected as exc:
+        return _refuse(db, tx_id, store_id, item, digest, raw_id, exc.reason, exc.message)
+    except sqlite3.IntegrityError:
+        # The id appeared meanwhile (impossible under SQLite's single writer, but a
+        # database with concurrent writers lands here): answer as for that one.
         previous = _previous(db, tx_id, store_id, raw_id, digest)
         if previous is not None:
             return previous
-        try:
-            with dbmod.write(db):  # a savepoint: all of this item, or none of it
-                handler, payload = _check(item, store_id)
-                result = handler(db, store_id, payload, str(tx_id))
-                _record(db, tx_id, store_id, item, digest, "accepted", None, result)
-            return {"id": raw_id, "status": "accepted", "result": result}
-        except Rejected as exc:
-            # Kept, so that a retry of this id gets the same answer.
-            with dbmod.write(db):
-                _record(db, tx_id, store_id, item, digest, "rejected", exc.reason, exc.message)
-            return _rejected(raw_id, exc.reason, exc.message)
-        except sqlite3.IntegrityError:
-            # The id appeared meanwhile: impossible under SQLite's single writer, but
-            # a database with concurrent writers lands here; look again.
-            continue
-    raise RuntimeError(f"transaction {tx_id} could not be recorded")
+        log.exception("transaction %s (%s) broke a constraint", tx_id, _type_of(item))
+    except sqlite3.OperationalError:
+        raise  # the database itself (disk, lock): the batch fails and the store retries
+    except Exception:
+        # A bug or an input no check foresaw: this item only is rolled back and refused;
+        # the rest of the batch goes through. Logged with its type, not its payload.
+        log.exception("transaction %s (%s) could not be applied", tx_id, _type_of(item))
+    return _refuse(db, tx_id, store_id, item, digest, raw_id, "invalid_payload",
+                   "the hub could not apply this transaction (an unexpected error, logged at "
+                   "the hub); nothing of it was applied")  # fmt: skip
+
+
+def _type_of(item: dict[str, Any]) -> str:
+    return validate.clean_text(str(item.get("type")), 60)
+
+
+def _refuse(
+    db: Database,
+    tx_id: str,
+    store_id: str,
+    item: dict[str, Any],
+    digest: str,
+    raw_id: Any,
+    reason: str,
+    message: str,
+) -> dict[str, Any]:
+    """Answer ``rejected``; kept under the id, so that a retry gets the same answer."""
+    message = validate.clean_text(message, 1000)
+    try:
+        with dbmod.write(db):
+            _record(db, tx_id, store_id, item, digest, "rejected", reason, message)
+    except sqlite3.OperationalError:
+        raise
+    except Exception:
+        # Not kept: a retry is judged again, which is the safe side.
+        log.exception("the rejection of transaction %s could not be recorded", tx_id)
+    return _rejected(raw_id, reason, message)
 
 
 def apply_batch(db: Database, store_id: str, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
