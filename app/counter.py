@@ -167,7 +167,7 @@ def staff_error(exc: HTTPException) -> Any:
     return render_template("staff/error.html", error=exc), exc.code or 400
 
 
-for _code in (400, 403, 404, 405):
+for _code in (403, 404):  # not 400: the CSRF refusal (a 400) keeps its own page
     bp.register_error_handler(_code, staff_error)
 
 
@@ -196,7 +196,9 @@ def order_list() -> Any:
         except OrderError as exc:
             q, error = "", _message(exc)
             error_title = _("Invalid QR code") if exc.code in _QR_INVALID else None
-    if q:
+    if error:
+        rows, more = [], False  # a refused QR lists nothing rather than some other list
+    elif q:
         rows = orders.search(db, q, now=now)
         more = False
     else:

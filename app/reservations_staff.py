@@ -27,7 +27,7 @@ from .storage import get_db
 bp = Blueprint("reservations_staff", __name__, url_prefix="/staff")
 bp.before_request(require_staff)
 bp.after_request(vary_on_htmx)
-for _code in (400, 403, 404, 405):
+for _code in (403, 404):  # not 400: the CSRF refusal (a 400) keeps its own page
     bp.register_error_handler(_code, staff_error)
 
 
@@ -95,7 +95,8 @@ def _list_error(message: str, status: int, code: str = "") -> Any:
 def scan() -> Any:
     """A scanned reservation QR or a typed code opens the reservation."""
     db = get_db()
-    code = request.args.get("code", "").strip()[:200]
+    raw = request.args.get("code", "").strip()
+    code = raw[:200]
     if not code:
         return redirect(url_for(".reservation_list"))
     try:
@@ -108,8 +109,9 @@ def scan() -> Any:
     if found is not None:
         return redirect(url_for(".reservation_page", reservation_id=found["id"]))
     if not reservations.looks_like_reservation(code):
-        # A pickup QR or an order number scanned on this screen: the counter knows it.
-        return redirect(url_for("counter.scan", code=code))
+        # A pickup QR, an order number or a product barcode scanned on this screen: the
+        # counter knows it. Passed whole: a pickup QR is longer than 200 characters.
+        return redirect(url_for("counter.scan", code=raw[:1024]))
     return _list_error(_("No reservation found for %(code)s.", code=code), 404, code)
 
 

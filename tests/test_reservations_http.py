@@ -199,7 +199,7 @@ def test_scans_and_typed_codes_open_the_reservation(server, made, store_data):
                                                       else "R-2346"})  # fmt: skip
     assert r.status_code == 404
     r = staff.get("/staff/reservations/scan", params={"code": "CC-12345678"})
-    assert r.status_code == 302 and r.headers["Location"].startswith("/staff/orders/scan")
+    assert r.status_code == 302 and r.headers["Location"].startswith("/staff/scan")
 
 
 def test_hand_over_and_release_over_http(server, made, store_data):
