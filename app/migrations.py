@@ -380,3 +380,19 @@ def migrate(db: Database) -> list[str]:
         pending = [m.name for m in store_migrations.pending(db)]
         store_migrations.apply(db)
     return pending
+
+
+@store_migrations(name="m010_staff_sessions")
+def m010_staff_sessions(db: Database) -> None:
+    # Staff sessions on the server: the signed cookie names one of these, checked on
+    # every staff request, so a logout, a PIN or role change or a lockout ends it even
+    # where a copy of the cookie lives on (app/staffauth.py).
+    db.execute(
+        """CREATE TABLE staff_sessions (
+            id TEXT PRIMARY KEY,
+            staff_id TEXT NOT NULL REFERENCES staff(id),
+            created_at TEXT NOT NULL,
+            revoked_at TEXT
+        )"""
+    )
+    db.execute("CREATE INDEX staff_sessions_staff ON staff_sessions(staff_id)")

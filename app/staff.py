@@ -58,8 +58,11 @@ def require_staff() -> Any:
     seen = session.get("staff_seen", 0)
     idle = current_app.config["STAFF_IDLE_SECONDS"]
     if member and clock.now_s() - seen <= idle:
-        fresh = staffauth.get_staff(get_db(), member["id"])
-        if fresh is not None:
+        db = get_db()
+        fresh = staffauth.get_staff(db, member["id"])
+        # The session must still be live on the server: a logout, a PIN or role change
+        # or a lockout ended it, even for a copy of this cookie.
+        if fresh is not None and staffauth.session_live(db, session.get("staff_sid"), fresh["id"]):
             g.staff = fresh
             # A screen refreshing itself (X-Staff-Poll) is not someone using the tablet:
             # it must not keep an unattended session open forever.
@@ -139,6 +142,7 @@ def login() -> Any:
         else:
             _fresh_session()
             session["staff"] = member
+            session["staff_sid"] = staffauth.open_session(db, member["id"])
             session["staff_seen"] = clock.now_s()
             # The orders are the counter's first screen.
             return redirect(_local_next(url_for("counter.order_list")))
@@ -159,9 +163,11 @@ def login() -> Any:
 def logout() -> Any:
     """End the staff session on this device."""
     member = session.get("staff")
+    session_id = session.get("staff_sid")
     _fresh_session()
     if member:
         db = get_db()
+        staffauth.revoke_session(db, session_id)  # a copy of the cookie ends here too
         staffauth.audit(db, member["id"], "logout", device_name())
     return redirect(url_for("staff.login"))
 

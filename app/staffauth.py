@@ -107,6 +107,85 @@ def get_staff(db: Database, staff_id: str) -> dict[str, Any] | None:
     return rows[0] if rows else None
 
 
+# --- Sessions on the server ------------------------------------------------------------
+# The signed cookie only names a session; whether it is still live is decided here, on
+# every staff request, so ending a session works even where a copy of the cookie lives.
+SESSION_KEEP_DAYS = 30  # a session row (live or revoked) is forgotten after this long
+
+
+def open_session(db: Database, staff_id: str) -> str:
+    """A new live session for ``staff_id``; its id goes in the signed cookie."""
+    session_id = secrets.token_urlsafe(24)
+    now = clock.utcnow()
+    with dbmod.write(db):
+        db.execute(
+            "DELETE FROM staff_sessions WHERE created_at < ?",
+            [clock.iso(now - timedelta(days=SESSION_KEEP_DAYS))],
+        )
+        db.execute(
+            "INSERT INTO staff_sessions (id, staff_id, created_at) VALUES (?, ?, ?)",
+            [session_id, staff_id, clock.iso(now)],
+        )
+    return session_id
+
+
+def session_live(db: Database, session_id: object, staff_id: str) -> bool:
+    """Whether ``session_id`` is a live (not revoked) session of ``staff_id``."""
+    if not isinstance(session_id, str) or not session_id or len(session_id) > 64:
+        return False
+    row = db.execute(
+        "SELECT 1 FROM staff_sessions WHERE id = ? AND staff_id = ? AND revoked_at IS NULL",
+        [session_id, staff_id],
+    ).fetchone()
+    return row is not None
+
+
+def revoke_session(db: Database, session_id: object) -> None:
+    """End one session (a logout on this device)."""
+    if isinstance(session_id, str) and session_id:
+        with dbmod.write(db):
+            db.execute(
+                "UPDATE staff_sessions SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
+                [clock.now_iso(), session_id],
+            )
+
+
+def revoke_sessions(db: Database, staff_id: str) -> int:
+    """End every session of ``staff_id`` (inside the caller's transaction if any)."""
+    with dbmod.write(db):
+        return db.execute(
+            "UPDATE staff_sessions SET revoked_at = ? WHERE staff_id = ? AND revoked_at IS NULL",
+            [clock.now_iso(), staff_id],
+        ).rowcount
+
+
+def change_pin(db: Database, staff_id: str, pin: str, device: str = "cli") -> None:
+    """Give a staff member a new PIN; every session they have open ends."""
+    check_pin_format(pin)
+    pin_hash = hash_secret(pin)
+    with dbmod.write(db):
+        if not db.execute(
+            "UPDATE staff SET pin_hash = ? WHERE id = ? AND active = 1", [pin_hash, staff_id]
+        ).rowcount:
+            raise StaffError("unknown", "unknown staff member")
+        revoke_sessions(db, staff_id)
+        audit(db, staff_id, "staff.pin_changed", device)
+
+
+def set_role(db: Database, staff_id: str, role: str, device: str = "cli") -> None:
+    """Change a staff member's role; every session they have open ends (a manager
+    made staff must not keep a manager's session)."""
+    if role not in ROLES:
+        raise StaffError("role", f"role must be one of {', '.join(ROLES)}")
+    with dbmod.write(db):
+        if not db.execute(
+            "UPDATE staff SET role = ? WHERE id = ? AND active = 1", [role, staff_id]
+        ).rowcount:
+            raise StaffError("unknown", "unknown staff member")
+        revoke_sessions(db, staff_id)
+        audit(db, staff_id, "staff.role_changed", device, {"role": role})
+
+
 def _lockout_seconds(lockouts: int) -> int:
     return min(FIRST_LOCKOUT_S * 2 ** max(lockouts - 1, 0), MAX_LOCKOUT_S)
 
@@ -154,6 +233,8 @@ def _count_failure(db: Database, member: dict[str, Any], now: datetime, device: 
             "UPDATE staff SET failed_attempts = 0, lockouts = ?, locked_until = ? WHERE id = ?",
             [lockouts, clock.iso(now + timedelta(seconds=seconds)), staff_id],
         )
+        # Someone is guessing this PIN: sessions open under it end too.
+        revoke_sessions(db, staff_id)
         audit(db, staff_id, "login.locked", device, {"lockouts": lockouts})
         return StaffError("locked", "too many wrong PINs", retry_in_s=seconds)
     db.execute("UPDATE staff SET failed_attempts = ? WHERE id = ?", [failed, staff_id])

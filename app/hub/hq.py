@@ -67,7 +67,8 @@ def client_ip() -> str:
 def current_user() -> dict[str, Any] | None:
     """The logged-in head-office user (read from the database once per request), or None.
 
-    A disabled user, or a session older than SESSION_MAX_S, counts as logged out.
+    A disabled user, a session older than SESSION_MAX_S, or one ended on the server
+    (hqauth.revoke_session/revoke_sessions), counts as logged out.
     """
     if "hq_user_cached" in g:
         return g.hq_user_cached
@@ -76,9 +77,13 @@ def current_user() -> dict[str, Any] | None:
     started = session.get("hq_login_at")
     if user_id and isinstance(started, (int, float)):
         fresh = clock.utcnow().timestamp() - started < SESSION_MAX_S
-        found = hqauth.get_user(get_db(), user_id) if fresh else None
+        db = get_db()
+        found = hqauth.get_user(db, user_id) if fresh else None
+        # Live on the server too: a logout, a password or role change or a lockout ended
+        # it, even for a copy of this cookie.
         if found and not found["disabled"]:
-            user = found
+            if hqauth.session_live(db, session.get("hq_sid"), user_id):
+                user = found
     g.hq_user_cached = user
     return user
 
@@ -165,6 +170,7 @@ def login() -> ResponseReturnValue:
             session.clear()
             session["hq_user"] = user["id"]
             session["hq_login_at"] = int(clock.utcnow().timestamp())
+            session["hq_sid"] = hqauth.open_session(get_db(), user["id"])
             return redirect(next_url)
         # One message for every refusal: it must not tell which e-mails exist.
         error = (
@@ -182,6 +188,7 @@ def logout() -> ResponseReturnValue:
     """End the console session."""
     user = current_user()
     if user:
+        hqauth.revoke_session(get_db(), session.get("hq_sid"))  # a copied cookie ends too
         hqauth.record_audit(get_db(), user, "logout", {}, client_ip())
     session.clear()
     return redirect(url_for("hq.login"))

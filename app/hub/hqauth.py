@@ -108,14 +108,95 @@ def list_users(db: Database) -> list[dict[str, Any]]:
 
 
 def set_disabled(db: Database, user_id: str, disabled: bool) -> bool:
-    """Disable (or enable again) a user; a disabled user's sessions stop at once."""
+    """Disable (or enable again) a user; a disabled user's sessions stop at once (and
+    are not back when the user is enabled again)."""
     with dbmod.write(db):
-        return (
+        changed = (
             db.execute(
                 "UPDATE hq_users SET disabled = ? WHERE id = ?", [int(disabled), user_id]
             ).rowcount
             == 1
         )
+        if changed and disabled:
+            revoke_sessions(db, user_id)
+        return changed
+
+
+# --- Console sessions on the server ----------------------------------------------------
+# The signed cookie only names a session; whether it is still live is decided here, on
+# every console request, so ending one works even where a copy of the cookie lives on.
+SESSION_KEEP_S = 24 * 3600  # rows are forgotten after this (console sessions last 12 h)
+
+
+def open_session(db: Database, user_id: str) -> str:
+    """A new live console session for ``user_id``; its id goes in the signed cookie."""
+    session_id = secrets.token_urlsafe(24)
+    now = clock.utcnow()
+    with dbmod.write(db):
+        db.execute(
+            "DELETE FROM hq_sessions WHERE created_at < ?",
+            [clock.iso(now - timedelta(seconds=SESSION_KEEP_S))],
+        )
+        db.execute(
+            "INSERT INTO hq_sessions (id, user_id, created_at) VALUES (?, ?, ?)",
+            [session_id, user_id, clock.iso(now)],
+        )
+    return session_id
+
+
+def session_live(db: Database, session_id: object, user_id: str) -> bool:
+    """Whether ``session_id`` is a live (not revoked) session of ``user_id``."""
+    if not isinstance(session_id, str) or not session_id or len(session_id) > 64:
+        return False
+    row = db.execute(
+        "SELECT 1 FROM hq_sessions WHERE id = ? AND user_id = ? AND revoked_at IS NULL",
+        [session_id, user_id],
+    ).fetchone()
+    return row is not None
+
+
+def revoke_session(db: Database, session_id: object) -> None:
+    """End one console session (a logout)."""
+    if isinstance(session_id, str) and session_id:
+        with dbmod.write(db):
+            db.execute(
+                "UPDATE hq_sessions SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
+                [clock.now_iso(), session_id],
+            )
+
+
+def revoke_sessions(db: Database, user_id: str) -> int:
+    """End every console session of ``user_id`` (in the caller's transaction if any)."""
+    with dbmod.write(db):
+        return db.execute(
+            "UPDATE hq_sessions SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL",
+            [clock.now_iso(), user_id],
+        ).rowcount
+
+
+def set_password(db: Database, user_id: str, password: str) -> bool:
+    """Give a user a new password; every console session they have open ends."""
+    _check_password(password)
+    password_hash = hash_secret(password)
+    with dbmod.write(db):
+        if not db.execute(
+            "UPDATE hq_users SET password_hash = ? WHERE id = ?", [password_hash, user_id]
+        ).rowcount:
+            return False
+        revoke_sessions(db, user_id)
+    return True
+
+
+def set_role(db: Database, user_id: str, role: str) -> bool:
+    """Change a user's role; every console session they have open ends (an admin made
+    marketing must not keep an admin's session)."""
+    if role not in ROLES:
+        raise HqError("role", f"role must be one of {', '.join(ROLES)}")
+    with dbmod.write(db):
+        if not db.execute("UPDATE hq_users SET role = ? WHERE id = ?", [role, user_id]).rowcount:
+            return False
+        revoke_sessions(db, user_id)
+    return True
 
 
 def check_roles(roles: tuple[str, ...]) -> None:
@@ -179,6 +260,8 @@ def authenticate(
                 "WHERE id = ?",
                 [lockouts, clock.iso(moment + timedelta(seconds=seconds)), user["id"]],
             )
+            # Someone is guessing this password: sessions open under it end too.
+            revoke_sessions(db, user["id"])
             record_audit(db, actor, "login.locked", {"lockouts": lockouts, "seconds": seconds}, ip)
         else:
             db.execute("UPDATE hq_users SET failed_attempts = ? WHERE id = ?", [failed, user["id"]])

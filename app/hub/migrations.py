@@ -422,3 +422,19 @@ def migrate(db: Database) -> list[str]:
         pending = [m.name for m in hub_migrations.pending(db)]
         hub_migrations.apply(db)
     return pending
+
+
+@hub_migrations(name="m007_hq_sessions")
+def m007_hq_sessions(db: Database) -> None:
+    # Head-office console sessions on the server: the signed cookie names one of these,
+    # checked on every request, so a logout, a password or role change or a lockout
+    # ends it even where a copy of the cookie lives on (app/hub/hqauth.py).
+    db.execute(
+        """CREATE TABLE hq_sessions (
+            id TEXT PRIMARY KEY,
+            user_id TEXT NOT NULL REFERENCES hq_users(id),
+            created_at TEXT NOT NULL,
+            revoked_at TEXT
+        )"""
+    )
+    db.execute("CREATE INDEX hq_sessions_user ON hq_sessions(user_id)")
