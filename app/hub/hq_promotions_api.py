@@ -7,7 +7,6 @@ for a marketing system that pushes promotions without the console. Refusals are
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from flask import current_app, g, jsonify, request
@@ -15,13 +14,14 @@ from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from .. import clock
-from . import promo_images
+from . import promo_images, validate
 from . import promotions as promo
 from .hq import audit
 from .hq_api import bp, token_required
 from .storage import get_db
 
 ROLES = ("marketing",)
+PHASES = ("draft", "scheduled", "live", "ended", "unpublished")  # ?phase= (promo.phase)
 FIELDS = set(promo.EDITABLE) | {"starts_at", "ends_at"}
 
 
@@ -44,15 +44,24 @@ def _not_found(promotion_id: str) -> ResponseReturnValue:
 def _body() -> dict[str, Any] | ResponseReturnValue:
     """The JSON object sent, only with fields a promotion has."""
     try:
-        body = json.loads(request.get_data(cache=True) or b"null")
-    except (ValueError, UnicodeDecodeError):
-        return jsonify(error="bad_request", message="le corps n'est pas du JSON valide"), 400
+        # Bounded depth, no NaN; 1e400 or 10**400 stay in place for their field's "out
+        # of range" (a 422 naming it) rather than failing the whole body.
+        body = validate.loads(request.get_data(cache=True) or b"null")
+    except ValueError as exc:
+        return jsonify(
+            error="bad_request", message=f"le corps n'est pas du JSON valide : {exc}"
+        ), 400
     if not isinstance(body, dict):
         return jsonify(error="bad_request", message="un objet JSON est attendu"), 400
     unknown = sorted(set(body) - FIELDS)
     if unknown:
-        return _invalid({k: "Champ inconnu." for k in unknown})
+        return _invalid({promo_field(k): "Champ inconnu." for k in unknown[:20]})
     return body
+
+
+def promo_field(name: str) -> str:
+    """A field name sent, fit to be quoted back (short, no control characters)."""
+    return validate.clean_text(name, 60)
 
 
 @bp.errorhandler(RequestEntityTooLarge)
@@ -66,7 +75,10 @@ def _too_large(exc: RequestEntityTooLarge) -> ResponseReturnValue:
 def list_promotions() -> ResponseReturnValue:
     """Every promotion, with its phase (draft, scheduled, live, ended, unpublished)."""
     now = clock.utcnow()
-    phase = request.args.get("phase") or None
+    phase = request.args.get("phase")
+    if phase is not None and phase not in PHASES:
+        message = f"phase must be one of {', '.join(PHASES)}"
+        return jsonify(error="bad_request", message=message), 400
     rows = promo.list_promotions(get_db(), now, phase)
     return jsonify(promotions=[promo.api_view(r, now) for r in rows])
 

@@ -29,6 +29,7 @@ from .. import clock
 from .. import db as dbmod
 from ..pricing import RULE_KINDS, SCOPES, Rule, rule_from_data
 from . import promo_images
+from . import validate as checks
 from .changes import append_change
 from .registry import ID_ALPHABET
 
@@ -171,15 +172,35 @@ def parse_local(text: Any, zone: ZoneInfo | None, field: str, errors: dict[str, 
     return naive.strftime(LOCAL_FORMAT), instant
 
 
-def _zone(name: Any, errors: dict[str, str]) -> ZoneInfo | None:
-    if not isinstance(name, str) or not name or len(name) > 64:
-        errors["timezone"] = "Fuseau horaire inconnu."
+def load_zone(name: Any) -> ZoneInfo | None:
+    """The IANA zone called ``name``, or None when it is not one.
+
+    ``ZoneInfo`` raises more than ``ZoneInfoNotFoundError``: ``"Europe"`` (a folder of
+    the zone database) is an ``IsADirectoryError``, ``"a\x00"`` a ``ValueError``.
+    """
+    if not isinstance(name, str) or not name or len(name) > 64 or checks.text_problem(name):
         return None
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        errors["timezone"] = f"Fuseau horaire inconnu : {name[:64]}."
+    except (ZoneInfoNotFoundError, ValueError, OSError, UnicodeError):
         return None
+
+
+def _shown(value: Any, limit: int = 40) -> str:
+    """A value quoted back in a message: text only, short, no control characters."""
+    text = checks.clean_text(value if isinstance(value, str) else repr(value), limit + 1)
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def _zone(name: Any, errors: dict[str, str]) -> ZoneInfo | None:
+    zone = load_zone(name)
+    if zone is None:
+        shown = f" : {_shown(name)}" if isinstance(name, str) and name else ""
+        errors["timezone"] = (
+            f"Fuseau horaire inconnu{shown}. Un fuseau de la base IANA est attendu, "
+            "par exemple Europe/Paris."
+        )
+    return zone
 
 
 def _as_list(value: Any) -> list[str] | None:
@@ -214,6 +235,12 @@ def _targets(db: Database, scope: str, value: Any, errors: dict[str, str]) -> li
     if items is None or not all(isinstance(v, str) and v for v in items):
         errors["targets"] = "Une liste de codes est attendue."
         return []
+    if len(items) > MAX_TARGETS:
+        errors["targets"] = f"{MAX_TARGETS} codes au plus."
+        return []
+    if any(len(v) > 100 or checks.text_problem(v) for v in items):
+        errors["targets"] = "Des codes de 100 caractères au plus, en texte simple."
+        return []
     items = list(dict.fromkeys(items))
     if not items:
         errors["targets"] = (
@@ -232,7 +259,9 @@ def _targets(db: Database, scope: str, value: Any, errors: dict[str, str]) -> li
         }
         unknown = [i for i in items if i not in known]
         if unknown:
-            errors["targets"] = "Catégorie inconnue : " + ", ".join(unknown[:5]) + "."
+            errors["targets"] = (
+                "Catégorie inconnue : " + ", ".join(_shown(u) for u in unknown[:5]) + "."
+            )
         result = items
     else:
         # A SKU stands for itself; a product reference for all its variants.
@@ -255,7 +284,9 @@ def _targets(db: Database, scope: str, value: Any, errors: dict[str, str]) -> li
             else:
                 unknown.append(item)
         if unknown:
-            errors["targets"] = "Référence ou SKU inconnu : " + ", ".join(unknown[:5]) + "."
+            errors["targets"] = (
+                "Référence ou SKU inconnu : " + ", ".join(_shown(u) for u in unknown[:5]) + "."
+            )
         result = list(dict.fromkeys(result))
     if len(result) > MAX_TARGETS:
         errors["targets"] = f"{MAX_TARGETS} codes au plus."
@@ -276,7 +307,7 @@ def _stores(db: Database, value: Any, errors: dict[str, str]) -> list[str] | Non
     known = {r[0] for r in db.execute("SELECT id FROM stores")}
     unknown = [i for i in items if i not in known]
     if unknown:
-        errors["stores"] = "Magasin inconnu : " + ", ".join(unknown[:5]) + "."
+        errors["stores"] = "Magasin inconnu : " + ", ".join(_shown(u) for u in unknown[:5]) + "."
     return items
 
 
@@ -330,7 +361,9 @@ def validate(db: Database, data: dict[str, Any]) -> dict[str, Any]:
     priority = data.get("priority", 0)
     row["priority"] = _int(0 if priority in (None, "") else priority, "priority", errors,
                            *PRIORITY_RANGE, "Priorité")  # fmt: skip
-    zone = _zone(data.get("timezone") or DEFAULT_TIMEZONE, errors)
+    # Absent (null): the retailer's zone. Sent, even empty, it must be a real zone.
+    zone_name = data.get("timezone")
+    zone = _zone(DEFAULT_TIMEZONE if zone_name is None else zone_name, errors)
     row["timezone"] = zone.key if zone else DEFAULT_TIMEZONE
     start = parse_local(data.get("starts_local"), zone, "starts_local", errors)
     end = parse_local(data.get("ends_local"), zone, "ends_local", errors)
@@ -350,24 +383,19 @@ def from_instants(data: dict[str, Any]) -> dict[str, Any]:
     """API input may give ``starts_at``/``ends_at`` as instants with an offset instead of
     local times: turn them into local times in the promotion's zone."""
     out = dict(data)
-    zone_name = out.get("timezone") or DEFAULT_TIMEZONE
-    try:
-        zone = ZoneInfo(zone_name) if isinstance(zone_name, str) else None
-    except (ZoneInfoNotFoundError, ValueError):
-        zone = None
+    zone = load_zone(out.get("timezone") or DEFAULT_TIMEZONE)
     for local, instant in (("starts_local", "starts_at"), ("ends_local", "ends_at")):
         text = out.get(instant)
         if zone is None or local in out or not isinstance(text, str):
             continue
         try:
             moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-        except ValueError:
-            out[local] = text  # parse_local says what is wrong with it
-            continue
-        if moment.tzinfo is None:
-            out[local] = text
-            continue
-        out[local] = moment.astimezone(zone).strftime(LOCAL_FORMAT)
+            if moment.tzinfo is None:
+                raise ValueError(text)
+            # Year 1 or 9999 with an offset overflows: parse_local says the years allowed.
+            out[local] = moment.astimezone(zone).strftime(LOCAL_FORMAT)
+        except (ValueError, OverflowError):
+            out[local] = text[:100]  # parse_local says what is wrong with it
     return out
 
 
