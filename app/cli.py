@@ -207,6 +207,38 @@ def staff_list(data: Path) -> None:
         click.echo(f"{m['id']}  {m['role']:<8} {m['name']}")
 
 
+@staff.command("set-pin")
+@data_option
+@click.option("--id", "staff_id", required=True, help="The staff id (kiosk staff list).")
+@click.option("--pin", help="Six digits; asked for (hidden, twice) when not given.")
+def staff_set_pin(data: Path, staff_id: str, pin: str | None) -> None:
+    """Give a staff member a new PIN; their open sessions end on every device."""
+    from .staffauth import StaffError, change_pin
+
+    if pin is None:
+        pin = click.prompt("New PIN (6 digits)", hide_input=True, confirmation_prompt=True)
+    try:
+        change_pin(_open(data), staff_id, pin)
+    except StaffError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"new PIN set for {staff_id}; their sessions have ended")
+
+
+@staff.command("set-role")
+@data_option
+@click.option("--id", "staff_id", required=True, help="The staff id (kiosk staff list).")
+@click.option("--role", type=click.Choice(["staff", "manager"]), required=True)
+def staff_set_role(data: Path, staff_id: str, role: str) -> None:
+    """Change a staff member's role; their open sessions end on every device."""
+    from .staffauth import StaffError, set_role
+
+    try:
+        set_role(_open(data), staff_id, role)
+    except StaffError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"{staff_id} is now {role}; their sessions have ended")
+
+
 @main.group()
 def stock() -> None:
     """Stock corrections by staff."""

@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 import click
+from sqlite_utils import Database
 
 data_option = click.option(
     "--data",
@@ -314,6 +315,59 @@ def hq_user_add(
         click.echo(json.dumps(user, ensure_ascii=False))
     else:
         click.echo(f"added {user['email']} ({user['role']}), id {user['id']}")
+
+
+def _hq_user_id(db: Database, email: str) -> str:
+    from .hqauth import normalize_email
+
+    row = db.execute("SELECT id FROM hq_users WHERE email = ?", [normalize_email(email)]).fetchone()
+    if row is None:
+        raise click.ClickException(f"no head-office user {email}")
+    return row[0]
+
+
+@hq_user.command("set-password")
+@data_option
+@click.option("--email", required=True, help="The user's login e-mail.")
+@click.option("--password", default=None, help="New password; asked without echo when left out.")
+def hq_user_set_password(data: Path, email: str, password: str | None) -> None:
+    """Give a head-office user a new password; their console sessions end."""
+    from .hqauth import HqError, record_audit, set_password
+    from .storage import open_db
+
+    if password is None:
+        password = click.prompt("New password", hide_input=True, confirmation_prompt=True)
+    db = open_db(data)
+    try:
+        user_id = _hq_user_id(db, email)
+        set_password(db, user_id, password)
+        record_audit(db, None, "user.password_changed", {"user_id": user_id}, "cli")
+    except HqError as exc:
+        raise click.ClickException(str(exc)) from exc
+    finally:
+        db.close()
+    click.echo(f"new password set for {email}; their sessions have ended")
+
+
+@hq_user.command("set-role")
+@data_option
+@click.option("--email", required=True, help="The user's login e-mail.")
+@click.option(
+    "--role", required=True, type=click.Choice(["marketing", "operations", "admin"]), help="Role."
+)
+def hq_user_set_role(data: Path, email: str, role: str) -> None:
+    """Change a head-office user's role; their console sessions end."""
+    from .hqauth import record_audit, set_role
+    from .storage import open_db
+
+    db = open_db(data)
+    try:
+        user_id = _hq_user_id(db, email)
+        set_role(db, user_id, role)
+        record_audit(db, None, "user.role_changed", {"user_id": user_id, "role": role}, "cli")
+    finally:
+        db.close()
+    click.echo(f"{email} is now {role}; their sessions have ended")
 
 
 @hub.group("hq-token")

@@ -50,6 +50,8 @@ ACTION_LABELS = {
     "user.added": "Utilisateur ajouté",
     "user.disabled": "Utilisateur désactivé",
     "user.enabled": "Utilisateur réactivé",
+    "user.password_changed": "Mot de passe changé (sessions fermées)",
+    "user.role_changed": "Rôle changé (sessions fermées)",
     "token.created": "Jeton d'API créé",
     "token.revoked": "Jeton d'API révoqué",
     "outbox.retry": "Nouvel essai d'une transaction bloquée",
