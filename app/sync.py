@@ -230,7 +230,7 @@ def push_once(
             strikes = 1 + (int(state.get("strikes") or 0) if state and upto == ids[0] else 0)
             if strikes >= STRIKES:
                 message = (
-                    f"le hub a échoué {strikes} fois sur cette transaction seule : "
+                    f"le serveur central a échoué {strikes} fois sur cette transaction seule : "
                     f"{_failure_detail(exc)}"
                 )
                 with dbmod.write(db):

@@ -106,7 +106,8 @@ def test_the_one_transaction_failing_alone_is_parked_and_the_rest_go_once_in_ord
     [parked] = outbox.parked(db)
     assert parked["id"] == poison and parked["parked_reason"] == PARK_REASON
     assert parked["parked_message"] == (
-        f"le hub a échoué {STRIKES} fois sur cette transaction seule : HTTP 500 injected"
+        f"le serveur central a échoué {STRIKES} fois sur cette transaction seule : "
+        "HTTP 500 injected"
     )
     assert outbox.stats(db)["depth"] == 0
     assert syncstate.narrowing(db) is None
@@ -323,7 +324,8 @@ def test_a_store_server_parks_the_marked_transaction_and_sends_the_rest_once(
         db = _store(synced_store)
         [parked] = outbox.parked(db)
         message = (
-            f"le hub a échoué {STRIKES} fois sur cette transaction seule : HTTP 500 proxy_fault"
+            f"le serveur central a échoué {STRIKES} fois sur cette transaction seule : "
+            "HTTP 500 proxy_fault"
         )
         assert (parked["id"], parked["parked_reason"]) == (bad, PARK_REASON)
         assert parked["parked_message"] == message
@@ -388,3 +390,20 @@ def test_a_store_server_facing_a_hub_that_fails_everything_parks_nothing(
         assert hub_transactions(hub_server.data, ids) == dict.fromkeys(ids, 1)
     finally:
         proxy.stop()
+
+
+def test_the_staff_screen_says_a_search_is_running(synced_store):
+    from app import create_app
+
+    app = create_app({"DATA_DIR": str(synced_store), "TESTING": True, "HUB_URL": "http://x.test"})
+    db = _store(synced_store)
+    ids = [adjust(db, _sku(db), 1)["id"] for _ in range(5)]
+    syncstate.set_narrowing(db, {"last": ids[3], "size": 4, "strikes": 0, "error": "HTTP 500"})
+    client = app.test_client()
+    staff_login(client, synced_store)
+    page = client.get("/staff/status").get_data(as_text=True)
+    notice = re.search(r'<p [^>]*data-field="narrowing">(.*?)</p>', page, re.S)
+    assert notice and "recherche de celle en cause" in notice.group(1)
+    assert "(4 à vérifier)" in notice.group(1)
+    syncstate.set_narrowing(db, None)
+    assert 'data-field="narrowing"' not in client.get("/staff/status").get_data(as_text=True)
