@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import json
 import math
-import unicodedata
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,8 +34,9 @@ MAX_ITEM_DEPTH = 6  # item > payload > lines > line > (an unknown field's list/o
 MAX_STRING = 10_000
 MAX_CONTAINER = 1_000
 INT64 = (-(2**63), 2**63 - 1)
-#: Control characters a person's text may hold (a reason typed on two lines).
-ALLOWED_CONTROLS = frozenset("\t\n\r")
+#: Control characters (C0 and C1, but tab, LF and CR: a reason typed on two lines) and
+#: lone surrogates (what ``"\ud800"`` in JSON gives; no UTF-8 can hold one).
+_BAD_CHAR = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
 
 
 class Invalid(ValueError):
@@ -102,26 +103,19 @@ def text_problem(text: str, limit: int = MAX_STRING) -> str | None:
     """What is wrong with ``text`` as a string we keep, or None."""
     if len(text) > limit:
         return f"at most {limit} characters (got {len(text)})"
-    for char in text:
-        category = unicodedata.category(char)
-        if category == "Cs":
-            return f"a lone surrogate (U+{ord(char):04X}) is not text"
-        if category == "Cc" and char not in ALLOWED_CONTROLS:
-            return f"control character U+{ord(char):04X} refused"
-    return None
+    found = _BAD_CHAR.search(text)
+    if found is None:
+        return None
+    code = ord(found.group())
+    if 0xD800 <= code <= 0xDFFF:
+        return f"a lone surrogate (U+{code:04X}) is not text"
+    return f"control character U+{code:04X} refused"
 
 
 def clean_text(text: str, limit: int) -> str:
     """``text`` made safe to store and show: surrogates and control characters replaced
     by U+FFFD, cut at ``limit`` (for what we accept and mark rather than refuse)."""
-    out = []
-    for char in text[:limit]:
-        category = unicodedata.category(char)
-        if category == "Cs" or (category == "Cc" and char not in ALLOWED_CONTROLS):
-            out.append("\ufffd")
-        else:
-            out.append(char)
-    return "".join(out)
+    return _BAD_CHAR.sub("\ufffd", text[:limit])
 
 
 def _kind(value: Any) -> str:
