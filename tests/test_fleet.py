@@ -319,3 +319,27 @@ def test_the_store_report_follows_the_protocol(synced_store):
     assert report["db_size_bytes"] >= dbmod.db_path(synced_store).stat().st_size > 0
     assert report["free_disk_bytes"] > 0 and report["cursor"] > 0
     assert report["software_version"] == health.software_version() != "0.0.0+unknown"
+
+
+def test_lag_chart_hours_sit_at_their_time_across_a_clock_change(monkeypatch):
+    """The 24-hour lag chart's hour ticks: each one where that Paris hour really was, the
+    morning after the clocks spring forward or fall back (found by the faketime run)."""
+    from datetime import UTC, datetime
+
+    from app.hub import hq_fleet
+
+    from .dates import PARIS_TZ, next_fall_back, next_spring_forward
+
+    drawn: dict = {}
+    monkeypatch.setattr(hq_fleet, "get_db", lambda: None)
+    monkeypatch.setattr(hq_fleet.fleetdom, "lag_history", lambda db, hours, now: {})
+    monkeypatch.setattr(hq_fleet.charts, "line_chart", lambda *a, **kw: drawn.update(kw) or "")
+    for night in (next_spring_forward(), next_fall_back()):
+        now = datetime(night.year, night.month, night.day, 6, 30, tzinfo=UTC)
+        hq_fleet._lag_chart([], now)
+        start = now - timedelta(hours=hq_fleet.LAG_HOURS)
+        ticks = drawn["x_ticks"]
+        assert len(ticks) >= 5, ticks  # every 4 Paris hours over 24 real ones
+        for x, label in ticks:
+            local = (start + timedelta(seconds=x)).astimezone(PARIS_TZ)
+            assert (local.strftime("%Hh"), local.minute, local.hour % 4) == (label, 0, 0), night

@@ -29,15 +29,21 @@ _CARD = re.compile(r'class="card-was">([^<]+)</s> <strong class="card-promo">([^
 def _publish_running_promotion(hub_data) -> list[dict]:
     """-20 % on running shoes from an hour ago to tomorrow; its feed changes."""
     paris = ZoneInfo("Europe/Paris")
-    now = clock.utcnow().astimezone(paris)
+    now = clock.utcnow()
+
+    def wall(instant) -> str:
+        # Offsets are taken in UTC, then shown in Paris: an hour before 03:01 on the night
+        # the clocks spring forward is 01:01, not the 02:01 that never exists.
+        return instant.astimezone(paris).strftime("%Y-%m-%dT%H:%M")
+
     db = hub_db(hub_data)
     try:
         seq = changes.last_seq(db)
         row = promo.create(db, {
             "title_fr": "-20 % running", "kind": "percent", "value": 20, "scope": "category",
             "targets": [SLUG], "timezone": "Europe/Paris",
-            "starts_local": (now - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M"),
-            "ends_local": (now + timedelta(days=1)).strftime("%Y-%m-%dT%H:%M"),
+            "starts_local": wall(now - timedelta(hours=1)),
+            "ends_local": wall(now + timedelta(days=1)),
         }, "test")  # fmt: skip
         promo.publish(db, row["id"], "test")
         return [c for c in changes.changes_since(db, LYON, seq)["changes"]

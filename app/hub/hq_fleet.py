@@ -112,12 +112,14 @@ def _lag_chart(stores: list[dict[str, Any]], now: datetime) -> dict[str, Any]:
             )
         else:
             lines.append(f"{s['name']} : aucun rapport sur la période")
-    first_tick = (start.astimezone(zone) + timedelta(hours=1)).replace(minute=0, second=0)
+    # Hours are stepped in UTC and only labelled in Paris time: stepping wall-clock hours
+    # in the zone misplaced every tick after a daylight-saving change by an hour.
+    tick = (start + timedelta(hours=1)).replace(minute=0, second=0, microsecond=0)
     ticks = []
-    tick = first_tick
-    while tick <= now.astimezone(zone):
-        if tick.hour % 4 == 0:
-            ticks.append(((tick - start.astimezone(zone)).total_seconds(), tick.strftime("%Hh")))
+    while tick <= now:
+        local = tick.astimezone(zone)
+        if local.hour % 4 == 0:
+            ticks.append(((tick - start).total_seconds(), local.strftime("%Hh")))
         tick += timedelta(hours=1)
     svg = charts.line_chart(
         "Retard de synchronisation par magasin, dernières 24 heures",
