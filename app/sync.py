@@ -213,8 +213,15 @@ def push_once(
             pairs = _send(client, rows)
         except HubError as exc:
             outbox.release(db, ids, owner, error=exc.message)
-            if not _item_may_be_at_fault(exc) or not _hub_answers(client):
-                raise  # the hub is failing, not this batch: back off, blame nothing
+            if not _item_may_be_at_fault(exc):
+                raise
+            if not _hub_answers(client):
+                # The hub is failing, not this batch: back off, blame nothing. Earlier
+                # failures of a row alone are forgotten too: they were seen on a hub
+                # that fails now and then, not proof against that row.
+                if state and state.get("strikes"):
+                    syncstate.set_narrowing(db, {**state, "strikes": 0})
+                raise
             stats.batches += 1
             stats.sent += len(rows)
             if len(rows) > 1:

@@ -407,3 +407,28 @@ def test_the_staff_screen_says_a_search_is_running(synced_store):
     assert "(4 à vérifier)" in notice.group(1)
     syncstate.set_narrowing(db, None)
     assert 'data-field="narrowing"' not in client.get("/staff/status").get_data(as_text=True)
+
+
+def test_failures_alone_are_forgotten_when_the_hub_fails_everything_meanwhile(
+    hub_data, synced_store
+):
+    """Strikes count only on a hub that works otherwise: a control that fails between
+    them (a flaky hub) starts the count again, so a healthy row is not parked."""
+    db = _store(synced_store)
+    client, link = inprocess_client(hub_data)
+    tx = adjust(db, _sku(db), 1)["id"]
+    _poisoned(link, {tx})
+    with pytest.raises(Narrowing):
+        push_once(db, client)
+    with pytest.raises(Narrowing) as second:
+        push_once(db, client)
+    assert second.value.strikes == STRIKES - 1
+    link.before, link.fail_with = None, 500  # now everything fails, the control too
+    with pytest.raises(HubError) as down:
+        push_once(db, client)
+    assert not isinstance(down.value, Narrowing)
+    assert syncstate.narrowing(db)["strikes"] == 0 and outbox.parked(db) == []
+    _poisoned(link, {tx})
+    with pytest.raises(Narrowing) as again:
+        push_once(db, client)
+    assert again.value.strikes == 1  # counted from the start again
