@@ -142,7 +142,13 @@ def create_hub_app(test_config: dict[str, Any] | None = None) -> Flask:
         message = exc.description or ""
         if exc.code == 413:  # past this area's limit: say the limit
             code, message = "body_too_large", security.too_large_message()
-        return jsonify(error=code, message=message), exc.code or 500
+        response = jsonify(error=code, message=message)
+        # Keep what the exception says in headers (a 405's Allow, a Retry-After), not
+        # its HTML content type.
+        for name, value in exc.get_headers():
+            if name.lower() != "content-type":
+                response.headers[name] = value
+        return response, exc.code or 500
 
     @app.errorhandler(Exception)
     def server_error(exc: Exception) -> Any:

@@ -26,6 +26,9 @@ def promotion_image(promotion_id: str, name: str) -> ResponseReturnValue:
     a given version, so a store behind by an edit still gets the image it was told of."""
     if name not in promo_images.FORMATS:
         return error(404, "unknown_format", f"formats: {', '.join(promo_images.FORMATS)}")
+    asked = request.args.get("h")
+    if asked is not None and not _HASH.fullmatch(asked):
+        return error(400, "bad_request", "h must be 8 to 64 lower-case hex digits")
     try:
         row = promo.get_promotion(get_db(), promotion_id)
     except promo.NotFound:
@@ -33,7 +36,7 @@ def promotion_image(promotion_id: str, name: str) -> ResponseReturnValue:
     if row["status"] == "draft":
         # Never announced: a store has no business asking for it.
         return error(404, "unknown_promotion", "no such promotion")
-    wanted = request.args.get("h") or row["image_hash"]
+    wanted = asked or row["image_hash"]
     if not wanted or not _HASH.fullmatch(wanted):
         return error(404, "no_image", "this promotion has no image")
     path = promo_images.image_path(current_app.config["DATA_DIR"], promotion_id, wanted, name)
