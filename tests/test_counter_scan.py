@@ -240,7 +240,10 @@ def test_a_pickup_qr_burst_on_any_staff_page_opens_its_handover(
             and "/staff/" not in r.url else None)  # fmt: skip
     try:
         staff_login_page(page, server.url, store_data)
-        for path in ("/staff/reservations", "/staff/status"):
+        # Even on the preparation screen, whose scans go into the bag, a pickup QR is no
+        # item: it opens its order's hand-over.
+        prepare = f"/staff/orders/{made['placed']['id']}/prepare"
+        for path in ("/staff/reservations", "/staff/status", prepare):
             page.goto(server.url + path)
             expect(page.locator("nav.staff-nav")).to_be_visible()
             page.locator("main").click(position={"x": 5, "y": 5})  # focus on the page

@@ -68,8 +68,12 @@
     });
   });
 
+  // A pickup or reservation QR (KQ1./KR1. tokens) is never an item to put in a bag:
+  // even on the preparation screen it opens the counter's scan page.
+  var TICKET_QR = /^K[QR]1\./;
+
   function openScan(code) {
-    if (document.querySelector("form[data-scan-form]")) {
+    if (document.querySelector("form[data-scan-form]") && !TICKET_QR.test(code)) {
       scanQueue.push(code);
       nextScan();
       return;
