@@ -140,3 +140,12 @@ def test_a_scan_on_the_login_page_opens_the_order_after_login(shop, store_data):
     server, made = shop
     r = _login_then(server.url, store_data, f"/staff/scan?code={made['placed']['number']}")
     assert r.status_code == 200 and r.url.endswith(f"/staff/orders/{made['placed']['id']}")
+
+
+def test_the_new_counter_pages_need_a_login(shop):
+    server, made = shop
+    anon = requests.Session()
+    for path in (f"/staff/products/{made['sku']}", "/staff/scan?code=x"):
+        r = anon.get(server.url + path, allow_redirects=False, timeout=10)
+        assert r.status_code == 302 and r.headers["Location"].startswith("/staff/login"), path
+        assert "next=" in r.headers["Location"], path
