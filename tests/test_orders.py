@@ -459,7 +459,8 @@ def test_an_order_arriving_ready_keeps_its_collection_window(store_db):
     from .order_helpers import apply_orders, order_data, pick_variants
 
     data = order_data(store_db, variants=pick_variants(store_db, 1), status="ready")
-    data["ready_at"] = "2026-10-01T09:00:00Z"
+    ready_at = clock.utcnow() - timedelta(days=60)  # long ago, whatever today is
+    data["ready_at"] = clock.iso(ready_at)
     apply_orders(store_db, [data])
     expires = store_db.execute("SELECT expires_at FROM orders WHERE id = ?", [data["id"]])
-    assert expires.fetchone()[0] < "2026-10-15"
+    assert expires.fetchone()[0] < clock.iso(ready_at + timedelta(days=14))

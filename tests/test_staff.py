@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import timedelta
 
 import pytest
 import requests
 
-from app import staffauth
+from app import clock, staffauth
 from app.staffauth import StaffError
 
 from .conftest import STAFF_PIN, add_staff_member, run_kiosk
@@ -41,9 +42,9 @@ def test_pin_of_the_wrong_shape_is_refused_without_counting(store_db, store_data
     assert failed == 0
 
 
-def test_five_wrong_pins_lock_for_a_growing_delay(store_db, store_data, monkeypatch):
+def test_five_wrong_pins_lock_for_a_growing_delay(store_db, store_data, fake_clock):
     member = add_staff_member(store_data)
-    monkeypatch.setenv("KIOSK_FAKE_NOW", "2026-11-22T10:00:00Z")
+    start = fake_clock.now
     for left in (4, 3, 2, 1):
         with pytest.raises(StaffError) as err:
             staffauth.login(store_db, member["id"], "000000")
@@ -56,14 +57,14 @@ def test_five_wrong_pins_lock_for_a_growing_delay(store_db, store_data, monkeypa
         staffauth.login(store_db, member["id"], STAFF_PIN)
     assert err.value.code == "locked"
     # After the delay, five more wrong PINs lock for twice as long.
-    monkeypatch.setenv("KIOSK_FAKE_NOW", "2026-11-22T10:00:31Z")
+    fake_clock.set(start + timedelta(seconds=31))
     for _ in range(5):
         with pytest.raises(StaffError):
             staffauth.login(store_db, member["id"], "000000")
     row = store_db.execute("SELECT locked_until, lockouts FROM staff").fetchone()
-    assert row == ("2026-11-22T10:01:31Z", 2)
+    assert row == (clock.iso(start + timedelta(seconds=91)), 2)
     # The right PIN after the lock resets everything.
-    monkeypatch.setenv("KIOSK_FAKE_NOW", "2026-11-22T10:01:32Z")
+    fake_clock.set(start + timedelta(seconds=92))
     assert staffauth.login(store_db, member["id"], STAFF_PIN)["id"] == member["id"]
     assert store_db.execute("SELECT failed_attempts, lockouts FROM staff").fetchone() == (0, 0)
     actions = [r[0] for r in store_db.execute("SELECT action FROM audit_log ORDER BY id")]
