@@ -19,6 +19,7 @@ import time
 import zlib
 from collections import Counter
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -37,7 +38,7 @@ from schemathesis.checks import (
 )
 from schemathesis.config import SchemathesisConfig
 
-from app import signing
+from app import clock, signing
 from app.carts import CartLine
 from app.hub import carts
 from app.hub.storage import open_db
@@ -138,8 +139,10 @@ def _real_objects(data, url: str, token: str) -> dict[str, list[str]]:
     finally:
         db.close()
     auth = {"Authorization": f"Bearer {token}"}
-    body = {"title_fr": "Fuzz", "kind": "percent", "value": 10, "starts_local":
-            "2030-01-01T09:00", "ends_local": "2030-01-31T19:00"}  # fmt: skip
+    now = clock.utcnow().replace(microsecond=0)  # live now, whatever the date
+    body = {"title_fr": "Fuzz", "kind": "percent", "value": 10,
+            "starts_at": clock.iso(now - timedelta(days=1)),
+            "ends_at": clock.iso(now + timedelta(days=30))}  # fmt: skip
     r = requests.post(f"{url}/api/v1/hq/promotions", json=body, headers=auth, timeout=10)
     assert r.status_code == 201, r.text
     pid = r.json()["promotion"]["id"]
