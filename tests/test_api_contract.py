@@ -137,3 +137,10 @@ def test_an_unknown_phase_is_400_naming_it(module_hub):
         assert resp.json()["message"].startswith("phase "), resp.text
     resp = requests.get(url, params={"phase": "live"}, headers=auth, timeout=10)
     assert resp.status_code == 200 and isinstance(resp.json()["promotions"], list)
+
+
+def test_a_shop_page_405_is_a_page_with_allow_too(module_hub):
+    resp = requests.delete(module_hub.url + "/shop/", timeout=10)
+    assert resp.status_code == 405
+    assert resp.headers["Content-Type"].startswith("text/html")
+    assert "GET" in {m.strip() for m in resp.headers["Allow"].split(",")}

@@ -135,20 +135,17 @@ def create_hub_app(test_config: dict[str, Any] | None = None) -> Flask:
     def http_error(exc: HTTPException) -> Any:
         """Errors are JSON ``{error, message}``: stores and adapters parse them; a
         person in the web shop (a mistyped address under /shop) gets a page."""
+        # Keep what the exception says in headers (a 405's Allow, a Retry-After), not
+        # its HTML content type.
+        headers = [(k, v) for k, v in exc.get_headers() if k.lower() != "content-type"]
         if request.path.startswith("/shop/") and exc.code in (404, 405):
             html = render_template("hub/shop/error.html", code=exc.code, csrf=False)
-            return html, exc.code
+            return html, exc.code, headers
         code = (exc.name or "error").lower().replace(" ", "_")
         message = exc.description or ""
         if exc.code == 413:  # past this area's limit: say the limit
             code, message = "body_too_large", security.too_large_message()
-        response = jsonify(error=code, message=message)
-        # Keep what the exception says in headers (a 405's Allow, a Retry-After), not
-        # its HTML content type.
-        for name, value in exc.get_headers():
-            if name.lower() != "content-type":
-                response.headers[name] = value
-        return response, exc.code or 500
+        return jsonify(error=code, message=message), exc.code or 500, headers
 
     @app.errorhandler(Exception)
     def server_error(exc: Exception) -> Any:
