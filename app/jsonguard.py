@@ -2,16 +2,19 @@
 
 Python's parser recurses once per nesting level, so ``[[[[…]]]]`` a hundred thousand
 deep raises ``RecursionError`` (a 500 through Flask, which only turns ``ValueError``
-into a 400). Both apps install :class:`GuardedJSONProvider`: every ``request.get_json``
-then refuses such a body with a 400 that names the problem, before any view sees it.
+into a 400). Both apps call :func:`install`: every ``request.get_json`` then refuses such a body
+with a 400 that names the problem, before any view sees it.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
+from flask import Flask, Request
 from flask.json.provider import DefaultJSONProvider
+from werkzeug.exceptions import BadRequest
 
 MAX_DEPTH = 32  # a transaction batch is 4 levels deep; nothing we accept needs more
 
@@ -43,14 +46,27 @@ def depth(value: Any) -> int:
     return deepest
 
 
-def loads(text: str | bytes, max_depth: int = MAX_DEPTH) -> Any:
-    """Parse JSON, raising ``ValueError`` (never ``RecursionError``) for what we refuse."""
+def loads(
+    text: str | bytes,
+    max_depth: int = MAX_DEPTH,
+    parse_int: Callable[[str], Any] | None = None,
+    parse_float: Callable[[str], Any] = _finite_float,
+) -> Any:
+    """Parse JSON, raising ``ValueError`` (never ``RecursionError``) for what we refuse.
+
+    ``parse_int``/``parse_float`` as for :func:`json.loads` (the hub's batch reader keeps
+    odd numbers in place, so only the item carrying one is refused).
+    """
     try:
-        value = json.loads(text, parse_constant=_no_constant, parse_float=_finite_float)
+        value = json.loads(
+            text, parse_constant=_no_constant, parse_float=parse_float, parse_int=parse_int
+        )
     except RecursionError:
-        raise ValueError(f"JSON nested deeper than {max_depth} levels") from None
+        raise ValueError(f"the JSON nests deeper than {max_depth} levels") from None
+    except UnicodeDecodeError:
+        raise ValueError("the body is not UTF-8 text") from None
     if depth(value) > max_depth:
-        raise ValueError(f"JSON nested deeper than {max_depth} levels")
+        raise ValueError(f"the JSON nests deeper than {max_depth} levels")
     return value
 
 
@@ -59,3 +75,16 @@ class GuardedJSONProvider(DefaultJSONProvider):
 
     def loads(self, s: str | bytes, **kwargs: Any) -> Any:
         return loads(s)
+
+
+class GuardedRequest(Request):
+    """Flask hides why a JSON body was refused outside debug mode; we say it."""
+
+    def on_json_loading_failed(self, e: ValueError | None) -> Any:
+        raise BadRequest(f"the body is not valid JSON: {e}" if e else "the body is not JSON")
+
+
+def install(app: Flask) -> None:
+    """Make ``request.get_json`` of ``app`` refuse what :func:`loads` refuses, with a 400."""
+    app.json = GuardedJSONProvider(app)
+    app.request_class = GuardedRequest

@@ -11,9 +11,8 @@ from flask import Flask, Response, g, jsonify, render_template
 from flask_babel import gettext as _
 from werkzeug.exceptions import HTTPException
 
-from . import i18n, security, storage
+from . import i18n, jsonguard, security, storage
 from .extensions import htmx
-from .jsonguard import GuardedJSONProvider
 from .qrphoto import MAX_PHOTO_BYTES
 from .stock import self_store_id, stock_version
 
@@ -55,7 +54,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         template_folder=str(ROOT / "templates"),
         static_folder=str(ROOT / "static"),
     )
-    app.json = GuardedJSONProvider(app)
+    jsonguard.install(app)
     app.config.update(DEFAULTS)
     app.config.from_prefixed_env("KIOSK")
     if test_config:

@@ -61,6 +61,28 @@ def fake_clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
     return FakeClock(monkeypatch)
 
 
+def free_base_port(offsets: tuple[int, ...] = (0, 1, 2, 10)) -> int:
+    """A port P with P+offset free for every offset (``kiosk demo --port P`` needs 4).
+
+    Chosen below Linux's ephemeral range (32768+), where the client side of every test
+    connection lands: a port seen free there is still free a second later.
+    """
+    import random
+
+    rng = random.Random()
+    for _ in range(200):
+        base = rng.randrange(20000, 32000)
+        try:
+            with contextlib.ExitStack() as stack:
+                for offset in offsets:
+                    probe = stack.enter_context(socket.socket())
+                    probe.bind(("127.0.0.1", base + offset))
+        except OSError:
+            continue
+        return base
+    raise RuntimeError("no free run of ports")
+
+
 def free_port() -> int:
     """A TCP port nobody listens on right now, on loopback."""
     with socket.socket() as s:

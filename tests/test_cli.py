@@ -19,7 +19,7 @@ from PIL import Image
 from app import db as dbmod
 from app import seed as seedmod
 
-from .conftest import ROOT, free_port, run_kiosk
+from .conftest import ROOT, free_base_port, run_kiosk
 from .sync_fixtures import wait_for
 
 SUBCOMMANDS = [[], ["demo"], ["serve"], ["seed"], ["migrate"], ["stock"], ["stock", "adjust"]]
@@ -84,7 +84,7 @@ def test_serve_uses_a_production_server(store_server):
 
 def test_demo_seeds_serves_writes_demo_json_and_stops_on_sigterm(tmp_path):
     data = tmp_path / "demo"
-    port = free_port()
+    port = free_base_port()
     proc = subprocess.Popen(
         [
             sys.executable,

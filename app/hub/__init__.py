@@ -9,8 +9,7 @@ from typing import Any
 from flask import Flask, Response, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
-from .. import i18n, security
-from ..jsonguard import GuardedJSONProvider
+from .. import i18n, jsonguard, security
 from ..security import CSP, csrf
 from ..storage import secret_key
 from . import keys, registry
@@ -64,7 +63,7 @@ def create_hub_app(test_config: dict[str, Any] | None = None) -> Flask:
         template_folder=str(ROOT / "templates"),
         static_folder=str(ROOT / "static"),
     )
-    app.json = GuardedJSONProvider(app)
+    jsonguard.install(app)
     app.config.update(DEFAULTS)
     app.config.from_prefixed_env("KIOSK_HUB")
     if test_config:

@@ -21,15 +21,14 @@ Every refusal is :class:`Invalid` with a message that starts with the field's pa
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from dataclasses import dataclass
 from typing import Any
 
-from ..jsonguard import depth
+from .. import jsonguard
 
-MAX_BODY_DEPTH = 32  # as app/jsonguard.py: a batch is 4 levels deep
+MAX_BODY_DEPTH = jsonguard.MAX_DEPTH
 MAX_ITEM_DEPTH = 6  # item > payload > lines > line > (an unknown field's list/object)
 MAX_STRING = 10_000
 MAX_CONTAINER = 1_000
@@ -69,27 +68,10 @@ def _parse_float(text: str) -> float | BadNumber:
     return value if math.isfinite(value) else BadNumber(text)
 
 
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
-
-
 def loads(data: bytes | str, max_depth: int = MAX_BODY_DEPTH) -> Any:
     """Parse a JSON body; ``ValueError`` (never anything else) when it is not JSON at all
     or nests deeper than ``max_depth``. Odd numbers become :class:`BadNumber`."""
-    try:
-        value = json.loads(
-            data,
-            parse_int=_parse_int,
-            parse_float=_parse_float,
-            parse_constant=_no_constant,
-        )
-    except RecursionError:
-        raise ValueError(f"the JSON nests deeper than {max_depth} levels") from None
-    except UnicodeDecodeError:
-        raise ValueError("the body is not UTF-8 text") from None
-    if depth(value) > max_depth:
-        raise ValueError(f"the JSON nests deeper than {max_depth} levels")
-    return value
+    return jsonguard.loads(data, max_depth, parse_int=_parse_int, parse_float=_parse_float)
 
 
 def json_default(value: Any) -> Any:
