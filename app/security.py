@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 
 from flask import Flask, Response, render_template, request
 from flask_wtf.csrf import CSRFError, CSRFProtect
-from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 # No inline script, no eval, nothing from elsewhere: the kiosk may be offline and a
 # shop floor is a hostile place.
@@ -52,6 +52,12 @@ def init_app(app: Flask) -> None:
     csrf.init_app(app)
     app.after_request(_headers)
     app.register_error_handler(CSRFError, _csrf_failed)
+
+
+def exception_headers(exc: HTTPException) -> list[tuple[str, str]]:
+    """What an HTTP error says in headers (a 405's ``Allow``, a ``Retry-After``), for an
+    error page or JSON of our own: all but werkzeug's own content type."""
+    return [(k, v) for k, v in exc.get_headers() if k.lower() != "content-type"]
 
 
 # --- Where to go after a form (``next``) ---------------------------------------------

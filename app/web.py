@@ -136,7 +136,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         limit = None
         if exc.code == 413:  # say how much is allowed, in the shopper's units (Mio)
             limit = security.format_size(security.body_limit() or 0, _("MiB"), _("KiB"))
-        return render_template("kiosk/error.html", error=exc, limit=limit), exc.code or 500
+        page = render_template("kiosk/error.html", error=exc, limit=limit)
+        return page, exc.code or 500, security.exception_headers(exc)
 
     @app.errorhandler(Exception)
     def server_error(exc: Exception) -> Any:

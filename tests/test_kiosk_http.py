@@ -270,3 +270,9 @@ def test_a_store_waiting_for_its_first_sync_says_so(tmp_path, server_factory):
     for path in ("/", "/browse", "/search?q=velo"):
         assert requests.get(server.url + path, timeout=5).status_code == 200
     assert "Le catalogue arrive du siège" in requests.get(server.url + "/browse", timeout=5).text
+
+
+def test_a_wrong_method_is_a_page_that_says_allow(client):
+    r = client.delete("/healthz")
+    assert r.status_code == 405 and "GET" in r.headers["Allow"]
+    assert r.mimetype == "text/html" and "Content-Security-Policy" in r.headers

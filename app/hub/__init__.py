@@ -134,9 +134,7 @@ def create_hub_app(test_config: dict[str, Any] | None = None) -> Flask:
     def http_error(exc: HTTPException) -> Any:
         """Errors are JSON ``{error, message}``: stores and adapters parse them; a
         person in the web shop (a mistyped address under /shop) gets a page."""
-        # Keep what the exception says in headers (a 405's Allow, a Retry-After), not
-        # its HTML content type.
-        headers = [(k, v) for k, v in exc.get_headers() if k.lower() != "content-type"]
+        headers = security.exception_headers(exc)
         if request.path.startswith("/shop/") and exc.code in (404, 405):
             html = render_template("hub/shop/error.html", code=exc.code, csrf=False)
             return html, exc.code, headers
