@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -33,13 +34,28 @@ def connect(path: str | Path) -> Database:
         check_same_thread=False,
     )
     conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-    conn.execute("PRAGMA journal_mode = WAL")
+    _wal(conn)
     conn.execute("PRAGMA synchronous = FULL")
     conn.execute("PRAGMA foreign_keys = ON")
     # A small page cache per connection (one per server thread) keeps the kiosk's
     # memory low on a Raspberry Pi; the OS page cache does the rest.
     conn.execute("PRAGMA cache_size = -2000")
     return Database(conn)
+
+
+def _wal(conn: sqlite3.Connection) -> None:
+    """Switch to WAL. On a new file opened by several processes at once (a server and the
+    CLI starting together) the switch can answer "database is locked" at once, without
+    waiting on the busy timeout: try again until the timeout, as the busy handler would."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
 
 
 def db_path(data_dir: str | Path) -> Path:
