@@ -19,6 +19,7 @@ from sqlite_utils import Database
 
 from . import clock
 from . import db as dbmod
+from .server_sessions import SessionTable
 
 PIN_LENGTH = 6
 MAX_ATTEMPTS = 5
@@ -107,56 +108,12 @@ def get_staff(db: Database, staff_id: str) -> dict[str, Any] | None:
     return rows[0] if rows else None
 
 
-# --- Sessions on the server ------------------------------------------------------------
-# The signed cookie only names a session; whether it is still live is decided here, on
-# every staff request, so ending a session works even where a copy of the cookie lives.
-SESSION_KEEP_DAYS = 30  # a session row (live or revoked) is forgotten after this long
-
-
-def open_session(db: Database, staff_id: str) -> str:
-    """A new live session for ``staff_id``; its id goes in the signed cookie."""
-    session_id = secrets.token_urlsafe(24)
-    now = clock.utcnow()
-    with dbmod.write(db):
-        db.execute(
-            "DELETE FROM staff_sessions WHERE created_at < ?",
-            [clock.iso(now - timedelta(days=SESSION_KEEP_DAYS))],
-        )
-        db.execute(
-            "INSERT INTO staff_sessions (id, staff_id, created_at) VALUES (?, ?, ?)",
-            [session_id, staff_id, clock.iso(now)],
-        )
-    return session_id
-
-
-def session_live(db: Database, session_id: object, staff_id: str) -> bool:
-    """Whether ``session_id`` is a live (not revoked) session of ``staff_id``."""
-    if not isinstance(session_id, str) or not session_id or len(session_id) > 64:
-        return False
-    row = db.execute(
-        "SELECT 1 FROM staff_sessions WHERE id = ? AND staff_id = ? AND revoked_at IS NULL",
-        [session_id, staff_id],
-    ).fetchone()
-    return row is not None
-
-
-def revoke_session(db: Database, session_id: object) -> None:
-    """End one session (a logout on this device)."""
-    if isinstance(session_id, str) and session_id:
-        with dbmod.write(db):
-            db.execute(
-                "UPDATE staff_sessions SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
-                [clock.now_iso(), session_id],
-            )
-
-
-def revoke_sessions(db: Database, staff_id: str) -> int:
-    """End every session of ``staff_id`` (inside the caller's transaction if any)."""
-    with dbmod.write(db):
-        return db.execute(
-            "UPDATE staff_sessions SET revoked_at = ? WHERE staff_id = ? AND revoked_at IS NULL",
-            [clock.now_iso(), staff_id],
-        ).rowcount
+# --- Sessions on the server (app/server_sessions.py) ------------------------------------
+SESSIONS = SessionTable("staff_sessions", "staff_id", keep_s=30 * 24 * 3600)
+open_session = SESSIONS.open
+session_live = SESSIONS.live
+revoke_session = SESSIONS.revoke
+revoke_sessions = SESSIONS.revoke_all
 
 
 def change_pin(db: Database, staff_id: str, pin: str, device: str = "cli") -> None:

@@ -23,6 +23,7 @@ from sqlite_utils import Database
 
 from .. import clock
 from .. import db as dbmod
+from ..server_sessions import SessionTable
 from ..staffauth import hash_secret, verify_secret
 
 ROLES = ("marketing", "operations", "admin")
@@ -122,56 +123,13 @@ def set_disabled(db: Database, user_id: str, disabled: bool) -> bool:
         return changed
 
 
-# --- Console sessions on the server ----------------------------------------------------
-# The signed cookie only names a session; whether it is still live is decided here, on
-# every console request, so ending one works even where a copy of the cookie lives on.
-SESSION_KEEP_S = 24 * 3600  # rows are forgotten after this (console sessions last 12 h)
-
-
-def open_session(db: Database, user_id: str) -> str:
-    """A new live console session for ``user_id``; its id goes in the signed cookie."""
-    session_id = secrets.token_urlsafe(24)
-    now = clock.utcnow()
-    with dbmod.write(db):
-        db.execute(
-            "DELETE FROM hq_sessions WHERE created_at < ?",
-            [clock.iso(now - timedelta(seconds=SESSION_KEEP_S))],
-        )
-        db.execute(
-            "INSERT INTO hq_sessions (id, user_id, created_at) VALUES (?, ?, ?)",
-            [session_id, user_id, clock.iso(now)],
-        )
-    return session_id
-
-
-def session_live(db: Database, session_id: object, user_id: str) -> bool:
-    """Whether ``session_id`` is a live (not revoked) session of ``user_id``."""
-    if not isinstance(session_id, str) or not session_id or len(session_id) > 64:
-        return False
-    row = db.execute(
-        "SELECT 1 FROM hq_sessions WHERE id = ? AND user_id = ? AND revoked_at IS NULL",
-        [session_id, user_id],
-    ).fetchone()
-    return row is not None
-
-
-def revoke_session(db: Database, session_id: object) -> None:
-    """End one console session (a logout)."""
-    if isinstance(session_id, str) and session_id:
-        with dbmod.write(db):
-            db.execute(
-                "UPDATE hq_sessions SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
-                [clock.now_iso(), session_id],
-            )
-
-
-def revoke_sessions(db: Database, user_id: str) -> int:
-    """End every console session of ``user_id`` (in the caller's transaction if any)."""
-    with dbmod.write(db):
-        return db.execute(
-            "UPDATE hq_sessions SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL",
-            [clock.now_iso(), user_id],
-        ).rowcount
+# --- Console sessions on the server (app/server_sessions.py) ----------------------------
+# Rows are forgotten after a day (a console session lasts 12 h at most).
+SESSIONS = SessionTable("hq_sessions", "user_id", keep_s=24 * 3600)
+open_session = SESSIONS.open
+session_live = SESSIONS.live
+revoke_session = SESSIONS.revoke
+revoke_sessions = SESSIONS.revoke_all
 
 
 def set_password(db: Database, user_id: str, password: str) -> bool:
