@@ -81,7 +81,9 @@ class GuardedRequest(Request):
     """Flask hides why a JSON body was refused outside debug mode; we say it."""
 
     def on_json_loading_failed(self, e: ValueError | None) -> Any:
-        raise BadRequest(f"the body is not valid JSON: {e}" if e else "the body is not JSON")
+        if e is None:  # not a JSON content type: werkzeug's own 415 says so
+            return super().on_json_loading_failed(e)
+        raise BadRequest(f"the body is not valid JSON: {e}")
 
 
 def install(app: Flask) -> None:

@@ -48,6 +48,8 @@ from .hq_helpers import make_token
 from .hub_fixtures import *  # noqa: F403  (hub_template, the seeded hub this module copies)
 from .hub_fixtures import LYON, OPENAPI, HubServer, _copy_hub, store_secrets
 
+pytestmark = pytest.mark.clock  # a live promotion dated from the clock
+
 #: Random examples per operation (the coverage phase adds its own): the whole run takes
 #: ~25 s on an idle 2-core machine, well under the 2 minutes allowed on a loaded one.
 MAX_EXAMPLES = 60

@@ -10,6 +10,7 @@ import re
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
 import requests
 
 from app import clock
@@ -18,6 +19,8 @@ from app import db as dbmod
 from .counter_client import Counter, _text
 from .sync_fixtures import *  # noqa: F403
 from .sync_fixtures import LYON, hub_db, hub_levels, hub_transactions, store_env, wait_for
+
+pytestmark = pytest.mark.clock  # orders expire days after the clock
 
 
 def _place_order(hub_data: Path, lines: list[dict], expiry_days: int = 5) -> dict:

@@ -17,6 +17,8 @@ from .hq_helpers import csrf_token, logged_in, login, make_token, make_user
 from .hub_fixtures import *  # noqa: F403
 from .hub_fixtures import run_hub
 
+pytestmark = pytest.mark.clock  # lockouts and session ages
+
 
 def _audit(data, action: str) -> list[dict]:
     db = open_db(data)

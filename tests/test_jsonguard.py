@@ -55,3 +55,5 @@ def test_request_get_json_answers_400_not_500(factory, store_data, tmp_path):
     if factory == "hub":  # the API's JSON names the problem; the store shows a page
         assert "nests deeper" in r.get_json()["message"]
     assert client.post("/_echo", json={"a": 1}).get_json() == {"a": 1}
+    # Not a JSON content type at all: werkzeug's 415 stays a 415.
+    assert client.post("/_echo", data="{}", content_type="text/plain").status_code == 415

@@ -28,6 +28,8 @@ from .hq_helpers import csrf_token, logged_in, login, make_user
 from .hub_fixtures import *  # noqa: F403
 from .hub_fixtures import HubServer
 
+pytestmark = pytest.mark.clock  # lockouts, session ages
+
 STAFF_PAGE = "/staff/status"
 HQ_PAGE = "/hq/journal"
 

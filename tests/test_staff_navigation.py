@@ -149,3 +149,14 @@ def test_the_new_counter_pages_need_a_login(shop):
         r = anon.get(server.url + path, allow_redirects=False, timeout=10)
         assert r.status_code == 302 and r.headers["Location"].startswith("/staff/login"), path
         assert "next=" in r.headers["Location"], path
+
+
+def test_error_pages_under_staff_scan_at_the_counter_too(shop):
+    """Pages the staff layout does not draw (an unknown address, a wrong method) still
+    send a scan to the counter, never to the shopper kiosk's /scan."""
+    server, _made = shop
+    unknown = requests.get(server.url + "/staff/nothing-here", timeout=10)
+    assert unknown.status_code == 404 and _scan_url(unknown.text) == "/staff/scan"
+    wrong = requests.delete(server.url + "/staff/login", timeout=10)
+    assert wrong.status_code == 405 and _scan_url(wrong.text) == "/staff/scan"
+    assert _scan_url(requests.get(server.url + "/nothing-here", timeout=10).text) == "/scan"

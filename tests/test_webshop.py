@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import quote
 
@@ -14,6 +14,7 @@ import zxingcpp
 from PIL import Image
 
 from app import carts as codec
+from app import clock
 from app.carts import CartLine
 from app.hub import carts, keys
 from app.i18n import format_price
@@ -453,11 +454,12 @@ def test_shop_pages_have_no_serious_axe_violation_on_a_phone(hub_server, browser
     assert problems == {}
 
 
+@pytest.mark.clock
 def test_published_promotions_price_the_web_shop(hub_server, shopper):
     from app.hub import promotions
 
     a, b = _stocked(hub_server.data)
-    start = datetime.now(UTC) - timedelta(days=1)
+    start = clock.utcnow() - timedelta(days=1)
     db = hub_db(hub_server.data)
     try:
         row = promotions.create(db, {

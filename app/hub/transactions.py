@@ -251,9 +251,11 @@ def apply_one(db: Database, store_id: str, item: dict[str, Any]) -> dict[str, An
         # A bug or an input no check foresaw: this item only is rolled back and refused;
         # the rest of the batch goes through. Logged with its type, not its payload.
         log.exception("transaction %s (%s) could not be applied", tx_id, _type_of(item))
-    return _refuse(db, tx_id, store_id, item, digest, raw_id, "invalid_payload",
-                   "the hub could not apply this transaction (an unexpected error, logged at "
-                   "the hub); nothing of it was applied")  # fmt: skip
+    # Not recorded under its id, unlike a refusal of what was sent: once the hub is
+    # mended, head office's "retry" sends the same id again and it is applied then.
+    return _rejected(raw_id, "invalid_payload",
+                     "the hub could not apply this transaction (an unexpected error, logged "
+                     "at the hub); nothing of it was applied")  # fmt: skip
 
 
 def _type_of(item: dict[str, Any]) -> str:
