@@ -78,8 +78,8 @@ format: $(STAMP)
 
 # Refresh the translation template and the French catalog from the sources.
 translations: $(STAMP)
-	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext -o app/translations/messages.pot --no-location --sort-output .
-	$(BIN)/pybabel update -i app/translations/messages.pot -d app/translations --no-fuzzy-matching --ignore-obsolete
+	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext -o app/web/translations/messages.pot --no-location --sort-output .
+	$(BIN)/pybabel update -i app/web/translations/messages.pot -d app/web/translations --no-fuzzy-matching --ignore-obsolete
 
 clean:
 	rm -rf $(VENV) $(DEMO_DATA) .pytest_cache test-artifacts

@@ -1,5 +1,7 @@
-"""Store kiosk and click-and-collect server."""
+"""Store kiosk and click-and-collect server.
 
-from .web import create_app
-
-__all__ = ["create_app"]
+The tree is the architecture (docs/architecture.md): ``core`` (Flask-free, shared),
+``web`` (Flask plumbing shared by both apps), ``store``, ``hub``, ``demo``, and ``cli``
+which puts the ``kiosk`` command together. Nothing is imported here, so importing a
+domain module never loads Flask.
+"""

@@ -40,11 +40,12 @@ PHOTOS = 40
 
 
 def seed(data: Path) -> None:
-    from app import db as dbmod
-    from app import feed, tokens
-    from app.migrations import migrate
-    from app.seed import DEMO_STORES, seed_store
-    from app.stock import self_store_id
+    from app.core import db as dbmod
+    from app.core import tokens
+    from app.demo.seed import DEMO_STORES, seed_store
+    from app.store.domain.stock import self_store_id
+    from app.store.migrations import migrate
+    from app.store.sync import feed
 
     if (data / "ready").exists():
         return
@@ -64,8 +65,9 @@ def seed(data: Path) -> None:
 
 def cart_tokens(data: Path, n: int, rng: random.Random) -> list[str]:
     """``n`` self-contained 20-line cart tokens over random variants of the catalog."""
-    from app import carts, tokens
-    from app import db as dbmod
+    from app.core import cart_codec as carts
+    from app.core import db as dbmod
+    from app.core import tokens
 
     db = dbmod.connect(dbmod.db_path(data))
     variants = db.execute(
@@ -127,7 +129,7 @@ def photos(tokens_: list[str], rng: random.Random) -> list[bytes]:
     """1280x720 JPEG "photos" of cart QR codes: grey background, varied size and place."""
     from PIL import Image, ImageFilter
 
-    from app.tickets import render_qr
+    from app.store.domain.tickets import render_qr
 
     out = []
     for i in range(PHOTOS):
@@ -146,7 +148,7 @@ def photos(tokens_: list[str], rng: random.Random) -> list[bytes]:
 def decode_times(images: list[bytes], expected: list[str]) -> tuple[list[float], list[float]]:
     from PIL import Image
 
-    from app.qrphoto import decode_qr
+    from app.core.qrphoto import decode_qr
 
     decode, floor = [], []
     for i, data in enumerate(images):

@@ -38,12 +38,13 @@ PIN = "246810"
 
 
 def seed(data: Path) -> None:
-    from app import clock, feed, tokens
-    from app import db as dbmod
-    from app.migrations import migrate
-    from app.seed import DEMO_STORES, seed_store
-    from app.staffauth import add_staff, hash_secret
-    from app.stock import self_store_id
+    from app.core import clock, tokens
+    from app.core import db as dbmod
+    from app.demo.seed import DEMO_STORES, seed_store
+    from app.store.domain.staff import add_staff, hash_secret
+    from app.store.domain.stock import self_store_id
+    from app.store.migrations import migrate
+    from app.store.sync import feed
 
     if (data / "ready").exists():
         return
@@ -108,7 +109,7 @@ def start(data: Path, port: int) -> subprocess.Popen:
 def login(port: int, data: Path) -> str:
     import requests
 
-    from app import db as dbmod
+    from app.core import db as dbmod
 
     db = dbmod.connect(dbmod.db_path(data))
     staff_id = db.execute("SELECT id FROM staff WHERE name = 'Bench'").fetchone()[0]
@@ -171,8 +172,8 @@ def run(port, per_client, headers, follow=False) -> dict:
 
 
 def main() -> None:
-    from app import tokens
-    from app.seed import DEMO_STORES
+    from app.core import tokens
+    from app.demo.seed import DEMO_STORES
 
     clients, n = 8, 150
     data = ROOT / ".bench" / f"orders-{ORDERS}"

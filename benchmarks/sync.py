@@ -30,14 +30,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from app import db as dbmod  # noqa: E402
-from app import seed as seedmod  # noqa: E402
-from app import stock  # noqa: E402
-from app.hub.seed import seed_hub  # noqa: E402
+from app.core import db as dbmod  # noqa: E402
+from app.demo import seed as seedmod  # noqa: E402
+from app.demo.hub_seed import seed_hub  # noqa: E402
 from app.hub.storage import open_db  # noqa: E402
-from app.hubclient import HubClient  # noqa: E402
-from app.migrations import migrate  # noqa: E402
-from app.sync import pull_once, push_once  # noqa: E402
+from app.store.domain import stock  # noqa: E402
+from app.store.migrations import migrate  # noqa: E402
+from app.store.sync.client import HubClient  # noqa: E402
+from app.store.sync.worker import pull_once, push_once  # noqa: E402
 
 N = int(os.environ.get("KIOSK_BENCH_TRANSACTIONS", "10000"))
 LYON, PARIS = seedmod.DEMO_STORES[0]["id"], seedmod.DEMO_STORES[1]["id"]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from app import carts
-from app.carts import CartLine
+from app.core import cart_codec as carts
+from app.core.cart_codec import CartLine
 
 from .order_helpers import KID, hub_key
 

@@ -21,9 +21,9 @@ from pathlib import Path
 import pytest
 import requests
 
-from app import db as dbmod
-from app import seed as seedmod
-from app.migrations import migrate
+from app.core import db as dbmod
+from app.demo import seed as seedmod
+from app.store.migrations import migrate
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts"
@@ -39,13 +39,13 @@ class FakeClock:
     """
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch, start: datetime | None = None) -> None:
-        from app import clock
+        from app.core import clock
 
         self._monkeypatch = monkeypatch
         self.set(start or clock.utcnow().replace(microsecond=0))
 
     def set(self, when: datetime) -> datetime:
-        from app import clock
+        from app.core import clock
 
         self.now = when
         self._monkeypatch.setenv("KIOSK_FAKE_NOW", clock.iso(when))
@@ -121,7 +121,7 @@ def store_db(store_data: Path):
 @pytest.fixture
 def app(store_data: Path):
     """The store Flask app on this test's data (flaskr-style fixture)."""
-    from app import create_app
+    from app.store.app import create_app
 
     return create_app({"DATA_DIR": str(store_data), "TESTING": True})
 
@@ -270,7 +270,7 @@ _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 def add_staff_member(data: Path, name: str = "Camille", role: str = "staff",
                      pin: str | None = None) -> dict:  # fmt: skip
     """Create a staff member in a store's database; returns it with its PIN."""
-    from app.staffauth import add_staff
+    from app.store.domain.staff import add_staff
 
     pin = pin or (MANAGER_PIN if role == "manager" else STAFF_PIN)
     db = dbmod.connect(dbmod.db_path(data))

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from app import clock
+from app.core import clock
 
 PARIS_TZ = ZoneInfo("Europe/Paris")
 

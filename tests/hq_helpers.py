@@ -9,7 +9,7 @@ from typing import Any
 
 import requests
 
-from app.hub import hqauth
+from app.hub.domain import hq_users as hqauth
 from app.hub.storage import open_db
 
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')

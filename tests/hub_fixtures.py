@@ -24,9 +24,9 @@ from jsonschema import Draft202012Validator
 from referencing import Registry
 from referencing.jsonschema import DRAFT202012
 
-from app import signing
-from app.hub import keys
-from app.hub import seed as hubseed
+from app.core import signing
+from app.demo import hub_seed as hubseed
+from app.hub.domain import keys
 from app.hub.storage import db_path, open_db
 
 from .conftest import ROOT, Server
@@ -231,6 +231,6 @@ def validate(instance: Any, schema_name: str) -> None:
 
 def hub_db(data: Path):
     """A connection to a hub data directory's database (for checks from the test)."""
-    from app import db as dbmod
+    from app.core import db as dbmod
 
     return dbmod.connect(db_path(data))

@@ -8,9 +8,10 @@ from datetime import datetime, timedelta
 from functools import cache
 from typing import Any
 
-from app import clock, feed, tokens
-from app.staffauth import hash_secret
-from app.stock import self_store_id
+from app.core import clock, tokens
+from app.store.domain.staff import hash_secret
+from app.store.domain.stock import self_store_id
+from app.store.sync import feed
 
 KID = "test-k1"
 PICKUP_CODE = "482913"

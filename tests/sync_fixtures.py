@@ -20,10 +20,10 @@ import pytest
 import requests
 from requests.structures import CaseInsensitiveDict
 
-from app import db as dbmod
-from app import hubclient
-from app.migrations import migrate
-from app.sync import pull_once
+from app.core import db as dbmod
+from app.store.migrations import migrate
+from app.store.sync import client as hubclient
+from app.store.sync.worker import pull_once
 
 from . import hub_fixtures
 from .conftest import run_kiosk
@@ -95,7 +95,7 @@ def inprocess_client(
     hub_data: Path, store_id: str = LYON
 ) -> tuple[hubclient.HubClient, WSGITransport]:
     """A HubClient for ``store_id`` talking to an in-process hub app on ``hub_data``."""
-    from app.hub import create_hub_app
+    from app.hub.app import create_hub_app
 
     app = create_hub_app({"DATA_DIR": str(hub_data), "TESTING": True})
     transport = WSGITransport(app)

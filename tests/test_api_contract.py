@@ -11,7 +11,7 @@ import pytest
 import requests
 import yaml
 
-from app.hub import create_hub_app
+from app.hub.app import create_hub_app
 
 from .hq_helpers import make_token
 from .hub_fixtures import *  # noqa: F403

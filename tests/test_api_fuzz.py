@@ -38,9 +38,9 @@ from schemathesis.checks import (
 )
 from schemathesis.config import SchemathesisConfig
 
-from app import clock, signing
-from app.carts import CartLine
-from app.hub import carts
+from app.core import clock, signing
+from app.core.cart_codec import CartLine
+from app.hub.domain import carts
 from app.hub.storage import open_db
 
 from .conftest import ARTIFACTS

@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from app import security
-from app.qrphoto import MAX_PHOTO_BYTES
+from app.core.qrphoto import MAX_PHOTO_BYTES
+from app.web import security
 
 from .conftest import Server
 from .hub_fixtures import *  # noqa: F403
@@ -200,8 +200,8 @@ def test_just_under_the_limit_is_read_and_handled(area: Area, servers) -> None:
 
 def test_the_limits_are_the_documented_ones(store: Server, hub: HubServer) -> None:
     """The figures above are the servers' own settings, not guesses that happen to pass."""
-    from app import create_app
-    from app.hub import create_hub_app
+    from app.hub.app import create_hub_app
+    from app.store.app import create_app
 
     store_app = create_app({"DATA_DIR": str(store.data)})
     assert store_app.config["MAX_CONTENT_LENGTH"] == STORE_SMALL

@@ -11,8 +11,8 @@ import pytest
 import qrcode
 from PIL import Image
 
-from app import clock
-from app.carts import CartLine
+from app.core import clock
+from app.core.cart_codec import CartLine
 
 from .cart_helpers import cart_token, stocked_variants
 from .conftest import CHROMIUM, CHROMIUM_ARGS, run_kiosk, screenshot

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import requests
 
-from app.carts import CartLine
+from app.core.cart_codec import CartLine
 
 from .sync_fixtures import *  # noqa: F403
 from .sync_fixtures import LYON, hub_db, store_env, wait_for
@@ -36,8 +36,8 @@ def _hub_variants(hub_data: Path, n: int, *, in_lyon: bool) -> list[dict]:
 
 def _hub_cart(hub_data: Path, lines: list[CartLine]) -> tuple[str, str]:
     """A web cart at the hub and its QR token, as the web shop makes them."""
-    from app.hub import carts as hub_carts
-    from app.hub.keys import current_private_key
+    from app.hub.domain import carts as hub_carts
+    from app.hub.domain.keys import current_private_key
 
     db = hub_db(hub_data)
     try:
@@ -76,7 +76,7 @@ def test_a_reference_cart_is_read_through_the_hub_and_refused_once_checked_out(
     # Checked out on the web: the revocation reaches the store, the QR is refused.
     small_id, small_token = _hub_cart(hub_data, lines[:3])
     assert _kiosk_scan(store.url, small_token).status_code == 200
-    from app.hub import carts as hub_carts
+    from app.hub.domain import carts as hub_carts
 
     db = hub_db(hub_data)
     try:
@@ -147,7 +147,7 @@ def test_lines_not_here_are_ordered_from_the_kiosk_once_even_across_a_hub_outage
 
 
 def _store_order_numbers(data: Path) -> set[str]:
-    from app import db as dbmod
+    from app.core import db as dbmod
 
     db = dbmod.connect(dbmod.db_path(data))
     try:

@@ -17,7 +17,8 @@ import zxingcpp
 from PIL import Image
 from playwright.sync_api import expect
 
-from app import carts, clock
+from app.core import cart_codec as carts
+from app.core import clock
 
 from .conftest import run_kiosk, screenshot
 from .sync_fixtures import *  # noqa: F403
@@ -170,7 +171,7 @@ def test_phone_cart_to_kiosk_reserve_live_then_expire_online_and_offline(
 
 
 def _hub_keys(hub_data: Path) -> dict[str, bytes]:
-    from app.tokens import public_key_from_b64
+    from app.core.tokens import public_key_from_b64
 
     db = hub_db(hub_data)
     try:

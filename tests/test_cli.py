@@ -16,8 +16,8 @@ import requests
 import zxingcpp
 from PIL import Image
 
-from app import db as dbmod
-from app import seed as seedmod
+from app.core import db as dbmod
+from app.demo import seed as seedmod
 
 from .conftest import ROOT, free_base_port, run_kiosk
 from .sync_fixtures import wait_for

@@ -9,7 +9,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from app import db as dbmod
+from app.core import db as dbmod
 
 from .conftest import replaced, screenshot, staff_login_page
 from .order_helpers import PICKUP_CODE, add_order, install_hub_key, pick_variants

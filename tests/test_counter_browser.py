@@ -10,9 +10,9 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from app import db as dbmod
-from app import tickets
-from app.stock import self_store_id
+from app.core import db as dbmod
+from app.store.domain import tickets
+from app.store.domain.stock import self_store_id
 
 from .conftest import replaced, screenshot, staff_login_page
 from .order_helpers import PICKUP_CODE, add_order, install_hub_key, pick_variants, pickup_token

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from app import db as dbmod
-from app import tickets
+from app.core import db as dbmod
+from app.store.domain import tickets
 
 from .conftest import replaced, screenshot, staff_login_page
 from .sync_fixtures import *  # noqa: F403
@@ -30,8 +30,8 @@ WAIT = 15_000  # ms: the change feed and the outbox worker run in the background
 
 def _place(hub_data: Path, lines: list[dict], customer: str, email: str) -> dict:
     """A web order placed at the hub (the web shop's side), in this process."""
-    from app.hub.keys import current_private_key
-    from app.hub.orders import create_order
+    from app.hub.domain.keys import current_private_key
+    from app.hub.domain.orders import create_order
     from app.hub.storage import open_db
 
     db = open_db(hub_data)

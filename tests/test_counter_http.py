@@ -14,9 +14,9 @@ import pytest
 import requests
 from PIL import Image
 
-from app import db as dbmod
-from app import tickets
-from app.stock import self_store_id
+from app.core import db as dbmod
+from app.store.domain import tickets
+from app.store.domain.stock import self_store_id
 
 from .counter_client import _CSRF, Counter, _text
 from .order_helpers import (

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from app import clock
-from app import db as dbmod
+from app.core import clock
+from app.core import db as dbmod
 
 from .counter_client import Counter, _text
 from .sync_fixtures import *  # noqa: F403
@@ -25,8 +25,8 @@ pytestmark = pytest.mark.clock  # orders expire days after the clock
 
 def _place_order(hub_data: Path, lines: list[dict], expiry_days: int = 5) -> dict:
     """A web order placed at the hub (the web shop's side), in this process."""
-    from app.hub.keys import current_private_key
-    from app.hub.orders import create_order
+    from app.hub.domain.keys import current_private_key
+    from app.hub.domain.orders import create_order
     from app.hub.storage import open_db
 
     db = open_db(hub_data)

@@ -11,10 +11,10 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from app import clock, tokens
-from app import db as dbmod
-from app import reservations as res
-from app.stock import self_store_id
+from app.core import clock, tokens
+from app.core import db as dbmod
+from app.store.domain import reservations as res
+from app.store.domain.stock import self_store_id
 
 from .conftest import staff_login_page
 from .counter_client import Counter, _text

@@ -1,6 +1,6 @@
 import pytest
 
-from app.ean import (
+from app.core.ean import (
     ean13_check_digit,
     has_valid_check_digit,
     is_valid_ean13,

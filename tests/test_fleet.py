@@ -13,12 +13,13 @@ from pathlib import Path
 import pytest
 import requests
 
-from app import clock, health
-from app import db as dbmod
-from app.hub import fleet
-from app.hub.changes import append_change, last_seq
+from app.core import clock
+from app.core import db as dbmod
+from app.hub.domain import fleet
+from app.hub.domain.changes import append_change, last_seq
 from app.hub.storage import open_db
-from app.stock import levels
+from app.store.domain.stock import levels
+from app.store.sync import health
 
 from .hq_helpers import csrf_token, logged_in, make_token, make_user
 from .hub_fixtures import BORDEAUX, LYON, PARIS, HubClient, hub_db, store_secrets, validate
@@ -326,7 +327,7 @@ def test_lag_chart_hours_sit_at_their_time_across_a_clock_change(monkeypatch):
     morning after the clocks spring forward or fall back (found by the faketime run)."""
     from datetime import UTC, datetime
 
-    from app.hub import hq_fleet
+    from app.hub.views import hq_fleet
 
     from .dates import PARIS_TZ, next_fall_back, next_spring_forward
 

@@ -14,8 +14,8 @@ from __future__ import annotations
 import requests
 from playwright.sync_api import expect
 
-from app import db as dbmod
-from app import syncstate
+from app.core import db as dbmod
+from app.store.sync import state as syncstate
 
 from .conftest import screenshot
 from .faultproxy import FaultProxy

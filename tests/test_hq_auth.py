@@ -8,9 +8,9 @@ from datetime import timedelta
 import pytest
 import requests
 
-from app import clock
-from app import db as dbmod
-from app.hub import hqauth
+from app.core import clock
+from app.core import db as dbmod
+from app.hub.domain import hq_users as hqauth
 from app.hub.storage import db_path, open_db
 
 from .hq_helpers import csrf_token, logged_in, login, make_token, make_user
@@ -111,7 +111,7 @@ def test_guesses_at_the_same_time_are_all_counted_and_do_not_hold_the_write_lock
     ).fetchone() == (4,)
     # The password is hashed outside the write transaction: a store's signed request
     # (it writes a nonce) is not kept waiting behind a login attempt.
-    import app.hub.hqauth as module
+    import app.hub.domain.hq_users as module
 
     seen = []
     real = module.verify_secret
@@ -363,7 +363,7 @@ def test_cli_creates_users_and_tokens_that_work(module_hub):
 def test_demo_makes_one_user_per_role_and_a_token_once(hub_template, tmp_path):
     import shutil
 
-    from app import demo
+    from app.demo import runner as demo
 
     shutil.copytree(hub_template, demo.hub_dir(tmp_path))
     first = demo.ensure_demo_hq(tmp_path)

@@ -13,7 +13,7 @@ import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from app.hub import promotions as promo
+from app.hub.domain import promotions as promo
 
 from .dates import local, paris_day
 from .hq_helpers import csrf_token, logged_in, make_token, make_user

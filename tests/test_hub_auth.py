@@ -7,7 +7,7 @@ import time
 import pytest
 import requests
 
-from app import signing
+from app.core import signing
 
 from .hub_fixtures import *  # noqa: F403
 from .hub_fixtures import LYON, PARIS, HubClient, store_secrets, validate

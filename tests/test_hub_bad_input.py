@@ -21,9 +21,10 @@ import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from app import clock
-from app.hub import keys, transactions
-from app.hub.orders import create_order
+from app.core import clock
+from app.hub.domain import keys
+from app.hub.domain.orders import create_order
+from app.hub.protocol import transactions
 from app.hub.storage import open_db
 
 from .hq_helpers import logged_in, make_user

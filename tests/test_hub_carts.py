@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from app import carts as codec
-from app import pricing
-from app.carts import CartLine
-from app.hub import carts, keys, ratelimit
-from app.hub.orders import OrderError
+from app.core import cart_codec as codec
+from app.core import pricing
+from app.core.cart_codec import CartLine
+from app.core.tokens import TokenError
+from app.hub.domain import carts, keys, ratelimit
+from app.hub.domain.orders import OrderError
 from app.hub.storage import open_db
-from app.tokens import TokenError
 
 from .hub_fixtures import *  # noqa: F403
 from .hub_fixtures import BORDEAUX, LYON, PARIS, HubClient, hub_db, store_secrets, validate

@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from app import db as dbmod
-from app.hub.changes import append_change
+from app.core import db as dbmod
+from app.hub.domain.changes import append_change
 
 from .hub_fixtures import *  # noqa: F403
 from .hub_fixtures import LYON, PARIS, HubClient, hub_db, movement, run_hub, store_secrets, validate

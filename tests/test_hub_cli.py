@@ -11,10 +11,10 @@ import time
 
 import pytest
 
-from app.hub import registry
-from app.hub.seed import seed_hub
+from app.demo.hub_seed import seed_hub
+from app.demo.seed import DEMO_STORES
+from app.hub.domain import registry
 from app.hub.storage import open_db
-from app.seed import DEMO_STORES
 
 from .conftest import ROOT
 from .hub_fixtures import *  # noqa: F403

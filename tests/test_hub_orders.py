@@ -8,17 +8,14 @@ import uuid
 
 import pytest
 
-from app import tokens
-from app.hub import keys, order_tx, transactions
-from app.hub.changes import changes_since
-from app.hub.orders import (
-    OrderError,
-    create_order,
-    get_order,
-    order_change_data,
-)
+from app.core import tokens
+from app.hub.domain import keys
+from app.hub.domain.changes import changes_since
+from app.hub.domain.orders import OrderError, create_order, get_order, order_change_data
+from app.hub.protocol import orders as order_tx
+from app.hub.protocol import transactions
 from app.hub.storage import open_db
-from app.staffauth import verify_secret
+from app.store.domain.staff import verify_secret
 
 from .hub_fixtures import *  # noqa: F403
 from .hub_fixtures import BORDEAUX, LYON, PARIS, validate
@@ -491,7 +488,7 @@ def test_every_order_type_is_registered():
 
 
 def test_reminder_says_the_last_day_in_the_store_time_zone():
-    from app.hub.notifications import _last_day
+    from app.hub.domain.notifications import _last_day
 
     # Expires at the Paris midnight that ends 25/11 (23:00 UTC in winter).
     assert _last_day("2026-11-25T23:00:00Z") == "25/11/2026"
@@ -500,7 +497,7 @@ def test_reminder_says_the_last_day_in_the_store_time_zone():
 
 
 def test_order_changes_say_when_the_order_became_ready(hub):
-    from app.hub.orders import order_change_data
+    from app.hub.domain.orders import order_change_data
 
     db = hub[0]
     placed = place(hub)
@@ -517,7 +514,7 @@ def test_order_changes_say_when_the_order_became_ready(hub):
 
 
 def test_shop_pages_show_the_shops_local_time():
-    from app.hub.shop import fr_datetime
+    from app.hub.views.shop import fr_datetime
 
     assert fr_datetime("2026-11-19T07:30:00Z") == "19/11/2026 08:30"  # Paris, winter
     assert fr_datetime("2026-07-14T07:30:00Z") == "14/07/2026 09:30"  # Paris, summer

@@ -8,7 +8,7 @@ import uuid
 
 import pytest
 
-from app.hub import transactions
+from app.hub.protocol import transactions
 
 from .hub_fixtures import *  # noqa: F403
 from .hub_fixtures import (

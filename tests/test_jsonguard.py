@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from app import jsonguard
+from app.web import jsonguard
 
 DEEP = "[" * 100_000 + "]" * 100_000
 
@@ -34,11 +34,11 @@ def test_what_we_accept_still_parses():
 @pytest.mark.parametrize("factory", ["store", "hub"])
 def test_request_get_json_answers_400_not_500(factory, store_data, tmp_path):
     if factory == "store":
-        from app import create_app
+        from app.store.app import create_app
 
         app = create_app({"DATA_DIR": str(store_data), "TESTING": True})
     else:
-        from app.hub import create_hub_app
+        from app.hub.app import create_hub_app
 
         app = create_hub_app({"DATA_DIR": str(tmp_path / "hub"), "TESTING": True})
     app.config["WTF_CSRF_ENABLED"] = False

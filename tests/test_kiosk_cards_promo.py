@@ -10,11 +10,13 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from app import clock, create_app, feed
-from app import db as dbmod
-from app.hub import changes
-from app.hub import promotions as promo
-from app.i18n import format_price
+from app.core import clock
+from app.core import db as dbmod
+from app.hub.domain import changes
+from app.hub.domain import promotions as promo
+from app.store.app import create_app
+from app.store.sync import feed
+from app.web.i18n import format_price
 
 from .sync_fixtures import *  # noqa: F403
 from .sync_fixtures import LYON, hub_db

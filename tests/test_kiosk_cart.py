@@ -15,11 +15,16 @@ import qrcode
 import zxingcpp
 from PIL import Image
 
-from app import carts, clock, create_app, feed, kiosk_cart, stock, tokens
-from app.carts import CartLine
-from app.hubclient import HubError
-from app.kiosk_cart import CartScanError
-from app.stock import self_store_id
+from app.core import cart_codec as carts
+from app.core import clock, tokens
+from app.core.cart_codec import CartLine
+from app.store.app import create_app
+from app.store.domain import carts as kiosk_cart
+from app.store.domain import stock
+from app.store.domain.carts import CartScanError
+from app.store.domain.stock import self_store_id
+from app.store.sync import feed
+from app.store.sync.client import HubError
 
 from .cart_helpers import absent_variants, cart_token, stocked_variants
 from .order_helpers import KID, hub_key, install_hub_key, pickup_token

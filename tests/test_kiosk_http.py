@@ -8,7 +8,7 @@ import re
 import pytest
 import requests
 
-from app import seed as seedmod
+from app.demo import seed as seedmod
 
 from .conftest import run_kiosk
 
@@ -231,7 +231,7 @@ def test_a_barcode_typed_in_the_search_box_finds_its_product(store_server, store
 
 
 def test_search_fragments_follow_price_changes_from_the_hub(store_server, store_db):
-    from app import feed
+    from app.store.sync import feed
 
     url = store_server.url + "/search"
     first = requests.get(url, params={"q": "velo"}, headers={"HX-Request": "true"}, timeout=5)
@@ -261,8 +261,8 @@ def test_attract_screen_forgets_a_language_chosen_there(store_server):
 
 
 def test_a_store_waiting_for_its_first_sync_says_so(tmp_path, server_factory):
-    from app import db as dbmod
-    from app.migrations import migrate
+    from app.core import db as dbmod
+    from app.store.migrations import migrate
 
     data = tmp_path / "empty"
     migrate(dbmod.connect(dbmod.db_path(data)))

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from app import db as dbmod
-from app.migrations import migrate, store_migrations
-from app.search import search_products
+from app.core import db as dbmod
+from app.core.search import search_products
+from app.store.migrations import migrate, store_migrations
 
 
 def test_fresh_database_gets_every_migration(tmp_path):

@@ -13,15 +13,16 @@ from pathlib import Path
 import pytest
 from sqlite_utils import Database
 
-from app import clock, kiosk_cart
-from app.hub import keys, promotions
-from app.hub import orders as hub_orders
-from app.hub.carts import catalog_rows, price_items
+from app.core import clock
+from app.core.pricing import Item, PricedCart, PricedLine
+from app.hub.domain import keys, promotions
+from app.hub.domain import orders as hub_orders
+from app.hub.domain.carts import catalog_rows, price_items
+from app.hub.domain.orders import OrderError, create_order
 from app.hub.migrations import hub_migrations
-from app.hub.orders import OrderError, create_order
 from app.hub.storage import open_db
-from app.i18n import format_price
-from app.pricing import Item, PricedCart, PricedLine
+from app.store.domain import carts as kiosk_cart
+from app.web.i18n import format_price
 
 from .conftest import screenshot
 from .hub_fixtures import *  # noqa: F403
@@ -31,7 +32,7 @@ from .test_webshop import Shopper
 # About dates and time: run again under faketime by `make test-shifted`.
 pytestmark = pytest.mark.clock
 
-# Half up, once per line: app/pricing.py.
+# Half up, once per line: app/core/pricing.py.
 
 
 def _pct(cents: int, percent: int) -> int:
@@ -147,7 +148,7 @@ def test_web_checkout_records_the_discounted_prices_the_cart_showed(
 
 def hub_orders_euros(cents: int) -> str:
     """The order page's price format (app/hub/shop.euros)."""
-    from app.hub.shop import euros
+    from app.hub.views.shop import euros
 
     return euros(cents)
 

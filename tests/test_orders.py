@@ -1,4 +1,4 @@
-"""Click-and-collect rules in the store (app/orders.py), without a browser or a hub."""
+"""Click-and-collect rules in the store (app/store/domain/orders.py), without a browser or a hub."""
 
 from __future__ import annotations
 
@@ -8,10 +8,11 @@ from datetime import date, timedelta
 
 import pytest
 
-from app import clock, orders, stock
-from app import db as dbmod
-from app.orders import OrderError
-from app.stock import self_store_id
+from app.core import clock
+from app.core import db as dbmod
+from app.store.domain import orders, stock
+from app.store.domain.orders import OrderError
+from app.store.domain.stock import self_store_id
 
 from .conftest import add_staff_member
 from .order_helpers import (
@@ -150,7 +151,7 @@ def test_pickup_qr_verified_offline_and_bad_ones_refused(store_db, now):
         "unknown_order": pickup_token("o-nothere", me),
         "malformed": "KQ1.NOPE.NOPE",
     }
-    from app import tokens
+    from app.core import tokens
 
     forged_key = tokens.load_private_key(tokens.generate_keypair()[0])
     cases["bad_signature"] = pickup_token(data["id"], me, private=forged_key)
@@ -393,7 +394,7 @@ def test_feed_never_moves_an_order_backwards_while_unacknowledged(store_db, now,
     assert order["status"] == "ready" and order["promised_at"] == "2026-11-18T15:00:00Z"
     assert all(ln["qty_ready"] == ln["qty"] for ln in order["lines"])
     # Once acknowledged, a hub change to a later state is taken; an earlier one never.
-    from app import outbox as outboxmod
+    from app.store.domain import outbox as outboxmod
 
     for tx in outbox(store_db):
         outboxmod.mark_acked(store_db, tx["id"], {})
@@ -416,8 +417,8 @@ def test_order_for_another_store_is_ignored(store_db, now):
 def test_review_fixes_return_limits_ids_and_refused_scan_audit(store_db, store_data):
     """A no-order return above what the hub accepts, a malformed or reused return id,
     and the audit entry of a refused scan."""
-    from app import orders
-    from app.orders import OrderError
+    from app.store.domain import orders
+    from app.store.domain.orders import OrderError
 
     from .conftest import add_staff_member
     from .order_helpers import add_order, install_hub_key, pick_variants

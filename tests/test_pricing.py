@@ -25,13 +25,16 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from app import clock, feed, kiosk_cart
-from app import db as dbmod
-from app import promotions as store_promotions
-from app.hub import carts as hub_carts
-from app.hub import changes, transactions
-from app.hub import promotions as hub_promotions
-from app.pricing import Item, Rule, offers, price_cart, rule_discount, unit_price
+from app.core import clock
+from app.core import db as dbmod
+from app.core.pricing import Item, Rule, offers, price_cart, rule_discount, unit_price
+from app.hub.domain import carts as hub_carts
+from app.hub.domain import changes
+from app.hub.domain import promotions as hub_promotions
+from app.hub.protocol import transactions
+from app.store.domain import carts as kiosk_cart
+from app.store.domain import promotions as store_promotions
+from app.store.sync import feed
 
 from .dates import next_fall_back, next_spring_forward
 from .hub_fixtures import LYON, PARIS, hub_db
@@ -265,7 +268,7 @@ def hub_and_store(hub_template: Path, synced_store_template: Path,
 
 def sync(hub, store) -> int:
     """Carry the hub's new changes to the store through the real feed appliers."""
-    from app import syncstate
+    from app.store.sync import state as syncstate
 
     applied = 0
     while True:

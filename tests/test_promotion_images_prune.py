@@ -7,7 +7,8 @@ from datetime import timedelta
 
 import pytest
 
-from app import clock, promotions
+from app.core import clock
+from app.store.domain import promotions
 
 # About dates and time: run again under faketime by `make test-shifted`.
 pytestmark = pytest.mark.clock

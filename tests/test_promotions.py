@@ -14,13 +14,14 @@ import pytest
 import requests
 from PIL import ExifTags, Image
 
-from app import db as dbmod
-from app import feed, syncstate
-from app import promotions as store_promotions
-from app.hub import changes, promo_images
-from app.hub import promotions as promo
-from app.i18n import format_price
-from app.migrations import migrate
+from app.core import db as dbmod
+from app.hub.domain import changes, promo_images
+from app.hub.domain import promotions as promo
+from app.store.domain import promotions as store_promotions
+from app.store.migrations import migrate
+from app.store.sync import feed
+from app.store.sync import state as syncstate
+from app.web.i18n import format_price
 
 from .dates import local, paris_day, z
 from .hq_helpers import csrf_token, logged_in, make_user
@@ -170,7 +171,7 @@ def test_product_refs_stand_for_all_their_variants(hub):
 
 
 def test_amount_larger_than_a_price_is_allowed_and_floors_at_zero(hub, sku):
-    # Defined in app/pricing.py: the unit becomes free, never negative.
+    # Defined in app/core/pricing.py: the unit becomes free, never negative.
     row = promo.create(hub, fields(kind="amount", value=999_999, scope="sku", targets=[sku]),
                        "test")  # fmt: skip
     assert row["value"] == 999_999
@@ -538,8 +539,8 @@ def test_store_image_route_is_signed(module_hub):
 
 def test_store_sync_fetches_images_for_offline_kiosks(module_hub, synced_store, console):
     """A store's pull fetches the banner images of published promotions into its disk."""
-    from app.hubclient import HubClient
-    from app.sync import pull_once
+    from app.store.sync.client import HubClient
+    from app.store.sync.worker import pull_once
 
     hub, session = console
     db = hub_db(hub.data)
@@ -615,7 +616,7 @@ def test_a_promotion_ends_on_time_in_an_offline_store(hub_server, synced_store, 
 
 
 def test_demo_promotions_are_made_once_through_the_domain(hub_data):
-    from app.hub.promotions_demo import seed_demo_promotions
+    from app.demo.promotions import seed_demo_promotions
 
     db = hub_db(hub_data)
     try:
@@ -636,7 +637,7 @@ def test_demo_promotions_are_made_once_through_the_domain(hub_data):
 
 
 def test_the_kiosk_cart_prices_with_the_store_promotions(synced_store):
-    from app import kiosk_cart
+    from app.store.domain import carts as kiosk_cart
 
     db = dbmod.connect(dbmod.db_path(synced_store))
     try:

@@ -18,8 +18,8 @@ import requests
 from PIL import ExifTags, Image
 from playwright.sync_api import expect
 
-from app import db as dbmod
-from app.i18n import format_price
+from app.core import db as dbmod
+from app.web.i18n import format_price
 
 from .conftest import screenshot
 from .hq_helpers import make_token, make_user
@@ -163,7 +163,7 @@ def test_console_promotion_with_image_reaches_an_open_kiosk_and_goes(world, tmp_
 
     console.get_by_role("button", name="Publier").click()
     expect(console.locator(".flash")).to_contain_text("Promotion publiée")
-    # 30 % off one unit, rounded half up to the cent (app/pricing.py).
+    # 30 % off one unit, rounded half up to the cent (app/core/pricing.py).
     expect_on_kiosk(
         world, "-30 % sur la sélection rando", world["base"] - (world["base"] * 30 + 50) // 100
     )

@@ -1,4 +1,4 @@
-"""In-store reservations (app/reservations.py): stock held at once and released exactly
+"""In-store reservations (app/store/domain/reservations.py): stock held at once and released exactly
 once, every movement in the outbox with it, tickets that cannot be forged. No hub runs
 in these tests: reserving works offline by design."""
 
@@ -10,10 +10,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from app import db as dbmod
-from app import reservations as res
-from app.reservations import ReservationError
-from app.stock import adjust, levels, stock_version
+from app.core import db as dbmod
+from app.store.domain import reservations as res
+from app.store.domain.reservations import ReservationError
+from app.store.domain.stock import adjust, levels, stock_version
 
 # About dates and time: run again under faketime by `make test-shifted`.
 pytestmark = pytest.mark.clock
@@ -315,7 +315,7 @@ def test_ticket_token_and_scans(store_db, tmp_path):
 
     # Another store's key does not verify this store's tickets.
     elsewhere = dbmod.connect(tmp_path / "other.db")
-    from app.migrations import migrate
+    from app.store.migrations import migrate
 
     migrate(elsewhere)
     with pytest.raises(ReservationError):

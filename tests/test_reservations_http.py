@@ -18,10 +18,10 @@ import zxingcpp
 from PIL import Image
 from playwright.sync_api import expect
 
-from app import clock
-from app import db as dbmod
-from app import reservations as res
-from app.stock import levels
+from app.core import clock
+from app.core import db as dbmod
+from app.store.domain import reservations as res
+from app.store.domain.stock import levels
 
 from .conftest import ROOT, run_kiosk, screenshot, staff_login, staff_login_page
 from .counter_client import _CSRF, Counter, _text
@@ -300,7 +300,7 @@ def test_the_self_refreshing_list_does_not_keep_a_session_alive(app, client, mad
 
 
 def test_hold_time_comes_from_config(store_data, monkeypatch):
-    from app import create_app
+    from app.store.app import create_app
 
     assert create_app({"DATA_DIR": str(store_data)}).config["RESERVATION_HOLD_MINUTES"] == 120
     monkeypatch.setenv("KIOSK_RESERVATION_HOLD_MINUTES", "45")

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
-from app.security import safe_next
+from app.web.security import safe_next
 
 from .conftest import Server, add_staff_member
 from .hq_helpers import csrf_token, make_user

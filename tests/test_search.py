@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.search import (
+from app.core.search import (
     MAX_QUERY_CHARS,
     QueryTooLong,
     fold,

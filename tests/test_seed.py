@@ -5,10 +5,11 @@ import re
 import pytest
 from PIL import Image
 
-from app import db as dbmod
-from app import pictures, seed
-from app.ean import is_valid_ean13
-from app.migrations import migrate
+from app.core import db as dbmod
+from app.core import pictures
+from app.core.ean import is_valid_ean13
+from app.demo import seed
+from app.store.migrations import migrate
 
 # About dates and time: run again under faketime by `make test-shifted`.
 pytestmark = pytest.mark.clock

@@ -18,10 +18,10 @@ from pathlib import Path
 import pytest
 import requests
 
-from app import db as dbmod
-from app import staffauth
-from app.hub import hqauth
+from app.core import db as dbmod
+from app.hub.domain import hq_users as hqauth
 from app.hub.storage import open_db
+from app.store.domain import staff as staffauth
 
 from .conftest import Server, staff_login
 from .hq_helpers import csrf_token, logged_in, login, make_user

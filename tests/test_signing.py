@@ -1,4 +1,4 @@
-"""app.signing: the request signature shared by the hub and the stores."""
+"""app.core.signing: the request signature shared by the hub and the stores."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import hmac
 
 import pytest
 
-from app import signing
+from app.core import signing
 
 # About dates and time: run again under faketime by `make test-shifted`.
 pytestmark = pytest.mark.clock

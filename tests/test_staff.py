@@ -9,8 +9,9 @@ from datetime import timedelta
 import pytest
 import requests
 
-from app import clock, staffauth
-from app.staffauth import StaffError
+from app.core import clock
+from app.store.domain import staff as staffauth
+from app.store.domain.staff import StaffError
 
 from .conftest import STAFF_PIN, add_staff_member, run_kiosk
 
@@ -113,7 +114,7 @@ def test_login_needs_csrf_and_a_right_pin(client, app, store_data):
 
 
 def test_staff_session_ends_after_inactivity(store_data, fake_clock):
-    from app import create_app
+    from app.store.app import create_app
 
     from .conftest import staff_login
 
@@ -128,7 +129,7 @@ def test_staff_session_ends_after_inactivity(store_data, fake_clock):
 
 
 def test_self_refreshing_screens_say_so_and_do_not_keep_a_session_alive(store_data, fake_clock):
-    from app import create_app
+    from app.store.app import create_app
 
     from .conftest import staff_login
 

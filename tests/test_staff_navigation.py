@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 import requests
 
-from app import db as dbmod
-from app import reservations as res
-from app.stock import self_store_id
+from app.core import db as dbmod
+from app.store.domain import reservations as res
+from app.store.domain.stock import self_store_id
 
 from .conftest import _CSRF, add_staff_member
 from .counter_client import Counter

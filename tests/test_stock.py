@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from app import stock
-from app.stock import UnknownCode, adjust, levels
+from app.store.domain import stock
+from app.store.domain.stock import UnknownCode, adjust, levels
 
 # About dates and time: run again under faketime by `make test-shifted`.
 pytestmark = pytest.mark.clock
@@ -101,7 +101,7 @@ def test_badges():
 
 
 def test_a_movement_the_hub_refused_is_not_counted(store_db):
-    from app import outbox
+    from app.store.domain import outbox
 
     sku, _, qty = _variant(store_db)
     bad = adjust(store_db, sku, -2)

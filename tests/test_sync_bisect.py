@@ -15,11 +15,12 @@ import re
 import pytest
 import requests
 
-from app import db as dbmod
-from app import outbox, syncstate
-from app.hubclient import HubError
-from app.stock import adjust
-from app.sync import PARK_REASON, STRIKES, Narrowing, push_once
+from app.core import db as dbmod
+from app.store.domain import outbox
+from app.store.domain.stock import adjust
+from app.store.sync import state as syncstate
+from app.store.sync.client import HubError
+from app.store.sync.worker import PARK_REASON, STRIKES, Narrowing, push_once
 
 from .conftest import staff_login
 from .faultproxy import FaultProxy
@@ -393,7 +394,7 @@ def test_a_store_server_facing_a_hub_that_fails_everything_parks_nothing(
 
 
 def test_the_staff_screen_says_a_search_is_running(synced_store):
-    from app import create_app
+    from app.store.app import create_app
 
     app = create_app({"DATA_DIR": str(synced_store), "TESTING": True, "HUB_URL": "http://x.test"})
     db = _store(synced_store)

@@ -27,7 +27,7 @@ def _product(db):
 def test_hub_goes_away_kiosk_and_status_screen_say_so_then_recover(
     browser, hub_data, synced_store, server_factory
 ):
-    from app import db as dbmod
+    from app.core import db as dbmod
 
     hub = HubServer(hub_data).start()
     store = server_factory(synced_store, store_env(hub.url, hub_data, timeout=2))

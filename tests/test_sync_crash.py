@@ -26,7 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import requests
 
-from app import db as dbmod
+from app.core import db as dbmod
 
 from .conftest import Server
 from .faultproxy import FaultProxy

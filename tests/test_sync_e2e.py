@@ -16,7 +16,7 @@ from pathlib import Path
 
 import requests
 
-from app import db as dbmod
+from app.core import db as dbmod
 
 from .conftest import ROOT, run_kiosk, staff_login
 from .faultproxy import FaultProxy
@@ -168,7 +168,7 @@ def test_faults_between_store_and_hub_lose_and_duplicate_nothing(
         _assert_exactly_once(hub_server.data, done, initial)
         # The store's view agrees with the hub once everything is acknowledged.
         db = dbmod.connect(dbmod.db_path(synced_store))
-        from app.stock import levels
+        from app.store.domain.stock import levels
 
         wait_for(
             lambda: (

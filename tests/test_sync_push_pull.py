@@ -8,11 +8,12 @@ import uuid
 
 import requests
 
-from app import db as dbmod
-from app import outbox, syncstate
-from app.hubclient import HubError
-from app.stock import adjust, levels
-from app.sync import SyncWorker, pull_once, push_once
+from app.core import db as dbmod
+from app.store.domain import outbox
+from app.store.domain.stock import adjust, levels
+from app.store.sync import state as syncstate
+from app.store.sync.client import HubError
+from app.store.sync.worker import SyncWorker, pull_once, push_once
 
 from .sync_fixtures import *  # noqa: F403
 from .sync_fixtures import LYON, hub_levels, hub_transactions, inprocess_client, wait_for

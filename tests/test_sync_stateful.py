@@ -24,14 +24,14 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
-from app import db as dbmod
-from app import outbox
-from app.hub import seed as hubseed
+from app.core import db as dbmod
+from app.demo import hub_seed as hubseed
 from app.hub.storage import open_db
-from app.hubclient import HubError
-from app.migrations import migrate
-from app.stock import adjust, levels
-from app.sync import pull_once, push_once
+from app.store.domain import outbox
+from app.store.domain.stock import adjust, levels
+from app.store.migrations import migrate
+from app.store.sync.client import HubError
+from app.store.sync.worker import pull_once, push_once
 
 from .sync_fixtures import LYON, hub_levels, inprocess_client
 

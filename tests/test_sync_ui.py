@@ -7,8 +7,10 @@ from datetime import timedelta
 
 import pytest
 
-from app import clock, outbox, syncstate
-from app.stock import adjust
+from app.core import clock
+from app.store.domain import outbox
+from app.store.domain.stock import adjust
+from app.store.sync import state as syncstate
 
 from .conftest import staff_login
 
@@ -21,7 +23,7 @@ HUB = "http://127.0.0.1:9"  # nothing listens: the store is offline
 @pytest.fixture
 def hub_app(store_data):
     """The store app configured with a hub."""
-    from app import create_app
+    from app.store.app import create_app
 
     return create_app({"DATA_DIR": str(store_data), "TESTING": True, "HUB_URL": HUB})
 
@@ -90,7 +92,7 @@ def test_staff_status_page_and_partial(hub_app, store_db, store_data):
 
 
 def test_first_sync_progress_is_shown(hub_app, store_db, store_data):
-    from app import db as dbmod
+    from app.core import db as dbmod
 
     with dbmod.write(store_db):
         dbmod.set_meta(store_db, syncstate.PULL_APPLIED, "4000")
@@ -102,7 +104,7 @@ def test_first_sync_progress_is_shown(hub_app, store_db, store_data):
 
 
 def test_retry_now_needs_the_csrf_token_and_sets_the_flag(store_data, store_db):
-    from app import create_app
+    from app.store.app import create_app
 
     app = create_app({"DATA_DIR": str(store_data), "HUB_URL": HUB})  # CSRF on
     client = app.test_client()

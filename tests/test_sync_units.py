@@ -10,11 +10,14 @@ from datetime import timedelta
 import pytest
 import requests
 
-from app import backoff, clock, feed, outbox, syncstate
-from app import db as dbmod
-from app.hubclient import HubClient, HubError, is_retryable_status, parse_retry_after
-from app.signing import verify_request
-from app.stock import adjust, levels, self_store_id
+from app.core import clock
+from app.core import db as dbmod
+from app.core.signing import verify_request
+from app.store.domain import outbox
+from app.store.domain.stock import adjust, levels, self_store_id
+from app.store.sync import backoff, feed
+from app.store.sync import state as syncstate
+from app.store.sync.client import HubClient, HubError, is_retryable_status, parse_retry_after
 
 # About dates and time: run again under faketime by `make test-shifted`.
 pytestmark = pytest.mark.clock
@@ -176,7 +179,7 @@ def _page(changes: list[dict], cursor: str, more: bool = False) -> dict:
 
 
 def _empty_db(tmp_path):
-    from app.migrations import migrate
+    from app.store.migrations import migrate
 
     db = dbmod.connect(tmp_path / "kiosk.db")
     migrate(db)
@@ -184,7 +187,7 @@ def _empty_db(tmp_path):
 
 
 def test_first_page_fills_an_empty_store_and_reapplying_is_harmless(tmp_path):
-    from app.search import search_products
+    from app.core.search import search_products
 
     db = _empty_db(tmp_path)
     page = _page(
@@ -227,7 +230,7 @@ def test_first_page_fills_an_empty_store_and_reapplying_is_harmless(tmp_path):
 
 
 def test_product_update_keeps_the_search_index_right(tmp_path):
-    from app.search import search_products
+    from app.core.search import search_products
 
     db = _empty_db(tmp_path)
     cat = {"id": 1, "slug": "c", "name_fr": "C", "name_en": "C", "position": 0}
@@ -480,10 +483,11 @@ def test_retry_request_is_taken_once(store_db):
 def test_feed_level_naming_a_movement_acknowledges_it(tmp_path):
     """The feed may bring the hub's level (which includes a movement) before the POST
     answer: the movement must not be counted twice meanwhile."""
-    from app import db as dbmod
-    from app import feed, stock
-    from app import seed as seedmod
-    from app.migrations import migrate
+    from app.core import db as dbmod
+    from app.demo import seed as seedmod
+    from app.store.domain import stock
+    from app.store.migrations import migrate
+    from app.store.sync import feed
 
     db = dbmod.connect(tmp_path / "kiosk.db")
     migrate(db)
@@ -518,7 +522,7 @@ def test_feed_level_naming_a_movement_acknowledges_it(tmp_path):
 
 
 def test_the_secret_key_is_made_once_when_many_start_at_the_same_time(tmp_path):
-    from app.storage import secret_key
+    from app.store.storage import secret_key
 
     keys, errors = [], []
     barrier = threading.Barrier(8)

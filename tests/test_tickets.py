@@ -1,4 +1,5 @@
-"""app.tickets: receipts and bag labels for an 80 mm thermal printer, as PNG, PDF, ESC/POS."""
+"""app.store.domain.tickets: receipts and bag labels for an 80 mm thermal printer
+(PNG, PDF, ESC/POS)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image, ImageDraw
 
-from app import tickets
+from app.store.domain import tickets
 
 # About dates and time: run again under faketime by `make test-shifted`.
 pytestmark = pytest.mark.clock

@@ -1,4 +1,4 @@
-"""app.tokens: signed, expiring QR tokens minted by the hub and verified by stores."""
+"""app.core.tokens: signed, expiring QR tokens minted by the hub and verified by stores."""
 
 from __future__ import annotations
 
@@ -17,8 +17,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from app import tokens
-from app.tokens import TokenError
+from app.core import tokens
+from app.core.tokens import TokenError
 
 # About dates and time: run again under faketime by `make test-shifted`.
 pytestmark = pytest.mark.clock

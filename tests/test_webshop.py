@@ -13,11 +13,11 @@ import requests
 import zxingcpp
 from PIL import Image
 
-from app import carts as codec
-from app import clock
-from app.carts import CartLine
-from app.hub import carts, keys
-from app.i18n import format_price
+from app.core import cart_codec as codec
+from app.core import clock
+from app.core.cart_codec import CartLine
+from app.hub.domain import carts, keys
+from app.web.i18n import format_price
 
 from .conftest import screenshot
 from .hub_fixtures import *  # noqa: F403
@@ -456,7 +456,7 @@ def test_shop_pages_have_no_serious_axe_violation_on_a_phone(hub_server, browser
 
 @pytest.mark.clock
 def test_published_promotions_price_the_web_shop(hub_server, shopper):
-    from app.hub import promotions
+    from app.hub.domain import promotions
 
     a, b = _stocked(hub_server.data)
     start = clock.utcnow() - timedelta(days=1)

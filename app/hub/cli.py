@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import click
@@ -55,9 +54,9 @@ def hub() -> None:
 )
 def serve(data: Path, host: str, port: int, threads: int) -> None:
     """Run the hub under waitress (a production WSGI server)."""
-    from .. import security
-    from . import create_hub_app
-    from .mailer import smtp_settings, start_mailer
+    from app.hub.app import create_hub_app
+    from app.hub.mailer import smtp_settings, start_mailer
+    from app.web import security
 
     app = create_hub_app({"DATA_DIR": str(data)})
     click.echo(f"hub on http://{host}:{port}/ (data {data})", err=True)
@@ -72,87 +71,6 @@ def serve(data: Path, host: str, port: int, threads: int) -> None:
         threads=threads,
         ident="kiosk-hub",
         clear_untrusted_proxy_headers=True,
-    )
-
-
-@hub.command()
-@data_option
-@click.option(
-    "--products",
-    default=2000,
-    show_default=True,
-    envvar="KIOSK_HUB_PRODUCTS",
-    show_envvar=True,
-    type=click.IntRange(1, 1_000_000),
-    help="How many products.",
-)
-@click.option(
-    "--seed",
-    "rng_seed",
-    default=42,
-    show_default=True,
-    envvar="KIOSK_HUB_SEED",
-    show_envvar=True,
-    type=int,
-    help="Random seed: the same seed as the stores' gives the same catalog.",
-)
-@click.option(
-    "--json",
-    "as_json",
-    is_flag=True,
-    envvar="KIOSK_HUB_JSON",
-    show_envvar=True,
-    help='Print [{"id", "secret", "name"}] for the demo stores (secrets included).',
-)
-@click.option(
-    "--orders/--no-orders",
-    default=True,
-    show_default=True,
-    help="Give every store demo web orders (to prepare, ready, collected, expired).",
-)
-@click.option(
-    "--qr-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="Write the pickup QR codes of the ready demo orders here (PNG).",
-)
-def seed(
-    data: Path, products: int, rng_seed: int, as_json: bool, orders: bool, qr_dir: Path | None
-) -> None:
-    """Fill an empty hub with the demo retailer: 3 stores, catalog, stock, change log, orders."""
-    from ..progress import progress_bar
-    from .seed import seed_hub
-    from .storage import open_db
-
-    db = open_db(data)
-    started = time.monotonic()
-    with progress_bar(f"Seeding the hub with {products} products") as progress:
-        try:
-            result = seed_hub(
-                db,
-                products=products,
-                seed=rng_seed,
-                progress=progress,
-                data_dir=data if orders else None,
-                qr_dir=qr_dir,
-            )
-        except ValueError as exc:
-            raise click.ClickException(f"{data}: {exc}") from exc
-        finally:
-            db.close()
-    elapsed = time.monotonic() - started
-    if as_json:
-        click.echo(json.dumps(result["stores"], indent=2))
-    else:
-        for store in result["stores"]:
-            click.echo(f"{store['id']}  {store['name']}")
-    click.echo(
-        f"seeded {result['products']} products, {result['variants']} variants, "
-        f"{result['changes']} changes"
-        + (f", {result['orders']['orders']} web orders" if "orders" in result else "")
-        + f" in {elapsed:.1f}s"
-        + ("" if as_json else "; --json prints the stores' secrets"),
-        err=True,
     )
 
 
@@ -173,8 +91,8 @@ def seed(
 )
 def add_store(data: Path, name: str, city: str, address: str, as_json: bool) -> None:
     """Register a store; print its id and the secret it signs its requests with."""
-    from .registry import add_store as register
-    from .storage import open_db
+    from app.hub.domain.registry import add_store as register
+    from app.hub.storage import open_db
 
     db = open_db(data)
     try:
@@ -230,9 +148,9 @@ def create_order_cmd(
     as_json: bool,
 ) -> None:
     """Place a web order (reserves its stock; the store receives it on the feed)."""
-    from .keys import current_private_key
-    from .orders import OrderError, create_order
-    from .storage import open_db
+    from app.hub.domain.keys import current_private_key
+    from app.hub.domain.orders import OrderError, create_order
+    from app.hub.storage import open_db
 
     db = open_db(data)
     try:
@@ -250,30 +168,6 @@ def create_order_cmd(
         click.echo(f"order:  {made['order']['number']} ({made['order']['id']})")
         click.echo(f"code:   {made['pickup_code']}")
         click.echo(f"page:   {made['shop_path']}")
-
-
-@orders.command("bulk")
-@data_option
-@click.option("--store", "store_id", required=True, help="The store (st-...).")
-@click.option("--count", default=10_000, show_default=True, type=click.IntRange(1, 1_000_000))
-def bulk_cmd(data: Path, store_id: str, count: int) -> None:
-    """Add COUNT open orders to a store at once (benchmark data; no stock, no messages)."""
-    from .seed_orders import bulk_orders
-    from .storage import open_db
-
-    db = open_db(data)
-    started = time.monotonic()
-    try:
-        result = bulk_orders(db, data, store_id, count)
-    except ValueError as exc:
-        raise click.ClickException(str(exc)) from exc
-    finally:
-        db.close()
-    click.echo(
-        f"added {result['orders']} orders to {store_id} "
-        f"(changes {result['first_seq']}-{result['last_seq']}) "
-        f"in {time.monotonic() - started:.1f}s"
-    )
 
 
 @hub.group("hq-user")
@@ -298,8 +192,8 @@ def hq_user_add(
     data: Path, email: str, name: str, role: str, password: str | None, as_json: bool
 ) -> None:
     """Create a head-office user; the password is stored hashed only."""
-    from .hqauth import HqError, add_user, record_audit
-    from .storage import open_db
+    from app.hub.domain.hq_users import HqError, add_user, record_audit
+    from app.hub.storage import open_db
 
     if password is None:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
@@ -318,7 +212,7 @@ def hq_user_add(
 
 
 def _hq_user_id(db: Database, email: str) -> str:
-    from .hqauth import normalize_email
+    from app.hub.domain.hq_users import normalize_email
 
     row = db.execute("SELECT id FROM hq_users WHERE email = ?", [normalize_email(email)]).fetchone()
     if row is None:
@@ -332,8 +226,8 @@ def _hq_user_id(db: Database, email: str) -> str:
 @click.option("--password", default=None, help="New password; asked without echo when left out.")
 def hq_user_set_password(data: Path, email: str, password: str | None) -> None:
     """Give a head-office user a new password; their console sessions end."""
-    from .hqauth import HqError, record_audit, set_password
-    from .storage import open_db
+    from app.hub.domain.hq_users import HqError, record_audit, set_password
+    from app.hub.storage import open_db
 
     if password is None:
         password = click.prompt("New password", hide_input=True, confirmation_prompt=True)
@@ -357,8 +251,8 @@ def hq_user_set_password(data: Path, email: str, password: str | None) -> None:
 )
 def hq_user_set_role(data: Path, email: str, role: str) -> None:
     """Change a head-office user's role; their console sessions end."""
-    from .hqauth import record_audit, set_role
-    from .storage import open_db
+    from app.hub.domain.hq_users import record_audit, set_role
+    from app.hub.storage import open_db
 
     db = open_db(data)
     try:
@@ -384,8 +278,8 @@ def hq_token() -> None:
 @click.option("--json", "as_json", is_flag=True, help='Print {"token", "name", "role"} as JSON.')
 def hq_token_create(data: Path, name: str, role: str, as_json: bool) -> None:
     """Create an API token and print it: it is shown this once, only its hash is kept."""
-    from .hqauth import HqError, create_token, record_audit
-    from .storage import open_db
+    from app.hub.domain.hq_users import HqError, create_token, record_audit
+    from app.hub.storage import open_db
 
     db = open_db(data)
     try:

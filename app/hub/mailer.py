@@ -24,9 +24,9 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from .. import db as dbmod
-from ..clock import now_iso
-from ..tickets import render_qr
+from app.core import db as dbmod
+from app.core.clock import now_iso
+from app.store.domain.tickets import render_qr
 
 MAX_ATTEMPTS = 5
 BATCH = 50
@@ -122,7 +122,7 @@ def start_mailer(
     data_dir: str | Path, settings: Mapping[str, Any], interval_s: float = 2.0
 ) -> threading.Event:
     """Send pending notifications every ``interval_s`` in a daemon thread; set the event to stop."""
-    from .storage import open_db
+    from app.hub.storage import open_db
 
     stop = threading.Event()
 

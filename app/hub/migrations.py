@@ -10,7 +10,7 @@ from __future__ import annotations
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
-from .. import db as dbmod
+from app.core import db as dbmod
 
 hub_migrations = Migrations("kiosk_hub")
 
@@ -219,7 +219,7 @@ def m002_click_and_collect(db: Database) -> None:
 @hub_migrations(name="m003_web_shop")
 def m003_web_shop(db: Database) -> None:
     for sql in (
-        # Online carts (app/hub/carts.py). id is app.carts.new_cart_id(): ~98 random bits,
+        # Online carts (app/hub/domain/carts.py). id is app.carts.new_cart_id(): ~98 random bits,
         # the only thing a cart QR names. An ordered or revoked cart is kept (its id is
         # on the feed as a revocation) but no longer opens anywhere.
         """CREATE TABLE carts (
@@ -271,7 +271,7 @@ def m003_web_shop(db: Database) -> None:
             tx_id TEXT NOT NULL,
             created_at TEXT NOT NULL
         )""",
-        # Sliding-window log of signed cart look-ups per store (app/hub/ratelimit.py).
+        # Sliding-window log of signed cart look-ups per store (app/hub/domain/ratelimit.py).
         """CREATE TABLE rate_events (
             bucket TEXT NOT NULL,
             at REAL NOT NULL
@@ -355,7 +355,7 @@ def m004_head_office(db: Database) -> None:
 @hub_migrations(name="m005_promotions")
 def m005_promotions(db: Database) -> None:
     for sql in (
-        # Promotions made at head office (app/hub/promotions.py). id is "pr-" + 12 base32
+        # Promotions made at head office (app/hub/domain/promotions.py). id is "pr-" + 12 base32
         # (random). The schedule is kept as UTC instants (what every store compares with
         # its clock) and as the local times and zone it was entered in (what people see).
         # targets and stores are JSON lists; stores NULL means every store.
@@ -428,7 +428,7 @@ def migrate(db: Database) -> list[str]:
 def m007_hq_sessions(db: Database) -> None:
     # Head-office console sessions on the server: the signed cookie names one of these,
     # checked on every request, so a logout, a password or role change or a lockout
-    # ends it even where a copy of the cookie lives on (app/hub/hqauth.py).
+    # ends it even where a copy of the cookie lives on (app/hub/domain/hq_users.py).
     db.execute(
         """CREATE TABLE hq_sessions (
             id TEXT PRIMARY KEY,

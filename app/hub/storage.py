@@ -8,8 +8,8 @@ from pathlib import Path
 from flask import current_app
 from sqlite_utils import Database
 
-from .. import db as dbmod
-from .migrations import migrate
+from app.core import db as dbmod
+from app.hub.migrations import migrate
 
 DB_FILENAME = "hub.db"
 

@@ -1,0 +1,1 @@
+"""The demo retailer: seed data for stores and hub, demo orders and promotions, the runner."""

@@ -1,0 +1,156 @@
+"""The hub: the central back-end that every store syncs with (docs/protocol.md)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, Response, jsonify, render_template, request
+from werkzeug.exceptions import HTTPException
+
+from app.hub.domain import keys, registry
+from app.hub.storage import get_db, open_db
+from app.store.storage import secret_key
+from app.web import i18n, jsonguard, security
+from app.web.security import CSP, csrf
+
+ROOT = Path(__file__).resolve().parents[2]
+
+DEFAULTS: dict[str, Any] = {
+    # Body limits, refused from the headers before anything is read (security.limit_bodies).
+    # The sync API: a batch of 500 transactions is ~150 KB; far bigger is not a store.
+    "MAX_CONTENT_LENGTH": 4 * 1024 * 1024,
+    "POLL_INTERVAL_S": 0.15,
+    # Head office uploads promotion images of up to 10 MB, plus the form around them.
+    "HQ_MAX_CONTENT_LENGTH": 11 * 1024 * 1024,
+    # The web shop's forms (a cart line, a checkout) are a few KB.
+    "SHOP_MAX_CONTENT_LENGTH": 256 * 1024,
+    # A shop page left open on a phone, or a console tab, must still submit: the CSRF
+    # token is bound to the session (which expires on its own), not to a clock.
+    "WTF_CSRF_TIME_LIMIT": None,
+    # Flask's own defaults hold these keys (SameSite None), so they are set, not defaulted.
+    "SESSION_COOKIE_SAMESITE": "Lax",
+    "SESSION_COOKIE_HTTPONLY": True,
+}
+
+
+def _security_headers(response: Response) -> Response:
+    response.headers["Content-Security-Policy"] = CSP
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["X-Frame-Options"] = "DENY"
+    response.headers["Referrer-Policy"] = "same-origin"
+    # Feed pages and transaction results are per store and change constantly; a
+    # response that says how it may be cached (a product picture) keeps its own rule.
+    response.headers.setdefault("Cache-Control", "no-store")
+    return response
+
+
+def _upload_limit(app: Flask, path: str, endpoint: str | None) -> int:
+    """A request's body limit: image-sized for the head-office console and API,
+    4 MiB for the sync API, small for the web shop and anything else."""
+    if path.startswith(("/hq/", "/api/v1/hq/")) or path == "/hq":
+        return app.config["HQ_MAX_CONTENT_LENGTH"]
+    if path.startswith("/api/"):
+        return app.config["MAX_CONTENT_LENGTH"]
+    return app.config["SHOP_MAX_CONTENT_LENGTH"]
+
+
+def create_hub_app(test_config: dict[str, Any] | None = None) -> Flask:
+    """Build the hub; settings come from ``test_config`` or ``KIOSK_HUB_*`` env vars."""
+    app = Flask(
+        __name__,
+        template_folder=str(ROOT / "templates"),
+        static_folder=str(ROOT / "static"),
+    )
+    jsonguard.install(app)
+    app.config.update(DEFAULTS)
+    app.config.from_prefixed_env("KIOSK_HUB")
+    if test_config:
+        app.config.update(test_config)
+    data_dir = app.config.get("DATA_DIR") or os.environ.get("KIOSK_HUB_DATA")
+    if not data_dir:
+        raise RuntimeError("no data directory: pass --data DIR or set KIOSK_HUB_DATA")
+    app.config["DATA_DIR"] = str(data_dir)
+    # Signs the web shop's and the head-office console's sessions (and their CSRF
+    # tokens); made once per hub data directory, mode 0600.
+    if not app.config.get("SECRET_KEY"):
+        app.config["SECRET_KEY"] = secret_key(data_dir)
+    # Migrate once, before serving, so requests never race to create tables; publish
+    # the token-signing key so stores can verify pickup QR codes before any order.
+    db = open_db(data_dir)
+    try:
+        keys.ensure_hub_key(db, data_dir)
+    finally:
+        db.close()
+
+    # Modules that add their routes to the api, hq and hq_api blueprints (the fleet pages,
+    # promotions): imported before the blueprints are registered.
+    from app.hub.views import (  # noqa: F401
+        api_promotions,
+        hq_fleet,
+        hq_promotions,
+        hq_promotions_api,
+    )
+    from app.hub.views.api import bp as api_bp
+    from app.hub.views.hq import bp as hq_bp
+    from app.hub.views.hq_api import bp as hq_api_bp
+    from app.hub.views.shop import bp as shop_bp
+    from app.hub.views.webshop import bp as webshop_bp
+
+    # Every HTML form posts with a CSRF token; the signed store API and the token-
+    # authenticated head-office API are not cookie-authenticated, so they are exempt.
+    # Head-office requests may carry a promotion image (10 MB at most, checked where it
+    # is read); the limit is checked before CSRF, whose check reads the form and body.
+    security.limit_bodies(app, _upload_limit)
+    csrf.init_app(app)
+    i18n.init_app(app)  # the web shop: French first, English (session["lang"])
+    csrf.exempt(api_bp)
+    app.register_blueprint(api_bp)
+    app.register_blueprint(shop_bp)
+    app.register_blueprint(webshop_bp)
+    app.register_blueprint(hq_bp)
+    app.register_blueprint(hq_api_bp)  # exempt from CSRF in hq_api (bearer tokens)
+    app.after_request(_security_headers)
+
+    @app.get("/")
+    def index() -> Response:
+        """A plain page saying what this server is, with links to the console and the shop."""
+        # Only a count: store ids are not advertised to whoever loads this page.
+        n_stores = len(registry.list_stores(get_db()))
+        html = (
+            "<!doctype html><html lang='en'><meta charset='utf-8'>"
+            "<title>Kiosk hub</title><h1>Kiosk hub</h1>"
+            "<p>The central back-end that store servers sync with: signed requests under "
+            "<code>/api/v1</code> (see <code>docs/protocol.md</code> and "
+            "<code>docs/openapi.yaml</code>). Status: <a href='/api/v1/status'>"
+            f"/api/v1/status</a>. {n_stores} stores registered.</p>"
+            "<ul><li><a href='/hq/'>Console siège (head office)</a></li>"
+            "<li><a href='/shop'>Boutique en ligne (web shop)</a></li></ul></html>"
+        )
+        return Response(html, mimetype="text/html")
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException) -> Any:
+        """Errors are JSON ``{error, message}``: stores and adapters parse them; a
+        person in the web shop (a mistyped address under /shop) gets a page."""
+        headers = security.exception_headers(exc)
+        if request.path.startswith("/shop/") and exc.code in (404, 405):
+            html = render_template("hub/shop/error.html", code=exc.code, csrf=False)
+            return html, exc.code, headers
+        code = (exc.name or "error").lower().replace(" ", "_")
+        message = exc.description or ""
+        if exc.code == 413:  # past this area's limit: say the limit
+            code, message = "body_too_large", security.too_large_message()
+        return jsonify(error=code, message=message), exc.code or 500, headers
+
+    @app.errorhandler(Exception)
+    def server_error(exc: Exception) -> Any:
+        """Log it; answer JSON with no internals, so a store retries later."""
+        app.logger.exception("unhandled error")
+        return jsonify(error="internal_error", message="the hub failed; retry later"), 500
+
+    return app
+
+
+__all__ = ["create_hub_app"]

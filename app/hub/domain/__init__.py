@@ -1,0 +1,1 @@
+"""The hub's business rules as plain functions taking the database (no Flask)."""

@@ -1,0 +1,463 @@
+"""Online carts at the hub: lines, prices, the cart QR token, checkout and revocation.
+
+A cart lives at the hub under a random id (:func:`app.carts.new_cart_id`). Its QR code
+carries a hub-signed ``cart`` token (:func:`app.carts.mint_cart_token`): the lines
+themselves when they fit, else only the id, which a store then looks up with
+``GET /api/v1/carts/{id}`` (:func:`lookup_data`). Checking a cart out places a web
+order (:func:`app.hub.orders.create_order`) and revokes the cart in the same database
+transaction: a ``revocation`` change tells every store to refuse its QR code from then
+on, so one cart never becomes two orders nor opens again at a kiosk.
+
+Every price shown for a cart goes through :func:`price_items`, the one door to
+:func:`app.pricing.price_cart` (the same function the stores use).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from sqlite_utils import Database
+
+from app.core import cart_codec as cartcodec
+from app.core import db as dbmod
+from app.core.cart_codec import CartLine
+from app.core.clock import iso, utcnow
+from app.core.pricing import Item, PricedCart, Rule, price_cart
+from app.hub.domain import keys
+from app.hub.domain.changes import append_change
+from app.hub.domain.orders import OrderError, create_order
+from app.hub.domain.promotions import active_rules
+
+MAX_LINES = cartcodec.MAX_LINES
+MAX_QTY = cartcodec.MAX_QTY
+SOURCES = ("web", "kiosk")
+
+_CATALOG = (
+    "SELECT v.sku, p.ref, p.brand, p.name_fr, p.name_en, v.size, v.colour_code, "
+    "v.colour_fr, v.colour_en, v.colour_hex, c.slug AS category_slug, "
+    "coalesce(v.price_cents, p.price_cents) AS unit_cents "
+    "FROM variants v JOIN products p ON p.pk = v.product_pk "
+    "JOIN categories c ON c.id = p.category_id WHERE v.sku IN "
+)
+
+
+class CartError(ValueError):
+    """A cart operation refused; ``code`` is stable for callers.
+
+    Codes: ``unknown_cart``, ``cart_closed`` (ordered or revoked), ``unknown_sku``,
+    ``too_many_lines``, ``bad_qty``, ``empty_cart``.
+    """
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+# --------------------------------------------------------------------------- catalog
+
+
+def catalog_rows(db: Database, skus: Iterable[str]) -> dict[str, dict[str, Any]]:
+    """sku -> product details and base unit price, for the skus that exist."""
+    wanted = sorted({s for s in skus if isinstance(s, str)})
+    out: dict[str, dict[str, Any]] = {}
+    # Chunks stay well under SQLite's bound-parameter limit whatever the caller sends.
+    for start in range(0, len(wanted), 500):
+        chunk = wanted[start : start + 500]
+        marks = ",".join("?" * len(chunk))
+        for row in db.execute_returning_dicts(f"{_CATALOG}({marks})", chunk):
+            out[row["sku"]] = row
+    return out
+
+
+def promotion_rules(
+    db: Database, store_id: str | None = None, now: datetime | None = None
+) -> Sequence[Rule]:
+    """The published promotion rules in force (the single place pricing loads them)."""
+    return active_rules(db, store_id, now)
+
+
+def price_items(
+    db: Database,
+    items: Sequence[Item],
+    store_id: str | None = None,
+    now: datetime | None = None,
+) -> PricedCart:
+    """Price a cart: the one place the hub's web shop calls :func:`app.pricing.price_cart`.
+
+    ``store_id`` None is the web price (no store-only promotion), as on the shop's pages.
+    """
+    return price_cart(items, rules=promotion_rules(db, store_id, now), store_id=store_id, now=now)
+
+
+def unit_price(db: Database, sku: str, category_slug: str, base_cents: int) -> int:
+    """What one unit costs today on the web, promotions included (a one-unit cart)."""
+    return price_items(db, [Item(sku, category_slug, base_cents, 1)]).total_cents
+
+
+def priced_lines(
+    db: Database, lines: Sequence[tuple[str, int]] | Sequence[dict[str, Any]]
+) -> dict[str, Any]:
+    """Lines with their product details and today's prices; unknown skus are left out.
+
+    ``lines`` are ``(sku, qty)`` pairs or dicts with ``sku`` and ``qty`` (and maybe
+    ``price_cents``, the price when added, kept as ``added_cents``). Returns
+    ``{"lines": [...], "total_cents", "discount_cents", "count"}``.
+    """
+    pairs = [
+        (ln["sku"], ln["qty"], ln.get("price_cents")) if isinstance(ln, dict) else (*ln, None)
+        for ln in lines
+    ]
+    rows = catalog_rows(db, [sku for sku, _qty, _p in pairs])
+    known = [(sku, qty, added) for sku, qty, added in pairs if sku in rows]
+    priced = price_items(
+        db,
+        [Item(sku, rows[sku]["category_slug"], rows[sku]["unit_cents"], q) for sku, q, _ in known],
+    )
+    out = []
+    for (sku, qty, added), line in zip(known, priced.lines, strict=True):
+        out.append(
+            {
+                **rows[sku],
+                "qty": qty,
+                "added_cents": added,
+                "total_cents": line.total_cents,
+                "discount_cents": line.discount_cents,
+                "promotion_fr": line.label_fr,
+                "promotion_en": line.label_en,
+            }
+        )
+    return {
+        "lines": out,
+        "total_cents": priced.total_cents,
+        "discount_cents": priced.discount_cents,
+        "count": sum(qty for _sku, qty, _a in known),
+    }
+
+
+# --------------------------------------------------------------------------- carts
+
+
+def access_key(db: Database, cart_id: str) -> str:
+    """The secret that opens a cart's page by link: an HMAC of its id (the QR shows the id)."""
+    secret = db.execute("SELECT value FROM hub_meta WHERE key = 'shop_secret'").fetchone()[0]
+    mac = hmac.new(bytes.fromhex(secret), f"cart:{cart_id}".encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(mac[:16]).rstrip(b"=").decode("ascii")
+
+
+def check_access_key(db: Database, cart_id: str, key: str) -> bool:
+    """Whether ``key`` opens ``cart_id`` (constant-time compare)."""
+    return hmac.compare_digest(access_key(db, cart_id).encode(), (key or "").encode()[:64])
+
+
+def cart_path(db: Database, cart_id: str) -> str:
+    """The web shop page that opens this cart in a browser (path and access key)."""
+    return f"/shop/panier/{cart_id}?k={access_key(db, cart_id)}"
+
+
+def get_cart(db: Database, cart_id: Any) -> dict[str, Any] | None:
+    """One cart row as a dict, or None (also for anything not shaped like a cart id)."""
+    if not cartcodec.is_cart_id(cart_id):
+        return None
+    rows = db.execute_returning_dicts("SELECT * FROM carts WHERE id = ?", [cart_id])
+    return rows[0] if rows else None
+
+
+def cart_lines(db: Database, cart_id: str) -> list[dict[str, Any]]:
+    """A cart's lines ``{sku, qty, price_cents}`` in the order they were added."""
+    return db.execute_returning_dicts(
+        "SELECT sku, qty, price_cents FROM cart_lines WHERE cart_id = ? ORDER BY position",
+        [cart_id],
+    )
+
+
+def _open_cart(db: Database, cart_id: str) -> dict[str, Any]:
+    cart = get_cart(db, cart_id)
+    if cart is None:
+        raise CartError("unknown_cart", "no such cart")
+    if cart["status"] != "open":
+        raise CartError("cart_closed", f"this cart is {cart['status']}")
+    return cart
+
+
+def _touch(db: Database, cart_id: str, at: str) -> None:
+    db.execute("UPDATE carts SET updated_at = ? WHERE id = ?", [at, cart_id])
+
+
+def create_cart(
+    db: Database,
+    source: str = "web",
+    lines: Sequence[CartLine] = (),
+    now: datetime | None = None,
+) -> str:
+    """A new open cart holding ``lines`` (checked by the codec's rules); return its id."""
+    if source not in SOURCES:
+        raise ValueError(f"source must be one of {SOURCES}")
+    try:
+        cartcodec.check_lines(list(lines))
+    except cartcodec.CartError as exc:
+        raise CartError("bad_lines", str(exc)) from exc
+    at = iso(now or utcnow())
+    with dbmod.write(db):
+        while True:
+            cart_id = cartcodec.new_cart_id()
+            if db.execute("SELECT 1 FROM carts WHERE id = ?", [cart_id]).fetchone() is None:
+                break
+        db.execute(
+            "INSERT INTO carts (id, status, source, created_at, updated_at) "
+            "VALUES (?, 'open', ?, ?, ?)",
+            [cart_id, source, at, at],
+        )
+        db.conn.executemany(
+            "INSERT INTO cart_lines (cart_id, sku, qty, price_cents, position) "
+            "VALUES (?, ?, ?, ?, ?)",
+            [(cart_id, ln.sku, ln.qty, ln.price_cents, i) for i, ln in enumerate(lines, 1)],
+        )
+    return cart_id
+
+
+def add_item(
+    db: Database, cart_id: str, sku: str, qty: int = 1, now: datetime | None = None
+) -> dict[str, Any]:
+    """Put ``qty`` of ``sku`` in the cart (added to a line already there); return the line.
+
+    The line's price is today's base unit price (what ``price_cents`` means in a cart).
+    """
+    if type(qty) is not int or not 1 <= qty <= MAX_QTY:
+        raise CartError("bad_qty", f"quantities are 1 to {MAX_QTY}")
+    at = iso(now or utcnow())
+    with dbmod.write(db):
+        _open_cart(db, cart_id)
+        row = catalog_rows(db, [sku]).get(sku)
+        if row is None:
+            raise CartError("unknown_sku", f"no variant {sku}")
+        existing = db.execute(
+            "SELECT qty FROM cart_lines WHERE cart_id = ? AND sku = ?", [cart_id, sku]
+        ).fetchone()
+        if existing is not None:
+            if existing[0] + qty > MAX_QTY:
+                raise CartError("bad_qty", f"at most {MAX_QTY} of one item")
+            db.execute(
+                "UPDATE cart_lines SET qty = qty + ?, price_cents = ? "
+                "WHERE cart_id = ? AND sku = ?",
+                [qty, row["unit_cents"], cart_id, sku],
+            )
+        else:
+            n, last = db.execute(
+                "SELECT count(*), coalesce(max(position), 0) FROM cart_lines WHERE cart_id = ?",
+                [cart_id],
+            ).fetchone()
+            if n >= MAX_LINES:
+                raise CartError("too_many_lines", f"a cart holds at most {MAX_LINES} items")
+            db.execute(
+                "INSERT INTO cart_lines (cart_id, sku, qty, price_cents, position) "
+                "VALUES (?, ?, ?, ?, ?)",
+                [cart_id, sku, qty, row["unit_cents"], last + 1],
+            )
+        _touch(db, cart_id, at)
+        line = db.execute_returning_dicts(
+            "SELECT sku, qty, price_cents FROM cart_lines WHERE cart_id = ? AND sku = ?",
+            [cart_id, sku],
+        )[0]
+    return line
+
+
+def set_qty(db: Database, cart_id: str, sku: str, qty: int, now: datetime | None = None) -> None:
+    """Set a line's quantity; 0 removes the line. A sku not in the cart is unknown_sku."""
+    if type(qty) is not int or not 0 <= qty <= MAX_QTY:
+        raise CartError("bad_qty", f"quantities are 0 to {MAX_QTY}")
+    with dbmod.write(db):
+        _open_cart(db, cart_id)
+        if qty == 0:
+            changed = db.execute(
+                "DELETE FROM cart_lines WHERE cart_id = ? AND sku = ?", [cart_id, sku]
+            ).rowcount
+        else:
+            changed = db.execute(
+                "UPDATE cart_lines SET qty = ? WHERE cart_id = ? AND sku = ?", [qty, cart_id, sku]
+            ).rowcount
+        if not changed:
+            raise CartError("unknown_sku", f"{sku} is not in this cart")
+        _touch(db, cart_id, iso(now or utcnow()))
+
+
+def revocation_data(cart_id: str, at: str) -> dict[str, Any]:
+    """The ``data`` of a cart's ``revocation`` change (docs/protocol.md)."""
+    return {"kind": "cart", "id": cart_id, "at": at}
+
+
+def close_cart(
+    db: Database,
+    cart_id: str,
+    status: str = "revoked",
+    order_id: str | None = None,
+    now: datetime | None = None,
+) -> int:
+    """Mark an open cart ``ordered`` or ``revoked`` and tell every store; return the seq."""
+    if status not in ("ordered", "revoked"):
+        raise ValueError("status is ordered or revoked")
+    at = iso(now or utcnow())
+    with dbmod.write(db):
+        _open_cart(db, cart_id)
+        db.execute(
+            "UPDATE carts SET status = ?, order_id = ?, updated_at = ? WHERE id = ?",
+            [status, order_id, at, cart_id],
+        )
+        # For every store (store_id NULL): any of them may be shown this cart's QR code.
+        return append_change(db, "revocation", cart_id, revocation_data(cart_id, at), store_id=None)
+
+
+def cart_token(
+    db: Database, private_key: Ed25519PrivateKey, cart_id: str, now: float | None = None
+) -> str:
+    """A fresh signed QR token for an open cart: inline lines when they fit, else the id."""
+    _open_cart(db, cart_id)
+    lines = [CartLine(r["sku"], r["qty"], r["price_cents"]) for r in cart_lines(db, cart_id)]
+    return cartcodec.mint_cart_token(
+        private_key, cart_id, lines, kid=keys.kid_for(private_key), now=now
+    )
+
+
+def lookup_data(db: Database, cart: dict[str, Any]) -> dict[str, Any]:
+    """What ``GET /api/v1/carts/{id}`` says about an open cart."""
+    return {
+        "id": cart["id"],
+        "status": cart["status"],
+        "lines": cart_lines(db, cart["id"]),
+        "updated_at": cart["updated_at"],
+    }
+
+
+def import_lines(
+    db: Database,
+    lines: Sequence[CartLine],
+    source: str = "kiosk",
+    now: datetime | None = None,
+) -> dict[str, Any]:
+    """A new cart from a kiosk's lines at today's prices; say what changed or was dropped.
+
+    Returns ``{"cart_id" (None when nothing was kept), "dropped": [sku],
+    "changed": [{"sku", "was_cents", "now_cents"}]}``. Prices compared are base unit
+    prices (the ``PRICE`` of the line codec).
+    """
+    rows = catalog_rows(db, [ln.sku for ln in lines])
+    kept, dropped, changed = [], [], []
+    for ln in lines:
+        row = rows.get(ln.sku)
+        if row is None:
+            dropped.append(ln.sku)
+            continue
+        if row["unit_cents"] != ln.price_cents:
+            changed.append(
+                {"sku": ln.sku, "was_cents": ln.price_cents, "now_cents": row["unit_cents"]}
+            )
+        kept.append(CartLine(ln.sku, ln.qty, row["unit_cents"]))
+    cart_id = create_cart(db, source, kept, now) if kept else None
+    return {"cart_id": cart_id, "dropped": dropped, "changed": changed}
+
+
+# --------------------------------------------------------------------------- checkout
+
+
+def stores(db: Database) -> list[dict[str, Any]]:
+    """Every store a customer can collect in, by city then name."""
+    return db.execute_returning_dicts(
+        "SELECT id, name, city, address FROM stores ORDER BY city, name"
+    )
+
+
+def store_levels(db: Database, store_id: str, skus: Iterable[str]) -> dict[str, int]:
+    """sku -> the hub's level of ``store_id``'s stock (0 when it has none)."""
+    wanted = sorted(set(skus))
+    levels = dict.fromkeys(wanted, 0)
+    for start in range(0, len(wanted), 500):
+        chunk = wanted[start : start + 500]
+        marks = ",".join("?" * len(chunk))
+        for sku, qty in db.execute(
+            f"SELECT sku, qty FROM stock_levels WHERE store_id = ? AND sku IN ({marks})",  # noqa: S608
+            [store_id, *chunk],
+        ).fetchall():
+            levels[sku] = max(0, qty)
+    return levels
+
+
+def availability(db: Database, lines: Sequence[dict[str, Any]]) -> dict[str, int]:
+    """store id -> how many of the cart's lines that store can serve in full."""
+    need = {ln["sku"]: ln["qty"] for ln in lines}
+    if not need:
+        return {}
+    marks = ",".join("?" * len(need))
+    out = {s["id"]: 0 for s in stores(db)}
+    for store_id, sku, qty in db.execute(
+        f"SELECT store_id, sku, qty FROM stock_levels WHERE sku IN ({marks})",  # noqa: S608
+        list(need),
+    ).fetchall():
+        if store_id in out and qty >= need[sku]:
+            out[store_id] += 1
+    return out
+
+
+def checkout(
+    db: Database,
+    cart_id: str,
+    store_id: str,
+    customer_name: str,
+    customer_email: str,
+    *,
+    private_key: Ed25519PrivateKey,
+    now: datetime | None = None,
+    expected_total: int | None = None,
+) -> dict[str, Any]:
+    """Place the cart as a click-and-collect order in ``store_id`` and revoke the cart.
+
+    ``expected_total``: the total the shopper saw; if the price changed since (a
+    promotion ended), CartError("price_changed") and nothing is written, so the shopper
+    confirms the new total instead of paying it unawares.
+
+    The order records the web prices the cart page showed (:func:`price_items`, no
+    store: the shop's pages price without one) at ``now``, promotions included.
+    Returns :func:`app.hub.orders.create_order`'s result. Raises CartError (cart
+    unknown, closed or empty) or OrderError (bad customer, out of stock, unknown store).
+    """
+    now = now or utcnow()
+    # One write transaction for the order and the cart's revocation: a double-submitted
+    # form, or two phones sharing the cart, get one order; the second finds it closed.
+    # The pickup-code hash then runs under the write lock (~60 ms), as it does for
+    # order.request transactions: fine for a human clicking "place the order".
+    with dbmod.write(db):
+        _open_cart(db, cart_id)
+        lines = cart_lines(db, cart_id)
+        if not lines:
+            raise CartError("empty_cart", "the cart is empty")
+        rows = catalog_rows(db, [ln["sku"] for ln in lines])
+        missing = [ln["sku"] for ln in lines if ln["sku"] not in rows]
+        if missing:
+            raise OrderError("unknown_sku", f"no variant {missing[0]}")
+        # Priced under the same write lock as the order: a promotion published or ended
+        # between the two cannot slip in.
+        priced = price_items(
+            db,
+            [Item(ln["sku"], rows[ln["sku"]]["category_slug"], rows[ln["sku"]]["unit_cents"],
+                  ln["qty"]) for ln in lines],
+            store_id=None,
+            now=now,
+        )  # fmt: skip
+        if expected_total is not None and priced.total_cents != expected_total:
+            raise CartError("price_changed", "the cart's total changed since it was shown")
+        made = create_order(
+            db,
+            store_id,
+            customer_name,
+            customer_email,
+            [{"sku": ln["sku"], "qty": ln["qty"]} for ln in lines],
+            private_key=private_key,
+            now=now,
+            priced=priced,
+        )
+        close_cart(db, cart_id, "ordered", order_id=made["order"]["id"], now=now)
+    return made

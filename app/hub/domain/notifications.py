@@ -1,0 +1,142 @@
+"""Messages to web customers, recorded at the hub (and e-mailed by :mod:`.mailer`).
+
+A notification is written in the same database transaction as the change that causes
+it, so it is never lost nor sent for something that did not happen; sending is done
+later, outside any transaction. Texts are French first, then English.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlite_utils import Database
+
+from app.core.clock import iso, parse_iso, utcnow
+
+KINDS = ("placed", "ready", "reminder", "expired", "returned")
+
+READY_SUBJECT = "Votre commande est prête"
+STORE_TIMEZONE = "Europe/Paris"  # the demo retailer's stores; dates are read there
+
+
+def _last_day(expires_at: str | None) -> str:
+    """The last day to collect, as a customer reads it: ``25/11/2026``.
+
+    ``expires_at`` is the instant the order expires, the store's midnight that ends the
+    last day, in UTC: read it in the store's time zone and step back one second.
+    """
+    if not expires_at:
+        return ""
+    local = parse_iso(expires_at).astimezone(ZoneInfo(STORE_TIMEZONE)) - timedelta(seconds=1)
+    return local.strftime("%d/%m/%Y")
+
+
+def _lines_text(lines: list[dict[str, Any]], qty_key: str = "qty") -> str:
+    return "\n".join(
+        f"- {line['name_fr']} ({line['size']}, {line['colour_fr']}) × {line[qty_key]}"
+        for line in lines
+        if line[qty_key]
+    )
+
+
+def compose(order: dict[str, Any], kind: str, lines: list[dict[str, Any]], **ctx: Any) -> dict:
+    """Subject, body and QR token of one notification (French, then English)."""
+    number, store = order["number"], ctx.get("store_name", "")
+    hello = f"Bonjour {order['customer_name']},"
+    qr_token = None
+    if kind == "placed":
+        subject = f"Commande {number} reçue"
+        body = (
+            f"{hello}\n\nNous avons bien reçu votre commande {number}, à retirer chez {store}."
+            f"\n\n{_lines_text(lines)}\n\nNous vous écrirons dès qu'elle sera prête.\n\n"
+            f"---\nWe received your order {number}; we will write as soon as it is ready."
+        )
+    elif kind == "ready":
+        subject = READY_SUBJECT
+        qr_token = order["pickup_token"]
+        short = [ln for ln in lines if ln["qty_ready"] < ln["qty"]]
+        partial = ""
+        if short:
+            missing = "\n".join(
+                f"- {ln['name_fr']} ({ln['size']}, {ln['colour_fr']}) : "
+                f"{ln['qty'] - ln['qty_ready']} manquant(s)"
+                for ln in short
+            )
+            partial = (
+                "\n\nCommande partielle : certains articles n'étaient plus disponibles et "
+                f"ne vous seront pas facturés.\n{missing}"
+            )
+        body = (
+            f"{hello}\n\nVotre commande {number} est prête chez {store}.\n\n"
+            f"Code de retrait : {order['pickup_code']}\n"
+            "Présentez le QR code joint ou donnez votre numéro de commande et ce code au "
+            f"comptoir.\n\n{_lines_text(lines, 'qty_ready')}{partial}\n\n"
+            f"---\nYour order {number} is ready for pickup. Pickup code: "
+            f"{order['pickup_code']}. Show the QR code or give the order number and the code."
+        )
+    elif kind == "reminder":
+        until = _last_day(ctx.get("expires_at"))
+        subject = f"Rappel : votre commande {number} vous attend"
+        body = (
+            f"{hello}\n\nVotre commande {number} vous attend chez {store}, "
+            f"à retirer au plus tard le {until}.\nCode de retrait : {order['pickup_code']}\n\n"
+            f"---\nReminder: your order {number} is waiting; collect it by {until}."
+        )
+        qr_token = order["pickup_token"]
+    elif kind == "expired":
+        subject = f"Commande {number} non retirée"
+        body = (
+            f"{hello}\n\nVotre commande {number} n'a pas été retirée à temps : elle est "
+            "annulée et vous serez remboursé(e) des articles non retirés.\n\n"
+            f"---\nYour order {number} was not collected in time; it is cancelled and the "
+            "items not collected will be refunded."
+        )
+    elif kind == "returned":
+        refund = ctx.get("refund")
+        how = (
+            f"un avoir de magasin vous a été remis (code {ctx.get('credit_code')})"
+            if refund == "store_credit"
+            else "le remboursement sur votre moyen de paiement est en cours"
+        )
+        subject = f"Retour enregistré pour la commande {number}"
+        body = (
+            f"{hello}\n\nNous avons enregistré le retour d'articles de votre commande "
+            f"{number} ; {how}.\n\n---\nWe recorded your return for order {number}."
+        )
+    else:
+        raise ValueError(f"unknown notification kind {kind!r}")
+    return {"subject": subject, "body": body, "qr_token": qr_token}
+
+
+def record(
+    db: Database,
+    order: dict[str, Any],
+    kind: str,
+    now: datetime | None = None,
+    **ctx: Any,
+) -> int:
+    """Record a notification for the order's customer (inside the caller's transaction)."""
+    from app.hub.domain.orders import order_lines  # orders imports this module
+
+    row = db.execute("SELECT name FROM stores WHERE id = ?", [order["store_id"]]).fetchone()
+    message = compose(
+        order, kind, order_lines(db, order["id"]), store_name=row[0] if row else "", **ctx
+    )
+    cursor = db.execute(
+        "INSERT INTO notifications (order_id, customer_email, kind, subject, body, qr_token, "
+        "created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [order["id"], order["customer_email"], kind, message["subject"], message["body"],
+         message["qr_token"], iso(now or utcnow())],
+    )  # fmt: skip
+    return int(cursor.lastrowid)
+
+
+def for_order(db: Database, order_id: str) -> list[dict[str, Any]]:
+    """An order's notifications, oldest first."""
+    return db.execute_returning_dicts(
+        "SELECT id, kind, subject, body, qr_token, created_at, sent_at, error "
+        "FROM notifications WHERE order_id = ? ORDER BY id",
+        [order_id],
+    )

@@ -1,0 +1,379 @@
+"""Web orders at the hub: placing them, their feed data, and the shopper's access key.
+
+An order is placed at the hub (the web shop), reserved out of its store's stock, and
+sent to that store only, as an ``order`` change (docs/protocol.md, Click-and-collect).
+From then on the store moves it through ``order.*`` transactions (:mod:`.order_tx`).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+from datetime import datetime
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from sqlite_utils import Database
+
+from app.core import db as dbmod
+from app.core import tokens
+from app.core.clock import iso, utcnow
+from app.core.pricing import PricedCart
+from app.hub.domain import keys, notifications
+from app.hub.domain.changes import append_change
+from app.hub.domain.registry import ID_ALPHABET
+from app.store.domain.staff import hash_secret
+from app.store.domain.tickets import initials
+
+ORDER_ID_LENGTH = 16
+PICKUP_CODE_DIGITS = 6
+#: How long a pickup QR stays valid after the order is placed: beyond any expiry window
+#: (the store decides expiry in opening days; the token only has to outlive it).
+# Valid until the order can no longer be collected: up to 30 opening days from ready
+# (about 35 calendar days), after preparation.
+PICKUP_TOKEN_TTL_S = 60 * 24 * 3600
+MAX_LINES = 50
+MAX_QTY = 99
+MAX_NAME = 80
+MAX_EMAIL = 254
+
+_LINE_DATA = (
+    "SELECT l.line, l.sku, v.ean, p.name_fr, p.name_en, v.size, v.colour_fr, v.colour_en, "
+    "c.slug AS category_slug, l.qty, l.price_cents, l.discount_cents, l.qty_ready, "
+    "l.qty_collected, l.qty_returned FROM order_lines l JOIN variants v ON v.sku = l.sku "
+    "JOIN products p ON p.pk = v.product_pk JOIN categories c ON c.id = p.category_id "
+    "WHERE l.order_id = ? ORDER BY l.line"
+)
+
+
+class OrderError(ValueError):
+    """An order that cannot be placed as asked; ``code`` is stable for callers."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def new_order_id() -> str:
+    """``o-`` + 16 random base32 characters (80 bits): never sequential."""
+    return "o-" + "".join(secrets.choice(ID_ALPHABET) for _ in range(ORDER_ID_LENGTH))
+
+
+def new_order_number() -> str:
+    """``CC-`` + 8 random digits: what the customer reads out at the counter."""
+    return "CC-" + "".join(secrets.choice("0123456789") for _ in range(8))
+
+
+def new_pickup_code() -> str:
+    """Six random digits (leading zeros kept)."""
+    return f"{secrets.randbelow(10**PICKUP_CODE_DIGITS):0{PICKUP_CODE_DIGITS}d}"
+
+
+def demo_code_hash(code: str) -> str:
+    """A cheap scrypt hash in :func:`app.staffauth.hash_secret`'s format.
+
+    Only for codes that are public anyway (demo orders listed in demo.json, benchmark
+    orders): the store verifies it with the parameters written in the hash itself.
+    """
+    salt = secrets.token_bytes(16)
+    digest = hashlib.scrypt(code.encode(), salt=salt, dklen=32, n=2**8, r=8, p=1)
+    b64 = base64.b64encode
+    return f"scrypt${2**8}$8$1${b64(salt).decode()}${b64(digest).decode()}"
+
+
+def access_key(db: Database, order_id: str) -> str:
+    """The secret that opens the order's shop page: an HMAC of its id, never the id alone."""
+    secret = db.execute("SELECT value FROM hub_meta WHERE key = 'shop_secret'").fetchone()[0]
+    mac = hmac.new(bytes.fromhex(secret), f"shop:{order_id}".encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(mac[:16]).rstrip(b"=").decode("ascii")
+
+
+def check_access_key(db: Database, order_id: str, key: str) -> bool:
+    """Whether ``key`` opens ``order_id``'s page (constant-time compare)."""
+    return hmac.compare_digest(access_key(db, order_id).encode(), (key or "").encode()[:64])
+
+
+def shop_path(db: Database, order: dict[str, Any]) -> str:
+    """The shopper's page for an order, with its access key."""
+    return f"/orders/{order['number']}?k={access_key(db, order['id'])}"
+
+
+def get_order(db: Database, order_id: str) -> dict[str, Any] | None:
+    """One order row as a dict, or None."""
+    rows = db.execute_returning_dicts("SELECT * FROM orders WHERE id = ?", [order_id])
+    return rows[0] if rows else None
+
+
+def get_order_by_number(db: Database, number: str) -> dict[str, Any] | None:
+    """One order row by its number, or None."""
+    rows = db.execute_returning_dicts("SELECT * FROM orders WHERE number = ?", [number])
+    return rows[0] if rows else None
+
+
+def order_lines(db: Database, order_id: str) -> list[dict[str, Any]]:
+    """An order's lines with their product details, in line order."""
+    return db.execute_returning_dicts(_LINE_DATA, [order_id])
+
+
+def order_change_data(db: Database, order_id: str, tx_id: str | None = None) -> dict[str, Any]:
+    """The ``data`` of the order's ``order`` change (docs/protocol.md); ``tx`` when given."""
+    order = get_order(db, order_id)
+    if order is None:
+        raise KeyError(order_id)
+    data = {
+        "id": order["id"],
+        "number": order["number"],
+        "store_id": order["store_id"],
+        "status": order["status"],
+        "customer_name": order["customer_name"],
+        "customer_email": order["customer_email"],
+        "customer_initials": initials(order["customer_name"]),
+        "placed_at": order["placed_at"],
+        "promised_at": order["promised_at"],
+        # When it became ready: the store counts the collection window from there,
+        # also when it rebuilds its database from the feed.
+        "ready_at": order["ready_at"],
+        "expiry_days": order["expiry_days"],
+        "pickup_code_hash": order["pickup_code_hash"],
+        "lines": order_lines(db, order_id),
+        "revision": order["revision"],
+    }
+    if tx_id is not None:
+        data["tx"] = tx_id
+    return data
+
+
+def publish(db: Database, order_id: str, tx_id: str | None = None, bump: bool = True) -> int:
+    """Bump the order's revision and append its ``order`` change for its store only."""
+    if bump:
+        db.execute(
+            "UPDATE orders SET revision = revision + 1, updated_at = ? WHERE id = ?",
+            [iso(utcnow()), order_id],
+        )
+    data = order_change_data(db, order_id, tx_id)
+    return append_change(db, "order", order_id, data, store_id=data["store_id"])
+
+
+_ORDER_DATA = (
+    "json_object('id', o.id, 'number', o.number, 'store_id', o.store_id, 'status', o.status, "
+    "'customer_name', o.customer_name, 'customer_email', o.customer_email, "
+    "'customer_initials', ?, 'placed_at', o.placed_at, 'promised_at', o.promised_at, "
+    "'ready_at', o.ready_at, "
+    "'expiry_days', o.expiry_days, 'pickup_code_hash', o.pickup_code_hash, 'lines', "
+    "(SELECT json_group_array(json_object('line', l.line, 'sku', l.sku, 'ean', v.ean, "
+    "'name_fr', p.name_fr, 'name_en', p.name_en, 'size', v.size, 'colour_fr', v.colour_fr, "
+    "'colour_en', v.colour_en, 'category_slug', c.slug, 'qty', l.qty, "
+    "'price_cents', l.price_cents, 'discount_cents', l.discount_cents, "
+    "'qty_ready', l.qty_ready, 'qty_collected', l.qty_collected, "
+    "'qty_returned', l.qty_returned)) FROM (SELECT * FROM order_lines "
+    "WHERE order_id = o.id ORDER BY line) l JOIN variants v ON v.sku = l.sku "
+    "JOIN products p ON p.pk = v.product_pk JOIN categories c ON c.id = p.category_id), "
+    "'revision', o.revision)"
+)
+
+
+def publish_many(db: Database, order_ids: list[str]) -> tuple[int, int]:
+    """Append the ``order`` change of many orders in SQL; return the first and last seq."""
+    first = last = 0
+    now = iso(utcnow())
+    for order_id in order_ids:
+        name = db.execute("SELECT customer_name FROM orders WHERE id = ?", [order_id]).fetchone()
+        cursor = db.execute(
+            "INSERT INTO changes (kind, key, store_id, data, created_at) "  # noqa: S608
+            f"SELECT 'order', o.id, o.store_id, {_ORDER_DATA}, ? FROM orders o WHERE o.id = ?",
+            [initials(name[0]), now, order_id],
+        )
+        last = int(cursor.lastrowid)
+        first = first or last
+    return first, last
+
+
+def _check_customer(name: str, email: str) -> tuple[str, str]:
+    name, email = (name or "").strip(), (email or "").strip()
+    if not name or len(name) > MAX_NAME:
+        raise OrderError("invalid_customer", f"a customer name of 1 to {MAX_NAME} characters")
+    if len(email) > MAX_EMAIL or email.count("@") != 1 or not all(email.split("@")):
+        raise OrderError("invalid_customer", "a valid e-mail address is needed")
+    return name, email
+
+
+def _check_lines(
+    db: Database, lines: list[dict[str, Any]], priced: PricedCart | None = None
+) -> list[tuple[str, int, int, int]]:
+    """Validated ``(sku, qty, unit price, line discount)`` per line; the same sku twice
+    is merged. Priced from ``priced`` (what the shopper was shown) when given, else at
+    today's base price with no discount."""
+    if not lines or len(lines) > MAX_LINES:
+        raise OrderError("invalid_lines", f"an order has 1 to {MAX_LINES} lines")
+    merged: dict[str, int] = {}
+    for line in lines:
+        sku, qty = line.get("sku"), line.get("qty")
+        if not isinstance(sku, str) or not sku:
+            raise OrderError("invalid_lines", "every line needs a sku")
+        if not isinstance(qty, int) or isinstance(qty, bool) or not 1 <= qty <= MAX_QTY:
+            raise OrderError("invalid_lines", f"quantities are 1 to {MAX_QTY}")
+        merged[sku] = merged.get(sku, 0) + qty
+        if merged[sku] > MAX_QTY:
+            raise OrderError("invalid_lines", f"quantities are 1 to {MAX_QTY}")
+    shown = _shown_prices(merged, priced) if priced is not None else None
+    out = []
+    for sku, qty in merged.items():
+        if shown is not None:
+            if db.execute("SELECT 1 FROM variants WHERE sku = ?", [sku]).fetchone() is None:
+                raise OrderError("unknown_sku", f"no variant {sku}")
+            out.append((sku, qty, *shown[sku]))
+            continue
+        row = db.execute(
+            "SELECT coalesce(v.price_cents, p.price_cents) FROM variants v "
+            "JOIN products p ON p.pk = v.product_pk WHERE v.sku = ?",
+            [sku],
+        ).fetchone()
+        if row is None:
+            raise OrderError("unknown_sku", f"no variant {sku}")
+        out.append((sku, qty, row[0], 0))
+    return out
+
+
+def _shown_prices(merged: dict[str, int], priced: PricedCart) -> dict[str, tuple[int, int]]:
+    """sku -> ``(unit price, line discount)`` from a priced cart covering exactly
+    ``merged``; anything else is refused rather than half-priced."""
+    shown: dict[str, tuple[int, int]] = {}
+    for line in priced.lines:
+        if line.sku in shown or merged.get(line.sku) != line.qty:
+            raise OrderError("invalid_lines", "the prices shown do not match the order's lines")
+        if line.unit_cents < 0 or not 0 <= line.discount_cents <= line.unit_cents * line.qty:
+            raise OrderError("invalid_lines", f"a price out of range for {line.sku}")
+        shown[line.sku] = (line.unit_cents, line.discount_cents)
+    if set(shown) != set(merged):
+        raise OrderError("invalid_lines", "the prices shown do not match the order's lines")
+    return shown
+
+
+def reserve_stock(db: Database, store_id: str, sku: str, qty: int, as_of: str) -> int:
+    """Move ``qty`` units out of the store's level (``reserved``) and log the level."""
+    level = db.execute(
+        "INSERT INTO stock_levels (store_id, sku, qty, as_of) VALUES (?, ?, ?, ?) "
+        "ON CONFLICT (store_id, sku) DO UPDATE SET qty = qty + excluded.qty, "
+        "as_of = excluded.as_of RETURNING qty",
+        [store_id, sku, -qty, as_of],
+    ).fetchall()[0][0]
+    data = {"store_id": store_id, "sku": sku, "qty": level, "as_of": as_of}
+    append_change(db, "stock", f"{store_id}/{sku}", data)
+    return level
+
+
+def create_order(
+    db: Database,
+    store_id: str,
+    customer_name: str,
+    customer_email: str,
+    lines: list[dict[str, Any]],
+    promised_at: datetime | str | None = None,
+    expiry_days: int = 5,
+    *,
+    private_key: Ed25519PrivateKey,
+    now: datetime | None = None,
+    reserve: bool = True,
+    check_stock: bool = True,
+    code_hasher: Any = hash_secret,
+    notify: bool = True,
+    priced: PricedCart | None = None,
+) -> dict[str, Any]:
+    """Place a web order for pickup in ``store_id``; return ``{order, pickup_code, ...}``.
+
+    ``priced`` is the cart as the shopper was shown it (:func:`app.hub.carts.price_items`):
+    each line then records that unit price and promotion discount, so the order costs
+    what was shown (DESIGN.md, invariant 4). It must cover exactly the order's skus and
+    (merged) quantities, else ``OrderError("invalid_lines")``. Without it (seed, bench
+    and demo orders) lines are at today's base price with no discount.
+
+    Reserves the units (raises ``OrderError("out_of_stock")`` when the store's level is
+    short unless ``check_stock`` is False), sends the order to its store only, and
+    records the "placed" notification. Returns ``{"order": change data, "pickup_code",
+    "pickup_token", "access_key", "shop_path"}``; the code is shown to nobody else.
+    """
+    name, email = _check_customer(customer_name, customer_email)
+    if not isinstance(expiry_days, int) or not 1 <= expiry_days <= 30:
+        raise OrderError("invalid_expiry", "expiry_days is 1 to 30")
+    now = now or utcnow()
+    placed_at = iso(now)
+    if isinstance(promised_at, datetime):
+        promised_at = iso(promised_at)
+    code = new_pickup_code()
+    code_hash = code_hasher(code)  # slow (scrypt): outside the write lock
+    kid = keys.kid_for(private_key)
+    with dbmod.write(db):
+        if db.execute("SELECT 1 FROM stores WHERE id = ?", [store_id]).fetchone() is None:
+            raise OrderError("unknown_store", f"no store {store_id}")
+        checked = _check_lines(db, lines, priced)
+        if check_stock:
+            for sku, qty, _price, _discount in checked:
+                row = db.execute(
+                    "SELECT qty FROM stock_levels WHERE store_id = ? AND sku = ?", [store_id, sku]
+                ).fetchone()
+                if (row[0] if row else 0) < qty:
+                    raise OrderError("out_of_stock", f"not enough {sku} in {store_id}")
+        if db.execute("SELECT 1 FROM hub_keys WHERE kid = ?", [kid]).fetchone() is None:
+            keys.register_key(db, private_key)
+        order_id, number = fresh_ids(db)
+        token = tokens.mint(
+            private_key,
+            "pickup",
+            {"o": order_id, "s": store_id},
+            PICKUP_TOKEN_TTL_S,
+            now=now.timestamp(),
+            kid=kid,
+        )
+        db.execute(
+            "INSERT INTO orders (id, number, store_id, status, customer_name, customer_email, "
+            "placed_at, promised_at, expiry_days, pickup_code, pickup_code_hash, pickup_token, "
+            "revision, updated_at) VALUES (?, ?, ?, 'placed', ?, ?, ?, ?, ?, ?, ?, ?, 1, ?)",
+            [order_id, number, store_id, name, email, placed_at, promised_at, expiry_days,
+             code, code_hash, token, placed_at],
+        )  # fmt: skip
+        db.conn.executemany(
+            "INSERT INTO order_lines (order_id, line, sku, qty, price_cents, discount_cents) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            [(order_id, i, *line) for i, line in enumerate(checked, 1)],
+        )
+        if reserve:
+            for sku, qty, _price, _discount in checked:
+                reserve_stock(db, store_id, sku, qty, placed_at)
+        publish(db, order_id, bump=False)
+        if notify:
+            notifications.record(db, get_order(db, order_id), "placed", now=now)
+        data = order_change_data(db, order_id)
+    return {
+        "order": data,
+        "pickup_code": code,
+        "pickup_token": token,
+        "access_key": access_key(db, order_id),
+        "shop_path": shop_path(db, data),
+    }
+
+
+def fresh_ids(db: Database) -> tuple[str, str]:
+    """A new order id and number, checked unused (call under the write lock)."""
+    while True:
+        order_id, number = new_order_id(), new_order_number()
+        taken = db.execute(
+            "SELECT 1 FROM orders WHERE id = ? OR number = ?", [order_id, number]
+        ).fetchone()
+        if taken is None:
+            return order_id, number
+
+
+def set_status(db: Database, order_id: str, status: str, at: str, **fields: Any) -> None:
+    """Move an order to ``status`` (with the matching timestamp column, if any)."""
+    columns = {"status": status, "updated_at": at, **fields}
+    stamp = {"ready": "ready_at", "ready_partial": "ready_at", "collected": "collected_at",
+             "expired": "expired_at"}.get(status)  # fmt: skip
+    if stamp and stamp not in columns:
+        columns[stamp] = at
+    assignments = ", ".join(f"{name} = ?" for name in columns)
+    db.execute(
+        f"UPDATE orders SET {assignments} WHERE id = ?",  # noqa: S608 (names are ours)
+        [*columns.values(), order_id],
+    )

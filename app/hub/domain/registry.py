@@ -1,0 +1,101 @@
+"""The stores the hub knows: ids, names, addresses and the secrets they sign with."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from typing import Any
+
+from sqlite_utils import Database
+
+from app.core import db as dbmod
+from app.core.clock import now_iso
+from app.core.signing import new_secret
+from app.hub.domain.changes import append_change
+
+# Crockford's base32 alphabet in lower case: no i, l, o, u to misread on a label.
+ID_ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"
+ID_LENGTH = 6
+
+
+def new_store_id() -> str:
+    """A random store id such as ``st-p4x8vd`` (30 random bits, never sequential)."""
+    return "st-" + "".join(secrets.choice(ID_ALPHABET) for _ in range(ID_LENGTH))
+
+
+def store_change_data(store: dict[str, Any]) -> dict[str, Any]:
+    """What the change feed says about a store (never its secret)."""
+    return {k: store[k] for k in ("id", "name", "city", "address")}
+
+
+def insert_store(
+    db: Database,
+    store_id: str,
+    name: str,
+    city: str = "",
+    address: str = "",
+    opening_hours: dict[str, Any] | None = None,
+    secret: str | None = None,
+) -> dict[str, str]:
+    """Register a store with a given id and announce it on the feed; return id and secret."""
+    secret = secret or new_secret()
+    row = {"id": store_id, "name": name, "city": city, "address": address}
+    with dbmod.write(db):
+        db.execute(
+            "INSERT INTO stores (id, name, city, address, opening_hours, secret, created_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [
+                store_id,
+                name,
+                city,
+                address,
+                None if opening_hours is None else json.dumps(opening_hours),
+                secret,
+                now_iso(),
+            ],
+        )
+        append_change(db, "store", store_id, store_change_data(row))
+    return {"id": store_id, "secret": secret}
+
+
+def add_store(
+    db: Database,
+    name: str,
+    city: str = "",
+    address: str = "",
+    opening_hours: dict[str, Any] | None = None,
+) -> dict[str, str]:
+    """Register a new store under a fresh random id; return ``{id, secret}``."""
+    if not name.strip():
+        raise ValueError("a store needs a name")
+    with dbmod.write(db):
+        # 2^30 ids: a collision is unlikely but cheap to rule out under the write lock.
+        while True:
+            store_id = new_store_id()
+            if db.execute("SELECT 1 FROM stores WHERE id = ?", [store_id]).fetchone() is None:
+                break
+        return insert_store(db, store_id, name.strip(), city, address, opening_hours)
+
+
+def secret_for(db: Database, store_id: str) -> str | None:
+    """The signing secret of ``store_id``, or None if the hub does not know it."""
+    row = db.execute("SELECT secret FROM stores WHERE id = ?", [store_id]).fetchone()
+    return row[0] if row else None
+
+
+def list_stores(db: Database) -> list[dict[str, Any]]:
+    """Every store, by name, without secrets."""
+    rows = db.execute(
+        "SELECT id, name, city, address, opening_hours, created_at FROM stores ORDER BY name, id"
+    ).fetchall()
+    return [
+        {
+            "id": r[0],
+            "name": r[1],
+            "city": r[2],
+            "address": r[3],
+            "opening_hours": json.loads(r[4]) if r[4] else None,
+            "created_at": r[5],
+        }
+        for r in rows
+    ]

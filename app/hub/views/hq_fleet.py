@@ -1,0 +1,232 @@
+"""The fleet dashboard (``/hq/flotte``): every store's health at a glance.
+
+The store table refreshes itself every 5 s (htmx polling of ``/hq/flotte/etat``); the
+parked transactions, with their retry and discard forms, are a section of their own so
+a refresh never wipes a reason being typed (static/js/hq.js pauses that section's
+refresh while a form in it is in use). Charts are SVG drawn here (charts.py).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from flask import Response, current_app, flash, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
+
+from app.core import clock
+from app.hub.domain import fleet as fleetdom
+from app.hub.domain.notifications import STORE_TIMEZONE
+from app.hub.storage import get_db
+from app.hub.views import charts
+from app.hub.views.hq import audit, bp, current_user, login_required
+
+REFRESH_S = 5
+LAG_HOURS = 24
+LAG_BUCKETS = 240  # 6-minute buckets over 24 h: the worst lag of each is drawn
+PICKUP_DAYS = 14
+SKEW_WARN_S = 5
+DISK_WARN_BYTES = 1024**3
+
+
+def _htmx() -> bool:
+    return bool(request.headers.get("HX-Request"))
+
+
+def _vary(response: Response) -> Response:
+    response.headers["Vary"] = "HX-Request"
+    return response
+
+
+def _decorate(stores: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Add the warnings the table shows next to the numbers (never colour alone)."""
+    for s in stores:
+        skew = s["clock_skew_s"]
+        s["skew_warn"] = skew is not None and abs(skew) > SKEW_WARN_S
+        s["disk_warn"] = s["free_disk_bytes"] is not None and s["free_disk_bytes"] < DISK_WARN_BYTES
+        s["free_disk"] = fleetdom.human_bytes(s["free_disk_bytes"])
+        s["db_size"] = fleetdom.human_bytes(s["db_size_bytes"])
+        s["silent"] = fleetdom.human_age(s["silent_s"])
+        s["oldest_unsent_age"] = fleetdom.human_age(s["oldest_unsent_age_s"])
+        s["sync_lag"] = fleetdom.human_age(s["sync_lag_s"])
+        s["report_age"] = fleetdom.human_age(
+            None
+            if not s["reported_at"]
+            else (clock.utcnow() - clock.parse_iso(s["reported_at"])).total_seconds()
+        )
+        s["uptime"] = fleetdom.human_age(
+            None
+            if not s["started_at"]
+            else (clock.utcnow() - clock.parse_iso(s["started_at"])).total_seconds()
+        )
+    return stores
+
+
+def _status() -> dict[str, Any]:
+    threshold = fleetdom.offline_threshold(current_app.config)
+    stores = _decorate(fleetdom.fleet_status(get_db(), threshold))
+    return {
+        "stores": stores,
+        "threshold": threshold,
+        "threshold_text": fleetdom.human_age(threshold),
+        "counts": {
+            "online": sum(s["status"] == "online" for s in stores),
+            "offline": sum(s["status"] == "offline" for s in stores),
+            "never": sum(s["status"] == "never" for s in stores),
+            "parked": sum(s["parked_count"] for s in stores),
+        },
+        "refresh_s": REFRESH_S,
+        "now": clock.now_iso(),
+    }
+
+
+def _short_duration(seconds: float) -> str:
+    """An axis label: ``45 s``, ``15 min``, ``2 h``, ``1,5 j``."""
+    for unit, size in (("j", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.1f}".rstrip("0").rstrip(".").replace(".", ",") + f" {unit}"
+    return f"{seconds:.0f} s"
+
+
+def _lag_chart(stores: list[dict[str, Any]], now: datetime) -> dict[str, Any]:
+    zone = ZoneInfo(STORE_TIMEZONE)
+    start = now - timedelta(hours=LAG_HOURS)
+    width_s = LAG_HOURS * 3600 / LAG_BUCKETS
+    history = fleetdom.lag_history(get_db(), LAG_HOURS, now)
+    series, lines = [], []
+    for s in stores:
+        buckets: dict[int, int] = {}
+        for at, lag, _depth in history.get(s["id"], []):
+            if lag is None:
+                continue
+            b = int((at - start).total_seconds() // width_s)
+            buckets[b] = max(buckets.get(b, 0), lag)
+        points = [((b + 0.5) * width_s, float(v)) for b, v in sorted(buckets.items())]
+        series.append(charts.Series(s["name"], points))
+        if points:
+            worst = max(v for _, v in points)
+            lines.append(
+                f"{s['name']} : pire retard {fleetdom.human_age(worst)}, "
+                f"dernier {fleetdom.human_age(points[-1][1])}"
+            )
+        else:
+            lines.append(f"{s['name']} : aucun rapport sur la période")
+    # Hours are stepped in UTC and only labelled in Paris time: stepping wall-clock hours
+    # in the zone misplaced every tick after a daylight-saving change by an hour.
+    tick = (start + timedelta(hours=1)).replace(minute=0, second=0, microsecond=0)
+    ticks = []
+    while tick <= now:
+        local = tick.astimezone(zone)
+        if local.hour % 4 == 0:
+            ticks.append(((tick - start).total_seconds(), local.strftime("%Hh")))
+        tick += timedelta(hours=1)
+    svg = charts.line_chart(
+        "Retard de synchronisation par magasin, dernières 24 heures",
+        "Âge du plus ancien changement du siège pas encore appliqué par le magasin. "
+        + " ; ".join(lines)
+        + ".",
+        series,
+        x_min=0,
+        x_max=LAG_HOURS * 3600,
+        x_ticks=ticks,
+        y_format=_short_duration,
+        tops=charts.DURATION_TOPS,
+        max_gap=3 * width_s,
+    )
+    return {"svg": svg, "series": series}
+
+
+def _pickup_chart(stores: list[dict[str, Any]], now: datetime) -> dict[str, Any]:
+    days, counts = fleetdom.pickups_per_day(get_db(), PICKUP_DAYS, now)
+    labels = [f"{d[8:10]}/{d[5:7]}" for d in days]
+    series = []
+    lines = []
+    for s in stores:
+        values = counts.get(s["id"], [0] * len(days))
+        series.append(charts.Series(s["name"], [(i, float(v)) for i, v in enumerate(values)]))
+        lines.append(f"{s['name']} : {sum(values)} retraits, aujourd'hui {values[-1]}")
+    svg = charts.bar_chart(
+        f"Retraits click-and-collect par jour et par magasin, {PICKUP_DAYS} derniers jours",
+        " ; ".join(lines) + ".",
+        labels,
+        series,
+        y_format=lambda v: f"{v:.0f}",
+        label_every=2,
+    )
+    return {"svg": svg, "series": series, "days": labels, "counts": counts}
+
+
+@bp.get("/flotte")
+@login_required("operations")
+def fleet() -> ResponseReturnValue:
+    """Every store: online or not, outbox, parked transactions, health, charts."""
+    context = _status()
+    now = clock.utcnow()
+    html = render_template(
+        "hq/fleet.html",
+        lag=_lag_chart(context["stores"], now),
+        pickups=_pickup_chart(context["stores"], now),
+        swatch=charts.swatch,
+        **context,
+    )
+    return _vary(Response(html, mimetype="text/html"))
+
+
+@bp.get("/flotte/etat")
+@login_required("operations")
+def fleet_table() -> ResponseReturnValue:
+    """The store table alone (the dashboard polls it every 5 s)."""
+    return _vary(Response(render_template("hq/_fleet_table.html", **_status())))
+
+
+@bp.get("/flotte/bloquees")
+@login_required("operations")
+def fleet_parked() -> ResponseReturnValue:
+    """The parked-transactions section alone (polled while no form in it is in use)."""
+    return _vary(Response(render_template("hq/_fleet_parked.html", **_status())))
+
+
+@bp.get("/flotte/graphiques")
+@login_required("operations")
+def fleet_charts() -> ResponseReturnValue:
+    """The charts alone (refreshed every minute)."""
+    context = _status()
+    now = clock.utcnow()
+    html = render_template(
+        "hq/_fleet_charts.html",
+        lag=_lag_chart(context["stores"], now),
+        pickups=_pickup_chart(context["stores"], now),
+        swatch=charts.swatch,
+        **context,
+    )
+    return _vary(Response(html))
+
+
+@bp.post("/flotte/<store_id>/bloquees/<tx_id>")
+@login_required("operations")
+def resolve_parked(store_id: str, tx_id: str) -> ResponseReturnValue:
+    """Retry or discard one parked transaction of a store (sent through the feed)."""
+    action = request.form.get("action", "")
+    reason = request.form.get("reason", "").strip()
+    user = current_user()
+    assert user is not None
+    try:
+        seq = fleetdom.queue_outbox_command(
+            get_db(), store_id, tx_id[:64], action, reason, by=user["email"]
+        )
+    except ValueError as exc:
+        if action == "discard" and not reason:
+            flash("Pour abandonner une transaction, indiquez la raison.")
+        else:
+            flash(f"Action impossible : {exc}.")
+    else:
+        audit(
+            f"outbox.{action}",
+            {"store_id": store_id, "tx_id": tx_id, "reason": reason, "seq": seq},
+        )
+        if action == "retry":
+            flash("Nouvel essai demandé : le magasin renverra la transaction sous peu.")
+        else:
+            flash("Abandon demandé : le magasin retirera la transaction de sa file.")
+    return redirect(url_for("hq.fleet", _anchor=f"bloquees-{store_id}"))

@@ -1,0 +1,105 @@
+"""The demo web shop's order pages: what the shopper sees on a phone.
+
+``/orders/<number>?k=<access key>``: the order, its status, the messages the hub sent
+("Votre commande est prête", with the pickup code) and the pickup QR code. The access
+key is an HMAC of the order id with a hub secret (:func:`.orders.access_key`): the
+number alone, printed on a bag label, opens nothing. A wrong key is a plain 404, the
+same as an unknown number, so numbers cannot be probed.
+"""
+
+from __future__ import annotations
+
+import io
+from zoneinfo import ZoneInfo
+
+from flask import Blueprint, Response, abort, render_template, request
+from flask.typing import ResponseReturnValue
+
+from app.core.clock import parse_iso
+from app.hub.domain import notifications
+from app.hub.domain.orders import check_access_key, get_order_by_number, order_lines
+from app.hub.storage import get_db
+from app.store.domain.tickets import render_qr
+
+bp = Blueprint("hub_shop", __name__)
+
+STATUS_LABELS = {
+    "placed": ("En préparation", "Being prepared"),
+    "preparing": ("En préparation", "Being prepared"),
+    "ready": ("Prête à retirer", "Ready for pickup"),
+    "ready_partial": ("Prête à retirer (partielle)", "Ready for pickup (partial)"),
+    "partially_collected": ("Retirée en partie", "Partly collected"),
+    "collected": ("Retirée", "Collected"),
+    "expired": ("Expirée : non retirée à temps", "Expired: not collected in time"),
+    "cancelled": ("Annulée", "Cancelled"),
+}
+SHOW_CODE = ("ready", "ready_partial", "partially_collected")
+
+
+def _order_or_404(number: str) -> dict:
+    """The order behind ``number`` if ``?k=`` is its access key; a 404 otherwise."""
+    db = get_db()
+    order = get_order_by_number(db, number) if len(number) <= 20 else None
+    if order is None or not check_access_key(db, order["id"], request.args.get("k", "")):
+        abort(404)
+    return order
+
+
+@bp.get("/orders/<number>")
+def order_page(number: str) -> ResponseReturnValue:
+    """The shopper's page for one order: status, messages, pickup QR and code."""
+    order = _order_or_404(number)
+    db = get_db()
+    store = db.execute_returning_dicts(
+        "SELECT name, city, address FROM stores WHERE id = ?", [order["store_id"]]
+    )
+    lines = order_lines(db, order["id"])
+    html = render_template(
+        "hub/order.html",
+        order=order,
+        lines=lines,
+        # What the shopper pays: each line's base total less the discount it was shown.
+        total_cents=sum(ln["qty"] * ln["price_cents"] - ln["discount_cents"] for ln in lines),
+        discount_cents=sum(ln["discount_cents"] for ln in lines),
+        store=store[0] if store else {},
+        messages=notifications.for_order(db, order["id"]),
+        status_label=STATUS_LABELS.get(order["status"], (order["status"], order["status"])),
+        show_code=order["status"] in SHOW_CODE,
+        key=request.args.get("k", ""),
+    )
+    return Response(html, mimetype="text/html")
+
+
+@bp.get("/orders/<number>/qr.png")
+def order_qr(number: str) -> ResponseReturnValue:
+    """The pickup QR code (the hub-signed ``pickup`` token) as a PNG."""
+    order = _order_or_404(number)
+    if order["status"] not in SHOW_CODE:
+        abort(404)
+    buf = io.BytesIO()
+    render_qr(order["pickup_token"], box_size=8).save(buf, "PNG")
+    return Response(buf.getvalue(), mimetype="image/png")
+
+
+def euros(cents: int) -> str:
+    """``123450`` -> ``1 234,50 €`` (French format, narrow no-break spaces)."""
+    whole, frac = divmod(int(cents), 100)
+    return f"{whole:,}".replace(",", "\u202f") + f",{frac:02d}\u00a0€"
+
+
+@bp.app_template_filter("euros")
+def euros_filter(cents: int) -> str:
+    """Jinja filter for :func:`euros`."""
+    return euros(cents)
+
+
+@bp.app_template_filter("fr_datetime")
+def fr_datetime(text: str | None) -> str:
+    """``2026-11-22T14:02:00Z`` -> ``22/11/2026 15:02``: the shopper reads the shop's time."""
+    if not text:
+        return ""
+    return (
+        parse_iso(text)
+        .astimezone(ZoneInfo(notifications.STORE_TIMEZONE))
+        .strftime("%d/%m/%Y %H:%M")
+    )

@@ -1,0 +1,1 @@
+"""The store server: one per shop, on the kiosk box or tablet, working offline."""

@@ -1,0 +1,149 @@
+"""The store server's Flask application factory."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, Response, g, jsonify, render_template
+from flask_babel import gettext as _
+from werkzeug.exceptions import HTTPException
+
+from app.core.qrphoto import MAX_PHOTO_BYTES
+from app.store import storage
+from app.store.domain.stock import self_store_id, stock_version
+from app.web import i18n, jsonguard, security
+from app.web.extensions import htmx
+
+ROOT = Path(__file__).resolve().parents[2]
+
+DEFAULTS: dict[str, Any] = {
+    "IDLE_SECONDS": 60,  # untouched this long, the kiosk asks "Toujours là ?"
+    "IDLE_COUNTDOWN_SECONDS": 10,  # ... and then forgets the shopper
+    "STOCK_POLL_SECONDS": 2,  # open pages check for stock changes this often
+    "STALE_AFTER_SECONDS": 120,  # older stock figures say "stock au 14:02"
+    "STAFF_IDLE_SECONDS": 600,  # a staff session ends after 10 minutes without use
+    "STORE_TIMEZONE": "Europe/Paris",
+    "SESSION_COOKIE_SAMESITE": "Lax",
+    "SESSION_COOKIE_HTTPONLY": True,
+    "WTF_CSRF_TIME_LIMIT": None,  # a kiosk page may stay open all day
+    "PICTURE_CACHE": None,
+    "RESERVATION_HOLD_MINUTES": 120,  # a reservation holds the stock this long
+    # Where "send to my phone" points shoppers: the public web shop (default: the hub).
+    "SHOP_URL": None,
+    # Bodies: every kiosk and staff form is a few KB; only a QR photo is bigger (a phone
+    # photo, plus the form around it). Refused from the headers, before anything is read.
+    "MAX_CONTENT_LENGTH": 256 * security.KiB,
+    "PHOTO_MAX_CONTENT_LENGTH": MAX_PHOTO_BYTES + 64 * security.KiB,
+}
+# The views that take a photo of a QR code (qrphoto.decode_upload).
+PHOTO_ENDPOINTS = frozenset({"counter.verify_photo", "cart.photo"})
+
+
+def _body_limit(app: Flask, path: str, endpoint: str | None) -> int:
+    """A request's body limit: photo-sized for a QR photo upload, small otherwise."""
+    photo = endpoint in PHOTO_ENDPOINTS
+    return app.config["PHOTO_MAX_CONTENT_LENGTH" if photo else "MAX_CONTENT_LENGTH"]
+
+
+def create_app(test_config: dict[str, Any] | None = None) -> Flask:
+    """Build the store server; settings come from ``test_config`` or ``KIOSK_*`` env vars."""
+    app = Flask(
+        __name__,
+        template_folder=str(ROOT / "templates"),
+        static_folder=str(ROOT / "static"),
+    )
+    jsonguard.install(app)
+    app.config.update(DEFAULTS)
+    app.config.from_prefixed_env("KIOSK")
+    if test_config:
+        app.config.update(test_config)
+    data_dir = app.config.get("DATA_DIR") or os.environ.get("KIOSK_DATA")
+    if not data_dir:
+        raise RuntimeError("no data directory: pass --data DIR or set KIOSK_DATA")
+    app.config["DATA_DIR"] = str(data_dir)
+    app.config.setdefault("SECRET_KEY", None)
+    if not app.config["SECRET_KEY"]:
+        app.config["SECRET_KEY"] = storage.secret_key(data_dir)
+    if not app.config["PICTURE_CACHE"]:
+        app.config["PICTURE_CACHE"] = str(Path(data_dir) / "pictures")
+
+    htmx.init_app(app)
+    security.init_app(app)
+    security.limit_bodies(app, _body_limit)
+    i18n.init_app(app)
+
+    @app.before_request
+    def start_timer() -> None:
+        g.started = time.perf_counter()
+
+    @app.after_request
+    def server_timing(response: Response) -> Response:
+        # How long the app itself took: benchmarks read it, so does the browser's devtools.
+        started = g.get("started")
+        if started is not None:
+            response.headers["Server-Timing"] = (
+                f"app;dur={(time.perf_counter() - started) * 1000:.2f}"
+            )
+        return response
+
+    from app.store.views.kiosk import bp as kiosk_bp
+
+    app.register_blueprint(kiosk_bp)
+
+    from app.store.views.staff import bp as staff_bp
+
+    app.register_blueprint(staff_bp)
+
+    from app.store.views.counter import bp as counter_bp
+
+    app.register_blueprint(counter_bp)
+
+    from app.store.views.reservations import bp as reservations_staff_bp
+
+    app.register_blueprint(reservations_staff_bp)
+
+    from app.store.views.cart import bp as cart_bp
+
+    app.register_blueprint(cart_bp)
+
+    from app.store.views.promotions import bp as promos_bp
+
+    app.register_blueprint(promos_bp)
+
+    @app.get("/_ping")
+    def ping() -> tuple[str, int, dict[str, str]]:
+        """A bare route: the floor that benchmarks compare every page to."""
+        return "ok", 200, {"Content-Type": "text/plain"}
+
+    @app.get("/healthz")
+    def healthz() -> Any:
+        """Machine-readable health of this store server."""
+        from app.store.sync import state as syncstate
+
+        db = storage.get_db()
+        return jsonify(
+            ok=True,
+            store_id=self_store_id(db),
+            stock_version=stock_version(db),
+            **syncstate.snapshot(db, hub_configured=bool(app.config.get("HUB_URL"))),
+        )
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException) -> Any:
+        """Friendly error pages in the kiosk's look, never a bare stack trace."""
+        limit = None
+        if exc.code == 413:  # say how much is allowed, in the shopper's units (Mio)
+            limit = security.format_size(security.body_limit() or 0, _("MiB"), _("KiB"))
+        page = render_template("kiosk/error.html", error=exc, limit=limit)
+        return page, exc.code or 500, security.exception_headers(exc)
+
+    @app.errorhandler(Exception)
+    def server_error(exc: Exception) -> Any:
+        """Log it, say something useful to the shopper, keep the kiosk usable."""
+        app.logger.exception("unhandled error")
+        return render_template("kiosk/error.html", error=None), 500
+
+    return app

@@ -1,0 +1,1 @@
+"""The store's business rules as plain functions taking the database (no Flask, no sync)."""

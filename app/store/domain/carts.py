@@ -1,0 +1,421 @@
+"""A shopper's cart at the kiosk: read from a scanned QR code, or built in the shop.
+
+A scanned cart QR is checked offline with the hub's public key (:mod:`app.carts`). A
+self-contained token carries its lines; a reference token needs one look-up at the hub,
+the only step that needs the link. What the kiosk then shows per line (here, in another
+store, online only; today's price; what changed) is computed from this store's own
+database, so it works offline too.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlite_utils import Database
+
+from app.core import cart_codec as carts
+from app.core import clock, pricing, tokens
+from app.core import db as dbmod
+from app.core.cart_codec import CartError, CartLine
+from app.store.domain import promotions, stock
+from app.store.domain.orders import hub_keys
+
+MAX_KIOSK_LINES = 30  # a kiosk cart lives in the session cookie: keep it small
+MAX_NAME = 80
+MAX_EMAIL = 254
+MAX_ADDRESS = 120
+_POSTCODE = re.compile(r"[0-9A-Za-z -]{3,10}")
+
+
+class CartScanError(Exception):
+    """Why a scanned code did not open a cart; ``code`` picks the message shown.
+
+    ``too_long``, ``not_a_token``, ``url``, ``pickup``, ``reservation``, ``receipt``,
+    ``forged``, ``expired``, ``revoked``, ``offline`` (a reference cart while the hub is
+    unreachable), ``unknown_cart``, ``busy`` (look-ups rate-limited), ``bad_cart``.
+    """
+
+    def __init__(self, code: str, detail: str = "") -> None:
+        super().__init__(f"{code}: {detail}" if detail else code)
+        self.code = code
+
+
+@dataclass(frozen=True)
+class ScannedCart:
+    """A cart read from a QR code: its id, lines, and whether the hub was needed."""
+
+    cart_id: str
+    lines: tuple[CartLine, ...]
+    self_contained: bool
+    issued_at: int
+
+
+@dataclass
+class LineView:
+    """One cart line as the kiosk shows it."""
+
+    sku: str
+    qty: int
+    price_then: int
+    known: bool
+    ref: str = ""
+    name: str = ""
+    size: str = ""
+    colour: str = ""
+    here: int = 0
+    elsewhere: list[dict[str, Any]] = field(default_factory=list)
+    status: str = "unknown"  # here, short, elsewhere, online, unknown
+    unit_now: int = 0
+    total_now: int = 0
+    discount: int = 0
+    promotion: str = ""
+
+    @property
+    def price_change(self) -> int:
+        """Today's unit price minus the price when it went in the cart (cents)."""
+        return self.unit_now - self.price_then if self.known else 0
+
+    @property
+    def reservable(self) -> int:
+        """Units that can be held here now."""
+        return min(self.qty, self.here) if self.known else 0
+
+    @property
+    def to_order(self) -> int:
+        """Units that must be ordered (not enough here)."""
+        return max(self.qty - self.here, 0) if self.known else 0
+
+
+class _RevokedCarts:
+    """``cart_id in revoked`` as one primary-key look-up (the table grows with every
+    web checkout; a scan reads only the id it needs)."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def __contains__(self, cart_id: object) -> bool:
+        row = self.db.execute("SELECT 1 FROM revoked_carts WHERE cart_id = ?", [cart_id])
+        return row.fetchone() is not None
+
+
+def revoked_carts(db: Database) -> _RevokedCarts:
+    """Cart ids revoked by the hub (checked out, emptied) or used here (ordered,
+    reserved): a container answering ``in`` from the database."""
+    return _RevokedCarts(db)
+
+
+def revoke_locally(db: Database, cart_id: str) -> None:
+    """This store used the cart (reserved, ordered): scanning it again opens nothing.
+    Call inside the caller's write transaction."""
+    db.execute(
+        "INSERT INTO revoked_carts (cart_id, at) VALUES (?, ?) ON CONFLICT DO NOTHING",
+        [cart_id, clock.now_iso()],
+    )
+
+
+def apply_revocations(db: Database, changes: list[dict], own: str | None) -> int:
+    """Feed applier for ``revocation`` changes (``{"kind": "cart", "id", "at"}``).
+
+    Rows older than any cart token's life are dropped: such a token is refused as
+    expired anyway, so the table stays as small as the tokens in circulation.
+    """
+    rows = [
+        (c["data"]["id"], c["data"].get("at") or clock.now_iso())
+        for c in changes
+        if c["data"].get("kind") == "cart" and carts.is_cart_id(c["data"].get("id"))
+    ]
+    db.conn.executemany(
+        "INSERT INTO revoked_carts (cart_id, at) VALUES (?, ?) ON CONFLICT DO NOTHING", rows
+    )
+    horizon = clock.utcnow() - timedelta(seconds=carts.CART_TOKEN_TTL_S + tokens.MAX_SKEW_S)
+    db.execute("DELETE FROM revoked_carts WHERE at < ?", [clock.iso(horizon)])
+    return len(rows)
+
+
+def read_scanned(
+    db: Database,
+    text: str,
+    *,
+    lookup: Callable[[str], dict[str, Any]] | None = None,
+    now: float | None = None,
+) -> ScannedCart:
+    """The cart behind a scanned code, or CartScanError saying what it is instead.
+
+    ``lookup(cart_id)`` asks the hub for a cart whose token is a reference; it raises
+    :class:`app.hubclient.HubError` (or is None when no hub is configured).
+    """
+    text = (text or "").strip()
+    if len(text) > tokens.MAX_TOKEN_CHARS:
+        raise CartScanError("too_long")
+    if re.match(r"(?i)https?://", text):
+        raise CartScanError("url")
+    if text.startswith("KR1."):
+        raise CartScanError("reservation")
+    if not text.startswith(tokens.PREFIX + "."):
+        raise CartScanError("not_a_token")
+    kind = tokens.peek_kind(text)
+    if kind in ("pickup", "reservation", "receipt"):
+        raise CartScanError(kind)
+    try:
+        ref = carts.read_cart_token(hub_keys(db), text, revoked_carts=revoked_carts(db), now=now)
+    except tokens.TokenError as exc:
+        if exc.code in ("expired", "revoked"):
+            raise CartScanError(exc.code, exc.message) from exc
+        raise CartScanError("forged", exc.message) from exc
+    if ref.lines is not None:
+        return ScannedCart(ref.cart_id, ref.lines, True, ref.issued_at)
+    return ScannedCart(ref.cart_id, _look_up(ref.cart_id, lookup), False, ref.issued_at)
+
+
+def _look_up(cart_id: str, lookup: Callable[[str], dict[str, Any]] | None) -> tuple:
+    from app.store.sync.client import HubError
+
+    if lookup is None:
+        raise CartScanError("offline", "no hub configured")
+    try:
+        cart = lookup(cart_id)
+    except HubError as exc:
+        code = {
+            "unknown_cart": "unknown_cart",
+            "cart_revoked": "revoked",
+            "rate_limited": "busy",
+        }.get(exc.code or "", "offline")
+        raise CartScanError(code, str(exc)) from exc
+    try:
+        lines = [
+            CartLine(str(line["sku"]), line["qty"], line["price_cents"]) for line in cart["lines"]
+        ]
+        return tuple(carts.check_lines(lines))
+    except (CartError, KeyError, TypeError) as exc:
+        raise CartScanError("bad_cart", str(exc)) from exc
+
+
+def add_line(lines: list[list], sku: str, qty: int, price_cents: int) -> list[list]:
+    """The session cart's lines ``[[sku, qty, price]]`` with ``qty`` more of ``sku``."""
+    out = [list(line) for line in lines]
+    for line in out:
+        if line[0] == sku:
+            line[1] = min(line[1] + qty, carts.MAX_QTY)
+            return out
+    if len(out) >= MAX_KIOSK_LINES:
+        raise CartError("bad_lines", f"a kiosk cart holds at most {MAX_KIOSK_LINES} lines")
+    out.append([sku, min(qty, carts.MAX_QTY), price_cents])
+    return out
+
+
+def set_qty(lines: list[list], sku: str, qty: int) -> list[list]:
+    """The lines with ``sku`` set to ``qty`` (0 removes it)."""
+    qty = max(0, min(qty, carts.MAX_QTY))
+    return [[s, qty if s == sku else q, p] for s, q, p in lines if s != sku or qty > 0]
+
+
+def _variant_rows(db: Database, skus: list[str]) -> dict[str, dict[str, Any]]:
+    if not skus:
+        return {}
+    marks = ",".join("?" * len(skus))
+    rows = db.execute_returning_dicts(
+        f"""SELECT v.sku, p.ref, p.name_fr, p.name_en, v.size, v.colour_fr, v.colour_en,
+                   c.slug AS category_slug,
+                   COALESCE(v.price_cents, p.price_cents) AS price_cents
+            FROM variants v JOIN products p ON p.pk = v.product_pk
+            JOIN categories c ON c.id = p.category_id
+            WHERE v.sku IN ({marks})""",  # noqa: S608 (placeholders only)
+        skus,
+    )
+    return {row["sku"]: row for row in rows}
+
+
+def base_price(db: Database, sku: str) -> int | None:
+    """A variant's unit price today, before promotions, or None if unknown here."""
+    row = _variant_rows(db, [sku]).get(sku)
+    return row["price_cents"] if row else None
+
+
+def cart_view(
+    db: Database, lines: list[tuple[str, int, int]] | tuple, lang: str, now: datetime | None = None
+) -> dict[str, Any]:
+    """Every line with its availability, today's price and what changed; the totals."""
+    skus = [sku for sku, _q, _p in lines]
+    variants = _variant_rows(db, skus)
+    here = stock.levels(db, [s for s in skus if s in variants])
+    others = stock.other_stores(db, [s for s in skus if s in variants])
+    views: list[LineView] = []
+    for sku, qty, price_then in lines:
+        row = variants.get(sku)
+        if row is None:
+            views.append(LineView(sku, qty, price_then, known=False))
+            continue
+        view = LineView(
+            sku,
+            qty,
+            price_then,
+            known=True,
+            ref=row["ref"],
+            name=row[f"name_{lang}"],
+            size=row["size"],
+            colour=row[f"colour_{lang}"],
+            here=here.get(sku, 0),
+        )
+        view.elsewhere = [
+            {"name": s["name"], "city": s["city"], "qty": s["levels"].get(sku, 0)}
+            for s in others
+            if s.get("levels", {}).get(sku, 0) > 0
+        ]
+        if view.here >= qty:
+            view.status = "here"
+        elif view.here > 0:
+            view.status = "short"
+        elif view.elsewhere:
+            view.status = "elsewhere"
+        else:
+            view.status = "online"
+        views.append(view)
+    known = [v for v in views if v.known]
+    items = [
+        pricing.Item(v.sku, variants[v.sku]["category_slug"], variants[v.sku]["price_cents"], v.qty)
+        for v in known
+    ]
+    # The store's promotions in force now, by its own clock (they work offline too).
+    when = now or clock.utcnow()
+    priced = pricing.price_cart(
+        items, rules=promotions.active_rules(db, when), store_id=promotions.store_id(db), now=when
+    )
+    for view, line in zip(known, priced.lines, strict=True):
+        view.unit_now = line.unit_cents
+        view.total_now = line.total_cents
+        view.discount = line.discount_cents
+        view.promotion = line.label_fr if lang == "fr" else line.label_en
+    return {
+        "lines": views,
+        "total": priced.total_cents,
+        "discount": priced.discount_cents,
+        "unknown": [v for v in views if not v.known],
+        "reservable": [(v.sku, v.reservable) for v in views if v.reservable > 0],
+        "to_order": [(v.sku, v.to_order) for v in views if v.to_order > 0],
+        "changed": [v for v in views if v.price_change or (v.known and v.status != "here")],
+    }
+
+
+def price_lines(
+    db: Database, lines: list[tuple[str, int]], now: datetime | None = None
+) -> pricing.PricedCart:
+    """``(sku, qty)`` priced as this kiosk shows them now (the store's promotions)."""
+    when = now or clock.utcnow()
+    items = promotions.cart_items(db, lines)
+    return pricing.price_cart(
+        items, rules=promotions.active_rules(db, when), store_id=promotions.store_id(db), now=when
+    )
+
+
+def check_customer(
+    fulfilment: str, name: str, email: str, address: dict[str, str] | None
+) -> dict[str, Any]:
+    """Validated customer fields for an order request; raises ValueError(field name)."""
+    if fulfilment not in ("pickup", "home"):
+        raise ValueError("fulfilment")
+    name, email = (name or "").strip(), (email or "").strip()
+    if not name or len(name) > MAX_NAME:
+        raise ValueError("name")
+    local, _, domain = email.partition("@")
+    if len(email) > MAX_EMAIL or not local or "." not in domain or "@" in domain or " " in email:
+        raise ValueError("email")
+    out: dict[str, Any] = {"fulfilment": fulfilment, "customer_name": name, "customer_email": email}
+    if fulfilment == "home":
+        address = {k: (v or "").strip() for k, v in (address or {}).items()}
+        for key in ("line1", "city"):
+            if not address.get(key) or len(address[key]) > MAX_ADDRESS:
+                raise ValueError(key)
+        if not _POSTCODE.fullmatch(address.get("postcode", "")):
+            raise ValueError("postcode")
+        out["address"] = {k: address[k] for k in ("line1", "postcode", "city")}
+    return out
+
+
+def queue_order_request(
+    db: Database,
+    lines: list[tuple[str, int]],
+    customer: dict[str, Any],
+    *,
+    device: str = "",
+    request_id: str | None = None,
+    cart_id: str | None = None,
+    shown: pricing.PricedCart | None = None,
+) -> str:
+    """Queue an ``order.request`` for the hub (lines not available here); its id.
+
+    Written to the outbox like every transaction, so it goes now when the hub is
+    reachable and later when it is not; the hub creates the web order exactly once.
+    ``request_id`` (the UUID the form was rendered with) makes a double tap one order.
+    A cart brought by QR code is closed here at once (and at the hub with the order),
+    so scanning it again cannot order it twice.
+    """
+    if not lines or len(lines) > carts.MAX_LINES:
+        raise ValueError("lines")
+    request_id = str(uuid.UUID(request_id)) if request_id else str(uuid.uuid4())
+    payload = {
+        "request_id": request_id,
+        **customer,
+        "lines": [{"sku": sku, "qty": qty} for sku, qty in lines],
+        "priced_at": clock.now_iso(),  # the hub prices the request as shown, at this instant
+    }
+    if shown is not None:
+        # What the screen said per line: the hub honours it when lower than its own price
+        # (a promotion withdrawn while this store was offline).
+        totals = {line.sku: line.total_cents for line in shown.lines}
+        for line in payload["lines"]:
+            if line["sku"] in totals:
+                line["shown_total_cents"] = totals[line["sku"]]
+    if cart_id and carts.is_cart_id(cart_id):
+        payload["cart_id"] = cart_id  # the hub closes the online cart with the order
+    now = clock.now_iso()
+    with dbmod.write(db):
+        if db.execute("SELECT 1 FROM outbox WHERE id = ?", [request_id]).fetchone():
+            return request_id  # the same form sent twice (a double tap): queued once
+        db["outbox"].insert(
+            {
+                "id": request_id,
+                "type": "order.request",
+                "occurred_at": now,
+                "payload": json.dumps(payload, separators=(",", ":")),
+                "created_at": now,
+            }
+        )
+        if "cart_id" in payload:
+            revoke_locally(db, cart_id)
+        # No personal data in the audit log: the hub holds the customer's details.
+        from app.store.domain.staff import audit
+
+        audit(
+            db,
+            None,
+            "cart.order_requested",
+            device,
+            {"request_id": request_id, "lines": len(lines), "fulfilment": customer["fulfilment"]},
+        )
+    return request_id
+
+
+def order_request_state(db: Database, request_id: str) -> dict[str, Any] | None:
+    """Where a queued order request is: ``queued``, ``sent`` (with the hub's result) or
+    ``refused`` (parked, with its reason)."""
+    row = db.execute(
+        "SELECT acked_at, parked_reason, result FROM outbox WHERE id = ?", [request_id]
+    ).fetchone()
+    if row is None:
+        return None
+    acked_at, parked, result = row
+    if parked:
+        return {"state": "refused", "reason": parked}
+    if acked_at:
+        try:
+            answer = json.loads(result) if result else {}
+        except ValueError:
+            answer = {}
+        return {"state": "sent", "result": answer}
+    return {"state": "queued"}

@@ -1,0 +1,312 @@
+"""The outbox: what the hub must learn, queued on disk until the hub acknowledges it.
+
+Rows are written by the domain functions (e.g. :func:`app.stock.adjust`) in the same
+transaction as the local change. A row leaves the queue only when the hub answered
+``accepted`` or ``duplicate`` (acked) or ``rejected`` (parked for a human), or when
+the hub kept failing on that one row alone (parked too, by app/store/sync/worker.py). A sending
+worker first *leases* its rows, so two workers flushing at once send different rows;
+the hub's idempotency on the transaction id is the real guarantee against doubles.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlite_utils import Database
+
+from app.core import clock
+from app.core import db as dbmod
+from app.store.domain.stock import self_store_id
+
+# Longer than the slowest request (connect 5 s + read 30 s): a live worker's lease
+# never runs out under it. A crashed worker's lease is freed at once by release_dead().
+LEASE_SECONDS = 90
+
+_PENDING = "acked_at IS NULL AND parked_reason IS NULL"
+
+
+def owner_id() -> str:
+    """Who holds a lease: this host and process (so a dead process can be recognised)."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _now(now: datetime | None) -> str:
+    return clock.iso(now or clock.utcnow())
+
+
+def _row(r: dict[str, Any]) -> dict[str, Any]:
+    r["payload"] = json.loads(r["payload"])
+    return r
+
+
+# Rows up to and including a given one, in sending order (the sync worker's narrowing
+# window, app/store/sync/worker.py): only rows it is allowed to send before that one.
+_UPTO = "(created_at, rowid) <= (SELECT created_at, rowid FROM outbox WHERE id = ?)"
+
+
+def pending(
+    db: Database, limit: int = 500, now: datetime | None = None, *, upto: str | None = None
+) -> list[dict[str, Any]]:
+    """Unsent rows, oldest first: not acked, not parked, not leased by a live worker;
+    with ``upto``, only the rows queued before that one, and that one."""
+    where = f"{_PENDING} AND (leased_until IS NULL OR leased_until < ?)"
+    params: list[Any] = [_now(now)]
+    if upto is not None:
+        where += f" AND {_UPTO}"
+        params.append(upto)
+    rows = db.execute_returning_dicts(
+        f"""SELECT id, type, occurred_at, payload, attempts FROM outbox WHERE {where}
+            ORDER BY created_at, rowid LIMIT ?""",  # noqa: S608
+        [*params, limit],
+    )
+    return [_row(r) for r in rows]
+
+
+def unsettled(db: Database, id: str) -> bool:
+    """Whether ``id`` is still to be sent (not acknowledged, not parked), leased or not."""
+    return (
+        db.execute(f"SELECT 1 FROM outbox WHERE id = ? AND {_PENDING}", [id]).fetchone()  # noqa: S608
+        is not None
+    )
+
+
+def count_upto(db: Database, id: str) -> int:
+    """How many unsent rows are queued up to and including ``id`` (leased or not)."""
+    return db.execute(
+        f"SELECT count(*) FROM outbox WHERE {_PENDING} AND {_UPTO}",  # noqa: S608
+        [id],
+    ).fetchone()[0]
+
+
+def lease(
+    db: Database,
+    limit: int = 500,
+    *,
+    owner: str,
+    now: datetime | None = None,
+    seconds: int = LEASE_SECONDS,
+    upto: str | None = None,
+) -> list[dict[str, Any]]:
+    """Take up to ``limit`` pending rows (oldest first, none after ``upto`` if given)
+    for ``owner`` to send."""
+    moment = now or clock.utcnow()
+    with dbmod.write(db):
+        # Chosen and marked under one write lock: another worker cannot take the same.
+        rows = pending(db, limit, moment, upto=upto)
+        if rows:
+            ids = [r["id"] for r in rows]
+            marks = ",".join("?" * len(ids))
+            db.execute(
+                f"""UPDATE outbox SET leased_until = ?, leased_by = ?, attempts = attempts + 1
+                    WHERE id IN ({marks})""",  # noqa: S608
+                [clock.iso(moment + timedelta(seconds=seconds)), owner, *ids],
+            )
+    return rows
+
+
+def release(db: Database, ids: list[str], owner: str, error: str | None = None) -> None:
+    """Give back rows that were not acknowledged (the hub was unreachable), noting why."""
+    if not ids:
+        return
+    marks = ",".join("?" * len(ids))
+    with dbmod.write(db):
+        db.execute(
+            f"""UPDATE outbox SET leased_until = NULL, leased_by = NULL,
+                    last_error = COALESCE(?, last_error)
+                WHERE id IN ({marks}) AND leased_by = ? AND acked_at IS NULL""",  # noqa: S608
+            [error, *ids, owner],
+        )
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def release_dead(db: Database) -> int:
+    """Free leases held by processes of this host that no longer run (e.g. killed)."""
+    host = socket.gethostname()
+    owners = [
+        r[0]
+        for r in db.execute(
+            "SELECT DISTINCT leased_by FROM outbox WHERE leased_by IS NOT NULL AND acked_at IS NULL"
+        ).fetchall()
+    ]
+    dead = []
+    for owner in owners:
+        owner_host, _, pid = owner.rpartition(":")
+        if owner_host == host and pid.isdigit() and not _pid_alive(int(pid)):
+            dead.append(owner)
+    if not dead:
+        return 0
+    marks = ",".join("?" * len(dead))
+    with dbmod.write(db):
+        return db.execute(
+            f"""UPDATE outbox SET leased_until = NULL, leased_by = NULL
+                WHERE leased_by IN ({marks}) AND acked_at IS NULL""",  # noqa: S608
+            dead,
+        ).rowcount
+
+
+def mark_acked(
+    db: Database, id: str, result: dict[str, Any] | None, now: datetime | None = None
+) -> bool:
+    """Record the hub's acknowledgement of ``id``; False if unknown or already acked.
+
+    For a stock movement this also marks the movement acknowledged and takes the hub's
+    level from ``result`` when it is newer than the one held, in the same transaction:
+    the shown level (hub level + unacknowledged movements) then neither counts the
+    movement twice nor misses it.
+    """
+    stamp = _now(now)
+    with dbmod.write(db):
+        row = db.execute("SELECT type, payload, acked_at FROM outbox WHERE id = ?", [id]).fetchone()
+        if row is None or row[2] is not None:
+            return False
+        kind, payload = row[0], json.loads(row[1])
+        db.execute(
+            """UPDATE outbox SET acked_at = ?, leased_until = NULL, leased_by = NULL,
+                   result = ?, last_error = NULL WHERE id = ?""",
+            [stamp, json.dumps(result, separators=(",", ":")) if result else None, id],
+        )
+        if kind == "stock.movement":
+            _ack_movement(db, id, payload, result or {}, stamp)
+    return True
+
+
+def _ack_movement(
+    db: Database, id: str, payload: dict[str, Any], result: dict[str, Any], stamp: str
+) -> None:
+    db.execute(
+        "UPDATE stock_movements SET acked_at = ? WHERE id = ? AND acked_at IS NULL", [stamp, id]
+    )
+    store_id = payload.get("store_id") or self_store_id(db)
+    sku = result.get("sku") or payload.get("sku")
+    qty, seq = result.get("qty"), result.get("seq")
+    if not (store_id and sku and isinstance(qty, int) and isinstance(seq, int)):
+        return
+    # The hub's level at `seq` includes this movement; a level we hold with a higher
+    # seq includes it too (levels are cumulative), so only a newer one replaces it.
+    db.execute(
+        """INSERT INTO stock_levels (store_id, sku, qty, as_of, seq) VALUES (?, ?, ?, ?, ?)
+           ON CONFLICT (store_id, sku) DO UPDATE SET
+               qty = excluded.qty, as_of = excluded.as_of, seq = excluded.seq
+           WHERE excluded.seq > stock_levels.seq""",
+        [store_id, sku, qty, stamp, seq],
+    )
+
+
+def park(db: Database, id: str, reason: str, message: str = "") -> bool:
+    """Set a rejected row aside for staff: it is never retried blindly."""
+    with dbmod.write(db):
+        return (
+            db.execute(
+                """UPDATE outbox SET parked_reason = ?, parked_message = ?,
+                       leased_until = NULL, leased_by = NULL
+                   WHERE id = ? AND acked_at IS NULL""",
+                [reason or "rejected", message[:500], id],
+            ).rowcount
+            == 1
+        )
+
+
+def stats(db: Database, now: datetime | None = None) -> dict[str, Any]:
+    """Queue depth (unsent, not parked), age of the oldest unsent row, parked count."""
+    depth, oldest = db.execute(
+        f"SELECT count(*), min(created_at) FROM outbox WHERE {_PENDING}"  # noqa: S608
+    ).fetchone()
+    parked_count = db.execute(
+        "SELECT count(*) FROM outbox WHERE parked_reason IS NOT NULL AND acked_at IS NULL"
+    ).fetchone()[0]
+    age = None
+    if oldest:
+        age = max(0, int(((now or clock.utcnow()) - clock.parse_iso(oldest)).total_seconds()))
+    return {
+        "depth": depth,
+        "oldest_created_at": oldest,
+        "oldest_age_s": age,
+        "parked": parked_count,
+    }
+
+
+def parked(db: Database, limit: int = 50) -> list[dict[str, Any]]:
+    """Parked rows, oldest first, with the hub's reason: for staff to look at."""
+    rows = db.execute_returning_dicts(
+        """SELECT id, type, occurred_at, payload, parked_reason, parked_message FROM outbox
+           WHERE parked_reason IS NOT NULL AND acked_at IS NULL
+           ORDER BY created_at, rowid LIMIT ?""",
+        [limit],
+    )
+    return [_row(r) for r in rows]
+
+
+COMMAND_ACTIONS = ("retry", "discard")
+
+
+def apply_command(
+    db: Database,
+    tx_id: str,
+    action: str,
+    reason: str = "",
+    by: str = "",
+    now: datetime | None = None,
+) -> int:
+    """Carry out head office's decision on a parked row (an ``outbox_command`` change).
+
+    ``retry``: the row is unparked with a fresh attempt count and goes out again (the
+    hub forgot its rejection when it sent the command, so it judges it anew); a parked
+    stock movement counts in the shown level again, as any unsent one does.
+    ``discard``: the row leaves the queue for good, marked acknowledged with a result
+    saying it was discarded, by whom and why; a stock movement is settled with it, so
+    it stays out of the shown level (as it was while parked) without being sent.
+    Only a parked, unacknowledged row changes: a command seen again (a feed page read
+    twice) or for a row since settled does nothing. Returns 1 if a row changed, else 0.
+    """
+    from app.store.domain.staff import audit  # staffauth is the store's audit log
+
+    if action not in COMMAND_ACTIONS:
+        raise ValueError(f"unknown outbox command {action!r}")
+    stamp = _now(now)
+    with dbmod.write(db):
+        row = db.execute(
+            "SELECT type FROM outbox WHERE id = ? AND acked_at IS NULL "
+            "AND parked_reason IS NOT NULL",
+            [tx_id],
+        ).fetchone()
+        if row is None:
+            return 0
+        if action == "retry":
+            db.execute(
+                """UPDATE outbox SET parked_reason = NULL, parked_message = NULL, attempts = 0,
+                       last_error = NULL, leased_until = NULL, leased_by = NULL WHERE id = ?""",
+                [tx_id],
+            )
+        else:
+            result = {"discarded": True, "reason": reason[:300], "by": by[:254], "at": stamp}
+            db.execute(
+                """UPDATE outbox SET acked_at = ?, result = ?, leased_until = NULL,
+                       leased_by = NULL WHERE id = ?""",
+                [stamp, json.dumps(result, separators=(",", ":")), tx_id],
+            )
+            if row[0] == "stock.movement":
+                db.execute(
+                    "UPDATE stock_movements SET acked_at = ? WHERE id = ? AND acked_at IS NULL",
+                    [stamp, tx_id],
+                )
+        audit(
+            db,
+            None,
+            f"outbox.{action}",
+            "head office",
+            {"tx_id": tx_id, "type": row[0], "reason": reason[:300], "by": by[:254]},
+        )
+    return 1

@@ -1,0 +1,433 @@
+"""Promotions in the store: kept from the hub's feed, in force by this store's clock.
+
+The hub announces every published, edited or unpublished promotion to every store
+(``promotion`` changes, docs/protocol.md); :func:`apply_promotion_changes` keeps the
+latest revision of each, checked and cleaned. What is in force is decided here, with
+the local clock, every time a price or the attract screen is shown: a promotion
+starts and ends on time even while the store cannot reach the hub.
+
+Banner images are fetched from the hub once (signed GET) into the data directory and
+served by the kiosk from its own origin, so they show offline too.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import re
+import shutil
+import time
+import unicodedata
+from collections.abc import Sequence
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import requests
+from babel.numbers import format_currency
+from sqlite_utils import Database
+
+from app.core import clock
+from app.core import db as dbmod
+from app.core.pricing import Item, Rule, rule_from_data
+
+log = logging.getLogger(__name__)
+
+VERSION_KEY = "promotion_version"
+IMAGE_FORMATS = ("banner", "tile")
+IMAGE_MAX_BYTES = 4 * 1024 * 1024  # a cleaned 1920x600 WebP is ~100-300 KB
+TITLE_MAX = 80
+TEXT_MAX = 280
+MAX_BANNERS = 6  # the attract screen's slots
+_ID = re.compile(r"pr-[0-9a-z]{6,32}")
+_HASH = re.compile(r"[0-9a-f]{8,64}")
+_UPSERT = """INSERT INTO promotions (id, revision, status, starts_at, ends_at, data, received_at)
+    VALUES (?, ?, ?, ?, ?, ?, ?)
+    ON CONFLICT (id) DO UPDATE SET revision = excluded.revision, status = excluded.status,
+        starts_at = excluded.starts_at, ends_at = excluded.ends_at, data = excluded.data,
+        received_at = excluded.received_at
+    WHERE excluded.revision >= promotions.revision"""
+
+
+# --- From the feed -----------------------------------------------------------------
+
+
+def _plain(value: Any, limit: int, *, multiline: bool = False) -> str:
+    """Text a kiosk page can always show: no control or invisible characters, capped.
+
+    The hub refuses markup already; a page escapes whatever it shows anyway. This is
+    the last line for a hub adapter that checks less.
+    """
+    if not isinstance(value, str):
+        return ""
+    keep = "\n" if multiline else ""
+    text = "".join(
+        c if (unicodedata.category(c)[0] != "C" or c in keep) else " "
+        for c in unicodedata.normalize("NFC", value)
+    )
+    return text.strip()[:limit]
+
+
+def clean(data: dict[str, Any]) -> dict[str, Any]:
+    """A promotion's wire data checked and cleaned for this store; raises ValueError.
+
+    Unknown fields are dropped; the rule must be one :func:`rule_from_data` reads.
+    """
+    if not isinstance(data, dict) or not _ID.fullmatch(str(data.get("id", ""))):
+        raise ValueError("not a promotion id")
+    title = data.get("title") if isinstance(data.get("title"), dict) else {}
+    text = data.get("text") if isinstance(data.get("text"), dict) else {}
+    out = {
+        "id": data["id"],
+        "revision": int(data["revision"]),
+        "status": data["status"] if data.get("status") == "published" else "unpublished",
+        "title": {lang: _plain(title.get(lang), TITLE_MAX) for lang in ("fr", "en")},
+        "text": {lang: _plain(text.get(lang), TEXT_MAX, multiline=True) for lang in ("fr", "en")},
+        "rule": data["rule"],
+        "priority": int(data.get("priority") or 0),
+        "starts_at": clock.iso(clock.parse_iso(data["starts_at"])),
+        "ends_at": clock.iso(clock.parse_iso(data["ends_at"])),
+        "timezone": _plain(data.get("timezone"), 64),
+        "stores": data.get("stores"),
+        "image": None,
+    }
+    stores = out["stores"]
+    if stores is not None and not (
+        isinstance(stores, list) and all(isinstance(s, str) for s in stores)
+    ):
+        raise ValueError("stores must be null or a list of store ids")
+    rule = out["rule"]
+    if not isinstance(rule, dict):
+        raise ValueError("no rule")
+    out["rule"] = {
+        "kind": rule.get("kind"),
+        "value": int(rule.get("value")),
+        "nth": int(rule.get("nth") or 2),
+        "scope": rule.get("scope") or "all",
+        "targets": [str(t) for t in rule.get("targets") or []],
+        "min_qty": int(rule.get("min_qty") or 1),
+    }
+    rule_from_data(out)  # raises on a rule this store cannot price with
+    image = data.get("image")
+    if isinstance(image, dict) and _HASH.fullmatch(str(image.get("hash", ""))):
+        formats = image.get("formats") if isinstance(image.get("formats"), dict) else {}
+        out["image"] = {
+            "hash": image["hash"],
+            "formats": {
+                name: {"sha256": str(fmt.get("sha256", ""))[:64]}
+                for name, fmt in formats.items()
+                if name in IMAGE_FORMATS and isinstance(fmt, dict)
+            },
+        }
+    return out
+
+
+def apply_promotion_changes(db: Database, changes: list[dict], own: str | None) -> int:
+    """Feed applier for ``promotion`` changes: keep each promotion's newest revision."""
+    now = clock.now_iso()
+    rows = []
+    for change in changes:
+        data = clean(change["data"])
+        rows.append(
+            (
+                data["id"],
+                data["revision"],
+                data["status"],
+                data["starts_at"],
+                data["ends_at"],
+                json.dumps(data, ensure_ascii=False, separators=(",", ":")),
+                now,
+            )
+        )
+    db.conn.executemany(_UPSERT, rows)
+    return len(rows)
+
+
+# --- In force ----------------------------------------------------------------------
+
+
+def _self_id(db: Database) -> str | None:
+    row = db.execute("SELECT id FROM stores WHERE is_self = 1 LIMIT 1").fetchone()
+    return row[0] if row else None
+
+
+def _live(db: Database, now: datetime) -> list[dict[str, Any]]:
+    """Published promotions for this store in force at ``now``, best first."""
+    stamp = clock.iso(now)
+    own = _self_id(db)
+    rows = db.execute(
+        "SELECT data FROM promotions WHERE status = 'published' AND starts_at <= ? AND ends_at > ?",
+        [stamp, stamp],
+    ).fetchall()
+    out = []
+    for (text,) in rows:
+        data = json.loads(text)
+        rule = rule_from_data(data)
+        # Second-precision columns pre-select; the rule decides to the microsecond.
+        if rule.active_at(now) and rule.for_store(own):
+            out.append(data)
+    out.sort(key=lambda d: (-d["priority"], d["starts_at"], d["id"]))
+    return out
+
+
+def active_rules(db: Database, now: datetime | None = None) -> list[Rule]:
+    """The price rules in force in this store at ``now`` (default: the local clock)."""
+    return [rule_from_data(d) for d in _live(db, now or clock.utcnow())]
+
+
+def store_id(db: Database) -> str | None:
+    """This store's id, to pass to :func:`app.pricing.price_cart` with the rules."""
+    return _self_id(db)
+
+
+def images_dir(data_dir: str | Path) -> Path:
+    """Where this store keeps the promotion images it fetched."""
+    return Path(data_dir) / "promotions"
+
+
+def image_path(data_dir: str | Path, promotion_id: str, image_hash: str, name: str) -> Path:
+    """One cached image file (the hash in the path: a new image is a new file)."""
+    return images_dir(data_dir) / promotion_id / image_hash / f"{name}.webp"
+
+
+def banners(
+    db: Database, now: datetime | None = None, lang: str = "fr", data_dir: str | Path | None = None
+) -> list[dict[str, Any]]:
+    """What the attract screen shows: ``{id, title, text, image}`` per promotion in
+    force, best first; ``image`` is the banner's hash when the file is here, else None."""
+    out = []
+    for d in _live(db, now or clock.utcnow())[:MAX_BANNERS]:
+        image = d.get("image")
+        has_file = bool(
+            image
+            and data_dir is not None
+            and image_path(data_dir, d["id"], image["hash"], "banner").is_file()
+        )
+        out.append(
+            {
+                "id": d["id"],
+                "title": d["title"].get(lang) or d["title"]["fr"],
+                "text": d["text"].get(lang) or d["text"]["fr"],
+                "image": image["hash"] if has_file else None,
+            }
+        )
+    return out
+
+
+def version(db: Database, now: datetime | None = None, data_dir: str | Path | None = None) -> str:
+    """What open kiosk pages compare: changes when a promotion changes, when the set in
+    force changes by the clock (start, end), and when a banner's image arrives."""
+    now = now or clock.utcnow()
+    counter = dbmod.get_meta(db, VERSION_KEY, "0") or "0"
+    live = _live(db, now)
+    if not live:
+        return f"{counter}-0"
+    parts = []
+    for d in live:
+        image = d.get("image")
+        here = bool(
+            image
+            and data_dir is not None
+            and image_path(data_dir, d["id"], image["hash"], "banner").is_file()
+        )
+        parts.append(f"{d['id']}:{d['revision']}:{int(here)}")
+    digest = hashlib.sha1("|".join(parts).encode()).hexdigest()[:10]
+    return f"{counter}-{digest}"
+
+
+# --- Banner text ---------------------------------------------------------------------
+
+
+def _euros(cents: int, lang: str) -> str:
+    return format_currency(Decimal(cents) / 100, "EUR", locale=lang)
+
+
+def _ordinal(n: int, lang: str) -> str:
+    if lang == "fr":
+        return f"{n}e"
+    last = n % 10 if n % 100 not in (11, 12, 13) else 0
+    return f"{n}{ {1: 'st', 2: 'nd', 3: 'rd'}.get(last, 'th') }"
+
+
+def badge(rule: dict[str, Any] | Rule, lang: str) -> str:
+    """A promotion's offer in a few characters: "-20 %", "2e à -50 %", "9,99 €"."""
+    if isinstance(rule, Rule):
+        kind, value, nth, min_qty = rule.kind, rule.value, rule.nth, rule.min_qty
+    else:
+        kind, value = rule["kind"], int(rule["value"])
+        nth, min_qty = int(rule.get("nth") or 2), int(rule.get("min_qty") or 1)
+    pct = f"-{value}\u202f%" if lang == "fr" else f"-{value}%"
+    if kind == "percent":
+        text = pct
+    elif kind == "amount":
+        text = "-" + _euros(value, lang)
+    elif kind == "fixed":
+        text = _euros(value, lang)
+    elif kind == "nth_percent":
+        ordinal = _ordinal(nth, lang)
+        text = f"{ordinal} à {pct}" if lang == "fr" else f"{ordinal} item {pct}"
+    else:
+        return ""
+    if min_qty > 1:
+        text += f" dès {min_qty} articles" if lang == "fr" else f" from {min_qty} items"
+    return text
+
+
+# --- Images from the hub ------------------------------------------------------------
+
+
+def missing_images(db: Database, data_dir: str | Path) -> list[tuple[str, str, str]]:
+    """(promotion id, hash, format) of published images not cached yet."""
+    out = []
+    for (text,) in db.execute(
+        "SELECT data FROM promotions WHERE status = 'published' AND ends_at > ?",
+        [clock.now_iso()],
+    ).fetchall():
+        data = json.loads(text)
+        image = data.get("image")
+        if not image:
+            continue
+        for name in image.get("formats") or {}:
+            if not image_path(data_dir, data["id"], image["hash"], name).is_file():
+                out.append((data["id"], image["hash"], name))
+    return out
+
+
+def prune_images(db: Database, data_dir: str | Path) -> int:
+    """Delete cached images no banner will show again (promotion ended, unpublished, or
+    its image replaced); return how many directories went. A kiosk box's disk is small."""
+    keep: set[tuple[str, str]] = set()
+    for (text,) in db.execute(
+        "SELECT data FROM promotions WHERE status = 'published' AND ends_at > ?",
+        [clock.now_iso()],
+    ).fetchall():
+        data = json.loads(text)
+        if data.get("image"):
+            keep.add((data["id"], data["image"]["hash"]))
+    root = images_dir(data_dir)
+    removed = 0
+    if not root.is_dir():
+        return 0
+    for promo_dir in root.iterdir():
+        for hash_dir in list(promo_dir.iterdir()) if promo_dir.is_dir() else []:
+            if (promo_dir.name, hash_dir.name) not in keep:
+                shutil.rmtree(hash_dir, ignore_errors=True)
+                removed += 1
+        with contextlib.suppress(OSError):
+            promo_dir.rmdir()  # only when empty
+    return removed
+
+
+def fetch_image(client: Any, promotion_id: str, image_hash: str, name: str) -> bytes:
+    """GET one image from the hub, signed like every store request; raises HubError."""
+    from app.core.signing import sign_request
+    from app.store.sync.client import HubError
+
+    path = f"/api/v1/promotions/{promotion_id}/image/{name}?h={image_hash}"
+    prepared = client.session.prepare_request(requests.Request("GET", client.base_url + path))
+    prepared.headers.update(
+        sign_request(client.store_id, client.secret, "GET", prepared.path_url, b"")
+    )
+    try:
+        response = client.session.send(
+            prepared, timeout=(client.connect_timeout, client.read_timeout), stream=True
+        )
+    except requests.RequestException as exc:
+        raise HubError(f"cannot fetch a promotion image: {exc.__class__.__name__}") from exc
+    with response:
+        if response.status_code != 200:
+            raise HubError(
+                f"hub answered {response.status_code} for a promotion image",
+                status=response.status_code,
+            )
+        if response.headers.get("Content-Type", "").split(";")[0] != "image/webp":
+            raise HubError("a promotion image that is not WebP", status=502)
+        blob = response.raw.read(IMAGE_MAX_BYTES + 1, decode_content=True)
+    if len(blob) > IMAGE_MAX_BYTES or not blob.startswith(b"RIFF") or blob[8:12] != b"WEBP":
+        raise HubError("a promotion image that is not a WebP file", status=502)
+    return blob
+
+
+def save_image(data_dir: str | Path, promotion_id: str, image_hash: str, name: str,
+               blob: bytes) -> Path:  # fmt: skip
+    """Write one image atomically (a kiosk never reads half a file)."""
+    path = image_path(data_dir, promotion_id, image_hash, name)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{name}.{os.getpid()}.tmp")
+    tmp.write_bytes(blob)
+    os.replace(tmp, path)
+    return path
+
+
+_failed: dict[tuple[str, str, str], float] = {}
+RETRY_FAILED_S = 60.0
+
+
+def fetch_missing_images(db: Database, client: Any, data_dir: str | Path | None = None) -> int:
+    """Fetch every image of a published promotion not cached yet; return how many.
+
+    ``data_dir`` defaults to the directory of the database file. Never raises: a
+    failure is logged and tried again a minute later; the banner shows its text
+    meanwhile.
+    """
+    try:
+        if data_dir is None:
+            data_dir = Path(db.execute("PRAGMA database_list").fetchone()[2]).parent
+        missing = missing_images(db, data_dir)
+    except Exception:  # noqa: BLE001 - the sync goes on without images
+        log.exception("cannot list the promotion images to fetch")
+        return 0
+    try:
+        prune_images(db, data_dir)
+    except Exception:  # noqa: BLE001 - disk housekeeping must not stop the sync
+        log.exception("cannot prune old promotion images")
+    fetched = 0
+    now = time.monotonic()
+    for key in missing:
+        if key in _failed and now - _failed[key] < RETRY_FAILED_S:
+            continue
+        try:
+            blob = fetch_image(client, *key)
+            save_image(data_dir, *key, blob)
+        except Exception as exc:  # noqa: BLE001 - one image must not stop the sync
+            _failed[key] = now
+            log.warning("promotion image %s/%s not fetched: %s", key[0], key[2], exc)
+            continue
+        _failed.pop(key, None)
+        fetched += 1
+    if fetched:
+        # The kiosk's version includes whether each banner is here: open pages refresh.
+        try:
+            with dbmod.write(db):
+                value = int(dbmod.get_meta(db, VERSION_KEY, "0") or 0)
+                dbmod.set_meta(db, VERSION_KEY, str(value + 1))
+        except Exception:  # noqa: BLE001 - the next poll sees the files anyway
+            log.exception("cannot bump the promotion version")
+    return fetched
+
+
+# --- Items for pricing --------------------------------------------------------------
+
+
+def cart_items(db: Database, lines: Sequence[tuple[str, int]]) -> list[Item]:
+    """``(sku, qty)`` pairs as priced items from this database's catalog (the hub's and
+    a store's have the same columns); unknown SKUs are left out."""
+    if not lines:
+        return []
+    skus = list(dict.fromkeys(sku for sku, _ in lines))
+    marks = ",".join("?" * len(skus))
+    rows = {
+        r[0]: (r[1], r[2])
+        for r in db.execute(
+            f"""SELECT v.sku, c.slug, COALESCE(v.price_cents, p.price_cents)
+                FROM variants v JOIN products p ON p.pk = v.product_pk
+                JOIN categories c ON c.id = p.category_id
+                WHERE v.sku IN ({marks})""",  # noqa: S608
+            skus,
+        )
+    }
+    return [Item(sku, *rows[sku], qty) for sku, qty in lines if sku in rows]

@@ -1,0 +1,198 @@
+"""Stock levels and movements.
+
+The level shown for this store is the hub's last known level plus this store's own
+movements the hub has not acknowledged yet (deltas, never overwrites), so an offline
+store and a busy hub never overwrite each other's work. A movement the hub refused
+(parked for staff) is not counted: the hub's level is the truth, and staff record a
+new correction.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+from sqlite_utils import Database
+
+from app.core import clock
+from app.core import db as dbmod
+from app.core.catalog import find_variant
+
+LOW_STOCK = 2  # "Plus que 1", "Plus que 2": say it when so few are left
+MAX_DELTA = 10_000  # one correction; the hub accepts up to 1,000,000
+MAX_REASON = 500  # as the hub
+
+
+class UnknownCode(LookupError):
+    """No variant has this SKU or barcode."""
+
+
+def self_store_id(db: Database) -> str | None:
+    """The id of the store this database belongs to."""
+    row = db.execute("SELECT id FROM stores WHERE is_self = 1 LIMIT 1").fetchone()
+    return row[0] if row else None
+
+
+def stock_version(db: Database) -> int:
+    """A counter bumped by every stock change, from any process (see the triggers)."""
+    return int(dbmod.get_meta(db, "stock_version", "0") or 0)
+
+
+def levels(db: Database, skus: list[str], *, clamp: bool = True) -> dict[str, int]:
+    """This store's level per SKU: hub level + unacknowledged own movements.
+
+    A shopper never sees a negative level; ``clamp=False`` gives the raw sum (used to
+    turn a shelf count into the right delta).
+    """
+    if not skus:
+        return {}
+    marks = ",".join("?" * len(skus))
+    rows = db.execute(
+        f"""SELECT v.sku,
+                   COALESCE((SELECT qty FROM stock_levels l
+                             WHERE l.store_id = s.id AND l.sku = v.sku), 0)
+                 + COALESCE((SELECT SUM(delta) FROM stock_movements m
+                             WHERE m.sku = v.sku AND m.acked_at IS NULL
+                               AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.id = m.id
+                                               AND o.parked_reason IS NOT NULL)), 0)
+            FROM variants v, (SELECT id FROM stores WHERE is_self = 1) s
+            WHERE v.sku IN ({marks})""",  # noqa: S608
+        skus,
+    ).fetchall()
+    return {sku: max(qty, 0) if clamp else qty for sku, qty in rows}
+
+
+def product_totals(db: Database, product_pks: list[int]) -> dict[int, int]:
+    """Units in this store per product (all variants together)."""
+    if not product_pks:
+        return {}
+    marks = ",".join("?" * len(product_pks))
+    rows = db.execute(
+        f"""SELECT v.product_pk,
+                   SUM(MAX(0, COALESCE(l.qty, 0) + COALESCE((SELECT SUM(delta)
+                        FROM stock_movements m WHERE m.sku = v.sku AND m.acked_at IS NULL
+                          AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.id = m.id
+                                          AND o.parked_reason IS NOT NULL)), 0)))
+            FROM variants v
+            LEFT JOIN stock_levels l
+              ON l.sku = v.sku AND l.store_id = (SELECT id FROM stores WHERE is_self = 1)
+            WHERE v.product_pk IN ({marks})
+            GROUP BY v.product_pk""",  # noqa: S608
+        product_pks,
+    ).fetchall()
+    return {pk: total for pk, total in rows}
+
+
+def other_stores(db: Database, skus: list[str]) -> list[dict[str, Any]]:
+    """For each other store: its name, level per SKU and when that figure dates from."""
+    stores = db.execute_returning_dicts(
+        "SELECT id, name, city FROM stores WHERE is_self = 0 ORDER BY name"
+    )
+    if not skus or not stores:
+        return stores
+    # One primary-key lookup per (store, sku), a few microseconds each: SQLite plans
+    # "store_id IN (...) AND sku IN (...)" on this WITHOUT ROWID table hundreds of
+    # times slower (measured on 2.8 million rows).
+    lookup = "SELECT store_id, sku, qty, as_of FROM stock_levels WHERE store_id = ? AND sku = ?"
+    rows = [
+        row
+        for store in stores
+        for sku in skus
+        for row in db.execute(lookup, [store["id"], sku]).fetchall()
+    ]
+    by_store: dict[str, dict[str, Any]] = {s["id"]: s for s in stores}
+    for s in stores:
+        s["levels"] = {}
+        s["as_of"] = None
+    for store_id, sku, qty, as_of in rows:
+        s = by_store.get(store_id)
+        if s is None:
+            continue
+        s["levels"][sku] = max(qty, 0)
+        s["as_of"] = min(s["as_of"] or as_of, as_of)
+    return stores
+
+
+def badge(qty: int) -> str:
+    """A level's display class: ``out``, ``low`` or ``in``."""
+    if qty <= 0:
+        return "out"
+    if qty <= LOW_STOCK:
+        return "low"
+    return "in"
+
+
+def record_movement(db: Database, sku: str, delta: int, kind: str, reason: str, actor: str) -> str:
+    """Write a stock movement and its ``stock.movement`` outbox row; return their id.
+
+    Call inside the caller's write transaction, with the change that causes it (a
+    reservation, an expiry, a return): the three are committed together or not at all.
+    ``kind`` is one the hub accepts (adjusted, picked_up, returned, reserved, released,
+    sold).
+    """
+    now = clock.now_iso()
+    movement_id = str(uuid.uuid4())
+    db["stock_movements"].insert(
+        {
+            "id": movement_id,
+            "sku": sku,
+            "delta": delta,
+            "kind": kind,
+            "reason": reason,
+            "actor": actor,
+            "created_at": now,
+        }
+    )
+    payload = {
+        "store_id": self_store_id(db),
+        "sku": sku,
+        "delta": delta,
+        "kind": kind,
+        "reason": reason,
+    }
+    db["outbox"].insert(
+        {
+            "id": movement_id,
+            "type": "stock.movement",
+            "occurred_at": now,
+            "payload": json.dumps(payload, separators=(",", ":")),
+            "created_at": now,
+        }
+    )
+    return movement_id
+
+
+def adjust(
+    db: Database,
+    code: str,
+    qty: int,
+    *,
+    counted: bool = False,
+    reason: str = "",
+    actor: str = "",
+) -> dict[str, Any]:
+    """Record a staff stock correction as a movement, and queue it for the hub.
+
+    ``qty`` is a signed delta, or with ``counted=True`` the level just counted on the
+    shelf (the movement is then the difference). The movement and its outbox row are
+    written in one transaction: either the hub will learn of it or it did not happen.
+    """
+    if len(reason) > MAX_REASON:
+        raise ValueError(f"a reason is at most {MAX_REASON} characters")
+    variant = find_variant(db, code)
+    if variant is None:
+        raise UnknownCode(code)
+    sku = variant["sku"]
+    with dbmod.write(db):
+        before = levels(db, [sku], clamp=False)[sku]
+        delta = qty - before if counted else qty
+        if counted and qty < 0:
+            raise ValueError("a shelf count cannot be negative")
+        if abs(delta) > MAX_DELTA:
+            # The hub would refuse it; better to say so now than to park it later.
+            raise ValueError(f"a correction moves at most {MAX_DELTA} units at once")
+        movement_id = record_movement(db, sku, delta, "adjusted", reason, actor)
+        movement = db["stock_movements"].get(movement_id)
+        after = levels(db, [sku])[sku]
+    return {**movement, "before": before, "after": after}

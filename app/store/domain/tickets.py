@@ -1,0 +1,536 @@
+"""Printable tickets (hand-over receipt, bag label, return receipt, reservation ticket) as
+images, PDF, ESC/POS.
+
+Tickets are drawn with Pillow at the printable width of an 80 mm thermal roll: 576 dots
+at 203 dpi (72 mm of the 80 mm paper). Printing a picture rather than text means
+accents, any script and the QR code come out the same on every printer, with no code
+page to configure.
+
+Expected dict keys (extra keys are ignored):
+
+- ``store``: ``name``, ``address`` (lines separated by newlines).
+- ``order``: ``number``, ``customer_name`` (only its initials are printed),
+  ``receipt_token`` (optional, printed as a QR), ``item_count`` (bag label),
+  ``refund_total`` (optional, already formatted, e.g. ``"59,90 €"``).
+- ``lines``: ``name``, ``size``, ``colour``, ``qty`` (handed over or returned) and
+  ``qty_ordered`` (optional; a hand-over with less than ordered is partial).
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import unicodedata
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from functools import lru_cache
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import qrcode
+from PIL import Image, ImageDraw, ImageFont
+
+from app.core.clock import parse_iso
+
+WIDTH_PX = 576  # printable dots on an 80 mm roll at 203 dpi
+PRINTER_DPI = 203
+MARGIN_PX = 16
+CONTENT_PX = WIDTH_PX - 2 * MARGIN_PX
+MAX_FIELD_CHARS = 240  # a runaway product name must not print a metre of paper
+FONT_DIR = Path("/usr/share/fonts/truetype/dejavu")
+FONT_REGULAR = FONT_DIR / "DejaVuSans.ttf"
+FONT_BOLD = FONT_DIR / "DejaVuSans-Bold.ttf"
+
+LABELS = {
+    "fr": {
+        "handover": "REMISE DE COMMANDE",
+        "return": "TICKET DE RETOUR",
+        "order": "Commande",
+        "order_value": "n° {n}",
+        "order_no": "Commande n°",
+        "customer": "Client",
+        "date": "Date",
+        "item": "Article",
+        "qty": "Qté",
+        "partial_one": "Remise partielle : 1 article reste à retirer.",
+        "partial_many": "Remise partielle : {n} articles restent à retirer.",
+        "served_by": "Servi par",
+        "receipt_qr": "Votre reçu numérique",
+        "thanks": "Merci de votre visite !",
+        "slot": "Emplacement",
+        "items": "Articles",
+        "reason": "Motif : {r}",
+        "refund": "Remboursement",
+        "amount": "Montant",
+        "return_qr": "Conservez ce ticket",
+    },
+    "en": {
+        "handover": "ORDER HAND-OVER",
+        "return": "RETURN RECEIPT",
+        "order": "Order",
+        "order_value": "#{n}",
+        "order_no": "Order no.",
+        "customer": "Customer",
+        "date": "Date",
+        "item": "Item",
+        "qty": "Qty",
+        "partial_one": "Partial hand-over: 1 item still to collect.",
+        "partial_many": "Partial hand-over: {n} items still to collect.",
+        "served_by": "Served by",
+        "receipt_qr": "Your digital receipt",
+        "thanks": "Thank you for your visit!",
+        "slot": "Shelf slot",
+        "items": "Items",
+        "reason": "Reason: {r}",
+        "refund": "Refund",
+        "amount": "Amount",
+        "return_qr": "Keep this ticket",
+    },
+}
+REFUND_METHODS = {
+    "fr": {
+        "card": "Carte bancaire",
+        "cash": "Espèces",
+        "voucher": "Avoir",
+        "original": "Moyen de paiement d'origine",
+    },
+    "en": {
+        "card": "Bank card",
+        "cash": "Cash",
+        "voucher": "Store credit",
+        "original": "Original payment method",
+    },
+}
+_MONTHS_EN = "Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split()
+# Bidi embeddings, overrides and isolates: printed as-is they could make a name or a
+# reason display in a different order than it reads (the "Trojan Source" trick).
+_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+# ESC/POS commands (Epson TM series and the many compatible printers).
+ESC_INIT = b"\x1b@"  # ESC @: reset the printer to its power-on state
+GS_RASTER = b"\x1dv0"  # GS v 0 m xL xH yL yH d...: print a raster bit image, m=0 normal
+CUT = b"\x1dVB\x00"  # GS V 66 0: feed to the cutter, then partial cut (one point uncut)
+RASTER_BAND_ROWS = 256  # small bands: some printers choke on one tall raster command
+_INVERT_BITS = bytes(255 - i for i in range(256))
+
+
+def _labels(lang: str) -> dict[str, str]:
+    """The label set for ``lang``; French when unknown."""
+    return LABELS.get(lang, LABELS["fr"])
+
+
+def _clean(text: object) -> str:
+    """Any value as printable text: NFC, controls turned to spaces, lone surrogates gone."""
+    text = unicodedata.normalize("NFC", str(text if text is not None else ""))
+    out = []
+    for ch in text:
+        cat = unicodedata.category(ch)
+        if cat == "Cs" or ch in _BIDI_CONTROLS:  # lone surrogates crash the font engine
+            continue
+        out.append(" " if cat == "Cc" else ch)
+    text = " ".join("".join(out).split())
+    if len(text) > MAX_FIELD_CHARS:
+        text = text[: MAX_FIELD_CHARS - 1] + "…"
+    return text
+
+
+def initials(name: str) -> str:
+    """Initials of a person's first and last names: ``"Élodie Martin"`` -> ``"É. M."``."""
+    words = [w for w in _clean(name).split() if any(c.isalpha() for c in w)]
+    if len(words) > 2:
+        # First and last only: middle names add identifying detail and nothing useful.
+        words = [words[0], words[-1]]
+    return " ".join(_word_initial(w) for w in words)
+
+
+def _word_initial(word: str) -> str:
+    """``"Jean-Pierre"`` -> ``"J.-P."``; ``"Élodie"`` -> ``"É."``."""
+    parts = [p for p in word.split("-") if any(c.isalpha() for c in p)]
+    return "-".join(next(c for c in p if c.isalpha()).upper()[0] + "." for p in parts)
+
+
+def _first_name(name: str) -> str:
+    """The first word of a staff member's name."""
+    words = _clean(name).split()
+    return words[0] if words else ""
+
+
+def format_when(when: datetime, lang: str = "fr") -> str:
+    """Date and time as printed: ``22/11/2026 14:02`` (fr), ``22 Nov 2026, 14:02`` (en)."""
+    # Explicit formats, not strftime's %b, which follows the process's C locale.
+    if lang == "en":
+        return f"{when.day} {_MONTHS_EN[when.month - 1]} {when.year}, {when:%H:%M}"
+    return f"{when:%d/%m/%Y %H:%M}"
+
+
+@lru_cache(maxsize=32)
+def _font(size: int, bold: bool = False) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+    """DejaVu Sans (bold) at ``size`` px if installed, else Pillow's built-in font."""
+    path = FONT_BOLD if bold else FONT_REGULAR
+    try:
+        return ImageFont.truetype(str(path), size)
+    except OSError:
+        try:
+            return ImageFont.load_default(size=size)
+        except TypeError:  # Pillow < 10.1 has only the small bitmap font
+            return ImageFont.load_default()
+
+
+def _line_height(font: ImageFont.FreeTypeFont | ImageFont.ImageFont) -> int:
+    """Distance between baselines for ``font``."""
+    if hasattr(font, "getmetrics"):
+        ascent, descent = font.getmetrics()
+        return int((ascent + descent) * 1.1)
+    return font.getbbox("Ay")[3] + 4
+
+
+def _width(text: str, font: ImageFont.FreeTypeFont | ImageFont.ImageFont) -> int:
+    """Pixels ``text`` needs: its advance, or its ink if a glyph overhangs (bold, italic)."""
+    return math.ceil(max(font.getlength(text), font.getbbox(text)[2] if text else 0))
+
+
+def _fits(text: str, font: ImageFont.FreeTypeFont | ImageFont.ImageFont, width: int) -> bool:
+    """Whether ``text`` is at most ``width`` px wide in ``font``."""
+    return _width(text, font) <= width
+
+
+def wrap(text: str, font: ImageFont.FreeTypeFont | ImageFont.ImageFont, width: int) -> list[str]:
+    """Greedy word wrap to ``width`` px; words too long for a line are broken."""
+    lines: list[str] = []
+    current = ""
+    for word in _clean(text).split(" "):
+        candidate = f"{current} {word}" if current else word
+        if _fits(candidate, font, width):
+            current = candidate
+            continue
+        if current:
+            lines.append(current)
+        current = ""
+        while word and not _fits(word, font, width):
+            cut = next((i for i in range(len(word), 1, -1) if _fits(word[:i], font, width)), 1)
+            lines.append(word[:cut])
+            word = word[cut:]
+        current = word
+    if current or not lines:
+        lines.append(current)
+    return lines
+
+
+# Blocks: each helper returns a white "L" image CONTENT_PX wide; _stack piles them up.
+
+
+def _blank(height: int) -> Image.Image:
+    """A white strip of ``height`` px."""
+    return Image.new("L", (CONTENT_PX, max(1, height)), 255)
+
+
+def _text(
+    text: str, size: int = 24, bold: bool = False, align: str = "left", width: int = CONTENT_PX
+) -> Image.Image:
+    """Wrapped text, aligned left, center or right within ``width``."""
+    font = _font(size, bold)
+    lines = wrap(text, font, width)
+    step = _line_height(font)
+    img = Image.new("L", (width, step * len(lines)), 255)
+    draw = ImageDraw.Draw(img)
+    for i, line in enumerate(lines):
+        free = width - _width(line, font)
+        x = {"center": free // 2, "right": free}.get(align, 0)
+        draw.text((x, i * step), line, font=font, fill=0)
+    return img
+
+
+def _pair(left: str, right: str, size: int = 24, right_bold: bool = True) -> Image.Image:
+    """A label on the left and a value on the right, each wrapping in its own column."""
+    right_w = min(_width(_clean(right), _font(size, right_bold)) + 2, CONTENT_PX * 2 // 3)
+    left_img = _text(left, size, width=CONTENT_PX - right_w - 12)
+    right_img = _text(right, size, right_bold, align="right", width=right_w)
+    img = _blank(max(left_img.height, right_img.height))
+    img.paste(left_img, (0, 0))
+    img.paste(right_img, (CONTENT_PX - right_w, 0))
+    return img
+
+
+def _rule(dashed: bool = True, thickness: int = 2) -> Image.Image:
+    """A horizontal separator with some air around it."""
+    img = _blank(14 + thickness)
+    draw = ImageDraw.Draw(img)
+    step = 10 if dashed else CONTENT_PX
+    for x in range(0, CONTENT_PX, step):
+        draw.rectangle((x, 7, min(x + (6 if dashed else step), CONTENT_PX) - 1, 6 + thickness), 0)
+    return img
+
+
+def _largest(text: str, sizes: tuple[int, ...], width: int = CONTENT_PX) -> int:
+    """The first of ``sizes`` at which ``text`` fits on one bold line (else the last)."""
+    text = _clean(text)
+    return next((s for s in sizes if _fits(text, _font(s, True), width)), sizes[-1])
+
+
+def _boxed(text: str, sizes: tuple[int, ...]) -> Image.Image:
+    """White bold text on a black band: the one thing to read from a metre away."""
+    size = _largest(text, sizes, CONTENT_PX - 24)
+    inner = _text(text, size, bold=True, align="center", width=CONTENT_PX - 24)
+    img = Image.new("L", (CONTENT_PX, inner.height + 20), 0)
+    img.paste(Image.eval(inner, lambda v: 255 - v), (12, 10))
+    return img
+
+
+def _centered(img: Image.Image) -> Image.Image:
+    """``img`` centred in a content-wide strip (scaled down if too wide)."""
+    if img.width > CONTENT_PX:
+        img = img.resize((CONTENT_PX, img.height * CONTENT_PX // img.width), Image.NEAREST)
+    strip = _blank(img.height)
+    strip.paste(img.convert("L"), ((CONTENT_PX - img.width) // 2, 0))
+    return strip
+
+
+def _item_lines(lines: Iterable[Mapping], lang: str) -> list[Image.Image]:
+    """One block per order line: name and quantity, then size and colour."""
+    labels = _labels(lang)
+    blocks = [_pair(labels["item"], labels["qty"], 20, right_bold=False), _rule(thickness=1)]
+    for line in lines:
+        qty = str(line.get("qty", ""))
+        ordered = line.get("qty_ordered")
+        if ordered is not None and str(ordered) != qty:
+            qty = f"{qty} / {ordered}"
+        blocks.append(_pair(line.get("name", ""), qty, 24))
+        variant = " · ".join(v for k in ("size", "colour") if (v := _clean(line.get(k))))
+        if variant:
+            blocks.append(_text(variant, 20))
+        blocks.append(_blank(6))
+    return blocks
+
+
+def _header(store: Mapping, title: str) -> list[Image.Image]:
+    """Store name and address, then the ticket's title."""
+    blocks = [_text(store.get("name", ""), 34, bold=True, align="center")]
+    for part in str(store.get("address", "") or "").splitlines():
+        if part.strip():
+            blocks.append(_text(part, 20, align="center"))
+    return [*blocks, _rule(dashed=False), _text(title, 28, bold=True, align="center"), _blank(8)]
+
+
+def _order_block(order: Mapping, when: datetime, lang: str) -> list[Image.Image]:
+    """Order number, customer initials (never the name) and date, one per row."""
+    labels = _labels(lang)
+    return [
+        _pair(labels["order"], labels["order_value"].format(n=_clean(order.get("number")))),
+        _pair(labels["customer"], initials(order.get("customer_name", ""))),
+        _pair(labels["date"], format_when(when, lang)),
+    ]
+
+
+def _stack(blocks: Iterable[Image.Image]) -> Image.Image:
+    """The blocks one under the other on a 576 px wide white ticket."""
+    blocks = list(blocks)
+    height = sum(b.height for b in blocks) + 2 * MARGIN_PX
+    ticket = Image.new("L", (WIDTH_PX, height), 255)
+    y = MARGIN_PX
+    for block in blocks:
+        ticket.paste(block, (MARGIN_PX, y))
+        y += block.height
+    return ticket
+
+
+def render_qr(data: str, box_size: int = 6) -> Image.Image:
+    """A QR code (error correction M, 4-module quiet zone) as a greyscale image."""
+    qr = qrcode.QRCode(error_correction=qrcode.constants.ERROR_CORRECT_M, box_size=box_size)
+    qr.add_data(data)
+    qr.make(fit=True)
+    # Shrink the modules rather than overflow the roll: 2 dots (0.25 mm) is the floor.
+    fit = CONTENT_PX // (qr.modules_count + 2 * qr.border)
+    if fit < box_size:
+        qr.box_size = max(2, fit)
+    return qr.make_image().get_image().convert("L")
+
+
+def handover_receipt(
+    store: Mapping,
+    order: Mapping,
+    lines: list[Mapping],
+    staff_name: str,
+    when: datetime,
+    lang: str = "fr",
+) -> Image.Image:
+    """The receipt given to a customer collecting a click-and-collect order."""
+    labels = _labels(lang)
+    blocks = _header(store, labels["handover"])
+    blocks += [*_order_block(order, when, lang), _rule(), *_item_lines(lines, lang)]
+    missing = sum(
+        max(0, int(line.get("qty_ordered") or 0) - int(line.get("qty") or 0)) for line in lines
+    )
+    if missing:
+        note = labels["partial_one" if missing == 1 else "partial_many"].format(n=missing)
+        blocks += [_rule(), _text(note, 22, bold=True)]
+    blocks.append(_rule())
+    if first_name := _first_name(staff_name):
+        blocks.append(_pair(labels["served_by"], first_name, 22))
+    if order.get("receipt_token"):
+        blocks += [_blank(12), _centered(render_qr(order["receipt_token"], 4))]
+        blocks.append(_text(labels["receipt_qr"], 20, align="center"))
+    blocks += [_blank(12), _text(labels["thanks"], 24, bold=True, align="center")]
+    return _stack(blocks)
+
+
+def bag_label(order: Mapping, shelf_slot: str, qr_data: str, lang: str = "fr") -> Image.Image:
+    """The label stuck on a prepared order's bag: number, initials and slot readable at a glance."""
+    labels = _labels(lang)
+    number = _clean(order.get("number"))
+    blocks = [
+        _text(labels["order_no"], 24, align="center"),
+        _text(number, _largest(number, (88, 72, 56, 44)), bold=True, align="center"),
+        _text(initials(order.get("customer_name", "")), 48, bold=True, align="center"),
+        _rule(dashed=False),
+        _text(labels["slot"], 24, align="center"),
+        _boxed(shelf_slot, (64, 48, 36)),
+        _blank(10),
+        _pair(labels["items"], str(order.get("item_count", "")), 30),
+        _rule(),
+        _centered(render_qr(qr_data)),
+    ]
+    return _stack(blocks)
+
+
+def return_receipt(
+    store: Mapping,
+    order: Mapping,
+    lines: list[Mapping],
+    reason: str,
+    refund_method: str,
+    when: datetime,
+    qr_data: str,
+    lang: str = "fr",
+) -> Image.Image:
+    """The receipt for goods brought back: what, why, and how the money comes back."""
+    labels = _labels(lang)
+    method = REFUND_METHODS.get(lang, REFUND_METHODS["fr"]).get(refund_method, refund_method)
+    blocks = _header(store, labels["return"])
+    blocks += [
+        *_order_block(order, when, lang),
+        _rule(),
+        *_item_lines(lines, lang),
+        _rule(),
+        _text(labels["reason"].format(r=_clean(reason)), 22),
+        _pair(labels["refund"], method, 22),
+    ]
+    if order.get("refund_total"):
+        blocks.append(_pair(labels["amount"], str(order["refund_total"]), 28))
+    blocks += [
+        _rule(),
+        _blank(8),
+        _centered(render_qr(qr_data, 4)),
+        _text(labels["return_qr"], 20, align="center"),
+    ]
+    return _stack(blocks)
+
+
+RESERVATION_LABELS = {
+    "fr": {
+        "title": "RÉSERVATION",
+        "code": "Code de réservation",
+        "until": "À retirer avant",
+        "units_one": "1 article mis de côté",
+        "units_many": "{n} articles mis de côté",
+        "show": "Présentez ce ticket en caisse.",
+        "after": "Passé ce délai, les articles sont remis en vente.",
+    },
+    "en": {
+        "title": "RESERVATION",
+        "code": "Reservation code",
+        "until": "Collect before",
+        "units_one": "1 item put aside",
+        "units_many": "{n} items put aside",
+        "show": "Show this ticket at the till.",
+        "after": "After this time, the items go back on sale.",
+    },
+}
+
+
+def reservation_ticket(
+    reservation: Mapping,
+    qr_data: str,
+    store_name: str,
+    lang: str = "fr",
+    *,
+    timezone: str = "Europe/Paris",
+) -> Image.Image:
+    """The shopper's reservation ticket: code, collect-before time, items and QR.
+
+    ``reservation`` is ``app.reservations.get()``: ``code``, ``expires_at`` (ISO UTC,
+    printed in the store's ``timezone``) and ``lines`` (``name_fr``/``name_en``,
+    ``size``, ``colour_fr``/``colour_en``, ``qty``). Nothing about the shopper.
+    """
+    labels = RESERVATION_LABELS.get(lang, RESERVATION_LABELS["fr"])
+    en = lang == "en"
+    lines = [
+        {
+            "name": (ln.get("name_en") if en else None) or ln.get("name_fr") or ln.get("sku"),
+            "size": ln.get("size", ""),
+            "colour": (ln.get("colour_en") if en else None) or ln.get("colour_fr", ""),
+            "qty": ln.get("qty", ""),
+        }
+        for ln in reservation.get("lines", [])
+    ]
+    units = sum(int(ln["qty"] or 0) for ln in lines)
+    code = _clean(reservation.get("code"))
+    blocks = _header({"name": store_name}, labels["title"])
+    blocks += [_text(labels["code"], 24, align="center"), _boxed(code, (96, 80, 64, 48))]
+    blocks.append(_blank(10))
+    if reservation.get("expires_at"):
+        until = parse_iso(str(reservation["expires_at"])).astimezone(ZoneInfo(timezone))
+        blocks += [
+            _text(labels["until"], 24, align="center"),
+            _text(format_when(until, lang), 40, bold=True, align="center"),
+        ]
+    blocks += [_rule(), *_item_lines(lines, lang)]
+    note = labels["units_one" if units == 1 else "units_many"].format(n=units)
+    blocks += [_text(note, 22, bold=True), _rule(), _blank(8), _centered(render_qr(qr_data, 6))]
+    blocks += [
+        _blank(8),
+        _text(labels["show"], 24, bold=True, align="center"),
+        _text(labels["after"], 20, align="center"),
+    ]
+    return _stack(blocks)
+
+
+def to_png(img: Image.Image) -> bytes:
+    """The ticket as PNG bytes, tagged with the printer's 203 dpi."""
+    buf = io.BytesIO()
+    img.save(buf, "PNG", dpi=(PRINTER_DPI, PRINTER_DPI), optimize=True)
+    return buf.getvalue()
+
+
+def to_pdf(img: Image.Image, width_mm: float = 80) -> bytes:
+    """A one-page PDF exactly ``width_mm`` wide, its height in proportion."""
+    # Pillow sizes the page as pixels * 72 / resolution points, so choosing the
+    # resolution fixes the physical width: 576 px over 80 mm is 182.88 dpi.
+    resolution = img.width / (width_mm / 25.4)
+    buf = io.BytesIO()
+    img.convert("L").save(buf, "PDF", resolution=resolution)
+    return buf.getvalue()
+
+
+def to_escpos(img: Image.Image) -> bytes:
+    """ESC/POS bytes: initialise, print the dithered 1-bit image as raster bands, cut.
+
+    ``ESC @`` resets the printer. Each band is ``GS v 0 0 xL xH yL yH`` followed by
+    ``(xL + 256 xH) * (yL + 256 yH)`` bytes, rows top to bottom, 8 dots per byte with
+    the most significant bit leftmost and 1 meaning a printed (black) dot. ``GS V 66 0``
+    feeds the paper up to the cutter and makes a partial cut.
+    """
+    gray = img.convert("L")
+    if gray.width % 8:  # rows are whole bytes: pad with white on the right
+        padded = Image.new("L", (gray.width + 8 - gray.width % 8, gray.height), 255)
+        padded.paste(gray, (0, 0))
+        gray = padded
+    mono = gray.convert("1")  # Floyd-Steinberg dithering, Pillow's default
+    row_bytes = mono.width // 8
+    out = bytearray(ESC_INIT)
+    for top in range(0, mono.height, RASTER_BAND_ROWS):
+        band = mono.crop((0, top, mono.width, min(top + RASTER_BAND_ROWS, mono.height)))
+        header = bytes((0, row_bytes & 0xFF, row_bytes >> 8, band.height & 0xFF, band.height >> 8))
+        # Pillow's "1" mode packs white as 1; the printer burns dots set to 1.
+        out += GS_RASTER + header + band.tobytes().translate(_INVERT_BITS)
+    out += CUT
+    return bytes(out)

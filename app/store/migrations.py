@@ -1,0 +1,398 @@
+"""Named schema migrations for the store database (sqlite-utils ``Migrations``).
+
+Never edit a migration that has shipped: add a new one. Each runs in its own
+transaction together with the record that it ran, so a crash leaves it pending.
+"""
+
+from __future__ import annotations
+
+from sqlite_utils import Database
+from sqlite_utils.migrations import Migrations
+
+from app.core import db as dbmod
+
+store_migrations = Migrations("kiosk_store")
+
+
+@store_migrations(name="m001_catalog_and_stock")
+def m001_catalog_and_stock(db: Database) -> None:
+    for sql in (
+        "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+        """CREATE TABLE stores (
+            id TEXT PRIMARY KEY,
+            name TEXT NOT NULL,
+            city TEXT NOT NULL DEFAULT '',
+            address TEXT NOT NULL DEFAULT '',
+            is_self INTEGER NOT NULL DEFAULT 0
+        )""",
+        """CREATE TABLE categories (
+            id INTEGER PRIMARY KEY,
+            slug TEXT NOT NULL UNIQUE,
+            name_fr TEXT NOT NULL,
+            name_en TEXT NOT NULL,
+            position INTEGER NOT NULL DEFAULT 0
+        )""",
+        """CREATE TABLE products (
+            pk INTEGER PRIMARY KEY,
+            ref TEXT NOT NULL UNIQUE,
+            category_id INTEGER NOT NULL REFERENCES categories(id),
+            brand TEXT NOT NULL DEFAULT '',
+            name_fr TEXT NOT NULL,
+            name_en TEXT NOT NULL,
+            description_fr TEXT NOT NULL DEFAULT '',
+            description_en TEXT NOT NULL DEFAULT '',
+            price_cents INTEGER NOT NULL CHECK (price_cents >= 0)
+        )""",
+        "CREATE INDEX products_category ON products(category_id, name_fr)",
+        """CREATE TABLE variants (
+            sku TEXT PRIMARY KEY,
+            product_pk INTEGER NOT NULL REFERENCES products(pk),
+            ean TEXT NOT NULL UNIQUE,
+            size TEXT NOT NULL,
+            size_order INTEGER NOT NULL DEFAULT 0,
+            colour_code TEXT NOT NULL,
+            colour_fr TEXT NOT NULL,
+            colour_en TEXT NOT NULL,
+            colour_hex TEXT NOT NULL,
+            price_cents INTEGER CHECK (price_cents IS NULL OR price_cents >= 0)
+        )""",
+        "CREATE INDEX variants_product ON variants(product_pk, colour_code, size_order)",
+        # The hub's last known level for every store (this one and the others).
+        """CREATE TABLE stock_levels (
+            store_id TEXT NOT NULL,
+            sku TEXT NOT NULL,
+            qty INTEGER NOT NULL,
+            as_of TEXT NOT NULL,
+            PRIMARY KEY (store_id, sku)
+        ) WITHOUT ROWID""",
+        # This store's own movements; acked_at is set once the hub has counted them.
+        """CREATE TABLE stock_movements (
+            id TEXT PRIMARY KEY,
+            sku TEXT NOT NULL REFERENCES variants(sku),
+            delta INTEGER NOT NULL,
+            kind TEXT NOT NULL,
+            reason TEXT NOT NULL DEFAULT '',
+            actor TEXT NOT NULL DEFAULT '',
+            created_at TEXT NOT NULL,
+            acked_at TEXT
+        )""",
+        "CREATE INDEX stock_movements_pending ON stock_movements(sku) WHERE acked_at IS NULL",
+        "INSERT INTO meta (key, value) VALUES ('stock_version', '0')",
+        # Any stock change, from any process, bumps one counter: open kiosk pages poll
+        # it cheaply (ETag) instead of recomputing stock on every tick.
+        """CREATE TRIGGER stock_levels_ins AFTER INSERT ON stock_levels BEGIN
+            UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'stock_version';
+        END""",
+        """CREATE TRIGGER stock_levels_upd AFTER UPDATE ON stock_levels BEGIN
+            UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'stock_version';
+        END""",
+        """CREATE TRIGGER stock_movements_ins AFTER INSERT ON stock_movements BEGIN
+            UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'stock_version';
+        END""",
+    ):
+        db.execute(sql)
+
+
+@store_migrations(name="m002_search_index")
+def m002_search_index(db: Database) -> None:
+    # Accent- and case-insensitive full-text search; prefix indexes make
+    # search-as-you-type ("chaus*") cheap on 100,000 products.
+    db.execute(
+        """CREATE VIRTUAL TABLE products_fts USING fts5(
+            name_fr, name_en, brand, category_fr, category_en, ref,
+            tokenize = "unicode61 remove_diacritics 2",
+            prefix = '2 3 4'
+        )"""
+    )
+    db.execute(
+        """INSERT INTO products_fts (rowid, name_fr, name_en, brand, category_fr, category_en, ref)
+        SELECT p.pk, p.name_fr, p.name_en, p.brand, c.name_fr, c.name_en, p.ref
+        FROM products p JOIN categories c ON c.id = p.category_id"""
+    )
+    for sql in (
+        """CREATE TRIGGER products_fts_ins AFTER INSERT ON products BEGIN
+            INSERT INTO products_fts (rowid, name_fr, name_en, brand, category_fr,
+                                      category_en, ref)
+            SELECT new.pk, new.name_fr, new.name_en, new.brand, c.name_fr, c.name_en, new.ref
+            FROM categories c WHERE c.id = new.category_id;
+        END""",
+        """CREATE TRIGGER products_fts_upd AFTER UPDATE ON products BEGIN
+            DELETE FROM products_fts WHERE rowid = old.pk;
+            INSERT INTO products_fts (rowid, name_fr, name_en, brand, category_fr,
+                                      category_en, ref)
+            SELECT new.pk, new.name_fr, new.name_en, new.brand, c.name_fr, c.name_en, new.ref
+            FROM categories c WHERE c.id = new.category_id;
+        END""",
+        """CREATE TRIGGER products_fts_del AFTER DELETE ON products BEGIN
+            DELETE FROM products_fts WHERE rowid = old.pk;
+        END""",
+    ):
+        db.execute(sql)
+
+
+@store_migrations(name="m003_outbox")
+def m003_outbox(db: Database) -> None:
+    # What the hub must learn, written in the same transaction as the local change.
+    db.execute(
+        """CREATE TABLE outbox (
+            id TEXT PRIMARY KEY,
+            type TEXT NOT NULL,
+            occurred_at TEXT NOT NULL,
+            payload TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            last_error TEXT,
+            parked_reason TEXT,
+            acked_at TEXT
+        )"""
+    )
+    db.execute("CREATE INDEX outbox_pending ON outbox(created_at) WHERE acked_at IS NULL")
+
+
+@store_migrations(name="m004_sync")
+def m004_sync(db: Database) -> None:
+    # The change-feed position of each level held: an older level arriving late (a
+    # slow acknowledgement, a page replayed after a crash) must never overwrite a newer.
+    db.execute("ALTER TABLE stock_levels ADD COLUMN seq INTEGER NOT NULL DEFAULT 0")
+    # A lease lets two workers flushing at once (the server's and `kiosk sync`) take
+    # different rows; the hub's idempotency is the real guarantee, the lease saves
+    # needless resends. leased_by names the process so a dead one's lease is freed.
+    db.execute("ALTER TABLE outbox ADD COLUMN leased_until TEXT")
+    db.execute("ALTER TABLE outbox ADD COLUMN leased_by TEXT")
+    db.execute("ALTER TABLE outbox ADD COLUMN parked_message TEXT")
+    db.execute("ALTER TABLE outbox ADD COLUMN result TEXT")  # the hub's answer, kept for staff
+    db.execute("CREATE INDEX outbox_parked ON outbox(created_at) WHERE parked_reason IS NOT NULL")
+    # Acknowledging a movement changes the level shown (it stops being added on top of
+    # the hub's level), so open kiosk pages must hear of it like any stock change.
+    db.execute(
+        """CREATE TRIGGER stock_movements_ack AFTER UPDATE OF acked_at ON stock_movements BEGIN
+            UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'stock_version';
+        END"""
+    )
+    # Sync state lives in meta (see app/store/sync/state.py); the cursor starts at the beginning.
+    db.execute("INSERT INTO meta (key, value) VALUES ('sync.cursor', '0')")
+
+
+@store_migrations(name="m005_staff")
+def m005_staff(db: Database) -> None:
+    # Staff accounts with hashed PINs and a lockout that grows with each lockout, and
+    # the audit log of every staff action (who, when, which device).
+    db.execute(
+        """CREATE TABLE staff (
+            id TEXT PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE,
+            role TEXT NOT NULL CHECK (role IN ('staff', 'manager')),
+            pin_hash TEXT NOT NULL,
+            failed_attempts INTEGER NOT NULL DEFAULT 0,
+            lockouts INTEGER NOT NULL DEFAULT 0,
+            locked_until TEXT,
+            active INTEGER NOT NULL DEFAULT 1,
+            created_at TEXT NOT NULL
+        )"""
+    )
+    db.execute(
+        """CREATE TABLE audit_log (
+            id INTEGER PRIMARY KEY,
+            at TEXT NOT NULL,
+            staff_id TEXT,
+            device TEXT NOT NULL DEFAULT '',
+            action TEXT NOT NULL,
+            details TEXT NOT NULL DEFAULT '{}'
+        )"""
+    )
+    db.execute("CREATE INDEX audit_log_at ON audit_log(at)")
+
+
+@store_migrations(name="m006_orders")
+def m006_orders(db: Database) -> None:
+    # Click-and-collect: web orders received from the hub's feed, what staff did with
+    # them (hand-overs, returns), the hub's public keys for pickup QR codes, and the
+    # store's opening days (expiry counts opening days only).
+    for sql in (
+        """CREATE TABLE orders (
+            id TEXT PRIMARY KEY,
+            number TEXT NOT NULL UNIQUE,
+            status TEXT NOT NULL,
+            customer_name TEXT NOT NULL DEFAULT '',
+            customer_key TEXT NOT NULL DEFAULT '',
+            customer_email TEXT NOT NULL DEFAULT '',
+            customer_initials TEXT NOT NULL DEFAULT '',
+            placed_at TEXT NOT NULL,
+            promised_at TEXT NOT NULL,
+            expiry_days INTEGER NOT NULL DEFAULT 7,
+            pickup_code_hash TEXT NOT NULL DEFAULT '',
+            code_failures INTEGER NOT NULL DEFAULT 0,
+            code_locked INTEGER NOT NULL DEFAULT 0,
+            shelf_slot TEXT NOT NULL DEFAULT '',
+            ready_at TEXT,
+            expires_at TEXT,
+            reminder_queued INTEGER NOT NULL DEFAULT 0,
+            collected_at TEXT,
+            revision INTEGER NOT NULL DEFAULT 0,
+            updated_at TEXT NOT NULL
+        )""",
+        "CREATE INDEX orders_status ON orders(status, promised_at, placed_at)",
+        "CREATE INDEX orders_customer ON orders(customer_key)",
+        "CREATE INDEX orders_collected ON orders(collected_at) WHERE collected_at IS NOT NULL",
+        "CREATE INDEX orders_expiring ON orders(expires_at) WHERE expires_at IS NOT NULL",
+        """CREATE TABLE order_lines (
+            order_id TEXT NOT NULL REFERENCES orders(id),
+            line INTEGER NOT NULL,
+            sku TEXT NOT NULL,
+            ean TEXT NOT NULL DEFAULT '',
+            name_fr TEXT NOT NULL DEFAULT '',
+            name_en TEXT NOT NULL DEFAULT '',
+            size TEXT NOT NULL DEFAULT '',
+            colour_fr TEXT NOT NULL DEFAULT '',
+            colour_en TEXT NOT NULL DEFAULT '',
+            category_slug TEXT NOT NULL DEFAULT '',
+            qty INTEGER NOT NULL CHECK (qty > 0),
+            price_cents INTEGER NOT NULL DEFAULT 0,
+            qty_picked INTEGER NOT NULL DEFAULT 0,
+            short INTEGER NOT NULL DEFAULT 0,
+            qty_ready INTEGER NOT NULL DEFAULT 0,
+            qty_collected INTEGER NOT NULL DEFAULT 0,
+            qty_returned INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (order_id, line)
+        ) WITHOUT ROWID""",
+        """CREATE TABLE handovers (
+            id TEXT PRIMARY KEY,
+            order_id TEXT NOT NULL REFERENCES orders(id),
+            at TEXT NOT NULL,
+            staff_id TEXT NOT NULL,
+            manager_id TEXT,
+            collector TEXT NOT NULL,
+            collector_name TEXT NOT NULL DEFAULT '',
+            method TEXT NOT NULL,
+            override_reason TEXT NOT NULL DEFAULT '',
+            lines TEXT NOT NULL
+        )""",
+        "CREATE INDEX handovers_order ON handovers(order_id)",
+        """CREATE TABLE returns (
+            id TEXT PRIMARY KEY,
+            order_id TEXT REFERENCES orders(id),
+            at TEXT NOT NULL,
+            staff_id TEXT NOT NULL,
+            manager_id TEXT,
+            reason TEXT NOT NULL,
+            refund TEXT NOT NULL,
+            lines TEXT NOT NULL
+        )""",
+        "CREATE INDEX returns_order ON returns(order_id)",
+        """CREATE TABLE hub_keys (
+            kid TEXT PRIMARY KEY,
+            alg TEXT NOT NULL DEFAULT 'Ed25519',
+            public_key TEXT NOT NULL
+        )""",
+        # Explicit closing dates (public holidays, inventory day); the weekly opening
+        # days are in meta (ISO weekdays, Monday = 1).
+        """CREATE TABLE closing_days (
+            day TEXT PRIMARY KEY,
+            reason TEXT NOT NULL DEFAULT ''
+        )""",
+        "INSERT INTO meta (key, value) VALUES ('orders.opening_weekdays', '1,2,3,4,5,6')",
+        # Which order an outbox row is about: an order change from the hub must not undo
+        # what the store did and has not yet had acknowledged.
+        "ALTER TABLE outbox ADD COLUMN order_id TEXT",
+        """CREATE INDEX outbox_order_pending ON outbox(order_id)
+           WHERE order_id IS NOT NULL AND acked_at IS NULL AND parked_reason IS NULL""",
+    ):
+        db.execute(sql)
+
+
+@store_migrations(name="m007_reservations")
+def m007_reservations(db: Database) -> None:
+    # In-store reservations: units held off the shelf for a shopper for a while. The
+    # stock itself moves through stock_movements ("reserved", then "released" unless
+    # collected); these rows say what is held, for whom (no personal data) and until when.
+    for sql in (
+        """CREATE TABLE reservations (
+            id TEXT PRIMARY KEY,
+            code TEXT NOT NULL UNIQUE,
+            status TEXT NOT NULL
+                CHECK (status IN ('held', 'collected', 'released', 'expired')),
+            cart_id TEXT,
+            created_at TEXT NOT NULL,
+            expires_at TEXT NOT NULL,
+            closed_at TEXT,
+            closed_by TEXT,
+            device TEXT NOT NULL DEFAULT ''
+        )""",
+        "CREATE INDEX reservations_held ON reservations(expires_at) WHERE status = 'held'",
+        "CREATE INDEX reservations_closed ON reservations(closed_at) WHERE closed_at IS NOT NULL",
+        "CREATE INDEX reservations_cart ON reservations(cart_id) WHERE cart_id IS NOT NULL",
+        """CREATE TABLE reservation_lines (
+            reservation_id TEXT NOT NULL REFERENCES reservations(id),
+            sku TEXT NOT NULL,
+            qty INTEGER NOT NULL CHECK (qty > 0),
+            movement_id TEXT NOT NULL,
+            PRIMARY KEY (reservation_id, sku)
+        ) WITHOUT ROWID""",
+    ):
+        db.execute(sql)
+
+
+@store_migrations(name="m008_carts")
+def m008_carts(db: Database) -> None:
+    # Cart QR codes the hub revoked (the cart was ordered or cancelled), from the change
+    # feed: a self-contained cart token is read offline, so the store must know them.
+    db.execute(
+        """CREATE TABLE revoked_carts (
+            cart_id TEXT PRIMARY KEY,
+            at TEXT NOT NULL
+        ) WITHOUT ROWID"""
+    )
+
+
+@store_migrations(name="m009_promotions")
+def m009_promotions(db: Database) -> None:
+    # Promotions received from the hub's feed (app/store/domain/promotions.py). ``data`` is the
+    # change's wire form, checked and cleaned on the way in: prices and banners are
+    # built from it exactly as the hub builds them. The schedule columns let the kiosk
+    # pick what is in force with its own clock, so a promotion ends on time offline.
+    db.execute(
+        """CREATE TABLE promotions (
+            id TEXT PRIMARY KEY,
+            revision INTEGER NOT NULL,
+            status TEXT NOT NULL,
+            starts_at TEXT NOT NULL,
+            ends_at TEXT NOT NULL,
+            data TEXT NOT NULL,
+            received_at TEXT NOT NULL
+        )"""
+    )
+    db.execute("CREATE INDEX promotions_live ON promotions(status, ends_at)")
+    db.execute("INSERT INTO meta (key, value) VALUES ('promotion_version', '0')")
+    # Any promotion change, from any process, bumps one counter (as stock_version):
+    # open kiosk pages compare it, with the ids in force now, to know when to refresh.
+    for event in ("INSERT", "UPDATE", "DELETE"):
+        db.execute(
+            f"""CREATE TRIGGER promotions_{event.lower()} AFTER {event} ON promotions BEGIN
+                UPDATE meta SET value = CAST(value AS INTEGER) + 1
+                WHERE key = 'promotion_version';
+            END"""  # noqa: S608 - three fixed words, no input
+        )
+
+
+def migrate(db: Database) -> list[str]:
+    """Apply pending migrations under the write lock; return the names applied."""
+    with dbmod.write(db):
+        pending = [m.name for m in store_migrations.pending(db)]
+        store_migrations.apply(db)
+    return pending
+
+
+@store_migrations(name="m010_staff_sessions")
+def m010_staff_sessions(db: Database) -> None:
+    # Staff sessions on the server: the signed cookie names one of these, checked on
+    # every staff request, so a logout, a PIN or role change or a lockout ends it even
+    # where a copy of the cookie lives on (app/store/domain/staff.py).
+    db.execute(
+        """CREATE TABLE staff_sessions (
+            id TEXT PRIMARY KEY,
+            staff_id TEXT NOT NULL REFERENCES staff(id),
+            created_at TEXT NOT NULL,
+            revoked_at TEXT
+        )"""
+    )
+    db.execute("CREATE INDEX staff_sessions_staff ON staff_sessions(staff_id)")

@@ -1,0 +1,1 @@
+"""The store's screens, one blueprint per user area."""

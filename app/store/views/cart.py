@@ -1,0 +1,428 @@
+"""The shopper's cart at the kiosk (``/panier``): scan an online cart, reserve what is
+here, order what is not, send the cart to a phone."""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+import uuid
+from typing import Any
+from urllib.parse import quote
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from flask_babel import lazy_gettext as _l
+
+from app.core import cart_codec as carts
+from app.core import clock
+from app.core.cart_codec import CartError
+from app.core.qrphoto import decode_upload
+from app.store.domain import carts as kiosk_cart
+from app.store.domain import promotions, reservations, stock, tickets
+from app.store.domain.carts import CartScanError
+from app.store.storage import get_db
+from app.store.sync.feed import CATALOG_VERSION
+from app.store.views.staff import device_name
+from app.web.i18n import current_lang, format_clock
+
+bp = Blueprint("cart", __name__, url_prefix="/panier")
+HOLD = reservations.HOLD_MINUTES_DEFAULT
+
+MESSAGES = {
+    "too_long": _l("This code is far too long to be a cart. Please scan your cart's QR code."),
+    "not_a_token": _l(
+        "This is not a cart QR code. Open your cart in the app or on the "
+        "website and show its QR code."
+    ),
+    "url": _l(
+        "This QR code opens a website: it is not a cart. Show the QR code from "
+        '"Find my cart in store".'
+    ),
+    "pickup": _l("This is an order pickup code: show it at the click-and-collect counter."),
+    "reservation": _l("This is a reservation ticket: show it to a member of staff."),
+    "receipt": _l("This is a receipt, not a cart."),
+    "forged": _l(
+        "This QR code cannot be read as a cart from our shop. Please open your "
+        "cart again on your phone and show its new QR code."
+    ),
+    "expired": _l(
+        "This cart's QR code has expired. Open your cart again on your phone to get a new one."
+    ),
+    "revoked": _l("This cart was already ordered, reserved or emptied."),
+    "offline": _l(
+        "This cart is too big to be read without our network, which is "
+        "unavailable right now. Please try again in a moment or ask a member of "
+        "staff."
+    ),
+    "unknown_cart": _l("We could not find this cart. Please open it again on your phone."),
+    "busy": _l("Too many carts are being looked up right now. Please try again in a minute."),
+    "bad_cart": _l("This cart could not be read. Please open it again on your phone."),
+    "no_qr": _l(
+        "No QR code was found in the photo. Hold the code flat, fill the frame, and try again."
+    ),
+    "nothing_available": _l("None of these items is available here right now."),
+}
+
+
+@bp.context_processor
+def _form_ids() -> dict[str, Any]:
+    # Each rendering of a reserve/order form carries its own id (see _request_id).
+    return {"new_request_id": lambda: str(uuid.uuid4())}
+
+
+def _lines() -> list[list]:
+    """The session cart's lines ``[[sku, qty, price then]]``."""
+    return [list(line) for line in session.get("cart", {}).get("lines", [])]
+
+
+def _save(lines: list[list], **extra: Any) -> None:
+    cart = dict(session.get("cart", {}))
+    cart.update(extra)
+    cart["lines"] = lines
+    session["cart"] = cart
+
+
+LOOKUP_TTL_S = 60
+_looked_up: dict[str, tuple[float, dict[str, Any]]] = {}
+_looked_up_lock = threading.Lock()
+
+
+def _lookup() -> Any:
+    """The hub look-up for carts too big for their QR code, remembered a minute per cart:
+    a shopper scanning the same cart again does not use up the store's look-up budget
+    at the hub (30 a minute) and keep other shoppers waiting."""
+    client = current_app.extensions.get("hub_client")
+    if client is None:
+        return None
+
+    def get_cart(cart_id: str) -> dict[str, Any]:
+        now = time.monotonic()
+        with _looked_up_lock:
+            hit = _looked_up.get(cart_id)
+            if hit and now - hit[0] < LOOKUP_TTL_S:
+                return hit[1]
+        cart = client.get_cart(cart_id)
+        with _looked_up_lock:
+            for key in [k for k, (at, _) in _looked_up.items() if now - at >= LOOKUP_TTL_S]:
+                del _looked_up[key]
+            _looked_up[cart_id] = (now, cart)
+        return cart
+
+    return get_cart
+
+
+def open_scanned(text: str) -> Any:
+    """Open a scanned cart code (a scanner burst, a camera, a photo), or explain kindly."""
+    try:
+        scanned = kiosk_cart.read_scanned(get_db(), text, lookup=_lookup())
+    except CartScanError as exc:
+        return _problem(exc.code)
+    lines = [[line.sku, line.qty, line.price_cents] for line in scanned.lines]
+    session["cart"] = {
+        "lines": lines,
+        "id": scanned.cart_id,
+        "self_contained": scanned.self_contained,
+        "scanned_at": int(clock.now_s()),
+    }
+    return redirect(url_for("cart.show"))
+
+
+def _problem(code: str, status: int = 400) -> tuple[str, int]:
+    return render_template("kiosk/cart_problem.html", message=MESSAGES[code], code=code), status
+
+
+def _view() -> dict[str, Any]:
+    lines = [tuple(line) for line in _lines()]
+    return kiosk_cart.cart_view(get_db(), lines, current_lang())
+
+
+def _version() -> str:
+    """ETag of the cart panel: the cart, the stock and the catalog it is computed from."""
+    from app.core import db as dbmod
+
+    db = get_db()
+    raw = repr((_lines(), stock.stock_version(db), dbmod.get_meta(db, CATALOG_VERSION, "0"),
+                promotions.version(db, clock.utcnow()), current_lang()))  # fmt: skip
+    return hashlib.sha1(raw.encode()).hexdigest()[:16]  # noqa: S324 (a cache key)
+
+
+@bp.get("")
+def show() -> Any:
+    """The cart: each line here, elsewhere or online only; today's prices; what changed."""
+    return render_template(
+        "kiosk/cart.html", view=_view(), cart=session.get("cart", {}), etag=_version()
+    )
+
+
+@bp.get("/lignes")
+def lines_panel() -> Any:
+    """The cart panel alone, polled so availability stays live (304 when unchanged)."""
+    etag = _version()
+    if request.if_none_match.contains(etag):
+        return Response(status=304, headers={"ETag": f'"{etag}"'})
+    resp = Response(render_template("kiosk/_cart_lines.html", view=_view(), etag=etag))
+    resp.set_etag(etag)
+    resp.headers["Cache-Control"] = "no-cache"
+    return resp
+
+
+@bp.post("/ajouter")
+def add() -> Any:
+    """Add the chosen size and colour to the kiosk cart."""
+    sku = request.form.get("sku", "")[:40]
+    price = kiosk_cart.base_price(get_db(), sku)
+    if price is None:
+        abort(400)
+    try:
+        _save(kiosk_cart.add_line(_lines(), sku, 1, price))
+    except CartError:
+        return _problem_full()
+    ref = request.form.get("ref", "")[:40]
+    target = url_for("kiosk.product", ref=ref, sku=sku, added=1) if ref else url_for("cart.show")
+    return redirect(target)
+
+
+def _problem_full() -> tuple[str, int]:
+    message = _l("Your cart is full. Reserve or order these items first.")
+    return render_template("kiosk/cart_problem.html", message=message, code="full"), 400
+
+
+@bp.post("/quantite")
+def set_qty() -> Any:
+    """Change a line's quantity (0 removes it)."""
+    try:
+        qty = int(request.form.get("qty", ""))
+    except ValueError:
+        abort(400)
+    _save(kiosk_cart.set_qty(_lines(), request.form.get("sku", "")[:40], qty))
+    return redirect(url_for("cart.show"))
+
+
+@bp.post("/vider")
+def clear() -> Any:
+    """Empty the cart."""
+    session.pop("cart", None)
+    return redirect(url_for("cart.show"))
+
+
+@bp.get("/scanner")
+def scanner() -> str:
+    """How to bring a cart in: the scanner, the camera, or a photo."""
+    return render_template("kiosk/cart_scan.html")
+
+
+@bp.post("/photo")
+def photo() -> Any:
+    """A photo of the cart's QR code, decoded on the server."""
+    text = decode_upload(request.files.get("photo"))
+    if not text:
+        return _problem("no_qr")
+    return open_scanned(text)
+
+
+# --- Reserve --------------------------------------------------------------------------
+
+
+@bp.post("/reserver")
+def reserve() -> Any:
+    """Hold the lines available here for the shopper, for the store's hold time."""
+    view = _view()
+    if not view["reservable"]:
+        return _problem("nothing_available", 409)
+    try:
+        made = reservations.create(
+            get_db(),
+            view["reservable"],
+            hold_minutes=int(current_app.config.get("RESERVATION_HOLD_MINUTES", HOLD)),
+            cart_id=session.get("cart", {}).get("id"),
+            device=device_name(),
+            request_id=_request_id(),
+        )
+    except reservations.ReservationError as exc:
+        if exc.code == "nothing_available":
+            return _problem("nothing_available", 409)
+        raise
+    if made.get("repeated"):  # a double tap: the first tap already did it all
+        return redirect(url_for("cart.reservation", reservation_id=made["id"]))
+    held = {line["sku"]: line["qty"] for line in made["lines"]}
+    remaining = [[s, q - held.get(s, 0), p] for s, q, p in _lines() if q - held.get(s, 0) > 0]
+    _save(remaining)
+    session["reservations"] = [*session.get("reservations", [])[-4:], made["id"]]
+    return redirect(url_for("cart.reservation", reservation_id=made["id"]))
+
+
+def _request_id() -> str | None:
+    """The UUID the form was rendered with: a second submission of the same form (a
+    double tap before the first answer) is then recognised and done once."""
+    raw = request.form.get("request_id", "")
+    try:
+        return str(uuid.UUID(raw)) if raw else None
+    except ValueError:
+        abort(400)
+
+
+def _my_reservation(reservation_id: str) -> dict[str, Any]:
+    """A reservation made in this shopper's session (nobody else's), or 404."""
+    if reservation_id not in session.get("reservations", []):
+        abort(404)
+    found = reservations.get(get_db(), reservation_id)
+    if found is None:
+        abort(404)
+    return found
+
+
+@bp.get("/reservation/<reservation_id>")
+def reservation(reservation_id: str) -> str:
+    """The reservation ticket: its code and QR, what is held, until when."""
+    found = _my_reservation(reservation_id)
+    return render_template(
+        "kiosk/cart_reserved.html",
+        reservation=found,
+        until=format_clock(clock.parse_iso(found["expires_at"])),
+        view=_view(),
+    )
+
+
+@bp.get("/reservation/<reservation_id>/qr.png")
+def reservation_qr(reservation_id: str) -> Response:
+    """The ticket's QR code alone, for the screen."""
+    found = _my_reservation(reservation_id)
+    return _png(tickets.render_qr(found["token"], box_size=8))
+
+
+@bp.get("/reservation/<reservation_id>/ticket.<fmt>")
+def reservation_ticket(reservation_id: str, fmt: str) -> Response:
+    """The printable reservation ticket (80 mm), as PNG or PDF."""
+    if fmt not in ("png", "pdf"):
+        abort(404)
+    found = _my_reservation(reservation_id)
+    from app.store.views.kiosk import _store_name
+
+    image = tickets.reservation_ticket(
+        found,
+        found["token"],
+        _store_name(),
+        current_lang(),
+        timezone=current_app.config["STORE_TIMEZONE"],
+    )
+    if fmt == "png":
+        return _png(image)
+    return Response(tickets.to_pdf(image), mimetype="application/pdf")
+
+
+def _png(image: Any) -> Response:
+    resp = Response(tickets.to_png(image), mimetype="image/png")
+    resp.headers["Cache-Control"] = "no-store"  # a shopper's ticket: not for the next one
+    return resp
+
+
+# --- Send to my phone -------------------------------------------------------------------
+
+
+def phone_url() -> str | None:
+    """The web-shop address that opens this cart on a phone, or None without a shop."""
+    base = current_app.config.get("SHOP_URL") or current_app.config.get("HUB_URL")
+    lines = _lines()
+    if not base or not lines:
+        return None
+    db = get_db()
+    today = []
+    for sku, qty, _then in lines:
+        price = kiosk_cart.base_price(db, sku)
+        if price is not None:
+            today.append(carts.CartLine(sku, qty, price))
+    if not today:
+        return None
+    encoded = carts.encode_lines(today)
+    return f"{base.rstrip('/')}/shop/panier/importer?l={quote(encoded, safe='*,')}"
+
+
+@bp.get("/telephone")
+def phone() -> Any:
+    """The cart as a QR code that opens the same cart in the web shop on a phone."""
+    url = phone_url()
+    if url is None:
+        return redirect(url_for("cart.show"))
+    return render_template("kiosk/cart_phone.html", url=url)
+
+
+@bp.get("/telephone.png")
+def phone_qr() -> Response:
+    """The send-to-phone QR code."""
+    url = phone_url()
+    if url is None:
+        abort(404)
+    return _png(tickets.render_qr(url, box_size=8))
+
+
+# --- Order what is not here -------------------------------------------------------------
+
+
+@bp.route("/commander", methods=["GET", "POST"])
+def order() -> Any:
+    """Order the lines not available here: pickup in this store or home delivery."""
+    view = _view()
+    if not view["to_order"]:
+        return redirect(url_for("cart.show"))
+    priced = kiosk_cart.price_lines(get_db(), view["to_order"])
+    form = request.form
+    error = None
+    if request.method == "POST":
+        address = {k: form.get(k, "")[:200] for k in ("line1", "postcode", "city")}
+        try:
+            customer = kiosk_cart.check_customer(
+                form.get("fulfilment", ""),
+                form.get("name", "")[:200],
+                form.get("email", "")[:300],
+                address,
+            )
+        except ValueError as exc:
+            error = str(exc)
+        else:
+            request_id = kiosk_cart.queue_order_request(
+                get_db(),
+                view["to_order"],
+                customer,
+                device=device_name(),
+                request_id=_request_id(),
+                cart_id=session.get("cart", {}).get("id"),
+                shown=priced,
+            )
+            if request_id in session.get("order_requests", []):
+                return redirect(url_for("cart.ordered", request_id=request_id))
+            ordered = dict(view["to_order"])
+            remaining = [[s, q - ordered.get(s, 0), p] for s, q, p in _lines()
+                         if q - ordered.get(s, 0) > 0]  # fmt: skip
+            _save(remaining)
+            session["order_requests"] = [*session.get("order_requests", [])[-4:], request_id]
+            return redirect(url_for("cart.ordered", request_id=request_id))
+    page = render_template(
+        "kiosk/cart_order.html",
+        view=view,
+        error=error,
+        form=form,
+        priced={line.sku: line for line in priced.lines},
+        total=priced.total_cents,
+    )
+    return page, (400 if error else 200)
+
+
+@bp.get("/commande/<request_id>")
+def ordered(request_id: str) -> str:
+    """What became of an order request: queued (offline), or the hub's order number."""
+    if request_id not in session.get("order_requests", []):
+        abort(404)
+    state = kiosk_cart.order_request_state(get_db(), request_id)
+    if state is None:
+        abort(404)
+    return render_template("kiosk/cart_ordered.html", state=state, request_id=request_id)

@@ -1,0 +1,389 @@
+"""The shopper kiosk (``/``): attract screen, browse, search, product, scan."""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    redirect,
+    render_template,
+    request,
+    send_file,
+    session,
+    url_for,
+)
+from flask_babel import gettext as _
+from flask_htmx import make_response
+
+from app.core import catalog, clock, ean, tokens
+from app.core import db as dbmod
+from app.core.search import QueryTooLong, search_products
+from app.store.domain import stock
+from app.store.storage import get_db
+from app.store.sync.feed import CATALOG_VERSION
+from app.web.extensions import htmx
+from app.web.i18n import LANGUAGES, current_lang, format_clock
+from app.web.security import safe_next
+
+bp = Blueprint("kiosk", __name__)
+
+PAGE_SIZE = 24
+MAX_PAGE = 10_000  # past any real catalog; keeps OFFSET arithmetic in range
+RECENT_MAX = 6
+
+
+@bp.after_request
+def vary_on_htmx(response: Response) -> Response:
+    # The same URL answers a full page or a partial: caches must keep them apart.
+    response.vary.add("HX-Request")
+    return response
+
+
+_store_names: dict[str, tuple[float, str]] = {}
+
+
+def _store_name() -> str:
+    """This store's name, re-read at most every 30 s (it is on every page)."""
+    key = current_app.config["DATA_DIR"]
+    expires, name = _store_names.get(key, (0.0, ""))
+    if time.monotonic() > expires:
+        row = get_db().execute("SELECT name FROM stores WHERE is_self = 1").fetchone()
+        name = row[0] if row else ""
+        _store_names[key] = (time.monotonic() + 30, name)
+    return name
+
+
+@bp.app_context_processor
+def kiosk_globals() -> dict[str, Any]:
+    return {
+        "store_name": _store_name(),
+        "idle_seconds": current_app.config["IDLE_SECONDS"],
+        "countdown_seconds": current_app.config["IDLE_COUNTDOWN_SECONDS"],
+    }
+
+
+def _safe_next(default: str = "/") -> str:
+    """Where to go back after a form: a local path only (security.safe_next); the
+    referrer, absolute, counts if it is ours."""
+    target = request.form.get("next") or request.referrer
+    return safe_next(target, default, host=request.host)
+
+
+def _remember(ref: str) -> None:
+    seen = [r for r in session.get("seen", []) if r != ref]
+    session["seen"] = [ref, *seen][:RECENT_MAX]
+
+
+def _with_stock(db: Any, products: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Cards: units here and today's price (a promotion on the product's category or on
+    everything shows on the card as on the product page before a size is chosen)."""
+    from app.core.pricing import Item, unit_price
+    from app.store.domain import promotions
+
+    totals = stock.product_totals(db, [p["pk"] for p in products])
+    now = clock.utcnow()
+    rules = promotions.active_rules(db, now)
+    own = promotions.store_id(db) if rules else None
+    for p in products:
+        p["here"] = totals.get(p["pk"], 0)
+        p["price_now"] = p["price_cents"]
+        if rules:
+            item = Item(p["ref"], p["category_slug"], p["price_cents"], 1)
+            p["price_now"] = unit_price(item, rules, store_id=own, now=now).total_cents
+    return products
+
+
+@bp.get("/")
+def attract() -> str:
+    """The attract screen shown while nobody is using the kiosk."""
+    from app.store.views.promotions import slots_context
+
+    return render_template("kiosk/attract.html", **slots_context(get_db()))
+
+
+@bp.get("/browse")
+def browse() -> str:
+    """Categories, search box and what this shopper looked at."""
+    db = get_db()
+    lang = current_lang()
+    seen = session.get("seen", [])
+    recent = []
+    for ref in seen:
+        p = catalog.product_by_ref(db, ref, lang)
+        if p:
+            recent.append(p)
+    return render_template(
+        "kiosk/browse.html", categories=catalog.categories(db, lang), recent=recent, q=""
+    )
+
+
+# Rendered search fragments, keyed by stock version: shoppers type the same first
+# letters all day ("ch", "chau"…), and any stock change makes a new version.
+_fragments: OrderedDict[tuple[int, str, str, str, str], str] = OrderedDict()
+_fragments_lock = threading.Lock()
+FRAGMENT_CACHE_SIZE = 512
+
+
+@bp.get("/search")
+def search() -> Any:
+    """Search as you type: the results partial for htmx, the full page otherwise."""
+    db = get_db()
+    lang = current_lang()
+    q = request.args.get("q", "")
+    # Any stock or catalog change (names, prices) makes a new key.
+    catalog_version = dbmod.get_meta(db, CATALOG_VERSION, "0") or "0"
+    from app.store.domain import promotions
+
+    promo_version = promotions.version(db, clock.utcnow())  # prices on the cards
+    key = (
+        stock.stock_version(db),
+        f"{catalog_version}/{promo_version}",
+        current_app.config["DATA_DIR"],
+        lang,
+        q,
+    )
+    if htmx:
+        with _fragments_lock:
+            cached = _fragments.get(key)
+            if cached is not None:
+                _fragments.move_to_end(key)
+        if cached is not None:
+            return cached
+    status = 200
+    error = None
+    results: list[dict[str, Any]] = []
+    try:
+        exact = catalog.find_variant(db, q.strip()) if q.strip().isdigit() else None
+        pks = (
+            [catalog.product_pk(db, exact["ref"])]
+            if exact
+            else search_products(db, q, limit=PAGE_SIZE)
+        )
+        results = _with_stock(db, catalog.products_by_pks(db, pks, lang))
+    except QueryTooLong:
+        error = _("That search is too long. Try one or two words.")
+        status = 400
+    context = {"q": q, "results": results, "error": error}
+    if htmx:
+        html = render_template("kiosk/_search_results.html", **context)
+        if status == 200:
+            with _fragments_lock:
+                _fragments[key] = html
+                while len(_fragments) > FRAGMENT_CACHE_SIZE:
+                    _fragments.popitem(last=False)
+        return html, status
+    return (
+        render_template("kiosk/search.html", categories=catalog.categories(db, lang), **context),
+        status,
+    )
+
+
+@bp.get("/category/<slug>")
+def category(slug: str) -> Any:
+    """One category's products, a page at a time."""
+    db = get_db()
+    lang = current_lang()
+    cat = catalog.category_by_slug(db, slug, lang)
+    if cat is None:
+        abort(404)
+    page = min(max(request.args.get("page", 1, type=int) or 1, 1), MAX_PAGE)
+    items = catalog.products_in_category(
+        db, cat["id"], lang, offset=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE + 1
+    )
+    more = len(items) > PAGE_SIZE
+    products = _with_stock(db, items[:PAGE_SIZE])
+    return render_template(
+        "kiosk/category.html", category=cat, products=products, page=page, more=more
+    )
+
+
+def _here_offline(db: Any) -> dict[str, Any] | None:
+    """When this store's own figures may be behind the hub's: offline or not synced lately.
+
+    None without a hub (the store is its own truth), else ``{"since": "14:02" | None,
+    "token": ...}``; the token joins the panel's version so open pages show the change.
+    """
+    if not current_app.config.get("HUB_URL"):
+        return None
+    from app.store.sync import state as syncstate
+
+    now = clock.utcnow()
+    last = syncstate.last_sync_at(db)
+    fresh = (
+        last is not None
+        and (now - last).total_seconds() <= current_app.config["STALE_AFTER_SECONDS"]
+    )
+    if fresh and syncstate.is_online(db, now):
+        return None
+    return {
+        "since": format_clock(last) if last else None,
+        "token": f"off{int(last.timestamp()) if last else 0}",
+    }
+
+
+def _panel_version(db: Any) -> str:
+    """What the open stock panel compares: the stock version, plus the offline state."""
+    offline = _here_offline(db)
+    version = str(stock.stock_version(db))
+    return f"{version}-{offline['token']}" if offline else version
+
+
+def _stock_context(db: Any, product: dict[str, Any], sku: str | None) -> dict[str, Any]:
+    """Everything the product page's live stock panel shows."""
+    lang = current_lang()
+    variants = catalog.variants(db, product["pk"], lang)
+    skus = [v["sku"] for v in variants]
+    levels = stock.levels(db, skus)
+    for v in variants:
+        v["qty"] = levels.get(v["sku"], 0)
+        v["badge"] = stock.badge(v["qty"])
+    selected = next((v for v in variants if v["sku"] == sku), None)
+    if selected is None:
+        selected = next((v for v in variants if v["qty"] > 0), variants[0] if variants else None)
+    colours: dict[str, dict[str, Any]] = {}
+    for v in variants:
+        c = colours.setdefault(
+            v["colour_code"],
+            {
+                "code": v["colour_code"],
+                "name": v["colour"],
+                "hex": v["colour_hex"],
+                "qty": 0,
+                "sku": v["sku"],
+            },
+        )
+        c["qty"] += v["qty"]
+        if c["qty"] and not levels.get(c["sku"]):
+            c["sku"] = v["sku"]  # open a colour on a size that is in stock
+    sizes = [v for v in variants if selected and v["colour_code"] == selected["colour_code"]]
+    others = stock.other_stores(db, [selected["sku"]] if selected else [])
+    stale_after = current_app.config["STALE_AFTER_SECONDS"]
+    now = clock.utcnow()
+    for s in others:
+        s["qty"] = s.get("levels", {}).get(selected["sku"], 0) if selected else 0
+        s["badge"] = stock.badge(s["qty"])
+        s["stale_at"] = None
+        if s.get("as_of"):
+            as_of = clock.parse_iso(s["as_of"])
+            if (now - as_of).total_seconds() > stale_after:
+                s["stale_at"] = format_clock(as_of)
+    return {
+        "product": product,
+        "variants": variants,
+        "selected": selected,
+        "colours": list(colours.values()),
+        "sizes": sizes,
+        "others": others,
+        "version": _panel_version(db),
+        "here_offline": _here_offline(db),
+        "poll_seconds": current_app.config["STOCK_POLL_SECONDS"],
+    }
+
+
+@bp.get("/product/<ref>")
+def product(ref: str) -> Any:
+    """A product: pictures, price, sizes and colours with live stock here and elsewhere."""
+    db = get_db()
+    p = catalog.product_by_ref(db, ref, current_lang())
+    if p is None:
+        return render_template("kiosk/not_found.html", code=ref), 404
+    _remember(ref)
+    from app.store.views.promotions import price_context
+
+    context = _stock_context(db, p, request.args.get("sku"))
+    return render_template(
+        "kiosk/product.html", **context, **price_context(db, p, context["selected"])
+    )
+
+
+@bp.get("/product/<ref>/stock")
+def product_stock(ref: str) -> Any:
+    """The live stock panel: polled by open pages, 204/304 when nothing changed."""
+    db = get_db()
+    version = _panel_version(db)
+    lang = current_lang()
+    sku = request.args.get("sku", "")
+    etag = hashlib.sha1(f"{version}:{ref}:{sku}:{lang}".encode()).hexdigest()[:20]
+    if request.args.get("v") == version:
+        # The page already shows this version: htmx does not swap on 204.
+        return Response(status=204)
+    if etag in request.if_none_match:
+        resp = Response(status=304)
+        resp.set_etag(etag)
+        return resp
+    p = catalog.product_by_ref(db, ref, lang)
+    if p is None:
+        abort(404)
+    resp = Response(render_template("kiosk/_stock_panel.html", **_stock_context(db, p, sku)))
+    resp.set_etag(etag)
+    resp.headers["Cache-Control"] = "no-cache"
+    return resp
+
+
+@bp.get("/scan")
+def scan() -> Any:
+    """A scanned (or typed) barcode or SKU: open its product, or say kindly it is unknown;
+    a cart QR code opens the cart."""
+    code = request.args.get("code", "").strip()[: tokens.MAX_TOKEN_CHARS + 1]
+    if len(code) > 64 or code.startswith((tokens.PREFIX + ".", "KR1.")) or "://" in code:
+        # Not a product barcode: a cart QR code (or someone else's QR code) to explain.
+        from app.store.views.cart import open_scanned
+
+        return open_scanned(code)
+    if code.isdigit() and ean.looks_like_barcode(code) and not ean.has_valid_check_digit(code):
+        return render_template("kiosk/not_found.html", code=code, misread=True), 400
+    variant = catalog.find_variant(get_db(), code) if code else None
+    if variant is None:
+        return render_template("kiosk/not_found.html", code=code), 404
+    return redirect(url_for("kiosk.product", ref=variant["ref"], sku=variant["sku"]))
+
+
+@bp.get("/picture/<ref>/<int:n>.png")
+def picture(ref: str, n: int) -> Any:
+    """A product picture, drawn once with Pillow and then served from the disk cache."""
+    if n not in (0, 1, 2):
+        abort(404)
+    from app.core import pictures  # Pillow loads only when a picture is first drawn
+
+    sku = request.args.get("sku")
+    path = pictures.product_picture(
+        get_db(), Path(current_app.config["PICTURE_CACHE"]), ref, n, lambda v: v["sku"] == sku
+    )
+    if path is None:
+        abort(404)
+    return send_file(path, mimetype="image/png", max_age=86400)
+
+
+@bp.post("/lang")
+def set_lang() -> Any:
+    """Switch the kiosk language (French, English)."""
+    lang = request.form.get("lang", "")
+    if lang not in LANGUAGES:
+        abort(400)
+    session["lang"] = lang
+    return redirect(_safe_next())
+
+
+@bp.post("/accessible")
+def toggle_accessible() -> Any:
+    """Accessible mode: content within reach, larger type, high contrast."""
+    session["a11y"] = not session.get("a11y", False)
+    return redirect(_safe_next())
+
+
+@bp.post("/session/reset")
+def reset_session() -> Any:
+    """Forget the shopper: language, accessible mode, recently viewed, everything."""
+    session.clear()
+    if htmx:
+        return make_response("", 200, redirect=url_for("kiosk.attract"))
+    return redirect(url_for("kiosk.attract"))

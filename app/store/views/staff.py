@@ -1,0 +1,240 @@
+"""The staff screens (``/staff``): login by PIN, the hub sync status, "retry now".
+
+Every staff page needs a logged-in staff member; a session ends after
+``STAFF_IDLE_SECONDS`` without a staff request (10 minutes by default).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+from functools import wraps
+from typing import Any
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    g,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from flask_babel import format_timedelta
+from flask_babel import gettext as _
+from flask_htmx import make_response
+
+from app.core import clock
+from app.store.domain import outbox
+from app.store.domain import staff as staffauth
+from app.store.storage import get_db
+from app.store.sync import state as syncstate
+from app.web.extensions import htmx
+from app.web.i18n import format_clock
+from app.web.security import safe_next
+
+bp = Blueprint("staff", __name__, url_prefix="/staff")
+
+PUBLIC_ENDPOINTS = {"staff.login", "staff.logout", "staff.home"}
+
+
+def device_name() -> str:
+    """Which device acted, for the audit log: its address and browser."""
+    agent = request.headers.get("User-Agent", "")[:80]
+    return f"{request.remote_addr or '?'} {agent}".strip()
+
+
+def current_staff() -> dict[str, Any] | None:
+    """The logged-in staff member of this request, or None."""
+    return g.get("staff")
+
+
+@bp.before_request
+def require_staff() -> Any:
+    """Every staff page needs a live staff session; otherwise, to the login page."""
+    if request.endpoint in PUBLIC_ENDPOINTS:
+        return None
+    member = session.get("staff")
+    seen = session.get("staff_seen", 0)
+    idle = current_app.config["STAFF_IDLE_SECONDS"]
+    if member and clock.now_s() - seen <= idle:
+        db = get_db()
+        fresh = staffauth.get_staff(db, member["id"])
+        # The session must still be live on the server: a logout, a PIN or role change
+        # or a lockout ended it, even for a copy of this cookie.
+        if fresh is not None and staffauth.session_live(db, session.get("staff_sid"), fresh["id"]):
+            g.staff = fresh
+            # A screen refreshing itself (X-Staff-Poll) is not someone using the tablet:
+            # it must not keep an unattended session open forever.
+            if not request.headers.get("X-Staff-Poll"):
+                session["staff_seen"] = clock.now_s()
+            return None
+    expired = bool(member)
+    session.pop("staff", None)
+    target = url_for("staff.login", next=request.full_path if request.method == "GET" else None,
+                     expired=1 if expired else None)  # fmt: skip
+    if htmx:
+        return make_response("", 200, redirect=target)
+    return redirect(target)
+
+
+def manager_required(view: Callable[..., Any]) -> Callable[..., Any]:
+    """Only a manager may do this (a staff member gets a 403 page)."""
+
+    @wraps(view)
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        member = current_staff()
+        if not member or member["role"] != "manager":
+            abort(403)
+        return view(*args, **kwargs)
+
+    return wrapped
+
+
+@bp.app_context_processor
+def staff_globals() -> dict[str, Any]:
+    return {"staff_member": g.get("staff")}
+
+
+def _local_next(default: str) -> str:
+    """A staff page to go to after login (``next``), by the project's one rule."""
+    return safe_next(request.values.get("next"), default, prefix="/staff")
+
+
+@bp.get("/", strict_slashes=False)
+def home() -> Any:
+    """``/staff``: the orders when someone is logged in, else the login (never a 404).
+
+    Public so that the address itself never carries a ``next``; the orders page checks
+    the session (an expired one goes to the login from there)."""
+    if session.get("staff"):
+        return redirect(url_for("counter.order_list"))
+    return redirect(url_for("staff.login"))
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login() -> Any:
+    """Choose your name, type your six-digit PIN."""
+    db = get_db()
+    error = None
+    chosen = request.form.get("staff_id", "")
+    status = 200
+    if request.method == "POST":
+        try:
+            member = staffauth.login(db, chosen, request.form.get("pin", ""), device_name())
+        except staffauth.StaffError as exc:
+            status = 429 if exc.code == "locked" else 400
+            if exc.code == "pin_format":
+                error = _("A PIN is exactly 6 digits.")
+            elif exc.code == "locked":
+                error = _(
+                    "Too many wrong PINs: this account is locked for %(s)d s. "
+                    "Ask a manager if you are stuck.",
+                    s=exc.extra["retry_in_s"],
+                )
+            elif exc.code == "wrong_pin":
+                error = _(
+                    "Wrong PIN. %(n)d attempt(s) left before the account locks.",
+                    n=exc.extra["attempts_left"],
+                )
+            else:
+                error = _("Choose your name in the list.")
+        else:
+            _fresh_session()
+            session["staff"] = member
+            session["staff_sid"] = staffauth.open_session(db, member["id"])
+            session["staff_seen"] = clock.now_s()
+            # The orders are the counter's first screen.
+            return redirect(_local_next(url_for("counter.order_list")))
+    return (
+        render_template(
+            "staff/login.html",
+            members=staffauth.list_staff(db),
+            chosen=chosen,
+            error=error,
+            expired=request.args.get("expired") == "1",
+            next=_local_next(""),
+        ),
+        status,
+    )
+
+
+@bp.post("/logout")
+def logout() -> Any:
+    """End the staff session on this device."""
+    member = session.get("staff")
+    session_id = session.get("staff_sid")
+    _fresh_session()
+    if member:
+        db = get_db()
+        staffauth.revoke_session(db, session_id)  # a copy of the cookie ends here too
+        staffauth.audit(db, member["id"], "logout", device_name())
+    return redirect(url_for("staff.login"))
+
+
+def _fresh_session() -> None:
+    """Forget everything of the previous person on this tablet (a customer checked,
+    a return in progress…), keeping only the language shown."""
+    lang = session.get("lang")
+    session.clear()
+    if lang:
+        session["lang"] = lang
+
+
+@bp.after_request
+def vary_on_htmx(response: Response) -> Response:
+    # The same URL answers a full page or a partial: caches must keep them apart.
+    response.vary.add("HX-Request")
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _age(seconds: int | None) -> str | None:
+    """A duration for people: ``3 minutes``, ``2 heures``."""
+    if seconds is None:
+        return None
+    return format_timedelta(timedelta(seconds=seconds), threshold=1.1)
+
+
+def _status_context() -> dict[str, Any]:
+    db = get_db()
+    now = clock.utcnow()
+    s = syncstate.snapshot(db, hub_configured=bool(current_app.config.get("HUB_URL")), now=now)
+    last = syncstate.last_sync_at(db)
+    total = s["pull_applied"] + s["pull_remaining"]
+    return {
+        "s": s,
+        "last_sync_clock": format_clock(last) if last else None,
+        "last_sync_ago": _age(int((now - last).total_seconds())) if last else None,
+        "oldest_age": _age(s["oldest_unsent_age_s"]),
+        "catching_up": s["pull_remaining"] > 0,
+        "progress_total": total,
+        "progress_pct": s["pull_applied"] * 100 // total if total else 100,
+        "parked_items": outbox.parked(db, limit=50),
+    }
+
+
+@bp.get("/status")
+def status() -> Any:
+    """Is the store in touch with the hub, what waits to be sent, what needs a human."""
+    context = _status_context()
+    if htmx:
+        return render_template("staff/_sync_status.html", **context)
+    return render_template("staff/status.html", **context)
+
+
+@bp.post("/sync/retry")
+def retry_sync() -> Any:
+    """Try the hub again now instead of waiting for the next scheduled attempt."""
+    db = get_db()
+    syncstate.request_retry(db)  # seen by a worker in any process within 1 s
+    staffauth.audit(db, g.staff["id"], "sync.retry", device_name())
+    worker = current_app.extensions.get("sync_worker")
+    if worker is not None:
+        worker.retry_now()  # the worker in this process wakes at once
+    if htmx:
+        return render_template("staff/_sync_status.html", retried=True, **_status_context())
+    return redirect(url_for("staff.status"))
