@@ -56,8 +56,20 @@ def seed(data: Path) -> None:
     pem, _ = tokens.generate_keypair()
     (data / "hub_key.pem").write_bytes(pem)
     public = tokens.public_key_b64(tokens.load_private_key(pem))
-    feed.apply_page(db, {"changes": [{"seq": 1, "kind": "hub_key", "key": "k1",
-                    "data": {"kid": "k1", "public_key": public}}]}, self_store_id(db))  # fmt: skip
+    feed.apply_page(
+        db,
+        {
+            "changes": [
+                {
+                    "seq": 1,
+                    "kind": "hub_key",
+                    "key": "k1",
+                    "data": {"kid": "k1", "public_key": public},
+                }
+            ]
+        },
+        self_store_id(db),
+    )
     db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     db.close()
     (data / "ready").write_text("ok")
@@ -121,8 +133,13 @@ def load(port: int, per_client: list[list[str]]) -> dict:
         t.join()
     client = [c for c, _ in results]
     server = [s for _, s in results]
-    return {"n": len(results), "p50": statistics.median(client), "p95": pct(client, 95),
-            "srv_p50": statistics.median(server), "srv_p95": pct(server, 95)}  # fmt: skip
+    return {
+        "n": len(results),
+        "p50": statistics.median(client),
+        "p95": pct(client, 95),
+        "srv_p50": statistics.median(server),
+        "srv_p95": pct(server, 95),
+    }
 
 
 def photos(tokens_: list[str], rng: random.Random) -> list[bytes]:
@@ -191,23 +208,30 @@ def main() -> None:
     images = photos(all_tokens[:10], rng)
     decode, floor = decode_times(images, all_tokens[:10])
 
-    print(f"\nkiosk with {PRODUCTS:,} products, {CLIENTS} concurrent clients, "
-          f"{os.cpu_count()} CPUs")  # fmt: skip
+    print(
+        f"\nkiosk with {PRODUCTS:,} products, {CLIENTS} concurrent clients, {os.cpu_count()} CPUs"
+    )
     print(f"{'endpoint':<22}{'p50 ms':>9}{'p95 ms':>9}{'srv p50':>9}{'srv p95':>9}")
     for name, r in rows.items():
         print(f"{name:<22}{r['p50']:>9.2f}{r['p95']:>9.2f}{r['srv_p50']:>9.2f}{r['srv_p95']:>9.2f}")
     scan, ping = rows["scan 20-line cart"], rows["floor /_ping"]
     ratio = scan["p50"] / max(ping["p50"], 0.01)
     alone = rows["scan, 1 client"]["srv_p50"]
-    print(f"  {'met ' if scan['srv_p95'] <= 300 else 'MISS'}  scan-to-cart server p95 "
-          f"{scan['srv_p95']:.1f} ms <= 300 ms; client p50 {ratio:.1f}x the bare route's "
-          f"under the same load; alone: server p50 {alone:.1f} ms")  # fmt: skip
-    print(f"\nQR decode of {PHOTOS} 1280x720 JPEG photos (20-line cart, "
-          f"{len(all_tokens[0])}-character token)")  # fmt: skip
+    print(
+        f"  {'met ' if scan['srv_p95'] <= 300 else 'MISS'}  scan-to-cart server p95 "
+        f"{scan['srv_p95']:.1f} ms <= 300 ms; client p50 {ratio:.1f}x the bare route's "
+        f"under the same load; alone: server p50 {alone:.1f} ms"
+    )
+    print(
+        f"\nQR decode of {PHOTOS} 1280x720 JPEG photos (20-line cart, "
+        f"{len(all_tokens[0])}-character token)"
+    )
     d50, d95 = statistics.median(decode), pct(decode, 95)
     f50 = statistics.median(floor)
-    print(f"  decode p50 {d50:.1f} ms, p95 {d95:.1f} ms; floor (JPEG to pixels) p50 {f50:.1f} ms;"
-          f" ratio p50 {d50 / f50:.1f}x")  # fmt: skip
+    print(
+        f"  decode p50 {d50:.1f} ms, p95 {d95:.1f} ms; floor (JPEG to pixels) p50 {f50:.1f} ms;"
+        f" ratio p50 {d50 / f50:.1f}x"
+    )
     print(f"  {'met ' if d95 <= 100 else 'MISS'}  server-side QR decode p95 <= 100 ms")
 
 

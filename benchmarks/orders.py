@@ -56,8 +56,20 @@ def seed(data: Path) -> None:
     (data / "hub_key.pem").write_bytes(pem)
     public = tokens.public_key_b64(tokens.load_private_key(pem))
     own = self_store_id(db)
-    feed.apply_page(db, {"changes": [{"seq": 1, "kind": "hub_key", "key": "k1",
-                    "data": {"kid": "k1", "public_key": public}}]}, own)  # fmt: skip
+    feed.apply_page(
+        db,
+        {
+            "changes": [
+                {
+                    "seq": 1,
+                    "kind": "hub_key",
+                    "key": "k1",
+                    "data": {"kid": "k1", "public_key": public},
+                }
+            ]
+        },
+        own,
+    )
     variants = db.execute_returning_dicts(
         """SELECT v.sku, v.ean, p.name_fr, p.name_en, v.size, v.colour_fr, v.colour_en,
                   c.slug AS category_slug, p.price_cents FROM variants v
@@ -73,14 +85,38 @@ def seed(data: Path) -> None:
         lines = []
         for n in range(1 + i % 3):
             v = variants[(i * 7 + n) % len(variants)]
-            lines.append({"line": n + 1, **v, "qty": 1, "qty_ready": int(status == "ready"),
-                          "qty_collected": 0, "qty_returned": 0})  # fmt: skip
-        changes.append({"seq": i, "kind": "order", "key": f"o-{i:016d}", "data": {
-            "id": f"o-{i:016d}", "number": f"CC-{10_000_000 + i}", "store_id": own,
-            "status": status, "customer_name": f"Client {secrets.token_hex(3)} Nom{i}",
-            "customer_email": f"c{i}@example.org", "customer_initials": "C. N.",
-            "placed_at": placed, "promised_at": placed, "expiry_days": 7,
-            "pickup_code_hash": code_hash, "lines": lines, "revision": 1}})  # fmt: skip
+            lines.append(
+                {
+                    "line": n + 1,
+                    **v,
+                    "qty": 1,
+                    "qty_ready": int(status == "ready"),
+                    "qty_collected": 0,
+                    "qty_returned": 0,
+                }
+            )
+        changes.append(
+            {
+                "seq": i,
+                "kind": "order",
+                "key": f"o-{i:016d}",
+                "data": {
+                    "id": f"o-{i:016d}",
+                    "number": f"CC-{10_000_000 + i}",
+                    "store_id": own,
+                    "status": status,
+                    "customer_name": f"Client {secrets.token_hex(3)} Nom{i}",
+                    "customer_email": f"c{i}@example.org",
+                    "customer_initials": "C. N.",
+                    "placed_at": placed,
+                    "promised_at": placed,
+                    "expiry_days": 7,
+                    "pickup_code_hash": code_hash,
+                    "lines": lines,
+                    "revision": 1,
+                },
+            }
+        )
     for start in range(0, ORDERS, 1000):
         feed.apply_page(db, {"changes": changes[start : start + 1000]}, own)
     add_staff(db, "Bench", "staff", PIN)
@@ -91,10 +127,22 @@ def seed(data: Path) -> None:
 
 def start(data: Path, port: int) -> subprocess.Popen:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "app", "serve", "--data", str(data), "--port", str(port),
-         "--threads", "8"],
-        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "app",
+            "serve",
+            "--data",
+            str(data),
+            "--port",
+            str(port),
+            "--threads",
+            "8",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     for _ in range(300):
         try:
             c = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
@@ -117,9 +165,11 @@ def login(port: int, data: Path) -> str:
     s = requests.Session()
     page = s.get(f"http://127.0.0.1:{port}/staff/login").text
     token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
-    r = s.post(f"http://127.0.0.1:{port}/staff/login",
-               data={"staff_id": staff_id, "pin": PIN, "csrf_token": token},
-               allow_redirects=False)  # fmt: skip
+    r = s.post(
+        f"http://127.0.0.1:{port}/staff/login",
+        data={"staff_id": staff_id, "pin": PIN, "csrf_token": token},
+        allow_redirects=False,
+    )
     assert r.status_code == 302, r.status_code
     return "; ".join(f"{k}={v}" for k, v in s.cookies.items())
 
@@ -149,8 +199,10 @@ def _worker(port: int, paths: list[str], headers: dict, follow: bool, out: list)
 
 def _load(port, per_client, headers, follow, q) -> None:
     results: list = []
-    threads = [threading.Thread(target=_worker, args=(port, p, headers, follow, results))
-               for p in per_client]  # fmt: skip
+    threads = [
+        threading.Thread(target=_worker, args=(port, p, headers, follow, results))
+        for p in per_client
+    ]
     for t in threads:
         t.start()
     for t in threads:
@@ -167,8 +219,13 @@ def run(port, per_client, headers, follow=False) -> dict:
     p.join()
     client = [c for c, _ in res]
     server = [s for _, s in res]
-    return {"n": len(res), "p50": statistics.median(client), "p95": pct(client, 95),
-            "srv_p50": statistics.median(server), "srv_p95": pct(server, 95)}  # fmt: skip
+    return {
+        "n": len(res),
+        "p50": statistics.median(client),
+        "p95": pct(client, 95),
+        "srv_p50": statistics.median(server),
+        "srv_p95": pct(server, 95),
+    }
 
 
 def main() -> None:
@@ -193,8 +250,9 @@ def main() -> None:
                 if rng.random() < 0.5:
                     out.append(f"/staff/orders/scan?code=CC-{10_000_000 + k}")
                 else:
-                    tok = tokens.mint(key, "pickup", {"o": f"o-{k:016d}", "s": store_id}, 86400,
-                                      kid="k1")  # fmt: skip
+                    tok = tokens.mint(
+                        key, "pickup", {"o": f"o-{k:016d}", "s": store_id}, 86400, kid="k1"
+                    )
                     out.append(f"/staff/orders/scan?code={quote(tok)}")
             return out
 

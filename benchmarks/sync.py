@@ -52,8 +52,13 @@ def free_port() -> int:
 def start(cmd: list[str], url: str, env: dict | None = None) -> subprocess.Popen:
     import requests
 
-    proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, **(env or {})},
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    proc = subprocess.Popen(
+        cmd,
+        cwd=ROOT,
+        env={**os.environ, **(env or {})},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
@@ -81,8 +86,9 @@ def raw_insert_seconds(tmp: Path, rows: list[tuple]) -> float:
     started = time.perf_counter()
     for i in range(0, len(rows), 500):
         conn.execute("BEGIN IMMEDIATE")
-        conn.executemany("INSERT INTO transactions VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                         rows[i : i + 500])  # fmt: skip
+        conn.executemany(
+            "INSERT INTO transactions VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows[i : i + 500]
+        )
         conn.execute("COMMIT")
     elapsed = time.perf_counter() - started
     conn.close()
@@ -97,8 +103,17 @@ def main() -> None:
     hub_db.close()
     port = free_port()
     hub_url = f"http://127.0.0.1:{port}"
-    hub_cmd = [sys.executable, "-m", "app", "hub", "serve", "--data", str(hub_dir),
-               "--port", str(port)]  # fmt: skip
+    hub_cmd = [
+        sys.executable,
+        "-m",
+        "app",
+        "hub",
+        "serve",
+        "--data",
+        str(hub_dir),
+        "--port",
+        str(port),
+    ]
 
     # A store that did its first sync, then lost the link.
     hub = start(hub_cmd, hub_url + "/api/v1/status")
@@ -130,28 +145,48 @@ def main() -> None:
         check.execute(
             f"SELECT count(*) FROM transactions WHERE id IN ({marks})",  # noqa: S608
             ids[i : i + 500],
-        ).fetchone()[0]  # fmt: skip
+        ).fetchone()[0]
         for i in range(0, N, 500)
     )
     check.close()
 
     body = json.dumps({"sku": skus[0], "delta": -1, "kind": "adjusted"})
     raw_rows = [
-        (str(uuid.uuid4()), LYON, "stock.movement", hashlib.sha256(body.encode()).hexdigest(),
-         "accepted", None, json.dumps({"sku": skus[0], "qty": 1, "seq": i}), "2026-11-22T00:00:00Z")
+        (
+            str(uuid.uuid4()),
+            LYON,
+            "stock.movement",
+            hashlib.sha256(body.encode()).hexdigest(),
+            "accepted",
+            None,
+            json.dumps({"sku": skus[0], "qty": 1, "seq": i}),
+            "2026-11-22T00:00:00Z",
+        )
         for i in range(N)
-    ]  # fmt: skip
+    ]
     raw_s = raw_insert_seconds(tmp, raw_rows)
 
     # Hub -> store latency through a running store server's worker.
     store_port = free_port()
     store_url = f"http://127.0.0.1:{store_port}"
     store = start(
-        [sys.executable, "-m", "app", "serve", "--data", str(store_dir), "--port",
-         str(store_port), "--hub-url", hub_url, "--store-id", LYON],
+        [
+            sys.executable,
+            "-m",
+            "app",
+            "serve",
+            "--data",
+            str(store_dir),
+            "--port",
+            str(store_port),
+            "--hub-url",
+            hub_url,
+            "--store-id",
+            LYON,
+        ],
         store_url + "/healthz",
         env={"KIOSK_STORE_SECRET": secrets[LYON]},
-    )  # fmt: skip
+    )
     time.sleep(1.5)  # let its worker settle into a long-poll
     paris = HubClient(hub_url, PARIS, secrets[PARIS])
     latencies = []
@@ -159,10 +194,15 @@ def main() -> None:
         sku = skus[i % len(skus)]
         t0 = time.perf_counter()
         [res] = paris.post_transactions(
-            [{"id": str(uuid.uuid4()), "type": "stock.movement",
-              "occurred_at": "2026-11-22T00:00:00Z",
-              "payload": {"sku": sku, "delta": 1, "kind": "adjusted"}}]
-        )  # fmt: skip
+            [
+                {
+                    "id": str(uuid.uuid4()),
+                    "type": "stock.movement",
+                    "occurred_at": "2026-11-22T00:00:00Z",
+                    "payload": {"sku": sku, "delta": 1, "kind": "adjusted"},
+                }
+            ]
+        )
         seq = res["result"]["seq"]
         while True:
             row = db.execute(
@@ -184,12 +224,16 @@ def main() -> None:
     print(f"sync: {N:,} transactions queued offline, {os.cpu_count()} CPUs")
     print(f"  first sync of 200 products (in-process pull): {first_sync_s:.2f} s")
     print(f"  queued locally in {queue_s:.2f} s (one commit)")
-    print(f"  drained to the hub in {drain_s:.2f} s = {drain_rate:,.0f}/s "
-          f"(goal <= 10 s); {at_hub:,} of {N:,} at the hub")  # fmt: skip
+    print(
+        f"  drained to the hub in {drain_s:.2f} s = {drain_rate:,.0f}/s "
+        f"(goal <= 10 s); {at_hub:,} of {N:,} at the hub"
+    )
     print(f"  raw SQLite insert of the same rows: {raw_s:.3f} s = {raw_rate:,.0f}/s")
     print(f"  drain rate / raw insert rate: {drain_rate / raw_rate:.3f} (goal >= 0.3)")
-    print(f"  hub -> store change applied: median {statistics.median(latencies) * 1000:.0f} ms, "
-          f"p95 {p95 * 1000:.0f} ms (goal <= 2000 ms)")  # fmt: skip
+    print(
+        f"  hub -> store change applied: median {statistics.median(latencies) * 1000:.0f} ms, "
+        f"p95 {p95 * 1000:.0f} ms (goal <= 2000 ms)"
+    )
     for goal, ok in {
         "drain <= 10 s": drain_s <= 10,
         "every transaction at the hub once": at_hub == N,

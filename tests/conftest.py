@@ -267,8 +267,9 @@ MANAGER_PIN = "135790"
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
-def add_staff_member(data: Path, name: str = "Camille", role: str = "staff",
-                     pin: str | None = None) -> dict:  # fmt: skip
+def add_staff_member(
+    data: Path, name: str = "Camille", role: str = "staff", pin: str | None = None
+) -> dict:
     """Create a staff member in a store's database; returns it with its PIN."""
     from app.store.domain.staff import add_staff
 

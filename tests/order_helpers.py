@@ -33,8 +33,12 @@ def code_hash(code: str = PICKUP_CODE) -> str:
 def install_hub_key(db) -> None:
     """The ``hub_key`` change, so the store can verify pickup QR codes."""
     _, public = hub_key()
-    change = {"seq": 1, "kind": "hub_key", "key": KID,
-              "data": {"kid": KID, "alg": "Ed25519", "public_key": public}}  # fmt: skip
+    change = {
+        "seq": 1,
+        "kind": "hub_key",
+        "key": KID,
+        "data": {"kid": KID, "alg": "Ed25519", "public_key": public},
+    }
     feed.apply_page(db, {"changes": [change]}, self_store_id(db))
 
 
@@ -107,7 +111,7 @@ def order_data(
                 "qty_returned": 0,
             }
             for i, (v, q) in enumerate(zip(variants, qtys, strict=True), 1)
-        ],  # fmt: skip
+        ],
         "revision": revision,
     }
 
@@ -125,8 +129,9 @@ def add_order(db, **kwargs: Any) -> dict[str, Any]:
     return data
 
 
-def pickup_token(order_id: str, store_id: str, ttl_s: int = 7 * 86400,
-                 now: float | None = None, private=None) -> str:  # fmt: skip
+def pickup_token(
+    order_id: str, store_id: str, ttl_s: int = 7 * 86400, now: float | None = None, private=None
+) -> str:
     """A pickup QR token as the hub mints it."""
     key = private or hub_key()[0]
     now = clock.utcnow().timestamp() if now is None else now

@@ -144,14 +144,22 @@ def _real_objects(data, url: str, token: str) -> dict[str, list[str]]:
         db.close()
     auth = {"Authorization": f"Bearer {token}"}
     now = clock.utcnow().replace(microsecond=0)  # live now, whatever the date
-    body = {"title_fr": "Fuzz", "kind": "percent", "value": 10,
-            "starts_at": clock.iso(now - timedelta(days=1)),
-            "ends_at": clock.iso(now + timedelta(days=30))}  # fmt: skip
+    body = {
+        "title_fr": "Fuzz",
+        "kind": "percent",
+        "value": 10,
+        "starts_at": clock.iso(now - timedelta(days=1)),
+        "ends_at": clock.iso(now + timedelta(days=30)),
+    }
     r = requests.post(f"{url}/api/v1/hq/promotions", json=body, headers=auth, timeout=10)
     assert r.status_code == 201, r.text
     pid = r.json()["promotion"]["id"]
-    r = requests.post(f"{url}/api/v1/hq/promotions/{pid}/image", headers=auth, timeout=30,
-                      files={"image": ("a.png", _png(), "image/png")})  # fmt: skip
+    r = requests.post(
+        f"{url}/api/v1/hq/promotions/{pid}/image",
+        headers=auth,
+        timeout=30,
+        files={"image": ("a.png", _png(), "image/png")},
+    )
     assert r.status_code == 200, r.text
     image_hash = r.json()["promotion"]["image"]["hash"]
     r = requests.post(f"{url}/api/v1/hq/promotions/{pid}/publish", headers=auth, timeout=10)

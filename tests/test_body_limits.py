@@ -183,8 +183,9 @@ def test_an_announced_50_mb_is_refused_without_waiting_for_it(area: Area, server
 def test_a_chunked_body_past_the_limit_is_refused(area: Area, servers) -> None:
     server = servers[area.server]
     chunk = 64 * KIB
-    answer = post_raw(server.url, area.path, announced=None, chunks=area.limit // chunk + 2,
-                      chunk_size=chunk)  # fmt: skip
+    answer = post_raw(
+        server.url, area.path, announced=None, chunks=area.limit // chunk + 2, chunk_size=chunk
+    )
     _assert_refused(answer, area)
     _assert_still_fine(server)
 

@@ -42,8 +42,10 @@ def test_scanner_burst_opens_the_cart_reserve_holds_stock_live_and_expiry_releas
     browser, cart_store, store_db, store_data
 ):
     [item, other] = stocked_variants(store_db, 2, here_min=3)
-    lines = [CartLine(item["sku"], 2, item["price_cents"] + 300),
-             CartLine(other["sku"], 1, other["price_cents"])]  # fmt: skip
+    lines = [
+        CartLine(item["sku"], 2, item["price_cents"] + 300),
+        CartLine(other["sku"], 1, other["price_cents"]),
+    ]
     token = cart_token(lines)
     ctx = browser.new_context(viewport={"width": 1920, "height": 1080}, locale="fr-FR")
     watcher = ctx.new_page()  # another kiosk page left open on the product
@@ -71,8 +73,9 @@ def test_scanner_burst_opens_the_cart_reserve_holds_stock_live_and_expiry_releas
     )
     # Past the hold time the timer (here: the CLI, at a later fake clock) releases it.
     later = clock.iso(clock.utcnow() + timedelta(hours=3))
-    out = run_kiosk("reservations", "expire", "--data", str(store_data),
-                    env={"KIOSK_FAKE_NOW": later})  # fmt: skip
+    out = run_kiosk(
+        "reservations", "expire", "--data", str(store_data), env={"KIOSK_FAKE_NOW": later}
+    )
     assert out.returncode == 0, out.stderr
     watcher.wait_for_function(
         f"() => +document.querySelector('.here').dataset.qty === {start}", timeout=5000
@@ -103,8 +106,12 @@ def test_the_live_camera_reads_a_cart_qr(browser, cart_store, store_db, tmp_path
     item = stocked_variants(store_db, 1)[0]
     token = cart_token([CartLine(item["sku"], 1, item["price_cents"])])
     video = _y4m(tmp_path / "qr.y4m", token)
-    args = [*CHROMIUM_ARGS, "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
-            f"--use-file-for-fake-video-capture={video}"]  # fmt: skip
+    args = [
+        *CHROMIUM_ARGS,
+        "--use-fake-ui-for-media-stream",
+        "--use-fake-device-for-media-stream",
+        f"--use-file-for-fake-video-capture={video}",
+    ]
     # A second Chromium with a fake camera that films the QR code (browser-wide flags).
     camera_browser = browser.browser_type.launch(executable_path=CHROMIUM, args=args)
     try:

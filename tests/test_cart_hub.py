@@ -107,8 +107,12 @@ def test_lines_not_here_are_ordered_from_the_kiosk_once_even_across_a_hub_outage
     resp = _kiosk_scan(store.url, token)
     s = resp.session
     page = s.get(f"{store.url}/panier/commander", timeout=10)
-    form = {"csrf_token": _CSRF.search(page.text).group(1), "fulfilment": "pickup",
-            "name": "Inès Garnier", "email": "ines.garnier@example.org"}  # fmt: skip
+    form = {
+        "csrf_token": _CSRF.search(page.text).group(1),
+        "fulfilment": "pickup",
+        "name": "Inès Garnier",
+        "email": "ines.garnier@example.org",
+    }
     done = s.post(f"{store.url}/panier/commander", data=form, timeout=10)
     assert done.status_code == 200 and 'data-state="queued"' in done.text
     confirmation = done.url

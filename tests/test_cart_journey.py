@@ -97,8 +97,7 @@ def _scan(page, text: str) -> None:
 
 def _expire(store: Path) -> None:
     later = clock.iso(clock.utcnow() + timedelta(hours=3))
-    done = run_kiosk("reservations", "expire", "--data", str(store),
-                     env={"KIOSK_FAKE_NOW": later})  # fmt: skip
+    done = run_kiosk("reservations", "expire", "--data", str(store), env={"KIOSK_FAKE_NOW": later})
     assert done.returncode == 0, done.stderr
 
 

@@ -140,8 +140,11 @@ def test_demo_seeds_serves_writes_demo_json_and_stops_on_sigterm(tmp_path):
         kiosk = requests.Session()
         html = kiosk.get(f"{first}product/{manifest['sample_barcodes'][0]['ref']}", timeout=5)
         csrf = re.search(r'name="csrf_token" value="([^"]+)"', html.text).group(1)
-        kiosk.post(first + "panier/ajouter", timeout=5, data={
-            "csrf_token": csrf, "sku": manifest["sample_barcodes"][0]["sku"]})  # fmt: skip
+        kiosk.post(
+            first + "panier/ajouter",
+            timeout=5,
+            data={"csrf_token": csrf, "sku": manifest["sample_barcodes"][0]["sku"]},
+        )
         qr = kiosk.get(first + "panier/telephone.png", timeout=5)
         [found] = zxingcpp.read_barcodes(
             Image.open(io.BytesIO(qr.content)), formats=zxingcpp.BarcodeFormat.QRCode
@@ -158,8 +161,11 @@ def test_demo_seeds_serves_writes_demo_json_and_stops_on_sigterm(tmp_path):
         staff_id = re.search(rf'value="(sf-[0-9a-f]+)"[^>]*>\s*<span>{login["name"]}<', form).group(
             1
         )
-        r = s.post(login["url"], data={"staff_id": staff_id, "pin": login["pin"],
-                                       "csrf_token": token}, timeout=10)  # fmt: skip
+        r = s.post(
+            login["url"],
+            data={"staff_id": staff_id, "pin": login["pin"], "csrf_token": token},
+            timeout=10,
+        )
         assert r.url.endswith("/staff/orders") and login["name"] in r.text
     finally:
         proc.send_signal(signal.SIGTERM)

@@ -34,8 +34,14 @@ def test_counter_screens_have_no_serious_axe_violation(browser, store_data, serv
     install_hub_key(db)
     v = pick_variants(db, 4)
     placed = add_order(db, variants=v[:2], qtys=[2, 1])
-    ready = add_order(db, variants=v[2:4], qtys=[1, 2], status="ready", customer="Zoé Lefèvre",
-                      email="zoe@example.org")  # fmt: skip
+    ready = add_order(
+        db,
+        variants=v[2:4],
+        qtys=[1, 2],
+        status="ready",
+        customer="Zoé Lefèvre",
+        email="zoe@example.org",
+    )
     db.close()
     server = server_factory(store_data)
     context = browser.new_context(viewport=TABLET, locale="fr-FR")

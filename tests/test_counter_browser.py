@@ -42,8 +42,14 @@ def test_counter_journey(browser, store_data, server_factory, tmp_path):
     variants = pick_variants(db, 5)
     to_prepare = add_order(db, variants=variants[:2], qtys=[2, 1], customer="Élodie Martin")
     by_qr = add_order(db, variants=variants[2:3], status="ready", customer="Hugo Bernard")
-    by_code = add_order(db, variants=variants[3:5], qtys=[1, 2], status="ready",
-                        customer="Zoé Lefèvre", email="zoe@example.org")  # fmt: skip
+    by_code = add_order(
+        db,
+        variants=variants[3:5],
+        qtys=[1, 2],
+        status="ready",
+        customer="Zoé Lefèvre",
+        email="zoe@example.org",
+    )
     store_id = self_store_id(db)
     db.close()
     server = server_factory(store_data)
@@ -165,8 +171,9 @@ def test_counter_journey(browser, store_data, server_factory, tmp_path):
     )
     db.close()
     assert payload["collector"] == "proxy" and payload["lines"] == [
-        {"line": 1, "qty": 1}, {"line": 2, "qty": 1}
-    ]  # fmt: skip
+        {"line": 1, "qty": 1},
+        {"line": 2, "qty": 1},
+    ]
 
 
 def test_scans_faster_than_the_answers_are_all_counted(browser, store_data, server_factory):

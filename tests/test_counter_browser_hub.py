@@ -132,10 +132,18 @@ def test_counter_journey_against_a_real_hub(
     store = server_factory(synced_store, store_env(hub.url, hub_data))
     skus = _skus(hub_data, 4)
     before = hub_levels(hub_data)
-    first = _place(hub_data, [{"sku": skus[0], "qty": 2}, {"sku": skus[1], "qty": 1}],
-                   "Élodie Martin", "elodie.martin@example.org")  # fmt: skip
-    second = _place(hub_data, [{"sku": skus[2], "qty": 1}, {"sku": skus[3], "qty": 2}],
-                    "Zoé Lefèvre", "zoe@example.org")  # fmt: skip
+    first = _place(
+        hub_data,
+        [{"sku": skus[0], "qty": 2}, {"sku": skus[1], "qty": 1}],
+        "Élodie Martin",
+        "elodie.martin@example.org",
+    )
+    second = _place(
+        hub_data,
+        [{"sku": skus[2], "qty": 1}, {"sku": skus[3], "qty": 2}],
+        "Zoé Lefèvre",
+        "zoe@example.org",
+    )
     a, b = first["order"], second["order"]
     # The change feed brings both to the store.
     for o in (a, b):
@@ -219,9 +227,15 @@ def test_counter_journey_against_a_real_hub(
     _assert_hub_holds_each_once(
         hub_data,
         synced_store,
-        ["order.ready", "order.ready", "order.handover", "order.handover", "order.return",
-         "stock.movement"],
-    )  # fmt: skip
+        [
+            "order.ready",
+            "order.ready",
+            "order.handover",
+            "order.handover",
+            "order.return",
+            "stock.movement",
+        ],
+    )
     assert _hub_status(hub_data, a["id"]) == "collected"
     assert _hub_status(hub_data, b["id"]) == "partially_collected"
     assert _hub_lines(hub_data, a["id"]) == [(1, 2, 2, 0), (2, 1, 1, 0)]
@@ -242,8 +256,12 @@ def test_counter_with_the_hub_stopped_then_retry_now(
 ):
     hub = hub_factory(hub_data)
     store = server_factory(synced_store, store_env(hub.url, hub_data, timeout=1))
-    made = _place(hub_data, [{"sku": s, "qty": 1} for s in _skus(hub_data, 2)],
-                  "Hugo Bernard", "hugo@example.org")  # fmt: skip
+    made = _place(
+        hub_data,
+        [{"sku": s, "qty": 1} for s in _skus(hub_data, 2)],
+        "Hugo Bernard",
+        "hugo@example.org",
+    )
     order = made["order"]
     wait_for(lambda: _store_order(synced_store, order["id"]), 15, "the order at the store")
     hub.stop()
@@ -287,7 +305,11 @@ def test_counter_with_the_hub_stopped_then_retry_now(
     _assert_hub_holds_each_once(hub_data, synced_store, ["order.ready", "order.handover"])
     assert _hub_status(hub_data, order["id"]) == "collected"
     assert _hub_lines(hub_data, order["id"]) == [(1, 1, 1, 0), (2, 1, 1, 0)]
-    kinds = [k for (k,) in _hub(hub_data, "SELECT kind FROM notifications WHERE order_id = ?",
-                                [order["id"]])]  # fmt: skip
+    kinds = [
+        k
+        for (k,) in _hub(
+            hub_data, "SELECT kind FROM notifications WHERE order_id = ?", [order["id"]]
+        )
+    ]
     assert kinds.count("ready") == 1
     assert _store_order(synced_store, order["id"])["status"] == "collected"

@@ -60,13 +60,30 @@ def counter_store(store_data, server_factory):
     v = pick_variants(db, 6)
     made = {
         "placed": add_order(db, variants=v[:2], qtys=[2, 1]),
-        "ready": add_order(db, variants=v[2:4], qtys=[2, 1], status="ready",
-                           customer="Zoé Lefèvre", email="zoe@example.org"),
-        "other": add_order(db, variants=v[4:5], status="ready", customer="Hugo Bernard",
-                           code_hash_value=code_hash(OTHER_CODE)),
-        "collected": add_order(db, variants=v[5:6], qtys=[2], status="collected",
-                               customer="Inès Roux", email="ines@example.org"),
-    }  # fmt: skip
+        "ready": add_order(
+            db,
+            variants=v[2:4],
+            qtys=[2, 1],
+            status="ready",
+            customer="Zoé Lefèvre",
+            email="zoe@example.org",
+        ),
+        "other": add_order(
+            db,
+            variants=v[4:5],
+            status="ready",
+            customer="Hugo Bernard",
+            code_hash_value=code_hash(OTHER_CODE),
+        ),
+        "collected": add_order(
+            db,
+            variants=v[5:6],
+            qtys=[2],
+            status="collected",
+            customer="Inès Roux",
+            email="ines@example.org",
+        ),
+    }
     made["store_id"] = self_store_id(db)
     made["spare_ean"] = v[5]["ean"]
     db.close()
@@ -102,11 +119,21 @@ POSTS = [
     ("/staff/orders/{ready}/handover", {"override": "1", "override_reason": "x", "qty_1": "1"}),
     ("/staff/orders/{ready}/unlock", {}),
     ("/staff/returns", {"number": "{collected_number}", "who": "Roux"}),
-    ("/staff/returns/{collected}", {"qty_1": "1", "cond_1": "resellable", "reason": "x",
-                                    "refund": "store_credit"}),
-    ("/staff/returns/no-order", {"code": "{ean}", "qty": "1", "condition": "resellable",
-                                 "reason": "x", "refund": "store_credit"}),
-]  # fmt: skip
+    (
+        "/staff/returns/{collected}",
+        {"qty_1": "1", "cond_1": "resellable", "reason": "x", "refund": "store_credit"},
+    ),
+    (
+        "/staff/returns/no-order",
+        {
+            "code": "{ean}",
+            "qty": "1",
+            "condition": "resellable",
+            "reason": "x",
+            "refund": "store_credit",
+        },
+    ),
+]
 
 
 def _fill(template: str, made: dict) -> str:
@@ -130,8 +157,9 @@ def test_every_counter_page_needs_a_staff_login(counter_store, store_data):
         assert r.status_code == 302, path
         assert r.headers["Location"].startswith("/staff/login"), path
         assert "next=" in r.headers["Location"], path  # back to the page after login
-        hx = anon.get(server.url + path, headers={"HX-Request": "true"}, timeout=10,
-                      allow_redirects=False)  # fmt: skip
+        hx = anon.get(
+            server.url + path, headers={"HX-Request": "true"}, timeout=10, allow_redirects=False
+        )
         assert hx.status_code == 200 and hx.text == "", path
         assert hx.headers["HX-Redirect"].startswith("/staff/login"), path
     # A POST carrying a valid CSRF token (from the login page) but no login: to the login.
@@ -141,8 +169,13 @@ def test_every_counter_page_needs_a_staff_login(counter_store, store_data):
         data = {k: _fill(v, made) for k, v in form.items()} | {"csrf_token": token}
         r = anon.post(server.url + path, data=data, allow_redirects=False, timeout=10)
         assert r.status_code == 302 and r.headers["Location"].startswith("/staff/login"), path
-        hx = anon.post(server.url + path, data=data, headers={"HX-Request": "true"},
-                       allow_redirects=False, timeout=10)  # fmt: skip
+        hx = anon.post(
+            server.url + path,
+            data=data,
+            headers={"HX-Request": "true"},
+            allow_redirects=False,
+            timeout=10,
+        )
         assert hx.headers.get("HX-Redirect", "").startswith("/staff/login"), path
     assert _state(store_data) == before
 
@@ -164,9 +197,12 @@ def test_every_post_without_csrf_token_is_refused_and_changes_nothing(counter_st
         assert wrong.status_code == 400, path
     photo = io.BytesIO()
     tickets.render_qr(pickup_token(made["ready"]["id"], made["store_id"])).save(photo, "PNG")
-    r = staff.http.post(server.url + "/staff/orders/verify/photo",
-                        files={"photo": ("qr.png", photo.getvalue(), "image/png")},
-                        allow_redirects=False, timeout=10)  # fmt: skip
+    r = staff.http.post(
+        server.url + "/staff/orders/verify/photo",
+        files={"photo": ("qr.png", photo.getvalue(), "image/png")},
+        allow_redirects=False,
+        timeout=10,
+    )
     assert r.status_code == 400
     assert staff.post("/staff/sync/retry", csrf=False).status_code == 400
     assert _state(store_data) == before
@@ -190,9 +226,16 @@ def test_manager_only_actions_are_403_for_staff(counter_store, store_data):
     # A hand-over without verification (the override a manager may make).
     form = staff.get(f"/staff/orders/{ready['id']}/handover")
     assert "handover-form" not in form.text  # no form offered to staff without a check
-    r = staff.post(f"/staff/orders/{ready['id']}/handover",
-                   {"override": "1", "override_reason": "known customer", "qty_1": "2",
-                    "qty_2": "1", "handover_id": str(uuid.uuid4())})  # fmt: skip
+    r = staff.post(
+        f"/staff/orders/{ready['id']}/handover",
+        {
+            "override": "1",
+            "override_reason": "known customer",
+            "qty_1": "2",
+            "qty_2": "1",
+            "handover_id": str(uuid.uuid4()),
+        },
+    )
     assert r.status_code == 403 and "Vérifiez d'abord" in _text(r)
     # A return with no order found.
     assert staff.get("/staff/returns/no-order").status_code == 403
@@ -213,9 +256,16 @@ def test_manager_only_actions_are_403_for_staff(counter_store, store_data):
     # The same three for a manager go through.
     manager = Counter(server.url, store_data, role="manager")
     assert manager.post(f"/staff/orders/{ready['id']}/unlock").status_code == 302
-    r = manager.post(f"/staff/orders/{ready['id']}/handover",
-                     {"override": "1", "override_reason": "known customer", "qty_1": "2",
-                      "qty_2": "1", "handover_id": manager.handover_id(ready["id"])})  # fmt: skip
+    r = manager.post(
+        f"/staff/orders/{ready['id']}/handover",
+        {
+            "override": "1",
+            "override_reason": "known customer",
+            "qty_1": "2",
+            "qty_2": "1",
+            "handover_id": manager.handover_id(ready["id"]),
+        },
+    )
     assert r.status_code == 302 and "/handovers/" in r.headers["Location"]
     r = manager.post(
         "/staff/returns/no-order",
@@ -251,7 +301,7 @@ def test_bad_photos_get_a_clear_message_never_a_500(counter_store, store_data):
         "QR of garbage": (_png(tickets.render_qr("hello, not a token")), "pas un QR code"),
         "QR of a forged token": (_png(tickets.render_qr("KQ1.eyJ4IjoxfQ.AAAA")), "QR code"),
         "QR for another store": (_png(tickets.render_qr(other_store)), "autre magasin"),
-    }  # fmt: skip
+    }
     before = _state(store_data)
     for label, (body, message) in cases.items():
         r = staff.http.post(
@@ -270,10 +320,13 @@ def test_bad_photos_get_a_clear_message_never_a_500(counter_store, store_data):
     assert _state(store_data) == before
     # The right photo opens the hand-over.
     good = _png(tickets.render_qr(pickup_token(made["ready"]["id"], made["store_id"])))
-    r = staff.http.post(server.url + "/staff/orders/verify/photo",
-                        data={"csrf_token": staff.token()},
-                        files={"photo": ("qr.png", good, "image/png")},
-                        allow_redirects=False, timeout=15)  # fmt: skip
+    r = staff.http.post(
+        server.url + "/staff/orders/verify/photo",
+        data={"csrf_token": staff.token()},
+        files={"photo": ("qr.png", good, "image/png")},
+        allow_redirects=False,
+        timeout=15,
+    )
     assert r.status_code == 302 and r.headers["Location"].endswith(
         f"/staff/orders/{made['ready']['id']}/handover"
     )
@@ -316,8 +369,10 @@ def test_another_orders_code_is_a_wrong_code(counter_store, store_data):
     # Verified for one order, then trying to hand over another one: refused.
     assert staff.verify_code(other["number"], OTHER_CODE).status_code == 302
     before = _state(store_data)
-    r = staff.post(f"/staff/orders/{ready['id']}/handover",
-                   {"qty_1": "2", "qty_2": "1", "handover_id": str(uuid.uuid4())})  # fmt: skip
+    r = staff.post(
+        f"/staff/orders/{ready['id']}/handover",
+        {"qty_1": "2", "qty_2": "1", "handover_id": str(uuid.uuid4())},
+    )
     assert r.status_code == 403 and "Vérifiez d'abord" in _text(r)
     # A QR checked for one order does not open another either.
     staff.get("/staff/orders/scan", params={"code": pickup_token(other["id"], made["store_id"])})
@@ -344,14 +399,16 @@ def test_handover_quantities_out_of_range(counter_store, store_data, qty, messag
     assert staff.verify_code(ready["number"]).status_code == 302
     hid = staff.handover_id(ready["id"])
     before = _state(store_data)
-    r = staff.post(f"/staff/orders/{ready['id']}/handover",
-                   {"qty_1": qty, "qty_2": "1", "handover_id": hid})  # fmt: skip
+    r = staff.post(
+        f"/staff/orders/{ready['id']}/handover", {"qty_1": qty, "qty_2": "1", "handover_id": hid}
+    )
     assert 400 <= r.status_code < 500, r.status_code
     assert message in _text(r), _text(r)[-500:]
     assert _state(store_data) == before
     # Still verified: a right quantity goes through afterwards.
-    r = staff.post(f"/staff/orders/{ready['id']}/handover",
-                   {"qty_1": "1", "qty_2": "0", "handover_id": hid})  # fmt: skip
+    r = staff.post(
+        f"/staff/orders/{ready['id']}/handover", {"qty_1": "1", "qty_2": "0", "handover_id": hid}
+    )
     assert r.status_code == 302
 
 
@@ -362,8 +419,13 @@ def test_a_refused_handover_comes_back_as_it_was_sent(counter_store, store_data)
     ready = made["ready"]
     assert staff.verify_code(ready["number"]).status_code == 302
     hid = staff.handover_id(ready["id"])
-    form = {"qty_1": "1", "qty_2": "0", "collector": "proxy", "collector_name": "",
-            "handover_id": hid}  # fmt: skip
+    form = {
+        "qty_1": "1",
+        "qty_2": "0",
+        "collector": "proxy",
+        "collector_name": "",
+        "handover_id": hid,
+    }
     r = staff.post(f"/staff/orders/{ready['id']}/handover", form)
     assert r.status_code == 409 and "nom de la personne" in _text(r).lower()
     assert re.search(r'name="qty_1"[^>]*value="1"', r.text)
@@ -386,8 +448,12 @@ def test_return_quantities_out_of_range_and_nothing_chosen(counter_store, store_
     path = f"/staff/returns/{collected['id']}"
     before = _state(store_data)
     form = {"cond_1": "resellable", "reason": "Trop petit", "refund": "original_payment"}
-    for qty, message in [("-1", "nombres entiers"), ("3", "hors limites"),
-                         ("deux", "nombres entiers"), ("0", "au moins un")]:  # fmt: skip
+    for qty, message in [
+        ("-1", "nombres entiers"),
+        ("3", "hors limites"),
+        ("deux", "nombres entiers"),
+        ("0", "au moins un"),
+    ]:
         r = staff.post(path, form | {"qty_1": qty})
         assert r.status_code == 400, qty
         assert message in _text(r), (qty, _text(r)[-500:])
@@ -421,8 +487,9 @@ def test_double_scans_and_double_taps(counter_store, store_data):
     r = staff.post(scan, {"code": ""}, headers=hx)
     assert r.status_code == 409 and "Rien n'a été scanné" in _text(r)
     db = _db(store_data)
-    picked = db.execute("SELECT line, qty_picked FROM order_lines WHERE order_id = ? ORDER BY line",
-                        [placed["id"]]).fetchall()  # fmt: skip
+    picked = db.execute(
+        "SELECT line, qty_picked FROM order_lines WHERE order_id = ? ORDER BY line", [placed["id"]]
+    ).fetchall()
     db.close()
     assert picked == [(1, 0), (2, 1)]
     for _ in range(2):
@@ -450,8 +517,9 @@ def test_double_scans_and_double_taps(counter_store, store_data):
     staff.get("/staff/orders/scan", params={"code": token})
     page = staff.get(f"/staff/orders/{ready['id']}/handover")
     assert "Déjà remise" in _text(page) and "handover-form" not in page.text
-    r = staff.post(f"/staff/orders/{ready['id']}/handover",
-                   {"qty_1": "1", "handover_id": str(uuid.uuid4())})  # fmt: skip
+    r = staff.post(
+        f"/staff/orders/{ready['id']}/handover", {"qty_1": "1", "handover_id": str(uuid.uuid4())}
+    )
     assert r.status_code == 409 and "Déjà remise" in _text(r)
     db = _db(store_data)
     types = [t for (t,) in db.execute("SELECT type FROM outbox ORDER BY rowid").fetchall()]
@@ -466,8 +534,14 @@ def test_two_tablets_hand_over_the_same_order_at_the_same_second(counter_store, 
     forms = []
     for t in tablets:
         assert t.verify_code(ready["number"]).status_code == 302
-        forms.append({"qty_1": "2", "qty_2": "1", "handover_id": t.handover_id(ready["id"]),
-                      "csrf_token": t.token()})  # fmt: skip
+        forms.append(
+            {
+                "qty_1": "2",
+                "qty_2": "1",
+                "handover_id": t.handover_id(ready["id"]),
+                "csrf_token": t.token(),
+            }
+        )
     assert forms[0]["handover_id"] != forms[1]["handover_id"]
     barrier = threading.Barrier(2)
     answers: list[requests.Response | None] = [None, None]

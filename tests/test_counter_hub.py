@@ -32,9 +32,14 @@ def _place_order(hub_data: Path, lines: list[dict], expiry_days: int = 5) -> dic
     db = open_db(hub_data)
     try:
         return create_order(
-            db, LYON, "Élodie Martin", "elodie.martin@example.org", lines,
-            expiry_days=expiry_days, private_key=current_private_key(hub_data),
-        )  # fmt: skip
+            db,
+            LYON,
+            "Élodie Martin",
+            "elodie.martin@example.org",
+            lines,
+            expiry_days=expiry_days,
+            private_key=current_private_key(hub_data),
+        )
     finally:
         db.close()
 
@@ -144,8 +149,9 @@ def test_order_from_the_hub_prepared_ready_and_handed_over(
     made = _place_order(hub_data, [{"sku": skus[0], "qty": 2}, {"sku": skus[1], "qty": 1}])
     order = made["order"]
     assert {s: hub_levels(hub_data)[s] for s in skus} == {
-        skus[0]: before[skus[0]] - 2, skus[1]: before[skus[1]] - 1
-    }  # fmt: skip
+        skus[0]: before[skus[0]] - 2,
+        skus[1]: before[skus[1]] - 1,
+    }
     # The change feed brings it to the store (long-poll: about a second).
     local = wait_for(lambda: _store_order(synced_store, order["id"]), 15, "the order at the store")
     assert local["status"] == "placed" and local["number"] == order["number"]
@@ -168,9 +174,10 @@ def test_order_from_the_hub_prepared_ready_and_handed_over(
         hub_data, synced_store, order["id"], ["order.ready", "order.handover"]
     )
     assert _hub(
-        hub_data, "SELECT qty_ready, qty_collected FROM order_lines WHERE order_id = ? "
-        "ORDER BY line", [order["id"]]
-    ) == [(2, 2), (1, 1)]  # fmt: skip
+        hub_data,
+        "SELECT qty_ready, qty_collected FROM order_lines WHERE order_id = ? ORDER BY line",
+        [order["id"]],
+    ) == [(2, 2), (1, 1)]
     # The hub's echo of its new state does not move the store's order backwards.
     wait_for(
         lambda: _store_order(synced_store, order["id"])["revision"] > local["revision"],
@@ -180,8 +187,9 @@ def test_order_from_the_hub_prepared_ready_and_handed_over(
     assert _store_order(synced_store, order["id"])["status"] == "collected"
     # Nothing else moved the stock: the units left with the customer.
     assert {s: hub_levels(hub_data)[s] for s in skus} == {
-        skus[0]: before[skus[0]] - 2, skus[1]: before[skus[1]] - 1
-    }  # fmt: skip
+        skus[0]: before[skus[0]] - 2,
+        skus[1]: before[skus[1]] - 1,
+    }
 
 
 def test_hand_over_with_the_hub_stopped_then_everything_arrives_once(
@@ -256,8 +264,12 @@ def test_uncollected_order_expires_and_its_stock_goes_back_at_the_hub(
     _assert_hub_has_it_all_once(
         hub_data, synced_store, order["id"], ["order.ready", "order.expired", "stock.movement"]
     )
-    kinds = [k for (k,) in _hub(hub_data, "SELECT kind FROM notifications WHERE order_id = ? "
-                                "ORDER BY id", [order["id"]])]  # fmt: skip
+    kinds = [
+        k
+        for (k,) in _hub(
+            hub_data, "SELECT kind FROM notifications WHERE order_id = ? ORDER BY id", [order["id"]]
+        )
+    ]
     assert kinds.count("expired") == 1 and kinds.count("ready") == 1
     # The store holds the hub's level again, nothing pending on top of it.
     wait_for(lambda: _store_level(synced_store, sku) == before, 15, "the level at the store")

@@ -33,13 +33,14 @@ def shop(store_data, server_factory, fake_clock):
     v = pick_variants(db, 6)
     made = {
         "placed": add_order(db, variants=v[:2], qtys=[2, 1], customer="Élodie Martin"),
-        "ready": add_order(db, variants=v[2:4], status="ready", customer="Zoé Lefèvre",
-                           email="zoe@example.org"),
+        "ready": add_order(
+            db, variants=v[2:4], status="ready", customer="Zoé Lefèvre", email="zoe@example.org"
+        ),
         "collected": add_order(db, variants=v[4:5], status="collected", customer="Inès Roux"),
         "reservation": res.create(db, [(v[5]["sku"], 1)], now=fake_clock.now),
         "variant": v[5],
         "store_id": self_store_id(db),
-    }  # fmt: skip
+    }
     db.close()
     return server_factory(store_data), made
 
@@ -118,10 +119,11 @@ def test_a_bad_pickup_qr_is_refused_in_plain_words(shop, store_data, fake_clock,
         "forged": pickup_token(ready["id"], made["store_id"], now=now, private=_other_key()),
         "tampered": good[:-6] + ("AAAAAA" if not good.endswith("AAAAAA") else "BBBBBB"),
         # Minted a week and a minute ago for a week: expired one minute ago by the clock.
-        "expired": pickup_token(ready["id"], made["store_id"], ttl_s=7 * 86400,
-                                now=now - 7 * 86400 - 60),
+        "expired": pickup_token(
+            ready["id"], made["store_id"], ttl_s=7 * 86400, now=now - 7 * 86400 - 60
+        ),
         "another store": pickup_token(ready["id"], "st-elsewhere", now=now),
-    }[kind]  # fmt: skip
+    }[kind]
     for path in ("/staff/scan", "/staff/orders/scan"):
         r = staff.get(path, params={"code": code})
         assert r.status_code == 400, (kind, path, r.status_code)
@@ -139,8 +141,7 @@ def test_the_expiry_follows_the_clock(shop, store_data, fake_clock):
     """A QR valid now stops being valid when the store's clock passes its expiry."""
     server, made = shop
     ready = made["ready"]
-    token = pickup_token(ready["id"], made["store_id"], ttl_s=3600,
-                         now=fake_clock.now.timestamp())  # fmt: skip
+    token = pickup_token(ready["id"], made["store_id"], ttl_s=3600, now=fake_clock.now.timestamp())
     staff = Counter(server.url, store_data)
     assert staff.get("/staff/scan", params={"code": token}).status_code == 302
     server.stop()
@@ -206,9 +207,18 @@ def test_a_pickup_qr_scanned_on_the_reservations_screen_reaches_the_counter_whol
 
 @pytest.mark.parametrize(
     "code",
-    ["", "hello", "CC-99999999", "0" * 2000, "KQ1.", "KQ1.%%%.!!!", "<script>x</script>",
-     "\u202e\u0000é", "https://evil.example/qr"],
-)  # fmt: skip
+    [
+        "",
+        "hello",
+        "CC-99999999",
+        "0" * 2000,
+        "KQ1.",
+        "KQ1.%%%.!!!",
+        "<script>x</script>",
+        "\u202e\u0000é",
+        "https://evil.example/qr",
+    ],
+)
 def test_garbage_is_a_clear_4xx_with_the_navigation(shop, store_data, code):
     server, _ = shop
     staff = Counter(server.url, store_data)
@@ -236,8 +246,12 @@ def test_a_pickup_qr_burst_on_any_staff_page_opens_its_handover(
     context = browser.new_context(viewport={"width": 1280, "height": 800}, locale="fr-FR")
     page = context.new_page()
     kiosk_scans: list[str] = []
-    page.on("request", lambda r: kiosk_scans.append(r.url) if "/scan?" in r.url
-            and "/staff/" not in r.url else None)  # fmt: skip
+    page.on(
+        "request",
+        lambda r: (
+            kiosk_scans.append(r.url) if "/scan?" in r.url and "/staff/" not in r.url else None
+        ),
+    )
     try:
         staff_login_page(page, server.url, store_data)
         # Even on the preparation screen, whose scans go into the bag, a pickup QR is no

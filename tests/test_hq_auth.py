@@ -336,16 +336,37 @@ def test_api_wants_a_bearer_token_with_the_right_role(module_hub):
 def test_cli_creates_users_and_tokens_that_work(module_hub):
     data = str(module_hub.data)
     made = run_hub(
-        "hq-user", "add", "--data", data, "--email", "cli@siege.test", "--name", "Cli",
-        "--role", "admin", "--password", "cli-password-1", "--json",
-    )  # fmt: skip
+        "hq-user",
+        "add",
+        "--data",
+        data,
+        "--email",
+        "cli@siege.test",
+        "--name",
+        "Cli",
+        "--role",
+        "admin",
+        "--password",
+        "cli-password-1",
+        "--json",
+    )
     assert made.returncode == 0, made.stderr
     assert json.loads(made.stdout)["role"] == "admin"
     logged_in(module_hub.url, {"email": "cli@siege.test", "password": "cli-password-1"})
     short = run_hub(
-        "hq-user", "add", "--data", data, "--email", "x@siege.test", "--name", "X",
-        "--role", "admin", "--password", "short",
-    )  # fmt: skip
+        "hq-user",
+        "add",
+        "--data",
+        data,
+        "--email",
+        "x@siege.test",
+        "--name",
+        "X",
+        "--role",
+        "admin",
+        "--password",
+        "short",
+    )
     assert short.returncode != 0 and "password" in short.stderr
     created = run_hub(
         "hq-token", "create", "--data", data, "--name", "BI", "--role", "operations", "--json"

@@ -53,8 +53,9 @@ DROP = object()
 
 def send(session: requests.Session, method: str, url: str, text: str | bytes) -> requests.Response:
     data = text.encode() if isinstance(text, str) else text
-    return session.request(method, url, data=data, timeout=30,
-                           headers={"Content-Type": "application/json"})  # fmt: skip
+    return session.request(
+        method, url, data=data, timeout=30, headers={"Content-Type": "application/json"}
+    )
 
 
 def count_promotions(data) -> int:
@@ -119,8 +120,9 @@ def with_field(field: str, raw: str) -> str:
     return json.dumps(base).replace('"__RAW__"', raw)
 
 
-@pytest.mark.parametrize("field,raw", API_CASES, ids=[f"{f}:{i}" for i, (f, _) in
-                                                      enumerate(API_CASES)])  # fmt: skip
+@pytest.mark.parametrize(
+    "field,raw", API_CASES, ids=[f"{f}:{i}" for i, (f, _) in enumerate(API_CASES)]
+)
 def test_api_create_refuses_odd_values_naming_the_field(api, field, raw):
     hub, session = api
     before = count_promotions(hub.data)
@@ -134,8 +136,9 @@ def test_api_create_refuses_odd_values_naming_the_field(api, field, raw):
     assert count_promotions(hub.data) == before
 
 
-@pytest.mark.parametrize("field,raw", API_CASES[:12], ids=[f"{f}:{i}" for i, (f, _) in
-                                                           enumerate(API_CASES[:12])])  # fmt: skip
+@pytest.mark.parametrize(
+    "field,raw", API_CASES[:12], ids=[f"{f}:{i}" for i, (f, _) in enumerate(API_CASES[:12])]
+)
 def test_api_patch_refuses_odd_values_and_keeps_the_promotion(api, field, raw):
     hub, session = api
     created = session.post(hub.url + API, json=body(), timeout=30)
@@ -189,8 +192,12 @@ def test_api_body_that_is_not_an_object_is_a_400(api, raw, words):
 
 def test_unknown_fields_are_named_even_when_odd(api):
     hub, session = api
-    resp = send(session, "POST", hub.url + API,
-                json.dumps({**body(), "colour\u0000" + "z" * 500: 1, "\ud800": 2}))  # fmt: skip
+    resp = send(
+        session,
+        "POST",
+        hub.url + API,
+        json.dumps({**body(), "colour\u0000" + "z" * 500: 1, "\ud800": 2}),
+    )
     assert resp.status_code == 422, resp.text[:500]
     fields = resp.json()["fields"]
     assert len(fields) == 2 and all(len(k) <= 60 for k in fields), fields
@@ -198,24 +205,28 @@ def test_unknown_fields_are_named_even_when_odd(api):
 
 
 JSON_VALUE = st.recursive(
-    st.none() | st.booleans() | st.integers(min_value=-(10**30), max_value=10**30)
-    | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=20)
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(10**30), max_value=10**30)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=20)
     | st.sampled_from([SURROGATE, "Europe", "\x00", LONG, "2026-13-45T25:61"]),
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner,
-                                                                 max_size=3),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3)
+    ),
     max_leaves=8,
-)  # fmt: skip
+)
 
 
 @settings(max_examples=120, deadline=None, suppress_health_check=list(HealthCheck))
-@given(field=st.sampled_from(sorted(set(promo.EDITABLE) | {"starts_at", "ends_at"})),
-       value=JSON_VALUE)  # fmt: skip
+@given(
+    field=st.sampled_from(sorted(set(promo.EDITABLE) | {"starts_at", "ends_at"})), value=JSON_VALUE
+)
 def test_any_json_in_any_field_is_never_a_server_error(api, field, value):
     hub, session = api
     resp = send(session, "POST", hub.url + API, json.dumps(body(**{field: value})))
     assert resp.status_code in (201, 422), resp.text[:500]
-    validate(resp.json(), "HqPromotionResponse" if resp.status_code == 201 else
-             "HqValidationError")  # fmt: skip
+    validate(resp.json(), "HqPromotionResponse" if resp.status_code == 201 else "HqValidationError")
 
 
 # --- The console ----------------------------------------------------------------------
@@ -271,14 +282,16 @@ CONSOLE_CASES = [
 ]
 
 
-@pytest.mark.parametrize("overrides,words", CONSOLE_CASES,
-                         ids=[str(i) for i in range(len(CONSOLE_CASES))])  # fmt: skip
+@pytest.mark.parametrize(
+    "overrides,words", CONSOLE_CASES, ids=[str(i) for i in range(len(CONSOLE_CASES))]
+)
 def test_console_form_comes_back_with_the_message(console, overrides, words):
     hub, session = console
     before = count_promotions(hub.data)
     data = form(session, hub.url, **overrides)
-    resp = session.post(f"{hub.url}/hq/promotions/nouvelle", data=data, allow_redirects=False,
-                        timeout=30)  # fmt: skip
+    resp = session.post(
+        f"{hub.url}/hq/promotions/nouvelle", data=data, allow_redirects=False, timeout=30
+    )
     if words is None:
         assert resp.status_code == 302, resp.text[:500]
         return
@@ -290,13 +303,16 @@ def test_console_form_comes_back_with_the_message(console, overrides, words):
 
 def test_console_edit_with_an_odd_zone_re_renders(console):
     hub, session = console
-    made = session.post(f"{hub.url}/hq/promotions/nouvelle", data=form(session, hub.url),
-                        allow_redirects=False, timeout=30)  # fmt: skip
+    made = session.post(
+        f"{hub.url}/hq/promotions/nouvelle",
+        data=form(session, hub.url),
+        allow_redirects=False,
+        timeout=30,
+    )
     assert made.status_code == 302, made.text[:500]
     page = made.headers["Location"]
     url = page if page.startswith("http") else hub.url + page
-    data = {**form(session, hub.url), "csrf_token": csrf_token(session, url),
-            "timezone": "Europe"}  # fmt: skip
+    data = {**form(session, hub.url), "csrf_token": csrf_token(session, url), "timezone": "Europe"}
     resp = session.post(url, data=data, allow_redirects=False, timeout=30)
     assert resp.status_code == 422, resp.text[:500]
     assert "Fuseau horaire inconnu" in resp.text

@@ -63,8 +63,12 @@ def post(client: HubClient, items: list[Any]) -> requests.Response:
 
 
 def tx(tx_type: str, payload: Any) -> dict[str, Any]:
-    return {"id": str(uuid.uuid4()), "type": tx_type, "occurred_at": clock.now_iso(),
-            "payload": payload}  # fmt: skip
+    return {
+        "id": str(uuid.uuid4()),
+        "type": tx_type,
+        "occurred_at": clock.now_iso(),
+        "payload": payload,
+    }
 
 
 def mutate(item: dict[str, Any], path: tuple, value: Any) -> dict[str, Any]:
@@ -89,25 +93,39 @@ def hub(module_hub):
     client = HubClient(module_hub.url, LYON, store_secrets(module_hub.data)[LYON])
     db = open_db(module_hub.data)
     try:
-        skus = [r[0] for r in db.execute(
-            "SELECT sku FROM stock_levels WHERE store_id = ? AND qty >= 3 ORDER BY sku DESC "
-            "LIMIT 2", [LYON],
-        ).fetchall()]  # fmt: skip
+        skus = [
+            r[0]
+            for r in db.execute(
+                "SELECT sku FROM stock_levels WHERE store_id = ? AND qty >= 3 ORDER BY sku DESC "
+                "LIMIT 2",
+                [LYON],
+            ).fetchall()
+        ]
     finally:
         db.close()
     return module_hub, client, skus
 
 
-TABLES = ("orders", "handovers", "returns", "notifications", "order_requests",
-          "delivery_orders", "carts", "promotions")  # fmt: skip
+TABLES = (
+    "orders",
+    "handovers",
+    "returns",
+    "notifications",
+    "order_requests",
+    "delivery_orders",
+    "carts",
+    "promotions",
+)
 
 
 def snapshot(data: Path, skip_skus: list[str]) -> dict[str, Any]:
     """Everything a transaction could change, except the neighbours' own stock rows."""
     db = hub_db(data)
     try:
-        state: dict[str, Any] = {t: db.execute(f"SELECT count(*) FROM {t}").fetchone()[0]  # noqa: S608
-                                 for t in TABLES}  # fmt: skip
+        state: dict[str, Any] = {
+            t: db.execute(f"SELECT count(*) FROM {t}").fetchone()[0]  # noqa: S608
+            for t in TABLES
+        }
         state["order_lines"] = db.execute(
             "SELECT total(qty_ready), total(qty_collected), total(qty_returned) FROM order_lines"
         ).fetchone()
@@ -152,13 +170,23 @@ def new_order(data: Path) -> dict[str, Any]:
     """A placed order of 2 + 1 units for Lyon, made in the hub's database."""
     db = open_db(data)
     try:
-        skus = [r[0] for r in db.execute(
-            "SELECT sku FROM stock_levels WHERE store_id = ? AND qty >= 3 ORDER BY sku "
-            "LIMIT 2 OFFSET ?", [LYON, 10],
-        ).fetchall()]  # fmt: skip
+        skus = [
+            r[0]
+            for r in db.execute(
+                "SELECT sku FROM stock_levels WHERE store_id = ? AND qty >= 3 ORDER BY sku "
+                "LIMIT 2 OFFSET ?",
+                [LYON, 10],
+            ).fetchall()
+        ]
         lines = [{"sku": skus[0], "qty": 2}, {"sku": skus[1], "qty": 1}]
-        return create_order(db, LYON, "Chloé Dubois", "chloe@example.com", lines,
-                            private_key=keys.current_private_key(data))["order"]  # fmt: skip
+        return create_order(
+            db,
+            LYON,
+            "Chloé Dubois",
+            "chloe@example.com",
+            lines,
+            private_key=keys.current_private_key(data),
+        )["order"]
     finally:
         db.close()
 
@@ -178,36 +206,60 @@ def base_item(kind: str, client: HubClient, data: Path) -> dict[str, Any]:
         return tx(kind, {"sku": sku, "delta": -1, "kind": "adjusted", "reason": "casse"})
     if kind == "order.request":
         sku = new_order(data)["lines"][0]["sku"]
-        return tx(kind, {
-            "request_id": str(uuid.uuid4()), "fulfilment": "home",
-            "customer_name": "Chloé Dubois", "customer_email": "chloe@example.com",
-            "address": {"line1": "3 rue de la Paix", "postcode": "69002", "city": "Lyon"},
-            "lines": [{"sku": sku, "qty": 1, "shown_total_cents": 100}],
-            "priced_at": clock.now_iso(),
-        })  # fmt: skip
+        return tx(
+            kind,
+            {
+                "request_id": str(uuid.uuid4()),
+                "fulfilment": "home",
+                "customer_name": "Chloé Dubois",
+                "customer_email": "chloe@example.com",
+                "address": {"line1": "3 rue de la Paix", "postcode": "69002", "city": "Lyon"},
+                "lines": [{"sku": sku, "qty": 1, "shown_total_cents": 100}],
+                "priced_at": clock.now_iso(),
+            },
+        )
     order = new_order(data)
     oid = order["id"]
     if kind == "order.expired":
         return tx(kind, {"order_id": oid})
-    ready = {"order_id": oid, "shelf_slot": "C-07", "staff": "sf-1",
-             "lines": [{"line": 1, "qty_ready": 2}, {"line": 2, "qty_ready": 1}]}  # fmt: skip
+    ready = {
+        "order_id": oid,
+        "shelf_slot": "C-07",
+        "staff": "sf-1",
+        "lines": [{"line": 1, "qty_ready": 2}, {"line": 2, "qty_ready": 1}],
+    }
     if kind == "order.ready":
         return tx(kind, ready)
     accept(client, tx("order.ready", ready))
     if kind == "order.reminder":
         return tx(kind, {"order_id": oid, "expires_at": clock.now_iso()})
-    handover = {"handover_id": str(uuid.uuid4()), "order_id": oid, "collector": "proxy",
-                "collector_name": "Paul", "method": "override", "override_reason": "pas de QR",
-                "staff": "sf-1", "manager": "mg-1", "lines": [{"line": 1, "qty": 2}]}  # fmt: skip
+    handover = {
+        "handover_id": str(uuid.uuid4()),
+        "order_id": oid,
+        "collector": "proxy",
+        "collector_name": "Paul",
+        "method": "override",
+        "override_reason": "pas de QR",
+        "staff": "sf-1",
+        "manager": "mg-1",
+        "lines": [{"line": 1, "qty": 2}],
+    }
     if kind == "order.handover":
         return tx(kind, handover)
     accept(client, tx("order.handover", handover))
     sku = order["lines"][0]["sku"]
-    return tx("order.return", {
-        "return_id": str(uuid.uuid4()), "order_id": oid, "reason": "trop petit",
-        "refund": "store_credit", "staff": "sf-1", "manager": "mg-1",
-        "lines": [{"line": 1, "sku": sku, "qty": 1, "condition": "resellable"}],
-    })  # fmt: skip
+    return tx(
+        "order.return",
+        {
+            "return_id": str(uuid.uuid4()),
+            "order_id": oid,
+            "reason": "trop petit",
+            "refund": "store_credit",
+            "staff": "sf-1",
+            "manager": "mg-1",
+            "lines": [{"line": 1, "sku": sku, "qty": 1, "condition": "resellable"}],
+        },
+    )
 
 
 SURROGATE = "\ud800"
@@ -314,8 +366,10 @@ def test_a_bad_item_is_refused_alone_and_changes_nothing(hub, kind, path, bad, f
     # Sent again, the same answer (kept under its id), still nothing applied.
     [again] = post(client, [bad_item]).json()["results"]
     assert (again["status"], again["original_status"], again["reason"]) == (
-        "duplicate", "rejected", "invalid_payload",
-    )  # fmt: skip
+        "duplicate",
+        "rejected",
+        "invalid_payload",
+    )
     assert snapshot(server.data, [sku_a, sku_b]) == state
     # The unbroken item (under a new id) is fine: the one change is what was refused.
     accept(client, {**good, "id": str(uuid.uuid4())})
@@ -426,10 +480,11 @@ JSON_SCALARS = (
 )
 JSON_VALUES = st.recursive(
     JSON_SCALARS,
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner,
-                                                                   max_size=4),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
     max_leaves=12,
-)  # fmt: skip
+)
 
 KINDS = sorted({c[0] for c in CASES})
 
@@ -490,9 +545,17 @@ def health(client: HubClient, report: Any) -> requests.Response:
 
 
 def good_report() -> dict[str, Any]:
-    return {"software_version": "0.1.0", "started_at": clock.now_iso(), "outbox_depth": 1,
-            "free_disk_bytes": 10**10, "db_size_bytes": 10**6, "parked_count": 0,
-            "parked": [], "cursor": 1, "sent_at": clock.now_iso()}  # fmt: skip
+    return {
+        "software_version": "0.1.0",
+        "started_at": clock.now_iso(),
+        "outbox_depth": 1,
+        "free_disk_bytes": 10**10,
+        "db_size_bytes": 10**6,
+        "parked_count": 0,
+        "parked": [],
+        "cursor": 1,
+        "sent_at": clock.now_iso(),
+    }
 
 
 HEALTH_CASES = [
@@ -520,8 +583,9 @@ HEALTH_CASES = [
 ]
 
 
-@pytest.mark.parametrize("path,bad,field", HEALTH_CASES,
-                         ids=[f"{c[2]}:{i}" for i, c in enumerate(HEALTH_CASES)])  # fmt: skip
+@pytest.mark.parametrize(
+    "path,bad,field", HEALTH_CASES, ids=[f"{c[2]}:{i}" for i, c in enumerate(HEALTH_CASES)]
+)
 def test_a_bad_health_report_is_a_400_naming_the_field(hub, path, bad, field):
     server, client, _ = hub
     assert health(client, good_report()).status_code == 200
@@ -550,17 +614,23 @@ def test_parked_texts_are_cleaned_not_refused(hub):
     """A parked row's text comes from a rejection message: kept, made safe, shown."""
     server, client, _ = hub
     report = good_report()
-    report["parked"] = [{"id": str(uuid.uuid4()), "type": "stock.movement",
-                         "reason": "invalid_payload", "message": "bad \x00" + SURROGATE + LONG,
-                         "created_at": clock.now_iso()}]  # fmt: skip
+    report["parked"] = [
+        {
+            "id": str(uuid.uuid4()),
+            "type": "stock.movement",
+            "reason": "invalid_payload",
+            "message": "bad \x00" + SURROGATE + LONG,
+            "created_at": clock.now_iso(),
+        }
+    ]
     report["parked_count"] = 1
     resp = health(client, report)
     assert resp.status_code == 200, resp.text
     validate(resp.json(), "HealthAnswer")
     db = hub_db(server.data)
-    [parked] = json.loads(db.execute(
-        "SELECT parked FROM store_health WHERE store_id = ?", [LYON]
-    ).fetchone()[0])  # fmt: skip
+    [parked] = json.loads(
+        db.execute("SELECT parked FROM store_health WHERE store_id = ?", [LYON]).fetchone()[0]
+    )
     db.close()
     assert parked["message"].startswith("bad \ufffd\ufffdxxx") and len(parked["message"]) <= 500
 
@@ -570,8 +640,9 @@ def test_parked_texts_are_cleaned_not_refused(hub):
 def test_arbitrary_json_in_a_health_report_is_never_a_server_error(hub, data):
     server, client, _ = hub
     report = good_report()
-    report["parked"] = [{"id": "x", "type": "t", "reason": "r", "message": "m",
-                         "created_at": clock.now_iso()}]  # fmt: skip
+    report["parked"] = [
+        {"id": "x", "type": "t", "reason": "r", "message": "m", "created_at": clock.now_iso()}
+    ]
     paths = [(k,) for k in report] + [("parked", 0, k) for k in report["parked"][0]]
     path = data.draw(st.sampled_from(paths), label="path")
     value = data.draw(JSON_VALUES | st.just(DELETE), label="value")
@@ -604,15 +675,50 @@ def test_the_fleet_dashboard_shows_odd_stored_values_as_invalid(hub_server):
     db = hub_db(hub_server.data)
     try:
         rows = [
-            (LYON, 5, "1.0\x00" + "v" * 10_000, "hier", "lots", -5, 1.5,
-             "0001-01-01T00:00:00+05:00", "{not json", "x", "abc", -1, float("inf"),
-             "2026-99-99"),
-            (PARIS, now, "0.1.0", now, 10**10, 10**6, 0, None, '[{"id": 5}]', 1, 1,
-             0, 1e300, now),
-            (BORDEAUX, now, "0.1.0", now, 10**10, 10**6, 0, None,
-             json.dumps([{"id": "t-1", "type": "<script>x</script>", "reason": 5,
-                          "message": "m", "created_at": "hier"}]), 1, 1, 0, "x", now),
-        ]  # fmt: skip
+            (
+                LYON,
+                5,
+                "1.0\x00" + "v" * 10_000,
+                "hier",
+                "lots",
+                -5,
+                1.5,
+                "0001-01-01T00:00:00+05:00",
+                "{not json",
+                "x",
+                "abc",
+                -1,
+                float("inf"),
+                "2026-99-99",
+            ),
+            (PARIS, now, "0.1.0", now, 10**10, 10**6, 0, None, '[{"id": 5}]', 1, 1, 0, 1e300, now),
+            (
+                BORDEAUX,
+                now,
+                "0.1.0",
+                now,
+                10**10,
+                10**6,
+                0,
+                None,
+                json.dumps(
+                    [
+                        {
+                            "id": "t-1",
+                            "type": "<script>x</script>",
+                            "reason": 5,
+                            "message": "m",
+                            "created_at": "hier",
+                        }
+                    ]
+                ),
+                1,
+                1,
+                0,
+                "x",
+                now,
+            ),
+        ]
         db.conn.executemany(
             "INSERT OR REPLACE INTO store_health (store_id, reported_at, software_version, "
             "started_at, free_disk_bytes, db_size_bytes, outbox_depth, oldest_unsent_at, parked, "
@@ -623,9 +729,14 @@ def test_the_fleet_dashboard_shows_odd_stored_values_as_invalid(hub_server):
         db.conn.executemany(
             "INSERT INTO store_health_history (store_id, at, sync_lag_s, outbox_depth) "
             "VALUES (?, ?, ?, ?)",
-            [(LYON, "garbage", 5, 1), (LYON, now, "x", "y"), (PARIS, now, float("inf"), -1),
-             (BORDEAUX, "9999-99-99T00:00:00Z", 1, 1), (BORDEAUX, now, 30, 2)],
-        )  # fmt: skip
+            [
+                (LYON, "garbage", 5, 1),
+                (LYON, now, "x", "y"),
+                (PARIS, now, float("inf"), -1),
+                (BORDEAUX, "9999-99-99T00:00:00Z", 1, 1),
+                (BORDEAUX, now, 30, 2),
+            ],
+        )
         db.execute(
             "INSERT INTO changes (kind, key, data, store_id, created_at) "
             "VALUES ('outbox_command', 't-1', '{broken', ?, ?)",
@@ -650,7 +761,7 @@ def test_the_fleet_dashboard_shows_odd_stored_values_as_invalid(hub_server):
         "clock_skew_s",
         "last_seen_at",
     ):
-        assert f'data-invalid="{field}"' in page.text, field  # fmt: skip
+        assert f'data-invalid="{field}"' in page.text, field
     assert "<script>x" not in page.text and "&lt;script&gt;x" in page.text
     for part in ("etat", "bloquees", "graphiques"):
         resp = session.get(f"{hub_server.url}/hq/flotte/{part}", timeout=20)
@@ -658,8 +769,11 @@ def test_the_fleet_dashboard_shows_odd_stored_values_as_invalid(hub_server):
     assert "valeur invalide" in session.get(hub_server.url + "/hq/flotte/etat", timeout=20).text
     # Head office can still act on the store whose parked list is readable.
     token = make_token(hub_server.data, "operations")
-    api = requests.get(hub_server.url + "/api/v1/hq/stores", timeout=20,
-                       headers={"Authorization": f"Bearer {token}"})  # fmt: skip
+    api = requests.get(
+        hub_server.url + "/api/v1/hq/stores",
+        timeout=20,
+        headers={"Authorization": f"Bearer {token}"},
+    )
     assert api.status_code == 200, api.text[:2000]
     validate(api.json(), "HqFleet")
     lyon = next(s for s in api.json()["stores"] if s["id"] == LYON)

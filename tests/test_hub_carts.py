@@ -71,8 +71,10 @@ def test_lines_merge_keep_order_and_take_todays_base_price(db):
     assert line == {"sku": b, "qty": 5, "price_cents": _base_price(db, b)}
     carts.add_item(db, cart_id, c)
     assert [(ln["sku"], ln["qty"]) for ln in carts.cart_lines(db, cart_id)] == [
-        (b, 5), (a, 1), (c, 1)
-    ]  # fmt: skip
+        (b, 5),
+        (a, 1),
+        (c, 1),
+    ]
     carts.set_qty(db, cart_id, a, 4)
     carts.set_qty(db, cart_id, b, 0)
     assert [(ln["sku"], ln["qty"]) for ln in carts.cart_lines(db, cart_id)] == [(a, 4), (c, 1)]
@@ -117,8 +119,7 @@ def test_a_cart_holds_at_most_fifty_lines(db):
 def test_the_token_carries_the_lines_up_to_twenty_then_only_the_id(db, hub_data):
     private_key = keys.current_private_key(hub_data)
     public = keys.public_keys(db)
-    skus = [r[0] for r in db.execute(
-        "SELECT sku FROM variants ORDER BY length(sku), sku LIMIT 30")]  # fmt: skip
+    skus = [r[0] for r in db.execute("SELECT sku FROM variants ORDER BY length(sku), sku LIMIT 30")]
     cart_id = carts.create_cart(db)
     for sku in skus[:20]:
         carts.add_item(db, cart_id, sku, 2)
@@ -154,10 +155,12 @@ def test_every_cart_price_goes_through_the_one_pricing_function(db, monkeypatch)
     monkeypatch.setattr(carts, "promotion_rules", lambda db, store_id=None, now=None: (rule,))
     promo = carts.priced_lines(db, lines)
     expected = pricing.price_cart(
-        [pricing.Item(ln["sku"], ln["category_slug"], ln["unit_cents"], ln["qty"])
-         for ln in plain["lines"]],
+        [
+            pricing.Item(ln["sku"], ln["category_slug"], ln["unit_cents"], ln["qty"])
+            for ln in plain["lines"]
+        ],
         rules=[rule],
-    )  # fmt: skip
+    )
     assert promo["total_cents"] == expected.total_cents < plain["total_cents"]
     assert promo["lines"][0]["discount_cents"] > 0 and promo["discount_cents"] > 0
     assert carts.unit_price(db, a, plain["lines"][0]["category_slug"], 1000) == 900
@@ -169,12 +172,19 @@ def test_checkout_places_the_order_and_revokes_the_cart_in_one_transaction(db, h
     carts.add_item(db, cart_id, a, 2)
     carts.add_item(db, cart_id, b)
     level_a = _level(db, LYON, a)
-    made = carts.checkout(db, cart_id, LYON, "Chloé Dubois", "chloe@example.com",
-                          private_key=keys.current_private_key(hub_data))  # fmt: skip
+    made = carts.checkout(
+        db,
+        cart_id,
+        LYON,
+        "Chloé Dubois",
+        "chloe@example.com",
+        private_key=keys.current_private_key(hub_data),
+    )
     order = made["order"]
     assert order["store_id"] == LYON and [(ln["sku"], ln["qty"]) for ln in order["lines"]] == [
-        (a, 2), (b, 1)
-    ]  # fmt: skip
+        (a, 2),
+        (b, 1),
+    ]
     assert _level(db, LYON, a) == level_a - 2  # reserved, as any web order
     cart = carts.get_cart(db, cart_id)
     assert cart["status"] == "ordered" and cart["order_id"] == order["id"]
@@ -185,12 +195,18 @@ def test_checkout_places_the_order_and_revokes_the_cart_in_one_transaction(db, h
     assert json.loads(data) == {"kind": "cart", "id": cart_id, "at": cart["updated_at"]}
     # The cart is closed: no second order, no new token, no more edits.
     for action in (
-        lambda: carts.checkout(db, cart_id, LYON, "Chloé", "chloe@example.com",
-                               private_key=keys.current_private_key(hub_data)),
+        lambda: carts.checkout(
+            db,
+            cart_id,
+            LYON,
+            "Chloé",
+            "chloe@example.com",
+            private_key=keys.current_private_key(hub_data),
+        ),
         lambda: carts.cart_token(db, keys.current_private_key(hub_data), cart_id),
         lambda: carts.add_item(db, cart_id, a),
         lambda: carts.close_cart(db, cart_id),
-    ):  # fmt: skip
+    ):
         with pytest.raises(carts.CartError) as exc:
             action()
         assert exc.value.code == "cart_closed"
@@ -215,15 +231,22 @@ def test_a_failed_checkout_leaves_the_cart_open_and_nothing_written(
     db.execute("UPDATE stock_levels SET qty = 5 WHERE store_id = ? AND sku = ?", [LYON, sku])
     seq = db.execute("SELECT max(seq) FROM changes").fetchone()[0]
     with pytest.raises(OrderError) as exc:
-        carts.checkout(db, cart_id, store, name, email,
-                       private_key=keys.current_private_key(hub_data))  # fmt: skip
+        carts.checkout(
+            db, cart_id, store, name, email, private_key=keys.current_private_key(hub_data)
+        )
     assert exc.value.code == error
     assert carts.get_cart(db, cart_id)["status"] == "open"
     assert db.execute("SELECT count(*) FROM orders").fetchone()[0] == 0
     assert db.execute("SELECT max(seq) FROM changes").fetchone()[0] == seq
     with pytest.raises(carts.CartError) as empty:
-        carts.checkout(db, carts.create_cart(db), LYON, "Chloé", "chloe@example.com",
-                       private_key=keys.current_private_key(hub_data))  # fmt: skip
+        carts.checkout(
+            db,
+            carts.create_cart(db),
+            LYON,
+            "Chloé",
+            "chloe@example.com",
+            private_key=keys.current_private_key(hub_data),
+        )
     assert empty.value.code == "empty_cart"
 
 
@@ -249,8 +272,9 @@ def test_import_takes_todays_prices_and_says_what_changed_or_was_dropped(db):
     cart = carts.get_cart(db, result["cart_id"])
     assert cart["source"] == "kiosk" and cart["status"] == "open"
     assert carts.cart_lines(db, cart["id"]) == [
-        {"sku": a, "qty": 2, "price_cents": price_a}, {"sku": b, "qty": 1, "price_cents": price_b}
-    ]  # fmt: skip
+        {"sku": a, "qty": 2, "price_cents": price_a},
+        {"sku": b, "qty": 1, "price_cents": price_b},
+    ]
     nothing = carts.import_lines(db, [CartLine("M000000-XXX-00", 1, 1)])
     assert nothing == {"cart_id": None, "dropped": ["M000000-XXX-00"], "changed": []}
 
@@ -284,9 +308,13 @@ def test_the_rate_log_allows_the_limit_in_any_window_and_says_when_to_retry(db):
 def _cart_with(data: Path, n: int) -> tuple[str, list[str]]:
     conn = open_db(data)
     try:
-        skus = [r[0] for r in conn.execute(
-            "SELECT sku FROM stock_levels WHERE store_id = ? AND qty >= 1 ORDER BY sku LIMIT ?",
-            [PARIS, n])]  # fmt: skip
+        skus = [
+            r[0]
+            for r in conn.execute(
+                "SELECT sku FROM stock_levels WHERE store_id = ? AND qty >= 1 ORDER BY sku LIMIT ?",
+                [PARIS, n],
+            )
+        ]
         cart_id = carts.create_cart(conn)
         for sku in skus:
             carts.add_item(conn, cart_id, sku)
@@ -314,8 +342,14 @@ def test_signed_cart_lookup_open_unknown_revoked_unsigned(hub_server, hub_client
     # Checked out: every store is told (revocation change) and the look-up says gone.
     conn = open_db(hub_server.data)
     try:
-        carts.checkout(conn, cart_id, PARIS, "Léa", "lea@example.com",
-                       private_key=keys.current_private_key(hub_server.data))  # fmt: skip
+        carts.checkout(
+            conn,
+            cart_id,
+            PARIS,
+            "Léa",
+            "lea@example.com",
+            private_key=keys.current_private_key(hub_server.data),
+        )
     finally:
         conn.close()
     resp = hub_client.request("GET", f"/api/v1/carts/{cart_id}")
@@ -334,8 +368,9 @@ def test_signed_cart_lookup_open_unknown_revoked_unsigned(hub_server, hub_client
 
 def test_cart_lookups_are_rate_limited_per_store(hub_server, hub_client):
     cart_id, _skus = _cart_with(hub_server.data, 2)
-    statuses = [hub_client.request("GET", f"/api/v1/carts/{cart_id}").status_code
-                for _ in range(30)]  # fmt: skip
+    statuses = [
+        hub_client.request("GET", f"/api/v1/carts/{cart_id}").status_code for _ in range(30)
+    ]
     assert statuses == [200] * 30
     # Look-ups of unknown carts count too: probing ids is what the limit stops.
     resp = hub_client.request("GET", "/api/v1/carts/c-" + "B" * 20)
@@ -352,8 +387,12 @@ def test_cart_lookups_are_rate_limited_per_store(hub_server, hub_client):
 
 
 def _tx(payload: dict) -> dict:
-    return {"id": str(uuid.uuid4()), "type": "order.request", "occurred_at": NOW_ISO,
-            "payload": payload}  # fmt: skip
+    return {
+        "id": str(uuid.uuid4()),
+        "type": "order.request",
+        "occurred_at": NOW_ISO,
+        "payload": payload,
+    }
 
 
 def _request(skus: list[str], fulfilment: str = "pickup", **extra) -> dict:
@@ -379,9 +418,13 @@ def _post(client, *items):
 
 def test_pickup_request_becomes_an_order_for_the_sending_store_once(hub_server, hub_client):
     conn = hub_db(hub_server.data)
-    skus = [r[0] for r in conn.execute(
-        "SELECT sku FROM stock_levels WHERE store_id = ? AND qty = 0 ORDER BY sku LIMIT 2",
-        [LYON])]  # fmt: skip
+    skus = [
+        r[0]
+        for r in conn.execute(
+            "SELECT sku FROM stock_levels WHERE store_id = ? AND qty = 0 ORDER BY sku LIMIT 2",
+            [LYON],
+        )
+    ]
     levels = [_level(conn, LYON, s) for s in skus]
     seq = conn.execute("SELECT max(seq) FROM changes").fetchone()[0]
     payload = _request(skus)
@@ -402,8 +445,12 @@ def test_pickup_request_becomes_an_order_for_the_sending_store_once(hub_server, 
     assert conn.execute("SELECT count(*) FROM orders").fetchone()[0] == 1
     # Shipped to the store: nothing was reserved out of its (empty) stock.
     assert [_level(conn, LYON, s) for s in skus] == levels
-    kinds = [r[0] for r in conn.execute(
-        "SELECT kind FROM notifications WHERE order_id = ?", [result["order_id"]])]  # fmt: skip
+    kinds = [
+        r[0]
+        for r in conn.execute(
+            "SELECT kind FROM notifications WHERE order_id = ?", [result["order_id"]]
+        )
+    ]
     assert kinds == ["placed"]
     conn.close()
     # The order reaches the sending store's feed, and no other store's.

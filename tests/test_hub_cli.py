@@ -62,9 +62,15 @@ def test_seed_prints_the_demo_stores_and_refuses_twice(tmp_path):
 def test_add_store_json_and_plain(tmp_path):
     data = tmp_path / "hub"
     done = run_hub(
-        "add-store", "--data", str(data), "--name", "Sportissimo Lille", "--city", "Lille",
+        "add-store",
+        "--data",
+        str(data),
+        "--name",
+        "Sportissimo Lille",
+        "--city",
+        "Lille",
         "--json",
-    )  # fmt: skip
+    )
     assert done.returncode == 0, done.stderr
     store = json.loads(done.stdout)
     assert set(store) == {"id", "secret", "name"} and store["name"] == "Sportissimo Lille"
@@ -73,8 +79,12 @@ def test_add_store_json_and_plain(tmp_path):
     env = {**os.environ, "KIOSK_HUB_DATA": str(data)}
     plain = subprocess.run(
         [sys.executable, "-m", "app", "hub", "add-store", "--name", "Nantes"],
-        capture_output=True, text=True, cwd=ROOT, env=env, timeout=60,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+        timeout=60,
+    )
     assert plain.returncode == 0, plain.stderr
     assert re.search(r"^id: +st-\w{6}$", plain.stdout, re.M)
     assert re.search(r"^secret: +[0-9a-f]{64}$", plain.stdout, re.M)

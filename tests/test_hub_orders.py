@@ -57,13 +57,16 @@ def place(hub, store_id=LYON, qtys=(2, 1), offset=0):
     db, _data, key = hub
     skus = skus_in_stock(db, store_id, len(qtys), offset)
     lines = [{"sku": s, "qty": q} for s, q in zip(skus, qtys, strict=True)]
-    return create_order(db, store_id, "Élodie Martin", "elodie@example.com", lines,
-                        private_key=key)  # fmt: skip
+    return create_order(db, store_id, "Élodie Martin", "elodie@example.com", lines, private_key=key)
 
 
 def tx(tx_type, payload, tx_id=None):
-    return {"id": tx_id or str(uuid.uuid4()), "type": tx_type, "occurred_at": NOW_ISO,
-            "payload": payload}  # fmt: skip
+    return {
+        "id": tx_id or str(uuid.uuid4()),
+        "type": tx_type,
+        "occurred_at": NOW_ISO,
+        "payload": payload,
+    }
 
 
 def apply(db, store_id, *items):
@@ -73,8 +76,9 @@ def apply(db, store_id, *items):
 
 
 def ready(order_id, lines, slot="A-01"):
-    return tx("order.ready", {"order_id": order_id, "lines": lines, "shelf_slot": slot,
-                              "staff": "sf-1"})  # fmt: skip
+    return tx(
+        "order.ready", {"order_id": order_id, "lines": lines, "shelf_slot": slot, "staff": "sf-1"}
+    )
 
 
 def handover(order_id, lines, handover_id=None, **extra):
@@ -86,15 +90,16 @@ def handover(order_id, lines, handover_id=None, **extra):
         "method": "code",
         "staff": "sf-1",
     }
-    return tx("order.handover", {**payload, **extra})  # fmt: skip
+    return tx("order.handover", {**payload, **extra})
 
 
 def make_ready(hub, qtys=(2, 1), store_id=LYON, short=False):
     db = hub[0]
     made = place(hub, store_id, qtys)
     oid = made["order"]["id"]
-    lines = [{"line": i, "qty_ready": q - (1 if short and i == 1 else 0)}
-             for i, q in enumerate(qtys, 1)]  # fmt: skip
+    lines = [
+        {"line": i, "qty_ready": q - (1 if short and i == 1 else 0)} for i, q in enumerate(qtys, 1)
+    ]
     [res] = apply(db, store_id, ready(oid, lines))
     assert res["status"] == "accepted", res
     return made
@@ -164,8 +169,16 @@ def test_ids_are_random_and_bad_orders_are_refused(hub):
         ("out_of_stock", dict(lines=[{"sku": sku, "qty": level(db, sku) + 1}])),
     ]
     for code, override in cases:
-        args = dict(store_id=LYON, customer_name="Léa Roux", customer_email="lea@example.com",
-                    lines=[{"sku": sku, "qty": 1}], private_key=key) | override  # fmt: skip
+        args = (
+            dict(
+                store_id=LYON,
+                customer_name="Léa Roux",
+                customer_email="lea@example.com",
+                lines=[{"sku": sku, "qty": 1}],
+                private_key=key,
+            )
+            | override
+        )
         count = db["orders"].count
         with pytest.raises(OrderError) as exc:
             create_order(db, **args)
@@ -189,8 +202,9 @@ def test_pickup_token_verifies_with_the_published_key_and_names_its_store(hub):
     # What a Paris store does with it: the claim names Lyon, so it is refused there.
     assert claims["s"] != PARIS
     forged_key = tokens.load_private_key(tokens.generate_keypair()[0])
-    forged = tokens.mint(forged_key, "pickup", {"o": made["order"]["id"], "s": PARIS}, 60,
-                         kid=data["kid"])  # fmt: skip
+    forged = tokens.mint(
+        forged_key, "pickup", {"o": made["order"]["id"], "s": PARIS}, 60, kid=data["kid"]
+    )
     with pytest.raises(tokens.TokenError) as exc:
         tokens.verify(public, forged, "pickup")
     assert exc.value.code == "bad_signature"
@@ -226,8 +240,11 @@ def test_ready_partial_notes_the_missing_units_and_a_correction_does_not_notify(
     assert get_order(db, oid)["status"] == "ready_partial"
     [note] = notes(db, oid, "ready")
     assert "partielle" in note["body"] and "1 manquant" in note["body"]
-    [res] = apply(db, LYON, ready(oid, [{"line": 1, "qty_ready": 2}, {"line": 2, "qty_ready": 1}],
-                                  slot="B-02"))  # fmt: skip
+    [res] = apply(
+        db,
+        LYON,
+        ready(oid, [{"line": 1, "qty_ready": 2}, {"line": 2, "qty_ready": 1}], slot="B-02"),
+    )
     assert res["result"] == {"order_id": oid, "status": "ready"}
     assert len(notes(db, oid, "ready")) == 1
 
@@ -301,8 +318,12 @@ def test_partial_then_full_handover_never_more_than_ready(hub):
         "ORDER BY at, rowid LIMIT 1",
         [oid],
     )[0]
-    assert row == {"collector": "proxy", "collector_name": "Paul R.", "method": "code",
-                   "staff": "sf-1"}  # fmt: skip
+    assert row == {
+        "collector": "proxy",
+        "collector_name": "Paul R.",
+        "method": "code",
+        "staff": "sf-1",
+    }
 
 
 def test_a_partial_order_hands_over_only_what_was_ready(hub):
@@ -358,8 +379,13 @@ def test_handover_validation(hub, extra):
 def test_override_with_reason_and_manager_is_recorded(hub):
     db = hub[0]
     oid = make_ready(hub)["order"]["id"]
-    item = handover(oid, [{"line": 1, "qty": 2}, {"line": 2, "qty": 1}], method="override",
-                    override_reason="Client connu, téléphone perdu", manager="sf-boss")  # fmt: skip
+    item = handover(
+        oid,
+        [{"line": 1, "qty": 2}, {"line": 2, "qty": 1}],
+        method="override",
+        override_reason="Client connu, téléphone perdu",
+        manager="sf-boss",
+    )
     [res] = apply(db, LYON, item)
     assert res["result"]["status"] == "collected"
     row = db.execute("SELECT manager, override_reason FROM handovers WHERE order_id = ?", [oid])
@@ -419,7 +445,7 @@ def _ret(order_id, lines, refund="original_payment", return_id=None, **extra):
         "refund": refund,
         "staff": "sf-1",
     }
-    return tx("order.return", {**payload, **extra})  # fmt: skip
+    return tx("order.return", {**payload, **extra})
 
 
 def test_returns_follow_collected_quantities_and_issue_store_credit(hub):
@@ -427,15 +453,21 @@ def test_returns_follow_collected_quantities_and_issue_store_credit(hub):
     made = make_ready(hub)
     oid = made["order"]["id"]
     sku1, sku2 = (ln["sku"] for ln in made["order"]["lines"])
-    [early] = apply(db, LYON, _ret(oid, [{"line": 1, "sku": sku1, "qty": 1,
-                                          "condition": "resellable"}]))  # fmt: skip
+    [early] = apply(
+        db, LYON, _ret(oid, [{"line": 1, "sku": sku1, "qty": 1, "condition": "resellable"}])
+    )
     assert early["reason"] == "invalid_state"  # nothing collected yet
     apply(db, LYON, handover(oid, [{"line": 1, "qty": 2}, {"line": 2, "qty": 1}]))
     stock_before = level(db, sku1)
 
-    credit = _ret(oid, [{"line": 1, "sku": sku1, "qty": 1, "condition": "resellable"},
-                        {"line": 1, "sku": sku1, "qty": 1, "condition": "damaged"}],
-                  refund="store_credit")  # fmt: skip
+    credit = _ret(
+        oid,
+        [
+            {"line": 1, "sku": sku1, "qty": 1, "condition": "resellable"},
+            {"line": 1, "sku": sku1, "qty": 1, "condition": "damaged"},
+        ],
+        refund="store_credit",
+    )
     [res] = apply(db, LYON, credit)
     assert res["status"] == "accepted", res
     assert res["result"]["refund"] == "store_credit"
@@ -457,8 +489,7 @@ def test_returns_follow_collected_quantities_and_issue_store_credit(hub):
     for lines in cases:
         [bad] = apply(db, LYON, _ret(oid, lines))
         assert bad["reason"] == "invalid_payload", (lines, bad)
-    [ok] = apply(db, LYON, _ret(oid, [{"line": 2, "sku": sku2, "qty": 1,
-                                       "condition": "damaged"}]))  # fmt: skip
+    [ok] = apply(db, LYON, _ret(oid, [{"line": 2, "sku": sku2, "qty": 1, "condition": "damaged"}]))
     assert ok["result"] == {"return_id": ok["result"]["return_id"], "refund": "requested"}
     assert [n["kind"] for n in notes(db, oid, "returned")] == ["returned", "returned"]
     last = order_change_data(db, oid)
@@ -482,8 +513,13 @@ def test_a_return_without_an_order_needs_a_manager_and_a_known_sku(hub):
 
 
 def test_every_order_type_is_registered():
-    assert {"order.ready", "order.handover", "order.expired", "order.reminder",
-            "order.return"} <= set(transactions.HANDLERS)  # fmt: skip
+    assert {
+        "order.ready",
+        "order.handover",
+        "order.expired",
+        "order.reminder",
+        "order.return",
+    } <= set(transactions.HANDLERS)
     assert re.fullmatch(r"AV-[0-9A-Z]{4}-[0-9A-Z]{4}", order_tx.new_credit_code())
 
 

@@ -38,13 +38,22 @@ QR = zxingcpp.BarcodeFormat.QRCode
 def _place(data: Path, store_id: str = LYON, qtys=(2, 1)) -> dict:
     db = open_db(data)
     try:
-        skus = [r[0] for r in db.execute(
-            "SELECT sku FROM stock_levels WHERE store_id = ? AND qty >= 3 ORDER BY sku LIMIT ?",
-            [store_id, len(qtys)],
-        ).fetchall()]  # fmt: skip
+        skus = [
+            r[0]
+            for r in db.execute(
+                "SELECT sku FROM stock_levels WHERE store_id = ? AND qty >= 3 ORDER BY sku LIMIT ?",
+                [store_id, len(qtys)],
+            ).fetchall()
+        ]
         lines = [{"sku": s, "qty": q} for s, q in zip(skus, qtys, strict=True)]
-        return create_order(db, store_id, "Chloé Dubois", "chloe@example.com", lines,
-                            private_key=keys.current_private_key(data))  # fmt: skip
+        return create_order(
+            db,
+            store_id,
+            "Chloé Dubois",
+            "chloe@example.com",
+            lines,
+            private_key=keys.current_private_key(data),
+        )
     finally:
         db.close()
 
@@ -62,16 +71,27 @@ def _post(client, *items):
 
 
 def _ready_tx(order_id, lines=((1, 2), (2, 1))):
-    payload = {"order_id": order_id, "shelf_slot": "C-07", "staff": "sf-1",
-               "lines": [{"line": n, "qty_ready": q} for n, q in lines]}  # fmt: skip
+    payload = {
+        "order_id": order_id,
+        "shelf_slot": "C-07",
+        "staff": "sf-1",
+        "lines": [{"line": n, "qty_ready": q} for n, q in lines],
+    }
     return _tx("order.ready", payload)
 
 
 def _handover_tx(order_id, handover_id, lines=((1, 2), (2, 1))):
-    return _tx("order.handover", {
-        "handover_id": handover_id, "order_id": order_id, "collector": "customer",
-        "method": "qr", "staff": "sf-1", "lines": [{"line": n, "qty": q} for n, q in lines],
-    })  # fmt: skip
+    return _tx(
+        "order.handover",
+        {
+            "handover_id": handover_id,
+            "order_id": order_id,
+            "collector": "customer",
+            "method": "qr",
+            "staff": "sf-1",
+            "lines": [{"line": n, "qty": q} for n, q in lines],
+        },
+    )
 
 
 def test_order_flow_over_http_matches_the_openapi_schemas(hub_server, hub_client):
@@ -81,11 +101,27 @@ def test_order_flow_over_http_matches_the_openapi_schemas(hub_server, hub_client
     assert ready["result"] == {"order_id": oid, "status": "ready"}
     [hand] = _post(hub_client, _handover_tx(oid, str(uuid.uuid4()), ((1, 1),)))
     assert hand["result"]["status"] == "partially_collected"
-    [ret] = _post(hub_client, _tx("order.return", {
-        "return_id": str(uuid.uuid4()), "order_id": oid, "reason": "", "refund": "store_credit",
-        "staff": "sf-1", "lines": [{"line": 1, "sku": made["order"]["lines"][0]["sku"],
-                                    "qty": 1, "condition": "resellable"}],
-    }))  # fmt: skip
+    [ret] = _post(
+        hub_client,
+        _tx(
+            "order.return",
+            {
+                "return_id": str(uuid.uuid4()),
+                "order_id": oid,
+                "reason": "",
+                "refund": "store_credit",
+                "staff": "sf-1",
+                "lines": [
+                    {
+                        "line": 1,
+                        "sku": made["order"]["lines"][0]["sku"],
+                        "qty": 1,
+                        "condition": "resellable",
+                    }
+                ],
+            },
+        ),
+    )
     assert ret["status"] == "accepted" and ret["result"]["credit_code"].startswith("AV-")
     [rem] = _post(hub_client, _tx("order.reminder", {"order_id": oid, "expires_at": NOW_ISO}))
     assert rem["result"] == {"order_id": oid}
@@ -103,8 +139,12 @@ def test_order_flow_over_http_matches_the_openapi_schemas(hub_server, hub_client
     validate(page, "ChangesPage")
     mine = [c for c in page["changes"] if c["kind"] == "order"]
     assert [c["data"]["status"] for c in mine] == [
-        "placed", "ready", "partially_collected", "partially_collected", "expired",
-    ]  # fmt: skip
+        "placed",
+        "ready",
+        "partially_collected",
+        "partially_collected",
+        "expired",
+    ]
     assert [c["data"]["revision"] for c in mine] == [1, 2, 3, 4, 5]
     assert all("tx" in c["data"] for c in mine[1:])
     paris = HubClient(hub_server.url, PARIS, store_secrets(hub_server.data)[PARIS])
@@ -166,15 +206,18 @@ def test_shop_page_needs_the_access_key_and_shows_the_ready_message(hub_server, 
     page = requests.get(url, timeout=10)
     assert "Votre commande est prête" in page.text and made["pickup_code"] in page.text
     assert "<script" not in page.text and "style=" not in page.text
-    qr = requests.get(f"{hub_server.url}/orders/{number}/qr.png?k={made['access_key']}",
-                      timeout=10)  # fmt: skip
+    qr = requests.get(f"{hub_server.url}/orders/{number}/qr.png?k={made['access_key']}", timeout=10)
     assert qr.status_code == 200 and qr.headers["Content-Type"] == "image/png"
     [decoded] = zxingcpp.read_barcodes(Image.open(io.BytesIO(qr.content)), formats=QR)
     assert decoded.text == made["pickup_token"]
     wrong_key = made["access_key"][:-2] + ("AA" if not made["access_key"].endswith("AA") else "BB")
-    for path in (f"/orders/{number}", f"/orders/{number}?k={wrong_key}",
-                 f"/orders/{number}?k={oid}", f"/orders/{number}/qr.png",
-                 f"/orders/CC-00000000?k={made['access_key']}"):  # fmt: skip
+    for path in (
+        f"/orders/{number}",
+        f"/orders/{number}?k={wrong_key}",
+        f"/orders/{number}?k={oid}",
+        f"/orders/{number}/qr.png",
+        f"/orders/CC-00000000?k={made['access_key']}",
+    ):
         assert requests.get(hub_server.url + path, timeout=10).status_code == 404, path
 
 
@@ -183,8 +226,7 @@ def test_seed_orders_gives_every_store_the_demo_mix(hub_data, tmp_path):
     result = seed_orders(db, hub_data, qr_dir=tmp_path / "qr")
     per_store = sum(DEMO_ORDER_MIX.values())
     assert result["orders"] == 3 * per_store
-    counts = dict(db.execute(
-        "SELECT status, count(*) FROM orders GROUP BY status").fetchall())  # fmt: skip
+    counts = dict(db.execute("SELECT status, count(*) FROM orders GROUP BY status").fetchall())
     assert counts.get("placed") == 36 and counts.get("expired") == 6
     assert counts.get("collected") == 9
     assert counts.get("ready", 0) + counts.get("ready_partial", 0) == 12
@@ -193,13 +235,15 @@ def test_seed_orders_gives_every_store_the_demo_mix(hub_data, tmp_path):
         [db.execute("SELECT max(placed_at) FROM orders").fetchone()[0]],
     ).fetchone()[0]
     assert late > 0
-    slots = db.execute("SELECT count(*) FROM orders WHERE status LIKE 'ready%' "
-                       "AND shelf_slot IS NOT NULL").fetchone()[0]  # fmt: skip
+    slots = db.execute(
+        "SELECT count(*) FROM orders WHERE status LIKE 'ready%' AND shelf_slot IS NOT NULL"
+    ).fetchone()[0]
     assert slots == 12
     assert len(result["ready"]) == 12
     for entry in result["ready"]:
-        row = db.execute("SELECT pickup_code_hash, store_id FROM orders WHERE id = ?",
-                         [entry["order_id"]]).fetchone()  # fmt: skip
+        row = db.execute(
+            "SELECT pickup_code_hash, store_id FROM orders WHERE id = ?", [entry["order_id"]]
+        ).fetchone()
         assert verify_secret(entry["pickup_code"], row[0]) and row[1] == entry["store_id"]
         assert Path(entry["qr_png"]).is_file()
         assert entry["shop_path"].startswith(f"/orders/{entry['number']}?k=")
@@ -214,8 +258,9 @@ def test_bulk_orders_are_open_and_on_their_stores_feed(hub_data):
     db = open_db(hub_data)
     result = bulk_orders(db, hub_data, PARIS, 400, seed=1)
     assert result["last_seq"] - result["first_seq"] == 399
-    assert db.execute("SELECT count(*) FROM orders WHERE store_id = ?", [PARIS]).fetchone()[0] \
-        == 400  # fmt: skip
+    assert (
+        db.execute("SELECT count(*) FROM orders WHERE store_id = ?", [PARIS]).fetchone()[0] == 400
+    )
     row = db.execute("SELECT store_id, data FROM changes WHERE seq = ?", [result["last_seq"]])
     store_id, data = row.fetchone()
     assert store_id == PARIS
@@ -225,17 +270,42 @@ def test_bulk_orders_are_open_and_on_their_stores_feed(hub_data):
 
 def test_cli_orders_create_and_bulk(hub_data):
     db = open_db(hub_data)
-    sku = db.execute("SELECT sku FROM stock_levels WHERE store_id = ? AND qty >= 2 LIMIT 1",
-                     [LYON]).fetchone()[0]  # fmt: skip
+    sku = db.execute(
+        "SELECT sku FROM stock_levels WHERE store_id = ? AND qty >= 2 LIMIT 1", [LYON]
+    ).fetchone()[0]
     db.close()
-    done = run_hub("orders", "create", "--data", str(hub_data), "--store", LYON,
-                   "--customer", "Hugo Petit", "--email", "hugo@example.com",
-                   "--sku", f"{sku}:2", "--json")  # fmt: skip
+    done = run_hub(
+        "orders",
+        "create",
+        "--data",
+        str(hub_data),
+        "--store",
+        LYON,
+        "--customer",
+        "Hugo Petit",
+        "--email",
+        "hugo@example.com",
+        "--sku",
+        f"{sku}:2",
+        "--json",
+    )
     assert done.returncode == 0, done.stderr
     made = json.loads(done.stdout)
     assert made["order"]["lines"][0]["sku"] == sku and made["order"]["lines"][0]["qty"] == 2
-    bad = run_hub("orders", "create", "--data", str(hub_data), "--store", LYON,
-                  "--customer", "Hugo", "--email", "h@example.com", "--sku", "NOPE:1")  # fmt: skip
+    bad = run_hub(
+        "orders",
+        "create",
+        "--data",
+        str(hub_data),
+        "--store",
+        LYON,
+        "--customer",
+        "Hugo",
+        "--email",
+        "h@example.com",
+        "--sku",
+        "NOPE:1",
+    )
     assert bad.returncode != 0 and "NOPE" in bad.stderr
     bulk = run_hub("orders", "bulk", "--data", str(hub_data), "--store", LYON, "--count", "50")
     assert bulk.returncode == 0, bulk.stderr
@@ -291,10 +361,13 @@ def test_mailer_sends_pending_notifications_with_the_qr(hub_data, smtp_sink):
     made = _place(hub_data)
     db = open_db(hub_data)
     apply_batch(db, LYON, [_ready_tx(made["order"]["id"])])
-    settings = mailer.smtp_settings({
-        "KIOSK_HUB_SMTP_HOST": "127.0.0.1", "KIOSK_HUB_SMTP_PORT": str(smtp_sink.server_address[1]),
-        "KIOSK_HUB_SMTP_FROM": "commandes@sportissimo.example",
-    })  # fmt: skip
+    settings = mailer.smtp_settings(
+        {
+            "KIOSK_HUB_SMTP_HOST": "127.0.0.1",
+            "KIOSK_HUB_SMTP_PORT": str(smtp_sink.server_address[1]),
+            "KIOSK_HUB_SMTP_FROM": "commandes@sportissimo.example",
+        }
+    )
     assert mailer.smtp_settings({}) is None
     assert mailer.send_pending(db, settings) == 2  # placed, ready
     assert mailer.send_pending(db, settings) == 0  # nothing twice
@@ -312,9 +385,13 @@ def test_mailer_records_an_unreachable_server_and_retries_later(hub_data):
     db = open_db(hub_data)
     with socketserver.TCPServer(("127.0.0.1", 0), _SMTPSink) as closed:
         port = closed.server_address[1]  # bound then closed: nobody listens there
-    settings = mailer.smtp_settings({"KIOSK_HUB_SMTP_HOST": "127.0.0.1",
-                                     "KIOSK_HUB_SMTP_PORT": str(port),
-                                     "KIOSK_HUB_SMTP_TIMEOUT": "2"})  # fmt: skip
+    settings = mailer.smtp_settings(
+        {
+            "KIOSK_HUB_SMTP_HOST": "127.0.0.1",
+            "KIOSK_HUB_SMTP_PORT": str(port),
+            "KIOSK_HUB_SMTP_TIMEOUT": "2",
+        }
+    )
     assert mailer.send_pending(db, settings) == 0
     row = db.execute("SELECT sent_at, attempts, error FROM notifications").fetchone()
     assert row[0] is None and row[1] == 1 and "unavailable" in row[2]

@@ -41,15 +41,24 @@ def _publish_running_promotion(hub_data) -> list[dict]:
     db = hub_db(hub_data)
     try:
         seq = changes.last_seq(db)
-        row = promo.create(db, {
-            "title_fr": "-20 % running", "kind": "percent", "value": 20, "scope": "category",
-            "targets": [SLUG], "timezone": "Europe/Paris",
-            "starts_local": wall(now - timedelta(hours=1)),
-            "ends_local": wall(now + timedelta(days=1)),
-        }, "test")  # fmt: skip
+        row = promo.create(
+            db,
+            {
+                "title_fr": "-20 % running",
+                "kind": "percent",
+                "value": 20,
+                "scope": "category",
+                "targets": [SLUG],
+                "timezone": "Europe/Paris",
+                "starts_local": wall(now - timedelta(hours=1)),
+                "ends_local": wall(now + timedelta(days=1)),
+            },
+            "test",
+        )
         promo.publish(db, row["id"], "test")
-        return [c for c in changes.changes_since(db, LYON, seq)["changes"]
-                if c["kind"] == "promotion"]  # fmt: skip
+        return [
+            c for c in changes.changes_since(db, LYON, seq)["changes"] if c["kind"] == "promotion"
+        ]
     finally:
         db.close()
 
@@ -66,14 +75,20 @@ def test_cards_and_cached_search_results_show_the_promotion_price(hub_data, sync
     try:
         found = _publish_running_promotion(hub_data)
         feed.apply_page(store, {"changes": found, "cursor": str(found[-1]["seq"])}, LYON)
-        bases = [row[0] for row in store.execute(
-            "SELECT p.price_cents FROM products p JOIN categories c ON c.id = p.category_id "
-            "WHERE c.slug = ?", [SLUG]).fetchall()]  # fmt: skip
+        bases = [
+            row[0]
+            for row in store.execute(
+                "SELECT p.price_cents FROM products p JOIN categories c ON c.id = p.category_id "
+                "WHERE c.slug = ?",
+                [SLUG],
+            ).fetchall()
+        ]
     finally:
         store.close()
     page = client.get(f"/category/{SLUG}").get_data(as_text=True)
-    expected = {(format_price(b, "fr"), format_price(b * 8 // 10 + (b * 8 % 10 >= 5), "fr"))
-                for b in bases}  # fmt: skip
+    expected = {
+        (format_price(b, "fr"), format_price(b * 8 // 10 + (b * 8 % 10 >= 5), "fr")) for b in bases
+    }
     shown = _CARD.findall(page)
     assert shown and set(shown) <= expected  # base struck, 20 % off shown
     assert len(shown) == page.count('<li class="card">')  # on every card

@@ -44,8 +44,9 @@ def keyed_db(store_db):
 @pytest.fixture
 def web(store_data, keyed_db):
     """The store app with CSRF on (as in production) and a client that sends tokens."""
-    app = create_app({"DATA_DIR": str(store_data), "TESTING": True,
-                      "SHOP_URL": "http://127.0.0.1:9/"})  # fmt: skip
+    app = create_app(
+        {"DATA_DIR": str(store_data), "TESTING": True, "SHOP_URL": "http://127.0.0.1:9/"}
+    )
     return app
 
 
@@ -80,8 +81,11 @@ def test_twenty_lines_stay_self_contained_and_thirty_become_a_reference(keyed_db
 
     def lookup(cart_id):
         asked.append(cart_id)
-        return {"id": cart_id, "status": "open", "lines": [
-            {"sku": x.sku, "qty": x.qty, "price_cents": x.price_cents} for x in lines]}  # fmt: skip
+        return {
+            "id": cart_id,
+            "status": "open",
+            "lines": [{"sku": x.sku, "qty": x.qty, "price_cents": x.price_cents} for x in lines],
+        }
 
     scanned = kiosk_cart.read_scanned(keyed_db, token30, lookup=lookup)
     assert not scanned.self_contained and list(scanned.lines) == lines
@@ -129,8 +133,12 @@ def test_forged_tampered_expired_revoked_and_foreign_codes_are_refused(keyed_db)
     old = cart_token(lines, now=time.time() - carts.CART_TOKEN_TTL_S - 10)
     revoked_id = carts.new_cart_id()
     revoked = cart_token(lines, cart_id=revoked_id)
-    change = {"seq": 2, "kind": "revocation", "key": revoked_id,
-              "data": {"kind": "cart", "id": revoked_id, "at": clock.now_iso()}}  # fmt: skip
+    change = {
+        "seq": 2,
+        "kind": "revocation",
+        "key": revoked_id,
+        "data": {"kind": "cart", "id": revoked_id, "at": clock.now_iso()},
+    }
     feed.apply_page(keyed_db, {"changes": [change], "cursor": "2"}, self_store_id(keyed_db))
     private, _ = hub_key()
     pickup = pickup_token("o-ABCDEFGHJKMNPQRS", self_store_id(keyed_db))
@@ -266,8 +274,10 @@ def test_ordering_what_is_not_here_queues_one_order_request(web, keyed_db):
     absent = absent_variants(keyed_db, 1)[0]
     here = stocked_variants(keyed_db, 1)[0]
     client = web.test_client()
-    lines = [CartLine(absent["sku"], 2, absent["price_cents"]),
-             CartLine(here["sku"], 1, here["price_cents"])]  # fmt: skip
+    lines = [
+        CartLine(absent["sku"], 2, absent["price_cents"]),
+        CartLine(here["sku"], 1, here["price_cents"]),
+    ]
     client.get("/scan", query_string={"code": cart_token(lines)})
     form_page = client.get("/panier/commander").get_data(as_text=True)
     assert f'data-cents="{2 * absent["price_cents"]}"' in form_page  # the price shown
@@ -278,9 +288,18 @@ def test_ordering_what_is_not_here_queues_one_order_request(web, keyed_db):
     )
     assert bad.status_code == 400 and 'data-error="line1"' in bad.get_data(as_text=True)
     assert keyed_db["outbox"].count_where("type = 'order.request'") == 0
-    resp = client.post("/panier/commander", data={
-        "csrf_token": csrf, "fulfilment": "home", "name": "Léa Roux", "email": "lea@example.org",
-        "line1": "3 rue des Lilas", "postcode": "69003", "city": "Lyon"})  # fmt: skip
+    resp = client.post(
+        "/panier/commander",
+        data={
+            "csrf_token": csrf,
+            "fulfilment": "home",
+            "name": "Léa Roux",
+            "email": "lea@example.org",
+            "line1": "3 rue des Lilas",
+            "postcode": "69003",
+            "city": "Lyon",
+        },
+    )
     assert resp.status_code == 302
     [row] = keyed_db.execute_returning_dicts("SELECT * FROM outbox WHERE type = 'order.request'")
     payload = json.loads(row["payload"])
@@ -301,8 +320,9 @@ def test_send_to_my_phone_encodes_the_cart_at_todays_prices(web, keyed_db):
     page = client.get(f"/product/{here[0]['ref']}", query_string={"sku": here[0]["sku"]})
     csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.get_data(as_text=True)).group(1)
     for v in here:
-        resp = client.post("/panier/ajouter", data={"csrf_token": csrf, "sku": v["sku"],
-                                                    "ref": v["ref"]})  # fmt: skip
+        resp = client.post(
+            "/panier/ajouter", data={"csrf_token": csrf, "sku": v["sku"], "ref": v["ref"]}
+        )
         assert resp.status_code == 302 and "added=1" in resp.headers["Location"]
     png = client.get("/panier/telephone.png")
     [decoded] = zxingcpp.read_barcodes(Image.open(io.BytesIO(png.data)), formats=QR)
@@ -323,8 +343,12 @@ def test_forgetting_the_shopper_clears_the_cart(web, keyed_db):
 
 def test_revocation_changes_from_the_feed_are_kept_and_idempotent(keyed_db):
     cart_id = carts.new_cart_id()
-    change = {"seq": 5, "kind": "revocation", "key": cart_id,
-              "data": {"kind": "cart", "id": cart_id, "at": clock.now_iso()}}  # fmt: skip
+    change = {
+        "seq": 5,
+        "kind": "revocation",
+        "key": cart_id,
+        "data": {"kind": "cart", "id": cart_id, "at": clock.now_iso()},
+    }
     for cursor in ("5", "6"):
         feed.apply_page(keyed_db, {"changes": [change], "cursor": cursor}, None)
     assert cart_id in kiosk_cart.revoked_carts(keyed_db)
@@ -334,8 +358,12 @@ def test_revocation_changes_from_the_feed_are_kept_and_idempotent(keyed_db):
     # Revocations older than any token's life are dropped: those tokens are expired.
     old_id = carts.new_cart_id()
     old_at = clock.iso(clock.utcnow() - timedelta(seconds=carts.CART_TOKEN_TTL_S + 3600))
-    stale = {"seq": 8, "kind": "revocation", "key": old_id,
-             "data": {"kind": "cart", "id": old_id, "at": old_at}}  # fmt: skip
+    stale = {
+        "seq": 8,
+        "kind": "revocation",
+        "key": old_id,
+        "data": {"kind": "cart", "id": old_id, "at": old_at},
+    }
     feed.apply_page(keyed_db, {"changes": [stale], "cursor": "8"}, None)
     assert old_id not in kiosk_cart.revoked_carts(keyed_db)
     assert cart_id in kiosk_cart.revoked_carts(keyed_db)
@@ -376,8 +404,12 @@ def test_a_double_tap_on_place_the_order_queues_one_request_with_the_cart(web, k
     cart_id = carts.new_cart_id()
     token = cart_token([CartLine(absent["sku"], 1, absent["price_cents"])], cart_id=cart_id)
     client.get("/scan", query_string={"code": token})
-    form = {**_request_form(client, "/panier/commander"), "fulfilment": "pickup",
-            "name": "Léa Roux", "email": "lea@example.org"}  # fmt: skip
+    form = {
+        **_request_form(client, "/panier/commander"),
+        "fulfilment": "pickup",
+        "name": "Léa Roux",
+        "email": "lea@example.org",
+    }
     other = web.test_client()
     other.set_cookie("session", client.get_cookie("session").value)
     assert client.post("/panier/commander", data=form).status_code == 302

@@ -225,8 +225,9 @@ def test_huge_page_number_is_not_an_error(store_server, store_db):
 
 def test_a_barcode_typed_in_the_search_box_finds_its_product(store_server, store_db):
     sku, ean, ref, name, qty = _in_stock_variant(store_db)
-    r = requests.get(store_server.url + "/search", params={"q": ean},
-                     headers={"HX-Request": "true"}, timeout=5)  # fmt: skip
+    r = requests.get(
+        store_server.url + "/search", params={"q": ean}, headers={"HX-Request": "true"}, timeout=5
+    )
     assert r.text.count('class="card"') == 1 and f"/product/{ref}" in r.text
 
 
@@ -255,8 +256,9 @@ def test_attract_screen_forgets_a_language_chosen_there(store_server):
     page = s.get(store_server.url + "/", timeout=5).text
     assert 'data-idle-seconds="0"' in page  # nothing to forget yet
     token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
-    r = s.post(store_server.url + "/lang", data={"lang": "en", "csrf_token": token, "next": "/"},
-               timeout=5)  # fmt: skip
+    r = s.post(
+        store_server.url + "/lang", data={"lang": "en", "csrf_token": token, "next": "/"}, timeout=5
+    )
     assert 'data-idle-seconds="60"' in r.text  # now it counts down like any page
 
 

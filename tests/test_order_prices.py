@@ -45,9 +45,15 @@ def _local(moment) -> str:
 
 def _promote(db: Database, *, start, end, publish_at=None, **fields) -> str:
     """Create and publish a promotion through the domain (as head office would)."""
-    data = {"title_fr": "Promo test", "title_en": "Test offer", "scope": "sku",
-            "starts_local": _local(start), "ends_local": _local(end), "timezone": "UTC",
-            **fields}  # fmt: skip
+    data = {
+        "title_fr": "Promo test",
+        "title_en": "Test offer",
+        "scope": "sku",
+        "starts_local": _local(start),
+        "ends_local": _local(end),
+        "timezone": "UTC",
+        **fields,
+    }
     row = promotions.create(db, data, "test")
     promotions.publish(db, row["id"], "test", now=publish_at)
     return row["id"]
@@ -94,8 +100,16 @@ def test_web_checkout_records_the_discounted_prices_the_cart_showed(
     _promote(db, start=start, end=end, kind="percent", value=15, targets=[a["sku"]])
     _promote(db, start=start, end=end, kind="nth_percent", value=50, nth=2, targets=[b["sku"]])
     # A store-only offer, better and of higher priority: the web price never gets it.
-    _promote(db, start=start, end=end, kind="percent", value=40, priority=5,
-             targets=[a["sku"]], stores=[LYON])  # fmt: skip
+    _promote(
+        db,
+        start=start,
+        end=end,
+        kind="percent",
+        value=40,
+        priority=5,
+        targets=[a["sku"]],
+        stores=[LYON],
+    )
     seq = db.execute("SELECT max(seq) FROM changes").fetchone()[0]
     db.close()
 
@@ -130,8 +144,10 @@ def test_web_checkout_records_the_discounted_prices_the_cart_showed(
     page = hub_client.changes(since=seq).json()
     validate(page, "ChangesPage")
     [change] = [c for c in page["changes"] if c["kind"] == "order"]
-    got = {ln["sku"]: (ln["qty"], ln["price_cents"], ln["discount_cents"])
-           for ln in change["data"]["lines"]}  # fmt: skip
+    got = {
+        ln["sku"]: (ln["qty"], ln["price_cents"], ln["discount_cents"])
+        for ln in change["data"]["lines"]
+    }
     assert got == lines
 
     context = browser.new_context(viewport={"width": 390, "height": 844}, locale="fr-FR")
@@ -171,8 +187,15 @@ def _request(skus: list[tuple[str, int]], fulfilment: str = "pickup", **extra) -
 
 
 def _send(client: HubClient, *payloads: dict) -> list[dict]:
-    items = [{"id": str(uuid.uuid4()), "type": "order.request",
-              "occurred_at": clock.now_iso(), "payload": p} for p in payloads]  # fmt: skip
+    items = [
+        {
+            "id": str(uuid.uuid4()),
+            "type": "order.request",
+            "occurred_at": clock.now_iso(),
+            "payload": p,
+        }
+        for p in payloads
+    ]
     resp = client.post_transactions(items)
     assert resp.status_code == 200, resp.text
     validate(resp.json(), "TransactionResults")
@@ -186,11 +209,24 @@ def ended_store_offer(hub_server):
     db = hub_db(hub_server.data)
     x, y = (r[0] for r in db.execute("SELECT sku FROM variants ORDER BY sku LIMIT 2 OFFSET 40"))
     now = clock.utcnow().replace(second=0, microsecond=0)
-    _promote(db, start=now - timedelta(days=3), end=now - timedelta(days=1),
-             publish_at=now - timedelta(days=2), kind="percent", value=30, targets=[x],
-             stores=[LYON])  # fmt: skip
-    _promote(db, start=now - timedelta(hours=1), end=now + timedelta(days=3), kind="percent",
-             value=10, targets=[x])  # fmt: skip
+    _promote(
+        db,
+        start=now - timedelta(days=3),
+        end=now - timedelta(days=1),
+        publish_at=now - timedelta(days=2),
+        kind="percent",
+        value=30,
+        targets=[x],
+        stores=[LYON],
+    )
+    _promote(
+        db,
+        start=now - timedelta(hours=1),
+        end=now + timedelta(days=3),
+        kind="percent",
+        value=10,
+        targets=[x],
+    )
     price = {sku: row["unit_cents"] for sku, row in catalog_rows(db, [x, y]).items()}
     db.close()
     return {"x": x, "y": y, "price": price, "during": now - timedelta(days=2), "now": now}
@@ -244,8 +280,9 @@ def test_a_kiosk_request_is_priced_for_its_store_when_the_kiosk_showed_it(
     validate(page, "ChangesPage")
     mine = {c["key"]: c["data"] for c in page["changes"] if c["kind"] == "order"}
     assert set(mine) == {first["result"]["order_id"], today["result"]["order_id"]}
-    assert {ln["sku"]: ln["discount_cents"] for ln in mine[first["result"]["order_id"]]["lines"]} \
-        == {x: _pct(2 * price[x], 30), y: 0}  # fmt: skip
+    assert {
+        ln["sku"]: ln["discount_cents"] for ln in mine[first["result"]["order_id"]]["lines"]
+    } == {x: _pct(2 * price[x], 30), y: 0}
     db.close()
 
 
@@ -263,8 +300,10 @@ def test_a_priced_at_out_of_range_is_refused_and_nothing_is_written(
     hub_server, hub_client, ended_store_offer, priced_at
 ):
     now = clock.utcnow()
-    value = {"too_old": clock.iso(now - timedelta(days=14, minutes=5)),
-             "ahead": clock.iso(now + timedelta(minutes=10))}.get(priced_at, priced_at)  # fmt: skip
+    value = {
+        "too_old": clock.iso(now - timedelta(days=14, minutes=5)),
+        "ahead": clock.iso(now + timedelta(minutes=10)),
+    }.get(priced_at, priced_at)
     for fulfilment in ("pickup", "home"):
         payload = _request([(ended_store_offer["x"], 1)], fulfilment, priced_at=value)
         [res] = _send(hub_client, payload)
@@ -308,8 +347,16 @@ def test_create_order_refuses_prices_that_do_not_cover_its_lines(db, hub_data):
     key = keys.current_private_key(hub_data)
 
     def place(lines, priced):
-        return create_order(db, LYON, "Léa", "lea@example.com", lines, private_key=key,
-                            priced=priced, code_hasher=hub_orders.demo_code_hash)  # fmt: skip
+        return create_order(
+            db,
+            LYON,
+            "Léa",
+            "lea@example.com",
+            lines,
+            private_key=key,
+            priced=priced,
+            code_hasher=hub_orders.demo_code_hash,
+        )
 
     wrong = {
         "qty": _priced(db, [(a, 1)]),
@@ -327,8 +374,9 @@ def test_create_order_refuses_prices_that_do_not_cover_its_lines(db, hub_data):
     # The same sku on two lines is merged before matching the priced cart.
     shown = PricedCart((PricedLine(a, 3, 1999, 2998, 1000, "pr-x"),), 2998, 1000)
     made = place([{"sku": a, "qty": 1}, {"sku": a, "qty": 2}], shown)
-    assert [(ln["qty"], ln["price_cents"], ln["discount_cents"])
-            for ln in made["order"]["lines"]] == [(3, 1999, 1000)]  # fmt: skip
+    assert [
+        (ln["qty"], ln["price_cents"], ln["discount_cents"]) for ln in made["order"]["lines"]
+    ] == [(3, 1999, 1000)]
     # Without priced: today's base price, no discount (seed, bench and demo orders).
     plain = place([{"sku": b, "qty": 1}], None)
     [line] = plain["order"]["lines"]
@@ -358,8 +406,15 @@ def test_a_kiosk_request_pays_the_price_shown_when_a_promotion_was_withdrawn_sin
     x, y = (r[0] for r in db.execute("SELECT sku FROM variants ORDER BY sku LIMIT 2 OFFSET 60"))
     price = {sku: row["unit_cents"] for sku, row in catalog_rows(db, [x, y]).items()}
     now = clock.utcnow().replace(second=0, microsecond=0)
-    offer = _promote(db, start=now - timedelta(hours=2), end=now + timedelta(days=1),
-                     kind="percent", value=25, targets=[x], stores=[LYON])  # fmt: skip
+    offer = _promote(
+        db,
+        start=now - timedelta(hours=2),
+        end=now + timedelta(days=1),
+        kind="percent",
+        value=25,
+        targets=[x],
+        stores=[LYON],
+    )
     # The kiosk showed -25 % on x, then head office withdrew the offer before the
     # store (offline meanwhile) sent the order: the hub's rules no longer have it.
     promotions.unpublish(db, offer, "test")

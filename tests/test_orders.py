@@ -216,18 +216,26 @@ def test_full_and_partial_handover_never_twice(store_db, now, staff):
         orders.handover(store_db, data["id"], staff_id=staff["id"], method="qr", lines={1: -1})
     assert exc.value.code == "invalid_qty"
     with pytest.raises(OrderError) as exc:
-        orders.handover(store_db, data["id"], staff_id=staff["id"], method="qr",
-                        collector="proxy")  # fmt: skip
+        orders.handover(store_db, data["id"], staff_id=staff["id"], method="qr", collector="proxy")
     assert exc.value.code == "proxy_name"
     first = orders.handover(
-        store_db, data["id"], staff_id=staff["id"], method="code", lines={1: 1, 2: 0},
-        collector="proxy", collector_name="Jean Dupont",
-    )  # fmt: skip
+        store_db,
+        data["id"],
+        staff_id=staff["id"],
+        method="code",
+        lines={1: 1, 2: 0},
+        collector="proxy",
+        collector_name="Jean Dupont",
+    )
     assert first["status"] == "partially_collected"
     again = orders.handover(
-        store_db, data["id"], staff_id=staff["id"], method="code", lines={1: 1},
+        store_db,
+        data["id"],
+        staff_id=staff["id"],
+        method="code",
+        lines={1: 1},
         handover_id=first["id"],
-    )  # fmt: skip
+    )
     assert again["repeat"] and again["id"] == first["id"]
     rest = orders.handover(store_db, data["id"], staff_id=staff["id"], method="qr")
     assert rest["status"] == "collected" and rest["lines"] == [
@@ -276,15 +284,32 @@ def test_override_is_manager_only_with_a_reason(store_db, now, staff, manager):
     data = add_order(store_db)
     prepare(store_db, data, staff)
     with pytest.raises(OrderError) as exc:
-        orders.handover(store_db, data["id"], staff_id=staff["id"], method="override",
-                        manager_id=staff["id"], override_reason="lost phone")  # fmt: skip
+        orders.handover(
+            store_db,
+            data["id"],
+            staff_id=staff["id"],
+            method="override",
+            manager_id=staff["id"],
+            override_reason="lost phone",
+        )
     assert exc.value.code == "manager_required"
     with pytest.raises(OrderError) as exc:
-        orders.handover(store_db, data["id"], staff_id=manager["id"], method="override",
-                        manager_id=manager["id"])  # fmt: skip
+        orders.handover(
+            store_db,
+            data["id"],
+            staff_id=manager["id"],
+            method="override",
+            manager_id=manager["id"],
+        )
     assert exc.value.code == "override_reason"
-    done = orders.handover(store_db, data["id"], staff_id=manager["id"], method="override",
-                           manager_id=manager["id"], override_reason="ID card shown")  # fmt: skip
+    done = orders.handover(
+        store_db,
+        data["id"],
+        staff_id=manager["id"],
+        method="override",
+        manager_id=manager["id"],
+        override_reason="ID card shown",
+    )
     assert done["status"] == "collected"
     [tx] = outbox(store_db, "order.handover")
     assert tx["payload"]["manager"] == manager["id"] and tx["payload"]["method"] == "override"
@@ -343,43 +368,69 @@ def test_return_quantities_condition_and_refund(store_db, now, staff, manager):
     sku1, sku2 = (ln["sku"] for ln in data["lines"])
     found = orders.find_for_return(store_db, number=data["number"], email_or_name="MARTIN")
     assert found["id"] == data["id"]
-    assert orders.find_for_return(store_db, number=data["number"],
-                                  email_or_name="Elodie.Martin@example.org")  # fmt: skip
+    assert orders.find_for_return(
+        store_db, number=data["number"], email_or_name="Elodie.Martin@example.org"
+    )
     with pytest.raises(OrderError) as exc:
         orders.find_for_return(store_db, number=data["number"], email_or_name="Dupont")
     assert exc.value.code == "details_mismatch"
     with pytest.raises(OrderError) as exc:  # line 2 was never collected
         orders.record_return(
-            store_db, data["id"], [{"line": 2, "qty": 1, "condition": "damaged"}],
-            reason="too small", refund="store_credit", staff_id=staff["id"],
-        )  # fmt: skip
+            store_db,
+            data["id"],
+            [{"line": 2, "qty": 1, "condition": "damaged"}],
+            reason="too small",
+            refund="store_credit",
+            staff_id=staff["id"],
+        )
     assert exc.value.code == "qty_out_of_range"
     level = stock.levels(store_db, [sku1])[sku1]
     done = orders.record_return(
-        store_db, data["id"],
-        [{"line": 1, "qty": 1, "condition": "resellable"},
-         {"line": 1, "qty": 1, "condition": "damaged"}],
-        reason="trop petit", refund="original_payment", staff_id=staff["id"],
-    )  # fmt: skip
+        store_db,
+        data["id"],
+        [
+            {"line": 1, "qty": 1, "condition": "resellable"},
+            {"line": 1, "qty": 1, "condition": "damaged"},
+        ],
+        reason="trop petit",
+        refund="original_payment",
+        staff_id=staff["id"],
+    )
     assert stock.levels(store_db, [sku1])[sku1] == level + 1  # the resellable one only
     with pytest.raises(OrderError) as exc:
         orders.record_return(
-            store_db, data["id"], [{"line": 1, "qty": 1, "condition": "damaged"}],
-            reason="again", refund="store_credit", staff_id=staff["id"],
-        )  # fmt: skip
+            store_db,
+            data["id"],
+            [{"line": 1, "qty": 1, "condition": "damaged"}],
+            reason="again",
+            refund="store_credit",
+            staff_id=staff["id"],
+        )
     assert exc.value.code == "qty_out_of_range"
     [tx] = outbox(store_db, "order.return")
     assert tx["payload"]["return_id"] == done["id"]
     assert [ln["qty"] for ln in tx["payload"]["lines"]] == [1, 1]
     # Without an order: manager only.
     with pytest.raises(OrderError) as exc:
-        orders.record_return(store_db, None, [{"code": sku2, "qty": 1, "condition": "resellable"}],
-                             reason="gift", refund="store_credit", staff_id=staff["id"],
-                             manager_id=staff["id"])  # fmt: skip
+        orders.record_return(
+            store_db,
+            None,
+            [{"code": sku2, "qty": 1, "condition": "resellable"}],
+            reason="gift",
+            refund="store_credit",
+            staff_id=staff["id"],
+            manager_id=staff["id"],
+        )
     assert exc.value.code == "manager_required"
-    orders.record_return(store_db, None, [{"code": sku2, "qty": 1, "condition": "resellable"}],
-                         reason="gift", refund="store_credit", staff_id=manager["id"],
-                         manager_id=manager["id"])  # fmt: skip
+    orders.record_return(
+        store_db,
+        None,
+        [{"code": sku2, "qty": 1, "condition": "resellable"}],
+        reason="gift",
+        refund="store_credit",
+        staff_id=manager["id"],
+        manager_id=manager["id"],
+    )
     assert outbox(store_db, "order.return")[-1]["payload"]["order_id"] is None
 
 
@@ -400,10 +451,12 @@ def test_feed_never_moves_an_order_backwards_while_unacknowledged(store_db, now,
         outboxmod.mark_acked(store_db, tx["id"], {})
     apply_orders(store_db, [again])
     assert orders.get_order(store_db, data["id"])["status"] == "ready"
-    collected = order_data(store_db, status="collected", order_id=data["id"],
-                           number=data["number"], revision=3)  # fmt: skip
-    collected["lines"] = [{**ln, "qty_ready": ln["qty"], "qty_collected": ln["qty"]}
-                          for ln in data["lines"]]  # fmt: skip
+    collected = order_data(
+        store_db, status="collected", order_id=data["id"], number=data["number"], revision=3
+    )
+    collected["lines"] = [
+        {**ln, "qty_ready": ln["qty"], "qty_collected": ln["qty"]} for ln in data["lines"]
+    ]
     apply_orders(store_db, [collected])
     assert orders.get_order(store_db, data["id"])["status"] == "collected"
 
@@ -430,17 +483,27 @@ def test_review_fixes_return_limits_ids_and_refused_scan_audit(store_db, store_d
     ean = variants[2]["ean"]
     with pytest.raises(OrderError) as err:
         orders.record_return(
-            store_db, None, [{"code": ean, "qty": 1000, "condition": "resellable"}],
-            reason="x", refund="store_credit", staff_id=staff["id"], manager_id=manager["id"],
-        )  # fmt: skip
+            store_db,
+            None,
+            [{"code": ean, "qty": 1000, "condition": "resellable"}],
+            reason="x",
+            refund="store_credit",
+            staff_id=staff["id"],
+            manager_id=manager["id"],
+        )
     assert err.value.code == "qty_out_of_range"
     assert store_db["outbox"].count == 0
     with pytest.raises(OrderError) as err:
         orders.record_return(
-            store_db, None, [{"code": ean, "qty": 1, "condition": "resellable"}],
-            reason="x", refund="store_credit", staff_id=staff["id"], manager_id=manager["id"],
+            store_db,
+            None,
+            [{"code": ean, "qty": 1, "condition": "resellable"}],
+            reason="x",
+            refund="store_credit",
+            staff_id=staff["id"],
+            manager_id=manager["id"],
             return_id="not-a-uuid",
-        )  # fmt: skip
+        )
     assert err.value.code == "invalid_id"
     order = add_order(store_db, variants=variants[:1])
     with pytest.raises(OrderError) as err:

@@ -80,13 +80,21 @@ def test_base_prices_without_rules():
     [(1, 1000), (2, 1500), (3, 2500), (4, 3000), (5, 4000)],
 )
 def test_second_at_half_price(qty, total):
-    rule = Rule("pr-2e50", "nth_percent", 50, scope="category", targets=frozenset({"accessoires"}),
-                label_fr="2e à -50 %", label_en="2nd at half price")  # fmt: skip
+    rule = Rule(
+        "pr-2e50",
+        "nth_percent",
+        50,
+        scope="category",
+        targets=frozenset({"accessoires"}),
+        label_fr="2e à -50 %",
+        label_en="2nd at half price",
+    )
     line = price_cart([socks(qty)], rules=[rule], now=NOW).lines[0]
     assert line.total_cents == total
     assert line.discount_cents == qty * 1000 - total
-    assert (line.promotion_id, line.label_fr) == (("pr-2e50", "2e à -50 %") if qty >= 2 else
-                                                  (None, ""))  # fmt: skip
+    assert (line.promotion_id, line.label_fr) == (
+        ("pr-2e50", "2e à -50 %") if qty >= 2 else (None, "")
+    )
 
 
 def test_third_at_thirty_percent_rounds_half_up_on_the_line():
@@ -116,8 +124,7 @@ def test_fixed_price_only_when_cheaper():
 
 def test_amount_off_never_below_zero():
     rule = Rule("pr-amt", "amount", 1500)
-    cart = price_cart([socks(2, unit=1000), socks(1, unit=2500, sku="B")], rules=[rule],
-                      now=NOW)  # fmt: skip
+    cart = price_cart([socks(2, unit=1000), socks(1, unit=2500, sku="B")], rules=[rule], now=NOW)
     assert [line.total_cents for line in cart.lines] == [0, 1000]
     assert cart.total_cents == 1000 and cart.discount_cents == 2000 + 1500
 
@@ -233,8 +240,10 @@ def test_a_time_skipped_by_the_clocks_is_refused(catalog_hub):
 def test_a_time_that_happens_twice_is_the_first(catalog_hub):
     # 02:30 happens twice the night Paris falls back: the first is 00:30 UTC (UTC+2).
     row = _promotion(catalog_hub, starts_local=wall(FALL, 2, 30), ends_local=wall(FALL, 3, 30))
-    assert (row["starts_at"], row["ends_at"]) == (clock.iso(on(FALL, 0, 30)),
-                                                  clock.iso(on(FALL, 2, 30)))  # fmt: skip
+    assert (row["starts_at"], row["ends_at"]) == (
+        clock.iso(on(FALL, 0, 30)),
+        clock.iso(on(FALL, 2, 30)),
+    )
 
 
 def test_end_before_start_is_refused(catalog_hub):
@@ -247,8 +256,9 @@ def test_end_before_start_is_refused(catalog_hub):
 
 
 @pytest.fixture(scope="module")
-def hub_and_store(hub_template: Path, synced_store_template: Path,
-                  tmp_path_factory: pytest.TempPathFactory):  # fmt: skip
+def hub_and_store(
+    hub_template: Path, synced_store_template: Path, tmp_path_factory: pytest.TempPathFactory
+):
     """A hub database and a store (Lyon) database that did its first sync from a copy of
     the same hub: the store follows this hub's feed from where it stands."""
     base = tmp_path_factory.mktemp("pricing-sides")
@@ -260,8 +270,7 @@ def hub_and_store(hub_template: Path, synced_store_template: Path,
     refs = [r[0] for r in hub.execute("SELECT ref FROM products ORDER BY ref LIMIT 20")]
     slugs = [r[0] for r in hub.execute("SELECT slug FROM categories ORDER BY slug")]
     stores = [r[0] for r in hub.execute("SELECT id FROM stores ORDER BY id")]
-    yield {"hub": hub, "store": store, "skus": skus, "refs": refs, "slugs": slugs,
-           "stores": stores}  # fmt: skip
+    yield {"hub": hub, "store": store, "skus": skus, "refs": refs, "slugs": slugs, "stores": stores}
     hub.close()
     store.close()
 
@@ -335,8 +344,12 @@ def _order_request(lines: list[tuple[str, int]], fulfilment: str, at: datetime) 
     }
     if fulfilment == "home":
         payload["address"] = {"line1": "12 rue de la Paix", "postcode": "69002", "city": "Lyon"}
-    return {"id": str(uuid.uuid4()), "type": "order.request", "occurred_at": clock.iso(at),
-            "payload": payload}  # fmt: skip
+    return {
+        "id": str(uuid.uuid4()),
+        "type": "order.request",
+        "occurred_at": clock.iso(at),
+        "payload": payload,
+    }
 
 
 def _charged(hub, result: dict) -> dict[str, int]:
@@ -388,7 +401,7 @@ def test_hub_and_store_price_every_cart_the_same(hub_and_store, fake_clock, data
             min_size=1,
             max_size=6,
             unique_by=lambda line: line[0],
-        )  # fmt: skip
+        )
     )
     edges = [
         instant + offset
@@ -396,7 +409,7 @@ def test_hub_and_store_price_every_cart_the_same(hub_and_store, fake_clock, data
         for instant in (
             datetime.fromisoformat(row["starts_at"].replace("Z", "+00:00")),
             datetime.fromisoformat(row["ends_at"].replace("Z", "+00:00")),
-        )  # fmt: skip
+        )
         for offset in (timedelta(0), timedelta(microseconds=-1), timedelta(seconds=1))
     ]
     anywhen = st.datetimes(
@@ -439,11 +452,21 @@ def test_a_published_promotion_really_reaches_the_store_price(hub_and_store, fak
     the kiosk shows the discount and the hub's order.request charges it."""
     hub, store = hub_and_store["hub"], hub_and_store["store"]
     sku = hub_and_store["skus"][0]
-    row = hub_promotions.create(hub, {
-        "title_fr": "Prix choc", "kind": "percent", "value": 30, "scope": "sku",
-        "targets": [sku], "priority": 999, "starts_local": wall(BASE_DAY.date(), 9),
-        "ends_local": wall(BASE_DAY.date() + timedelta(days=1), 9), "stores": [LYON],
-    }, "test")  # fmt: skip
+    row = hub_promotions.create(
+        hub,
+        {
+            "title_fr": "Prix choc",
+            "kind": "percent",
+            "value": 30,
+            "scope": "sku",
+            "targets": [sku],
+            "priority": 999,
+            "starts_local": wall(BASE_DAY.date(), 9),
+            "ends_local": wall(BASE_DAY.date() + timedelta(days=1), 9),
+            "stores": [LYON],
+        },
+        "test",
+    )
     hub_promotions.publish(hub, row["id"], "test", now=NOW)
     sync(hub, store)
     at = fake_clock.set(on(BASE_DAY.date(), 12))

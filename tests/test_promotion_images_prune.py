@@ -17,11 +17,17 @@ pytestmark = pytest.mark.clock
 def _promotion(db, pid: str, status: str, ends_in: timedelta, image_hash: str) -> None:
     now = clock.utcnow()
     data = {"id": pid, "image": {"hash": image_hash, "formats": {"banner": {}, "tile": {}}}}
-    db["promotions"].insert({
-        "id": pid, "revision": 1, "status": status,
-        "starts_at": clock.iso(now - timedelta(days=1)), "ends_at": clock.iso(now + ends_in),
-        "data": json.dumps(data), "received_at": clock.iso(now),
-    })  # fmt: skip
+    db["promotions"].insert(
+        {
+            "id": pid,
+            "revision": 1,
+            "status": status,
+            "starts_at": clock.iso(now - timedelta(days=1)),
+            "ends_at": clock.iso(now + ends_in),
+            "data": json.dumps(data),
+            "received_at": clock.iso(now),
+        }
+    )
 
 
 def _cache(data_dir, pid: str, image_hash: str) -> None:
@@ -35,8 +41,12 @@ def test_ended_unpublished_and_replaced_images_are_deleted(store_db, store_data)
     _promotion(store_db, "pr-live01", "published", timedelta(days=2), "aaaa1111")
     _promotion(store_db, "pr-ended1", "published", -timedelta(hours=1), "bbbb2222")
     _promotion(store_db, "pr-gone01", "unpublished", timedelta(days=2), "cccc3333")
-    for pid, image_hash in [("pr-live01", "aaaa1111"), ("pr-live01", "0ld00000"),
-                            ("pr-ended1", "bbbb2222"), ("pr-gone01", "cccc3333")]:  # fmt: skip
+    for pid, image_hash in [
+        ("pr-live01", "aaaa1111"),
+        ("pr-live01", "0ld00000"),
+        ("pr-ended1", "bbbb2222"),
+        ("pr-gone01", "cccc3333"),
+    ]:
         _cache(store_data, pid, image_hash)
     assert promotions.prune_images(store_db, store_data) == 3
     root = promotions.images_dir(store_data)

@@ -149,14 +149,16 @@ def test_bad_input_is_refused_with_a_message(hub, overrides, field, message):
 
 
 def test_every_field_at_fault_is_named_at_once(hub):
-    errors = refused(hub, title_fr="<b>x</b>", value=-5, ends_local=local(START - 300 * DAY),
-                     stores=["st-zzz"])  # fmt: skip
+    errors = refused(
+        hub, title_fr="<b>x</b>", value=-5, ends_local=local(START - 300 * DAY), stores=["st-zzz"]
+    )
     assert set(errors) == {"title_fr", "value", "ends_local", "stores"}
 
 
 def test_plain_text_with_lone_signs_is_fine(hub):
-    row = promo.create(hub, fields(title_fr="Moins de 10 € > tout", text_fr="A < B\nsur 2 lignes"),
-                       "test")  # fmt: skip
+    row = promo.create(
+        hub, fields(title_fr="Moins de 10 € > tout", text_fr="A < B\nsur 2 lignes"), "test"
+    )
     assert row["title_fr"] == "Moins de 10 € > tout"
     assert row["text_fr"] == "A < B\nsur 2 lignes"
 
@@ -172,8 +174,9 @@ def test_product_refs_stand_for_all_their_variants(hub):
 
 def test_amount_larger_than_a_price_is_allowed_and_floors_at_zero(hub, sku):
     # Defined in app/core/pricing.py: the unit becomes free, never negative.
-    row = promo.create(hub, fields(kind="amount", value=999_999, scope="sku", targets=[sku]),
-                       "test")  # fmt: skip
+    row = promo.create(
+        hub, fields(kind="amount", value=999_999, scope="sku", targets=[sku]), "test"
+    )
     assert row["value"] == 999_999
 
 
@@ -197,8 +200,14 @@ def test_drafts_stay_at_the_hub_and_publishing_reaches_every_store(hub):
     ).fetchone() == (None,)
     data = change["data"]
     assert (data["id"], data["status"], data["stores"]) == (row["id"], "published", [PARIS])
-    assert data["rule"] == {"kind": "percent", "value": 25, "nth": 2, "scope": "category",
-                            "targets": ["chaussures-randonnee"], "min_qty": 1}  # fmt: skip
+    assert data["rule"] == {
+        "kind": "percent",
+        "value": 25,
+        "nth": 2,
+        "scope": "category",
+        "targets": ["chaussures-randonnee"],
+        "min_qty": 1,
+    }
     assert (data["starts_at"], data["timezone"]) == (z(START), "Europe/Paris")
     # An edit of a published promotion goes out again; unpublishing too.
     promo.update(hub, row["id"], {"title_fr": "-25 % rando"}, "a@siege.test")
@@ -273,7 +282,7 @@ def test_exif_orientation_is_applied_before_cropping(tmp_path):
             b"<svg xmlns='http://www.w3.org/2000/svg'><script>alert(1)</script></svg>",
             "not_an_image",
             "n'est pas une image",
-        ),  # fmt: skip
+        ),
         (jpeg()[:400], "not_an_image", "n'est pas une image"),  # truncated
         (jpeg(size=(300, 100)), "too_small", "au moins 600 × 200"),
         (b"\xff" * (promo_images.MAX_BYTES + 1), "too_large", "dépasse 10 Mo"),
@@ -333,7 +342,7 @@ def wire(**overrides) -> dict:
             "scope": "all",
             "targets": [],
             "min_qty": 1,
-        },  # fmt: skip
+        },
         "priority": 0,
         "starts_at": z(START),
         "ends_at": z(END),
@@ -402,7 +411,7 @@ def test_bad_promotion_data_never_reaches_a_kiosk_page(store):
             id="pr-ok0000000001",
             title={"fr": "Sol\u0000des\u202e" + "x" * 200, "en": 5},
             image={"hash": "../x", "formats": {}},
-        ),  # fmt: skip
+        ),
     )
     assert (counts["failed"], counts["applied"]) == (5, 1)
     [banner] = store_promotions.banners(store, START + DAY, "en")
@@ -444,8 +453,9 @@ def form(session, base: str, **overrides) -> dict:
 
 
 def post_form(session, base: str, data: dict, files: dict | None = None) -> requests.Response:
-    return session.post(f"{base}/hq/promotions/nouvelle", data=data, files=files,
-                        allow_redirects=False, timeout=30)  # fmt: skip
+    return session.post(
+        f"{base}/hq/promotions/nouvelle", data=data, files=files, allow_redirects=False, timeout=30
+    )
 
 
 def test_console_refuses_a_script_title_with_a_message(console):
@@ -459,8 +469,12 @@ def test_console_refuses_a_script_title_with_a_message(console):
 
 def test_console_refuses_a_non_image_and_keeps_the_form(console):
     hub, session = console
-    r = post_form(session, hub.url, form(session, hub.url, title_fr="Avec un PDF"),
-                  files={"image": ("tarifs.pdf", b"%PDF-1.4 nope", "application/pdf")})  # fmt: skip
+    r = post_form(
+        session,
+        hub.url,
+        form(session, hub.url, title_fr="Avec un PDF"),
+        files={"image": ("tarifs.pdf", b"%PDF-1.4 nope", "application/pdf")},
+    )
     assert r.status_code == 422
     assert "pas une image lisible" in r.text
     assert 'value="Avec un PDF"' in r.text
@@ -471,8 +485,9 @@ def test_console_refuses_a_non_image_and_keeps_the_form(console):
 def test_console_says_a_50_mb_upload_is_too_large(console):
     hub, session = console
     big = b"\xff\xd8\xff" + b"\0" * (50 * 1024 * 1024)
-    r = post_form(session, hub.url, form(session, hub.url),
-                  files={"image": ("photo.jpg", big, "image/jpeg")})  # fmt: skip
+    r = post_form(
+        session, hub.url, form(session, hub.url), files={"image": ("photo.jpg", big, "image/jpeg")}
+    )
     assert r.status_code == 413
     assert r.headers["Content-Type"].startswith("text/html")
     assert "dépasse 10 Mo" in r.text and "rien n'a été enregistré" in r.text
@@ -481,16 +496,21 @@ def test_console_says_a_50_mb_upload_is_too_large(console):
 def test_console_refuses_an_11_mb_image_that_fits_in_the_request(console):
     hub, session = console
     big = b"\xff" * (promo_images.MAX_BYTES + 1024)
-    r = post_form(session, hub.url, form(session, hub.url),
-                  files={"image": ("photo.jpg", big, "image/jpeg")})  # fmt: skip
+    r = post_form(
+        session, hub.url, form(session, hub.url), files={"image": ("photo.jpg", big, "image/jpeg")}
+    )
     assert r.status_code == 422
     assert "dépasse 10 Mo" in r.text
 
 
 def test_console_creates_publishes_previews_and_audits(console):
     hub, session = console
-    r = post_form(session, hub.url, form(session, hub.url, kind="amount", value="5,50"),
-                  files={"image": ("ete.jpg", gps_jpeg(), "image/jpeg")})  # fmt: skip
+    r = post_form(
+        session,
+        hub.url,
+        form(session, hub.url, kind="amount", value="5,50"),
+        files={"image": ("ete.jpg", gps_jpeg(), "image/jpeg")},
+    )
     assert r.status_code == 302, r.text[:2000]
     page_url = hub.url + r.headers["Location"]
     pid = page_url.rsplit("/", 1)[1]
@@ -581,15 +601,28 @@ def test_a_promotion_ends_on_time_in_an_offline_store(hub_server, synced_store, 
             "SELECT p.ref, v.sku, p.price_cents FROM variants v JOIN products p "
             "ON p.pk = v.product_pk WHERE v.price_cents IS NULL ORDER BY v.sku LIMIT 1"
         ).fetchone()
-        row = promo.create(db, fields(title_fr="Journée rando", scope="sku", targets=[sku],
-                                      starts_local=local(START),
-                                      ends_local=local(closing)), "test")  # fmt: skip
+        row = promo.create(
+            db,
+            fields(
+                title_fr="Journée rando",
+                scope="sku",
+                targets=[sku],
+                starts_local=local(START),
+                ends_local=local(closing),
+            ),
+            "test",
+        )
         promo.set_image(db, hub_server.data, row["id"], jpeg(colour="navy"), "test")
         promo.publish(db, row["id"], "test")
     finally:
         db.close()
-    done = run_kiosk("sync", "--data", str(synced_store), "--once",
-                     env=store_env(hub_server.url, hub_server.data))  # fmt: skip
+    done = run_kiosk(
+        "sync",
+        "--data",
+        str(synced_store),
+        "--once",
+        env=store_env(hub_server.url, hub_server.data),
+    )
     assert done.returncode == 0, done.stderr
     hub_server.stop()
 
@@ -628,8 +661,10 @@ def test_demo_promotions_are_made_once_through_the_domain(hub_data):
         for p in first:
             assert p["status"] == "published" and p["image"]["formats"]["banner"]
             assert [h["action"] for h in promo.history(db, p["id"])] == [
-                "published", "image", "created",
-            ]  # fmt: skip
+                "published",
+                "image",
+                "created",
+            ]
         socks = titles["2e à -50 % sur les chaussettes"]["rule"]
         assert (socks["kind"], socks["value"], socks["nth"]) == ("nth_percent", 50, 2)
     finally:
@@ -645,8 +680,13 @@ def test_the_kiosk_cart_prices_with_the_store_promotions(synced_store):
             "SELECT v.sku, COALESCE(v.price_cents, p.price_cents) FROM variants v "
             "JOIN products p ON p.pk = v.product_pk ORDER BY v.sku LIMIT 1"
         ).fetchone()
-        rule = {**wire()["rule"], "kind": "nth_percent", "value": 50, "scope": "sku",
-                "targets": [sku]}  # fmt: skip
+        rule = {
+            **wire()["rule"],
+            "kind": "nth_percent",
+            "value": 50,
+            "scope": "sku",
+            "targets": [sku],
+        }
         apply(db, wire(rule=rule, title={"fr": "2e à -50 %", "en": "2nd half price"}))
         during = kiosk_cart.cart_view(db, [(sku, 2, base)], "fr", now=START + DAY)
         assert during["total"] == 2 * base - (base * 50 + 50) // 100

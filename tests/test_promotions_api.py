@@ -86,8 +86,9 @@ def test_create_read_patch_publish_unpublish(api):
     assert r.json()["promotion"]["rule"]["value"] == 40
     assert r.json()["promotion"]["stores"] == sorted([LYON, PARIS])
 
-    r = s.post(f"{hub.url}{API}/{pid}/image", files={"image": ("a.png", png(), "image/png")},
-               timeout=30)  # fmt: skip
+    r = s.post(
+        f"{hub.url}{API}/{pid}/image", files={"image": ("a.png", png(), "image/png")}, timeout=30
+    )
     assert r.status_code == 200, r.text
     image = r.json()["promotion"]["image"]
     assert set(image["formats"]) == {"banner", "tile"}
@@ -117,8 +118,12 @@ def test_create_read_patch_publish_unpublish(api):
     assert r.json()["promotion"]["status"] == "unpublished"
     r = s.get(f"{hub.url}{API}/{pid}", timeout=10)
     assert [h["action"] for h in r.json()["history"]] == [
-        "unpublished", "published", "image", "updated", "created",
-    ]  # fmt: skip
+        "unpublished",
+        "published",
+        "image",
+        "updated",
+        "created",
+    ]
     listed = s.get(hub.url + API, params={"phase": "unpublished"}, timeout=10).json()
     validate(listed, "HqPromotionList")
     assert pid in {p["id"] for p in listed["promotions"]}
@@ -159,8 +164,9 @@ def test_instants_with_an_offset_are_accepted(api):
 
 def test_not_json_and_unknown_promotion(api):
     hub, s = api
-    r = s.post(hub.url + API, data=b"{nope", headers={"Content-Type": "application/json"},
-               timeout=10)  # fmt: skip
+    r = s.post(
+        hub.url + API, data=b"{nope", headers={"Content-Type": "application/json"}, timeout=10
+    )
     assert r.status_code == 400 and r.json()["error"] == "bad_request"
     for method, path in (("GET", ""), ("PATCH", ""), ("POST", "/publish"), ("POST", "/unpublish")):
         r = s.request(method, f"{hub.url}{API}/pr-000000000000{path}", json={}, timeout=10)
@@ -174,8 +180,9 @@ def test_bad_images_through_the_api(api):
     r = s.post(url, files={"image": ("x.png", b"not an image", "image/png")}, timeout=10)
     assert r.status_code == 422 and r.json()["error"] == "not_an_image"
     assert "pas une image lisible" in r.json()["fields"]["image"]
-    r = s.post(url, files={"image": ("big.jpg", b"\xff" * (50 * 1024 * 1024), "image/jpeg")},
-               timeout=60)  # fmt: skip
+    r = s.post(
+        url, files={"image": ("big.jpg", b"\xff" * (50 * 1024 * 1024), "image/jpeg")}, timeout=60
+    )
     assert r.status_code == 413
     assert r.json()["error"] == "too_large" and "dépasse 10 Mo" in r.json()["message"]
     r = s.post(url, data=b"hello", headers={"Content-Type": "text/plain"}, timeout=10)
@@ -185,8 +192,10 @@ def test_bad_images_through_the_api(api):
 
 def test_publishing_an_ended_promotion_is_a_conflict(api):
     hub, s = api
-    pid = s.post(hub.url + API, json=body(starts_local=local(START - 300 * DAY),
-                                          ends_local=local(START - 299 * DAY)),
-                 timeout=10).json()["promotion"]["id"]  # fmt: skip
+    pid = s.post(
+        hub.url + API,
+        json=body(starts_local=local(START - 300 * DAY), ends_local=local(START - 299 * DAY)),
+        timeout=10,
+    ).json()["promotion"]["id"]
     r = s.post(f"{hub.url}{API}/{pid}/publish", timeout=10)
     assert r.status_code == 409 and r.json()["error"] == "ended"

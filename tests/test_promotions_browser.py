@@ -85,8 +85,17 @@ def world(hub_server, synced_store, server_factory, browser):
     product.goto(f"{store.url}/product/{ref}?sku={sku}")
     expect(product.locator("#price")).to_contain_text(fr_price(base))
     expect(attract.locator(".promo")).to_have_count(0)
-    yield {"hub": hub_server, "store": store, "attract": attract, "product": product,
-           "ref": ref, "sku": sku, "base": base, "context": context, "errors": errors}  # fmt: skip
+    yield {
+        "hub": hub_server,
+        "store": store,
+        "attract": attract,
+        "product": product,
+        "ref": ref,
+        "sku": sku,
+        "base": base,
+        "context": context,
+        "errors": errors,
+    }
     context.close()
 
 
@@ -173,8 +182,10 @@ def test_console_promotion_with_image_reaches_an_open_kiosk_and_goes(world, tmp_
     expect(img).to_have_count(1, timeout=LIVE_MS)
     src = re.compile(r"^/promotions/pr-[0-9a-z]+/[0-9a-f]+/banner\.webp$")
     expect(img).to_have_attribute("src", src)
-    attract.wait_for_function("() => { const i = document.querySelector('.promo img');"
-                              " return i && i.complete && i.naturalWidth === 1920; }")  # fmt: skip
+    attract.wait_for_function(
+        "() => { const i = document.querySelector('.promo img');"
+        " return i && i.complete && i.naturalWidth === 1920; }"
+    )
     expect(world["product"].locator(".promo-tag")).to_have_text("-30 % sur la sélection rando")
     screenshot(attract, "62-kiosk-attract-with-banner")
     world["product"].locator("#price").scroll_into_view_if_needed()
@@ -200,15 +211,29 @@ def test_api_promotion_reaches_an_open_kiosk_and_goes(world):
     api = requests.Session()
     api.headers["Authorization"] = "Bearer " + make_token(hub.data, "marketing")
     start, end = local_times()
-    r = api.post(f"{hub.url}/api/v1/hq/promotions", json={
-        "title_fr": "Prix choc", "title_en": "Price drop", "kind": "fixed", "value": 999,
-        "scope": "sku", "targets": [world["sku"]], "starts_local": start, "ends_local": end,
-        "stores": [LYON], "priority": 10,
-    }, timeout=10)  # fmt: skip
+    r = api.post(
+        f"{hub.url}/api/v1/hq/promotions",
+        json={
+            "title_fr": "Prix choc",
+            "title_en": "Price drop",
+            "kind": "fixed",
+            "value": 999,
+            "scope": "sku",
+            "targets": [world["sku"]],
+            "starts_local": start,
+            "ends_local": end,
+            "stores": [LYON],
+            "priority": 10,
+        },
+        timeout=10,
+    )
     assert r.status_code == 201, r.text
     pid = r.json()["promotion"]["id"]
-    r = api.post(f"{hub.url}/api/v1/hq/promotions/{pid}/image",
-                 files={"image": ("b.jpg", banner_jpeg(), "image/jpeg")}, timeout=30)  # fmt: skip
+    r = api.post(
+        f"{hub.url}/api/v1/hq/promotions/{pid}/image",
+        files={"image": ("b.jpg", banner_jpeg(), "image/jpeg")},
+        timeout=30,
+    )
     assert r.status_code == 200, r.text
     assert api.post(f"{hub.url}/api/v1/hq/promotions/{pid}/publish", timeout=10).ok
     expect_on_kiosk(world, "Prix choc", 999)
@@ -221,8 +246,11 @@ def test_api_promotion_reaches_an_open_kiosk_and_goes(world):
     for label, shown in (("attract", world["attract"]), ("product", world["product"])):
         results = axe.run(shown)
         assert results.response["passes"], label
-        serious = [v["id"] for v in results.response["violations"]
-                   if v["impact"] in ("serious", "critical")]  # fmt: skip
+        serious = [
+            v["id"]
+            for v in results.response["violations"]
+            if v["impact"] in ("serious", "critical")
+        ]
         assert serious == [], (label, serious)
     attract = world["attract"]
     attract.get_by_role("button", name=re.compile("Mode accessible")).click()

@@ -94,8 +94,10 @@ def test_partial_hold_and_lines_with_nothing_here(store_db):
     r = res.create(store_db, [(a, 3), (b, 2), (c, 1), (c, 1)], now=NOW)
 
     assert {(ln["sku"], ln["qty"]) for ln in r["lines"]} == {(a, 1), (c, 2)}
-    assert r["unavailable"] == [{"sku": a, "wanted": 3, "held": 1},
-                                {"sku": b, "wanted": 2, "held": 0}]  # fmt: skip
+    assert r["unavailable"] == [
+        {"sku": a, "wanted": 3, "held": 1},
+        {"sku": b, "wanted": 2, "held": 0},
+    ]
     assert levels(store_db, [a, b])[a] == 0
     assert _movements(store_db, b) == []
 
@@ -113,9 +115,18 @@ def test_nothing_available_writes_nothing(store_db):
 
 @pytest.mark.parametrize(
     "lines",
-    [[], [("", 1)], [("X", 0)], [("X", -1)], [("X", 100)], [("X", True)], [("X",)], "X",
-     [("X", 1)] * 51],
-)  # fmt: skip
+    [
+        [],
+        [("", 1)],
+        [("X", 0)],
+        [("X", -1)],
+        [("X", 100)],
+        [("X", True)],
+        [("X",)],
+        "X",
+        [("X", 1)] * 51,
+    ],
+)
 def test_malformed_lines_refused(store_db, lines):
     before = _state(store_db)
     with pytest.raises(ReservationError) as exc:

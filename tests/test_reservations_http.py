@@ -121,14 +121,16 @@ def test_every_reservation_page_needs_a_staff_login(server, made, store_data):
         assert r.status_code == 302, path
         assert r.headers["Location"].startswith("/staff/login"), path
         assert "next=" in r.headers["Location"], path
-        hx = anon.get(server.url + path, headers={"HX-Request": "true"}, timeout=10,
-                      allow_redirects=False)  # fmt: skip
+        hx = anon.get(
+            server.url + path, headers={"HX-Request": "true"}, timeout=10, allow_redirects=False
+        )
         assert hx.headers["HX-Redirect"].startswith("/staff/login"), path
     token = _CSRF.search(anon.get(server.url + "/staff/login", timeout=10).text).group(1)
     for template in POSTS:
         path = template.format(**fill)
-        r = anon.post(server.url + path, data={"csrf_token": token}, allow_redirects=False,
-                      timeout=10)  # fmt: skip
+        r = anon.post(
+            server.url + path, data={"csrf_token": token}, allow_redirects=False, timeout=10
+        )
         assert r.status_code == 302 and r.headers["Location"].startswith("/staff/login"), path
     assert _state(store_data) == before
 
@@ -165,8 +167,9 @@ def test_list_shows_what_to_pull_and_refreshes_as_a_partial(server, made, store_
     db = _db(store_data)
     late = res.create(db, [(made["skus"][1], 1)])
     db.close()
-    hx = staff.get("/staff/reservations", headers={"HX-Request": "true",
-                                                   "HX-Target": "reservation-list"})  # fmt: skip
+    hx = staff.get(
+        "/staff/reservations", headers={"HX-Request": "true", "HX-Target": "reservation-list"}
+    )
     assert hx.status_code == 200
     assert hx.text.lstrip().startswith('<section id="reservation-list"')
     assert "<html" not in hx.text
@@ -195,8 +198,9 @@ def test_scans_and_typed_codes_open_the_reservation(server, made, store_data):
     refused = _audit(store_data, "reservation.scan_refused")
     assert len(refused) == 1 and refused[0][0] == staff.member["id"]
     # Unknown code: 404 with the list; an order number goes on to the counter.
-    r = staff.get("/staff/reservations/scan", params={"code": "R-2345" if a["code"] != "R-2345"
-                                                      else "R-2346"})  # fmt: skip
+    r = staff.get(
+        "/staff/reservations/scan", params={"code": "R-2345" if a["code"] != "R-2345" else "R-2346"}
+    )
     assert r.status_code == 404
     r = staff.get("/staff/reservations/scan", params={"code": "CC-12345678"})
     assert r.status_code == 302 and r.headers["Location"].startswith("/staff/scan")
@@ -207,8 +211,12 @@ def test_hand_over_and_release_over_http(server, made, store_data):
     a, b, skus, before = made["a"], made["b"], made["skus"], made["before"]
     token = staff.token(f"/staff/reservations/{a['id']}")
 
-    r = staff.http.post(f"{server.url}/staff/reservations/{a['id']}/collect",
-                        data={"csrf_token": token}, allow_redirects=False, timeout=10)  # fmt: skip
+    r = staff.http.post(
+        f"{server.url}/staff/reservations/{a['id']}/collect",
+        data={"csrf_token": token},
+        allow_redirects=False,
+        timeout=10,
+    )
     assert r.status_code == 302
     assert r.headers["Location"] == f"/staff/reservations/{a['id']}?done=collected"
     page = staff.get(r.headers["Location"])
@@ -217,7 +225,7 @@ def test_hand_over_and_release_over_http(server, made, store_data):
     assert res.get(db, a["id"])["status"] == "collected"
     # Handed over: the units left with the shopper, nothing comes back.
     assert levels(db, skus[:2]) == {skus[0]: before[skus[0]] - 2, skus[1]: before[skus[1]] - 1}
-    (staff_id, device, _), = _audit(store_data, "reservation.collected")  # fmt: skip
+    ((staff_id, device, _),) = _audit(store_data, "reservation.collected")
     assert staff_id == staff.member["id"] and "python-requests" in device
 
     settled = _state(store_data)
@@ -233,8 +241,9 @@ def test_hand_over_and_release_over_http(server, made, store_data):
     released = db.execute(
         "SELECT delta, reason, actor FROM stock_movements WHERE kind = 'released'"
     ).fetchall()
-    assert released == [(1, f"reservation {b['code']} released: customer phoned",
-                         staff.member["id"])]  # fmt: skip
+    assert released == [
+        (1, f"reservation {b['code']} released: customer phoned", staff.member["id"])
+    ]
     assert staff.post(f"/staff/reservations/{b['id']}/release").status_code == 409
     assert staff.get("/staff/reservations/r-aaaaaaaaaaaaaaaa").status_code == 404
     assert staff.post("/staff/reservations/r-aaaaaaaaaaaaaaaa/collect").status_code == 404
@@ -279,8 +288,9 @@ def test_an_overdue_reservation_stands_out(client, made, store_data, monkeypatch
 # --- Session, config ---------------------------------------------------------------------
 
 
-def test_the_self_refreshing_list_does_not_keep_a_session_alive(app, client, made, store_data,
-                                                                fake_clock):  # fmt: skip
+def test_the_self_refreshing_list_does_not_keep_a_session_alive(
+    app, client, made, store_data, fake_clock
+):
     staff_login(client, store_data)
     idle = app.config["STAFF_IDLE_SECONDS"]
     poll = {"HX-Request": "true", "HX-Target": "reservation-list", "X-Staff-Poll": "1"}
@@ -331,8 +341,9 @@ def test_expire_command_with_fake_now(made, store_data):
     assert res.get(db, made["a"]["id"])["status"] == "held"
     assert levels(db, [sku])[sku] == made["before"][sku]
     db.close()
-    closed = run_kiosk("reservations", "list", "--view", "closed_today", "--data",
-                       str(store_data), env=env)  # fmt: skip
+    closed = run_kiosk(
+        "reservations", "list", "--view", "closed_today", "--data", str(store_data), env=env
+    )
     assert b["code"] in closed.stdout and "expired" in closed.stdout
 
 
@@ -345,10 +356,16 @@ def test_two_expire_commands_at_once_release_each_once(store_data):
     env_now = {"KIOSK_FAKE_NOW": clock.iso(NOW + timedelta(hours=1))}
     cmd = [sys.executable, "-m", "app", "reservations", "expire", "--data", str(store_data)]
     procs = [
-        subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, **env_now}, stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            cmd,
+            cwd=ROOT,
+            env={**os.environ, **env_now},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         for _ in range(2)
-    ]  # fmt: skip
+    ]
     outs = [p.communicate(timeout=120) for p in procs]
     assert all(p.returncode == 0 for p in procs), outs
     total = sum(int(out.strip().split()[-1]) for out, _ in outs)
@@ -390,8 +407,7 @@ def _no_serious_axe_violation(page, label: str) -> None:
 
 
 @pytest.mark.browser
-def test_staff_list_shows_a_new_reservation_without_reload(browser, made, store_data,
-                                                           server):  # fmt: skip
+def test_staff_list_shows_a_new_reservation_without_reload(browser, made, store_data, server):
     context = browser.new_context(viewport={"width": 1280, "height": 800}, locale="fr-FR")
     page = context.new_page()
     errors: list[str] = []
@@ -403,8 +419,12 @@ def test_staff_list_shows_a_new_reservation_without_reload(browser, made, store_
         page.evaluate("window.__notReloaded = true")
         # A shopper reserves at a kiosk meanwhile.
         db = _db(store_data)
-        late = res.create(db, [(made["skus"][0], 1), (made["skus"][1], 1)], device="kiosk-2",
-                          now=NOW + timedelta(minutes=10))  # fmt: skip
+        late = res.create(
+            db,
+            [(made["skus"][0], 1), (made["skus"][1], 1)],
+            device="kiosk-2",
+            now=NOW + timedelta(minutes=10),
+        )
         db.close()
         expect(page.locator(f'[data-code="{late["code"]}"]')).to_be_visible(timeout=10_000)
         expect(page.locator('[data-count="held"]')).to_have_text("3")

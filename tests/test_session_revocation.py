@@ -290,18 +290,21 @@ def test_kiosk_staff_set_pin_and_set_role_end_sessions(store: Server) -> None:
     from .conftest import run_kiosk
 
     _client, copy, member = _staff(store)
-    done = run_kiosk("staff", "set-pin", "--data", str(store.data), "--id", member["id"],
-                     "--pin", "864200")  # fmt: skip
+    done = run_kiosk(
+        "staff", "set-pin", "--data", str(store.data), "--id", member["id"], "--pin", "864200"
+    )
     assert done.returncode == 0, done.stderr
     assert_sent_to_login(copy, store.url + STAFF_PAGE, "/staff/login")
 
     _client, copy, member = _staff(store)
-    done = run_kiosk("staff", "set-role", "--data", str(store.data), "--id", member["id"],
-                     "--role", "manager")  # fmt: skip
+    done = run_kiosk(
+        "staff", "set-role", "--data", str(store.data), "--id", member["id"], "--role", "manager"
+    )
     assert done.returncode == 0, done.stderr
     assert_sent_to_login(copy, store.url + STAFF_PAGE, "/staff/login")
-    bad = run_kiosk("staff", "set-pin", "--data", str(store.data), "--id", "sf-nobody",
-                    "--pin", "123456")  # fmt: skip
+    bad = run_kiosk(
+        "staff", "set-pin", "--data", str(store.data), "--id", "sf-nobody", "--pin", "123456"
+    )
     assert bad.returncode != 0 and "unknown staff member" in bad.stderr
 
 
@@ -309,13 +312,29 @@ def test_kiosk_hub_hq_user_set_password_and_set_role_end_sessions(hub: HubServer
     from .hub_fixtures import run_hub
 
     _client, copy, user = _hq(hub)
-    done = run_hub("hq-user", "set-password", "--data", str(hub.data), "--email", user["email"],
-                   "--password", "a-brand-new-password")  # fmt: skip
+    done = run_hub(
+        "hq-user",
+        "set-password",
+        "--data",
+        str(hub.data),
+        "--email",
+        user["email"],
+        "--password",
+        "a-brand-new-password",
+    )
     assert done.returncode == 0, done.stderr
     assert_sent_to_login(copy, hub.url + HQ_PAGE, "/hq/login")
 
     _client, copy, user = _hq(hub)
-    done = run_hub("hq-user", "set-role", "--data", str(hub.data), "--email", user["email"],
-                   "--role", "marketing")  # fmt: skip
+    done = run_hub(
+        "hq-user",
+        "set-role",
+        "--data",
+        str(hub.data),
+        "--email",
+        user["email"],
+        "--role",
+        "marketing",
+    )
     assert done.returncode == 0, done.stderr
     assert_sent_to_login(copy, hub.url + HQ_PAGE, "/hq/login")

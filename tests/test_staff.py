@@ -166,8 +166,18 @@ def test_login_and_logout_are_audited_with_the_device(client, store_db, store_da
 
 
 def test_cli_staff_add_and_list(store_data):
-    done = run_kiosk("staff", "add", "--data", str(store_data), "--name", "Nadia",
-                     "--role", "manager", "--pin", "135790")  # fmt: skip
+    done = run_kiosk(
+        "staff",
+        "add",
+        "--data",
+        str(store_data),
+        "--name",
+        "Nadia",
+        "--role",
+        "manager",
+        "--pin",
+        "135790",
+    )
     assert done.returncode == 0, done.stderr
     listed = run_kiosk("staff", "list", "--data", str(store_data))
     assert "manager" in listed.stdout and "Nadia" in listed.stdout
@@ -185,8 +195,12 @@ def test_cli_staff_add_prompts_for_the_pin_twice(store_data):
 
     done = subprocess.run(
         [sys.executable, "-m", "app", "staff", "add", "--data", str(store_data), "--name", "Lou"],
-        input="246810\n246810\n", capture_output=True, text=True, cwd=ROOT, timeout=60,
-    )  # fmt: skip
+        input="246810\n246810\n",
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+    )
     assert done.returncode == 0, done.stderr
     audit = json.loads(
         __import__("sqlite3")

@@ -128,8 +128,11 @@ def _login_then(url: str, data: Path, path: str) -> requests.Response:
     s = requests.Session()
     first = s.get(url + path, timeout=10)
     assert "/staff/login" in first.url
-    form = {"staff_id": member["id"], "pin": member["pin"],
-            "csrf_token": _CSRF.search(first.text).group(1)}  # fmt: skip
+    form = {
+        "staff_id": member["id"],
+        "pin": member["pin"],
+        "csrf_token": _CSRF.search(first.text).group(1),
+    }
     nxt = re.search(r'class="login-form".*?name="next" value="([^"]+)"', first.text, re.S)
     assert nxt, "the login form keeps where to go next"
     form["next"] = nxt.group(1).replace("&amp;", "&")

@@ -97,8 +97,9 @@ def test_browse_pages_answer_html_in_french_first_then_english(hub_server, shopp
     assert '<html lang="en">' in switched.text
     assert shopper.post("/shop/langue", {"lang": "xx"}).status_code == 400
     # Never another site as "next".
-    away = shopper.post("/shop/langue", {"lang": "fr", "next": "//evil.example/"},
-                        allow_redirects=False)  # fmt: skip
+    away = shopper.post(
+        "/shop/langue", {"lang": "fr", "next": "//evil.example/"}, allow_redirects=False
+    )
     assert away.headers["Location"] == "/shop/"
 
 
@@ -145,8 +146,9 @@ def test_forms_need_their_csrf_token(hub_server, shopper):
     refused = shopper.post("/shop/panier/ajouter", {"sku": item["sku"], "qty": "1"}, token=False)
     assert refused.status_code == 400 and refused.headers["Content-Type"].startswith("text/html")
     assert shopper.get("/shop/panier/qr.png").status_code == 404  # nothing was added
-    forged = shopper.post("/shop/panier/ajouter", {"sku": item["sku"], "csrf_token": "forged"},
-                          token=False)  # fmt: skip
+    forged = shopper.post(
+        "/shop/panier/ajouter", {"sku": item["sku"], "csrf_token": "forged"}, token=False
+    )
     assert forged.status_code == 400
     assert shopper.add(item["sku"]).status_code == 200
     other = Shopper(hub_server.url)  # another browser's token does not fit this session
@@ -175,8 +177,9 @@ def test_cart_lines_quantities_and_its_qr_token(hub_server, shopper):
     ref = codec.read_cart_token(keys.public_keys(hub_db(hub_server.data)), found.text)
     assert ref.cart_id == cart_id
     assert [(ln.sku, ln.qty, ln.price_cents) for ln in ref.lines] == [
-        (a["sku"], 2, a["price"]), (b["sku"], 3, b["price"])
-    ]  # fmt: skip
+        (a["sku"], 2, a["price"]),
+        (b["sku"], 3, b["price"]),
+    ]
     shopper.post("/shop/panier/retirer", {"sku": a["sku"]})
     assert shopper.get("/shop/panier").text.count('class="cart-line"') == 1
     # Thrown away: revoked for every store, and the QR code is gone.
@@ -244,8 +247,11 @@ def test_import_from_a_kiosk_at_todays_prices(hub_server, shopper):
     a, b = _stocked(hub_server.data)
     shopper.add(a["sku"])  # the cart this phone had before
     before = shopper.cart_id(hub_server.data)
-    lines = [CartLine(a["sku"], 2, a["price"]), CartLine(b["sku"], 1, b["price"] + 250),
-             CartLine("M000000-XXX-00", 1, 1000)]  # fmt: skip
+    lines = [
+        CartLine(a["sku"], 2, a["price"]),
+        CartLine(b["sku"], 1, b["price"] + 250),
+        CartLine("M000000-XXX-00", 1, 1000),
+    ]
     url = "/shop/panier/importer?l=" + quote(codec.encode_lines(lines), safe="*,")
     page = shopper.get(url)
     assert page.status_code == 200 and 'id="import-note"' in page.text
@@ -279,9 +285,12 @@ def test_checkout_shows_the_stores_stock_and_places_the_order(hub_server, shoppe
     shopper.add(b["sku"])
     cart_id = shopper.cart_id(hub_server.data)
     db = hub_db(hub_server.data)
-    levels = dict(db.execute(
-        "SELECT sku, qty FROM stock_levels WHERE store_id = ? AND sku IN (?, ?)",
-        [PARIS, a["sku"], b["sku"]]).fetchall())  # fmt: skip
+    levels = dict(
+        db.execute(
+            "SELECT sku, qty FROM stock_levels WHERE store_id = ? AND sku IN (?, ?)",
+            [PARIS, a["sku"], b["sku"]],
+        ).fetchall()
+    )
     chooser = shopper.get("/shop/commande")
     assert chooser.status_code == 200 and f"magasin={PARIS}" in chooser.text
     assert 'id="place-order"' not in chooser.text  # no store chosen yet
@@ -312,8 +321,12 @@ def test_checkout_shows_the_stores_stock_and_places_the_order(hub_server, shoppe
         "SELECT store_id FROM changes WHERE kind = 'revocation' AND key = ?", [cart_id]
     ).fetchall()
     assert revocation == [(None,)]
-    assert db.execute("SELECT qty FROM stock_levels WHERE store_id = ? AND sku = ?",
-                      [PARIS, a["sku"]]).fetchone()[0] == levels[a["sku"]] - 2  # fmt: skip
+    assert (
+        db.execute(
+            "SELECT qty FROM stock_levels WHERE store_id = ? AND sku = ?", [PARIS, a["sku"]]
+        ).fetchone()[0]
+        == levels[a["sku"]] - 2
+    )
     db.close()
     # The cart is spent: the session starts afresh; my orders lists the order.
     assert shopper.get("/shop/panier/qr.png").status_code == 404
@@ -462,13 +475,21 @@ def test_published_promotions_price_the_web_shop(hub_server, shopper):
     start = clock.utcnow() - timedelta(days=1)
     db = hub_db(hub_server.data)
     try:
-        row = promotions.create(db, {
-            "title_fr": "-20 % test", "title_en": "20% off test", "kind": "percent",
-            "value": 20, "scope": "sku", "targets": [a["sku"]],
-            "starts_local": start.strftime("%Y-%m-%dT%H:%M"),
-            "ends_local": (start + timedelta(days=10)).strftime("%Y-%m-%dT%H:%M"),
-            "timezone": "UTC",
-        }, "test")  # fmt: skip
+        row = promotions.create(
+            db,
+            {
+                "title_fr": "-20 % test",
+                "title_en": "20% off test",
+                "kind": "percent",
+                "value": 20,
+                "scope": "sku",
+                "targets": [a["sku"]],
+                "starts_local": start.strftime("%Y-%m-%dT%H:%M"),
+                "ends_local": (start + timedelta(days=10)).strftime("%Y-%m-%dT%H:%M"),
+                "timezone": "UTC",
+            },
+            "test",
+        )
         promotions.publish(db, row["id"], "test")
     finally:
         db.close()

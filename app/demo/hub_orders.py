@@ -39,15 +39,57 @@ from app.store.domain.tickets import render_qr
 DEMO_ORDER_MIX: dict[str, int] = {"placed": 12, "ready": 4, "collected": 3, "expired": 2}
 
 FIRST_NAMES = (
-    "Camille", "Léa", "Manon", "Chloé", "Inès", "Élodie", "Sarah", "Juliette", "Louise",
-    "Hugo", "Lucas", "Théo", "Nathan", "Mathis", "Jules", "Gabriel", "Raphaël", "Noé",
-    "Émile", "Zoé", "Anaïs", "Benoît", "Céline", "François",
-)  # fmt: skip
+    "Camille",
+    "Léa",
+    "Manon",
+    "Chloé",
+    "Inès",
+    "Élodie",
+    "Sarah",
+    "Juliette",
+    "Louise",
+    "Hugo",
+    "Lucas",
+    "Théo",
+    "Nathan",
+    "Mathis",
+    "Jules",
+    "Gabriel",
+    "Raphaël",
+    "Noé",
+    "Émile",
+    "Zoé",
+    "Anaïs",
+    "Benoît",
+    "Céline",
+    "François",
+)
 LAST_NAMES = (
-    "Martin", "Bernard", "Dubois", "Thomas", "Robert", "Richard", "Petit", "Durand",
-    "Leroy", "Moreau", "Simon", "Laurent", "Lefèvre", "Michel", "Garcia", "David",
-    "Bertrand", "Roux", "Vincent", "Fournier", "Morel", "Girard", "André", "Mercier",
-)  # fmt: skip
+    "Martin",
+    "Bernard",
+    "Dubois",
+    "Thomas",
+    "Robert",
+    "Richard",
+    "Petit",
+    "Durand",
+    "Leroy",
+    "Moreau",
+    "Simon",
+    "Laurent",
+    "Lefèvre",
+    "Michel",
+    "Garcia",
+    "David",
+    "Bertrand",
+    "Roux",
+    "Vincent",
+    "Fournier",
+    "Morel",
+    "Girard",
+    "André",
+    "Mercier",
+)
 
 
 def _ascii(text: str) -> str:
@@ -95,9 +137,13 @@ def _collect(db: Database, order_id: str, at: datetime) -> None:
     db.execute(
         "INSERT INTO handovers (handover_id, order_id, lines, collector, method, staff, at) "
         "VALUES (?, ?, ?, 'customer', 'code', 'seed', ?)",
-        [str(uuid.uuid4()), order_id, json.dumps([{"line": n, "qty": q} for n, q in lines]),
-         iso(at)],
-    )  # fmt: skip
+        [
+            str(uuid.uuid4()),
+            order_id,
+            json.dumps([{"line": n, "qty": q} for n, q in lines]),
+            iso(at),
+        ],
+    )
     db.execute("UPDATE order_lines SET qty_collected = qty_ready WHERE order_id = ?", [order_id])
     set_status(db, order_id, "collected", iso(at))
 
@@ -166,9 +212,16 @@ def seed_orders(
                     lines = [{"sku": s, "qty": rng.choice((1, 1, 1, 2))} for s in picked]
                     name, email = random_customer(rng)
                     made = create_order(
-                        db, store_id, name, email, lines, promised_at=promised,
-                        private_key=private_key, now=placed, code_hasher=demo_code_hash,
-                    )  # fmt: skip
+                        db,
+                        store_id,
+                        name,
+                        email,
+                        lines,
+                        promised_at=promised,
+                        private_key=private_key,
+                        now=placed,
+                        code_hasher=demo_code_hash,
+                    )
                     order_id = made["order"]["id"]
                     by_status[kind] = by_status.get(kind, 0) + 1
                     if kind == "placed":
@@ -250,17 +303,34 @@ def bulk_orders(
             placed = now - timedelta(minutes=rng.randint(5, 3 * 24 * 60))
             ready = i % 4 == 3
             token = tokens.mint(
-                private_key, "pickup", {"o": order_id, "s": store_id}, PICKUP_TOKEN_TTL_S,
-                now=placed.timestamp(), kid=kid,
-            )  # fmt: skip
+                private_key,
+                "pickup",
+                {"o": order_id, "s": store_id},
+                PICKUP_TOKEN_TTL_S,
+                now=placed.timestamp(),
+                kid=kid,
+            )
             name, email = random_customer(rng)
             code = new_pickup_code()
             orders.append(
-                (order_id, number, store_id, "ready" if ready else "placed", name, email,
-                 iso(placed), iso(placed + timedelta(hours=rng.choice((2, 4, 24)))), 5, code,
-                 demo_code_hash(code), token, f"B-{i % 500:03d}" if ready else None,
-                 iso(placed + timedelta(hours=1)) if ready else None, iso(now))
-            )  # fmt: skip
+                (
+                    order_id,
+                    number,
+                    store_id,
+                    "ready" if ready else "placed",
+                    name,
+                    email,
+                    iso(placed),
+                    iso(placed + timedelta(hours=rng.choice((2, 4, 24)))),
+                    5,
+                    code,
+                    demo_code_hash(code),
+                    token,
+                    f"B-{i % 500:03d}" if ready else None,
+                    iso(placed + timedelta(hours=1)) if ready else None,
+                    iso(now),
+                )
+            )
             for line, (sku, price) in enumerate(rng.sample(variants, rng.choice((1, 2, 3))), 1):
                 qty = rng.choice((1, 1, 2))
                 lines.append((order_id, line, sku, qty, price, qty if ready else 0))

@@ -162,13 +162,25 @@ def _wait_first_sync(name: str, url: str, proc: subprocess.Popen, timeout: float
 
 
 DEMO_HQ_USERS = (
-    {"email": "marketing@siege.demo", "name": "Léa Martin", "role": "marketing",
-     "password": "demo-marketing-2026"},
-    {"email": "operations@siege.demo", "name": "Hugo Bernard", "role": "operations",
-     "password": "demo-operations-2026"},
-    {"email": "admin@siege.demo", "name": "Sophie Laurent", "role": "admin",
-     "password": "demo-admin-2026"},
-)  # fmt: skip
+    {
+        "email": "marketing@siege.demo",
+        "name": "Léa Martin",
+        "role": "marketing",
+        "password": "demo-marketing-2026",
+    },
+    {
+        "email": "operations@siege.demo",
+        "name": "Hugo Bernard",
+        "role": "operations",
+        "password": "demo-operations-2026",
+    },
+    {
+        "email": "admin@siege.demo",
+        "name": "Sophie Laurent",
+        "role": "admin",
+        "password": "demo-admin-2026",
+    },
+)
 
 
 def ensure_demo_hq(data: Path) -> dict[str, Any]:
@@ -391,20 +403,46 @@ def run_demo(data: Path, port: int, products: int, phone_host: str | None = None
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     try:
         hub = subprocess.Popen(
-            [sys.executable, "-m", "app", "hub", "serve", "--data", str(hub_dir(data)),
-             "--port", str(port + HUB_PORT_OFFSET), "--threads", "16",
-             "--host", "0.0.0.0" if phone_host else "127.0.0.1"],  # noqa: S104
+            [
+                sys.executable,
+                "-m",
+                "app",
+                "hub",
+                "serve",
+                "--data",
+                str(hub_dir(data)),
+                "--port",
+                str(port + HUB_PORT_OFFSET),
+                "--threads",
+                "16",
+                "--host",
+                "0.0.0.0" if phone_host else "127.0.0.1",
+            ],  # noqa: S104
             env=env,
-        )  # fmt: skip
+        )
         procs.append(hub)
         _wait_ready(hub_url + "api/v1/status", hub)
         for i, store in enumerate(seedmod.DEMO_STORES):
             # The secret goes through the environment, not the command line (ps shows it).
-            store_env = {**env, "KIOSK_STORE_SECRET": secrets[store["id"]],
-                         "KIOSK_SHOP_URL": shop_base(port, phone_host)}  # fmt: skip
-            cmd = [sys.executable, "-m", "app", "serve",
-                   "--data", str(store_dir(data, store["id"])), "--port", str(port + i),
-                   "--hub-url", hub_url, "--store-id", store["id"]]  # fmt: skip
+            store_env = {
+                **env,
+                "KIOSK_STORE_SECRET": secrets[store["id"]],
+                "KIOSK_SHOP_URL": shop_base(port, phone_host),
+            }
+            cmd = [
+                sys.executable,
+                "-m",
+                "app",
+                "serve",
+                "--data",
+                str(store_dir(data, store["id"])),
+                "--port",
+                str(port + i),
+                "--hub-url",
+                hub_url,
+                "--store-id",
+                store["id"],
+            ]
             procs.append(subprocess.Popen(cmd, env=store_env))
         for i, store in enumerate(seedmod.DEMO_STORES):
             url = f"http://127.0.0.1:{port + i}/"

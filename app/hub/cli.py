@@ -155,9 +155,14 @@ def create_order_cmd(
     db = open_db(data)
     try:
         made = create_order(
-            db, store_id, customer, email, lines, expiry_days=expiry_days,
+            db,
+            store_id,
+            customer,
+            email,
+            lines,
+            expiry_days=expiry_days,
             private_key=current_private_key(data),
-        )  # fmt: skip
+        )
     except OrderError as exc:
         raise click.ClickException(str(exc)) from exc
     finally:

@@ -136,8 +136,13 @@ def staff() -> None:
 @staff.command("add")
 @data_option
 @click.option("--name", required=True, help="The name shown on the login screen.")
-@click.option("--role", type=click.Choice(["staff", "manager"]), default="staff",
-              show_default=True, help="Managers may also unlock and override.")  # fmt: skip
+@click.option(
+    "--role",
+    type=click.Choice(["staff", "manager"]),
+    default="staff",
+    show_default=True,
+    help="Managers may also unlock and override.",
+)
 @click.option("--pin", help="Six digits; asked for (hidden, twice) when not given.")
 def staff_add(data: Path, name: str, role: str, pin: str | None) -> None:
     """Create a staff member with a personal PIN (stored hashed only)."""

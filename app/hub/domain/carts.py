@@ -442,11 +442,18 @@ def checkout(
         # between the two cannot slip in.
         priced = price_items(
             db,
-            [Item(ln["sku"], rows[ln["sku"]]["category_slug"], rows[ln["sku"]]["unit_cents"],
-                  ln["qty"]) for ln in lines],
+            [
+                Item(
+                    ln["sku"],
+                    rows[ln["sku"]]["category_slug"],
+                    rows[ln["sku"]]["unit_cents"],
+                    ln["qty"],
+                )
+                for ln in lines
+            ],
             store_id=None,
             now=now,
-        )  # fmt: skip
+        )
         if expected_total is not None and priced.total_cents != expected_total:
             raise CartError("price_changed", "the cart's total changed since it was shown")
         made = create_order(

@@ -266,8 +266,14 @@ def _pending_commands(db: Database, store_id: str, cursor: int | None) -> dict[s
 
 # --------------------------------------------------------------------------- reading back
 
-INT_COLUMNS = ("free_disk_bytes", "db_size_bytes", "outbox_depth", "parked_count", "cursor",
-               "sync_lag_s")  # fmt: skip
+INT_COLUMNS = (
+    "free_disk_bytes",
+    "db_size_bytes",
+    "outbox_depth",
+    "parked_count",
+    "cursor",
+    "sync_lag_s",
+)
 INSTANT_COLUMNS = ("last_seen_at", "reported_at", "started_at", "oldest_unsent_at")
 
 

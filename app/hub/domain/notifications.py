@@ -127,9 +127,16 @@ def record(
     cursor = db.execute(
         "INSERT INTO notifications (order_id, customer_email, kind, subject, body, qr_token, "
         "created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-        [order["id"], order["customer_email"], kind, message["subject"], message["body"],
-         message["qr_token"], iso(now or utcnow())],
-    )  # fmt: skip
+        [
+            order["id"],
+            order["customer_email"],
+            kind,
+            message["subject"],
+            message["body"],
+            message["qr_token"],
+            iso(now or utcnow()),
+        ],
+    )
     return int(cursor.lastrowid)
 
 

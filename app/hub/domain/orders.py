@@ -330,9 +330,21 @@ def create_order(
             "INSERT INTO orders (id, number, store_id, status, customer_name, customer_email, "
             "placed_at, promised_at, expiry_days, pickup_code, pickup_code_hash, pickup_token, "
             "revision, updated_at) VALUES (?, ?, ?, 'placed', ?, ?, ?, ?, ?, ?, ?, ?, 1, ?)",
-            [order_id, number, store_id, name, email, placed_at, promised_at, expiry_days,
-             code, code_hash, token, placed_at],
-        )  # fmt: skip
+            [
+                order_id,
+                number,
+                store_id,
+                name,
+                email,
+                placed_at,
+                promised_at,
+                expiry_days,
+                code,
+                code_hash,
+                token,
+                placed_at,
+            ],
+        )
         db.conn.executemany(
             "INSERT INTO order_lines (order_id, line, sku, qty, price_cents, discount_cents) "
             "VALUES (?, ?, ?, ?, ?, ?)",
@@ -368,8 +380,12 @@ def fresh_ids(db: Database) -> tuple[str, str]:
 def set_status(db: Database, order_id: str, status: str, at: str, **fields: Any) -> None:
     """Move an order to ``status`` (with the matching timestamp column, if any)."""
     columns = {"status": status, "updated_at": at, **fields}
-    stamp = {"ready": "ready_at", "ready_partial": "ready_at", "collected": "collected_at",
-             "expired": "expired_at"}.get(status)  # fmt: skip
+    stamp = {
+        "ready": "ready_at",
+        "ready_partial": "ready_at",
+        "collected": "collected_at",
+        "expired": "expired_at",
+    }.get(status)
     if stamp and stamp not in columns:
         columns[stamp] = at
     assignments = ", ".join(f"{name} = ?" for name in columns)

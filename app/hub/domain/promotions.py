@@ -88,8 +88,15 @@ def new_promotion_id() -> str:
 # --- Validation --------------------------------------------------------------------
 
 
-def clean_text(value: Any, field: str, limit: int, errors: dict[str, str], *,
-               required: bool = False, multiline: bool = False) -> str:  # fmt: skip
+def clean_text(
+    value: Any,
+    field: str,
+    limit: int,
+    errors: dict[str, str],
+    *,
+    required: bool = False,
+    multiline: bool = False,
+) -> str:
     """Plain text only: trimmed, NFC, no control characters, no markup, at most ``limit``."""
     if value is None:
         value = ""
@@ -137,9 +144,9 @@ def _int(value: Any, field: str, errors: dict[str, str], low: int, high: int, wh
     return value
 
 
-def parse_local(text: Any, zone: ZoneInfo | None, field: str, errors: dict[str, str]) -> (
-    tuple[str, datetime] | None
-):  # fmt: skip
+def parse_local(
+    text: Any, zone: ZoneInfo | None, field: str, errors: dict[str, str]
+) -> tuple[str, datetime] | None:
     """``2026-11-22T09:00`` in ``zone`` -> (normalised local text, aware UTC instant).
 
     A time that does not exist in the zone (the hour skipped when clocks go forward) is
@@ -356,11 +363,17 @@ def validate(db: Database, data: dict[str, Any]) -> dict[str, Any]:
     row["scope"] = scope
     row["targets"] = _targets(db, scope, data.get("targets"), errors)
     min_qty = data.get("min_qty", 1)
-    row["min_qty"] = _int(1 if min_qty in (None, "") else min_qty, "min_qty", errors,
-                          *MIN_QTY_RANGE, "Quantité minimale")  # fmt: skip
+    row["min_qty"] = _int(
+        1 if min_qty in (None, "") else min_qty,
+        "min_qty",
+        errors,
+        *MIN_QTY_RANGE,
+        "Quantité minimale",
+    )
     priority = data.get("priority", 0)
-    row["priority"] = _int(0 if priority in (None, "") else priority, "priority", errors,
-                           *PRIORITY_RANGE, "Priorité")  # fmt: skip
+    row["priority"] = _int(
+        0 if priority in (None, "") else priority, "priority", errors, *PRIORITY_RANGE, "Priorité"
+    )
     # Absent (null): the retailer's zone. Sent, even empty, it must be a real zone.
     zone_name = data.get("timezone")
     zone = _zone(DEFAULT_TIMEZONE if zone_name is None else zone_name, errors)
@@ -438,9 +451,10 @@ def list_promotions(
 ) -> list[dict[str, Any]]:
     """Every promotion, newest change first, each with its ``phase``."""
     now = now or clock.utcnow()
-    rows = [_decode(r) for r in db.execute_returning_dicts(
-        "SELECT * FROM promotions ORDER BY updated_at DESC, id"
-    )]  # fmt: skip
+    rows = [
+        _decode(r)
+        for r in db.execute_returning_dicts("SELECT * FROM promotions ORDER BY updated_at DESC, id")
+    ]
     for r in rows:
         r["phase"] = phase(r, now)
     if phase_filter:
@@ -514,14 +528,21 @@ def active_rules(db: Database, store_id: str | None, now: datetime | None = None
 # --- Changes -----------------------------------------------------------------------
 
 
-def _history(db: Database, row: dict[str, Any], actor: str, action: str,
-             changes: dict[str, Any]) -> None:  # fmt: skip
+def _history(
+    db: Database, row: dict[str, Any], actor: str, action: str, changes: dict[str, Any]
+) -> None:
     db.execute(
         "INSERT INTO promotion_history (promotion_id, revision, at, actor, action, changes) "
         "VALUES (?, ?, ?, ?, ?, ?)",
-        [row["id"], row["revision"], clock.now_iso(), actor, action,
-         json.dumps(changes, ensure_ascii=False, sort_keys=True)],
-    )  # fmt: skip
+        [
+            row["id"],
+            row["revision"],
+            clock.now_iso(),
+            actor,
+            action,
+            json.dumps(changes, ensure_ascii=False, sort_keys=True),
+        ],
+    )
 
 
 def _save(db: Database, row: dict[str, Any]) -> None:
@@ -596,8 +617,9 @@ def update(db: Database, promotion_id: str, data: dict[str, Any], actor: str) ->
     return _row(db, promotion_id)
 
 
-def set_image(db: Database, data_dir: str | Path, promotion_id: str, upload: bytes,
-              actor: str) -> dict[str, Any]:  # fmt: skip
+def set_image(
+    db: Database, data_dir: str | Path, promotion_id: str, upload: bytes, actor: str
+) -> dict[str, Any]:
     """Check, clean and store an uploaded image; raises ImageRejected or NotFound."""
     _row(db, promotion_id)  # 404 before any decoding work
     images = promo_images.process(upload)
@@ -626,8 +648,13 @@ def remove_image(db: Database, promotion_id: str, actor: str) -> dict[str, Any]:
         if not row["image_hash"]:
             return row
         old = row["image_hash"]
-        row.update(image_hash=None, image_formats=None, revision=row["revision"] + 1,
-                   updated_by=actor, updated_at=clock.now_iso())  # fmt: skip
+        row.update(
+            image_hash=None,
+            image_formats=None,
+            revision=row["revision"] + 1,
+            updated_by=actor,
+            updated_at=clock.now_iso(),
+        )
         _save(db, row)
         _history(db, row, actor, "image", {"image": [old, None]})
         if row["status"] == "published":
@@ -635,9 +662,9 @@ def remove_image(db: Database, promotion_id: str, actor: str) -> dict[str, Any]:
     return _row(db, promotion_id)
 
 
-def publish(db: Database, promotion_id: str, actor: str, now: datetime | None = None) -> (
-    dict[str, Any]
-):  # fmt: skip
+def publish(
+    db: Database, promotion_id: str, actor: str, now: datetime | None = None
+) -> dict[str, Any]:
     """Publish to the targeted stores (again, after an unpublish). Raises PromotionError
     when it has already ended: nobody would ever see it."""
     now = now or clock.utcnow()
@@ -650,12 +677,17 @@ def publish(db: Database, promotion_id: str, actor: str, now: datetime | None = 
                 {
                     "ends_local": "Cette promotion est déjà terminée : repoussez sa fin avant de "
                     "la publier."
-                },  # fmt: skip
+                },
                 code="ended",
             )
         before = row["status"]
-        row.update(status="published", revision=row["revision"] + 1, updated_by=actor,
-                   updated_at=clock.now_iso(), published_at=clock.iso(now))  # fmt: skip
+        row.update(
+            status="published",
+            revision=row["revision"] + 1,
+            updated_by=actor,
+            updated_at=clock.now_iso(),
+            published_at=clock.iso(now),
+        )
         _save(db, row)
         _history(db, row, actor, "published", {"status": [before, "published"]})
         _announce(db, row)
@@ -668,8 +700,12 @@ def unpublish(db: Database, promotion_id: str, actor: str) -> dict[str, Any]:
         row = _row(db, promotion_id)
         if row["status"] != "published":
             return row
-        row.update(status="unpublished", revision=row["revision"] + 1, updated_by=actor,
-                   updated_at=clock.now_iso())  # fmt: skip
+        row.update(
+            status="unpublished",
+            revision=row["revision"] + 1,
+            updated_by=actor,
+            updated_at=clock.now_iso(),
+        )
         _save(db, row)
         _history(db, row, actor, "unpublished", {"status": ["published", "unpublished"]})
         _announce(db, row)

@@ -150,11 +150,18 @@ def _price(db: Database, store_id: str, lines: list[dict[str, Any]], at: datetim
     rows = catalog_rows(db, [ln["sku"] for ln in lines])
     priced = price_items(
         db,
-        [Item(ln["sku"], rows[ln["sku"]]["category_slug"], rows[ln["sku"]]["unit_cents"],
-              ln["qty"]) for ln in lines],
+        [
+            Item(
+                ln["sku"],
+                rows[ln["sku"]]["category_slug"],
+                rows[ln["sku"]]["unit_cents"],
+                ln["qty"],
+            )
+            for ln in lines
+        ],
         store_id=store_id,
         now=at,
-    )  # fmt: skip
+    )
     shown = {ln["sku"]: ln.get("shown_total_cents") for ln in lines}
     out = []
     for line in priced.lines:
@@ -198,10 +205,15 @@ def _home_delivery(
 ) -> dict[str, Any]:
     rows = catalog_rows(db, [ln["sku"] for ln in lines])
     stored = [
-        {"sku": p.sku, "qty": p.qty, "unit_cents": p.unit_cents, "total_cents": p.total_cents,
-         "discount_cents": p.discount_cents}
+        {
+            "sku": p.sku,
+            "qty": p.qty,
+            "unit_cents": p.unit_cents,
+            "total_cents": p.total_cents,
+            "discount_cents": p.discount_cents,
+        }
         for p in priced.lines
-    ]  # fmt: skip
+    ]
     delivery_id, number = _new_delivery_ids(db)
     at = now_iso()
     db.execute(
@@ -209,9 +221,22 @@ def _home_delivery(
         "customer_email, address_line1, address_postcode, address_city, lines, total_cents, "
         "status, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
         "'requested', ?, ?)",
-        [delivery_id, number, request_id, store_id, name, email, address["line1"],
-         address["postcode"], address["city"], json.dumps(stored), priced.total_cents, at, at],
-    )  # fmt: skip
+        [
+            delivery_id,
+            number,
+            request_id,
+            store_id,
+            name,
+            email,
+            address["line1"],
+            address["postcode"],
+            address["city"],
+            json.dumps(stored),
+            priced.total_cents,
+            at,
+            at,
+        ],
+    )
     items = "\n".join(
         f"- {rows[ln['sku']]['name_fr']} ({rows[ln['sku']]['size']}, "
         f"{rows[ln['sku']]['colour_fr']}) × {ln['qty']}"
@@ -221,12 +246,16 @@ def _home_delivery(
     db.execute(
         "INSERT INTO notifications (order_id, customer_email, kind, subject, body, created_at) "
         "VALUES (NULL, ?, 'placed', ?, ?, ?)",
-        [email, f"Livraison {number} demandée",
-         f"Bonjour {name},\n\nNous avons bien reçu votre demande de livraison {number} à "
-         f"l'adresse :\n{address['line1']}\n{address['postcode']} {address['city']}\n\n"
-         f"{items}\n\nNous vous écrirons à l'expédition.\n\n---\nWe received your home "
-         f"delivery request {number}; we will write when it ships.", at],
-    )  # fmt: skip
+        [
+            email,
+            f"Livraison {number} demandée",
+            f"Bonjour {name},\n\nNous avons bien reçu votre demande de livraison {number} à "
+            f"l'adresse :\n{address['line1']}\n{address['postcode']} {address['city']}\n\n"
+            f"{items}\n\nNous vous écrirons à l'expédition.\n\n---\nWe received your home "
+            f"delivery request {number}; we will write when it ships.",
+            at,
+        ],
+    )
     return {"delivery_id": delivery_id, "number": number}
 
 
@@ -261,9 +290,17 @@ def _order_request(
     if fulfilment == "pickup":
         try:
             made = create_order(
-                db, store_id, name, email, lines, private_key=_signing_key(db), now=now,
-                reserve=False, check_stock=False, priced=priced,
-            )  # fmt: skip
+                db,
+                store_id,
+                name,
+                email,
+                lines,
+                private_key=_signing_key(db),
+                now=now,
+                reserve=False,
+                check_stock=False,
+                priced=priced,
+            )
         except OrderError as exc:  # validated above; kept as a refusal, never a 500
             reason = "unknown_sku" if exc.code == "unknown_sku" else "invalid_payload"
             raise Rejected(reason, str(exc)) from exc

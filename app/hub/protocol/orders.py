@@ -180,10 +180,20 @@ def _handover(db: Database, store_id: str, payload: dict[str, Any], tx_id: str) 
         "INSERT INTO handovers (handover_id, order_id, lines, collector, collector_name, "
         "method, override_reason, staff, manager, at, tx_id) "
         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [handover_id, order["id"], json.dumps([{"line": n, "qty": q} for n, q in items]),
-         fields["collector"], fields["collector_name"], fields["method"],
-         fields["override_reason"], fields["staff"], fields["manager"], at, tx_id],
-    )  # fmt: skip
+        [
+            handover_id,
+            order["id"],
+            json.dumps([{"line": n, "qty": q} for n, q in items]),
+            fields["collector"],
+            fields["collector_name"],
+            fields["method"],
+            fields["override_reason"],
+            fields["staff"],
+            fields["manager"],
+            at,
+            tx_id,
+        ],
+    )
     db.conn.executemany(
         "UPDATE order_lines SET qty_collected = qty_collected + ? WHERE order_id = ? AND line = ?",
         [(qty, order["id"], line) for line, qty in items],
@@ -306,9 +316,20 @@ def _return(db: Database, store_id: str, payload: dict[str, Any], tx_id: str) ->
     db.execute(
         "INSERT INTO returns (return_id, order_id, store_id, lines, reason, refund, "
         "credit_code, staff, manager, at, tx_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [return_id, order["id"] if order else None, store_id, json.dumps(lines), reason,
-         refund, credit, staff, manager, now_iso(), tx_id],
-    )  # fmt: skip
+        [
+            return_id,
+            order["id"] if order else None,
+            store_id,
+            json.dumps(lines),
+            reason,
+            refund,
+            credit,
+            staff,
+            manager,
+            now_iso(),
+            tx_id,
+        ],
+    )
     if order is not None:
         db.conn.executemany(
             "UPDATE order_lines SET qty_returned = qty_returned + ? "

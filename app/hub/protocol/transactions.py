@@ -253,9 +253,12 @@ def apply_one(db: Database, store_id: str, item: dict[str, Any]) -> dict[str, An
         log.exception("transaction %s (%s) could not be applied", tx_id, _type_of(item))
     # Not recorded under its id, unlike a refusal of what was sent: once the hub is
     # mended, head office's "retry" sends the same id again and it is applied then.
-    return _rejected(raw_id, "invalid_payload",
-                     "the hub could not apply this transaction (an unexpected error, logged "
-                     "at the hub); nothing of it was applied")  # fmt: skip
+    return _rejected(
+        raw_id,
+        "invalid_payload",
+        "the hub could not apply this transaction (an unexpected error, logged "
+        "at the hub); nothing of it was applied",
+    )
 
 
 def _type_of(item: dict[str, Any]) -> str:

@@ -260,7 +260,7 @@ PAYLOADS: dict[str, dict[str, Field]] = {
                 "line": Field("int", required=True),
                 "qty_ready": Field("int", required=True, low=0, high=_MAX_UNITS),
             },
-        ),  # fmt: skip
+        ),
         "shelf_slot": _str(20, required=True, min_len=1),
         "staff": _str(_STAFF, required=True, min_len=1),
     },
@@ -276,7 +276,7 @@ PAYLOADS: dict[str, dict[str, Field]] = {
                 "line": Field("int", required=True),
                 "qty": Field("int", required=True, low=0, high=_MAX_UNITS),
             },
-        ),  # fmt: skip
+        ),
         "collector": _str(20, required=True, choices=("customer", "proxy")),
         "collector_name": _str(80),
         "method": _str(20, required=True, choices=("qr", "code", "override")),
@@ -300,7 +300,7 @@ PAYLOADS: dict[str, dict[str, Field]] = {
                 "qty": Field("int", required=True, low=1, high=999),
                 "condition": _str(20, required=True, choices=("resellable", "damaged")),
             },
-        ),  # fmt: skip
+        ),
         "reason": _str(500, nullable=False),
         "refund": _str(20, required=True, choices=("original_payment", "store_credit")),
         "staff": _str(_STAFF, required=True, min_len=1),
@@ -318,7 +318,7 @@ PAYLOADS: dict[str, dict[str, Field]] = {
                 "postcode": _str(10, required=True, min_len=1),
                 "city": _str(80, required=True, min_len=1),
             },
-        ),  # fmt: skip
+        ),
         "lines": Field(
             "list",
             required=True,
@@ -329,7 +329,7 @@ PAYLOADS: dict[str, dict[str, Field]] = {
                 "qty": Field("int", required=True, low=1, high=_MAX_UNITS),
                 "shown_total_cents": Field("int", low=0, high=10**9),
             },
-        ),  # fmt: skip
+        ),
         "priced_at": _str(40),
         "cart_id": _str(64),
     },

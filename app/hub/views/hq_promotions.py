@@ -48,8 +48,15 @@ KINDS = {
     "nth_percent": "Remise sur le n-ième article (« 2e à -50 % »)",
 }
 SCOPES = {"all": "Tout le catalogue", "category": "Des catégories", "sku": "Des produits"}
-TIMEZONES = ("Europe/Paris", "Europe/Brussels", "Europe/Luxembourg", "Europe/Zurich",
-             "Indian/Reunion", "America/Martinique", "America/Guadeloupe")  # fmt: skip
+TIMEZONES = (
+    "Europe/Paris",
+    "Europe/Brussels",
+    "Europe/Luxembourg",
+    "Europe/Zurich",
+    "Indian/Reunion",
+    "America/Martinique",
+    "America/Guadeloupe",
+)
 FIELD_LABELS = {
     "title_fr": "Titre (français)",
     "title_en": "Titre (anglais)",
@@ -260,8 +267,9 @@ def promotions() -> ResponseReturnValue:
         wanted = None
     rows = promo.list_promotions(get_db(), clock.utcnow(), wanted)
     for r in rows:
-        r["badge"] = badge({"kind": r["kind"], "value": r["value"], "nth": r["nth"],
-                            "min_qty": r["min_qty"]}, "fr")  # fmt: skip
+        r["badge"] = badge(
+            {"kind": r["kind"], "value": r["value"], "nth": r["nth"], "min_qty": r["min_qty"]}, "fr"
+        )
     return render_template("hq/promotions.html", promotions=rows, phases=PHASES, wanted=wanted)
 
 
@@ -381,7 +389,7 @@ def preview_banner(row: dict[str, Any], lang: str) -> dict[str, Any]:
                 "min_qty": row["min_qty"],
             },
             lang,
-        ),  # fmt: skip
+        ),
         "image_url": image_url,
     }
 

@@ -128,8 +128,10 @@ def patch_promotion(promotion_id: str) -> ResponseReturnValue:
     except promo.PromotionError as exc:
         return _invalid(exc.fields)
     if row["revision"] != before["revision"]:
-        audit("promotion.updated", {"promotion_id": promotion_id, "revision": row["revision"],
-                                    "via": "api"})  # fmt: skip
+        audit(
+            "promotion.updated",
+            {"promotion_id": promotion_id, "revision": row["revision"], "via": "api"},
+        )
     return jsonify(promotion=promo.api_view(row))
 
 
@@ -143,8 +145,10 @@ def publish_promotion(promotion_id: str) -> ResponseReturnValue:
         return _not_found(promotion_id)
     except promo.PromotionError as exc:
         return _invalid(exc.fields, code=exc.code, status=409)
-    audit("promotion.published", {"promotion_id": promotion_id, "revision": row["revision"],
-                                  "via": "api"})  # fmt: skip
+    audit(
+        "promotion.published",
+        {"promotion_id": promotion_id, "revision": row["revision"], "via": "api"},
+    )
     return jsonify(promotion=promo.api_view(row))
 
 
@@ -156,8 +160,10 @@ def unpublish_promotion(promotion_id: str) -> ResponseReturnValue:
         row = promo.unpublish(get_db(), promotion_id, _actor())
     except promo.NotFound:
         return _not_found(promotion_id)
-    audit("promotion.unpublished", {"promotion_id": promotion_id, "revision": row["revision"],
-                                    "via": "api"})  # fmt: skip
+    audit(
+        "promotion.unpublished",
+        {"promotion_id": promotion_id, "revision": row["revision"], "via": "api"},
+    )
     return jsonify(promotion=promo.api_view(row))
 
 
@@ -173,14 +179,16 @@ def upload_image(promotion_id: str) -> ResponseReturnValue:
     else:
         return _invalid({"image": "Envoyez l'image en multipart/form-data, champ « image »."})
     try:
-        row = promo.set_image(get_db(), current_app.config["DATA_DIR"], promotion_id, data,
-                              _actor())  # fmt: skip
+        row = promo.set_image(
+            get_db(), current_app.config["DATA_DIR"], promotion_id, data, _actor()
+        )
     except promo.NotFound:
         return _not_found(promotion_id)
     except promo_images.ImageRejected as exc:
         return _invalid(
             {"image": exc.message}, code=exc.code, status=413 if exc.code == "too_large" else 422
         )
-    audit("promotion.image", {"promotion_id": promotion_id, "image": row["image_hash"],
-                              "via": "api"})  # fmt: skip
+    audit(
+        "promotion.image", {"promotion_id": promotion_id, "image": row["image_hash"], "via": "api"}
+    )
     return jsonify(promotion=promo.api_view(row))

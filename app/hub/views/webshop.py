@@ -182,8 +182,10 @@ def search() -> ResponseReturnValue:
             "LIKE ? ESCAPE '\\'"
             for _w in words
         )
-        params = ["%" + w.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-                  for w in words]  # fmt: skip
+        params = [
+            "%" + w.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            for w in words
+        ]
         pks = [
             r[0]
             for r in db.execute(
@@ -231,8 +233,10 @@ def product(ref: str) -> ResponseReturnValue:
         abort(404)
     colours: dict[str, dict[str, Any]] = {}
     for v in variants:
-        colours.setdefault(v["colour_code"], {"code": v["colour_code"], "name": v["colour"],
-                                              "dot": _swatch(v["colour_hex"])})  # fmt: skip
+        colours.setdefault(
+            v["colour_code"],
+            {"code": v["colour_code"], "name": v["colour"], "dot": _swatch(v["colour_hex"])},
+        )
     chosen = request.args.get("couleur", "")
     if chosen not in colours:
         chosen = variants[0]["colour_code"]
@@ -436,8 +440,11 @@ def import_cart() -> ResponseReturnValue:
     previous = _session_cart()
     done = session.get("import") or {}
     if done.get("sig") == sig and previous is not None and previous["id"] == done.get("cart"):
-        result = {"cart_id": previous["id"], "dropped": done.get("dropped", []),
-                  "changed": done.get("changed", [])}  # fmt: skip
+        result = {
+            "cart_id": previous["id"],
+            "dropped": done.get("dropped", []),
+            "changed": done.get("changed", []),
+        }
         previous = carts.get_cart(db, session.get("prev_cart"))
     else:
         result = carts.import_lines(db, lines, "kiosk")
@@ -449,12 +456,17 @@ def import_cart() -> ResponseReturnValue:
             previous = None
             session.pop("prev_cart", None)
         session["cart"] = result["cart_id"]
-        session["import"] = {"sig": sig, "cart": result["cart_id"],
-                             "dropped": result["dropped"][:20],
-                             "changed": result["changed"][:20]}  # fmt: skip
+        session["import"] = {
+            "sig": sig,
+            "cart": result["cart_id"],
+            "dropped": result["dropped"][:20],
+            "changed": result["changed"][:20],
+        }
     names = carts.catalog_rows(db, [c["sku"] for c in result["changed"]])
-    changed = [{**c, "name": _name(names[c["sku"]], "name") if c["sku"] in names else c["sku"]}
-               for c in result["changed"]]  # fmt: skip
+    changed = [
+        {**c, "name": _name(names[c["sku"]], "name") if c["sku"] in names else c["sku"]}
+        for c in result["changed"]
+    ]
     context = _cart_context(carts.get_cart(db, result["cart_id"]))
     return render_template(
         "hub/shop/cart.html",
@@ -493,8 +505,14 @@ def _checkout_context(cart: dict[str, Any], store_id: str | None) -> dict[str, A
         for ln in priced["lines"]:
             ln["here"] = levels.get(ln["sku"], 0)
             short += ln["here"] < ln["qty"]
-    return {"cart": cart, "priced": priced, "stores": stores, "store": store,
-            "n_lines": len(priced["lines"]), "short": short}  # fmt: skip
+    return {
+        "cart": cart,
+        "priced": priced,
+        "stores": stores,
+        "store": store,
+        "n_lines": len(priced["lines"]),
+        "short": short,
+    }
 
 
 @bp.get("/commande")
@@ -534,9 +552,14 @@ def place_order() -> ResponseReturnValue:
         private_key = keys.current_private_key(current_app.config["DATA_DIR"])
         try:
             made = carts.checkout(
-                get_db(), cart["id"], context["store"]["id"], form["name"], email,
-                private_key=private_key, expected_total=expected,
-            )  # fmt: skip
+                get_db(),
+                cart["id"],
+                context["store"]["id"],
+                form["name"],
+                email,
+                private_key=private_key,
+                expected_total=expected,
+            )
         except carts.CartError as exc:
             if exc.code != "price_changed":
                 flash(_cart_message(exc), "error")

@@ -399,9 +399,12 @@ def scan_item(db: Database, order_id: str, code: str, staff_id: str, device: str
         candidates = [ln for ln in order["lines"] if ln["sku"] == variant["sku"]]
         if not candidates:
             staffauth.audit(
-                db, staff_id, "order.scan_wrong_item", device,
+                db,
+                staff_id,
+                "order.scan_wrong_item",
+                device,
                 {"order_id": order_id, "sku": variant["sku"]},
-            )  # fmt: skip
+            )
             wrong = OrderError("wrong_item", "this product is not in the order", sku=variant["sku"])
         else:
             line = next((ln for ln in candidates if ln["qty_picked"] < ln["qty"]), None)
@@ -417,9 +420,12 @@ def scan_item(db: Database, order_id: str, code: str, staff_id: str, device: str
             if order["status"] == "placed":
                 _touch(db, order_id, status="preparing")
             staffauth.audit(
-                db, staff_id, "order.scan", device,
+                db,
+                staff_id,
+                "order.scan",
+                device,
                 {"order_id": order_id, "line": line["line"], "picked": picked},
-            )  # fmt: skip
+            )
     if wrong is not None:
         raise wrong  # after the commit, so the audit entry of the refused scan stays
     line["qty_picked"] = picked
@@ -472,9 +478,14 @@ def mark_ready(
         db.execute("UPDATE order_lines SET qty_ready = qty_picked WHERE order_id = ?", [order_id])
         expires = _Calendar(db).expires_at(now, order["expiry_days"])
         _touch(
-            db, order_id, status=status, shelf_slot=slot, ready_at=clock.iso(now),
-            expires_at=clock.iso(expires), reminder_queued=0,
-        )  # fmt: skip
+            db,
+            order_id,
+            status=status,
+            shelf_slot=slot,
+            ready_at=clock.iso(now),
+            expires_at=clock.iso(expires),
+            reminder_queued=0,
+        )
         _queue(
             db,
             "order.ready",
@@ -489,9 +500,12 @@ def mark_ready(
             order_id,
         )
         staffauth.audit(
-            db, staff_id, "order.ready", device,
+            db,
+            staff_id,
+            "order.ready",
+            device,
             {"order_id": order_id, "status": status, "shelf_slot": slot},
-        )  # fmt: skip
+        )
     return _require(db, order_id)
 
 
@@ -588,9 +602,12 @@ def verify_code(
             else:
                 _touch(db, order_id, code_failures=failures)
                 staffauth.audit(
-                    db, staff_id, "order.code_wrong", device,
+                    db,
+                    staff_id,
+                    "order.code_wrong",
+                    device,
                     {"order_id": order_id, "failures": failures},
-                )  # fmt: skip
+                )
                 error = OrderError(
                     "wrong_code", "wrong pickup code", attempts_left=MAX_CODE_FAILURES - failures
                 )
@@ -675,9 +692,11 @@ def handover(
                     raise OrderError("unknown_line", "no such line in this order", line=line)
                 if qty > remaining[line]:
                     raise OrderError(
-                        "qty_out_of_range", "more than is left to hand over",
-                        line=line, left=remaining[line],
-                    )  # fmt: skip
+                        "qty_out_of_range",
+                        "more than is left to hand over",
+                        line=line,
+                        left=remaining[line],
+                    )
                 if qty:
                     chosen[line] = qty
         if not chosen:
@@ -722,10 +741,19 @@ def handover(
             payload["manager"] = manager_id
         _queue(db, "order.handover", payload, order_id)
         staffauth.audit(
-            db, staff_id, "order.handover", device,
-            {"order_id": order_id, "handover_id": handover_id, "method": method,
-             "collector": collector, "status": status, "manager": record["manager_id"]},
-        )  # fmt: skip
+            db,
+            staff_id,
+            "order.handover",
+            device,
+            {
+                "order_id": order_id,
+                "handover_id": handover_id,
+                "method": method,
+                "collector": collector,
+                "status": status,
+                "manager": record["manager_id"],
+            },
+        )
     return {**record, "lines": line_list, "status": status, "repeat": False}
 
 
@@ -785,8 +813,9 @@ def expire_due(db: Database, now: datetime | None = None, device: str = "expiry"
                 [order_id],
             ).rowcount
             if changed:
-                _queue(db, "order.reminder", {"order_id": order_id, "expires_at": expires_at},
-                       order_id)  # fmt: skip
+                _queue(
+                    db, "order.reminder", {"order_id": order_id, "expires_at": expires_at}, order_id
+                )
         if changed:
             reminded.append(order_id)
     return {"expired": expired, "reminded": reminded}
@@ -860,8 +889,9 @@ def record_return(
             if qty > MAX_RETURN_QTY:
                 # The hub refuses more: never queue a stock movement it would accept
                 # for a return it refuses.
-                raise OrderError("qty_out_of_range", f"at most {MAX_RETURN_QTY} per line",
-                                 left=MAX_RETURN_QTY)  # fmt: skip
+                raise OrderError(
+                    "qty_out_of_range", f"at most {MAX_RETURN_QTY} per line", left=MAX_RETURN_QTY
+                )
             if condition not in CONDITIONS:
                 raise OrderError("condition", "resellable or damaged")
             if qty == 0:
@@ -872,17 +902,35 @@ def record_return(
                     raise OrderError("unknown_line", "no such line in this order")
                 left = ln["qty_collected"] - ln["qty_returned"]
                 if qty > left:
-                    raise OrderError("qty_out_of_range", "more than was collected and kept",
-                                     line=ln["line"], left=left)  # fmt: skip
+                    raise OrderError(
+                        "qty_out_of_range",
+                        "more than was collected and kept",
+                        line=ln["line"],
+                        left=left,
+                    )
                 ln["qty_returned"] += qty  # two entries for one line add up
-                chosen.append({"line": ln["line"], "sku": ln["sku"], "qty": qty,
-                               "condition": condition, "name": ln["name_fr"]})  # fmt: skip
+                chosen.append(
+                    {
+                        "line": ln["line"],
+                        "sku": ln["sku"],
+                        "qty": qty,
+                        "condition": condition,
+                        "name": ln["name_fr"],
+                    }
+                )
             else:
                 variant = catalog.find_variant(db, str(item.get("code") or "").strip())
                 if variant is None:
                     raise OrderError("unknown_item", "no product has this barcode")
-                chosen.append({"line": None, "sku": variant["sku"], "qty": qty,
-                               "condition": condition, "name": variant["sku"]})  # fmt: skip
+                chosen.append(
+                    {
+                        "line": None,
+                        "sku": variant["sku"],
+                        "qty": qty,
+                        "condition": condition,
+                        "name": variant["sku"],
+                    }
+                )
         if not chosen:
             raise OrderError("nothing_chosen", "choose at least one item")
         for c in chosen:
@@ -920,17 +968,29 @@ def record_return(
             payload["manager"] = manager_id
         _queue(db, "order.return", payload, order_id)
         staffauth.audit(
-            db, staff_id, "order.return", device,
-            {"order_id": order_id, "return_id": return_id, "refund": refund,
-             "manager": manager_id},
-        )  # fmt: skip
+            db,
+            staff_id,
+            "order.return",
+            device,
+            {"order_id": order_id, "return_id": return_id, "refund": refund, "manager": manager_id},
+        )
     return {**record, "lines": chosen, "repeat": False}
 
 
 # --- The hub's change feed -----------------------------------------------------------
 
-_LINE_TEXT = ("sku", "ean", "name_fr", "name_en", "size", "colour_fr", "colour_en",
-              "category_slug", "qty", "price_cents")  # fmt: skip
+_LINE_TEXT = (
+    "sku",
+    "ean",
+    "name_fr",
+    "name_en",
+    "size",
+    "colour_fr",
+    "colour_en",
+    "category_slug",
+    "qty",
+    "price_cents",
+)
 
 
 def _pending_for(db: Database, order_id: str) -> bool:

@@ -352,8 +352,9 @@ def fetch_image(client: Any, promotion_id: str, image_hash: str, name: str) -> b
     return blob
 
 
-def save_image(data_dir: str | Path, promotion_id: str, image_hash: str, name: str,
-               blob: bytes) -> Path:  # fmt: skip
+def save_image(
+    data_dir: str | Path, promotion_id: str, image_hash: str, name: str, blob: bytes
+) -> Path:
     """Write one image atomically (a kiosk never reads half a file)."""
     path = image_path(data_dir, promotion_id, image_hash, name)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -162,8 +162,17 @@ def _lines_for(db: Database, ids: list[str]) -> dict[str, list[dict[str, Any]]]:
     )
     for row in rows:
         rid = row.pop("reservation_id")
-        for k in ("ean", "size", "colour_fr", "colour_en", "ref", "brand", "category",
-                  "category_fr", "category_en"):  # fmt: skip
+        for k in (
+            "ean",
+            "size",
+            "colour_fr",
+            "colour_en",
+            "ref",
+            "brand",
+            "category",
+            "category_fr",
+            "category_en",
+        ):
             row[k] = row[k] or ""
         # A product gone from the catalog still shows something to look for.
         row["name_fr"] = row["name_fr"] or row["sku"]
@@ -318,8 +327,9 @@ def create(
             if held[sku] < qty:
                 unavailable.append({"sku": sku, "wanted": qty, "held": held[sku]})
         if not any(held.values()):
-            raise ReservationError("nothing_available", "nothing of this is in stock here",
-                                   unavailable=unavailable)  # fmt: skip
+            raise ReservationError(
+                "nothing_available", "nothing of this is in stock here", unavailable=unavailable
+            )
         code = _new_code(db)
         db["reservations"].insert(
             {
@@ -339,9 +349,13 @@ def create(
                 continue
             movement_id = record_movement(db, sku, -qty, "reserved", f"reservation {code}", "kiosk")
             db["reservation_lines"].insert(
-                {"reservation_id": reservation_id, "sku": sku, "qty": qty,
-                 "movement_id": movement_id}
-            )  # fmt: skip
+                {
+                    "reservation_id": reservation_id,
+                    "sku": sku,
+                    "qty": qty,
+                    "movement_id": movement_id,
+                }
+            )
         if cart_id:
             # The cart brought by QR code is used: scanning it again here opens nothing
             # (what was not held stays in the shopper's session cart).
@@ -349,10 +363,18 @@ def create(
 
             revoke_locally(db, cart_id)
         staffauth.audit(
-            db, None, "reservation.created", device,
-            {"reservation_id": reservation_id, "code": code, "cart_id": cart_id,
-             "units": sum(held.values()), "hold_minutes": hold_minutes},
-        )  # fmt: skip
+            db,
+            None,
+            "reservation.created",
+            device,
+            {
+                "reservation_id": reservation_id,
+                "code": code,
+                "cart_id": cart_id,
+                "units": sum(held.values()),
+                "hold_minutes": hold_minutes,
+            },
+        )
     result = get(db, reservation_id)
     assert result is not None
     return {**result, "unavailable": unavailable}
@@ -363,8 +385,9 @@ def _require_held(db: Database, reservation_id: str) -> dict[str, Any]:
     if found is None:
         raise ReservationError("not_found", "no such reservation in this store")
     if found["status"] != "held":
-        raise ReservationError("not_held", "this reservation is no longer held",
-                               status=found["status"])  # fmt: skip
+        raise ReservationError(
+            "not_held", "this reservation is no longer held", status=found["status"]
+        )
     return found
 
 
@@ -393,9 +416,12 @@ def release(
             [clock.now_iso(), staff_id, reservation_id],
         )
         staffauth.audit(
-            db, staff_id, "reservation.released", device,
+            db,
+            staff_id,
+            "reservation.released",
+            device,
             {"reservation_id": reservation_id, "code": found["code"], "reason": reason},
-        )  # fmt: skip
+        )
     result = get(db, reservation_id)
     assert result is not None
     return result
@@ -411,9 +437,12 @@ def collect(db: Database, reservation_id: str, *, staff_id: str, device: str) ->
             [clock.now_iso(), staff_id, reservation_id],
         )
         staffauth.audit(
-            db, staff_id, "reservation.collected", device,
+            db,
+            staff_id,
+            "reservation.collected",
+            device,
             {"reservation_id": reservation_id, "code": found["code"], "units": found["units"]},
-        )  # fmt: skip
+        )
     result = get(db, reservation_id)
     assert result is not None
     return result
@@ -447,8 +476,11 @@ def expire_due(db: Database, now: datetime | None = None) -> int:
             assert found is not None
             _release_lines(db, found, f"reservation {found['code']} expired", "expiry")
             staffauth.audit(
-                db, None, "reservation.expired", "expiry",
+                db,
+                None,
+                "reservation.expired",
+                "expiry",
                 {"reservation_id": reservation_id, "code": found["code"]},
-            )  # fmt: skip
+            )
         done += 1
     return done

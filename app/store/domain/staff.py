@@ -62,9 +62,13 @@ def verify_secret(secret: str, stored: str) -> bool:
             return False
         expected = base64.b64decode(digest)
         actual = hashlib.scrypt(
-            secret.encode(), salt=base64.b64decode(salt), dklen=len(expected),
-            n=int(n), r=int(r), p=int(p),
-        )  # fmt: skip
+            secret.encode(),
+            salt=base64.b64decode(salt),
+            dklen=len(expected),
+            n=int(n),
+            r=int(r),
+            p=int(p),
+        )
     except (ValueError, TypeError):
         return False
     return hmac.compare_digest(actual, expected)

@@ -151,8 +151,15 @@ def _version() -> str:
     from app.core import db as dbmod
 
     db = get_db()
-    raw = repr((_lines(), stock.stock_version(db), dbmod.get_meta(db, CATALOG_VERSION, "0"),
-                promotions.version(db, clock.utcnow()), current_lang()))  # fmt: skip
+    raw = repr(
+        (
+            _lines(),
+            stock.stock_version(db),
+            dbmod.get_meta(db, CATALOG_VERSION, "0"),
+            promotions.version(db, clock.utcnow()),
+            current_lang(),
+        )
+    )
     return hashlib.sha1(raw.encode()).hexdigest()[:16]  # noqa: S324 (a cache key)
 
 
@@ -401,8 +408,9 @@ def order() -> Any:
             if request_id in session.get("order_requests", []):
                 return redirect(url_for("cart.ordered", request_id=request_id))
             ordered = dict(view["to_order"])
-            remaining = [[s, q - ordered.get(s, 0), p] for s, q, p in _lines()
-                         if q - ordered.get(s, 0) > 0]  # fmt: skip
+            remaining = [
+                [s, q - ordered.get(s, 0), p] for s, q, p in _lines() if q - ordered.get(s, 0) > 0
+            ]
             _save(remaining)
             session["order_requests"] = [*session.get("order_requests", [])[-4:], request_id]
             return redirect(url_for("cart.ordered", request_id=request_id))

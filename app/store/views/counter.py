@@ -88,8 +88,16 @@ def _messages() -> dict[str, str]:
 # Pickup QR refusals that mean the code itself is no good (forged, damaged, expired…):
 # shown under "Invalid QR code". An unknown order or a missing hub key is not the
 # customer's QR's fault and keeps its own sentence.
-_QR_INVALID = {"malformed", "bad_signature", "unknown_key", "wrong_kind", "expired",
-               "not_yet_valid", "revoked", "wrong_store"}  # fmt: skip
+_QR_INVALID = {
+    "malformed",
+    "bad_signature",
+    "unknown_key",
+    "wrong_kind",
+    "expired",
+    "not_yet_valid",
+    "revoked",
+    "wrong_store",
+}
 
 
 def _qr_refused(exc: OrderError, template: str = "orders/desk.html", **extra: Any) -> Any:
@@ -284,9 +292,11 @@ def product(sku: str) -> Any:
         abort(404)
     chosen = next(v for v in catalog.variants(db, item["pk"], lang) if v["sku"] == sku)
     return render_template(
-        "orders/product.html", product=item, variant=chosen,
+        "orders/product.html",
+        product=item,
+        variant=chosen,
         qty=stock.levels(db, [sku]).get(sku, 0),
-    )  # fmt: skip
+    )
 
 
 @bp.get("/orders/<order_id>")
@@ -338,8 +348,12 @@ def prepare_scan(order_id: str) -> Any:
             abort(404)
         return _prep_response(order_id, 409, cue="error", feedback=_message(exc))
     line = result["line"]
-    text = _("%(name)s: %(picked)d of %(qty)d", name=_name(line), picked=result["picked"],
-             qty=result["qty"])  # fmt: skip
+    text = _(
+        "%(name)s: %(picked)d of %(qty)d",
+        name=_name(line),
+        picked=result["picked"],
+        qty=result["qty"],
+    )
     return _prep_response(order_id, cue="ok", feedback=text, last_line=line["line"])
 
 
@@ -363,8 +377,9 @@ def mark_ready(order_id: str) -> Any:
     except OrderError as exc:
         if htmx:
             return _prep_response(order_id, 409, cue="error", feedback=_message(exc))
-        return render_template("orders/prepare.html", **_prep_context(
-            order_id, cue="error", feedback=_message(exc))), 409  # fmt: skip
+        return render_template(
+            "orders/prepare.html", **_prep_context(order_id, cue="error", feedback=_message(exc))
+        ), 409
     target = url_for("counter.order_page", order_id=order_id, ready=1)
     if htmx:
         from flask_htmx import make_response
@@ -422,16 +437,24 @@ def handover_receipt(order_id: str, handover_id: str, fmt: str) -> Any:
         abort(404)
     by_line = {ln["line"]: ln for ln in order["lines"]}
     lines = [
-        {"name": _name(by_line[x["line"]]), "size": by_line[x["line"]]["size"],
-         "colour": _colour(by_line[x["line"]]), "qty": x["qty"],
-         "qty_ordered": by_line[x["line"]]["qty"]}
+        {
+            "name": _name(by_line[x["line"]]),
+            "size": by_line[x["line"]]["size"],
+            "colour": _colour(by_line[x["line"]]),
+            "qty": x["qty"],
+            "qty_ordered": by_line[x["line"]]["qty"],
+        }
         for x in record["lines"]
-    ]  # fmt: skip
+    ]
     staff = db.execute("SELECT name FROM staff WHERE id = ?", [record["staff_id"]]).fetchone()
     img = tickets.handover_receipt(
-        _store(), order, lines, staff[0] if staff else "", clock.parse_iso(record["at"]),
+        _store(),
+        order,
+        lines,
+        staff[0] if staff else "",
+        clock.parse_iso(record["at"]),
         current_lang(),
-    )  # fmt: skip
+    )
     return _ticket(img, fmt, f"handover-{order['number']}")
 
 
@@ -517,12 +540,18 @@ def do_handover(order_id: str) -> Any:
         lines[ln["line"]] = qty
     try:
         record = orders.handover(
-            db, order_id, staff_id=_staff()["id"], method=method, lines=lines,
+            db,
+            order_id,
+            staff_id=_staff()["id"],
+            method=method,
+            lines=lines,
             collector=request.form.get("collector", "customer"),
             collector_name=request.form.get("collector_name", ""),
-            manager_id=manager_id, override_reason=request.form.get("override_reason", ""),
-            handover_id=request.form.get("handover_id") or None, device=device_name(),
-        )  # fmt: skip
+            manager_id=manager_id,
+            override_reason=request.form.get("override_reason", ""),
+            handover_id=request.form.get("handover_id") or None,
+            device=device_name(),
+        )
     except OrderError as exc:
         return _handover_error(order, exc, method, 409)
     session.pop("verified", None)
@@ -531,9 +560,12 @@ def do_handover(order_id: str) -> Any:
 
 def _handover_error(order: dict, exc: OrderError, method: str | None, status: int) -> Any:
     return render_template(
-        "orders/handover.html", order=order, method=method, error=_message(exc),
+        "orders/handover.html",
+        order=order,
+        method=method,
+        error=_message(exc),
         handover_id=request.form.get("handover_id") or orders.uuid.uuid4(),
-    ), status  # fmt: skip
+    ), status
 
 
 @bp.get("/orders/<order_id>/handovers/<handover_id>")
@@ -621,24 +653,36 @@ def return_form(order_id: str) -> Any:
             if qty is None:
                 error = _messages()["invalid_qty"]
                 break
-            lines.append({"line": ln["line"], "qty": qty,
-                          "condition": request.form.get(f"cond_{ln['line']}", "")})  # fmt: skip
+            lines.append(
+                {
+                    "line": ln["line"],
+                    "qty": qty,
+                    "condition": request.form.get(f"cond_{ln['line']}", ""),
+                }
+            )
         if error is None:
             try:
                 record = orders.record_return(
-                    get_db(), order_id, lines, reason=request.form.get("reason", ""),
-                    refund=request.form.get("refund", ""), staff_id=_staff()["id"],
-                    return_id=request.form.get("return_id") or None, device=device_name(),
-                )  # fmt: skip
+                    get_db(),
+                    order_id,
+                    lines,
+                    reason=request.form.get("reason", ""),
+                    refund=request.form.get("refund", ""),
+                    staff_id=_staff()["id"],
+                    return_id=request.form.get("return_id") or None,
+                    device=device_name(),
+                )
             except OrderError as exc:
                 error = _message(exc)
             else:
                 session.pop("return_order", None)
                 return redirect(url_for("counter.return_done", return_id=record["id"]))
     return render_template(
-        "orders/return_form.html", order=order, error=error,
+        "orders/return_form.html",
+        order=order,
+        error=error,
         return_id=request.form.get("return_id") or orders.uuid.uuid4(),
-    ), 400 if error else 200  # fmt: skip
+    ), 400 if error else 200
 
 
 @bp.route("/returns/no-order", methods=["GET", "POST"])
@@ -653,12 +697,21 @@ def return_no_order() -> Any:
             if qty is None:
                 raise OrderError("invalid_qty")
             record = orders.record_return(
-                get_db(), None,
-                [{"code": request.form.get("code", ""), "qty": qty,
-                  "condition": request.form.get("condition", "")}],
-                reason=request.form.get("reason", ""), refund=request.form.get("refund", ""),
-                staff_id=_staff()["id"], manager_id=_staff()["id"], device=device_name(),
-            )  # fmt: skip
+                get_db(),
+                None,
+                [
+                    {
+                        "code": request.form.get("code", ""),
+                        "qty": qty,
+                        "condition": request.form.get("condition", ""),
+                    }
+                ],
+                reason=request.form.get("reason", ""),
+                refund=request.form.get("refund", ""),
+                staff_id=_staff()["id"],
+                manager_id=_staff()["id"],
+                device=device_name(),
+            )
         except OrderError as exc:
             error = _message(exc)
         else:
@@ -689,7 +742,13 @@ def return_receipt(return_id: str, fmt: str) -> Any:
     ]
     refund = {"original_payment": "original", "store_credit": "voucher"}[record["refund"]]
     img = tickets.return_receipt(
-        _store(), order, lines, record["reason"], refund, clock.parse_iso(record["at"]),
-        record["id"], current_lang(),
-    )  # fmt: skip
+        _store(),
+        order,
+        lines,
+        record["reason"],
+        refund,
+        clock.parse_iso(record["at"]),
+        record["id"],
+        current_lang(),
+    )
     return _ticket(img, fmt, f"return-{record['id'][:8]}")

@@ -127,8 +127,9 @@ def product_price(ref: str) -> Any:
     if p is None:
         abort(404)
     sku = request.args.get("sku", "")
-    selected = next((v for v in catalog.variants(db, p["pk"], current_lang()) if v["sku"] == sku),
-                    None)  # fmt: skip
+    selected = next(
+        (v for v in catalog.variants(db, p["pk"], current_lang()) if v["sku"] == sku), None
+    )
     resp = Response(render_template("kiosk/_price.html", **price_context(db, p, selected)))
     resp.headers["Cache-Control"] = "no-store"
     resp.vary.add("HX-Request")

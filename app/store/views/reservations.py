@@ -105,8 +105,9 @@ def scan() -> Any:
         found = reservations.find_by_scan(db, code)
     except ReservationError as exc:
         with dbmod.write(db):
-            staffauth.audit(db, g.staff["id"], "reservation.scan_refused", device_name(),
-                            {"reason": exc.code})  # fmt: skip
+            staffauth.audit(
+                db, g.staff["id"], "reservation.scan_refused", device_name(), {"reason": exc.code}
+            )
         return _list_error(_messages()[exc.code], 400)
     if found is not None:
         return redirect(url_for(".reservation_page", reservation_id=found["id"]))
@@ -126,9 +127,12 @@ def reservation_page(reservation_id: str) -> Any:
 def _page(found: dict[str, Any], status: int = 200, **extra: Any) -> Any:
     minutes = reservations.minutes_left(found["expires_at"], clock.utcnow())
     return render_template(
-        "reservations/reservation.html", r=found, time_left=time_left(minutes),
-        overdue=found["status"] == "held" and minutes <= 0, **extra,
-    ), status  # fmt: skip
+        "reservations/reservation.html",
+        r=found,
+        time_left=time_left(minutes),
+        overdue=found["status"] == "held" and minutes <= 0,
+        **extra,
+    ), status
 
 
 def _act(reservation_id: str, action: str) -> Any:
@@ -139,9 +143,12 @@ def _act(reservation_id: str, action: str) -> Any:
             reservations.collect(db, reservation_id, staff_id=g.staff["id"], device=device_name())
         else:
             reservations.release(
-                db, reservation_id, staff_id=g.staff["id"], device=device_name(),
+                db,
+                reservation_id,
+                staff_id=g.staff["id"],
+                device=device_name(),
                 reason=request.form.get("reason", "")[:200],
-            )  # fmt: skip
+            )
     except ReservationError as exc:
         return _page(_reservation_or_404(reservation_id), 409, error=_messages()[exc.code])
     return redirect(url_for(".reservation_page", reservation_id=reservation_id, done=action))
@@ -164,7 +171,10 @@ def ticket(reservation_id: str, fmt: str) -> Any:
     """The shopper's reservation ticket (code, time, items, QR) as PNG or PDF."""
     found = _reservation_or_404(reservation_id)
     img = tickets.reservation_ticket(
-        found, found["token"], _store()["name"], current_lang(),
+        found,
+        found["token"],
+        _store()["name"],
+        current_lang(),
         timezone=current_app.config["STORE_TIMEZONE"],
-    )  # fmt: skip
+    )
     return _ticket(img, fmt, f"reservation-{found['code']}")

@@ -74,8 +74,11 @@ def require_staff() -> Any:
             return None
     expired = bool(member)
     session.pop("staff", None)
-    target = url_for("staff.login", next=request.full_path if request.method == "GET" else None,
-                     expired=1 if expired else None)  # fmt: skip
+    target = url_for(
+        "staff.login",
+        next=request.full_path if request.method == "GET" else None,
+        expired=1 if expired else None,
+    )
     if htmx:
         return make_response("", 200, redirect=target)
     return redirect(target)
