@@ -146,7 +146,7 @@ def photos(tokens_: list[str], rng: random.Random) -> list[bytes]:
     """1280x720 JPEG "photos" of cart QR codes: grey background, varied size and place."""
     from PIL import Image, ImageFilter
 
-    from app.store.domain.tickets import render_qr
+    from app.core.qr import render_qr
 
     out = []
     for i in range(PHOTOS):

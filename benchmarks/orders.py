@@ -40,8 +40,9 @@ PIN = "246810"
 def seed(data: Path) -> None:
     from app.core import clock, tokens
     from app.core import db as dbmod
+    from app.core.secrets import hash_secret
     from app.demo.seed import DEMO_STORES, seed_store
-    from app.store.domain.staff import add_staff, hash_secret
+    from app.store.domain.staff import add_staff
     from app.store.domain.stock import self_store_id
     from app.store.migrations import migrate
     from app.store.sync import feed

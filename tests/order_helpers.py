@@ -9,7 +9,7 @@ from functools import cache
 from typing import Any
 
 from app.core import clock, tokens
-from app.store.domain.staff import hash_secret
+from app.core.secrets import hash_secret
 from app.store.domain.stock import self_store_id
 from app.store.sync import feed
 

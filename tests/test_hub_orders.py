@@ -9,13 +9,13 @@ import uuid
 import pytest
 
 from app.core import tokens
+from app.core.secrets import verify_secret
 from app.hub.domain import keys
 from app.hub.domain.changes import changes_since
 from app.hub.domain.orders import OrderError, create_order, get_order, order_change_data
 from app.hub.protocol import orders as order_tx
 from app.hub.protocol import transactions
 from app.hub.storage import open_db
-from app.store.domain.staff import verify_secret
 
 from .hub_fixtures import *  # noqa: F403
 from .hub_fixtures import BORDEAUX, LYON, PARIS, validate

@@ -16,13 +16,13 @@ import requests
 import zxingcpp
 from PIL import Image
 
+from app.core.secrets import verify_secret
 from app.demo.hub_orders import DEMO_ORDER_MIX, bulk_orders, seed_orders
 from app.hub import mailer
 from app.hub.domain import keys
 from app.hub.domain.orders import create_order, order_change_data
 from app.hub.protocol.transactions import apply_batch
 from app.hub.storage import open_db
-from app.store.domain.staff import verify_secret
 
 from .hub_fixtures import *  # noqa: F403
 from .hub_fixtures import LYON, PARIS, HubClient, hub_db, run_hub, store_secrets, validate

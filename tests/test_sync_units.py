@@ -522,7 +522,7 @@ def test_feed_level_naming_a_movement_acknowledges_it(tmp_path):
 
 
 def test_the_secret_key_is_made_once_when_many_start_at_the_same_time(tmp_path):
-    from app.store.storage import secret_key
+    from app.core.secrets import secret_key
 
     keys, errors = [], []
     barrier = threading.Barrier(8)

@@ -19,6 +19,7 @@ from sqlite_utils import Database
 from app.core import db as dbmod
 from app.core import tokens
 from app.core.clock import iso, utcnow
+from app.core.qr import render_qr
 from app.hub.domain import keys, notifications
 from app.hub.domain.changes import append_change
 from app.hub.domain.orders import (
@@ -33,7 +34,6 @@ from app.hub.domain.orders import (
     set_status,
     shop_path,
 )
-from app.store.domain.tickets import render_qr
 
 #: How many orders of each kind every store gets.
 DEMO_ORDER_MIX: dict[str, int] = {"placed": 12, "ready": 4, "collected": 3, "expired": 2}

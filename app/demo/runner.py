@@ -220,10 +220,10 @@ def ensure_demo_carts(data: Path) -> list[dict[str, Any]]:
     three days. Returns ``[{id, lines, self_contained, qr_payload, qr_image, path}]``.
     """
     from app.core.cart_codec import CartLine, read_cart_token
+    from app.core.qr import render_qr
     from app.demo import seed as seedmod
     from app.hub.domain import carts, keys
     from app.hub.storage import open_db
-    from app.store.domain.tickets import render_qr
 
     path = data / "demo-carts.json"
     known = json.loads(path.read_text()) if path.exists() else []

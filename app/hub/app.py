@@ -9,9 +9,9 @@ from typing import Any
 from flask import Flask, Response, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
+from app.core.secrets import secret_key
 from app.hub.domain import keys, registry
 from app.hub.storage import get_db, open_db
-from app.store.storage import secret_key
 from app.web import i18n, jsonguard, security
 from app.web.security import CSP, csrf
 

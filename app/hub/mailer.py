@@ -26,7 +26,7 @@ from sqlite_utils import Database
 
 from app.core import db as dbmod
 from app.core.clock import now_iso
-from app.store.domain.tickets import render_qr
+from app.core.qr import render_qr
 
 MAX_ATTEMPTS = 5
 BATCH = 50

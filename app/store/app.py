@@ -12,6 +12,7 @@ from flask_babel import gettext as _
 from werkzeug.exceptions import HTTPException
 
 from app.core.qrphoto import MAX_PHOTO_BYTES
+from app.core.secrets import secret_key
 from app.store import storage
 from app.store.domain.stock import self_store_id, stock_version
 from app.web import i18n, jsonguard, security
@@ -66,7 +67,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.config["DATA_DIR"] = str(data_dir)
     app.config.setdefault("SECRET_KEY", None)
     if not app.config["SECRET_KEY"]:
-        app.config["SECRET_KEY"] = storage.secret_key(data_dir)
+        app.config["SECRET_KEY"] = secret_key(data_dir)
     if not app.config["PICTURE_CACHE"]:
         app.config["PICTURE_CACHE"] = str(Path(data_dir) / "pictures")
 

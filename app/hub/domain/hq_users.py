@@ -23,8 +23,8 @@ from sqlite_utils import Database
 
 from app.core import clock
 from app.core import db as dbmod
+from app.core.secrets import hash_secret, verify_secret
 from app.core.sessions import SessionTable
-from app.store.domain.staff import hash_secret, verify_secret
 
 ROLES = ("marketing", "operations", "admin")
 MAX_ATTEMPTS = 5

@@ -21,11 +21,11 @@ from app.core import db as dbmod
 from app.core import tokens
 from app.core.clock import iso, utcnow
 from app.core.pricing import PricedCart
+from app.core.secrets import hash_secret
+from app.core.text import initials
 from app.hub.domain import keys, notifications
 from app.hub.domain.changes import append_change
 from app.hub.domain.registry import ID_ALPHABET
-from app.store.domain.staff import hash_secret
-from app.store.domain.tickets import initials
 
 ORDER_ID_LENGTH = 16
 PICKUP_CODE_DIGITS = 6

@@ -27,11 +27,11 @@ from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from app.core import clock
+from app.core.offers import badge
 from app.hub.domain import promo_images, registry
 from app.hub.domain import promotions as promo
 from app.hub.storage import get_db
 from app.hub.views.hq import audit, bp, current_user, login_required
-from app.store.domain.promotions import badge
 
 ROLES = ("marketing",)
 PHASES = {

@@ -16,10 +16,10 @@ from flask import Blueprint, Response, abort, render_template, request
 from flask.typing import ResponseReturnValue
 
 from app.core.clock import parse_iso
+from app.core.qr import render_qr
 from app.hub.domain import notifications
 from app.hub.domain.orders import check_access_key, get_order_by_number, order_lines
 from app.hub.storage import get_db
-from app.store.domain.tickets import render_qr
 
 bp = Blueprint("hub_shop", __name__)
 

@@ -37,12 +37,12 @@ from werkzeug.exceptions import HTTPException
 
 from app.core import cart_codec as cartcodec
 from app.core import catalog
+from app.core.qr import render_qr
 from app.core.search import QueryTooLong, fold, tokens
 from app.hub.domain import carts, keys
 from app.hub.domain.orders import OrderError, check_access_key, get_order_by_number
 from app.hub.storage import get_db
 from app.hub.views.shop import STATUS_LABELS
-from app.store.domain.tickets import render_qr
 from app.web.i18n import LANGUAGES, current_lang
 from app.web.security import body_limit, format_size, safe_next
 

@@ -25,6 +25,7 @@ from sqlite_utils import Database
 
 from app.core import catalog, clock, tokens
 from app.core import db as dbmod
+from app.core.secrets import verify_secret
 from app.store.domain import staff as staffauth
 from app.store.domain.stock import record_movement, self_store_id
 
@@ -589,7 +590,7 @@ def verify_code(
                 db, staff_id, "order.code_refused_locked", device, {"order_id": order_id}
             )
             error = OrderError("code_locked", "too many wrong codes: a manager must unlock")
-        elif stored and staffauth.verify_secret(code, stored):
+        elif stored and verify_secret(code, stored):
             _touch(db, order_id, code_failures=0)
             staffauth.audit(db, staff_id, "order.code_ok", device, {"order_id": order_id})
             return _require(db, order_id)

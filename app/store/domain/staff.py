@@ -7,9 +7,6 @@ twice as long each time after (at most an hour), until a right PIN resets the co
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import json
 import secrets
 from datetime import datetime, timedelta
@@ -19,6 +16,7 @@ from sqlite_utils import Database
 
 from app.core import clock
 from app.core import db as dbmod
+from app.core.secrets import hash_secret, verify_secret
 from app.core.sessions import SessionTable
 
 PIN_LENGTH = 6
@@ -26,9 +24,6 @@ MAX_ATTEMPTS = 5
 FIRST_LOCKOUT_S = 30
 MAX_LOCKOUT_S = 3600
 ROLES = ("staff", "manager")
-# scrypt cost: ~50 ms on a Raspberry Pi 4, slow enough to make an offline guess of
-# all 10^6 PINs from a stolen database take hours, fast enough for a login.
-_SCRYPT = {"n": 2**14, "r": 8, "p": 1}
 
 
 class StaffError(ValueError):
@@ -44,34 +39,6 @@ def check_pin_format(pin: str) -> None:
     """Raise StaffError unless ``pin`` is exactly six digits."""
     if not (isinstance(pin, str) and len(pin) == PIN_LENGTH and pin.isascii() and pin.isdigit()):
         raise StaffError("pin_format", f"a PIN is exactly {PIN_LENGTH} digits")
-
-
-def hash_secret(secret: str) -> str:
-    """``scrypt$n$r$p$salt$hash`` for a PIN or a pickup code."""
-    salt = secrets.token_bytes(16)
-    digest = hashlib.scrypt(secret.encode(), salt=salt, dklen=32, **_SCRYPT)
-    b64 = base64.b64encode
-    return "scrypt${n}${r}${p}$".format(**_SCRYPT) + f"{b64(salt).decode()}${b64(digest).decode()}"
-
-
-def verify_secret(secret: str, stored: str) -> bool:
-    """Whether ``secret`` matches a :func:`hash_secret` value (constant-time compare)."""
-    try:
-        scheme, n, r, p, salt, digest = stored.split("$")
-        if scheme != "scrypt":
-            return False
-        expected = base64.b64decode(digest)
-        actual = hashlib.scrypt(
-            secret.encode(),
-            salt=base64.b64decode(salt),
-            dklen=len(expected),
-            n=int(n),
-            r=int(r),
-            p=int(p),
-        )
-    except (ValueError, TypeError):
-        return False
-    return hmac.compare_digest(actual, expected)
 
 
 def add_staff(db: Database, name: str, role: str, pin: str) -> dict[str, Any]:

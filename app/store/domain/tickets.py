@@ -20,23 +20,23 @@ from __future__ import annotations
 
 import io
 import math
-import unicodedata
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-import qrcode
 from PIL import Image, ImageDraw, ImageFont
 
 from app.core.clock import parse_iso
+from app.core.qr import render_qr
+from app.core.text import clean as _clean
+from app.core.text import initials
 
 WIDTH_PX = 576  # printable dots on an 80 mm roll at 203 dpi
 PRINTER_DPI = 203
 MARGIN_PX = 16
 CONTENT_PX = WIDTH_PX - 2 * MARGIN_PX
-MAX_FIELD_CHARS = 240  # a runaway product name must not print a metre of paper
 FONT_DIR = Path("/usr/share/fonts/truetype/dejavu")
 FONT_REGULAR = FONT_DIR / "DejaVuSans.ttf"
 FONT_BOLD = FONT_DIR / "DejaVuSans-Bold.ttf"
@@ -102,9 +102,6 @@ REFUND_METHODS = {
     },
 }
 _MONTHS_EN = "Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split()
-# Bidi embeddings, overrides and isolates: printed as-is they could make a name or a
-# reason display in a different order than it reads (the "Trojan Source" trick).
-_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 
 # ESC/POS commands (Epson TM series and the many compatible printers).
 ESC_INIT = b"\x1b@"  # ESC @: reset the printer to its power-on state
@@ -117,36 +114,6 @@ _INVERT_BITS = bytes(255 - i for i in range(256))
 def _labels(lang: str) -> dict[str, str]:
     """The label set for ``lang``; French when unknown."""
     return LABELS.get(lang, LABELS["fr"])
-
-
-def _clean(text: object) -> str:
-    """Any value as printable text: NFC, controls turned to spaces, lone surrogates gone."""
-    text = unicodedata.normalize("NFC", str(text if text is not None else ""))
-    out = []
-    for ch in text:
-        cat = unicodedata.category(ch)
-        if cat == "Cs" or ch in _BIDI_CONTROLS:  # lone surrogates crash the font engine
-            continue
-        out.append(" " if cat == "Cc" else ch)
-    text = " ".join("".join(out).split())
-    if len(text) > MAX_FIELD_CHARS:
-        text = text[: MAX_FIELD_CHARS - 1] + "…"
-    return text
-
-
-def initials(name: str) -> str:
-    """Initials of a person's first and last names: ``"Élodie Martin"`` -> ``"É. M."``."""
-    words = [w for w in _clean(name).split() if any(c.isalpha() for c in w)]
-    if len(words) > 2:
-        # First and last only: middle names add identifying detail and nothing useful.
-        words = [words[0], words[-1]]
-    return " ".join(_word_initial(w) for w in words)
-
-
-def _word_initial(word: str) -> str:
-    """``"Jean-Pierre"`` -> ``"J.-P."``; ``"Élodie"`` -> ``"É."``."""
-    parts = [p for p in word.split("-") if any(c.isalpha() for c in p)]
-    return "-".join(next(c for c in p if c.isalpha()).upper()[0] + "." for p in parts)
 
 
 def _first_name(name: str) -> str:
@@ -331,18 +298,6 @@ def _stack(blocks: Iterable[Image.Image]) -> Image.Image:
         ticket.paste(block, (MARGIN_PX, y))
         y += block.height
     return ticket
-
-
-def render_qr(data: str, box_size: int = 6) -> Image.Image:
-    """A QR code (error correction M, 4-module quiet zone) as a greyscale image."""
-    qr = qrcode.QRCode(error_correction=qrcode.constants.ERROR_CORRECT_M, box_size=box_size)
-    qr.add_data(data)
-    qr.make(fit=True)
-    # Shrink the modules rather than overflow the roll: 2 dots (0.25 mm) is the floor.
-    fit = CONTENT_PX // (qr.modules_count + 2 * qr.border)
-    if fit < box_size:
-        qr.box_size = max(2, fit)
-    return qr.make_image().get_image().convert("L")
 
 
 def handover_receipt(

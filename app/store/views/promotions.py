@@ -16,9 +16,9 @@ from flask import Blueprint, Response, abort, current_app, render_template, requ
 
 from app.core import catalog, clock
 from app.core import db as dbmod
+from app.core.offers import badge
 from app.core.pricing import Item, offers, unit_price
 from app.store.domain import promotions
-from app.store.domain.promotions import badge
 from app.store.storage import get_db
 from app.store.sync.feed import CATALOG_VERSION
 from app.web.i18n import current_lang
