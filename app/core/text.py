@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import unicodedata
 
 MAX_FIELD_CHARS = 240  # a runaway product name must not print a metre of paper
@@ -40,3 +41,30 @@ def _word_initial(word: str) -> str:
     """``"Jean-Pierre"`` -> ``"J.-P."``; ``"Élodie"`` -> ``"É."``."""
     parts = [p for p in word.split("-") if any(c.isalpha() for c in p)]
     return "-".join(next(c for c in p if c.isalpha()).upper()[0] + "." for p in parts)
+
+
+MAX_STRING = 10_000
+
+
+#: Control characters (C0 and C1, but tab, LF and CR: a reason typed on two lines) and
+#: lone surrogates (what ``"\ud800"`` in JSON gives; no UTF-8 can hold one).
+BAD_CHAR = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def text_problem(text: str, limit: int = MAX_STRING) -> str | None:
+    """What is wrong with ``text`` as a string we keep, or None."""
+    if len(text) > limit:
+        return f"at most {limit} characters (got {len(text)})"
+    found = BAD_CHAR.search(text)
+    if found is None:
+        return None
+    code = ord(found.group())
+    if 0xD800 <= code <= 0xDFFF:
+        return f"a lone surrogate (U+{code:04X}) is not text"
+    return f"control character U+{code:04X} refused"
+
+
+def clean_text(text: str, limit: int) -> str:
+    """``text`` made safe to store and show: surrogates and control characters replaced
+    by U+FFFD, cut at ``limit`` (for what we accept and mark rather than refuse)."""
+    return BAD_CHAR.sub("\ufffd", text[:limit])

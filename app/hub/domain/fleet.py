@@ -38,9 +38,9 @@ from sqlite_utils import Database
 
 from app.core import clock
 from app.core import db as dbmod
+from app.core.text import clean_text, text_problem
 from app.hub.domain.changes import append_change
 from app.hub.domain.notifications import STORE_TIMEZONE
-from app.hub.protocol import validate
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +111,7 @@ def _instant(report: dict[str, Any], name: str, *, required: bool = False) -> st
 
 def _read_instant(value: Any) -> str | None:
     """``value`` as a normalised instant, or None when it is not one we can show."""
-    if not isinstance(value, str) or len(value) > 40 or validate.text_problem(value):
+    if not isinstance(value, str) or len(value) > 40 or text_problem(value):
         return None
     try:
         moment = clock.parse_iso(value).astimezone(UTC)
@@ -127,7 +127,7 @@ def _text(report: dict[str, Any], name: str, limit: int, where: str = "") -> str
         return None
     if not isinstance(value, str):
         raise HealthError(f"{where}{name} must be a string")
-    why = validate.text_problem(value, limit)
+    why = text_problem(value, limit)
     if why:
         raise HealthError(f"{where}{name}: {why}")
     return value
@@ -152,7 +152,7 @@ def _parked(report: dict[str, Any]) -> list[dict[str, str]]:
             if value is not None and not isinstance(value, str):
                 raise HealthError(f"parked[{i}].{name} must be a string")
             # Accepted and marked: a message quotes what the hub refused (any text).
-            texts[name] = validate.clean_text(value or "", limit)
+            texts[name] = clean_text(value or "", limit)
         out.append({"id": tx_id, **texts})
     return out
 
@@ -296,7 +296,7 @@ def _read_parked(text: Any) -> list[dict[str, str]] | None:
         if not isinstance(item, dict) or not isinstance(item.get("id"), str):
             return None
         clean = {
-            name: validate.clean_text(item[name], 500) if isinstance(item.get(name), str) else ""
+            name: clean_text(item[name], 500) if isinstance(item.get(name), str) else ""
             for name in ("id", "type", "reason", "message")
         }
         # The page formats it as a date: only an instant it can read.
@@ -327,9 +327,7 @@ def read_health(row: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
     if clean["clock_skew_s"] is None and skew is not None:
         invalid.append("clock_skew_s")
     version = row.get("software_version")
-    clean["software_version"] = (
-        validate.clean_text(version, 40) if isinstance(version, str) else None
-    )
+    clean["software_version"] = clean_text(version, 40) if isinstance(version, str) else None
     if version is not None and (
         not isinstance(version, str) or clean["software_version"] != version
     ):

@@ -28,10 +28,11 @@ from sqlite_utils import Database
 from app.core import clock
 from app.core import db as dbmod
 from app.core.pricing import RULE_KINDS, SCOPES, Rule, rule_from_data
+from app.core.text import clean_text as plain_text
+from app.core.text import text_problem
 from app.hub.domain import promo_images
 from app.hub.domain.changes import append_change
 from app.hub.domain.registry import ID_ALPHABET
-from app.hub.protocol import validate as checks
 
 DEFAULT_TIMEZONE = "Europe/Paris"  # the demo retailer's stores
 TITLE_MAX = 80
@@ -185,7 +186,7 @@ def load_zone(name: Any) -> ZoneInfo | None:
     ``ZoneInfo`` raises more than ``ZoneInfoNotFoundError``: ``"Europe"`` (a folder of
     the zone database) is an ``IsADirectoryError``, ``"a\x00"`` a ``ValueError``.
     """
-    if not isinstance(name, str) or not name or len(name) > 64 or checks.text_problem(name):
+    if not isinstance(name, str) or not name or len(name) > 64 or text_problem(name):
         return None
     try:
         return ZoneInfo(name)
@@ -195,7 +196,7 @@ def load_zone(name: Any) -> ZoneInfo | None:
 
 def _shown(value: Any, limit: int = 40) -> str:
     """A value quoted back in a message: text only, short, no control characters."""
-    text = checks.clean_text(value if isinstance(value, str) else repr(value), limit + 1)
+    text = plain_text(value if isinstance(value, str) else repr(value), limit + 1)
     return text if len(text) <= limit else text[:limit] + "…"
 
 
@@ -245,7 +246,7 @@ def _targets(db: Database, scope: str, value: Any, errors: dict[str, str]) -> li
     if len(items) > MAX_TARGETS:
         errors["targets"] = f"{MAX_TARGETS} codes au plus."
         return []
-    if any(len(v) > 100 or checks.text_problem(v) for v in items):
+    if any(len(v) > 100 or text_problem(v) for v in items):
         errors["targets"] = "Des codes de 100 caractères au plus, en texte simple."
         return []
     items = list(dict.fromkeys(items))

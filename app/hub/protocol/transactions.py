@@ -30,6 +30,7 @@ from sqlite_utils import Database
 
 from app.core import db as dbmod
 from app.core.clock import now_iso, parse_iso
+from app.core.text import clean_text
 from app.hub.domain.changes import append_change
 from app.hub.protocol import validate
 
@@ -139,7 +140,7 @@ def _check(item: dict[str, Any], store_id: str) -> tuple[Callable[..., dict[str,
     if not isinstance(tx_type, str):
         raise Rejected("invalid_payload", "type: expected a string naming the transaction type")
     if tx_type not in HANDLERS:
-        shown = validate.clean_text(tx_type, 60)
+        shown = clean_text(tx_type, 60)
         raise Rejected("unknown_type", f"unknown transaction type {shown!r}")
     if not _is_instant(item.get("occurred_at")):
         raise Rejected("invalid_payload", "occurred_at must be an ISO-8601 instant")
@@ -176,12 +177,12 @@ def _record(
         [
             tx_id,
             store_id,
-            validate.clean_text(str(item.get("type")), 100),
+            clean_text(str(item.get("type")), 100),
             digest,
             status,
             reason,
             # A message may quote what the store sent: never a surrogate into SQLite.
-            validate.clean_text(canonical_json(result), 100_000),
+            clean_text(canonical_json(result), 100_000),
             now_iso(),
         ],
     )
@@ -262,7 +263,7 @@ def apply_one(db: Database, store_id: str, item: dict[str, Any]) -> dict[str, An
 
 
 def _type_of(item: dict[str, Any]) -> str:
-    return validate.clean_text(str(item.get("type")), 60)
+    return clean_text(str(item.get("type")), 60)
 
 
 def _refuse(
@@ -276,7 +277,7 @@ def _refuse(
     message: str,
 ) -> dict[str, Any]:
     """Answer ``rejected``; kept under the id, so that a retry gets the same answer."""
-    message = validate.clean_text(message, 1000)
+    message = clean_text(message, 1000)
     try:
         with dbmod.write(db):
             _record(db, tx_id, store_id, item, digest, "rejected", reason, message)

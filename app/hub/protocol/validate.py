@@ -22,20 +22,16 @@ Every refusal is :class:`Invalid` with a message that starts with the field's pa
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass
 from typing import Any
 
+from app.core.text import text_problem
 from app.web import jsonguard
 
 MAX_BODY_DEPTH = jsonguard.MAX_DEPTH
 MAX_ITEM_DEPTH = 6  # item > payload > lines > line > (an unknown field's list/object)
-MAX_STRING = 10_000
 MAX_CONTAINER = 1_000
 INT64 = (-(2**63), 2**63 - 1)
-#: Control characters (C0 and C1, but tab, LF and CR: a reason typed on two lines) and
-#: lone surrogates (what ``"\ud800"`` in JSON gives; no UTF-8 can hold one).
-_BAD_CHAR = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
 
 
 class Invalid(ValueError):
@@ -79,25 +75,6 @@ def json_default(value: Any) -> Any:
     if isinstance(value, BadNumber):
         return {"$bad_number": value.text[:100]}
     raise TypeError(f"{type(value).__name__} is not JSON")
-
-
-def text_problem(text: str, limit: int = MAX_STRING) -> str | None:
-    """What is wrong with ``text`` as a string we keep, or None."""
-    if len(text) > limit:
-        return f"at most {limit} characters (got {len(text)})"
-    found = _BAD_CHAR.search(text)
-    if found is None:
-        return None
-    code = ord(found.group())
-    if 0xD800 <= code <= 0xDFFF:
-        return f"a lone surrogate (U+{code:04X}) is not text"
-    return f"control character U+{code:04X} refused"
-
-
-def clean_text(text: str, limit: int) -> str:
-    """``text`` made safe to store and show: surrogates and control characters replaced
-    by U+FFFD, cut at ``limit`` (for what we accept and mark rather than refuse)."""
-    return _BAD_CHAR.sub("\ufffd", text[:limit])
 
 
 def _kind(value: Any) -> str:

@@ -14,6 +14,7 @@ from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from app.core import clock
+from app.core.text import clean_text
 from app.hub.domain import promo_images
 from app.hub.domain import promotions as promo
 from app.hub.protocol import validate
@@ -62,7 +63,7 @@ def _body() -> dict[str, Any] | ResponseReturnValue:
 
 def promo_field(name: str) -> str:
     """A field name sent, fit to be quoted back (short, no control characters)."""
-    return validate.clean_text(name, 60)
+    return clean_text(name, 60)
 
 
 @bp.errorhandler(RequestEntityTooLarge)
