@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -27,6 +28,35 @@ from app.store.domain.stock import self_store_id
 LEASE_SECONDS = 90
 
 _PENDING = "acked_at IS NULL AND parked_reason IS NULL"
+
+
+def enqueue(
+    db: Database,
+    type: str,
+    payload: dict[str, Any],
+    *,
+    id: str | None = None,
+    order_id: str | None = None,
+    now: datetime | None = None,
+) -> str:
+    """Queue a transaction for the hub and return its id (a new UUID unless given).
+
+    The one way a row enters the outbox. Call it inside the caller's ``dbmod.write(db)``
+    transaction, next to the local change it reports: both are kept, or neither.
+    """
+    tx_id = id or str(uuid.uuid4())
+    stamp = _now(now)
+    db["outbox"].insert(
+        {
+            "id": tx_id,
+            "type": type,
+            "occurred_at": stamp,
+            "payload": json.dumps(payload, separators=(",", ":")),
+            "created_at": stamp,
+            "order_id": order_id,
+        }
+    )
+    return tx_id
 
 
 def owner_id() -> str:
