@@ -446,9 +446,10 @@ def test_feed_never_moves_an_order_backwards_while_unacknowledged(store_db, now,
     assert all(ln["qty_ready"] == ln["qty"] for ln in order["lines"])
     # Once acknowledged, a hub change to a later state is taken; an earlier one never.
     from app.store.domain import outbox as outboxmod
+    from app.store.domain.acks import ACK_HOOKS
 
     for tx in outbox(store_db):
-        outboxmod.mark_acked(store_db, tx["id"], {})
+        outboxmod.mark_acked(store_db, tx["id"], {}, hooks=ACK_HOOKS)
     apply_orders(store_db, [again])
     assert orders.get_order(store_db, data["id"])["status"] == "ready"
     collected = order_data(
