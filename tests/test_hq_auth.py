@@ -384,7 +384,7 @@ def test_cli_creates_users_and_tokens_that_work(module_hub):
 def test_demo_makes_one_user_per_role_and_a_token_once(hub_template, tmp_path):
     import shutil
 
-    from app.demo import runner as demo
+    from app.demo import datadir as demo
 
     shutil.copytree(hub_template, demo.hub_dir(tmp_path))
     first = demo.ensure_demo_hq(tmp_path)

@@ -3,7 +3,8 @@
 ``fulfilment: "pickup"`` places a web order to collect in the sending store (the goods
 are shipped there, so no stock is checked nor reserved); ``"home"`` records a home
 delivery (``delivery_orders``). Like every handler it runs in the batch's savepoint
-(:mod:`.transactions`), validates everything before writing, and raises ``Rejected``.
+(:mod:`.transactions`), validates everything before writing, and raises ``Rejected``
+(listed in :mod:`.handlers`).
 ``request_id`` is a PRIMARY KEY (``order_requests``): the same request sent again
 under another transaction id gets the first answer and creates nothing.
 
@@ -29,15 +30,16 @@ from sqlite_utils import Database
 from app.core import cart_codec as cartcodec
 from app.core.clock import iso, now_iso, utcnow
 from app.core.pricing import Item, PricedCart
+from app.core.protocol import FULFILMENTS, MAX_SHOWN_CENTS
 from app.hub.domain import keys
 from app.hub.domain.carts import MAX_LINES, MAX_QTY, catalog_rows, close_cart, get_cart, price_items
 from app.hub.domain.orders import MAX_EMAIL, MAX_NAME, OrderError, create_order
 from app.hub.domain.registry import ID_ALPHABET
-from app.hub.protocol.transactions import HANDLERS, Rejected, canonical_json, parse_id
+from app.hub.protocol.common import Rejected, canonical_json, invalid, parse_id
 
 MAX_ADDRESS_LINE = 120
 MAX_CITY = 80
-# As lenient as the kiosk's form (app/kiosk_cart.check_customer): what it lets through
+# As lenient as the kiosk's form (app/store/domain/carts.check_customer): what it lets through
 # must not come back as a parked rejection.
 _POSTCODE = re.compile(r"[0-9A-Za-z -]{3,10}")
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]*\.[^@\s]*")
@@ -49,13 +51,9 @@ PRICED_AT_MAX_AGE = timedelta(days=14)
 PRICED_AT_MAX_AHEAD = timedelta(seconds=300)
 
 
-def _invalid(message: str) -> Rejected:
-    return Rejected("invalid_payload", message)
-
-
 def _text(value: Any, name: str, limit: int) -> str:
     if not isinstance(value, str) or not value.strip() or len(value) > limit:
-        raise _invalid(f"payload.{name} must be a string of 1 to {limit} characters")
+        raise invalid(f"payload.{name} must be a string of 1 to {limit} characters")
     return value.strip()
 
 
@@ -63,7 +61,7 @@ def _customer(payload: dict[str, Any]) -> tuple[str, str]:
     name = _text(payload.get("customer_name"), "customer_name", MAX_NAME)
     email = _text(payload.get("customer_email"), "customer_email", MAX_EMAIL)
     if not _EMAIL.fullmatch(email):
-        raise _invalid("payload.customer_email must be an e-mail address")
+        raise invalid("payload.customer_email must be an e-mail address")
     return name, email
 
 
@@ -71,13 +69,13 @@ def _address(payload: dict[str, Any], fulfilment: str) -> dict[str, str] | None:
     address = payload.get("address")
     if fulfilment == "pickup":
         if address is not None:
-            raise _invalid("payload.address is for home delivery only")
+            raise invalid("payload.address is for home delivery only")
         return None
     if not isinstance(address, dict):
-        raise _invalid("payload.address {line1, postcode, city} is needed for home delivery")
+        raise invalid("payload.address {line1, postcode, city} is needed for home delivery")
     postcode = address.get("postcode")
     if not isinstance(postcode, str) or not _POSTCODE.fullmatch(postcode.strip()):
-        raise _invalid("payload.address.postcode must be a postcode")
+        raise invalid("payload.address.postcode must be a postcode")
     return {
         "line1": _text(address.get("line1"), "address.line1", MAX_ADDRESS_LINE),
         "postcode": postcode.strip(),
@@ -89,25 +87,27 @@ def _lines(db: Database, payload: dict[str, Any]) -> list[dict[str, Any]]:
     """``[{sku, qty}]``, each sku once and known to the hub."""
     items = payload.get("lines")
     if not isinstance(items, list) or not 1 <= len(items) <= MAX_LINES:
-        raise _invalid(f"payload.lines must be an array of 1 to {MAX_LINES} lines")
+        raise invalid(f"payload.lines must be an array of 1 to {MAX_LINES} lines")
     out: list[dict[str, Any]] = []
     seen: set[str] = set()
     for item in items:
         if not isinstance(item, dict):
-            raise _invalid("every line must be an object")
+            raise invalid("every line must be an object")
         sku, qty = item.get("sku"), item.get("qty")
         if not isinstance(sku, str) or not sku or len(sku) > 40:
-            raise _invalid("every line needs a sku")
+            raise invalid("every line needs a sku")
         if not isinstance(qty, int) or isinstance(qty, bool) or not 1 <= qty <= MAX_QTY:
-            raise _invalid(f"quantities are 1 to {MAX_QTY}")
+            raise invalid(f"quantities are 1 to {MAX_QTY}")
         if sku in seen:
-            raise _invalid(f"{sku} is listed twice")
+            raise invalid(f"{sku} is listed twice")
         seen.add(sku)
         shown = item.get("shown_total_cents")
         if shown is not None and (
-            not isinstance(shown, int) or isinstance(shown, bool) or not 0 <= shown <= 10**9
+            not isinstance(shown, int)
+            or isinstance(shown, bool)
+            or not 0 <= shown <= MAX_SHOWN_CENTS
         ):
-            raise _invalid("shown_total_cents is a whole number of cents")
+            raise invalid("shown_total_cents is a whole number of cents")
         out.append({"sku": sku, "qty": qty, "shown_total_cents": shown})
     rows = catalog_rows(db, seen)
     for line in out:
@@ -128,9 +128,9 @@ def _priced_at(payload: dict[str, Any], now: datetime) -> datetime:
         if moment.tzinfo is None:
             raise ValueError(text)
     except ValueError:
-        raise _invalid("payload.priced_at must be an ISO-8601 instant with a time zone") from None
+        raise invalid("payload.priced_at must be an ISO-8601 instant with a time zone") from None
     if not now - PRICED_AT_MAX_AGE <= moment <= now + PRICED_AT_MAX_AHEAD:
-        raise _invalid(
+        raise invalid(
             f"payload.priced_at {text} is outside the hub's window ({iso(now - PRICED_AT_MAX_AGE)}"
             f" to {iso(now + PRICED_AT_MAX_AHEAD)}): more than 14 days old, or ahead of the "
             "hub's clock; check the store's clock"
@@ -259,12 +259,12 @@ def _home_delivery(
     return {"delivery_id": delivery_id, "number": number}
 
 
-def _order_request(
+def order_request(
     db: Database, store_id: str, payload: dict[str, Any], tx_id: str
 ) -> dict[str, Any]:
     request_id = parse_id(payload.get("request_id"))
     if request_id is None:
-        raise _invalid("payload.request_id must be a UUID")
+        raise invalid("payload.request_id must be a UUID")
     digest = hashlib.sha256(canonical_json(payload).encode()).hexdigest()
     known = db.execute(
         "SELECT store_id, payload_hash, result FROM order_requests WHERE request_id = ?",
@@ -277,14 +277,14 @@ def _order_request(
         # (even if the catalog changed since: it was accepted then).
         return json.loads(known[2])
     fulfilment = payload.get("fulfilment")
-    if fulfilment not in ("pickup", "home"):
-        raise _invalid("payload.fulfilment must be pickup or home")
+    if fulfilment not in FULFILMENTS:
+        raise invalid("payload.fulfilment must be pickup or home")
     name, email = _customer(payload)
     address = _address(payload, fulfilment)
     lines = _lines(db, payload)
     cart_id = payload.get("cart_id")
     if cart_id is not None and not cartcodec.is_cart_id(cart_id):
-        raise _invalid("payload.cart_id must be a cart id")
+        raise invalid("payload.cart_id must be a cart id")
     now = utcnow()
     priced = _price(db, store_id, lines, _priced_at(payload, now))
     if fulfilment == "pickup":
@@ -326,6 +326,3 @@ def _signing_key(db: Database) -> Ed25519PrivateKey:
     """The hub's signing key: it lives next to the database file (keys.key_path)."""
     main = next(row for row in db.execute("PRAGMA database_list").fetchall() if row[1] == "main")
     return keys.current_private_key(Path(main[2]).parent)
-
-
-HANDLERS.update({"order.request": _order_request})
