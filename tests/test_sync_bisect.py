@@ -17,6 +17,7 @@ import requests
 
 from app.core import db as dbmod
 from app.store.domain import outbox
+from app.store.domain.acks import ACK_HOOKS
 from app.store.domain.stock import adjust
 from app.store.sync import state as syncstate
 from app.store.sync.client import HubError
@@ -241,7 +242,7 @@ def test_a_window_settled_elsewhere_ends_the_search(hub_data, synced_store):
     client, _ = inprocess_client(hub_data)
     ids = [adjust(db, _sku(db), 1)["id"] for _ in range(3)]
     syncstate.set_narrowing(db, {"last": ids[1], "size": 2, "strikes": 0, "error": "x"})
-    outbox.mark_acked(db, ids[1], None)
+    outbox.mark_acked(db, ids[1], None, hooks=ACK_HOOKS)
     assert syncstate.snapshot(db, hub_configured=True)["narrowing"] is None
     assert push_once(db, client).accepted == 2
     assert syncstate.narrowing(db) is None

@@ -14,6 +14,7 @@ from app.core import clock
 from app.core import db as dbmod
 from app.core.signing import verify_request
 from app.store.domain import outbox
+from app.store.domain.acks import ACK_HOOKS
 from app.store.domain.stock import adjust, levels, self_store_id
 from app.store.sync import backoff, feed
 from app.store.sync import state as syncstate
@@ -43,7 +44,7 @@ def test_pending_is_oldest_first_and_excludes_acked_parked_and_leased(store_db):
     sku, _ = _sku(store_db)
     ids = [adjust(store_db, sku, -1)["id"] for _ in range(5)]
     assert [r["id"] for r in outbox.pending(store_db, 10)] == ids
-    outbox.mark_acked(store_db, ids[0], None)
+    outbox.mark_acked(store_db, ids[0], None, hooks=ACK_HOOKS)
     outbox.park(store_db, ids[1], "unknown_sku", "no variant")
     leased = outbox.lease(store_db, 1, owner="other:1")
     assert [r["id"] for r in leased] == [ids[2]]
@@ -81,7 +82,9 @@ def test_ack_of_a_movement_takes_the_newer_hub_level_in_one_go(store_db):
     store = self_store_id(store_db)
     m = adjust(store_db, sku, -2)
     assert levels(store_db, [sku])[sku] == qty - 2
-    assert outbox.mark_acked(store_db, m["id"], {"sku": sku, "qty": qty - 2, "seq": 50})
+    assert outbox.mark_acked(
+        store_db, m["id"], {"sku": sku, "qty": qty - 2, "seq": 50}, hooks=ACK_HOOKS
+    )
     assert _held(store_db, store, sku) == (qty - 2, 50)
     # The level shown counts the movement once: it is in the hub level now.
     assert levels(store_db, [sku])[sku] == qty - 2
@@ -89,7 +92,7 @@ def test_ack_of_a_movement_takes_the_newer_hub_level_in_one_go(store_db):
         "SELECT acked_at IS NOT NULL FROM stock_movements WHERE id = ?", [m["id"]]
     ).fetchone() == (1,)
     assert outbox.stats(store_db)["depth"] == 0
-    assert not outbox.mark_acked(store_db, m["id"], None)  # already acked: no-op
+    assert not outbox.mark_acked(store_db, m["id"], None, hooks=ACK_HOOKS)  # already acked: no-op
 
 
 def test_ack_with_an_older_seq_keeps_the_newer_level(store_db):
@@ -112,7 +115,7 @@ def test_ack_with_an_older_seq_keeps_the_newer_level(store_db):
         },
         store,
     )
-    outbox.mark_acked(store_db, m["id"], {"sku": sku, "qty": qty - 1, "seq": 40})
+    outbox.mark_acked(store_db, m["id"], {"sku": sku, "qty": qty - 1, "seq": 40}, hooks=ACK_HOOKS)
     assert _held(store_db, store, sku) == (qty + 4, 90)
     assert levels(store_db, [sku])[sku] == qty + 4
 
@@ -121,7 +124,7 @@ def test_ack_bumps_the_stock_version(store_db):
     sku, _ = _sku(store_db)
     m = adjust(store_db, sku, 1)
     before = int(dbmod.get_meta(store_db, "stock_version"))
-    outbox.mark_acked(store_db, m["id"], None)
+    outbox.mark_acked(store_db, m["id"], None, hooks=ACK_HOOKS)
     assert int(dbmod.get_meta(store_db, "stock_version")) > before
 
 

@@ -24,7 +24,7 @@ from app.core import clock, pricing, tokens
 from app.core import db as dbmod
 from app.core.cart_codec import CartError, CartLine
 from app.store.domain import promotions, stock
-from app.store.domain.orders import hub_keys
+from app.store.domain.hub_keys import hub_keys
 
 MAX_KIOSK_LINES = 30  # a kiosk cart lives in the session cookie: keep it small
 MAX_NAME = 80

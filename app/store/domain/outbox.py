@@ -1,11 +1,14 @@
 """The outbox: what the hub must learn, queued on disk until the hub acknowledges it.
 
-Rows are written by the domain functions (e.g. :func:`app.stock.adjust`) in the same
-transaction as the local change. A row leaves the queue only when the hub answered
-``accepted`` or ``duplicate`` (acked) or ``rejected`` (parked for a human), or when
-the hub kept failing on that one row alone (parked too, by app/store/sync/worker.py). A sending
-worker first *leases* its rows, so two workers flushing at once send different rows;
-the hub's idempotency on the transaction id is the real guarantee against doubles.
+Rows are written by the domain functions through :func:`enqueue` (e.g. from
+:func:`app.store.domain.stock.record_movement`) in the same transaction as the local
+change. A row leaves the queue only when the hub answered ``accepted`` or ``duplicate``
+(acked) or ``rejected`` (parked for a human), or when the hub kept failing on that one
+row alone (parked too, by app/store/sync/push.py). A sending worker first *leases* its
+rows, so two workers flushing at once send different rows; the hub's idempotency on the
+transaction id is the real guarantee against doubles. This module knows no transaction
+type: what a type does when its row is settled is its acknowledgement hook, listed in
+app/store/domain/acks.py.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import json
 import os
 import socket
 import uuid
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -21,7 +25,6 @@ from sqlite_utils import Database
 
 from app.core import clock
 from app.core import db as dbmod
-from app.store.domain.stock import self_store_id
 
 # Longer than the slowest request (connect 5 s + read 30 s): a live worker's lease
 # never runs out under it. A crashed worker's lease is freed at once by release_dead().
@@ -74,7 +77,7 @@ def _row(r: dict[str, Any]) -> dict[str, Any]:
 
 
 # Rows up to and including a given one, in sending order (the sync worker's narrowing
-# window, app/store/sync/worker.py): only rows it is allowed to send before that one.
+# window, app/store/sync/push.py): only rows it is allowed to send before that one.
 _UPTO = "(created_at, rowid) <= (SELECT created_at, rowid FROM outbox WHERE id = ?)"
 
 
@@ -187,15 +190,25 @@ def release_dead(db: Database) -> int:
         ).rowcount
 
 
+# What a transaction type does in its own tables when its row leaves the queue settled
+# (the hub acknowledged it, or head office discarded it): ``hook(db, tx_id, payload,
+# result, stamp)``, run in the same transaction. The types' modules own them; the one
+# list is app/store/domain/acks.py (ACK_HOOKS).
+AckHook = Callable[[Database, str, dict[str, Any], dict[str, Any], str], None]
+
+
 def mark_acked(
-    db: Database, id: str, result: dict[str, Any] | None, now: datetime | None = None
+    db: Database,
+    id: str,
+    result: dict[str, Any] | None,
+    now: datetime | None = None,
+    *,
+    hooks: Mapping[str, AckHook],
 ) -> bool:
     """Record the hub's acknowledgement of ``id``; False if unknown or already acked.
 
-    For a stock movement this also marks the movement acknowledged and takes the hub's
-    level from ``result`` when it is newer than the one held, in the same transaction:
-    the shown level (hub level + unacknowledged movements) then neither counts the
-    movement twice nor misses it.
+    The hook of the row's type in ``hooks`` runs in the same transaction, with the
+    hub's ``result`` (for a stock movement: the hub's level, app/store/domain/stock.py).
     """
     stamp = _now(now)
     with dbmod.write(db):
@@ -208,31 +221,10 @@ def mark_acked(
                    result = ?, last_error = NULL WHERE id = ?""",
             [stamp, json.dumps(result, separators=(",", ":")) if result else None, id],
         )
-        if kind == "stock.movement":
-            _ack_movement(db, id, payload, result or {}, stamp)
+        hook = hooks.get(kind)
+        if hook is not None:
+            hook(db, id, payload, result or {}, stamp)
     return True
-
-
-def _ack_movement(
-    db: Database, id: str, payload: dict[str, Any], result: dict[str, Any], stamp: str
-) -> None:
-    db.execute(
-        "UPDATE stock_movements SET acked_at = ? WHERE id = ? AND acked_at IS NULL", [stamp, id]
-    )
-    store_id = payload.get("store_id") or self_store_id(db)
-    sku = result.get("sku") or payload.get("sku")
-    qty, seq = result.get("qty"), result.get("seq")
-    if not (store_id and sku and isinstance(qty, int) and isinstance(seq, int)):
-        return
-    # The hub's level at `seq` includes this movement; a level we hold with a higher
-    # seq includes it too (levels are cumulative), so only a newer one replaces it.
-    db.execute(
-        """INSERT INTO stock_levels (store_id, sku, qty, as_of, seq) VALUES (?, ?, ?, ?, ?)
-           ON CONFLICT (store_id, sku) DO UPDATE SET
-               qty = excluded.qty, as_of = excluded.as_of, seq = excluded.seq
-           WHERE excluded.seq > stock_levels.seq""",
-        [store_id, sku, qty, stamp, seq],
-    )
 
 
 def park(db: Database, id: str, reason: str, message: str = "") -> bool:
@@ -279,64 +271,54 @@ def parked(db: Database, limit: int = 50) -> list[dict[str, Any]]:
     return [_row(r) for r in rows]
 
 
-COMMAND_ACTIONS = ("retry", "discard")
-
-
-def apply_command(
-    db: Database,
-    tx_id: str,
-    action: str,
-    reason: str = "",
-    by: str = "",
-    now: datetime | None = None,
-) -> int:
-    """Carry out head office's decision on a parked row (an ``outbox_command`` change).
-
-    ``retry``: the row is unparked with a fresh attempt count and goes out again (the
-    hub forgot its rejection when it sent the command, so it judges it anew); a parked
-    stock movement counts in the shown level again, as any unsent one does.
-    ``discard``: the row leaves the queue for good, marked acknowledged with a result
-    saying it was discarded, by whom and why; a stock movement is settled with it, so
-    it stays out of the shown level (as it was while parked) without being sent.
-    Only a parked, unacknowledged row changes: a command seen again (a feed page read
-    twice) or for a row since settled does nothing. Returns 1 if a row changed, else 0.
-    """
-    from app.store.domain.staff import audit  # staffauth is the store's audit log
-
-    if action not in COMMAND_ACTIONS:
-        raise ValueError(f"unknown outbox command {action!r}")
-    stamp = _now(now)
+def unpark(db: Database, id: str) -> str | None:
+    """Send a parked row again, with a fresh attempt count; its type, or None when
+    ``id`` is not a parked, unacknowledged row (nothing changes then)."""
     with dbmod.write(db):
         row = db.execute(
             "SELECT type FROM outbox WHERE id = ? AND acked_at IS NULL "
             "AND parked_reason IS NOT NULL",
-            [tx_id],
+            [id],
         ).fetchone()
         if row is None:
-            return 0
-        if action == "retry":
-            db.execute(
-                """UPDATE outbox SET parked_reason = NULL, parked_message = NULL, attempts = 0,
-                       last_error = NULL, leased_until = NULL, leased_by = NULL WHERE id = ?""",
-                [tx_id],
-            )
-        else:
-            result = {"discarded": True, "reason": reason[:300], "by": by[:254], "at": stamp}
-            db.execute(
-                """UPDATE outbox SET acked_at = ?, result = ?, leased_until = NULL,
-                       leased_by = NULL WHERE id = ?""",
-                [stamp, json.dumps(result, separators=(",", ":")), tx_id],
-            )
-            if row[0] == "stock.movement":
-                db.execute(
-                    "UPDATE stock_movements SET acked_at = ? WHERE id = ? AND acked_at IS NULL",
-                    [stamp, tx_id],
-                )
-        audit(
-            db,
-            None,
-            f"outbox.{action}",
-            "head office",
-            {"tx_id": tx_id, "type": row[0], "reason": reason[:300], "by": by[:254]},
+            return None
+        db.execute(
+            """UPDATE outbox SET parked_reason = NULL, parked_message = NULL, attempts = 0,
+                   last_error = NULL, leased_until = NULL, leased_by = NULL WHERE id = ?""",
+            [id],
         )
-    return 1
+    return row[0]
+
+
+def discard(
+    db: Database,
+    id: str,
+    *,
+    reason: str = "",
+    by: str = "",
+    now: datetime | None = None,
+    hooks: Mapping[str, AckHook],
+) -> str | None:
+    """Take a parked row out of the queue for good, unsent: marked acknowledged with a
+    result saying it was discarded, by whom and why; its type's hook settles it like an
+    acknowledgement (a stock movement then stays out of the shown level, as it was while
+    parked). Returns its type, or None when ``id`` is not a parked, unacknowledged row."""
+    stamp = _now(now)
+    with dbmod.write(db):
+        row = db.execute(
+            "SELECT type, payload FROM outbox WHERE id = ? AND acked_at IS NULL "
+            "AND parked_reason IS NOT NULL",
+            [id],
+        ).fetchone()
+        if row is None:
+            return None
+        result = {"discarded": True, "reason": reason[:300], "by": by[:254], "at": stamp}
+        db.execute(
+            """UPDATE outbox SET acked_at = ?, result = ?, leased_until = NULL,
+                   leased_by = NULL WHERE id = ?""",
+            [stamp, json.dumps(result, separators=(",", ":")), id],
+        )
+        hook = hooks.get(row[0])
+        if hook is not None:
+            hook(db, id, json.loads(row[1]), result, stamp)
+    return row[0]

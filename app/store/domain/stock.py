@@ -9,7 +9,6 @@ new correction.
 
 from __future__ import annotations
 
-import json
 import uuid
 from typing import Any
 
@@ -18,6 +17,7 @@ from sqlite_utils import Database
 from app.core import clock
 from app.core import db as dbmod
 from app.core.catalog import find_variant
+from app.store.domain import outbox
 
 LOW_STOCK = 2  # "Plus que 1", "Plus que 2": say it when so few are left
 MAX_DELTA = 10_000  # one correction; the hub accepts up to 1,000,000
@@ -131,7 +131,7 @@ def record_movement(db: Database, sku: str, delta: int, kind: str, reason: str, 
     ``kind`` is one the hub accepts (adjusted, picked_up, returned, reserved, released,
     sold).
     """
-    now = clock.now_iso()
+    moment = clock.utcnow()
     movement_id = str(uuid.uuid4())
     db["stock_movements"].insert(
         {
@@ -141,7 +141,7 @@ def record_movement(db: Database, sku: str, delta: int, kind: str, reason: str, 
             "kind": kind,
             "reason": reason,
             "actor": actor,
-            "created_at": now,
+            "created_at": clock.iso(moment),
         }
     )
     payload = {
@@ -151,15 +151,7 @@ def record_movement(db: Database, sku: str, delta: int, kind: str, reason: str, 
         "kind": kind,
         "reason": reason,
     }
-    db["outbox"].insert(
-        {
-            "id": movement_id,
-            "type": "stock.movement",
-            "occurred_at": now,
-            "payload": json.dumps(payload, separators=(",", ":")),
-            "created_at": now,
-        }
-    )
+    outbox.enqueue(db, "stock.movement", payload, id=movement_id, now=moment)
     return movement_id
 
 
@@ -196,3 +188,32 @@ def adjust(
         movement = db["stock_movements"].get(movement_id)
         after = levels(db, [sku])[sku]
     return {**movement, "before": before, "after": after}
+
+
+def on_acked(
+    db: Database, tx_id: str, payload: dict[str, Any], result: dict[str, Any], stamp: str
+) -> None:
+    """A ``stock.movement`` left the outbox settled (the hub's acknowledgement, or head
+    office's discard): mark the movement acknowledged and take the hub's level from
+    ``result`` when it is newer than the one held, in the caller's transaction. The
+    shown level (hub level + unacknowledged movements) then neither counts the movement
+    twice nor misses it. Registered in app/store/domain/acks.py.
+    """
+    db.execute(
+        "UPDATE stock_movements SET acked_at = ? WHERE id = ? AND acked_at IS NULL",
+        [stamp, tx_id],
+    )
+    store_id = payload.get("store_id") or self_store_id(db)
+    sku = result.get("sku") or payload.get("sku")
+    qty, seq = result.get("qty"), result.get("seq")
+    if not (store_id and sku and isinstance(qty, int) and isinstance(seq, int)):
+        return
+    # The hub's level at `seq` includes this movement; a level we hold with a higher
+    # seq includes it too (levels are cumulative), so only a newer one replaces it.
+    db.execute(
+        """INSERT INTO stock_levels (store_id, sku, qty, as_of, seq) VALUES (?, ?, ?, ?, ?)
+           ON CONFLICT (store_id, sku) DO UPDATE SET
+               qty = excluded.qty, as_of = excluded.as_of, seq = excluded.seq
+           WHERE excluded.seq > stock_levels.seq""",
+        [store_id, sku, qty, stamp, seq],
+    )

@@ -16,9 +16,10 @@ from sqlite_utils import Database
 
 from app.core import clock
 from app.core import db as dbmod
-from app.store.domain import outbox
+from app.store.domain import acks
 from app.store.domain.carts import apply_revocations
-from app.store.domain.orders import apply_hub_key_changes, apply_order_changes
+from app.store.domain.hub_keys import apply_hub_key_changes
+from app.store.domain.orders.feed import apply_order_changes
 from app.store.domain.promotions import apply_promotion_changes
 from app.store.sync import state as syncstate
 
@@ -177,9 +178,9 @@ def _apply_stock(db: Database, changes: list[dict], own: str | None) -> int:
 
 
 def _apply_outbox_commands(db: Database, changes: list[dict], own: str | None) -> int:
-    # Head office's retry or discard of a parked row (app.outbox.apply_command).
+    # Head office's retry or discard of a parked row (app/store/domain/acks.py).
     return sum(
-        outbox.apply_command(
+        acks.apply_command(
             db,
             c["data"]["tx_id"],
             c["data"]["action"],

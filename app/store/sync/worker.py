@@ -22,6 +22,7 @@ from sqlite_utils import Database
 
 from app.core import db as dbmod
 from app.store.domain import outbox, promotions
+from app.store.domain.acks import ACK_HOOKS
 from app.store.sync import backoff, feed, health
 from app.store.sync import state as syncstate
 from app.store.sync.client import MAX_BATCH, HubClient, HubError
@@ -114,7 +115,7 @@ def _record(db: Database, pairs: list[tuple[dict, dict]], stats: PushStats) -> s
         for row, res in pairs:
             status = res.get("status")
             if status in ("accepted", "duplicate") and res.get("original_status") != "rejected":
-                outbox.mark_acked(db, row["id"], res.get("result"))
+                outbox.mark_acked(db, row["id"], res.get("result"), hooks=ACK_HOOKS)
                 stats.accepted += status == "accepted"
                 stats.duplicate += status == "duplicate"
             elif status in ("rejected", "duplicate"):
