@@ -21,10 +21,10 @@ import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from app.core import clock
+from app.core import clock, protocol
 from app.hub.domain import keys
 from app.hub.domain.orders import create_order
-from app.hub.protocol import transactions
+from app.hub.protocol import stock, transactions
 from app.hub.storage import open_db
 
 from .hq_helpers import logged_in, make_user
@@ -436,14 +436,14 @@ def test_an_unexpected_error_in_one_item_rolls_back_that_item_only(hub_data, mon
     seq = db.execute("SELECT max(seq) FROM changes").fetchone()[0]
 
     def boom(db, store_id, payload, tx_id):
-        transactions._stock_movement(db, store_id, payload, tx_id)  # a write…
+        stock.movement(db, store_id, payload, tx_id)  # a write…
         raise KeyError("a bug")  # …then a crash
 
     monkeypatch.setitem(transactions.HANDLERS, "test.boom", boom)
     monkeypatch.setitem(
-        transactions.validate.PAYLOADS,
+        protocol.PAYLOADS,
         "test.boom",
-        transactions.validate.PAYLOADS["stock.movement"],
+        protocol.PAYLOADS["stock.movement"],
     )
     move = {"sku": sku, "delta": -1, "kind": "adjusted"}
     items = [tx("stock.movement", move), tx("test.boom", move), tx("stock.movement", move)]
@@ -460,7 +460,7 @@ def test_an_unexpected_error_in_one_item_rolls_back_that_item_only(hub_data, mon
         # id sent again (head office's "retry") is applied.
         stored = db.execute("SELECT 1 FROM transactions WHERE id = ?", [items[1]["id"]])
         assert stored.fetchone() is None
-        monkeypatch.setitem(transactions.HANDLERS, "test.boom", transactions._stock_movement)
+        monkeypatch.setitem(transactions.HANDLERS, "test.boom", stock.movement)
         [again] = transactions.apply_batch(db, LYON, [items[1]])
         assert again["status"] == "accepted"
     finally:

@@ -8,7 +8,7 @@ import uuid
 
 import pytest
 
-from app.hub.protocol import transactions
+from app.hub.protocol import common, transactions
 
 from .hub_fixtures import *  # noqa: F403
 from .hub_fixtures import (
@@ -249,7 +249,7 @@ def test_a_failing_item_is_never_half_applied(hub_data, monkeypatch):
     def half_then_fail(db_, store_id, payload, tx_id):
         real(db_, store_id, payload, tx_id)  # stock moved and a change appended...
         if payload.get("reason") == "explode":
-            raise transactions.Rejected("invalid_payload", "failed after writing")
+            raise common.Rejected("invalid_payload", "failed after writing")
         return real(db_, store_id, {**payload, "delta": 0}, tx_id)
 
     monkeypatch.setitem(transactions.HANDLERS, "stock.movement", half_then_fail)
@@ -272,7 +272,7 @@ def test_a_failing_item_is_never_half_applied(hub_data, monkeypatch):
     "text", [str(uuid.uuid4()).upper(), "{" + str(uuid.uuid4()) + "}", uuid.uuid4().hex]
 )
 def test_uuid_spellings_are_one_id(text):
-    assert transactions.parse_id(text) == str(uuid.UUID(text))
+    assert common.parse_id(text) == str(uuid.UUID(text))
 
 
 def test_body_hash_ignores_key_order_and_id():

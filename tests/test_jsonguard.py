@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.web import jsonguard
+from app.core import jsonsafe
 
 DEEP = "[" * 100_000 + "]" * 100_000
 
@@ -22,13 +22,13 @@ DEEP = "[" * 100_000 + "]" * 100_000
 )
 def test_refused_with_a_value_error_naming_the_problem(text, words):
     with pytest.raises(ValueError, match=words):
-        jsonguard.loads(text)
+        jsonsafe.loads(text)
 
 
 def test_what_we_accept_still_parses():
-    assert jsonguard.loads("[" * 32 + "]" * 32) is not None
-    assert jsonguard.loads('{"a": [1, 2.5, "é"]}') == {"a": [1, 2.5, "é"]}
-    assert jsonguard.depth({"a": [{"b": 1}]}) == 3 and jsonguard.depth(4) == 0
+    assert jsonsafe.loads("[" * 32 + "]" * 32) is not None
+    assert jsonsafe.loads('{"a": [1, 2.5, "é"]}') == {"a": [1, 2.5, "é"]}
+    assert jsonsafe.depth({"a": [{"b": 1}]}) == 3 and jsonsafe.depth(4) == 0
 
 
 @pytest.mark.parametrize("factory", ["store", "hub"])

@@ -2,6 +2,7 @@
 
 Each handler runs inside the batch's savepoint (see :mod:`.transactions`): it
 validates everything before writing anything, and raises ``Rejected`` to refuse.
+They are listed in :mod:`.handlers`.
 ``handover_id`` and ``return_id`` are primary keys, so the same hand-over or return
 sent under a second transaction id is recognised and not applied again.
 """
@@ -15,23 +16,29 @@ from typing import Any
 from sqlite_utils import Database
 
 from app.core.clock import now_iso
+from app.core.protocol import (
+    COLLECTORS,
+    CONDITIONS,
+    HANDOVER_METHODS,
+    MAX_COLLECTOR_NAME,
+    MAX_ORDER_ID,
+    MAX_REASON,
+    MAX_RETURN_QTY,
+    MAX_SHELF_SLOT,
+    MAX_STAFF_ID,
+    MAX_TX_LINES,
+    REFUNDS,
+)
 from app.hub.domain import notifications
 from app.hub.domain.orders import get_order, publish, set_status
 from app.hub.domain.registry import ID_ALPHABET
-from app.hub.protocol.transactions import HANDLERS, MAX_REASON, Rejected, _is_instant, parse_id
+from app.hub.protocol.common import Rejected, invalid, is_instant, parse_id
 
-MAX_SHELF_SLOT = 20
-MAX_COLLECTOR_NAME = 80
-MAX_STAFF_ID = 64
 READY_FROM = ("placed", "preparing", "ready", "ready_partial")
 HANDOVER_FROM = ("ready", "ready_partial", "partially_collected")
 EXPIRE_FROM = ("placed", "preparing", "ready", "ready_partial", "partially_collected")
 REMIND_FROM = ("ready", "ready_partial", "partially_collected")
 CREDIT_ALPHABET = ID_ALPHABET.upper()
-
-
-def _invalid(message: str) -> Rejected:
-    return Rejected("invalid_payload", message)
 
 
 def _is_int(value: Any) -> bool:
@@ -44,15 +51,15 @@ def _text(payload: dict, name: str, limit: int, required: bool = True) -> str | 
     if value is None and not required:
         return None
     if not isinstance(value, str) or len(value) > limit or (required and not value.strip()):
-        raise _invalid(f"payload.{name} must be a string of 1 to {limit} characters")
+        raise invalid(f"payload.{name} must be a string of 1 to {limit} characters")
     return value
 
 
 def _order_for(db: Database, store_id: str, payload: dict) -> dict[str, Any]:
     """The order named by ``payload.order_id``, if it belongs to the sending store."""
     order_id = payload.get("order_id")
-    if not isinstance(order_id, str) or not order_id or len(order_id) > 40:
-        raise _invalid("payload.order_id must be an order id")
+    if not isinstance(order_id, str) or not order_id or len(order_id) > MAX_ORDER_ID:
+        raise invalid("payload.order_id must be an order id")
     order = get_order(db, order_id)
     if order is None:
         raise Rejected("unknown_order", f"no order {order_id}")
@@ -73,17 +80,17 @@ def _lines_by_number(db: Database, order_id: str) -> dict[int, dict[str, Any]]:
 def _line_items(payload: dict, qty_key: str) -> list[tuple[int, int]]:
     """``[(line, qty)]`` from ``payload.lines``; each line at most once."""
     items = payload.get("lines")
-    if not isinstance(items, list) or not items or len(items) > 200:
-        raise _invalid("payload.lines must be a non-empty array")
+    if not isinstance(items, list) or not items or len(items) > MAX_TX_LINES:
+        raise invalid("payload.lines must be a non-empty array")
     out: dict[int, int] = {}
     for item in items:
         if not isinstance(item, dict):
-            raise _invalid("every line must be an object")
+            raise invalid("every line must be an object")
         line, qty = item.get("line"), item.get(qty_key)
         if not _is_int(line) or not _is_int(qty):
-            raise _invalid(f"every line needs an integer line and {qty_key}")
+            raise invalid(f"every line needs an integer line and {qty_key}")
         if line in out:
-            raise _invalid(f"line {line} is listed twice")
+            raise invalid(f"line {line} is listed twice")
         out[line] = qty
     return list(out.items())
 
@@ -96,7 +103,7 @@ def _result(db: Database, order_id: str) -> dict[str, Any]:
 # --------------------------------------------------------------------------- ready
 
 
-def _ready(db: Database, store_id: str, payload: dict[str, Any], tx_id: str) -> dict[str, Any]:
+def ready(db: Database, store_id: str, payload: dict[str, Any], tx_id: str) -> dict[str, Any]:
     order = _order_for(db, store_id, payload)
     slot = _text(payload, "shelf_slot", MAX_SHELF_SLOT)
     _text(payload, "staff", MAX_STAFF_ID)
@@ -106,12 +113,12 @@ def _ready(db: Database, store_id: str, payload: dict[str, Any], tx_id: str) -> 
     ready = {number: 0 for number in lines}  # a line left out is short entirely
     for line, qty in _line_items(payload, "qty_ready"):
         if line not in lines:
-            raise _invalid(f"order {order['number']} has no line {line}")
+            raise invalid(f"order {order['number']} has no line {line}")
         if not lines[line]["qty_collected"] <= qty <= lines[line]["qty"]:
-            raise _invalid(f"line {line}: qty_ready must be 0 to {lines[line]['qty']}")
+            raise invalid(f"line {line}: qty_ready must be 0 to {lines[line]['qty']}")
         ready[line] = qty
     if not any(ready.values()):
-        raise _invalid("nothing is ready: at least one unit is needed")
+        raise invalid("nothing is ready: at least one unit is needed")
     db.conn.executemany(
         "UPDATE order_lines SET qty_ready = ? WHERE order_id = ? AND line = ?",
         [(qty, order["id"], line) for line, qty in ready.items()],
@@ -132,12 +139,12 @@ def _ready(db: Database, store_id: str, payload: dict[str, Any], tx_id: str) -> 
 def _check_handover(payload: dict[str, Any]) -> dict[str, Any]:
     """The validated hand-over fields that do not depend on the order."""
     collector = payload.get("collector")
-    if collector not in ("customer", "proxy"):
-        raise _invalid("payload.collector must be customer or proxy")
+    if collector not in COLLECTORS:
+        raise invalid("payload.collector must be customer or proxy")
     name = _text(payload, "collector_name", MAX_COLLECTOR_NAME, required=collector == "proxy")
     method = payload.get("method")
-    if method not in ("qr", "code", "override"):
-        raise _invalid("payload.method must be qr, code or override")
+    if method not in HANDOVER_METHODS:
+        raise invalid("payload.method must be qr, code or override")
     reason = _text(payload, "override_reason", MAX_REASON, required=method == "override")
     staff = _text(payload, "staff", MAX_STAFF_ID)
     manager = _text(payload, "manager", MAX_STAFF_ID, required=method == "override")
@@ -151,10 +158,10 @@ def _check_handover(payload: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _handover(db: Database, store_id: str, payload: dict[str, Any], tx_id: str) -> dict[str, Any]:
+def handover(db: Database, store_id: str, payload: dict[str, Any], tx_id: str) -> dict[str, Any]:
     handover_id = parse_id(payload.get("handover_id"))
     if handover_id is None:
-        raise _invalid("payload.handover_id must be a UUID")
+        raise invalid("payload.handover_id must be a UUID")
     order = _order_for(db, store_id, payload)
     fields = _check_handover(payload)
     items = _line_items(payload, "qty")
@@ -171,10 +178,10 @@ def _handover(db: Database, store_id: str, payload: dict[str, Any], tx_id: str) 
     lines = _lines_by_number(db, order["id"])
     for line, qty in items:
         if line not in lines:
-            raise _invalid(f"order {order['number']} has no line {line}")
+            raise invalid(f"order {order['number']} has no line {line}")
         left = lines[line]["qty_ready"] - lines[line]["qty_collected"]
         if not 1 <= qty <= left:
-            raise _invalid(f"line {line}: at most {left} unit(s) left to hand over")
+            raise invalid(f"line {line}: at most {left} unit(s) left to hand over")
     at = now_iso()
     db.execute(
         "INSERT INTO handovers (handover_id, order_id, lines, collector, collector_name, "
@@ -209,7 +216,7 @@ def _handover(db: Database, store_id: str, payload: dict[str, Any], tx_id: str) 
 # --------------------------------------------------------------------------- expiry
 
 
-def _expired(db: Database, store_id: str, payload: dict[str, Any], tx_id: str) -> dict[str, Any]:
+def expired(db: Database, store_id: str, payload: dict[str, Any], tx_id: str) -> dict[str, Any]:
     order = _order_for(db, store_id, payload)
     if order["status"] == "expired":
         return _result(db, order["id"])  # expiring twice changes nothing
@@ -221,11 +228,11 @@ def _expired(db: Database, store_id: str, payload: dict[str, Any], tx_id: str) -
     return _result(db, order["id"])
 
 
-def _reminder(db: Database, store_id: str, payload: dict[str, Any], tx_id: str) -> dict[str, Any]:
+def reminder(db: Database, store_id: str, payload: dict[str, Any], tx_id: str) -> dict[str, Any]:
     order = _order_for(db, store_id, payload)
     expires_at = payload.get("expires_at")
-    if not _is_instant(expires_at):
-        raise _invalid("payload.expires_at must be an ISO-8601 instant")
+    if not is_instant(expires_at):
+        raise invalid("payload.expires_at must be an ISO-8601 instant")
     if order["status"] not in REMIND_FROM:
         raise Rejected("invalid_state", f"order {order['number']} is {order['status']}")
     already = db.execute(
@@ -250,49 +257,54 @@ def _return_lines(
 ) -> list[dict[str, Any]]:
     """Validated return lines; with an order, never more than collected minus returned."""
     items = payload.get("lines")
-    if not isinstance(items, list) or not items or len(items) > 200:
-        raise _invalid("payload.lines must be a non-empty array")
+    if not isinstance(items, list) or not items or len(items) > MAX_TX_LINES:
+        raise invalid("payload.lines must be a non-empty array")
     lines = _lines_by_number(db, order["id"]) if order else {}
     taken: dict[int, int] = {}
     out = []
     for item in items:
         if not isinstance(item, dict):
-            raise _invalid("every line must be an object")
+            raise invalid("every line must be an object")
         line, sku, qty = item.get("line"), item.get("sku"), item.get("qty")
         condition = item.get("condition")
-        if not isinstance(sku, str) or not sku or not _is_int(qty) or not 1 <= qty <= 999:
-            raise _invalid("every line needs a sku and a qty of 1 or more")
-        if condition not in ("resellable", "damaged"):
-            raise _invalid("condition must be resellable or damaged")
+        if (
+            not isinstance(sku, str)
+            or not sku
+            or not _is_int(qty)
+            or not 1 <= qty <= MAX_RETURN_QTY
+        ):
+            raise invalid("every line needs a sku and a qty of 1 or more")
+        if condition not in CONDITIONS:
+            raise invalid("condition must be resellable or damaged")
         if order is None:
             if line is not None:
-                raise _invalid("a return without an order has no line numbers")
+                raise invalid("a return without an order has no line numbers")
             if db.execute("SELECT 1 FROM variants WHERE sku = ?", [sku]).fetchone() is None:
                 raise Rejected("unknown_sku", f"no variant {sku}")
         else:
             if not _is_int(line) or line not in lines:
-                raise _invalid(f"order {order['number']} has no line {line!r}")
+                raise invalid(f"order {order['number']} has no line {line!r}")
             if lines[line]["sku"] != sku:
-                raise _invalid(f"line {line} is {lines[line]['sku']}, not {sku}")
+                raise invalid(f"line {line} is {lines[line]['sku']}, not {sku}")
             taken[line] = taken.get(line, 0) + qty
             left = lines[line]["qty_collected"] - lines[line]["qty_returned"]
             if taken[line] > left:
-                raise _invalid(f"line {line}: at most {left} unit(s) can be returned")
+                raise invalid(f"line {line}: at most {left} unit(s) can be returned")
         out.append({"line": line, "sku": sku, "qty": qty, "condition": condition})
     return out
 
 
-def _return(db: Database, store_id: str, payload: dict[str, Any], tx_id: str) -> dict[str, Any]:
+def returned(db: Database, store_id: str, payload: dict[str, Any], tx_id: str) -> dict[str, Any]:
     return_id = parse_id(payload.get("return_id"))
     if return_id is None:
-        raise _invalid("payload.return_id must be a UUID")
+        raise invalid("payload.return_id must be a UUID")
     order = None if payload.get("order_id") is None else _order_for(db, store_id, payload)
     reason = payload.get("reason", "")
     if not isinstance(reason, str) or len(reason) > MAX_REASON:
-        raise _invalid(f"payload.reason must be a string of at most {MAX_REASON} characters")
+        raise invalid(f"payload.reason must be a string of at most {MAX_REASON} characters")
     refund = payload.get("refund")
-    if refund not in ("original_payment", "store_credit"):
-        raise _invalid("payload.refund must be original_payment or store_credit")
+    if refund not in REFUNDS:
+        raise invalid("payload.refund must be original_payment or store_credit")
     staff = _text(payload, "staff", MAX_STAFF_ID)
     manager = _text(payload, "manager", MAX_STAFF_ID, required=order is None)
     known = db.execute(
@@ -356,14 +368,3 @@ def _return_result(return_id: str, refund: str, credit: str | None) -> dict[str,
     if credit:
         result["credit_code"] = credit
     return result
-
-
-HANDLERS.update(
-    {
-        "order.ready": _ready,
-        "order.handover": _handover,
-        "order.expired": _expired,
-        "order.reminder": _reminder,
-        "order.return": _return,
-    }
-)

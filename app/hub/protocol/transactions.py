@@ -10,9 +10,10 @@ serialized by the write lock, so two requests carrying one id (other threads, ot
 hub processes) see each other: the second finds the row and answers ``duplicate``.
 
 Nothing a store sends can fail the batch: each item is checked at the boundary
-(:mod:`.validate`: clean JSON, then its type's schema) and refused alone
-(``invalid_payload``, naming the field); an unexpected error while applying one item
-rolls that item's savepoint back, is logged, and refuses that item only.
+(:mod:`.validate`: clean JSON, then its type's schema from :mod:`app.core.protocol`)
+and refused alone (``invalid_payload``, naming the field); an unexpected error while
+applying one item rolls that item's savepoint back, is logged, and refuses that item
+only. Each type's handler is listed in :mod:`.handlers`.
 """
 
 from __future__ import annotations
@@ -21,45 +22,19 @@ import hashlib
 import json
 import logging
 import sqlite3
-import uuid
-from collections.abc import Callable
-from datetime import UTC
 from typing import Any
 
 from sqlite_utils import Database
 
 from app.core import db as dbmod
-from app.core.clock import now_iso, parse_iso
+from app.core.clock import now_iso
+from app.core.protocol import MAX_BATCH
 from app.core.text import clean_text
-from app.hub.domain.changes import append_change
 from app.hub.protocol import validate
+from app.hub.protocol.common import Rejected, canonical_json, is_instant, parse_id
+from app.hub.protocol.handlers import HANDLERS, Handler
 
 log = logging.getLogger(__name__)
-
-MAX_BATCH = 500
-STOCK_KINDS = frozenset({"adjusted", "picked_up", "returned", "reserved", "released", "sold"})
-MAX_DELTA = 1_000_000
-MAX_REASON = 500
-
-
-class Rejected(Exception):
-    """A transaction the hub refuses; ``reason`` is the protocol's stable code."""
-
-    def __init__(self, reason: str, message: str) -> None:
-        super().__init__(message)
-        self.reason = reason
-        self.message = message
-
-
-def canonical_json(value: Any) -> str:
-    """Sorted keys, no spaces, UTF-8 text: equal JSON values give equal strings."""
-    return json.dumps(
-        value,
-        sort_keys=True,
-        separators=(",", ":"),
-        ensure_ascii=False,
-        default=validate.json_default,
-    )
 
 
 def body_hash(item: dict[str, Any]) -> str:
@@ -70,71 +45,10 @@ def body_hash(item: dict[str, Any]) -> str:
     return hashlib.sha256(canonical_json(body).encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def parse_id(value: Any) -> str | None:
-    """The canonical (lower-case, hyphenated) form of a UUID, or None if it is not one."""
-    if not isinstance(value, str) or len(value) > 45:
-        return None
-    try:
-        return str(uuid.UUID(value))
-    except ValueError:
-        return None
-
-
-# --------------------------------------------------------------------------- types
-
-
-def _stock_movement(
-    db: Database, store_id: str, payload: dict[str, Any], tx_id: str
-) -> dict[str, Any]:
-    sku, delta, kind = payload.get("sku"), payload.get("delta"), payload.get("kind")
-    if not isinstance(sku, str) or not sku:
-        raise Rejected("invalid_payload", "payload.sku must be a non-empty string")
-    # bool is an int in Python, not in JSON's eyes: refuse true/false as a delta.
-    if not isinstance(delta, int) or isinstance(delta, bool) or abs(delta) > MAX_DELTA:
-        raise Rejected("invalid_payload", f"payload.delta must be an integer within ±{MAX_DELTA}")
-    if kind not in STOCK_KINDS:
-        raise Rejected("invalid_payload", f"payload.kind must be one of {sorted(STOCK_KINDS)}")
-    reason = payload.get("reason", "")
-    if not isinstance(reason, str) or len(reason) > MAX_REASON:
-        raise Rejected("invalid_payload", f"payload.reason must be a string of ≤ {MAX_REASON}")
-    if db.execute("SELECT 1 FROM variants WHERE sku = ?", [sku]).fetchone() is None:
-        raise Rejected("unknown_sku", f"no variant {sku}")
-    as_of = now_iso()
-    # A delta, never an overwrite: a missing level starts at 0.
-    qty = db.execute(
-        "INSERT INTO stock_levels (store_id, sku, qty, as_of) VALUES (?, ?, ?, ?) "
-        "ON CONFLICT (store_id, sku) DO UPDATE SET qty = qty + excluded.qty, "
-        "as_of = excluded.as_of RETURNING qty",
-        [store_id, sku, delta, as_of],
-    ).fetchall()[0][0]
-    # "tx" names the transaction this level includes: a store that reads it in the
-    # feed before the answer to its POST arrives knows not to count its movement twice.
-    data = {"store_id": store_id, "sku": sku, "qty": qty, "as_of": as_of, "tx": tx_id}
-    seq = append_change(db, "stock", f"{store_id}/{sku}", data)
-    return {"sku": sku, "qty": qty, "seq": seq}
-
-
-#: type -> handler(db, store_id, payload, tx_id) -> result; it raises Rejected to refuse.
-HANDLERS: dict[str, Callable[[Database, str, dict[str, Any], str], dict[str, Any]]] = {
-    "stock.movement": _stock_movement,
-}
-
-
 # --------------------------------------------------------------------------- batches
 
 
-def _is_instant(value: Any) -> bool:
-    if not isinstance(value, str) or len(value) > 40:
-        return False
-    try:
-        # To UTC too: "0001-01-01T00:00:00+05:00" parses but cannot be shown or compared.
-        moment = parse_iso(value).astimezone(UTC)
-    except (ValueError, OverflowError):
-        return False
-    return 1970 <= moment.year <= 9998
-
-
-def _check(item: dict[str, Any], store_id: str) -> tuple[Callable[..., dict[str, Any]], dict]:
+def _check(item: dict[str, Any], store_id: str) -> tuple[Handler, dict[str, Any]]:
     """Validate what every type shares; return the handler and the payload."""
     tx_type = item.get("type")
     if not isinstance(tx_type, str):
@@ -142,7 +56,7 @@ def _check(item: dict[str, Any], store_id: str) -> tuple[Callable[..., dict[str,
     if tx_type not in HANDLERS:
         shown = clean_text(tx_type, 60)
         raise Rejected("unknown_type", f"unknown transaction type {shown!r}")
-    if not _is_instant(item.get("occurred_at")):
+    if not is_instant(item.get("occurred_at")):
         raise Rejected("invalid_payload", "occurred_at must be an ISO-8601 instant")
     payload = item.get("payload")
     if not isinstance(payload, dict):
@@ -295,8 +209,3 @@ def apply_batch(db: Database, store_id: str, items: list[dict[str, Any]]) -> lis
         raise ValueError(f"at most {MAX_BATCH} transactions per batch")
     with dbmod.write(db):
         return [apply_one(db, store_id, item) for item in items]
-
-
-# The order.* handlers register themselves in HANDLERS (they need Rejected from here).
-from app.hub.protocol import order_request as order_request_tx  # noqa: E402, F401
-from app.hub.protocol import orders as order_tx  # noqa: E402, F401

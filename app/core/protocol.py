@@ -1,0 +1,175 @@
+"""The sync protocol's rules, written once (docs/protocol.md): transaction types, their
+fields and limits, the allowed values and the rejection reasons.
+
+The store reads them when it writes a transaction and checks what staff typed; the hub
+(``app.hub.protocol.validate``) checks every transaction a store sends against
+:data:`PAYLOADS`. docs/openapi.yaml says the same for other implementations.
+Flask-free, no I/O: data only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+# --------------------------------------------------------------------------- types
+
+STOCK_MOVEMENT = "stock.movement"
+ORDER_READY = "order.ready"
+ORDER_HANDOVER = "order.handover"
+ORDER_EXPIRED = "order.expired"
+ORDER_REMINDER = "order.reminder"
+ORDER_RETURN = "order.return"
+ORDER_REQUEST = "order.request"
+TYPES = (
+    STOCK_MOVEMENT,
+    ORDER_READY,
+    ORDER_HANDOVER,
+    ORDER_EXPIRED,
+    ORDER_REMINDER,
+    ORDER_RETURN,
+    ORDER_REQUEST,
+)
+
+# --------------------------------------------------------------------------- limits
+
+#: Transactions per POST /api/v1/transactions (beyond: 413 batch_too_large).
+MAX_BATCH = 500
+#: Units one stock movement or one line may move.
+MAX_UNITS = 1_000_000
+MAX_REASON = 500  # a stock movement's or a return's reason, an override's reason
+MAX_SKU = 100
+MAX_ORDER_ID = 40
+MAX_UUID = 45  # a UUID as text, with room for braces and a urn: prefix
+MAX_INSTANT = 40  # an ISO-8601 instant
+MAX_STAFF_ID = 64
+MAX_SHELF_SLOT = 20
+MAX_COLLECTOR_NAME = 80
+MAX_TX_LINES = 200  # lines in one order transaction
+MAX_RETURN_QTY = 999  # units of one line returned at once
+MAX_SHOWN_CENTS = 10**9
+
+# --------------------------------------------------------------------------- values
+
+STOCK_KINDS = ("adjusted", "picked_up", "returned", "reserved", "released", "sold")
+COLLECTORS = ("customer", "proxy")
+HANDOVER_METHODS = ("qr", "code", "override")
+CONDITIONS = ("resellable", "damaged")
+REFUNDS = ("original_payment", "store_credit")
+FULFILMENTS = ("pickup", "home")
+
+#: The stable codes of a ``rejected`` result.
+REASONS = (
+    "conflict",
+    "unknown_type",
+    "invalid_payload",
+    "unknown_sku",
+    "wrong_store",
+    "invalid_id",
+    "unknown_order",
+    "invalid_state",
+)
+
+# --------------------------------------------------------------------------- schemas
+
+
+@dataclass(frozen=True)
+class Field:
+    """One field: ``type`` is str, int, bool, list or object; null counts as absent
+    unless ``required``; ``item`` is the schema of a list's objects (or an object's)."""
+
+    type: str
+    required: bool = False
+    nullable: bool = True
+    min_len: int = 0
+    max_len: int | None = None
+    low: int | None = None
+    high: int | None = None
+    choices: tuple[str, ...] = ()
+    item: dict[str, Field] | None = None
+
+
+def _str(max_len: int, required: bool = False, **kw: Any) -> Field:
+    return Field("str", required=required, max_len=max_len, **kw)
+
+
+def _lines(**item: Field) -> Field:
+    return Field("list", required=True, min_len=1, max_len=MAX_TX_LINES, item=item)
+
+
+_ORDER_ID = _str(MAX_ORDER_ID, required=True, min_len=1)
+_UUID = _str(MAX_UUID, required=True, min_len=1)
+_STAFF = _str(MAX_STAFF_ID, required=True, min_len=1)
+_MANAGER = _str(MAX_STAFF_ID)
+
+#: The payload of each transaction type. Outer bounds only: the hub's handlers say
+#: "at most 3 left" with the order in hand.
+PAYLOADS: dict[str, dict[str, Field]] = {
+    STOCK_MOVEMENT: {
+        "sku": _str(MAX_SKU, required=True, min_len=1),
+        "delta": Field("int", required=True, low=-MAX_UNITS, high=MAX_UNITS),
+        "kind": _str(20, required=True, choices=STOCK_KINDS),
+        "reason": _str(MAX_REASON, nullable=False),
+        "store_id": _str(64),
+    },
+    ORDER_READY: {
+        "order_id": _ORDER_ID,
+        "lines": _lines(
+            line=Field("int", required=True),
+            qty_ready=Field("int", required=True, low=0, high=MAX_UNITS),
+        ),
+        "shelf_slot": _str(MAX_SHELF_SLOT, required=True, min_len=1),
+        "staff": _STAFF,
+    },
+    ORDER_HANDOVER: {
+        "handover_id": _UUID,
+        "order_id": _ORDER_ID,
+        "lines": _lines(
+            line=Field("int", required=True),
+            qty=Field("int", required=True, low=0, high=MAX_UNITS),
+        ),
+        "collector": _str(20, required=True, choices=COLLECTORS),
+        "collector_name": _str(MAX_COLLECTOR_NAME),
+        "method": _str(20, required=True, choices=HANDOVER_METHODS),
+        "override_reason": _str(MAX_REASON),
+        "staff": _STAFF,
+        "manager": _MANAGER,
+    },
+    ORDER_EXPIRED: {"order_id": _ORDER_ID},
+    ORDER_REMINDER: {"order_id": _ORDER_ID, "expires_at": _str(MAX_INSTANT, required=True)},
+    ORDER_RETURN: {
+        "return_id": _UUID,
+        "order_id": _str(MAX_ORDER_ID, min_len=1),
+        "lines": _lines(
+            line=Field("int"),
+            sku=_str(MAX_SKU, required=True, min_len=1),
+            qty=Field("int", required=True, low=1, high=MAX_RETURN_QTY),
+            condition=_str(20, required=True, choices=CONDITIONS),
+        ),
+        "reason": _str(MAX_REASON, nullable=False),
+        "refund": _str(20, required=True, choices=REFUNDS),
+        "staff": _STAFF,
+        "manager": _MANAGER,
+    },
+    ORDER_REQUEST: {
+        "request_id": _UUID,
+        "fulfilment": _str(20, required=True, choices=FULFILMENTS),
+        "customer_name": _str(200, required=True, min_len=1),
+        "customer_email": _str(254, required=True, min_len=1),
+        "address": Field(
+            "object",
+            item={
+                "line1": _str(120, required=True, min_len=1),
+                "postcode": _str(10, required=True, min_len=1),
+                "city": _str(80, required=True, min_len=1),
+            },
+        ),
+        "lines": _lines(
+            sku=_str(40, required=True, min_len=1),
+            qty=Field("int", required=True, low=1, high=MAX_UNITS),
+            shown_total_cents=Field("int", low=0, high=MAX_SHOWN_CENTS),
+        ),
+        "priced_at": _str(MAX_INSTANT),
+        "cart_id": _str(64),
+    },
+}
