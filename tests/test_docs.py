@@ -34,3 +34,13 @@ def test_readme_tables_have_no_blank_line_inside():
 def test_readme_opens_with_the_two_commands():
     head = (ROOT / "README.md").read_text()[:400]
     assert "make demo" in head and "make test" in head
+
+
+APP_PATH = re.compile(r"(?<![\w/.-])(app/[\w/.-]*\w)")
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.relative_to(ROOT).as_posix())
+def test_every_app_path_named_exists(page: Path):
+    """A path into the code (`app/store/domain/outbox.py`, `app/hub/`) names a real place."""
+    missing = sorted({p for p in APP_PATH.findall(page.read_text()) if not (ROOT / p).exists()})
+    assert not missing, f"{page.name} names paths that do not exist: {missing}"
