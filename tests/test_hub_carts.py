@@ -163,7 +163,10 @@ def test_every_cart_price_goes_through_the_one_pricing_function(db, monkeypatch)
     )
     assert promo["total_cents"] == expected.total_cents < plain["total_cents"]
     assert promo["lines"][0]["discount_cents"] > 0 and promo["discount_cents"] > 0
-    assert carts.unit_price(db, a, plain["lines"][0]["category_slug"], 1000) == 900
+    card = {"ref": a, "category_slug": plain["lines"][0]["category_slug"], "price_cents": 1000}
+    assert carts.unit_price(db, card) == 900
+    own_price = {"sku": a, "price_cents": 2000}
+    assert carts.unit_price(db, {**card, "ref": "P"}, own_price) == 1800
 
 
 def test_checkout_places_the_order_and_revokes_the_cart_in_one_transaction(db, hub_data):

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from sqlite_utils import Database
 
-from app.core import clock
-from app.core.pricing import Item, PricedCart, PricedLine
+from app.core import clock, pricing
+from app.core.pricing import PricedCart, PricedLine
 from app.hub.domain import keys, promotions
 from app.hub.domain import orders as hub_orders
 from app.hub.domain.carts import catalog_rows, price_items
@@ -336,10 +336,7 @@ def db(hub_data: Path):
 
 
 def _priced(db: Database, pairs: list[tuple[str, int]]) -> PricedCart:
-    rows = catalog_rows(db, [sku for sku, _ in pairs])
-    return price_items(
-        db, [Item(sku, rows[sku]["category_slug"], rows[sku]["unit_cents"], q) for sku, q in pairs]
-    )
+    return price_items(db, pricing.cart_items(db, pairs))
 
 
 def test_create_order_refuses_prices_that_do_not_cover_its_lines(db, hub_data):

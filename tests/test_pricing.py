@@ -8,24 +8,28 @@ then priced by each side's own code path: at the store, the kiosk's cart
 (``kiosk_cart.cart_view``, and ``price_lines`` that stamps an order request); at the hub,
 an ``order.request`` transaction from that store (what the customer is charged) and the
 web shop's cart (``hub.carts``: create, add, ``priced_lines``). Every line must cost the
-same cents, at random instants including each promotion's first and last moments.
+same cents, at random instants including each promotion's first and last moments. Each
+side must build its items with the one builder (``pricing.cart_items``, watched here),
+and no module of ``app`` builds an ``Item`` by hand outside ``app/core/pricing.py``.
 
 No date is written here: the schedule tests use the next Paris clock changes after now.
 """
 
 from __future__ import annotations
 
+import ast
 import json
 import shutil
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from unittest import mock
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from app.core import clock
+from app.core import clock, pricing
 from app.core import db as dbmod
 from app.core.pricing import Item, Rule, offers, price_cart, rule_discount, unit_price
 from app.hub.domain import carts as hub_carts
@@ -352,6 +356,24 @@ def _order_request(lines: list[tuple[str, int]], fulfilment: str, at: datetime) 
     }
 
 
+class _builder_watched:  # noqa: N801 - used as a context manager, reads like one
+    """Count the calls to the one item builder (``pricing.cart_items``) on ``db``.
+
+    The pricing paths call it as ``pricing.cart_items``, so a spy on the module sees
+    every call; a path that built its items another way would not be counted."""
+
+    def __init__(self, db) -> None:
+        self.db = db
+        self.spy = mock.patch.object(pricing, "cart_items", wraps=pricing.cart_items)
+
+    def __enter__(self):
+        watched = self.spy.__enter__()
+        return lambda: sum(1 for call in watched.call_args_list if call.args[0] is self.db)
+
+    def __exit__(self, *exc) -> None:
+        self.spy.__exit__(*exc)
+
+
 def _charged(hub, result: dict) -> dict[str, int]:
     """sku -> cents the hub recorded for the order (pickup) or delivery (home) it made."""
     if "order_id" in result:
@@ -422,16 +444,24 @@ def test_hub_and_store_price_every_cart_the_same(hub_and_store, fake_clock, data
     # read it; the kiosk is also told `now`, as when it shows the cart).
     fake_clock.set(now)
 
+    # Both catalogs give the one builder the same items for the cart.
+    assert pricing.cart_items(store, lines) == pricing.cart_items(hub, lines)
+
     # The store: the kiosk's cart as the shopper sees it, and the order request's price.
-    shown = kiosk_cart.cart_view(store, [(sku, qty, 0) for sku, qty in lines], "fr", now=now)
-    kiosk = {view.sku: view.total_now for view in shown["lines"]}
-    assert set(kiosk) == {sku for sku, _ in lines}
-    assert kiosk_cart.price_lines(store, lines, now=now).total_cents == shown["total"]
+    with _builder_watched(store) as built:
+        shown = kiosk_cart.cart_view(store, [(sku, qty, 0) for sku, qty in lines], "fr", now=now)
+        assert built() == 1, "the kiosk's cart built its items without pricing.cart_items"
+        kiosk = {view.sku: view.total_now for view in shown["lines"]}
+        assert set(kiosk) == {sku for sku, _ in lines}
+        assert kiosk_cart.price_lines(store, lines, now=now).total_cents == shown["total"]
+        assert built() == 2, "price_lines built its items without pricing.cart_items"
 
     # The hub, charging the kiosk's order.request (pickup or home) from that store.
     fulfilment = data.draw(st.sampled_from(["pickup", "home"]))
-    [result] = transactions.apply_batch(hub, LYON, [_order_request(lines, fulfilment, now)])
-    assert result["status"] == "accepted", result
+    with _builder_watched(hub) as built:
+        [result] = transactions.apply_batch(hub, LYON, [_order_request(lines, fulfilment, now)])
+        assert result["status"] == "accepted", result
+        assert built() == 1, "order.request built its items without pricing.cart_items"
     assert _charged(hub, result["result"]) == kiosk
 
     # The hub's web shop cart: the web price, which leaves out store-only promotions. It
@@ -439,7 +469,9 @@ def test_hub_and_store_price_every_cart_the_same(hub_and_store, fake_clock, data
     cart_id = hub_carts.create_cart(hub, now=now)
     for sku, qty in lines:
         hub_carts.add_item(hub, cart_id, sku, qty, now=now)
-    web = hub_carts.priced_lines(hub, hub_carts.cart_lines(hub, cart_id))
+    with _builder_watched(hub) as built:
+        web = hub_carts.priced_lines(hub, hub_carts.cart_lines(hub, cart_id))
+        assert built() == 1, "the web shop's cart built its items without pricing.cart_items"
     web_lines = {line["sku"]: line["total_cents"] for line in web["lines"]}
     if all(rule.stores is None for rule in store_promotions.active_rules(store, now)):
         assert web_lines == kiosk and web["total_cents"] == shown["total"]
@@ -470,7 +502,7 @@ def test_a_published_promotion_really_reaches_the_store_price(hub_and_store, fak
     hub_promotions.publish(hub, row["id"], "test", now=NOW)
     sync(hub, store)
     at = fake_clock.set(on(BASE_DAY.date(), 12))
-    items = store_promotions.cart_items(store, [(sku, 2)])
+    items = pricing.cart_items(store, [(sku, 2)])
     priced = kiosk_cart.price_lines(store, [(sku, 2)], now=at)
     assert priced.lines[0].promotion_id == row["id"]
     assert priced.discount_cents == (items[0].unit_cents * 2 * 30 + 50) // 100
@@ -480,3 +512,52 @@ def test_a_published_promotion_really_reaches_the_store_price(hub_and_store, fak
     hub_promotions.unpublish(hub, row["id"], "test")
     sync(hub, store)
     assert all(r.id != row["id"] for r in store_promotions.active_rules(store, at))
+
+
+# --- The one item builder ------------------------------------------------------------
+
+
+def test_cart_items_reads_the_catalog_in_chunks_and_leaves_unknown_skus_out(catalog_hub):
+    db = catalog_hub
+    rows = db.execute_returning_dicts(
+        "SELECT v.sku, v.price_cents AS own, p.price_cents AS product, c.slug "
+        "FROM variants v JOIN products p ON p.pk = v.product_pk "
+        "JOIN categories c ON c.id = p.category_id ORDER BY v.sku DESC"
+    )
+    assert rows
+    # More lines than one query may bind, unknown and non-text SKUs among them.
+    lines = [(row["sku"], 1 + n % 3) for n, row in enumerate(rows)]
+    lines += [(f"NOPE-{n}", 1) for n in range(pricing.CATALOG_CHUNK + 7)] + [(12, 1)]
+    items = pricing.cart_items(db, lines)
+    assert [(i.sku, i.qty) for i in items] == [(r["sku"], 1 + n % 3) for n, r in enumerate(rows)]
+    for item, row in zip(items, rows, strict=True):
+        unit = row["own"] if row["own"] is not None else row["product"]
+        assert (item.category_slug, item.unit_cents) == (row["slug"], unit)
+    assert pricing.cart_items(db, []) == []
+
+
+def test_item_for_a_card_or_a_variant():
+    product = {"ref": "P1", "category_slug": "velos", "price_cents": 49900}
+    assert pricing.item_for(product) == Item("P1", "velos", 49900, 1)
+    assert pricing.item_for(product, {"sku": "P1-M", "price_cents": None}) == Item(
+        "P1-M", "velos", 49900, 1
+    )
+    assert pricing.item_for(product, {"sku": "P1-L", "price_cents": 52900}, 3) == Item(
+        "P1-L", "velos", 52900, 3
+    )
+
+
+def test_no_module_builds_a_pricing_item_by_hand():
+    """Items reach price_cart from pricing.cart_items / item_for only: a second builder
+    (an ``Item(...)`` written in a view, a domain module or a handler) fails here."""
+    root = Path(__file__).resolve().parents[1] / "app"
+    found = []
+    for path in sorted(root.rglob("*.py")):
+        if path == root / "core" / "pricing.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Call):
+                name = getattr(node.func, "id", None) or getattr(node.func, "attr", None)
+                if name == "Item":
+                    found.append(f"{path.relative_to(root.parent)}:{node.lineno}")
+    assert found == [], found

@@ -255,6 +255,57 @@ def unit_price(
     return price_cart([one], rules=rules, store_id=store_id, now=now).lines[0]
 
 
+# --- The items to price, from the catalog ---------------------------------------------
+
+# Bound parameters per catalog query: well under SQLite's limit (999 on older builds).
+CATALOG_CHUNK = 500
+
+_ITEM_ROWS = (
+    "SELECT v.sku, c.slug, COALESCE(v.price_cents, p.price_cents) "
+    "FROM variants v JOIN products p ON p.pk = v.product_pk "
+    "JOIN categories c ON c.id = p.category_id WHERE v.sku IN "
+)
+
+
+def cart_items(db: Any, lines: Iterable[tuple[str, int]]) -> list[Item]:
+    """``(sku, qty)`` pairs as the items to price, in the order given: the one builder.
+
+    Reads the catalog tables (variants, products, categories: the same columns at the
+    hub and in every store), so the kiosk, the cart panel, the web shop and
+    ``order.request`` give :func:`price_cart` the same items for the same cart. A
+    variant's own price wins over its product's. A SKU the catalog does not hold (or
+    that is not text) is left out: each caller decides what that means (refused,
+    dropped, or shown as unknown). ``db`` is anything with ``execute`` (sqlite_utils or
+    sqlite3).
+    """
+    pairs = list(lines)
+    skus = list(dict.fromkeys(sku for sku, _qty in pairs if isinstance(sku, str)))
+    found: dict[str, tuple[str, int]] = {}
+    for start in range(0, len(skus), CATALOG_CHUNK):
+        chunk = skus[start : start + CATALOG_CHUNK]
+        marks = ",".join("?" * len(chunk))
+        for sku, slug, unit in db.execute(f"{_ITEM_ROWS}({marks})", chunk):  # noqa: S608
+            found[sku] = (slug, unit)
+    return [
+        Item(sku, *found[sku], qty) for sku, qty in pairs if isinstance(sku, str) and sku in found
+    ]
+
+
+def item_for(
+    product: Mapping[str, Any], variant: Mapping[str, Any] | None = None, qty: int = 1
+) -> Item:
+    """The item of a product row already read (a card, a product page): the variant's
+    own price when it has one, else the product's; without a variant, the product's
+    ``ref`` stands for the SKU (a promotion on its category or on everything still
+    shows). ``product`` needs ``ref``, ``category_slug`` and ``price_cents``;
+    ``variant``, ``sku`` and ``price_cents`` (None: the product's price)."""
+    if not variant:
+        return Item(product["ref"], product["category_slug"], product["price_cents"], qty)
+    own = variant.get("price_cents")
+    unit = own if own is not None else product["price_cents"]
+    return Item(variant["sku"], product["category_slug"], unit, qty)
+
+
 def offers(
     item: Item,
     rules: Sequence[Rule] = (),
@@ -278,6 +329,8 @@ __all__ = [
     "PricedLine",
     "Rule",
     "applicable",
+    "cart_items",
+    "item_for",
     "offers",
     "price_cart",
     "rule_discount",

@@ -26,6 +26,7 @@ from sqlite_utils import Database
 
 from app.core import cart_codec as cartcodec
 from app.core import db as dbmod
+from app.core import pricing
 from app.core.cart_codec import CartLine
 from app.core.clock import iso, utcnow
 from app.core.pricing import Item, PricedCart, Rule, price_cart
@@ -95,9 +96,10 @@ def price_items(
     return price_cart(items, rules=promotion_rules(db, store_id, now), store_id=store_id, now=now)
 
 
-def unit_price(db: Database, sku: str, category_slug: str, base_cents: int) -> int:
-    """What one unit costs today on the web, promotions included (a one-unit cart)."""
-    return price_items(db, [Item(sku, category_slug, base_cents, 1)]).total_cents
+def unit_price(db: Database, product: dict[str, Any], variant: dict[str, Any] | None = None) -> int:
+    """What one unit costs today on the web, promotions included (a one-unit cart):
+    the product's card (no variant) or one of its variants (:func:`app.core.pricing.item_for`)."""
+    return price_items(db, [pricing.item_for(product, variant)]).total_cents
 
 
 def priced_lines(
@@ -113,12 +115,10 @@ def priced_lines(
         (ln["sku"], ln["qty"], ln.get("price_cents")) if isinstance(ln, dict) else (*ln, None)
         for ln in lines
     ]
-    rows = catalog_rows(db, [sku for sku, _qty, _p in pairs])
-    known = [(sku, qty, added) for sku, qty, added in pairs if sku in rows]
-    priced = price_items(
-        db,
-        [Item(sku, rows[sku]["category_slug"], rows[sku]["unit_cents"], q) for sku, q, _ in known],
-    )
+    with dbmod.read(db):  # the details and the items from one snapshot of the catalog
+        rows = catalog_rows(db, [sku for sku, _qty, _p in pairs])
+        known = [(sku, qty, added) for sku, qty, added in pairs if sku in rows]
+        priced = price_items(db, pricing.cart_items(db, [(sku, q) for sku, q, _ in known]))
     out = []
     for (sku, qty, added), line in zip(known, priced.lines, strict=True):
         out.append(
@@ -434,26 +434,14 @@ def checkout(
         lines = cart_lines(db, cart_id)
         if not lines:
             raise CartError("empty_cart", "the cart is empty")
-        rows = catalog_rows(db, [ln["sku"] for ln in lines])
-        missing = [ln["sku"] for ln in lines if ln["sku"] not in rows]
+        items = pricing.cart_items(db, [(ln["sku"], ln["qty"]) for ln in lines])
+        known = {item.sku for item in items}
+        missing = [ln["sku"] for ln in lines if ln["sku"] not in known]
         if missing:
             raise OrderError("unknown_sku", f"no variant {missing[0]}")
         # Priced under the same write lock as the order: a promotion published or ended
         # between the two cannot slip in.
-        priced = price_items(
-            db,
-            [
-                Item(
-                    ln["sku"],
-                    rows[ln["sku"]]["category_slug"],
-                    rows[ln["sku"]]["unit_cents"],
-                    ln["qty"],
-                )
-                for ln in lines
-            ],
-            store_id=None,
-            now=now,
-        )
+        priced = price_items(db, items, store_id=None, now=now)
         if expected_total is not None and priced.total_cents != expected_total:
             raise CartError("price_changed", "the cart's total changed since it was shown")
         made = create_order(

@@ -28,8 +28,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlite_utils import Database
 
 from app.core import cart_codec as cartcodec
+from app.core import pricing
 from app.core.clock import iso, now_iso, utcnow
-from app.core.pricing import Item, PricedCart
+from app.core.pricing import PricedCart
 from app.core.protocol import FULFILMENTS, MAX_SHOWN_CENTS
 from app.hub.domain import keys
 from app.hub.domain.carts import MAX_LINES, MAX_QTY, catalog_rows, close_cart, get_cart, price_items
@@ -147,21 +148,8 @@ def _price(db: Database, store_id: str, lines: list[dict[str, Any]], at: datetim
     it is lower: the shopper never pays more than the price displayed. A higher shown
     total is not: the hub's price stands.
     """
-    rows = catalog_rows(db, [ln["sku"] for ln in lines])
-    priced = price_items(
-        db,
-        [
-            Item(
-                ln["sku"],
-                rows[ln["sku"]]["category_slug"],
-                rows[ln["sku"]]["unit_cents"],
-                ln["qty"],
-            )
-            for ln in lines
-        ],
-        store_id=store_id,
-        now=at,
-    )
+    items = pricing.cart_items(db, [(ln["sku"], ln["qty"]) for ln in lines])
+    priced = price_items(db, items, store_id=store_id, now=at)
     shown = {ln["sku"]: ln.get("shown_total_cents") for ln in lines}
     out = []
     for line in priced.lines:

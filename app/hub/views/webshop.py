@@ -126,7 +126,7 @@ def _swatch(hex_colour: str) -> str:
 def _cards(db: Any, products: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Product summaries with today's web price (promotions through the one pricing door)."""
     for p in products:
-        p["price_now"] = carts.unit_price(db, p["ref"], p["category_slug"], p["price_cents"])
+        p["price_now"] = carts.unit_price(db, p)
     return products
 
 
@@ -251,7 +251,7 @@ def product(ref: str) -> ResponseReturnValue:
     for v in sizes:
         base = v["price_cents"] if v["price_cents"] is not None else p["price_cents"]
         v["base_cents"] = base
-        v["price_now"] = carts.unit_price(db, v["sku"], p["category_slug"], base)
+        v["price_now"] = carts.unit_price(db, p, v)
         v["in_stores"] = int(online.get(v["sku"]) or 0)
     return render_template(
         "hub/shop/product.html",

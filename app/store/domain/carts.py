@@ -277,10 +277,7 @@ def cart_view(
             view.status = "online"
         views.append(view)
     known = [v for v in views if v.known]
-    items = [
-        pricing.Item(v.sku, variants[v.sku]["category_slug"], variants[v.sku]["price_cents"], v.qty)
-        for v in known
-    ]
+    items = pricing.cart_items(db, [(v.sku, v.qty) for v in known])
     # The store's promotions in force now, by its own clock (they work offline too).
     when = now or clock.utcnow()
     priced = pricing.price_cart(
@@ -307,7 +304,7 @@ def price_lines(
 ) -> pricing.PricedCart:
     """``(sku, qty)`` priced as this kiosk shows them now (the store's promotions)."""
     when = now or clock.utcnow()
-    items = promotions.cart_items(db, lines)
+    items = pricing.cart_items(db, lines)
     return pricing.price_cart(
         items, rules=promotions.active_rules(db, when), store_id=promotions.store_id(db), now=when
     )

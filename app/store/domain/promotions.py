@@ -21,7 +21,6 @@ import re
 import shutil
 import time
 import unicodedata
-from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -31,7 +30,7 @@ from sqlite_utils import Database
 
 from app.core import clock
 from app.core import db as dbmod
-from app.core.pricing import Item, Rule, rule_from_data
+from app.core.pricing import Rule, rule_from_data
 
 log = logging.getLogger(__name__)
 
@@ -372,26 +371,3 @@ def fetch_missing_images(db: Database, client: Any, data_dir: str | Path | None 
         except Exception:  # noqa: BLE001 - the next poll sees the files anyway
             log.exception("cannot bump the promotion version")
     return fetched
-
-
-# --- Items for pricing --------------------------------------------------------------
-
-
-def cart_items(db: Database, lines: Sequence[tuple[str, int]]) -> list[Item]:
-    """``(sku, qty)`` pairs as priced items from this database's catalog (the hub's and
-    a store's have the same columns); unknown SKUs are left out."""
-    if not lines:
-        return []
-    skus = list(dict.fromkeys(sku for sku, _ in lines))
-    marks = ",".join("?" * len(skus))
-    rows = {
-        r[0]: (r[1], r[2])
-        for r in db.execute(
-            f"""SELECT v.sku, c.slug, COALESCE(v.price_cents, p.price_cents)
-                FROM variants v JOIN products p ON p.pk = v.product_pk
-                JOIN categories c ON c.id = p.category_id
-                WHERE v.sku IN ({marks})""",  # noqa: S608
-            skus,
-        )
-    }
-    return [Item(sku, *rows[sku], qty) for sku, qty in lines if sku in rows]

@@ -86,7 +86,7 @@ def _remember(ref: str) -> None:
 def _with_stock(db: Any, products: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Cards: units here and today's price (a promotion on the product's category or on
     everything shows on the card as on the product page before a size is chosen)."""
-    from app.core.pricing import Item, unit_price
+    from app.core.pricing import item_for, unit_price
     from app.store.domain import promotions
 
     totals = stock.product_totals(db, [p["pk"] for p in products])
@@ -97,8 +97,7 @@ def _with_stock(db: Any, products: list[dict[str, Any]]) -> list[dict[str, Any]]
         p["here"] = totals.get(p["pk"], 0)
         p["price_now"] = p["price_cents"]
         if rules:
-            item = Item(p["ref"], p["category_slug"], p["price_cents"], 1)
-            p["price_now"] = unit_price(item, rules, store_id=own, now=now).total_cents
+            p["price_now"] = unit_price(item_for(p), rules, store_id=own, now=now).total_cents
     return products
 
 

@@ -17,7 +17,7 @@ from flask import Blueprint, Response, abort, current_app, render_template, requ
 from app.core import catalog, clock
 from app.core import db as dbmod
 from app.core.offers import badge
-from app.core.pricing import Item, offers, unit_price
+from app.core.pricing import item_for, offers, unit_price
 from app.store.domain import promotions
 from app.store.storage import get_db
 from app.store.sync.feed import CATALOG_VERSION
@@ -65,12 +65,8 @@ def price_version(db: Any) -> str:
 def price_context(db: Any, product: dict[str, Any], selected: dict[str, Any] | None) -> dict:
     """The product page's price: base, promotion price and what the offer is."""
     lang = current_lang()
-    base = (
-        selected["price_cents"]
-        if selected and selected.get("price_cents") is not None
-        else product["price_cents"]
-    )
-    item = Item(selected["sku"] if selected else product["ref"], product["category_slug"], base, 1)
+    item = item_for(product, selected)
+    base = item.unit_cents
     now = clock.utcnow()
     rules = promotions.active_rules(db, now)
     own = promotions.store_id(db)
