@@ -1,4 +1,4 @@
-"""Click-and-collect rules in the store (app/store/domain/orders.py), without a browser or a hub."""
+"""Click-and-collect rules in the store (app/store/domain/orders/), without a browser or a hub."""
 
 from __future__ import annotations
 
@@ -10,8 +10,10 @@ import pytest
 
 from app.core import clock
 from app.core import db as dbmod
-from app.store.domain import orders, stock
-from app.store.domain.orders import OrderError
+from app.core.secrets import hash_secret
+from app.store.domain import stock
+from app.store.domain.orders import calendar, expiry, pickup, preparation, queries, returns
+from app.store.domain.orders.status import OrderError
 from app.store.domain.stock import self_store_id
 
 from .conftest import add_staff_member
@@ -62,37 +64,37 @@ def audit_actions(db):
 def prepare(db, data, staff, slot="A1"):
     for ln in data["lines"]:
         for _ in range(ln["qty"]):
-            orders.scan_item(db, data["id"], ln["ean"], staff["id"])
-    return orders.mark_ready(db, data["id"], slot, staff["id"])
+            preparation.scan_item(db, data["id"], ln["ean"], staff["id"])
+    return preparation.mark_ready(db, data["id"], slot, staff["id"])
 
 
 def test_order_change_is_stored_and_listed(store_db, now):
     data = add_order(store_db)
-    order = orders.get_order(store_db, data["id"])
+    order = queries.get_order(store_db, data["id"])
     assert order["status"] == "placed" and len(order["lines"]) == 2
-    assert orders.counts(store_db, now)["to_prepare"] == 1
-    [row] = orders.list_orders(store_db, "to_prepare", now=now)
+    assert queries.counts(store_db, now)["to_prepare"] == 1
+    [row] = queries.list_orders(store_db, "to_prepare", now=now)
     assert row["id"] == data["id"] and row["late_minutes"] == 60  # promised 2 h after 3 h ago
-    assert orders.find_by_number(store_db, data["number"].lower())["id"] == data["id"]
-    assert orders.find_by_number(store_db, data["number"][3:])["id"] == data["id"]
+    assert queries.find_by_number(store_db, data["number"].lower())["id"] == data["id"]
+    assert queries.find_by_number(store_db, data["number"][3:])["id"] == data["id"]
     # Accent- and case-insensitive name search.
-    assert [o["id"] for o in orders.search(store_db, "elodie MART")] == [data["id"]]
-    assert orders.search(store_db, "x") == []
+    assert [o["id"] for o in queries.search(store_db, "elodie MART")] == [data["id"]]
+    assert queries.search(store_db, "x") == []
 
 
 def test_lists_oldest_first_and_paginated(store_db, now):
     datas = [order_data(store_db, placed_at=now - timedelta(hours=h)) for h in range(1, 8)]
     apply_orders(store_db, datas)
-    page1 = orders.list_orders(store_db, "to_prepare", now=now, limit=3)
-    page2 = orders.list_orders(store_db, "to_prepare", now=now, limit=3, offset=3)
+    page1 = queries.list_orders(store_db, "to_prepare", now=now, limit=3)
+    page2 = queries.list_orders(store_db, "to_prepare", now=now, limit=3, offset=3)
     assert [o["id"] for o in page1 + page2] == [d["id"] for d in reversed(datas)][:6]
     with pytest.raises(OrderError):
-        orders.list_orders(store_db, "nope", now=now)
+        queries.list_orders(store_db, "nope", now=now)
 
 
 def test_picking_list_grouped_by_category(store_db, now):
     data = add_order(store_db, variants=pick_variants(store_db, 4))
-    groups = orders.picking_list(store_db, data["id"])
+    groups = preparation.picking_list(store_db, data["id"])
     assert sum(len(g["lines"]) for g in groups) == 4
     assert all(ln["category_slug"] == g["slug"] for g in groups for ln in g["lines"])
 
@@ -101,40 +103,40 @@ def test_scan_refuses_wrong_item_and_one_too_many(store_db, now, staff):
     variants = pick_variants(store_db, 3)
     data = add_order(store_db, variants=variants[:2], qtys=[2, 1])
     first = data["lines"][0]
-    result = orders.scan_item(store_db, data["id"], first["ean"], staff["id"])
+    result = preparation.scan_item(store_db, data["id"], first["ean"], staff["id"])
     assert result["picked"] == 1 and not result["complete"]
-    assert orders.get_order(store_db, data["id"])["status"] == "preparing"
-    assert orders.scan_item(store_db, data["id"], first["sku"], staff["id"])["complete"]
+    assert queries.get_order(store_db, data["id"])["status"] == "preparing"
+    assert preparation.scan_item(store_db, data["id"], first["sku"], staff["id"])["complete"]
     with pytest.raises(OrderError) as exc:
-        orders.scan_item(store_db, data["id"], first["ean"], staff["id"])  # double scan
+        preparation.scan_item(store_db, data["id"], first["ean"], staff["id"])  # double scan
     assert exc.value.code == "too_many"
     with pytest.raises(OrderError) as exc:
-        orders.scan_item(store_db, data["id"], variants[2]["ean"], staff["id"])
+        preparation.scan_item(store_db, data["id"], variants[2]["ean"], staff["id"])
     assert exc.value.code == "wrong_item"
     with pytest.raises(OrderError) as exc:
-        orders.scan_item(store_db, data["id"], "0000000000000", staff["id"])
+        preparation.scan_item(store_db, data["id"], "0000000000000", staff["id"])
     assert exc.value.code == "unknown_item"
-    assert orders.get_order(store_db, data["id"])["lines"][0]["qty_picked"] == 2
+    assert queries.get_order(store_db, data["id"])["lines"][0]["qty_picked"] == 2
 
 
 def test_ready_needs_every_line_then_queues_order_ready(store_db, now, staff):
     data = add_order(store_db, qtys=[1, 2])
-    orders.scan_item(store_db, data["id"], data["lines"][0]["ean"], staff["id"])
+    preparation.scan_item(store_db, data["id"], data["lines"][0]["ean"], staff["id"])
     with pytest.raises(OrderError) as exc:
-        orders.mark_ready(store_db, data["id"], "B2", staff["id"])
+        preparation.mark_ready(store_db, data["id"], "B2", staff["id"])
     assert exc.value.code == "incomplete"
     with pytest.raises(OrderError) as exc:
-        orders.mark_ready(store_db, data["id"], "", staff["id"])
+        preparation.mark_ready(store_db, data["id"], "", staff["id"])
     assert exc.value.code == "shelf_slot"
-    orders.scan_item(store_db, data["id"], data["lines"][1]["ean"], staff["id"])
-    orders.mark_short(store_db, data["id"], 2, staff["id"])
-    order = orders.mark_ready(store_db, data["id"], "B2", staff["id"])
+    preparation.scan_item(store_db, data["id"], data["lines"][1]["ean"], staff["id"])
+    preparation.mark_short(store_db, data["id"], 2, staff["id"])
+    order = preparation.mark_ready(store_db, data["id"], "B2", staff["id"])
     assert order["status"] == "ready_partial" and order["shelf_slot"] == "B2"
     [tx] = outbox(store_db, "order.ready")
     assert tx["payload"]["lines"] == [{"line": 1, "qty_ready": 1}, {"line": 2, "qty_ready": 1}]
     assert tx["order_id"] == data["id"]
     with pytest.raises(OrderError) as exc:
-        orders.scan_item(store_db, data["id"], data["lines"][1]["ean"], staff["id"])
+        preparation.scan_item(store_db, data["id"], data["lines"][1]["ean"], staff["id"])
     assert exc.value.code == "invalid_state"
     assert "order.ready" in audit_actions(store_db)
 
@@ -143,7 +145,7 @@ def test_pickup_qr_verified_offline_and_bad_ones_refused(store_db, now):
     install_hub_key(store_db)
     data = add_order(store_db, status="ready")
     me = self_store_id(store_db)
-    assert orders.verify_token(store_db, pickup_token(data["id"], me))["id"] == data["id"]
+    assert pickup.verify_token(store_db, pickup_token(data["id"], me))["id"] == data["id"]
     other = add_order(store_db, status="ready")
     cases = {
         "wrong_store": pickup_token(data["id"], "st-elsewhere"),
@@ -164,42 +166,40 @@ def test_pickup_qr_verified_offline_and_bad_ones_refused(store_db, now):
     assert body
     for code, token in cases.items():
         with pytest.raises(OrderError) as exc:
-            orders.verify_token(store_db, token)
+            pickup.verify_token(store_db, token)
         assert exc.value.code == code.removesuffix("_2"), code
 
 
 def test_pickup_code_and_lockout_until_a_manager_unlocks(store_db, now, staff, manager):
     data = add_order(store_db, status="ready")
-    other = add_order(
-        store_db, status="ready", code_hash_value=orders.staffauth.hash_secret("111111")
-    )
+    other = add_order(store_db, status="ready", code_hash_value=hash_secret("111111"))
     assert (
-        orders.verify_code(store_db, data["number"], PICKUP_CODE, staff["id"])["id"] == data["id"]
+        pickup.verify_code(store_db, data["number"], PICKUP_CODE, staff["id"])["id"] == data["id"]
     )
     with pytest.raises(OrderError) as exc:
-        orders.verify_code(store_db, data["number"], "12345", staff["id"])
+        pickup.verify_code(store_db, data["number"], "12345", staff["id"])
     assert exc.value.code == "code_format"
     # Another order's code is a wrong code for this one.
     for left in (4, 3, 2, 1):
         with pytest.raises(OrderError) as exc:
-            orders.verify_code(store_db, data["number"], "111111", staff["id"])
+            pickup.verify_code(store_db, data["number"], "111111", staff["id"])
         assert exc.value.code == "wrong_code" and exc.value.extra["attempts_left"] == left
     with pytest.raises(OrderError) as exc:
-        orders.verify_code(store_db, data["number"], "000000", staff["id"])
+        pickup.verify_code(store_db, data["number"], "000000", staff["id"])
     assert exc.value.code == "code_locked"
     with pytest.raises(OrderError) as exc:  # even the right code now
-        orders.verify_code(store_db, data["number"], PICKUP_CODE, staff["id"])
+        pickup.verify_code(store_db, data["number"], PICKUP_CODE, staff["id"])
     assert exc.value.code == "code_locked"
-    assert orders.verify_code(store_db, other["number"], "111111", staff["id"])
+    assert pickup.verify_code(store_db, other["number"], "111111", staff["id"])
     with pytest.raises(OrderError) as exc:
-        orders.unlock_code(store_db, data["id"], staff["id"])
+        pickup.unlock_code(store_db, data["id"], staff["id"])
     assert exc.value.code == "manager_required"
-    orders.unlock_code(store_db, data["id"], manager["id"])
-    assert orders.verify_code(store_db, data["number"], PICKUP_CODE, staff["id"])
+    pickup.unlock_code(store_db, data["id"], manager["id"])
+    assert pickup.verify_code(store_db, data["number"], PICKUP_CODE, staff["id"])
     actions = audit_actions(store_db)
     assert "order.code_locked" in actions and "order.code_unlocked" in actions
     with pytest.raises(OrderError) as exc:
-        orders.verify_code(store_db, "CC-00000000", PICKUP_CODE, staff["id"])
+        pickup.verify_code(store_db, "CC-00000000", PICKUP_CODE, staff["id"])
     assert exc.value.code == "unknown_order"
 
 
@@ -207,18 +207,18 @@ def test_full_and_partial_handover_never_twice(store_db, now, staff):
     data = add_order(store_db, qtys=[2, 1])
     prepare(store_db, data, staff)
     with pytest.raises(OrderError) as exc:
-        orders.handover(store_db, data["id"], staff_id=staff["id"], method="qr", lines={1: 3})
+        pickup.handover(store_db, data["id"], staff_id=staff["id"], method="qr", lines={1: 3})
     assert exc.value.code == "qty_out_of_range"
     with pytest.raises(OrderError) as exc:
-        orders.handover(store_db, data["id"], staff_id=staff["id"], method="qr", lines={9: 1})
+        pickup.handover(store_db, data["id"], staff_id=staff["id"], method="qr", lines={9: 1})
     assert exc.value.code == "unknown_line"
     with pytest.raises(OrderError) as exc:
-        orders.handover(store_db, data["id"], staff_id=staff["id"], method="qr", lines={1: -1})
+        pickup.handover(store_db, data["id"], staff_id=staff["id"], method="qr", lines={1: -1})
     assert exc.value.code == "invalid_qty"
     with pytest.raises(OrderError) as exc:
-        orders.handover(store_db, data["id"], staff_id=staff["id"], method="qr", collector="proxy")
+        pickup.handover(store_db, data["id"], staff_id=staff["id"], method="qr", collector="proxy")
     assert exc.value.code == "proxy_name"
-    first = orders.handover(
+    first = pickup.handover(
         store_db,
         data["id"],
         staff_id=staff["id"],
@@ -228,7 +228,7 @@ def test_full_and_partial_handover_never_twice(store_db, now, staff):
         collector_name="Jean Dupont",
     )
     assert first["status"] == "partially_collected"
-    again = orders.handover(
+    again = pickup.handover(
         store_db,
         data["id"],
         staff_id=staff["id"],
@@ -237,19 +237,19 @@ def test_full_and_partial_handover_never_twice(store_db, now, staff):
         handover_id=first["id"],
     )
     assert again["repeat"] and again["id"] == first["id"]
-    rest = orders.handover(store_db, data["id"], staff_id=staff["id"], method="qr")
+    rest = pickup.handover(store_db, data["id"], staff_id=staff["id"], method="qr")
     assert rest["status"] == "collected" and rest["lines"] == [
         {"line": 1, "qty": 1},
         {"line": 2, "qty": 1},
     ]
     with pytest.raises(OrderError) as exc:
-        orders.handover(store_db, data["id"], staff_id=staff["id"], method="qr")
+        pickup.handover(store_db, data["id"], staff_id=staff["id"], method="qr")
     assert exc.value.code == "already_collected"
     txs = outbox(store_db, "order.handover")
     assert len(txs) == 2
     assert txs[0]["payload"]["collector_name"] == "Jean Dupont"
     assert txs[0]["payload"]["lines"] == [{"line": 1, "qty": 1}]
-    assert orders.counts(store_db, now)["collected_today"] == 1
+    assert queries.counts(store_db, now)["collected_today"] == 1
 
 
 def test_two_tablets_hand_over_at_once_exactly_one_wins(store_data, now, staff):
@@ -262,7 +262,7 @@ def test_two_tablets_hand_over_at_once_exactly_one_wins(store_data, now, staff):
         conn = dbmod.connect(dbmod.db_path(store_data))
         barrier.wait()
         try:
-            orders.handover(conn, data["id"], staff_id=staff["id"], method="qr")
+            pickup.handover(conn, data["id"], staff_id=staff["id"], method="qr")
             results.append("ok")
         except OrderError as exc:
             results.append(exc.code)
@@ -284,7 +284,7 @@ def test_override_is_manager_only_with_a_reason(store_db, now, staff, manager):
     data = add_order(store_db)
     prepare(store_db, data, staff)
     with pytest.raises(OrderError) as exc:
-        orders.handover(
+        pickup.handover(
             store_db,
             data["id"],
             staff_id=staff["id"],
@@ -294,7 +294,7 @@ def test_override_is_manager_only_with_a_reason(store_db, now, staff, manager):
         )
     assert exc.value.code == "manager_required"
     with pytest.raises(OrderError) as exc:
-        orders.handover(
+        pickup.handover(
             store_db,
             data["id"],
             staff_id=manager["id"],
@@ -302,7 +302,7 @@ def test_override_is_manager_only_with_a_reason(store_db, now, staff, manager):
             manager_id=manager["id"],
         )
     assert exc.value.code == "override_reason"
-    done = orders.handover(
+    done = pickup.handover(
         store_db,
         data["id"],
         staff_id=manager["id"],
@@ -318,7 +318,7 @@ def test_override_is_manager_only_with_a_reason(store_db, now, staff, manager):
 def test_handover_refused_before_ready(store_db, now, staff):
     data = add_order(store_db)
     with pytest.raises(OrderError) as exc:
-        orders.handover(store_db, data["id"], staff_id=staff["id"], method="qr")
+        pickup.handover(store_db, data["id"], staff_id=staff["id"], method="qr")
     assert exc.value.code == "invalid_state"
     assert outbox(store_db) == []
 
@@ -329,28 +329,28 @@ def test_expiry_skips_closing_days_reminds_the_day_before_and_releases_stock(
     # Ready on Friday 2026-11-20; 3 opening days: Sat 21, (Sun closed), Mon 23 closed
     # by a holiday, Tue 24, Wed 25 -> last day Wed 25, expires at midnight into Thu 26.
     monkeypatch.setenv("KIOSK_FAKE_NOW", "2026-11-20T10:00:00Z")
-    orders.add_closing_day(store_db, date(2026, 11, 23), "holiday")
+    calendar.add_closing_day(store_db, date(2026, 11, 23), "holiday")
     data = add_order(store_db, qtys=[2, 1], expiry_days=3)
     skus = [ln["sku"] for ln in data["lines"]]
     prepare(store_db, data, staff)
-    orders.handover(store_db, data["id"], staff_id=staff["id"], method="qr", lines={2: 1})
-    order = orders.get_order(store_db, data["id"])
+    pickup.handover(store_db, data["id"], staff_id=staff["id"], method="qr", lines={2: 1})
+    order = queries.get_order(store_db, data["id"])
     assert order["expires_at"] == "2026-11-25T23:00:00Z"  # midnight in Paris
     before = stock.levels(store_db, skus)
 
     monkeypatch.setenv("KIOSK_FAKE_NOW", "2026-11-24T20:00:00Z")  # Tuesday evening
-    assert orders.expire_due(store_db) == {"expired": [], "reminded": []}
+    assert expiry.expire_due(store_db) == {"expired": [], "reminded": []}
     monkeypatch.setenv("KIOSK_FAKE_NOW", "2026-11-25T06:00:00Z")  # the last day
-    assert orders.expire_due(store_db) == {"expired": [], "reminded": [data["id"]]}
-    assert orders.expire_due(store_db) == {"expired": [], "reminded": []}  # once only
+    assert expiry.expire_due(store_db) == {"expired": [], "reminded": [data["id"]]}
+    assert expiry.expire_due(store_db) == {"expired": [], "reminded": []}  # once only
     [reminder] = outbox(store_db, "order.reminder")
     assert reminder["payload"] == {"order_id": data["id"], "expires_at": "2026-11-25T23:00:00Z"}
-    ready = orders.list_orders(store_db, "ready", now=clock.utcnow())
+    ready = queries.list_orders(store_db, "ready", now=clock.utcnow())
     assert ready[0]["days_left"] == 1
 
     monkeypatch.setenv("KIOSK_FAKE_NOW", "2026-11-25T23:00:01Z")
-    assert orders.expire_due(store_db)["expired"] == [data["id"]]
-    assert orders.get_order(store_db, data["id"])["status"] == "expired"
+    assert expiry.expire_due(store_db)["expired"] == [data["id"]]
+    assert queries.get_order(store_db, data["id"])["status"] == "expired"
     after = stock.levels(store_db, skus)
     # The 2 units of line 1 go back; line 2 was collected.
     assert after == {skus[0]: before[skus[0]] + 2, skus[1]: before[skus[1]]}
@@ -358,24 +358,24 @@ def test_expiry_skips_closing_days_reminds_the_day_before_and_releases_stock(
     moves = [t for t in outbox(store_db, "stock.movement") if t["payload"]["kind"] == "released"]
     assert [m["payload"]["delta"] for m in moves] == [2]
     assert expired["payload"] == {"order_id": data["id"]}
-    assert orders.expire_due(store_db)["expired"] == []
+    assert expiry.expire_due(store_db)["expired"] == []
 
 
 def test_return_quantities_condition_and_refund(store_db, now, staff, manager):
     data = add_order(store_db, qtys=[2, 1])
     prepare(store_db, data, staff)
-    orders.handover(store_db, data["id"], staff_id=staff["id"], method="qr", lines={1: 2})
+    pickup.handover(store_db, data["id"], staff_id=staff["id"], method="qr", lines={1: 2})
     sku1, sku2 = (ln["sku"] for ln in data["lines"])
-    found = orders.find_for_return(store_db, number=data["number"], email_or_name="MARTIN")
+    found = returns.find_for_return(store_db, number=data["number"], email_or_name="MARTIN")
     assert found["id"] == data["id"]
-    assert orders.find_for_return(
+    assert returns.find_for_return(
         store_db, number=data["number"], email_or_name="Elodie.Martin@example.org"
     )
     with pytest.raises(OrderError) as exc:
-        orders.find_for_return(store_db, number=data["number"], email_or_name="Dupont")
+        returns.find_for_return(store_db, number=data["number"], email_or_name="Dupont")
     assert exc.value.code == "details_mismatch"
     with pytest.raises(OrderError) as exc:  # line 2 was never collected
-        orders.record_return(
+        returns.record_return(
             store_db,
             data["id"],
             [{"line": 2, "qty": 1, "condition": "damaged"}],
@@ -385,7 +385,7 @@ def test_return_quantities_condition_and_refund(store_db, now, staff, manager):
         )
     assert exc.value.code == "qty_out_of_range"
     level = stock.levels(store_db, [sku1])[sku1]
-    done = orders.record_return(
+    done = returns.record_return(
         store_db,
         data["id"],
         [
@@ -398,7 +398,7 @@ def test_return_quantities_condition_and_refund(store_db, now, staff, manager):
     )
     assert stock.levels(store_db, [sku1])[sku1] == level + 1  # the resellable one only
     with pytest.raises(OrderError) as exc:
-        orders.record_return(
+        returns.record_return(
             store_db,
             data["id"],
             [{"line": 1, "qty": 1, "condition": "damaged"}],
@@ -412,7 +412,7 @@ def test_return_quantities_condition_and_refund(store_db, now, staff, manager):
     assert [ln["qty"] for ln in tx["payload"]["lines"]] == [1, 1]
     # Without an order: manager only.
     with pytest.raises(OrderError) as exc:
-        orders.record_return(
+        returns.record_return(
             store_db,
             None,
             [{"code": sku2, "qty": 1, "condition": "resellable"}],
@@ -422,7 +422,7 @@ def test_return_quantities_condition_and_refund(store_db, now, staff, manager):
             manager_id=staff["id"],
         )
     assert exc.value.code == "manager_required"
-    orders.record_return(
+    returns.record_return(
         store_db,
         None,
         [{"code": sku2, "qty": 1, "condition": "resellable"}],
@@ -441,7 +441,7 @@ def test_feed_never_moves_an_order_backwards_while_unacknowledged(store_db, now,
     # with a new promised time: the store keeps its status and counters, takes the rest.
     again = {**data, "promised_at": "2026-11-18T15:00:00Z", "revision": 2}
     apply_orders(store_db, [again])
-    order = orders.get_order(store_db, data["id"])
+    order = queries.get_order(store_db, data["id"])
     assert order["status"] == "ready" and order["promised_at"] == "2026-11-18T15:00:00Z"
     assert all(ln["qty_ready"] == ln["qty"] for ln in order["lines"])
     # Once acknowledged, a hub change to a later state is taken; an earlier one never.
@@ -451,7 +451,7 @@ def test_feed_never_moves_an_order_backwards_while_unacknowledged(store_db, now,
     for tx in outbox(store_db):
         outboxmod.mark_acked(store_db, tx["id"], {}, hooks=ACK_HOOKS)
     apply_orders(store_db, [again])
-    assert orders.get_order(store_db, data["id"])["status"] == "ready"
+    assert queries.get_order(store_db, data["id"])["status"] == "ready"
     collected = order_data(
         store_db, status="collected", order_id=data["id"], number=data["number"], revision=3
     )
@@ -459,21 +459,18 @@ def test_feed_never_moves_an_order_backwards_while_unacknowledged(store_db, now,
         {**ln, "qty_ready": ln["qty"], "qty_collected": ln["qty"]} for ln in data["lines"]
     ]
     apply_orders(store_db, [collected])
-    assert orders.get_order(store_db, data["id"])["status"] == "collected"
+    assert queries.get_order(store_db, data["id"])["status"] == "collected"
 
 
 def test_order_for_another_store_is_ignored(store_db, now):
     data = order_data(store_db, store_id="st-elsewhere")
     apply_orders(store_db, [data])
-    assert orders.get_order(store_db, data["id"]) is None
+    assert queries.get_order(store_db, data["id"]) is None
 
 
 def test_review_fixes_return_limits_ids_and_refused_scan_audit(store_db, store_data):
     """A no-order return above what the hub accepts, a malformed or reused return id,
     and the audit entry of a refused scan."""
-    from app.store.domain import orders
-    from app.store.domain.orders import OrderError
-
     from .conftest import add_staff_member
     from .order_helpers import add_order, install_hub_key, pick_variants
 
@@ -483,7 +480,7 @@ def test_review_fixes_return_limits_ids_and_refused_scan_audit(store_db, store_d
     variants = pick_variants(store_db, 3)
     ean = variants[2]["ean"]
     with pytest.raises(OrderError) as err:
-        orders.record_return(
+        returns.record_return(
             store_db,
             None,
             [{"code": ean, "qty": 1000, "condition": "resellable"}],
@@ -495,7 +492,7 @@ def test_review_fixes_return_limits_ids_and_refused_scan_audit(store_db, store_d
     assert err.value.code == "qty_out_of_range"
     assert store_db["outbox"].count == 0
     with pytest.raises(OrderError) as err:
-        orders.record_return(
+        returns.record_return(
             store_db,
             None,
             [{"code": ean, "qty": 1, "condition": "resellable"}],
@@ -508,7 +505,7 @@ def test_review_fixes_return_limits_ids_and_refused_scan_audit(store_db, store_d
     assert err.value.code == "invalid_id"
     order = add_order(store_db, variants=variants[:1])
     with pytest.raises(OrderError) as err:
-        orders.scan_item(store_db, order["id"], variants[1]["ean"], staff["id"], "tablet")
+        preparation.scan_item(store_db, order["id"], variants[1]["ean"], staff["id"], "tablet")
     assert err.value.code == "wrong_item"
     assert (
         store_db.execute(

@@ -245,7 +245,7 @@ def orders_expire(data: Path) -> None:
     """Expire orders past their last day (releasing their stock) and queue reminders.
 
     The server does this every minute by itself; this is for cron or a one-off."""
-    from app.store.domain.orders import expire_due
+    from app.store.domain.orders.expiry import expire_due
 
     done = expire_due(open_store(data), device="cli")
     click.echo(f"expired {len(done['expired'])}, reminders queued {len(done['reminded'])}")
@@ -264,7 +264,7 @@ def orders_expire(data: Path) -> None:
 @click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 200))
 def orders_list(data: Path, view: str, limit: int) -> None:
     """One of the counter's lists, oldest first."""
-    from app.store.domain.orders import counts, list_orders
+    from app.store.domain.orders.queries import counts, list_orders
 
     db = open_store(data)
     totals = counts(db)
@@ -388,7 +388,7 @@ def serve(
     def _terminate(signum, frame):  # SIGTERM (systemd stop): leave through finally
         raise SystemExit(0)
 
-    from app.store.domain.orders import ExpiryTimer
+    from app.store.jobs import ExpiryTimer
 
     expiry = ExpiryTimer(dbmod.db_path(data)).start()
     signal.signal(signal.SIGTERM, _terminate)
@@ -433,7 +433,9 @@ def sync(
     the whole catalog). Without --once, keep syncing in the foreground until Ctrl-C."""
     from app.store.sync import state as syncstate
     from app.store.sync.client import HubError
-    from app.store.sync.worker import PullStats, SyncWorker, pull_once, push_once
+    from app.store.sync.pull import PullStats, pull_once
+    from app.store.sync.push import push_once
+    from app.store.sync.worker import SyncWorker
 
     client = _hub_client(hub_url, store_id, store_secret, hub_timeout)
     if client is None:

@@ -23,8 +23,9 @@ from app.core import cart_codec as carts
 from app.core import clock, pricing, tokens
 from app.core import db as dbmod
 from app.core.cart_codec import CartError, CartLine
-from app.store.domain import promotions, stock
+from app.store.domain import outbox, promotions, stock
 from app.store.domain.hub_keys import hub_keys
+from app.store.domain.staff import audit
 
 MAX_KIOSK_LINES = 30  # a kiosk cart lives in the session cookie: keep it small
 MAX_NAME = 80
@@ -370,24 +371,13 @@ def queue_order_request(
                 line["shown_total_cents"] = totals[line["sku"]]
     if cart_id and carts.is_cart_id(cart_id):
         payload["cart_id"] = cart_id  # the hub closes the online cart with the order
-    now = clock.now_iso()
     with dbmod.write(db):
         if db.execute("SELECT 1 FROM outbox WHERE id = ?", [request_id]).fetchone():
             return request_id  # the same form sent twice (a double tap): queued once
-        db["outbox"].insert(
-            {
-                "id": request_id,
-                "type": "order.request",
-                "occurred_at": now,
-                "payload": json.dumps(payload, separators=(",", ":")),
-                "created_at": now,
-            }
-        )
+        outbox.enqueue(db, "order.request", payload, id=request_id)
         if "cart_id" in payload:
             revoke_locally(db, cart_id)
         # No personal data in the audit log: the hub holds the customer's details.
-        from app.store.domain.staff import audit
-
         audit(
             db,
             None,
