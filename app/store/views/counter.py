@@ -3,7 +3,7 @@ preparation by scanning, the bag label, hand-over after a QR or code check, its 
 
 Tablet-first: every action is a form (CSRF token) that works without script; htmx
 swaps the preparation panel in place so a scanner can go on scanning. Staff login is
-required (staff_common); every action is audited by app/store/domain/orders.py. Returns
+required (staff_common); every action is audited by app/store/domain/orders/. Returns
 are app/store/views/returns.py, a scan on any staff page app/store/views/scan.py.
 """
 
@@ -20,8 +20,9 @@ from flask_htmx import make_response
 
 from app.core import clock
 from app.core.qrphoto import decode_upload
-from app.store.domain import orders, tickets
-from app.store.domain.orders import OrderError
+from app.store.domain import tickets
+from app.store.domain.orders import pickup, preparation, queries
+from app.store.domain.orders.status import OrderError
 from app.store.storage import get_db
 from app.store.views.counter_common import (
     line_colour,
@@ -76,41 +77,41 @@ def order_list() -> Any:
     """The order lists (to prepare, being prepared, ready, collected today, expired)."""
     db = get_db()
     view = request.args.get("view", "to_prepare")
-    if view not in orders.VIEWS:
+    if view not in queries.VIEWS:
         view = "to_prepare"
     page = max(request.args.get("page", 1, type=int) or 1, 1)
     raw = request.args.get("q", "").strip()
-    if orders.looks_like_token(raw) and not htmx:
+    if pickup.looks_like_token(raw) and not htmx:
         # A pickup QR scanned into the search box and sent without script: open it.
         return redirect(url_for("staff_scan.scan", code=raw[:1024]))
     q = raw[:80]
     now = clock.utcnow()
     error = error_title = None
-    if orders.looks_like_token(raw):
+    if pickup.looks_like_token(raw):
         # The same, searched as one types: the order the QR names, if it is a good one.
         try:
-            q = orders.verify_token(db, raw[:1024], now)["number"]
+            q = pickup.verify_token(db, raw[:1024], now)["number"]
         except OrderError as exc:
             q, error = "", message(exc)
             error_title = qr_title(exc)
     if error:
         rows, more = [], False  # a refused QR lists nothing rather than some other list
     elif q:
-        rows = orders.search(db, q, now=now)
+        rows = queries.search(db, q, now=now)
         more = False
     else:
-        rows = orders.list_orders(
-            db, view, now=now, offset=(page - 1) * orders.PAGE_SIZE, limit=orders.PAGE_SIZE + 1
+        rows = queries.list_orders(
+            db, view, now=now, offset=(page - 1) * queries.PAGE_SIZE, limit=queries.PAGE_SIZE + 1
         )
-        more = len(rows) > orders.PAGE_SIZE
-        rows = rows[: orders.PAGE_SIZE]
+        more = len(rows) > queries.PAGE_SIZE
+        rows = rows[: queries.PAGE_SIZE]
     context = {
         "view": view,
         "rows": rows,
         "q": q,
         "page": page,
         "more": more,
-        "counts": orders.counts(db, now),
+        "counts": queries.counts(db, now),
         "error": error,
         "error_title": error_title,
     }
@@ -138,7 +139,7 @@ def order_page(order_id: str) -> Any:
 def _prep_context(order_id: str, **extra: Any) -> dict[str, Any]:
     db = get_db()
     order = order_or_404(order_id)
-    groups = orders.picking_list(db, order_id, current_lang())
+    groups = preparation.picking_list(db, order_id, current_lang())
     done = all(ln["qty_picked"] >= ln["qty"] or ln["short"] for ln in order["lines"])
     return {"order": order, "groups": groups, "all_done": done, **extra}
 
@@ -160,7 +161,7 @@ def prepare_scan(order_id: str) -> Any:
     """One scanned item: green when it belongs in the bag, red with the reason when not."""
     db = get_db()
     try:
-        result = orders.scan_item(
+        result = preparation.scan_item(
             db, order_id, request.form.get("code", ""), current_staff()["id"], device_name()
         )
     except OrderError as exc:
@@ -181,7 +182,7 @@ def prepare_scan(order_id: str) -> Any:
 def mark_short(order_id: str, line: int) -> Any:
     """A missing item: the order goes out partial; the hub tells the customer."""
     try:
-        orders.mark_short(get_db(), order_id, line, current_staff()["id"], device_name())
+        preparation.mark_short(get_db(), order_id, line, current_staff()["id"], device_name())
     except OrderError as exc:
         return _prep_response(order_id, 409, cue="error", feedback=message(exc))
     return _prep_response(order_id, cue="ok", feedback=_("Marked short."))
@@ -191,7 +192,7 @@ def mark_short(order_id: str, line: int) -> Any:
 def mark_ready(order_id: str) -> Any:
     """The bag is on its shelf: ready (the hub notifies the customer)."""
     try:
-        orders.mark_ready(
+        preparation.mark_ready(
             get_db(),
             order_id,
             request.form.get("shelf_slot", ""),
@@ -235,7 +236,7 @@ def handover_receipt(order_id: str, handover_id: str, fmt: str) -> Any:
     """The hand-over receipt as PNG or PDF."""
     db = get_db()
     order = order_or_404(order_id)
-    record = orders.handover_record(db, handover_id)
+    record = queries.handover_record(db, handover_id)
     if record is None or record["order_id"] != order_id:
         abort(404)
     by_line = {ln["line"]: ln for ln in order["lines"]}
@@ -277,7 +278,7 @@ def verify_photo() -> Any:
     if not text:
         return render_template("orders/desk.html", error=messages()["no_qr"]), 400
     try:
-        order = orders.verify_token(get_db(), text)
+        order = pickup.verify_token(get_db(), text)
     except OrderError as exc:
         return qr_refused(exc)
     remember_verified(order["id"], "qr")
@@ -289,7 +290,7 @@ def verify_code() -> Any:
     """The order number and the 6-digit pickup code the customer received."""
     number = request.form.get("number", "").strip()[:40]
     try:
-        order = orders.verify_code(
+        order = pickup.verify_code(
             get_db(), number, request.form.get("code", ""), current_staff()["id"], device_name()
         )
     except OrderError as exc:
@@ -318,7 +319,7 @@ def do_handover(order_id: str) -> Any:
     order = order_or_404(order_id)
     # A double tap (or a resent form) after the hand-over went through: show its receipt,
     # not "check the customer first" (the verification was used up by the first tap).
-    done = orders.handover_record(db, request.form.get("handover_id", "")[:64])
+    done = queries.handover_record(db, request.form.get("handover_id", "")[:64])
     if done is not None and done["order_id"] == order_id:
         return redirect(url_for("counter.handover_done", order_id=order_id, handover_id=done["id"]))
     method = verified(order_id)
@@ -335,7 +336,7 @@ def do_handover(order_id: str) -> Any:
             return _handover_error(order, OrderError("invalid_qty"), method, 400)
         lines[ln["line"]] = qty
     try:
-        record = orders.handover(
+        record = pickup.handover(
             db,
             order_id,
             staff_id=current_staff()["id"],
@@ -368,7 +369,7 @@ def _handover_error(order: dict, exc: OrderError, method: str | None, status: in
 def handover_done(order_id: str, handover_id: str) -> Any:
     """Done: what was given, and the receipt to print."""
     order = order_or_404(order_id)
-    record = orders.handover_record(get_db(), handover_id)
+    record = queries.handover_record(get_db(), handover_id)
     if record is None or record["order_id"] != order_id:
         abort(404)
     by_line = {ln["line"]: ln for ln in order["lines"]}
@@ -380,7 +381,7 @@ def handover_done(order_id: str, handover_id: str) -> Any:
 def unlock(order_id: str) -> Any:
     """A manager lifts a pickup-code lockout."""
     try:
-        orders.unlock_code(get_db(), order_id, current_staff()["id"], device_name())
+        pickup.unlock_code(get_db(), order_id, current_staff()["id"], device_name())
     except OrderError:
         abort(404)
     return redirect(url_for("counter.order_page", order_id=order_id, unlocked=1))
