@@ -37,7 +37,8 @@ from app.hub.storage import open_db  # noqa: E402
 from app.store.domain import stock  # noqa: E402
 from app.store.migrations import migrate  # noqa: E402
 from app.store.sync.client import HubClient  # noqa: E402
-from app.store.sync.worker import pull_once, push_once  # noqa: E402
+from app.store.sync.pull import pull_once  # noqa: E402
+from app.store.sync.push import push_once  # noqa: E402
 
 N = int(os.environ.get("KIOSK_BENCH_TRANSACTIONS", "10000"))
 LYON, PARIS = seedmod.DEMO_STORES[0]["id"], seedmod.DEMO_STORES[1]["id"]

@@ -23,7 +23,7 @@ from requests.structures import CaseInsensitiveDict
 from app.core import db as dbmod
 from app.store.migrations import migrate
 from app.store.sync import client as hubclient
-from app.store.sync.worker import pull_once
+from app.store.sync.pull import pull_once
 
 from . import hub_fixtures
 from .conftest import run_kiosk

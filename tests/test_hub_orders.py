@@ -12,7 +12,8 @@ from app.core import tokens
 from app.core.secrets import verify_secret
 from app.hub.domain import keys
 from app.hub.domain.changes import changes_since
-from app.hub.domain.orders import OrderError, create_order, get_order, order_change_data
+from app.hub.domain.order_rows import get_order
+from app.hub.domain.orders import OrderError, create_order, order_change_data
 from app.hub.protocol import orders as order_tx
 from app.hub.protocol import transactions
 from app.hub.storage import open_db

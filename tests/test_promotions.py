@@ -560,7 +560,7 @@ def test_store_image_route_is_signed(module_hub):
 def test_store_sync_fetches_images_for_offline_kiosks(module_hub, synced_store, console):
     """A store's pull fetches the banner images of published promotions into its disk."""
     from app.store.sync.client import HubClient
-    from app.store.sync.worker import pull_once
+    from app.store.sync.pull import pull_once
 
     hub, session = console
     db = hub_db(hub.data)

@@ -21,7 +21,7 @@ from app.store.domain.acks import ACK_HOOKS
 from app.store.domain.stock import adjust
 from app.store.sync import state as syncstate
 from app.store.sync.client import HubError
-from app.store.sync.worker import PARK_REASON, STRIKES, Narrowing, push_once
+from app.store.sync.push import PARK_REASON, STRIKES, Narrowing, push_once
 
 from .conftest import staff_login
 from .faultproxy import FaultProxy

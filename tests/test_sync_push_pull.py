@@ -13,7 +13,9 @@ from app.store.domain import outbox
 from app.store.domain.stock import adjust, levels
 from app.store.sync import state as syncstate
 from app.store.sync.client import HubError
-from app.store.sync.worker import SyncWorker, pull_once, push_once
+from app.store.sync.pull import pull_once
+from app.store.sync.push import push_once
+from app.store.sync.worker import SyncWorker
 
 from .sync_fixtures import *  # noqa: F403
 from .sync_fixtures import LYON, hub_levels, hub_transactions, inprocess_client, wait_for

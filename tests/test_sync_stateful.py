@@ -31,7 +31,8 @@ from app.store.domain import outbox
 from app.store.domain.stock import adjust, levels
 from app.store.migrations import migrate
 from app.store.sync.client import HubError
-from app.store.sync.worker import pull_once, push_once
+from app.store.sync.pull import pull_once
+from app.store.sync.push import push_once
 
 from .sync_fixtures import LYON, hub_levels, inprocess_client
 

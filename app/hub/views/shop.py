@@ -18,7 +18,8 @@ from flask.typing import ResponseReturnValue
 from app.core.clock import parse_iso
 from app.core.qr import render_qr
 from app.hub.domain import notifications
-from app.hub.domain.orders import check_access_key, get_order_by_number, order_lines
+from app.hub.domain.order_rows import get_order_by_number, order_lines
+from app.hub.domain.orders import check_access_key
 from app.hub.storage import get_db
 
 bp = Blueprint("hub_shop", __name__)

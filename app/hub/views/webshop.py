@@ -40,7 +40,8 @@ from app.core import catalog
 from app.core.qr import render_qr
 from app.core.search import QueryTooLong, fold, tokens
 from app.hub.domain import carts, keys
-from app.hub.domain.orders import OrderError, check_access_key, get_order_by_number
+from app.hub.domain.order_rows import get_order_by_number
+from app.hub.domain.orders import OrderError, check_access_key
 from app.hub.storage import get_db
 from app.hub.views.shop import STATUS_LABELS
 from app.web.i18n import LANGUAGES, current_lang

@@ -6,8 +6,9 @@ latest revision of each, checked and cleaned. What is in force is decided here, 
 the local clock, every time a price or the attract screen is shown: a promotion
 starts and ends on time even while the store cannot reach the hub.
 
-Banner images are fetched from the hub once (signed GET) into the data directory and
-served by the kiosk from its own origin, so they show offline too.
+Banner images are fetched from the hub once (signed GET, app/store/sync/promotion_images.py)
+into the data directory and served by the kiosk from its own origin, so they show
+offline too; where they live and which are missing or stale is decided here.
 """
 
 from __future__ import annotations
@@ -15,28 +16,22 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import logging
 import os
 import re
 import shutil
-import time
 import unicodedata
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import requests
 from sqlite_utils import Database
 
 from app.core import clock
 from app.core import db as dbmod
 from app.core.pricing import Rule, rule_from_data
 
-log = logging.getLogger(__name__)
-
 VERSION_KEY = "promotion_version"
 IMAGE_FORMATS = ("banner", "tile")
-IMAGE_MAX_BYTES = 4 * 1024 * 1024  # a cleaned 1920x600 WebP is ~100-300 KB
 TITLE_MAX = 80
 TEXT_MAX = 280
 MAX_BANNERS = 6  # the attract screen's slots
@@ -236,10 +231,7 @@ def version(db: Database, now: datetime | None = None, data_dir: str | Path | No
     return f"{counter}-{digest}"
 
 
-# --- Banner text ---------------------------------------------------------------------
-
-
-# --- Images from the hub ------------------------------------------------------------
+# --- Images kept on disk -------------------------------------------------------------
 
 
 def missing_images(db: Database, data_dir: str | Path) -> list[tuple[str, str, str]]:
@@ -284,36 +276,6 @@ def prune_images(db: Database, data_dir: str | Path) -> int:
     return removed
 
 
-def fetch_image(client: Any, promotion_id: str, image_hash: str, name: str) -> bytes:
-    """GET one image from the hub, signed like every store request; raises HubError."""
-    from app.core.signing import sign_request
-    from app.store.sync.client import HubError
-
-    path = f"/api/v1/promotions/{promotion_id}/image/{name}?h={image_hash}"
-    prepared = client.session.prepare_request(requests.Request("GET", client.base_url + path))
-    prepared.headers.update(
-        sign_request(client.store_id, client.secret, "GET", prepared.path_url, b"")
-    )
-    try:
-        response = client.session.send(
-            prepared, timeout=(client.connect_timeout, client.read_timeout), stream=True
-        )
-    except requests.RequestException as exc:
-        raise HubError(f"cannot fetch a promotion image: {exc.__class__.__name__}") from exc
-    with response:
-        if response.status_code != 200:
-            raise HubError(
-                f"hub answered {response.status_code} for a promotion image",
-                status=response.status_code,
-            )
-        if response.headers.get("Content-Type", "").split(";")[0] != "image/webp":
-            raise HubError("a promotion image that is not WebP", status=502)
-        blob = response.raw.read(IMAGE_MAX_BYTES + 1, decode_content=True)
-    if len(blob) > IMAGE_MAX_BYTES or not blob.startswith(b"RIFF") or blob[8:12] != b"WEBP":
-        raise HubError("a promotion image that is not a WebP file", status=502)
-    return blob
-
-
 def save_image(
     data_dir: str | Path, promotion_id: str, image_hash: str, name: str, blob: bytes
 ) -> Path:
@@ -326,48 +288,9 @@ def save_image(
     return path
 
 
-_failed: dict[tuple[str, str, str], float] = {}
-RETRY_FAILED_S = 60.0
-
-
-def fetch_missing_images(db: Database, client: Any, data_dir: str | Path | None = None) -> int:
-    """Fetch every image of a published promotion not cached yet; return how many.
-
-    ``data_dir`` defaults to the directory of the database file. Never raises: a
-    failure is logged and tried again a minute later; the banner shows its text
-    meanwhile.
-    """
-    try:
-        if data_dir is None:
-            data_dir = Path(db.execute("PRAGMA database_list").fetchone()[2]).parent
-        missing = missing_images(db, data_dir)
-    except Exception:  # noqa: BLE001 - the sync goes on without images
-        log.exception("cannot list the promotion images to fetch")
-        return 0
-    try:
-        prune_images(db, data_dir)
-    except Exception:  # noqa: BLE001 - disk housekeeping must not stop the sync
-        log.exception("cannot prune old promotion images")
-    fetched = 0
-    now = time.monotonic()
-    for key in missing:
-        if key in _failed and now - _failed[key] < RETRY_FAILED_S:
-            continue
-        try:
-            blob = fetch_image(client, *key)
-            save_image(data_dir, *key, blob)
-        except Exception as exc:  # noqa: BLE001 - one image must not stop the sync
-            _failed[key] = now
-            log.warning("promotion image %s/%s not fetched: %s", key[0], key[2], exc)
-            continue
-        _failed.pop(key, None)
-        fetched += 1
-    if fetched:
-        # The kiosk's version includes whether each banner is here: open pages refresh.
-        try:
-            with dbmod.write(db):
-                value = int(dbmod.get_meta(db, VERSION_KEY, "0") or 0)
-                dbmod.set_meta(db, VERSION_KEY, str(value + 1))
-        except Exception:  # noqa: BLE001 - the next poll sees the files anyway
-            log.exception("cannot bump the promotion version")
-    return fetched
+def note_images_arrived(db: Database) -> None:
+    """Bump the version open kiosk pages compare (it includes whether each banner's
+    image is here): they refresh and show the images just saved."""
+    with dbmod.write(db):
+        value = int(dbmod.get_meta(db, VERSION_KEY, "0") or 0)
+        dbmod.set_meta(db, VERSION_KEY, str(value + 1))

@@ -1,9 +1,10 @@
-"""Sync with the hub: push the outbox, pull the change feed, and the worker doing both.
+"""The sync worker: threads that push the outbox, pull the change feed and report
+health, each with its own connection and the retry policy of docs/protocol.md.
 
-``push_once`` and ``pull_once`` are plain functions over the database and a
-:class:`~app.hubclient.HubClient`; :class:`SyncWorker` runs them in two threads with
-the retry policy of docs/protocol.md. Nothing here is needed for the store to work:
-without a hub, or while it is unreachable, everything waits in the outbox.
+One round of each is a plain function: :func:`app.store.sync.push.push_once`,
+:func:`app.store.sync.pull.pull_once`, :func:`app.store.sync.health.build_report`.
+Nothing here is needed for the store to work: without a hub, or while it is
+unreachable, everything waits in the outbox.
 """
 
 from __future__ import annotations
@@ -14,293 +15,29 @@ import random
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from sqlite_utils import Database
 
 from app.core import db as dbmod
-from app.store.domain import outbox, promotions
-from app.store.domain.acks import ACK_HOOKS
-from app.store.sync import backoff, feed, health
+from app.store.domain import outbox
+from app.store.sync import backoff, health
 from app.store.sync import state as syncstate
-from app.store.sync.client import MAX_BATCH, HubClient, HubError
+from app.store.sync.client import HubClient, HubError
+from app.store.sync.pull import pull_once
+from app.store.sync.push import Narrowing, push_once
 
 log = logging.getLogger(__name__)
 
 PULL_WAIT_S = 25  # long-poll: a change at the hub reaches the store in about a second
 PUSH_INTERVAL_S = 1.0  # other processes (kiosk stock adjust) write the outbox too
-PAGE_LIMIT = 2000  # the most the protocol allows: fewer round trips on a first sync
-# Health reports (app/store/sync/health.py): one at start and every HEALTH_INTERVAL_S, and sooner
-# (at most every HEALTH_MIN_GAP_S) when the outbox or the cursor changed, so head office
-# sees a queue grow or a parked row resolved within seconds. KIOSK_HEALTH_INTERVAL_S
-# overrides the interval (tests use 1 s).
+# Health reports (app/store/sync/health.py): one at start and every HEALTH_INTERVAL_S,
+# and sooner (at most every HEALTH_MIN_GAP_S) when the outbox or the cursor changed, so
+# head office sees a queue grow or a parked row resolved within seconds.
+# KIOSK_HEALTH_INTERVAL_S overrides the interval (tests use 1 s).
 HEALTH_INTERVAL_S = 60.0
 HEALTH_MIN_GAP_S = 10.0
 HEALTH_CHECK_S = 2.0  # how often the cheap "did anything change" query runs
-# Bisect-and-park (docs/protocol.md, "Retries"): a transaction is parked only after
-# the hub failed on it ALONE this many times, each time answering a control request.
-STRIKES = 3
-PARK_REASON = "hub_error"
-
-
-@dataclass
-class PushStats:
-    """What one push round did."""
-
-    batches: int = 0
-    sent: int = 0
-    accepted: int = 0
-    duplicate: int = 0
-    parked: int = 0
-
-
-@dataclass
-class PullStats:
-    """What one pull round did."""
-
-    pages: int = 0
-    changes: int = 0
-    applied: int = 0
-    stale: int = 0
-    failed: int = 0
-    skipped: dict[str, int] = field(default_factory=dict)
-    cursor: str = "0"
-    remaining: int = 0
-
-
-def _wire(row: dict[str, Any]) -> dict[str, Any]:
-    """An outbox row as the protocol's transaction."""
-    return {
-        "id": row["id"],
-        "type": row["type"],
-        "occurred_at": row["occurred_at"],
-        "payload": row["payload"],
-    }
-
-
-def _send(client: HubClient, rows: list[dict[str, Any]]) -> list[tuple[dict, dict]]:
-    """Send rows; pair each with its result. A batch the hub refuses as a whole (400,
-    413) is split until the one transaction at fault is found and answered rejected,
-    so one bad item never blocks the others."""
-    try:
-        results = client.post_transactions([_wire(r) for r in rows])
-    except HubError as exc:
-        if exc.status not in (400, 413):
-            raise
-        if len(rows) > 1:
-            half = len(rows) // 2
-            return _send(client, rows[:half]) + _send(client, rows[half:])
-        reason = "too_large" if exc.status == 413 else (exc.code or "bad_request")
-        return [
-            (
-                rows[0],
-                {
-                    "id": rows[0]["id"],
-                    "status": "rejected",
-                    "reason": reason,
-                    "message": exc.message,
-                },
-            )
-        ]
-    by_id = {r.get("id"): r for r in results if isinstance(r, dict)}
-    return [(row, by_id[row["id"]]) for row in rows if row["id"] in by_id]
-
-
-def _record(db: Database, pairs: list[tuple[dict, dict]], stats: PushStats) -> set[str]:
-    """Apply the hub's answers in one transaction; return the ids settled."""
-    settled = set()
-    with dbmod.write(db):
-        for row, res in pairs:
-            status = res.get("status")
-            if status in ("accepted", "duplicate") and res.get("original_status") != "rejected":
-                outbox.mark_acked(db, row["id"], res.get("result"), hooks=ACK_HOOKS)
-                stats.accepted += status == "accepted"
-                stats.duplicate += status == "duplicate"
-            elif status in ("rejected", "duplicate"):
-                outbox.park(
-                    db, row["id"], res.get("reason") or "rejected", res.get("message") or ""
-                )
-                stats.parked += 1
-            else:
-                continue  # an answer we do not understand: keep the row, send it again
-            settled.add(row["id"])
-    return settled
-
-
-def _item_may_be_at_fault(exc: HubError) -> bool:
-    """A failure that could come from the batch's content: no answer (dropped, reset,
-    timed out) or a 5xx. Not a 408/429 nor a Retry-After: the hub asked us to wait."""
-    return exc.retryable and exc.status not in (408, 429) and exc.retry_after is None
-
-
-def _hub_answers(client: HubClient) -> bool:
-    """The control request: does the hub accept a batch right now (an empty one, which
-    goes through signing, parsing and a write transaction like any)? If not, the hub
-    is failing, not the batch: back off, blame nothing."""
-    try:
-        client.post_transactions([])
-    except HubError:
-        return False
-    return True
-
-
-def _failure_detail(exc: HubError) -> str:
-    if exc.status is not None:
-        return f"HTTP {exc.status}" + (f" {exc.code}" if exc.code else "")
-    return "pas de réponse à temps" if exc.timed_out else "connexion coupée"
-
-
-class Narrowing(HubError):
-    """The hub failed on one transaction alone but answers a control request: the push
-    is on its way to parking that transaction (after :data:`STRIKES` such failures).
-    Not a sign of an outage: the worker retries after a short wait, without growing its
-    backoff."""
-
-    def __init__(self, exc: HubError, tx_id: str, strikes: int) -> None:
-        super().__init__(
-            f"the hub failed {strikes} of {STRIKES} times on transaction {tx_id} alone "
-            f"({exc.message}); it is set aside for staff after {STRIKES}",
-            status=exc.status,
-            code=exc.code,
-            timed_out=exc.timed_out,
-        )
-        self.tx_id = tx_id
-        self.strikes = strikes
-
-
-def push_once(
-    db: Database,
-    client: HubClient,
-    *,
-    owner: str | None = None,
-    batch_size: int = MAX_BATCH,
-    max_batches: int | None = None,
-) -> PushStats:
-    """Send every pending outbox row (oldest first, in batches); raise HubError if the
-    hub cannot be reached (the rows stay queued).
-
-    When the hub fails on a batch (a 5xx, no answer) yet accepts a control request
-    right after, the batch is to blame: the batch is bisected (the older half is sent,
-    then the rest of the failing part is split again) until one transaction fails
-    alone; after :data:`STRIKES` such failures it is parked with the reason, and
-    everything else goes on. Rows always leave in outbox order. The search is kept in
-    ``meta`` (syncstate.NARROWING), so a restart resumes it; rows are only ever
-    acknowledged by the hub's answer, so nothing is lost or applied twice.
-    """
-    owner = owner or outbox.owner_id()
-    stats = PushStats()
-    # Outlive the slowest answer (a split batch makes several requests under one lease).
-    timeout = getattr(client, "connect_timeout", 5) + getattr(client, "read_timeout", 30)
-    lease_s = max(outbox.LEASE_SECONDS, int(3 * timeout))
-    while max_batches is None or stats.batches < max_batches:
-        limit = min(batch_size, MAX_BATCH)
-        state = syncstate.narrowing(db)
-        upto = None
-        if state is not None:
-            if not outbox.unsettled(db, state["last"]):
-                # Settled meanwhile (the feed acknowledged it, head office discarded it):
-                # the window is gone; a batch that still fails starts a new search.
-                syncstate.set_narrowing(db, None)
-                continue
-            upto = state["last"]
-            window = len(outbox.pending(db, MAX_BATCH, upto=upto))
-            # The older half first; one row alone once the window is down to it.
-            limit = min(limit, max(1, window // 2))
-        rows = outbox.lease(db, limit, owner=owner, seconds=lease_s, upto=upto)
-        if not rows:
-            break
-        ids = [r["id"] for r in rows]
-        try:
-            pairs = _send(client, rows)
-        except HubError as exc:
-            outbox.release(db, ids, owner, error=exc.message)
-            if not _item_may_be_at_fault(exc):
-                raise
-            if not _hub_answers(client):
-                # The hub is failing, not this batch: back off, blame nothing. Earlier
-                # failures of a row alone are forgotten too: they were seen on a hub
-                # that fails now and then, not proof against that row.
-                if state and state.get("strikes"):
-                    syncstate.set_narrowing(db, {**state, "strikes": 0})
-                raise
-            stats.batches += 1
-            stats.sent += len(rows)
-            if len(rows) > 1:
-                syncstate.set_narrowing(
-                    db, {"last": ids[-1], "size": len(rows), "strikes": 0, "error": exc.message}
-                )
-                log.warning(
-                    "the hub failed on a batch of %d (%s) but answers: narrowing it down",
-                    len(rows),
-                    exc.message,
-                )
-                continue
-            strikes = 1 + (int(state.get("strikes") or 0) if state and upto == ids[0] else 0)
-            if strikes >= STRIKES:
-                message = (
-                    f"le serveur central a échoué {strikes} fois sur cette transaction seule : "
-                    f"{_failure_detail(exc)}"
-                )
-                with dbmod.write(db):
-                    outbox.park(db, ids[0], PARK_REASON, message)
-                    syncstate.set_narrowing(db, None)
-                stats.parked += 1
-                log.warning("parked transaction %s: %s (%s)", ids[0], message, exc.message)
-                continue
-            syncstate.set_narrowing(
-                db, {"last": ids[0], "size": 1, "strikes": strikes, "error": exc.message}
-            )
-            log.warning("the hub failed on transaction %s alone (%d/%d)", ids[0], strikes, STRIKES)
-            raise Narrowing(exc, ids[0], strikes) from exc
-        except BaseException:
-            outbox.release(db, ids, owner)
-            raise
-        settled = _record(db, pairs, stats)
-        outbox.release(db, [i for i in ids if i not in settled], owner)
-        stats.batches += 1
-        stats.sent += len(rows)
-        if upto is not None and upto in settled:
-            # The whole window went through: whatever failed was not one of these rows.
-            syncstate.set_narrowing(db, None)
-            log.info("the batch the hub failed on went through in parts: nothing to set aside")
-        if not settled:
-            break  # the hub answered nothing usable: do not spin on the same rows
-    return stats
-
-
-def pull_once(
-    db: Database,
-    client: HubClient,
-    *,
-    wait: int = 0,
-    limit: int = PAGE_LIMIT,
-    own_store_id: str | None = None,
-    progress: Callable[[PullStats], None] | None = None,
-    stop: threading.Event | None = None,
-) -> PullStats:
-    """Fetch and apply pages until the hub says there is no more; raise HubError."""
-    own = own_store_id or dbmod.get_meta(db, syncstate.STORE_ID)
-    stats = PullStats(cursor=syncstate.cursor(db))
-    while True:
-        page = client.get_changes(stats.cursor, wait=wait if stats.pages == 0 else 0, limit=limit)
-        counts = feed.apply_page(db, page, own, first=stats.pages == 0)
-        stats.pages += 1
-        stats.changes += len(page["changes"])
-        stats.applied += counts["applied"]
-        stats.stale += counts["stale"]
-        stats.failed += counts["failed"]
-        for kind, n in counts["skipped"].items():
-            stats.skipped[kind] = stats.skipped.get(kind, 0) + n
-        stats.cursor = syncstate.cursor(db)
-        stats.remaining = int(page.get("remaining") or 0)
-        if progress:
-            progress(stats)
-        if not page.get("more") or (stop is not None and stop.is_set()):
-            # Banner images announced on the feed, fetched now so kiosks show them offline.
-            promotions.fetch_missing_images(db, client)
-            return stats
 
 
 class SyncWorker:

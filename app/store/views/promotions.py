@@ -20,6 +20,7 @@ from app.core.offers import badge
 from app.core.pricing import item_for, offers, unit_price
 from app.store.domain import promotions
 from app.store.storage import get_db
+from app.store.sync import promotion_images
 from app.store.sync.feed import CATALOG_VERSION
 from app.web.i18n import current_lang
 
@@ -148,7 +149,7 @@ def image(promotion_id: str, image_hash: str, name: str) -> Any:
         if client is None or not known:
             abort(404)
         try:
-            blob = promotions.fetch_image(client, promotion_id, image_hash, name)
+            blob = promotion_images.fetch_image(client, promotion_id, image_hash, name)
         except Exception:  # noqa: BLE001 - offline or refused: the banner keeps its text
             abort(404)
         path = promotions.save_image(_data_dir(), promotion_id, image_hash, name, blob)
