@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 from sqlite_utils import Database
 
 from app.core.clock import iso, parse_iso, utcnow
+from app.hub.domain.order_rows import order_lines
 
 KINDS = ("placed", "ready", "reminder", "expired", "returned")
 
@@ -118,8 +119,6 @@ def record(
     **ctx: Any,
 ) -> int:
     """Record a notification for the order's customer (inside the caller's transaction)."""
-    from app.hub.domain.orders import order_lines  # orders imports this module
-
     row = db.execute("SELECT name FROM stores WHERE id = ?", [order["store_id"]]).fetchone()
     message = compose(
         order, kind, order_lines(db, order["id"]), store_name=row[0] if row else "", **ctx

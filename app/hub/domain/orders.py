@@ -2,7 +2,8 @@
 
 An order is placed at the hub (the web shop), reserved out of its store's stock, and
 sent to that store only, as an ``order`` change (docs/protocol.md, Click-and-collect).
-From then on the store moves it through ``order.*`` transactions (:mod:`.order_tx`).
+From then on the store moves it through ``order.*`` transactions
+(:mod:`app.hub.protocol.orders`). Reading one: :mod:`.order_rows`.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from app.core.secrets import hash_secret
 from app.core.text import initials
 from app.hub.domain import keys, notifications
 from app.hub.domain.changes import append_change
+from app.hub.domain.order_rows import get_order, order_lines
 from app.hub.domain.registry import ID_ALPHABET
 
 ORDER_ID_LENGTH = 16
@@ -38,14 +40,6 @@ MAX_LINES = 50
 MAX_QTY = 99
 MAX_NAME = 80
 MAX_EMAIL = 254
-
-_LINE_DATA = (
-    "SELECT l.line, l.sku, v.ean, p.name_fr, p.name_en, v.size, v.colour_fr, v.colour_en, "
-    "c.slug AS category_slug, l.qty, l.price_cents, l.discount_cents, l.qty_ready, "
-    "l.qty_collected, l.qty_returned FROM order_lines l JOIN variants v ON v.sku = l.sku "
-    "JOIN products p ON p.pk = v.product_pk JOIN categories c ON c.id = p.category_id "
-    "WHERE l.order_id = ? ORDER BY l.line"
-)
 
 
 class OrderError(ValueError):
@@ -98,23 +92,6 @@ def check_access_key(db: Database, order_id: str, key: str) -> bool:
 def shop_path(db: Database, order: dict[str, Any]) -> str:
     """The shopper's page for an order, with its access key."""
     return f"/orders/{order['number']}?k={access_key(db, order['id'])}"
-
-
-def get_order(db: Database, order_id: str) -> dict[str, Any] | None:
-    """One order row as a dict, or None."""
-    rows = db.execute_returning_dicts("SELECT * FROM orders WHERE id = ?", [order_id])
-    return rows[0] if rows else None
-
-
-def get_order_by_number(db: Database, number: str) -> dict[str, Any] | None:
-    """One order row by its number, or None."""
-    rows = db.execute_returning_dicts("SELECT * FROM orders WHERE number = ?", [number])
-    return rows[0] if rows else None
-
-
-def order_lines(db: Database, order_id: str) -> list[dict[str, Any]]:
-    """An order's lines with their product details, in line order."""
-    return db.execute_returning_dicts(_LINE_DATA, [order_id])
 
 
 def order_change_data(db: Database, order_id: str, tx_id: str | None = None) -> dict[str, Any]:

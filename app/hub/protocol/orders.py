@@ -30,7 +30,8 @@ from app.core.protocol import (
     REFUNDS,
 )
 from app.hub.domain import notifications
-from app.hub.domain.orders import get_order, publish, set_status
+from app.hub.domain.order_rows import get_order
+from app.hub.domain.orders import publish, set_status
 from app.hub.domain.registry import ID_ALPHABET
 from app.hub.protocol.common import Rejected, invalid, is_instant, parse_id
 
