@@ -17,13 +17,14 @@ from app.core import clock, jsonsafe
 from app.core.text import clean_text
 from app.hub.domain import promo_images
 from app.hub.domain import promotions as promo
+from app.hub.domain.promotion_validation import EDITABLE, PromotionError
 from app.hub.storage import get_db
 from app.hub.views.hq import audit
 from app.hub.views.hq_api import bp, token_required
 
 ROLES = ("marketing",)
 PHASES = ("draft", "scheduled", "live", "ended", "unpublished")  # ?phase= (promo.phase)
-FIELDS = set(promo.EDITABLE) | {"starts_at", "ends_at"}
+FIELDS = set(EDITABLE) | {"starts_at", "ends_at"}
 
 
 def _actor() -> str:
@@ -93,7 +94,7 @@ def create_promotion() -> ResponseReturnValue:
         return body
     try:
         row = promo.create(get_db(), body, _actor())
-    except promo.PromotionError as exc:
+    except PromotionError as exc:
         return _invalid(exc.fields)
     audit("promotion.created", {"promotion_id": row["id"], "title": row["title_fr"], "via": "api"})
     response = jsonify(promotion=promo.api_view(row))
@@ -125,7 +126,7 @@ def patch_promotion(promotion_id: str) -> ResponseReturnValue:
         row = promo.update(get_db(), promotion_id, body, _actor())
     except promo.NotFound:
         return _not_found(promotion_id)
-    except promo.PromotionError as exc:
+    except PromotionError as exc:
         return _invalid(exc.fields)
     if row["revision"] != before["revision"]:
         audit(
@@ -143,7 +144,7 @@ def publish_promotion(promotion_id: str) -> ResponseReturnValue:
         row = promo.publish(get_db(), promotion_id, _actor())
     except promo.NotFound:
         return _not_found(promotion_id)
-    except promo.PromotionError as exc:
+    except PromotionError as exc:
         return _invalid(exc.fields, code=exc.code, status=409)
     audit(
         "promotion.published",
