@@ -35,6 +35,7 @@ from app.core.pricing import Item, Rule, offers, price_cart, rule_discount, unit
 from app.hub.domain import carts as hub_carts
 from app.hub.domain import changes
 from app.hub.domain import promotions as hub_promotions
+from app.hub.domain.promotion_validation import PromotionError
 from app.hub.protocol import transactions
 from app.store.domain import carts as kiosk_cart
 from app.store.domain import promotions as store_promotions
@@ -236,7 +237,7 @@ def test_schedule_across_spring_forward(catalog_hub):
 
 
 def test_a_time_skipped_by_the_clocks_is_refused(catalog_hub):
-    with pytest.raises(hub_promotions.PromotionError) as err:
+    with pytest.raises(PromotionError) as err:
         _promotion(catalog_hub, starts_local=wall(SPRING, 2, 30))
     assert "n'existe pas" in err.value.fields["starts_local"]
 
@@ -251,7 +252,7 @@ def test_a_time_that_happens_twice_is_the_first(catalog_hub):
 
 
 def test_end_before_start_is_refused(catalog_hub):
-    with pytest.raises(hub_promotions.PromotionError) as err:
+    with pytest.raises(PromotionError) as err:
         _promotion(catalog_hub, starts_local=wall(EVE, 10), ends_local=wall(EVE, 9))
     assert err.value.fields == {"ends_local": "La fin doit être après le début."}
 
@@ -405,7 +406,7 @@ def test_hub_and_store_price_every_cart_the_same(hub_and_store, fake_clock, data
     for fields in data.draw(st.lists(promotion_fields(world), min_size=1, max_size=5)):
         try:
             row = hub_promotions.create(hub, fields, "test")
-        except hub_promotions.PromotionError as exc:
+        except PromotionError as exc:
             # Only a local time skipped by the clocks may be refused here.
             assert set(exc.fields) <= {"starts_local", "ends_local"}, exc.fields
             continue

@@ -17,6 +17,7 @@ from PIL import ExifTags, Image
 from app.core import db as dbmod
 from app.hub.domain import changes, promo_images
 from app.hub.domain import promotions as promo
+from app.hub.domain.promotion_validation import PromotionError
 from app.store.domain import promotions as store_promotions
 from app.store.migrations import migrate
 from app.store.sync import feed
@@ -70,7 +71,7 @@ def fields(**overrides) -> dict:
 
 
 def refused(hub, **overrides) -> dict[str, str]:
-    with pytest.raises(promo.PromotionError) as err:
+    with pytest.raises(PromotionError) as err:
         promo.create(hub, fields(**overrides), "test")
     return err.value.fields
 
@@ -229,7 +230,7 @@ def test_drafts_stay_at_the_hub_and_publishing_reaches_every_store(hub):
 
 def test_an_ended_promotion_cannot_be_published(hub):
     row = promo.create(hub, fields(), "test")
-    with pytest.raises(promo.PromotionError) as err:
+    with pytest.raises(PromotionError) as err:
         promo.publish(hub, row["id"], "test", now=END + 8 * DAY)
     assert "déjà terminée" in err.value.message
     assert promo.get_promotion(hub, row["id"])["status"] == "draft"
@@ -237,7 +238,7 @@ def test_an_ended_promotion_cannot_be_published(hub):
 
 def test_an_invalid_update_changes_nothing(hub):
     row = promo.create(hub, fields(), "test")
-    with pytest.raises(promo.PromotionError):
+    with pytest.raises(PromotionError):
         promo.update(hub, row["id"], {"value": 200, "title_fr": "Nouveau"}, "test")
     assert promo.get_promotion(hub, row["id"]) == row
 

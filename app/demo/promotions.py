@@ -17,6 +17,7 @@ from sqlite_utils import Database
 
 from app.core import clock
 from app.hub.domain import promotions as promo
+from app.hub.domain.promotion_schedule import DEFAULT_TIMEZONE, LOCAL_FORMAT
 
 ACTOR = "demo"
 MAX_SOCK_SKUS = 400
@@ -76,9 +77,9 @@ def _sock_skus(db: Database) -> list[str]:
 
 def seed_demo_promotions(db: Database, data_dir: str | Path) -> list[dict[str, Any]]:
     """Create and publish the demo promotions once (by title); return them (wire form)."""
-    now = clock.utcnow().astimezone(ZoneInfo(promo.DEFAULT_TIMEZONE))
-    start = now.replace(hour=0, minute=0).strftime(promo.LOCAL_FORMAT)
-    end = (now + timedelta(days=30)).replace(hour=20, minute=0).strftime(promo.LOCAL_FORMAT)
+    now = clock.utcnow().astimezone(ZoneInfo(DEFAULT_TIMEZONE))
+    start = now.replace(hour=0, minute=0).strftime(LOCAL_FORMAT)
+    end = (now + timedelta(days=30)).replace(hour=20, minute=0).strftime(LOCAL_FORMAT)
     wanted = [
         (
             {

@@ -30,6 +30,7 @@ from app.core import clock
 from app.core.offers import badge
 from app.hub.domain import promo_images, registry
 from app.hub.domain import promotions as promo
+from app.hub.domain.promotion_validation import PromotionError
 from app.hub.storage import get_db
 from app.hub.views.hq import audit, bp, current_user, login_required
 
@@ -294,7 +295,7 @@ def create_promotion() -> ResponseReturnValue:
             return _render_form(None, form=request.form, errors={"image": exc.message}, status=422)
     try:
         row = promo.create(db, form_data(request.form), actor_label())
-    except promo.PromotionError as exc:
+    except PromotionError as exc:
         return _render_form(None, form=request.form, errors=exc.fields, status=422)
     if upload is not None:
         row = promo.set_image(db, current_app.config["DATA_DIR"], row["id"], upload, actor_label())
@@ -324,7 +325,7 @@ def update_promotion(promotion_id: str) -> ResponseReturnValue:
         return _render_form(row, form=request.form, errors={"image": exc.message}, status=422)
     try:
         updated = promo.update(db, promotion_id, form_data(request.form), actor_label())
-    except promo.PromotionError as exc:
+    except PromotionError as exc:
         return _render_form(row, form=request.form, errors=exc.fields, status=422)
     if upload is not None:
         updated = promo.set_image(
@@ -351,7 +352,7 @@ def publish_promotion(promotion_id: str) -> ResponseReturnValue:
     _load(promotion_id)
     try:
         row = promo.publish(get_db(), promotion_id, actor_label())
-    except promo.PromotionError as exc:
+    except PromotionError as exc:
         flash(exc.message)
         return redirect(url_for("hq.promotion", promotion_id=promotion_id))
     audit("promotion.published", {"promotion_id": promotion_id, "revision": row["revision"]})
