@@ -13,7 +13,6 @@ import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from app.hub.domain import promotions as promo
 from app.hub.domain.promotion_validation import EDITABLE
 
 from .dates import local, paris_day

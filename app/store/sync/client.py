@@ -18,7 +18,6 @@ from app.core.signing import sign_request
 
 CONNECT_TIMEOUT_S = 5.0
 READ_TIMEOUT_S = 30.0
-MAX_BATCH = 500  # the protocol's limit per POST /api/v1/transactions
 
 
 class HubError(Exception):

@@ -17,6 +17,7 @@ from typing import Any
 from sqlite_utils import Database
 
 from app.core import db as dbmod
+from app.core.protocol import MAX_BATCH
 from app.store.domain import outbox
 from app.store.domain.acks import ACK_HOOKS
 from app.store.sync import state as syncstate
