@@ -16,11 +16,12 @@ from datetime import datetime
 from sqlite_utils import Database
 
 from app.core import db as dbmod
+from app.core.protocol import STOCK_MOVEMENT
 from app.store.domain import outbox, stock
 from app.store.domain.staff import audit
 
 ACK_HOOKS: Mapping[str, outbox.AckHook] = {
-    "stock.movement": stock.on_acked,
+    STOCK_MOVEMENT: stock.on_acked,
 }
 
 COMMAND_ACTIONS = ("retry", "discard")

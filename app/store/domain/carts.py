@@ -23,6 +23,7 @@ from app.core import cart_codec as carts
 from app.core import clock, pricing, tokens
 from app.core import db as dbmod
 from app.core.cart_codec import CartError, CartLine
+from app.core.protocol import ORDER_REQUEST
 from app.store.domain import outbox, promotions, stock
 from app.store.domain.hub_keys import hub_keys
 from app.store.domain.staff import audit
@@ -374,7 +375,7 @@ def queue_order_request(
     with dbmod.write(db):
         if db.execute("SELECT 1 FROM outbox WHERE id = ?", [request_id]).fetchone():
             return request_id  # the same form sent twice (a double tap): queued once
-        outbox.enqueue(db, "order.request", payload, id=request_id)
+        outbox.enqueue(db, ORDER_REQUEST, payload, id=request_id)
         if "cart_id" in payload:
             revoke_locally(db, cart_id)
         # No personal data in the audit log: the hub holds the customer's details.

@@ -17,11 +17,11 @@ from sqlite_utils import Database
 from app.core import clock
 from app.core import db as dbmod
 from app.core.catalog import find_variant
+from app.core.protocol import MAX_REASON, STOCK_MOVEMENT
 from app.store.domain import outbox
 
 LOW_STOCK = 2  # "Plus que 1", "Plus que 2": say it when so few are left
 MAX_DELTA = 10_000  # one correction; the hub accepts up to 1,000,000
-MAX_REASON = 500  # as the hub
 
 
 class UnknownCode(LookupError):
@@ -151,7 +151,7 @@ def record_movement(db: Database, sku: str, delta: int, kind: str, reason: str, 
         "kind": kind,
         "reason": reason,
     }
-    outbox.enqueue(db, "stock.movement", payload, id=movement_id, now=moment)
+    outbox.enqueue(db, STOCK_MOVEMENT, payload, id=movement_id, now=moment)
     return movement_id
 
 

@@ -21,7 +21,7 @@ from app.core.protocol import MAX_BATCH
 from app.store.domain import outbox
 from app.store.domain.acks import ACK_HOOKS
 from app.store.sync import state as syncstate
-from app.store.sync.client import MAX_BATCH, HubClient, HubError
+from app.store.sync.client import HubClient, HubError
 
 log = logging.getLogger(__name__)
 

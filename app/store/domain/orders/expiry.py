@@ -10,6 +10,7 @@ from sqlite_utils import Database
 
 from app.core import clock
 from app.core import db as dbmod
+from app.core.protocol import ORDER_EXPIRED, ORDER_REMINDER
 from app.store.domain import outbox, staff
 from app.store.domain.orders.calendar import Calendar
 from app.store.domain.orders.queries import get_order
@@ -44,7 +45,7 @@ def expire_due(db: Database, now: datetime | None = None, device: str = "expiry"
             if order is None or order["status"] not in READY or order["expires_at"] > stamp:
                 continue
             touch(db, order_id, status="expired")
-            outbox.enqueue(db, "order.expired", {"order_id": order_id}, order_id=order_id)
+            outbox.enqueue(db, ORDER_EXPIRED, {"order_id": order_id}, order_id=order_id)
             for ln in order["lines"]:
                 back = ln["qty_ready"] - ln["qty_collected"]
                 if back > 0:
@@ -72,7 +73,7 @@ def expire_due(db: Database, now: datetime | None = None, device: str = "expiry"
             if changed:
                 outbox.enqueue(
                     db,
-                    "order.reminder",
+                    ORDER_REMINDER,
                     {"order_id": order_id, "expires_at": expires_at},
                     order_id=order_id,
                 )

@@ -18,6 +18,7 @@ from sqlite_utils import Database
 
 from app.core import clock, tokens
 from app.core import db as dbmod
+from app.core.protocol import COLLECTORS, HANDOVER_METHODS, ORDER_HANDOVER
 from app.core.secrets import verify_secret
 from app.store.domain import outbox, staff
 from app.store.domain.hub_keys import hub_keys
@@ -34,8 +35,6 @@ from app.store.domain.stock import self_store_id
 
 MAX_CODE_FAILURES = 5
 CODE_LENGTH = 6
-COLLECTORS = ("customer", "proxy")
-METHODS = ("qr", "code", "override")
 
 
 def _token_payload(db: Database, token: str, now: datetime | None, allow_expired: bool) -> dict:
@@ -157,7 +156,7 @@ def handover(
     units can never be handed over twice. A repeated ``handover_id`` (a double tap)
     returns the first hand-over with ``repeat=True`` and changes nothing.
     """
-    if method not in METHODS:
+    if method not in HANDOVER_METHODS:
         raise OrderError("invalid_method", "unknown verification method")
     if collector not in COLLECTORS:
         raise OrderError("invalid_collector", "customer or proxy")
@@ -249,7 +248,7 @@ def handover(
         if method == "override":
             payload["override_reason"] = override_reason
             payload["manager"] = manager_id
-        outbox.enqueue(db, "order.handover", payload, order_id=order_id)
+        outbox.enqueue(db, ORDER_HANDOVER, payload, order_id=order_id)
         staff.audit(
             db,
             staff_id,

@@ -13,6 +13,7 @@ from sqlite_utils import Database
 
 from app.core import catalog, clock
 from app.core import db as dbmod
+from app.core.protocol import ORDER_READY
 from app.store.domain import outbox, staff
 from app.store.domain.orders.calendar import Calendar
 from app.store.domain.orders.queries import require
@@ -162,7 +163,7 @@ def mark_ready(
         )
         outbox.enqueue(
             db,
-            "order.ready",
+            ORDER_READY,
             {
                 "order_id": order_id,
                 "lines": [

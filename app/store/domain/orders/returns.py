@@ -12,6 +12,7 @@ from sqlite_utils import Database
 
 from app.core import catalog, clock
 from app.core import db as dbmod
+from app.core.protocol import CONDITIONS, MAX_RETURN_QTY, ORDER_RETURN, REFUNDS
 from app.store.domain import outbox, staff
 from app.store.domain.orders.pickup import verify_token
 from app.store.domain.orders.queries import (
@@ -23,10 +24,6 @@ from app.store.domain.orders.queries import (
 )
 from app.store.domain.orders.status import OrderError, touch
 from app.store.domain.stock import record_movement
-
-REFUNDS = ("original_payment", "store_credit")
-CONDITIONS = ("resellable", "damaged")
-MAX_RETURN_QTY = 999  # per line, as the hub accepts
 
 
 def find_for_return(
@@ -171,7 +168,7 @@ def record_return(
         }
         if manager_id:
             payload["manager"] = manager_id
-        outbox.enqueue(db, "order.return", payload, order_id=order_id)
+        outbox.enqueue(db, ORDER_RETURN, payload, order_id=order_id)
         staff.audit(
             db,
             staff_id,
