@@ -1,6 +1,6 @@
 """Online carts in QR codes: the line codec and the ``cart`` token, shared by hub and store.
 
-A cart QR carries a hub-signed ``cart`` token (:mod:`app.tokens`), valid for
+A cart QR carries a hub-signed ``cart`` token (:mod:`app.core.tokens`), valid for
 :data:`CART_TOKEN_TTL_S`. Its claims are ``c``, the cart's random id, and, when the cart
 is small enough for the token to stay under :data:`INLINE_MAX_CHARS`, ``l``: the lines
 themselves, so a store reads the cart with no link to the hub. A bigger cart's token

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 # Request timestamps and the nonce window read the real clock (time.time), not
-# app.clock: they must agree between two machines (store and hub), and a business clock
+# app.core.clock: they must agree between two machines (store and hub), and a business clock
 # frozen by KIOSK_FAKE_NOW would make every request look replayed or skewed.
 MAX_SKEW_S = 300
 NONCE_TTL_S = 600

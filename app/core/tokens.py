@@ -50,7 +50,7 @@ KINDS = frozenset({"pickup", "cart", "reservation", "receipt"})
 RESERVED = frozenset({"k", "jti", "iat", "exp", "kid"})
 MAX_SKEW_S = 300
 # Above any real token (a pickup token is ~310 chars, a self-contained cart at most
-# app.carts.INLINE_MAX_CHARS) and far below what a QR code can hold; anything longer is
+# app.core.cart_codec.INLINE_MAX_CHARS) and far below what a QR code can hold; anything longer is
 # refused before any decoding work is done.
 MAX_TOKEN_CHARS = 1400
 _B32 = re.compile(r"[A-Z2-7]+")
@@ -200,7 +200,7 @@ def mint(
         # makes it harder to slip a customer record into a QR code by accident.
         if not isinstance(name, str) or type(value) not in (str, int):
             raise ValueError(f"claim {name!r} must be a str or int id")
-    # Business time (app.clock): a QR's validity follows the clock tests and stores set.
+    # Business time (app.core.clock): a QR's validity follows the clock tests and stores set.
     iat = int(clock.now_s() if now is None else now)
     payload = {
         "k": kind,

@@ -1,6 +1,6 @@
 """The demo retailer at the hub: its three stores, catalog, stock and change log.
 
-Reuses :mod:`app.seed` (same seed, same catalog and levels as the demo stores) and
+Reuses :mod:`app.demo.seed` (same seed, same catalog and levels as the demo stores) and
 writes the whole change log in SQL, so 2,000 products take about a second.
 """
 
@@ -51,7 +51,7 @@ def seed_hub(
             progress(min(done, total), total)
 
     now = now_iso()
-    # One big page cache for the whole load, as app.seed.seed_store does: shrinking it
+    # One big page cache for the whole load, as app.demo.seed.seed_store does: shrinking it
     # between phases would spill dirty pages to the WAL half-way through.
     with dbmod.write(db), store_seed._bulk_cache(db):
         has_stores = db.execute("SELECT count(*) FROM stores").fetchone()[0]

@@ -2,7 +2,7 @@
 
 Everything comes from ``random.Random(seed)``: no network, no clock except the
 ``as_of`` stamp of the stock levels. The functions take the sqlite-utils
-:class:`~sqlite_utils.Database` first and write inside :func:`app.db.write`, so a
+:class:`~sqlite_utils.Database` first and write inside :func:`app.core.db.write`, so a
 whole :func:`seed_store` is one transaction (the nested calls become savepoints).
 
 Showcase facts that hold right after seeding, in every store:
