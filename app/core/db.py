@@ -1,4 +1,5 @@
-"""The store database: one SQLite file per store, opened through sqlite-utils.
+"""SQLite through sqlite-utils, for both sides: a store's ``kiosk.db`` (one file per
+store) and the hub's ``hub.db`` (app/hub/storage.py) open through :func:`connect`.
 
 Every connection runs in WAL mode with ``synchronous=FULL`` and a busy timeout, so
 the web server, the sync worker and the ``kiosk`` CLI can share one file safely.
