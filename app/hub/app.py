@@ -6,14 +6,26 @@ import os
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, Response, jsonify, render_template, request
+from flask import Blueprint, Flask, Response, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
 from app.core.secrets import secret_key
 from app.hub.domain import keys, registry
 from app.hub.storage import get_db, open_db
+from app.hub.views import (
+    api,
+    api_promotions,
+    hq,
+    hq_api,
+    hq_fleet,
+    hq_promotions,
+    hq_promotions_api,
+    shop,
+    webshop,
+)
 from app.web import i18n, jsonguard, security
-from app.web.security import CSP, csrf
+from app.web.extensions import htmx
+from app.web.security import csrf
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -35,15 +47,25 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
-def _security_headers(response: Response) -> Response:
-    response.headers["Content-Security-Policy"] = CSP
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["X-Frame-Options"] = "DENY"
-    response.headers["Referrer-Policy"] = "same-origin"
-    # Feed pages and transaction results are per store and change constantly; a
-    # response that says how it may be cached (a product picture) keeps its own rule.
-    response.headers.setdefault("Cache-Control", "no-store")
-    return response
+# Every blueprint of the hub, registered in this order. Each area's module makes its
+# blueprints with the area's prefix and hooks: api.blueprint (/api/v1, signed by a
+# store, exempt from CSRF), hq.blueprint (/hq, the console's error pages),
+# hq_api.blueprint (/api/v1/hq, bearer tokens, exempt from CSRF), webshop.blueprint
+# (/shop, pages for people).
+BLUEPRINTS: tuple[Blueprint, ...] = (
+    api.bp,
+    api_promotions.bp,
+    shop.bp,
+    webshop.bp,
+    hq.bp,
+    hq_fleet.bp,
+    hq_promotions.bp,
+    hq_api.bp,
+    hq_promotions_api.bp,
+)
+# What every page's template sees, by area: the console's user and labels; the web
+# shop's cart badge and language (each returns nothing outside its area).
+CONTEXT_PROCESSORS = (hq.console_context,)
 
 
 def _upload_limit(app: Flask, path: str, endpoint: str | None) -> int:
@@ -84,34 +106,22 @@ def create_hub_app(test_config: dict[str, Any] | None = None) -> Flask:
     finally:
         db.close()
 
-    # Modules that add their routes to the api, hq and hq_api blueprints (the fleet pages,
-    # promotions): imported before the blueprints are registered.
-    from app.hub.views import (  # noqa: F401
-        api_promotions,
-        hq_fleet,
-        hq_promotions,
-        hq_promotions_api,
-    )
-    from app.hub.views.api import bp as api_bp
-    from app.hub.views.hq import bp as hq_bp
-    from app.hub.views.hq_api import bp as hq_api_bp
-    from app.hub.views.shop import bp as shop_bp
-    from app.hub.views.webshop import bp as webshop_bp
-
     # Every HTML form posts with a CSRF token; the signed store API and the token-
-    # authenticated head-office API are not cookie-authenticated, so they are exempt.
-    # Head-office requests may carry a promotion image (10 MB at most, checked where it
-    # is read); the limit is checked before CSRF, whose check reads the form and body.
+    # authenticated head-office API are not cookie-authenticated, so their blueprints
+    # are exempt (api.blueprint, hq_api.blueprint). Head-office requests may carry a
+    # promotion image (10 MB at most, checked where it is read); the limit is checked
+    # before CSRF, whose check reads the form and body.
     security.limit_bodies(app, _upload_limit)
     csrf.init_app(app)
     i18n.init_app(app)  # the web shop: French first, English (session["lang"])
-    csrf.exempt(api_bp)
-    app.register_blueprint(api_bp)
-    app.register_blueprint(shop_bp)
-    app.register_blueprint(webshop_bp)
-    app.register_blueprint(hq_bp)
-    app.register_blueprint(hq_api_bp)  # exempt from CSRF in hq_api (bearer tokens)
-    app.after_request(_security_headers)
+    htmx.init_app(app)  # the console's fleet pages and login redirect read htmx headers
+    for blueprint in BLUEPRINTS:
+        app.register_blueprint(blueprint)
+    for context_processor in CONTEXT_PROCESSORS:
+        app.context_processor(context_processor)
+    # Feed pages and transaction results are per store and change constantly; a
+    # response that says how it may be cached (a product picture) keeps its own rule.
+    security.send_security_headers(app, default_cache_control="no-store")
 
     @app.get("/")
     def index() -> Response:

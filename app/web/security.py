@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import functools
 import io
 from collections.abc import Callable
 from typing import Any
@@ -33,13 +34,44 @@ CSP = "; ".join(
 csrf = CSRFProtect()
 
 
-def _headers(response: Response) -> Response:
+# The store's kiosks and counters scan with the camera; nothing asks for more.
+STORE_PERMISSIONS = "camera=(self), microphone=(), geolocation=()"
+
+
+def security_headers(
+    response: Response,
+    *,
+    permissions_policy: str | None = None,
+    default_cache_control: str | None = None,
+) -> Response:
+    """The headers every response of either app carries (CSP, no sniffing, no framing,
+    same-origin referrers), plus what differs by app: a ``Permissions-Policy``, and the
+    ``Cache-Control`` a response gets when it does not say how it may be cached."""
     response.headers["Content-Security-Policy"] = CSP
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["X-Frame-Options"] = "DENY"
     response.headers["Referrer-Policy"] = "same-origin"
-    response.headers["Permissions-Policy"] = "camera=(self), microphone=(), geolocation=()"
+    if permissions_policy is not None:
+        response.headers["Permissions-Policy"] = permissions_policy
+    if default_cache_control is not None:
+        response.headers.setdefault("Cache-Control", default_cache_control)
     return response
+
+
+def send_security_headers(
+    app: Flask,
+    *,
+    permissions_policy: str | None = None,
+    default_cache_control: str | None = None,
+) -> None:
+    """Give every response of ``app`` :func:`security_headers` (an after-request hook)."""
+    app.after_request(
+        functools.partial(
+            security_headers,
+            permissions_policy=permissions_policy,
+            default_cache_control=default_cache_control,
+        )
+    )
 
 
 def _csrf_failed(error: CSRFError) -> tuple[str, int]:
@@ -48,9 +80,9 @@ def _csrf_failed(error: CSRFError) -> tuple[str, int]:
 
 
 def init_app(app: Flask) -> None:
-    """Turn on CSRF checks and the security headers."""
+    """The store: turn on CSRF checks and the security headers (camera allowed)."""
     csrf.init_app(app)
-    app.after_request(_headers)
+    send_security_headers(app, permissions_policy=STORE_PERMISSIONS)
     app.register_error_handler(CSRFError, _csrf_failed)
 
 

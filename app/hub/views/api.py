@@ -1,4 +1,6 @@
-"""The sync API for stores, ``/api/v1`` (docs/protocol.md, docs/openapi.yaml)."""
+"""The sync API for stores, ``/api/v1`` (docs/protocol.md, docs/openapi.yaml).
+
+Every module of this API makes its blueprint with :func:`blueprint`."""
 
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ from app.core.clock import now_iso
 from app.hub.domain import carts, changes, fleet, nonces, ratelimit, registry
 from app.hub.protocol import transactions
 from app.hub.storage import get_db
+from app.web.security import csrf
 
 API_VERSION = "1"
 MAX_WAIT_S = 30
@@ -25,7 +28,16 @@ POLL_INTERVAL_S = 0.15  # how often a long-poll looks for a new seq: ~1 cheap qu
 #: far below what guessing 98-bit cart ids would need.
 CART_LOOKUPS_PER_MINUTE = 30
 
-bp = Blueprint("hub_api", __name__, url_prefix="/api/v1")
+
+def blueprint(name: str, import_name: str) -> Blueprint:
+    """A blueprint of the store API, under ``/api/v1``: requests are signed by a store
+    (:func:`signed`), not cookie-authenticated, so exempt from CSRF."""
+    api = Blueprint(name, import_name, url_prefix="/api/v1")
+    csrf.exempt(api)
+    return api
+
+
+bp = blueprint("hub_api", __name__)
 
 
 def error(status: int, code: str, message: str) -> ResponseReturnValue:

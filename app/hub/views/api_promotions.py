@@ -14,9 +14,11 @@ from flask.typing import ResponseReturnValue
 from app.hub.domain import promo_images
 from app.hub.domain import promotions as promo
 from app.hub.storage import get_db
-from app.hub.views.api import bp, error, signed
+from app.hub.views.api import blueprint, error, signed
 
 _HASH = re.compile(r"[0-9a-f]{8,64}")
+
+bp = blueprint("api_promotions", __name__)
 
 
 @bp.get("/promotions/<promotion_id>/image/<name>")

@@ -1,5 +1,7 @@
-"""The head-office console (``/hq``): login, logout, users, the audit log, and the
-helpers every console view uses (``login_required``, ``current_user``, ``audit``).
+"""The head-office console (``/hq``): login, logout, users, the audit log, and what
+every console page shares: :func:`blueprint` (the console's error pages on each of its
+blueprints), :func:`console_context` (the templates' globals), and the helpers every
+console view uses (``login_required``, ``current_user``, ``audit``).
 
 Head office works in French, and the hub has no translation catalogue: the console's
 text is written in French in its templates, like the hub's shop pages.
@@ -13,7 +15,6 @@ from typing import Any
 
 from flask import (
     Blueprint,
-    Response,
     current_app,
     flash,
     g,
@@ -24,14 +25,16 @@ from flask import (
     url_for,
 )
 from flask.typing import ResponseReturnValue
+from flask_htmx import make_response as htmx_response
 from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from app.core import clock
 from app.hub.domain import hq_users as hqauth
+from app.hub.domain import promo_images
 from app.hub.storage import get_db
+from app.web.htmx import htmx
 from app.web.security import safe_next
-
-bp = Blueprint("hq", __name__, url_prefix="/hq")
 
 ROLE_LABELS = {
     "marketing": "Marketing",
@@ -111,8 +114,8 @@ def login_required(*roles: str) -> Callable[[Callable[..., Any]], Callable[..., 
             user = current_user()
             if user is None:
                 target = url_for("hq.login", next=request.full_path.rstrip("?"))
-                if request.headers.get("HX-Request"):
-                    return Response(status=401, headers={"HX-Redirect": target})
+                if htmx:
+                    return htmx_response("", 401, redirect=target)
                 return redirect(target)
             if not has_role(user, roles):
                 return forbidden()
@@ -134,8 +137,8 @@ def audit(action: str, detail: dict[str, Any]) -> None:
     hqauth.record_audit(get_db(), actor, action, detail, client_ip())
 
 
-@bp.app_context_processor
-def _hq_context() -> dict[str, Any]:
+def console_context() -> dict[str, Any]:
+    """What the console's templates use on every page (an app context processor)."""
     return {
         "role_labels": ROLE_LABELS,
         "action_labels": ACTION_LABELS,
@@ -145,15 +148,27 @@ def _hq_context() -> dict[str, Any]:
     }
 
 
-@bp.errorhandler(CSRFError)
 def _csrf_failed(error: CSRFError) -> ResponseReturnValue:
     """A console form sent without a valid CSRF token (often a page left open too long)."""
     return render_template("hq/csrf.html"), 400
 
 
-def _safe_next(target: str | None) -> str:
-    # Only a path inside the console (security.safe_next): never another site.
-    return safe_next(target, url_for("hq.home"), prefix="/hq")
+def _too_large(exc: RequestEntityTooLarge) -> ResponseReturnValue:
+    """A body past the upload limit (a 50 MB photo): say so in words, not a bare 413."""
+    return render_template("hq/too_large.html", max_mb=promo_images.MAX_MEGABYTES), 413
+
+
+def blueprint(name: str, import_name: str) -> Blueprint:
+    """A blueprint of the console, under ``/hq``, with the console's own error pages (a
+    form without its CSRF token, a body past the upload limit): every console module
+    makes its blueprint here, so every /hq page answers alike."""
+    console = Blueprint(name, import_name, url_prefix="/hq")
+    console.register_error_handler(CSRFError, _csrf_failed)
+    console.register_error_handler(RequestEntityTooLarge, _too_large)
+    return console
+
+
+bp = blueprint("hq", __name__)
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -167,7 +182,8 @@ def login() -> ResponseReturnValue:
             get_db(), email, request.form.get("password", ""), ip=client_ip()
         )
         if user is not None:
-            next_url = _safe_next(request.form.get("next"))
+            # Only a path inside the console: never another site.
+            next_url = safe_next(request.form.get("next"), url_for("hq.home"), prefix="/hq")
             # A new session on login: nothing from before it (a planted id) carries over.
             session.clear()
             session["hq_user"] = user["id"]
@@ -202,11 +218,11 @@ def home() -> ResponseReturnValue:
     """The console's start page: the fleet for operations, promotions for marketing."""
     user = current_user()
     assert user is not None
-    if user["role"] == "marketing" and "hq.promotions" in current_app.view_functions:
-        return redirect(url_for("hq.promotions"))
+    if user["role"] == "marketing" and "hq_promotions.promotions" in current_app.view_functions:
+        return redirect(url_for("hq_promotions.promotions"))
     if user["role"] == "marketing":
         return render_template("hq/home.html")
-    return redirect(url_for("hq.fleet"))
+    return redirect(url_for("hq_fleet.fleet"))
 
 
 @bp.get("/journal")

@@ -3,6 +3,7 @@
 ``Authorization: Bearer hqt_...`` (made by ``kiosk hub hq-token create``). No token, an
 unknown or revoked one: 401 ``{"error": "unauthorized"}``; a token whose role may not
 do this: 403 ``{"error": "forbidden"}``. Not cookie-authenticated, so exempt from CSRF.
+Every module of this API makes its blueprint with :func:`blueprint`.
 """
 
 from __future__ import annotations
@@ -13,14 +14,32 @@ from typing import Any
 
 from flask import Blueprint, current_app, g, jsonify, request
 from flask.typing import ResponseReturnValue
+from werkzeug.exceptions import RequestEntityTooLarge
 
-from app.hub.domain import fleet
+from app.hub.domain import fleet, promo_images
 from app.hub.domain import hq_users as hqauth
 from app.hub.storage import get_db
 from app.web.security import csrf
 
-bp = Blueprint("hq_api", __name__, url_prefix="/api/v1/hq")
-csrf.exempt(bp)
+
+def _too_large(exc: RequestEntityTooLarge) -> ResponseReturnValue:
+    """A body past the upload limit: the same words as the console (an image too big)."""
+    fields = {"image": promo_images.TOO_LARGE_MESSAGE}
+    message = " ".join(f"{k} : {v}" for k, v in fields.items())
+    return jsonify(error="too_large", message=message, fields=fields), 413
+
+
+def blueprint(name: str, import_name: str) -> Blueprint:
+    """A blueprint of the head-office API, under ``/api/v1/hq``: bearer tokens
+    (:func:`token_required`), so exempt from CSRF; a body past the limit is refused in
+    the API's words."""
+    api = Blueprint(name, import_name, url_prefix="/api/v1/hq")
+    csrf.exempt(api)
+    api.register_error_handler(RequestEntityTooLarge, _too_large)
+    return api
+
+
+bp = blueprint("hq_api", __name__)
 
 
 def _bearer() -> str:

@@ -20,7 +20,10 @@ from app.hub.domain import fleet as fleetdom
 from app.hub.domain.notifications import STORE_TIMEZONE
 from app.hub.storage import get_db
 from app.hub.views import charts
-from app.hub.views.hq import audit, bp, current_user, login_required
+from app.hub.views.hq import audit, blueprint, current_user, login_required
+from app.web.htmx import vary_on_htmx
+
+bp = blueprint("hq_fleet", __name__)
 
 REFRESH_S = 5
 LAG_HOURS = 24
@@ -28,15 +31,6 @@ LAG_BUCKETS = 240  # 6-minute buckets over 24 h: the worst lag of each is drawn
 PICKUP_DAYS = 14
 SKEW_WARN_S = 5
 DISK_WARN_BYTES = 1024**3
-
-
-def _htmx() -> bool:
-    return bool(request.headers.get("HX-Request"))
-
-
-def _vary(response: Response) -> Response:
-    response.headers["Vary"] = "HX-Request"
-    return response
 
 
 def _decorate(stores: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -170,21 +164,21 @@ def fleet() -> ResponseReturnValue:
         swatch=charts.swatch,
         **context,
     )
-    return _vary(Response(html, mimetype="text/html"))
+    return vary_on_htmx(Response(html, mimetype="text/html"))
 
 
 @bp.get("/flotte/etat")
 @login_required("operations")
 def fleet_table() -> ResponseReturnValue:
     """The store table alone (the dashboard polls it every 5 s)."""
-    return _vary(Response(render_template("hq/_fleet_table.html", **_status())))
+    return vary_on_htmx(Response(render_template("hq/_fleet_table.html", **_status())))
 
 
 @bp.get("/flotte/bloquees")
 @login_required("operations")
 def fleet_parked() -> ResponseReturnValue:
     """The parked-transactions section alone (polled while no form in it is in use)."""
-    return _vary(Response(render_template("hq/_fleet_parked.html", **_status())))
+    return vary_on_htmx(Response(render_template("hq/_fleet_parked.html", **_status())))
 
 
 @bp.get("/flotte/graphiques")
@@ -200,7 +194,7 @@ def fleet_charts() -> ResponseReturnValue:
         swatch=charts.swatch,
         **context,
     )
-    return _vary(Response(html))
+    return vary_on_htmx(Response(html))
 
 
 @bp.post("/flotte/<store_id>/bloquees/<tx_id>")
@@ -229,4 +223,4 @@ def resolve_parked(store_id: str, tx_id: str) -> ResponseReturnValue:
             flash("Nouvel essai demandé : le magasin renverra la transaction sous peu.")
         else:
             flash("Abandon demandé : le magasin retirera la transaction de sa file.")
-    return redirect(url_for("hq.fleet", _anchor=f"bloquees-{store_id}"))
+    return redirect(url_for("hq_fleet.fleet", _anchor=f"bloquees-{store_id}"))

@@ -11,7 +11,6 @@ from typing import Any
 
 from flask import current_app, g, jsonify, request
 from flask.typing import ResponseReturnValue
-from werkzeug.exceptions import RequestEntityTooLarge
 
 from app.core import clock, jsonsafe
 from app.core.text import clean_text
@@ -20,11 +19,13 @@ from app.hub.domain import promotions as promo
 from app.hub.domain.promotion_validation import EDITABLE, PromotionError
 from app.hub.storage import get_db
 from app.hub.views.hq import audit
-from app.hub.views.hq_api import bp, token_required
+from app.hub.views.hq_api import blueprint, token_required
 
 ROLES = ("marketing",)
 PHASES = ("draft", "scheduled", "live", "ended", "unpublished")  # ?phase= (promo.phase)
 FIELDS = set(EDITABLE) | {"starts_at", "ends_at"}
+
+bp = blueprint("hq_promotions_api", __name__)
 
 
 def _actor() -> str:
@@ -64,12 +65,6 @@ def _body() -> dict[str, Any] | ResponseReturnValue:
 def promo_field(name: str) -> str:
     """A field name sent, fit to be quoted back (short, no control characters)."""
     return clean_text(name, 60)
-
-
-@bp.errorhandler(RequestEntityTooLarge)
-def _too_large(exc: RequestEntityTooLarge) -> ResponseReturnValue:
-    """A body past the upload limit: the same words as the console."""
-    return _invalid({"image": promo_images.TOO_LARGE_MESSAGE}, code="too_large", status=413)
 
 
 @bp.get("/promotions")
