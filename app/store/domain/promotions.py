@@ -172,7 +172,7 @@ def active_rules(db: Database, now: datetime | None = None) -> list[Rule]:
 
 
 def store_id(db: Database) -> str | None:
-    """This store's id, to pass to :func:`app.pricing.price_cart` with the rules."""
+    """This store's id, to pass to :func:`app.core.pricing.price_cart` with the rules."""
     return _self_id(db)
 
 
