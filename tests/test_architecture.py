@@ -25,8 +25,16 @@ FLASK_FAMILY = {"flask", "werkzeug", "flask_babel", "flask_wtf", "flask_htmx", "
 
 # Code that runs without Flask: the shared core and the domain of each side. A domain
 # function takes the database first and knows nothing of requests, so the CLI, the sync
-# worker, the benchmarks and the tests can call it without an application.
-FLASK_FREE = ["app.core", "app.store.domain", "app.hub.domain"]
+# worker, the benchmarks and the tests can call it without an application. The store's
+# sync (worker threads, `kiosk sync`) and the hub's protocol (a batch of transactions)
+# need no request either.
+FLASK_FREE = [
+    "app.core",
+    "app.store.domain",
+    "app.hub.domain",
+    "app.store.sync",
+    "app.hub.protocol",
+]
 
 IMPORT_ALL_AND_REPORT = """
 import importlib, pkgutil, sys
