@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import threading
-import time
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any
@@ -30,42 +29,24 @@ from app.core.search import QueryTooLong, search_products
 from app.store.domain import stock
 from app.store.storage import get_db
 from app.store.sync.feed import CATALOG_VERSION
-from app.web.extensions import htmx
+from app.store.views.scanned_cart import open_scanned
+from app.store.views.store_info import store_name
+from app.web.htmx import htmx, vary_on_htmx
 from app.web.i18n import LANGUAGES, current_lang, format_clock
 from app.web.security import safe_next
 
 bp = Blueprint("kiosk", __name__)
+bp.after_request(vary_on_htmx)
 
 PAGE_SIZE = 24
 MAX_PAGE = 10_000  # past any real catalog; keeps OFFSET arithmetic in range
 RECENT_MAX = 6
 
 
-@bp.after_request
-def vary_on_htmx(response: Response) -> Response:
-    # The same URL answers a full page or a partial: caches must keep them apart.
-    response.vary.add("HX-Request")
-    return response
-
-
-_store_names: dict[str, tuple[float, str]] = {}
-
-
-def _store_name() -> str:
-    """This store's name, re-read at most every 30 s (it is on every page)."""
-    key = current_app.config["DATA_DIR"]
-    expires, name = _store_names.get(key, (0.0, ""))
-    if time.monotonic() > expires:
-        row = get_db().execute("SELECT name FROM stores WHERE is_self = 1").fetchone()
-        name = row[0] if row else ""
-        _store_names[key] = (time.monotonic() + 30, name)
-    return name
-
-
 @bp.app_context_processor
 def kiosk_globals() -> dict[str, Any]:
     return {
-        "store_name": _store_name(),
+        "store_name": store_name(),
         "idle_seconds": current_app.config["IDLE_SECONDS"],
         "countdown_seconds": current_app.config["IDLE_COUNTDOWN_SECONDS"],
     }
@@ -335,8 +316,6 @@ def scan() -> Any:
     code = request.args.get("code", "").strip()[: tokens.MAX_TOKEN_CHARS + 1]
     if len(code) > 64 or code.startswith((tokens.PREFIX + ".", "KR1.")) or "://" in code:
         # Not a product barcode: a cart QR code (or someone else's QR code) to explain.
-        from app.store.views.cart import open_scanned
-
         return open_scanned(code)
     if code.isdigit() and ean.looks_like_barcode(code) and not ean.has_valid_check_digit(code):
         return render_template("kiosk/not_found.html", code=code, misread=True), 400

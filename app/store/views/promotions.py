@@ -22,6 +22,7 @@ from app.store.domain import promotions
 from app.store.storage import get_db
 from app.store.sync import promotion_images
 from app.store.sync.feed import CATALOG_VERSION
+from app.web.htmx import vary_on_htmx
 from app.web.i18n import current_lang
 
 bp = Blueprint("promos", __name__)
@@ -110,8 +111,7 @@ def slots() -> Any:
         return Response(status=204)
     resp = Response(render_template("kiosk/_promo_slots.html", **slots_context(db)))
     resp.headers["Cache-Control"] = "no-store"
-    resp.vary.add("HX-Request")
-    return resp
+    return vary_on_htmx(resp)
 
 
 @bp.get("/product/<ref>/price")
@@ -129,8 +129,7 @@ def product_price(ref: str) -> Any:
     )
     resp = Response(render_template("kiosk/_price.html", **price_context(db, p, selected)))
     resp.headers["Cache-Control"] = "no-store"
-    resp.vary.add("HX-Request")
-    return resp
+    return vary_on_htmx(resp)
 
 
 @bp.get("/promotions/<promotion_id>/<image_hash>/<name>.webp")

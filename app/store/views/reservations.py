@@ -3,16 +3,16 @@ over at the till, or put back on sale, and the shopper's ticket.
 
 The list refreshes itself (htmx polling), so a reservation made at a kiosk shows here
 within seconds. A reservation QR scanned anywhere on these screens opens it; any other
-scan (a pickup QR, an order number) goes on to the click-and-collect counter. Staff
-login is required (the staff blueprint's check); app/store/domain/reservations.py audits every
-action, this module the refused scans.
+scan (a pickup QR, an order number) goes on to the staff scan. Staff login is required
+(staff_common); app/store/domain/reservations.py audits every action, this module the
+refused scans.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, abort, current_app, g, redirect, render_template, request, url_for
+from flask import abort, current_app, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
 from app.core import clock
@@ -21,16 +21,12 @@ from app.store.domain import reservations, tickets
 from app.store.domain import staff as staffauth
 from app.store.domain.reservations import ReservationError
 from app.store.storage import get_db
-from app.store.views.counter import _store, _ticket, staff_error
-from app.store.views.staff import device_name, require_staff, vary_on_htmx
-from app.web.extensions import htmx
+from app.store.views.staff_common import device_name, staff_blueprint, ticket_response
+from app.store.views.store_info import store_details
+from app.web.htmx import htmx
 from app.web.i18n import current_lang
 
-bp = Blueprint("reservations_staff", __name__, url_prefix="/staff")
-bp.before_request(require_staff)
-bp.after_request(vary_on_htmx)
-for _code in (403, 404):  # not 400: the CSRF refusal (a 400) keeps its own page
-    bp.register_error_handler(_code, staff_error)
+bp = staff_blueprint("reservations_staff", __name__)
 
 
 def _messages() -> dict[str, str]:
@@ -114,7 +110,7 @@ def scan() -> Any:
     if not reservations.looks_like_reservation(code):
         # A pickup QR, an order number or a product barcode scanned on this screen: the
         # counter knows it. Passed whole: a pickup QR is longer than 200 characters.
-        return redirect(url_for("counter.scan", code=raw[:1024]))
+        return redirect(url_for("staff_scan.scan", code=raw[:1024]))
     return _list_error(_("No reservation found for %(code)s.", code=code), 404, code)
 
 
@@ -173,8 +169,8 @@ def ticket(reservation_id: str, fmt: str) -> Any:
     img = tickets.reservation_ticket(
         found,
         found["token"],
-        _store()["name"],
+        store_details()["name"],
         current_lang(),
         timezone=current_app.config["STORE_TIMEZONE"],
     )
-    return _ticket(img, fmt, f"reservation-{found['code']}")
+    return ticket_response(img, fmt, f"reservation-{found['code']}")

@@ -6,95 +6,26 @@ Every staff page needs a logged-in staff member; a session ends after
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import timedelta
-from functools import wraps
 from typing import Any
 
-from flask import (
-    Blueprint,
-    Response,
-    abort,
-    current_app,
-    g,
-    redirect,
-    render_template,
-    request,
-    session,
-    url_for,
-)
+from flask import current_app, g, redirect, render_template, request, session, url_for
 from flask_babel import format_timedelta
 from flask_babel import gettext as _
-from flask_htmx import make_response
 
 from app.core import clock
 from app.store.domain import outbox
 from app.store.domain import staff as staffauth
 from app.store.storage import get_db
 from app.store.sync import state as syncstate
-from app.web.extensions import htmx
+from app.store.views.staff_common import device_name, staff_blueprint
+from app.web.htmx import htmx
 from app.web.i18n import format_clock
 from app.web.security import safe_next
 
-bp = Blueprint("staff", __name__, url_prefix="/staff")
-
-PUBLIC_ENDPOINTS = {"staff.login", "staff.logout", "staff.home"}
-
-
-def device_name() -> str:
-    """Which device acted, for the audit log: its address and browser."""
-    agent = request.headers.get("User-Agent", "")[:80]
-    return f"{request.remote_addr or '?'} {agent}".strip()
-
-
-def current_staff() -> dict[str, Any] | None:
-    """The logged-in staff member of this request, or None."""
-    return g.get("staff")
-
-
-@bp.before_request
-def require_staff() -> Any:
-    """Every staff page needs a live staff session; otherwise, to the login page."""
-    if request.endpoint in PUBLIC_ENDPOINTS:
-        return None
-    member = session.get("staff")
-    seen = session.get("staff_seen", 0)
-    idle = current_app.config["STAFF_IDLE_SECONDS"]
-    if member and clock.now_s() - seen <= idle:
-        db = get_db()
-        fresh = staffauth.get_staff(db, member["id"])
-        # The session must still be live on the server: a logout, a PIN or role change
-        # or a lockout ended it, even for a copy of this cookie.
-        if fresh is not None and staffauth.session_live(db, session.get("staff_sid"), fresh["id"]):
-            g.staff = fresh
-            # A screen refreshing itself (X-Staff-Poll) is not someone using the tablet:
-            # it must not keep an unattended session open forever.
-            if not request.headers.get("X-Staff-Poll"):
-                session["staff_seen"] = clock.now_s()
-            return None
-    expired = bool(member)
-    session.pop("staff", None)
-    target = url_for(
-        "staff.login",
-        next=request.full_path if request.method == "GET" else None,
-        expired=1 if expired else None,
-    )
-    if htmx:
-        return make_response("", 200, redirect=target)
-    return redirect(target)
-
-
-def manager_required(view: Callable[..., Any]) -> Callable[..., Any]:
-    """Only a manager may do this (a staff member gets a 403 page)."""
-
-    @wraps(view)
-    def wrapped(*args: Any, **kwargs: Any) -> Any:
-        member = current_staff()
-        if not member or member["role"] != "manager":
-            abort(403)
-        return view(*args, **kwargs)
-
-    return wrapped
+# The login, the logout and ``/staff`` itself need no login (staff_common.PUBLIC_ENDPOINTS);
+# no staff error pages of its own: nothing here is refused with a 403 or a 404.
+bp = staff_blueprint("staff", __name__, error_pages=False)
 
 
 @bp.app_context_processor
@@ -185,14 +116,6 @@ def _fresh_session() -> None:
     session.clear()
     if lang:
         session["lang"] = lang
-
-
-@bp.after_request
-def vary_on_htmx(response: Response) -> Response:
-    # The same URL answers a full page or a partial: caches must keep them apart.
-    response.vary.add("HX-Request")
-    response.headers["Cache-Control"] = "no-store"
-    return response
 
 
 def _age(seconds: int | None) -> str | None:

@@ -1,0 +1,86 @@
+"""The staff scan (``/staff/scan``): a code scanned on any staff page, sent where it
+belongs, and the product page a product barcode opens (``/staff/products/<sku>``).
+
+Never the shopper kiosk's ``/scan`` (app/store/views/kiosk.py).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import abort, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+
+from app.core import catalog
+from app.store.domain import reservations, stock
+from app.store.domain.orders import pickup, queries
+from app.store.domain.orders.status import OrderError
+from app.store.storage import get_db
+from app.store.views.counter_common import (
+    messages,
+    misread,
+    qr_refused,
+    remember_verified,
+    scanned_variant,
+)
+from app.store.views.staff_common import staff_blueprint
+from app.web.i18n import current_lang
+
+bp = staff_blueprint("staff_scan", __name__)
+
+
+@bp.get("/orders/scan")  # the older address, kept working
+@bp.get("/scan")  # registered first (decorators apply inside out): url_for builds this one
+def scan() -> Any:
+    """A scan on any staff page, dispatched by what the code is: a pickup QR opens its
+    hand-over, a reservation ticket its reservation, an order number its order, a
+    product barcode (or SKU) the product. Never the shopper kiosk's ``/scan``."""
+    db = get_db()
+    code = request.args.get("code", "").strip()[:1024]
+    if not code:
+        return _refused(messages()["empty_code"], 400)
+    if reservations.looks_like_reservation(code):
+        # A reservation ticket scanned on an order screen: open the reservation.
+        return redirect(url_for("reservations_staff.scan", code=code))
+    if pickup.looks_like_token(code):
+        try:
+            order = pickup.verify_token(db, code)
+        except OrderError as exc:
+            return qr_refused(exc)
+        remember_verified(order["id"], "qr")
+        return redirect(url_for("counter.handover_form", order_id=order["id"]))
+    order = queries.find_by_number(db, code)
+    if order is not None:
+        return redirect(url_for("counter.order_page", order_id=order["id"]))
+    variant = scanned_variant(code)
+    if variant is not None:
+        return redirect(url_for("staff_scan.product", sku=variant["sku"]))
+    if misread(code):
+        return _refused(messages()["misread"], 400)
+    if queries.normalise_number(code):
+        return _refused(_("No order found for %(code)s.", code=code), 404)
+    return _refused(messages()["unknown_code"], 404)
+
+
+def _refused(message: str, status: int) -> Any:
+    return render_template("orders/desk.html", error=message), status
+
+
+@bp.get("/products/<sku>")
+def product(sku: str) -> Any:
+    """A scanned product at the counter: what it is, the stock here, how to take it back."""
+    db = get_db()
+    lang = current_lang()
+    variant = catalog.find_variant(db, sku[:64])
+    if variant is None or variant["sku"] != sku:
+        abort(404)
+    item = catalog.product_by_ref(db, variant["ref"], lang)
+    if item is None:
+        abort(404)
+    chosen = next(v for v in catalog.variants(db, item["pk"], lang) if v["sku"] == sku)
+    return render_template(
+        "orders/product.html",
+        product=item,
+        variant=chosen,
+        qty=stock.levels(db, [sku]).get(sku, 0),
+    )
