@@ -23,7 +23,7 @@ from app.store.domain import carts as kiosk_cart
 from app.store.domain import stock
 from app.store.domain.carts import CartScanError
 from app.store.domain.stock import self_store_id
-from app.store.sync import feed
+from app.store.sync import cart_lookup, feed
 from app.store.sync.client import HubError
 
 from .cart_helpers import absent_variants, cart_token, stocked_variants
@@ -108,8 +108,12 @@ def test_hub_look_up_failures_become_shopper_messages(keyed_db, error, code):
     variants = stocked_variants(keyed_db, 30)
     token = cart_token([CartLine(v["sku"], 1, v["price_cents"]) for v in variants])
 
+    class Hub:  # the hub client's get_cart failing as the hub would
+        def get_cart(self, cart_id):
+            raise error
+
     def lookup(cart_id):
-        raise error
+        return cart_lookup.get_cart(Hub(), cart_id)
 
     with pytest.raises(CartScanError) as exc:
         kiosk_cart.read_scanned(keyed_db, token, lookup=lookup)

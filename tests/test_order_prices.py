@@ -21,7 +21,7 @@ from app.hub.domain.carts import catalog_rows, price_items
 from app.hub.domain.orders import OrderError, create_order
 from app.hub.migrations import hub_migrations
 from app.hub.storage import open_db
-from app.store.domain import carts as kiosk_cart
+from app.store.domain import order_requests
 from app.web.i18n import format_price
 
 from .conftest import screenshot
@@ -317,8 +317,8 @@ def test_a_priced_at_out_of_range_is_refused_and_nothing_is_written(
 
 def test_the_kiosk_stamps_its_order_request_with_when_it_showed_the_prices(store_db, monkeypatch):
     monkeypatch.setenv("KIOSK_FAKE_NOW", "2026-11-22T14:02:00Z")
-    customer = kiosk_cart.check_customer("pickup", "Léa Roux", "lea@example.org", None)
-    request_id = kiosk_cart.queue_order_request(store_db, [("M000001-BLK-40", 1)], customer)
+    customer = order_requests.check_customer("pickup", "Léa Roux", "lea@example.org", None)
+    request_id = order_requests.queue_order_request(store_db, [("M000001-BLK-40", 1)], customer)
     row = store_db.execute("SELECT payload FROM outbox WHERE id = ?", [request_id]).fetchone()
     payload = json.loads(row[0])
     assert payload["priced_at"] == "2026-11-22T14:02:00Z"

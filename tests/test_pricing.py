@@ -345,7 +345,7 @@ def _order_request(lines: list[tuple[str, int]], fulfilment: str, at: datetime) 
         "customer_name": "Inès Moreau",
         "customer_email": "ines.moreau@example.com",
         "lines": [{"sku": sku, "qty": qty} for sku, qty in lines],
-        "priced_at": at.isoformat(),  # what the kiosk stamps (kiosk_cart.queue_order_request)
+        "priced_at": at.isoformat(),  # what the kiosk stamps (order_requests.queue_order_request)
     }
     if fulfilment == "home":
         payload["address"] = {"line1": "12 rue de la Paix", "postcode": "69002", "city": "Lyon"}

@@ -1,17 +1,16 @@
 """A shopper's cart at the kiosk: read from a scanned QR code, or built in the shop.
 
-A scanned cart QR is checked offline with the hub's public key (:mod:`app.carts`). A
-self-contained token carries its lines; a reference token needs one look-up at the hub,
-the only step that needs the link. What the kiosk then shows per line (here, in another
-store, online only; today's price; what changed) is computed from this store's own
-database, so it works offline too.
+A scanned cart QR is checked offline with the hub's public key
+(:mod:`app.core.cart_codec`). A self-contained token carries its lines; a reference
+token needs one look-up at the hub (given by the caller: the kiosk's comes from
+app/store/sync/cart_lookup.py), the only step that needs the link. What the kiosk then
+shows per line (here, in another store, online only; today's price; what changed) is
+computed from this store's own database, so it works offline too.
 """
 
 from __future__ import annotations
 
-import json
 import re
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -21,18 +20,11 @@ from sqlite_utils import Database
 
 from app.core import cart_codec as carts
 from app.core import clock, pricing, tokens
-from app.core import db as dbmod
 from app.core.cart_codec import CartError, CartLine
-from app.core.protocol import ORDER_REQUEST
-from app.store.domain import outbox, promotions, stock
+from app.store.domain import promotions, stock
 from app.store.domain.hub_keys import hub_keys
-from app.store.domain.staff import audit
 
 MAX_KIOSK_LINES = 30  # a kiosk cart lives in the session cookie: keep it small
-MAX_NAME = 80
-MAX_EMAIL = 254
-MAX_ADDRESS = 120
-_POSTCODE = re.compile(r"[0-9A-Za-z -]{3,10}")
 
 
 class CartScanError(Exception):
@@ -45,6 +37,15 @@ class CartScanError(Exception):
 
     def __init__(self, code: str, detail: str = "") -> None:
         super().__init__(f"{code}: {detail}" if detail else code)
+        self.code = code
+
+
+class CartLookupError(Exception):
+    """A look-up of a cart at the hub failed; ``code`` is the hub's error code
+    (``unknown_cart``, ``cart_revoked``, ``rate_limited``), None when it did not answer."""
+
+    def __init__(self, message: str, code: str | None = None) -> None:
+        super().__init__(message)
         self.code = code
 
 
@@ -149,8 +150,9 @@ def read_scanned(
 ) -> ScannedCart:
     """The cart behind a scanned code, or CartScanError saying what it is instead.
 
-    ``lookup(cart_id)`` asks the hub for a cart whose token is a reference; it raises
-    :class:`app.hubclient.HubError` (or is None when no hub is configured).
+    ``lookup(cart_id)`` asks the hub for a cart whose token is a reference (the kiosk
+    gives :func:`app.store.sync.cart_lookup.get_cart`); it raises
+    :class:`CartLookupError` (or is None when no hub is configured).
     """
     text = (text or "").strip()
     if len(text) > tokens.MAX_TOKEN_CHARS:
@@ -176,13 +178,11 @@ def read_scanned(
 
 
 def _look_up(cart_id: str, lookup: Callable[[str], dict[str, Any]] | None) -> tuple:
-    from app.store.sync.client import HubError
-
     if lookup is None:
         raise CartScanError("offline", "no hub configured")
     try:
         cart = lookup(cart_id)
-    except HubError as exc:
+    except CartLookupError as exc:
         code = {
             "unknown_cart": "unknown_cart",
             "cart_revoked": "revoked",
@@ -310,100 +310,3 @@ def price_lines(
     return pricing.price_cart(
         items, rules=promotions.active_rules(db, when), store_id=promotions.store_id(db), now=when
     )
-
-
-def check_customer(
-    fulfilment: str, name: str, email: str, address: dict[str, str] | None
-) -> dict[str, Any]:
-    """Validated customer fields for an order request; raises ValueError(field name)."""
-    if fulfilment not in ("pickup", "home"):
-        raise ValueError("fulfilment")
-    name, email = (name or "").strip(), (email or "").strip()
-    if not name or len(name) > MAX_NAME:
-        raise ValueError("name")
-    local, _, domain = email.partition("@")
-    if len(email) > MAX_EMAIL or not local or "." not in domain or "@" in domain or " " in email:
-        raise ValueError("email")
-    out: dict[str, Any] = {"fulfilment": fulfilment, "customer_name": name, "customer_email": email}
-    if fulfilment == "home":
-        address = {k: (v or "").strip() for k, v in (address or {}).items()}
-        for key in ("line1", "city"):
-            if not address.get(key) or len(address[key]) > MAX_ADDRESS:
-                raise ValueError(key)
-        if not _POSTCODE.fullmatch(address.get("postcode", "")):
-            raise ValueError("postcode")
-        out["address"] = {k: address[k] for k in ("line1", "postcode", "city")}
-    return out
-
-
-def queue_order_request(
-    db: Database,
-    lines: list[tuple[str, int]],
-    customer: dict[str, Any],
-    *,
-    device: str = "",
-    request_id: str | None = None,
-    cart_id: str | None = None,
-    shown: pricing.PricedCart | None = None,
-) -> str:
-    """Queue an ``order.request`` for the hub (lines not available here); its id.
-
-    Written to the outbox like every transaction, so it goes now when the hub is
-    reachable and later when it is not; the hub creates the web order exactly once.
-    ``request_id`` (the UUID the form was rendered with) makes a double tap one order.
-    A cart brought by QR code is closed here at once (and at the hub with the order),
-    so scanning it again cannot order it twice.
-    """
-    if not lines or len(lines) > carts.MAX_LINES:
-        raise ValueError("lines")
-    request_id = str(uuid.UUID(request_id)) if request_id else str(uuid.uuid4())
-    payload = {
-        "request_id": request_id,
-        **customer,
-        "lines": [{"sku": sku, "qty": qty} for sku, qty in lines],
-        "priced_at": clock.now_iso(),  # the hub prices the request as shown, at this instant
-    }
-    if shown is not None:
-        # What the screen said per line: the hub honours it when lower than its own price
-        # (a promotion withdrawn while this store was offline).
-        totals = {line.sku: line.total_cents for line in shown.lines}
-        for line in payload["lines"]:
-            if line["sku"] in totals:
-                line["shown_total_cents"] = totals[line["sku"]]
-    if cart_id and carts.is_cart_id(cart_id):
-        payload["cart_id"] = cart_id  # the hub closes the online cart with the order
-    with dbmod.write(db):
-        if db.execute("SELECT 1 FROM outbox WHERE id = ?", [request_id]).fetchone():
-            return request_id  # the same form sent twice (a double tap): queued once
-        outbox.enqueue(db, ORDER_REQUEST, payload, id=request_id)
-        if "cart_id" in payload:
-            revoke_locally(db, cart_id)
-        # No personal data in the audit log: the hub holds the customer's details.
-        audit(
-            db,
-            None,
-            "cart.order_requested",
-            device,
-            {"request_id": request_id, "lines": len(lines), "fulfilment": customer["fulfilment"]},
-        )
-    return request_id
-
-
-def order_request_state(db: Database, request_id: str) -> dict[str, Any] | None:
-    """Where a queued order request is: ``queued``, ``sent`` (with the hub's result) or
-    ``refused`` (parked, with its reason)."""
-    row = db.execute(
-        "SELECT acked_at, parked_reason, result FROM outbox WHERE id = ?", [request_id]
-    ).fetchone()
-    if row is None:
-        return None
-    acked_at, parked, result = row
-    if parked:
-        return {"state": "refused", "reason": parked}
-    if acked_at:
-        try:
-            answer = json.loads(result) if result else {}
-        except ValueError:
-            answer = {}
-        return {"state": "sent", "result": answer}
-    return {"state": "queued"}

@@ -17,7 +17,7 @@ from flask_babel import gettext as _
 
 from app.core import clock
 from app.core import db as dbmod
-from app.store.domain import reservations, tickets
+from app.store.domain import reservation_codes, reservations, tickets
 from app.store.domain import staff as staffauth
 from app.store.domain.reservations import ReservationError
 from app.store.storage import get_db
@@ -107,7 +107,7 @@ def scan() -> Any:
         return _list_error(_messages()[exc.code], 400)
     if found is not None:
         return redirect(url_for(".reservation_page", reservation_id=found["id"]))
-    if not reservations.looks_like_reservation(code):
+    if not reservation_codes.looks_like_reservation(code):
         # A pickup QR, an order number or a product barcode scanned on this screen: the
         # counter knows it. Passed whole: a pickup QR is longer than 200 characters.
         return redirect(url_for("staff_scan.scan", code=raw[:1024]))
