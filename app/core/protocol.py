@@ -48,6 +48,12 @@ MAX_COLLECTOR_NAME = 80
 MAX_TX_LINES = 200  # lines in one order transaction
 MAX_RETURN_QTY = 999  # units of one line returned at once
 MAX_SHOWN_CENTS = 10**9
+#: ``order.request``'s customer: what the kiosk's form lets through, the hub accepts.
+MAX_CUSTOMER_NAME = 80
+MAX_EMAIL = 254
+MAX_ADDRESS_LINE = 120
+MAX_CITY = 80
+POSTCODE_PATTERN = r"[0-9A-Za-z -]{3,10}"  # letters, digits, spaces, hyphens
 
 # --------------------------------------------------------------------------- values
 
@@ -155,13 +161,13 @@ PAYLOADS: dict[str, dict[str, Field]] = {
         "request_id": _UUID,
         "fulfilment": _str(20, required=True, choices=FULFILMENTS),
         "customer_name": _str(200, required=True, min_len=1),
-        "customer_email": _str(254, required=True, min_len=1),
+        "customer_email": _str(MAX_EMAIL, required=True, min_len=1),
         "address": Field(
             "object",
             item={
-                "line1": _str(120, required=True, min_len=1),
+                "line1": _str(MAX_ADDRESS_LINE, required=True, min_len=1),
                 "postcode": _str(10, required=True, min_len=1),
-                "city": _str(80, required=True, min_len=1),
+                "city": _str(MAX_CITY, required=True, min_len=1),
             },
         ),
         "lines": _lines(

@@ -22,6 +22,7 @@ from app.core import db as dbmod
 from app.core import tokens
 from app.core.clock import iso, utcnow
 from app.core.pricing import PricedCart
+from app.core.protocol import MAX_CUSTOMER_NAME, MAX_EMAIL
 from app.core.secrets import hash_secret
 from app.core.text import initials
 from app.hub.domain import keys, notifications
@@ -38,8 +39,6 @@ PICKUP_CODE_DIGITS = 6
 PICKUP_TOKEN_TTL_S = 60 * 24 * 3600
 MAX_LINES = 50
 MAX_QTY = 99
-MAX_NAME = 80
-MAX_EMAIL = 254
 
 
 class OrderError(ValueError):
@@ -169,8 +168,10 @@ def publish_many(db: Database, order_ids: list[str]) -> tuple[int, int]:
 
 def _check_customer(name: str, email: str) -> tuple[str, str]:
     name, email = (name or "").strip(), (email or "").strip()
-    if not name or len(name) > MAX_NAME:
-        raise OrderError("invalid_customer", f"a customer name of 1 to {MAX_NAME} characters")
+    if not name or len(name) > MAX_CUSTOMER_NAME:
+        raise OrderError(
+            "invalid_customer", f"a customer name of 1 to {MAX_CUSTOMER_NAME} characters"
+        )
     if len(email) > MAX_EMAIL or email.count("@") != 1 or not all(email.split("@")):
         raise OrderError("invalid_customer", "a valid e-mail address is needed")
     return name, email

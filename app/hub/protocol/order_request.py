@@ -31,18 +31,24 @@ from app.core import cart_codec as cartcodec
 from app.core import pricing
 from app.core.clock import iso, now_iso, utcnow
 from app.core.pricing import PricedCart
-from app.core.protocol import FULFILMENTS, MAX_SHOWN_CENTS
+from app.core.protocol import (
+    FULFILMENTS,
+    MAX_ADDRESS_LINE,
+    MAX_CITY,
+    MAX_CUSTOMER_NAME,
+    MAX_EMAIL,
+    MAX_SHOWN_CENTS,
+    POSTCODE_PATTERN,
+)
 from app.hub.domain import keys
 from app.hub.domain.carts import MAX_LINES, MAX_QTY, catalog_rows, close_cart, get_cart, price_items
-from app.hub.domain.orders import MAX_EMAIL, MAX_NAME, OrderError, create_order
+from app.hub.domain.orders import OrderError, create_order
 from app.hub.domain.registry import ID_ALPHABET
 from app.hub.protocol.common import Rejected, canonical_json, invalid, parse_id
 
-MAX_ADDRESS_LINE = 120
-MAX_CITY = 80
-# As lenient as the kiosk's form (app/store/domain/carts.check_customer): what it lets through
-# must not come back as a parked rejection.
-_POSTCODE = re.compile(r"[0-9A-Za-z -]{3,10}")
+# As lenient as the kiosk's form (app/store/domain/order_requests.check_customer): what it lets
+# through must not come back as a parked rejection.
+_POSTCODE = re.compile(POSTCODE_PATTERN)
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]*\.[^@\s]*")
 DELIVERY_ID_LENGTH = 16
 #: How old ``priced_at`` may be: an offline store's queue is sent within days, and a
@@ -59,7 +65,7 @@ def _text(value: Any, name: str, limit: int) -> str:
 
 
 def _customer(payload: dict[str, Any]) -> tuple[str, str]:
-    name = _text(payload.get("customer_name"), "customer_name", MAX_NAME)
+    name = _text(payload.get("customer_name"), "customer_name", MAX_CUSTOMER_NAME)
     email = _text(payload.get("customer_email"), "customer_email", MAX_EMAIL)
     if not _EMAIL.fullmatch(email):
         raise invalid("payload.customer_email must be an e-mail address")
