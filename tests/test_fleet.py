@@ -15,7 +15,7 @@ import requests
 
 from app.core import clock
 from app.core import db as dbmod
-from app.hub.domain import fleet
+from app.hub.domain import fleet, fleet_dashboard
 from app.hub.domain.changes import append_change, last_seq
 from app.hub.storage import open_db
 from app.store.domain.stock import levels
@@ -303,7 +303,7 @@ def test_pickups_per_day_count_handovers_by_store_and_local_day(hub_data):
             "VALUES (?, ?, '[]', 'customer', 'qr', 's', ?)",
             [f"h-test{n}", f"o-test{n}", at],
         )
-    days, counts = fleet.pickups_per_day(db, 14, now)
+    days, counts = fleet_dashboard.pickups_per_day(db, 14, now)
     assert len(days) == 14 and days[-1] == "2026-11-22" and days[0] == "2026-11-09"
     assert counts[LYON][-1] == 2 and counts[LYON][-3] == 1 and sum(counts[LYON]) == 3
     assert sum(counts[PARIS]) == 1

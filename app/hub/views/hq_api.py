@@ -16,7 +16,7 @@ from flask import Blueprint, current_app, g, jsonify, request
 from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from app.hub.domain import fleet, promo_images
+from app.hub.domain import fleet_dashboard, promo_images
 from app.hub.domain import hq_users as hqauth
 from app.hub.storage import get_db
 from app.web.security import csrf
@@ -78,8 +78,8 @@ def token_required(*roles: str) -> Callable[[Callable[..., Any]], Callable[..., 
 @token_required("operations")
 def stores() -> ResponseReturnValue:
     """Every store's fleet status (the dashboard's data) as JSON."""
-    threshold = fleet.offline_threshold(current_app.config)
+    threshold = fleet_dashboard.offline_threshold(current_app.config)
     return jsonify(
-        stores=fleet.fleet_status(get_db(), threshold),
+        stores=fleet_dashboard.fleet_status(get_db(), threshold),
         offline_after_s=threshold,
     )

@@ -16,7 +16,7 @@ from flask import Response, current_app, flash, redirect, render_template, reque
 from flask.typing import ResponseReturnValue
 
 from app.core import clock
-from app.hub.domain import fleet as fleetdom
+from app.hub.domain import fleet_dashboard as fleetdom
 from app.hub.domain.notifications import STORE_TIMEZONE
 from app.hub.storage import get_db
 from app.hub.views import charts
