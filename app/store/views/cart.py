@@ -4,8 +4,6 @@ here, order what is not, send the cart to a phone."""
 from __future__ import annotations
 
 import hashlib
-import threading
-import time
 import uuid
 from typing import Any
 from urllib.parse import quote
@@ -29,50 +27,15 @@ from app.core.cart_codec import CartError
 from app.core.qrphoto import decode_upload
 from app.store.domain import carts as kiosk_cart
 from app.store.domain import order_requests, promotions, reservations, stock, tickets
-from app.store.domain.carts import CartScanError
 from app.store.storage import get_db
-from app.store.sync import cart_lookup
 from app.store.sync.feed import CATALOG_VERSION
-from app.store.views.staff import device_name
+from app.store.views.scanned_cart import open_scanned, problem
+from app.store.views.staff_common import device_name
+from app.store.views.store_info import store_name
 from app.web.i18n import current_lang, format_clock
 
 bp = Blueprint("cart", __name__, url_prefix="/panier")
 HOLD = reservations.HOLD_MINUTES_DEFAULT
-
-MESSAGES = {
-    "too_long": _l("This code is far too long to be a cart. Please scan your cart's QR code."),
-    "not_a_token": _l(
-        "This is not a cart QR code. Open your cart in the app or on the "
-        "website and show its QR code."
-    ),
-    "url": _l(
-        "This QR code opens a website: it is not a cart. Show the QR code from "
-        '"Find my cart in store".'
-    ),
-    "pickup": _l("This is an order pickup code: show it at the click-and-collect counter."),
-    "reservation": _l("This is a reservation ticket: show it to a member of staff."),
-    "receipt": _l("This is a receipt, not a cart."),
-    "forged": _l(
-        "This QR code cannot be read as a cart from our shop. Please open your "
-        "cart again on your phone and show its new QR code."
-    ),
-    "expired": _l(
-        "This cart's QR code has expired. Open your cart again on your phone to get a new one."
-    ),
-    "revoked": _l("This cart was already ordered, reserved or emptied."),
-    "offline": _l(
-        "This cart is too big to be read without our network, which is "
-        "unavailable right now. Please try again in a moment or ask a member of "
-        "staff."
-    ),
-    "unknown_cart": _l("We could not find this cart. Please open it again on your phone."),
-    "busy": _l("Too many carts are being looked up right now. Please try again in a minute."),
-    "bad_cart": _l("This cart could not be read. Please open it again on your phone."),
-    "no_qr": _l(
-        "No QR code was found in the photo. Hold the code flat, fill the frame, and try again."
-    ),
-    "nothing_available": _l("None of these items is available here right now."),
-}
 
 
 @bp.context_processor
@@ -91,55 +54,6 @@ def _save(lines: list[list], **extra: Any) -> None:
     cart.update(extra)
     cart["lines"] = lines
     session["cart"] = cart
-
-
-LOOKUP_TTL_S = 60
-_looked_up: dict[str, tuple[float, dict[str, Any]]] = {}
-_looked_up_lock = threading.Lock()
-
-
-def _lookup() -> Any:
-    """The hub look-up for carts too big for their QR code, remembered a minute per cart:
-    a shopper scanning the same cart again does not use up the store's look-up budget
-    at the hub (30 a minute) and keep other shoppers waiting."""
-    client = current_app.extensions.get("hub_client")
-    if client is None:
-        return None
-
-    def get_cart(cart_id: str) -> dict[str, Any]:
-        now = time.monotonic()
-        with _looked_up_lock:
-            hit = _looked_up.get(cart_id)
-            if hit and now - hit[0] < LOOKUP_TTL_S:
-                return hit[1]
-        cart = cart_lookup.get_cart(client, cart_id)
-        with _looked_up_lock:
-            for key in [k for k, (at, _) in _looked_up.items() if now - at >= LOOKUP_TTL_S]:
-                del _looked_up[key]
-            _looked_up[cart_id] = (now, cart)
-        return cart
-
-    return get_cart
-
-
-def open_scanned(text: str) -> Any:
-    """Open a scanned cart code (a scanner burst, a camera, a photo), or explain kindly."""
-    try:
-        scanned = kiosk_cart.read_scanned(get_db(), text, lookup=_lookup())
-    except CartScanError as exc:
-        return _problem(exc.code)
-    lines = [[line.sku, line.qty, line.price_cents] for line in scanned.lines]
-    session["cart"] = {
-        "lines": lines,
-        "id": scanned.cart_id,
-        "self_contained": scanned.self_contained,
-        "scanned_at": int(clock.now_s()),
-    }
-    return redirect(url_for("cart.show"))
-
-
-def _problem(code: str, status: int = 400) -> tuple[str, int]:
-    return render_template("kiosk/cart_problem.html", message=MESSAGES[code], code=code), status
 
 
 def _view() -> dict[str, Any]:
@@ -205,6 +119,13 @@ def _problem_full() -> tuple[str, int]:
     return render_template("kiosk/cart_problem.html", message=message, code="full"), 400
 
 
+def _nothing_available() -> tuple[str, int]:
+    message = _l("None of these items is available here right now.")
+    return render_template(
+        "kiosk/cart_problem.html", message=message, code="nothing_available"
+    ), 409
+
+
 @bp.post("/quantite")
 def set_qty() -> Any:
     """Change a line's quantity (0 removes it)."""
@@ -234,7 +155,7 @@ def photo() -> Any:
     """A photo of the cart's QR code, decoded on the server."""
     text = decode_upload(request.files.get("photo"))
     if not text:
-        return _problem("no_qr")
+        return problem("no_qr")
     return open_scanned(text)
 
 
@@ -246,7 +167,7 @@ def reserve() -> Any:
     """Hold the lines available here for the shopper, for the store's hold time."""
     view = _view()
     if not view["reservable"]:
-        return _problem("nothing_available", 409)
+        return _nothing_available()
     try:
         made = reservations.create(
             get_db(),
@@ -258,7 +179,7 @@ def reserve() -> Any:
         )
     except reservations.ReservationError as exc:
         if exc.code == "nothing_available":
-            return _problem("nothing_available", 409)
+            return _nothing_available()
         raise
     if made.get("repeated"):  # a double tap: the first tap already did it all
         return redirect(url_for("cart.reservation", reservation_id=made["id"]))
@@ -314,12 +235,10 @@ def reservation_ticket(reservation_id: str, fmt: str) -> Response:
     if fmt not in ("png", "pdf"):
         abort(404)
     found = _my_reservation(reservation_id)
-    from app.store.views.kiosk import _store_name
-
     image = tickets.reservation_ticket(
         found,
         found["token"],
-        _store_name(),
+        store_name(),
         current_lang(),
         timezone=current_app.config["STORE_TIMEZONE"],
     )
