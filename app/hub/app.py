@@ -22,6 +22,9 @@ from app.hub.views import (
     hq_promotions_api,
     shop,
     webshop,
+    webshop_cart,
+    webshop_catalog,
+    webshop_checkout,
 )
 from app.web import i18n, jsonguard, security
 from app.web.extensions import htmx
@@ -56,7 +59,9 @@ BLUEPRINTS: tuple[Blueprint, ...] = (
     api.bp,
     api_promotions.bp,
     shop.bp,
-    webshop.bp,
+    webshop_catalog.bp,
+    webshop_cart.bp,
+    webshop_checkout.bp,
     hq.bp,
     hq_fleet.bp,
     hq_promotions.bp,
@@ -65,7 +70,7 @@ BLUEPRINTS: tuple[Blueprint, ...] = (
 )
 # What every page's template sees, by area: the console's user and labels; the web
 # shop's cart badge and language (each returns nothing outside its area).
-CONTEXT_PROCESSORS = (hq.console_context,)
+CONTEXT_PROCESSORS = (webshop.shop_context, hq.console_context)
 
 
 def _upload_limit(app: Flask, path: str, endpoint: str | None) -> int:

@@ -1,0 +1,197 @@
+"""The web shop's catalog (``/shop``): home, search, a category's products, a product
+with its colours and sizes, product pictures, and the language switch."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from flask import (
+    abort,
+    current_app,
+    redirect,
+    render_template,
+    request,
+    send_file,
+    session,
+    url_for,
+)
+from flask.typing import ResponseReturnValue
+
+from app.core import catalog
+from app.core.search import QueryTooLong, fold, tokens
+from app.hub.domain import carts
+from app.hub.storage import get_db
+from app.hub.views.webshop import blueprint, safe_back
+from app.web.i18n import LANGUAGES, current_lang
+
+bp = blueprint("webshop_catalog", __name__)
+
+PAGE_SIZE = 20
+MAX_PAGE = 1000
+SEARCH_LIMIT = 40
+_HEX = re.compile(r"#[0-9A-Fa-f]{6}")
+
+
+def _int_arg(value: str | None, default: int, low: int, high: int) -> int:
+    if value is None or not value.isascii() or not value.isdigit() or len(value) > 6:
+        return default
+    return max(low, min(high, int(value)))
+
+
+def _swatch(hex_colour: str) -> str:
+    """A colour dot as an SVG data URL: the CSP forbids style attributes, not data images."""
+    fill = hex_colour if _HEX.fullmatch(hex_colour or "") else "#888888"
+    svg = (
+        "<svg xmlns='http://www.w3.org/2000/svg' width='28' height='28'>"
+        f"<circle cx='14' cy='14' r='12' fill='{fill}' stroke='#4a5866' stroke-width='1.5'/></svg>"
+    )
+    return "data:image/svg+xml," + quote(svg, safe="/:='")
+
+
+def _cards(db: Any, products: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Product summaries with today's web price (promotions through the one pricing door)."""
+    for p in products:
+        p["price_now"] = carts.unit_price(db, p)
+    return products
+
+
+@bp.get("/")
+def home() -> ResponseReturnValue:
+    """The shop's home: search box and categories."""
+    categories = catalog.categories(get_db(), current_lang())
+    return render_template("hub/shop/home.html", categories=categories)
+
+
+@bp.get("/recherche")
+def search() -> ResponseReturnValue:
+    """Products whose name, brand or reference contain every word typed (accents ignored)."""
+    query = request.args.get("q", "")
+    db = get_db()
+    try:
+        words = tokens(query)
+    except QueryTooLong:
+        words = None
+    pks: list[int] = []
+    if words:
+        # Plain LIKE over the hub's catalog (no FTS index at the hub): a full scan of a
+        # few thousand products with a folded copy of each name, well under 50 ms.
+        db.conn.create_function("shop_fold", 1, fold, deterministic=True)
+        clause = " AND ".join(
+            "shop_fold(p.name_fr || ' ' || p.name_en || ' ' || p.brand || ' ' || p.ref) "
+            "LIKE ? ESCAPE '\\'"
+            for _w in words
+        )
+        params = [
+            "%" + w.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            for w in words
+        ]
+        pks = [
+            r[0]
+            for r in db.execute(
+                f"SELECT p.pk FROM products p WHERE {clause} ORDER BY p.name_fr, p.pk LIMIT ?",  # noqa: S608
+                [*params, SEARCH_LIMIT],
+            ).fetchall()
+        ]
+    products = _cards(db, catalog.products_by_pks(db, pks, current_lang()))
+    status = 400 if words is None else 200
+    return render_template(
+        "hub/shop/search.html", query=query[:100], products=products, too_long=words is None
+    ), status
+
+
+@bp.get("/rayon/<slug>")
+def category(slug: str) -> ResponseReturnValue:
+    """A category's products, a page at a time."""
+    db = get_db()
+    cat = catalog.category_by_slug(db, slug[:80], current_lang())
+    if cat is None:
+        abort(404)
+    page = _int_arg(request.args.get("page"), 1, 1, MAX_PAGE)
+    rows = catalog.products_in_category(
+        db, cat["id"], current_lang(), offset=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE + 1
+    )
+    return render_template(
+        "hub/shop/category.html",
+        category=cat,
+        products=_cards(db, rows[:PAGE_SIZE]),
+        page=page,
+        has_next=len(rows) > PAGE_SIZE,
+    )
+
+
+@bp.get("/produit/<ref>")
+def product(ref: str) -> ResponseReturnValue:
+    """A product: pictures, price, colour and size chooser, add to cart."""
+    db = get_db()
+    lang = current_lang()
+    p = catalog.product_by_ref(db, ref[:40], lang)
+    if p is None:
+        abort(404)
+    variants = catalog.variants(db, p["pk"], lang)
+    if not variants:
+        abort(404)
+    colours: dict[str, dict[str, Any]] = {}
+    for v in variants:
+        colours.setdefault(
+            v["colour_code"],
+            {"code": v["colour_code"], "name": v["colour"], "dot": _swatch(v["colour_hex"])},
+        )
+    chosen = request.args.get("couleur", "")
+    if chosen not in colours:
+        chosen = variants[0]["colour_code"]
+    sizes = [v for v in variants if v["colour_code"] == chosen]
+    marks = ",".join("?" * len(sizes))
+    online = dict(
+        db.execute(
+            f"SELECT sku, sum(max(qty, 0)) FROM stock_levels WHERE sku IN ({marks}) GROUP BY sku",  # noqa: S608
+            [v["sku"] for v in sizes],
+        ).fetchall()
+    )
+    for v in sizes:
+        base = v["price_cents"] if v["price_cents"] is not None else p["price_cents"]
+        v["base_cents"] = base
+        v["price_now"] = carts.unit_price(db, p, v)
+        v["in_stores"] = int(online.get(v["sku"]) or 0)
+    return render_template(
+        "hub/shop/product.html",
+        product=p,
+        colours=list(colours.values()),
+        chosen=chosen,
+        sizes=sizes,
+        price_now=min(v["price_now"] for v in sizes),
+        base_price=min(v["base_cents"] for v in sizes),
+    )
+
+
+@bp.get("/image/<ref>/<int:n>.png")
+def picture(ref: str, n: int) -> ResponseReturnValue:
+    """A product picture, drawn once with Pillow (as the kiosk's) and served from disk."""
+    if n not in (0, 1, 2):
+        abort(404)
+    from app.core import pictures  # Pillow's drawing code loads only when a picture is drawn
+
+    wanted = request.args.get("couleur")
+    path = pictures.product_picture(
+        get_db(),
+        Path(current_app.config["DATA_DIR"]) / "pictures",
+        ref,
+        n,
+        lambda v: v["colour_code"] == wanted,
+    )
+    if path is None:
+        abort(404)
+    # Drawn once per product and colour and never changed: phones may keep it a day.
+    return send_file(path, mimetype="image/png", max_age=86400)
+
+
+@bp.post("/langue")
+def set_lang() -> ResponseReturnValue:
+    """Switch the shop's language (French first, English)."""
+    lang = request.form.get("lang", "")
+    if lang not in LANGUAGES:
+        abort(400)
+    session["lang"] = lang
+    return redirect(safe_back(url_for("webshop_catalog.home")))

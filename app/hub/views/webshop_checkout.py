@@ -1,0 +1,149 @@
+"""The web shop's click-and-collect (``/shop/commande``): choose a store (its stock for
+every line), give a name and e-mail, place the order; and the orders placed from this
+browser (``/shop/mes-commandes``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import abort, current_app, flash, redirect, render_template, request, session, url_for
+from flask.typing import ResponseReturnValue
+from flask_babel import gettext as _
+
+from app.hub.domain import carts, keys
+from app.hub.domain.order_rows import get_order_by_number
+from app.hub.domain.orders import OrderError, check_access_key
+from app.hub.storage import get_db
+from app.hub.views.shop import STATUS_LABELS
+from app.hub.views.webshop import blueprint, cart_message, session_cart
+from app.web.i18n import current_lang
+
+bp = blueprint("webshop_checkout", __name__)
+
+MY_ORDERS_MAX = 20  # the session cookie holds at most this many (number, key) pairs
+
+
+def _checkout_context(cart: dict[str, Any], store_id: str | None) -> dict[str, Any]:
+    db = get_db()
+    lines = carts.cart_lines(db, cart["id"])
+    priced = carts.priced_lines(db, lines)
+    stores = carts.stores(db)
+    counts = carts.availability(db, lines)
+    for s in stores:
+        s["lines_ok"] = counts.get(s["id"], 0)
+    store = next((s for s in stores if s["id"] == store_id), None)
+    short = 0
+    if store is not None:
+        levels = carts.store_levels(db, store["id"], [ln["sku"] for ln in priced["lines"]])
+        for ln in priced["lines"]:
+            ln["here"] = levels.get(ln["sku"], 0)
+            short += ln["here"] < ln["qty"]
+    return {
+        "cart": cart,
+        "priced": priced,
+        "stores": stores,
+        "store": store,
+        "n_lines": len(priced["lines"]),
+        "short": short,
+    }
+
+
+@bp.get("/commande")
+def checkout() -> ResponseReturnValue:
+    """Click-and-collect: choose a store (its stock for every line), then your details."""
+    cart = session_cart()
+    if cart is None or not carts.cart_lines(get_db(), cart["id"]):
+        flash(_("Your cart is empty."), "error")
+        return redirect(url_for("webshop_cart.cart"))
+    store_id = request.args.get("magasin", "")[:20] or None
+    context = _checkout_context(cart, store_id)
+    if store_id and context["store"] is None:
+        abort(404)
+    return render_template("hub/shop/checkout.html", form={}, errors={}, **context)
+
+
+@bp.post("/commande")
+def place_order() -> ResponseReturnValue:
+    """Place the order; the confirmation is the order's own page (pickup QR when ready)."""
+    cart = session_cart()
+    if cart is None:
+        flash(_("Your cart is empty."), "error")
+        return redirect(url_for("webshop_cart.cart"))
+    form = {k: request.form.get(k, "").strip()[:300] for k in ("magasin", "name", "email")}
+    context = _checkout_context(cart, form["magasin"] or None)
+    errors: dict[str, str] = {}
+    if context["store"] is None:
+        errors["magasin"] = _("Choose the store where you will collect your order.")
+    if not form["name"] or len(form["name"]) > 80:
+        errors["name"] = _("Give your name (up to 80 characters).")
+    email = form["email"]
+    if len(email) > 254 or email.count("@") != 1 or not all(email.split("@")) or " " in email:
+        errors["email"] = _("Give a valid e-mail address: we send the pickup code there.")
+    shown = request.form.get("total", "")
+    expected = int(shown) if shown.isascii() and shown.isdigit() and len(shown) < 12 else None
+    if not errors:
+        private_key = keys.current_private_key(current_app.config["DATA_DIR"])
+        try:
+            made = carts.checkout(
+                get_db(),
+                cart["id"],
+                context["store"]["id"],
+                form["name"],
+                email,
+                private_key=private_key,
+                expected_total=expected,
+            )
+        except carts.CartError as exc:
+            if exc.code != "price_changed":
+                flash(cart_message(exc), "error")
+                return redirect(url_for("webshop_cart.cart"))
+            errors["price"] = _(
+                "The price changed while you were ordering (a promotion ended or began). "
+                "Check the new total, then order again."
+            )
+            context = _checkout_context(cart, context["store"]["id"])
+        except OrderError as exc:
+            if exc.code == "out_of_stock":
+                errors["stock"] = _(
+                    "Some items are no longer in stock in this store: choose another store "
+                    "or change your cart."
+                )
+                context = _checkout_context(cart, context["store"]["id"])
+            else:
+                errors["form"] = _("Check your details and try again.")
+        else:
+            order = made["order"]
+            mine = [o for o in session.get("orders", []) if o[0] != order["number"]]
+            session["orders"] = [*mine, [order["number"], made["access_key"]]][-MY_ORDERS_MAX:]
+            session.pop("cart", None)
+            session.pop("import", None)
+            return redirect(made["shop_path"])
+    return render_template("hub/shop/checkout.html", form=form, errors=errors, **context), 400
+
+
+@bp.get("/mes-commandes")
+def my_orders() -> ResponseReturnValue:
+    """The orders placed from this browser, newest first, with their status and messages."""
+    db = get_db()
+    orders = []
+    for number, key in reversed(session.get("orders", [])):
+        order = get_order_by_number(db, str(number)[:20])
+        if order is None or not check_access_key(db, order["id"], str(key)):
+            continue
+        n_messages = db.execute(
+            "SELECT count(*) FROM notifications WHERE order_id = ?", [order["id"]]
+        ).fetchone()[0]
+        store = db.execute("SELECT name FROM stores WHERE id = ?", [order["store_id"]]).fetchone()
+        fr, en = STATUS_LABELS.get(order["status"], (order["status"], order["status"]))
+        orders.append(
+            {
+                "number": order["number"],
+                "status": order["status"],
+                "status_label": en if current_lang() == "en" else fr,
+                "placed_at": order["placed_at"],
+                "store": store[0] if store else "",
+                "messages": n_messages,
+                "url": f"/orders/{order['number']}?k={key}",
+            }
+        )
+    return render_template("hub/shop/my_orders.html", orders=orders)
