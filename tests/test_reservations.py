@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from app.core import db as dbmod
+from app.store.domain import reservation_codes as codes
 from app.store.domain import reservations as res
 from app.store.domain.reservations import ReservationError
 from app.store.domain.stock import adjust, levels, stock_version
@@ -291,7 +292,7 @@ def test_lists_held_by_expiry_and_closed_today(store_db):
 def test_ticket_token_and_scans(store_db, tmp_path):
     (a,) = _stocked(store_db, 1)
     r = res.create(store_db, [(a, 1)], now=NOW)
-    token = res.ticket_token(store_db, r["id"])
+    token = codes.ticket_token(store_db, r["id"])
     assert token == r["token"]
     prefix, rid, mac = token.split(".")
     assert (prefix, rid) == ("KR1", r["id"]) and len(mac) == 26
@@ -329,9 +330,12 @@ def test_ticket_token_and_scans(store_db, tmp_path):
     from app.store.migrations import migrate
 
     migrate(elsewhere)
-    with pytest.raises(ReservationError):
-        res.verify_token(elsewhere, token)
-    assert res.ticket_token(elsewhere, r["id"]) != token
+    with pytest.raises(codes.BadTicket):
+        codes.verify_token(elsewhere, token)
+    with pytest.raises(ReservationError) as exc:
+        res.find_by_scan(elsewhere, token)
+    assert exc.value.code == "bad_token"
+    assert codes.ticket_token(elsewhere, r["id"]) != token
 
 
 def test_reserving_works_offline_the_hub_learns_later(store_db):

@@ -8,10 +8,8 @@ one ``BEGIN IMMEDIATE`` transaction with its movements, their outbox rows and th
 entry, so the hub learns of it even if it was unreachable at the time, and two kiosks
 can never hold the same last unit.
 
-The ticket's QR is ``KR1.<reservation id>.<MAC>``: an HMAC-SHA256 (truncated to 16
-bytes, base32) under a secret of this store. The store cannot mint the hub's signed
-tokens, and must not (a stolen kiosk would mint them), but a reservation only means
-something in the store that made it, so a local key is enough. No personal data.
+A reservation's id, counter code (``R-7KQ2``) and ticket QR are made and read in
+app/store/domain/reservation_codes.py.
 
 Domain functions take the database first and import nothing from Flask; refusals are
 :class:`ReservationError` with a stable ``code``.
@@ -19,20 +17,16 @@ Domain functions take the database first and import nothing from Flask; refusals
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
-import re
-import secrets
 from datetime import datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlite_utils import Database
 
 from app.core import clock
 from app.core import db as dbmod
+from app.store.domain import reservation_codes as codes
 from app.store.domain import staff as staffauth
+from app.store.domain.orders import calendar
 from app.store.domain.stock import levels, record_movement
 
 HOLD_MINUTES_DEFAULT = 120
@@ -40,17 +34,8 @@ MAX_HOLD_MINUTES = 7 * 24 * 60  # a week: longer is a configuration error
 MAX_LINES = 50
 MAX_LINE_QTY = 99
 MAX_SKU = 64
-TOKEN_PREFIX = "KR1"
-KEY_META = "reservations.ticket_key"
 VIEWS = ("held", "closed_today")
 LIST_LIMIT = 200
-# Counter codes avoid 0/O, 1/I/L: read aloud or typed from a crumpled ticket.
-CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
-CODE_CHARS = 4
-_CODE = re.compile(r"(?:R-?)?([" + CODE_ALPHABET + r"]{4,8})")
-_PREFIXED_CODE = re.compile(r"R-?[" + CODE_ALPHABET + r"]{4,8}")
-_ID = re.compile(r"r-[a-z2-7]{16}")
-_MAC = re.compile(r"[A-Z2-7]{26}")
 
 
 class ReservationError(ValueError):
@@ -62,80 +47,7 @@ class ReservationError(ValueError):
         self.extra = extra
 
 
-# --- Ticket token -------------------------------------------------------------------
-
-
-def _ticket_key(db: Database) -> bytes:
-    """This store's secret for reservation QR codes, created on first use."""
-    value = dbmod.get_meta(db, KEY_META)
-    if value is None:
-        with dbmod.write(db):
-            value = dbmod.get_meta(db, KEY_META)  # another process may have just made it
-            if value is None:
-                value = secrets.token_bytes(32).hex()
-                dbmod.set_meta(db, KEY_META, value)
-    return bytes.fromhex(value)
-
-
-def _mac(key: bytes, reservation_id: str) -> str:
-    digest = hmac.new(key, f"{TOKEN_PREFIX}.{reservation_id}".encode(), hashlib.sha256).digest()
-    return base64.b32encode(digest[:16]).decode().rstrip("=")
-
-
-def ticket_token(db: Database, reservation_id: str) -> str:
-    """The QR payload of a reservation's ticket: ``KR1.<id>.<MAC>``."""
-    return f"{TOKEN_PREFIX}.{reservation_id}.{_mac(_ticket_key(db), reservation_id)}"
-
-
-def looks_like_token(text: str) -> bool:
-    """Whether a scan is meant as a reservation QR (valid or not)."""
-    return (text or "").strip()[:4].upper() == f"{TOKEN_PREFIX}."
-
-
-def looks_like_reservation(text: str) -> bool:
-    """Whether a scan or typed text is meant for a reservation: its QR or ``R-7KQ2``."""
-    return looks_like_token(text) or bool(_PREFIXED_CODE.fullmatch(_normalise(text)))
-
-
-def verify_token(db: Database, token: str) -> str:
-    """The reservation id a ticket QR names; ``bad_token`` if forged or damaged."""
-    parts = (token or "").strip().split(".")
-    if len(parts) != 3 or parts[0].upper() != TOKEN_PREFIX:
-        raise ReservationError("bad_token", "not a reservation QR code")
-    # Scanners may change the case of what they type: the id is lower case, the MAC upper.
-    reservation_id, mac = parts[1].lower(), parts[2].upper()
-    if not _ID.fullmatch(reservation_id) or not _MAC.fullmatch(mac):
-        raise ReservationError("bad_token", "not a reservation QR code")
-    if not hmac.compare_digest(mac, _mac(_ticket_key(db), reservation_id)):
-        raise ReservationError("bad_token", "forged or damaged reservation QR code")
-    return reservation_id
-
-
 # --- Reading -------------------------------------------------------------------------
-
-
-def _new_id() -> str:
-    return "r-" + base64.b32encode(secrets.token_bytes(10)).decode().lower()
-
-
-def _id_for_request(request_id: str) -> str:
-    """The reservation id a request id stands for (same shape as a random one)."""
-    digest = hashlib.sha256(f"reservation:{request_id}".encode()).digest()[:10]
-    return "r-" + base64.b32encode(digest).decode().lower()
-
-
-def _new_code(db: Database) -> str:
-    for attempt in range(50):
-        # Longer codes only once the short ones get crowded (about a million of them).
-        n = CODE_CHARS if attempt < 20 else CODE_CHARS + 2
-        code = "R-" + "".join(secrets.choice(CODE_ALPHABET) for _ in range(n))
-        if db.execute("SELECT 1 FROM reservations WHERE code = ?", [code]).fetchone() is None:
-            return code
-    raise RuntimeError("no free reservation code")  # pragma: no cover - 31^6 codes
-
-
-def _normalise(text: str) -> str:
-    return "".join((text or "").split()).upper()[:40]
 
 
 _LINES_SQL = """
@@ -184,7 +96,7 @@ def _lines_for(db: Database, ids: list[str]) -> dict[str, list[dict[str, Any]]]:
 def _decorate(db: Database, row: dict[str, Any], lines: list[dict[str, Any]]) -> dict[str, Any]:
     row["lines"] = lines
     row["units"] = sum(ln["qty"] for ln in lines)
-    row["token"] = ticket_token(db, row["id"])
+    row["token"] = codes.ticket_token(db, row["id"])
     return row
 
 
@@ -199,8 +111,7 @@ def get(db: Database, reservation_id: str) -> dict[str, Any] | None:
 
 
 def _local_midnight(db: Database, now: datetime) -> datetime:
-    tz = ZoneInfo(dbmod.get_meta(db, "orders.timezone", "Europe/Paris") or "Europe/Paris")
-    local = now.astimezone(tz)
+    local = now.astimezone(calendar.timezone(db))
     return local.replace(hour=0, minute=0, second=0, microsecond=0)
 
 
@@ -256,15 +167,16 @@ def find_by_scan(db: Database, text: str) -> dict[str, Any] | None:
 
     None when nothing matches; a ``KR1.`` token with a bad MAC raises ``bad_token``.
     """
-    text = (text or "").strip()[:200]
-    if looks_like_token(text):
-        return get(db, verify_token(db, text))
-    if _ID.fullmatch(text.lower()):
-        return get(db, text.lower())
-    m = _CODE.fullmatch(_normalise(text))
-    if m is None:
+    try:
+        found = codes.scanned(db, text)
+    except codes.BadTicket as exc:
+        raise ReservationError("bad_token", str(exc)) from exc
+    if found is None:
         return None
-    row = db.execute("SELECT id FROM reservations WHERE code = ?", [f"R-{m.group(1)}"]).fetchone()
+    kind, value = found
+    if kind == "id":
+        return get(db, value)
+    row = db.execute("SELECT id FROM reservations WHERE code = ?", [value]).fetchone()
     return get(db, row[0]) if row else None
 
 
@@ -315,8 +227,8 @@ def create(
     if cart_id is not None and (not isinstance(cart_id, str) or len(cart_id) > 100):
         raise ReservationError("bad_lines", "a cart id is at most 100 characters")
     now = now or clock.utcnow()
-    _ticket_key(db)  # made outside the transaction below, so its failure undoes nothing
-    reservation_id = _id_for_request(request_id) if request_id else _new_id()
+    codes.ticket_key(db)  # made outside the transaction below, so its failure undoes nothing
+    reservation_id = codes.id_for_request(request_id) if request_id else codes.new_id()
     unavailable = []
     with dbmod.write(db):
         if request_id and get(db, reservation_id) is not None:
@@ -330,7 +242,7 @@ def create(
             raise ReservationError(
                 "nothing_available", "nothing of this is in stock here", unavailable=unavailable
             )
-        code = _new_code(db)
+        code = codes.new_code(db)
         db["reservations"].insert(
             {
                 "id": reservation_id,

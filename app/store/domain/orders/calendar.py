@@ -16,7 +16,8 @@ from app.core import db as dbmod
 DEFAULT_TIMEZONE = "Europe/Paris"
 
 
-def _tz(db: Database) -> ZoneInfo:
+def timezone(db: Database) -> ZoneInfo:
+    """The store's time zone (Europe/Paris unless set)."""
     return ZoneInfo(dbmod.get_meta(db, "orders.timezone", DEFAULT_TIMEZONE) or DEFAULT_TIMEZONE)
 
 
@@ -45,7 +46,7 @@ class Calendar:
     """Which local dates the store opens, read once per operation."""
 
     def __init__(self, db: Database) -> None:
-        self.tz = _tz(db)
+        self.tz = timezone(db)
         self.weekdays = opening_weekdays(db)
         self.closed = {r[0] for r in db.execute("SELECT day FROM closing_days").fetchall()}
 
