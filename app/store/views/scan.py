@@ -12,7 +12,7 @@ from flask import abort, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
 from app.core import catalog
-from app.store.domain import reservations, stock
+from app.store.domain import reservation_codes, stock
 from app.store.domain.orders import pickup, queries
 from app.store.domain.orders.status import OrderError
 from app.store.storage import get_db
@@ -39,7 +39,7 @@ def scan() -> Any:
     code = request.args.get("code", "").strip()[:1024]
     if not code:
         return _refused(messages()["empty_code"], 400)
-    if reservations.looks_like_reservation(code):
+    if reservation_codes.looks_like_reservation(code):
         # A reservation ticket scanned on an order screen: open the reservation.
         return redirect(url_for("reservations_staff.scan", code=code))
     if pickup.looks_like_token(code):
