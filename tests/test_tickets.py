@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image, ImageDraw
 
-from app.store.domain import tickets
+from app.store.domain import ticket_drawing, tickets
 
 # About dates and time: run again under faketime by `make test-shifted`.
 pytestmark = pytest.mark.clock
@@ -76,7 +76,7 @@ def _drawn_text(monkeypatch) -> list[str]:
 @pytest.mark.parametrize("name", ["handover", "bag", "return"])
 def test_tickets_are_576_px_wide_and_save_samples(name):
     img = _tickets()[name]
-    assert img.width == tickets.WIDTH_PX == 576
+    assert img.width == ticket_drawing.WIDTH_PX == 576
     assert 300 < img.height < 2000
     # Kept for a human to look at, like the browser tests' screenshots.
     ARTIFACTS.mkdir(exist_ok=True)
@@ -164,7 +164,7 @@ def test_receipt_qr_carries_the_receipt_token():
 
 def test_render_qr_shrinks_modules_to_fit_the_roll():
     big = tickets.render_qr("X" * 1500, box_size=6)
-    assert big.width <= tickets.CONTENT_PX
+    assert big.width <= ticket_drawing.CONTENT_PX
     assert tickets.render_qr("hello", box_size=6).width == (21 + 8) * 6
 
 
@@ -246,22 +246,22 @@ def test_long_names_wrap_instead_of_running_off_the_roll(monkeypatch):
         STORE, ORDER, [{**LINES[0], "name": long_name}], "Camille", WHEN
     )
     assert long.width == 576 and long.height > short.height + 60
-    font = tickets._font(24)
+    font = ticket_drawing.load_font(24)
     name_lines = [t for t in drawn if t and t in long_name]
     assert len(name_lines) >= 4
-    assert all(tickets._width(t, font) <= tickets.CONTENT_PX for t in name_lines)
+    assert all(ticket_drawing.text_width(t, font) <= ticket_drawing.CONTENT_PX for t in name_lines)
     # Nothing lost: the wrapped lines put back together are the name.
     assert " ".join(name_lines) == long_name.strip()
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.text(max_size=300), st.integers(min_value=40, max_value=tickets.CONTENT_PX))
+@given(st.text(max_size=300), st.integers(min_value=40, max_value=ticket_drawing.CONTENT_PX))
 def test_wrapped_lines_always_fit(text, width):
     for size, bold in ((20, False), (24, True), (64, True)):
-        font = tickets._font(size, bold)
-        for line in tickets.wrap(text, font, width):
+        font = ticket_drawing.load_font(size, bold)
+        for line in ticket_drawing.wrap(text, font, width):
             # A single glyph wider than the column is the only thing allowed to exceed it.
-            assert tickets._width(line, font) <= width or len(line) == 1
+            assert ticket_drawing.text_width(line, font) <= width or len(line) == 1
 
 
 @settings(max_examples=40, deadline=None)
@@ -279,11 +279,11 @@ def test_bag_label_fits_a_long_order_number_on_one_line(monkeypatch):
 
 
 def test_falls_back_to_pillow_font_without_dejavu(monkeypatch, tmp_path):
-    monkeypatch.setattr(tickets, "FONT_REGULAR", tmp_path / "missing.ttf")
-    monkeypatch.setattr(tickets, "FONT_BOLD", tmp_path / "missing-bold.ttf")
-    tickets._font.cache_clear()
+    monkeypatch.setattr(ticket_drawing, "FONT_REGULAR", tmp_path / "missing.ttf")
+    monkeypatch.setattr(ticket_drawing, "FONT_BOLD", tmp_path / "missing-bold.ttf")
+    ticket_drawing.load_font.cache_clear()
     try:
         imgs = _tickets()
         assert all(img.width == 576 for img in imgs.values())
     finally:
-        tickets._font.cache_clear()
+        ticket_drawing.load_font.cache_clear()

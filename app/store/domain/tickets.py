@@ -2,7 +2,8 @@
 images, PDF, ESC/POS.
 
 Tickets are drawn with Pillow at the printable width of an 80 mm thermal roll: 576 dots
-at 203 dpi (72 mm of the 80 mm paper). Printing a picture rather than text means
+at 203 dpi (72 mm of the 80 mm paper), from the blocks of
+app/store/domain/ticket_drawing.py. Printing a picture rather than text means
 accents, any script and the QR code come out the same on every printer, with no code
 page to configure.
 
@@ -19,27 +20,27 @@ Expected dict keys (extra keys are ignored):
 from __future__ import annotations
 
 import io
-import math
 from collections.abc import Iterable, Mapping
 from datetime import datetime
-from functools import lru_cache
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image
 
 from app.core.clock import parse_iso
 from app.core.qr import render_qr
 from app.core.text import clean as _clean
 from app.core.text import initials
-
-WIDTH_PX = 576  # printable dots on an 80 mm roll at 203 dpi
-PRINTER_DPI = 203
-MARGIN_PX = 16
-CONTENT_PX = WIDTH_PX - 2 * MARGIN_PX
-FONT_DIR = Path("/usr/share/fonts/truetype/dejavu")
-FONT_REGULAR = FONT_DIR / "DejaVuSans.ttf"
-FONT_BOLD = FONT_DIR / "DejaVuSans-Bold.ttf"
+from app.store.domain.ticket_drawing import (
+    PRINTER_DPI,
+    blank,
+    boxed,
+    centered,
+    largest,
+    pair,
+    paragraph,
+    rule,
+    stack,
+)
 
 LABELS = {
     "fr": {
@@ -130,174 +131,40 @@ def format_when(when: datetime, lang: str = "fr") -> str:
     return f"{when:%d/%m/%Y %H:%M}"
 
 
-@lru_cache(maxsize=32)
-def _font(size: int, bold: bool = False) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
-    """DejaVu Sans (bold) at ``size`` px if installed, else Pillow's built-in font."""
-    path = FONT_BOLD if bold else FONT_REGULAR
-    try:
-        return ImageFont.truetype(str(path), size)
-    except OSError:
-        try:
-            return ImageFont.load_default(size=size)
-        except TypeError:  # Pillow < 10.1 has only the small bitmap font
-            return ImageFont.load_default()
-
-
-def _line_height(font: ImageFont.FreeTypeFont | ImageFont.ImageFont) -> int:
-    """Distance between baselines for ``font``."""
-    if hasattr(font, "getmetrics"):
-        ascent, descent = font.getmetrics()
-        return int((ascent + descent) * 1.1)
-    return font.getbbox("Ay")[3] + 4
-
-
-def _width(text: str, font: ImageFont.FreeTypeFont | ImageFont.ImageFont) -> int:
-    """Pixels ``text`` needs: its advance, or its ink if a glyph overhangs (bold, italic)."""
-    return math.ceil(max(font.getlength(text), font.getbbox(text)[2] if text else 0))
-
-
-def _fits(text: str, font: ImageFont.FreeTypeFont | ImageFont.ImageFont, width: int) -> bool:
-    """Whether ``text`` is at most ``width`` px wide in ``font``."""
-    return _width(text, font) <= width
-
-
-def wrap(text: str, font: ImageFont.FreeTypeFont | ImageFont.ImageFont, width: int) -> list[str]:
-    """Greedy word wrap to ``width`` px; words too long for a line are broken."""
-    lines: list[str] = []
-    current = ""
-    for word in _clean(text).split(" "):
-        candidate = f"{current} {word}" if current else word
-        if _fits(candidate, font, width):
-            current = candidate
-            continue
-        if current:
-            lines.append(current)
-        current = ""
-        while word and not _fits(word, font, width):
-            cut = next((i for i in range(len(word), 1, -1) if _fits(word[:i], font, width)), 1)
-            lines.append(word[:cut])
-            word = word[cut:]
-        current = word
-    if current or not lines:
-        lines.append(current)
-    return lines
-
-
-# Blocks: each helper returns a white "L" image CONTENT_PX wide; _stack piles them up.
-
-
-def _blank(height: int) -> Image.Image:
-    """A white strip of ``height`` px."""
-    return Image.new("L", (CONTENT_PX, max(1, height)), 255)
-
-
-def _text(
-    text: str, size: int = 24, bold: bool = False, align: str = "left", width: int = CONTENT_PX
-) -> Image.Image:
-    """Wrapped text, aligned left, center or right within ``width``."""
-    font = _font(size, bold)
-    lines = wrap(text, font, width)
-    step = _line_height(font)
-    img = Image.new("L", (width, step * len(lines)), 255)
-    draw = ImageDraw.Draw(img)
-    for i, line in enumerate(lines):
-        free = width - _width(line, font)
-        x = {"center": free // 2, "right": free}.get(align, 0)
-        draw.text((x, i * step), line, font=font, fill=0)
-    return img
-
-
-def _pair(left: str, right: str, size: int = 24, right_bold: bool = True) -> Image.Image:
-    """A label on the left and a value on the right, each wrapping in its own column."""
-    right_w = min(_width(_clean(right), _font(size, right_bold)) + 2, CONTENT_PX * 2 // 3)
-    left_img = _text(left, size, width=CONTENT_PX - right_w - 12)
-    right_img = _text(right, size, right_bold, align="right", width=right_w)
-    img = _blank(max(left_img.height, right_img.height))
-    img.paste(left_img, (0, 0))
-    img.paste(right_img, (CONTENT_PX - right_w, 0))
-    return img
-
-
-def _rule(dashed: bool = True, thickness: int = 2) -> Image.Image:
-    """A horizontal separator with some air around it."""
-    img = _blank(14 + thickness)
-    draw = ImageDraw.Draw(img)
-    step = 10 if dashed else CONTENT_PX
-    for x in range(0, CONTENT_PX, step):
-        draw.rectangle((x, 7, min(x + (6 if dashed else step), CONTENT_PX) - 1, 6 + thickness), 0)
-    return img
-
-
-def _largest(text: str, sizes: tuple[int, ...], width: int = CONTENT_PX) -> int:
-    """The first of ``sizes`` at which ``text`` fits on one bold line (else the last)."""
-    text = _clean(text)
-    return next((s for s in sizes if _fits(text, _font(s, True), width)), sizes[-1])
-
-
-def _boxed(text: str, sizes: tuple[int, ...]) -> Image.Image:
-    """White bold text on a black band: the one thing to read from a metre away."""
-    size = _largest(text, sizes, CONTENT_PX - 24)
-    inner = _text(text, size, bold=True, align="center", width=CONTENT_PX - 24)
-    img = Image.new("L", (CONTENT_PX, inner.height + 20), 0)
-    img.paste(Image.eval(inner, lambda v: 255 - v), (12, 10))
-    return img
-
-
-def _centered(img: Image.Image) -> Image.Image:
-    """``img`` centred in a content-wide strip (scaled down if too wide)."""
-    if img.width > CONTENT_PX:
-        img = img.resize((CONTENT_PX, img.height * CONTENT_PX // img.width), Image.NEAREST)
-    strip = _blank(img.height)
-    strip.paste(img.convert("L"), ((CONTENT_PX - img.width) // 2, 0))
-    return strip
-
-
 def _item_lines(lines: Iterable[Mapping], lang: str) -> list[Image.Image]:
     """One block per order line: name and quantity, then size and colour."""
     labels = _labels(lang)
-    blocks = [_pair(labels["item"], labels["qty"], 20, right_bold=False), _rule(thickness=1)]
+    blocks = [pair(labels["item"], labels["qty"], 20, right_bold=False), rule(thickness=1)]
     for line in lines:
         qty = str(line.get("qty", ""))
         ordered = line.get("qty_ordered")
         if ordered is not None and str(ordered) != qty:
             qty = f"{qty} / {ordered}"
-        blocks.append(_pair(line.get("name", ""), qty, 24))
+        blocks.append(pair(line.get("name", ""), qty, 24))
         variant = " · ".join(v for k in ("size", "colour") if (v := _clean(line.get(k))))
         if variant:
-            blocks.append(_text(variant, 20))
-        blocks.append(_blank(6))
+            blocks.append(paragraph(variant, 20))
+        blocks.append(blank(6))
     return blocks
 
 
 def _header(store: Mapping, title: str) -> list[Image.Image]:
     """Store name and address, then the ticket's title."""
-    blocks = [_text(store.get("name", ""), 34, bold=True, align="center")]
+    blocks = [paragraph(store.get("name", ""), 34, bold=True, align="center")]
     for part in str(store.get("address", "") or "").splitlines():
         if part.strip():
-            blocks.append(_text(part, 20, align="center"))
-    return [*blocks, _rule(dashed=False), _text(title, 28, bold=True, align="center"), _blank(8)]
+            blocks.append(paragraph(part, 20, align="center"))
+    return [*blocks, rule(dashed=False), paragraph(title, 28, bold=True, align="center"), blank(8)]
 
 
 def _order_block(order: Mapping, when: datetime, lang: str) -> list[Image.Image]:
     """Order number, customer initials (never the name) and date, one per row."""
     labels = _labels(lang)
     return [
-        _pair(labels["order"], labels["order_value"].format(n=_clean(order.get("number")))),
-        _pair(labels["customer"], initials(order.get("customer_name", ""))),
-        _pair(labels["date"], format_when(when, lang)),
+        pair(labels["order"], labels["order_value"].format(n=_clean(order.get("number")))),
+        pair(labels["customer"], initials(order.get("customer_name", ""))),
+        pair(labels["date"], format_when(when, lang)),
     ]
-
-
-def _stack(blocks: Iterable[Image.Image]) -> Image.Image:
-    """The blocks one under the other on a 576 px wide white ticket."""
-    blocks = list(blocks)
-    height = sum(b.height for b in blocks) + 2 * MARGIN_PX
-    ticket = Image.new("L", (WIDTH_PX, height), 255)
-    y = MARGIN_PX
-    for block in blocks:
-        ticket.paste(block, (MARGIN_PX, y))
-        y += block.height
-    return ticket
 
 
 def handover_receipt(
@@ -311,21 +178,21 @@ def handover_receipt(
     """The receipt given to a customer collecting a click-and-collect order."""
     labels = _labels(lang)
     blocks = _header(store, labels["handover"])
-    blocks += [*_order_block(order, when, lang), _rule(), *_item_lines(lines, lang)]
+    blocks += [*_order_block(order, when, lang), rule(), *_item_lines(lines, lang)]
     missing = sum(
         max(0, int(line.get("qty_ordered") or 0) - int(line.get("qty") or 0)) for line in lines
     )
     if missing:
         note = labels["partial_one" if missing == 1 else "partial_many"].format(n=missing)
-        blocks += [_rule(), _text(note, 22, bold=True)]
-    blocks.append(_rule())
+        blocks += [rule(), paragraph(note, 22, bold=True)]
+    blocks.append(rule())
     if first_name := _first_name(staff_name):
-        blocks.append(_pair(labels["served_by"], first_name, 22))
+        blocks.append(pair(labels["served_by"], first_name, 22))
     if order.get("receipt_token"):
-        blocks += [_blank(12), _centered(render_qr(order["receipt_token"], 4))]
-        blocks.append(_text(labels["receipt_qr"], 20, align="center"))
-    blocks += [_blank(12), _text(labels["thanks"], 24, bold=True, align="center")]
-    return _stack(blocks)
+        blocks += [blank(12), centered(render_qr(order["receipt_token"], 4))]
+        blocks.append(paragraph(labels["receipt_qr"], 20, align="center"))
+    blocks += [blank(12), paragraph(labels["thanks"], 24, bold=True, align="center")]
+    return stack(blocks)
 
 
 def bag_label(order: Mapping, shelf_slot: str, qr_data: str, lang: str = "fr") -> Image.Image:
@@ -333,18 +200,18 @@ def bag_label(order: Mapping, shelf_slot: str, qr_data: str, lang: str = "fr") -
     labels = _labels(lang)
     number = _clean(order.get("number"))
     blocks = [
-        _text(labels["order_no"], 24, align="center"),
-        _text(number, _largest(number, (88, 72, 56, 44)), bold=True, align="center"),
-        _text(initials(order.get("customer_name", "")), 48, bold=True, align="center"),
-        _rule(dashed=False),
-        _text(labels["slot"], 24, align="center"),
-        _boxed(shelf_slot, (64, 48, 36)),
-        _blank(10),
-        _pair(labels["items"], str(order.get("item_count", "")), 30),
-        _rule(),
-        _centered(render_qr(qr_data)),
+        paragraph(labels["order_no"], 24, align="center"),
+        paragraph(number, largest(number, (88, 72, 56, 44)), bold=True, align="center"),
+        paragraph(initials(order.get("customer_name", "")), 48, bold=True, align="center"),
+        rule(dashed=False),
+        paragraph(labels["slot"], 24, align="center"),
+        boxed(shelf_slot, (64, 48, 36)),
+        blank(10),
+        pair(labels["items"], str(order.get("item_count", "")), 30),
+        rule(),
+        centered(render_qr(qr_data)),
     ]
-    return _stack(blocks)
+    return stack(blocks)
 
 
 def return_receipt(
@@ -363,21 +230,21 @@ def return_receipt(
     blocks = _header(store, labels["return"])
     blocks += [
         *_order_block(order, when, lang),
-        _rule(),
+        rule(),
         *_item_lines(lines, lang),
-        _rule(),
-        _text(labels["reason"].format(r=_clean(reason)), 22),
-        _pair(labels["refund"], method, 22),
+        rule(),
+        paragraph(labels["reason"].format(r=_clean(reason)), 22),
+        pair(labels["refund"], method, 22),
     ]
     if order.get("refund_total"):
-        blocks.append(_pair(labels["amount"], str(order["refund_total"]), 28))
+        blocks.append(pair(labels["amount"], str(order["refund_total"]), 28))
     blocks += [
-        _rule(),
-        _blank(8),
-        _centered(render_qr(qr_data, 4)),
-        _text(labels["return_qr"], 20, align="center"),
+        rule(),
+        blank(8),
+        centered(render_qr(qr_data, 4)),
+        paragraph(labels["return_qr"], 20, align="center"),
     ]
-    return _stack(blocks)
+    return stack(blocks)
 
 
 RESERVATION_LABELS = {
@@ -430,23 +297,23 @@ def reservation_ticket(
     units = sum(int(ln["qty"] or 0) for ln in lines)
     code = _clean(reservation.get("code"))
     blocks = _header({"name": store_name}, labels["title"])
-    blocks += [_text(labels["code"], 24, align="center"), _boxed(code, (96, 80, 64, 48))]
-    blocks.append(_blank(10))
+    blocks += [paragraph(labels["code"], 24, align="center"), boxed(code, (96, 80, 64, 48))]
+    blocks.append(blank(10))
     if reservation.get("expires_at"):
         until = parse_iso(str(reservation["expires_at"])).astimezone(ZoneInfo(timezone))
         blocks += [
-            _text(labels["until"], 24, align="center"),
-            _text(format_when(until, lang), 40, bold=True, align="center"),
+            paragraph(labels["until"], 24, align="center"),
+            paragraph(format_when(until, lang), 40, bold=True, align="center"),
         ]
-    blocks += [_rule(), *_item_lines(lines, lang)]
+    blocks += [rule(), *_item_lines(lines, lang)]
     note = labels["units_one" if units == 1 else "units_many"].format(n=units)
-    blocks += [_text(note, 22, bold=True), _rule(), _blank(8), _centered(render_qr(qr_data, 6))]
+    blocks += [paragraph(note, 22, bold=True), rule(), blank(8), centered(render_qr(qr_data, 6))]
     blocks += [
-        _blank(8),
-        _text(labels["show"], 24, bold=True, align="center"),
-        _text(labels["after"], 20, align="center"),
+        blank(8),
+        paragraph(labels["show"], 24, bold=True, align="center"),
+        paragraph(labels["after"], 20, align="center"),
     ]
-    return _stack(blocks)
+    return stack(blocks)
 
 
 def to_png(img: Image.Image) -> bytes:
