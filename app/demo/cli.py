@@ -11,7 +11,7 @@ from pathlib import Path
 import click
 
 from app.hub import cli as hub_cli
-from app.store import cli as store_cli
+from app.store import cli_options as store_cli
 
 
 @click.command()
