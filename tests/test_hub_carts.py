@@ -13,7 +13,7 @@ from app.core import cart_codec as codec
 from app.core import pricing
 from app.core.cart_codec import CartLine
 from app.core.tokens import TokenError
-from app.hub.domain import carts, keys, ratelimit
+from app.hub.domain import cart_prices, carts, keys, ratelimit
 from app.hub.domain.orders import OrderError
 from app.hub.storage import open_db
 
@@ -146,14 +146,14 @@ def test_every_cart_price_goes_through_the_one_pricing_function(db, monkeypatch)
         {"sku": b, "qty": 1},
         {"sku": "GONE", "qty": 1},
     ]
-    plain = carts.priced_lines(db, lines)
+    plain = cart_prices.priced_lines(db, lines)
     assert [ln["sku"] for ln in plain["lines"]] == [a, b]  # unknown sku left out
     assert plain["total_cents"] == 2 * _base_price(db, a) + _base_price(db, b)
     assert plain["lines"][0]["added_cents"] == 1 and plain["count"] == 3
     # With a promotion rule in force the same lines cost what app.pricing says.
     rule = pricing.Rule(id="pr-test", kind="percent", value=10, scope="sku", targets=frozenset({a}))
-    monkeypatch.setattr(carts, "promotion_rules", lambda db, store_id=None, now=None: (rule,))
-    promo = carts.priced_lines(db, lines)
+    monkeypatch.setattr(cart_prices, "promotion_rules", lambda db, store_id=None, now=None: (rule,))
+    promo = cart_prices.priced_lines(db, lines)
     expected = pricing.price_cart(
         [
             pricing.Item(ln["sku"], ln["category_slug"], ln["unit_cents"], ln["qty"])
@@ -164,9 +164,9 @@ def test_every_cart_price_goes_through_the_one_pricing_function(db, monkeypatch)
     assert promo["total_cents"] == expected.total_cents < plain["total_cents"]
     assert promo["lines"][0]["discount_cents"] > 0 and promo["discount_cents"] > 0
     card = {"ref": a, "category_slug": plain["lines"][0]["category_slug"], "price_cents": 1000}
-    assert carts.unit_price(db, card) == 900
+    assert cart_prices.unit_price(db, card) == 900
     own_price = {"sku": a, "price_cents": 2000}
-    assert carts.unit_price(db, {**card, "ref": "P"}, own_price) == 1800
+    assert cart_prices.unit_price(db, {**card, "ref": "P"}, own_price) == 1800
 
 
 def test_checkout_places_the_order_and_revokes_the_cart_in_one_transaction(db, hub_data):

@@ -17,7 +17,7 @@ from app.core import clock, pricing
 from app.core.pricing import PricedCart, PricedLine
 from app.hub.domain import keys, promotions
 from app.hub.domain import orders as hub_orders
-from app.hub.domain.carts import catalog_rows, price_items
+from app.hub.domain.cart_prices import catalog_rows, price_items
 from app.hub.domain.orders import OrderError, create_order
 from app.hub.migrations import hub_migrations
 from app.hub.storage import open_db

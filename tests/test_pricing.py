@@ -32,8 +32,8 @@ from hypothesis import strategies as st
 from app.core import clock, pricing
 from app.core import db as dbmod
 from app.core.pricing import Item, Rule, offers, price_cart, rule_discount, unit_price
+from app.hub.domain import cart_prices, changes
 from app.hub.domain import carts as hub_carts
-from app.hub.domain import changes
 from app.hub.domain import promotions as hub_promotions
 from app.hub.domain.promotion_validation import PromotionError
 from app.hub.protocol import transactions
@@ -471,7 +471,7 @@ def test_hub_and_store_price_every_cart_the_same(hub_and_store, fake_clock, data
     for sku, qty in lines:
         hub_carts.add_item(hub, cart_id, sku, qty, now=now)
     with _builder_watched(hub) as built:
-        web = hub_carts.priced_lines(hub, hub_carts.cart_lines(hub, cart_id))
+        web = cart_prices.priced_lines(hub, hub_carts.cart_lines(hub, cart_id))
         assert built() == 1, "the web shop's cart built its items without pricing.cart_items"
     web_lines = {line["sku"]: line["total_cents"] for line in web["lines"]}
     if all(rule.stores is None for rule in store_promotions.active_rules(store, now)):

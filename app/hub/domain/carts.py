@@ -1,4 +1,4 @@
-"""Online carts at the hub: lines, prices, the cart QR token, checkout and revocation.
+"""Online carts at the hub: lines, the cart QR token, checkout and revocation.
 
 A cart lives at the hub under a random id (:func:`app.carts.new_cart_id`). Its QR code
 carries a hub-signed ``cart`` token (:func:`app.carts.mint_cart_token`): the lines
@@ -8,8 +8,8 @@ order (:func:`app.hub.orders.create_order`) and revokes the cart in the same dat
 transaction: a ``revocation`` change tells every store to refuse its QR code from then
 on, so one cart never becomes two orders nor opens again at a kiosk.
 
-Every price shown for a cart goes through :func:`price_items`, the one door to
-:func:`app.pricing.price_cart` (the same function the stores use).
+Every price shown for a cart goes through :mod:`app.hub.domain.cart_prices`, the one
+door to :func:`app.core.pricing.price_cart` (the same function the stores use).
 """
 
 from __future__ import annotations
@@ -29,23 +29,14 @@ from app.core import db as dbmod
 from app.core import pricing
 from app.core.cart_codec import CartLine
 from app.core.clock import iso, utcnow
-from app.core.pricing import Item, PricedCart, Rule, price_cart
 from app.hub.domain import keys
+from app.hub.domain.cart_prices import catalog_rows, price_items
 from app.hub.domain.changes import append_change
 from app.hub.domain.orders import OrderError, create_order
-from app.hub.domain.promotions import active_rules
 
 MAX_LINES = cartcodec.MAX_LINES
 MAX_QTY = cartcodec.MAX_QTY
 SOURCES = ("web", "kiosk")
-
-_CATALOG = (
-    "SELECT v.sku, p.ref, p.brand, p.name_fr, p.name_en, v.size, v.colour_code, "
-    "v.colour_fr, v.colour_en, v.colour_hex, c.slug AS category_slug, "
-    "coalesce(v.price_cents, p.price_cents) AS unit_cents "
-    "FROM variants v JOIN products p ON p.pk = v.product_pk "
-    "JOIN categories c ON c.id = p.category_id WHERE v.sku IN "
-)
 
 
 class CartError(ValueError):
@@ -58,86 +49,6 @@ class CartError(ValueError):
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
         self.code = code
-
-
-# --------------------------------------------------------------------------- catalog
-
-
-def catalog_rows(db: Database, skus: Iterable[str]) -> dict[str, dict[str, Any]]:
-    """sku -> product details and base unit price, for the skus that exist."""
-    wanted = sorted({s for s in skus if isinstance(s, str)})
-    out: dict[str, dict[str, Any]] = {}
-    # Chunks stay well under SQLite's bound-parameter limit whatever the caller sends.
-    for start in range(0, len(wanted), 500):
-        chunk = wanted[start : start + 500]
-        marks = ",".join("?" * len(chunk))
-        for row in db.execute_returning_dicts(f"{_CATALOG}({marks})", chunk):
-            out[row["sku"]] = row
-    return out
-
-
-def promotion_rules(
-    db: Database, store_id: str | None = None, now: datetime | None = None
-) -> Sequence[Rule]:
-    """The published promotion rules in force (the single place pricing loads them)."""
-    return active_rules(db, store_id, now)
-
-
-def price_items(
-    db: Database,
-    items: Sequence[Item],
-    store_id: str | None = None,
-    now: datetime | None = None,
-) -> PricedCart:
-    """Price a cart: the one place the hub's web shop calls :func:`app.pricing.price_cart`.
-
-    ``store_id`` None is the web price (no store-only promotion), as on the shop's pages.
-    """
-    return price_cart(items, rules=promotion_rules(db, store_id, now), store_id=store_id, now=now)
-
-
-def unit_price(db: Database, product: dict[str, Any], variant: dict[str, Any] | None = None) -> int:
-    """What one unit costs today on the web, promotions included (a one-unit cart):
-    the product's card (no variant) or one of its variants (:func:`app.core.pricing.item_for`)."""
-    return price_items(db, [pricing.item_for(product, variant)]).total_cents
-
-
-def priced_lines(
-    db: Database, lines: Sequence[tuple[str, int]] | Sequence[dict[str, Any]]
-) -> dict[str, Any]:
-    """Lines with their product details and today's prices; unknown skus are left out.
-
-    ``lines`` are ``(sku, qty)`` pairs or dicts with ``sku`` and ``qty`` (and maybe
-    ``price_cents``, the price when added, kept as ``added_cents``). Returns
-    ``{"lines": [...], "total_cents", "discount_cents", "count"}``.
-    """
-    pairs = [
-        (ln["sku"], ln["qty"], ln.get("price_cents")) if isinstance(ln, dict) else (*ln, None)
-        for ln in lines
-    ]
-    with dbmod.read(db):  # the details and the items from one snapshot of the catalog
-        rows = catalog_rows(db, [sku for sku, _qty, _p in pairs])
-        known = [(sku, qty, added) for sku, qty, added in pairs if sku in rows]
-        priced = price_items(db, pricing.cart_items(db, [(sku, q) for sku, q, _ in known]))
-    out = []
-    for (sku, qty, added), line in zip(known, priced.lines, strict=True):
-        out.append(
-            {
-                **rows[sku],
-                "qty": qty,
-                "added_cents": added,
-                "total_cents": line.total_cents,
-                "discount_cents": line.discount_cents,
-                "promotion_fr": line.label_fr,
-                "promotion_en": line.label_en,
-            }
-        )
-    return {
-        "lines": out,
-        "total_cents": priced.total_cents,
-        "discount_cents": priced.discount_cents,
-        "count": sum(qty for _sku, qty, _a in known),
-    }
 
 
 # --------------------------------------------------------------------------- carts
@@ -419,8 +330,9 @@ def checkout(
     promotion ended), CartError("price_changed") and nothing is written, so the shopper
     confirms the new total instead of paying it unawares.
 
-    The order records the web prices the cart page showed (:func:`price_items`, no
-    store: the shop's pages price without one) at ``now``, promotions included.
+    The order records the web prices the cart page showed
+    (:func:`app.hub.domain.cart_prices.price_items`, no store: the shop's pages price
+    without one) at ``now``, promotions included.
     Returns :func:`app.hub.orders.create_order`'s result. Raises CartError (cart
     unknown, closed or empty) or OrderError (bad customer, out of stock, unknown store).
     """

@@ -41,7 +41,8 @@ from app.core.protocol import (
     POSTCODE_PATTERN,
 )
 from app.hub.domain import keys
-from app.hub.domain.carts import MAX_LINES, MAX_QTY, catalog_rows, close_cart, get_cart, price_items
+from app.hub.domain.cart_prices import catalog_rows, price_items
+from app.hub.domain.carts import MAX_LINES, MAX_QTY, close_cart, get_cart
 from app.hub.domain.orders import OrderError, create_order
 from app.hub.domain.registry import ID_ALPHABET
 from app.hub.protocol.common import Rejected, canonical_json, invalid, parse_id

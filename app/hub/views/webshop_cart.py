@@ -23,7 +23,7 @@ from flask_babel import gettext as _
 
 from app.core import cart_codec as cartcodec
 from app.core.qr import render_qr
-from app.hub.domain import carts, keys
+from app.hub.domain import cart_prices, carts, keys
 from app.hub.storage import get_db
 from app.hub.views.webshop import (
     blueprint,
@@ -68,7 +68,7 @@ def add_to_cart() -> ResponseReturnValue:
 def _cart_context(cart: dict[str, Any] | None) -> dict[str, Any]:
     db = get_db()
     lines = carts.cart_lines(db, cart["id"]) if cart else []
-    priced = carts.priced_lines(db, lines)
+    priced = cart_prices.priced_lines(db, lines)
     version = ""
     if cart:
         version = hashlib.sha256(f"{cart['id']}:{cart['updated_at']}:{lines}".encode()).hexdigest()[
@@ -190,7 +190,7 @@ def import_cart() -> ResponseReturnValue:
             "dropped": result["dropped"][:20],
             "changed": result["changed"][:20],
         }
-    names = carts.catalog_rows(db, [c["sku"] for c in result["changed"]])
+    names = cart_prices.catalog_rows(db, [c["sku"] for c in result["changed"]])
     changed = [
         {**c, "name": display_name(names[c["sku"]], "name") if c["sku"] in names else c["sku"]}
         for c in result["changed"]

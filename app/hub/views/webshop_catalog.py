@@ -22,7 +22,7 @@ from flask.typing import ResponseReturnValue
 
 from app.core import catalog
 from app.core.search import QueryTooLong, fold, tokens
-from app.hub.domain import carts
+from app.hub.domain import cart_prices
 from app.hub.storage import get_db
 from app.hub.views.webshop import blueprint, safe_back
 from app.web.i18n import LANGUAGES, current_lang
@@ -54,7 +54,7 @@ def _swatch(hex_colour: str) -> str:
 def _cards(db: Any, products: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Product summaries with today's web price (promotions through the one pricing door)."""
     for p in products:
-        p["price_now"] = carts.unit_price(db, p)
+        p["price_now"] = cart_prices.unit_price(db, p)
     return products
 
 
@@ -153,7 +153,7 @@ def product(ref: str) -> ResponseReturnValue:
     for v in sizes:
         base = v["price_cents"] if v["price_cents"] is not None else p["price_cents"]
         v["base_cents"] = base
-        v["price_now"] = carts.unit_price(db, p, v)
+        v["price_now"] = cart_prices.unit_price(db, p, v)
         v["in_stores"] = int(online.get(v["sku"]) or 0)
     return render_template(
         "hub/shop/product.html",

@@ -10,7 +10,7 @@ from flask import abort, current_app, flash, redirect, render_template, request,
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 
-from app.hub.domain import carts, keys
+from app.hub.domain import cart_prices, carts, keys
 from app.hub.domain.order_rows import get_order_by_number
 from app.hub.domain.orders import OrderError, check_access_key
 from app.hub.storage import get_db
@@ -26,7 +26,7 @@ MY_ORDERS_MAX = 20  # the session cookie holds at most this many (number, key) p
 def _checkout_context(cart: dict[str, Any], store_id: str | None) -> dict[str, Any]:
     db = get_db()
     lines = carts.cart_lines(db, cart["id"])
-    priced = carts.priced_lines(db, lines)
+    priced = cart_prices.priced_lines(db, lines)
     stores = carts.stores(db)
     counts = carts.availability(db, lines)
     for s in stores:
