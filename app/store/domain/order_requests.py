@@ -17,15 +17,18 @@ from sqlite_utils import Database
 from app.core import cart_codec as carts
 from app.core import clock, pricing
 from app.core import db as dbmod
-from app.core.protocol import ORDER_REQUEST
+from app.core.protocol import (
+    MAX_ADDRESS_LINE,
+    MAX_CUSTOMER_NAME,
+    MAX_EMAIL,
+    ORDER_REQUEST,
+    POSTCODE_PATTERN,
+)
 from app.store.domain import outbox
 from app.store.domain.carts import revoke_locally
 from app.store.domain.staff import audit
 
-MAX_NAME = 80
-MAX_EMAIL = 254
-MAX_ADDRESS = 120
-_POSTCODE = re.compile(r"[0-9A-Za-z -]{3,10}")
+_POSTCODE = re.compile(POSTCODE_PATTERN)
 
 
 def check_customer(
@@ -35,7 +38,7 @@ def check_customer(
     if fulfilment not in ("pickup", "home"):
         raise ValueError("fulfilment")
     name, email = (name or "").strip(), (email or "").strip()
-    if not name or len(name) > MAX_NAME:
+    if not name or len(name) > MAX_CUSTOMER_NAME:
         raise ValueError("name")
     local, _, domain = email.partition("@")
     if len(email) > MAX_EMAIL or not local or "." not in domain or "@" in domain or " " in email:
@@ -44,7 +47,7 @@ def check_customer(
     if fulfilment == "home":
         address = {k: (v or "").strip() for k, v in (address or {}).items()}
         for key in ("line1", "city"):
-            if not address.get(key) or len(address[key]) > MAX_ADDRESS:
+            if not address.get(key) or len(address[key]) > MAX_ADDRESS_LINE:
                 raise ValueError(key)
         if not _POSTCODE.fullmatch(address.get("postcode", "")):
             raise ValueError("postcode")
