@@ -212,6 +212,26 @@ def test_login_form_refuses_a_post_without_csrf_token(module_hub):
     assert answer.status_code == 400
 
 
+def test_every_console_blueprint_has_the_console_error_pages(hub_data):
+    """Each /hq module has its own blueprint: a form without its token and a body past
+    the upload limit get the console's pages on every one of them, and the head-office
+    API's modules answer a too-large body in JSON, without asking for a CSRF token."""
+    from app.hub.app import create_hub_app
+
+    client = create_hub_app({"DATA_DIR": str(hub_data)}).test_client()
+    big = b"x" * (12 * 1024 * 1024)
+    for path in ("/hq/logout", "/hq/flotte/s-1/bloquees/t-1", "/hq/promotions/nouvelle"):
+        answer = client.post(path, data={"action": "retry"})
+        assert answer.status_code == 400 and "Formulaire expiré" in answer.text, path
+        answer = client.post(path, data=big, content_type="application/octet-stream")
+        assert answer.status_code == 413 and answer.mimetype == "text/html", path
+    for method, path in (("GET", "/api/v1/hq/stores"), ("POST", "/api/v1/hq/promotions")):
+        answer = client.open(path, method=method, data=big, content_type="application/json")
+        assert answer.status_code == 413 and answer.get_json()["error"] == "too_large", path
+    answer = client.post("/api/v1/hq/promotions", json={})
+    assert answer.status_code == 401  # a token is asked for, not a CSRF token
+
+
 def test_failed_logins_do_not_tell_which_emails_exist_and_lock_over_http(module_hub):
     base = module_hub.url
     user = make_user(module_hub.data, "marketing")
