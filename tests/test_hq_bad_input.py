@@ -219,9 +219,7 @@ JSON_VALUE = st.recursive(
 
 
 @settings(max_examples=120, deadline=None, suppress_health_check=list(HealthCheck))
-@given(
-    field=st.sampled_from(sorted(set(EDITABLE) | {"starts_at", "ends_at"})), value=JSON_VALUE
-)
+@given(field=st.sampled_from(sorted(set(EDITABLE) | {"starts_at", "ends_at"})), value=JSON_VALUE)
 def test_any_json_in_any_field_is_never_a_server_error(api, field, value):
     hub, session = api
     resp = send(session, "POST", hub.url + API, json.dumps(body(**{field: value})))
