@@ -9,7 +9,7 @@ from typing import Any
 
 import requests
 
-from app.hub.domain import hq_users as hqauth
+from app.hub.domain import hq_users
 from app.hub.storage import open_db
 
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -19,7 +19,7 @@ def make_user(data: Path, role: str, password: str = "correct-horse-42") -> dict
     """A head-office user with a fresh e-mail, in a hub data directory; with its password."""
     db = open_db(data)
     try:
-        user = hqauth.add_user(
+        user = hq_users.add_user(
             db, f"{role}-{secrets.token_hex(4)}@siege.test", f"Test {role}", role, password
         )
     finally:
@@ -31,7 +31,7 @@ def make_token(data: Path, role: str) -> str:
     """An API token with ``role`` in a hub data directory."""
     db = open_db(data)
     try:
-        return hqauth.create_token(db, f"test {role}", role)
+        return hq_users.create_token(db, f"test {role}", role)
     finally:
         db.close()
 

@@ -10,7 +10,7 @@ import requests
 
 from app.core import clock
 from app.core import db as dbmod
-from app.hub.domain import hq_users as hqauth
+from app.hub.domain import hq_users
 from app.hub.storage import db_path, open_db
 
 from .hq_helpers import csrf_token, logged_in, login, make_token, make_user
@@ -23,7 +23,7 @@ pytestmark = pytest.mark.clock  # lockouts and session ages
 def _audit(data, action: str) -> list[dict]:
     db = open_db(data)
     try:
-        return [e for e in hqauth.recent_audit(db, 1000) if e["action"] == action]
+        return [e for e in hq_users.recent_audit(db, 1000) if e["action"] == action]
     finally:
         db.close()
 
@@ -33,7 +33,7 @@ def _audit(data, action: str) -> list[dict]:
 
 def test_passwords_are_stored_hashed_and_users_validated(hub_data):
     db = open_db(hub_data)
-    user = hqauth.add_user(db, "  Lea@Siege.test ", "Léa", "marketing", "a-long-password")
+    user = hq_users.add_user(db, "  Lea@Siege.test ", "Léa", "marketing", "a-long-password")
     assert user["email"] == "lea@siege.test" and "password_hash" not in user
     stored = db.execute("SELECT password_hash FROM hq_users WHERE id = ?", [user["id"]]).fetchone()
     assert stored[0].startswith("scrypt$") and "a-long-password" not in stored[0]
@@ -45,43 +45,43 @@ def test_passwords_are_stored_hashed_and_users_validated(hub_data):
         (("x@siege.test", "X", "admin", "short"), "password"),
         (("x@siege.test", " ", "admin", "another-password"), "name"),
     ]:
-        with pytest.raises(hqauth.HqError) as refused:
-            hqauth.add_user(db, *args)
+        with pytest.raises(hq_users.HqError) as refused:
+            hq_users.add_user(db, *args)
         assert refused.value.code == code
     db.close()
 
 
 def test_five_wrong_passwords_lock_and_each_lockout_grows(hub_data):
     db = open_db(hub_data)
-    hqauth.add_user(db, "ops@siege.test", "Ops", "operations", "right-password")
+    hq_users.add_user(db, "ops@siege.test", "Ops", "operations", "right-password")
     t0 = clock.utcnow()
-    for i in range(hqauth.MAX_ATTEMPTS):
-        assert hqauth.authenticate(db, "ops@siege.test", f"wrong-{i}", now=t0) is None
+    for i in range(hq_users.MAX_ATTEMPTS):
+        assert hq_users.authenticate(db, "ops@siege.test", f"wrong-{i}", now=t0) is None
     # Locked: even the right password is refused, with the same answer as a wrong one.
-    assert hqauth.authenticate(db, "ops@siege.test", "right-password", now=t0) is None
-    t1 = t0 + timedelta(seconds=hqauth.FIRST_LOCKOUT_S + 1)
-    assert hqauth.authenticate(db, "OPS@siege.test", "right-password", now=t1)["role"] == (
+    assert hq_users.authenticate(db, "ops@siege.test", "right-password", now=t0) is None
+    t1 = t0 + timedelta(seconds=hq_users.FIRST_LOCKOUT_S + 1)
+    assert hq_users.authenticate(db, "OPS@siege.test", "right-password", now=t1)["role"] == (
         "operations"
     )
     # A right password clears the lockouts: the next one is the first again.
-    for i in range(hqauth.MAX_ATTEMPTS):
-        hqauth.authenticate(db, "ops@siege.test", f"wrong-{i}", now=t1)
+    for i in range(hq_users.MAX_ATTEMPTS):
+        hq_users.authenticate(db, "ops@siege.test", f"wrong-{i}", now=t1)
     row = db.execute(
         "SELECT lockouts, locked_until FROM hq_users WHERE email = 'ops@siege.test'"
     ).fetchone()
     assert row[0] == 1
     # Without a success in between, the second lockout lasts twice as long.
     t2 = clock.parse_iso(row[1]) + timedelta(seconds=1)
-    for i in range(hqauth.MAX_ATTEMPTS):
-        hqauth.authenticate(db, "ops@siege.test", f"again-{i}", now=t2)
+    for i in range(hq_users.MAX_ATTEMPTS):
+        hq_users.authenticate(db, "ops@siege.test", f"again-{i}", now=t2)
     lockouts, until = db.execute(
         "SELECT lockouts, locked_until FROM hq_users WHERE email = 'ops@siege.test'"
     ).fetchone()
     assert lockouts == 2
     assert (clock.parse_iso(until) - t2).total_seconds() == pytest.approx(
-        2 * hqauth.FIRST_LOCKOUT_S, abs=1
+        2 * hq_users.FIRST_LOCKOUT_S, abs=1
     )
-    actions = [e["action"] for e in hqauth.recent_audit(db, 100)]
+    actions = [e["action"] for e in hq_users.recent_audit(db, 100)]
     assert actions.count("login.locked") == 3 and "login.refused_locked" in actions
     db.close()
 
@@ -90,14 +90,14 @@ def test_guesses_at_the_same_time_are_all_counted_and_do_not_hold_the_write_lock
     import threading
 
     db = open_db(hub_data)
-    hqauth.add_user(db, "ops@siege.test", "Ops", "operations", "right-password")
+    hq_users.add_user(db, "ops@siege.test", "Ops", "operations", "right-password")
     db.close()
     barrier = threading.Barrier(4)
 
     def guess(i: int) -> None:
         conn = dbmod.connect(db_path(hub_data))
         barrier.wait()
-        hqauth.authenticate(conn, "ops@siege.test", f"wrong-{i}")
+        hq_users.authenticate(conn, "ops@siege.test", f"wrong-{i}")
         conn.close()
 
     threads = [threading.Thread(target=guess, args=(i,)) for i in range(4)]
@@ -122,7 +122,7 @@ def test_guesses_at_the_same_time_are_all_counted_and_do_not_hold_the_write_lock
 
     module.verify_secret = spy
     try:
-        hqauth.authenticate(db, "ops@siege.test", "right-password")
+        hq_users.authenticate(db, "ops@siege.test", "right-password")
     finally:
         module.verify_secret = real
     assert seen == [False]
@@ -131,27 +131,27 @@ def test_guesses_at_the_same_time_are_all_counted_and_do_not_hold_the_write_lock
 
 def test_unknown_and_disabled_accounts_look_like_a_wrong_password(hub_data):
     db = open_db(hub_data)
-    user = hqauth.add_user(db, "gone@siege.test", "Gone", "admin", "right-password")
-    hqauth.set_disabled(db, user["id"], True)
-    assert hqauth.authenticate(db, "gone@siege.test", "right-password") is None
-    assert hqauth.authenticate(db, "nobody@siege.test", "right-password") is None
-    actions = [e["action"] for e in hqauth.recent_audit(db, 10)]
+    user = hq_users.add_user(db, "gone@siege.test", "Gone", "admin", "right-password")
+    hq_users.set_disabled(db, user["id"], True)
+    assert hq_users.authenticate(db, "gone@siege.test", "right-password") is None
+    assert hq_users.authenticate(db, "nobody@siege.test", "right-password") is None
+    actions = [e["action"] for e in hq_users.recent_audit(db, 10)]
     assert actions[:2] == ["login.failed", "login.refused_disabled"]
     db.close()
 
 
 def test_tokens_are_kept_as_hashes_and_can_be_revoked(hub_data):
     db = open_db(hub_data)
-    token = hqauth.create_token(db, "BI export", "operations")
+    token = hq_users.create_token(db, "BI export", "operations")
     assert token.startswith("hqt_") and len(token) > 40
-    found = hqauth.check_token(db, token)
+    found = hq_users.check_token(db, token)
     assert found["role"] == "operations" and found["name"] == "BI export"
-    assert hqauth.check_token(db, token + "x") is None
-    assert hqauth.check_token(db, "hqt_" + "A" * 43) is None
+    assert hq_users.check_token(db, token + "x") is None
+    assert hq_users.check_token(db, "hqt_" + "A" * 43) is None
     db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     assert token.encode() not in db_path(hub_data).read_bytes()
-    assert hqauth.revoke_token(db, found["id"])
-    assert hqauth.check_token(db, token) is None
+    assert hq_users.revoke_token(db, found["id"])
+    assert hq_users.check_token(db, token) is None
     db.close()
 
 
@@ -244,7 +244,7 @@ def test_failed_logins_do_not_tell_which_emails_exist_and_lock_over_http(module_
         return csrf_token_free(html)
 
     assert strip(known.text) == strip(unknown.text)
-    for i in range(hqauth.MAX_ATTEMPTS - 1):
+    for i in range(hq_users.MAX_ATTEMPTS - 1):
         login(base, user["email"], f"wrong-password-{i + 2}")
     # Locked now: the right password is refused the same way.
     _, locked = login(base, user["email"], user["password"])
@@ -419,7 +419,9 @@ def test_demo_makes_one_user_per_role_and_a_token_once(hub_template, tmp_path):
             "operations",
         ]
         for user in demo.DEMO_HQ_USERS:
-            assert hqauth.authenticate(db, user["email"], user["password"])["role"] == user["role"]
-        assert hqauth.check_token(db, first["api_token"])["role"] == "admin"
+            assert (
+                hq_users.authenticate(db, user["email"], user["password"])["role"] == user["role"]
+            )
+        assert hq_users.check_token(db, first["api_token"])["role"] == "admin"
     finally:
         db.close()

@@ -19,7 +19,7 @@ import pytest
 import requests
 
 from app.core import db as dbmod
-from app.hub.domain import hq_users as hqauth
+from app.hub.domain import hq_users
 from app.hub.storage import open_db
 from app.store.domain import staff as staffauth
 
@@ -191,7 +191,7 @@ def _hq_logout(hub: HubServer, client: requests.Session, user: dict) -> None:
 def _hq_password_change(hub: HubServer, client: requests.Session, user: dict) -> None:
     db = open_db(hub.data)
     try:
-        assert hqauth.set_password(db, user["id"], "another-long-password")
+        assert hq_users.set_password(db, user["id"], "another-long-password")
     finally:
         db.close()
 
@@ -199,13 +199,13 @@ def _hq_password_change(hub: HubServer, client: requests.Session, user: dict) ->
 def _hq_role_change(hub: HubServer, client: requests.Session, user: dict) -> None:
     db = open_db(hub.data)
     try:
-        assert hqauth.set_role(db, user["id"], "marketing")
+        assert hq_users.set_role(db, user["id"], "marketing")
     finally:
         db.close()
 
 
 def _hq_lockout(hub: HubServer, client: requests.Session, user: dict) -> None:
-    for _ in range(hqauth.MAX_ATTEMPTS):
+    for _ in range(hq_users.MAX_ATTEMPTS):
         _session, answer = login(hub.url, user["email"], "wrong-password-123")
         assert answer.status_code == 401
 
@@ -213,8 +213,8 @@ def _hq_lockout(hub: HubServer, client: requests.Session, user: dict) -> None:
 def _hq_disabled(hub: HubServer, client: requests.Session, user: dict) -> None:
     db = open_db(hub.data)
     try:
-        assert hqauth.set_disabled(db, user["id"], True)
-        assert hqauth.set_disabled(db, user["id"], False)  # enabled again: still ended
+        assert hq_users.set_disabled(db, user["id"], True)
+        assert hq_users.set_disabled(db, user["id"], False)  # enabled again: still ended
     finally:
         db.close()
 
@@ -249,11 +249,11 @@ def test_head_office_bad_role_or_password_is_refused_and_ends_nothing(hub: HubSe
     _client, copy, user = _hq(hub)
     db = open_db(hub.data)
     try:
-        with pytest.raises(hqauth.HqError):
-            hqauth.set_role(db, user["id"], "owner")
-        with pytest.raises(hqauth.HqError):
-            hqauth.set_password(db, user["id"], "short")
-        assert not hqauth.set_role(db, "hu-nobody", "admin")
+        with pytest.raises(hq_users.HqError):
+            hq_users.set_role(db, user["id"], "owner")
+        with pytest.raises(hq_users.HqError):
+            hq_users.set_password(db, user["id"], "short")
+        assert not hq_users.set_role(db, "hu-nobody", "admin")
     finally:
         db.close()
     assert_logged_in(copy, hub.url + HQ_PAGE)

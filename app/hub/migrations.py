@@ -31,7 +31,7 @@ def m001_stores_catalog_sync(db: Database) -> None:
             created_at TEXT NOT NULL
         )""",
         # categories, products and variants: the same columns as the store's m001, so
-        # app.seed.seed_catalog fills both and a change's data maps 1:1 onto a store row.
+        # app.demo.seed.seed_catalog fills both and a change's data maps 1:1 onto a store row.
         """CREATE TABLE categories (
             id INTEGER PRIMARY KEY,
             slug TEXT NOT NULL UNIQUE,
@@ -219,9 +219,9 @@ def m002_click_and_collect(db: Database) -> None:
 @hub_migrations(name="m003_web_shop")
 def m003_web_shop(db: Database) -> None:
     for sql in (
-        # Online carts (app/hub/domain/carts.py). id is app.carts.new_cart_id(): ~98 random bits,
-        # the only thing a cart QR names. An ordered or revoked cart is kept (its id is
-        # on the feed as a revocation) but no longer opens anywhere.
+        # Online carts (app/hub/domain/carts.py). id is app.core.cart_codec.new_cart_id():
+        # ~98 random bits, the only thing a cart QR names. An ordered or revoked cart is kept
+        # (its id is on the feed as a revocation) but no longer opens anywhere.
         """CREATE TABLE carts (
             id TEXT PRIMARY KEY,
             status TEXT NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'ordered', 'revoked')),
@@ -285,8 +285,8 @@ def m003_web_shop(db: Database) -> None:
 def m004_head_office(db: Database) -> None:
     for sql in (
         # Head-office console users. Ids are random ("hu-" + 12 hex); the password is
-        # stored as a scrypt hash only (app.staffauth.hash_secret). Wrong passwords
-        # count up to a lockout that grows, like the staff PINs (hqauth.py).
+        # stored as a scrypt hash only (app.core.secrets.hash_secret). Wrong passwords
+        # count up to a lockout that grows, like the staff PINs (app/hub/domain/hq_users.py).
         """CREATE TABLE hq_users (
             id TEXT PRIMARY KEY,
             email TEXT NOT NULL UNIQUE,
@@ -300,7 +300,7 @@ def m004_head_office(db: Database) -> None:
             disabled INTEGER NOT NULL DEFAULT 0 CHECK (disabled IN (0, 1))
         )""",
         # API tokens for head-office tools: only a SHA-256 of the token is kept
-        # (see hqauth.create_token for why a fast hash is right for these).
+        # (see app.hub.domain.hq_users.create_token for why a fast hash is right for these).
         """CREATE TABLE hq_tokens (
             id TEXT PRIMARY KEY,
             name TEXT NOT NULL,

@@ -54,7 +54,7 @@ def price_items(
     store_id: str | None = None,
     now: datetime | None = None,
 ) -> PricedCart:
-    """Price a cart: the one place the hub's web shop calls :func:`app.pricing.price_cart`.
+    """Price a cart: the one place the hub's web shop calls :func:`app.core.pricing.price_cart`.
 
     ``store_id`` None is the web price (no store-only promotion), as on the shop's pages.
     """

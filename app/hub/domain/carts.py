@@ -1,10 +1,10 @@
 """Online carts at the hub: lines, the cart QR token, checkout and revocation.
 
-A cart lives at the hub under a random id (:func:`app.carts.new_cart_id`). Its QR code
-carries a hub-signed ``cart`` token (:func:`app.carts.mint_cart_token`): the lines
+A cart lives at the hub under a random id (:func:`app.core.cart_codec.new_cart_id`). Its QR
+code carries a hub-signed ``cart`` token (:func:`app.core.cart_codec.mint_cart_token`): the lines
 themselves when they fit, else only the id, which a store then looks up with
 ``GET /api/v1/carts/{id}`` (:func:`lookup_data`). Checking a cart out places a web
-order (:func:`app.hub.orders.create_order`) and revokes the cart in the same database
+order (:func:`app.hub.domain.orders.create_order`) and revokes the cart in the same database
 transaction: a ``revocation`` change tells every store to refuse its QR code from then
 on, so one cart never becomes two orders nor opens again at a kiosk.
 
@@ -333,7 +333,7 @@ def checkout(
     The order records the web prices the cart page showed
     (:func:`app.hub.domain.cart_prices.price_items`, no store: the shop's pages price
     without one) at ``now``, promotions included.
-    Returns :func:`app.hub.orders.create_order`'s result. Raises CartError (cart
+    Returns :func:`app.hub.domain.orders.create_order`'s result. Raises CartError (cart
     unknown, closed or empty) or OrderError (bad customer, out of stock, unknown store).
     """
     now = now or utcnow()

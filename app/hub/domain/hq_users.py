@@ -1,7 +1,7 @@
 """Head-office users, API tokens and the audit log (domain code, no Flask).
 
 Users log in to the console (``/hq``) with an e-mail and a password, stored as a scrypt
-hash (:func:`app.staffauth.hash_secret`). Five wrong passwords lock the account, for
+hash (:func:`app.core.secrets.hash_secret`). Five wrong passwords lock the account, for
 30 s the first time and twice as long each time after (at most an hour), until a right
 password resets the count: that is the login's rate limit. A failed login never says
 whether the e-mail exists: unknown, disabled, locked and wrong all look the same, and

@@ -65,7 +65,7 @@ def new_pickup_code() -> str:
 
 
 def demo_code_hash(code: str) -> str:
-    """A cheap scrypt hash in :func:`app.staffauth.hash_secret`'s format.
+    """A cheap scrypt hash in :func:`app.core.secrets.hash_secret`'s format.
 
     Only for codes that are public anyway (demo orders listed in demo.json, benchmark
     orders): the store verifies it with the parameters written in the hash itself.
@@ -261,11 +261,12 @@ def create_order(
 ) -> dict[str, Any]:
     """Place a web order for pickup in ``store_id``; return ``{order, pickup_code, ...}``.
 
-    ``priced`` is the cart as the shopper was shown it (:func:`app.hub.carts.price_items`):
-    each line then records that unit price and promotion discount, so the order costs
-    what was shown (DESIGN.md, invariant 4). It must cover exactly the order's skus and
-    (merged) quantities, else ``OrderError("invalid_lines")``. Without it (seed, bench
-    and demo orders) lines are at today's base price with no discount.
+    ``priced`` is the cart as the shopper was shown it
+    (:func:`app.hub.domain.cart_prices.price_items`): each line then records that unit
+    price and promotion discount, so the order costs what was shown (DESIGN.md, invariant
+    4). It must cover exactly the order's skus and (merged) quantities, else
+    ``OrderError("invalid_lines")``. Without it (seed, bench and demo orders) lines are at
+    today's base price with no discount.
 
     Reserves the units (raises ``OrderError("out_of_stock")`` when the store's level is
     short unless ``check_stock`` is False), sends the order to its store only, and

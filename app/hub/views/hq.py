@@ -30,8 +30,7 @@ from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from app.core import clock
-from app.hub.domain import hq_users as hqauth
-from app.hub.domain import promo_images
+from app.hub.domain import hq_users, promo_images
 from app.hub.storage import get_db
 from app.web.htmx import htmx
 from app.web.security import safe_next
@@ -73,7 +72,7 @@ def current_user() -> dict[str, Any] | None:
     """The logged-in head-office user (read from the database once per request), or None.
 
     A disabled user, a session older than SESSION_MAX_S, or one ended on the server
-    (hqauth.revoke_session/revoke_sessions), counts as logged out.
+    (hq_users.revoke_session/revoke_sessions), counts as logged out.
     """
     if "hq_user_cached" in g:
         return g.hq_user_cached
@@ -83,11 +82,11 @@ def current_user() -> dict[str, Any] | None:
     if user_id and isinstance(started, (int, float)):
         fresh = clock.utcnow().timestamp() - started < SESSION_MAX_S
         db = get_db()
-        found = hqauth.get_user(db, user_id) if fresh else None
+        found = hq_users.get_user(db, user_id) if fresh else None
         # Live on the server too: a logout, a password or role change or a lockout ended
         # it, even for a copy of this cookie.
         if found and not found["disabled"]:
-            if hqauth.session_live(db, session.get("hq_sid"), user_id):
+            if hq_users.session_live(db, session.get("hq_sid"), user_id):
                 user = found
     g.hq_user_cached = user
     return user
@@ -106,7 +105,7 @@ def login_required(*roles: str) -> Callable[[Callable[..., Any]], Callable[..., 
     Not logged in: a redirect to the login page (an htmx request is told to load it as
     a whole page). Logged in with another role: the 403 page.
     """
-    hqauth.check_roles(roles)
+    hq_users.check_roles(roles)
 
     def decorator(view: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(view)
@@ -134,7 +133,7 @@ def forbidden() -> ResponseReturnValue:
 def audit(action: str, detail: dict[str, Any]) -> None:
     """Record ``action`` by the logged-in user or the API token of this request, with IP."""
     actor = current_user() or g.get("hq_token")
-    hqauth.record_audit(get_db(), actor, action, detail, client_ip())
+    hq_users.record_audit(get_db(), actor, action, detail, client_ip())
 
 
 def console_context() -> dict[str, Any]:
@@ -178,7 +177,7 @@ def login() -> ResponseReturnValue:
     email = ""
     if request.method == "POST":
         email = request.form.get("email", "")[:254]
-        user = hqauth.authenticate(
+        user = hq_users.authenticate(
             get_db(), email, request.form.get("password", ""), ip=client_ip()
         )
         if user is not None:
@@ -188,7 +187,7 @@ def login() -> ResponseReturnValue:
             session.clear()
             session["hq_user"] = user["id"]
             session["hq_login_at"] = int(clock.utcnow().timestamp())
-            session["hq_sid"] = hqauth.open_session(get_db(), user["id"])
+            session["hq_sid"] = hq_users.open_session(get_db(), user["id"])
             return redirect(next_url)
         # One message for every refusal: it must not tell which e-mails exist.
         error = (
@@ -206,8 +205,8 @@ def logout() -> ResponseReturnValue:
     """End the console session."""
     user = current_user()
     if user:
-        hqauth.revoke_session(get_db(), session.get("hq_sid"))  # a copied cookie ends too
-        hqauth.record_audit(get_db(), user, "logout", {}, client_ip())
+        hq_users.revoke_session(get_db(), session.get("hq_sid"))  # a copied cookie ends too
+        hq_users.record_audit(get_db(), user, "logout", {}, client_ip())
     session.clear()
     return redirect(url_for("hq.login"))
 
@@ -234,7 +233,7 @@ def audit_log() -> ResponseReturnValue:
     before = request.args.get("avant", type=int)
     if before is not None and not 0 < before < 2**62:  # SQLite integers are 64-bit
         before = None
-    entries = hqauth.recent_audit(get_db(), limit=200, before_id=before)
+    entries = hq_users.recent_audit(get_db(), limit=200, before_id=before)
     if user["role"] != "admin":
         entries = [e for e in entries if e["actor_id"] == user["id"]]
     return render_template("hq/audit.html", entries=entries)
@@ -247,9 +246,9 @@ def users() -> ResponseReturnValue:
     db = get_db()
     return render_template(
         "hq/users.html",
-        users=hqauth.list_users(db),
-        tokens=hqauth.list_tokens(db),
-        roles=hqauth.ROLES,
+        users=hq_users.list_users(db),
+        tokens=hq_users.list_tokens(db),
+        roles=hq_users.ROLES,
         form=request.form,
         error=None,
         new_token=None,
@@ -263,27 +262,27 @@ def add_user() -> ResponseReturnValue:
     db = get_db()
     form = request.form
     try:
-        user = hqauth.add_user(
+        user = hq_users.add_user(
             db,
             form.get("email", ""),
             form.get("name", ""),
             form.get("role", ""),
             form.get("password", ""),
         )
-    except hqauth.HqError as exc:
+    except hq_users.HqError as exc:
         messages = {
             "email": "Adresse e-mail invalide.",
             "name": "Indiquez un nom (80 caractères au plus).",
             "role": "Choisissez un rôle.",
-            "password": f"Le mot de passe doit faire au moins {hqauth.PASSWORD_MIN} caractères.",
+            "password": f"Le mot de passe doit faire au moins {hq_users.PASSWORD_MIN} caractères.",
             "exists": "Un utilisateur a déjà cette adresse e-mail.",
         }
         return (
             render_template(
                 "hq/users.html",
-                users=hqauth.list_users(db),
-                tokens=hqauth.list_tokens(db),
-                roles=hqauth.ROLES,
+                users=hq_users.list_users(db),
+                tokens=hq_users.list_tokens(db),
+                roles=hq_users.ROLES,
                 form=form,
                 error=messages.get(exc.code, str(exc)),
                 new_token=None,
@@ -303,7 +302,7 @@ def disable_user(user_id: str) -> ResponseReturnValue:
     assert user is not None
     if user_id == user["id"]:
         flash("Vous ne pouvez pas désactiver votre propre compte.")
-    elif hqauth.set_disabled(get_db(), user_id, True):
+    elif hq_users.set_disabled(get_db(), user_id, True):
         audit("user.disabled", {"user_id": user_id})
         flash("Utilisateur désactivé.")
     return redirect(url_for("hq.users"))
@@ -313,7 +312,7 @@ def disable_user(user_id: str) -> ResponseReturnValue:
 @login_required("admin")
 def enable_user(user_id: str) -> ResponseReturnValue:
     """Enable a disabled user again (admin)."""
-    if hqauth.set_disabled(get_db(), user_id, False):
+    if hq_users.set_disabled(get_db(), user_id, False):
         audit("user.enabled", {"user_id": user_id})
         flash("Utilisateur réactivé.")
     return redirect(url_for("hq.users"))
@@ -326,16 +325,16 @@ def add_token() -> ResponseReturnValue:
     db = get_db()
     form = request.form
     try:
-        token = hqauth.create_token(db, form.get("name", ""), form.get("role", ""))
-    except hqauth.HqError:
+        token = hq_users.create_token(db, form.get("name", ""), form.get("role", ""))
+    except hq_users.HqError:
         flash("Indiquez un nom et un rôle pour le jeton.")
         return redirect(url_for("hq.users"))
     audit("token.created", {"name": form.get("name", "")[:80], "role": form.get("role")})
     return render_template(
         "hq/users.html",
-        users=hqauth.list_users(db),
-        tokens=hqauth.list_tokens(db),
-        roles=hqauth.ROLES,
+        users=hq_users.list_users(db),
+        tokens=hq_users.list_tokens(db),
+        roles=hq_users.ROLES,
         form={},
         error=None,
         new_token=token,
@@ -346,7 +345,7 @@ def add_token() -> ResponseReturnValue:
 @login_required("admin")
 def revoke_token(token_id: str) -> ResponseReturnValue:
     """Revoke an API token (admin)."""
-    if hqauth.revoke_token(get_db(), token_id):
+    if hq_users.revoke_token(get_db(), token_id):
         audit("token.revoked", {"token_id": token_id})
         flash("Jeton révoqué.")
     return redirect(url_for("hq.users"))

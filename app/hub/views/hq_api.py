@@ -16,8 +16,7 @@ from flask import Blueprint, current_app, g, jsonify, request
 from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from app.hub.domain import fleet_dashboard, promo_images
-from app.hub.domain import hq_users as hqauth
+from app.hub.domain import fleet_dashboard, hq_users, promo_images
 from app.hub.storage import get_db
 from app.web.security import csrf
 
@@ -52,14 +51,14 @@ def token_required(*roles: str) -> Callable[[Callable[..., Any]], Callable[..., 
     """API views for a bearer token with one of ``roles`` (none: any; admin always).
 
     The token (``{id, name, role}``) is in ``g.hq_token`` for the view and for
-    :func:`app.hub.hq.audit`.
+    :func:`app.hub.views.hq.audit`.
     """
-    hqauth.check_roles(roles)
+    hq_users.check_roles(roles)
 
     def decorator(view: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> ResponseReturnValue:
-            token = hqauth.check_token(get_db(), _bearer())
+            token = hq_users.check_token(get_db(), _bearer())
             if token is None:
                 response = jsonify(error="unauthorized", message="a valid bearer token is needed")
                 response.headers["WWW-Authenticate"] = 'Bearer realm="hq"'

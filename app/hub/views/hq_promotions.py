@@ -172,7 +172,11 @@ def unpublish_promotion(promotion_id: str) -> ResponseReturnValue:
 
 
 def preview_banner(row: dict[str, Any], lang: str) -> dict[str, Any]:
-    """The banner as a kiosk shows it (same fields as app.kiosk_promotions)."""
+    """The banner as a kiosk shows it.
+
+    Same fields as a banner of the store's ``app.store.views.promotions.slots_context``
+    (named here, never imported: the hub imports no store code).
+    """
     image_url = None
     if row["image_hash"]:
         image_url = url_for(

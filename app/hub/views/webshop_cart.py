@@ -127,7 +127,7 @@ def empty_cart() -> ResponseReturnValue:
 
 @bp.get("/panier/qr.png")
 def cart_qr() -> ResponseReturnValue:
-    """This browser's cart as a QR code: a hub-signed ``cart`` token (app.carts)."""
+    """This browser's cart as a QR code: a hub-signed ``cart`` token (app.core.cart_codec)."""
     cart = session_cart()
     db = get_db()
     if cart is None or not carts.cart_lines(db, cart["id"]):
