@@ -27,7 +27,7 @@ from app.hub.views import (
     webshop_checkout,
 )
 from app.web import i18n, jsonguard, security
-from app.web.extensions import htmx
+from app.web.htmx import htmx
 from app.web.security import csrf
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -68,9 +68,12 @@ BLUEPRINTS: tuple[Blueprint, ...] = (
     hq_api.bp,
     hq_promotions_api.bp,
 )
-# What every page's template sees, by area: the console's user and labels; the web
-# shop's cart badge and language (each returns nothing outside its area).
+# What every page's template sees: the web shop's cart badge and language (only on
+# pages under /shop/; elsewhere it adds nothing), and the console's user, role checks
+# and labels (on every page: it reads the session, so outside /hq it finds no user).
 CONTEXT_PROCESSORS = (webshop.shop_context, hq.console_context)
+# Jinja filters for every hub template (web shop and console alike), by name.
+TEMPLATE_FILTERS = {"euros": shop.euros, "fr_datetime": shop.fr_datetime}
 
 
 def _upload_limit(app: Flask, path: str, endpoint: str | None) -> int:
@@ -124,6 +127,8 @@ def create_hub_app(test_config: dict[str, Any] | None = None) -> Flask:
         app.register_blueprint(blueprint)
     for context_processor in CONTEXT_PROCESSORS:
         app.context_processor(context_processor)
+    for name, template_filter in TEMPLATE_FILTERS.items():
+        app.add_template_filter(template_filter, name)
     # Feed pages and transaction results are per store and change constantly; a
     # response that says how it may be cached (a product picture) keeps its own rule.
     security.send_security_headers(app, default_cache_control="no-store")

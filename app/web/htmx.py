@@ -3,11 +3,17 @@ the one rule for a URL that answers a whole page or, to htmx, its partial alone.
 
 from __future__ import annotations
 
-from flask import Response
+from collections.abc import Callable, Mapping
+from typing import Any
 
-from app.web.extensions import htmx
+from flask import Response, render_template
+from flask_htmx import HTMX
 
-__all__ = ["htmx", "vary_on_htmx"]
+__all__ = ["htmx", "render_page_or_partial", "vary_on_htmx"]
+
+# Read htmx request headers through ``htmx`` (truthy for an htmx request); each app
+# factory initialises it (``htmx.init_app(app)``).
+htmx = HTMX()
 
 
 def vary_on_htmx(response: Response) -> Response:
@@ -15,3 +21,23 @@ def vary_on_htmx(response: Response) -> Response:
     keep the two apart."""
     response.vary.add("HX-Request")
     return response
+
+
+def render_page_or_partial(
+    page: str,
+    partial: str,
+    *,
+    target: str | None = None,
+    partial_extra: Mapping[str, Any] | None = None,
+    page_extra: Callable[[], Mapping[str, Any]] | None = None,
+    **context: Any,
+) -> str:
+    """The partial alone for an htmx request (only one aimed at the element ``target``,
+    when given), else the full page that includes it; both drawn from ``context``.
+
+    ``partial_extra`` is seen by the partial only (e.g. an out-of-band swap the page must
+    not carry); ``page_extra`` is called for the page only (what the page around the
+    partial needs, computed only when the page is drawn)."""
+    if htmx and (target is None or htmx.target == target):
+        return render_template(partial, **context, **(partial_extra or {}))
+    return render_template(page, **context, **(page_extra() if page_extra else {}))
