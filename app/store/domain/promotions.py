@@ -147,7 +147,7 @@ def _self_id(db: Database) -> str | None:
     return row[0] if row else None
 
 
-def _live(db: Database, now: datetime) -> list[dict[str, Any]]:
+def in_force(db: Database, now: datetime) -> list[dict[str, Any]]:
     """Published promotions for this store in force at ``now``, best first."""
     stamp = clock.iso(now)
     own = _self_id(db)
@@ -168,7 +168,7 @@ def _live(db: Database, now: datetime) -> list[dict[str, Any]]:
 
 def active_rules(db: Database, now: datetime | None = None) -> list[Rule]:
     """The price rules in force in this store at ``now`` (default: the local clock)."""
-    return [rule_from_data(d) for d in _live(db, now or clock.utcnow())]
+    return [rule_from_data(d) for d in in_force(db, now or clock.utcnow())]
 
 
 def store_id(db: Database) -> str | None:
@@ -192,7 +192,7 @@ def banners(
     """What the attract screen shows: ``{id, title, text, image}`` per promotion in
     force, best first; ``image`` is the banner's hash when the file is here, else None."""
     out = []
-    for d in _live(db, now or clock.utcnow())[:MAX_BANNERS]:
+    for d in in_force(db, now or clock.utcnow())[:MAX_BANNERS]:
         image = d.get("image")
         has_file = bool(
             image
@@ -215,7 +215,7 @@ def version(db: Database, now: datetime | None = None, data_dir: str | Path | No
     force changes by the clock (start, end), and when a banner's image arrives."""
     now = now or clock.utcnow()
     counter = dbmod.get_meta(db, VERSION_KEY, "0") or "0"
-    live = _live(db, now)
+    live = in_force(db, now)
     if not live:
         return f"{counter}-0"
     parts = []

@@ -44,7 +44,7 @@ def slots_context(db: Any) -> dict[str, Any]:
     """Everything the attract screen's promotion slots show."""
     lang = current_lang()
     now = clock.utcnow()
-    live = {d["id"]: d for d in promotions._live(db, now)}
+    live = {d["id"]: d for d in promotions.in_force(db, now)}
     items = promotions.banners(db, now, lang, _data_dir())
     for item in items:
         item["badge"] = badge(live[item["id"]]["rule"], lang)
