@@ -68,9 +68,10 @@ BLUEPRINTS: tuple[Blueprint, ...] = (
     hq_api.bp,
     hq_promotions_api.bp,
 )
-# What every page's template sees: the web shop's cart badge and language (only on
-# pages under /shop/; elsewhere it adds nothing), and the console's user, role checks
-# and labels (on every page: it reads the session, so outside /hq it finds no user).
+# What templates see: the web shop's cart badge and language (only on pages under
+# /shop/; elsewhere it adds nothing), and the console's labels, endpoints and its user
+# and role helpers (on every page whatever its path; hq_user and hq_has_role are
+# functions, so the session is read only when a template calls them).
 CONTEXT_PROCESSORS = (webshop.shop_context, hq.console_context)
 # Jinja filters for every hub template (web shop and console alike), by name.
 TEMPLATE_FILTERS = {"euros": shop.euros, "fr_datetime": shop.fr_datetime}

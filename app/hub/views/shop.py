@@ -83,20 +83,19 @@ def order_qr(number: str) -> ResponseReturnValue:
 
 
 def euros(cents: int) -> str:
-    """``123450`` -> ``1 234,50 €`` (French format, narrow no-break spaces)."""
+    """``123450`` -> ``1 234,50 €`` (French format, narrow no-break spaces).
+
+    The ``euros`` template filter of every hub page (app/hub/app.py's TEMPLATE_FILTERS).
+    """
     whole, frac = divmod(int(cents), 100)
     return f"{whole:,}".replace(",", "\u202f") + f",{frac:02d}\u00a0€"
 
 
-@bp.app_template_filter("euros")
-def euros_filter(cents: int) -> str:
-    """Jinja filter for :func:`euros`."""
-    return euros(cents)
-
-
-@bp.app_template_filter("fr_datetime")
 def fr_datetime(text: str | None) -> str:
-    """``2026-11-22T14:02:00Z`` -> ``22/11/2026 15:02``: the shopper reads the shop's time."""
+    """``2026-11-22T14:02:00Z`` -> ``22/11/2026 15:02``: the shopper reads the shop's time.
+
+    The ``fr_datetime`` template filter (app/hub/app.py's TEMPLATE_FILTERS).
+    """
     if not text:
         return ""
     return (
