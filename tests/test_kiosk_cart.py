@@ -18,6 +18,7 @@ from PIL import Image
 from app.core import cart_codec as carts
 from app.core import clock, tokens
 from app.core.cart_codec import CartLine
+from app.core.protocol import MAX_ADDRESS_LINE, MAX_CITY
 from app.store.app import create_app
 from app.store.domain import carts as kiosk_cart
 from app.store.domain import stock
@@ -316,6 +317,29 @@ def test_ordering_what_is_not_here_queues_one_order_request(web, keyed_db):
     # The ordered line left the cart; the line available here stayed.
     html = client.get("/panier").get_data(as_text=True)
     assert absent["sku"] not in html and here["sku"] in html
+
+
+def test_a_city_the_hub_would_refuse_is_refused_at_the_kiosk_form(web, keyed_db):
+    absent = absent_variants(keyed_db, 1)[0]
+    client = web.test_client()
+    client.get("/scan", query_string={"code": cart_token([CartLine(absent["sku"], 1, 0)])})
+    page = client.get("/panier/commander").get_data(as_text=True)
+    assert f'name="city" autocomplete="address-level2" value="" maxlength="{MAX_CITY}"' in page
+    assert (
+        f'name="line1" autocomplete="address-line1" value="" maxlength="{MAX_ADDRESS_LINE}"' in page
+    )
+    form = {
+        "csrf_token": _csrf(client, "/panier/commander"),
+        "fulfilment": "home",
+        "name": "Léa Roux",
+        "email": "lea@example.org",
+        "line1": "3 rue des Lilas",
+        "postcode": "69003",
+        "city": "L" * 100,  # within the address line's limit, beyond the hub's for a city
+    }
+    resp = client.post("/panier/commander", data=form)
+    assert resp.status_code == 400 and 'data-error="city"' in resp.get_data(as_text=True)
+    assert keyed_db["outbox"].count_where("type = 'order.request'") == 0
 
 
 def test_send_to_my_phone_encodes_the_cart_at_todays_prices(web, keyed_db):

@@ -53,7 +53,11 @@ MAX_CUSTOMER_NAME = 80
 MAX_EMAIL = 254
 MAX_ADDRESS_LINE = 120
 MAX_CITY = 80
-POSTCODE_PATTERN = r"[0-9A-Za-z -]{3,10}"  # letters, digits, spaces, hyphens
+MAX_POSTCODE = 10
+POSTCODE_PATTERN = rf"[0-9A-Za-z -]{{3,{MAX_POSTCODE}}}"  # letters, digits, spaces, hyphens
+#: The schema's outer bound on ``customer_name``: a longer name is refused by the schema
+#: check, a name over :data:`MAX_CUSTOMER_NAME` by the ``order.request`` handler.
+MAX_CUSTOMER_NAME_FIELD = 200
 
 # --------------------------------------------------------------------------- values
 
@@ -160,13 +164,13 @@ PAYLOADS: dict[str, dict[str, Field]] = {
     ORDER_REQUEST: {
         "request_id": _UUID,
         "fulfilment": _str(20, required=True, choices=FULFILMENTS),
-        "customer_name": _str(200, required=True, min_len=1),
+        "customer_name": _str(MAX_CUSTOMER_NAME_FIELD, required=True, min_len=1),
         "customer_email": _str(MAX_EMAIL, required=True, min_len=1),
         "address": Field(
             "object",
             item={
                 "line1": _str(MAX_ADDRESS_LINE, required=True, min_len=1),
-                "postcode": _str(10, required=True, min_len=1),
+                "postcode": _str(MAX_POSTCODE, required=True, min_len=1),
                 "city": _str(MAX_CITY, required=True, min_len=1),
             },
         ),

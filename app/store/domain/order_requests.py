@@ -19,8 +19,10 @@ from app.core import clock, pricing
 from app.core import db as dbmod
 from app.core.protocol import (
     MAX_ADDRESS_LINE,
+    MAX_CITY,
     MAX_CUSTOMER_NAME,
     MAX_EMAIL,
+    MAX_POSTCODE,
     ORDER_REQUEST,
     POSTCODE_PATTERN,
 )
@@ -29,6 +31,15 @@ from app.store.domain.carts import revoke_locally
 from app.store.domain.staff import audit
 
 _POSTCODE = re.compile(POSTCODE_PATTERN)
+#: The longest value of each field the hub accepts: the checks below and the kiosk's
+#: form (``maxlength``) use them, so the kiosk never queues what the hub would refuse.
+FORM_LIMITS = {
+    "name": MAX_CUSTOMER_NAME,
+    "email": MAX_EMAIL,
+    "line1": MAX_ADDRESS_LINE,
+    "postcode": MAX_POSTCODE,
+    "city": MAX_CITY,
+}
 
 
 def check_customer(
@@ -47,7 +58,7 @@ def check_customer(
     if fulfilment == "home":
         address = {k: (v or "").strip() for k, v in (address or {}).items()}
         for key in ("line1", "city"):
-            if not address.get(key) or len(address[key]) > MAX_ADDRESS_LINE:
+            if not address.get(key) or len(address[key]) > FORM_LIMITS[key]:
                 raise ValueError(key)
         if not _POSTCODE.fullmatch(address.get("postcode", "")):
             raise ValueError("postcode")

@@ -339,6 +339,7 @@ def order() -> Any:
         view=view,
         error=error,
         form=form,
+        limits=order_requests.FORM_LIMITS,
         priced={line.sku: line for line in priced.lines},
         total=priced.total_cents,
     )
