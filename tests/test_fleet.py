@@ -344,3 +344,17 @@ def test_lag_chart_hours_sit_at_their_time_across_a_clock_change(monkeypatch):
         for x, label in ticks:
             local = (start + timedelta(seconds=x)).astimezone(PARIS_TZ)
             assert (local.strftime("%Hh"), local.minute, local.hour % 4) == (label, 0, 0), night
+
+
+def test_the_dashboard_writes_sizes_and_ages_in_french_units():
+    from app.hub.views.hq_fleet import human_age, human_bytes
+
+    assert human_bytes(None) == "" and human_age(None) == ""
+    assert human_bytes(512) == "512\u00a0o"
+    assert human_bytes(123456789) == "118\u00a0Mo"
+    assert human_bytes(12345678) == "11,8\u00a0Mo"
+    assert human_bytes(-1) == "?" and human_bytes(True) == "?"
+    assert human_age(42) == "42\u00a0s"
+    assert human_age(3725) == "1\u00a0h 02\u00a0min"
+    assert human_age(2 * 86400 + 3 * 3600) == "2\u00a0j 3\u00a0h"
+    assert human_age(float("nan")) == "?"

@@ -8,6 +8,7 @@ refresh while a form in it is in use). Charts are SVG drawn here (charts.py).
 
 from __future__ import annotations
 
+import math
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -33,23 +34,52 @@ SKEW_WARN_S = 5
 DISK_WARN_BYTES = 1024**3
 
 
+def human_bytes(n: int | None) -> str:
+    """``12345678`` -> ``11,8 Mo``, ``123456789`` -> ``118 Mo`` (French units), '' for None."""
+    if n is None:
+        return ""
+    if not isinstance(n, int) or isinstance(n, bool) or n < 0:
+        return "?"
+    units = ["o", "Ko", "Mo", "Go", "To"]
+    i = 0 if n < 1024 else min(int(math.log(n, 1024)), len(units) - 1)
+    value = n / 1024**i
+    text = f"{value:.0f}" if i == 0 or value >= 100 else f"{value:.1f}"
+    return f"{text.replace('.', ',')}\u00a0{units[i]}"
+
+
+def human_age(seconds: int | float | None) -> str:
+    """``3725`` -> ``1 h 02 min`` (French), '' for None."""
+    if seconds is None:
+        return ""
+    if not isinstance(seconds, int | float) or not math.isfinite(seconds):
+        return "?"
+    s = int(seconds)
+    if s < 60:
+        return f"{s}\u00a0s"
+    if s < 3600:
+        return f"{s // 60}\u00a0min {s % 60:02d}\u00a0s"
+    if s < 86400:
+        return f"{s // 3600}\u00a0h {(s % 3600) // 60:02d}\u00a0min"
+    return f"{s // 86400}\u00a0j {(s % 86400) // 3600}\u00a0h"
+
+
 def _decorate(stores: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Add the warnings the table shows next to the numbers (never colour alone)."""
     for s in stores:
         skew = s["clock_skew_s"]
         s["skew_warn"] = skew is not None and abs(skew) > SKEW_WARN_S
         s["disk_warn"] = s["free_disk_bytes"] is not None and s["free_disk_bytes"] < DISK_WARN_BYTES
-        s["free_disk"] = fleetdom.human_bytes(s["free_disk_bytes"])
-        s["db_size"] = fleetdom.human_bytes(s["db_size_bytes"])
-        s["silent"] = fleetdom.human_age(s["silent_s"])
-        s["oldest_unsent_age"] = fleetdom.human_age(s["oldest_unsent_age_s"])
-        s["sync_lag"] = fleetdom.human_age(s["sync_lag_s"])
-        s["report_age"] = fleetdom.human_age(
+        s["free_disk"] = human_bytes(s["free_disk_bytes"])
+        s["db_size"] = human_bytes(s["db_size_bytes"])
+        s["silent"] = human_age(s["silent_s"])
+        s["oldest_unsent_age"] = human_age(s["oldest_unsent_age_s"])
+        s["sync_lag"] = human_age(s["sync_lag_s"])
+        s["report_age"] = human_age(
             None
             if not s["reported_at"]
             else (clock.utcnow() - clock.parse_iso(s["reported_at"])).total_seconds()
         )
-        s["uptime"] = fleetdom.human_age(
+        s["uptime"] = human_age(
             None
             if not s["started_at"]
             else (clock.utcnow() - clock.parse_iso(s["started_at"])).total_seconds()
@@ -63,7 +93,7 @@ def _status() -> dict[str, Any]:
     return {
         "stores": stores,
         "threshold": threshold,
-        "threshold_text": fleetdom.human_age(threshold),
+        "threshold_text": human_age(threshold),
         "counts": {
             "online": sum(s["status"] == "online" for s in stores),
             "offline": sum(s["status"] == "offline" for s in stores),
@@ -101,8 +131,7 @@ def _lag_chart(stores: list[dict[str, Any]], now: datetime) -> dict[str, Any]:
         if points:
             worst = max(v for _, v in points)
             lines.append(
-                f"{s['name']} : pire retard {fleetdom.human_age(worst)}, "
-                f"dernier {fleetdom.human_age(points[-1][1])}"
+                f"{s['name']} : pire retard {human_age(worst)}, dernier {human_age(points[-1][1])}"
             )
         else:
             lines.append(f"{s['name']} : aucun rapport sur la période")
