@@ -59,6 +59,9 @@ POSTCODE_PATTERN = rf"[0-9A-Za-z -]{{3,{MAX_POSTCODE}}}"  # letters, digits, spa
 #: check, a name over :data:`MAX_CUSTOMER_NAME` by the ``order.request`` handler.
 MAX_CUSTOMER_NAME_FIELD = 200
 
+#: Parked transactions one health report lists (``parked_count`` says how many there are).
+MAX_PARKED = 50
+
 # --------------------------------------------------------------------------- values
 
 STOCK_KINDS = ("adjusted", "picked_up", "returned", "reserved", "released", "sold")
@@ -67,6 +70,34 @@ HANDOVER_METHODS = ("qr", "code", "override")
 CONDITIONS = ("resellable", "damaged")
 REFUNDS = ("original_payment", "store_credit")
 FULFILMENTS = ("pickup", "home")
+
+#: What head office may do with a store's parked transaction (an ``outbox_command``).
+COMMAND_ACTIONS = ("retry", "discard")
+
+# --------------------------------------------------------------------------- change feed
+
+#: The kinds of change in the hub's feed (``GET /api/v1/changes``), each applied by the
+#: store as an upsert keyed by ``(kind, key)``.
+CHANGE_STORE = "store"
+CHANGE_CATEGORY = "category"
+CHANGE_PRODUCT = "product"
+CHANGE_STOCK = "stock"
+CHANGE_HUB_KEY = "hub_key"
+CHANGE_ORDER = "order"
+CHANGE_REVOCATION = "revocation"
+CHANGE_OUTBOX_COMMAND = "outbox_command"
+CHANGE_PROMOTION = "promotion"
+CHANGE_KINDS = (
+    CHANGE_STORE,
+    CHANGE_CATEGORY,
+    CHANGE_PRODUCT,
+    CHANGE_STOCK,
+    CHANGE_HUB_KEY,
+    CHANGE_ORDER,
+    CHANGE_REVOCATION,
+    CHANGE_OUTBOX_COMMAND,
+    CHANGE_PROMOTION,
+)
 
 #: The stable codes of a ``rejected`` result.
 REASONS = (

@@ -37,6 +37,7 @@ from sqlite_utils import Database
 
 from app.core import clock
 from app.core import db as dbmod
+from app.core.protocol import MAX_PARKED
 from app.core.text import clean_text, text_problem
 
 log = logging.getLogger(__name__)
@@ -46,7 +47,6 @@ HISTORY_KEEP_S = 36 * 3600
 # last_seen_at is written at most this often per store: a store's requests must not
 # each become a write of their own.
 TOUCH_EVERY_S = 2
-MAX_PARKED = 50
 
 
 class HealthError(ValueError):

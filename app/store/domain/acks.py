@@ -16,15 +16,13 @@ from datetime import datetime
 from sqlite_utils import Database
 
 from app.core import db as dbmod
-from app.core.protocol import STOCK_MOVEMENT
+from app.core.protocol import COMMAND_ACTIONS, STOCK_MOVEMENT
 from app.store.domain import outbox, stock
 from app.store.domain.staff import audit
 
 ACK_HOOKS: Mapping[str, outbox.AckHook] = {
     STOCK_MOVEMENT: stock.on_acked,
 }
-
-COMMAND_ACTIONS = ("retry", "discard")
 
 
 def apply_command(

@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from app.core import clock
+from app.core import clock, protocol
 from app.core import db as dbmod
 from app.store.domain import acks
 from app.store.domain.carts import apply_revocations
@@ -196,15 +196,15 @@ Applier = Callable[[Database, list[dict], str | None], int]
 # In dependency order: categories before the products that point at them. Applying a
 # kind's changes together keeps their order, so the latest change of a key still wins.
 APPLIERS: dict[str, Applier] = {
-    "store": _apply_stores,
-    "category": _apply_categories,
-    "product": _apply_products,
-    "stock": _apply_stock,
-    "hub_key": apply_hub_key_changes,
-    "order": apply_order_changes,
-    "revocation": apply_revocations,
-    "outbox_command": _apply_outbox_commands,
-    "promotion": apply_promotion_changes,
+    protocol.CHANGE_STORE: _apply_stores,
+    protocol.CHANGE_CATEGORY: _apply_categories,
+    protocol.CHANGE_PRODUCT: _apply_products,
+    protocol.CHANGE_STOCK: _apply_stock,
+    protocol.CHANGE_HUB_KEY: apply_hub_key_changes,
+    protocol.CHANGE_ORDER: apply_order_changes,
+    protocol.CHANGE_REVOCATION: apply_revocations,
+    protocol.CHANGE_OUTBOX_COMMAND: _apply_outbox_commands,
+    protocol.CHANGE_PROMOTION: apply_promotion_changes,
 }
 
 

@@ -20,11 +20,11 @@ from sqlite_utils import Database
 
 from app.core import clock
 from app.core import db as dbmod
+from app.core.protocol import MAX_PARKED
 from app.store.domain import outbox
 from app.store.sync import state as syncstate
 
 DISTRIBUTION = "store-kiosk"
-MAX_PARKED = 50  # the protocol's cap; parked_count says how many there really are
 
 # When this process started: the dashboard's "last restart".
 PROCESS_STARTED_AT = clock.now_iso()
