@@ -10,7 +10,6 @@ an older or buggy hub shows ``invalid`` fields instead of failing the page.
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
@@ -281,32 +280,3 @@ def queue_outbox_command(
             {"tx_id": tx_id, "action": action, "reason": reason, "by": by[:254]},
             store_id=store_id,
         )
-
-
-def human_bytes(n: int | None) -> str:
-    """``123456789`` -> ``117,7 Mo`` (French units), '' for None."""
-    if n is None:
-        return ""
-    if not isinstance(n, int) or isinstance(n, bool) or n < 0:
-        return "?"
-    units = ["o", "Ko", "Mo", "Go", "To"]
-    i = 0 if n < 1024 else min(int(math.log(n, 1024)), len(units) - 1)
-    value = n / 1024**i
-    text = f"{value:.0f}" if i == 0 or value >= 100 else f"{value:.1f}"
-    return f"{text.replace('.', ',')}\u00a0{units[i]}"
-
-
-def human_age(seconds: int | float | None) -> str:
-    """``3725`` -> ``1 h 02 min`` (French), '' for None."""
-    if seconds is None:
-        return ""
-    if not isinstance(seconds, int | float) or not math.isfinite(seconds):
-        return "?"
-    s = int(seconds)
-    if s < 60:
-        return f"{s}\u00a0s"
-    if s < 3600:
-        return f"{s // 60}\u00a0min {s % 60:02d}\u00a0s"
-    if s < 86400:
-        return f"{s // 3600}\u00a0h {(s % 3600) // 60:02d}\u00a0min"
-    return f"{s // 86400}\u00a0j {(s % 86400) // 3600}\u00a0h"
