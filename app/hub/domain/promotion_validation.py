@@ -17,8 +17,7 @@ from sqlite_utils import Database
 
 from app.core import clock
 from app.core.pricing import RULE_KINDS, SCOPES
-from app.core.text import clean_text as plain_text
-from app.core.text import text_problem
+from app.core.text import clean_text, text_problem
 from app.hub.domain.promotion_schedule import DEFAULT_TIMEZONE, load_zone, parse_local
 
 TITLE_MAX = 80
@@ -62,7 +61,7 @@ class PromotionError(ValueError):
         super().__init__(self.message)
 
 
-def clean_text(
+def clean_field(
     value: Any,
     field: str,
     limit: int,
@@ -71,7 +70,8 @@ def clean_text(
     required: bool = False,
     multiline: bool = False,
 ) -> str:
-    """Plain text only: trimmed, NFC, no control characters, no markup, at most ``limit``."""
+    """One submitted text field, checked: trimmed, NFC, no control characters, no markup,
+    at most ``limit``; a refusal is written to ``errors[field]``."""
     if value is None:
         value = ""
     if not isinstance(value, str):
@@ -120,7 +120,7 @@ def _int(value: Any, field: str, errors: dict[str, str], low: int, high: int, wh
 
 def _shown(value: Any, limit: int = 40) -> str:
     """A value quoted back in a message: text only, short, no control characters."""
-    text = plain_text(value if isinstance(value, str) else repr(value), limit + 1)
+    text = clean_text(value if isinstance(value, str) else repr(value), limit + 1)
     return text if len(text) <= limit else text[:limit] + "…"
 
 
@@ -250,10 +250,12 @@ def validate(db: Database, data: dict[str, Any]) -> dict[str, Any]:
     """
     errors: dict[str, str] = {}
     row: dict[str, Any] = {}
-    row["title_fr"] = clean_text(data.get("title_fr"), "title_fr", TITLE_MAX, errors, required=True)
-    row["title_en"] = clean_text(data.get("title_en"), "title_en", TITLE_MAX, errors)
-    row["text_fr"] = clean_text(data.get("text_fr"), "text_fr", TEXT_MAX, errors, multiline=True)
-    row["text_en"] = clean_text(data.get("text_en"), "text_en", TEXT_MAX, errors, multiline=True)
+    row["title_fr"] = clean_field(
+        data.get("title_fr"), "title_fr", TITLE_MAX, errors, required=True
+    )
+    row["title_en"] = clean_field(data.get("title_en"), "title_en", TITLE_MAX, errors)
+    row["text_fr"] = clean_field(data.get("text_fr"), "text_fr", TEXT_MAX, errors, multiline=True)
+    row["text_en"] = clean_field(data.get("text_en"), "text_en", TEXT_MAX, errors, multiline=True)
     kind = data.get("kind")
     if kind not in RULE_KINDS:
         errors["kind"] = "Type de remise inconnu."

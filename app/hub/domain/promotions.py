@@ -33,8 +33,6 @@ from app.hub.domain.promotion_schedule import from_instants
 from app.hub.domain.promotion_validation import EDITABLE, PromotionError, validate
 from app.hub.domain.registry import ID_ALPHABET
 
-STATUSES = ("draft", "published", "unpublished")
-
 
 class NotFound(LookupError):
     """No promotion with that id."""
