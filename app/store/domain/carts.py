@@ -283,7 +283,7 @@ def cart_view(
     # The store's promotions in force now, by its own clock (they work offline too).
     when = now or clock.utcnow()
     priced = pricing.price_cart(
-        items, rules=promotions.active_rules(db, when), store_id=promotions.store_id(db), now=when
+        items, rules=promotions.active_rules(db, when), store_id=stock.self_store_id(db), now=when
     )
     for view, line in zip(known, priced.lines, strict=True):
         view.unit_now = line.unit_cents
@@ -308,5 +308,5 @@ def price_lines(
     when = now or clock.utcnow()
     items = pricing.cart_items(db, lines)
     return pricing.price_cart(
-        items, rules=promotions.active_rules(db, when), store_id=promotions.store_id(db), now=when
+        items, rules=promotions.active_rules(db, when), store_id=stock.self_store_id(db), now=when
     )

@@ -29,6 +29,7 @@ from sqlite_utils import Database
 from app.core import clock
 from app.core import db as dbmod
 from app.core.pricing import Rule, rule_from_data
+from app.store.domain.stock import self_store_id
 
 VERSION_KEY = "promotion_version"
 IMAGE_FORMATS = ("banner", "tile")
@@ -142,15 +143,10 @@ def apply_promotion_changes(db: Database, changes: list[dict], own: str | None) 
 # --- In force ----------------------------------------------------------------------
 
 
-def _self_id(db: Database) -> str | None:
-    row = db.execute("SELECT id FROM stores WHERE is_self = 1 LIMIT 1").fetchone()
-    return row[0] if row else None
-
-
 def in_force(db: Database, now: datetime) -> list[dict[str, Any]]:
     """Published promotions for this store in force at ``now``, best first."""
     stamp = clock.iso(now)
-    own = _self_id(db)
+    own = self_store_id(db)
     rows = db.execute(
         "SELECT data FROM promotions WHERE status = 'published' AND starts_at <= ? AND ends_at > ?",
         [stamp, stamp],
@@ -169,11 +165,6 @@ def in_force(db: Database, now: datetime) -> list[dict[str, Any]]:
 def active_rules(db: Database, now: datetime | None = None) -> list[Rule]:
     """The price rules in force in this store at ``now`` (default: the local clock)."""
     return [rule_from_data(d) for d in in_force(db, now or clock.utcnow())]
-
-
-def store_id(db: Database) -> str | None:
-    """This store's id, to pass to :func:`app.core.pricing.price_cart` with the rules."""
-    return _self_id(db)
 
 
 def images_dir(data_dir: str | Path) -> Path:

@@ -73,7 +73,7 @@ def _with_stock(db: Any, products: list[dict[str, Any]]) -> list[dict[str, Any]]
     totals = stock.product_totals(db, [p["pk"] for p in products])
     now = clock.utcnow()
     rules = promotions.active_rules(db, now)
-    own = promotions.store_id(db) if rules else None
+    own = stock.self_store_id(db) if rules else None
     for p in products:
         p["here"] = totals.get(p["pk"], 0)
         p["price_now"] = p["price_cents"]

@@ -18,7 +18,7 @@ from app.core import catalog, clock
 from app.core import db as dbmod
 from app.core.offers import badge
 from app.core.pricing import item_for, offers, unit_price
-from app.store.domain import promotions
+from app.store.domain import promotions, stock
 from app.store.storage import get_db
 from app.store.sync import promotion_images
 from app.store.sync.feed import CATALOG_VERSION
@@ -71,7 +71,7 @@ def price_context(db: Any, product: dict[str, Any], selected: dict[str, Any] | N
     base = item.unit_cents
     now = clock.utcnow()
     rules = promotions.active_rules(db, now)
-    own = promotions.store_id(db)
+    own = stock.self_store_id(db)
     line = unit_price(item, rules, store_id=own, now=now)
     label = (line.label_fr if lang == "fr" else line.label_en) if line.promotion_id else ""
     offer = ""
