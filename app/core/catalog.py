@@ -6,8 +6,6 @@ from typing import Any
 
 from sqlite_utils import Database
 
-LANGS = ("fr", "en")
-
 
 def _localise(row: dict[str, Any], lang: str, *fields: str) -> dict[str, Any]:
     for field in fields:

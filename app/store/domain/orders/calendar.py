@@ -27,12 +27,6 @@ def opening_weekdays(db: Database) -> set[int]:
     return {int(d) for d in raw.split(",") if d.strip().isdigit()}
 
 
-def set_opening_weekdays(db: Database, days: set[int]) -> None:
-    """Set the weekly opening days (ISO weekdays)."""
-    with dbmod.write(db):
-        dbmod.set_meta(db, "orders.opening_weekdays", ",".join(str(d) for d in sorted(days)))
-
-
 def add_closing_day(db: Database, day: date, reason: str = "") -> None:
     """Close the store on one date (a public holiday): it does not count for expiry."""
     with dbmod.write(db):
@@ -82,8 +76,3 @@ class Calendar:
             n += int(self.is_open(day))
             day += timedelta(days=1)
         return n
-
-
-def expiry_for(db: Database, ready_at: datetime, days: int) -> datetime:
-    """When an order ready at ``ready_at`` expires (closing days skipped)."""
-    return Calendar(db).expires_at(ready_at, days)

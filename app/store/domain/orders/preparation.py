@@ -45,17 +45,6 @@ def _preparable(order: dict[str, Any]) -> None:
         )
 
 
-def start_preparing(db: Database, order_id: str, staff_id: str, device: str = "") -> dict:
-    """Take an order to prepare (placed -> preparing; store-local, nothing sent)."""
-    with dbmod.write(db):
-        order = require(db, order_id)
-        _preparable(order)
-        if order["status"] == "placed":
-            touch(db, order_id, status="preparing")
-            staff.audit(db, staff_id, "order.preparing", device, {"order_id": order_id})
-    return require(db, order_id)
-
-
 def scan_item(db: Database, order_id: str, code: str, staff_id: str, device: str = "") -> dict:
     """Count one scanned unit into the order: refuse a product not ordered or one too many.
 
