@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, Response, g, jsonify, render_template
+from flask import Blueprint, Flask, Response, g, jsonify, render_template
 from flask_babel import gettext as _
 from werkzeug.exceptions import HTTPException
 
@@ -15,6 +15,8 @@ from app.core.qrphoto import MAX_PHOTO_BYTES
 from app.core.secrets import secret_key
 from app.store import storage
 from app.store.domain.stock import self_store_id, stock_version
+from app.store.sync import state
+from app.store.views import cart, counter, kiosk, promotions, reservations, returns, scan, staff
 from app.web import i18n, jsonguard, security
 from app.web.htmx import htmx
 
@@ -39,6 +41,25 @@ DEFAULTS: dict[str, Any] = {
     "MAX_CONTENT_LENGTH": 256 * security.KiB,
     "PHOTO_MAX_CONTENT_LENGTH": MAX_PHOTO_BYTES + 64 * security.KiB,
 }
+# Every blueprint of the store, one per user area: the list is the whole of them.
+BLUEPRINTS: tuple[Blueprint, ...] = (
+    kiosk.bp,
+    staff.bp,
+    counter.bp,
+    returns.bp,
+    scan.bp,
+    reservations.bp,
+    cart.bp,
+    promotions.bp,
+)
+# What every page's template sees, whichever blueprint draws it: the store's name and
+# idle timers, the staff member logged in, order-line names and times, the held count.
+CONTEXT_PROCESSORS = (
+    kiosk.kiosk_globals,
+    staff.staff_globals,
+    counter.counter_globals,
+    reservations.reservation_globals,
+)
 # The views that take a photo of a QR code (qrphoto.decode_upload).
 PHOTO_ENDPOINTS = frozenset({"counter.verify_photo", "cart.photo"})
 
@@ -90,20 +111,10 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
             )
         return response
 
-    # Every blueprint of the store, one per user area: the list is the whole of them.
-    from app.store.views import cart, counter, kiosk, promotions, reservations, returns, scan, staff
-
-    for blueprint in (
-        kiosk.bp,
-        staff.bp,
-        counter.bp,
-        returns.bp,
-        scan.bp,
-        reservations.bp,
-        cart.bp,
-        promotions.bp,
-    ):
+    for blueprint in BLUEPRINTS:
         app.register_blueprint(blueprint)
+    for context_processor in CONTEXT_PROCESSORS:
+        app.context_processor(context_processor)
 
     @app.get("/_ping")
     def ping() -> tuple[str, int, dict[str, str]]:
@@ -113,14 +124,12 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     @app.get("/healthz")
     def healthz() -> Any:
         """Machine-readable health of this store server."""
-        from app.store.sync import state as syncstate
-
         db = storage.get_db()
         return jsonify(
             ok=True,
             store_id=self_store_id(db),
             stock_version=stock_version(db),
-            **syncstate.snapshot(db, hub_configured=bool(app.config.get("HUB_URL"))),
+            **state.snapshot(db, hub_configured=bool(app.config.get("HUB_URL"))),
         )
 
     @app.errorhandler(HTTPException)

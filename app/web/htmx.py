@@ -26,6 +26,7 @@ def vary_on_htmx(response: Response) -> Response:
 def render_page_or_partial(
     page: str,
     partial: str,
+    /,
     *,
     target: str | None = None,
     partial_extra: Mapping[str, Any] | None = None,
@@ -33,7 +34,8 @@ def render_page_or_partial(
     **context: Any,
 ) -> str:
     """The partial alone for an htmx request (only one aimed at the element ``target``,
-    when given), else the full page that includes it; both drawn from ``context``.
+    when given), else the full page that includes it; both drawn from ``context`` (which
+    may hold a ``page`` number: ``page`` and ``partial`` are positional only).
 
     ``partial_extra`` is seen by the partial only (e.g. an out-of-band swap the page must
     not carry); ``page_extra`` is called for the page only (what the page around the

@@ -19,14 +19,12 @@ from flask import (
     session,
     url_for,
 )
-from flask_babel import lazy_gettext as _l
 
-from app.core import cart_codec as carts
-from app.core import clock
+from app.core import cart_codec, clock
+from app.core import db as dbmod
 from app.core.cart_codec import CartError
 from app.core.qrphoto import decode_upload
-from app.store.domain import carts as kiosk_cart
-from app.store.domain import order_requests, promotions, reservations, stock, tickets
+from app.store.domain import carts, order_requests, promotions, reservations, stock, tickets
 from app.store.storage import get_db
 from app.store.sync.feed import CATALOG_VERSION
 from app.store.views.scanned_cart import open_scanned, problem
@@ -58,13 +56,11 @@ def _save(lines: list[list], **extra: Any) -> None:
 
 def _view() -> dict[str, Any]:
     lines = [tuple(line) for line in _lines()]
-    return kiosk_cart.cart_view(get_db(), lines, current_lang())
+    return carts.cart_view(get_db(), lines, current_lang())
 
 
 def _version() -> str:
     """ETag of the cart panel: the cart, the stock and the catalog it is computed from."""
-    from app.core import db as dbmod
-
     db = get_db()
     raw = repr(
         (
@@ -102,28 +98,16 @@ def lines_panel() -> Any:
 def add() -> Any:
     """Add the chosen size and colour to the kiosk cart."""
     sku = request.form.get("sku", "")[:40]
-    price = kiosk_cart.base_price(get_db(), sku)
+    price = carts.base_price(get_db(), sku)
     if price is None:
         abort(400)
     try:
-        _save(kiosk_cart.add_line(_lines(), sku, 1, price))
+        _save(carts.add_line(_lines(), sku, 1, price))
     except CartError:
-        return _problem_full()
+        return problem("full")
     ref = request.form.get("ref", "")[:40]
     target = url_for("kiosk.product", ref=ref, sku=sku, added=1) if ref else url_for("cart.show")
     return redirect(target)
-
-
-def _problem_full() -> tuple[str, int]:
-    message = _l("Your cart is full. Reserve or order these items first.")
-    return render_template("kiosk/cart_problem.html", message=message, code="full"), 400
-
-
-def _nothing_available() -> tuple[str, int]:
-    message = _l("None of these items is available here right now.")
-    return render_template(
-        "kiosk/cart_problem.html", message=message, code="nothing_available"
-    ), 409
 
 
 @bp.post("/quantite")
@@ -133,7 +117,7 @@ def set_qty() -> Any:
         qty = int(request.form.get("qty", ""))
     except ValueError:
         abort(400)
-    _save(kiosk_cart.set_qty(_lines(), request.form.get("sku", "")[:40], qty))
+    _save(carts.set_qty(_lines(), request.form.get("sku", "")[:40], qty))
     return redirect(url_for("cart.show"))
 
 
@@ -167,7 +151,7 @@ def reserve() -> Any:
     """Hold the lines available here for the shopper, for the store's hold time."""
     view = _view()
     if not view["reservable"]:
-        return _nothing_available()
+        return problem("nothing_available", 409)
     try:
         made = reservations.create(
             get_db(),
@@ -179,7 +163,7 @@ def reserve() -> Any:
         )
     except reservations.ReservationError as exc:
         if exc.code == "nothing_available":
-            return _nothing_available()
+            return problem("nothing_available", 409)
         raise
     if made.get("repeated"):  # a double tap: the first tap already did it all
         return redirect(url_for("cart.reservation", reservation_id=made["id"]))
@@ -265,12 +249,12 @@ def phone_url() -> str | None:
     db = get_db()
     today = []
     for sku, qty, _then in lines:
-        price = kiosk_cart.base_price(db, sku)
+        price = carts.base_price(db, sku)
         if price is not None:
-            today.append(carts.CartLine(sku, qty, price))
+            today.append(cart_codec.CartLine(sku, qty, price))
     if not today:
         return None
-    encoded = carts.encode_lines(today)
+    encoded = cart_codec.encode_lines(today)
     return f"{base.rstrip('/')}/shop/panier/importer?l={quote(encoded, safe='*,')}"
 
 
@@ -301,7 +285,7 @@ def order() -> Any:
     view = _view()
     if not view["to_order"]:
         return redirect(url_for("cart.show"))
-    priced = kiosk_cart.price_lines(get_db(), view["to_order"])
+    priced = carts.price_lines(get_db(), view["to_order"])
     form = request.form
     error = None
     if request.method == "POST":

@@ -45,14 +45,15 @@ from app.store.views.staff_common import (
     ticket_response,
 )
 from app.store.views.store_info import store_details
-from app.web.htmx import htmx
+from app.web.htmx import htmx, render_page_or_partial
 from app.web.i18n import current_lang, format_clock
 
 bp = staff_blueprint("counter", __name__)
 
 
-@bp.app_context_processor
 def counter_globals() -> dict[str, Any]:
+    """Order-line names and colours, and ``fmt_clock``, for every page (listed in
+    app/store/app.py)."""
     return {"line_name": line_name, "line_colour": line_colour, "fmt_clock": _clock}
 
 
@@ -115,9 +116,9 @@ def order_list() -> Any:
         "error": error,
         "error_title": error_title,
     }
-    if htmx and htmx.target == "order-list":
-        return render_template("orders/_list.html", **context)
-    return render_template("orders/list.html", **context)
+    return render_page_or_partial(
+        "orders/list.html", "orders/_list.html", target="order-list", **context
+    )
 
 
 @bp.get("/orders/<order_id>")
@@ -146,8 +147,7 @@ def _prep_context(order_id: str, **extra: Any) -> dict[str, Any]:
 
 def _prep_response(order_id: str, status: int = 200, **extra: Any) -> Any:
     context = _prep_context(order_id, **extra)
-    template = "orders/_prep.html" if htmx else "orders/prepare.html"
-    return render_template(template, **context), status
+    return render_page_or_partial("orders/prepare.html", "orders/_prep.html", **context), status
 
 
 @bp.get("/orders/<order_id>/prepare")
@@ -200,11 +200,7 @@ def mark_ready(order_id: str) -> Any:
             device_name(),
         )
     except OrderError as exc:
-        if htmx:
-            return _prep_response(order_id, 409, cue="error", feedback=message(exc))
-        return render_template(
-            "orders/prepare.html", **_prep_context(order_id, cue="error", feedback=message(exc))
-        ), 409
+        return _prep_response(order_id, 409, cue="error", feedback=message(exc))
     target = url_for("counter.order_page", order_id=order_id, ready=1)
     if htmx:
         return make_response("", 200, redirect=target)

@@ -25,13 +25,16 @@ from flask_htmx import make_response
 
 from app.core import catalog, clock, ean, tokens
 from app.core import db as dbmod
+from app.core.pricing import item_for, unit_price
 from app.core.search import QueryTooLong, search_products
-from app.store.domain import stock
+from app.store.domain import promotions, stock
 from app.store.storage import get_db
+from app.store.sync import state
 from app.store.sync.feed import CATALOG_VERSION
+from app.store.views.promotions import price_context, slots_context
 from app.store.views.scanned_cart import open_scanned
 from app.store.views.store_info import store_name
-from app.web.htmx import htmx, vary_on_htmx
+from app.web.htmx import htmx, render_page_or_partial, vary_on_htmx
 from app.web.i18n import LANGUAGES, current_lang, format_clock
 from app.web.security import safe_next
 
@@ -43,8 +46,8 @@ MAX_PAGE = 10_000  # past any real catalog; keeps OFFSET arithmetic in range
 RECENT_MAX = 6
 
 
-@bp.app_context_processor
 def kiosk_globals() -> dict[str, Any]:
+    """The store's name and the idle timers, for every page (listed in app/store/app.py)."""
     return {
         "store_name": store_name(),
         "idle_seconds": current_app.config["IDLE_SECONDS"],
@@ -67,9 +70,6 @@ def _remember(ref: str) -> None:
 def _with_stock(db: Any, products: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Cards: units here and today's price (a promotion on the product's category or on
     everything shows on the card as on the product page before a size is chosen)."""
-    from app.core.pricing import item_for, unit_price
-    from app.store.domain import promotions
-
     totals = stock.product_totals(db, [p["pk"] for p in products])
     now = clock.utcnow()
     rules = promotions.active_rules(db, now)
@@ -85,8 +85,6 @@ def _with_stock(db: Any, products: list[dict[str, Any]]) -> list[dict[str, Any]]
 @bp.get("/")
 def attract() -> str:
     """The attract screen shown while nobody is using the kiosk."""
-    from app.store.views.promotions import slots_context
-
     return render_template("kiosk/attract.html", **slots_context(get_db()))
 
 
@@ -121,8 +119,6 @@ def search() -> Any:
     q = request.args.get("q", "")
     # Any stock or catalog change (names, prices) makes a new key.
     catalog_version = dbmod.get_meta(db, CATALOG_VERSION, "0") or "0"
-    from app.store.domain import promotions
-
     promo_version = promotions.version(db, clock.utcnow())  # prices on the cards
     key = (
         stock.stock_version(db),
@@ -153,18 +149,18 @@ def search() -> Any:
         error = _("That search is too long. Try one or two words.")
         status = 400
     context = {"q": q, "results": results, "error": error}
-    if htmx:
-        html = render_template("kiosk/_search_results.html", **context)
-        if status == 200:
-            with _fragments_lock:
-                _fragments[key] = html
-                while len(_fragments) > FRAGMENT_CACHE_SIZE:
-                    _fragments.popitem(last=False)
-        return html, status
-    return (
-        render_template("kiosk/search.html", categories=catalog.categories(db, lang), **context),
-        status,
+    html = render_page_or_partial(
+        "kiosk/search.html",
+        "kiosk/_search_results.html",
+        page_extra=lambda: {"categories": catalog.categories(db, lang)},
+        **context,
     )
+    if htmx and status == 200:  # the partial alone is what the cache keeps
+        with _fragments_lock:
+            _fragments[key] = html
+            while len(_fragments) > FRAGMENT_CACHE_SIZE:
+                _fragments.popitem(last=False)
+    return html, status
 
 
 @bp.get("/category/<slug>")
@@ -194,15 +190,13 @@ def _here_offline(db: Any) -> dict[str, Any] | None:
     """
     if not current_app.config.get("HUB_URL"):
         return None
-    from app.store.sync import state as syncstate
-
     now = clock.utcnow()
-    last = syncstate.last_sync_at(db)
+    last = state.last_sync_at(db)
     fresh = (
         last is not None
         and (now - last).total_seconds() <= current_app.config["STALE_AFTER_SECONDS"]
     )
-    if fresh and syncstate.is_online(db, now):
+    if fresh and state.is_online(db, now):
         return None
     return {
         "since": format_clock(last) if last else None,
@@ -277,8 +271,6 @@ def product(ref: str) -> Any:
     if p is None:
         return render_template("kiosk/not_found.html", code=ref), 404
     _remember(ref)
-    from app.store.views.promotions import price_context
-
     context = _stock_context(db, p, request.args.get("sku"))
     return render_template(
         "kiosk/product.html", **context, **price_context(db, p, context["selected"])

@@ -17,13 +17,12 @@ from flask_babel import gettext as _
 
 from app.core import clock
 from app.core import db as dbmod
-from app.store.domain import reservation_codes, reservations, tickets
-from app.store.domain import staff as staffauth
+from app.store.domain import reservation_codes, reservations, staff, tickets
 from app.store.domain.reservations import ReservationError
 from app.store.storage import get_db
 from app.store.views.staff_common import device_name, staff_blueprint, ticket_response
 from app.store.views.store_info import store_details
-from app.web.htmx import htmx
+from app.web.htmx import render_page_or_partial
 from app.web.i18n import current_lang
 
 bp = staff_blueprint("reservations_staff", __name__)
@@ -46,8 +45,9 @@ def time_left(minutes: int) -> str:
     return _("expires in %(h)d h %(m)02d", h=minutes // 60, m=minutes % 60)
 
 
-@bp.app_context_processor
 def reservation_globals() -> dict[str, Any]:
+    """The held-reservation count of the staff navigation, for every page (listed in
+    app/store/app.py)."""
     # A callable: the count is queried only by the pages that show the staff navigation.
     return {"held_reservations": lambda: reservations.count_held(get_db())}
 
@@ -79,9 +79,13 @@ def reservation_list() -> Any:
     if view not in reservations.VIEWS:
         view = "held"
     context = _list_context(view)
-    if htmx and htmx.target == "reservation-list":
-        return render_template("reservations/_list.html", oob=True, **context)
-    return render_template("reservations/list.html", **context)
+    return render_page_or_partial(
+        "reservations/list.html",
+        "reservations/_list.html",
+        target="reservation-list",
+        partial_extra={"oob": True},  # the navigation's count, swapped out of band
+        **context,
+    )
 
 
 def _list_error(message: str, status: int, code: str = "") -> Any:
@@ -101,7 +105,7 @@ def scan() -> Any:
         found = reservations.find_by_scan(db, code)
     except ReservationError as exc:
         with dbmod.write(db):
-            staffauth.audit(
+            staff.audit(
                 db, g.staff["id"], "reservation.scan_refused", device_name(), {"reason": exc.code}
             )
         return _list_error(_messages()[exc.code], 400)

@@ -14,7 +14,7 @@ from flask import current_app, redirect, render_template, session, url_for
 from flask_babel import lazy_gettext as _l
 
 from app.core import clock
-from app.store.domain import carts as kiosk_cart
+from app.store.domain import carts
 from app.store.domain.carts import CartScanError
 from app.store.storage import get_db
 from app.store.sync import cart_lookup
@@ -51,6 +51,9 @@ MESSAGES = {
     "no_qr": _l(
         "No QR code was found in the photo. Hold the code flat, fill the frame, and try again."
     ),
+    # Problems of the kiosk's own cart (views/cart.py), on the same page.
+    "full": _l("Your cart is full. Reserve or order these items first."),
+    "nothing_available": _l("None of these items is available here right now."),
 }
 
 
@@ -86,7 +89,7 @@ def _lookup() -> Any:
 def open_scanned(text: str) -> Any:
     """Open a scanned cart code (a scanner burst, a camera, a photo), or explain kindly."""
     try:
-        scanned = kiosk_cart.read_scanned(get_db(), text, lookup=_lookup())
+        scanned = carts.read_scanned(get_db(), text, lookup=_lookup())
     except CartScanError as exc:
         return problem(exc.code)
     lines = [[line.sku, line.qty, line.price_cents] for line in scanned.lines]

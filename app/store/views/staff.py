@@ -14,12 +14,11 @@ from flask_babel import format_timedelta
 from flask_babel import gettext as _
 
 from app.core import clock
-from app.store.domain import outbox
-from app.store.domain import staff as staffauth
+from app.store.domain import outbox, staff
 from app.store.storage import get_db
-from app.store.sync import state as syncstate
+from app.store.sync import state
 from app.store.views.staff_common import device_name, staff_blueprint
-from app.web.htmx import htmx
+from app.web.htmx import htmx, render_page_or_partial
 from app.web.i18n import format_clock
 from app.web.security import safe_next
 
@@ -28,8 +27,8 @@ from app.web.security import safe_next
 bp = staff_blueprint("staff", __name__, error_pages=False)
 
 
-@bp.app_context_processor
 def staff_globals() -> dict[str, Any]:
+    """The staff member logged in, for every page (listed in app/store/app.py)."""
     return {"staff_member": g.get("staff")}
 
 
@@ -58,8 +57,8 @@ def login() -> Any:
     status = 200
     if request.method == "POST":
         try:
-            member = staffauth.login(db, chosen, request.form.get("pin", ""), device_name())
-        except staffauth.StaffError as exc:
+            member = staff.login(db, chosen, request.form.get("pin", ""), device_name())
+        except staff.StaffError as exc:
             status = 429 if exc.code == "locked" else 400
             if exc.code == "pin_format":
                 error = _("A PIN is exactly 6 digits.")
@@ -79,14 +78,14 @@ def login() -> Any:
         else:
             _fresh_session()
             session["staff"] = member
-            session["staff_sid"] = staffauth.open_session(db, member["id"])
+            session["staff_sid"] = staff.open_session(db, member["id"])
             session["staff_seen"] = clock.now_s()
             # The orders are the counter's first screen.
             return redirect(_local_next(url_for("counter.order_list")))
     return (
         render_template(
             "staff/login.html",
-            members=staffauth.list_staff(db),
+            members=staff.list_staff(db),
             chosen=chosen,
             error=error,
             expired=request.args.get("expired") == "1",
@@ -104,8 +103,8 @@ def logout() -> Any:
     _fresh_session()
     if member:
         db = get_db()
-        staffauth.revoke_session(db, session_id)  # a copy of the cookie ends here too
-        staffauth.audit(db, member["id"], "logout", device_name())
+        staff.revoke_session(db, session_id)  # a copy of the cookie ends here too
+        staff.audit(db, member["id"], "logout", device_name())
     return redirect(url_for("staff.login"))
 
 
@@ -128,8 +127,8 @@ def _age(seconds: int | None) -> str | None:
 def _status_context() -> dict[str, Any]:
     db = get_db()
     now = clock.utcnow()
-    s = syncstate.snapshot(db, hub_configured=bool(current_app.config.get("HUB_URL")), now=now)
-    last = syncstate.last_sync_at(db)
+    s = state.snapshot(db, hub_configured=bool(current_app.config.get("HUB_URL")), now=now)
+    last = state.last_sync_at(db)
     total = s["pull_applied"] + s["pull_remaining"]
     return {
         "s": s,
@@ -146,18 +145,17 @@ def _status_context() -> dict[str, Any]:
 @bp.get("/status")
 def status() -> Any:
     """Is the store in touch with the hub, what waits to be sent, what needs a human."""
-    context = _status_context()
-    if htmx:
-        return render_template("staff/_sync_status.html", **context)
-    return render_template("staff/status.html", **context)
+    return render_page_or_partial(
+        "staff/status.html", "staff/_sync_status.html", **_status_context()
+    )
 
 
 @bp.post("/sync/retry")
 def retry_sync() -> Any:
     """Try the hub again now instead of waiting for the next scheduled attempt."""
     db = get_db()
-    syncstate.request_retry(db)  # seen by a worker in any process within 1 s
-    staffauth.audit(db, g.staff["id"], "sync.retry", device_name())
+    state.request_retry(db)  # seen by a worker in any process within 1 s
+    staff.audit(db, g.staff["id"], "sync.retry", device_name())
     worker = current_app.extensions.get("sync_worker")
     if worker is not None:
         worker.retry_now()  # the worker in this process wakes at once

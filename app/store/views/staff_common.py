@@ -27,8 +27,7 @@ from flask_htmx import make_response
 from werkzeug.exceptions import HTTPException
 
 from app.core import clock
-from app.store.domain import staff as staffauth
-from app.store.domain import tickets
+from app.store.domain import staff, tickets
 from app.store.storage import get_db
 from app.web.htmx import htmx, vary_on_htmx
 
@@ -63,10 +62,10 @@ def require_staff() -> Any:
     idle = current_app.config["STAFF_IDLE_SECONDS"]
     if member and clock.now_s() - seen <= idle:
         db = get_db()
-        fresh = staffauth.get_staff(db, member["id"])
+        fresh = staff.get_staff(db, member["id"])
         # The session must still be live on the server: a logout, a PIN or role change
         # or a lockout ended it, even for a copy of this cookie.
-        if fresh is not None and staffauth.session_live(db, session.get("staff_sid"), fresh["id"]):
+        if fresh is not None and staff.session_live(db, session.get("staff_sid"), fresh["id"]):
             g.staff = fresh
             # A screen refreshing itself (X-Staff-Poll) is not someone using the tablet:
             # it must not keep an unattended session open forever.
