@@ -7,7 +7,7 @@
    ``GET /panier`` it redirects to (availability here and in the other stores, today's
    prices, what changed), together. Server time from Server-Timing; the floor is a bare
    route (``/_ping``) under the same load. Goal: p95 <= 300 ms server time.
-2. Server-side QR decode (:func:`app.qrphoto.decode_qr`) of 1280x720 JPEG photos of a
+2. Server-side QR decode (:func:`app.core.qrphoto.decode_qr`) of 1280x720 JPEG photos of a
    20-line cart QR (placed, sized and slightly blurred differently in each), in this
    process. The floor is decoding the same JPEG to greyscale pixels without looking for
    a QR code. Goal: p95 <= 100 ms.
@@ -77,9 +77,8 @@ def seed(data: Path) -> None:
 
 def cart_tokens(data: Path, n: int, rng: random.Random) -> list[str]:
     """``n`` self-contained 20-line cart tokens over random variants of the catalog."""
-    from app.core import cart_codec as carts
+    from app.core import cart_codec, tokens
     from app.core import db as dbmod
-    from app.core import tokens
 
     db = dbmod.connect(dbmod.db_path(data))
     variants = db.execute(
@@ -91,9 +90,9 @@ def cart_tokens(data: Path, n: int, rng: random.Random) -> list[str]:
     out = []
     for _ in range(n):
         chosen = rng.sample(variants, LINES)
-        lines = [carts.CartLine(sku, rng.randint(1, 3), price) for sku, price in chosen]
-        token = carts.mint_cart_token(key, carts.new_cart_id(), lines, kid="k1")
-        assert len(token) <= carts.INLINE_MAX_CHARS, "a 20-line cart must be self-contained"
+        lines = [cart_codec.CartLine(sku, rng.randint(1, 3), price) for sku, price in chosen]
+        token = cart_codec.mint_cart_token(key, cart_codec.new_cart_id(), lines, kid="k1")
+        assert len(token) <= cart_codec.INLINE_MAX_CHARS, "a 20-line cart must be self-contained"
         out.append(token)
     return out
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from app.core import cart_codec as carts
+from app.core import cart_codec
 from app.core.cart_codec import CartLine
 
 from .order_helpers import KID, hub_key
@@ -13,7 +13,9 @@ from .order_helpers import KID, hub_key
 def cart_token(lines: list[CartLine], *, cart_id: str | None = None, **kwargs: Any) -> str:
     """A hub-signed cart token (self-contained when it fits) with the test hub key."""
     private, _ = hub_key()
-    return carts.mint_cart_token(private, cart_id or carts.new_cart_id(), lines, kid=KID, **kwargs)
+    return cart_codec.mint_cart_token(
+        private, cart_id or cart_codec.new_cart_id(), lines, kid=KID, **kwargs
+    )
 
 
 def stocked_variants(db, n: int, *, here_min: int = 1) -> list[dict[str, Any]]:

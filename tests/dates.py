@@ -1,4 +1,4 @@
-"""Calendar dates for tests, read off the business clock (``app.clock``), never written.
+"""Calendar dates for tests, read off the business clock (``app.core.clock``), never written.
 
 Every date a test needs is an offset from now (or the next Paris daylight-saving change
 after now), so the suite passes on any day: today, next year, or under ``faketime``.

@@ -22,7 +22,7 @@ from requests.structures import CaseInsensitiveDict
 
 from app.core import db as dbmod
 from app.store.migrations import migrate
-from app.store.sync import client as hubclient
+from app.store.sync import client
 from app.store.sync.pull import pull_once
 
 from . import hub_fixtures
@@ -93,7 +93,7 @@ class WSGITransport(requests.adapters.BaseAdapter):
 
 def inprocess_client(
     hub_data: Path, store_id: str = LYON
-) -> tuple[hubclient.HubClient, WSGITransport]:
+) -> tuple[client.HubClient, WSGITransport]:
     """A HubClient for ``store_id`` talking to an in-process hub app on ``hub_data``."""
     from app.hub.app import create_hub_app
 
@@ -102,7 +102,7 @@ def inprocess_client(
     session = requests.Session()
     session.mount("http://", transport)
     secret = store_secrets(hub_data)[store_id]
-    return hubclient.HubClient("http://hub.test", store_id, secret, session=session), transport
+    return client.HubClient("http://hub.test", store_id, secret, session=session), transport
 
 
 @pytest.fixture(scope="session")
@@ -113,8 +113,8 @@ def synced_store_template(hub_template: Path, tmp_path_factory: pytest.TempPathF
     data = tmp_path_factory.mktemp("synced-store")
     db = dbmod.connect(dbmod.db_path(data))
     migrate(db)
-    client, _ = inprocess_client(hub_copy)
-    pull_once(db, client, own_store_id=LYON)
+    hub_client, _ = inprocess_client(hub_copy)
+    pull_once(db, hub_client, own_store_id=LYON)
     db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     db.close()
     return data

@@ -17,8 +17,7 @@ import zxingcpp
 from PIL import Image
 from playwright.sync_api import expect
 
-from app.core import cart_codec as carts
-from app.core import clock
+from app.core import cart_codec, clock
 
 from .conftest import run_kiosk, screenshot
 from .sync_fixtures import *  # noqa: F403
@@ -108,7 +107,7 @@ def test_phone_cart_to_kiosk_reserve_live_then_expire_online_and_offline(
     store = server_factory(synced_store, store_env(hub.url, hub_data))
     first, second = _variants_in_lyon(hub_data, 2)
     png, token = _phone_cart(browser, hub.url, [(first, 2), (second, 1)])
-    ref = carts.read_cart_token(_hub_keys(hub_data), token)
+    ref = cart_codec.read_cart_token(_hub_keys(hub_data), token)
     assert [(ln.sku, ln.qty) for ln in ref.lines] == [(first["sku"], 2), (second["sku"], 1)]
 
     watch_ctx, watcher, watch_errors = _kiosk(browser)

@@ -15,7 +15,7 @@ import requests
 from playwright.sync_api import expect
 
 from app.core import db as dbmod
-from app.store.sync import state as syncstate
+from app.store.sync import state
 
 from .conftest import screenshot
 from .faultproxy import FaultProxy
@@ -86,7 +86,7 @@ def test_dashboard_shows_a_cut_off_store_offline_with_a_growing_outbox(
         proxy.restore()
         # What the staff's "retry now" does: skip the backoff the failures built up.
         db = dbmod.connect(dbmod.db_path(synced_store))
-        syncstate.request_retry(db)
+        state.request_retry(db)
         db.close()
         expect(row).to_have_class("store-online", timeout=30_000)
         expect(depth).to_have_text("0", timeout=30_000)

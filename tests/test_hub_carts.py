@@ -150,7 +150,7 @@ def test_every_cart_price_goes_through_the_one_pricing_function(db, monkeypatch)
     assert [ln["sku"] for ln in plain["lines"]] == [a, b]  # unknown sku left out
     assert plain["total_cents"] == 2 * _base_price(db, a) + _base_price(db, b)
     assert plain["lines"][0]["added_cents"] == 1 and plain["count"] == 3
-    # With a promotion rule in force the same lines cost what app.pricing says.
+    # With a promotion rule in force the same lines cost what app.core.pricing says.
     rule = pricing.Rule(id="pr-test", kind="percent", value=10, scope="sku", targets=frozenset({a}))
     monkeypatch.setattr(cart_prices, "promotion_rules", lambda db, store_id=None, now=None: (rule,))
     promo = cart_prices.priced_lines(db, lines)

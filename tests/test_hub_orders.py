@@ -14,8 +14,7 @@ from app.hub.domain import keys
 from app.hub.domain.changes import changes_since
 from app.hub.domain.order_rows import get_order
 from app.hub.domain.orders import OrderError, create_order, order_change_data
-from app.hub.protocol import orders as order_tx
-from app.hub.protocol import transactions
+from app.hub.protocol import orders, transactions
 from app.hub.storage import open_db
 
 from .hub_fixtures import *  # noqa: F403
@@ -521,7 +520,7 @@ def test_every_order_type_is_registered():
         "order.reminder",
         "order.return",
     } <= set(transactions.HANDLERS)
-    assert re.fullmatch(r"AV-[0-9A-Z]{4}-[0-9A-Z]{4}", order_tx.new_credit_code())
+    assert re.fullmatch(r"AV-[0-9A-Z]{4}-[0-9A-Z]{4}", orders.new_credit_code())
 
 
 def test_reminder_says_the_last_day_in_the_store_time_zone():

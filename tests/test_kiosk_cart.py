@@ -15,13 +15,11 @@ import qrcode
 import zxingcpp
 from PIL import Image
 
-from app.core import cart_codec as carts
-from app.core import clock, tokens
+from app.core import cart_codec, clock, tokens
 from app.core.cart_codec import CartLine
 from app.core.protocol import MAX_ADDRESS_LINE, MAX_CITY
 from app.store.app import create_app
-from app.store.domain import carts as kiosk_cart
-from app.store.domain import stock
+from app.store.domain import carts, stock
 from app.store.domain.carts import CartScanError
 from app.store.domain.stock import self_store_id
 from app.store.sync import cart_lookup, feed
@@ -68,7 +66,7 @@ def _png(text: str) -> bytes:
 def test_a_self_contained_cart_reads_offline_with_its_lines(keyed_db):
     here = stocked_variants(keyed_db, 2)
     lines = [CartLine(v["sku"], 1, v["price_cents"]) for v in here]
-    scanned = kiosk_cart.read_scanned(keyed_db, cart_token(lines), lookup=None)
+    scanned = carts.read_scanned(keyed_db, cart_token(lines), lookup=None)
     assert scanned.self_contained and list(scanned.lines) == lines
 
 
@@ -76,8 +74,8 @@ def test_twenty_lines_stay_self_contained_and_thirty_become_a_reference(keyed_db
     variants = stocked_variants(keyed_db, 30)
     lines = [CartLine(v["sku"], 1 + i % 3, v["price_cents"]) for i, v in enumerate(variants)]
     token20, token30 = cart_token(lines[:20]), cart_token(lines)
-    assert len(token20) <= carts.INLINE_MAX_CHARS
-    assert kiosk_cart.read_scanned(keyed_db, token20).self_contained
+    assert len(token20) <= cart_codec.INLINE_MAX_CHARS
+    assert carts.read_scanned(keyed_db, token20).self_contained
     asked = []
 
     def lookup(cart_id):
@@ -88,11 +86,11 @@ def test_twenty_lines_stay_self_contained_and_thirty_become_a_reference(keyed_db
             "lines": [{"sku": x.sku, "qty": x.qty, "price_cents": x.price_cents} for x in lines],
         }
 
-    scanned = kiosk_cart.read_scanned(keyed_db, token30, lookup=lookup)
+    scanned = carts.read_scanned(keyed_db, token30, lookup=lookup)
     assert not scanned.self_contained and list(scanned.lines) == lines
     assert asked == [scanned.cart_id]
     with pytest.raises(CartScanError) as exc:  # no hub: a reference cannot be read
-        kiosk_cart.read_scanned(keyed_db, token30, lookup=None)
+        carts.read_scanned(keyed_db, token30, lookup=None)
     assert exc.value.code == "offline"
 
 
@@ -117,7 +115,7 @@ def test_hub_look_up_failures_become_shopper_messages(keyed_db, error, code):
         return cart_lookup.get_cart(Hub(), cart_id)
 
     with pytest.raises(CartScanError) as exc:
-        kiosk_cart.read_scanned(keyed_db, token, lookup=lookup)
+        carts.read_scanned(keyed_db, token, lookup=lookup)
     assert exc.value.code == code
 
 
@@ -132,11 +130,11 @@ def test_forged_tampered_expired_revoked_and_foreign_codes_are_refused(keyed_db)
     lines = [CartLine(v["sku"], 1, v["price_cents"]) for v in stocked_variants(keyed_db, 2)]
     good = cart_token(lines)
     other_key, _ = tokens.generate_keypair()
-    forged = carts.mint_cart_token(
-        tokens.load_private_key(other_key), carts.new_cart_id(), lines, kid=KID
+    forged = cart_codec.mint_cart_token(
+        tokens.load_private_key(other_key), cart_codec.new_cart_id(), lines, kid=KID
     )
-    old = cart_token(lines, now=time.time() - carts.CART_TOKEN_TTL_S - 10)
-    revoked_id = carts.new_cart_id()
+    old = cart_token(lines, now=time.time() - cart_codec.CART_TOKEN_TTL_S - 10)
+    revoked_id = cart_codec.new_cart_id()
     revoked = cart_token(lines, cart_id=revoked_id)
     change = {
         "seq": 2,
@@ -162,9 +160,9 @@ def test_forged_tampered_expired_revoked_and_foreign_codes_are_refused(keyed_db)
     }
     for text, code in cases.items():
         with pytest.raises(CartScanError) as exc:
-            kiosk_cart.read_scanned(keyed_db, text)
+            carts.read_scanned(keyed_db, text)
         assert exc.value.code == code, text[:40]
-    assert kiosk_cart.read_scanned(keyed_db, good).cart_id  # the good one still reads
+    assert carts.read_scanned(keyed_db, good).cart_id  # the good one still reads
 
 
 def test_cart_view_says_here_short_elsewhere_online_unknown_and_price_changes(keyed_db):
@@ -177,7 +175,7 @@ def test_cart_view_says_here_short_elsewhere_online_unknown_and_price_changes(ke
         (here["sku"] + "-X", 1, 100),  # not in our catalog
         (elsewhere["sku"], 1, elsewhere["price_cents"]),
     ]
-    view = kiosk_cart.cart_view(keyed_db, lines, "fr")
+    view = carts.cart_view(keyed_db, lines, "fr")
     by_sku = {v.sku: v for v in view["lines"]}
     assert by_sku[here["sku"]].status == "here"
     assert by_sku[here["sku"]].price_change == -500
@@ -187,7 +185,7 @@ def test_cart_view_says_here_short_elsewhere_online_unknown_and_price_changes(ke
     assert view["reservable"] == [(here["sku"], 2)]
     assert view["to_order"] == [(elsewhere["sku"], 1)]
     assert view["total"] == here["price_cents"] * 2 + elsewhere["price_cents"]
-    short = kiosk_cart.cart_view(keyed_db, [(here["sku"], here["qty"] + 2, 0)], "fr")
+    short = carts.cart_view(keyed_db, [(here["sku"], here["qty"] + 2, 0)], "fr")
     assert short["lines"][0].status == "short"
     assert short["reservable"] == [(here["sku"], here["qty"])]
     assert short["to_order"] == [(here["sku"], 2)]
@@ -356,7 +354,7 @@ def test_send_to_my_phone_encodes_the_cart_at_todays_prices(web, keyed_db):
     [decoded] = zxingcpp.read_barcodes(Image.open(io.BytesIO(png.data)), formats=QR)
     url = urlsplit(decoded.text)
     assert (url.scheme, url.netloc, url.path) == ("http", "127.0.0.1:9", "/shop/panier/importer")
-    lines = carts.decode_lines(parse_qs(url.query)["l"][0])
+    lines = cart_codec.decode_lines(parse_qs(url.query)["l"][0])
     assert lines == [CartLine(v["sku"], 1, v["price_cents"]) for v in here]
 
 
@@ -370,7 +368,7 @@ def test_forgetting_the_shopper_clears_the_cart(web, keyed_db):
 
 
 def test_revocation_changes_from_the_feed_are_kept_and_idempotent(keyed_db):
-    cart_id = carts.new_cart_id()
+    cart_id = cart_codec.new_cart_id()
     change = {
         "seq": 5,
         "kind": "revocation",
@@ -379,13 +377,13 @@ def test_revocation_changes_from_the_feed_are_kept_and_idempotent(keyed_db):
     }
     for cursor in ("5", "6"):
         feed.apply_page(keyed_db, {"changes": [change], "cursor": cursor}, None)
-    assert cart_id in kiosk_cart.revoked_carts(keyed_db)
+    assert cart_id in carts.revoked_carts(keyed_db)
     junk = {"seq": 7, "kind": "revocation", "key": "x", "data": {"kind": "cart", "id": "nope"}}
     feed.apply_page(keyed_db, {"changes": [junk], "cursor": "7"}, None)
     assert keyed_db["revoked_carts"].count == 1
     # Revocations older than any token's life are dropped: those tokens are expired.
-    old_id = carts.new_cart_id()
-    old_at = clock.iso(clock.utcnow() - timedelta(seconds=carts.CART_TOKEN_TTL_S + 3600))
+    old_id = cart_codec.new_cart_id()
+    old_at = clock.iso(clock.utcnow() - timedelta(seconds=cart_codec.CART_TOKEN_TTL_S + 3600))
     stale = {
         "seq": 8,
         "kind": "revocation",
@@ -393,8 +391,8 @@ def test_revocation_changes_from_the_feed_are_kept_and_idempotent(keyed_db):
         "data": {"kind": "cart", "id": old_id, "at": old_at},
     }
     feed.apply_page(keyed_db, {"changes": [stale], "cursor": "8"}, None)
-    assert old_id not in kiosk_cart.revoked_carts(keyed_db)
-    assert cart_id in kiosk_cart.revoked_carts(keyed_db)
+    assert old_id not in carts.revoked_carts(keyed_db)
+    assert cart_id in carts.revoked_carts(keyed_db)
 
 
 def _request_form(client, path: str) -> dict[str, str]:
@@ -429,7 +427,7 @@ def test_a_double_tap_on_reserve_holds_once_and_the_cart_cannot_be_reused(web, k
 def test_a_double_tap_on_place_the_order_queues_one_request_with_the_cart(web, keyed_db):
     absent = absent_variants(keyed_db, 1)[0]
     client = web.test_client()
-    cart_id = carts.new_cart_id()
+    cart_id = cart_codec.new_cart_id()
     token = cart_token([CartLine(absent["sku"], 1, absent["price_cents"])], cart_id=cart_id)
     client.get("/scan", query_string={"code": token})
     form = {
@@ -445,4 +443,4 @@ def test_a_double_tap_on_place_the_order_queues_one_request_with_the_cart(web, k
     [row] = keyed_db.execute_returning_dicts("SELECT * FROM outbox WHERE type = 'order.request'")
     assert row["id"] == form["request_id"]
     assert json.loads(row["payload"])["cart_id"] == cart_id
-    assert cart_id in kiosk_cart.revoked_carts(keyed_db)
+    assert cart_id in carts.revoked_carts(keyed_db)

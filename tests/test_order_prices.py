@@ -163,7 +163,7 @@ def test_web_checkout_records_the_discounted_prices_the_cart_showed(
 
 
 def hub_orders_euros(cents: int) -> str:
-    """The order page's price format (app/hub/shop.euros)."""
+    """The order page's price format (app/hub/views/shop.py, euros)."""
     from app.hub.views.shop import euros
 
     return euros(cents)

@@ -5,9 +5,9 @@ The property test goes the whole way: promotions are made at the hub by the doma
 functions (validation included), published, carried to a store by the real change
 feed (hub ``changes_since`` page -> store ``feed.apply_page``). The same random cart is
 then priced by each side's own code path: at the store, the kiosk's cart
-(``kiosk_cart.cart_view``, and ``price_lines`` that stamps an order request); at the hub,
+(``carts.cart_view``, and ``price_lines`` that stamps an order request); at the hub,
 an ``order.request`` transaction from that store (what the customer is charged) and the
-web shop's cart (``hub.carts``: create, add, ``priced_lines``). Every line must cost the
+web shop's cart (``app.hub.domain.carts``: create, add, ``priced_lines``). Every line must cost the
 same cents, at random instants including each promotion's first and last moments. Each
 side must build its items with the one builder (``pricing.cart_items``, watched here),
 and no module of ``app`` builds an ``Item`` by hand outside ``app/core/pricing.py``.
@@ -37,7 +37,7 @@ from app.hub.domain import carts as hub_carts
 from app.hub.domain import promotions as hub_promotions
 from app.hub.domain.promotion_validation import PromotionError
 from app.hub.protocol import transactions
-from app.store.domain import carts as kiosk_cart
+from app.store.domain import carts
 from app.store.domain import promotions as store_promotions
 from app.store.sync import feed
 
@@ -282,11 +282,11 @@ def hub_and_store(
 
 def sync(hub, store) -> int:
     """Carry the hub's new changes to the store through the real feed appliers."""
-    from app.store.sync import state as syncstate
+    from app.store.sync import state
 
     applied = 0
     while True:
-        page = changes.changes_since(hub, LYON, int(syncstate.cursor(store)))
+        page = changes.changes_since(hub, LYON, int(state.cursor(store)))
         counts = feed.apply_page(store, page, LYON)
         assert counts["failed"] == 0, counts
         applied += counts["applied"]
@@ -450,11 +450,11 @@ def test_hub_and_store_price_every_cart_the_same(hub_and_store, fake_clock, data
 
     # The store: the kiosk's cart as the shopper sees it, and the order request's price.
     with _builder_watched(store) as built:
-        shown = kiosk_cart.cart_view(store, [(sku, qty, 0) for sku, qty in lines], "fr", now=now)
+        shown = carts.cart_view(store, [(sku, qty, 0) for sku, qty in lines], "fr", now=now)
         assert built() == 1, "the kiosk's cart built its items without pricing.cart_items"
         kiosk = {view.sku: view.total_now for view in shown["lines"]}
         assert set(kiosk) == {sku for sku, _ in lines}
-        assert kiosk_cart.price_lines(store, lines, now=now).total_cents == shown["total"]
+        assert carts.price_lines(store, lines, now=now).total_cents == shown["total"]
         assert built() == 2, "price_lines built its items without pricing.cart_items"
 
     # The hub, charging the kiosk's order.request (pickup or home) from that store.
@@ -504,7 +504,7 @@ def test_a_published_promotion_really_reaches_the_store_price(hub_and_store, fak
     sync(hub, store)
     at = fake_clock.set(on(BASE_DAY.date(), 12))
     items = pricing.cart_items(store, [(sku, 2)])
-    priced = kiosk_cart.price_lines(store, [(sku, 2)], now=at)
+    priced = carts.price_lines(store, [(sku, 2)], now=at)
     assert priced.lines[0].promotion_id == row["id"]
     assert priced.discount_cents == (items[0].unit_cents * 2 * 30 + 50) // 100
     [result] = transactions.apply_batch(hub, LYON, [_order_request([(sku, 2)], "pickup", at)])

@@ -20,8 +20,7 @@ from app.hub.domain import promotions as promo
 from app.hub.domain.promotion_validation import PromotionError
 from app.store.domain import promotions as store_promotions
 from app.store.migrations import migrate
-from app.store.sync import feed
-from app.store.sync import state as syncstate
+from app.store.sync import feed, state
 from app.web.i18n import format_price
 
 from .dates import local, paris_day, z
@@ -584,7 +583,7 @@ def test_store_sync_fetches_images_for_offline_kiosks(module_hub, synced_store, 
         for name in ("banner", "tile"):
             cached = store_promotions.image_path(synced_store, row["id"], row["image_hash"], name)
             assert cached.read_bytes() == promo.image_file(hub.data, row, name).read_bytes()
-        assert syncstate.cursor(store_db) != "0"
+        assert state.cursor(store_db) != "0"
     finally:
         store_db.close()
 
@@ -673,7 +672,7 @@ def test_demo_promotions_are_made_once_through_the_domain(hub_data):
 
 
 def test_the_kiosk_cart_prices_with_the_store_promotions(synced_store):
-    from app.store.domain import carts as kiosk_cart
+    from app.store.domain import carts
 
     db = dbmod.connect(dbmod.db_path(synced_store))
     try:
@@ -689,10 +688,10 @@ def test_the_kiosk_cart_prices_with_the_store_promotions(synced_store):
             "targets": [sku],
         }
         apply(db, wire(rule=rule, title={"fr": "2e à -50 %", "en": "2nd half price"}))
-        during = kiosk_cart.cart_view(db, [(sku, 2, base)], "fr", now=START + DAY)
+        during = carts.cart_view(db, [(sku, 2, base)], "fr", now=START + DAY)
         assert during["total"] == 2 * base - (base * 50 + 50) // 100
         assert during["lines"][0].promotion == "2e à -50 %"
-        after = kiosk_cart.cart_view(db, [(sku, 2, base)], "fr", now=END + DAY)
+        after = carts.cart_view(db, [(sku, 2, base)], "fr", now=END + DAY)
         assert after["total"] == 2 * base and after["discount"] == 0
     finally:
         db.close()

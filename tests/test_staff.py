@@ -10,7 +10,7 @@ import pytest
 import requests
 
 from app.core import clock
-from app.store.domain import staff as staffauth
+from app.store.domain import staff
 from app.store.domain.staff import StaffError
 
 from .conftest import STAFF_PIN, add_staff_member, run_kiosk
@@ -25,8 +25,8 @@ def test_pin_is_stored_hashed_and_verifies(store_db, store_data):
     member = add_staff_member(store_data)
     stored = store_db.execute("SELECT pin_hash FROM staff WHERE id = ?", [member["id"]]).fetchone()
     assert STAFF_PIN not in stored[0] and stored[0].startswith("scrypt$")
-    assert staffauth.verify_secret(STAFF_PIN, stored[0])
-    assert not staffauth.verify_secret("000000", stored[0])
+    assert staff.verify_secret(STAFF_PIN, stored[0])
+    assert not staff.verify_secret("000000", stored[0])
     # Same PIN, different salt: two members never share a hash.
     other = add_staff_member(store_data, name="Other")
     hashes = {r[0] for r in store_db.execute("SELECT pin_hash FROM staff")}
@@ -37,7 +37,7 @@ def test_pin_is_stored_hashed_and_verifies(store_db, store_data):
 def test_pin_of_the_wrong_shape_is_refused_without_counting(store_db, store_data, pin):
     member = add_staff_member(store_data)
     with pytest.raises(StaffError) as err:
-        staffauth.login(store_db, member["id"], pin)
+        staff.login(store_db, member["id"], pin)
     assert err.value.code == "pin_format"
     failed = store_db.execute("SELECT failed_attempts FROM staff").fetchone()[0]
     assert failed == 0
@@ -48,25 +48,25 @@ def test_five_wrong_pins_lock_for_a_growing_delay(store_db, store_data, fake_clo
     start = fake_clock.now
     for left in (4, 3, 2, 1):
         with pytest.raises(StaffError) as err:
-            staffauth.login(store_db, member["id"], "000000")
+            staff.login(store_db, member["id"], "000000")
         assert err.value.code == "wrong_pin" and err.value.extra["attempts_left"] == left
     with pytest.raises(StaffError) as err:
-        staffauth.login(store_db, member["id"], "000000")
+        staff.login(store_db, member["id"], "000000")
     assert err.value.code == "locked" and err.value.extra["retry_in_s"] == 30
     # Locked: even the right PIN is refused.
     with pytest.raises(StaffError) as err:
-        staffauth.login(store_db, member["id"], STAFF_PIN)
+        staff.login(store_db, member["id"], STAFF_PIN)
     assert err.value.code == "locked"
     # After the delay, five more wrong PINs lock for twice as long.
     fake_clock.set(start + timedelta(seconds=31))
     for _ in range(5):
         with pytest.raises(StaffError):
-            staffauth.login(store_db, member["id"], "000000")
+            staff.login(store_db, member["id"], "000000")
     row = store_db.execute("SELECT locked_until, lockouts FROM staff").fetchone()
     assert row == (clock.iso(start + timedelta(seconds=91)), 2)
     # The right PIN after the lock resets everything.
     fake_clock.set(start + timedelta(seconds=92))
-    assert staffauth.login(store_db, member["id"], STAFF_PIN)["id"] == member["id"]
+    assert staff.login(store_db, member["id"], STAFF_PIN)["id"] == member["id"]
     assert store_db.execute("SELECT failed_attempts, lockouts FROM staff").fetchone() == (0, 0)
     actions = [r[0] for r in store_db.execute("SELECT action FROM audit_log ORDER BY id")]
     assert actions.count("login.locked") == 2 and actions[-1] == "login"

@@ -19,7 +19,7 @@ from app.core import db as dbmod
 from app.store.domain import outbox
 from app.store.domain.acks import ACK_HOOKS
 from app.store.domain.stock import adjust
-from app.store.sync import state as syncstate
+from app.store.sync import state
 from app.store.sync.client import HubError
 from app.store.sync.push import PARK_REASON, STRIKES, Narrowing, push_once
 
@@ -112,7 +112,7 @@ def test_the_one_transaction_failing_alone_is_parked_and_the_rest_go_once_in_ord
         "HTTP 500 injected"
     )
     assert outbox.stats(db)["depth"] == 0
-    assert syncstate.narrowing(db) is None
+    assert state.narrowing(db) is None
     # Bisection, not one by one: far fewer requests than rows (log2(13) + strikes + ...).
     assert len(sent) <= 2 * 4 + STRIKES + 3, sent
 
@@ -155,7 +155,7 @@ def test_a_hub_failing_every_request_parks_nothing(hub_data, synced_store, statu
     controls = calls.count(b'{"transactions":[]}')
     assert controls == (0 if status == 503 else 3 * STRIKES)
     assert outbox.parked(db) == [] and outbox.stats(db)["depth"] == 5
-    assert syncstate.narrowing(db) is None
+    assert state.narrowing(db) is None
     link.before, link.fail_with = None, None
     assert push_once(db, client).accepted == 5
     assert hub_transactions(hub_data, ids + single) == dict.fromkeys(ids + single, 1)
@@ -171,7 +171,7 @@ def test_a_lone_transaction_with_the_hub_down_is_never_parked(hub_data, synced_s
         with pytest.raises(HubError) as failure:
             push_once(db, client)
         assert not isinstance(failure.value, Narrowing)
-    assert outbox.parked(db) == [] and syncstate.narrowing(db) is None
+    assert outbox.parked(db) == [] and state.narrowing(db) is None
     link.fail_with = None
     assert push_once(db, client).accepted == 1
     assert hub_transactions(hub_data, [tx]) == {tx: 1}
@@ -187,7 +187,7 @@ def test_rate_limits_and_retry_after_never_start_a_search(hub_data, synced_store
         with pytest.raises(HubError) as failure:
             push_once(db, client)
         assert failure.value.status == 429 and not isinstance(failure.value, Narrowing)
-    assert syncstate.narrowing(db) is None and outbox.parked(db) == []
+    assert state.narrowing(db) is None and outbox.parked(db) == []
 
 
 def test_a_transient_failure_parks_nothing(hub_data, synced_store):
@@ -207,7 +207,7 @@ def test_a_transient_failure_parks_nothing(hub_data, synced_store):
     stats = push_once(db, client)
     assert stats.accepted == 8 and stats.parked == 0
     assert hub_transactions(hub_data, ids) == dict.fromkeys(ids, 1)
-    assert syncstate.narrowing(db) is None and outbox.parked(db) == []
+    assert state.narrowing(db) is None and outbox.parked(db) == []
 
 
 def test_the_search_survives_a_restart_without_losing_or_doubling_a_row(hub_data, synced_store):
@@ -219,9 +219,9 @@ def test_the_search_survives_a_restart_without_losing_or_doubling_a_row(hub_data
     _poisoned(link, {poison})
     with pytest.raises(Narrowing):
         push_once(db, client)
-    state = syncstate.narrowing(db)
-    assert state == {**state, "last": poison, "strikes": 1}
-    assert syncstate.snapshot(db, hub_configured=True)["narrowing"]["to_check"] == 1
+    narrowed = state.narrowing(db)
+    assert narrowed == {**narrowed, "last": poison, "strikes": 1}
+    assert state.snapshot(db, hub_configured=True)["narrowing"]["to_check"] == 1
     db.close()
     # A restart: new connection, new client; the search resumes at the same row.
     db = _store(synced_store)
@@ -241,11 +241,11 @@ def test_a_window_settled_elsewhere_ends_the_search(hub_data, synced_store):
     db = _store(synced_store)
     client, _ = inprocess_client(hub_data)
     ids = [adjust(db, _sku(db), 1)["id"] for _ in range(3)]
-    syncstate.set_narrowing(db, {"last": ids[1], "size": 2, "strikes": 0, "error": "x"})
+    state.set_narrowing(db, {"last": ids[1], "size": 2, "strikes": 0, "error": "x"})
     outbox.mark_acked(db, ids[1], None, hooks=ACK_HOOKS)
-    assert syncstate.snapshot(db, hub_configured=True)["narrowing"] is None
+    assert state.snapshot(db, hub_configured=True)["narrowing"] is None
     assert push_once(db, client).accepted == 2
-    assert syncstate.narrowing(db) is None
+    assert state.narrowing(db) is None
 
 
 # -- A real store server and a real hub, the fault proxy between them -----------------
@@ -282,7 +282,7 @@ def _press_retry(data) -> None:
     """Staff's "retry now", through the database as the status screen does it."""
     db = _store(data)
     try:
-        syncstate.request_retry(db)
+        state.request_retry(db)
     finally:
         db.close()
 
@@ -333,7 +333,7 @@ def test_a_store_server_parks_the_marked_transaction_and_sends_the_rest_once(
         assert parked["parked_message"] == message
         unsettled = db.execute("SELECT id FROM outbox WHERE acked_at IS NULL").fetchall()
         assert unsettled == [(bad,)]  # the outbox is otherwise empty
-        assert syncstate.narrowing(db) is None
+        assert state.narrowing(db) is None
         db.close()
         # It failed alone exactly STRIKES times, and was never sent again once parked.
         pushes = [_batch_ids(e.body) for e in proxy.log(PUSH)]
@@ -400,14 +400,14 @@ def test_the_staff_screen_says_a_search_is_running(synced_store):
     app = create_app({"DATA_DIR": str(synced_store), "TESTING": True, "HUB_URL": "http://x.test"})
     db = _store(synced_store)
     ids = [adjust(db, _sku(db), 1)["id"] for _ in range(5)]
-    syncstate.set_narrowing(db, {"last": ids[3], "size": 4, "strikes": 0, "error": "HTTP 500"})
+    state.set_narrowing(db, {"last": ids[3], "size": 4, "strikes": 0, "error": "HTTP 500"})
     client = app.test_client()
     staff_login(client, synced_store)
     page = client.get("/staff/status").get_data(as_text=True)
     notice = re.search(r'<p [^>]*data-field="narrowing">(.*?)</p>', page, re.S)
     assert notice and "recherche de celle en cause" in notice.group(1)
     assert "(4 à vérifier)" in notice.group(1)
-    syncstate.set_narrowing(db, None)
+    state.set_narrowing(db, None)
     assert 'data-field="narrowing"' not in client.get("/staff/status").get_data(as_text=True)
 
 
@@ -429,7 +429,7 @@ def test_failures_alone_are_forgotten_when_the_hub_fails_everything_meanwhile(
     with pytest.raises(HubError) as down:
         push_once(db, client)
     assert not isinstance(down.value, Narrowing)
-    assert syncstate.narrowing(db)["strikes"] == 0 and outbox.parked(db) == []
+    assert state.narrowing(db)["strikes"] == 0 and outbox.parked(db) == []
     _poisoned(link, {tx})
     with pytest.raises(Narrowing) as again:
         push_once(db, client)

@@ -11,7 +11,7 @@ import requests
 from app.core import db as dbmod
 from app.store.domain import outbox
 from app.store.domain.stock import adjust, levels
-from app.store.sync import state as syncstate
+from app.store.sync import state
 from app.store.sync.client import HubError
 from app.store.sync.pull import pull_once
 from app.store.sync.push import push_once
@@ -145,7 +145,7 @@ def test_two_workers_at_once_apply_each_row_once(hub_data, synced_store):
 def test_pull_resumes_from_the_saved_cursor(hub_data, synced_store):
     db = _store(synced_store)
     client, _ = inprocess_client(hub_data)
-    cursor = syncstate.cursor(db)
+    cursor = state.cursor(db)
     stats = pull_once(db, client)
     assert stats.changes == 0 and stats.cursor == cursor
     # Another store's movement reaches us through the feed.
@@ -187,18 +187,17 @@ def test_worker_sends_rows_written_by_another_process_and_backs_off(hub_data, sy
         m = adjust(db, _skus(db, 1)[0], 1)  # this connection plays `kiosk stock adjust`
         wait_for(
             lambda: (
-                not syncstate.is_online(db)
-                and syncstate.snapshot(db, hub_configured=True)["last_error"]
+                not state.is_online(db) and state.snapshot(db, hub_configured=True)["last_error"]
             ),
             5,
             "the failure to be recorded",
         )
         down.clear()
-        syncstate.request_retry(db)  # the staff button, through the database
+        state.request_retry(db)  # the staff button, through the database
         # Within 5 s although the backoff after failures may be up to 60 s.
         wait_for(lambda: outbox.stats(db)["depth"] == 0, 5, "the row to be sent")
         assert hub_transactions(hub_data, [m["id"]]) == {m["id"]: 1}
-        wait_for(lambda: syncstate.is_online(db), 5, "online")
+        wait_for(lambda: state.is_online(db), 5, "online")
     finally:
         worker.stop()
     assert worker.stopped

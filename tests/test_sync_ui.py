@@ -10,7 +10,7 @@ import pytest
 from app.core import clock
 from app.store.domain import outbox
 from app.store.domain.stock import adjust
-from app.store.sync import state as syncstate
+from app.store.sync import state
 
 from .conftest import staff_login
 
@@ -53,13 +53,13 @@ def test_healthz_reports_the_queue_and_the_link(hub_app, store_db):
     a = adjust(store_db, sku, 1)["id"]
     adjust(store_db, sku, 1)
     outbox.park(store_db, a, "unknown_sku", "no variant")
-    syncstate.record_failure(store_db, "cannot reach the hub: ConnectionError", "push")
+    state.record_failure(store_db, "cannot reach the hub: ConnectionError", "push")
     h = hub_app.test_client().get("/healthz").json
     assert h["hub_configured"] is True and h["online"] is False
     assert (h["outbox_depth"], h["parked"]) == (1, 1)
     assert h["oldest_unsent_age_s"] >= 0
     assert "cannot reach" in h["last_error"]
-    syncstate.record_success(store_db, "push")
+    state.record_success(store_db, "push")
     h = hub_app.test_client().get("/healthz").json
     assert h["online"] is True and h["last_error"] is None and h["last_sync_at"]
 
@@ -95,8 +95,8 @@ def test_first_sync_progress_is_shown(hub_app, store_db, store_data):
     from app.core import db as dbmod
 
     with dbmod.write(store_db):
-        dbmod.set_meta(store_db, syncstate.PULL_APPLIED, "4000")
-        dbmod.set_meta(store_db, syncstate.PULL_REMAINING, "6000")
+        dbmod.set_meta(store_db, state.PULL_APPLIED, "4000")
+        dbmod.set_meta(store_db, state.PULL_REMAINING, "6000")
     client = hub_app.test_client()
     staff_login(client, store_data)
     text = client.get("/staff/status").get_data(as_text=True)
@@ -109,13 +109,13 @@ def test_retry_now_needs_the_csrf_token_and_sets_the_flag(store_data, store_db):
     app = create_app({"DATA_DIR": str(store_data), "HUB_URL": HUB})  # CSRF on
     client = app.test_client()
     assert client.post("/staff/sync/retry").status_code == 400
-    assert not syncstate.take_retry_request(store_db)
+    assert not state.take_retry_request(store_db)
     staff_login(client, store_data)
     page = client.get("/staff/status").get_data(as_text=True)
     token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
     r = client.post("/staff/sync/retry", data={"csrf_token": token})
     assert r.status_code == 302
-    assert syncstate.take_retry_request(store_db)
+    assert state.take_retry_request(store_db)
 
 
 def test_kiosk_says_offline_with_the_time_of_the_last_sync(hub_app, store_db):
@@ -127,8 +127,8 @@ def test_kiosk_says_offline_with_the_time_of_the_last_sync(hub_app, store_db):
     assert "hors ligne" in text
     # Synced at 13:02 UTC (14:02 in Paris), offline since.
     last = clock.parse_iso("2026-01-15T13:02:00Z")
-    syncstate.record_success(store_db, "pull", last)
-    syncstate.record_failure(store_db, "cannot reach the hub", "pull", last + timedelta(minutes=5))
+    state.record_success(store_db, "pull", last)
+    state.record_failure(store_db, "cannot reach the hub", "pull", last + timedelta(minutes=5))
     text = client.get(f"/product/{ref}?sku={sku}").get_data(as_text=True)
     assert "hors ligne — stock au 14:02" in text
     with client.session_transaction() as s:
@@ -141,7 +141,7 @@ def test_kiosk_shows_no_offline_note_when_online_or_without_hub(hub_app, client,
     sku = _sku(store_db)
     ref = _ref(store_db, sku)
     assert "hors ligne" not in client.get(f"/product/{ref}?sku={sku}").get_data(as_text=True)
-    syncstate.record_success(store_db, "pull")
+    state.record_success(store_db, "pull")
     text = hub_app.test_client().get(f"/product/{ref}?sku={sku}").get_data(as_text=True)
     assert "hors ligne" not in text
 
@@ -149,12 +149,12 @@ def test_kiosk_shows_no_offline_note_when_online_or_without_hub(hub_app, client,
 def test_open_stock_panel_learns_that_the_store_went_offline(hub_app, store_db):
     sku = _sku(store_db)
     ref = _ref(store_db, sku)
-    syncstate.record_success(store_db, "pull")
+    state.record_success(store_db, "pull")
     client = hub_app.test_client()
     page = client.get(f"/product/{ref}?sku={sku}").get_data(as_text=True)
     version = re.search(r'data-stock-version="([^"]+)"', page).group(1)
     url = f"/product/{ref}/stock"
     assert client.get(url, query_string={"sku": sku, "v": version}).status_code == 204
-    syncstate.record_failure(store_db, "cannot reach the hub", "pull")
+    state.record_failure(store_db, "cannot reach the hub", "pull")
     panel = client.get(url, query_string={"sku": sku, "v": version})
     assert panel.status_code == 200 and "hors ligne" in panel.get_data(as_text=True)

@@ -16,8 +16,7 @@ from app.core.signing import verify_request
 from app.store.domain import outbox
 from app.store.domain.acks import ACK_HOOKS
 from app.store.domain.stock import adjust, levels, self_store_id
-from app.store.sync import backoff, feed
-from app.store.sync import state as syncstate
+from app.store.sync import backoff, feed, state
 from app.store.sync.client import HubClient, HubError, is_retryable_status, parse_retry_after
 
 # About dates and time: run again under faketime by `make test-shifted`.
@@ -222,7 +221,7 @@ def test_first_page_fills_an_empty_store_and_reapplying_is_harmless(tmp_path):
     )
     counts = feed.apply_page(db, page, "st-a")
     assert counts["applied"] == 5 and counts["skipped"] == {"loyalty_offer": 1}
-    assert syncstate.cursor(db) == "6"
+    assert state.cursor(db) == "6"
     assert self_store_id(db) == "st-a"
     assert levels(db, ["M1-BLK-42"]) == {"M1-BLK-42": 3}
     assert search_products(db, "velo") == [1]
@@ -293,7 +292,7 @@ def test_a_change_that_cannot_be_applied_does_not_block_the_page(tmp_path):
         None,
     )
     assert counts["failed"] == 1 and counts["applied"] == 2
-    assert syncstate.cursor(db) == "3"
+    assert state.cursor(db) == "3"
 
 
 def test_product_before_its_category_gets_a_stand_in(tmp_path):
@@ -311,7 +310,7 @@ def test_product_before_its_category_gets_a_stand_in(tmp_path):
 
 
 def test_cursor_is_saved_with_the_page_or_not_at_all(store_db, monkeypatch):
-    before = syncstate.cursor(store_db)
+    before = state.cursor(store_db)
 
     def boom(*a, **k):
         raise RuntimeError("power cut")
@@ -332,7 +331,7 @@ def test_cursor_is_saved_with_the_page_or_not_at_all(store_db, monkeypatch):
     )
     with pytest.raises(RuntimeError):
         feed.apply_page(store_db, page, None)
-    assert syncstate.cursor(store_db) == before
+    assert state.cursor(store_db) == before
     assert store_db.execute("SELECT count(*) FROM stores WHERE id = 'st-x'").fetchone() == (0,)
 
 
@@ -462,25 +461,25 @@ def test_unreachable_hub_is_a_retryable_error():
 
 def test_online_needs_a_recent_success(store_db):
     now = clock.utcnow()
-    assert not syncstate.is_online(store_db, now)
-    syncstate.record_success(store_db, "pull", now)
-    assert syncstate.is_online(store_db, now)
-    assert not syncstate.is_online(store_db, now + timedelta(seconds=91))
-    syncstate.record_failure(store_db, "cannot reach the hub", "push", now)
-    assert not syncstate.is_online(store_db, now)
+    assert not state.is_online(store_db, now)
+    state.record_success(store_db, "pull", now)
+    assert state.is_online(store_db, now)
+    assert not state.is_online(store_db, now + timedelta(seconds=91))
+    state.record_failure(store_db, "cannot reach the hub", "push", now)
+    assert not state.is_online(store_db, now)
     # The pull side working again does not hide the push side's error.
-    syncstate.record_success(store_db, "pull", now)
-    assert syncstate.snapshot(store_db, hub_configured=True, now=now)["last_error"]
-    syncstate.record_success(store_db, "push", now)
-    snap = syncstate.snapshot(store_db, hub_configured=True, now=now)
+    state.record_success(store_db, "pull", now)
+    assert state.snapshot(store_db, hub_configured=True, now=now)["last_error"]
+    state.record_success(store_db, "push", now)
+    snap = state.snapshot(store_db, hub_configured=True, now=now)
     assert snap["online"] and snap["last_error"] is None
 
 
 def test_retry_request_is_taken_once(store_db):
-    assert not syncstate.take_retry_request(store_db)
-    syncstate.request_retry(store_db)
-    assert syncstate.take_retry_request(store_db)
-    assert not syncstate.take_retry_request(store_db)
+    assert not state.take_retry_request(store_db)
+    state.request_retry(store_db)
+    assert state.take_retry_request(store_db)
+    assert not state.take_retry_request(store_db)
 
 
 def test_feed_level_naming_a_movement_acknowledges_it(tmp_path):

@@ -232,7 +232,7 @@ def price_cart(
 ) -> PricedCart:
     """Price ``items`` with the best rule of ``rules`` in force for ``store_id`` at ``now``.
 
-    ``now`` must be timezone-aware; None means the current instant (app.clock).
+    ``now`` must be timezone-aware; None means the current instant (app.core.clock).
     """
     in_force = applicable(rules, store_id=store_id, now=now) if rules else []
     lines = tuple(_price_line(item, in_force) for item in items)

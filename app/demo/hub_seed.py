@@ -40,7 +40,7 @@ def seed_hub(
     ``ValueError("already seeded")`` if the hub has stores or products. Returns
     ``{"stores": [{id, name, secret}], "products", "variants", "stock_levels", "changes"}``.
     With ``data_dir`` (where the hub's signing key lives) it also publishes the key and
-    gives every store demo web orders (:func:`.seed_orders.seed_orders`, in a second
+    gives every store demo web orders (:func:`app.demo.hub_orders.seed_orders`, in a second
     transaction; pickup QR images go to ``qr_dir``), and adds ``"orders"``: its result.
     """
     scale = max(products, 1)

@@ -185,7 +185,7 @@ def sync(
 ) -> None:
     """Exchange with the hub: send the outbox, fetch the change feed (a fresh store gets
     the whole catalog). Without --once, keep syncing in the foreground until Ctrl-C."""
-    from app.store.sync import state as syncstate
+    from app.store.sync import state
     from app.store.sync.client import HubError
     from app.store.sync.pull import PullStats, pull_once
     from app.store.sync.push import push_once
@@ -204,7 +204,7 @@ def sync(
         except KeyboardInterrupt:
             worker.stop()
         return
-    syncstate.claim_store(db, store_id)
+    state.claim_store(db, store_id)
     started = time.monotonic()
 
     def progress(stats: PullStats) -> None:
@@ -219,13 +219,13 @@ def sync(
 
     try:
         pushed = push_once(db, client)
-        syncstate.record_success(db, "push")
+        state.record_success(db, "push")
         pulled = pull_once(db, client, wait=wait, own_store_id=store_id, progress=progress)
-        syncstate.record_success(db, "pull")
+        state.record_success(db, "pull")
     except HubError as exc:
-        syncstate.record_failure(db, exc.message, "sync")
+        state.record_failure(db, exc.message, "sync")
         raise click.ClickException(f"{exc.message} (nothing is lost: the outbox keeps it)") from exc
-    depth = syncstate.snapshot(db, hub_configured=True)
+    depth = state.snapshot(db, hub_configured=True)
     click.echo(
         f"sent {pushed.sent} ({pushed.accepted} accepted, {pushed.duplicate} duplicate, "
         f"{pushed.parked} parked); received {pulled.changes} changes in {pulled.pages} pages "

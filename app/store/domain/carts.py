@@ -18,8 +18,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from app.core import cart_codec as carts
-from app.core import clock, pricing, tokens
+from app.core import cart_codec, clock, pricing, tokens
 from app.core.cart_codec import CartError, CartLine
 from app.store.domain import promotions, stock
 from app.store.domain.hub_keys import hub_keys
@@ -131,12 +130,12 @@ def apply_revocations(db: Database, changes: list[dict], own: str | None) -> int
     rows = [
         (c["data"]["id"], c["data"].get("at") or clock.now_iso())
         for c in changes
-        if c["data"].get("kind") == "cart" and carts.is_cart_id(c["data"].get("id"))
+        if c["data"].get("kind") == "cart" and cart_codec.is_cart_id(c["data"].get("id"))
     ]
     db.conn.executemany(
         "INSERT INTO revoked_carts (cart_id, at) VALUES (?, ?) ON CONFLICT DO NOTHING", rows
     )
-    horizon = clock.utcnow() - timedelta(seconds=carts.CART_TOKEN_TTL_S + tokens.MAX_SKEW_S)
+    horizon = clock.utcnow() - timedelta(seconds=cart_codec.CART_TOKEN_TTL_S + tokens.MAX_SKEW_S)
     db.execute("DELETE FROM revoked_carts WHERE at < ?", [clock.iso(horizon)])
     return len(rows)
 
@@ -167,7 +166,9 @@ def read_scanned(
     if kind in ("pickup", "reservation", "receipt"):
         raise CartScanError(kind)
     try:
-        ref = carts.read_cart_token(hub_keys(db), text, revoked_carts=revoked_carts(db), now=now)
+        ref = cart_codec.read_cart_token(
+            hub_keys(db), text, revoked_carts=revoked_carts(db), now=now
+        )
     except tokens.TokenError as exc:
         if exc.code in ("expired", "revoked"):
             raise CartScanError(exc.code, exc.message) from exc
@@ -193,7 +194,7 @@ def _look_up(cart_id: str, lookup: Callable[[str], dict[str, Any]] | None) -> tu
         lines = [
             CartLine(str(line["sku"]), line["qty"], line["price_cents"]) for line in cart["lines"]
         ]
-        return tuple(carts.check_lines(lines))
+        return tuple(cart_codec.check_lines(lines))
     except (CartError, KeyError, TypeError) as exc:
         raise CartScanError("bad_cart", str(exc)) from exc
 
@@ -203,17 +204,17 @@ def add_line(lines: list[list], sku: str, qty: int, price_cents: int) -> list[li
     out = [list(line) for line in lines]
     for line in out:
         if line[0] == sku:
-            line[1] = min(line[1] + qty, carts.MAX_QTY)
+            line[1] = min(line[1] + qty, cart_codec.MAX_QTY)
             return out
     if len(out) >= MAX_KIOSK_LINES:
         raise CartError("bad_lines", f"a kiosk cart holds at most {MAX_KIOSK_LINES} lines")
-    out.append([sku, min(qty, carts.MAX_QTY), price_cents])
+    out.append([sku, min(qty, cart_codec.MAX_QTY), price_cents])
     return out
 
 
 def set_qty(lines: list[list], sku: str, qty: int) -> list[list]:
     """The lines with ``sku`` set to ``qty`` (0 removes it)."""
-    qty = max(0, min(qty, carts.MAX_QTY))
+    qty = max(0, min(qty, cart_codec.MAX_QTY))
     return [[s, qty if s == sku else q, p] for s, q, p in lines if s != sku or qty > 0]
 
 

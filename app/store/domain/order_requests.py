@@ -14,8 +14,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from app.core import cart_codec as carts
-from app.core import clock, pricing
+from app.core import cart_codec, clock, pricing
 from app.core import db as dbmod
 from app.core.protocol import (
     MAX_ADDRESS_LINE,
@@ -84,7 +83,7 @@ def queue_order_request(
     A cart brought by QR code is closed here at once (and at the hub with the order),
     so scanning it again cannot order it twice.
     """
-    if not lines or len(lines) > carts.MAX_LINES:
+    if not lines or len(lines) > cart_codec.MAX_LINES:
         raise ValueError("lines")
     request_id = str(uuid.UUID(request_id)) if request_id else str(uuid.uuid4())
     payload = {
@@ -100,7 +99,7 @@ def queue_order_request(
         for line in payload["lines"]:
             if line["sku"] in totals:
                 line["shown_total_cents"] = totals[line["sku"]]
-    if cart_id and carts.is_cart_id(cart_id):
+    if cart_id and cart_codec.is_cart_id(cart_id):
         payload["cart_id"] = cart_id  # the hub closes the online cart with the order
     with dbmod.write(db):
         if db.execute("SELECT 1 FROM outbox WHERE id = ?", [request_id]).fetchone():

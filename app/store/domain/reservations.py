@@ -25,7 +25,7 @@ from sqlite_utils import Database
 from app.core import clock
 from app.core import db as dbmod
 from app.store.domain import reservation_codes as codes
-from app.store.domain import staff as staffauth
+from app.store.domain import staff
 from app.store.domain.orders import calendar
 from app.store.domain.stock import levels, record_movement
 
@@ -274,7 +274,7 @@ def create(
             from app.store.domain.carts import revoke_locally
 
             revoke_locally(db, cart_id)
-        staffauth.audit(
+        staff.audit(
             db,
             None,
             "reservation.created",
@@ -327,7 +327,7 @@ def release(
                WHERE id = ?""",
             [clock.now_iso(), staff_id, reservation_id],
         )
-        staffauth.audit(
+        staff.audit(
             db,
             staff_id,
             "reservation.released",
@@ -348,7 +348,7 @@ def collect(db: Database, reservation_id: str, *, staff_id: str, device: str) ->
                WHERE id = ?""",
             [clock.now_iso(), staff_id, reservation_id],
         )
-        staffauth.audit(
+        staff.audit(
             db,
             staff_id,
             "reservation.collected",
@@ -387,7 +387,7 @@ def expire_due(db: Database, now: datetime | None = None) -> int:
             found = get(db, reservation_id)
             assert found is not None
             _release_lines(db, found, f"reservation {found['code']} expired", "expiry")
-            staffauth.audit(
+            staff.audit(
                 db,
                 None,
                 "reservation.expired",

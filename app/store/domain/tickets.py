@@ -279,7 +279,7 @@ def reservation_ticket(
 ) -> Image.Image:
     """The shopper's reservation ticket: code, collect-before time, items and QR.
 
-    ``reservation`` is ``app.reservations.get()``: ``code``, ``expires_at`` (ISO UTC,
+    ``reservation`` is ``app.store.domain.reservations.get()``: ``code``, ``expires_at`` (ISO UTC,
     printed in the store's ``timezone``) and ``lines`` (``name_fr``/``name_en``,
     ``size``, ``colour_fr``/``colour_en``, ``qty``). Nothing about the shopper.
     """

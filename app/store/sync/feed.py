@@ -21,7 +21,7 @@ from app.store.domain.carts import apply_revocations
 from app.store.domain.hub_keys import apply_hub_key_changes
 from app.store.domain.orders.feed import apply_order_changes
 from app.store.domain.promotions import apply_promotion_changes
-from app.store.sync import state as syncstate
+from app.store.sync import state
 
 log = logging.getLogger(__name__)
 
@@ -268,9 +268,9 @@ def apply_page(
             # search fragment cache) must not be served again.
             version = int(dbmod.get_meta(db, CATALOG_VERSION, "0") or 0)
             dbmod.set_meta(db, CATALOG_VERSION, str(version + 1))
-        before = 0 if first else int(dbmod.get_meta(db, syncstate.PULL_APPLIED, "0") or 0)
+        before = 0 if first else int(dbmod.get_meta(db, state.PULL_APPLIED, "0") or 0)
         done = before + len(changes)
-        dbmod.set_meta(db, syncstate.CURSOR, str(page.get("cursor", syncstate.cursor(db))))
-        dbmod.set_meta(db, syncstate.PULL_APPLIED, str(done))
-        dbmod.set_meta(db, syncstate.PULL_REMAINING, str(int(page.get("remaining") or 0)))
+        dbmod.set_meta(db, state.CURSOR, str(page.get("cursor", state.cursor(db))))
+        dbmod.set_meta(db, state.PULL_APPLIED, str(done))
+        dbmod.set_meta(db, state.PULL_REMAINING, str(int(page.get("remaining") or 0)))
     return counts

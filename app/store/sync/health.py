@@ -22,7 +22,7 @@ from app.core import clock
 from app.core import db as dbmod
 from app.core.protocol import MAX_PARKED
 from app.store.domain import outbox
-from app.store.sync import state as syncstate
+from app.store.sync import state
 
 DISTRIBUTION = "store-kiosk"
 
@@ -54,7 +54,7 @@ def build_report(db: Database, data_dir: str | Path, now: datetime | None = None
     with dbmod.read(db):
         stats = outbox.stats(db, moment)
         parked_rows = outbox.parked(db, limit=MAX_PARKED)
-        cursor = syncstate.cursor(db)
+        cursor = state.cursor(db)
     return {
         "software_version": software_version(),
         "started_at": PROCESS_STARTED_AT,

@@ -15,8 +15,7 @@ from dataclasses import dataclass, field
 from sqlite_utils import Database
 
 from app.core import db as dbmod
-from app.store.sync import feed, promotion_images
-from app.store.sync import state as syncstate
+from app.store.sync import feed, promotion_images, state
 from app.store.sync.client import HubClient
 
 PAGE_LIMIT = 2000  # the most the protocol allows: fewer round trips on a first sync
@@ -47,8 +46,8 @@ def pull_once(
     stop: threading.Event | None = None,
 ) -> PullStats:
     """Fetch and apply pages until the hub says there is no more; raise HubError."""
-    own = own_store_id or dbmod.get_meta(db, syncstate.STORE_ID)
-    stats = PullStats(cursor=syncstate.cursor(db))
+    own = own_store_id or dbmod.get_meta(db, state.STORE_ID)
+    stats = PullStats(cursor=state.cursor(db))
     while True:
         page = client.get_changes(stats.cursor, wait=wait if stats.pages == 0 else 0, limit=limit)
         counts = feed.apply_page(db, page, own, first=stats.pages == 0)
@@ -59,7 +58,7 @@ def pull_once(
         stats.failed += counts["failed"]
         for kind, n in counts["skipped"].items():
             stats.skipped[kind] = stats.skipped.get(kind, 0) + n
-        stats.cursor = syncstate.cursor(db)
+        stats.cursor = state.cursor(db)
         stats.remaining = int(page.get("remaining") or 0)
         if progress:
             progress(stats)

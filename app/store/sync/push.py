@@ -20,7 +20,7 @@ from app.core import db as dbmod
 from app.core.protocol import MAX_BATCH
 from app.store.domain import outbox
 from app.store.domain.acks import ACK_HOOKS
-from app.store.sync import state as syncstate
+from app.store.sync import state
 from app.store.sync.client import HubClient, HubError
 
 log = logging.getLogger(__name__)
@@ -158,7 +158,7 @@ def push_once(
     then the rest of the failing part is split again) until one transaction fails
     alone; after :data:`STRIKES` such failures it is parked with the reason, and
     everything else goes on. Rows always leave in outbox order. The search is kept in
-    ``meta`` (syncstate.NARROWING), so a restart resumes it; rows are only ever
+    ``meta`` (state.NARROWING), so a restart resumes it; rows are only ever
     acknowledged by the hub's answer, so nothing is lost or applied twice.
     """
     owner = owner or outbox.owner_id()
@@ -168,15 +168,15 @@ def push_once(
     lease_s = max(outbox.LEASE_SECONDS, int(3 * timeout))
     while max_batches is None or stats.batches < max_batches:
         limit = min(batch_size, MAX_BATCH)
-        state = syncstate.narrowing(db)
+        narrowed = state.narrowing(db)
         upto = None
-        if state is not None:
-            if not outbox.unsettled(db, state["last"]):
+        if narrowed is not None:
+            if not outbox.unsettled(db, narrowed["last"]):
                 # Settled meanwhile (the feed acknowledged it, head office discarded it):
                 # the window is gone; a batch that still fails starts a new search.
-                syncstate.set_narrowing(db, None)
+                state.set_narrowing(db, None)
                 continue
-            upto = state["last"]
+            upto = narrowed["last"]
             window = len(outbox.pending(db, MAX_BATCH, upto=upto))
             # The older half first; one row alone once the window is down to it.
             limit = min(limit, max(1, window // 2))
@@ -194,13 +194,13 @@ def push_once(
                 # The hub is failing, not this batch: back off, blame nothing. Earlier
                 # failures of a row alone are forgotten too: they were seen on a hub
                 # that fails now and then, not proof against that row.
-                if state and state.get("strikes"):
-                    syncstate.set_narrowing(db, {**state, "strikes": 0})
+                if narrowed and narrowed.get("strikes"):
+                    state.set_narrowing(db, {**narrowed, "strikes": 0})
                 raise
             stats.batches += 1
             stats.sent += len(rows)
             if len(rows) > 1:
-                syncstate.set_narrowing(
+                state.set_narrowing(
                     db, {"last": ids[-1], "size": len(rows), "strikes": 0, "error": exc.message}
                 )
                 log.warning(
@@ -209,7 +209,7 @@ def push_once(
                     exc.message,
                 )
                 continue
-            strikes = 1 + (int(state.get("strikes") or 0) if state and upto == ids[0] else 0)
+            strikes = 1 + (int(narrowed.get("strikes") or 0) if narrowed and upto == ids[0] else 0)
             if strikes >= STRIKES:
                 message = (
                     f"le serveur central a échoué {strikes} fois sur cette transaction seule : "
@@ -217,11 +217,11 @@ def push_once(
                 )
                 with dbmod.write(db):
                     outbox.park(db, ids[0], PARK_REASON, message)
-                    syncstate.set_narrowing(db, None)
+                    state.set_narrowing(db, None)
                 stats.parked += 1
                 log.warning("parked transaction %s: %s (%s)", ids[0], message, exc.message)
                 continue
-            syncstate.set_narrowing(
+            state.set_narrowing(
                 db, {"last": ids[0], "size": 1, "strikes": strikes, "error": exc.message}
             )
             log.warning("the hub failed on transaction %s alone (%d/%d)", ids[0], strikes, STRIKES)
@@ -235,7 +235,7 @@ def push_once(
         stats.sent += len(rows)
         if upto is not None and upto in settled:
             # The whole window went through: whatever failed was not one of these rows.
-            syncstate.set_narrowing(db, None)
+            state.set_narrowing(db, None)
             log.info("the batch the hub failed on went through in parts: nothing to set aside")
         if not settled:
             break  # the hub answered nothing usable: do not spin on the same rows

@@ -21,8 +21,7 @@ from sqlite_utils import Database
 
 from app.core import db as dbmod
 from app.store.domain import outbox
-from app.store.sync import backoff, health
-from app.store.sync import state as syncstate
+from app.store.sync import backoff, health, state
 from app.store.sync.client import HubClient, HubError
 from app.store.sync.pull import pull_once
 from app.store.sync.push import Narrowing, push_once
@@ -82,7 +81,7 @@ class SyncWorker:
         """Claim the store identity, free leases of dead processes, start both loops."""
         db = dbmod.connect(self.db_path)
         try:
-            syncstate.claim_store(db, self.store_id)
+            state.claim_store(db, self.store_id)
             freed = outbox.release_dead(db)
             if freed:
                 log.info("freed %d outbox rows leased by a process that died", freed)
@@ -141,7 +140,7 @@ class SyncWorker:
 
     def _take_retry(self, db: Database) -> bool:
         try:
-            taken = syncstate.take_retry_request(db)
+            taken = state.take_retry_request(db)
         except Exception:  # a locked database must not stop the loop
             log.exception("cannot read the retry flag")
             return False
@@ -154,7 +153,7 @@ class SyncWorker:
         retryable = getattr(exc, "retryable", True)
         message = getattr(exc, "message", None) or f"{exc.__class__.__name__}: {exc}"
         try:
-            syncstate.record_failure(db, message, name)
+            state.record_failure(db, message, name)
         except Exception:
             log.exception("cannot record the sync failure")
         wait = backoff.delay(
@@ -165,7 +164,7 @@ class SyncWorker:
 
     def _note_success(self, db: Database) -> None:
         try:
-            syncstate.record_success(db, "push")
+            state.record_success(db, "push")
         except Exception:  # a locked database must not stop the loop
             log.exception("cannot record the sync success")
 
@@ -192,7 +191,7 @@ class SyncWorker:
                 continue
             attempt = 0
             if stats.batches:
-                syncstate.record_success(db, "push")
+                state.record_success(db, "push")
                 log.info("pushed %s", stats)
             self._pause(db, "push", self.push_interval)
 
@@ -214,7 +213,7 @@ class SyncWorker:
                 continue
             attempt = 0
             connected = True
-            syncstate.record_success(db, "pull")
+            state.record_success(db, "pull")
 
     def _health_loop(self, db: Database) -> None:
         """Report health at start, every health_interval, and soon after a change."""
@@ -248,4 +247,4 @@ def _health_mark(db: Database) -> tuple:
         "SELECT count(*) FILTER (WHERE parked_reason IS NULL), "
         "count(*) FILTER (WHERE parked_reason IS NOT NULL) FROM outbox WHERE acked_at IS NULL"
     ).fetchone()
-    return (row[0], row[1], syncstate.cursor(db))
+    return (row[0], row[1], state.cursor(db))
