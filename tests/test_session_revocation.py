@@ -21,7 +21,7 @@ import requests
 from app.core import db as dbmod
 from app.hub.domain import hq_users
 from app.hub.storage import open_db
-from app.store.domain import staff as staffauth
+from app.store.domain import staff
 
 from .conftest import Server, staff_login
 from .hq_helpers import csrf_token, logged_in, login, make_user
@@ -91,17 +91,17 @@ def _staff_logout(store: Server, client: requests.Session, member: dict) -> None
 
 def _staff_pin_change(store: Server, client: requests.Session, member: dict) -> None:
     with store_db(store) as db:
-        staffauth.change_pin(db, member["id"], "975310")
+        staff.change_pin(db, member["id"], "975310")
 
 
 def _staff_role_change(store: Server, client: requests.Session, member: dict) -> None:
     with store_db(store) as db:
-        staffauth.set_role(db, member["id"], "manager")
+        staff.set_role(db, member["id"], "manager")
 
 
 def _staff_lockout(store: Server, client: requests.Session, member: dict) -> None:
     guesser = requests.Session()
-    for _ in range(staffauth.MAX_ATTEMPTS):
+    for _ in range(staff.MAX_ATTEMPTS):
         token = csrf_token(guesser, store.url + "/staff/login")
         answer = guesser.post(
             store.url + "/staff/login",
@@ -158,12 +158,12 @@ def test_staff_log_in_again_after_a_pin_change(store: Server) -> None:
 def test_change_pin_and_role_refuse_bad_values(store: Server) -> None:
     _client, copy, member = _staff(store)
     with store_db(store) as db:
-        with pytest.raises(staffauth.StaffError):
-            staffauth.change_pin(db, member["id"], "12345")
-        with pytest.raises(staffauth.StaffError):
-            staffauth.set_role(db, member["id"], "owner")
-        with pytest.raises(staffauth.StaffError):
-            staffauth.change_pin(db, "sf-nobody", "123456")
+        with pytest.raises(staff.StaffError):
+            staff.change_pin(db, member["id"], "12345")
+        with pytest.raises(staff.StaffError):
+            staff.set_role(db, member["id"], "owner")
+        with pytest.raises(staff.StaffError):
+            staff.change_pin(db, "sf-nobody", "123456")
     assert_logged_in(copy, store.url + STAFF_PAGE)  # nothing changed, nothing ended
 
 
