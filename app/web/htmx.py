@@ -6,10 +6,10 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from flask import Response, render_template
-from flask_htmx import HTMX
+from flask import Response, redirect, render_template
+from flask_htmx import HTMX, make_response
 
-__all__ = ["htmx", "render_page_or_partial", "vary_on_htmx"]
+__all__ = ["htmx", "redirect_page", "render_page_or_partial", "vary_on_htmx"]
 
 # Read htmx request headers through ``htmx`` (truthy for an htmx request); each app
 # factory initialises it (``htmx.init_app(app)``).
@@ -43,3 +43,12 @@ def render_page_or_partial(
     if htmx and (target is None or htmx.target == target):
         return render_template(partial, **context, **(partial_extra or {}))
     return render_template(page, **context, **(page_extra() if page_extra else {}))
+
+
+def redirect_page(target: str) -> Response:
+    """Go to ``target`` as a whole page: for an htmx request an empty 200 with
+    ``HX-Redirect`` (htmx would swap a plain redirect's page into the element), else
+    a 302."""
+    if htmx:
+        return make_response("", 200, redirect=target)
+    return redirect(target)

@@ -16,7 +16,6 @@ from typing import Any
 from flask import abort, current_app, redirect, render_template, request, session, url_for
 from flask_babel import get_locale
 from flask_babel import gettext as _
-from flask_htmx import make_response
 
 from app.core import clock
 from app.core.qrphoto import decode_upload
@@ -45,7 +44,7 @@ from app.store.views.staff_common import (
     ticket_response,
 )
 from app.store.views.store_info import store_details
-from app.web.htmx import htmx, render_page_or_partial
+from app.web.htmx import htmx, redirect_page, render_page_or_partial
 from app.web.i18n import current_lang, format_clock
 
 bp = staff_blueprint("counter", __name__)
@@ -201,10 +200,7 @@ def mark_ready(order_id: str) -> Any:
         )
     except OrderError as exc:
         return _prep_response(order_id, 409, cue="error", feedback=message(exc))
-    target = url_for("counter.order_page", order_id=order_id, ready=1)
-    if htmx:
-        return make_response("", 200, redirect=target)
-    return redirect(target)
+    return redirect_page(url_for("counter.order_page", order_id=order_id, ready=1))
 
 
 @bp.get("/orders/<order_id>/picking")

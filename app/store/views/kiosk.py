@@ -21,7 +21,6 @@ from flask import (
     url_for,
 )
 from flask_babel import gettext as _
-from flask_htmx import make_response
 
 from app.core import catalog, clock, ean, tokens
 from app.core import db as dbmod
@@ -34,7 +33,7 @@ from app.store.sync.feed import CATALOG_VERSION
 from app.store.views.promotions import price_context, slots_context
 from app.store.views.scanned_cart import open_scanned
 from app.store.views.store_info import store_name
-from app.web.htmx import htmx, render_page_or_partial, vary_on_htmx
+from app.web.htmx import htmx, redirect_page, render_page_or_partial, vary_on_htmx
 from app.web.i18n import LANGUAGES, current_lang, format_clock
 from app.web.security import safe_next
 
@@ -354,6 +353,4 @@ def toggle_accessible() -> Any:
 def reset_session() -> Any:
     """Forget the shopper: language, accessible mode, recently viewed, everything."""
     session.clear()
-    if htmx:
-        return make_response("", 200, redirect=url_for("kiosk.attract"))
-    return redirect(url_for("kiosk.attract"))
+    return redirect_page(url_for("kiosk.attract"))

@@ -17,19 +17,17 @@ from flask import (
     abort,
     current_app,
     g,
-    redirect,
     render_template,
     request,
     session,
     url_for,
 )
-from flask_htmx import make_response
 from werkzeug.exceptions import HTTPException
 
 from app.core import clock
 from app.store.domain import staff, tickets
 from app.store.storage import get_db
-from app.web.htmx import htmx, vary_on_htmx
+from app.web.htmx import redirect_page, vary_on_htmx
 
 # The staff pages that need no login: the login itself, the logout, and ``/staff``.
 PUBLIC_ENDPOINTS = {"staff.login", "staff.logout", "staff.home"}
@@ -79,9 +77,7 @@ def require_staff() -> Any:
         next=request.full_path if request.method == "GET" else None,
         expired=1 if expired else None,
     )
-    if htmx:
-        return make_response("", 200, redirect=target)
-    return redirect(target)
+    return redirect_page(target)
 
 
 def manager_required(view: Callable[..., Any]) -> Callable[..., Any]:
