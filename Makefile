@@ -7,7 +7,7 @@ DEMO_DATA ?= .demo
 DEMO_PORT ?= 8000
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test test-shifted faketime bench soak lint format install chromium translations clean
+.PHONY: demo test test-shifted faketime postgresql bench soak lint format install chromium translations clean
 
 $(STAMP): pyproject.toml
 	@# Debian's own python3 ships venv without ensurepip: python3-venv brings it.
@@ -23,10 +23,19 @@ install: $(STAMP)
 chromium:
 	@test -x /usr/bin/chromium || ($(SUDO) apt-get update && $(SUDO) apt-get install -y chromium)
 
+# The hub's PostgreSQL tests start Debian's server as a throwaway cluster in a temporary
+# folder, as the unprivileged `postgres` user the package makes (tests/pg.py); the
+# package's own always-on `main` cluster is not wanted (createcluster.d says so first).
+postgresql:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || ( \
+	  $(SUDO) mkdir -p /etc/postgresql-common/createcluster.d && \
+	  echo 'create_main_cluster = false' | $(SUDO) tee /etc/postgresql-common/createcluster.d/kiosk-tests.conf >/dev/null && \
+	  $(SUDO) apt-get update && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y postgresql)
+
 demo: $(STAMP)
 	$(BIN)/kiosk demo --data $(DEMO_DATA) --port $(DEMO_PORT)
 
-test: $(STAMP) chromium
+test: $(STAMP) chromium postgresql
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
