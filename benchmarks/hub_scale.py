@@ -1,0 +1,789 @@
+"""How many stores can one hub serve? (issue 11)
+
+Starts a real hub (``kiosk hub serve`` on a free 127.0.0.1 port, data in a temporary
+folder, a small catalog and N registered stores) and simulates the N stores in this one
+process, on asyncio, without a thread per store. Each simulated store does what the
+store's sync worker does (app/store/sync/worker.py, pull.py, client.py), signing every
+request as docs/protocol.md says (app/core/signing.py):
+
+- long-polls ``GET /api/v1/changes?since=CURSOR&wait=25&limit=2000`` from its cursor
+  (``wait=0`` while the hub says ``more``), a read timeout of ``wait + 10`` s;
+- posts a small batch (1 to 3 ``stock.movement``) every ``--post-every`` seconds,
+  jittered (0.5x to 1.5x), one batch at a time, a failed batch sent again;
+- after a failure, waits as the store does (app/store/sync/backoff.py: full jitter,
+  ``Retry-After`` honoured on 429/503).
+
+The stores start as stores already in sync: their cursor is the hub's newest seq.
+
+A driver thread makes a change at the hub ``--changes-per-s`` times a second (a
+``stock.movement`` of a demo store applied by the hub's own ``apply_batch`` on its own
+connection: a ``stock`` change, which goes to every store) and records when it
+committed; each store records when a page holding it arrives. Delivery latency =
+arrival - commit, for every (change, store) pair; a pair not delivered by the end of
+the run counts as "never" (infinite) in the percentiles.
+
+Per N it reports: delivery p50/p95 and the share never delivered; post p50/p95 (a post
+still unanswered at the end counts as infinite); failed requests by kind (refused
+connection, connect timeout, read timeout, reset/closed, 5xx, 429/503, other 4xx);
+the hub's CPU (% of one core, /proc/<pid>/stat over the loaded window) and peak RSS
+(VmHWM); this process's CPU (to see whether the load generator was the limit); and a
+verdict: "holds" when delivery p95 <= 2 s, post p95 <= 2 s, nothing undelivered and no
+failed request, else "breaks: why".
+
+Bounded: each N stops by itself after ``--seconds`` plus ``--drain`` (no new post nor
+change during the drain; requests still open at its end are abandoned, not counted as
+errors); it only talks to 127.0.0.1; file descriptors are raised with setrlimit within
+the hard limit, and an N that would need more is not run (said so in its verdict).
+
+    .venv/bin/python benchmarks/hub_scale.py --stores 10,40,100,250 --seconds 25
+    .venv/bin/python benchmarks/hub_scale.py --stores 40 --seconds 20 --json /tmp/hub.json
+
+``--backend postgresql`` and ``--workers W`` are refused (exit 2) until the hub
+supports them (issue 11).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import errno
+import json
+import math
+import os
+import random
+import resource
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from app.core import db as dbmod  # noqa: E402
+from app.core.signing import sign_request  # noqa: E402
+from app.demo import hub_seed  # noqa: E402
+from app.hub.domain import changes, registry  # noqa: E402
+from app.hub.protocol.transactions import apply_batch  # noqa: E402
+from app.hub.storage import db_path, open_db  # noqa: E402
+from app.store.sync import backoff  # noqa: E402
+from app.store.sync.client import CONNECT_TIMEOUT_S, READ_TIMEOUT_S  # noqa: E402
+from app.store.sync.worker import PULL_WAIT_S  # noqa: E402
+
+DELIVERY_P95_MAX_S = 2.0  # issue 11's target
+POST_P95_MAX_S = 2.0
+PAGE_LIMIT = 2000  # as app/store/sync/pull.py asks
+HUB_DEFAULT_THREADS = 32  # `kiosk hub serve --threads` default (app/hub/cli.py)
+ERROR_KINDS = (
+    "refused",
+    "connect_timeout",
+    "read_timeout",
+    "reset",
+    "5xx",
+    "429/503",
+    "4xx",
+    "fd_limit",
+)
+FDS_PER_STORE = 2  # one connection for the long-poll, one for posts (as a pooled session)
+FDS_SPARE = 200
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+# --- A small HTTP/1.1 client on asyncio streams --------------------------------------
+
+
+class Failed(Exception):
+    """A request that got no HTTP answer; ``kind`` is one of ERROR_KINDS."""
+
+    def __init__(self, kind: str) -> None:
+        super().__init__(kind)
+        self.kind = kind
+
+
+class Conn:
+    """One keep-alive HTTP/1.1 connection to the hub, reopened after an error."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.host, self.port = host, port
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+        self.reader = self.writer = None
+
+    async def _connect(self, timeout: float) -> None:
+        try:
+            self.reader, self.writer = await asyncio.wait_for(
+                asyncio.open_connection(self.host, self.port, limit=1 << 24), timeout
+            )
+        except TimeoutError as exc:
+            raise Failed("connect_timeout") from exc
+        except ConnectionRefusedError as exc:
+            raise Failed("refused") from exc
+        except OSError as exc:
+            if exc.errno in (errno.EMFILE, errno.ENFILE):
+                raise Failed("fd_limit") from exc
+            raise Failed("reset") from exc
+
+    async def request(
+        self,
+        method: str,
+        path_qs: str,
+        body: bytes,
+        headers: dict[str, str],
+        read_timeout: float,
+    ) -> tuple[int, dict[str, str], bytes]:
+        if self.writer is None:
+            await self._connect(CONNECT_TIMEOUT_S)
+        assert self.reader is not None and self.writer is not None
+        lines = [f"{method} {path_qs} HTTP/1.1", f"Host: {self.host}:{self.port}"]
+        lines += [f"{k}: {v}" for k, v in headers.items()]
+        if body:
+            lines += ["Content-Type: application/json", f"Content-Length: {len(body)}"]
+        head = ("\r\n".join(lines) + "\r\n\r\n").encode()
+        try:
+            self.writer.write(head + body)
+            await self.writer.drain()
+            status, hdrs, data = await asyncio.wait_for(self._response(), read_timeout)
+        except TimeoutError as exc:
+            self.close()
+            raise Failed("read_timeout") from exc
+        except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError) as exc:
+            self.close()
+            raise Failed("reset") from exc
+        if hdrs.get("connection", "").lower() == "close":
+            self.close()
+        return status, hdrs, data
+
+    async def _response(self) -> tuple[int, dict[str, str], bytes]:
+        assert self.reader is not None
+        raw = await self.reader.readuntil(b"\r\n\r\n")
+        status_line, *header_lines = raw.decode("latin-1").split("\r\n")
+        status = int(status_line.split(" ", 2)[1])
+        hdrs: dict[str, str] = {}
+        for line in header_lines:
+            if ":" in line:
+                k, v = line.split(":", 1)
+                hdrs[k.strip().lower()] = v.strip()
+        if "content-length" in hdrs:
+            data = await self.reader.readexactly(int(hdrs["content-length"]))
+        elif hdrs.get("transfer-encoding", "").lower() == "chunked":
+            parts = []
+            while True:
+                size = int((await self.reader.readuntil(b"\r\n")).split(b";")[0], 16)
+                if size == 0:
+                    await self.reader.readuntil(b"\r\n")
+                    break
+                parts.append(await self.reader.readexactly(size))
+                await self.reader.readexactly(2)
+            data = b"".join(parts)
+        else:
+            data = await self.reader.read()
+            hdrs["connection"] = "close"
+        return status, hdrs, data
+
+
+def status_kind(status: int) -> str:
+    if status in (429, 503):
+        return "429/503"
+    return "5xx" if status >= 500 else "4xx"
+
+
+# --- One run --------------------------------------------------------------------------
+
+
+@dataclass
+class Store:
+    index: int
+    id: str
+    secret: str
+
+
+@dataclass
+class Run:
+    """What one run measures, shared by every simulated store (one event loop)."""
+
+    stores: list[Store]
+    skus: list[str]
+    host: str
+    port: int
+    seconds: float
+    drain: float
+    post_every: float
+    wait: int
+    start_cursor: str
+    t_start: float = 0.0  # monotonic: load starts
+    t_end: float = 0.0  # no new post nor change after this
+    commits: dict[str, float] = field(default_factory=dict)  # driver tx id -> commit time
+    arrivals: dict[str, dict[int, float]] = field(default_factory=dict)  # tx -> store -> t
+    post_latencies: list[float] = field(default_factory=list)
+    posts_in_flight: dict[int, float] = field(default_factory=dict)  # store -> sent at
+    requests: int = 0
+    errors: dict[str, int] = field(default_factory=lambda: dict.fromkeys(ERROR_KINDS, 0))
+    error_samples: dict[str, str] = field(default_factory=dict)
+
+    def failed(self, kind: str, detail: str = "") -> None:
+        self.errors[kind] += 1
+        self.error_samples.setdefault(kind, detail)
+
+
+def retry_after(hdrs: dict[str, str]) -> float | None:
+    value = hdrs.get("retry-after", "")
+    return float(value) if value.isdigit() else None
+
+
+async def poll_loop(run: Run, store: Store, rng: random.Random) -> None:
+    """The store's pull loop: long-poll from its cursor, apply (here: note) each page."""
+    conn = Conn(run.host, run.port)
+    cursor, wait, attempt = run.start_cursor, run.wait, 0
+    await asyncio.sleep(rng.uniform(0, 1.0))  # stores are not synchronised
+    try:
+        while True:
+            path = f"/api/v1/changes?since={cursor}&wait={wait}&limit={PAGE_LIMIT}"
+            hdrs = sign_request(store.id, store.secret, "GET", path)
+            hdrs["Accept"] = "application/json"
+            run.requests += 1
+            pause = None
+            try:
+                status, answer_hdrs, data = await conn.request(
+                    "GET", path, b"", hdrs, max(READ_TIMEOUT_S, wait + 10)
+                )
+            except Failed as exc:
+                run.failed(exc.kind)
+                pause = backoff.delay(attempt, rng=rng)
+            else:
+                if status != 200:
+                    run.failed(status_kind(status), f"{status} {data[:200]!r}")
+                    pause = backoff.delay(
+                        attempt,
+                        retry_after=retry_after(answer_hdrs),
+                        retryable=status in (408, 429) or status >= 500,
+                        rng=rng,
+                    )
+                else:
+                    now = time.monotonic()
+                    page = json.loads(data)
+                    for change in page["changes"]:
+                        if change["kind"] == "stock":
+                            tx = change["data"].get("tx")
+                            if tx in run.commits:
+                                run.arrivals[tx].setdefault(store.index, now)
+                    cursor = page["cursor"]
+                    wait = 0 if page.get("more") else run.wait
+                    attempt = 0
+            if pause is not None:
+                attempt += 1
+                wait = 0  # as the worker: no long-poll until a round succeeds
+                await asyncio.sleep(pause)
+                wait = run.wait
+    finally:
+        conn.close()
+
+
+def movement(sku: str, delta: int) -> dict[str, Any]:
+    return {
+        "id": str(uuid.uuid4()),
+        "type": "stock.movement",
+        "occurred_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "payload": {"sku": sku, "delta": delta, "kind": "adjusted", "reason": "bench"},
+    }
+
+
+async def post_loop(run: Run, store: Store, rng: random.Random) -> None:
+    """The store's push loop: a small batch every few seconds, one at a time."""
+    conn = Conn(run.host, run.port)
+    attempt = 0
+    batch: bytes | None = None
+    await asyncio.sleep(rng.uniform(0, run.post_every))
+    try:
+        while time.monotonic() < run.t_end:
+            if batch is None:
+                items = [
+                    movement(rng.choice(run.skus), rng.choice((-1, 1)))
+                    for _ in range(rng.randint(1, 3))
+                ]
+                batch = json.dumps({"transactions": items}, separators=(",", ":")).encode()
+            path = "/api/v1/transactions"
+            hdrs = sign_request(store.id, store.secret, "POST", path, batch)
+            hdrs["Accept"] = "application/json"
+            run.requests += 1
+            sent = time.monotonic()
+            run.posts_in_flight[store.index] = sent
+            pause = None
+            try:
+                status, answer_hdrs, data = await conn.request(
+                    "POST", path, batch, hdrs, READ_TIMEOUT_S
+                )
+            except Failed as exc:
+                run.failed(exc.kind)
+                pause = backoff.delay(attempt, rng=rng)
+            else:
+                if status == 200:
+                    run.post_latencies.append(time.monotonic() - sent)
+                    batch, attempt = None, 0
+                    results = json.loads(data)["results"]
+                    if any(r["status"] == "rejected" for r in results):
+                        run.failed("4xx", f"rejected: {results!r:.200}")
+                else:
+                    run.failed(status_kind(status), f"{status} {data[:200]!r}")
+                    pause = backoff.delay(
+                        attempt,
+                        retry_after=retry_after(answer_hdrs),
+                        retryable=status in (408, 429) or status >= 500,
+                        rng=rng,
+                    )
+            finally:
+                run.posts_in_flight.pop(store.index, None)
+            if pause is not None:
+                attempt += 1
+                await asyncio.sleep(pause)
+            else:
+                await asyncio.sleep(run.post_every * rng.uniform(0.5, 1.5))
+    finally:
+        conn.close()
+
+
+def driver(run: Run, data: Path, store_id: str, rate: float, stop: threading.Event) -> None:
+    """Changes at the hub at a steady rate, each recorded with its commit instant."""
+    db = dbmod.connect(db_path(data))
+    k, sign = 0, 1
+    try:
+        while not stop.is_set():
+            due = run.t_start + 1.0 + k / rate  # one second of warm-up first
+            if due >= run.t_end:
+                return
+            if stop.wait(max(0.0, due - time.monotonic())):
+                return
+            item = movement(run.skus[k % len(run.skus)], sign)
+            sign = -sign
+            tx = item["id"]
+            run.arrivals[tx] = {}
+            run.commits[tx] = time.monotonic()  # provisional: a store may see it first
+            result = apply_batch(db, store_id, [item])[0]
+            run.commits[tx] = time.monotonic()  # the commit has returned
+            if result["status"] != "accepted":
+                raise RuntimeError(f"driver change refused: {result}")
+            k += 1
+    finally:
+        db.close()
+
+
+async def load(
+    run: Run, data: Path, driver_store: str, rate: float, seed: int, window_end: Any
+) -> float:
+    """Run the stores and the driver; return this process's CPU seconds over the loaded
+    window (``window_end()`` is called as it ends, before the drain)."""
+    rng = random.Random(seed)
+    run.t_start = time.monotonic()
+    run.t_end = run.t_start + run.seconds
+    tasks = []
+    for store in run.stores:
+        tasks.append(asyncio.create_task(poll_loop(run, store, random.Random(rng.random()))))
+        tasks.append(asyncio.create_task(post_loop(run, store, random.Random(rng.random()))))
+    stop = threading.Event()
+    drive = threading.Thread(
+        target=driver, args=(run, data, driver_store, rate, stop), name="driver", daemon=True
+    )
+    cpu0 = _self_cpu()
+    drive.start()
+    await asyncio.sleep(run.seconds)
+    cpu = _self_cpu() - cpu0
+    window_end()
+    stop.set()
+    await asyncio.sleep(run.drain)
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    drive.join(10)
+    return cpu
+
+
+def _self_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+# --- The hub ---------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def seed(data: Path, n_stores: int, products: int) -> tuple[list[Store], list[str], str]:
+    """A seeded hub data folder with ``n_stores`` more stores; (stores, skus, driver id)."""
+    db = open_db(data)
+    try:
+        if db.execute("SELECT count(*) FROM products").fetchone()[0] == 0:
+            hub_seed.seed_hub(db, products=products)
+        first = db.execute("SELECT count(*) FROM stores").fetchone()[0]
+        made = []
+        with dbmod.write(db):
+            for i in range(n_stores):
+                creds = registry.add_store(db, f"Bench store {first + i}", city="Bench")
+                made.append(Store(i, creds["id"], creds["secret"]))
+        skus = [r[0] for r in db.execute("SELECT sku FROM variants ORDER BY sku LIMIT 200")]
+        driver_store = hub_seed.store_seed.DEMO_STORES[0]["id"]
+    finally:
+        db.close()
+    return made, skus, driver_store
+
+
+def start_hub(data: Path, port: int, threads: int | None, log: Path) -> subprocess.Popen:
+    cmd = [sys.executable, "-m", "app", "hub", "serve", "--data", str(data), "--port", str(port)]
+    if threads:
+        cmd += ["--threads", str(threads)]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KIOSK_")}
+    with log.open("wb") as out:
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"the hub exited ({proc.returncode}):\n{log.read_text()[-2000:]}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=2) as s:
+                s.sendall(b"GET /api/v1/status HTTP/1.0\r\n\r\n")
+                if b" 200 " in s.recv(64):
+                    return proc
+        except OSError:
+            time.sleep(0.1)
+    proc.kill()
+    raise SystemExit("the hub did not start within 60 s")
+
+
+def stop_hub(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(10)
+
+
+def proc_cpu_s(pid: int) -> float | None:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime, stime
+
+
+def proc_status(pid: int) -> dict[str, int]:
+    """VmRSS, VmHWM (kB) and Threads of a process, from /proc/<pid>/status."""
+    out = {}
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key in ("VmRSS", "VmHWM", "Threads"):
+                out[key] = int(value.split()[0])
+    except OSError:
+        pass
+    return out
+
+
+def raise_fd_limit(needed: int) -> tuple[bool, int]:
+    """Raise the soft limit of open files toward ``needed`` (within the hard limit)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    hard_n = hard if hard != resource.RLIM_INFINITY else 1 << 20
+    if soft != resource.RLIM_INFINITY and soft < needed:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(needed, hard_n), hard))
+    return needed <= hard_n, hard_n
+
+
+# --- Figures ----------------------------------------------------------------------------
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    """Nearest-rank percentile; inf counts (never delivered); None when empty."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(q / 100 * len(ordered)) - 1)]
+
+
+def figures(run: Run, n: int, hub_cpu_s: float | None, gen_cpu_s: float) -> dict[str, Any]:
+    deliveries = []
+    for tx, commit in run.commits.items():
+        got = run.arrivals.get(tx, {})
+        deliveries += [max(0.0, t - commit) for t in got.values()]
+        deliveries += [math.inf] * (n - len(got))
+    posts = run.post_latencies + [math.inf] * len(run.posts_in_flight)
+    failed = sum(run.errors.values())
+    out: dict[str, Any] = {
+        "stores": n,
+        "seconds": run.seconds,
+        "changes": len(run.commits),
+        "deliveries_expected": len(run.commits) * n,
+        "delivery_p50_s": percentile(deliveries, 50),
+        "delivery_p95_s": percentile(deliveries, 95),
+        "never_delivered_share": (
+            sum(1 for d in deliveries if d == math.inf) / len(deliveries) if deliveries else None
+        ),
+        "posts": len(posts),
+        "post_p50_s": percentile(posts, 50),
+        "post_p95_s": percentile(posts, 95),
+        "posts_unanswered": len(run.posts_in_flight),
+        "requests": run.requests,
+        "failed": failed,
+        "error_rate": failed / run.requests if run.requests else 0.0,
+        "errors": {k: v for k, v in run.errors.items() if v},
+        "error_samples": run.error_samples,
+        "hub_cpu_pct": None if hub_cpu_s is None else 100 * hub_cpu_s / run.seconds,
+        "loadgen_cpu_pct": 100 * gen_cpu_s / run.seconds,
+    }
+    return out
+
+
+def verdict(f: dict[str, Any], hub_threads: int | None) -> str:
+    if f.get("skipped"):
+        return f"not run: {f['skipped']}"
+    why = []
+    d95, p95 = f["delivery_p95_s"], f["post_p95_s"]
+    if d95 is None:
+        why.append("no change made (run too short)")
+    elif d95 > DELIVERY_P95_MAX_S:
+        why.append(f"delivery p95 {fmt_s(d95)} > {DELIVERY_P95_MAX_S:g} s")
+    if f["never_delivered_share"]:
+        why.append(f"{100 * f['never_delivered_share']:.0f} % never delivered")
+    if p95 is not None and p95 > POST_P95_MAX_S:
+        why.append(f"post p95 {fmt_s(p95)}")
+    if f["failed"]:
+        kinds = ", ".join(f"{k} {v}" for k, v in f["errors"].items())
+        why.append(f"{100 * f['error_rate']:.1f} % requests failed ({kinds})")
+    if not why:
+        return "holds"
+    cpu = f["hub_cpu_pct"]
+    threads = hub_threads or HUB_DEFAULT_THREADS
+    if cpu is not None and cpu >= 90:
+        why.append(f"hub CPU-bound ({cpu:.0f} % of a core)")
+    elif f["stores"] >= threads:
+        why.append(
+            f"{f['stores']} long-polls for {threads} threads: requests queue while the hub "
+            f"idles (CPU {cpu:.0f} %)"
+            if cpu is not None
+            else f"{f['stores']} long-polls for {threads} threads"
+        )
+    if f["loadgen_cpu_pct"] >= 90:
+        why.append(f"load generator CPU-bound too ({f['loadgen_cpu_pct']:.0f} %)")
+    return "breaks: " + "; ".join(why)
+
+
+def fmt_s(v: float | None) -> str:
+    if v is None:
+        return "-"
+    if v == math.inf:
+        return "never"
+    return f"{v * 1000:.0f} ms" if v < 1 else f"{v:.1f} s"
+
+
+def table(rows: list[dict[str, Any]]) -> str:
+    head = (
+        "| stores | delivery p50 / p95 | never delivered | post p50 / p95 | failed requests "
+        "| hub CPU | hub RSS peak | loadgen CPU | verdict |"
+    )
+    out = [head, "|" + "---|" * 9]
+    for f in rows:
+        if f.get("skipped"):
+            out.append(f"| {f['stores']:,} | | | | | | | | {f['verdict']} |")
+            continue
+        never = f["never_delivered_share"]
+        errs = ", ".join(f"{k} {v}" for k, v in f["errors"].items())
+        out.append(
+            f"| {f['stores']:,} "
+            f"| {fmt_s(f['delivery_p50_s'])} / {fmt_s(f['delivery_p95_s'])} "
+            f"| {'-' if never is None else f'{100 * never:.1f} %'} "
+            f"| {fmt_s(f['post_p50_s'])} / {fmt_s(f['post_p95_s'])} "
+            f"| {100 * f['error_rate']:.1f} % of {f['requests']:,}"
+            + (f" ({errs})" if errs else "")
+            + " | "
+            + ("-" if f["hub_cpu_pct"] is None else f"{f['hub_cpu_pct']:.0f} %")
+            + " | "
+            + ("-" if not f.get("hub_rss_peak_mb") else f"{f['hub_rss_peak_mb']:.0f} MB")
+            + f" | {f['loadgen_cpu_pct']:.0f} % | {f['verdict']} |"
+        )
+    return "\n".join(out)
+
+
+# --- Main -------------------------------------------------------------------------------
+
+
+def measure(n: int, args: argparse.Namespace) -> dict[str, Any]:
+    ok, hard = raise_fd_limit(FDS_PER_STORE * n + FDS_SPARE)
+    if not ok:
+        f = {
+            "stores": n,
+            "skipped": f"needs ~{FDS_PER_STORE * n + FDS_SPARE} file descriptors, "
+            f"the hard limit is {hard}",
+        }
+        f["verdict"] = verdict(f, args.hub_threads)
+        return f
+    tmp = Path(tempfile.mkdtemp(prefix="hub-scale-"))
+    proc = None
+    try:
+        if args.hub_url:
+            data = args.hub_data
+            parts = urlsplit(args.hub_url)
+            host, port, pid = parts.hostname or "127.0.0.1", parts.port or 80, args.hub_pid
+        else:
+            data, host, port = tmp / "hub", "127.0.0.1", free_port()
+        t = time.monotonic()
+        stores, skus, driver_store = seed(data, n, args.products)
+        print(f"[{n} stores] seeded in {time.monotonic() - t:.1f} s", file=sys.stderr)
+        if not args.hub_url:
+            proc = start_hub(data, port, args.hub_threads, tmp / "hub.log")
+            pid = proc.pid
+        db = dbmod.connect(db_path(data))
+        start_cursor = str(changes.last_seq(db))
+        db.close()
+        run = Run(
+            stores=stores,
+            skus=skus,
+            host=host,
+            port=port,
+            seconds=args.seconds,
+            drain=args.drain,
+            post_every=args.post_every,
+            wait=args.wait,
+            start_cursor=start_cursor,
+        )
+        cpu0 = proc_cpu_s(pid) if pid else None
+        rss_peak = [0]
+        sampling = threading.Event()
+
+        def sample() -> None:  # VmRSS every 0.5 s (VmHWM is only read at the end)
+            while not sampling.wait(0.5):
+                rss_peak[0] = max(rss_peak[0], proc_status(pid).get("VmRSS", 0))
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        if pid:
+            sampler.start()
+        cpu1: list[float | None] = [None]
+
+        def window_end() -> None:  # the hub's CPU over the loaded window, not the drain
+            cpu1[0] = proc_cpu_s(pid) if pid else None
+
+        gen_cpu = asyncio.run(
+            load(run, data, driver_store, args.changes_per_s, args.seed, window_end)
+        )
+        status = proc_status(pid) if pid else {}
+        sampling.set()
+        hub_cpu = None if cpu0 is None or cpu1[0] is None else cpu1[0] - cpu0
+        f = figures(run, n, hub_cpu, gen_cpu)
+        f["hub_rss_peak_mb"] = max(status.get("VmHWM", 0), rss_peak[0]) / 1024 or None
+        f["hub_threads"] = status.get("Threads")
+        f["verdict"] = verdict(f, args.hub_threads)
+        if proc is not None and proc.poll() is not None:
+            f["verdict"] += f" (the hub exited: {proc.returncode})"
+        return f
+    finally:
+        if proc is not None:
+            stop_hub(proc)
+        if args.keep:
+            print(f"kept {tmp}", file=sys.stderr)
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        description="Simulated stores against a real hub: how many can it serve?"
+    )
+    p.add_argument("--stores", default="10,40", help="store counts, comma-separated")
+    p.add_argument("--seconds", type=float, default=20, help="loaded seconds per count")
+    p.add_argument("--drain", type=float, default=5, help="seconds to deliver after the load")
+    p.add_argument("--backend", default="sqlite", help="the hub's database: sqlite (today)")
+    p.add_argument("--workers", type=int, default=1, help="hub processes: 1 (today)")
+    p.add_argument("--hub-threads", type=int, default=None, help="kiosk hub serve --threads")
+    p.add_argument("--hub-url", help="measure a hub already running (needs --hub-data)")
+    p.add_argument("--hub-data", type=Path, help="that hub's data folder (stores are added)")
+    p.add_argument("--hub-pid", type=int, help="that hub's pid (for its CPU and RSS)")
+    p.add_argument("--post-every", type=float, default=10, help="seconds between a store's posts")
+    p.add_argument("--changes-per-s", type=float, default=1, help="driver changes per second")
+    p.add_argument("--wait", type=int, default=PULL_WAIT_S, help="long-poll wait (s)")
+    p.add_argument("--products", type=int, default=50, help="catalog size of the seeded hub")
+    p.add_argument("--seed", type=int, default=11)
+    p.add_argument("--json", type=Path, help="write the figures to this file")
+    p.add_argument("--keep", action="store_true", help="keep the temporary hub folder")
+    args = p.parse_args(argv)
+    if args.backend != "sqlite":
+        p.exit(
+            2,
+            f"error: the hub serves SQLite with one process today; --backend {args.backend} "
+            "comes with issue 11\n",
+        )
+    if args.workers != 1:
+        p.exit(
+            2,
+            "error: the hub serves SQLite with one process today; --workers comes with issue 11\n",
+        )
+    if args.hub_url:
+        host = urlsplit(args.hub_url).hostname
+        if host not in ("127.0.0.1", "localhost"):
+            p.error("--hub-url must be on 127.0.0.1")
+        if not args.hub_data:
+            p.error("--hub-url needs --hub-data (stores are registered and changes made there)")
+    try:
+        args.counts = [int(x) for x in args.stores.split(",") if x.strip()]
+    except ValueError:
+        p.error("--stores: comma-separated integers")
+    if not args.counts or min(args.counts) < 1 or args.seconds <= 0 or args.changes_per_s <= 0:
+        p.error("--stores, --seconds and --changes-per-s must be positive")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    rows = []
+    for n in args.counts:
+        f = measure(n, args)
+        rows.append(f)
+        print(f"[{n} stores] {f['verdict']}", file=sys.stderr)
+    threads = args.hub_threads or HUB_DEFAULT_THREADS
+    print(
+        f"\nhub: {args.backend}, {args.workers} process, {threads} threads; "
+        f"{args.seconds:g} s per count + {args.drain:g} s drain; a post every "
+        f"~{args.post_every:g} s per store, {args.changes_per_s:g} change/s to every store"
+    )
+    print(table(rows))
+    if args.json:
+        doc = {
+            "command": " ".join([Path(sys.argv[0]).name, *(argv or sys.argv[1:])]),
+            "backend": args.backend,
+            "workers": args.workers,
+            "hub_threads": threads,
+            "seconds": args.seconds,
+            "drain": args.drain,
+            "post_every_s": args.post_every,
+            "changes_per_s": args.changes_per_s,
+            "cpus": os.cpu_count(),
+            "runs": rows,
+        }
+        args.json.write_text(json.dumps(_finite(doc), indent=2, allow_nan=False) + "\n")
+    return 0
+
+
+def _finite(value: Any) -> Any:
+    """JSON has no infinity: a latency never reached is written "never"."""
+    if isinstance(value, float) and math.isinf(value):
+        return "never"
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    return value
+
+
+if __name__ == "__main__":
+    sys.exit(main())
