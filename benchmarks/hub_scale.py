@@ -301,6 +301,8 @@ def movement(sku: str, delta: int) -> dict[str, Any]:
 
 async def post_loop(run: Run, store: Store, rng: random.Random) -> None:
     """The store's push loop: a small batch every few seconds, one at a time."""
+    if run.post_every <= 0:
+        return  # --post-every 0: stores that only listen
     conn = Conn(run.host, run.port)
     attempt = 0
     batch: bytes | None = None
@@ -709,8 +711,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--hub-url", help="measure a hub already running (needs --hub-data)")
     p.add_argument("--hub-data", type=Path, help="that hub's data folder (stores are added)")
     p.add_argument("--hub-pid", type=int, help="that hub's pid (for its CPU and RSS)")
-    p.add_argument("--post-every", type=float, default=10, help="seconds between a store's posts")
-    p.add_argument("--changes-per-s", type=float, default=1, help="driver changes per second")
+    p.add_argument(
+        "--post-every", type=float, default=20, help="seconds between a store's posts (0: none)"
+    )
+    p.add_argument("--changes-per-s", type=float, default=0.5, help="driver changes per second")
     p.add_argument("--wait", type=int, default=PULL_WAIT_S, help="long-poll wait (s)")
     p.add_argument("--products", type=int, default=50, help="catalog size of the seeded hub")
     p.add_argument("--seed", type=int, default=11)
