@@ -73,6 +73,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/orders.py
 	$(BIN)/python benchmarks/sync.py
 	$(BIN)/python benchmarks/carts.py
+	$(BIN)/python benchmarks/hub_scale.py --stores 10,40 --seconds 15
 
 # Hundreds of kill -9 rounds of the store server during bursts and sync (tests/test_sync_crash.py).
 soak: $(STAMP)
