@@ -22,8 +22,9 @@ committed; each store records when a page holding it arrives. Delivery latency =
 arrival - commit, for every (change, store) pair; a pair not delivered by the end of
 the run counts as "never" (infinite) in the percentiles.
 
-Per N it reports: delivery p50/p95 and the share never delivered; post p50/p95 (a post
-still unanswered at the end counts as infinite); failed requests by kind (refused
+Per N it reports: delivery p50/p95 and the share never delivered; post p50/p95 (a
+batch's first send to its acknowledgement, retries included; a batch unacknowledged at
+the end counts as infinite); failed requests by kind (refused
 connection, connect timeout, read timeout, reset/closed, 5xx, 429/503, other 4xx);
 the hub's CPU (% of one core, /proc/<pid>/stat over the loaded window) and peak RSS
 (VmHWM); this process's CPU (to see whether the load generator was the limit); and a
@@ -227,7 +228,7 @@ class Run:
     commits: dict[str, float] = field(default_factory=dict)  # driver tx id -> commit time
     arrivals: dict[str, dict[int, float]] = field(default_factory=dict)  # tx -> store -> t
     post_latencies: list[float] = field(default_factory=list)
-    posts_in_flight: dict[int, float] = field(default_factory=dict)  # store -> sent at
+    posts_in_flight: dict[int, float] = field(default_factory=dict)  # store -> first sent
     requests: int = 0
     errors: dict[str, int] = field(default_factory=lambda: dict.fromkeys(ERROR_KINDS, 0))
     error_samples: dict[str, str] = field(default_factory=dict)
@@ -300,7 +301,9 @@ def movement(sku: str, delta: int) -> dict[str, Any]:
 
 
 async def post_loop(run: Run, store: Store, rng: random.Random) -> None:
-    """The store's push loop: a small batch every few seconds, one at a time."""
+    """The store's push loop: a small batch every few seconds, one at a time, sent again
+    until acknowledged. A batch's latency runs from its first send to its acknowledgement
+    (retries included), as the store lives it; one unacknowledged at the end is "never"."""
     if run.post_every <= 0:
         return  # --post-every 0: stores that only listen
     conn = Conn(run.host, run.port)
@@ -308,19 +311,20 @@ async def post_loop(run: Run, store: Store, rng: random.Random) -> None:
     batch: bytes | None = None
     await asyncio.sleep(rng.uniform(0, run.post_every))
     try:
-        while time.monotonic() < run.t_end:
+        while True:
             if batch is None:
+                if time.monotonic() >= run.t_end:
+                    return  # no new batch during the drain; a pending one is still sent
                 items = [
                     movement(rng.choice(run.skus), rng.choice((-1, 1)))
                     for _ in range(rng.randint(1, 3))
                 ]
                 batch = json.dumps({"transactions": items}, separators=(",", ":")).encode()
+                run.posts_in_flight[store.index] = time.monotonic()
             path = "/api/v1/transactions"
             hdrs = sign_request(store.id, store.secret, "POST", path, batch)
             hdrs["Accept"] = "application/json"
             run.requests += 1
-            sent = time.monotonic()
-            run.posts_in_flight[store.index] = sent
             pause = None
             try:
                 status, answer_hdrs, data = await conn.request(
@@ -331,7 +335,8 @@ async def post_loop(run: Run, store: Store, rng: random.Random) -> None:
                 pause = backoff.delay(attempt, rng=rng)
             else:
                 if status == 200:
-                    run.post_latencies.append(time.monotonic() - sent)
+                    first_sent = run.posts_in_flight.pop(store.index)
+                    run.post_latencies.append(time.monotonic() - first_sent)
                     batch, attempt = None, 0
                     results = json.loads(data)["results"]
                     if any(r["status"] == "rejected" for r in results):
@@ -344,8 +349,6 @@ async def post_loop(run: Run, store: Store, rng: random.Random) -> None:
                         retryable=status in (408, 429) or status >= 500,
                         rng=rng,
                     )
-            finally:
-                run.posts_in_flight.pop(store.index, None)
             if pause is not None:
                 attempt += 1
                 await asyncio.sleep(pause)
