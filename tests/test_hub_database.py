@@ -1,0 +1,189 @@
+"""The hub's database layer (app/hub/database.py) on both backends: an SQLite file and a
+fresh database of the throwaway PostgreSQL cluster (tests/pg.py), never a mock."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from app.hub import database as hdb
+
+from .pg import *  # noqa: F403
+
+TABLE = (
+    "CREATE TABLE t (id TEXT PRIMARY KEY, n INTEGER NOT NULL DEFAULT 0, "
+    "flag INTEGER NOT NULL DEFAULT 0, data TEXT)"
+)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def target(request, tmp_path: Path) -> str:
+    """Where a fresh empty hub database lives: an SQLite file or a PostgreSQL URL."""
+    if request.param == "sqlite":
+        return str(tmp_path / "hub.db")
+    return request.getfixturevalue("pg_database")
+
+
+@pytest.fixture
+def db(target: str):
+    conn = hdb.connect(target)
+    yield conn
+    conn.close()
+
+
+def test_connect_picks_the_backend_from_the_target(target, db):
+    assert hdb.dialect(db) == ("postgresql" if target.startswith("postgresql://") else "sqlite")
+
+
+def test_question_mark_placeholders_dict_rows_and_literal_percent(db):
+    hdb.execute(db, TABLE)
+    hdb.execute(db, "INSERT INTO t (id, n) VALUES (?, ?)", ["a?b", 3])
+    hdb.executemany(db, "INSERT INTO t (id, n) VALUES (?, ?)", [["50%", 1], ["x", 2]])
+    # A ? inside a literal is not a placeholder; a literal % survives translation.
+    assert hdb.rows(db, "SELECT id, n FROM t WHERE id LIKE '%?%' OR id = ?", ["x"]) == [
+        {"id": "a?b", "n": 3},
+        {"id": "x", "n": 2},
+    ]
+    assert hdb.one(db, "SELECT n FROM t WHERE id LIKE ? ESCAPE '\\'", ["50\\%"]) == {"n": 1}
+    assert hdb.one(db, "SELECT n FROM t WHERE id = ?", ["nope"]) is None
+    assert hdb.scalar(db, "SELECT count(*) FROM t") == 3
+    assert hdb.scalar(db, "SELECT n FROM t WHERE id = 'nope'", default=-1) == -1
+    assert hdb.rows(db, "SELECT 'no params, 100%' AS s") == [{"s": "no params, 100%"}]
+
+
+def test_python_bools_are_stored_as_integers(db):
+    hdb.execute(db, TABLE)
+    hdb.insert(db, "t", {"id": "a", "flag": True})
+    assert hdb.one(db, "SELECT flag FROM t WHERE id = ?", ["a"]) == {"flag": 1}
+    assert hdb.scalar(db, "SELECT count(*) FROM t WHERE flag = ?", [False]) == 0
+
+
+def test_write_commits_and_rolls_back_and_nests_as_savepoints(db):
+    hdb.execute(db, TABLE)
+    with hdb.write(db):
+        hdb.insert(db, "t", {"id": "kept"})
+    with pytest.raises(RuntimeError), hdb.write(db):
+        hdb.insert(db, "t", {"id": "gone"})
+        raise RuntimeError("boom")
+    with hdb.write(db):
+        hdb.insert(db, "t", {"id": "outer"})
+        with pytest.raises(hdb.IntegrityError), hdb.write(db):
+            hdb.insert(db, "t", {"id": "inner"})
+            hdb.insert(db, "t", {"id": "kept"})  # duplicate: the savepoint rolls back
+        hdb.insert(db, "t", {"id": "after"})
+    assert [r["id"] for r in hdb.rows(db, "SELECT id FROM t ORDER BY id")] == [
+        "after",
+        "kept",
+        "outer",
+    ]
+
+
+def test_insert_returning_and_upsert(db):
+    hdb.execute(
+        db,
+        "CREATE TABLE changes (seq INTEGER PRIMARY KEY AUTOINCREMENT, k TEXT NOT NULL)"
+        if hdb.dialect(db) == "sqlite"
+        else "CREATE TABLE changes (seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, "
+        "k TEXT NOT NULL)",
+    )
+    assert [hdb.insert(db, "changes", {"k": k}, returning="seq") for k in "abc"] == [1, 2, 3]
+    hdb.execute(db, TABLE)
+    assert hdb.upsert(db, "t", {"id": "a", "n": 1}, conflict=["id"]) == 1
+    assert hdb.upsert(db, "t", {"id": "a", "n": 2}, conflict=["id"]) == 1
+    assert hdb.upsert(db, "t", {"id": "a", "n": 9}, conflict=["id"], update=[]) == 0
+    assert hdb.rows(db, "SELECT id, n FROM t") == [{"id": "a", "n": 2}]
+
+
+def test_json_columns_round_trip_as_text(db):
+    hdb.execute(db, TABLE)
+    data = {"name": "Écharpe 100 % laine", "qty": 3, "tags": ["a", "?"], "z": None, "a": 1.5}
+    text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+    hdb.insert(db, "t", {"id": "j", "data": text})
+    stored = hdb.scalar(db, "SELECT data FROM t WHERE id = ?", ["j"])
+    assert stored == text  # text, byte for byte: key order kept, not a driver-parsed dict
+    assert json.loads(stored) == data
+
+
+def test_read_sees_one_snapshot(target, db):
+    hdb.execute(db, TABLE)
+    other = hdb.connect(target)
+    try:
+        with hdb.read(db):
+            before = hdb.scalar(db, "SELECT count(*) FROM t")
+            with hdb.write(other):
+                hdb.insert(other, "t", {"id": "new"})
+            assert hdb.scalar(db, "SELECT count(*) FROM t") == before == 0
+        assert hdb.scalar(db, "SELECT count(*) FROM t") == 1
+    finally:
+        other.close()
+
+
+def test_the_write_lock_serialises_writers_across_connections(target, db):
+    """A second writer waits for the first to commit (SQLite: BEGIN IMMEDIATE;
+    PostgreSQL: the hub-wide advisory lock), and lock=None writers do not wait on it."""
+    hdb.execute(db, TABLE)
+    other = hdb.connect(target)
+    entered = threading.Event()
+    waited: list[float] = []
+
+    def second_writer() -> None:
+        start = time.monotonic()
+        with hdb.write(other):
+            waited.append(time.monotonic() - start)
+            hdb.insert(other, "t", {"id": "second"})
+        entered.set()
+
+    try:
+        with hdb.write(db):
+            hdb.insert(db, "t", {"id": "first"})
+            thread = threading.Thread(target=second_writer)
+            thread.start()
+            assert not entered.wait(0.4)  # blocked on the lock
+        thread.join(10)
+        assert entered.is_set() and waited[0] >= 0.3
+        if hdb.is_pg(db):
+            # On PostgreSQL a lock=None write does not queue behind the hub-wide lock.
+            with hdb.write(db):
+                done = threading.Event()
+
+                def unlocked() -> None:
+                    with hdb.write(other, lock=None):
+                        hdb.insert(other, "t", {"id": "unlocked"})
+                    done.set()
+
+                t2 = threading.Thread(target=unlocked)
+                t2.start()
+                assert done.wait(5)
+                t2.join(5)
+    finally:
+        other.close()
+    assert {r["id"] for r in hdb.rows(db, "SELECT id FROM t")} >= {"first", "second"}
+
+
+def test_named_locks_serialise_only_their_own_name(pg_database):
+    db, other = hdb.connect(pg_database), hdb.connect(pg_database)
+    try:
+        with hdb.write(db, lock="bucket:a"):
+            got = threading.Event()
+
+            def take(name: str) -> None:
+                with hdb.write(other, lock=name):
+                    got.set()
+
+            t = threading.Thread(target=take, args=("bucket:b",))
+            t.start()
+            assert got.wait(5)  # another name: no wait
+            t.join(5)
+            got.clear()
+            t = threading.Thread(target=take, args=("bucket:a",))
+            t.start()
+            assert not got.wait(0.3)  # the same name: waits for our commit
+        assert got.wait(5)
+        t.join(5)
+    finally:
+        db.close()
+        other.close()
