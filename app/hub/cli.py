@@ -49,20 +49,55 @@ def hub() -> None:
     envvar="KIOSK_HUB_THREADS",
     show_envvar=True,
     type=click.IntRange(1, 256),
-    help="Worker threads; each long-polling store holds one while it waits, so keep "
-    "this well above the number of stores.",
+    help="waitress's worker threads (--server waitress only; gevent needs none).",
 )
-def serve(data: Path, host: str, port: int, threads: int) -> None:
-    """Run the hub under waitress (a production WSGI server)."""
+@click.option(
+    "--server",
+    "server_kind",
+    default="gevent",
+    show_default=True,
+    envvar="KIOSK_HUB_SERVER",
+    show_envvar=True,
+    type=click.Choice(["gevent", "waitress"]),
+    help="gevent: a held long-poll costs a greenlet, not a thread (1,000 stores); "
+    "waitress: a thread per request, at most --threads at once.",
+)
+@click.option(
+    "--max-waiters",
+    default=None,
+    envvar="KIOSK_HUB_MAX_WAITERS",
+    show_envvar=True,
+    type=click.IntRange(1, 1_000_000),
+    help="Long-polls held at once before the hub answers 503 with Retry-After "
+    "[default: 5000 under gevent, threads - 4 under waitress].",
+)
+def serve(
+    data: Path, host: str, port: int, threads: int, server_kind: str, max_waiters: int | None
+) -> None:
+    """Run the hub (gevent's event-driven WSGI server by default, or waitress)."""
+    if server_kind == "gevent":
+        # Before the app and its storage are imported: their thread-locals, locks and
+        # sleeps must be greenlet-aware (one database connection per connection greenlet).
+        from gevent import monkey
+
+        monkey.patch_all()
     from app.hub.app import create_hub_app
     from app.hub.mailer import smtp_settings, start_mailer
     from app.web import security
 
-    app = create_hub_app({"DATA_DIR": str(data)})
-    click.echo(f"hub on http://{host}:{port}/ (data {data})", err=True)
+    if max_waiters is None:
+        # Under waitress a held poll holds a thread: leave a few for posts.
+        max_waiters = 5000 if server_kind == "gevent" else max(1, threads - 4)
+    app = create_hub_app({"DATA_DIR": str(data), "FEED_MAX_WAITERS": max_waiters})
+    click.echo(f"hub on http://{host}:{port}/ (data {data}, {server_kind})", err=True)
     if settings := smtp_settings():
         start_mailer(data, settings)
         click.echo(f"e-mailing customers through {settings['host']}:{settings['port']}", err=True)
+    if server_kind == "gevent":
+        from app.hub import server
+
+        server.serve(app, host, port)
+        return
     # A body past its area's limit (4 MiB for the sync API) is refused unread.
     security.serve(
         app,

@@ -5,6 +5,7 @@ Every module of this API makes its blueprint with :func:`blueprint`."""
 from __future__ import annotations
 
 import functools
+import random
 import time
 from collections.abc import Callable
 from typing import Any
@@ -15,6 +16,7 @@ from flask.typing import ResponseReturnValue
 
 from app.core import jsonsafe, signing
 from app.core.clock import now_iso
+from app.hub import feed_wait
 from app.hub.domain import carts, changes, fleet, nonces, ratelimit, registry
 from app.hub.protocol import transactions
 from app.hub.storage import get_db
@@ -22,7 +24,9 @@ from app.web.security import csrf
 
 API_VERSION = "1"
 MAX_WAIT_S = 30
-POLL_INTERVAL_S = 0.15  # how often a long-poll looks for a new seq: ~1 cheap query
+POLL_INTERVAL_S = 0.15  # how often a process's feed waiter looks for a new seq
+#: A held long-poll returns after 80-100 % of its ``wait`` (0: exactly ``wait``).
+FEED_WAIT_JITTER = 0.2
 #: Signed cart look-ups a store may make per minute: a kiosk looks a cart up when a
 #: shopper shows a big cart's QR code (a few per hour); 30 a minute is far above that and
 #: far below what guessing 98-bit cart ids would need.
@@ -126,6 +130,14 @@ def _int_arg(name: str, default: int, low: int, high: int) -> int:
     return int(text)
 
 
+def _overloaded(wait: int) -> ResponseReturnValue:
+    """503 with Retry-After: more long-polls are held than this process serves; the store
+    backs off for about its wait (spread, so they do not all come back at once)."""
+    resp = jsonify(error="overloaded", message="the hub holds too many long-polls; retry later")
+    resp.headers["Retry-After"] = str(max(1, int(wait * (0.5 + random.random()))))
+    return resp, 503
+
+
 @bp.get("/changes")
 @signed
 def get_changes() -> ResponseReturnValue:
@@ -137,17 +149,31 @@ def get_changes() -> ResponseReturnValue:
     except ValueError as exc:
         return error(400, "bad_request", str(exc))
     db = get_db()
-    interval = current_app.config.get("POLL_INTERVAL_S", POLL_INTERVAL_S)
-    deadline = time.monotonic() + wait
     page = changes.changes_since(db, g.store_id, since, limit)
-    # No transaction is held while waiting: each tick is one autocommit read of the
-    # newest seq, which also sees commits made by other hub processes.
+    if page["changes"] or not wait:
+        page["server_time"] = now_iso()
+        return jsonify(page)
+    config = current_app.config
+    waiter = feed_wait.waiter_for(
+        config["DATA_DIR"],
+        config.get("POLL_INTERVAL_S", POLL_INTERVAL_S),
+        config.get("FEED_MAX_WAITERS"),
+    )
+    # Spread the holds (by default 80 to 100 % of ``wait``, never longer than asked) so
+    # that stores started together do not all come back in the same second.
+    jitter = float(config.get("FEED_WAIT_JITTER", FEED_WAIT_JITTER))
+    deadline = time.monotonic() + wait * (1 - jitter * random.random())
+    # Nothing is held while waiting: one poller per process reads the newest seq (which
+    # also sees commits by other hub processes) and wakes the held requests.
     while not page["changes"]:
         left = deadline - time.monotonic()
         if left <= 0:
             break
-        time.sleep(min(interval, left))
-        if changes.last_seq(db) > int(page["cursor"]):
+        try:
+            woken = waiter.wait_past(int(page["cursor"]), left)
+        except feed_wait.Overloaded:
+            return _overloaded(wait)
+        if woken:
             page = changes.changes_since(db, g.store_id, int(page["cursor"]), limit)
     page["server_time"] = now_iso()
     return jsonify(page)

@@ -1,0 +1,132 @@
+"""``kiosk hub serve``'s event-driven server: gevent's WSGI server (issue 11).
+
+Under waitress every held long-poll (``GET /api/v1/changes?wait=25``) held one of a fixed
+pool of threads, so past ~32 stores posts queued behind them. Here each connection is a
+greenlet: a held long-poll costs a few KB, not a thread, and waits on the process's one
+feed waiter (app/hub/feed_wait.py). The caller must have run ``gevent.monkey.patch_all()``
+before importing the app (so thread-locals, locks and sleeps are greenlet-aware).
+
+Body limits: the app refuses a Content-Length past its area's limit from the headers
+(``security.limit_bodies``), and werkzeug stops reading a chunked body at the limit.
+gevent would then read and discard the rest of the body to keep the connection; here a
+413 closes the connection instead, so the body is never read.
+
+SQLite under gevent: a sqlite3 call holds the loop while it runs (it does not yield), so
+statements must stay short; a write waiting on another *process's* lock blocks the whole
+loop up to the busy timeout. One process per SQLite hub is the default for that reason.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import resource
+import sys
+from typing import Any
+
+from flask import Flask
+
+from app.web import security
+
+
+def raise_fd_limit() -> int:
+    """Lift the soft open-files limit to the hard one (each store holds a socket)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or hard > soft:
+        target = hard if hard != resource.RLIM_INFINITY else max(soft, 65536)
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+        except (ValueError, OSError):
+            pass
+    return soft
+
+
+def _dechunk(app: Flask, environ: dict[str, Any]) -> None:
+    """Read a chunked body up to its area's limit, as waitress did: within it, the app
+    sees it with a Content-Length; past it, nothing more is read and the app answers its
+    413 (``security.TOO_LARGE_ENV``) from the headers."""
+    limit = security._route_limit(app, environ.get("PATH_INFO") or "/", environ["REQUEST_METHOD"])
+    stream = environ["wsgi.input"]
+    parts: list[bytes] = []
+    size = 0
+    while size <= limit:
+        part = stream.read(min(65536, limit + 1 - size))
+        if not part:
+            break
+        parts.append(part)
+        size += len(part)
+    if size > limit:
+        environ[security.TOO_LARGE_ENV] = True
+        environ["wsgi.input"] = io.BytesIO()
+        environ["CONTENT_LENGTH"] = "0"
+    else:
+        environ["wsgi.input"] = io.BytesIO(b"".join(parts))
+        environ["CONTENT_LENGTH"] = str(size)
+
+
+def make_server(app: Flask, host: str, port: int, *, log: Any = None) -> Any:
+    """A gevent WSGI server for ``app`` on ``host:port`` (not yet started)."""
+    from gevent.pywsgi import WSGIHandler, WSGIServer
+
+    class Handler(WSGIHandler):
+        def get_environ(self) -> dict[str, Any]:
+            environ = super().get_environ()
+            environ["RAW_URI"] = self.path  # the request target as sent (what was signed)
+            if environ.get("CONTENT_LENGTH") is None and self.wsgi_input is not None:
+                if self.wsgi_input.chunked_input:
+                    _dechunk(app, environ)
+            return environ
+
+        def start_response(self, status: str, headers: list, exc_info: Any = None) -> Any:
+            if status.startswith("413"):
+                # The rest of the body is still on the wire: say so, and never read it.
+                headers = [(k, v) for k, v in headers if k.lower() != "connection"]
+                headers.append(("Connection", "close"))
+            return super().start_response(status, headers, exc_info)
+
+        def run_application(self) -> None:
+            try:
+                super().run_application()
+            finally:
+                if getattr(self, "code", None) == 413 and self.wsgi_input is not None:
+                    self.close_connection = True
+                    # gevent's Input._discard() reads nothing once this is set.
+                    self.wsgi_input._chunked_input_error = True
+
+    # The server-wide backstop, as under waitress: no request line or header past 64 KB
+    # (gevent's own MAX_REQUEST_LINE is 8 KB; headers are bounded by its parser).
+    server = WSGIServer(
+        (host, port),
+        app,
+        handler_class=Handler,
+        log=log,
+        error_log=logging.getLogger("kiosk.hub.server"),
+    )
+    return server
+
+
+def serve(app: Flask, host: str, port: int, *, access_log: bool = False) -> None:
+    """Serve ``app`` until interrupted (SIGINT/SIGTERM stop it)."""
+    import signal
+
+    import gevent
+    import gevent.event
+
+    logging.basicConfig()
+    fds = raise_fd_limit()
+    server = make_server(app, host, port, log=sys.stderr if access_log else None)
+    server.start()
+    print(
+        f"Serving on http://{host}:{server.server_port} (gevent; {fds} open files allowed)",
+        file=sys.stderr,
+        flush=True,
+    )
+    stopping = gevent.event.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        gevent.signal_handler(sig, stopping.set)
+    stopping.wait()
+    server.stop(timeout=2)
+
+
+__all__ = ["make_server", "raise_fd_limit", "serve"]
