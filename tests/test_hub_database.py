@@ -187,3 +187,112 @@ def test_named_locks_serialise_only_their_own_name(pg_database):
     finally:
         db.close()
         other.close()
+
+
+# --- Migrations on both ---------------------------------------------------------------
+
+
+def test_migrations_make_the_same_tables_and_columns_on_both(tmp_path, pg_database):
+    from app.hub.migrations import hub_migrations
+    from app.hub.storage import open_database
+
+    lite, pg = open_database(tmp_path / "hub.db"), open_database(pg_database)
+    try:
+        lite_cols, pg_cols = hdb.table_columns(lite), hdb.table_columns(pg)
+        assert lite_cols == pg_cols
+        assert {"changes", "stores", "hub_keys", "nonces", "rate_events"} <= set(pg_cols)
+        assert "schema_migrations" in pg_cols
+        names = [m.name for m in hub_migrations.migrations]
+        for db in (lite, pg):
+            assert hub_migrations.pending(db) == []
+            got = hdb.rows(db, "SELECT name FROM schema_migrations ORDER BY name")
+            assert [r["name"] for r in got] == sorted(names)
+            # m002's shop secret: 64 lower-case hex characters, on both.
+            secret = hdb.scalar(db, "SELECT value FROM hub_meta WHERE key = 'shop_secret'")
+            assert len(secret) == 64 and secret == secret.lower()
+            int(secret, 16)
+        # The types that differ, on PostgreSQL.
+        types = {
+            (r["table_name"], r["column_name"]): (r["data_type"], r["is_identity"])
+            for r in hdb.rows(
+                pg,
+                "SELECT table_name, column_name, data_type, is_identity "
+                "FROM information_schema.columns WHERE table_schema = current_schema()",
+            )
+        }
+        assert types[("changes", "seq")] == ("bigint", "YES")
+        assert types[("notifications", "id")] == ("bigint", "YES")
+        assert types[("store_health", "free_disk_bytes")] == ("bigint", "NO")
+        assert types[("rate_events", "at")] == ("double precision", "NO")
+        assert types[("changes", "data")] == ("text", "NO")
+        assert (
+            hdb.scalar(
+                pg,
+                "SELECT identity_generation FROM information_schema.columns "
+                "WHERE table_name = 'changes' AND column_name = 'seq'",
+            )
+            == "ALWAYS"
+        )
+    finally:
+        lite.close()
+        pg.close()
+
+
+def test_migrate_twice_is_a_no_op(target):
+    from app.hub.migrations import migrate
+
+    db = hdb.connect(target)
+    try:
+        assert len(migrate(db)) == 7
+        assert migrate(db) == []
+    finally:
+        db.close()
+
+
+def test_a_hub_db_migrated_by_sqlite_utils_is_not_migrated_again(tmp_path):
+    """A shipped hub.db recorded its migrations in sqlite-utils' _sqlite_migrations."""
+    from app.hub.migrations import hub_migrations, migrate
+
+    db = hdb.connect(tmp_path / "hub.db")
+    try:
+        hub_migrations.apply(db)
+        hdb.execute(db, "DROP TABLE schema_migrations")
+        hdb.execute(
+            db,
+            "CREATE TABLE _sqlite_migrations (migration_set TEXT, name TEXT, applied_at TEXT)",
+        )
+        for m in hub_migrations.migrations:
+            hdb.insert(
+                db,
+                "_sqlite_migrations",
+                {"migration_set": "kiosk_hub", "name": m.name, "applied_at": "2026-01-01"},
+            )
+        assert migrate(db) == []  # nothing re-run (m001 again would fail: tables exist)
+        assert hdb.scalar(db, "SELECT count(*) FROM schema_migrations") == 7
+    finally:
+        db.close()
+
+
+def test_workers_starting_together_migrate_once(pg_database):
+    from app.hub.migrations import migrate
+
+    results: list[list[str]] = []
+    errors: list[BaseException] = []
+
+    def start() -> None:
+        try:
+            db = hdb.connect(pg_database)
+            try:
+                results.append(migrate(db))
+            finally:
+                db.close()
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    threads = [threading.Thread(target=start) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert errors == []
+    assert sorted(len(r) for r in results) == [0, 0, 0, 7]

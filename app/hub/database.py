@@ -277,6 +277,15 @@ def read(db: Db) -> Iterator[Db]:
             db.conn.execute("COMMIT")
 
 
+def table_exists(db: Db, name: str) -> bool:
+    """Whether a table of that name exists (PostgreSQL: in the current schema)."""
+    if isinstance(db, PgDatabase):
+        sql = "SELECT 1 FROM pg_tables WHERE schemaname = current_schema() AND tablename = ?"
+    else:
+        sql = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?"
+    return execute(db, sql, [name]).fetchone() is not None
+
+
 def table_columns(db: Db) -> dict[str, list[str]]:
     """table -> column names, in order, of every user table (for tests and checks)."""
     if isinstance(db, PgDatabase):

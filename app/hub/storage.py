@@ -9,6 +9,7 @@ from flask import current_app
 from sqlite_utils import Database
 
 from app.core import db as dbmod
+from app.hub import database as hdb
 from app.hub.migrations import migrate
 
 DB_FILENAME = "hub.db"
@@ -24,6 +25,15 @@ def db_path(data_dir: str | Path) -> Path:
 def open_db(data_dir: str | Path) -> Database:
     """Open the hub database in ``data_dir``, creating or migrating it as needed."""
     db = dbmod.connect(db_path(data_dir))
+    migrate(db)
+    return db
+
+
+def open_database(target: str | Path) -> hdb.Db:
+    """Open and migrate the hub database at ``target``: a ``postgresql://`` URL, or an
+    SQLite file path (what :func:`open_db` opens inside a data directory). The web app
+    does not use PostgreSQL yet (docs/postgresql-port.md)."""
+    db = hdb.connect(target)
     migrate(db)
     return db
 
