@@ -27,6 +27,7 @@ MAX_WAIT_S = 30
 POLL_INTERVAL_S = 0.15  # how often a process's feed waiter looks for a new seq
 #: A held long-poll returns after 80-100 % of its ``wait`` (0: exactly ``wait``).
 FEED_WAIT_JITTER = 0.2
+JITTER_FROM_S = 5  # shorter waits are held exactly
 #: Signed cart look-ups a store may make per minute: a kiosk looks a cart up when a
 #: shopper shows a big cart's QR code (a few per hour); 30 a minute is far above that and
 #: far below what guessing 98-bit cart ids would need.
@@ -159,10 +160,13 @@ def get_changes() -> ResponseReturnValue:
         config.get("POLL_INTERVAL_S", POLL_INTERVAL_S),
         config.get("FEED_MAX_WAITERS"),
     )
-    # Spread the holds (by default 80 to 100 % of ``wait``, never longer than asked) so
-    # that stores started together do not all come back in the same second.
-    jitter = float(config.get("FEED_WAIT_JITTER", FEED_WAIT_JITTER))
-    deadline = time.monotonic() + wait * (1 - jitter * random.random())
+    # Spread the long holds (by default 80 to 100 % of ``wait``, never longer than asked)
+    # so that stores started together do not all come back in the same second; a short
+    # wait (under 5 s: a test, a person checking) is held exactly.
+    hold = float(wait)
+    if wait >= JITTER_FROM_S:
+        hold *= 1 - float(config.get("FEED_WAIT_JITTER", FEED_WAIT_JITTER)) * random.random()
+    deadline = time.monotonic() + hold
     # Nothing is held while waiting: one poller per process reads the newest seq (which
     # also sees commits by other hub processes) and wakes the held requests.
     while not page["changes"]:
