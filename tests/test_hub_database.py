@@ -296,3 +296,93 @@ def test_workers_starting_together_migrate_once(pg_database):
         t.join(60)
     assert errors == []
     assert sorted(len(r) for r in results) == [0, 0, 0, 7]
+
+
+# --- The first ported slice on both: registry, keys, changes, nonces, rate limits ------
+
+
+@pytest.fixture
+def hub(target: str):
+    """A migrated, empty hub database on either backend."""
+    from app.hub.storage import open_database
+
+    db = open_database(target)
+    yield db
+    db.close()
+
+
+def test_registry_on_both(hub):
+    from app.hub.domain import registry
+    from app.hub.domain.changes import changes_since
+
+    made = registry.add_store(hub, " Lyon ", "Lyon", "1 rue X", {"mon": "9-19"})
+    assert made["id"].startswith("st-") and registry.secret_for(hub, made["id"]) == made["secret"]
+    assert registry.secret_for(hub, "st-nobody") is None
+    with pytest.raises(ValueError):
+        registry.add_store(hub, "  ")
+    registry.insert_store(hub, "st-aaaaaa", "Annecy")
+    listed = registry.list_stores(hub)
+    assert [s["name"] for s in listed] == ["Annecy", "Lyon"]
+    assert listed[1]["opening_hours"] == {"mon": "9-19"} and "secret" not in listed[1]
+    page = changes_since(hub, made["id"], 0)
+    assert [(c["kind"], c["key"]) for c in page["changes"]] == [
+        ("store", made["id"]),
+        ("store", "st-aaaaaa"),
+    ]
+
+
+def test_hub_keys_on_both(hub, tmp_path):
+    from app.hub.domain import keys
+    from app.hub.domain.changes import last_seq
+
+    private_key, kid = keys.ensure_hub_key(hub, tmp_path / "data")
+    assert last_seq(hub) == 1
+    assert keys.register_key(hub, private_key)["kid"] == kid  # again: announced once
+    assert keys.ensure_hub_key(hub, tmp_path / "data")[1] == kid
+    assert last_seq(hub) == 1
+    assert list(keys.public_keys(hub)) == [kid] and len(keys.public_keys(hub)[kid]) == 32
+
+
+def test_change_feed_pages_and_cursor_on_both(hub):
+    from app.hub.database import write
+    from app.hub.domain.changes import append_change, changes_since, last_seq
+
+    assert last_seq(hub) == 0
+    with write(hub):
+        seqs = [append_change(hub, "product", f"p{i}", {"i": i, "name": "é"}) for i in range(5)]
+        seqs.append(append_change(hub, "order", "o1", {"x": 1}, store_id="st-b"))
+        seqs.append(append_change(hub, "order", "o2", {"x": 2}, store_id="st-a"))
+    assert seqs == list(range(1, 8)) and last_seq(hub) == 7
+    # Outside a transaction too (PostgreSQL opens one so the lock is held to commit).
+    assert append_change(hub, "product", "p5", {"i": 5}) == 8
+    first = changes_since(hub, "st-a", 0, limit=3)
+    assert [c["seq"] for c in first["changes"]] == [1, 2, 3]
+    assert first["changes"][0]["data"] == {"i": 0, "name": "é"}
+    assert (first["cursor"], first["more"], first["remaining"]) == ("3", True, 4)
+    rest = changes_since(hub, "st-a", int(first["cursor"]), limit=3)
+    assert [c["seq"] for c in rest["changes"]] == [4, 5, 7]
+    assert rest["more"] is True
+    last = changes_since(hub, "st-a", 7, limit=3)
+    assert [c["seq"] for c in last["changes"]] == [8]
+    assert (last["cursor"], last["more"], last["remaining"]) == ("8", False, 0)
+    # A page of only other stores' changes still moves the cursor to the newest seq.
+    assert changes_since(hub, "st-c", 5)["cursor"] == "8"
+
+
+def test_nonces_on_both(hub):
+    from app.hub.domain.nonces import remember_nonce
+
+    assert remember_nonce(hub, "st-a", "n1", now=1_000_000)
+    assert not remember_nonce(hub, "st-a", "n1", now=1_000_001)
+    assert remember_nonce(hub, "st-b", "n1", now=1_000_001)
+    # Forgotten once older than the TTL.
+    assert remember_nonce(hub, "st-a", "n1", now=1_000_000 + 10_000)
+
+
+def test_rate_limit_on_both(hub):
+    from app.hub.domain.ratelimit import hit
+
+    assert [hit(hub, "b", 3, 60, now=100.0 + i) for i in range(3)] == [(True, 0)] * 3
+    assert hit(hub, "b", 3, 60, now=110.0) == (False, 50)
+    assert hit(hub, "other", 3, 60, now=110.0) == (True, 0)
+    assert hit(hub, "b", 3, 60, now=160.5) == (True, 0)  # the oldest left the window

@@ -4,11 +4,20 @@ A change is ``(seq, kind, key, store_id, data)``; ``store_id`` NULL means it is 
 every store. Stores apply changes as upserts keyed by ``(kind, key)``, so reading a
 page twice is harmless.
 
-Why ``seq`` works as a cursor here: SQLite has one writer at a time, so seqs are
-assigned and committed in increasing order, and a reader that sees seq N sees every
-smaller seq that will ever exist. (A database with concurrent writers, such as
-PostgreSQL, would need a commit-ordered cursor instead; the cursor is an opaque string
-in the protocol for that reason.)
+Why ``seq`` works as a cursor: a reader that has seen seq N must see every smaller seq
+that will ever exist, i.e. seqs must become visible in number order.
+
+- SQLite has one writer at a time (``BEGIN IMMEDIATE``), so seqs are assigned and
+  committed in increasing order.
+- PostgreSQL draws numbers from the identity sequence at insert time, and concurrent
+  transactions commit in any order: without care a reader at cursor 105 never gets 104
+  when 104 commits after 105 (reproduced in tests/test_pg_cluster.py). The fix: a seq
+  is drawn only under the hub-wide write lock (app/hub/database.py), an advisory lock
+  held to commit, which :func:`append_change` takes itself (a no-op when the caller's
+  ``write()`` holds it already, as it does by default). Commit order is then seq
+  order. Proven by tests/test_hub_database.py (writer processes against a reader).
+  :func:`changes_since` reads in one REPEATABLE READ snapshot, so a visible newest seq
+  implies every smaller one is visible too, and the cursor may jump to it.
 """
 
 from __future__ import annotations
@@ -16,40 +25,51 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from sqlite_utils import Database
-
-from app.core import db as dbmod
 from app.core.clock import now_iso
+from app.hub import database as hdb
+from app.hub.database import Db
 
 MAX_LIMIT = 2000
 DEFAULT_LIMIT = 1000
 
+_PAGE = {
+    # "+store_id" keeps SQLite's planner on the rowid range (seq order, stops at LIMIT)
+    # instead of an OR over the (store_id, seq) index followed by a sort. PostgreSQL
+    # has no such hint (unary + on text is an error) and needs none.
+    hdb.SQLITE: "SELECT seq, kind, key, data FROM changes "
+    "WHERE seq > ? AND (+store_id IS NULL OR +store_id = ?) ORDER BY seq LIMIT ?",
+    hdb.POSTGRESQL: "SELECT seq, kind, key, data FROM changes "
+    "WHERE seq > ? AND (store_id IS NULL OR store_id = ?) ORDER BY seq LIMIT ?",
+}
+
 
 def append_change(
-    db: Database, kind: str, key: str, data: dict[str, Any], store_id: str | None = None
+    db: Db, kind: str, key: str, data: dict[str, Any], store_id: str | None = None
 ) -> int:
-    """Append one change and return its seq (call inside the caller's write transaction)."""
-    cursor = db.execute(
-        "INSERT INTO changes (kind, key, store_id, data, created_at) VALUES (?, ?, ?, ?, ?)",
-        [
-            kind,
-            key,
-            store_id,
-            json.dumps(data, ensure_ascii=False, separators=(",", ":")),
-            now_iso(),
-        ],
-    )
-    return int(cursor.lastrowid)
+    """Append one change and return its seq (call inside the caller's write transaction;
+    on PostgreSQL one is opened if there is none, so the lock below is held to commit)."""
+    if hdb.is_pg(db) and not db.in_transaction:
+        with hdb.write(db):
+            return append_change(db, kind, key, data, store_id)
+    # The seq is drawn under the hub-wide write lock, held to commit (module docstring):
+    # a no-op on SQLite, and on PostgreSQL when the caller's write() holds it already.
+    hdb.take_lock(db, hdb.WRITE_LOCK)
+    row = {
+        "kind": kind,
+        "key": key,
+        "store_id": store_id,
+        "data": json.dumps(data, ensure_ascii=False, separators=(",", ":")),
+        "created_at": now_iso(),
+    }
+    return int(hdb.insert(db, "changes", row, returning="seq"))
 
 
-def last_seq(db: Database) -> int:
+def last_seq(db: Db) -> int:
     """The newest seq in the feed, 0 when empty (a cheap query: seq is the rowid)."""
-    return int(db.execute("SELECT coalesce(max(seq), 0) FROM changes").fetchone()[0])
+    return int(hdb.scalar(db, "SELECT coalesce(max(seq), 0) FROM changes"))
 
 
-def changes_since(
-    db: Database, store_id: str, since: int, limit: int = DEFAULT_LIMIT
-) -> dict[str, Any]:
+def changes_since(db: Db, store_id: str, since: int, limit: int = DEFAULT_LIMIT) -> dict[str, Any]:
     """One page of the feed for ``store_id`` after seq ``since`` (see docs/protocol.md).
 
     Returns ``{changes, cursor, more, remaining, server_time}``. When the page is not
@@ -58,18 +78,13 @@ def changes_since(
     """
     limit = max(1, min(int(limit), MAX_LIMIT))
     since = max(0, int(since))
-    with dbmod.read(db):  # a page, its count and the last seq agree
-        # "+store_id" keeps the planner on the rowid range (seq order, stops at LIMIT)
-        # instead of an OR over the (store_id, seq) index followed by a sort.
-        rows = db.execute(
-            "SELECT seq, kind, key, data FROM changes "
-            "WHERE seq > ? AND (+store_id IS NULL OR +store_id = ?) ORDER BY seq LIMIT ?",
-            [since, store_id, limit],
-        ).fetchall()
+    with hdb.read(db):  # a page, its count and the last seq agree
+        rows = hdb.execute(db, _PAGE[hdb.dialect(db)], [since, store_id, limit]).fetchall()
         newest = last_seq(db)
         if len(rows) == limit:
             cursor = rows[-1][0]
-            remaining = db.execute(
+            remaining = hdb.execute(
+                db,
                 "SELECT (SELECT count(*) FROM changes WHERE store_id IS NULL AND seq > ?)"
                 " + (SELECT count(*) FROM changes WHERE store_id = ? AND seq > ?)",
                 [cursor, store_id, cursor],

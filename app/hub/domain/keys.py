@@ -13,11 +13,11 @@ from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlite_utils import Database
 
-from app.core import db as dbmod
 from app.core import tokens
 from app.core.clock import now_iso
+from app.hub import database as hdb
+from app.hub.database import Db
 from app.hub.domain.changes import append_change
 
 KEY_FILENAME = "hub_signing_key.pem"
@@ -46,30 +46,32 @@ def hub_key_change_data(kid: str, public_key: str) -> dict[str, Any]:
     return {"kid": kid, "alg": "Ed25519", "public_key": public_key}
 
 
-def register_key(db: Database, private_key: Ed25519PrivateKey) -> dict[str, Any]:
+def register_key(db: Db, private_key: Ed25519PrivateKey) -> dict[str, Any]:
     """Record the public half of ``private_key`` and announce it once; return its data."""
     kid, public = kid_for(private_key), tokens.public_key_b64(private_key)
-    with dbmod.write(db):
-        inserted = db.execute(
-            "INSERT INTO hub_keys (kid, public_key, created_at) VALUES (?, ?, ?) "
-            "ON CONFLICT (kid) DO NOTHING",
-            [kid, public, now_iso()],
-        ).rowcount
+    with hdb.write(db):
+        inserted = hdb.upsert(
+            db,
+            "hub_keys",
+            {"kid": kid, "public_key": public, "created_at": now_iso()},
+            conflict=["kid"],
+            update=[],
+        )
         if inserted:
             append_change(db, "hub_key", kid, hub_key_change_data(kid, public))
     return hub_key_change_data(kid, public)
 
 
-def ensure_hub_key(db: Database, data_dir: str | Path) -> tuple[Ed25519PrivateKey, str]:
+def ensure_hub_key(db: Db, data_dir: str | Path) -> tuple[Ed25519PrivateKey, str]:
     """The signing key and its kid, registered and published if they were not yet."""
     private_key = current_private_key(data_dir)
     kid = kid_for(private_key)
-    if db.execute("SELECT 1 FROM hub_keys WHERE kid = ?", [kid]).fetchone() is None:
+    if hdb.one(db, "SELECT 1 AS found FROM hub_keys WHERE kid = ?", [kid]) is None:
         register_key(db, private_key)
     return private_key, kid
 
 
-def public_keys(db: Database) -> dict[str, bytes]:
+def public_keys(db: Db) -> dict[str, bytes]:
     """Every registered public key, kid -> raw 32 bytes (what ``tokens.verify`` takes)."""
-    rows = db.execute("SELECT kid, public_key FROM hub_keys").fetchall()
+    rows = hdb.execute(db, "SELECT kid, public_key FROM hub_keys").fetchall()
     return {kid: tokens.public_key_from_b64(pub) for kid, pub in rows}

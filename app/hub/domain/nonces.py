@@ -4,25 +4,29 @@ from __future__ import annotations
 
 import time
 
-from sqlite_utils import Database
-
-from app.core import db as dbmod
 from app.core.signing import NONCE_TTL_S
+from app.hub import database as hdb
+from app.hub.database import Db
 
 
-def remember_nonce(db: Database, store_id: str, nonce: str, now: float | None = None) -> bool:
+def remember_nonce(db: Db, store_id: str, nonce: str, now: float | None = None) -> bool:
     """Record ``nonce`` for ``store_id``; False if it was already used (a replay).
 
     Nonces older than NONCE_TTL_S are forgotten: a request is only accepted within
     MAX_SKEW_S (300 s) of its own timestamp, so by then replaying it fails anyway.
-    Takes the write lock, so two processes cannot both accept one nonce.
+    Two processes cannot both accept one nonce: on SQLite the write lock serialises
+    them; on PostgreSQL ``INSERT ... ON CONFLICT DO NOTHING`` on the primary key is
+    atomic by itself (the second waits on the first's index entry, then inserts
+    nothing), so this write leaves the hub-wide write lock alone (``lock=None``).
     """
     now_s = int(time.time() if now is None else now)
-    with dbmod.write(db):
-        db.execute("DELETE FROM nonces WHERE ts < ?", [now_s - NONCE_TTL_S])
-        inserted = db.execute(
-            "INSERT INTO nonces (store_id, nonce, ts) VALUES (?, ?, ?) "
-            "ON CONFLICT (store_id, nonce) DO NOTHING",
-            [store_id, nonce, now_s],
-        ).rowcount
+    with hdb.write(db, lock=None):
+        hdb.execute(db, "DELETE FROM nonces WHERE ts < ?", [now_s - NONCE_TTL_S])
+        inserted = hdb.upsert(
+            db,
+            "nonces",
+            {"store_id": store_id, "nonce": nonce, "ts": now_s},
+            conflict=["store_id", "nonce"],
+            update=[],
+        )
     return inserted == 1

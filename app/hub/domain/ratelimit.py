@@ -14,26 +14,30 @@ from __future__ import annotations
 import math
 import time
 
-from sqlite_utils import Database
-
-from app.core import db as dbmod
+from app.hub import database as hdb
+from app.hub.database import Db
 
 
 def hit(
-    db: Database, bucket: str, limit: int, window_s: float = 60.0, now: float | None = None
+    db: Db, bucket: str, limit: int, window_s: float = 60.0, now: float | None = None
 ) -> tuple[bool, int]:
     """Count one event in ``bucket``; return ``(allowed, retry_after_s)``.
 
     A refused event is not counted, so a store that keeps asking is let through as
     soon as its oldest event leaves the window.
+
+    Count-then-insert: on SQLite the write lock serialises it; on PostgreSQL a lock of
+    the bucket's own (not the hub-wide one) stops two workers both seeing room for one.
     """
     now = time.time() if now is None else now
-    with dbmod.write(db):
-        db.execute("DELETE FROM rate_events WHERE bucket = ? AND at <= ?", [bucket, now - window_s])
-        count, oldest = db.execute(
-            "SELECT count(*), min(at) FROM rate_events WHERE bucket = ?", [bucket]
+    with hdb.write(db, lock=f"rate:{bucket}"):
+        hdb.execute(
+            db, "DELETE FROM rate_events WHERE bucket = ? AND at <= ?", [bucket, now - window_s]
+        )
+        count, oldest = hdb.execute(
+            db, "SELECT count(*), min(at) FROM rate_events WHERE bucket = ?", [bucket]
         ).fetchone()
         if count >= limit:
             return False, max(1, math.ceil(oldest + window_s - now))
-        db.execute("INSERT INTO rate_events (bucket, at) VALUES (?, ?)", [bucket, now])
+        hdb.insert(db, "rate_events", {"bucket": bucket, "at": now})
     return True, 0

@@ -6,11 +6,10 @@ import json
 import secrets
 from typing import Any
 
-from sqlite_utils import Database
-
-from app.core import db as dbmod
 from app.core.clock import now_iso
 from app.core.signing import new_secret
+from app.hub import database as hdb
+from app.hub.database import Db
 from app.hub.domain.changes import append_change
 
 # Crockford's base32 alphabet in lower case: no i, l, o, u to misread on a label.
@@ -29,7 +28,7 @@ def store_change_data(store: dict[str, Any]) -> dict[str, Any]:
 
 
 def insert_store(
-    db: Database,
+    db: Db,
     store_id: str,
     name: str,
     city: str = "",
@@ -40,8 +39,9 @@ def insert_store(
     """Register a store with a given id and announce it on the feed; return id and secret."""
     secret = secret or new_secret()
     row = {"id": store_id, "name": name, "city": city, "address": address}
-    with dbmod.write(db):
-        db.execute(
+    with hdb.write(db):
+        hdb.execute(
+            db,
             "INSERT INTO stores (id, name, city, address, opening_hours, secret, created_at) "
             "VALUES (?, ?, ?, ?, ?, ?, ?)",
             [
@@ -59,7 +59,7 @@ def insert_store(
 
 
 def add_store(
-    db: Database,
+    db: Db,
     name: str,
     city: str = "",
     address: str = "",
@@ -68,34 +68,26 @@ def add_store(
     """Register a new store under a fresh random id; return ``{id, secret}``."""
     if not name.strip():
         raise ValueError("a store needs a name")
-    with dbmod.write(db):
+    with hdb.write(db):
         # 2^30 ids: a collision is unlikely but cheap to rule out under the write lock.
         while True:
             store_id = new_store_id()
-            if db.execute("SELECT 1 FROM stores WHERE id = ?", [store_id]).fetchone() is None:
+            if hdb.one(db, "SELECT 1 AS found FROM stores WHERE id = ?", [store_id]) is None:
                 break
         return insert_store(db, store_id, name.strip(), city, address, opening_hours)
 
 
-def secret_for(db: Database, store_id: str) -> str | None:
+def secret_for(db: Db, store_id: str) -> str | None:
     """The signing secret of ``store_id``, or None if the hub does not know it."""
-    row = db.execute("SELECT secret FROM stores WHERE id = ?", [store_id]).fetchone()
-    return row[0] if row else None
+    return hdb.scalar(db, "SELECT secret FROM stores WHERE id = ?", [store_id])
 
 
-def list_stores(db: Database) -> list[dict[str, Any]]:
+def list_stores(db: Db) -> list[dict[str, Any]]:
     """Every store, by name, without secrets."""
-    rows = db.execute(
-        "SELECT id, name, city, address, opening_hours, created_at FROM stores ORDER BY name, id"
-    ).fetchall()
-    return [
-        {
-            "id": r[0],
-            "name": r[1],
-            "city": r[2],
-            "address": r[3],
-            "opening_hours": json.loads(r[4]) if r[4] else None,
-            "created_at": r[5],
-        }
-        for r in rows
-    ]
+    rows = hdb.rows(
+        db,
+        "SELECT id, name, city, address, opening_hours, created_at FROM stores ORDER BY name, id",
+    )
+    for r in rows:
+        r["opening_hours"] = json.loads(r["opening_hours"]) if r["opening_hours"] else None
+    return rows
