@@ -22,6 +22,10 @@ from app.hub.domain import changes
 
 log = logging.getLogger(__name__)
 
+#: Seconds between wakes per held long-poll (1,000 held: a wake every 1.5 s at most).
+GAP_PER_WAITER_S = 0.0015
+MAX_GAP_S = 1.5
+
 
 class Overloaded(Exception):
     """More long-polls are held than this process is set to serve."""
@@ -61,7 +65,9 @@ class FeedWaiter:
                     with self._cond:
                         self.last = seq
                         self._cond.notify_all()
-            time.sleep(self.interval)
+            # Every wake sends each held poll back (and it comes back at once): with many
+            # waiters, wake less often so the process is not flooded with re-polls.
+            time.sleep(min(MAX_GAP_S, max(self.interval, self.waiting * GAP_PER_WAITER_S)))
 
     def wait_past(self, seq: int, timeout: float) -> bool:
         """Wait until the feed's newest seq is past ``seq`` or ``timeout`` s have gone;
