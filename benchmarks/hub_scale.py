@@ -36,6 +36,15 @@ change during the drain; requests still open at its end are abandoned, not count
 errors); it only talks to 127.0.0.1; file descriptors are raised with setrlimit within
 the hard limit, and an N that would need more is not run (said so in its verdict).
 
+Whatever the hub does, each N also has a hard deadline: ``--start-allowance`` (seeding,
+start-up, readiness) + ``--seconds`` + ``--drain`` + a few seconds to cancel. The load's
+own event loop stops at its part of it (every task cancelled, the driver abandoned), and
+a watchdog thread backs it: at the deadline it dumps every thread's stack (faulthandler),
+kills the hub this harness started (its process group, by pid) and, if the harness has
+not come back within ``WATCHDOG_GRACE_S``, prints what it has and exits 3. An N that did
+not finish gets the verdict "did not finish: <phase it was in>", and the harness exits 1
+after the other counts.
+
     .venv/bin/python benchmarks/hub_scale.py --stores 10,40,100,250 --seconds 25
     .venv/bin/python benchmarks/hub_scale.py --stores 40 --seconds 20 --json /tmp/hub.json
 
@@ -48,12 +57,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import errno
+import faulthandler
 import json
 import math
 import os
 import random
 import resource
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -96,6 +107,63 @@ ERROR_KINDS = (
 FDS_PER_STORE = 2  # one connection for the long-poll, one for posts (as a pooled session)
 FDS_SPARE = 200
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+CANCEL_GRACE_S = 10.0  # after the drain: tasks cancelled, the driver joined, the hub stopped
+WATCHDOG_GRACE_S = 15.0  # after the deadline: the harness must be back, or it exits 3
+DID_NOT_FINISH = "did not finish"
+
+
+# --- The hard deadline ------------------------------------------------------------------
+
+
+class Watchdog:
+    """A per-N hard deadline kept by a thread, whatever the main thread is blocked on.
+
+    ``phase`` says where the harness is (set as it goes). At ``deadline`` the watchdog
+    notes the phase, dumps every thread's stack to stderr, kills the hub's process group
+    (only a hub this harness started) and waits ``grace`` seconds for :meth:`disarm`;
+    then it calls ``on_give_up(phase)`` (which prints what there is) and exits 3."""
+
+    def __init__(self, deadline: float, grace: float, on_give_up: Any) -> None:
+        self.deadline = deadline  # monotonic
+        self.grace = grace
+        self.on_give_up = on_give_up
+        self.phase = "starting"
+        self.expired_in: str | None = None  # the phase at the deadline, once expired
+        self.hub: subprocess.Popen | None = None
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name="watchdog", daemon=True)
+        self._thread.start()
+
+    def enter(self, phase: str) -> None:
+        self.phase = phase
+        print(f"  ... {phase}", file=sys.stderr, flush=True)
+
+    def remaining(self) -> float:
+        return max(0.0, self.deadline - time.monotonic())
+
+    def disarm(self) -> None:
+        self._done.set()
+
+    def _watch(self) -> None:
+        if self._done.wait(self.remaining()):
+            return
+        self.expired_in = self.phase
+        print(
+            f"\n!! hard deadline passed while {self.phase}: stacks of every thread follow",
+            file=sys.stderr,
+            flush=True,
+        )
+        faulthandler.dump_traceback(file=sys.stderr, all_threads=True)
+        if self.hub is not None:
+            kill_hub(self.hub)
+        if self._done.wait(self.grace):
+            return
+        try:
+            self.on_give_up(self.phase)
+        finally:
+            sys.stderr.flush()
+            sys.stdout.flush()
+            os._exit(3)
 
 
 # --- A small HTTP/1.1 client on asyncio streams --------------------------------------
@@ -124,9 +192,10 @@ class Conn:
 
     async def _connect(self, timeout: float) -> None:
         try:
-            self.reader, self.writer = await asyncio.wait_for(
-                asyncio.open_connection(self.host, self.port, limit=1 << 24), timeout
-            )
+            async with asyncio.timeout(timeout):  # not wait_for: see Conn.request
+                self.reader, self.writer = await asyncio.open_connection(
+                    self.host, self.port, limit=1 << 24
+                )
         except TimeoutError as exc:
             raise Failed("connect_timeout") from exc
         except ConnectionRefusedError as exc:
@@ -153,9 +222,13 @@ class Conn:
             lines += ["Content-Type: application/json", f"Content-Length: {len(body)}"]
         head = ("\r\n".join(lines) + "\r\n\r\n").encode()
         try:
-            self.writer.write(head + body)
-            await self.writer.drain()
-            status, hdrs, data = await asyncio.wait_for(self._response(), read_timeout)
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a cancel that
+            # lands as the answer arrives (it returns the answer), and a poll loop cancelled
+            # at the end of the run then polled on forever. The write is inside it too.
+            async with asyncio.timeout(read_timeout):
+                self.writer.write(head + body)
+                await self.writer.drain()
+                status, hdrs, data = await self._response()
         except TimeoutError as exc:
             self.close()
             raise Failed("read_timeout") from exc
@@ -232,6 +305,8 @@ class Run:
     requests: int = 0
     errors: dict[str, int] = field(default_factory=lambda: dict.fromkeys(ERROR_KINDS, 0))
     error_samples: dict[str, str] = field(default_factory=dict)
+    stuck_tasks: int = 0  # tasks still running after their cancellation was waited for
+    driver_stuck: bool = False  # the driver thread still in apply_batch at the end
 
     def failed(self, kind: str, detail: str = "") -> None:
         self.errors[kind] += 1
@@ -249,7 +324,7 @@ async def poll_loop(run: Run, store: Store, rng: random.Random) -> None:
     cursor, wait, attempt = run.start_cursor, run.wait, 0
     await asyncio.sleep(rng.uniform(0, 1.0))  # stores are not synchronised
     try:
-        while True:
+        while time.monotonic() < run.t_end + run.drain:  # ends by itself, cancelled or not
             path = f"/api/v1/changes?since={cursor}&wait={wait}&limit={PAGE_LIMIT}"
             hdrs = sign_request(store.id, store.secret, "GET", path)
             hdrs["Accept"] = "application/json"
@@ -384,32 +459,62 @@ def driver(run: Run, data: Path, store_id: str, rate: float, stop: threading.Eve
 
 
 async def load(
-    run: Run, data: Path, driver_store: str, rate: float, seed: int, window_end: Any
+    run: Run,
+    data: Path,
+    driver_store: str,
+    rate: float,
+    seed: int,
+    window_end: Any,
+    dog: Watchdog | None = None,
 ) -> float:
     """Run the stores and the driver; return this process's CPU seconds over the loaded
-    window (``window_end()`` is called as it ends, before the drain)."""
+    window (``window_end()`` is called as it ends, before the drain).
+
+    Bounded on its own: the drain ends ``seconds + drain`` after the start whatever the
+    hub does, then every task is cancelled (at most ``CANCEL_GRACE_S / 2`` waited for)
+    and the driver thread is joined for at most as long (it is a daemon: abandoned)."""
     rng = random.Random(seed)
     run.t_start = time.monotonic()
     run.t_end = run.t_start + run.seconds
-    tasks = []
-    for store in run.stores:
-        tasks.append(asyncio.create_task(poll_loop(run, store, random.Random(rng.random()))))
-        tasks.append(asyncio.create_task(post_loop(run, store, random.Random(rng.random()))))
     stop = threading.Event()
     drive = threading.Thread(
         target=driver, args=(run, data, driver_store, rate, stop), name="driver", daemon=True
     )
+    tasks: list[asyncio.Task] = []
     cpu0 = _self_cpu()
-    drive.start()
-    await asyncio.sleep(run.seconds)
-    cpu = _self_cpu() - cpu0
-    window_end()
-    stop.set()
-    await asyncio.sleep(run.drain)
-    for task in tasks:
-        task.cancel()
-    await asyncio.gather(*tasks, return_exceptions=True)
-    drive.join(10)
+    cpu: float | None = None
+    try:
+        for store in run.stores:
+            tasks.append(asyncio.create_task(poll_loop(run, store, random.Random(rng.random()))))
+            tasks.append(asyncio.create_task(post_loop(run, store, random.Random(rng.random()))))
+        drive.start()
+        await asyncio.sleep(max(0.0, run.t_end - time.monotonic()))
+        cpu = _self_cpu() - cpu0
+        window_end()
+        stop.set()
+        if dog:
+            dog.enter("draining")
+        await asyncio.sleep(max(0.0, run.t_end + run.drain - time.monotonic()))
+    finally:
+        stop.set()
+        if cpu is None:
+            cpu = _self_cpu() - cpu0
+        if dog:
+            dog.enter(f"cancelling {len(tasks)} tasks")
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            _, pending = await asyncio.wait(tasks, timeout=CANCEL_GRACE_S / 4)
+            for task in pending:  # cancel again what has not ended, once
+                task.cancel()
+            if pending:
+                _, pending = await asyncio.wait(pending, timeout=CANCEL_GRACE_S / 4)
+            run.stuck_tasks = len(pending)
+        if drive.is_alive():
+            if dog:
+                dog.enter("joining the driver thread")
+            drive.join(CANCEL_GRACE_S / 2)
+            run.driver_stuck = drive.is_alive()
     return cpu
 
 
@@ -446,35 +551,71 @@ def seed(data: Path, n_stores: int, products: int) -> tuple[list[Store], list[st
     return made, skus, driver_store
 
 
+class NotReady(Exception):
+    """The hub did not answer its status page in time (or exited)."""
+
+
 def start_hub(data: Path, port: int, threads: int | None, log: Path) -> subprocess.Popen:
+    """``kiosk hub serve`` in its own process group (so it can be killed whole)."""
     cmd = [sys.executable, "-m", "app", "hub", "serve", "--data", str(data), "--port", str(port)]
     if threads:
         cmd += ["--threads", str(threads)]
     env = {k: v for k, v in os.environ.items() if not k.startswith("KIOSK_")}
     with log.open("wb") as out:
-        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 60
+        return subprocess.Popen(
+            cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+
+
+def wait_ready(host: str, port: int, within: float, proc: subprocess.Popen | None) -> None:
+    """Until ``GET /api/v1/status`` answers 200, at most ``within`` seconds (each try
+    bounded: connect and answer within 2 s)."""
+    deadline = time.monotonic() + within
+    last = "no answer"
     while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"the hub exited ({proc.returncode}):\n{log.read_text()[-2000:]}")
+        if proc is not None and proc.poll() is not None:
+            raise NotReady(f"the hub exited ({proc.returncode})")
         try:
-            with socket.create_connection(("127.0.0.1", port), timeout=2) as s:
+            timeout = max(0.1, min(2.0, deadline - time.monotonic()))
+            with socket.create_connection((host, port), timeout=timeout) as s:
                 s.sendall(b"GET /api/v1/status HTTP/1.0\r\n\r\n")
-                if b" 200 " in s.recv(64):
-                    return proc
-        except OSError:
-            time.sleep(0.1)
-    proc.kill()
-    raise SystemExit("the hub did not start within 60 s")
+                head = s.recv(64)
+                if b" 200 " in head:
+                    return
+                last = repr(head[:40])
+        except OSError as exc:
+            last = f"{type(exc).__name__}: {exc}"
+        time.sleep(0.1)
+    raise NotReady(f"no 200 from http://{host}:{port}/api/v1/status within {within:g} s ({last})")
+
+
+def kill_hub(proc: subprocess.Popen) -> None:
+    """SIGKILL the hub's process group (it leads its own session), then the hub."""
+    for kill in (lambda: os.killpg(proc.pid, signal.SIGKILL), proc.kill):
+        try:
+            kill()
+        except (ProcessLookupError, PermissionError):
+            pass
 
 
 def stop_hub(proc: subprocess.Popen) -> None:
-    proc.terminate()
+    """SIGTERM the hub's group, SIGKILL it after 5 s (a stopped hub never ends on
+    SIGTERM); bounded to ~10 s."""
+    if proc.poll() is None:
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+            os.killpg(proc.pid, signal.SIGCONT)  # a stopped (SIGSTOP) hub gets its SIGTERM
+        except (ProcessLookupError, PermissionError):
+            pass
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            pass
+    kill_hub(proc)
     try:
-        proc.wait(10)
+        proc.wait(5)
     except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(10)
+        print(f"the hub (pid {proc.pid}) did not end after SIGKILL", file=sys.stderr)
 
 
 def proc_cpu_s(pid: int) -> float | None:
@@ -561,7 +702,7 @@ def verdict(f: dict[str, Any], hub_threads: int | None) -> str:
     elif d95 > DELIVERY_P95_MAX_S:
         why.append(f"delivery p95 {fmt_s(d95)} > {DELIVERY_P95_MAX_S:g} s")
     if f["never_delivered_share"]:
-        why.append(f"{100 * f['never_delivered_share']:.0f} % never delivered")
+        why.append(f"{100 * f['never_delivered_share']:.1f} % never delivered")
     if p95 is not None and p95 > POST_P95_MAX_S:
         why.append(f"post p95 {fmt_s(p95)}")
     if f["failed"]:
@@ -624,7 +765,36 @@ def table(rows: list[dict[str, Any]]) -> str:
 # --- Main -------------------------------------------------------------------------------
 
 
-def measure(n: int, args: argparse.Namespace) -> dict[str, Any]:
+def measure(n: int, args: argparse.Namespace, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """One count, under a hard deadline (see :class:`Watchdog`)."""
+    budget = args.start_allowance + args.seconds + args.drain + CANCEL_GRACE_S
+    partial: dict[str, Any] = {"stores": n}
+
+    def give_up(phase: str) -> None:  # the watchdog's last word: print what there is
+        run = partial.get("run")
+        f: dict[str, Any] = {"stores": n, "skipped": "no figures"}
+        if run is not None:
+            f = figures(run, n, None, 0.0)  # what the stores saw until now
+            f["loadgen_cpu_pct"] = 100 * _self_cpu() / max(run.seconds, 1e-9)
+        f["verdict"] = (
+            f"{DID_NOT_FINISH}: stuck while {phase}; the harness did not come back (exit 3)"
+        )
+        print(f"[{n} stores] {f['verdict']}", file=sys.stderr)
+        print(table([*rows, f]))
+
+    dog = Watchdog(time.monotonic() + budget, WATCHDOG_GRACE_S, give_up)
+    try:
+        f = _measure(n, args, dog, partial)
+    finally:
+        dog.disarm()
+    if dog.expired_in is not None and not f["verdict"].startswith(DID_NOT_FINISH):
+        f["verdict"] = f"{DID_NOT_FINISH}: stuck while {dog.expired_in}; " + f["verdict"]
+    return f
+
+
+def _measure(
+    n: int, args: argparse.Namespace, dog: Watchdog, partial: dict[str, Any]
+) -> dict[str, Any]:
     ok, hard = raise_fd_limit(FDS_PER_STORE * n + FDS_SPARE)
     if not ok:
         f = {
@@ -644,11 +814,25 @@ def measure(n: int, args: argparse.Namespace) -> dict[str, Any]:
         else:
             data, host, port = tmp / "hub", "127.0.0.1", free_port()
         t = time.monotonic()
+        dog.enter("seeding")
         stores, skus, driver_store = seed(data, n, args.products)
         print(f"[{n} stores] seeded in {time.monotonic() - t:.1f} s", file=sys.stderr)
         if not args.hub_url:
-            proc = start_hub(data, port, args.hub_threads, tmp / "hub.log")
+            dog.enter("starting the hub")
+            proc = dog.hub = start_hub(data, port, args.hub_threads, tmp / "hub.log")
             pid = proc.pid
+            print(f"[{n} stores] hub pid {pid}", file=sys.stderr, flush=True)
+        dog.enter(f"waiting for the hub's status page on {host}:{port}")
+        allowance = max(0.0, args.start_allowance - (time.monotonic() - t))
+        try:
+            wait_ready(host, port, allowance, proc)
+        except NotReady as exc:
+            f = {"stores": n, "skipped": str(exc)}
+            f["verdict"] = f"{DID_NOT_FINISH}: start-up: {exc}"
+            if proc is not None:
+                f["hub_log_tail"] = (tmp / "hub.log").read_text(errors="replace")[-1000:]
+            return f
+        print(f"[{n} stores] hub ready in {time.monotonic() - t:.1f} s", file=sys.stderr)
         db = dbmod.connect(db_path(data))
         start_cursor = str(changes.last_seq(db))
         db.close()
@@ -679,9 +863,19 @@ def measure(n: int, args: argparse.Namespace) -> dict[str, Any]:
         def window_end() -> None:  # the hub's CPU over the loaded window, not the drain
             cpu1[0] = proc_cpu_s(pid) if pid else None
 
-        gen_cpu = asyncio.run(
-            load(run, data, driver_store, args.changes_per_s, args.seed, window_end)
-        )
+        partial["run"] = run
+        dog.enter(f"loading ({n} stores, {args.seconds:g} s)")
+        # Not asyncio.run: its clean-up waits, without a bound, for tasks that have not
+        # ended; load() bounds its own wait and a loop closed with a task still pending
+        # only warns.
+        loop = asyncio.new_event_loop()
+        try:
+            gen_cpu = loop.run_until_complete(
+                load(run, data, driver_store, args.changes_per_s, args.seed, window_end, dog)
+            )
+        finally:
+            loop.close()
+        dog.enter("collecting the figures")
         status = proc_status(pid) if pid else {}
         sampling.set()
         hub_cpu = None if cpu0 is None or cpu1[0] is None else cpu1[0] - cpu0
@@ -689,11 +883,19 @@ def measure(n: int, args: argparse.Namespace) -> dict[str, Any]:
         f["hub_rss_peak_mb"] = max(status.get("VmHWM", 0), rss_peak[0]) / 1024 or None
         f["hub_threads"] = status.get("Threads")
         f["verdict"] = verdict(f, args.hub_threads)
+        stuck = []
+        if run.stuck_tasks:
+            stuck.append(f"{run.stuck_tasks} tasks did not end when cancelled")
+        if run.driver_stuck:
+            stuck.append("the driver thread was still in apply_batch")
+        if stuck:
+            f["verdict"] = f"{DID_NOT_FINISH}: " + "; ".join(stuck) + "; " + f["verdict"]
         if proc is not None and proc.poll() is not None:
             f["verdict"] += f" (the hub exited: {proc.returncode})"
         return f
     finally:
         if proc is not None:
+            dog.enter("stopping the hub")
             stop_hub(proc)
         if args.keep:
             print(f"kept {tmp}", file=sys.stderr)
@@ -721,6 +923,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--wait", type=int, default=PULL_WAIT_S, help="long-poll wait (s)")
     p.add_argument("--products", type=int, default=50, help="catalog size of the seeded hub")
     p.add_argument("--seed", type=int, default=11)
+    p.add_argument(
+        "--start-allowance",
+        type=float,
+        default=60,
+        help="seconds for seeding, hub start-up and its first status answer (part of the "
+        "per-count hard deadline: this + --seconds + --drain + 10 s)",
+    )
     p.add_argument("--json", type=Path, help="write the figures to this file")
     p.add_argument("--keep", action="store_true", help="keep the temporary hub folder")
     args = p.parse_args(argv)
@@ -752,11 +961,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    rows = []
+    rows: list[dict[str, Any]] = []
     for n in args.counts:
-        f = measure(n, args)
+        f = measure(n, args, rows)
         rows.append(f)
-        print(f"[{n} stores] {f['verdict']}", file=sys.stderr)
+        print(f"[{n} stores] {f['verdict']}", file=sys.stderr, flush=True)
     threads = args.hub_threads or HUB_DEFAULT_THREADS
     print(
         f"\nhub: {args.backend}, {args.workers} process, {threads} threads; "
@@ -778,7 +987,7 @@ def main(argv: list[str] | None = None) -> int:
             "runs": rows,
         }
         args.json.write_text(json.dumps(_finite(doc), indent=2, allow_nan=False) + "\n")
-    return 0
+    return 1 if any(r["verdict"].startswith(DID_NOT_FINISH) for r in rows) else 0
 
 
 def _finite(value: Any) -> Any:
