@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import socket
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 from .conftest import ROOT
@@ -58,3 +63,111 @@ def test_a_backend_the_hub_does_not_have_is_refused() -> None:
     assert "comes with issue 11" in done.stderr
     done = run_bench("--stores", "3", "--seconds", "3", "--workers", "4")
     assert done.returncode == 2
+
+
+# --- The harness stops by itself, whatever the hub does ----------------------------------
+
+
+def _spawn(*args: str) -> tuple[subprocess.Popen, list[str]]:
+    """The harness in the background, its stderr lines collected as they come."""
+    proc = subprocess.Popen(
+        [sys.executable, str(BENCH), *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
+    lines: list[str] = []
+
+    def read() -> None:
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            lines.append(line)
+
+    threading.Thread(target=read, daemon=True).start()
+    return proc, lines
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def test_a_hub_frozen_by_sigstop_does_not_hold_the_harness() -> None:
+    seconds, drain, allowance = 3, 1, 20
+    proc, lines = _spawn(
+        "--stores", "3", "--seconds", str(seconds), "--drain", str(drain),
+        "--start-allowance", str(allowance), "--post-every", "1", "--changes-per-s", "2",
+    )  # fmt: skip
+    t0 = time.monotonic()
+    hub_pid = None
+    try:
+        while time.monotonic() - t0 < 60 and not any("loading" in x for x in lines):
+            assert proc.poll() is None, "".join(lines)
+            time.sleep(0.05)
+        hub_pid = int(next(x for x in lines if "hub pid" in x).split()[-1])
+        os.kill(hub_pid, signal.SIGSTOP)  # the hub this harness started: frozen for good
+        t_stop = time.monotonic()
+        bound = seconds + drain + 10 + 15  # the load, its cancel grace, the watchdog's
+        out, _ = proc.communicate(timeout=bound + 10)
+        took = time.monotonic() - t_stop
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        if hub_pid and _alive(hub_pid):
+            os.kill(hub_pid, signal.SIGKILL)
+    assert took < bound, (took, "".join(lines))
+    assert not _alive(hub_pid), "the harness left its frozen hub behind"
+    assert "| 3 |" in out
+    assert proc.returncode in (0, 1), "".join(lines)
+    verdict = next(x for x in reversed(lines) if x.startswith("[3 stores]"))
+    assert "breaks" in verdict or "did not finish" in verdict, verdict
+
+
+def test_a_hub_url_that_never_answers_ends_as_did_not_finish(tmp_path: Path) -> None:
+    with socket.socket() as silent:  # accepts connections (the kernel does), never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(64)
+        port = silent.getsockname()[1]
+        t0 = time.monotonic()
+        done = run_bench(
+            "--stores", "3", "--seconds", "2", "--drain", "1", "--start-allowance", "6",
+            "--hub-url", f"http://127.0.0.1:{port}", "--hub-data", str(tmp_path / "hub"),
+            timeout=60,
+        )  # fmt: skip
+        took = time.monotonic() - t0
+    assert took < 6 + 2 + 1 + 10 + 15, took
+    assert done.returncode == 1, done.stderr
+    assert "did not finish: start-up: no 200 from" in done.stdout
+    assert "did not finish" in done.stderr
+
+
+def test_the_watchdog_kills_the_hub_and_exits_when_the_harness_is_stuck() -> None:
+    script = f"""
+import subprocess, sys, threading, time
+sys.path.insert(0, {str(ROOT)!r})
+sys.path.insert(0, {str(BENCH.parent)!r})
+import hub_scale
+hub = subprocess.Popen(["sleep", "120"], start_new_session=True)
+print("hub", hub.pid, flush=True)
+dog = hub_scale.Watchdog(time.monotonic() + 1, 1, lambda phase: print("gave up while", phase))
+dog.hub = hub
+dog.enter("blocking on purpose")
+threading.Event().wait()  # a main thread stuck for good (no timeout, no cancel)
+"""
+    t0 = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, timeout=30
+    )
+    took = time.monotonic() - t0
+    assert done.returncode == 3, done.stderr
+    assert took < 15, took
+    assert "gave up while blocking on purpose" in done.stdout
+    assert "hard deadline passed while blocking on purpose" in done.stderr
+    assert "Thread" in done.stderr  # faulthandler's stacks
+    hub_pid = int(done.stdout.split()[1])
+    time.sleep(0.2)
+    assert not _alive(hub_pid), "the watchdog left the hub running"
