@@ -18,6 +18,7 @@ from sqlite_utils import Database
 from app.core import db as dbmod
 from app.core import tokens
 from app.core.clock import now_iso
+from app.core.protocol import CHANGE_HUB_KEY
 from app.hub.domain.changes import append_change
 
 KEY_FILENAME = "hub_signing_key.pem"
@@ -56,7 +57,7 @@ def register_key(db: Database, private_key: Ed25519PrivateKey) -> dict[str, Any]
             [kid, public, now_iso()],
         ).rowcount
         if inserted:
-            append_change(db, "hub_key", kid, hub_key_change_data(kid, public))
+            append_change(db, CHANGE_HUB_KEY, kid, hub_key_change_data(kid, public))
     return hub_key_change_data(kid, public)
 
 

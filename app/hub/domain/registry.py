@@ -10,6 +10,7 @@ from sqlite_utils import Database
 
 from app.core import db as dbmod
 from app.core.clock import now_iso
+from app.core.protocol import CHANGE_STORE
 from app.core.signing import new_secret
 from app.hub.domain.changes import append_change
 
@@ -54,7 +55,7 @@ def insert_store(
                 now_iso(),
             ],
         )
-        append_change(db, "store", store_id, store_change_data(row))
+        append_change(db, CHANGE_STORE, store_id, store_change_data(row))
     return {"id": store_id, "secret": secret}
 
 
