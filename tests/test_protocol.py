@@ -75,16 +75,46 @@ def test_the_store_applies_exactly_the_change_kinds_of_the_protocol():
     assert set(APPLIERS) == set(protocol.CHANGE_KINDS)
 
 
-def test_every_change_kind_the_hub_writes_is_one_of_the_protocols():
+def _change_kind(node: ast.expr) -> str | None:
+    """The kind a ``CHANGE_X`` / ``protocol.CHANGE_X`` expression names (None otherwise)."""
+    if isinstance(node, ast.Name):
+        name = node.id
+    elif isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
+        name = node.attr if node.value.id == "protocol" else ""
+    else:
+        return None
+    return getattr(protocol, name, None) if name.startswith("CHANGE_") else None
+
+
+#: A change kind written into SQL: ``SELECT 'stock', …`` or ``kind = 'outbox_command'``.
+_SQL_KIND = re.compile(r"(?:SELECT\s+|\bkind\s*(?:=|!=|<>|IN\s*\()\s*)'(\w+)'", re.IGNORECASE)
+
+
+def test_every_change_kind_is_written_with_the_protocols_constants():
+    """``append_change`` gets a ``CHANGE_*`` constant of app/core/protocol.py, never a
+    string literal, and no SQL string spells a change kind (it is a bound parameter)."""
     written: set[str] = set()
+    literals: list[str] = []
     for path in sorted((ROOT / "app").rglob("*.py")):
-        source = path.read_text(encoding="utf-8")
-        # append_change(db, "kind", …) and the catalog's INSERT … SELECT 'kind', …
-        written |= set(re.findall(r'append_change\(\s*db,\s*"(\w+)"', source))
-        written |= set(re.findall(r"SELECT '(\w+)', \w+\.\w+, NULL", source))
-        for name in re.findall(
-            r"append_change\(\s*db,\s*(CHANGE_\w+|protocol\.CHANGE_\w+)", source
-        ):
-            written.add(getattr(protocol, name.removeprefix("protocol.")))
-    assert {"stock", "category", "product", "outbox_command"} <= written  # found
+        where = path.relative_to(ROOT)
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call):
+                func = node.func
+                name = func.id if isinstance(func, ast.Name) else getattr(func, "attr", "")
+                if name != "append_change":
+                    continue
+                arg = node.args[1] if len(node.args) > 1 else None
+                arg = arg or next((k.value for k in node.keywords if k.arg == "kind"), None)
+                kind = _change_kind(arg) if arg is not None else None
+                if kind is None:
+                    literals.append(f"{where}:{node.lineno}: append_change({ast.unparse(arg)})")
+                else:
+                    written.add(kind)
+            elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+                for kind in _SQL_KIND.findall(node.value):
+                    if kind in protocol.CHANGE_KINDS:
+                        literals.append(f"{where}:{node.lineno}: SQL {kind!r}")
+    assert not literals
+    assert {"store", "stock", "order", "hub_key", "promotion", "outbox_command"} <= written
     assert written <= set(protocol.CHANGE_KINDS)

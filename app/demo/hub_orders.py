@@ -19,6 +19,7 @@ from sqlite_utils import Database
 from app.core import db as dbmod
 from app.core import tokens
 from app.core.clock import iso, utcnow
+from app.core.protocol import CHANGE_STOCK
 from app.core.qr import render_qr
 from app.hub.domain import keys, notifications
 from app.hub.domain.changes import append_change
@@ -162,7 +163,7 @@ def _expire(db: Database, order_id: str, store_id: str, at: datetime) -> None:
             [qty, iso(at), store_id, sku],
         ).fetchall()[0][0]
         data = {"store_id": store_id, "sku": sku, "qty": level, "as_of": iso(at)}
-        append_change(db, "stock", f"{store_id}/{sku}", data)
+        append_change(db, CHANGE_STOCK, f"{store_id}/{sku}", data)
 
 
 def seed_orders(

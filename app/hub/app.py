@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
 from typing import Any
 
 from flask import Blueprint, Flask, Response, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
-from app.core.secrets import secret_key
 from app.hub.domain import keys, registry
 from app.hub.storage import get_db, open_db
 from app.hub.views import (
@@ -26,11 +23,10 @@ from app.hub.views import (
     webshop_catalog,
     webshop_checkout,
 )
-from app.web import i18n, jsonguard, security
+from app.web import i18n, security
+from app.web.factory import new_app
 from app.web.htmx import htmx
 from app.web.security import csrf
-
-ROOT = Path(__file__).resolve().parents[2]
 
 DEFAULTS: dict[str, Any] = {
     # Body limits, refused from the headers before anything is read (security.limit_bodies).
@@ -89,24 +85,8 @@ def _upload_limit(app: Flask, path: str, endpoint: str | None) -> int:
 
 def create_hub_app(test_config: dict[str, Any] | None = None) -> Flask:
     """Build the hub; settings come from ``test_config`` or ``KIOSK_HUB_*`` env vars."""
-    app = Flask(
-        __name__,
-        template_folder=str(ROOT / "templates"),
-        static_folder=str(ROOT / "static"),
-    )
-    jsonguard.install(app)
-    app.config.update(DEFAULTS)
-    app.config.from_prefixed_env("KIOSK_HUB")
-    if test_config:
-        app.config.update(test_config)
-    data_dir = app.config.get("DATA_DIR") or os.environ.get("KIOSK_HUB_DATA")
-    if not data_dir:
-        raise RuntimeError("no data directory: pass --data DIR or set KIOSK_HUB_DATA")
-    app.config["DATA_DIR"] = str(data_dir)
-    # Signs the web shop's and the head-office console's sessions (and their CSRF
-    # tokens); made once per hub data directory, mode 0600.
-    if not app.config.get("SECRET_KEY"):
-        app.config["SECRET_KEY"] = secret_key(data_dir)
+    app = new_app(__name__, DEFAULTS, "KIOSK_HUB", test_config)
+    data_dir = app.config["DATA_DIR"]
     # Migrate once, before serving, so requests never race to create tables; publish
     # the token-signing key so stores can verify pickup QR codes before any order.
     db = open_db(data_dir)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 from typing import Any
@@ -12,15 +11,13 @@ from flask_babel import gettext as _
 from werkzeug.exceptions import HTTPException
 
 from app.core.qrphoto import MAX_PHOTO_BYTES
-from app.core.secrets import secret_key
 from app.store import storage
 from app.store.domain.stock import self_store_id, stock_version
 from app.store.sync import state
 from app.store.views import cart, counter, kiosk, promotions, reservations, returns, scan, staff
-from app.web import i18n, jsonguard, security
+from app.web import i18n, security
+from app.web.factory import new_app
 from app.web.htmx import htmx
-
-ROOT = Path(__file__).resolve().parents[2]
 
 DEFAULTS: dict[str, Any] = {
     "IDLE_SECONDS": 60,  # untouched this long, the kiosk asks "Toujours là ?"
@@ -72,23 +69,8 @@ def _body_limit(app: Flask, path: str, endpoint: str | None) -> int:
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     """Build the store server; settings come from ``test_config`` or ``KIOSK_*`` env vars."""
-    app = Flask(
-        __name__,
-        template_folder=str(ROOT / "templates"),
-        static_folder=str(ROOT / "static"),
-    )
-    jsonguard.install(app)
-    app.config.update(DEFAULTS)
-    app.config.from_prefixed_env("KIOSK")
-    if test_config:
-        app.config.update(test_config)
-    data_dir = app.config.get("DATA_DIR") or os.environ.get("KIOSK_DATA")
-    if not data_dir:
-        raise RuntimeError("no data directory: pass --data DIR or set KIOSK_DATA")
-    app.config["DATA_DIR"] = str(data_dir)
-    app.config.setdefault("SECRET_KEY", None)
-    if not app.config["SECRET_KEY"]:
-        app.config["SECRET_KEY"] = secret_key(data_dir)
+    app = new_app(__name__, DEFAULTS, "KIOSK", test_config)
+    data_dir = app.config["DATA_DIR"]
     if not app.config["PICTURE_CACHE"]:
         app.config["PICTURE_CACHE"] = str(Path(data_dir) / "pictures")
 

@@ -29,6 +29,7 @@ from app.core import db as dbmod
 from app.core import pricing
 from app.core.cart_codec import CartLine
 from app.core.clock import iso, utcnow
+from app.core.protocol import CHANGE_REVOCATION
 from app.hub.domain import keys
 from app.hub.domain.cart_prices import catalog_rows, price_items
 from app.hub.domain.changes import append_change
@@ -220,7 +221,9 @@ def close_cart(
             [status, order_id, at, cart_id],
         )
         # For every store (store_id NULL): any of them may be shown this cart's QR code.
-        return append_change(db, "revocation", cart_id, revocation_data(cart_id, at), store_id=None)
+        return append_change(
+            db, CHANGE_REVOCATION, cart_id, revocation_data(cart_id, at), store_id=None
+        )
 
 
 def cart_token(

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from sqlite_utils import Database
 
+from app.core.protocol import CHANGE_CATEGORY, CHANGE_PRODUCT, CHANGE_STOCK
+
 _CATEGORY_DATA = (
     "json_object('id', c.id, 'slug', c.slug, 'name_fr', c.name_fr, 'name_en', c.name_en, "
     "'position', c.position)"
@@ -37,9 +39,9 @@ def log_categories(db: Database, created_at: str) -> int:
     """Append a ``category`` change for every category (inside a write transaction)."""
     return db.execute(
         "INSERT INTO changes (kind, key, store_id, data, created_at) "  # noqa: S608 (constants)
-        f"SELECT 'category', c.slug, NULL, {_CATEGORY_DATA}, ? "
+        f"SELECT ?, c.slug, NULL, {_CATEGORY_DATA}, ? "
         "FROM categories c ORDER BY c.position, c.id",
-        [created_at],
+        [CHANGE_CATEGORY, created_at],
     ).rowcount
 
 
@@ -47,9 +49,9 @@ def log_products(db: Database, created_at: str, first_pk: int, last_pk: int) -> 
     """Append a ``product`` change (with its variants) for products ``first_pk..last_pk``."""
     return db.execute(
         "INSERT INTO changes (kind, key, store_id, data, created_at) "  # noqa: S608 (constants)
-        f"SELECT 'product', p.ref, NULL, {_PRODUCT_DATA}, ? "
+        f"SELECT ?, p.ref, NULL, {_PRODUCT_DATA}, ? "
         "FROM products p WHERE p.pk BETWEEN ? AND ? ORDER BY p.pk",
-        [created_at, first_pk, last_pk],
+        [CHANGE_PRODUCT, created_at, first_pk, last_pk],
     ).rowcount
 
 
@@ -61,7 +63,7 @@ def log_stock(db: Database, created_at: str, store_id: str) -> int:
     """
     return db.execute(
         "INSERT INTO changes (kind, key, store_id, data, created_at) "  # noqa: S608 (constants)
-        f"SELECT 'stock', s.store_id || '/' || s.sku, NULL, {_STOCK_DATA}, ? "
+        f"SELECT ?, s.store_id || '/' || s.sku, NULL, {_STOCK_DATA}, ? "
         "FROM stock_levels s WHERE s.store_id = ? ORDER BY s.sku",
-        [created_at, store_id],
+        [CHANGE_STOCK, created_at, store_id],
     ).rowcount

@@ -22,6 +22,7 @@ that will ever exist, i.e. seqs must become visible in number order.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from typing import Any
 
@@ -48,12 +49,6 @@ def append_change(
 ) -> int:
     """Append one change and return its seq (call inside the caller's write transaction;
     on PostgreSQL one is opened if there is none, so the lock below is held to commit)."""
-    if hdb.is_pg(db) and not db.in_transaction:
-        with hdb.write(db):
-            return append_change(db, kind, key, data, store_id)
-    # The seq is drawn under the hub-wide write lock, held to commit (module docstring):
-    # a no-op on SQLite, and on PostgreSQL when the caller's write() holds it already.
-    hdb.take_lock(db, hdb.WRITE_LOCK)
     row = {
         "kind": kind,
         "key": key,
@@ -61,7 +56,13 @@ def append_change(
         "data": json.dumps(data, ensure_ascii=False, separators=(",", ":")),
         "created_at": now_iso(),
     }
-    return int(hdb.insert(db, "changes", row, returning="seq"))
+    outside = hdb.is_pg(db) and not db.in_transaction
+    with hdb.write(db) if outside else contextlib.nullcontext():
+        # The seq is drawn under the hub-wide write lock, held to commit (module
+        # docstring): a no-op on SQLite, and on PostgreSQL when the caller's write()
+        # holds it already.
+        hdb.take_lock(db, hdb.WRITE_LOCK)
+        return int(hdb.insert(db, "changes", row, returning="seq"))
 
 
 def last_seq(db: Db) -> int:

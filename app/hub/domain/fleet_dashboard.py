@@ -46,9 +46,9 @@ def _age(now: datetime, instant: str | None) -> int | None:
 def _pending_commands(db: Database, store_id: str, cursor: int | None) -> dict[str, dict]:
     """Commands for ``store_id`` it has not applied yet (seq after its cursor), by tx."""
     rows = db.execute(
-        "SELECT seq, key, data FROM changes WHERE kind = 'outbox_command' AND store_id = ? "
+        "SELECT seq, key, data FROM changes WHERE kind = ? AND store_id = ? "
         "AND seq > ? ORDER BY seq",
-        [store_id, cursor or 0],
+        [CHANGE_OUTBOX_COMMAND, store_id, cursor or 0],
     ).fetchall()
     out = {}
     for seq, key, data in rows:

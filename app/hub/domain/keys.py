@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from app.core import tokens
 from app.core.clock import now_iso
+from app.core.protocol import CHANGE_HUB_KEY
 from app.hub import database as hdb
 from app.hub.database import Db
 from app.hub.domain.changes import append_change
@@ -58,7 +59,7 @@ def register_key(db: Db, private_key: Ed25519PrivateKey) -> dict[str, Any]:
             update=[],
         )
         if inserted:
-            append_change(db, "hub_key", kid, hub_key_change_data(kid, public))
+            append_change(db, CHANGE_HUB_KEY, kid, hub_key_change_data(kid, public))
     return hub_key_change_data(kid, public)
 
 

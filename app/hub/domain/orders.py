@@ -22,7 +22,7 @@ from app.core import db as dbmod
 from app.core import tokens
 from app.core.clock import iso, utcnow
 from app.core.pricing import PricedCart
-from app.core.protocol import MAX_CUSTOMER_NAME, MAX_EMAIL
+from app.core.protocol import CHANGE_ORDER, CHANGE_STOCK, MAX_CUSTOMER_NAME, MAX_EMAIL
 from app.core.secrets import hash_secret
 from app.core.text import initials
 from app.hub.domain import keys, notifications
@@ -129,7 +129,7 @@ def publish(db: Database, order_id: str, tx_id: str | None = None, bump: bool = 
             [iso(utcnow()), order_id],
         )
     data = order_change_data(db, order_id, tx_id)
-    return append_change(db, "order", order_id, data, store_id=data["store_id"])
+    return append_change(db, CHANGE_ORDER, order_id, data, store_id=data["store_id"])
 
 
 _ORDER_DATA = (
@@ -158,8 +158,8 @@ def publish_many(db: Database, order_ids: list[str]) -> tuple[int, int]:
         name = db.execute("SELECT customer_name FROM orders WHERE id = ?", [order_id]).fetchone()
         cursor = db.execute(
             "INSERT INTO changes (kind, key, store_id, data, created_at) "  # noqa: S608
-            f"SELECT 'order', o.id, o.store_id, {_ORDER_DATA}, ? FROM orders o WHERE o.id = ?",
-            [initials(name[0]), now, order_id],
+            f"SELECT ?, o.id, o.store_id, {_ORDER_DATA}, ? FROM orders o WHERE o.id = ?",
+            [CHANGE_ORDER, initials(name[0]), now, order_id],
         )
         last = int(cursor.lastrowid)
         first = first or last
@@ -238,7 +238,7 @@ def reserve_stock(db: Database, store_id: str, sku: str, qty: int, as_of: str) -
         [store_id, sku, -qty, as_of],
     ).fetchall()[0][0]
     data = {"store_id": store_id, "sku": sku, "qty": level, "as_of": as_of}
-    append_change(db, "stock", f"{store_id}/{sku}", data)
+    append_change(db, CHANGE_STOCK, f"{store_id}/{sku}", data)
     return level
 
 

@@ -27,6 +27,7 @@ from sqlite_utils import Database
 from app.core import clock
 from app.core import db as dbmod
 from app.core.pricing import Rule, rule_from_data
+from app.core.protocol import CHANGE_PROMOTION
 from app.hub.domain import promo_images
 from app.hub.domain.changes import append_change
 from app.hub.domain.promotion_schedule import from_instants
@@ -195,7 +196,7 @@ def _save(db: Database, row: dict[str, Any]) -> None:
 
 def _announce(db: Database, row: dict[str, Any]) -> None:
     """Tell every store (they filter by ``stores`` themselves)."""
-    append_change(db, "promotion", row["id"], wire(row))
+    append_change(db, CHANGE_PROMOTION, row["id"], wire(row))
 
 
 def create(db: Database, data: dict[str, Any], actor: str) -> dict[str, Any]:

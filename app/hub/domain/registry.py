@@ -7,6 +7,7 @@ import secrets
 from typing import Any
 
 from app.core.clock import now_iso
+from app.core.protocol import CHANGE_STORE
 from app.core.signing import new_secret
 from app.hub import database as hdb
 from app.hub.database import Db
@@ -54,7 +55,7 @@ def insert_store(
                 now_iso(),
             ],
         )
-        append_change(db, "store", store_id, store_change_data(row))
+        append_change(db, CHANGE_STORE, store_id, store_change_data(row))
     return {"id": store_id, "secret": secret}
 
 

@@ -7,7 +7,7 @@ from typing import Any
 from sqlite_utils import Database
 
 from app.core.clock import now_iso
-from app.core.protocol import MAX_REASON, MAX_UNITS, STOCK_KINDS
+from app.core.protocol import CHANGE_STOCK, MAX_REASON, MAX_UNITS, STOCK_KINDS
 from app.hub.domain.changes import append_change
 from app.hub.protocol.common import Rejected
 
@@ -38,5 +38,5 @@ def movement(db: Database, store_id: str, payload: dict[str, Any], tx_id: str) -
     # "tx" names the transaction this level includes: a store that reads it in the
     # feed before the answer to its POST arrives knows not to count its movement twice.
     data = {"store_id": store_id, "sku": sku, "qty": qty, "as_of": as_of, "tx": tx_id}
-    seq = append_change(db, "stock", f"{store_id}/{sku}", data)
+    seq = append_change(db, CHANGE_STOCK, f"{store_id}/{sku}", data)
     return {"sku": sku, "qty": qty, "seq": seq}
