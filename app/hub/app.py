@@ -7,8 +7,9 @@ from typing import Any
 from flask import Blueprint, Flask, Response, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
+from app.hub import storage
 from app.hub.domain import keys, registry
-from app.hub.storage import get_db, open_db
+from app.hub.storage import get_db
 from app.hub.views import (
     api,
     api_promotions,
@@ -87,9 +88,10 @@ def create_hub_app(test_config: dict[str, Any] | None = None) -> Flask:
     """Build the hub; settings come from ``test_config`` or ``KIOSK_HUB_*`` env vars."""
     app = new_app(__name__, DEFAULTS, "KIOSK_HUB", test_config)
     data_dir = app.config["DATA_DIR"]
+    storage.init_app(app)  # DATABASE (a PostgreSQL URL) or DATA/hub.db; the request pool
     # Migrate once, before serving, so requests never race to create tables; publish
     # the token-signing key so stores can verify pickup QR codes before any order.
-    db = open_db(data_dir)
+    db = storage.open_database(app.config["HUB_DATABASE"])
     try:
         keys.ensure_hub_key(db, data_dir)
     finally:
@@ -144,6 +146,13 @@ def create_hub_app(test_config: dict[str, Any] | None = None) -> Flask:
         if exc.code == 413:  # past this area's limit: say the limit
             code, message = "body_too_large", security.too_large_message()
         return jsonify(error=code, message=message), exc.code or 500, headers
+
+    @app.errorhandler(storage.PoolTimeout)
+    def pool_timeout(_exc: storage.PoolTimeout) -> Any:
+        """Every database connection of this process is busy: the store retries later."""
+        resp = jsonify(error="overloaded", message="the hub is busy; retry later")
+        resp.headers["Retry-After"] = "5"
+        return resp, 503
 
     @app.errorhandler(Exception)
     def server_error(exc: Exception) -> Any:

@@ -19,6 +19,31 @@ data_option = click.option(
 )
 
 
+database_option = click.option(
+    "--database",
+    default=None,
+    envvar="KIOSK_HUB_DATABASE",
+    show_envvar=True,
+    metavar="URL",
+    help="A postgresql:// URL; without it, hub.db in the data directory (SQLite).",
+)
+
+
+def use_database(database: str | None) -> None:
+    """Make ``--database`` the database of everything in this process (the app, its
+    feed waiter, the mailer, the commands' own connections), checked before any use."""
+    import os
+
+    from app.hub.storage import DATABASE_ENV, database_target
+
+    if database:
+        try:
+            database_target(".", database)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--database") from exc
+        os.environ[DATABASE_ENV] = database
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 def hub() -> None:
     """The hub: the central back-end that store servers sync with."""
@@ -71,10 +96,41 @@ def hub() -> None:
     help="Long-polls held at once before the hub answers 503 with Retry-After "
     "[default: 5000 under gevent, threads - 4 under waitress].",
 )
+@database_option
+@click.option(
+    "--workers",
+    default=1,
+    show_default=True,
+    envvar="KIOSK_HUB_WORKERS",
+    show_envvar=True,
+    type=click.IntRange(1, 64),
+    help="Hub processes sharing the port (gevent only). Beyond 1, prefer PostgreSQL "
+    "(docs/large-chain.md).",
+)
+@click.option(
+    "--db-pool",
+    default=10,
+    show_default=True,
+    envvar="KIOSK_HUB_DB_POOL",
+    show_envvar=True,
+    type=click.IntRange(1, 200),
+    help="PostgreSQL connections each worker keeps at most.",
+)
 def serve(
-    data: Path, host: str, port: int, threads: int, server_kind: str, max_waiters: int | None
+    data: Path,
+    host: str,
+    port: int,
+    threads: int,
+    server_kind: str,
+    max_waiters: int | None,
+    database: str | None,
+    workers: int,
+    db_pool: int,
 ) -> None:
     """Run the hub (gevent's event-driven WSGI server by default, or waitress)."""
+    if workers > 1 and server_kind != "gevent":
+        raise click.UsageError("--workers needs --server gevent")
+    use_database(database)
     if server_kind == "gevent":
         # Before the app and its storage are imported: their thread-locals, locks and
         # sleeps must be greenlet-aware (one database connection per connection greenlet).
@@ -88,16 +144,29 @@ def serve(
     if max_waiters is None:
         # Under waitress a held poll holds a thread: leave a few for posts.
         max_waiters = 5000 if server_kind == "gevent" else max(1, threads - 4)
-    app = create_hub_app({"DATA_DIR": str(data), "FEED_MAX_WAITERS": max_waiters})
-    click.echo(f"hub on http://{host}:{port}/ (data {data}, {server_kind})", err=True)
-    if settings := smtp_settings():
-        start_mailer(data, settings)
+    from app.hub.storage import database_target, describe
+
+    app = create_hub_app(
+        {"DATA_DIR": str(data), "FEED_MAX_WAITERS": max_waiters, "DB_POOL_SIZE": db_pool}
+    )
+    where = describe(database_target(data))
+    click.echo(
+        f"hub on http://{host}:{port}/ (data {data}, database {where}, {server_kind})", err=True
+    )
+    settings = smtp_settings()
+    if settings:
         click.echo(f"e-mailing customers through {settings['host']}:{settings['port']}", err=True)
     if server_kind == "gevent":
         from app.hub import server
 
-        server.serve(app, host, port)
+        def in_worker(index: int) -> None:
+            if settings and index == 0:  # one mailer for the whole hub
+                start_mailer(data, settings)
+
+        server.serve(app, host, port, workers=workers, in_worker=in_worker)
         return
+    if settings:
+        start_mailer(data, settings)
     # A body past its area's limit (4 MiB for the sync API) is refused unread.
     security.serve(
         app,

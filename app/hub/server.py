@@ -18,10 +18,15 @@ loop up to the busy timeout. One process per SQLite hub is the default for that 
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
+import os
 import resource
+import signal
 import sys
+import time
+from collections.abc import Callable
 from typing import Any
 
 from flask import Flask
@@ -65,8 +70,9 @@ def _dechunk(app: Flask, environ: dict[str, Any]) -> None:
         environ["CONTENT_LENGTH"] = str(size)
 
 
-def make_server(app: Flask, host: str, port: int, *, log: Any = None) -> Any:
-    """A gevent WSGI server for ``app`` on ``host:port`` (not yet started)."""
+def make_server(app: Flask, listener: Any, *, log: Any = None) -> Any:
+    """A gevent WSGI server for ``app`` on ``listener`` (a bound socket, or a
+    ``(host, port)`` address), not yet started."""
     from gevent.pywsgi import WSGIHandler, WSGIServer
 
     class Handler(WSGIHandler):
@@ -97,7 +103,7 @@ def make_server(app: Flask, host: str, port: int, *, log: Any = None) -> Any:
     # The server-wide backstop, as under waitress: no request line or header past 64 KB
     # (gevent's own MAX_REQUEST_LINE is 8 KB; headers are bounded by its parser).
     server = WSGIServer(
-        (host, port),
+        listener,
         app,
         handler_class=Handler,
         log=log,
@@ -106,27 +112,122 @@ def make_server(app: Flask, host: str, port: int, *, log: Any = None) -> Any:
     return server
 
 
-def serve(app: Flask, host: str, port: int, *, access_log: bool = False) -> None:
-    """Serve ``app`` until interrupted (SIGINT/SIGTERM stop it)."""
-    import signal
-
-    import gevent
-    import gevent.event
+def serve(
+    app: Flask,
+    host: str,
+    port: int,
+    *,
+    workers: int = 1,
+    access_log: bool = False,
+    in_worker: Callable[[int], None] | None = None,
+) -> None:
+    """Serve ``app`` until SIGINT/SIGTERM. With ``workers`` > 1 the listening socket is
+    opened here and shared by that many forked worker processes (the kernel spreads the
+    connections); a worker that dies is started again. ``in_worker(index)`` runs in each
+    worker as it starts (worker 0 runs the process-wide jobs, such as the mailer)."""
+    from gevent import socket as gsocket
 
     logging.basicConfig()
     fds = raise_fd_limit()
-    server = make_server(app, host, port, log=sys.stderr if access_log else None)
-    server.start()
+    listener = gsocket.socket(gsocket.AF_INET, gsocket.SOCK_STREAM)
+    listener.setsockopt(gsocket.SOL_SOCKET, gsocket.SO_REUSEADDR, 1)
+    listener.bind((host, port))
+    listener.listen(2048)
+    bound = listener.getsockname()[1]
     print(
-        f"Serving on http://{host}:{server.server_port} (gevent; {fds} open files allowed)",
+        f"Serving on http://{host}:{bound} (gevent, {workers} worker"
+        f"{'s' if workers > 1 else ''}; {fds} open files allowed)",
         file=sys.stderr,
         flush=True,
     )
+    if workers <= 1:
+        _serve_worker(app, listener, 0, access_log, in_worker)
+        return
+    _supervise(app, listener, workers, access_log, in_worker)
+
+
+def _serve_worker(
+    app: Flask,
+    listener: Any,
+    index: int,
+    access_log: bool,
+    in_worker: Callable[[int], None] | None,
+) -> None:
+    import gevent
+    import gevent.event
+
+    if in_worker is not None:
+        in_worker(index)
+    server = make_server(app, listener, log=sys.stderr if access_log else None)
+    server.start()
     stopping = gevent.event.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         gevent.signal_handler(sig, stopping.set)
     stopping.wait()
     server.stop(timeout=2)
+
+
+def _supervise(
+    app: Flask,
+    listener: Any,
+    workers: int,
+    access_log: bool,
+    in_worker: Callable[[int], None] | None,
+) -> None:
+    """Fork the workers, start again any that dies, stop them all on SIGINT/SIGTERM."""
+    children: dict[int, int] = {}  # pid -> worker index
+    stopping = False
+
+    def spawn(index: int) -> None:
+        pid = os.fork()
+        if pid == 0:  # the worker: gevent's patched fork re-initialised its loop
+            code = 0
+            try:
+                signal.signal(signal.SIGINT, signal.SIG_DFL)
+                signal.signal(signal.SIGTERM, signal.SIG_DFL)
+                _serve_worker(app, listener, index, access_log, in_worker)
+            except BaseException:
+                logging.getLogger("kiosk.hub.server").exception("worker %d failed", index)
+                code = 1
+            finally:
+                os._exit(code)
+        children[pid] = index
+
+    def stop(_sig: int, _frame: Any) -> None:
+        nonlocal stopping
+        stopping = True
+        for pid in list(children):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    for index in range(workers):
+        spawn(index)
+    restarts: list[float] = []
+    while children:
+        try:
+            pid, status = os.waitpid(-1, 0)
+        except ChildProcessError:
+            break
+        except InterruptedError:
+            continue
+        index = children.pop(pid, None)
+        if index is None or stopping:
+            continue
+        # A worker died: start it again, unless workers keep dying (a broken config).
+        now = time.monotonic()
+        restarts = [t for t in restarts if now - t < 60] + [now]
+        print(
+            f"hub worker {index} (pid {pid}) exited ({status}); starting it again",
+            file=sys.stderr,
+            flush=True,
+        )
+        if len(restarts) > 5 * workers:
+            print("hub workers keep dying: stopping", file=sys.stderr, flush=True)
+            stop(signal.SIGTERM, None)
+            continue
+        spawn(index)
 
 
 __all__ = ["make_server", "raise_fd_limit", "serve"]

@@ -1,53 +1,215 @@
-"""Where the hub's database lives, and per-thread connections for the web app."""
+"""Where the hub's database lives, and the web app's pool of connections to it.
+
+The database is PostgreSQL when a URL is given (``kiosk hub serve --database
+postgresql://...`` or ``KIOSK_HUB_DATABASE``), else the embedded SQLite file
+``DATA/hub.db``. The data directory is needed either way: the hub's signing key and the
+session key live there.
+
+A request takes a connection from the process's pool on first use and gives it back when
+the request ends (or earlier: :func:`release_db`, which the change feed's long-poll calls
+before it waits, so a thousand held polls hold no connection).
+"""
 
 from __future__ import annotations
 
+import logging
+import os
+import queue
 import threading
 from pathlib import Path
 
-from flask import current_app
-from sqlite_utils import Database
+from flask import Flask, current_app, g
 
-from app.core import db as dbmod
 from app.hub import database as hdb
+from app.hub.database import Db
 from app.hub.migrations import migrate
 
 DB_FILENAME = "hub.db"
+#: The environment variable naming the hub's database (a ``postgresql://`` URL).
+DATABASE_ENV = "KIOSK_HUB_DATABASE"
+#: Connections a worker process keeps to PostgreSQL at most (requests wait for one).
+DEFAULT_POOL_SIZE = 10
+#: How long a request waits for a pooled connection before the hub answers 503.
+POOL_TIMEOUT_S = 10.0
 
-_local = threading.local()
+log = logging.getLogger(__name__)
 
 
 def db_path(data_dir: str | Path) -> Path:
-    """Where the hub database lives inside a data directory."""
+    """Where the embedded SQLite database lives inside a data directory."""
     return Path(data_dir) / DB_FILENAME
 
 
-def open_db(data_dir: str | Path) -> Database:
-    """Open the hub database in ``data_dir``, creating or migrating it as needed."""
-    db = dbmod.connect(db_path(data_dir))
-    migrate(db)
-    return db
+def database_target(data_dir: str | Path, database: str | None = None) -> str | Path:
+    """The database to open: ``database`` (a PostgreSQL URL) when given, else
+    ``KIOSK_HUB_DATABASE`` when set, else ``DATA/hub.db``."""
+    url = database or os.environ.get(DATABASE_ENV) or None
+    if url:
+        if not hdb.is_url(url):
+            raise ValueError(
+                f"the hub database must be a postgresql:// URL (or unset for "
+                f"{DB_FILENAME} in the data directory), got {describe(url)!r}"
+            )
+        return url
+    return db_path(data_dir)
 
 
-def open_database(target: str | Path) -> hdb.Db:
+def describe(target: str | Path) -> str:
+    """The database for people and logs: a URL without its password."""
+    text = str(target)
+    if hdb.is_url(text) and "@" in text:
+        scheme, rest = text.split("://", 1)
+        creds, host = rest.rsplit("@", 1)
+        user = creds.split(":", 1)[0]
+        return f"{scheme}://{user}{':***' if ':' in creds else ''}@{host}"
+    return text
+
+
+def open_db(data_dir: str | Path, database: str | None = None) -> Db:
+    """Open the hub database (see :func:`database_target`), creating or migrating it."""
+    return open_database(database_target(data_dir, database))
+
+
+def open_database(target: str | Path) -> Db:
     """Open and migrate the hub database at ``target``: a ``postgresql://`` URL, or an
-    SQLite file path (what :func:`open_db` opens inside a data directory). The web app
-    does not use PostgreSQL yet (docs/postgresql-port.md)."""
+    SQLite file path."""
     db = hdb.connect(target)
-    migrate(db)
+    try:
+        migrate(db)
+    except BaseException:
+        db.close()
+        raise
     return db
 
 
-def get_db() -> Database:
-    """This thread's connection to the hub database (opened once per worker thread).
+class PoolTimeout(Exception):
+    """No database connection came free in time (the hub is overloaded)."""
 
-    Waitress serves from a fixed pool of threads; every statement outside an explicit
-    transaction runs in autocommit, so commits by other processes are seen at once.
-    """
-    path = str(db_path(current_app.config["DATA_DIR"]))
-    conns: dict[str, Database] = getattr(_local, "conns", None) or {}
-    _local.conns = conns
-    db = conns.get(path)
+
+class SqlitePool:
+    """Connections to the hub's SQLite file, reused: one per request running at once
+    (under gevent, one per running request, not one per held connection)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._free: queue.LifoQueue[Db] = queue.LifoQueue()
+
+    def get(self) -> Db:
+        try:
+            return self._free.get_nowait()
+        except queue.Empty:
+            return hdb.connect(self.path)
+
+    def put(self, db: Db) -> None:
+        if db.conn.in_transaction:  # a request that failed mid-transaction
+            db.conn.rollback()
+        self._free.put(db)
+
+    def close(self) -> None:
+        while True:
+            try:
+                self._free.get_nowait().close()
+            except queue.Empty:
+                return
+
+
+class PgPool:
+    """A psycopg_pool of autocommit connections (transactions are explicit)."""
+
+    def __init__(self, url: str, size: int) -> None:
+        from psycopg_pool import ConnectionPool
+
+        self.pool = ConnectionPool(
+            url,
+            min_size=1,
+            max_size=max(1, size),
+            kwargs={"autocommit": True, "connect_timeout": hdb.PG_CONNECT_TIMEOUT_S},
+            open=True,
+            name="kiosk-hub",
+        )
+
+    def get(self) -> Db:
+        from psycopg_pool import PoolTimeout as PsycopgPoolTimeout
+
+        try:
+            return hdb.PgDatabase(self.pool.getconn(timeout=POOL_TIMEOUT_S))
+        except PsycopgPoolTimeout as exc:
+            raise PoolTimeout(str(exc)) from exc
+
+    def put(self, db: Db) -> None:
+        # The pool rolls back a connection left in a transaction, and drops a broken one.
+        self.pool.putconn(db.conn)
+
+    def close(self) -> None:
+        self.pool.close()
+
+
+Pool = SqlitePool | PgPool
+_pools: dict[str, Pool] = {}
+_pools_lock = threading.Lock()
+
+
+def pool_for(target: str | Path, size: int = DEFAULT_POOL_SIZE) -> Pool:
+    """This process's pool for a database (made on first use)."""
+    key = str(target)
+    with _pools_lock:
+        pool = _pools.get(key)
+        if pool is None:
+            pool = PgPool(key, size) if hdb.is_url(key) else SqlitePool(Path(key))
+            _pools[key] = pool
+        return pool
+
+
+def init_app(app: Flask) -> None:
+    """Resolve the app's database once (``DATABASE`` setting, else ``DATA/hub.db``) and
+    give every request's connection back to the pool when the request ends."""
+    app.config["HUB_DATABASE"] = database_target(
+        app.config["DATA_DIR"], app.config.get("DATABASE") or None
+    )
+    app.teardown_appcontext(_teardown)
+
+
+def _pool() -> Pool:
+    config = current_app.config
+    return pool_for(config["HUB_DATABASE"], int(config.get("DB_POOL_SIZE", DEFAULT_POOL_SIZE)))
+
+
+def get_db() -> Db:
+    """This request's connection to the hub database (taken from the pool on first use).
+
+    Every statement outside an explicit transaction runs in autocommit, so commits by
+    other processes are seen at once."""
+    db = g.get("hub_db")
     if db is None:
-        db = conns[path] = dbmod.connect(path)
+        db = g.hub_db = _pool().get()
     return db
+
+
+def release_db() -> None:
+    """Give this request's connection back now (before a long wait holding nothing)."""
+    db = g.pop("hub_db", None)
+    if db is not None:
+        _pool().put(db)
+
+
+def _teardown(_exc: BaseException | None) -> None:
+    try:
+        release_db()
+    except Exception:  # never let giving a connection back hide the request's own result
+        log.exception("giving a database connection back failed")
+
+
+__all__ = [
+    "DATABASE_ENV",
+    "DB_FILENAME",
+    "PoolTimeout",
+    "database_target",
+    "db_path",
+    "describe",
+    "get_db",
+    "init_app",
+    "open_database",
+    "open_db",
+    "pool_for",
+    "release_db",
+]

@@ -44,6 +44,10 @@ _PAGE = {
 }
 
 
+#: The PostgreSQL channel a commit that appended changes notifies (no payload).
+NOTIFY_CHANNEL = "kiosk_hub_changes"
+
+
 def append_change(
     db: Db, kind: str, key: str, data: dict[str, Any], store_id: str | None = None
 ) -> int:
@@ -62,7 +66,12 @@ def append_change(
         # docstring): a no-op on SQLite, and on PostgreSQL when the caller's write()
         # holds it already.
         hdb.take_lock(db, hdb.WRITE_LOCK)
-        return int(hdb.insert(db, "changes", row, returning="seq"))
+        seq = int(hdb.insert(db, "changes", row, returning="seq"))
+        if hdb.is_pg(db):
+            # A wake-up for every hub process's feed waiter (app/hub/feed_wait.py),
+            # delivered at commit; several in one transaction arrive as one.
+            hdb.execute(db, f"NOTIFY {NOTIFY_CHANNEL}")
+        return seq
 
 
 def last_seq(db: Db) -> int:

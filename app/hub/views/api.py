@@ -19,7 +19,7 @@ from app.core.clock import now_iso
 from app.hub import feed_wait
 from app.hub.domain import carts, changes, fleet, nonces, ratelimit, registry
 from app.hub.protocol import transactions
-from app.hub.storage import get_db
+from app.hub.storage import get_db, release_db
 from app.web.security import csrf
 
 API_VERSION = "1"
@@ -156,7 +156,7 @@ def get_changes() -> ResponseReturnValue:
         return jsonify(page)
     config = current_app.config
     waiter = feed_wait.waiter_for(
-        config["DATA_DIR"],
+        config["HUB_DATABASE"],
         config.get("POLL_INTERVAL_S", POLL_INTERVAL_S),
         config.get("FEED_MAX_WAITERS"),
     )
@@ -169,6 +169,8 @@ def get_changes() -> ResponseReturnValue:
     deadline = time.monotonic() + hold
     # Nothing is held while waiting: one poller per process reads the newest seq (which
     # also sees commits by other hub processes) and wakes the held requests.
+    # The database connection goes back to the pool while waiting.
+    release_db()
     while not page["changes"]:
         left = deadline - time.monotonic()
         if left <= 0:
@@ -178,7 +180,8 @@ def get_changes() -> ResponseReturnValue:
         except feed_wait.Overloaded:
             return _overloaded(wait)
         if woken:
-            page = changes.changes_since(db, g.store_id, int(page["cursor"]), limit)
+            page = changes.changes_since(get_db(), g.store_id, int(page["cursor"]), limit)
+            release_db()
     page["server_time"] = now_iso()
     return jsonify(page)
 
