@@ -14,13 +14,12 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlite_utils import Database
-
-from app.core import db as dbmod
 from app.core import tokens
 from app.core.clock import iso, utcnow
-from app.core.protocol import CHANGE_STOCK
+from app.core.protocol import CHANGE_STOCK, CHANGE_STORE
 from app.core.qr import render_qr
+from app.hub import database as hdb
+from app.hub.database import Db
 from app.hub.domain import keys, notifications
 from app.hub.domain.changes import append_change
 from app.hub.domain.orders import (
@@ -104,38 +103,42 @@ def random_customer(rng: random.Random) -> tuple[str, str]:
     return f"{first} {last}", email
 
 
-def _skus_in_stock(db: Database, store_id: str, rng: random.Random) -> list[str]:
-    rows = db.execute(
-        "SELECT sku FROM stock_levels WHERE store_id = ? AND qty >= 4 ORDER BY sku", [store_id]
+def _skus_in_stock(db: Db, store_id: str, rng: random.Random) -> list[str]:
+    rows = hdb.execute(
+        db, "SELECT sku FROM stock_levels WHERE store_id = ? AND qty >= 4 ORDER BY sku", [store_id]
     ).fetchall()
     skus = [r[0] for r in rows]
     rng.shuffle(skus)
     return skus
 
 
-def _make_ready(db: Database, order_id: str, slot: str, at: datetime, short: bool) -> None:
+def _make_ready(db: Db, order_id: str, slot: str, at: datetime, short: bool) -> None:
     """Every line ready (the last one short by one unit when ``short``)."""
-    db.execute("UPDATE order_lines SET qty_ready = qty WHERE order_id = ?", [order_id])
+    hdb.execute(db, "UPDATE order_lines SET qty_ready = qty WHERE order_id = ?", [order_id])
     if short:
-        db.execute(
+        hdb.execute(
+            db,
             "UPDATE order_lines SET qty_ready = qty - 1 WHERE order_id = ? AND line = "
             "(SELECT max(line) FROM order_lines WHERE order_id = ?)",
             [order_id, order_id],
         )
-    left_short = db.execute(
-        "SELECT count(*) FROM order_lines WHERE order_id = ? AND qty_ready < qty", [order_id]
+    left_short = hdb.execute(
+        db, "SELECT count(*) FROM order_lines WHERE order_id = ? AND qty_ready < qty", [order_id]
     ).fetchone()[0]
     status = "ready_partial" if left_short else "ready"
     set_status(db, order_id, status, iso(at), shelf_slot=slot)
-    order = db.execute_returning_dicts("SELECT * FROM orders WHERE id = ?", [order_id])[0]
+    order = hdb.rows(db, "SELECT * FROM orders WHERE id = ?", [order_id])[0]
     notifications.record(db, order, "ready", now=at)
 
 
-def _collect(db: Database, order_id: str, at: datetime) -> None:
-    lines = db.execute(
-        "SELECT line, qty_ready FROM order_lines WHERE order_id = ? AND qty_ready > 0", [order_id]
+def _collect(db: Db, order_id: str, at: datetime) -> None:
+    lines = hdb.execute(
+        db,
+        "SELECT line, qty_ready FROM order_lines WHERE order_id = ? AND qty_ready > 0",
+        [order_id],
     ).fetchall()
-    db.execute(
+    hdb.execute(
+        db,
         "INSERT INTO handovers (handover_id, order_id, lines, collector, method, staff, at) "
         "VALUES (?, ?, ?, 'customer', 'code', 'seed', ?)",
         [
@@ -145,19 +148,22 @@ def _collect(db: Database, order_id: str, at: datetime) -> None:
             iso(at),
         ],
     )
-    db.execute("UPDATE order_lines SET qty_collected = qty_ready WHERE order_id = ?", [order_id])
+    hdb.execute(
+        db, "UPDATE order_lines SET qty_collected = qty_ready WHERE order_id = ?", [order_id]
+    )
     set_status(db, order_id, "collected", iso(at))
 
 
-def _expire(db: Database, order_id: str, store_id: str, at: datetime) -> None:
+def _expire(db: Db, order_id: str, store_id: str, at: datetime) -> None:
     """Expired: the units go back to the store's level (as the store's release would)."""
     set_status(db, order_id, "expired", iso(at))
-    order = db.execute_returning_dicts("SELECT * FROM orders WHERE id = ?", [order_id])[0]
+    order = hdb.rows(db, "SELECT * FROM orders WHERE id = ?", [order_id])[0]
     notifications.record(db, order, "expired", now=at)
-    for sku, qty in db.execute(
-        "SELECT sku, qty FROM order_lines WHERE order_id = ?", [order_id]
+    for sku, qty in hdb.execute(
+        db, "SELECT sku, qty FROM order_lines WHERE order_id = ?", [order_id]
     ).fetchall():
-        level = db.execute(
+        level = hdb.execute(
+            db,
             "UPDATE stock_levels SET qty = qty + ?, as_of = ? WHERE store_id = ? AND sku = ? "
             "RETURNING qty",
             [qty, iso(at), store_id, sku],
@@ -167,7 +173,7 @@ def _expire(db: Database, order_id: str, store_id: str, at: datetime) -> None:
 
 
 def seed_orders(
-    db: Database,
+    db: Db,
     data_dir: str | Path,
     per_store: dict[str, int] | None = None,
     now: datetime | None = None,
@@ -187,13 +193,23 @@ def seed_orders(
     rng = random.Random(seed)
     private_key, _kid = keys.ensure_hub_key(db, data_dir)
     if stores is None:
-        stores = [r[0] for r in db.execute("SELECT id FROM stores ORDER BY rowid").fetchall()]
+        # In the order they were registered: by their first change on the feed (there is
+        # no rowid on PostgreSQL, and created_at has one-second ties).
+        stores = [
+            r[0]
+            for r in hdb.execute(
+                db,
+                "SELECT s.id FROM stores s ORDER BY coalesce((SELECT min(c.seq) FROM changes c "
+                "WHERE c.kind = ? AND c.key = s.id), 0), s.created_at, s.id",
+                [CHANGE_STORE],
+            ).fetchall()
+        ]
     if qr_dir is not None:
         Path(qr_dir).mkdir(parents=True, exist_ok=True)
     ready_out: list[dict[str, Any]] = []
     by_status: dict[str, int] = {}
     midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
-    with dbmod.write(db):
+    with hdb.write(db):
         for store_id in stores:
             skus = _skus_in_stock(db, store_id, rng)
             slot_no = 0
@@ -244,7 +260,7 @@ def seed_orders(
 
 
 def _ready_entry(
-    db: Database,
+    db: Db,
     made: dict[str, Any],
     store_id: str,
     name: str,
@@ -252,7 +268,7 @@ def _ready_entry(
     qr_dir: str | Path | None,
 ) -> dict[str, Any]:
     order = made["order"]
-    status = db.execute("SELECT status FROM orders WHERE id = ?", [order["id"]]).fetchone()[0]
+    status = hdb.execute(db, "SELECT status FROM orders WHERE id = ?", [order["id"]]).fetchone()[0]
     png = None
     if qr_dir is not None:
         png = Path(qr_dir) / f"{order['number']}.png"
@@ -273,7 +289,7 @@ def _ready_entry(
 
 
 def bulk_orders(
-    db: Database,
+    db: Db,
     data_dir: str | Path,
     store_id: str,
     count: int,
@@ -289,12 +305,13 @@ def bulk_orders(
     rng = random.Random(seed)
     now = now or utcnow()
     private_key, kid = keys.ensure_hub_key(db, data_dir)
-    with dbmod.write(db):
-        if db.execute("SELECT 1 FROM stores WHERE id = ?", [store_id]).fetchone() is None:
+    with hdb.write(db):
+        if hdb.execute(db, "SELECT 1 FROM stores WHERE id = ?", [store_id]).fetchone() is None:
             raise ValueError(f"no store {store_id}")
-        variants = db.execute(
+        variants = hdb.execute(
+            db,
             "SELECT v.sku, coalesce(v.price_cents, p.price_cents) FROM variants v "
-            "JOIN products p ON p.pk = v.product_pk ORDER BY v.sku"
+            "JOIN products p ON p.pk = v.product_pk ORDER BY v.sku",
         ).fetchall()
         if not variants:
             raise ValueError("the hub has no catalog")
@@ -336,14 +353,16 @@ def bulk_orders(
                 qty = rng.choice((1, 1, 2))
                 lines.append((order_id, line, sku, qty, price, qty if ready else 0))
             # Each order must exist before fresh_ids checks the next one's id.
-            db.execute(
+            hdb.execute(
+                db,
                 "INSERT INTO orders (id, number, store_id, status, customer_name, "
                 "customer_email, placed_at, promised_at, expiry_days, pickup_code, "
                 "pickup_code_hash, pickup_token, shelf_slot, ready_at, updated_at) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 orders[-1],
             )
-        db.conn.executemany(
+        hdb.executemany(
+            db,
             "INSERT INTO order_lines (order_id, line, sku, qty, price_cents, qty_ready) "
             "VALUES (?, ?, ?, ?, ?, ?)",
             lines,

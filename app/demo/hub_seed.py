@@ -1,7 +1,8 @@
 """The demo retailer at the hub: its three stores, catalog, stock and change log.
 
 Reuses :mod:`app.demo.seed` (same seed, same catalog and levels as the demo stores) and
-writes the whole change log in SQL, so 2,000 products take about a second.
+writes the whole change log in SQL, so 2,000 products take about a second. The same on
+SQLite and PostgreSQL (bulk loads by ``COPY`` there).
 """
 
 from __future__ import annotations
@@ -9,11 +10,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from sqlite_utils import Database
-
-from app.core import db as dbmod
 from app.core.clock import now_iso
 from app.demo import seed as store_seed
+from app.hub import database as hdb
+from app.hub.database import Db
 from app.hub.domain import catalog
 from app.hub.domain.registry import insert_store
 
@@ -26,7 +26,7 @@ _PRODUCT_CHUNK = 5000  # products per change-log statement (and per progress cal
 
 
 def seed_hub(
-    db: Database,
+    db: Db,
     products: int = 2000,
     seed: int = 42,
     progress: store_seed.Progress | None = None,
@@ -53,9 +53,9 @@ def seed_hub(
     now = now_iso()
     # One big page cache for the whole load, as app.demo.seed.seed_store does: shrinking it
     # between phases would spill dirty pages to the WAL half-way through.
-    with dbmod.write(db), store_seed._bulk_cache(db):
-        has_stores = db.execute("SELECT count(*) FROM stores").fetchone()[0]
-        if has_stores or db.execute("SELECT count(*) FROM products").fetchone()[0]:
+    with hdb.write(db), store_seed._bulk_cache(db):
+        has_stores = hdb.scalar(db, "SELECT count(*) FROM stores")
+        if has_stores or hdb.scalar(db, "SELECT count(*) FROM products"):
             raise ValueError("already seeded")
         stores = []
         for demo in store_seed.DEMO_STORES:

@@ -22,7 +22,7 @@ import contextlib
 import json
 import math
 import random
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from sqlite_utils import Database
@@ -30,6 +30,7 @@ from sqlite_utils import Database
 from app.core import clock
 from app.core import db as dbmod
 from app.core.ean import make_ean13
+from app.hub import database as hdb
 
 Progress = Callable[[int, int], None]
 
@@ -543,8 +544,12 @@ def _sale_price(rng: random.Random, price: int) -> int:
 
 
 @contextlib.contextmanager
-def _bulk_cache(db: Database, kib: int = 262_144) -> Iterator[None]:
-    """A bigger page cache while bulk-loading (the kiosk's default is 8 MB)."""
+def _bulk_cache(db: hdb.Db, kib: int = 262_144) -> Iterator[None]:
+    """A bigger page cache while bulk-loading (the kiosk's default is 8 MB); nothing on
+    PostgreSQL (the hub's), whose server sizes its own buffers."""
+    if hdb.is_pg(db):
+        yield
+        return
     before = db.execute("PRAGMA cache_size").fetchone()[0]
     if before < 0 and -before >= kib:
         yield
@@ -556,18 +561,43 @@ def _bulk_cache(db: Database, kib: int = 262_144) -> Iterator[None]:
         db.execute(f"PRAGMA cache_size = {int(before)}")
 
 
-def _insert_rows(db: Database, table: str, columns: list[str], rows: list[Any]) -> None:
+def _insert_rows(db: hdb.Db, table: str, columns: list[str], rows: list[Any]) -> None:
     """Insert ``rows`` (sequences in ``columns`` order) with ONE statement.
 
-    The rows travel as a JSON array unpacked by ``json_each``. Against ``executemany``
-    this saves the per-statement work (statement journal, trigger program set-up),
-    which grows with the size of the open transaction: 2-3 times faster here.
+    SQLite: the rows travel as a JSON array unpacked by ``json_each``. Against
+    ``executemany`` this saves the per-statement work (statement journal, trigger program
+    set-up), which grows with the size of the open transaction: 2-3 times faster here.
+    PostgreSQL (a hub's database): ``COPY ... FROM STDIN``, its bulk path.
     """
+    if hdb.is_pg(db):
+        _copy_rows(db, table, columns, rows)
+        return
     values = ", ".join(f"value ->> {i}" for i in range(len(columns)))
     db.execute(
         f"INSERT INTO {table} ({', '.join(columns)}) SELECT {values} FROM json_each(?)",  # noqa: S608
         [json.dumps(rows, ensure_ascii=False, separators=(",", ":"))],
     )
+
+
+def _copy_rows(db: hdb.Db, table: str, columns: list[str], rows: Iterable[Any]) -> None:
+    """PostgreSQL: ``COPY table (columns) FROM STDIN`` with psycopg's row writer."""
+    assert isinstance(db, hdb.PgDatabase)
+    sql = f"COPY {table} ({', '.join(columns)}) FROM STDIN"
+    with db.conn.cursor() as cur, cur.copy(sql) as copy:
+        for row in rows:
+            copy.write_row(row)
+
+
+def _sync_identity(db: hdb.Db, table: str, column: str) -> None:
+    """PostgreSQL: after rows were loaded with explicit ids into an identity column,
+    move its sequence past the largest, so that the next default id does not collide.
+    (SQLite's INTEGER PRIMARY KEY needs nothing: it takes max + 1.)"""
+    if hdb.is_pg(db):
+        hdb.execute(
+            db,
+            f"SELECT setval(pg_get_serial_sequence('{table}', '{column}'), "  # noqa: S608
+            f"(SELECT max({column}) FROM {table})) WHERE EXISTS (SELECT 1 FROM {table})",
+        )
 
 
 _PRODUCT_COLUMNS = [
@@ -595,8 +625,8 @@ _VARIANT_COLUMNS = [
 ]
 
 
-def _product_count(db: Database) -> int:
-    return db.execute("SELECT count(*) FROM products").fetchone()[0]
+def _product_count(db: hdb.Db) -> int:
+    return hdb.scalar(db, "SELECT count(*) FROM products")
 
 
 # ---------------------------------------------------------------------------- seeding
@@ -620,21 +650,25 @@ def seed_stores(db: Database, self_store_id: str) -> None:
         db.execute("UPDATE stores SET is_self = 0 WHERE id != ? AND is_self != 0", [self_store_id])
 
 
-def _seed_categories(db: Database) -> dict[str, int]:
-    db.conn.executemany(
+def _seed_categories(db: hdb.Db) -> dict[str, int]:
+    hdb.executemany(
+        db,
         "INSERT INTO categories (slug, name_fr, name_en, position) VALUES (?, ?, ?, ?) "
         "ON CONFLICT(slug) DO UPDATE SET name_fr = excluded.name_fr, "
         "name_en = excluded.name_en, position = excluded.position",
         [(c["slug"], c["name_fr"], c["name_en"], c["position"]) for c in CATEGORIES],
     )
-    return {slug: cid for cid, slug in db.execute("SELECT id, slug FROM categories").fetchall()}
+    return {
+        slug: cid for cid, slug in hdb.execute(db, "SELECT id, slug FROM categories").fetchall()
+    }
 
 
 def seed_catalog(
-    db: Database, products: int = 2000, seed: int = 42, progress: Progress | None = None
+    db: hdb.Db, products: int = 2000, seed: int = 42, progress: Progress | None = None
 ) -> dict[str, int]:
     """Insert categories, ``products`` products and their variants.
 
+    Works on a store's database and on the hub's (SQLite or PostgreSQL).
     Deterministic for a given ``seed``. Product ``pk`` runs from 1 to ``products``;
     refs are ``M`` + 6 shuffled digits; every variant has a unique SKU
     (``ref-COLOUR-size``) and a unique, valid French EAN-13. ``progress(done, total)``
@@ -644,7 +678,7 @@ def seed_catalog(
     if products < 0:
         raise ValueError("products must be >= 0")
     rng = random.Random(seed)
-    with dbmod.write(db), _bulk_cache(db):
+    with hdb.write(db), _bulk_cache(db):
         if _product_count(db):
             raise ValueError("already seeded")
         category_ids = _seed_categories(db)
@@ -751,12 +785,14 @@ def seed_catalog(
                 variant_rows.clear()
                 if progress is not None:
                     progress(pk, products)
+        _sync_identity(db, "products", "pk")
 
     return {"categories": len(CATEGORIES), "products": products, "variants": n_variants}
 
 
-def _showcase_skus(db: Database) -> list[str]:
-    rows = db.execute(
+def _showcase_skus(db: hdb.Db) -> list[str]:
+    rows = hdb.execute(
+        db,
         "SELECT v.sku FROM variants v JOIN products p ON p.pk = v.product_pk "
         "WHERE v.product_pk = ? AND p.ref != ? ORDER BY v.colour_code, v.size_order LIMIT ?",
         [SHOWCASE_PRODUCT_PK, HTML_PRODUCT_REF, len(SHOWCASE_QTYS)],
@@ -771,20 +807,23 @@ _QTY_CUM = [sum(_QTY_WEIGHTS[: i + 1]) for i in range(len(_QTY_WEIGHTS))]
 
 
 def seed_stock(
-    db: Database, seed: int = 42, as_of: str | None = None, progress: Progress | None = None
+    db: hdb.Db, seed: int = 42, as_of: str | None = None, progress: Progress | None = None
 ) -> dict[str, int]:
     """Insert a stock level for every store in ``stores`` and every variant.
 
     Each store draws from ``random.Random(seed + index)`` (stores ordered by id), so
     levels differ between stores: about 12 % of variants at 0, 10 % at 1 or 2, the
     rest between 3 and 25. The showcase product's first variants get
-    :data:`SHOWCASE_QTYS` everywhere. ``as_of`` defaults to now (UTC, ISO 8601).
+    :data:`SHOWCASE_QTYS` everywhere. ``as_of`` defaults to now (UTC, ISO 8601). Works
+    on a store's database and on the hub's (SQLite or PostgreSQL: the same levels).
     """
     as_of = as_of or now_iso()
-    with dbmod.write(db), _bulk_cache(db):
-        store_ids = [row[0] for row in db.execute("SELECT id FROM stores ORDER BY id")]
+    with hdb.write(db), _bulk_cache(db):
+        # Sorted in Python (code points, as SQLite's BINARY collation): a PostgreSQL
+        # database's collation may order them otherwise, and the levels drawn follow it.
+        store_ids = sorted(row[0] for row in hdb.execute(db, "SELECT id FROM stores"))
         # In key order, so the WITHOUT ROWID table is filled by appending.
-        skus = [row[0] for row in db.execute("SELECT sku FROM variants ORDER BY sku")]
+        skus = sorted(row[0] for row in hdb.execute(db, "SELECT sku FROM variants"))
         forced = dict(zip(_showcase_skus(db), SHOWCASE_QTYS, strict=False))
         total = len(skus) * len(store_ids)
         zero = low = 0
@@ -802,6 +841,17 @@ def seed_stock(
             zero += qtys.count(0)
             low += qtys.count(1) + qtys.count(2)
             # One statement per batch (see _insert_rows), rows in key order.
+            if hdb.is_pg(db):
+                _copy_rows(
+                    db,
+                    "stock_levels",
+                    ["store_id", "sku", "qty", "as_of"],
+                    ((store_id, sku, qty, as_of) for sku, qty in zip(skus, qtys, strict=True)),
+                )
+                done += len(skus)
+                if progress is not None:
+                    progress(done, total)
+                continue
             for start in range(0, len(skus), _STOCK_BATCH):
                 stop = start + _STOCK_BATCH
                 rows = json.dumps(list(zip(skus[start:stop], qtys[start:stop], strict=True)))

@@ -10,12 +10,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from sqlite_utils import Database
-
 from app.core import protocol
+from app.hub.database import Db
 from app.hub.protocol import order_request, orders, stock
 
-Handler = Callable[[Database, str, dict[str, Any], str], dict[str, Any]]
+Handler = Callable[[Db, str, dict[str, Any], str], dict[str, Any]]
 
 HANDLERS: dict[str, Handler] = {
     protocol.STOCK_MOVEMENT: stock.movement,

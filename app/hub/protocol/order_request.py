@@ -15,17 +15,19 @@ hub happens to receive a request an offline store queued hours before.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import hashlib
 import json
 import re
 import secrets
+from collections.abc import Iterator
 from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlite_utils import Database
 
 from app.core import cart_codec as cartcodec
 from app.core import pricing
@@ -40,6 +42,8 @@ from app.core.protocol import (
     MAX_SHOWN_CENTS,
     POSTCODE_PATTERN,
 )
+from app.hub import database as hdb
+from app.hub.database import Db
 from app.hub.domain import keys
 from app.hub.domain.cart_prices import catalog_rows, price_items
 from app.hub.domain.carts import MAX_LINES, MAX_QTY, close_cart, get_cart
@@ -91,7 +95,7 @@ def _address(payload: dict[str, Any], fulfilment: str) -> dict[str, str] | None:
     }
 
 
-def _lines(db: Database, payload: dict[str, Any]) -> list[dict[str, Any]]:
+def _lines(db: Db, payload: dict[str, Any]) -> list[dict[str, Any]]:
     """``[{sku, qty}]``, each sku once and known to the hub."""
     items = payload.get("lines")
     if not isinstance(items, list) or not 1 <= len(items) <= MAX_LINES:
@@ -146,7 +150,7 @@ def _priced_at(payload: dict[str, Any], now: datetime) -> datetime:
     return moment
 
 
-def _price(db: Database, store_id: str, lines: list[dict[str, Any]], at: datetime) -> PricedCart:
+def _price(db: Db, store_id: str, lines: list[dict[str, Any]], at: datetime) -> PricedCart:
     """The lines priced as the sending store's kiosk showed them at ``at``.
 
     The hub prices with the promotions published now, as they apply at ``at``. A
@@ -177,19 +181,21 @@ def _price(db: Database, store_id: str, lines: list[dict[str, Any]], at: datetim
     )
 
 
-def _new_delivery_ids(db: Database) -> tuple[str, str]:
+def _new_delivery_ids(db: Db) -> tuple[str, str]:
     while True:
         delivery_id = "d-" + "".join(secrets.choice(ID_ALPHABET) for _ in range(DELIVERY_ID_LENGTH))
         number = "LD-" + "".join(secrets.choice("0123456789") for _ in range(8))
-        taken = db.execute(
-            "SELECT 1 FROM delivery_orders WHERE id = ? OR number = ?", [delivery_id, number]
-        ).fetchone()
+        taken = hdb.one(
+            db,
+            "SELECT 1 AS taken FROM delivery_orders WHERE id = ? OR number = ?",
+            [delivery_id, number],
+        )
         if taken is None:
             return delivery_id, number
 
 
 def _home_delivery(
-    db: Database,
+    db: Db,
     store_id: str,
     request_id: str,
     name: str,
@@ -211,7 +217,8 @@ def _home_delivery(
     ]
     delivery_id, number = _new_delivery_ids(db)
     at = now_iso()
-    db.execute(
+    hdb.execute(
+        db,
         "INSERT INTO delivery_orders (id, number, request_id, origin_store_id, customer_name, "
         "customer_email, address_line1, address_postcode, address_city, lines, total_cents, "
         "status, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
@@ -238,7 +245,8 @@ def _home_delivery(
         for ln in lines
     )
     # A "placed" message with no order: the delivery has no shop page (order_id NULL).
-    db.execute(
+    hdb.execute(
+        db,
         "INSERT INTO notifications (order_id, customer_email, kind, subject, body, created_at) "
         "VALUES (NULL, ?, 'placed', ?, ?, ?)",
         [
@@ -254,14 +262,13 @@ def _home_delivery(
     return {"delivery_id": delivery_id, "number": number}
 
 
-def order_request(
-    db: Database, store_id: str, payload: dict[str, Any], tx_id: str
-) -> dict[str, Any]:
+def order_request(db: Db, store_id: str, payload: dict[str, Any], tx_id: str) -> dict[str, Any]:
     request_id = parse_id(payload.get("request_id"))
     if request_id is None:
         raise invalid("payload.request_id must be a UUID")
     digest = hashlib.sha256(canonical_json(payload).encode()).hexdigest()
-    known = db.execute(
+    known = hdb.execute(
+        db,
         "SELECT store_id, payload_hash, result FROM order_requests WHERE request_id = ?",
         [request_id],
     ).fetchone()
@@ -309,7 +316,8 @@ def order_request(
         cart = get_cart(db, cart_id)
         if cart is not None and cart["status"] == "open":
             close_cart(db, cart_id, "ordered", order_id=result.get("order_id"), now=now)
-    db.execute(
+    hdb.execute(
+        db,
         "INSERT INTO order_requests (request_id, store_id, fulfilment, payload_hash, result, "
         "tx_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
         [request_id, store_id, fulfilment, digest, canonical_json(result), tx_id, now_iso()],
@@ -317,7 +325,36 @@ def order_request(
     return result
 
 
-def _signing_key(db: Database) -> Ed25519PrivateKey:
-    """The hub's signing key: it lives next to the database file (keys.key_path)."""
-    main = next(row for row in db.execute("PRAGMA database_list").fetchall() if row[1] == "main")
-    return keys.current_private_key(Path(main[2]).parent)
+#: The hub's data directory (where its signing key lives) for the batch being applied:
+#: set by :func:`signing_dir` (``transactions.apply_batch(..., data_dir=)``).
+_SIGNING_DIR: contextvars.ContextVar[Path | None] = contextvars.ContextVar(
+    "hub_signing_dir", default=None
+)
+
+
+@contextlib.contextmanager
+def signing_dir(data_dir: str | Path | None) -> Iterator[None]:
+    """Within this block, order requests sign with the key in ``data_dir`` (None: the
+    SQLite fallback of :func:`_signing_key`)."""
+    token = _SIGNING_DIR.set(None if data_dir is None else Path(data_dir))
+    try:
+        yield
+    finally:
+        _SIGNING_DIR.reset(token)
+
+
+def _signing_key(db: Db) -> Ed25519PrivateKey:
+    """The hub's signing key (keys.key_path): in the data directory given to
+    :func:`signing_dir`; without one, on SQLite, the folder of the database file (the
+    data directory of a hub that keeps ``hub.db`` there). A PostgreSQL database has no
+    folder: the caller must say where the data directory is."""
+    data_dir = _SIGNING_DIR.get()
+    if data_dir is None:
+        if hdb.is_pg(db):
+            raise RuntimeError(
+                "the hub's data directory (its signing key) is unknown: "
+                "pass data_dir to transactions.apply_batch"
+            )
+        main = next(r for r in hdb.execute(db, "PRAGMA database_list").fetchall() if r[1] == "main")
+        data_dir = Path(main[2]).parent
+    return keys.current_private_key(data_dir)

@@ -13,8 +13,6 @@ import json
 import secrets
 from typing import Any
 
-from sqlite_utils import Database
-
 from app.core.clock import now_iso
 from app.core.protocol import (
     COLLECTORS,
@@ -29,6 +27,8 @@ from app.core.protocol import (
     MAX_TX_LINES,
     REFUNDS,
 )
+from app.hub import database as hdb
+from app.hub.database import Db
 from app.hub.domain import notifications
 from app.hub.domain.order_rows import get_order
 from app.hub.domain.orders import publish, set_status
@@ -56,7 +56,7 @@ def _text(payload: dict, name: str, limit: int, required: bool = True) -> str | 
     return value
 
 
-def _order_for(db: Database, store_id: str, payload: dict) -> dict[str, Any]:
+def _order_for(db: Db, store_id: str, payload: dict) -> dict[str, Any]:
     """The order named by ``payload.order_id``, if it belongs to the sending store."""
     order_id = payload.get("order_id")
     if not isinstance(order_id, str) or not order_id or len(order_id) > MAX_ORDER_ID:
@@ -69,8 +69,9 @@ def _order_for(db: Database, store_id: str, payload: dict) -> dict[str, Any]:
     return order
 
 
-def _lines_by_number(db: Database, order_id: str) -> dict[int, dict[str, Any]]:
-    rows = db.execute_returning_dicts(
+def _lines_by_number(db: Db, order_id: str) -> dict[int, dict[str, Any]]:
+    rows = hdb.rows(
+        db,
         "SELECT line, sku, qty, qty_ready, qty_collected, qty_returned FROM order_lines "
         "WHERE order_id = ?",
         [order_id],
@@ -96,15 +97,15 @@ def _line_items(payload: dict, qty_key: str) -> list[tuple[int, int]]:
     return list(out.items())
 
 
-def _result(db: Database, order_id: str) -> dict[str, Any]:
-    status = db.execute("SELECT status FROM orders WHERE id = ?", [order_id]).fetchone()[0]
+def _result(db: Db, order_id: str) -> dict[str, Any]:
+    status = hdb.execute(db, "SELECT status FROM orders WHERE id = ?", [order_id]).fetchone()[0]
     return {"order_id": order_id, "status": status}
 
 
 # --------------------------------------------------------------------------- ready
 
 
-def ready(db: Database, store_id: str, payload: dict[str, Any], tx_id: str) -> dict[str, Any]:
+def ready(db: Db, store_id: str, payload: dict[str, Any], tx_id: str) -> dict[str, Any]:
     order = _order_for(db, store_id, payload)
     slot = _text(payload, "shelf_slot", MAX_SHELF_SLOT)
     _text(payload, "staff", MAX_STAFF_ID)
@@ -120,7 +121,8 @@ def ready(db: Database, store_id: str, payload: dict[str, Any], tx_id: str) -> d
         ready[line] = qty
     if not any(ready.values()):
         raise invalid("nothing is ready: at least one unit is needed")
-    db.conn.executemany(
+    hdb.executemany(
+        db,
         "UPDATE order_lines SET qty_ready = ? WHERE order_id = ? AND line = ?",
         [(qty, order["id"], line) for line, qty in ready.items()],
     )
@@ -159,15 +161,15 @@ def _check_handover(payload: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def handover(db: Database, store_id: str, payload: dict[str, Any], tx_id: str) -> dict[str, Any]:
+def handover(db: Db, store_id: str, payload: dict[str, Any], tx_id: str) -> dict[str, Any]:
     handover_id = parse_id(payload.get("handover_id"))
     if handover_id is None:
         raise invalid("payload.handover_id must be a UUID")
     order = _order_for(db, store_id, payload)
     fields = _check_handover(payload)
     items = _line_items(payload, "qty")
-    known = db.execute(
-        "SELECT order_id FROM handovers WHERE handover_id = ?", [handover_id]
+    known = hdb.execute(
+        db, "SELECT order_id FROM handovers WHERE handover_id = ?", [handover_id]
     ).fetchone()
     if known is not None:
         if known[0] != order["id"]:
@@ -184,7 +186,8 @@ def handover(db: Database, store_id: str, payload: dict[str, Any], tx_id: str) -
         if not 1 <= qty <= left:
             raise invalid(f"line {line}: at most {left} unit(s) left to hand over")
     at = now_iso()
-    db.execute(
+    hdb.execute(
+        db,
         "INSERT INTO handovers (handover_id, order_id, lines, collector, collector_name, "
         "method, override_reason, staff, manager, at, tx_id) "
         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -202,12 +205,15 @@ def handover(db: Database, store_id: str, payload: dict[str, Any], tx_id: str) -
             tx_id,
         ],
     )
-    db.conn.executemany(
+    hdb.executemany(
+        db,
         "UPDATE order_lines SET qty_collected = qty_collected + ? WHERE order_id = ? AND line = ?",
         [(qty, order["id"], line) for line, qty in items],
     )
-    left = db.execute(
-        "SELECT sum(qty_ready - qty_collected) FROM order_lines WHERE order_id = ?", [order["id"]]
+    left = hdb.execute(
+        db,
+        "SELECT sum(qty_ready - qty_collected) FROM order_lines WHERE order_id = ?",
+        [order["id"]],
     ).fetchone()[0]
     set_status(db, order["id"], "collected" if left == 0 else "partially_collected", at)
     publish(db, order["id"], tx_id)
@@ -217,7 +223,7 @@ def handover(db: Database, store_id: str, payload: dict[str, Any], tx_id: str) -
 # --------------------------------------------------------------------------- expiry
 
 
-def expired(db: Database, store_id: str, payload: dict[str, Any], tx_id: str) -> dict[str, Any]:
+def expired(db: Db, store_id: str, payload: dict[str, Any], tx_id: str) -> dict[str, Any]:
     order = _order_for(db, store_id, payload)
     if order["status"] == "expired":
         return _result(db, order["id"])  # expiring twice changes nothing
@@ -229,15 +235,15 @@ def expired(db: Database, store_id: str, payload: dict[str, Any], tx_id: str) ->
     return _result(db, order["id"])
 
 
-def reminder(db: Database, store_id: str, payload: dict[str, Any], tx_id: str) -> dict[str, Any]:
+def reminder(db: Db, store_id: str, payload: dict[str, Any], tx_id: str) -> dict[str, Any]:
     order = _order_for(db, store_id, payload)
     expires_at = payload.get("expires_at")
     if not is_instant(expires_at):
         raise invalid("payload.expires_at must be an ISO-8601 instant")
     if order["status"] not in REMIND_FROM:
         raise Rejected("invalid_state", f"order {order['number']} is {order['status']}")
-    already = db.execute(
-        "SELECT 1 FROM notifications WHERE order_id = ? AND kind = 'reminder'", [order["id"]]
+    already = hdb.execute(
+        db, "SELECT 1 FROM notifications WHERE order_id = ? AND kind = 'reminder'", [order["id"]]
     ).fetchone()
     if already is None:  # one reminder per order, whichever device sends it
         notifications.record(db, order, "reminder", expires_at=expires_at)
@@ -254,7 +260,7 @@ def new_credit_code() -> str:
 
 
 def _return_lines(
-    db: Database, order: dict[str, Any] | None, payload: dict[str, Any]
+    db: Db, order: dict[str, Any] | None, payload: dict[str, Any]
 ) -> list[dict[str, Any]]:
     """Validated return lines; with an order, never more than collected minus returned."""
     items = payload.get("lines")
@@ -280,7 +286,7 @@ def _return_lines(
         if order is None:
             if line is not None:
                 raise invalid("a return without an order has no line numbers")
-            if db.execute("SELECT 1 FROM variants WHERE sku = ?", [sku]).fetchone() is None:
+            if hdb.execute(db, "SELECT 1 FROM variants WHERE sku = ?", [sku]).fetchone() is None:
                 raise Rejected("unknown_sku", f"no variant {sku}")
         else:
             if not _is_int(line) or line not in lines:
@@ -295,7 +301,7 @@ def _return_lines(
     return out
 
 
-def returned(db: Database, store_id: str, payload: dict[str, Any], tx_id: str) -> dict[str, Any]:
+def returned(db: Db, store_id: str, payload: dict[str, Any], tx_id: str) -> dict[str, Any]:
     return_id = parse_id(payload.get("return_id"))
     if return_id is None:
         raise invalid("payload.return_id must be a UUID")
@@ -308,7 +314,8 @@ def returned(db: Database, store_id: str, payload: dict[str, Any], tx_id: str) -
         raise invalid("payload.refund must be original_payment or store_credit")
     staff = _text(payload, "staff", MAX_STAFF_ID)
     manager = _text(payload, "manager", MAX_STAFF_ID, required=order is None)
-    known = db.execute(
+    known = hdb.execute(
+        db,
         "SELECT order_id, store_id, refund, credit_code FROM returns WHERE return_id = ?",
         [return_id],
     ).fetchone()
@@ -319,14 +326,15 @@ def returned(db: Database, store_id: str, payload: dict[str, Any], tx_id: str) -
         return _return_result(return_id, known[2], known[3])
     if (
         order is not None
-        and not db.execute(
-            "SELECT sum(qty_collected) FROM order_lines WHERE order_id = ?", [order["id"]]
+        and not hdb.execute(
+            db, "SELECT sum(qty_collected) FROM order_lines WHERE order_id = ?", [order["id"]]
         ).fetchone()[0]
     ):
         raise Rejected("invalid_state", f"nothing of order {order['number']} was collected")
     lines = _return_lines(db, order, payload)
     credit = _fresh_credit_code(db) if refund == "store_credit" else None
-    db.execute(
+    hdb.execute(
+        db,
         "INSERT INTO returns (return_id, order_id, store_id, lines, reason, refund, "
         "credit_code, staff, manager, at, tx_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [
@@ -344,7 +352,8 @@ def returned(db: Database, store_id: str, payload: dict[str, Any], tx_id: str) -
         ],
     )
     if order is not None:
-        db.conn.executemany(
+        hdb.executemany(
+            db,
             "UPDATE order_lines SET qty_returned = qty_returned + ? "
             "WHERE order_id = ? AND line = ?",
             [(line["qty"], order["id"], line["line"]) for line in lines],
@@ -354,10 +363,13 @@ def returned(db: Database, store_id: str, payload: dict[str, Any], tx_id: str) -
     return _return_result(return_id, refund, credit)
 
 
-def _fresh_credit_code(db: Database) -> str:
+def _fresh_credit_code(db: Db) -> str:
     while True:
         code = new_credit_code()
-        if db.execute("SELECT 1 FROM returns WHERE credit_code = ?", [code]).fetchone() is None:
+        if (
+            hdb.execute(db, "SELECT 1 FROM returns WHERE credit_code = ?", [code]).fetchone()
+            is None
+        ):
             return code
 
 

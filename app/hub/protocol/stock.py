@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlite_utils import Database
-
 from app.core.clock import now_iso
 from app.core.protocol import CHANGE_STOCK, MAX_REASON, MAX_UNITS, STOCK_KINDS
+from app.hub import database as hdb
+from app.hub.database import Db
 from app.hub.domain.changes import append_change
 from app.hub.protocol.common import Rejected
 
 
-def movement(db: Database, store_id: str, payload: dict[str, Any], tx_id: str) -> dict[str, Any]:
+def movement(db: Db, store_id: str, payload: dict[str, Any], tx_id: str) -> dict[str, Any]:
     """Add ``payload.delta`` to this store's level of ``payload.sku``; a ``stock`` change."""
     sku, delta, kind = payload.get("sku"), payload.get("delta"), payload.get("kind")
     if not isinstance(sku, str) or not sku:
@@ -25,16 +25,19 @@ def movement(db: Database, store_id: str, payload: dict[str, Any], tx_id: str) -
     reason = payload.get("reason", "")
     if not isinstance(reason, str) or len(reason) > MAX_REASON:
         raise Rejected("invalid_payload", f"payload.reason must be a string of ≤ {MAX_REASON}")
-    if db.execute("SELECT 1 FROM variants WHERE sku = ?", [sku]).fetchone() is None:
+    if hdb.execute(db, "SELECT 1 FROM variants WHERE sku = ?", [sku]).fetchone() is None:
         raise Rejected("unknown_sku", f"no variant {sku}")
     as_of = now_iso()
     # A delta, never an overwrite: a missing level starts at 0.
-    qty = db.execute(
+    # The target's column qualified (stock_levels.qty): unqualified, PostgreSQL finds
+    # "qty" ambiguous next to excluded.qty.
+    qty = hdb.scalar(
+        db,
         "INSERT INTO stock_levels (store_id, sku, qty, as_of) VALUES (?, ?, ?, ?) "
-        "ON CONFLICT (store_id, sku) DO UPDATE SET qty = qty + excluded.qty, "
+        "ON CONFLICT (store_id, sku) DO UPDATE SET qty = stock_levels.qty + excluded.qty, "
         "as_of = excluded.as_of RETURNING qty",
         [store_id, sku, delta, as_of],
-    ).fetchall()[0][0]
+    )
     # "tx" names the transaction this level includes: a store that reads it in the
     # feed before the answer to its POST arrives knows not to count its movement twice.
     data = {"store_id": store_id, "sku": sku, "qty": qty, "as_of": as_of, "tx": tx_id}

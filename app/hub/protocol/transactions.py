@@ -1,13 +1,18 @@
 """Applying batches of store transactions exactly once (docs/protocol.md).
 
-One ``BEGIN IMMEDIATE`` transaction per batch, one savepoint per item. Why per batch:
-with ``synchronous=FULL`` every commit is an fsync, and 500 of them per request would
-dominate; one commit makes the whole batch durable before any "accepted" is sent. Why
-a savepoint per item: a rejected item rolls back to its savepoint, so it never blocks
-the others and is never half-applied. Exactly-once: the transaction id is the PRIMARY
-KEY of ``transactions``, written in the same savepoint as the effects, and writers are
-serialized by the write lock, so two requests carrying one id (other threads, other
-hub processes) see each other: the second finds the row and answers ``duplicate``.
+One write transaction per batch (:func:`app.hub.database.write`: ``BEGIN IMMEDIATE``
+on SQLite, the hub-wide advisory write lock on PostgreSQL), one savepoint per item. Why
+per batch: every commit is an fsync, and 500 of them per request would dominate; one
+commit makes the whole batch durable before any "accepted" is sent. Why a savepoint per
+item: a rejected item rolls back to its savepoint, so it never blocks the others and is
+never half-applied (on PostgreSQL an error aborts the whole transaction unless it is
+rolled back to a savepoint: the item's savepoint is that). Exactly-once: the transaction
+id is the PRIMARY KEY of ``transactions``, written in the same savepoint as the effects,
+and writers are serialized by the write lock, so two requests carrying one id (other
+threads, other hub processes) see each other: the second finds the row and answers
+``duplicate``. Should a writer ever insert the id without the lock, the unique index
+still decides: the loser's savepoint (effects and record together) is rolled back and it
+answers as for the winner's row.
 
 Nothing a store sends can fail the batch: each item is checked at the boundary
 (:mod:`.validate`: clean JSON, then its type's schema from :mod:`app.core.protocol`)
@@ -21,16 +26,15 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import sqlite3
+from pathlib import Path
 from typing import Any
 
-from sqlite_utils import Database
-
-from app.core import db as dbmod
 from app.core.clock import now_iso
 from app.core.protocol import MAX_BATCH
 from app.core.text import clean_text
-from app.hub.protocol import validate
+from app.hub import database as hdb
+from app.hub.database import Db
+from app.hub.protocol import order_request, validate
 from app.hub.protocol.common import Rejected, canonical_json, is_instant, parse_id
 from app.hub.protocol.handlers import HANDLERS, Handler
 
@@ -76,7 +80,7 @@ def _check(item: dict[str, Any], store_id: str) -> tuple[Handler, dict[str, Any]
 
 
 def _record(
-    db: Database,
+    db: Db,
     tx_id: str,
     store_id: str,
     item: dict[str, Any],
@@ -85,7 +89,8 @@ def _record(
     reason: str | None,
     result: dict[str, Any] | str,
 ) -> None:
-    db.execute(
+    hdb.execute(
+        db,
         "INSERT INTO transactions (id, store_id, type, body_hash, status, reason, result, "
         "received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         [
@@ -102,9 +107,10 @@ def _record(
     )
 
 
-def _previous(db: Database, tx_id: str, store_id: str, raw_id: str, digest: str) -> dict | None:
+def _previous(db: Db, tx_id: str, store_id: str, raw_id: str, digest: str) -> dict | None:
     """The answer to an id already received, or None if it is new."""
-    row = db.execute(
+    row = hdb.execute(
+        db,
         "SELECT store_id, body_hash, status, reason, result FROM transactions WHERE id = ?",
         [tx_id],
     ).fetchone()
@@ -134,7 +140,7 @@ def _rejected(raw_id: Any, reason: str, message: str) -> dict[str, Any]:
     return {"id": raw_id, "status": "rejected", "reason": reason, "message": message}
 
 
-def apply_one(db: Database, store_id: str, item: dict[str, Any]) -> dict[str, Any]:
+def apply_one(db: Db, store_id: str, item: dict[str, Any]) -> dict[str, Any]:
     """Apply one transaction inside the caller's write transaction; return its result."""
     raw_id = item.get("id")
     tx_id = parse_id(raw_id)
@@ -146,21 +152,23 @@ def apply_one(db: Database, store_id: str, item: dict[str, Any]) -> dict[str, An
     if previous is not None:
         return previous
     try:
-        with dbmod.write(db):  # a savepoint: all of this item, or none of it
+        with hdb.write(db):  # a savepoint: all of this item, or none of it
             handler, payload = _check(item, store_id)
             result = handler(db, store_id, payload, str(tx_id))
             _record(db, tx_id, store_id, item, digest, "accepted", None, result)
         return {"id": raw_id, "status": "accepted", "result": result}
     except Rejected as exc:
         return _refuse(db, tx_id, store_id, item, digest, raw_id, exc.reason, exc.message)
-    except sqlite3.IntegrityError:
-        # The id appeared meanwhile (impossible under SQLite's single writer, but a
-        # database with concurrent writers lands here): answer as for that one.
+    except hdb.IntegrityError:
+        # The id appeared meanwhile (impossible under the hub-wide write lock, but a
+        # writer without it lands here: the unique index made it wait for the other's
+        # commit). The savepoint is rolled back, effects included, so the transaction
+        # is usable again (PostgreSQL too) and the item applied once: answer as for that one.
         previous = _previous(db, tx_id, store_id, raw_id, digest)
         if previous is not None:
             return previous
         log.exception("transaction %s (%s) broke a constraint", tx_id, _type_of(item))
-    except sqlite3.OperationalError:
+    except hdb.OperationalError:
         raise  # the database itself (disk, lock): the batch fails and the store retries
     except Exception:
         # A bug or an input no check foresaw: this item only is rolled back and refused;
@@ -181,7 +189,7 @@ def _type_of(item: dict[str, Any]) -> str:
 
 
 def _refuse(
-    db: Database,
+    db: Db,
     tx_id: str,
     store_id: str,
     item: dict[str, Any],
@@ -193,9 +201,9 @@ def _refuse(
     """Answer ``rejected``; kept under the id, so that a retry gets the same answer."""
     message = clean_text(message, 1000)
     try:
-        with dbmod.write(db):
+        with hdb.write(db):  # a savepoint: a failed record leaves the batch usable
             _record(db, tx_id, store_id, item, digest, "rejected", reason, message)
-    except sqlite3.OperationalError:
+    except hdb.OperationalError:
         raise
     except Exception:
         # Not kept: a retry is judged again, which is the safe side.
@@ -203,9 +211,19 @@ def _refuse(
     return _rejected(raw_id, reason, message)
 
 
-def apply_batch(db: Database, store_id: str, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Apply a batch in one write transaction; one result per item, in order."""
+def apply_batch(
+    db: Db,
+    store_id: str,
+    items: list[dict[str, Any]],
+    data_dir: str | Path | None = None,
+) -> list[dict[str, Any]]:
+    """Apply a batch in one write transaction; one result per item, in order.
+
+    ``data_dir`` is the hub's data directory, where its signing key lives (an
+    ``order.request`` for pickup signs the order's pickup token). It may be left out on
+    SQLite only, where the key is found next to the database file.
+    """
     if len(items) > MAX_BATCH:
         raise ValueError(f"at most {MAX_BATCH} transactions per batch")
-    with dbmod.write(db):
+    with order_request.signing_dir(data_dir), hdb.write(db):
         return [apply_one(db, store_id, item) for item in items]
