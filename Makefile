@@ -7,7 +7,7 @@ DEMO_DATA ?= .demo
 DEMO_PORT ?= 8000
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test test-shifted faketime postgresql bench soak lint format install chromium translations clean
+.PHONY: demo test test-hub-postgresql test-shifted faketime postgresql bench soak lint format install chromium translations clean
 
 $(STAMP): pyproject.toml
 	@# Debian's own python3 ships venv without ensurepip: python3-venv brings it.
@@ -40,7 +40,14 @@ test: $(STAMP) chromium postgresql
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -q
+	$(MAKE) --no-print-directory test-hub-postgresql
 	$(MAKE) --no-print-directory test-shifted
+
+# The hub's whole suite again with its database on PostgreSQL (every test marked `hub`:
+# those that use a seeded hub), on a throwaway cluster of Debian's server (tests/pg.py).
+test-hub-postgresql: $(STAMP) chromium postgresql
+	@echo "== the hub's tests again, on PostgreSQL"
+	KIOSK_TEST_HUB_BACKEND=postgresql $(BIN)/python -m pytest -q -p no:cacheprovider -m hub
 
 # The shifted runs fake the SYSTEM clock of every process (tests and the servers they
 # start) with Debian's libfaketime: tests about time (marker `clock`) must pass on any date.

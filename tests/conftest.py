@@ -25,10 +25,20 @@ from app.core import db as dbmod
 from app.demo import seed as seedmod
 from app.store.migrations import migrate
 
+from .pg import pg_cluster  # noqa: F401  (the cluster of the hub tests' PostgreSQL pass)
+
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts"
 TEST_PRODUCTS = 300
 SELF_STORE = seedmod.DEMO_STORES[0]["id"]
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark ``hub`` every test that uses a seeded hub (directly or through another
+    fixture): the tests ``make test-hub-postgresql`` runs again on PostgreSQL."""
+    for item in items:
+        if "hub_template" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.hub)
 
 
 class FakeClock:

@@ -10,14 +10,15 @@ from typing import Any
 import requests
 
 from app.hub.domain import hq_users
-from app.hub.storage import open_db
+
+from .hub_fixtures import open_hub_db
 
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
 def make_user(data: Path, role: str, password: str = "correct-horse-42") -> dict[str, Any]:
     """A head-office user with a fresh e-mail, in a hub data directory; with its password."""
-    db = open_db(data)
+    db = open_hub_db(data)
     try:
         user = hq_users.add_user(
             db, f"{role}-{secrets.token_hex(4)}@siege.test", f"Test {role}", role, password
@@ -29,7 +30,7 @@ def make_user(data: Path, role: str, password: str = "correct-horse-42") -> dict
 
 def make_token(data: Path, role: str) -> str:
     """An API token with ``role`` in a hub data directory."""
-    db = open_db(data)
+    db = open_hub_db(data)
     try:
         return hq_users.create_token(db, f"test {role}", role)
     finally:

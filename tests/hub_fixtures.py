@@ -7,7 +7,9 @@ the read-mostly ones) gets its own copy, as tests/conftest.py does for stores.
 
 from __future__ import annotations
 
+import itertools
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -27,7 +29,7 @@ from referencing.jsonschema import DRAFT202012
 from app.core import signing
 from app.demo import hub_seed as hubseed
 from app.hub.domain import keys
-from app.hub.storage import db_path, open_db
+from app.hub.storage import open_db
 
 from .conftest import ROOT, Server
 
@@ -41,15 +43,20 @@ __all__ = [
     "LYON",
     "PARIS",
     "HubClient",
+    "HUB_BACKEND",
     "HubServer",
     "hub_client",
+    "drop_hub_copy",
     "hub_data",
+    "hub_database",
+    "hub_env",
     "hub_db",
     "hub_factory",
     "hub_server",
     "hub_template",
     "module_hub",
     "movement",
+    "open_hub_db",
     "run_hub",
     "store_secrets",
     "validate",
@@ -59,35 +66,88 @@ __all__ = [
 # --- Data --------------------------------------------------------------------------
 
 
+#: The hub's database in this test run: "sqlite" (DATA/hub.db, the default) or
+#: "postgresql" (a throwaway cluster, tests/pg.py): ``make test`` runs the hub's tests on
+#: both (KIOSK_TEST_HUB_BACKEND=postgresql for the second pass).
+HUB_BACKEND = os.environ.get("KIOSK_TEST_HUB_BACKEND", "sqlite")
+#: In a test hub's data directory on PostgreSQL: the URL of its own database (a copy of
+#: the seeded template database), which servers, commands and checks open.
+DATABASE_MARK = "test-database.url"
+_pg: dict[str, Any] = {}  # the session's cluster, once a PostgreSQL hub was seeded
+
+
+def hub_database(data: Path) -> str | None:
+    """The PostgreSQL URL of a test hub's database, or None for its SQLite hub.db."""
+    mark = Path(data) / DATABASE_MARK
+    return mark.read_text().strip() if mark.exists() else None
+
+
+def hub_env(data: Path) -> dict[str, str]:
+    """The environment that points a hub process or command at this hub's database."""
+    url = hub_database(data)
+    return {"KIOSK_HUB_DATABASE": url} if url else {}
+
+
+def open_hub_db(data: Path) -> Any:
+    """Open (and migrate) a test hub's database, whichever backend it is on."""
+    return open_db(data, database=hub_database(data))
+
+
 def _copy_hub(template: Path, dest: Path) -> Path:
+    """A copy of a hub data directory; on PostgreSQL, of its database too."""
     shutil.copytree(template, dest)
+    url = hub_database(dest)
+    if url:
+        cluster = _pg["cluster"]
+        name = f"hub_{os.getpid()}_{next(_pg['counter'])}"
+        (dest / DATABASE_MARK).write_text(
+            cluster.create_database(name, template=url.rsplit("/", 1)[1])
+        )
     return dest
 
 
+def drop_hub_copy(data: Path) -> None:
+    """Drop the database of a hub copy made by :func:`_copy_hub` (PostgreSQL only)."""
+    url = hub_database(data)
+    if url and "cluster" in _pg:
+        _pg["cluster"].drop_database(url.rsplit("/", 1)[1])
+
+
 @pytest.fixture(scope="session")
-def hub_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def hub_template(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Path:
     """A hub data directory seeded once per session (do not modify: copy it)."""
     data = tmp_path_factory.mktemp("template-hub")
-    db = open_db(data)
+    url = None
+    if HUB_BACKEND == "postgresql":
+        cluster = request.getfixturevalue("pg_cluster")
+        _pg.update(cluster=cluster, counter=itertools.count(1))
+        url = cluster.create_database(f"hub_template_{os.getpid()}")
+        (data / DATABASE_MARK).write_text(url)
+    elif HUB_BACKEND != "sqlite":
+        raise pytest.UsageError(f"KIOSK_TEST_HUB_BACKEND: sqlite or postgresql, not {HUB_BACKEND}")
+    db = open_hub_db(data)
     hubseed.seed_hub(db, products=HUB_TEST_PRODUCTS)
     # The signing key too, as a started hub makes it: every copy (and the store synced
     # from one, tests/sync_fixtures.py) then shares one key at one feed position. A key
     # made later by each copy would sit at the seq the synced store's cursor has passed.
     keys.ensure_hub_key(db, data)
-    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    if url is None:
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     db.close()
     return data
 
 
 @pytest.fixture
-def hub_data(hub_template: Path, tmp_path: Path) -> Path:
+def hub_data(hub_template: Path, tmp_path: Path) -> Iterator[Path]:
     """This test's own copy of the seeded hub data directory."""
-    return _copy_hub(hub_template, tmp_path / "hub")
+    data = _copy_hub(hub_template, tmp_path / "hub")
+    yield data
+    drop_hub_copy(data)
 
 
 def store_secrets(data: Path) -> dict[str, str]:
     """store id -> secret, read from a hub data directory."""
-    db = open_db(data)
+    db = open_hub_db(data)
     try:
         return dict(db.execute("SELECT id, secret FROM stores").fetchall())
     finally:
@@ -103,6 +163,9 @@ class HubServer(Server):
     command = ("hub", "serve", "--threads", "24")
     health_path = "/api/v1/status"
     log_name = "hub-{port}.log"
+
+    def __init__(self, data: Path, env: dict[str, str] | None = None) -> None:
+        super().__init__(data, {**hub_env(data), **(env or {})})
 
 
 @pytest.fixture
@@ -133,6 +196,7 @@ def module_hub(hub_template: Path, tmp_path_factory: pytest.TempPathFactory) -> 
     server = HubServer(data).start()
     yield server
     server.stop()
+    drop_hub_copy(data)
 
 
 # --- Signed requests ---------------------------------------------------------------
@@ -198,14 +262,19 @@ def movement(sku: str, delta: int = -1, **extra: Any) -> dict[str, Any]:
     }
 
 
-def run_hub(*args: str) -> subprocess.CompletedProcess:
-    """Run ``python -m app hub ...`` as a separate process."""
+def run_hub(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """Run ``python -m app hub ...`` as a separate process (on the database of the test
+    hub named by its ``--data``, whichever backend that is)."""
+    extra: dict[str, str] = {}
+    if "--data" in args:
+        extra = hub_env(Path(args[args.index("--data") + 1]))
     return subprocess.run(
         [sys.executable, "-m", "app", "hub", *args],
         capture_output=True,
         text=True,
         cwd=ROOT,
         timeout=120,
+        env={**os.environ, **extra, **(env or {})},
     )
 
 
@@ -231,6 +300,4 @@ def validate(instance: Any, schema_name: str) -> None:
 
 def hub_db(data: Path):
     """A connection to a hub data directory's database (for checks from the test)."""
-    from app.core import db as dbmod
-
-    return dbmod.connect(db_path(data))
+    return open_hub_db(data)

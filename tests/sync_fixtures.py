@@ -28,7 +28,7 @@ from app.store.sync.pull import pull_once
 from . import hub_fixtures
 from .conftest import run_kiosk
 from .hub_fixtures import *  # noqa: F403
-from .hub_fixtures import LYON, hub_db, store_secrets
+from .hub_fixtures import LYON, _copy_hub, hub_database, hub_db, store_secrets
 
 __all__ = [
     *hub_fixtures.__all__,
@@ -97,7 +97,9 @@ def inprocess_client(
     """A HubClient for ``store_id`` talking to an in-process hub app on ``hub_data``."""
     from app.hub.app import create_hub_app
 
-    app = create_hub_app({"DATA_DIR": str(hub_data), "TESTING": True})
+    app = create_hub_app(
+        {"DATA_DIR": str(hub_data), "DATABASE": hub_database(hub_data), "TESTING": True}
+    )
     transport = WSGITransport(app)
     session = requests.Session()
     session.mount("http://", transport)
@@ -108,8 +110,7 @@ def inprocess_client(
 @pytest.fixture(scope="session")
 def synced_store_template(hub_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """An empty store that did its first sync as Lyon (do not modify: copy it)."""
-    hub_copy = tmp_path_factory.mktemp("hub-for-store-template") / "hub"
-    shutil.copytree(hub_template, hub_copy)
+    hub_copy = _copy_hub(hub_template, tmp_path_factory.mktemp("hub-for-store-template") / "hub")
     data = tmp_path_factory.mktemp("synced-store")
     db = dbmod.connect(dbmod.db_path(data))
     migrate(db)

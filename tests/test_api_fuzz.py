@@ -41,12 +41,11 @@ from schemathesis.config import SchemathesisConfig
 from app.core import clock, signing
 from app.core.cart_codec import CartLine
 from app.hub.domain import carts
-from app.hub.storage import open_db
 
 from .conftest import ARTIFACTS
 from .hq_helpers import make_token
 from .hub_fixtures import *  # noqa: F403  (hub_template, the seeded hub this module copies)
-from .hub_fixtures import LYON, OPENAPI, HubServer, _copy_hub, store_secrets
+from .hub_fixtures import LYON, OPENAPI, HubServer, _copy_hub, open_hub_db, store_secrets
 
 pytestmark = pytest.mark.clock  # a live promotion dated from the clock
 
@@ -134,7 +133,7 @@ def _png() -> bytes:
 def _real_objects(data, url: str, token: str) -> dict[str, list[str]]:
     """Carts (open and revoked) and a published promotion with an image, so generated
     requests also reach the answers about real objects, not only 404s."""
-    db = open_db(data)
+    db = open_hub_db(data)
     try:
         sku = db.execute("SELECT sku FROM variants ORDER BY sku LIMIT 1").fetchone()[0]
         open_cart = carts.create_cart(db, lines=[CartLine(sku, 2, 1999)])

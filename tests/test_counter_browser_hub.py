@@ -32,9 +32,9 @@ def _place(hub_data: Path, lines: list[dict], customer: str, email: str) -> dict
     """A web order placed at the hub (the web shop's side), in this process."""
     from app.hub.domain.keys import current_private_key
     from app.hub.domain.orders import create_order
-    from app.hub.storage import open_db
+    from tests.hub_fixtures import open_hub_db
 
-    db = open_db(hub_data)
+    db = open_hub_db(hub_data)
     try:
         return create_order(
             db, LYON, customer, email, lines, private_key=current_private_key(hub_data)

@@ -27,9 +27,9 @@ def _place_order(hub_data: Path, lines: list[dict], expiry_days: int = 5) -> dic
     """A web order placed at the hub (the web shop's side), in this process."""
     from app.hub.domain.keys import current_private_key
     from app.hub.domain.orders import create_order
-    from app.hub.storage import open_db
+    from tests.hub_fixtures import open_hub_db
 
-    db = open_db(hub_data)
+    db = open_hub_db(hub_data)
     try:
         return create_order(
             db,

@@ -17,12 +17,20 @@ from app.core import clock
 from app.core import db as dbmod
 from app.hub.domain import fleet, fleet_dashboard
 from app.hub.domain.changes import append_change, last_seq
-from app.hub.storage import open_db
 from app.store.domain.stock import levels
 from app.store.sync import health
 
 from .hq_helpers import csrf_token, logged_in, make_token, make_user
-from .hub_fixtures import BORDEAUX, LYON, PARIS, HubClient, hub_db, store_secrets, validate
+from .hub_fixtures import (
+    BORDEAUX,
+    LYON,
+    PARIS,
+    HubClient,
+    hub_db,
+    open_hub_db,
+    store_secrets,
+    validate,
+)
 from .sync_fixtures import *  # noqa: F403
 from .sync_fixtures import adjust_cli, store_env, wait_for
 
@@ -142,7 +150,7 @@ def test_a_silent_store_turns_offline_and_any_signed_request_brings_it_back(hub_
 
 
 def test_history_is_pruned_and_lag_follows_the_cursor(hub_data):
-    db = open_db(hub_data)
+    db = open_hub_db(hub_data)
     seq = append_change(db, "test", "k", {}, store_id=LYON)
     created = clock.parse_iso(
         db.execute("SELECT created_at FROM changes WHERE seq = ?", [seq]).fetchone()[0]
@@ -281,7 +289,7 @@ def test_head_office_retries_and_discards_parked_transactions_at_a_real_store(
 
 
 def test_pickups_per_day_count_handovers_by_store_and_local_day(hub_data):
-    db = open_db(hub_data)
+    db = open_hub_db(hub_data)
     now = clock.parse_iso("2026-11-22T12:00:00Z")
     for n, (store, at) in enumerate(
         [

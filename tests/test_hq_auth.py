@@ -11,17 +11,17 @@ import requests
 from app.core import clock
 from app.core import db as dbmod
 from app.hub.domain import hq_users
-from app.hub.storage import db_path, open_db
+from app.hub.storage import db_path
 
 from .hq_helpers import csrf_token, logged_in, login, make_token, make_user
 from .hub_fixtures import *  # noqa: F403
-from .hub_fixtures import run_hub
+from .hub_fixtures import open_hub_db, run_hub
 
 pytestmark = pytest.mark.clock  # lockouts and session ages
 
 
 def _audit(data, action: str) -> list[dict]:
-    db = open_db(data)
+    db = open_hub_db(data)
     try:
         return [e for e in hq_users.recent_audit(db, 1000) if e["action"] == action]
     finally:
@@ -32,7 +32,7 @@ def _audit(data, action: str) -> list[dict]:
 
 
 def test_passwords_are_stored_hashed_and_users_validated(hub_data):
-    db = open_db(hub_data)
+    db = open_hub_db(hub_data)
     user = hq_users.add_user(db, "  Lea@Siege.test ", "Léa", "marketing", "a-long-password")
     assert user["email"] == "lea@siege.test" and "password_hash" not in user
     stored = db.execute("SELECT password_hash FROM hq_users WHERE id = ?", [user["id"]]).fetchone()
@@ -52,7 +52,7 @@ def test_passwords_are_stored_hashed_and_users_validated(hub_data):
 
 
 def test_five_wrong_passwords_lock_and_each_lockout_grows(hub_data):
-    db = open_db(hub_data)
+    db = open_hub_db(hub_data)
     hq_users.add_user(db, "ops@siege.test", "Ops", "operations", "right-password")
     t0 = clock.utcnow()
     for i in range(hq_users.MAX_ATTEMPTS):
@@ -89,7 +89,7 @@ def test_five_wrong_passwords_lock_and_each_lockout_grows(hub_data):
 def test_guesses_at_the_same_time_are_all_counted_and_do_not_hold_the_write_lock(hub_data):
     import threading
 
-    db = open_db(hub_data)
+    db = open_hub_db(hub_data)
     hq_users.add_user(db, "ops@siege.test", "Ops", "operations", "right-password")
     db.close()
     barrier = threading.Barrier(4)
@@ -105,7 +105,7 @@ def test_guesses_at_the_same_time_are_all_counted_and_do_not_hold_the_write_lock
         t.start()
     for t in threads:
         t.join(30)
-    db = open_db(hub_data)
+    db = open_hub_db(hub_data)
     assert db.execute(
         "SELECT failed_attempts FROM hq_users WHERE email = 'ops@siege.test'"
     ).fetchone() == (4,)
@@ -130,7 +130,7 @@ def test_guesses_at_the_same_time_are_all_counted_and_do_not_hold_the_write_lock
 
 
 def test_unknown_and_disabled_accounts_look_like_a_wrong_password(hub_data):
-    db = open_db(hub_data)
+    db = open_hub_db(hub_data)
     user = hq_users.add_user(db, "gone@siege.test", "Gone", "admin", "right-password")
     hq_users.set_disabled(db, user["id"], True)
     assert hq_users.authenticate(db, "gone@siege.test", "right-password") is None
@@ -141,7 +141,7 @@ def test_unknown_and_disabled_accounts_look_like_a_wrong_password(hub_data):
 
 
 def test_tokens_are_kept_as_hashes_and_can_be_revoked(hub_data):
-    db = open_db(hub_data)
+    db = open_hub_db(hub_data)
     token = hq_users.create_token(db, "BI export", "operations")
     assert token.startswith("hqt_") and len(token) > 40
     found = hq_users.check_token(db, token)
@@ -278,7 +278,7 @@ def test_admin_adds_and_disables_users_and_every_step_is_audited(module_hub):
     assert again.status_code == 422 and "déjà cette adresse" in again.text
     paul = logged_in(base, {"email": "paul.durand@siege.test", "password": "paul-password-1"})
     assert paul.get(f"{base}/hq/flotte", allow_redirects=False).status_code == 200
-    db = open_db(module_hub.data)
+    db = open_hub_db(module_hub.data)
     paul_id = db.execute(
         "SELECT id FROM hq_users WHERE email = 'paul.durand@siege.test'"
     ).fetchone()
@@ -411,7 +411,7 @@ def test_demo_makes_one_user_per_role_and_a_token_once(hub_template, tmp_path):
     again = demo.ensure_demo_hq(tmp_path)
     assert first == again and first["api_token"].startswith("hqt_")
     assert (tmp_path / "demo-hq.json").stat().st_mode & 0o777 == 0o600
-    db = open_db(demo.hub_dir(tmp_path))
+    db = open_hub_db(demo.hub_dir(tmp_path))
     try:
         assert sorted(r[0] for r in db.execute("SELECT role FROM hq_users")) == [
             "admin",

@@ -25,11 +25,10 @@ from app.core import clock, protocol
 from app.hub.domain import keys
 from app.hub.domain.orders import create_order
 from app.hub.protocol import stock, transactions
-from app.hub.storage import open_db
 
 from .hq_helpers import logged_in, make_user
 from .hub_fixtures import *  # noqa: F403
-from .hub_fixtures import LYON, HubClient, hub_db, store_secrets, validate
+from .hub_fixtures import LYON, HubClient, hub_db, open_hub_db, store_secrets, validate
 
 DELETE = object()
 
@@ -91,7 +90,7 @@ def mutate(item: dict[str, Any], path: tuple, value: Any) -> dict[str, Any]:
 def hub(module_hub):
     """(server, client signing as Lyon, skus reserved for the valid neighbours)."""
     client = HubClient(module_hub.url, LYON, store_secrets(module_hub.data)[LYON])
-    db = open_db(module_hub.data)
+    db = open_hub_db(module_hub.data)
     try:
         skus = [
             r[0]
@@ -168,7 +167,7 @@ def recorded(data: Path, tx_id: str) -> tuple | None:
 
 def new_order(data: Path) -> dict[str, Any]:
     """A placed order of 2 + 1 units for Lyon, made in the hub's database."""
-    db = open_db(data)
+    db = open_hub_db(data)
     try:
         skus = [
             r[0]
@@ -429,7 +428,7 @@ def test_too_many_items_is_refused_whole(hub):
 
 def test_an_unexpected_error_in_one_item_rolls_back_that_item_only(hub_data, monkeypatch):
     """The safety net: a handler that writes, then fails as no check foresaw."""
-    db = open_db(hub_data)
+    db = open_hub_db(hub_data)
     sku, qty = db.execute(
         "SELECT sku, qty FROM stock_levels WHERE store_id = ? ORDER BY sku LIMIT 1", [LYON]
     ).fetchone()

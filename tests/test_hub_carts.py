@@ -15,10 +15,18 @@ from app.core.cart_codec import CartLine
 from app.core.tokens import TokenError
 from app.hub.domain import cart_prices, carts, keys, ratelimit
 from app.hub.domain.orders import OrderError
-from app.hub.storage import open_db
 
 from .hub_fixtures import *  # noqa: F403
-from .hub_fixtures import BORDEAUX, LYON, PARIS, HubClient, hub_db, store_secrets, validate
+from .hub_fixtures import (
+    BORDEAUX,
+    LYON,
+    PARIS,
+    HubClient,
+    hub_db,
+    open_hub_db,
+    store_secrets,
+    validate,
+)
 
 # About dates and time: run again under faketime by `make test-shifted`.
 pytestmark = pytest.mark.clock
@@ -29,7 +37,7 @@ NOW_ISO = "2026-11-22T14:02:00Z"
 @pytest.fixture
 def db(hub_data: Path):
     """The hub database of this test's own data directory."""
-    conn = open_db(hub_data)
+    conn = open_hub_db(hub_data)
     yield conn
     conn.close()
 
@@ -309,7 +317,7 @@ def test_the_rate_log_allows_the_limit_in_any_window_and_says_when_to_retry(db):
 
 
 def _cart_with(data: Path, n: int) -> tuple[str, list[str]]:
-    conn = open_db(data)
+    conn = open_hub_db(data)
     try:
         skus = [
             r[0]
@@ -343,7 +351,7 @@ def test_signed_cart_lookup_open_unknown_revoked_unsigned(hub_server, hub_client
     assert unsigned.status_code == 401
     validate(unsigned.json(), "AuthError")
     # Checked out: every store is told (revocation change) and the look-up says gone.
-    conn = open_db(hub_server.data)
+    conn = open_hub_db(hub_server.data)
     try:
         carts.checkout(
             conn,

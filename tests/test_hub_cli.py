@@ -14,11 +14,10 @@ import pytest
 from app.demo.hub_seed import seed_hub
 from app.demo.seed import DEMO_STORES
 from app.hub.domain import registry
-from app.hub.storage import open_db
 
 from .conftest import ROOT
 from .hub_fixtures import *  # noqa: F403
-from .hub_fixtures import hub_db, run_hub
+from .hub_fixtures import hub_db, open_hub_db, run_hub
 
 ID_RE = re.compile(r"^st-[0-9a-hjkmnp-tv-z]{6}$")
 
@@ -89,7 +88,7 @@ def test_add_store_json_and_plain(tmp_path):
     assert re.search(r"^id: +st-\w{6}$", plain.stdout, re.M)
     assert re.search(r"^secret: +[0-9a-f]{64}$", plain.stdout, re.M)
 
-    db = open_db(data)
+    db = open_hub_db(data)
     assert registry.secret_for(db, store["id"]) == store["secret"]
     assert registry.secret_for(db, "st-nobody") is None
     names = [s["name"] for s in registry.list_stores(db)]
@@ -109,7 +108,7 @@ def test_store_ids_are_random(tmp_path):
 
 
 def test_seed_hub_with_2000_products_reports_progress(tmp_path):
-    db = open_db(tmp_path / "hub")
+    db = open_hub_db(tmp_path / "hub")
     calls = []
     started = time.perf_counter()
     result = seed_hub(db, products=2000, progress=lambda d, t: calls.append((d, t)))

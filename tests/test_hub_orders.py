@@ -15,10 +15,9 @@ from app.hub.domain.changes import changes_since
 from app.hub.domain.order_rows import get_order
 from app.hub.domain.orders import OrderError, create_order, order_change_data
 from app.hub.protocol import orders, transactions
-from app.hub.storage import open_db
 
 from .hub_fixtures import *  # noqa: F403
-from .hub_fixtures import BORDEAUX, LYON, PARIS, validate
+from .hub_fixtures import BORDEAUX, LYON, PARIS, open_hub_db, validate
 
 # About dates and time: run again under faketime by `make test-shifted`.
 pytestmark = pytest.mark.clock
@@ -29,7 +28,7 @@ NOW_ISO = "2026-11-22T14:02:00Z"
 @pytest.fixture
 def hub(hub_data):
     """(db, data_dir, private_key) on this test's own seeded hub."""
-    db = open_db(hub_data)
+    db = open_hub_db(hub_data)
     private_key, _kid = keys.ensure_hub_key(db, hub_data)
     yield db, hub_data, private_key
     db.close()

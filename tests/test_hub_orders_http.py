@@ -22,10 +22,18 @@ from app.hub import mailer
 from app.hub.domain import keys
 from app.hub.domain.orders import create_order, order_change_data
 from app.hub.protocol.transactions import apply_batch
-from app.hub.storage import open_db
 
 from .hub_fixtures import *  # noqa: F403
-from .hub_fixtures import LYON, PARIS, HubClient, hub_db, run_hub, store_secrets, validate
+from .hub_fixtures import (
+    LYON,
+    PARIS,
+    HubClient,
+    hub_db,
+    open_hub_db,
+    run_hub,
+    store_secrets,
+    validate,
+)
 
 # About dates and time: run again under faketime by `make test-shifted`.
 pytestmark = pytest.mark.clock
@@ -36,7 +44,7 @@ QR = zxingcpp.BarcodeFormat.QRCode
 
 
 def _place(data: Path, store_id: str = LYON, qtys=(2, 1)) -> dict:
-    db = open_db(data)
+    db = open_hub_db(data)
     try:
         skus = [
             r[0]
@@ -222,7 +230,7 @@ def test_shop_page_needs_the_access_key_and_shows_the_ready_message(hub_server, 
 
 
 def test_seed_orders_gives_every_store_the_demo_mix(hub_data, tmp_path):
-    db = open_db(hub_data)
+    db = open_hub_db(hub_data)
     result = seed_orders(db, hub_data, qr_dir=tmp_path / "qr")
     per_store = sum(DEMO_ORDER_MIX.values())
     assert result["orders"] == 3 * per_store
@@ -255,7 +263,7 @@ def test_seed_orders_gives_every_store_the_demo_mix(hub_data, tmp_path):
 
 
 def test_bulk_orders_are_open_and_on_their_stores_feed(hub_data):
-    db = open_db(hub_data)
+    db = open_hub_db(hub_data)
     result = bulk_orders(db, hub_data, PARIS, 400, seed=1)
     assert result["last_seq"] - result["first_seq"] == 399
     assert (
@@ -269,7 +277,7 @@ def test_bulk_orders_are_open_and_on_their_stores_feed(hub_data):
 
 
 def test_cli_orders_create_and_bulk(hub_data):
-    db = open_db(hub_data)
+    db = open_hub_db(hub_data)
     sku = db.execute(
         "SELECT sku FROM stock_levels WHERE store_id = ? AND qty >= 2 LIMIT 1", [LYON]
     ).fetchone()[0]
@@ -359,7 +367,7 @@ def smtp_sink():
 
 def test_mailer_sends_pending_notifications_with_the_qr(hub_data, smtp_sink):
     made = _place(hub_data)
-    db = open_db(hub_data)
+    db = open_hub_db(hub_data)
     apply_batch(db, LYON, [_ready_tx(made["order"]["id"])])
     settings = mailer.smtp_settings(
         {
@@ -382,7 +390,7 @@ def test_mailer_sends_pending_notifications_with_the_qr(hub_data, smtp_sink):
 
 def test_mailer_records_an_unreachable_server_and_retries_later(hub_data):
     _place(hub_data)
-    db = open_db(hub_data)
+    db = open_hub_db(hub_data)
     with socketserver.TCPServer(("127.0.0.1", 0), _SMTPSink) as closed:
         port = closed.server_address[1]  # bound then closed: nobody listens there
     settings = mailer.smtp_settings(

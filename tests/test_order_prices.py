@@ -20,13 +20,12 @@ from app.hub.domain import orders as hub_orders
 from app.hub.domain.cart_prices import catalog_rows, price_items
 from app.hub.domain.orders import OrderError, create_order
 from app.hub.migrations import hub_migrations
-from app.hub.storage import open_db
 from app.store.domain import order_requests
 from app.web.i18n import format_price
 
 from .conftest import screenshot
 from .hub_fixtures import *  # noqa: F403
-from .hub_fixtures import LYON, PARIS, HubClient, hub_db, store_secrets, validate
+from .hub_fixtures import LYON, PARIS, HubClient, hub_db, open_hub_db, store_secrets, validate
 from .test_webshop import Shopper
 
 # About dates and time: run again under faketime by `make test-shifted`.
@@ -330,7 +329,7 @@ def test_the_kiosk_stamps_its_order_request_with_when_it_showed_the_prices(store
 
 @pytest.fixture
 def db(hub_data: Path):
-    conn = open_db(hub_data)
+    conn = open_hub_db(hub_data)
     yield conn
     conn.close()
 

@@ -20,13 +20,12 @@ import requests
 
 from app.core import db as dbmod
 from app.hub.domain import hq_users
-from app.hub.storage import open_db
 from app.store.domain import staff
 
 from .conftest import Server, staff_login
 from .hq_helpers import csrf_token, logged_in, login, make_user
 from .hub_fixtures import *  # noqa: F403
-from .hub_fixtures import HubServer
+from .hub_fixtures import HubServer, open_hub_db
 
 pytestmark = pytest.mark.clock  # lockouts, session ages
 
@@ -189,7 +188,7 @@ def _hq_logout(hub: HubServer, client: requests.Session, user: dict) -> None:
 
 
 def _hq_password_change(hub: HubServer, client: requests.Session, user: dict) -> None:
-    db = open_db(hub.data)
+    db = open_hub_db(hub.data)
     try:
         assert hq_users.set_password(db, user["id"], "another-long-password")
     finally:
@@ -197,7 +196,7 @@ def _hq_password_change(hub: HubServer, client: requests.Session, user: dict) ->
 
 
 def _hq_role_change(hub: HubServer, client: requests.Session, user: dict) -> None:
-    db = open_db(hub.data)
+    db = open_hub_db(hub.data)
     try:
         assert hq_users.set_role(db, user["id"], "marketing")
     finally:
@@ -211,7 +210,7 @@ def _hq_lockout(hub: HubServer, client: requests.Session, user: dict) -> None:
 
 
 def _hq_disabled(hub: HubServer, client: requests.Session, user: dict) -> None:
-    db = open_db(hub.data)
+    db = open_hub_db(hub.data)
     try:
         assert hq_users.set_disabled(db, user["id"], True)
         assert hq_users.set_disabled(db, user["id"], False)  # enabled again: still ended
@@ -247,7 +246,7 @@ def test_head_office_password_change_takes_the_new_password(hub: HubServer) -> N
 
 def test_head_office_bad_role_or_password_is_refused_and_ends_nothing(hub: HubServer) -> None:
     _client, copy, user = _hq(hub)
-    db = open_db(hub.data)
+    db = open_hub_db(hub.data)
     try:
         with pytest.raises(hq_users.HqError):
             hq_users.set_role(db, user["id"], "owner")

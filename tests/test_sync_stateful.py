@@ -26,7 +26,6 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from app.core import db as dbmod
 from app.demo import hub_seed as hubseed
-from app.hub.storage import open_db
 from app.store.domain import outbox
 from app.store.domain.stock import adjust, levels
 from app.store.migrations import migrate
@@ -34,6 +33,7 @@ from app.store.sync.client import HubError
 from app.store.sync.pull import pull_once
 from app.store.sync.push import push_once
 
+from .hub_fixtures import open_hub_db
 from .sync_fixtures import LYON, hub_levels, inprocess_client
 
 DEAD_OWNER = f"{socket.gethostname()}:{2**22 + 11}"  # above pid_max: never alive
@@ -45,7 +45,7 @@ def _templates() -> tuple[Path, Path]:
     base = Path(tempfile.mkdtemp(prefix="sync-stateful-"))
     atexit.register(shutil.rmtree, base, True)
     hub = base / "hub"
-    db = open_db(hub)
+    db = open_hub_db(hub)
     hubseed.seed_hub(db, products=20)
     db.close()
     store = base / "store"
