@@ -12,24 +12,25 @@ Settings (environment): ``KIOSK_HUB_SMTP_HOST`` (mailing is off without it),
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
 import os
 import smtplib
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
-from sqlite_utils import Database
-
-from app.core import db as dbmod
 from app.core.clock import now_iso
 from app.core.qr import render_qr
+from app.hub import database as hdb
+from app.hub.database import Db
 
 MAX_ATTEMPTS = 5
 BATCH = 50
+MAILER_LOCK = "hub-mailer"
 log = logging.getLogger(__name__)
 
 
@@ -65,17 +66,41 @@ def build_message(row: Mapping[str, Any], sender: str) -> EmailMessage:
     return msg
 
 
-def pending(db: Database, limit: int = BATCH) -> list[dict[str, Any]]:
+def pending(db: Db, limit: int = BATCH) -> list[dict[str, Any]]:
     """Notifications not sent yet that still have attempts left, oldest first."""
-    return db.execute_returning_dicts(
+    return hdb.rows(
+        db,
         "SELECT id, customer_email, subject, body, qr_token FROM notifications "
         "WHERE sent_at IS NULL AND attempts < ? ORDER BY id LIMIT ?",
         [MAX_ATTEMPTS, limit],
     )
 
 
-def send_pending(db: Database, settings: Mapping[str, Any], limit: int = BATCH) -> int:
-    """Send what is pending over one SMTP connection; return how many were sent."""
+@contextlib.contextmanager
+def _sole_mailer(db: Db) -> Iterator[bool]:
+    """Whether this connection may mail now: on PostgreSQL one mailer at a time across
+    every hub process (a session advisory lock, tried, never waited for: several workers
+    each run a mailer thread and must not send one notification twice). SQLite: yes."""
+    if not hdb.is_pg(db):
+        yield True
+        return
+    key = [hdb.LOCK_NAMESPACE, hdb.lock_key(MAILER_LOCK)]
+    got = bool(hdb.scalar(db, "SELECT pg_try_advisory_lock(?, ?)", key))
+    try:
+        yield got
+    finally:
+        if got:
+            hdb.execute(db, "SELECT pg_advisory_unlock(?, ?)", key)
+
+
+def send_pending(db: Db, settings: Mapping[str, Any], limit: int = BATCH) -> int:
+    """Send what is pending over one SMTP connection; return how many were sent (0 when
+    another hub process is mailing right now: it sends them)."""
+    with _sole_mailer(db) as mine:
+        return _send_pending(db, settings, limit) if mine else 0
+
+
+def _send_pending(db: Db, settings: Mapping[str, Any], limit: int) -> int:
     rows = pending(db, limit)
     if not rows:
         return 0
@@ -103,31 +128,39 @@ def send_pending(db: Database, settings: Mapping[str, Any], limit: int = BATCH) 
     return sent
 
 
-def _mark(db: Database, notification_id: int, sent: bool = False, error: str | None = None) -> None:
-    with dbmod.write(db):
+def _mark(db: Db, notification_id: int, sent: bool = False, error: str | None = None) -> None:
+    with hdb.write(db, lock=None):  # one row, one statement: atomic by itself
         if sent:
-            db.execute(
+            hdb.execute(
+                db,
                 "UPDATE notifications SET sent_at = ?, error = NULL, attempts = attempts + 1 "
                 "WHERE id = ?",
                 [now_iso(), notification_id],
             )
         else:
-            db.execute(
+            hdb.execute(
+                db,
                 "UPDATE notifications SET error = ?, attempts = attempts + 1 WHERE id = ?",
                 [error, notification_id],
             )
 
 
 def start_mailer(
-    data_dir: str | Path, settings: Mapping[str, Any], interval_s: float = 2.0
+    data_dir: str | Path,
+    settings: Mapping[str, Any],
+    interval_s: float = 2.0,
+    database: str | None = None,
 ) -> threading.Event:
-    """Send pending notifications every ``interval_s`` in a daemon thread; set the event to stop."""
-    from app.hub.storage import open_db
+    """Send pending notifications every ``interval_s`` in a daemon thread; set the event to stop.
+
+    ``database``: the hub's ``postgresql://`` URL (or SQLite path) when it is not
+    ``data_dir``'s ``hub.db``; the thread keeps its own connection."""
+    from app.hub.storage import open_database, open_db
 
     stop = threading.Event()
 
     def run() -> None:
-        db = open_db(data_dir)
+        db = open_database(database) if database else open_db(data_dir)
         try:
             while not stop.is_set():
                 try:

@@ -12,11 +12,10 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlite_utils import Database
-
-from app.core import db as dbmod
 from app.core import pricing
 from app.core.pricing import Item, PricedCart, Rule, price_cart
+from app.hub import database as hdb
+from app.hub.database import Db
 from app.hub.domain.promotions import active_rules
 
 _CATALOG = (
@@ -28,7 +27,7 @@ _CATALOG = (
 )
 
 
-def catalog_rows(db: Database, skus: Iterable[str]) -> dict[str, dict[str, Any]]:
+def catalog_rows(db: Db, skus: Iterable[str]) -> dict[str, dict[str, Any]]:
     """sku -> product details and base unit price, for the skus that exist."""
     wanted = sorted({s for s in skus if isinstance(s, str)})
     out: dict[str, dict[str, Any]] = {}
@@ -36,20 +35,20 @@ def catalog_rows(db: Database, skus: Iterable[str]) -> dict[str, dict[str, Any]]
     for start in range(0, len(wanted), 500):
         chunk = wanted[start : start + 500]
         marks = ",".join("?" * len(chunk))
-        for row in db.execute_returning_dicts(f"{_CATALOG}({marks})", chunk):
+        for row in hdb.rows(db, f"{_CATALOG}({marks})", chunk):
             out[row["sku"]] = row
     return out
 
 
 def promotion_rules(
-    db: Database, store_id: str | None = None, now: datetime | None = None
+    db: Db, store_id: str | None = None, now: datetime | None = None
 ) -> Sequence[Rule]:
     """The published promotion rules in force (the single place pricing loads them)."""
     return active_rules(db, store_id, now)
 
 
 def price_items(
-    db: Database,
+    db: Db,
     items: Sequence[Item],
     store_id: str | None = None,
     now: datetime | None = None,
@@ -61,14 +60,14 @@ def price_items(
     return price_cart(items, rules=promotion_rules(db, store_id, now), store_id=store_id, now=now)
 
 
-def unit_price(db: Database, product: dict[str, Any], variant: dict[str, Any] | None = None) -> int:
+def unit_price(db: Db, product: dict[str, Any], variant: dict[str, Any] | None = None) -> int:
     """What one unit costs today on the web, promotions included (a one-unit cart):
     the product's card (no variant) or one of its variants (:func:`app.core.pricing.item_for`)."""
     return price_items(db, [pricing.item_for(product, variant)]).total_cents
 
 
 def priced_lines(
-    db: Database, lines: Sequence[tuple[str, int]] | Sequence[dict[str, Any]]
+    db: Db, lines: Sequence[tuple[str, int]] | Sequence[dict[str, Any]]
 ) -> dict[str, Any]:
     """Lines with their product details and today's prices; unknown skus are left out.
 
@@ -80,7 +79,7 @@ def priced_lines(
         (ln["sku"], ln["qty"], ln.get("price_cents")) if isinstance(ln, dict) else (*ln, None)
         for ln in lines
     ]
-    with dbmod.read(db):  # the details and the items from one snapshot of the catalog
+    with hdb.read(db):  # the details and the items from one snapshot of the catalog
         rows = catalog_rows(db, [sku for sku, _qty, _p in pairs])
         known = [(sku, qty, added) for sku, qty, added in pairs if sku in rows]
         priced = price_items(db, pricing.cart_items(db, [(sku, q) for sku, q, _ in known]))

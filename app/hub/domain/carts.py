@@ -22,14 +22,14 @@ from datetime import datetime
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlite_utils import Database
 
 from app.core import cart_codec as cartcodec
-from app.core import db as dbmod
 from app.core import pricing
 from app.core.cart_codec import CartLine
 from app.core.clock import iso, utcnow
 from app.core.protocol import CHANGE_REVOCATION
+from app.hub import database as hdb
+from app.hub.database import Db
 from app.hub.domain import keys
 from app.hub.domain.cart_prices import catalog_rows, price_items
 from app.hub.domain.changes import append_change
@@ -55,40 +55,40 @@ class CartError(ValueError):
 # --------------------------------------------------------------------------- carts
 
 
-def access_key(db: Database, cart_id: str) -> str:
+def access_key(db: Db, cart_id: str) -> str:
     """The secret that opens a cart's page by link: an HMAC of its id (the QR shows the id)."""
-    secret = db.execute("SELECT value FROM hub_meta WHERE key = 'shop_secret'").fetchone()[0]
+    secret = hdb.execute(db, "SELECT value FROM hub_meta WHERE key = 'shop_secret'").fetchone()[0]
     mac = hmac.new(bytes.fromhex(secret), f"cart:{cart_id}".encode(), hashlib.sha256).digest()
     return base64.urlsafe_b64encode(mac[:16]).rstrip(b"=").decode("ascii")
 
 
-def check_access_key(db: Database, cart_id: str, key: str) -> bool:
+def check_access_key(db: Db, cart_id: str, key: str) -> bool:
     """Whether ``key`` opens ``cart_id`` (constant-time compare)."""
     return hmac.compare_digest(access_key(db, cart_id).encode(), (key or "").encode()[:64])
 
 
-def cart_path(db: Database, cart_id: str) -> str:
+def cart_path(db: Db, cart_id: str) -> str:
     """The web shop page that opens this cart in a browser (path and access key)."""
     return f"/shop/panier/{cart_id}?k={access_key(db, cart_id)}"
 
 
-def get_cart(db: Database, cart_id: Any) -> dict[str, Any] | None:
+def get_cart(db: Db, cart_id: Any) -> dict[str, Any] | None:
     """One cart row as a dict, or None (also for anything not shaped like a cart id)."""
     if not cartcodec.is_cart_id(cart_id):
         return None
-    rows = db.execute_returning_dicts("SELECT * FROM carts WHERE id = ?", [cart_id])
-    return rows[0] if rows else None
+    return hdb.one(db, "SELECT * FROM carts WHERE id = ?", [cart_id])
 
 
-def cart_lines(db: Database, cart_id: str) -> list[dict[str, Any]]:
+def cart_lines(db: Db, cart_id: str) -> list[dict[str, Any]]:
     """A cart's lines ``{sku, qty, price_cents}`` in the order they were added."""
-    return db.execute_returning_dicts(
+    return hdb.rows(
+        db,
         "SELECT sku, qty, price_cents FROM cart_lines WHERE cart_id = ? ORDER BY position",
         [cart_id],
     )
 
 
-def _open_cart(db: Database, cart_id: str) -> dict[str, Any]:
+def _open_cart(db: Db, cart_id: str) -> dict[str, Any]:
     cart = get_cart(db, cart_id)
     if cart is None:
         raise CartError("unknown_cart", "no such cart")
@@ -97,12 +97,12 @@ def _open_cart(db: Database, cart_id: str) -> dict[str, Any]:
     return cart
 
 
-def _touch(db: Database, cart_id: str, at: str) -> None:
-    db.execute("UPDATE carts SET updated_at = ? WHERE id = ?", [at, cart_id])
+def _touch(db: Db, cart_id: str, at: str) -> None:
+    hdb.execute(db, "UPDATE carts SET updated_at = ? WHERE id = ?", [at, cart_id])
 
 
 def create_cart(
-    db: Database,
+    db: Db,
     source: str = "web",
     lines: Sequence[CartLine] = (),
     now: datetime | None = None,
@@ -115,17 +115,19 @@ def create_cart(
     except cartcodec.CartError as exc:
         raise CartError("bad_lines", str(exc)) from exc
     at = iso(now or utcnow())
-    with dbmod.write(db):
+    with hdb.write(db):
         while True:
             cart_id = cartcodec.new_cart_id()
-            if db.execute("SELECT 1 FROM carts WHERE id = ?", [cart_id]).fetchone() is None:
+            if hdb.execute(db, "SELECT 1 FROM carts WHERE id = ?", [cart_id]).fetchone() is None:
                 break
-        db.execute(
+        hdb.execute(
+            db,
             "INSERT INTO carts (id, status, source, created_at, updated_at) "
             "VALUES (?, 'open', ?, ?, ?)",
             [cart_id, source, at, at],
         )
-        db.conn.executemany(
+        hdb.executemany(
+            db,
             "INSERT INTO cart_lines (cart_id, sku, qty, price_cents, position) "
             "VALUES (?, ?, ?, ?, ?)",
             [(cart_id, ln.sku, ln.qty, ln.price_cents, i) for i, ln in enumerate(lines, 1)],
@@ -134,7 +136,7 @@ def create_cart(
 
 
 def add_item(
-    db: Database, cart_id: str, sku: str, qty: int = 1, now: datetime | None = None
+    db: Db, cart_id: str, sku: str, qty: int = 1, now: datetime | None = None
 ) -> dict[str, Any]:
     """Put ``qty`` of ``sku`` in the cart (added to a line already there); return the line.
 
@@ -143,55 +145,61 @@ def add_item(
     if type(qty) is not int or not 1 <= qty <= MAX_QTY:
         raise CartError("bad_qty", f"quantities are 1 to {MAX_QTY}")
     at = iso(now or utcnow())
-    with dbmod.write(db):
+    with hdb.write(db):
         _open_cart(db, cart_id)
         row = catalog_rows(db, [sku]).get(sku)
         if row is None:
             raise CartError("unknown_sku", f"no variant {sku}")
-        existing = db.execute(
-            "SELECT qty FROM cart_lines WHERE cart_id = ? AND sku = ?", [cart_id, sku]
+        existing = hdb.execute(
+            db, "SELECT qty FROM cart_lines WHERE cart_id = ? AND sku = ?", [cart_id, sku]
         ).fetchone()
         if existing is not None:
             if existing[0] + qty > MAX_QTY:
                 raise CartError("bad_qty", f"at most {MAX_QTY} of one item")
-            db.execute(
+            hdb.execute(
+                db,
                 "UPDATE cart_lines SET qty = qty + ?, price_cents = ? "
                 "WHERE cart_id = ? AND sku = ?",
                 [qty, row["unit_cents"], cart_id, sku],
             )
         else:
-            n, last = db.execute(
+            n, last = hdb.execute(
+                db,
                 "SELECT count(*), coalesce(max(position), 0) FROM cart_lines WHERE cart_id = ?",
                 [cart_id],
             ).fetchone()
             if n >= MAX_LINES:
                 raise CartError("too_many_lines", f"a cart holds at most {MAX_LINES} items")
-            db.execute(
+            hdb.execute(
+                db,
                 "INSERT INTO cart_lines (cart_id, sku, qty, price_cents, position) "
                 "VALUES (?, ?, ?, ?, ?)",
                 [cart_id, sku, qty, row["unit_cents"], last + 1],
             )
         _touch(db, cart_id, at)
-        line = db.execute_returning_dicts(
+        line = hdb.rows(
+            db,
             "SELECT sku, qty, price_cents FROM cart_lines WHERE cart_id = ? AND sku = ?",
             [cart_id, sku],
         )[0]
     return line
 
 
-def set_qty(db: Database, cart_id: str, sku: str, qty: int, now: datetime | None = None) -> None:
+def set_qty(db: Db, cart_id: str, sku: str, qty: int, now: datetime | None = None) -> None:
     """Set a line's quantity; 0 removes the line. A sku not in the cart is unknown_sku."""
     if type(qty) is not int or not 0 <= qty <= MAX_QTY:
         raise CartError("bad_qty", f"quantities are 0 to {MAX_QTY}")
-    with dbmod.write(db):
+    with hdb.write(db):
         _open_cart(db, cart_id)
         if qty == 0:
-            changed = db.execute(
-                "DELETE FROM cart_lines WHERE cart_id = ? AND sku = ?", [cart_id, sku]
+            changed = hdb.execute(
+                db, "DELETE FROM cart_lines WHERE cart_id = ? AND sku = ?", [cart_id, sku]
             ).rowcount
         else:
-            changed = db.execute(
-                "UPDATE cart_lines SET qty = ? WHERE cart_id = ? AND sku = ?", [qty, cart_id, sku]
+            changed = hdb.execute(
+                db,
+                "UPDATE cart_lines SET qty = ? WHERE cart_id = ? AND sku = ?",
+                [qty, cart_id, sku],
             ).rowcount
         if not changed:
             raise CartError("unknown_sku", f"{sku} is not in this cart")
@@ -204,7 +212,7 @@ def revocation_data(cart_id: str, at: str) -> dict[str, Any]:
 
 
 def close_cart(
-    db: Database,
+    db: Db,
     cart_id: str,
     status: str = "revoked",
     order_id: str | None = None,
@@ -214,9 +222,10 @@ def close_cart(
     if status not in ("ordered", "revoked"):
         raise ValueError("status is ordered or revoked")
     at = iso(now or utcnow())
-    with dbmod.write(db):
+    with hdb.write(db):
         _open_cart(db, cart_id)
-        db.execute(
+        hdb.execute(
+            db,
             "UPDATE carts SET status = ?, order_id = ?, updated_at = ? WHERE id = ?",
             [status, order_id, at, cart_id],
         )
@@ -227,7 +236,7 @@ def close_cart(
 
 
 def cart_token(
-    db: Database, private_key: Ed25519PrivateKey, cart_id: str, now: float | None = None
+    db: Db, private_key: Ed25519PrivateKey, cart_id: str, now: float | None = None
 ) -> str:
     """A fresh signed QR token for an open cart: inline lines when they fit, else the id."""
     _open_cart(db, cart_id)
@@ -237,7 +246,7 @@ def cart_token(
     )
 
 
-def lookup_data(db: Database, cart: dict[str, Any]) -> dict[str, Any]:
+def lookup_data(db: Db, cart: dict[str, Any]) -> dict[str, Any]:
     """What ``GET /api/v1/carts/{id}`` says about an open cart."""
     return {
         "id": cart["id"],
@@ -248,7 +257,7 @@ def lookup_data(db: Database, cart: dict[str, Any]) -> dict[str, Any]:
 
 
 def import_lines(
-    db: Database,
+    db: Db,
     lines: Sequence[CartLine],
     source: str = "kiosk",
     now: datetime | None = None,
@@ -278,21 +287,20 @@ def import_lines(
 # --------------------------------------------------------------------------- checkout
 
 
-def stores(db: Database) -> list[dict[str, Any]]:
+def stores(db: Db) -> list[dict[str, Any]]:
     """Every store a customer can collect in, by city then name."""
-    return db.execute_returning_dicts(
-        "SELECT id, name, city, address FROM stores ORDER BY city, name"
-    )
+    return hdb.rows(db, "SELECT id, name, city, address FROM stores ORDER BY city, name")
 
 
-def store_levels(db: Database, store_id: str, skus: Iterable[str]) -> dict[str, int]:
+def store_levels(db: Db, store_id: str, skus: Iterable[str]) -> dict[str, int]:
     """sku -> the hub's level of ``store_id``'s stock (0 when it has none)."""
     wanted = sorted(set(skus))
     levels = dict.fromkeys(wanted, 0)
     for start in range(0, len(wanted), 500):
         chunk = wanted[start : start + 500]
         marks = ",".join("?" * len(chunk))
-        for sku, qty in db.execute(
+        for sku, qty in hdb.execute(
+            db,
             f"SELECT sku, qty FROM stock_levels WHERE store_id = ? AND sku IN ({marks})",  # noqa: S608
             [store_id, *chunk],
         ).fetchall():
@@ -300,14 +308,15 @@ def store_levels(db: Database, store_id: str, skus: Iterable[str]) -> dict[str, 
     return levels
 
 
-def availability(db: Database, lines: Sequence[dict[str, Any]]) -> dict[str, int]:
+def availability(db: Db, lines: Sequence[dict[str, Any]]) -> dict[str, int]:
     """store id -> how many of the cart's lines that store can serve in full."""
     need = {ln["sku"]: ln["qty"] for ln in lines}
     if not need:
         return {}
     marks = ",".join("?" * len(need))
     out = {s["id"]: 0 for s in stores(db)}
-    for store_id, sku, qty in db.execute(
+    for store_id, sku, qty in hdb.execute(
+        db,
         f"SELECT store_id, sku, qty FROM stock_levels WHERE sku IN ({marks})",  # noqa: S608
         list(need),
     ).fetchall():
@@ -317,7 +326,7 @@ def availability(db: Database, lines: Sequence[dict[str, Any]]) -> dict[str, int
 
 
 def checkout(
-    db: Database,
+    db: Db,
     cart_id: str,
     store_id: str,
     customer_name: str,
@@ -344,7 +353,7 @@ def checkout(
     # form, or two phones sharing the cart, get one order; the second finds it closed.
     # The pickup-code hash then runs under the write lock (~60 ms), as it does for
     # order.request transactions: fine for a human clicking "place the order".
-    with dbmod.write(db):
+    with hdb.write(db):
         _open_cart(db, cart_id)
         lines = cart_lines(db, cart_id)
         if not lines:

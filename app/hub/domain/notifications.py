@@ -11,9 +11,9 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlite_utils import Database
-
 from app.core.clock import iso, parse_iso, utcnow
+from app.hub import database as hdb
+from app.hub.database import Db
 from app.hub.domain.order_rows import order_lines
 
 KINDS = ("placed", "ready", "reminder", "expired", "returned")
@@ -112,36 +112,31 @@ def compose(order: dict[str, Any], kind: str, lines: list[dict[str, Any]], **ctx
 
 
 def record(
-    db: Database,
+    db: Db,
     order: dict[str, Any],
     kind: str,
     now: datetime | None = None,
     **ctx: Any,
 ) -> int:
     """Record a notification for the order's customer (inside the caller's transaction)."""
-    row = db.execute("SELECT name FROM stores WHERE id = ?", [order["store_id"]]).fetchone()
-    message = compose(
-        order, kind, order_lines(db, order["id"]), store_name=row[0] if row else "", **ctx
-    )
-    cursor = db.execute(
-        "INSERT INTO notifications (order_id, customer_email, kind, subject, body, qr_token, "
-        "created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-        [
-            order["id"],
-            order["customer_email"],
-            kind,
-            message["subject"],
-            message["body"],
-            message["qr_token"],
-            iso(now or utcnow()),
-        ],
-    )
-    return int(cursor.lastrowid)
+    store_name = hdb.scalar(db, "SELECT name FROM stores WHERE id = ?", [order["store_id"]])
+    message = compose(order, kind, order_lines(db, order["id"]), store_name=store_name or "", **ctx)
+    row = {
+        "order_id": order["id"],
+        "customer_email": order["customer_email"],
+        "kind": kind,
+        "subject": message["subject"],
+        "body": message["body"],
+        "qr_token": message["qr_token"],
+        "created_at": iso(now or utcnow()),
+    }
+    return int(hdb.insert(db, "notifications", row, returning="id"))
 
 
-def for_order(db: Database, order_id: str) -> list[dict[str, Any]]:
+def for_order(db: Db, order_id: str) -> list[dict[str, Any]]:
     """An order's notifications, oldest first."""
-    return db.execute_returning_dicts(
+    return hdb.rows(
+        db,
         "SELECT id, kind, subject, body, qr_token, created_at, sent_at, error "
         "FROM notifications WHERE order_id = ? ORDER BY id",
         [order_id],

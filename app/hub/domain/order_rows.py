@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlite_utils import Database
+from app.hub import database as hdb
+from app.hub.database import Db
 
 _LINE_DATA = (
     "SELECT l.line, l.sku, v.ean, p.name_fr, p.name_en, v.size, v.colour_fr, v.colour_en, "
@@ -19,18 +20,16 @@ _LINE_DATA = (
 )
 
 
-def get_order(db: Database, order_id: str) -> dict[str, Any] | None:
+def get_order(db: Db, order_id: str) -> dict[str, Any] | None:
     """One order row as a dict, or None."""
-    rows = db.execute_returning_dicts("SELECT * FROM orders WHERE id = ?", [order_id])
-    return rows[0] if rows else None
+    return hdb.one(db, "SELECT * FROM orders WHERE id = ?", [order_id])
 
 
-def get_order_by_number(db: Database, number: str) -> dict[str, Any] | None:
+def get_order_by_number(db: Db, number: str) -> dict[str, Any] | None:
     """One order row by its number, or None."""
-    rows = db.execute_returning_dicts("SELECT * FROM orders WHERE number = ?", [number])
-    return rows[0] if rows else None
+    return hdb.one(db, "SELECT * FROM orders WHERE number = ?", [number])
 
 
-def order_lines(db: Database, order_id: str) -> list[dict[str, Any]]:
+def order_lines(db: Db, order_id: str) -> list[dict[str, Any]]:
     """An order's lines with their product details, in line order."""
-    return db.execute_returning_dicts(_LINE_DATA, [order_id])
+    return hdb.rows(db, _LINE_DATA, [order_id])

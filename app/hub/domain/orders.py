@@ -9,6 +9,7 @@ From then on the store moves it through ``order.*`` transactions
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import secrets
@@ -16,16 +17,16 @@ from datetime import datetime
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlite_utils import Database
 
-from app.core import db as dbmod
 from app.core import tokens
 from app.core.clock import iso, utcnow
 from app.core.pricing import PricedCart
 from app.core.protocol import CHANGE_ORDER, CHANGE_STOCK, MAX_CUSTOMER_NAME, MAX_EMAIL
 from app.core.secrets import hash_secret
 from app.core.text import initials
-from app.hub.domain import keys, notifications
+from app.hub import database as hdb
+from app.hub.database import Db
+from app.hub.domain import catalog, keys, notifications
 from app.hub.domain.changes import append_change
 from app.hub.domain.order_rows import get_order, order_lines
 from app.hub.domain.registry import ID_ALPHABET
@@ -76,24 +77,24 @@ def demo_code_hash(code: str) -> str:
     return f"scrypt${2**8}$8$1${b64(salt).decode()}${b64(digest).decode()}"
 
 
-def access_key(db: Database, order_id: str) -> str:
+def access_key(db: Db, order_id: str) -> str:
     """The secret that opens the order's shop page: an HMAC of its id, never the id alone."""
-    secret = db.execute("SELECT value FROM hub_meta WHERE key = 'shop_secret'").fetchone()[0]
+    secret = hdb.execute(db, "SELECT value FROM hub_meta WHERE key = 'shop_secret'").fetchone()[0]
     mac = hmac.new(bytes.fromhex(secret), f"shop:{order_id}".encode(), hashlib.sha256).digest()
     return base64.urlsafe_b64encode(mac[:16]).rstrip(b"=").decode("ascii")
 
 
-def check_access_key(db: Database, order_id: str, key: str) -> bool:
+def check_access_key(db: Db, order_id: str, key: str) -> bool:
     """Whether ``key`` opens ``order_id``'s page (constant-time compare)."""
     return hmac.compare_digest(access_key(db, order_id).encode(), (key or "").encode()[:64])
 
 
-def shop_path(db: Database, order: dict[str, Any]) -> str:
+def shop_path(db: Db, order: dict[str, Any]) -> str:
     """The shopper's page for an order, with its access key."""
     return f"/orders/{order['number']}?k={access_key(db, order['id'])}"
 
 
-def order_change_data(db: Database, order_id: str, tx_id: str | None = None) -> dict[str, Any]:
+def order_change_data(db: Db, order_id: str, tx_id: str | None = None) -> dict[str, Any]:
     """The ``data`` of the order's ``order`` change (docs/protocol.md); ``tx`` when given."""
     order = get_order(db, order_id)
     if order is None:
@@ -121,10 +122,11 @@ def order_change_data(db: Database, order_id: str, tx_id: str | None = None) -> 
     return data
 
 
-def publish(db: Database, order_id: str, tx_id: str | None = None, bump: bool = True) -> int:
+def publish(db: Db, order_id: str, tx_id: str | None = None, bump: bool = True) -> int:
     """Bump the order's revision and append its ``order`` change for its store only."""
     if bump:
-        db.execute(
+        hdb.execute(
+            db,
             "UPDATE orders SET revision = revision + 1, updated_at = ? WHERE id = ?",
             [iso(utcnow()), order_id],
         )
@@ -132,37 +134,70 @@ def publish(db: Database, order_id: str, tx_id: str | None = None, bump: bool = 
     return append_change(db, CHANGE_ORDER, order_id, data, store_id=data["store_id"])
 
 
-_ORDER_DATA = (
-    "json_object('id', o.id, 'number', o.number, 'store_id', o.store_id, 'status', o.status, "
-    "'customer_name', o.customer_name, 'customer_email', o.customer_email, "
-    "'customer_initials', ?, 'placed_at', o.placed_at, 'promised_at', o.promised_at, "
-    "'ready_at', o.ready_at, "
-    "'expiry_days', o.expiry_days, 'pickup_code_hash', o.pickup_code_hash, 'lines', "
-    "(SELECT json_group_array(json_object('line', l.line, 'sku', l.sku, 'ean', v.ean, "
-    "'name_fr', p.name_fr, 'name_en', p.name_en, 'size', v.size, 'colour_fr', v.colour_fr, "
-    "'colour_en', v.colour_en, 'category_slug', c.slug, 'qty', l.qty, "
-    "'price_cents', l.price_cents, 'discount_cents', l.discount_cents, "
-    "'qty_ready', l.qty_ready, 'qty_collected', l.qty_collected, "
-    "'qty_returned', l.qty_returned)) FROM (SELECT * FROM order_lines "
-    "WHERE order_id = o.id ORDER BY line) l JOIN variants v ON v.sku = l.sku "
-    "JOIN products p ON p.pk = v.product_pk JOIN categories c ON c.id = p.category_id), "
-    "'revision', o.revision)"
+_ORDER_KEYS_BEFORE_LINES = (
+    ("id", "o.id"),
+    ("number", "o.number"),
+    ("store_id", "o.store_id"),
+    ("status", "o.status"),
+    ("customer_name", "o.customer_name"),
+    ("customer_email", "o.customer_email"),
+    ("customer_initials", "CAST(? AS text)"),
+    ("placed_at", "o.placed_at"),
+    ("promised_at", "o.promised_at"),
+    ("ready_at", "o.ready_at"),
+    ("expiry_days", "o.expiry_days"),
+    ("pickup_code_hash", "o.pickup_code_hash"),
+)
+_LINE_KEYS = (
+    ("line", "l.line"),
+    ("sku", "l.sku"),
+    ("ean", "v.ean"),
+    ("name_fr", "p.name_fr"),
+    ("name_en", "p.name_en"),
+    ("size", "v.size"),
+    ("colour_fr", "v.colour_fr"),
+    ("colour_en", "v.colour_en"),
+    ("category_slug", "c.slug"),
+    ("qty", "l.qty"),
+    ("price_cents", "l.price_cents"),
+    ("discount_cents", "l.discount_cents"),
+    ("qty_ready", "l.qty_ready"),
+    ("qty_collected", "l.qty_collected"),
+    ("qty_returned", "l.qty_returned"),
 )
 
 
-def publish_many(db: Database, order_ids: list[str]) -> tuple[int, int]:
+@functools.cache
+def _order_data(dialect: str) -> str:
+    """SQL for :func:`order_change_data`'s dict (without ``tx``), keys in the same order;
+    one parameter: the customer's initials."""
+    lines = catalog.json_array_sql(
+        dialect,
+        catalog.json_object_sql(dialect, _LINE_KEYS),
+        "FROM order_lines l JOIN variants v ON v.sku = l.sku "
+        "JOIN products p ON p.pk = v.product_pk JOIN categories c ON c.id = p.category_id "
+        "WHERE l.order_id = o.id",
+        "l.line",
+    )
+    return catalog.json_object_sql(
+        dialect, [*_ORDER_KEYS_BEFORE_LINES, ("lines", lines), ("revision", "o.revision")]
+    )
+
+
+def publish_many(db: Db, order_ids: list[str]) -> tuple[int, int]:
     """Append the ``order`` change of many orders in SQL; return the first and last seq."""
     first = last = 0
     now = iso(utcnow())
-    for order_id in order_ids:
-        name = db.execute("SELECT customer_name FROM orders WHERE id = ?", [order_id]).fetchone()
-        cursor = db.execute(
-            "INSERT INTO changes (kind, key, store_id, data, created_at) "  # noqa: S608
-            f"SELECT ?, o.id, o.store_id, {_ORDER_DATA}, ? FROM orders o WHERE o.id = ?",
-            [CHANGE_ORDER, initials(name[0]), now, order_id],
-        )
-        last = int(cursor.lastrowid)
-        first = first or last
+    sql = (
+        "INSERT INTO changes (kind, key, store_id, data, created_at) "  # noqa: S608 (constants)
+        f"SELECT ?, o.id, o.store_id, {_order_data(hdb.dialect(db))}, ? FROM orders o "
+        "WHERE o.id = ? RETURNING seq"
+    )
+    with hdb.write(db):  # the seqs drawn under the hub-wide write lock (changes.py)
+        for order_id in order_ids:
+            name = hdb.scalar(db, "SELECT customer_name FROM orders WHERE id = ?", [order_id])
+            last = int(hdb.scalar(db, sql, [CHANGE_ORDER, initials(name), now, order_id]))
+            first = first or last
     return first, last
 
 
@@ -178,7 +213,7 @@ def _check_customer(name: str, email: str) -> tuple[str, str]:
 
 
 def _check_lines(
-    db: Database, lines: list[dict[str, Any]], priced: PricedCart | None = None
+    db: Db, lines: list[dict[str, Any]], priced: PricedCart | None = None
 ) -> list[tuple[str, int, int, int]]:
     """Validated ``(sku, qty, unit price, line discount)`` per line; the same sku twice
     is merged. Priced from ``priced`` (what the shopper was shown) when given, else at
@@ -199,11 +234,12 @@ def _check_lines(
     out = []
     for sku, qty in merged.items():
         if shown is not None:
-            if db.execute("SELECT 1 FROM variants WHERE sku = ?", [sku]).fetchone() is None:
+            if hdb.execute(db, "SELECT 1 FROM variants WHERE sku = ?", [sku]).fetchone() is None:
                 raise OrderError("unknown_sku", f"no variant {sku}")
             out.append((sku, qty, *shown[sku]))
             continue
-        row = db.execute(
+        row = hdb.execute(
+            db,
             "SELECT coalesce(v.price_cents, p.price_cents) FROM variants v "
             "JOIN products p ON p.pk = v.product_pk WHERE v.sku = ?",
             [sku],
@@ -229,11 +265,12 @@ def _shown_prices(merged: dict[str, int], priced: PricedCart) -> dict[str, tuple
     return shown
 
 
-def reserve_stock(db: Database, store_id: str, sku: str, qty: int, as_of: str) -> int:
+def reserve_stock(db: Db, store_id: str, sku: str, qty: int, as_of: str) -> int:
     """Move ``qty`` units out of the store's level (``reserved``) and log the level."""
-    level = db.execute(
+    level = hdb.execute(
+        db,
         "INSERT INTO stock_levels (store_id, sku, qty, as_of) VALUES (?, ?, ?, ?) "
-        "ON CONFLICT (store_id, sku) DO UPDATE SET qty = qty + excluded.qty, "
+        "ON CONFLICT (store_id, sku) DO UPDATE SET qty = stock_levels.qty + excluded.qty, "
         "as_of = excluded.as_of RETURNING qty",
         [store_id, sku, -qty, as_of],
     ).fetchall()[0][0]
@@ -243,7 +280,7 @@ def reserve_stock(db: Database, store_id: str, sku: str, qty: int, as_of: str) -
 
 
 def create_order(
-    db: Database,
+    db: Db,
     store_id: str,
     customer_name: str,
     customer_email: str,
@@ -283,18 +320,20 @@ def create_order(
     code = new_pickup_code()
     code_hash = code_hasher(code)  # slow (scrypt): outside the write lock
     kid = keys.kid_for(private_key)
-    with dbmod.write(db):
-        if db.execute("SELECT 1 FROM stores WHERE id = ?", [store_id]).fetchone() is None:
+    with hdb.write(db):
+        if hdb.execute(db, "SELECT 1 FROM stores WHERE id = ?", [store_id]).fetchone() is None:
             raise OrderError("unknown_store", f"no store {store_id}")
         checked = _check_lines(db, lines, priced)
         if check_stock:
             for sku, qty, _price, _discount in checked:
-                row = db.execute(
-                    "SELECT qty FROM stock_levels WHERE store_id = ? AND sku = ?", [store_id, sku]
+                row = hdb.execute(
+                    db,
+                    "SELECT qty FROM stock_levels WHERE store_id = ? AND sku = ?",
+                    [store_id, sku],
                 ).fetchone()
                 if (row[0] if row else 0) < qty:
                     raise OrderError("out_of_stock", f"not enough {sku} in {store_id}")
-        if db.execute("SELECT 1 FROM hub_keys WHERE kid = ?", [kid]).fetchone() is None:
+        if hdb.execute(db, "SELECT 1 FROM hub_keys WHERE kid = ?", [kid]).fetchone() is None:
             keys.register_key(db, private_key)
         order_id, number = fresh_ids(db)
         token = tokens.mint(
@@ -305,7 +344,8 @@ def create_order(
             now=now.timestamp(),
             kid=kid,
         )
-        db.execute(
+        hdb.execute(
+            db,
             "INSERT INTO orders (id, number, store_id, status, customer_name, customer_email, "
             "placed_at, promised_at, expiry_days, pickup_code, pickup_code_hash, pickup_token, "
             "revision, updated_at) VALUES (?, ?, ?, 'placed', ?, ?, ?, ?, ?, ?, ?, ?, 1, ?)",
@@ -324,7 +364,8 @@ def create_order(
                 placed_at,
             ],
         )
-        db.conn.executemany(
+        hdb.executemany(
+            db,
             "INSERT INTO order_lines (order_id, line, sku, qty, price_cents, discount_cents) "
             "VALUES (?, ?, ?, ?, ?, ?)",
             [(order_id, i, *line) for i, line in enumerate(checked, 1)],
@@ -345,18 +386,18 @@ def create_order(
     }
 
 
-def fresh_ids(db: Database) -> tuple[str, str]:
+def fresh_ids(db: Db) -> tuple[str, str]:
     """A new order id and number, checked unused (call under the write lock)."""
     while True:
         order_id, number = new_order_id(), new_order_number()
-        taken = db.execute(
-            "SELECT 1 FROM orders WHERE id = ? OR number = ?", [order_id, number]
+        taken = hdb.execute(
+            db, "SELECT 1 FROM orders WHERE id = ? OR number = ?", [order_id, number]
         ).fetchone()
         if taken is None:
             return order_id, number
 
 
-def set_status(db: Database, order_id: str, status: str, at: str, **fields: Any) -> None:
+def set_status(db: Db, order_id: str, status: str, at: str, **fields: Any) -> None:
     """Move an order to ``status`` (with the matching timestamp column, if any)."""
     columns = {"status": status, "updated_at": at, **fields}
     stamp = {
@@ -368,7 +409,8 @@ def set_status(db: Database, order_id: str, status: str, at: str, **fields: Any)
     if stamp and stamp not in columns:
         columns[stamp] = at
     assignments = ", ".join(f"{name} = ?" for name in columns)
-    db.execute(
+    hdb.execute(
+        db,
         f"UPDATE orders SET {assignments} WHERE id = ?",  # noqa: S608 (names are ours)
         [*columns.values(), order_id],
     )
