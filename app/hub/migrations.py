@@ -27,6 +27,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from app.core.clock import now_iso
+from app.core.search import fold
 from app.hub import database as hdb
 from app.hub.database import Db
 
@@ -552,3 +553,65 @@ def m007_hq_sessions(db: Db) -> None:
         )""",
     )
     ddl(db, "CREATE INDEX hq_sessions_user ON hq_sessions(user_id)")
+
+
+# --- The web shop's search text -------------------------------------------------------
+# products.search_text is the folded (lower-case, accents stripped: app.core.search.fold)
+# name, brand and reference the web shop searches with a plain LIKE on both backends
+# (app/hub/views/webshop_catalog.py): no Python function in SQL, no case rules of LIKE.
+# NULL means "not folded yet": whoever writes a product may fill it with
+# product_search_text(...), or leave it NULL (an INSERT that does not name it; an UPDATE
+# of a name, brand or ref must set it back to NULL or to the new folding), and
+# fill_product_search() folds every NULL row. The search runs that pass first, so a
+# product is found whoever wrote it; the seeder runs it after a bulk load so that no
+# shopper's search pays for it.
+SEARCH_SOURCE = ("name_fr", "name_en", "brand", "ref")
+FILL_BATCH = 5000
+
+
+def product_search_text(name_fr: str, name_en: str, brand: str, ref: str) -> str:
+    """What the web shop searches for a product: its names, brand and ref, folded."""
+    return fold(f"{name_fr} {name_en} {brand} {ref}")
+
+
+def fill_product_search(db: Db, batch: int = FILL_BATCH) -> int:
+    """Fold every product whose ``search_text`` is NULL; return how many were filled.
+
+    Cheap when there is nothing to do (one look-up in the partial index
+    ``products_unfolded``). Each row is written only if its name, brand and ref are still
+    the ones folded and it is still NULL, so no lock is needed: a concurrent writer's
+    newer name is never overwritten with an older folding, and two passes at once write
+    the same text.
+    """
+    filled = 0
+    after = -1
+    while True:
+        found = hdb.rows(
+            db,
+            "SELECT pk, name_fr, name_en, brand, ref FROM products "
+            "WHERE search_text IS NULL AND pk > ? ORDER BY pk LIMIT ?",
+            [after, batch],
+        )
+        if not found:
+            return filled
+        with hdb.write(db, lock=None):
+            hdb.executemany(
+                db,
+                "UPDATE products SET search_text = ? WHERE pk = ? AND search_text IS NULL "
+                "AND name_fr = ? AND name_en = ? AND brand = ? AND ref = ?",
+                [
+                    [product_search_text(*(r[c] for c in SEARCH_SOURCE)), r["pk"]]
+                    + [r[c] for c in SEARCH_SOURCE]
+                    for r in found
+                ],
+            )
+        filled += len(found)
+        after = found[-1]["pk"]
+
+
+@hub_migrations(name="m008_product_search_text")
+def m008_product_search_text(db: Db) -> None:
+    ddl(db, "ALTER TABLE products ADD COLUMN search_text TEXT")
+    # Only the rows still to fold: empty once they are, so checking costs nothing.
+    ddl(db, "CREATE INDEX products_unfolded ON products(pk) WHERE search_text IS NULL")
+    fill_product_search(db)

@@ -29,16 +29,14 @@ from __future__ import annotations
 
 import json
 import logging
-import sqlite3
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlite_utils import Database
-
 from app.core import clock
-from app.core import db as dbmod
 from app.core.protocol import MAX_PARKED
 from app.core.text import clean_text, text_problem
+from app.hub import database as hdb
+from app.hub.database import Db
 
 log = logging.getLogger(__name__)
 
@@ -53,23 +51,23 @@ class HealthError(ValueError):
     """A health report that does not follow the protocol."""
 
 
-def touch(db: Database, store_id: str, now: datetime | None = None) -> None:
+def touch(db: Db, store_id: str, now: datetime | None = None) -> None:
     """Note that ``store_id`` was just heard from (throttled to one write per few s)."""
     moment = now or clock.utcnow()
-    row = db.execute(
-        "SELECT last_seen_at FROM store_health WHERE store_id = ?", [store_id]
-    ).fetchone()
-    seen = read_instant(row[0]) if row else None  # a bad stored value is overwritten
+    stored = hdb.scalar(db, "SELECT last_seen_at FROM store_health WHERE store_id = ?", [store_id])
+    seen = read_instant(stored)  # a bad stored value is overwritten
     if seen and (moment - clock.parse_iso(seen)).total_seconds() < TOUCH_EVERY_S:
         return
     try:
-        with dbmod.write(db):
-            db.execute(
-                "INSERT INTO store_health (store_id, last_seen_at) VALUES (?, ?) "
-                "ON CONFLICT (store_id) DO UPDATE SET last_seen_at = excluded.last_seen_at",
-                [store_id, clock.iso(moment)],
+        # One atomic upsert: no hub-wide lock (a race only writes the stamp twice).
+        with hdb.write(db, lock=None):
+            hdb.upsert(
+                db,
+                "store_health",
+                {"store_id": store_id, "last_seen_at": clock.iso(moment)},
+                conflict=["store_id"],
             )
-    except sqlite3.OperationalError:
+    except hdb.OperationalError:
         # A busy database must not fail the store's request over a "last seen" stamp.
         log.warning("could not note that %s was seen", store_id, exc_info=True)
 
@@ -143,22 +141,30 @@ def _parked(report: dict[str, Any]) -> list[dict[str, str]]:
     return out
 
 
-def sync_lag(db: Database, store_id: str, cursor: int | None, now: datetime) -> int | None:
+_OLDEST_UNAPPLIED = {
+    # "+store_id" keeps SQLite's planner on the seq (rowid) range, which stops at the
+    # first match, rather than an OR over the (store_id, seq) index and a sort
+    # (app/hub/domain/changes.py does the same). PostgreSQL has no such hint (unary +
+    # on text is an error) and needs none.
+    hdb.SQLITE: "SELECT created_at FROM changes WHERE seq > ? "
+    "AND (+store_id IS NULL OR +store_id = ?) ORDER BY seq LIMIT 1",
+    hdb.POSTGRESQL: "SELECT created_at FROM changes WHERE seq > ? "
+    "AND (store_id IS NULL OR store_id = ?) ORDER BY seq LIMIT 1",
+}
+
+
+def sync_lag(db: Db, store_id: str, cursor: int | None, now: datetime) -> int | None:
     """Age in seconds of the oldest change the store has not applied (0: up to date)."""
     if cursor is None:
         return None
-    row = db.execute(
-        "SELECT created_at FROM changes WHERE seq > ? AND (+store_id IS NULL OR +store_id = ?) "
-        "ORDER BY seq LIMIT 1",
-        [cursor, store_id],
-    ).fetchone()
-    if row is None:
+    created_at = hdb.scalar(db, _OLDEST_UNAPPLIED[hdb.dialect(db)], [cursor, store_id])
+    if created_at is None:
         return 0
-    return max(0, int((now - clock.parse_iso(row[0])).total_seconds()))
+    return max(0, int((now - clock.parse_iso(created_at)).total_seconds()))
 
 
 def record_health(
-    db: Database, store_id: str, report: dict[str, Any], now: datetime | None = None
+    db: Db, store_id: str, report: dict[str, Any], now: datetime | None = None
 ) -> dict[str, Any]:
     """Store a health report as the store's current state plus a history row.
 
@@ -201,21 +207,17 @@ def record_health(
     row["parked"] = json.dumps(parked, ensure_ascii=False, separators=(",", ":"))
     # The list is capped at MAX_PARKED; the count may say more.
     row["parked_count"] = max(len(parked), _int(report, "parked_count") or 0)
-    with dbmod.write(db):
+    with hdb.write(db):
         row["sync_lag_s"] = sync_lag(db, store_id, cursor, moment)
-        columns = list(row)
-        db.execute(
-            f"INSERT INTO store_health ({', '.join(columns)}) "  # noqa: S608
-            f"VALUES ({', '.join('?' * len(columns))}) ON CONFLICT (store_id) DO UPDATE SET "
-            + ", ".join(f"{c} = excluded.{c}" for c in columns[1:]),
-            [row[c] for c in columns],
-        )
-        db.execute(
+        hdb.upsert(db, "store_health", row, conflict=["store_id"])
+        hdb.execute(
+            db,
             "INSERT INTO store_health_history (store_id, at, sync_lag_s, outbox_depth) "
             "VALUES (?, ?, ?, ?)",
             [store_id, row["reported_at"], row["sync_lag_s"], row["outbox_depth"]],
         )
-        db.execute(
+        hdb.execute(
+            db,
             "DELETE FROM store_health_history WHERE store_id = ? AND at < ?",
             [store_id, clock.iso(moment - timedelta(seconds=HISTORY_KEEP_S))],
         )

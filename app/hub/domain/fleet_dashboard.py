@@ -15,12 +15,11 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlite_utils import Database
-
 from app.core import clock
-from app.core import db as dbmod
 from app.core.protocol import CHANGE_OUTBOX_COMMAND, COMMAND_ACTIONS, MAX_PARKED
 from app.core.text import clean_text
+from app.hub import database as hdb
+from app.hub.database import Db
 from app.hub.domain.changes import append_change
 from app.hub.domain.fleet import read_instant, sync_lag
 from app.hub.domain.notifications import STORE_TIMEZONE
@@ -43,9 +42,10 @@ def _age(now: datetime, instant: str | None) -> int | None:
     return max(0, int((now - clock.parse_iso(instant)).total_seconds()))
 
 
-def _pending_commands(db: Database, store_id: str, cursor: int | None) -> dict[str, dict]:
+def _pending_commands(db: Db, store_id: str, cursor: int | None) -> dict[str, dict]:
     """Commands for ``store_id`` it has not applied yet (seq after its cursor), by tx."""
-    rows = db.execute(
+    rows = hdb.execute(
+        db,
         "SELECT seq, key, data FROM changes WHERE kind = ? AND store_id = ? "
         "AND seq > ? ORDER BY seq",
         [CHANGE_OUTBOX_COMMAND, store_id, cursor or 0],
@@ -137,7 +137,7 @@ def read_health(row: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
 
 
 def fleet_status(
-    db: Database, offline_after_s: int = OFFLINE_AFTER_S, now: datetime | None = None
+    db: Db, offline_after_s: int = OFFLINE_AFTER_S, now: datetime | None = None
 ) -> list[dict[str, Any]]:
     """One entry per store, by name: online or not, health, outbox, parked items.
 
@@ -145,9 +145,10 @@ def fleet_status(
     ``never`` (never heard from). Ages are in seconds as of ``now``.
     """
     moment = now or clock.utcnow()
-    rows = db.execute_returning_dicts(
+    rows = hdb.rows(
+        db,
         """SELECT s.id, s.name, s.city, h.* FROM stores s
-           LEFT JOIN store_health h ON h.store_id = s.id ORDER BY s.name, s.id"""
+           LEFT JOIN store_health h ON h.store_id = s.id ORDER BY s.name, s.id""",
     )
     fleet = []
     for raw in rows:
@@ -194,13 +195,14 @@ def fleet_status(
 
 
 def lag_history(
-    db: Database, hours: int = 24, now: datetime | None = None
+    db: Db, hours: int = 24, now: datetime | None = None
 ) -> dict[str, list[tuple[datetime, int | None, int | None]]]:
     """Per store, ``(at, sync_lag_s, outbox_depth)`` of the reports of the last ``hours``."""
     moment = now or clock.utcnow()
     since = clock.iso(moment - timedelta(hours=hours))
     out: dict[str, list[tuple[datetime, int | None, int | None]]] = {}
-    for store_id, at, lag, depth in db.execute(
+    for store_id, at, lag, depth in hdb.execute(
+        db,
         "SELECT store_id, at, sync_lag_s, outbox_depth FROM store_health_history "
         "WHERE at >= ? ORDER BY store_id, at",
         [since],
@@ -215,7 +217,7 @@ def lag_history(
 
 
 def pickups_per_day(
-    db: Database, days: int = 14, now: datetime | None = None
+    db: Db, days: int = 14, now: datetime | None = None
 ) -> tuple[list[str], dict[str, list[int]]]:
     """Hand-overs per store per day (the shops' local days), for the last ``days`` days.
 
@@ -227,7 +229,8 @@ def pickups_per_day(
     start = datetime.combine(today - timedelta(days=days - 1), datetime.min.time(), zone)
     counts: dict[str, list[int]] = {}
     index = {d: i for i, d in enumerate(day_list)}
-    for store_id, at in db.execute(
+    for store_id, at in hdb.execute(
+        db,
         "SELECT o.store_id, h.at FROM handovers h JOIN orders o ON o.id = h.order_id "
         "WHERE h.at >= ?",
         [clock.iso(start)],
@@ -242,7 +245,7 @@ def pickups_per_day(
 
 
 def queue_outbox_command(
-    db: Database,
+    db: Db,
     store_id: str,
     tx_id: str,
     action: str,
@@ -261,15 +264,16 @@ def queue_outbox_command(
     reason = (reason or "").strip()[:300]
     if action == "discard" and not reason:
         raise ValueError("a reason is needed to discard a transaction")
-    with dbmod.write(db):
-        row = db.execute(
-            "SELECT parked FROM store_health WHERE store_id = ?", [store_id]
-        ).fetchone()
-        parked_ids = {item["id"] for item in (_read_parked(row[0] or "[]") or [])} if row else set()
+    with hdb.write(db):
+        row = hdb.one(db, "SELECT parked FROM store_health WHERE store_id = ?", [store_id])
+        parked_ids = (
+            {item["id"] for item in (_read_parked(row["parked"] or "[]") or [])} if row else set()
+        )
         if tx_id not in parked_ids:
             raise ValueError("this store did not report that transaction as parked")
         if action == "retry":
-            db.execute(
+            hdb.execute(
+                db,
                 "DELETE FROM transactions WHERE id = ? AND store_id = ? AND status = 'rejected'",
                 [tx_id, store_id],
             )

@@ -19,12 +19,10 @@ import secrets
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlite_utils import Database
-
 from app.core import clock
-from app.core import db as dbmod
 from app.core.secrets import hash_secret, verify_secret
-from app.core.sessions import SessionTable
+from app.hub import database as hdb
+from app.hub.database import Db
 
 ROLES = ("marketing", "operations", "admin")
 MAX_ATTEMPTS = 5
@@ -69,7 +67,7 @@ def _public(row: dict[str, Any]) -> dict[str, Any]:
     return user
 
 
-def add_user(db: Database, email: str, name: str, role: str, password: str) -> dict[str, Any]:
+def add_user(db: Db, email: str, name: str, role: str, password: str) -> dict[str, Any]:
     """Create a head-office user (password stored hashed only); return it without hash."""
     email = normalize_email(email)
     name = (name or "").strip()
@@ -89,32 +87,32 @@ def add_user(db: Database, email: str, name: str, role: str, password: str) -> d
         "created_at": clock.now_iso(),
         "disabled": 0,
     }
-    with dbmod.write(db):
-        if db.execute("SELECT 1 FROM hq_users WHERE email = ?", [email]).fetchone():
+    with hdb.write(db):
+        if hdb.scalar(db, "SELECT 1 FROM hq_users WHERE email = ?", [email]) is not None:
             raise HqError("exists", f"there is already a user with the e-mail {email}")
-        db["hq_users"].insert(row)
+        hdb.insert(db, "hq_users", row)
     return _public(row)
 
 
-def get_user(db: Database, user_id: str) -> dict[str, Any] | None:
+def get_user(db: Db, user_id: str) -> dict[str, Any] | None:
     """One user (no hash), enabled or not, or None."""
-    rows = db.execute_returning_dicts("SELECT * FROM hq_users WHERE id = ?", [user_id])
-    return _public(rows[0]) if rows else None
+    row = hdb.one(db, "SELECT * FROM hq_users WHERE id = ?", [user_id])
+    return _public(row) if row else None
 
 
-def list_users(db: Database) -> list[dict[str, Any]]:
+def list_users(db: Db) -> list[dict[str, Any]]:
     """Every user, enabled first, by name (no hashes)."""
-    rows = db.execute_returning_dicts("SELECT * FROM hq_users ORDER BY disabled, name, email")
+    rows = hdb.rows(db, "SELECT * FROM hq_users ORDER BY disabled, name, email")
     return [_public(r) for r in rows]
 
 
-def set_disabled(db: Database, user_id: str, disabled: bool) -> bool:
+def set_disabled(db: Db, user_id: str, disabled: bool) -> bool:
     """Disable (or enable again) a user; a disabled user's sessions stop at once (and
     are not back when the user is enabled again)."""
-    with dbmod.write(db):
+    with hdb.write(db):
         changed = (
-            db.execute(
-                "UPDATE hq_users SET disabled = ? WHERE id = ?", [int(disabled), user_id]
+            hdb.execute(
+                db, "UPDATE hq_users SET disabled = ? WHERE id = ?", [int(disabled), user_id]
             ).rowcount
             == 1
         )
@@ -123,35 +121,90 @@ def set_disabled(db: Database, user_id: str, disabled: bool) -> bool:
         return changed
 
 
-# --- Console sessions on the server (app/core/sessions.py) ----------------------------
+# --- Console sessions on the server ---------------------------------------------------
+# The store's staff sessions (app/core/sessions.py) work the same way on its SQLite
+# file; these are written through app/hub/database.py so they run on PostgreSQL too.
+# Each is one statement, atomic by itself: none takes the hub-wide write lock (inside a
+# caller's write transaction they are part of it).
 # Rows are forgotten after a day (a console session lasts 12 h at most).
-SESSIONS = SessionTable("hq_sessions", "user_id", keep_s=24 * 3600)
-open_session = SESSIONS.open
-session_live = SESSIONS.live
-revoke_session = SESSIONS.revoke
-revoke_sessions = SESSIONS.revoke_all
+SESSION_KEEP_S = 24 * 3600
 
 
-def set_password(db: Database, user_id: str, password: str) -> bool:
+def open_session(db: Db, user_id: str) -> str:
+    """A new live console session for ``user_id``; its id goes in the signed cookie."""
+    session_id = secrets.token_urlsafe(24)
+    now = clock.utcnow()
+    with hdb.write(db, lock=None):
+        hdb.execute(
+            db,
+            "DELETE FROM hq_sessions WHERE created_at < ?",
+            [clock.iso(now - timedelta(seconds=SESSION_KEEP_S))],
+        )
+        hdb.insert(
+            db,
+            "hq_sessions",
+            {"id": session_id, "user_id": user_id, "created_at": clock.iso(now)},
+        )
+    return session_id
+
+
+def session_live(db: Db, session_id: object, user_id: str) -> bool:
+    """Whether ``session_id`` (from a cookie: anything) is a live session of ``user_id``."""
+    if not isinstance(session_id, str) or not session_id or len(session_id) > 64:
+        return False
+    return (
+        hdb.scalar(
+            db,
+            "SELECT 1 FROM hq_sessions WHERE id = ? AND user_id = ? AND revoked_at IS NULL",
+            [session_id, user_id],
+        )
+        is not None
+    )
+
+
+def revoke_session(db: Db, session_id: object) -> None:
+    """End one session (a logout on this device)."""
+    if isinstance(session_id, str) and session_id:
+        with hdb.write(db, lock=None):
+            hdb.execute(
+                db,
+                "UPDATE hq_sessions SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
+                [clock.now_iso(), session_id],
+            )
+
+
+def revoke_sessions(db: Db, user_id: str) -> int:
+    """End every session of ``user_id`` (inside the caller's transaction if any)."""
+    with hdb.write(db, lock=None):
+        return hdb.execute(
+            db,
+            "UPDATE hq_sessions SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL",
+            [clock.now_iso(), user_id],
+        ).rowcount
+
+
+def set_password(db: Db, user_id: str, password: str) -> bool:
     """Give a user a new password; every console session they have open ends."""
     _check_password(password)
     password_hash = hash_secret(password)
-    with dbmod.write(db):
-        if not db.execute(
-            "UPDATE hq_users SET password_hash = ? WHERE id = ?", [password_hash, user_id]
+    with hdb.write(db):
+        if not hdb.execute(
+            db, "UPDATE hq_users SET password_hash = ? WHERE id = ?", [password_hash, user_id]
         ).rowcount:
             return False
         revoke_sessions(db, user_id)
     return True
 
 
-def set_role(db: Database, user_id: str, role: str) -> bool:
+def set_role(db: Db, user_id: str, role: str) -> bool:
     """Change a user's role; every console session they have open ends (an admin made
     marketing must not keep an admin's session)."""
     if role not in ROLES:
         raise HqError("role", f"role must be one of {', '.join(ROLES)}")
-    with dbmod.write(db):
-        if not db.execute("UPDATE hq_users SET role = ? WHERE id = ?", [role, user_id]).rowcount:
+    with hdb.write(db):
+        if not hdb.execute(
+            db, "UPDATE hq_users SET role = ? WHERE id = ?", [role, user_id]
+        ).rowcount:
             return False
         revoke_sessions(db, user_id)
     return True
@@ -169,7 +222,7 @@ def _lockout_seconds(lockouts: int) -> int:
 
 
 def authenticate(
-    db: Database, email: str, password: str, ip: str = "", now: datetime | None = None
+    db: Db, email: str, password: str, ip: str = "", now: datetime | None = None
 ) -> dict[str, Any] | None:
     """The user whose e-mail and password these are, or None (same answer, same cost,
     whether the e-mail is unknown, the account disabled or locked, or the password wrong).
@@ -179,16 +232,15 @@ def authenticate(
     email = normalize_email(email)
     password = password if isinstance(password, str) else ""
     moment = now or clock.utcnow()
-    rows = db.execute_returning_dicts("SELECT * FROM hq_users WHERE email = ?", [email])
-    stored = rows[0]["password_hash"] if rows else _DUMMY_HASH
+    stored = hdb.scalar(db, "SELECT password_hash FROM hq_users WHERE email = ?", [email])
+    stored = stored or _DUMMY_HASH
     # Always one scrypt, even when the answer is already known to be "no". Outside the
     # write lock: ~60 ms of hashing must not hold up every store's signed request.
     matches = verify_secret(password[:PASSWORD_MAX], stored)
     # The account's state is read again under the write lock: two guesses at once are
     # counted one after the other, never both against the same count.
-    with dbmod.write(db):
-        rows = db.execute_returning_dicts("SELECT * FROM hq_users WHERE email = ?", [email])
-        user = rows[0] if rows else None
+    with hdb.write(db):
+        user = hdb.one(db, "SELECT * FROM hq_users WHERE email = ?", [email])
         if user is None:
             record_audit(db, None, "login.failed", {"email": email[:254]}, ip)
             return None
@@ -202,7 +254,8 @@ def authenticate(
             record_audit(db, actor, "login.refused_locked", {}, ip)
             return None
         if matches:
-            db.execute(
+            hdb.execute(
+                db,
                 "UPDATE hq_users SET failed_attempts = 0, lockouts = 0, locked_until = NULL "
                 "WHERE id = ?",
                 [user["id"]],
@@ -213,7 +266,8 @@ def authenticate(
         if failed >= MAX_ATTEMPTS:
             lockouts = user["lockouts"] + 1
             seconds = _lockout_seconds(lockouts)
-            db.execute(
+            hdb.execute(
+                db,
                 "UPDATE hq_users SET failed_attempts = 0, lockouts = ?, locked_until = ? "
                 "WHERE id = ?",
                 [lockouts, clock.iso(moment + timedelta(seconds=seconds)), user["id"]],
@@ -222,7 +276,9 @@ def authenticate(
             revoke_sessions(db, user["id"])
             record_audit(db, actor, "login.locked", {"lockouts": lockouts, "seconds": seconds}, ip)
         else:
-            db.execute("UPDATE hq_users SET failed_attempts = ? WHERE id = ?", [failed, user["id"]])
+            hdb.execute(
+                db, "UPDATE hq_users SET failed_attempts = ? WHERE id = ?", [failed, user["id"]]
+            )
             record_audit(db, actor, "login.wrong_password", {"failed": failed}, ip)
     return None
 
@@ -231,7 +287,7 @@ def _token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def create_token(db: Database, name: str, role: str) -> str:
+def create_token(db: Db, name: str, role: str) -> str:
     """Make an API token for a head-office tool; return it in clear, this once only.
 
     Only its SHA-256 is stored. A password needs a slow, salted hash because people
@@ -252,40 +308,43 @@ def create_token(db: Database, name: str, role: str) -> str:
         "role": role,
         "created_at": clock.now_iso(),
     }
-    with dbmod.write(db):
-        db["hq_tokens"].insert(row)
+    with hdb.write(db):
+        hdb.insert(db, "hq_tokens", row)
     return token
 
 
-def check_token(db: Database, token: str, now: datetime | None = None) -> dict[str, Any] | None:
+def check_token(db: Db, token: str, now: datetime | None = None) -> dict[str, Any] | None:
     """``{id, name, role}`` of a live (not revoked) token, or None."""
     if not isinstance(token, str) or not token.startswith(TOKEN_PREFIX) or len(token) > 200:
         return None
     # Looked up by hash: timing can at most tell an attacker about SHA-256 outputs of
     # their own guesses, which says nothing about a real token.
-    rows = db.execute_returning_dicts(
+    row = hdb.one(
+        db,
         "SELECT id, name, role, last_used_at FROM hq_tokens "
         "WHERE token_hash = ? AND revoked_at IS NULL",
         [_token_hash(token)],
     )
-    if not rows:
+    if row is None:
         return None
-    row = rows[0]
     moment = now or clock.utcnow()
     last = row["last_used_at"] and clock.parse_iso(row["last_used_at"])
     if not last or (moment - last).total_seconds() >= TOKEN_TOUCH_S:
-        with dbmod.write(db):
-            db.execute(
-                "UPDATE hq_tokens SET last_used_at = ? WHERE id = ?", [clock.iso(moment), row["id"]]
+        with hdb.write(db, lock=None):  # one UPDATE: atomic without the hub-wide lock
+            hdb.execute(
+                db,
+                "UPDATE hq_tokens SET last_used_at = ? WHERE id = ?",
+                [clock.iso(moment), row["id"]],
             )
     return {"id": row["id"], "name": row["name"], "role": row["role"]}
 
 
-def revoke_token(db: Database, token_id: str) -> bool:
+def revoke_token(db: Db, token_id: str) -> bool:
     """Revoke a token by id; it stops working at once."""
-    with dbmod.write(db):
+    with hdb.write(db):
         return (
-            db.execute(
+            hdb.execute(
+                db,
                 "UPDATE hq_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
                 [clock.now_iso(), token_id],
             ).rowcount
@@ -293,16 +352,17 @@ def revoke_token(db: Database, token_id: str) -> bool:
         )
 
 
-def list_tokens(db: Database) -> list[dict[str, Any]]:
+def list_tokens(db: Db) -> list[dict[str, Any]]:
     """Every token (never its hash), newest first."""
-    return db.execute_returning_dicts(
+    return hdb.rows(
+        db,
         "SELECT id, name, role, created_at, last_used_at, revoked_at FROM hq_tokens "
-        "ORDER BY created_at DESC, id"
+        "ORDER BY created_at DESC, id",
     )
 
 
 def record_audit(
-    db: Database,
+    db: Db,
     actor: dict[str, Any] | None,
     action: str,
     detail: dict[str, Any] | None,
@@ -315,8 +375,10 @@ def record_audit(
     """
     actor = actor or {}
     label = actor.get("label") or actor.get("email") or actor.get("name") or ""
-    with dbmod.write(db):
-        db.execute(
+    # One INSERT: no hub-wide lock of its own (inside a caller's write, part of it).
+    with hdb.write(db, lock=None):
+        hdb.execute(
+            db,
             "INSERT INTO hq_audit (at, actor_id, actor_label, action, detail, ip) "
             "VALUES (?, ?, ?, ?, ?, ?)",
             [
@@ -330,14 +392,16 @@ def record_audit(
         )
 
 
-def recent_audit(
-    db: Database, limit: int = 200, before_id: int | None = None
-) -> list[dict[str, Any]]:
+def recent_audit(db: Db, limit: int = 200, before_id: int | None = None) -> list[dict[str, Any]]:
     """The latest audit entries, newest first (``before_id`` pages back)."""
-    rows = db.execute_returning_dicts(
-        "SELECT id, at, actor_id, actor_label, action, detail, ip FROM hq_audit "
-        "WHERE ? IS NULL OR id < ? ORDER BY id DESC LIMIT ?",
-        [before_id, before_id, limit],
+    # Two statements rather than "? IS NULL OR id < ?": PostgreSQL cannot type a NULL
+    # parameter compared with nothing.
+    where, params = ("", []) if before_id is None else ("WHERE id < ?", [before_id])
+    rows = hdb.rows(
+        db,
+        "SELECT id, at, actor_id, actor_label, action, detail, ip FROM hq_audit "  # noqa: S608
+        f"{where} ORDER BY id DESC LIMIT ?",
+        [*params, limit],
     )
     for r in rows:
         r["detail"] = json.loads(r["detail"] or "{}")

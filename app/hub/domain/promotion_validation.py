@@ -13,11 +13,11 @@ import unicodedata
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlite_utils import Database
-
 from app.core import clock
 from app.core.pricing import RULE_KINDS, SCOPES
 from app.core.text import clean_text, text_problem
+from app.hub import database as hdb
+from app.hub.database import Db
 from app.hub.domain.promotion_schedule import DEFAULT_TIMEZONE, load_zone, parse_local
 
 TITLE_MAX = 80
@@ -160,7 +160,7 @@ def _number(value: Any) -> float | None:
     return None
 
 
-def _targets(db: Database, scope: str, value: Any, errors: dict[str, str]) -> list[str]:
+def _targets(db: Db, scope: str, value: Any, errors: dict[str, str]) -> list[str]:
     if scope == "all":
         return []
     items = _as_list(value)
@@ -184,7 +184,8 @@ def _targets(db: Database, scope: str, value: Any, errors: dict[str, str]) -> li
     if scope == "category":
         known = {
             r[0]
-            for r in db.execute(
+            for r in hdb.execute(
+                db,
                 f"SELECT slug FROM categories WHERE slug IN ({','.join('?' * len(items))})",  # noqa: S608
                 items,
             )
@@ -200,12 +201,13 @@ def _targets(db: Database, scope: str, value: Any, errors: dict[str, str]) -> li
         result = []
         unknown = []
         for item in items:
-            if db.execute("SELECT 1 FROM variants WHERE sku = ?", [item]).fetchone():
+            if hdb.scalar(db, "SELECT 1 FROM variants WHERE sku = ?", [item]) is not None:
                 result.append(item)
                 continue
             skus = [
                 r[0]
-                for r in db.execute(
+                for r in hdb.execute(
+                    db,
                     "SELECT v.sku FROM variants v JOIN products p ON p.pk = v.product_pk "
                     "WHERE p.ref = ? ORDER BY v.sku",
                     [item],
@@ -225,7 +227,7 @@ def _targets(db: Database, scope: str, value: Any, errors: dict[str, str]) -> li
     return result
 
 
-def _stores(db: Database, value: Any, errors: dict[str, str]) -> list[str] | None:
+def _stores(db: Db, value: Any, errors: dict[str, str]) -> list[str] | None:
     if value is None or value == "all":
         return None
     items = _as_list(value)
@@ -236,14 +238,14 @@ def _stores(db: Database, value: Any, errors: dict[str, str]) -> list[str] | Non
     if not items:
         errors["stores"] = "Choisissez au moins un magasin, ou tous les magasins."
         return None
-    known = {r[0] for r in db.execute("SELECT id FROM stores")}
+    known = {r[0] for r in hdb.execute(db, "SELECT id FROM stores")}
     unknown = [i for i in items if i not in known]
     if unknown:
         errors["stores"] = "Magasin inconnu : " + ", ".join(_shown(u) for u in unknown[:5]) + "."
     return items
 
 
-def validate(db: Database, data: dict[str, Any]) -> dict[str, Any]:
+def validate(db: Db, data: dict[str, Any]) -> dict[str, Any]:
     """Check a whole promotion (the form's or the API's fields); its clean row values.
 
     Raises :class:`PromotionError` naming every field at fault.

@@ -22,12 +22,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlite_utils import Database
-
 from app.core import clock
-from app.core import db as dbmod
 from app.core.pricing import Rule, rule_from_data
 from app.core.protocol import CHANGE_PROMOTION
+from app.hub import database as hdb
+from app.hub.database import Db
 from app.hub.domain import promo_images
 from app.hub.domain.changes import append_change
 from app.hub.domain.promotion_schedule import from_instants
@@ -47,11 +46,11 @@ def new_promotion_id() -> str:
 # --- Rows, wire form, rules --------------------------------------------------------
 
 
-def _row(db: Database, promotion_id: str) -> dict[str, Any]:
-    rows = db.execute_returning_dicts("SELECT * FROM promotions WHERE id = ?", [promotion_id])
-    if not rows:
+def _row(db: Db, promotion_id: str) -> dict[str, Any]:
+    row = hdb.one(db, "SELECT * FROM promotions WHERE id = ?", [promotion_id])
+    if row is None:
         raise NotFound(promotion_id)
-    return _decode(rows[0])
+    return _decode(row)
 
 
 def _decode(row: dict[str, Any]) -> dict[str, Any]:
@@ -62,7 +61,7 @@ def _decode(row: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
-def get_promotion(db: Database, promotion_id: str) -> dict[str, Any]:
+def get_promotion(db: Db, promotion_id: str) -> dict[str, Any]:
     """One promotion as a dict (targets and stores decoded); raises NotFound."""
     return _row(db, promotion_id)
 
@@ -79,13 +78,12 @@ def phase(row: dict[str, Any], now: datetime) -> str:
 
 
 def list_promotions(
-    db: Database, now: datetime | None = None, phase_filter: str | None = None
+    db: Db, now: datetime | None = None, phase_filter: str | None = None
 ) -> list[dict[str, Any]]:
     """Every promotion, newest change first, each with its ``phase``."""
     now = now or clock.utcnow()
     rows = [
-        _decode(r)
-        for r in db.execute_returning_dicts("SELECT * FROM promotions ORDER BY updated_at DESC, id")
+        _decode(r) for r in hdb.rows(db, "SELECT * FROM promotions ORDER BY updated_at DESC, id")
     ]
     for r in rows:
         r["phase"] = phase(r, now)
@@ -144,12 +142,13 @@ def api_view(row: dict[str, Any], now: datetime | None = None) -> dict[str, Any]
     return out
 
 
-def active_rules(db: Database, store_id: str | None, now: datetime | None = None) -> list[Rule]:
+def active_rules(db: Db, store_id: str | None, now: datetime | None = None) -> list[Rule]:
     """The price rules of the published promotions in force for ``store_id`` at ``now``
     (the web shop's; a store builds the same rules from the same wire data)."""
     now = now or clock.utcnow()
     stamp = clock.iso(now)
-    rows = db.execute_returning_dicts(
+    rows = hdb.rows(
+        db,
         "SELECT * FROM promotions WHERE status = 'published' AND starts_at <= ? AND ends_at > ?",
         [stamp, stamp],
     )
@@ -160,10 +159,9 @@ def active_rules(db: Database, store_id: str | None, now: datetime | None = None
 # --- Changes -----------------------------------------------------------------------
 
 
-def _history(
-    db: Database, row: dict[str, Any], actor: str, action: str, changes: dict[str, Any]
-) -> None:
-    db.execute(
+def _history(db: Db, row: dict[str, Any], actor: str, action: str, changes: dict[str, Any]) -> None:
+    hdb.execute(
+        db,
         "INSERT INTO promotion_history (promotion_id, revision, at, actor, action, changes) "
         "VALUES (?, ?, ?, ?, ?, ?)",
         [
@@ -177,7 +175,7 @@ def _history(
     )
 
 
-def _save(db: Database, row: dict[str, Any]) -> None:
+def _save(db: Db, row: dict[str, Any]) -> None:
     values = dict(row)
     values["targets"] = json.dumps(row["targets"])
     values["stores"] = None if row["stores"] is None else json.dumps(row["stores"])
@@ -185,28 +183,22 @@ def _save(db: Database, row: dict[str, Any]) -> None:
         json.dumps(row["image_formats"], sort_keys=True) if row.get("image_formats") else None
     )
     values = {k: v for k, v in values.items() if k != "phase"}
-    cols = list(values)
-    db.execute(
-        f"INSERT INTO promotions ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))}) "  # noqa: S608
-        "ON CONFLICT (id) DO UPDATE SET "
-        + ", ".join(f"{c} = excluded.{c}" for c in cols if c != "id"),
-        [values[c] for c in cols],
-    )
+    hdb.upsert(db, "promotions", values, conflict=["id"])
 
 
-def _announce(db: Database, row: dict[str, Any]) -> None:
+def _announce(db: Db, row: dict[str, Any]) -> None:
     """Tell every store (they filter by ``stores`` themselves)."""
     append_change(db, CHANGE_PROMOTION, row["id"], wire(row))
 
 
-def create(db: Database, data: dict[str, Any], actor: str) -> dict[str, Any]:
+def create(db: Db, data: dict[str, Any], actor: str) -> dict[str, Any]:
     """Create a draft from ``data``; raises PromotionError. Returns the promotion."""
     clean = validate(db, from_instants(data))
     now = clock.now_iso()
-    with dbmod.write(db):
+    with hdb.write(db):
         while True:
             pid = new_promotion_id()
-            if not db.execute("SELECT 1 FROM promotions WHERE id = ?", [pid]).fetchone():
+            if hdb.scalar(db, "SELECT 1 FROM promotions WHERE id = ?", [pid]) is None:
                 break
         row = {
             "id": pid,
@@ -226,9 +218,9 @@ def create(db: Database, data: dict[str, Any], actor: str) -> dict[str, Any]:
     return _row(db, pid)
 
 
-def update(db: Database, promotion_id: str, data: dict[str, Any], actor: str) -> dict[str, Any]:
+def update(db: Db, promotion_id: str, data: dict[str, Any], actor: str) -> dict[str, Any]:
     """Change some fields (the others are kept); a published promotion is re-announced."""
-    with dbmod.write(db):
+    with hdb.write(db):
         row = _row(db, promotion_id)
         merged = {k: row[k] for k in EDITABLE}
         # Instants given (API) become local times in the zone the promotion will have.
@@ -250,13 +242,13 @@ def update(db: Database, promotion_id: str, data: dict[str, Any], actor: str) ->
 
 
 def set_image(
-    db: Database, data_dir: str | Path, promotion_id: str, upload: bytes, actor: str
+    db: Db, data_dir: str | Path, promotion_id: str, upload: bytes, actor: str
 ) -> dict[str, Any]:
     """Check, clean and store an uploaded image; raises ImageRejected or NotFound."""
     _row(db, promotion_id)  # 404 before any decoding work
     images = promo_images.process(upload)
     described = promo_images.store(data_dir, promotion_id, images)
-    with dbmod.write(db):
+    with hdb.write(db):
         row = _row(db, promotion_id)
         if row["image_hash"] == described["hash"]:
             return row
@@ -273,9 +265,9 @@ def set_image(
     return _row(db, promotion_id)
 
 
-def remove_image(db: Database, promotion_id: str, actor: str) -> dict[str, Any]:
+def remove_image(db: Db, promotion_id: str, actor: str) -> dict[str, Any]:
     """Drop the image (the banner shows its text only)."""
-    with dbmod.write(db):
+    with hdb.write(db):
         row = _row(db, promotion_id)
         if not row["image_hash"]:
             return row
@@ -294,13 +286,11 @@ def remove_image(db: Database, promotion_id: str, actor: str) -> dict[str, Any]:
     return _row(db, promotion_id)
 
 
-def publish(
-    db: Database, promotion_id: str, actor: str, now: datetime | None = None
-) -> dict[str, Any]:
+def publish(db: Db, promotion_id: str, actor: str, now: datetime | None = None) -> dict[str, Any]:
     """Publish to the targeted stores (again, after an unpublish). Raises PromotionError
     when it has already ended: nobody would ever see it."""
     now = now or clock.utcnow()
-    with dbmod.write(db):
+    with hdb.write(db):
         row = _row(db, promotion_id)
         if row["status"] == "published":
             return row
@@ -326,9 +316,9 @@ def publish(
     return _row(db, promotion_id)
 
 
-def unpublish(db: Database, promotion_id: str, actor: str) -> dict[str, Any]:
+def unpublish(db: Db, promotion_id: str, actor: str) -> dict[str, Any]:
     """Withdraw from every store at once (kept at the hub, with its history)."""
-    with dbmod.write(db):
+    with hdb.write(db):
         row = _row(db, promotion_id)
         if row["status"] != "published":
             return row
@@ -344,9 +334,10 @@ def unpublish(db: Database, promotion_id: str, actor: str) -> dict[str, Any]:
     return _row(db, promotion_id)
 
 
-def history(db: Database, promotion_id: str) -> list[dict[str, Any]]:
+def history(db: Db, promotion_id: str) -> list[dict[str, Any]]:
     """Every change of a promotion, newest first."""
-    rows = db.execute_returning_dicts(
+    rows = hdb.rows(
+        db,
         "SELECT revision, at, actor, action, changes FROM promotion_history "
         "WHERE promotion_id = ? ORDER BY id DESC",
         [promotion_id],

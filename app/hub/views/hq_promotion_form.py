@@ -14,6 +14,7 @@ from flask import render_template
 from flask.typing import ResponseReturnValue
 
 from app.core import clock
+from app.hub import database as hdb
 from app.hub.domain import promo_images, registry
 from app.hub.domain import promotions as promo
 from app.hub.domain.promotion_schedule import DEFAULT_TIMEZONE
@@ -161,9 +162,7 @@ def render_form(
 ) -> ResponseReturnValue:
     db = get_db()
     now = clock.utcnow()
-    categories = db.execute_returning_dicts(
-        "SELECT slug, name_fr FROM categories ORDER BY position, slug"
-    )
+    categories = hdb.rows(db, "SELECT slug, name_fr FROM categories ORDER BY position, slug")
     html = render_template(
         "hq/promotion_form.html",
         promotion=row,

@@ -17,6 +17,7 @@ from flask.typing import ResponseReturnValue
 
 from app.core.clock import parse_iso
 from app.core.qr import render_qr
+from app.hub import database as hdb
 from app.hub.domain import notifications
 from app.hub.domain.order_rows import get_order_by_number, order_lines
 from app.hub.domain.orders import check_access_key
@@ -51,9 +52,7 @@ def order_page(number: str) -> ResponseReturnValue:
     """The shopper's page for one order: status, messages, pickup QR and code."""
     order = _order_or_404(number)
     db = get_db()
-    store = db.execute_returning_dicts(
-        "SELECT name, city, address FROM stores WHERE id = ?", [order["store_id"]]
-    )
+    store = hdb.one(db, "SELECT name, city, address FROM stores WHERE id = ?", [order["store_id"]])
     lines = order_lines(db, order["id"])
     html = render_template(
         "hub/order.html",
@@ -62,7 +61,7 @@ def order_page(number: str) -> ResponseReturnValue:
         # What the shopper pays: each line's base total less the discount it was shown.
         total_cents=sum(ln["qty"] * ln["price_cents"] - ln["discount_cents"] for ln in lines),
         discount_cents=sum(ln["discount_cents"] for ln in lines),
-        store=store[0] if store else {},
+        store=store or {},
         messages=notifications.for_order(db, order["id"]),
         status_label=STATUS_LABELS.get(order["status"], (order["status"], order["status"])),
         show_code=order["status"] in SHOW_CODE,

@@ -24,6 +24,7 @@ from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
+from app.hub import database as hdb
 from app.hub.domain import carts
 from app.hub.storage import get_db
 from app.web.i18n import LANGUAGES, current_lang
@@ -43,12 +44,14 @@ def _cart_count() -> int:
     cart = session_cart()
     if cart is None:
         return 0
-    row = (
-        get_db()
-        .execute("SELECT coalesce(sum(qty), 0) FROM cart_lines WHERE cart_id = ?", [cart["id"]])
-        .fetchone()
+    # int(): PostgreSQL's sum of bigints is a numeric (a Decimal in Python).
+    return int(
+        hdb.scalar(
+            get_db(),
+            "SELECT coalesce(sum(qty), 0) FROM cart_lines WHERE cart_id = ?",
+            [cart["id"]],
+        )
     )
-    return int(row[0])
 
 
 def session_cart() -> dict[str, Any] | None:

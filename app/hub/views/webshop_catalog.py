@@ -21,8 +21,11 @@ from flask import (
 from flask.typing import ResponseReturnValue
 
 from app.core import catalog
-from app.core.search import QueryTooLong, fold, tokens
+from app.core.search import QueryTooLong, tokens
+from app.hub import database as hdb
+from app.hub.database import Db
 from app.hub.domain import cart_prices
+from app.hub.migrations import fill_product_search
 from app.hub.storage import get_db
 from app.hub.views.webshop import blueprint, safe_back
 from app.web.i18n import LANGUAGES, current_lang
@@ -33,6 +36,51 @@ PAGE_SIZE = 20
 MAX_PAGE = 1000
 SEARCH_LIMIT = 40
 _HEX = re.compile(r"#[0-9A-Fa-f]{6}")
+
+
+class _CatalogReader:
+    """The two sqlite_utils methods app.core.catalog's reads call (``execute`` and
+    ``execute_returning_dicts``, the store's interface), over either hub backend."""
+
+    def __init__(self, db: Db) -> None:
+        self.db = db
+
+    def execute(self, sql: str, params: Any = None) -> Any:
+        return hdb.execute(self.db, sql, params)
+
+    def execute_returning_dicts(self, sql: str, params: Any = None) -> list[dict[str, Any]]:
+        return hdb.rows(self.db, sql, params)
+
+
+def catalog_db(db: Db) -> Any:
+    """``db`` as app.core.catalog (shared with the store) reads it."""
+    return _CatalogReader(db) if hdb.is_pg(db) else db
+
+
+def search_pks(db: Db, words: list[str], limit: int = 40) -> list[int]:
+    """Products whose folded name, brand or reference contain every one of ``words``
+    (already folded: app.core.search.tokens), by name.
+
+    A plain LIKE over ``products.search_text`` (app/hub/migrations.py folds it): no FTS
+    index at the hub, a scan of a few thousand products, well under 50 ms. The same on
+    SQLite and PostgreSQL: both sides are folded, so LIKE's case rules (SQLite ignores
+    ASCII case, PostgreSQL does not) never come into play.
+    """
+    if not words:
+        return []
+    fill_product_search(db)  # products written since the last search (usually none)
+    clause = " AND ".join("p.search_text LIKE ? ESCAPE '\\'" for _w in words)
+    params = [
+        "%" + w.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%" for w in words
+    ]
+    return [
+        r[0]
+        for r in hdb.execute(
+            db,
+            f"SELECT p.pk FROM products p WHERE {clause} ORDER BY p.name_fr, p.pk LIMIT ?",  # noqa: S608
+            [*params, limit],
+        ).fetchall()
+    ]
 
 
 def _int_arg(value: str | None, default: int, low: int, high: int) -> int:
@@ -61,7 +109,7 @@ def _cards(db: Any, products: list[dict[str, Any]]) -> list[dict[str, Any]]:
 @bp.get("/")
 def home() -> ResponseReturnValue:
     """The shop's home: search box and categories."""
-    categories = catalog.categories(get_db(), current_lang())
+    categories = catalog.categories(catalog_db(get_db()), current_lang())
     return render_template("hub/shop/home.html", categories=categories)
 
 
@@ -74,28 +122,8 @@ def search() -> ResponseReturnValue:
         words = tokens(query)
     except QueryTooLong:
         words = None
-    pks: list[int] = []
-    if words:
-        # Plain LIKE over the hub's catalog (no FTS index at the hub): a full scan of a
-        # few thousand products with a folded copy of each name, well under 50 ms.
-        db.conn.create_function("shop_fold", 1, fold, deterministic=True)
-        clause = " AND ".join(
-            "shop_fold(p.name_fr || ' ' || p.name_en || ' ' || p.brand || ' ' || p.ref) "
-            "LIKE ? ESCAPE '\\'"
-            for _w in words
-        )
-        params = [
-            "%" + w.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-            for w in words
-        ]
-        pks = [
-            r[0]
-            for r in db.execute(
-                f"SELECT p.pk FROM products p WHERE {clause} ORDER BY p.name_fr, p.pk LIMIT ?",  # noqa: S608
-                [*params, SEARCH_LIMIT],
-            ).fetchall()
-        ]
-    products = _cards(db, catalog.products_by_pks(db, pks, current_lang()))
+    pks = search_pks(db, words or [], SEARCH_LIMIT)
+    products = _cards(db, catalog.products_by_pks(catalog_db(db), pks, current_lang()))
     status = 400 if words is None else 200
     return render_template(
         "hub/shop/search.html", query=query[:100], products=products, too_long=words is None
@@ -106,12 +134,16 @@ def search() -> ResponseReturnValue:
 def category(slug: str) -> ResponseReturnValue:
     """A category's products, a page at a time."""
     db = get_db()
-    cat = catalog.category_by_slug(db, slug[:80], current_lang())
+    cat = catalog.category_by_slug(catalog_db(db), slug[:80], current_lang())
     if cat is None:
         abort(404)
     page = _int_arg(request.args.get("page"), 1, 1, MAX_PAGE)
     rows = catalog.products_in_category(
-        db, cat["id"], current_lang(), offset=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE + 1
+        catalog_db(db),
+        cat["id"],
+        current_lang(),
+        offset=(page - 1) * PAGE_SIZE,
+        limit=PAGE_SIZE + 1,
     )
     return render_template(
         "hub/shop/category.html",
@@ -127,10 +159,10 @@ def product(ref: str) -> ResponseReturnValue:
     """A product: pictures, price, colour and size chooser, add to cart."""
     db = get_db()
     lang = current_lang()
-    p = catalog.product_by_ref(db, ref[:40], lang)
+    p = catalog.product_by_ref(catalog_db(db), ref[:40], lang)
     if p is None:
         abort(404)
-    variants = catalog.variants(db, p["pk"], lang)
+    variants = catalog.variants(catalog_db(db), p["pk"], lang)
     if not variants:
         abort(404)
     colours: dict[str, dict[str, Any]] = {}
@@ -144,9 +176,13 @@ def product(ref: str) -> ResponseReturnValue:
         chosen = variants[0]["colour_code"]
     sizes = [v for v in variants if v["colour_code"] == chosen]
     marks = ",".join("?" * len(sizes))
+    # Negative levels count as none (CASE: SQLite has no greatest(), PostgreSQL no
+    # scalar max()).
     online = dict(
-        db.execute(
-            f"SELECT sku, sum(max(qty, 0)) FROM stock_levels WHERE sku IN ({marks}) GROUP BY sku",  # noqa: S608
+        hdb.execute(
+            db,
+            "SELECT sku, sum(CASE WHEN qty > 0 THEN qty ELSE 0 END) FROM stock_levels "  # noqa: S608
+            f"WHERE sku IN ({marks}) GROUP BY sku",
             [v["sku"] for v in sizes],
         ).fetchall()
     )
@@ -175,7 +211,7 @@ def picture(ref: str, n: int) -> ResponseReturnValue:
 
     wanted = request.args.get("couleur")
     path = pictures.product_picture(
-        get_db(),
+        catalog_db(get_db()),
         Path(current_app.config["DATA_DIR"]) / "pictures",
         ref,
         n,

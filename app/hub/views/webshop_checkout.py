@@ -10,6 +10,7 @@ from flask import abort, current_app, flash, redirect, render_template, request,
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 
+from app.hub import database as hdb
 from app.hub.domain import cart_prices, carts, keys
 from app.hub.domain.order_rows import get_order_by_number
 from app.hub.domain.orders import OrderError, check_access_key
@@ -130,10 +131,10 @@ def my_orders() -> ResponseReturnValue:
         order = get_order_by_number(db, str(number)[:20])
         if order is None or not check_access_key(db, order["id"], str(key)):
             continue
-        n_messages = db.execute(
-            "SELECT count(*) FROM notifications WHERE order_id = ?", [order["id"]]
-        ).fetchone()[0]
-        store = db.execute("SELECT name FROM stores WHERE id = ?", [order["store_id"]]).fetchone()
+        n_messages = hdb.scalar(
+            db, "SELECT count(*) FROM notifications WHERE order_id = ?", [order["id"]]
+        )
+        store = hdb.scalar(db, "SELECT name FROM stores WHERE id = ?", [order["store_id"]])
         fr, en = STATUS_LABELS.get(order["status"], (order["status"], order["status"]))
         orders.append(
             {
@@ -141,7 +142,7 @@ def my_orders() -> ResponseReturnValue:
                 "status": order["status"],
                 "status_label": en if current_lang() == "en" else fr,
                 "placed_at": order["placed_at"],
-                "store": store[0] if store else "",
+                "store": store or "",
                 "messages": n_messages,
                 "url": f"/orders/{order['number']}?k={key}",
             }
