@@ -234,11 +234,25 @@ def take_lock(db: Db, name: str) -> None:
 
 
 @contextlib.contextmanager
-def write(db: Db, lock: str | None = WRITE_LOCK) -> Iterator[Db]:
-    """A write transaction (see the module's docstring); nested calls are savepoints."""
+def write(db: Db, lock: str | None = WRITE_LOCK, *, durable: bool = True) -> Iterator[Db]:
+    """A write transaction (see the module's docstring); nested calls are savepoints.
+
+    ``durable=False`` is for bookkeeping a power cut may lose without harm (a nonce, a
+    "last seen" stamp): its commit does not wait for the disk (SQLite: ``synchronous =
+    NORMAL`` for this commit, still crash-safe in WAL mode; PostgreSQL: ``SET LOCAL
+    synchronous_commit = off``). Under gevent a commit that waits on fsync holds the
+    whole process, and there is one such write per signed request."""
     if not isinstance(db, PgDatabase):
-        with dbmod.write(db):
-            yield db
+        if durable or db.conn.in_transaction:
+            with dbmod.write(db):
+                yield db
+            return
+        db.execute("PRAGMA synchronous = NORMAL")
+        try:
+            with dbmod.write(db):
+                yield db
+        finally:
+            db.execute("PRAGMA synchronous = FULL")
         return
     if db.in_transaction:
         with db.conn.transaction():
@@ -248,6 +262,8 @@ def write(db: Db, lock: str | None = WRITE_LOCK) -> Iterator[Db]:
         return
     db.conn.execute("BEGIN")
     try:
+        if not durable:
+            db.conn.execute("SET LOCAL synchronous_commit = off")
         if lock is not None:
             take_lock(db, lock)
         yield db

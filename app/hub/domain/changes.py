@@ -79,12 +79,15 @@ def last_seq(db: Db) -> int:
     return int(hdb.scalar(db, "SELECT coalesce(max(seq), 0) FROM changes"))
 
 
-def changes_since(db: Db, store_id: str, since: int, limit: int = DEFAULT_LIMIT) -> dict[str, Any]:
+def changes_since(
+    db: Db, store_id: str, since: int, limit: int = DEFAULT_LIMIT, *, raw: bool = False
+) -> dict[str, Any]:
     """One page of the feed for ``store_id`` after seq ``since`` (see docs/protocol.md).
 
     Returns ``{changes, cursor, more, remaining, server_time}``. When the page is not
     full, ``cursor`` jumps to the newest seq in the feed, past changes meant for other
-    stores, so the next request does not scan them again.
+    stores, so the next request does not scan them again. With ``raw``, each change's
+    ``data`` is the JSON text as stored (the API sends it on without parsing it).
     """
     limit = max(1, min(int(limit), MAX_LIMIT))
     since = max(0, int(since))
@@ -104,7 +107,7 @@ def changes_since(db: Db, store_id: str, since: int, limit: int = DEFAULT_LIMIT)
             remaining = 0
     return {
         "changes": [
-            {"seq": seq, "kind": kind, "key": key, "data": json.loads(data)}
+            {"seq": seq, "kind": kind, "key": key, "data": data if raw else json.loads(data)}
             for seq, kind, key, data in rows
         ],
         "cursor": str(cursor),
