@@ -11,12 +11,29 @@ from typing import Any
 from app.hub import database as hdb
 from app.hub.database import Db
 
+
+def _cols(alias: str, names: str) -> list[tuple[str, str]]:
+    return [(name, f"{alias}.{name}") for name in names.split()]
+
+
+#: An order line with its product details, as (key, SQL expression) in the order of the
+#: ``order`` change's lines (docs/protocol.md); read from :data:`LINE_FROM`.
+LINE_COLUMNS = [
+    *_cols("l", "line sku"),
+    *_cols("v", "ean"),
+    *_cols("p", "name_fr name_en"),
+    *_cols("v", "size colour_fr colour_en"),
+    ("category_slug", "c.slug"),
+    *_cols("l", "qty price_cents discount_cents qty_ready qty_collected qty_returned"),
+]
+LINE_FROM = (
+    "FROM order_lines l JOIN variants v ON v.sku = l.sku "
+    "JOIN products p ON p.pk = v.product_pk JOIN categories c ON c.id = p.category_id"
+)
 _LINE_DATA = (
-    "SELECT l.line, l.sku, v.ean, p.name_fr, p.name_en, v.size, v.colour_fr, v.colour_en, "
-    "c.slug AS category_slug, l.qty, l.price_cents, l.discount_cents, l.qty_ready, "
-    "l.qty_collected, l.qty_returned FROM order_lines l JOIN variants v ON v.sku = l.sku "
-    "JOIN products p ON p.pk = v.product_pk JOIN categories c ON c.id = p.category_id "
-    "WHERE l.order_id = ? ORDER BY l.line"
+    "SELECT "  # noqa: S608 (constants)
+    + ", ".join(f"{expr} AS {key}" for key, expr in LINE_COLUMNS)
+    + f" {LINE_FROM} WHERE l.order_id = ? ORDER BY l.line"
 )
 
 

@@ -28,7 +28,7 @@ from app.hub import database as hdb
 from app.hub.database import Db
 from app.hub.domain import catalog, keys, notifications
 from app.hub.domain.changes import append_change
-from app.hub.domain.order_rows import get_order, order_lines
+from app.hub.domain.order_rows import LINE_COLUMNS, LINE_FROM, get_order, order_lines
 from app.hub.domain.registry import ID_ALPHABET
 
 ORDER_ID_LENGTH = 16
@@ -134,37 +134,13 @@ def publish(db: Db, order_id: str, tx_id: str | None = None, bump: bool = True) 
     return append_change(db, CHANGE_ORDER, order_id, data, store_id=data["store_id"])
 
 
-_ORDER_KEYS_BEFORE_LINES = (
-    ("id", "o.id"),
-    ("number", "o.number"),
-    ("store_id", "o.store_id"),
-    ("status", "o.status"),
-    ("customer_name", "o.customer_name"),
-    ("customer_email", "o.customer_email"),
+# order_change_data's keys, in its order, as (key, SQL expression); the initials are a
+# parameter (computed in Python, as the Python form does).
+_ORDER_KEYS = [
+    *((k, f"o.{k}") for k in "id number store_id status customer_name customer_email".split()),
     ("customer_initials", "CAST(? AS text)"),
-    ("placed_at", "o.placed_at"),
-    ("promised_at", "o.promised_at"),
-    ("ready_at", "o.ready_at"),
-    ("expiry_days", "o.expiry_days"),
-    ("pickup_code_hash", "o.pickup_code_hash"),
-)
-_LINE_KEYS = (
-    ("line", "l.line"),
-    ("sku", "l.sku"),
-    ("ean", "v.ean"),
-    ("name_fr", "p.name_fr"),
-    ("name_en", "p.name_en"),
-    ("size", "v.size"),
-    ("colour_fr", "v.colour_fr"),
-    ("colour_en", "v.colour_en"),
-    ("category_slug", "c.slug"),
-    ("qty", "l.qty"),
-    ("price_cents", "l.price_cents"),
-    ("discount_cents", "l.discount_cents"),
-    ("qty_ready", "l.qty_ready"),
-    ("qty_collected", "l.qty_collected"),
-    ("qty_returned", "l.qty_returned"),
-)
+    *((k, f"o.{k}") for k in "placed_at promised_at ready_at expiry_days pickup_code_hash".split()),
+]
 
 
 @functools.cache
@@ -173,14 +149,12 @@ def _order_data(dialect: str) -> str:
     one parameter: the customer's initials."""
     lines = catalog.json_array_sql(
         dialect,
-        catalog.json_object_sql(dialect, _LINE_KEYS),
-        "FROM order_lines l JOIN variants v ON v.sku = l.sku "
-        "JOIN products p ON p.pk = v.product_pk JOIN categories c ON c.id = p.category_id "
-        "WHERE l.order_id = o.id",
+        catalog.json_object_sql(dialect, LINE_COLUMNS),
+        f"{LINE_FROM} WHERE l.order_id = o.id",
         "l.line",
     )
     return catalog.json_object_sql(
-        dialect, [*_ORDER_KEYS_BEFORE_LINES, ("lines", lines), ("revision", "o.revision")]
+        dialect, [*_ORDER_KEYS, ("lines", lines), ("revision", "o.revision")]
     )
 
 
