@@ -316,6 +316,25 @@ def test_the_same_ids_posted_at_once_by_four_connections_apply_once(target, hub)
     assert {sku: _level(hub, sku) for sku in skus} == {s: q - 1 for s, q in before.items()}
 
 
+def _until_waiting(db) -> None:
+    """PostgreSQL: until another session waits on a lock (seen in pg_stat_activity);
+    SQLite, where it waits in its busy handler unseen: a moment."""
+    if not hdb.is_pg(db):
+        time.sleep(0.5)
+        return
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        waiting = hdb.scalar(
+            db,
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+            "AND wait_event_type = 'Lock'",
+        )
+        if waiting:
+            return
+        time.sleep(0.02)
+    raise AssertionError("the batch never waited on the other writer's row")
+
+
 def test_an_id_committed_by_a_writer_without_the_lock_is_answered_as_that_one(target, hub):
     """The unique index is the last word: a writer that does not take the hub-wide lock
     (none does today) records an id while a batch applies the same id. The batch's item
@@ -345,7 +364,7 @@ def test_an_id_committed_by_a_writer_without_the_lock_is_answered_as_that_one(ta
             )
             worker = threading.Thread(target=apply)
             worker.start()
-            time.sleep(0.5)  # the batch is now waiting (the unique index, or SQLite's lock)
+            _until_waiting(hub)  # on the unique index (PostgreSQL), or SQLite's write lock
             assert worker.is_alive()
         worker.join(timeout=20)
         assert "error" not in out, out.get("error")

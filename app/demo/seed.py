@@ -580,10 +580,20 @@ def _insert_rows(db: hdb.Db, table: str, columns: list[str], rows: list[Any]) ->
 
 
 def _copy_rows(db: hdb.Db, table: str, columns: list[str], rows: Iterable[Any]) -> None:
-    """PostgreSQL: ``COPY table (columns) FROM STDIN`` with psycopg's row writer."""
+    """PostgreSQL: ``COPY table (columns) FROM STDIN`` in binary, with psycopg's row
+    writer (the columns' types read from the catalog)."""
     assert isinstance(db, hdb.PgDatabase)
-    sql = f"COPY {table} ({', '.join(columns)}) FROM STDIN"
+    types = dict(
+        hdb.execute(
+            db,
+            "SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute "
+            "WHERE attrelid = CAST(? AS regclass) AND attnum > 0 AND NOT attisdropped",
+            [table],
+        ).fetchall()
+    )
+    sql = f"COPY {table} ({', '.join(columns)}) FROM STDIN (FORMAT BINARY)"
     with db.conn.cursor() as cur, cur.copy(sql) as copy:
+        copy.set_types([types[c] for c in columns])
         for row in rows:
             copy.write_row(row)
 
