@@ -16,6 +16,7 @@ import pytest
 
 from app.core import clock
 from app.demo import seed as store_seed
+from app.demo.hub_orders import DEMO_ORDER_MIX, bulk_orders
 from app.demo.hub_seed import seed_hub
 from app.hub import database as hdb
 from app.hub.domain import keys
@@ -148,6 +149,26 @@ def test_seed_hub_loads_the_same_rows_on_both(tmp_path, pg_database):
     finally:
         sqlite_db.close()
         pg_db.close()
+
+
+def test_seed_hub_with_demo_orders_and_bulk_orders(target, tmp_path):
+    """What ``make demo`` and the benchmarks seed: demo web orders for every store (in
+    the stores' registration order) and a bulk of open orders for one."""
+    db = open_database(target)
+    try:
+        result = seed_hub(db, products=PRODUCTS, data_dir=tmp_path)
+        assert result["orders"]["by_status"] == {k: 3 * n for k, n in DEMO_ORDER_MIX.items()}
+        ready = result["orders"]["ready"]
+        assert [r["store_id"] for r in ready[:: DEMO_ORDER_MIX["ready"]]] == [
+            s["id"] for s in store_seed.DEMO_STORES
+        ]
+        bulk = bulk_orders(db, tmp_path, PARIS, 60, seed=1)
+        assert bulk["last_seq"] - bulk["first_seq"] == 59
+        assert hdb.scalar(
+            db, "SELECT count(*) FROM orders WHERE store_id = ?", [PARIS]
+        ) == 60 + sum(DEMO_ORDER_MIX.values())
+    finally:
+        db.close()
 
 
 # --------------------------------------------------------------------------- batches
