@@ -1,10 +1,10 @@
 """How many stores can one hub serve? (issue 11)
 
 Starts a real hub (``kiosk hub serve`` on a free 127.0.0.1 port, data in a temporary
-folder, a small catalog and N registered stores) and simulates the N stores in this one
-process, on asyncio, without a thread per store. Each simulated store does what the
-store's sync worker does (app/store/sync/worker.py, pull.py, client.py), signing every
-request as docs/protocol.md says (app/core/signing.py):
+folder, a small catalog and N registered stores) and simulates the N stores on asyncio,
+without a thread per store. Each simulated store does what the store's sync worker does
+(app/store/sync/worker.py, pull.py, client.py), signing every request as
+docs/protocol.md says (app/core/signing.py):
 
 - long-polls ``GET /api/v1/changes?since=CURSOR&wait=25&limit=2000`` from its cursor
   (``wait=0`` while the hub says ``more``), a read timeout of ``wait + 10`` s;
@@ -14,6 +14,16 @@ request as docs/protocol.md says (app/core/signing.py):
   ``Retry-After`` honoured on 429/503).
 
 The stores start as stores already in sync: their cursor is the hub's newest seq.
+
+The hub's database (``--backend``): ``sqlite``, the embedded default (``DATA/hub.db``),
+or ``postgresql``: a throwaway cluster of Debian's PostgreSQL started for the run in a
+temporary folder (tests/pg.py: the unprivileged ``postgres`` user, 127.0.0.1, fsync,
+synchronous_commit and full_page_writes off, as fits a cluster thrown away after the
+run; ``max_connections`` sized for the workers' pools), a database per store count,
+seeded, the hub started with ``--database URL``; or, with ``--database URL``, a
+database of yours (stores are added to it). The cluster is stopped at the end, on
+errors and at the hard deadline too. ``--workers W`` is passed to ``kiosk hub serve``
+(W forked gevent workers sharing the port), ``--db-pool`` too.
 
 A driver thread makes a change at the hub ``--changes-per-s`` times a second (a
 ``stock.movement`` of a demo store applied by the hub's own ``apply_batch`` on its own
@@ -26,30 +36,40 @@ Per N it reports: delivery p50/p95 and the share never delivered; post p50/p95 (
 batch's first send to its acknowledgement, retries included; a batch unacknowledged at
 the end counts as infinite); failed requests by kind (refused
 connection, connect timeout, read timeout, reset/closed, 5xx, 429/503, other 4xx);
-the hub's CPU (% of one core, /proc/<pid>/stat over the loaded window) and peak RSS
-(VmHWM); this process's CPU (to see whether the load generator was the limit); and a
-verdict: "holds" when delivery p95 <= 2 s, post p95 <= 2 s, nothing undelivered and no
-failed request, else "breaks: why".
+the hub's CPU (% of one core, summed over its whole process tree: the supervisor and
+its workers, /proc/<pid>/stat over the loaded window) and peak RSS (the tree's summed
+VmRSS, sampled, and its PSS, which counts pages the forked workers share once); on
+PostgreSQL the database server's CPU (its process tree: postmaster and backends); the
+load generator's own CPU (it shares the machine's cores with the hub) and the whole
+machine's (/proc/stat: what else ran); and a verdict: "holds" when delivery p95 <= 2 s,
+post p95 <= 2 s, nothing undelivered and no failed request, else "breaks: why", naming
+what stops it (hub CPU, database CPU, the cores saturated, errors by kind, file
+descriptors, the load generator's CPU).
+
+The load generator is this process, plus (``--loadgen-procs``, by default as many as
+the open-files limit needs: each store holds two sockets) more processes of the same
+code, each simulating a share of the stores; they start together and report back.
 
 Bounded: each N stops by itself after ``--seconds`` plus ``--drain`` (no new post nor
 change during the drain; requests still open at its end are abandoned, not counted as
 errors); it only talks to 127.0.0.1; file descriptors are raised with setrlimit within
-the hard limit, and an N that would need more is not run (said so in its verdict).
+the hard limit, and an N that would need more (or more loopback ports than the
+ephemeral range has) is not run (said so in its verdict).
 
-Whatever the hub does, each N also has a hard deadline: ``--start-allowance`` (seeding,
-start-up, readiness) + ``--seconds`` + ``--drain`` + a few seconds to cancel. The load's
-own event loop stops at its part of it (every task cancelled, the driver abandoned), and
-a watchdog thread backs it: at the deadline it dumps every thread's stack (faulthandler),
-kills the hub this harness started (its process group, by pid) and, if the harness has
-not come back within ``WATCHDOG_GRACE_S``, prints what it has and exits 3. An N that did
-not finish gets the verdict "did not finish: <phase it was in>", and the harness exits 1
-after the other counts.
+Whatever the hub does, each N also has a hard deadline: ``--start-allowance`` (starting
+PostgreSQL, seeding, start-up, readiness) + ``--seconds`` + ``--drain`` + a few seconds
+to cancel. The load's own event loop stops at its part of it (every task cancelled, the
+driver abandoned), and a watchdog thread backs it: at the deadline it dumps every
+thread's stack (faulthandler), kills the hub this harness started (its process group,
+by pid) and the load generator's other processes and, if the harness has not come back
+within ``WATCHDOG_GRACE_S``, prints what it has, stops the PostgreSQL cluster it started
+and exits 3. An N that did not finish gets the verdict "did not finish: <phase it was
+in>", and the harness exits 1 after the other counts.
 
     .venv/bin/python benchmarks/hub_scale.py --stores 10,40,100,250 --seconds 25
     .venv/bin/python benchmarks/hub_scale.py --stores 40 --seconds 20 --json /tmp/hub.json
-
-``--backend postgresql`` and ``--workers W`` are refused (exit 2) until the hub
-supports them (issue 11).
+    .venv/bin/python benchmarks/hub_scale.py --stores 1000,5000 --backend postgresql \
+        --workers 4 --seconds 30 --start-allowance 180
 """
 
 from __future__ import annotations
@@ -72,6 +92,7 @@ import tempfile
 import threading
 import time
 import uuid
+from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -80,12 +101,13 @@ from urllib.parse import urlsplit
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from app.core import db as dbmod  # noqa: E402
 from app.core.signing import sign_request  # noqa: E402
 from app.demo import hub_seed  # noqa: E402
+from app.hub import database as hdb  # noqa: E402
 from app.hub.domain import changes, registry  # noqa: E402
 from app.hub.protocol.transactions import apply_batch  # noqa: E402
-from app.hub.storage import db_path, open_db  # noqa: E402
+from app.hub.storage import DEFAULT_POOL_SIZE as DEFAULT_DB_POOL  # noqa: E402
+from app.hub.storage import db_path, describe, open_database  # noqa: E402
 from app.store.sync import backoff  # noqa: E402
 from app.store.sync.client import CONNECT_TIMEOUT_S, READ_TIMEOUT_S  # noqa: E402
 from app.store.sync.worker import PULL_WAIT_S  # noqa: E402
@@ -106,6 +128,10 @@ ERROR_KINDS = (
 )
 FDS_PER_STORE = 2  # one connection for the long-poll, one for posts (as a pooled session)
 FDS_SPARE = 200
+HUB_FDS_SPARE = 100  # a hub worker's own files, its database connections
+SHARD_LEAD_S = 3.0  # the load generator's other processes start (import) before the load
+CPU_BOUND_PCT = 85  # a process at this share of one core is CPU-bound
+MACHINE_BUSY_PCT = 90  # the machine's cores are saturated at this share of all of them
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 CANCEL_GRACE_S = 10.0  # after the drain: tasks cancelled, the driver joined, the hub stopped
 WATCHDOG_GRACE_S = 15.0  # after the deadline: the harness must be back, or it exits 3
@@ -120,8 +146,10 @@ class Watchdog:
 
     ``phase`` says where the harness is (set as it goes). At ``deadline`` the watchdog
     notes the phase, dumps every thread's stack to stderr, kills the hub's process group
-    (only a hub this harness started) and waits ``grace`` seconds for :meth:`disarm`;
-    then it calls ``on_give_up(phase)`` (which prints what there is) and exits 3."""
+    (only a hub this harness started) and the load generator's other processes
+    (``shards``), and waits ``grace`` seconds for :meth:`disarm`; then it calls
+    ``on_give_up(phase)`` (which prints what there is), stops the PostgreSQL cluster
+    this harness started (``cluster``, bounded) and exits 3."""
 
     def __init__(self, deadline: float, grace: float, on_give_up: Any) -> None:
         self.deadline = deadline  # monotonic
@@ -130,6 +158,8 @@ class Watchdog:
         self.phase = "starting"
         self.expired_in: str | None = None  # the phase at the deadline, once expired
         self.hub: subprocess.Popen | None = None
+        self.shards: list[subprocess.Popen] = []
+        self.cluster: Any = None  # a tests.pg.PgCluster this harness started
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._watch, name="watchdog", daemon=True)
         self._thread.start()
@@ -156,6 +186,8 @@ class Watchdog:
         faulthandler.dump_traceback(file=sys.stderr, all_threads=True)
         if self.hub is not None:
             kill_hub(self.hub)
+        for shard in self.shards:
+            kill_hub(shard)
         if self._done.wait(self.grace):
             return
         try:
@@ -163,6 +195,8 @@ class Watchdog:
         finally:
             sys.stderr.flush()
             sys.stdout.flush()
+            if self.cluster is not None:
+                kill_cluster(self.cluster)
             os._exit(3)
 
 
@@ -296,6 +330,7 @@ class Run:
     post_every: float
     wait: int
     start_cursor: str
+    driver_store: str = ""  # the driver's changes: what delivery is measured on
     t_start: float = 0.0  # monotonic: load starts
     t_end: float = 0.0  # no new post nor change after this
     commits: dict[str, float] = field(default_factory=dict)  # driver tx id -> commit time
@@ -306,6 +341,7 @@ class Run:
     errors: dict[str, int] = field(default_factory=lambda: dict.fromkeys(ERROR_KINDS, 0))
     error_samples: dict[str, str] = field(default_factory=dict)
     stuck_tasks: int = 0  # tasks still running after their cancellation was waited for
+    shard_failures: list[str] = field(default_factory=list)  # other load processes lost
     driver_stuck: bool = False  # the driver thread still in apply_batch at the end
 
     def failed(self, kind: str, detail: str = "") -> None:
@@ -351,9 +387,9 @@ async def poll_loop(run: Run, store: Store, rng: random.Random) -> None:
                     page = json.loads(data)
                     for change in page["changes"]:
                         if change["kind"] == "stock":
-                            tx = change["data"].get("tx")
-                            if tx in run.commits:
-                                run.arrivals[tx].setdefault(store.index, now)
+                            data = change["data"]
+                            if data.get("store_id") == run.driver_store and data.get("tx"):
+                                run.arrivals.setdefault(data["tx"], {}).setdefault(store.index, now)
                     cursor = page["cursor"]
                     wait = 0 if page.get("more") else run.wait
                     attempt = 0
@@ -433,9 +469,11 @@ async def post_loop(run: Run, store: Store, rng: random.Random) -> None:
         conn.close()
 
 
-def driver(run: Run, data: Path, store_id: str, rate: float, stop: threading.Event) -> None:
+def driver(
+    run: Run, target: str | Path, data: Path, store_id: str, rate: float, stop: threading.Event
+) -> None:
     """Changes at the hub at a steady rate, each recorded with its commit instant."""
-    db = dbmod.connect(db_path(data))
+    db = hdb.connect(target)
     k, sign = 0, 1
     try:
         while not stop.is_set():
@@ -447,9 +485,9 @@ def driver(run: Run, data: Path, store_id: str, rate: float, stop: threading.Eve
             item = movement(run.skus[k % len(run.skus)], sign)
             sign = -sign
             tx = item["id"]
-            run.arrivals[tx] = {}
+            run.arrivals.setdefault(tx, {})
             run.commits[tx] = time.monotonic()  # provisional: a store may see it first
-            result = apply_batch(db, store_id, [item])[0]
+            result = apply_batch(db, store_id, [item], data_dir=data)[0]
             run.commits[tx] = time.monotonic()  # the commit has returned
             if result["status"] != "accepted":
                 raise RuntimeError(f"driver change refused: {result}")
@@ -460,34 +498,48 @@ def driver(run: Run, data: Path, store_id: str, rate: float, stop: threading.Eve
 
 async def load(
     run: Run,
-    data: Path,
-    driver_store: str,
+    target: str | Path | None,
+    data: Path | None,
     rate: float,
     seed: int,
+    window_start: Any,
     window_end: Any,
     dog: Watchdog | None = None,
 ) -> float:
-    """Run the stores and the driver; return this process's CPU seconds over the loaded
-    window (``window_end()`` is called as it ends, before the drain).
+    """Run the stores (and, with a ``target`` database, the driver) from ``run.t_start``
+    (now when unset); return this process's CPU seconds over the loaded window
+    (``window_start()`` / ``window_end()`` are called as it starts and ends, before the
+    drain).
 
     Bounded on its own: the drain ends ``seconds + drain`` after the start whatever the
     hub does, then every task is cancelled (at most ``CANCEL_GRACE_S / 2`` waited for)
     and the driver thread is joined for at most as long (it is a daemon: abandoned)."""
-    rng = random.Random(seed)
-    run.t_start = time.monotonic()
+    if not run.t_start:
+        run.t_start = time.monotonic()
     run.t_end = run.t_start + run.seconds
     stop = threading.Event()
-    drive = threading.Thread(
-        target=driver, args=(run, data, driver_store, rate, stop), name="driver", daemon=True
-    )
+    drive = None
+    if target is not None and data is not None:
+        drive = threading.Thread(
+            target=driver,
+            args=(run, target, data, run.driver_store, rate, stop),
+            name="driver",
+            daemon=True,
+        )
     tasks: list[asyncio.Task] = []
     cpu0 = _self_cpu()
     cpu: float | None = None
     try:
+        await asyncio.sleep(max(0.0, run.t_start - time.monotonic()))  # the others' start
+        window_start()
+        cpu0 = _self_cpu()
         for store in run.stores:
-            tasks.append(asyncio.create_task(poll_loop(run, store, random.Random(rng.random()))))
-            tasks.append(asyncio.create_task(post_loop(run, store, random.Random(rng.random()))))
-        drive.start()
+            rng_poll = random.Random(f"{seed}/{store.index}/poll")
+            rng_post = random.Random(f"{seed}/{store.index}/post")
+            tasks.append(asyncio.create_task(poll_loop(run, store, rng_poll)))
+            tasks.append(asyncio.create_task(post_loop(run, store, rng_post)))
+        if drive is not None:
+            drive.start()
         await asyncio.sleep(max(0.0, run.t_end - time.monotonic()))
         cpu = _self_cpu() - cpu0
         window_end()
@@ -513,12 +565,158 @@ async def load(
             for task in list(pending)[:3]:  # where they are stuck, for the report
                 print(f"a task still running after two cancels: {task!r}", file=sys.stderr)
                 task.print_stack(file=sys.stderr)
-        if drive.is_alive():
+        if drive is not None and drive.is_alive():
             if dog:
                 dog.enter("joining the driver thread")
             drive.join(CANCEL_GRACE_S / 2)
             run.driver_stuck = drive.is_alive()
     return cpu
+
+
+# --- The load generator's other processes ----------------------------------------------
+
+SHARD_FLAG = "--shard"  # hub_scale.py --shard SPEC.json RESULT.json: one share of stores
+
+
+def start_shards(run: Run, groups: list[list[Store]], seed_: int, folder: Path) -> list[Any]:
+    """One process per group of stores (this file with ``--shard``), each in its own
+    session (killed whole by pid). They load from ``run.t_start`` as this process does.
+    Returns ``[(process, result path, stores)]``."""
+    shards = []
+    for i, group in enumerate(groups):
+        spec = {
+            "stores": [[s.index, s.id, s.secret] for s in group],
+            "skus": run.skus,
+            "host": run.host,
+            "port": run.port,
+            "seconds": run.seconds,
+            "drain": run.drain,
+            "post_every": run.post_every,
+            "wait": run.wait,
+            "start_cursor": run.start_cursor,
+            "driver_store": run.driver_store,
+            "t_start": run.t_start,
+            "seed": seed_,
+        }
+        spec_path, result_path = folder / f"shard-{i}.json", folder / f"shard-{i}.out.json"
+        spec_path.write_text(json.dumps(spec))
+        proc = subprocess.Popen(
+            [sys.executable, str(Path(__file__).resolve()), SHARD_FLAG]
+            + [str(spec_path), str(result_path)],
+            cwd=ROOT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        shards.append((proc, result_path, group))
+    return shards
+
+
+def shard_main(spec_path: str, result_path: str) -> int:
+    """A share of the stores, in a process of its own (see :func:`start_shards`)."""
+    spec = json.loads(Path(spec_path).read_text())
+    stores = [Store(*s) for s in spec["stores"]]
+    # Its own bound, whatever happens: SIGALRM ends it (the parent's watchdog kills it too).
+    budget = spec["t_start"] - time.monotonic() + spec["seconds"] + spec["drain"]
+    signal.alarm(int(budget + CANCEL_GRACE_S) + 1)
+    ok, hard = raise_fd_limit(FDS_PER_STORE * len(stores) + FDS_SPARE)
+    run = Run(
+        stores=stores,
+        skus=spec["skus"],
+        host=spec["host"],
+        port=spec["port"],
+        seconds=spec["seconds"],
+        drain=spec["drain"],
+        post_every=spec["post_every"],
+        wait=spec["wait"],
+        start_cursor=spec["start_cursor"],
+        driver_store=spec["driver_store"],
+        t_start=spec["t_start"],
+    )
+    loop = asyncio.new_event_loop()
+    try:
+        cpu = run_in_loop(
+            loop, load(run, None, None, 0.0, spec["seed"], lambda: None, lambda: None)
+        )
+    finally:
+        loop.close()
+    result = {
+        "arrivals": run.arrivals,
+        "post_latencies": run.post_latencies,
+        "posts_in_flight": run.posts_in_flight,
+        "requests": run.requests,
+        "errors": run.errors,
+        "error_samples": run.error_samples,
+        "stuck_tasks": run.stuck_tasks,
+        "cpu_s": cpu,
+    }
+    Path(result_path).write_text(json.dumps(result))
+    return 0
+
+
+def collect_shards(run: Run, shards: list[Any], until: float) -> list[float]:
+    """Wait for the other processes (at most until ``until``, monotonic), merge what
+    their stores saw into ``run``; return each one's CPU seconds over the window (a
+    process that did not report is killed and said so in ``run.shard_failures``)."""
+    cpus = []
+    for proc, result_path, group in shards:
+        try:
+            proc.wait(max(0.1, until - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            kill_hub(proc)
+            proc.wait(5)
+        try:
+            result = json.loads(result_path.read_text())
+        except (OSError, ValueError):
+            run.shard_failures.append(
+                f"a load generator process ({len(group)} stores) did not report "
+                f"(exit {proc.returncode})"
+            )
+            for store in group:  # what it saw is lost: count its stores' posts as open
+                run.posts_in_flight.setdefault(store.index, run.t_end)
+            continue
+        for tx, got in result["arrivals"].items():
+            mine = run.arrivals.setdefault(tx, {})
+            for index, t in got.items():
+                mine.setdefault(int(index), t)
+        run.post_latencies += result["post_latencies"]
+        for index, t in result["posts_in_flight"].items():
+            run.posts_in_flight[int(index)] = t
+        run.requests += result["requests"]
+        for kind, count in result["errors"].items():
+            run.errors[kind] += count
+        for kind, sample in result["error_samples"].items():
+            run.error_samples.setdefault(kind, sample)
+        run.stuck_tasks += result["stuck_tasks"]
+        cpus.append(result["cpu_s"])
+    return cpus
+
+
+def run_in_loop(loop: asyncio.AbstractEventLoop, coro: Any) -> Any:
+    """``loop.run_until_complete(coro)``, where SIGINT and SIGTERM cancel it (so its own
+    clean-up runs, bounded) and then end the harness as they would have (the hub and the
+    PostgreSQL cluster are stopped by the callers' finally clauses)."""
+    task = loop.create_task(coro)
+    got: list[int] = []
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+    def stop(sig: int) -> None:
+        got.append(sig)
+        task.cancel()
+
+    for sig in previous:
+        loop.add_signal_handler(sig, stop, sig)
+    try:
+        return loop.run_until_complete(task)
+    except asyncio.CancelledError:
+        if got and got[0] == signal.SIGINT:
+            raise KeyboardInterrupt from None
+        if got:
+            raise SystemExit(128 + got[0]) from None
+        raise
+    finally:
+        for sig, handler in previous.items():
+            loop.remove_signal_handler(sig)
+            signal.signal(sig, handler)
 
 
 def _self_cpu() -> float:
@@ -535,35 +733,119 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def seed(data: Path, n_stores: int, products: int) -> tuple[list[Store], list[str], str]:
-    """A seeded hub data folder with ``n_stores`` more stores; (stores, skus, driver id)."""
-    db = open_db(data)
+def seed(target: str | Path, n_stores: int, products: int) -> tuple[list[Store], list[str], str]:
+    """A seeded hub database (``DATA/hub.db`` or a PostgreSQL URL) with ``n_stores`` more
+    stores; (stores, skus, driver id)."""
+    db = open_database(target)
     try:
-        if db.execute("SELECT count(*) FROM products").fetchone()[0] == 0:
+        if hdb.scalar(db, "SELECT count(*) FROM products") == 0:
             hub_seed.seed_hub(db, products=products)
-        first = db.execute("SELECT count(*) FROM stores").fetchone()[0]
+        first = hdb.scalar(db, "SELECT count(*) FROM stores")
         made = []
-        with dbmod.write(db):
+        with hdb.write(db):
             for i in range(n_stores):
                 creds = registry.add_store(db, f"Bench store {first + i}", city="Bench")
                 made.append(Store(i, creds["id"], creds["secret"]))
-        skus = [r[0] for r in db.execute("SELECT sku FROM variants ORDER BY sku LIMIT 200")]
+        skus = [r["sku"] for r in hdb.rows(db, "SELECT sku FROM variants ORDER BY sku LIMIT 200")]
         driver_store = hub_seed.store_seed.DEMO_STORES[0]["id"]
     finally:
         db.close()
     return made, skus, driver_store
 
 
+def pg_settings(args: argparse.Namespace) -> dict[str, str]:
+    """The throwaway cluster's settings on top of tests/pg.py's (fsync,
+    synchronous_commit and full_page_writes off there): connections for every worker's
+    pool plus its LISTEN connection, the driver's and a margin; more shared buffers."""
+    pool = args.db_pool or DEFAULT_DB_POOL
+    return {
+        "max_connections": str(max(300, args.workers * (pool + 2) + 50)),
+        "shared_buffers": "256MB",
+        "max_wal_size": "2GB",
+        "checkpoint_timeout": "30min",
+    }
+
+
+def start_pg(args: argparse.Namespace, dog: Watchdog) -> Any:
+    """The throwaway PostgreSQL cluster (tests/pg.py), once per harness run."""
+    from tests.pg import start_cluster
+
+    settings = pg_settings(args)
+    cluster = start_cluster(settings)
+    dog.cluster = cluster
+    print(
+        f"PostgreSQL cluster on 127.0.0.1:{cluster.port} (pid {cluster.process.pid}; "
+        f"{', '.join(f'{k}={v}' for k, v in settings.items())})",
+        file=sys.stderr,
+        flush=True,
+    )
+    return cluster
+
+
+def kill_cluster(cluster: Any) -> None:
+    """Stop a cluster at once (the watchdog's last act): ``pg_ctl stop -m immediate``
+    bounded to a few seconds, then its process group killed, its folder removed."""
+    from tests.pg import _as_user, pg_bin
+
+    try:
+        subprocess.run(
+            _as_user(
+                cluster.os_user,
+                [str(pg_bin() / "pg_ctl"), "stop", "-D", str(cluster.data), "-m", "i", "-w"],
+            ),
+            capture_output=True,
+            timeout=5,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        pass
+    if cluster.process is not None:
+        kill_hub(cluster.process)  # postgres leads its own session, started by us
+    shutil.rmtree(cluster.folder, ignore_errors=True)
+
+
+def stop_cluster(cluster: Any) -> None:
+    """Stop it cleanly (``pg_ctl stop -m fast``), or at once if that fails."""
+    try:
+        cluster.stop()
+    except (OSError, subprocess.SubprocessError) as exc:
+        print(f"stopping PostgreSQL: {exc}; killing it", file=sys.stderr)
+    if cluster.process is not None:
+        try:
+            cluster.process.wait(10)
+        except subprocess.TimeoutExpired:
+            kill_cluster(cluster)
+            cluster.process.wait(5)
+    shutil.rmtree(cluster.folder, ignore_errors=True)
+
+
 class NotReady(Exception):
     """The hub did not answer its status page in time (or exited)."""
 
 
-def start_hub(data: Path, port: int, threads: int | None, log: Path) -> subprocess.Popen:
-    """``kiosk hub serve`` in its own process group (so it can be killed whole)."""
+def start_hub(
+    data: Path,
+    port: int,
+    threads: int | None,
+    log: Path,
+    *,
+    database: str | None = None,
+    workers: int = 1,
+    db_pool: int | None = None,
+    hub_env: dict[str, str] | None = None,
+) -> subprocess.Popen:
+    """``kiosk hub serve`` in its own process group (so it can be killed whole), its
+    environment this one's without ``KIOSK_*`` (the options say it all), plus ``hub_env``."""
     cmd = [sys.executable, "-m", "app", "hub", "serve", "--data", str(data), "--port", str(port)]
     if threads:
         cmd += ["--threads", str(threads)]
+    if database:
+        cmd += ["--database", database]
+    if workers != 1:
+        cmd += ["--workers", str(workers)]
+    if db_pool:
+        cmd += ["--db-pool", str(db_pool)]
     env = {k: v for k, v in os.environ.items() if not k.startswith("KIOSK_")}
+    env.update(hub_env or {})
     with log.open("wb") as out:
         return subprocess.Popen(
             cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
@@ -590,6 +872,27 @@ def wait_ready(host: str, port: int, within: float, proc: subprocess.Popen | Non
             last = f"{type(exc).__name__}: {exc}"
         time.sleep(0.1)
     raise NotReady(f"no 200 from http://{host}:{port}/api/v1/status within {within:g} s ({last})")
+
+
+def wait_workers(pid: int, workers: int, within: float) -> None:
+    """Until the hub's supervisor has forked its ``workers`` (at most ``within`` s)."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        if len(tree_pids(pid, proc_table())) >= workers + 1:
+            return
+        time.sleep(0.1)
+    raise NotReady(f"the hub did not fork its {workers} workers within {within:.0f} s")
+
+
+def proc_fd_limit(pid: int) -> int | None:
+    """A process's soft limit of open files (/proc/<pid>/limits)."""
+    try:
+        for line in Path(f"/proc/{pid}/limits").read_text().splitlines():
+            if line.startswith("Max open files"):
+                return int(line.split()[3])
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
 
 
 def kill_hub(proc: subprocess.Popen) -> None:
@@ -621,12 +924,62 @@ def stop_hub(proc: subprocess.Popen) -> None:
         print(f"the hub (pid {proc.pid}) did not end after SIGKILL", file=sys.stderr)
 
 
-def proc_cpu_s(pid: int) -> float | None:
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
+def proc_table() -> dict[int, tuple[int, float]]:
+    """Every process: pid -> (ppid, CPU seconds: its own plus its reaped children's)."""
+    out = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = Path(f"/proc/{entry.name}/stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        # ppid; utime, stime, cutime, cstime (a worker that died and was waited for is
+        # in its parent's cutime/cstime: summing the live tree counts everything once)
+        out[int(entry.name)] = (int(fields[1]), sum(int(x) for x in fields[11:15]) / CLK_TCK)
+    return out
+
+
+def tree_pids(root: int, table: dict[int, tuple[int, float]]) -> list[int]:
+    """``root`` and its descendants (live ones) in ``table``."""
+    if root not in table:
+        return []
+    children: dict[int, list[int]] = defaultdict(list)
+    for pid, (ppid, _) in table.items():
+        children[ppid].append(pid)
+    out, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        out.append(pid)
+        todo += children.get(pid, [])
+    return out
+
+
+def tree_cpu(root: int | None, table: dict[int, tuple[int, float]]) -> dict[int, float] | None:
+    """CPU seconds of each process of ``root``'s tree (None: no such process)."""
+    if not root:
         return None
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime, stime
+    pids = tree_pids(root, table)
+    return {pid: table[pid][1] for pid in pids} if pids else None
+
+
+def cpu_delta(a: dict[int, float] | None, b: dict[int, float] | None) -> tuple[float, float]:
+    """(the tree's CPU seconds between two readings, its busiest process's)."""
+    if a is None or b is None:
+        return math.nan, math.nan
+    total = sum(b.values()) - sum(a.values())  # one that died is in its parent's cutime now
+    each = [v - a.get(pid, 0.0) for pid, v in b.items()]
+    return total, max(each, default=0.0)
+
+
+def machine_cpu_s() -> float | None:
+    """Busy CPU seconds of the whole machine so far (/proc/stat), every core summed."""
+    try:
+        values = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    except (OSError, ValueError):
+        return None
+    idle = values[3] + (values[4] if len(values) > 4 else 0)  # idle, iowait
+    return (sum(values[:8]) - idle) / CLK_TCK  # not guest time (counted in user already)
 
 
 def proc_status(pid: int) -> dict[str, int]:
@@ -642,6 +995,29 @@ def proc_status(pid: int) -> dict[str, int]:
     return out
 
 
+def proc_pss_kb(pid: int) -> int:
+    """Proportional set size (kB): shared pages divided among their sharers."""
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return 0
+
+
+def tree_memory(root: int) -> dict[str, int]:
+    """Summed over ``root``'s tree: VmRSS, VmHWM, PSS (kB), Threads, and processes."""
+    pids = tree_pids(root, proc_table())
+    out = {"VmRSS": 0, "VmHWM": 0, "Pss": 0, "Threads": 0, "processes": len(pids)}
+    for pid in pids:
+        status = proc_status(pid)
+        for key in ("VmRSS", "VmHWM", "Threads"):
+            out[key] += status.get(key, 0)
+        out["Pss"] += proc_pss_kb(pid)
+    return out
+
+
 def raise_fd_limit(needed: int) -> tuple[bool, int]:
     """Raise the soft limit of open files toward ``needed`` (within the hard limit)."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -649,6 +1025,44 @@ def raise_fd_limit(needed: int) -> tuple[bool, int]:
     if soft != resource.RLIM_INFINITY and soft < needed:
         resource.setrlimit(resource.RLIMIT_NOFILE, (min(needed, hard_n), hard))
     return needed <= hard_n, hard_n
+
+
+def ephemeral_ports() -> int:
+    """How many local ports the kernel hands out to connections (each store holds two,
+    all to the hub's one address)."""
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(high) - int(low) + 1
+    except (OSError, ValueError):
+        return 28232  # Linux's default range, 32768-60999
+
+
+def plan_load(n: int, procs: int) -> tuple[int, str | None]:
+    """How many load generator processes simulate ``n`` stores (``procs``, or with 0 as
+    few as the open-files limit allows), and why ``n`` cannot run (None: it can)."""
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    hard = hard if hard != resource.RLIM_INFINITY else 1 << 20
+    per_proc = max(1, (hard - FDS_SPARE) // FDS_PER_STORE)  # stores one process can hold
+    procs = procs or math.ceil(n / per_proc)
+    if FDS_PER_STORE * n > ephemeral_ports() - 1000:
+        return procs, (
+            f"needs {FDS_PER_STORE * n:,} connections to one address, the loopback port "
+            f"range has {ephemeral_ports():,}"
+        )
+    share = math.ceil(n / procs)
+    if FDS_PER_STORE * share + FDS_SPARE > hard:
+        return procs, (
+            f"needs ~{FDS_PER_STORE * share + FDS_SPARE} file descriptors in each of "
+            f"{procs} load processes, the hard limit is {hard}"
+        )
+    return procs, None
+
+
+def fd_count(pid: int) -> int:
+    try:
+        return len(os.listdir(f"/proc/{pid}/fd"))
+    except OSError:
+        return 0
 
 
 # --- Figures ----------------------------------------------------------------------------
@@ -713,14 +1127,57 @@ def verdict(f: dict[str, Any], hub_threads: int | None) -> str:
         why.append(f"{100 * f['error_rate']:.1f} % requests failed ({kinds})")
     if not why:
         return "holds"
-    cpu = f["hub_cpu_pct"]
-    if cpu is not None and cpu >= 85:
-        why.append(f"hub CPU-bound ({cpu:.0f} % of a core)")
+    return "breaks: " + "; ".join(why + causes(f, hub_threads))
+
+
+def _pct(v: float | None) -> str:
+    return "-" if v is None or math.isnan(v) else f"{v:.0f} %"
+
+
+def causes(f: dict[str, Any], hub_threads: int | None) -> list[str]:
+    """What stops it, from the resources measured (% of one core for CPU)."""
+    out = []
+    cpu, db, gen = f["hub_cpu_pct"], f.get("db_cpu_pct"), f["loadgen_cpu_pct"]
+    workers = f.get("workers") or 1
+    busiest = f.get("hub_worker_cpu_max_pct", cpu)
+    limit, fds = f.get("hub_fd_limit"), f.get("hub_fds_max")
+    if limit and fds and fds >= limit - 16:
+        out.append(f"a hub process at its open-files limit ({fds:,} of {limit:,})")
+    if f["errors"].get("fd_limit"):
+        out.append("the load generator out of file descriptors")
+    machine, cores = f.get("machine_cpu_pct"), f.get("cpus") or os.cpu_count() or 1
+    if machine is not None and machine >= MACHINE_BUSY_PCT * cores:
+        parts = [("hub", cpu), ("database", db), ("load generator", gen)]
+        known = sum(v for _, v in parts if v is not None and not math.isnan(v))
+        parts.append(("other processes", max(0.0, machine - known)))
+        parts = [(k, v) for k, v in parts if v is not None and not math.isnan(v)]
+        parts.sort(key=lambda kv: -kv[1])
+        shares = ", ".join(f"{k} {v:.0f} %" for k, v in parts)
+        out.append(f"the {cores} cores saturated ({machine:.0f} % of {100 * cores} %: {shares})")
+    if busiest is not None and not math.isnan(busiest) and busiest >= CPU_BOUND_PCT:
+        if workers == 1:
+            out.append(f"hub CPU-bound ({cpu:.0f} % of a core)")
+        else:
+            out.append(
+                f"a hub worker CPU-bound ({busiest:.0f} % of a core; {cpu:.0f} % for "
+                f"{workers} workers)"
+            )
     elif hub_threads and f["stores"] >= hub_threads:  # --hub-threads: a waitress hub
-        why.append(f"{f['stores']} long-polls for {hub_threads} threads (CPU {cpu or 0:.0f} %)")
-    if f["loadgen_cpu_pct"] >= 90:
-        why.append(f"load generator CPU-bound too ({f['loadgen_cpu_pct']:.0f} %)")
-    return "breaks: " + "; ".join(why)
+        out.append(f"{f['stores']} long-polls for {hub_threads} threads (CPU {cpu or 0:.0f} %)")
+    if db is not None and not math.isnan(db) and db >= CPU_BOUND_PCT:
+        out.append(f"database CPU {db:.0f} % of a core")
+    if f.get("loadgen_cpu_max_pct", gen) >= 90:
+        out.append(f"load generator CPU-bound too ({gen:.0f} %)")
+    if f["errors"].get("429/503"):
+        out.append("the hub shed load (429/503 with Retry-After)")
+    if f.get("shard_failures"):
+        out += f["shard_failures"]
+    if not out:
+        out.append(
+            f"no resource at its limit (hub {_pct(cpu)}, database {_pct(db)}, "
+            f"machine {_pct(machine)} of {100 * cores} %)"
+        )
+    return out
 
 
 def fmt_s(v: float | None) -> str:
@@ -731,30 +1188,39 @@ def fmt_s(v: float | None) -> str:
     return f"{v * 1000:.0f} ms" if v < 1 else f"{v:.1f} s"
 
 
+def _rss(f: dict[str, Any]) -> str:
+    if not f.get("hub_rss_peak_mb"):
+        return "-"
+    text = f"{f['hub_rss_peak_mb']:.0f} MB"
+    if (f.get("hub_processes") or 1) > 1 and f.get("hub_pss_peak_mb"):
+        text += f" (PSS {f['hub_pss_peak_mb']:.0f} MB, {f['hub_processes']} processes)"
+    return text
+
+
 def table(rows: list[dict[str, Any]]) -> str:
     head = (
-        "| stores | delivery p50 / p95 | never delivered | post p50 / p95 | failed requests "
-        "| hub CPU | hub RSS peak | loadgen CPU | verdict |"
+        "| stores | backend | workers | delivery p50 / p95 | never delivered | post p50 / p95 "
+        "| failed requests | hub CPU | db CPU | hub RSS peak | loadgen CPU | verdict |"
     )
-    out = [head, "|" + "---|" * 9]
+    out = [head, "|" + "---|" * 12]
     for f in rows:
+        where = f"| {f['stores']:,} | {f.get('backend', '-')} | {f.get('workers', '-')} "
         if f.get("skipped"):
-            out.append(f"| {f['stores']:,} | | | | | | | | {f['verdict']} |")
+            out.append(where + f"| | | | | | | | | {f['verdict']} |")
             continue
         never = f["never_delivered_share"]
         errs = ", ".join(f"{k} {v}" for k, v in f["errors"].items())
+        gen = f"{f['loadgen_cpu_pct']:.0f} %"
+        if (f.get("loadgen_procs") or 1) > 1:
+            gen += f" ({f['loadgen_procs']} processes)"
         out.append(
-            f"| {f['stores']:,} "
-            f"| {fmt_s(f['delivery_p50_s'])} / {fmt_s(f['delivery_p95_s'])} "
+            where + f"| {fmt_s(f['delivery_p50_s'])} / {fmt_s(f['delivery_p95_s'])} "
             f"| {'-' if never is None else f'{100 * never:.1f} %'} "
             f"| {fmt_s(f['post_p50_s'])} / {fmt_s(f['post_p95_s'])} "
             f"| {100 * f['error_rate']:.1f} % of {f['requests']:,}"
             + (f" ({errs})" if errs else "")
-            + " | "
-            + ("-" if f["hub_cpu_pct"] is None else f"{f['hub_cpu_pct']:.0f} %")
-            + " | "
-            + ("-" if not f.get("hub_rss_peak_mb") else f"{f['hub_rss_peak_mb']:.0f} MB")
-            + f" | {f['loadgen_cpu_pct']:.0f} % | {f['verdict']} |"
+            + f" | {_pct(f['hub_cpu_pct'])} | {_pct(f.get('db_cpu_pct'))} | {_rss(f)} "
+            f"| {gen} | {f['verdict']} |"
         )
     return "\n".join(out)
 
@@ -766,12 +1232,13 @@ def measure(n: int, args: argparse.Namespace, rows: list[dict[str, Any]]) -> dic
     """One count, under a hard deadline (see :class:`Watchdog`)."""
     budget = args.start_allowance + args.seconds + args.drain + CANCEL_GRACE_S
     partial: dict[str, Any] = {"stores": n}
+    where = {"backend": args.backend, "workers": args.workers}
 
     def give_up(phase: str) -> None:  # the watchdog's last word: print what there is
         run = partial.get("run")
-        f: dict[str, Any] = {"stores": n, "skipped": "no figures"}
+        f: dict[str, Any] = {"stores": n, "skipped": "no figures", **where}
         if run is not None:
-            f = figures(run, n, None, 0.0)  # what the stores saw until now
+            f = {**figures(run, n, None, 0.0), **where}  # what the stores saw until now
             f["loadgen_cpu_pct"] = 100 * _self_cpu() / max(run.seconds, 1e-9)
         f["verdict"] = (
             f"{DID_NOT_FINISH}: stuck while {phase}; the harness did not come back (exit 3)"
@@ -780,10 +1247,12 @@ def measure(n: int, args: argparse.Namespace, rows: list[dict[str, Any]]) -> dic
         print(table([*rows, f]))
 
     dog = Watchdog(time.monotonic() + budget, WATCHDOG_GRACE_S, give_up)
+    dog.cluster = args.cluster
     try:
         f = _measure(n, args, dog, partial)
     finally:
         dog.disarm()
+    f = {**where, **f}
     if dog.expired_in is not None and not f["verdict"].startswith(DID_NOT_FINISH):
         f["verdict"] = f"{DID_NOT_FINISH}: stuck while {dog.expired_in}; " + f["verdict"]
     return f
@@ -792,37 +1261,67 @@ def measure(n: int, args: argparse.Namespace, rows: list[dict[str, Any]]) -> dic
 def _measure(
     n: int, args: argparse.Namespace, dog: Watchdog, partial: dict[str, Any]
 ) -> dict[str, Any]:
-    ok, hard = raise_fd_limit(FDS_PER_STORE * n + FDS_SPARE)
-    if not ok:
-        f = {
-            "stores": n,
-            "skipped": f"needs ~{FDS_PER_STORE * n + FDS_SPARE} file descriptors, "
-            f"the hard limit is {hard}",
-        }
+    procs, cannot = plan_load(n, args.loadgen_procs)
+    if cannot:
+        f: dict[str, Any] = {"stores": n, "skipped": cannot}
         f["verdict"] = verdict(f, args.hub_threads)
         return f
+    share = math.ceil(n / procs)
+    raise_fd_limit(FDS_PER_STORE * share + FDS_SPARE)
     tmp = Path(tempfile.mkdtemp(prefix="hub-scale-"))
     proc = None
+    database = None  # the PostgreSQL database of this count
+    dropped = None  # the database made for this count (dropped after it)
+    shards: list[Any] = []
     try:
+        t = time.monotonic()
         if args.hub_url:
             data = args.hub_data
             parts = urlsplit(args.hub_url)
             host, port, pid = parts.hostname or "127.0.0.1", parts.port or 80, args.hub_pid
+            database = args.database
         else:
             data, host, port = tmp / "hub", "127.0.0.1", free_port()
-        t = time.monotonic()
+        if args.backend == "postgresql" and database is None:
+            if args.database:
+                database = args.database
+            else:
+                if args.cluster is None:
+                    dog.enter("starting PostgreSQL")
+                    try:
+                        args.cluster = start_pg(args, dog)
+                    except Exception as exc:  # noqa: BLE001 - said in the verdict
+                        f = {"stores": n, "skipped": f"PostgreSQL did not start: {exc}"}
+                        f["verdict"] = f"{DID_NOT_FINISH}: start-up: {f['skipped']}"
+                        return f
+                dropped = f"hub_scale_{n}_{os.getpid()}_{len(args.databases)}"
+                args.databases.append(dropped)
+                database = args.cluster.create_database(dropped)
+        target: str | Path = database or db_path(data)  # not KIOSK_HUB_DATABASE: explicit
         dog.enter("seeding")
-        stores, skus, driver_store = seed(data, n, args.products)
+        stores, skus, driver_store = seed(target, n, args.products)
         print(f"[{n} stores] seeded in {time.monotonic() - t:.1f} s", file=sys.stderr)
         if not args.hub_url:
             dog.enter("starting the hub")
-            proc = dog.hub = start_hub(data, port, args.hub_threads, tmp / "hub.log")
+            proc = dog.hub = start_hub(
+                data,
+                port,
+                args.hub_threads,
+                tmp / "hub.log",
+                database=database,
+                workers=args.workers,
+                db_pool=args.db_pool,
+                hub_env=args.hub_env,
+            )
             pid = proc.pid
             print(f"[{n} stores] hub pid {pid}", file=sys.stderr, flush=True)
         dog.enter(f"waiting for the hub's status page on {host}:{port}")
         allowance = max(0.0, args.start_allowance - (time.monotonic() - t))
         try:
             wait_ready(host, port, allowance, proc)
+            if args.workers > 1 and proc is not None:  # every worker forked and serving
+                left = max(0.0, t + args.start_allowance - time.monotonic())
+                wait_workers(pid, args.workers, left)
         except NotReady as exc:
             f = {"stores": n, "skipped": str(exc)}
             f["verdict"] = f"{DID_NOT_FINISH}: start-up: {exc}"
@@ -830,9 +1329,11 @@ def _measure(
                 f["hub_log_tail"] = (tmp / "hub.log").read_text(errors="replace")[-1000:]
             return f
         print(f"[{n} stores] hub ready in {time.monotonic() - t:.1f} s", file=sys.stderr)
-        db = dbmod.connect(db_path(data))
-        start_cursor = str(changes.last_seq(db))
-        db.close()
+        db = hdb.connect(target)
+        try:
+            start_cursor = str(changes.last_seq(db))
+        finally:
+            db.close()
         run = Run(
             stores=stores,
             skus=skus,
@@ -843,57 +1344,130 @@ def _measure(
             post_every=args.post_every,
             wait=args.wait,
             start_cursor=start_cursor,
+            driver_store=driver_store,
         )
-        cpu0 = proc_cpu_s(pid) if pid else None
-        rss_peak = [0]
+        groups = [stores[i::procs] for i in range(procs)]
+        run.stores = groups[0]  # this process's share; the others in their own processes
+        db_pid = args.cluster.process.pid if args.cluster and not args.database else None
+        marks: dict[str, Any] = {}
+        peaks = {"VmRSS": 0, "Pss": 0, "fds": 0, "processes": 0}
         sampling = threading.Event()
 
-        def sample() -> None:  # VmRSS every 0.5 s (VmHWM is only read at the end)
+        def sample() -> None:  # the hub tree's memory and open files every 0.5 s
             while not sampling.wait(0.5):
-                rss_peak[0] = max(rss_peak[0], proc_status(pid).get("VmRSS", 0))
+                mem = tree_memory(pid)
+                for key in ("VmRSS", "Pss", "processes"):
+                    peaks[key] = max(peaks[key], mem[key])
+                for hub_pid in tree_pids(pid, proc_table()):
+                    peaks["fds"] = max(peaks["fds"], fd_count(hub_pid))
 
         sampler = threading.Thread(target=sample, daemon=True)
         if pid:
             sampler.start()
-        cpu1: list[float | None] = [None]
 
-        def window_end() -> None:  # the hub's CPU over the loaded window, not the drain
-            cpu1[0] = proc_cpu_s(pid) if pid else None
+        def mark(name: str) -> Any:
+            def at() -> None:  # CPU readings as the loaded window starts and ends
+                table_ = proc_table()
+                marks[name] = (tree_cpu(pid, table_), tree_cpu(db_pid, table_), machine_cpu_s())
+
+            return at
 
         partial["run"] = run
+        if procs > 1:
+            dog.enter(f"starting {procs - 1} more load generator processes")
+            run.t_start = time.monotonic() + SHARD_LEAD_S
+            shards = start_shards(run, groups[1:], args.seed, tmp)
+            dog.shards = [p for p, _, _ in shards]
         dog.enter(f"loading ({n} stores, {args.seconds:g} s)")
         # Not asyncio.run: its clean-up waits, without a bound, for tasks that have not
         # ended; load() bounds its own wait and a loop closed with a task still pending
         # only warns.
         loop = asyncio.new_event_loop()
         try:
-            gen_cpu = loop.run_until_complete(
-                load(run, data, driver_store, args.changes_per_s, args.seed, window_end, dog)
+            gen_cpu = run_in_loop(
+                loop,
+                load(
+                    run,
+                    target,
+                    data,
+                    args.changes_per_s,
+                    args.seed,
+                    mark("start"),
+                    mark("end"),
+                    dog,
+                ),
             )
         finally:
             loop.close()
+        gen_cpus = [gen_cpu]
+        if shards:
+            dog.enter(f"collecting {len(shards)} load generator processes")
+            run.stores = stores
+            gen_cpus += collect_shards(run, shards, run.t_end + run.drain + CANCEL_GRACE_S)
         dog.enter("collecting the figures")
-        status = proc_status(pid) if pid else {}
+        mem = tree_memory(pid) if pid else {}
         sampling.set()
-        hub_cpu = None if cpu0 is None or cpu1[0] is None else cpu1[0] - cpu0
-        f = figures(run, n, hub_cpu, gen_cpu)
-        f["hub_rss_peak_mb"] = max(status.get("VmHWM", 0), rss_peak[0]) / 1024 or None
-        f["hub_threads"] = status.get("Threads")
+        (hub0, db0, m0), (hub1, db1, m1) = (
+            marks.get("start", (None,) * 3),
+            marks.get("end", (None,) * 3),
+        )
+        hub_cpu, hub_max = cpu_delta(hub0, hub1)
+        f = figures(run, n, None if math.isnan(hub_cpu) else hub_cpu, sum(gen_cpus))
+        per_s = 100 / run.seconds
+        f["hub_worker_cpu_max_pct"] = None if math.isnan(hub_max) else hub_max * per_s
+        if db_pid:
+            db_cpu, _ = cpu_delta(db0, db1)
+            f["db_cpu_pct"] = None if math.isnan(db_cpu) else db_cpu * per_s
+        else:
+            f["db_cpu_pct"] = None  # SQLite runs inside the hub (or a database not ours)
+        f["machine_cpu_pct"] = None if m0 is None or m1 is None else (m1 - m0) * per_s
+        f["cpus"] = os.cpu_count()
+        f["loadgen_procs"] = procs
+        f["loadgen_cpu_max_pct"] = max(gen_cpus) * per_s
+        single = peaks["processes"] <= 1 and mem.get("processes", 1) <= 1
+        rss = max(peaks["VmRSS"], mem.get("VmRSS", 0), mem.get("VmHWM", 0) if single else 0)
+        f["hub_rss_peak_mb"] = rss / 1024 or None
+        f["hub_pss_peak_mb"] = max(peaks["Pss"], mem.get("Pss", 0)) / 1024 or None
+        f["hub_processes"] = max(peaks["processes"], mem.get("processes", 0)) or None
+        f["hub_threads"] = mem.get("Threads")
+        f["hub_fds_max"] = peaks["fds"] or None
+        f["hub_fd_limit"] = proc_fd_limit(pid) if pid else None
+        f["shard_failures"] = run.shard_failures
+        if database:
+            f["database"] = describe(database)
         f["verdict"] = verdict(f, args.hub_threads)
         stuck = []
         if run.stuck_tasks:
             stuck.append(f"{run.stuck_tasks} tasks did not end when cancelled")
         if run.driver_stuck:
             stuck.append("the driver thread was still in apply_batch")
+        if run.shard_failures:
+            stuck += run.shard_failures
         if stuck:
             f["verdict"] = f"{DID_NOT_FINISH}: " + "; ".join(stuck) + "; " + f["verdict"]
         if proc is not None and proc.poll() is not None:
             f["verdict"] += f" (the hub exited: {proc.returncode})"
+        print(
+            f"[{n} stores] CPU over the window, % of one core: hub {_pct(f['hub_cpu_pct'])} "
+            f"(busiest process {_pct(f['hub_worker_cpu_max_pct'])}), database "
+            f"{_pct(f['db_cpu_pct'])}, load generator {_pct(f['loadgen_cpu_pct'])}, "
+            f"whole machine {_pct(f['machine_cpu_pct'])} of {100 * (os.cpu_count() or 1)} %",
+            file=sys.stderr,
+        )
         return f
     finally:
+        for shard, _, _ in shards:
+            if shard.poll() is None:
+                kill_hub(shard)
         if proc is not None:
             dog.enter("stopping the hub")
             stop_hub(proc)
+        if dropped and args.cluster is not None:
+            dog.enter("dropping the count's database")
+            try:
+                args.cluster.drop_database(dropped)
+            except Exception as exc:  # noqa: BLE001 - the cluster goes at the end anyway
+                print(f"dropping {dropped}: {exc}", file=sys.stderr)
         if args.keep:
             print(f"kept {tmp}", file=sys.stderr)
         else:
@@ -907,9 +1481,42 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--stores", default="10,40", help="store counts, comma-separated")
     p.add_argument("--seconds", type=float, default=20, help="loaded seconds per count")
     p.add_argument("--drain", type=float, default=5, help="seconds to deliver after the load")
-    p.add_argument("--backend", default="sqlite", help="the hub's database: sqlite (today)")
-    p.add_argument("--workers", type=int, default=1, help="hub processes: 1 (today)")
+    p.add_argument(
+        "--backend",
+        default="sqlite",
+        choices=("sqlite", "postgresql"),
+        help="the hub's database: sqlite (DATA/hub.db) or postgresql (a throwaway cluster, "
+        "or --database)",
+    )
+    p.add_argument(
+        "--database",
+        help="a postgresql:// URL to use instead of a throwaway cluster (stores are added "
+        "to it; implies --backend postgresql)",
+    )
+    p.add_argument(
+        "--workers", type=int, default=1, help="hub processes (kiosk hub serve --workers)"
+    )
+    p.add_argument(
+        "--db-pool",
+        type=int,
+        default=None,
+        help=f"PostgreSQL connections per worker (kiosk hub serve --db-pool; "
+        f"default {DEFAULT_DB_POOL})",
+    )
+    p.add_argument(
+        "--loadgen-procs",
+        type=int,
+        default=0,
+        help="load generator processes (0: as few as the open-files limit allows)",
+    )
     p.add_argument("--hub-threads", type=int, default=None, help="kiosk hub serve --threads")
+    p.add_argument(
+        "--hub-env",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="an environment variable for the hub started (repeatable; said in the output)",
+    )
     p.add_argument("--hub-url", help="measure a hub already running (needs --hub-data)")
     p.add_argument("--hub-data", type=Path, help="that hub's data folder (stores are added)")
     p.add_argument("--hub-pid", type=int, help="that hub's pid (for its CPU and RSS)")
@@ -930,17 +1537,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--json", type=Path, help="write the figures to this file")
     p.add_argument("--keep", action="store_true", help="keep the temporary hub folder")
     args = p.parse_args(argv)
-    if args.backend != "sqlite":
-        p.exit(
-            2,
-            f"error: the hub serves SQLite with one process today; --backend {args.backend} "
-            "comes with issue 11\n",
-        )
-    if args.workers != 1:
-        p.exit(
-            2,
-            "error: the hub serves SQLite with one process today; --workers comes with issue 11\n",
-        )
+    if args.database:
+        if not hdb.is_url(args.database):
+            p.error("--database must be a postgresql:// URL")
+        args.backend = "postgresql"
+    if args.workers < 1 or args.loadgen_procs < 0 or (args.db_pool or 1) < 1:
+        p.error("--workers and --db-pool must be positive, --loadgen-procs 0 or more")
+    if args.hub_url and args.backend == "postgresql" and not args.database:
+        p.error("--hub-url on PostgreSQL needs --database (the hub's database URL)")
+    if any("=" not in item for item in args.hub_env):
+        p.error("--hub-env: KEY=VALUE")
+    args.hub_env = dict(item.split("=", 1) for item in args.hub_env)
+    args.cluster = None  # the throwaway PostgreSQL cluster, started at the first count
+    args.databases = []  # the databases made in it, one per count
     if args.hub_url:
         host = urlsplit(args.hub_url).hostname
         if host not in ("127.0.0.1", "localhost"):
@@ -956,26 +1565,82 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
+def commit() -> str:
+    """The commit measured (``git log --oneline -1``), and whether the tree differs."""
+    try:
+        head = subprocess.run(
+            ["git", "log", "--oneline", "-1", "--no-decorate"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no", "--", "app"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.splitlines()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    head = head[:72] + ("..." if len(head) > 72 else "")
+    return head + (f" (+ {len(dirty)} files changed under app/)" if dirty else "")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    # SIGTERM ends the harness as Ctrl-C does: through the finally clauses (the hub and
+    # the PostgreSQL cluster stopped).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     rows: list[dict[str, Any]] = []
-    for n in args.counts:
-        f = measure(n, args, rows)
-        rows.append(f)
-        print(f"[{n} stores] {f['verdict']}", file=sys.stderr, flush=True)
+    measured = commit()
+    try:
+        for n in args.counts:
+            f = measure(n, args, rows)
+            rows.append(f)
+            print(f"[{n} stores] {f['verdict']}", file=sys.stderr, flush=True)
+    finally:
+        if args.cluster is not None:
+            print("stopping the PostgreSQL cluster", file=sys.stderr, flush=True)
+            stop_cluster(args.cluster)
     threads = args.hub_threads or HUB_DEFAULT_THREADS
     server = f"--threads {args.hub_threads}" if args.hub_threads else "gevent (the default)"
+    if args.backend == "sqlite":
+        database = "sqlite (DATA/hub.db)"
+    elif args.database:
+        database = f"postgresql ({describe(args.database)})"
+    else:
+        settings = {
+            "fsync": "off",
+            "synchronous_commit": "off",
+            "full_page_writes": "off",
+            **pg_settings(args),
+        }
+        database = (
+            "postgresql (a throwaway local cluster: "
+            + ", ".join(f"{k}={v}" for k, v in settings.items())
+            + "; durability traded for speed, a real deployment keeps fsync on)"
+        )
+    pool = f", --db-pool {args.db_pool or DEFAULT_DB_POOL}" if args.backend == "postgresql" else ""
     print(
-        f"\nhub: {args.backend}, {args.workers} process, {server}; "
-        f"{args.seconds:g} s per count + {args.drain:g} s drain; a post every "
-        f"~{args.post_every:g} s per store, {args.changes_per_s:g} change/s to every store"
+        f"\nhub: {database}, {args.workers} worker{'s' if args.workers > 1 else ''}{pool}, "
+        f"{server}; {args.seconds:g} s per count + {args.drain:g} s drain; a post every "
+        f"~{args.post_every:g} s per store, {args.changes_per_s:g} change/s to every store; "
+        f"{os.cpu_count()} cores shared by the hub, the database and the load generator; "
+        f"commit {measured}"
+        + "".join(f"; hub environment {k}={v}" for k, v in args.hub_env.items())
     )
     print(table(rows))
     if args.json:
         doc = {
             "command": " ".join([Path(sys.argv[0]).name, *(argv or sys.argv[1:])]),
+            "commit": measured,
             "backend": args.backend,
+            "database": database,
             "workers": args.workers,
+            "hub_env": args.hub_env,
+            "db_pool": args.db_pool or DEFAULT_DB_POOL,
             "hub_threads": threads,
             "seconds": args.seconds,
             "drain": args.drain,
@@ -1000,4 +1665,6 @@ def _finite(value: Any) -> Any:
 
 
 if __name__ == "__main__":
+    if sys.argv[1:2] == [SHARD_FLAG]:
+        sys.exit(shard_main(*sys.argv[2:4]))
     sys.exit(main())

@@ -57,12 +57,98 @@ def test_three_stores_receive_every_change_without_errors(tmp_path: Path) -> Non
     assert "| 3 |" in done.stdout  # the table
 
 
-def test_a_backend_the_hub_does_not_have_is_refused() -> None:
-    done = run_bench("--stores", "3", "--seconds", "3", "--backend", "postgresql")
+def test_postgresql_with_two_workers_delivers_every_change_without_errors(
+    tmp_path: Path,
+) -> None:
+    out = tmp_path / "figures.json"
+    done = run_bench(
+        "--stores", "3", "--seconds", "3", "--drain", "2", "--post-every", "1",
+        "--changes-per-s", "2", "--backend", "postgresql", "--workers", "2",
+        "--json", str(out),
+        timeout=90,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    doc = json.loads(out.read_text())
+    assert doc["backend"] == "postgresql" and doc["workers"] == 2
+    assert "fsync=off" in doc["database"]  # the throwaway cluster says how it was set
+    (run,) = doc["runs"]
+    assert run["backend"] == "postgresql" and run["workers"] == 2
+    assert run["changes"] >= 2
+    assert run["deliveries_expected"] == 3 * run["changes"]
+    assert run["never_delivered_share"] == 0
+    assert run["delivery_p95_s"] < 2
+    assert run["posts"] >= 3 and run["posts_unanswered"] == 0
+    assert run["failed"] == 0, run["errors"]
+    assert run["hub_processes"] == 3  # the supervisor and its two workers, summed
+    assert run["hub_cpu_pct"] is not None and run["hub_rss_peak_mb"] > 0
+    assert run["db_cpu_pct"] is not None  # the postgres server's own, apart
+    assert run["verdict"] == "holds", run["verdict"]
+    assert "| 3 | postgresql | 2 |" in done.stdout  # the table, with its new columns
+    assert "stopping the PostgreSQL cluster" in done.stderr
+    folder = next(x for x in done.stderr.splitlines() if x.startswith("PostgreSQL cluster on"))
+    pid = int(folder.split("(pid ")[1].split(";")[0])
+    assert not _alive(pid), "the harness left its PostgreSQL cluster running"
+
+
+def test_an_unknown_backend_is_refused() -> None:
+    done = run_bench("--stores", "3", "--seconds", "3", "--backend", "mysql")
     assert done.returncode == 2
-    assert "comes with issue 11" in done.stderr
-    done = run_bench("--stores", "3", "--seconds", "3", "--workers", "4")
-    assert done.returncode == 2
+    assert "invalid choice" in done.stderr
+
+
+def test_the_verdict_names_what_stops_it() -> None:
+    sys.path.insert(0, str(BENCH.parent))
+    import hub_scale
+
+    base = {
+        "stores": 1000, "workers": 2, "cpus": 2, "delivery_p95_s": 5.0, "post_p95_s": 0.1,
+        "never_delivered_share": 0.0, "failed": 10, "requests": 1000, "error_rate": 0.01,
+        "errors": {"429/503": 10}, "hub_cpu_pct": 150.0, "hub_worker_cpu_max_pct": 95.0,
+        "db_cpu_pct": 30.0, "loadgen_cpu_pct": 15.0, "loadgen_cpu_max_pct": 15.0,
+        "machine_cpu_pct": 196.0,
+    }  # fmt: skip
+    said = hub_scale.verdict(base, None)
+    assert said.startswith("breaks: delivery p95 5.0 s > 2 s")
+    assert "the 2 cores saturated (196 % of 200 %: hub 150 %, database 30 %" in said
+    assert "a hub worker CPU-bound (95 % of a core; 150 % for 2 workers)" in said
+    assert "the hub shed load (429/503 with Retry-After)" in said
+    said = hub_scale.verdict({**base, "hub_fds_max": 19990, "hub_fd_limit": 20000}, None)
+    assert "a hub process at its open-files limit (19,990 of 20,000)" in said
+    quiet = {**base, "hub_cpu_pct": 20.0, "hub_worker_cpu_max_pct": 12.0, "errors": {}}
+    quiet |= {"failed": 0, "error_rate": 0.0, "machine_cpu_pct": 60.0, "db_cpu_pct": 90.0}
+    said = hub_scale.verdict(quiet, None)
+    assert "database CPU 90 % of a core" in said and "saturated" not in said
+    assert hub_scale.verdict({**quiet, "delivery_p95_s": 0.5}, None) == "holds"
+
+
+BURN = """
+import os, sys, time
+os.fork()  # two processes, each burning 0.5 s of CPU, then saying so and idling
+t = time.process_time()
+while time.process_time() - t < 0.5:
+    pass
+print("burnt", flush=True)
+time.sleep(60)
+"""
+
+
+def test_cpu_is_summed_over_the_process_tree() -> None:
+    sys.path.insert(0, str(BENCH.parent))
+    import hub_scale
+
+    parent = subprocess.Popen(
+        [sys.executable, "-c", BURN], stdout=subprocess.PIPE, text=True, start_new_session=True
+    )
+    try:
+        assert parent.stdout is not None
+        assert [parent.stdout.readline() for _ in range(2)] == ["burnt\n"] * 2
+        after = hub_scale.tree_cpu(parent.pid, hub_scale.proc_table())
+        assert after is not None and len(after) == 2  # the parent and its child
+        total, busiest = hub_scale.cpu_delta({}, after)
+        assert 1.0 <= total < 2.5 and 0.5 <= busiest < 1.5, (total, busiest)
+    finally:
+        os.killpg(parent.pid, signal.SIGKILL)
+        parent.wait()
 
 
 # --- The harness stops by itself, whatever the hub does ----------------------------------
@@ -155,16 +241,24 @@ def test_a_hub_url_that_never_answers_ends_as_did_not_finish(tmp_path: Path) -> 
     assert "did not finish" in done.stderr
 
 
-def test_the_watchdog_kills_the_hub_and_exits_when_the_harness_is_stuck() -> None:
+def test_the_watchdog_kills_the_hub_and_exits_when_the_harness_is_stuck(tmp_path: Path) -> None:
     script = f"""
 import subprocess, sys, threading, time
+from pathlib import Path
 sys.path.insert(0, {str(ROOT)!r})
 sys.path.insert(0, {str(BENCH.parent)!r})
 import hub_scale
 hub = subprocess.Popen(["sleep", "120"], start_new_session=True)
 print("hub", hub.pid, flush=True)
+class Cluster:  # what the watchdog needs of a tests.pg.PgCluster
+    folder = data = Path({str(tmp_path / "cluster")!r})
+    os_user = None
+    process = subprocess.Popen(["sleep", "120"], start_new_session=True)
+Cluster.folder.mkdir()
+print("cluster", Cluster.process.pid, flush=True)
 dog = hub_scale.Watchdog(time.monotonic() + 1, 1, lambda phase: print("gave up while", phase))
 dog.hub = hub
+dog.cluster = Cluster
 dog.enter("blocking on purpose")
 threading.Event().wait()  # a main thread stuck for good (no timeout, no cancel)
 """
@@ -179,5 +273,8 @@ threading.Event().wait()  # a main thread stuck for good (no timeout, no cancel)
     assert "hard deadline passed while blocking on purpose" in done.stderr
     assert "Thread" in done.stderr  # faulthandler's stacks
     hub_pid = int(done.stdout.split()[1])
+    cluster_pid = int(done.stdout.split()[3])
     time.sleep(0.2)
     assert not _alive(hub_pid), "the watchdog left the hub running"
+    assert not _alive(cluster_pid), "the watchdog left the PostgreSQL cluster running"
+    assert not (tmp_path / "cluster").exists()
