@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from app.hub import cli as hub_cli
+from app.hub import cli_options as hub_cli
 from app.store import cli_options as store_cli
 
 
@@ -106,7 +106,7 @@ def demo(data: Path, port: int, products: int, phone_host: str | None) -> None:
 
 
 @click.command("seed")
-@hub_cli.data_option
+@hub_cli.data_options
 @click.option(
     "--products",
     default=2000,
@@ -187,7 +187,7 @@ def hub_seed(
 
 
 @click.command("bulk")
-@hub_cli.data_option
+@hub_cli.data_options
 @click.option("--store", "store_id", required=True, help="The store (st-...).")
 @click.option("--count", default=10_000, show_default=True, type=click.IntRange(1, 1_000_000))
 def bulk_cmd(data: Path, store_id: str, count: int) -> None:

@@ -8,40 +8,8 @@ from pathlib import Path
 import click
 from sqlite_utils import Database
 
-data_option = click.option(
-    "--data",
-    "data",
-    envvar="KIOSK_HUB_DATA",
-    show_envvar=True,
-    required=True,
-    type=click.Path(file_okay=False, path_type=Path),
-    help="The hub's data directory (its database lives there).",
-)
-
-
-database_option = click.option(
-    "--database",
-    default=None,
-    envvar="KIOSK_HUB_DATABASE",
-    show_envvar=True,
-    metavar="URL",
-    help="A postgresql:// URL; without it, hub.db in the data directory (SQLite).",
-)
-
-
-def use_database(database: str | None) -> None:
-    """Make ``--database`` the database of everything in this process (the app, its
-    feed waiter, the mailer, the commands' own connections), checked before any use."""
-    import os
-
-    from app.hub.storage import DATABASE_ENV, database_target
-
-    if database:
-        try:
-            database_target(".", database)
-        except ValueError as exc:
-            raise click.BadParameter(str(exc), param_hint="--database") from exc
-        os.environ[DATABASE_ENV] = database
+from app.hub.cli_options import data_options
+from app.hub.cli_serve import serve
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -49,137 +17,11 @@ def hub() -> None:
     """The hub: the central back-end that store servers sync with."""
 
 
-@hub.command()
-@data_option
-@click.option(
-    "--host",
-    default="127.0.0.1",
-    show_default=True,
-    envvar="KIOSK_HUB_HOST",
-    show_envvar=True,
-    help="Address to listen on (0.0.0.0 to serve other machines).",
-)
-@click.option(
-    "--port",
-    default=8100,
-    show_default=True,
-    envvar="KIOSK_HUB_PORT",
-    show_envvar=True,
-    type=click.IntRange(1, 65535),
-)
-@click.option(
-    "--threads",
-    default=32,
-    show_default=True,
-    envvar="KIOSK_HUB_THREADS",
-    show_envvar=True,
-    type=click.IntRange(1, 256),
-    help="waitress's worker threads (--server waitress only; gevent needs none).",
-)
-@click.option(
-    "--server",
-    "server_kind",
-    default="gevent",
-    show_default=True,
-    envvar="KIOSK_HUB_SERVER",
-    show_envvar=True,
-    type=click.Choice(["gevent", "waitress"]),
-    help="gevent: a held long-poll costs a greenlet, not a thread (1,000 stores); "
-    "waitress: a thread per request, at most --threads at once.",
-)
-@click.option(
-    "--max-waiters",
-    default=None,
-    envvar="KIOSK_HUB_MAX_WAITERS",
-    show_envvar=True,
-    type=click.IntRange(1, 1_000_000),
-    help="Long-polls held at once before the hub answers 503 with Retry-After "
-    "[default: 5000 under gevent, threads - 4 under waitress].",
-)
-@database_option
-@click.option(
-    "--workers",
-    default=1,
-    show_default=True,
-    envvar="KIOSK_HUB_WORKERS",
-    show_envvar=True,
-    type=click.IntRange(1, 64),
-    help="Hub processes sharing the port (gevent only). Beyond 1, prefer PostgreSQL "
-    "(docs/large-chain.md).",
-)
-@click.option(
-    "--db-pool",
-    default=10,
-    show_default=True,
-    envvar="KIOSK_HUB_DB_POOL",
-    show_envvar=True,
-    type=click.IntRange(1, 200),
-    help="PostgreSQL connections each worker keeps at most.",
-)
-def serve(
-    data: Path,
-    host: str,
-    port: int,
-    threads: int,
-    server_kind: str,
-    max_waiters: int | None,
-    database: str | None,
-    workers: int,
-    db_pool: int,
-) -> None:
-    """Run the hub (gevent's event-driven WSGI server by default, or waitress)."""
-    if workers > 1 and server_kind != "gevent":
-        raise click.UsageError("--workers needs --server gevent")
-    use_database(database)
-    if server_kind == "gevent":
-        # Before the app and its storage are imported: their thread-locals, locks and
-        # sleeps must be greenlet-aware (one database connection per connection greenlet).
-        from gevent import monkey
-
-        monkey.patch_all()
-    from app.hub.app import create_hub_app
-    from app.hub.mailer import smtp_settings, start_mailer
-    from app.web import security
-
-    if max_waiters is None:
-        # Under waitress a held poll holds a thread: leave a few for posts.
-        max_waiters = 5000 if server_kind == "gevent" else max(1, threads - 4)
-    from app.hub.storage import database_target, describe
-
-    app = create_hub_app(
-        {"DATA_DIR": str(data), "FEED_MAX_WAITERS": max_waiters, "DB_POOL_SIZE": db_pool}
-    )
-    where = describe(database_target(data))
-    click.echo(
-        f"hub on http://{host}:{port}/ (data {data}, database {where}, {server_kind})", err=True
-    )
-    settings = smtp_settings()
-    if settings:
-        click.echo(f"e-mailing customers through {settings['host']}:{settings['port']}", err=True)
-    if server_kind == "gevent":
-        from app.hub import server
-
-        def in_worker(index: int) -> None:
-            if settings and index == 0:  # one mailer for the whole hub
-                start_mailer(data, settings)
-
-        server.serve(app, host, port, workers=workers, in_worker=in_worker)
-        return
-    if settings:
-        start_mailer(data, settings)
-    # A body past its area's limit (4 MiB for the sync API) is refused unread.
-    security.serve(
-        app,
-        host=host,
-        port=port,
-        threads=threads,
-        ident="kiosk-hub",
-        clear_untrusted_proxy_headers=True,
-    )
+hub.add_command(serve)
 
 
 @hub.command("add-store")
-@data_option
+@data_options
 @click.option(
     "--name", required=True, envvar="KIOSK_HUB_STORE_NAME", show_envvar=True, help="Shop name."
 )
@@ -228,7 +70,7 @@ def _sku_qty(_ctx: click.Context, _param: click.Parameter, values: tuple[str, ..
 
 
 @orders.command("create")
-@data_option
+@data_options
 @click.option("--store", "store_id", required=True, help="The store to collect in (st-...).")
 @click.option("--customer", required=True, help="The customer's full name.")
 @click.option("--email", required=True, help="The customer's e-mail address.")
@@ -285,7 +127,7 @@ def hq_user() -> None:
 
 
 @hq_user.command("add")
-@data_option
+@data_options
 @click.option("--email", required=True, help="Login e-mail.")
 @click.option("--name", required=True, help="Full name.")
 @click.option(
@@ -330,7 +172,7 @@ def _hq_user_id(db: Database, email: str) -> str:
 
 
 @hq_user.command("set-password")
-@data_option
+@data_options
 @click.option("--email", required=True, help="The user's login e-mail.")
 @click.option("--password", default=None, help="New password; asked without echo when left out.")
 def hq_user_set_password(data: Path, email: str, password: str | None) -> None:
@@ -353,7 +195,7 @@ def hq_user_set_password(data: Path, email: str, password: str | None) -> None:
 
 
 @hq_user.command("set-role")
-@data_option
+@data_options
 @click.option("--email", required=True, help="The user's login e-mail.")
 @click.option(
     "--role", required=True, type=click.Choice(["marketing", "operations", "admin"]), help="Role."
@@ -379,7 +221,7 @@ def hq_token() -> None:
 
 
 @hq_token.command("create")
-@data_option
+@data_options
 @click.option("--name", required=True, help="What the token is for (shown in the audit log).")
 @click.option(
     "--role", required=True, type=click.Choice(["marketing", "operations", "admin"]), help="Role."

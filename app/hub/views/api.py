@@ -117,7 +117,9 @@ def post_transactions() -> ResponseReturnValue:
             return error(
                 400, "bad_request", f"transactions[{index}] must be a JSON object: nothing applied"
             )
-    results = transactions.apply_batch(get_db(), g.store_id, items)
+    results = transactions.apply_batch(
+        get_db(), g.store_id, items, data_dir=current_app.config["DATA_DIR"]
+    )
     return jsonify(results=results)
 
 
