@@ -30,6 +30,7 @@ import time
 from pathlib import Path
 
 from app.hub import database as hdb
+from app.hub import recent_changes
 from app.hub.domain import changes
 
 log = logging.getLogger(__name__)
@@ -115,6 +116,8 @@ class FeedWaiter:
         if pause > 0 and self.last is not None:
             time.sleep(pause)
             seq = changes.last_seq(db)
+        # Load the new changes once, here, rather than in the first woken request.
+        recent_changes.recent_for(self.target).refresh(db)
         with self._cond:
             self.last = seq
             self._woke_at = time.monotonic()

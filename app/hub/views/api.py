@@ -17,7 +17,7 @@ from flask.typing import ResponseReturnValue
 
 from app.core import jsonsafe, signing
 from app.core.clock import now_iso
-from app.hub import feed_wait
+from app.hub import feed_wait, recent_changes
 from app.hub.domain import carts, changes, fleet, nonces, ratelimit, registry
 from app.hub.protocol import transactions
 from app.hub.storage import get_db, release_db
@@ -152,11 +152,12 @@ def get_changes() -> ResponseReturnValue:
         limit = _int_arg("limit", changes.DEFAULT_LIMIT, 1, changes.MAX_LIMIT)
     except ValueError as exc:
         return error(400, "bad_request", str(exc))
-    db = get_db()
-    page = changes.changes_since(db, g.store_id, since, limit, raw=True)
-    if page["changes"] or not wait:
-        return _page_response(page)
     config = current_app.config
+    # The newest changes are served from this process's memory (app/hub/recent_changes.py).
+    recent = recent_changes.recent_for(config["HUB_DATABASE"])
+    page = recent.page(get_db(), g.store_id, since, limit)
+    if page["items"] or not wait:
+        return _page_response(page)
     waiter = feed_wait.waiter_for(
         config["HUB_DATABASE"],
         config.get("POLL_INTERVAL_S", POLL_INTERVAL_S),
@@ -169,11 +170,11 @@ def get_changes() -> ResponseReturnValue:
     if wait >= JITTER_FROM_S:
         hold *= 1 - float(config.get("FEED_WAIT_JITTER", FEED_WAIT_JITTER)) * random.random()
     deadline = time.monotonic() + hold
-    # Nothing is held while waiting: one poller per process reads the newest seq (which
-    # also sees commits by other hub processes) and wakes the held requests.
-    # The database connection goes back to the pool while waiting.
+    # Nothing is held while waiting, not even a database connection: one waiter per
+    # process learns of new changes (also those committed by other hub processes) and
+    # wakes the held requests.
     release_db()
-    while not page["changes"]:
+    while not page["items"]:
         left = deadline - time.monotonic()
         if left <= 0:
             break
@@ -182,24 +183,20 @@ def get_changes() -> ResponseReturnValue:
         except feed_wait.Overloaded:
             return _overloaded(wait)
         if woken:
-            page = changes.changes_since(get_db(), g.store_id, int(page["cursor"]), limit, raw=True)
+            page = recent.page(get_db(), g.store_id, int(page["cursor"]), limit)
             release_db()
     return _page_response(page)
 
 
 def _page_response(page: dict[str, Any]) -> Response:
-    """A feed page as JSON, each change's ``data`` sent as stored: it was written as
-    JSON by ``append_change``, and parsing then encoding it again for every store was
-    most of a wake's work with hundreds of stores held (issue 11)."""
-    page["server_time"] = now_iso()
-    dumps = functools.partial(json.dumps, ensure_ascii=False, separators=(",", ":"))
-    items = ",".join(
-        f'{{"data":{c["data"]},"key":{dumps(c["key"])},"kind":{dumps(c["kind"])},'
-        f'"seq":{int(c["seq"])}}}'
-        for c in page["changes"]
+    """A feed page as JSON: the changes' JSON items as held, then the page's fields
+    (keys sorted, as Flask writes its JSON)."""
+    rest = {k: v for k, v in page.items() if k != "items"}
+    rest["server_time"] = now_iso()
+    tail = json.dumps(rest, sort_keys=True, separators=(",", ":"))
+    return Response(
+        f'{{"changes":[{",".join(page["items"])}],{tail[1:]}', mimetype="application/json"
     )
-    rest = dumps({k: v for k, v in page.items() if k != "changes"}, sort_keys=True)
-    return Response(f'{{"changes":[{items}],{rest[1:]}', mimetype="application/json")
 
 
 @bp.get("/carts/<cart_id>")
