@@ -30,8 +30,9 @@ import contextlib
 import functools
 import re
 import sqlite3
+import sys
 import zlib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -243,16 +244,8 @@ def write(db: Db, lock: str | None = WRITE_LOCK, *, durable: bool = True) -> Ite
     synchronous_commit = off``). Under gevent a commit that waits on fsync holds the
     whole process, and there is one such write per signed request."""
     if not isinstance(db, PgDatabase):
-        if durable or db.conn.in_transaction:
-            with dbmod.write(db):
-                yield db
-            return
-        db.execute("PRAGMA synchronous = NORMAL")
-        try:
-            with dbmod.write(db):
-                yield db
-        finally:
-            db.execute("PRAGMA synchronous = FULL")
+        with _sqlite_write(db, durable):
+            yield db
         return
     if db.in_transaction:
         with db.conn.transaction():
@@ -273,6 +266,74 @@ def write(db: Db, lock: str | None = WRITE_LOCK, *, durable: bool = True) -> Ite
         raise
     else:
         db.conn.execute("COMMIT")
+
+
+def _gevent_active() -> bool:
+    """True under ``kiosk hub serve``'s gevent server (threads are greenlets there)."""
+    if "gevent" not in sys.modules:
+        return False
+    from gevent import monkey
+
+    return bool(monkey.is_module_patched("threading"))
+
+
+def off_loop(fn: Callable[..., Any], *args: Any) -> Any:
+    """Run ``fn(*args)`` where a wait in C does not stop the server: under gevent in a
+    real thread of gevent's pool (sqlite3 lets go of the GIL while it waits on a lock or
+    the disk; the calling greenlet waits, the others run on), else right here."""
+    if not _gevent_active():
+        return fn(*args)
+    import gevent
+
+    return gevent.get_hub().threadpool.apply(fn, args)
+
+
+def _begin_immediate(conn: sqlite3.Connection) -> None:
+    """``BEGIN IMMEDIATE``: at once when the write lock is free; when another
+    connection holds it, wait for it off the loop (the busy timeout sleeps in C)."""
+    if not _gevent_active():
+        conn.execute("BEGIN IMMEDIATE")
+        return
+    conn.execute("PRAGMA busy_timeout = 0")
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        return
+    except sqlite3.OperationalError as exc:
+        if "locked" not in str(exc) and "busy" not in str(exc):
+            raise
+    finally:
+        conn.execute(f"PRAGMA busy_timeout = {dbmod.BUSY_TIMEOUT_MS}")
+    off_loop(conn.execute, "BEGIN IMMEDIATE")
+
+
+@contextlib.contextmanager
+def _sqlite_write(db: Database, durable: bool) -> Iterator[None]:
+    """SQLite's side of :func:`write`. A nested call is a savepoint. Under gevent the
+    waits happen off the event loop: for the write lock (:func:`_begin_immediate`) and
+    for the disk (a durable COMMIT's fsync), so one slow disk or one other process
+    holding the lock does not stop every held long-poll and every other request."""
+    conn = db.conn
+    if conn.in_transaction:
+        with db.atomic():
+            yield
+        return
+    if not durable:
+        conn.execute("PRAGMA synchronous = NORMAL")
+    try:
+        _begin_immediate(conn)
+        try:
+            yield
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        if durable:
+            off_loop(conn.execute, "COMMIT")
+        else:
+            conn.execute("COMMIT")  # WAL + synchronous=NORMAL: no fsync here
+    finally:
+        if not durable:
+            conn.execute("PRAGMA synchronous = FULL")
 
 
 @contextlib.contextmanager
