@@ -277,15 +277,25 @@ def _gevent_active() -> bool:
     return bool(monkey.is_module_patched("threading"))
 
 
-def off_loop(fn: Callable[..., Any], *args: Any) -> Any:
+_pools: dict[str, Any] = {}
+
+
+def off_loop(fn: Callable[..., Any], *args: Any, pool: str = "wait") -> Any:
     """Run ``fn(*args)`` where a wait in C does not stop the server: under gevent in a
-    real thread of gevent's pool (sqlite3 lets go of the GIL while it waits on a lock or
-    the disk; the calling greenlet waits, the others run on), else right here."""
+    real thread (sqlite3 lets go of the GIL while it waits on a lock or the disk; the
+    calling greenlet waits, the others run on), else right here.
+
+    Two pools: "wait" for connections waiting for the write lock, "commit" for the
+    COMMIT of the one connection holding it. Were they one, waiters could fill it and
+    the holder's COMMIT would queue behind them until their busy timeout."""
     if not _gevent_active():
         return fn(*args)
-    import gevent
+    from gevent.threadpool import ThreadPool
 
-    return gevent.get_hub().threadpool.apply(fn, args)
+    found = _pools.get(pool)
+    if found is None:
+        found = _pools[pool] = ThreadPool(8 if pool == "wait" else 2)
+    return found.apply(fn, args)
 
 
 def _begin_immediate(conn: sqlite3.Connection) -> None:
@@ -328,7 +338,7 @@ def _sqlite_write(db: Database, durable: bool) -> Iterator[None]:
                 conn.execute("ROLLBACK")
             raise
         if durable:
-            off_loop(conn.execute, "COMMIT")
+            off_loop(conn.execute, "COMMIT", pool="commit")
         else:
             conn.execute("COMMIT")  # WAL + synchronous=NORMAL: no fsync here
     finally:

@@ -27,7 +27,8 @@ from app.hub.migrations import migrate
 DB_FILENAME = "hub.db"
 #: The environment variable naming the hub's database (a ``postgresql://`` URL).
 DATABASE_ENV = "KIOSK_HUB_DATABASE"
-#: Connections a worker process keeps to PostgreSQL at most (requests wait for one).
+#: Connections a worker process keeps to PostgreSQL at most (requests wait for one);
+#: to an SQLite file, four times as many (they are cheap, and wait on its one lock).
 DEFAULT_POOL_SIZE = 10
 #: How long a request waits for a pooled connection before the hub answers 503.
 POOL_TIMEOUT_S = 10.0
@@ -87,23 +88,33 @@ class PoolTimeout(Exception):
 
 
 class SqlitePool:
-    """Connections to the hub's SQLite file, reused: one per request running at once
-    (under gevent, one per running request, not one per held connection)."""
+    """Connections to the hub's SQLite file, reused: at most ``size``, one per request
+    using the database at that moment (a held long-poll holds none)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, size: int) -> None:
         self.path = path
         self._free: queue.LifoQueue[Db] = queue.LifoQueue()
+        self._slots = threading.BoundedSemaphore(max(1, size))
 
     def get(self) -> Db:
+        if not self._slots.acquire(timeout=POOL_TIMEOUT_S):
+            raise PoolTimeout(f"no free connection to {self.path} in {POOL_TIMEOUT_S:.0f} s")
         try:
             return self._free.get_nowait()
         except queue.Empty:
-            return hdb.connect(self.path)
+            try:
+                return hdb.connect(self.path)
+            except BaseException:
+                self._slots.release()
+                raise
 
     def put(self, db: Db) -> None:
-        if db.conn.in_transaction:  # a request that failed mid-transaction
-            db.conn.rollback()
-        self._free.put(db)
+        try:
+            if db.conn.in_transaction:  # a request that failed mid-transaction
+                db.conn.rollback()
+            self._free.put(db)
+        finally:
+            self._slots.release()
 
     def close(self) -> None:
         while True:
@@ -155,7 +166,7 @@ def pool_for(target: str | Path, size: int = DEFAULT_POOL_SIZE) -> Pool:
     with _pools_lock:
         pool = _pools.get(key)
         if pool is None:
-            pool = PgPool(key, size) if hdb.is_url(key) else SqlitePool(Path(key))
+            pool = PgPool(key, size) if hdb.is_url(key) else SqlitePool(Path(key), 4 * size)
             _pools[key] = pool
         return pool
 
