@@ -131,7 +131,7 @@ FDS_SPARE = 200
 HUB_FDS_SPARE = 100  # a hub worker's own files, its database connections
 SHARD_LEAD_S = 3.0  # the load generator's other processes start (import) before the load
 CPU_BOUND_PCT = 85  # a process at this share of one core is CPU-bound
-MACHINE_BUSY_PCT = 90  # the machine's cores are saturated at this share of all of them
+MACHINE_BUSY_PCT = 85  # the machine's cores are saturated at this share of all of them
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 CANCEL_GRACE_S = 10.0  # after the drain: tasks cancelled, the driver joined, the hub stopped
 WATCHDOG_GRACE_S = 15.0  # after the deadline: the harness must be back, or it exits 3
@@ -972,14 +972,17 @@ def cpu_delta(a: dict[int, float] | None, b: dict[int, float] | None) -> tuple[f
     return total, max(each, default=0.0)
 
 
-def machine_cpu_s() -> float | None:
-    """Busy CPU seconds of the whole machine so far (/proc/stat), every core summed."""
+def machine_cpu_s() -> tuple[float, float] | None:
+    """Busy CPU seconds of the whole machine so far (/proc/stat, every core summed), and
+    of them the kernel's interrupt work (irq, softirq: loopback networking mostly, which
+    no process's own time includes)."""
     try:
         values = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
     except (OSError, ValueError):
         return None
-    idle = values[3] + (values[4] if len(values) > 4 else 0)  # idle, iowait
-    return (sum(values[:8]) - idle) / CLK_TCK  # not guest time (counted in user already)
+    # user nice system idle iowait irq softirq steal (guest time is in user already)
+    busy = sum(values[:8]) - values[3] - values[4]
+    return busy / CLK_TCK, (values[5] + values[6]) / CLK_TCK
 
 
 def proc_status(pid: int) -> dict[str, int]:
@@ -1025,6 +1028,78 @@ def raise_fd_limit(needed: int) -> tuple[bool, int]:
     if soft != resource.RLIM_INFINITY and soft < needed:
         resource.setrlimit(resource.RLIMIT_NOFILE, (min(needed, hard_n), hard))
     return needed <= hard_n, hard_n
+
+
+class DbSampler:
+    """What the hub's PostgreSQL connections are doing, every 0.5 s over the loaded
+    window (pg_stat_activity and pg_locks, from a connection of its own): how many are
+    open, running, idle inside a transaction, waiting for the hub-wide write lock (the
+    advisory lock of ``hdb.write``), for another advisory lock, for another lock."""
+
+    KINDS = ("connections", "active", "idle_in_tx", "write_lock", "other_advisory", "other_lock")
+    QUERY = """
+        SELECT a.state, a.wait_event_type, l.classid, l.objid, left(a.query, 60)
+        FROM pg_stat_activity a
+        LEFT JOIN pg_locks l ON l.pid = a.pid AND NOT l.granted
+        WHERE a.backend_type = 'client backend' AND a.datname = current_database()
+          AND a.pid <> pg_backend_pid()
+    """
+
+    def __init__(self, url: str, run: Run) -> None:
+        self.url, self.run = url, run
+        self.samples: list[dict[str, int]] = []
+        self.in_tx: dict[str, int] = defaultdict(int)  # last statement of those idle in a tx
+        self.error: str | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, name="db-sampler", daemon=True)
+        self._thread.start()
+
+    def _sample(self) -> None:
+        import psycopg
+
+        write_key = hdb.lock_key(hdb.WRITE_LOCK) & 0xFFFFFFFF  # pg_locks.objid is an oid
+        try:
+            conn = psycopg.connect(
+                self.url, autocommit=True, connect_timeout=5, options="-c statement_timeout=2000"
+            )
+        except psycopg.Error as exc:
+            self.error = str(exc)
+            return
+        try:
+            while not self._stop.wait(0.5):
+                now = time.monotonic()
+                if not (self.run.t_start and self.run.t_start <= now <= self.run.t_end):
+                    continue
+                counts = dict.fromkeys(self.KINDS, 0)
+                for state, wait_type, classid, objid, query in conn.execute(self.QUERY):
+                    counts["connections"] += 1
+                    counts["active"] += state == "active"
+                    if (state or "").startswith("idle in transaction"):
+                        counts["idle_in_tx"] += 1  # the hub holds it between statements
+                        self.in_tx[" ".join((query or "").split())] += 1
+                    if classid == hdb.LOCK_NAMESPACE and objid is not None:
+                        counts["write_lock" if objid == write_key else "other_advisory"] += 1
+                    elif wait_type == "Lock":
+                        counts["other_lock"] += 1
+                self.samples.append(counts)
+        except psycopg.Error as exc:
+            self.error = str(exc)
+        finally:
+            conn.close()
+
+    def stop(self) -> dict[str, Any]:
+        """``{kind: {"avg", "max"}}`` over the samples (and ``error`` if it failed)."""
+        self._stop.set()
+        self._thread.join(5)
+        out: dict[str, Any] = {"samples": len(self.samples)}
+        for kind in self.KINDS:
+            values = [c[kind] for c in self.samples] or [0]
+            out[kind] = {"avg": round(sum(values) / len(values), 1), "max": max(values)}
+        top = sorted(self.in_tx.items(), key=lambda kv: -kv[1])[:5]
+        out["idle_in_tx_last_statements"] = dict(top)
+        if self.error:
+            out["error"] = self.error
+        return out
 
 
 def ephemeral_ports() -> int:
@@ -1148,6 +1223,7 @@ def causes(f: dict[str, Any], hub_threads: int | None) -> list[str]:
     machine, cores = f.get("machine_cpu_pct"), f.get("cpus") or os.cpu_count() or 1
     if machine is not None and machine >= MACHINE_BUSY_PCT * cores:
         parts = [("hub", cpu), ("database", db), ("load generator", gen)]
+        parts.append(("kernel irq/softirq (loopback network)", f.get("kernel_irq_cpu_pct")))
         known = sum(v for _, v in parts if v is not None and not math.isnan(v))
         parts.append(("other processes", max(0.0, machine - known)))
         parts = [(k, v) for k, v in parts if v is not None and not math.isnan(v)]
@@ -1166,6 +1242,25 @@ def causes(f: dict[str, Any], hub_threads: int | None) -> list[str]:
         out.append(f"{f['stores']} long-polls for {hub_threads} threads (CPU {cpu or 0:.0f} %)")
     if db is not None and not math.isnan(db) and db >= CPU_BOUND_PCT:
         out.append(f"database CPU {db:.0f} % of a core")
+    activity = f.get("db_activity") or {}
+    if activity.get("samples"):
+        lock = activity["write_lock"]
+        if lock["avg"] >= 1:
+            out.append(
+                f"requests queue for the hub-wide write lock (pg_advisory_xact_lock: "
+                f"{lock['avg']:g} connections waiting on average, {lock['max']} at most; "
+                f"{activity['idle_in_tx']['avg']:g} idle in a transaction)"
+            )
+        other = activity["other_advisory"]["avg"] + activity["other_lock"]["avg"]
+        if other >= 1:
+            out.append(f"requests wait for other database locks ({other:g} on average)")
+        pool, workers_ = f.get("db_pool_total"), f.get("workers") or 1
+        # Beside the pools: each worker's feed waiter (LISTEN) and the driver.
+        if pool and activity["connections"]["max"] >= pool + workers_ + 1:
+            out.append(
+                f"every pooled connection in use at times ({workers_} workers x --db-pool: "
+                f"{pool}, and {activity['connections']['max']} connections open at most)"
+            )
     if f.get("loadgen_cpu_max_pct", gen) >= 90:
         out.append(f"load generator CPU-bound too ({gen:.0f} %)")
     if f["errors"].get("429/503"):
@@ -1373,6 +1468,7 @@ def _measure(
             return at
 
         partial["run"] = run
+        db_sampler = DbSampler(database, run) if database else None
         if procs > 1:
             dog.enter(f"starting {procs - 1} more load generator processes")
             run.t_start = time.monotonic() + SHARD_LEAD_S
@@ -1405,6 +1501,7 @@ def _measure(
             run.stores = stores
             gen_cpus += collect_shards(run, shards, run.t_end + run.drain + CANCEL_GRACE_S)
         dog.enter("collecting the figures")
+        db_activity = db_sampler.stop() if db_sampler else None
         mem = tree_memory(pid) if pid else {}
         sampling.set()
         (hub0, db0, m0), (hub1, db1, m1) = (
@@ -1413,6 +1510,7 @@ def _measure(
         )
         hub_cpu, hub_max = cpu_delta(hub0, hub1)
         f = figures(run, n, None if math.isnan(hub_cpu) else hub_cpu, sum(gen_cpus))
+        f["backend"], f["workers"] = args.backend, args.workers
         per_s = 100 / run.seconds
         f["hub_worker_cpu_max_pct"] = None if math.isnan(hub_max) else hub_max * per_s
         if db_pid:
@@ -1420,7 +1518,11 @@ def _measure(
             f["db_cpu_pct"] = None if math.isnan(db_cpu) else db_cpu * per_s
         else:
             f["db_cpu_pct"] = None  # SQLite runs inside the hub (or a database not ours)
-        f["machine_cpu_pct"] = None if m0 is None or m1 is None else (m1 - m0) * per_s
+        if m0 is None or m1 is None:
+            f["machine_cpu_pct"] = f["kernel_irq_cpu_pct"] = None
+        else:
+            f["machine_cpu_pct"] = (m1[0] - m0[0]) * per_s
+            f["kernel_irq_cpu_pct"] = (m1[1] - m0[1]) * per_s
         f["cpus"] = os.cpu_count()
         f["loadgen_procs"] = procs
         f["loadgen_cpu_max_pct"] = max(gen_cpus) * per_s
@@ -1433,6 +1535,10 @@ def _measure(
         f["hub_fds_max"] = peaks["fds"] or None
         f["hub_fd_limit"] = proc_fd_limit(pid) if pid else None
         f["shard_failures"] = run.shard_failures
+        f["db_activity"] = db_activity
+        f["db_pool_total"] = (
+            args.workers * (args.db_pool or DEFAULT_DB_POOL) if database and proc else None
+        )
         if database:
             f["database"] = describe(database)
         f["verdict"] = verdict(f, args.hub_threads)
@@ -1451,7 +1557,8 @@ def _measure(
             f"[{n} stores] CPU over the window, % of one core: hub {_pct(f['hub_cpu_pct'])} "
             f"(busiest process {_pct(f['hub_worker_cpu_max_pct'])}), database "
             f"{_pct(f['db_cpu_pct'])}, load generator {_pct(f['loadgen_cpu_pct'])}, "
-            f"whole machine {_pct(f['machine_cpu_pct'])} of {100 * (os.cpu_count() or 1)} %",
+            f"kernel irq/softirq {_pct(f['kernel_irq_cpu_pct'])}, whole machine "
+            f"{_pct(f['machine_cpu_pct'])} of {100 * (os.cpu_count() or 1)} %",
             file=sys.stderr,
         )
         return f
