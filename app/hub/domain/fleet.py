@@ -141,26 +141,35 @@ def _parked(report: dict[str, Any]) -> list[dict[str, str]]:
     return out
 
 
-_OLDEST_UNAPPLIED = {
-    # "+store_id" keeps SQLite's planner on the seq (rowid) range, which stops at the
-    # first match, rather than an OR over the (store_id, seq) index and a sort
-    # (app/hub/domain/changes.py does the same). PostgreSQL has no such hint (unary +
-    # on text is an error) and needs none.
-    hdb.SQLITE: "SELECT created_at FROM changes WHERE seq > ? "
-    "AND (+store_id IS NULL OR +store_id = ?) ORDER BY seq LIMIT 1",
-    hdb.POSTGRESQL: "SELECT created_at FROM changes WHERE seq > ? "
-    "AND (store_id IS NULL OR store_id = ?) ORDER BY seq LIMIT 1",
-}
+def oldest_unapplied_sql(db: Db, cursor: str, store_id: str) -> str:
+    """SQL for the ``created_at`` of the oldest change after ``cursor`` for ``store_id``
+    (or for every store); ``cursor`` and ``store_id`` are SQL expressions (a ``?``, or
+    columns of an outer query: the fleet page asks it of every store in one query).
+
+    On SQLite, "+store_id" keeps the planner on the seq (rowid) range, which stops at the
+    first match, rather than an OR over the (store_id, seq) index and a sort
+    (app/hub/domain/changes.py does the same). PostgreSQL has no such hint (unary + on
+    text is an error) and needs none.
+    """
+    col = "+c.store_id" if hdb.dialect(db) == hdb.SQLITE else "c.store_id"
+    return (
+        f"SELECT c.created_at FROM changes c WHERE c.seq > {cursor} "  # noqa: S608
+        f"AND ({col} IS NULL OR {col} = {store_id}) ORDER BY c.seq LIMIT 1"
+    )
+
+
+def lag_since(created_at: str | None, now: datetime) -> int:
+    """The sync lag given the oldest unapplied change's instant (None: up to date)."""
+    if created_at is None:
+        return 0
+    return max(0, int((now - clock.parse_iso(created_at)).total_seconds()))
 
 
 def sync_lag(db: Db, store_id: str, cursor: int | None, now: datetime) -> int | None:
     """Age in seconds of the oldest change the store has not applied (0: up to date)."""
     if cursor is None:
         return None
-    created_at = hdb.scalar(db, _OLDEST_UNAPPLIED[hdb.dialect(db)], [cursor, store_id])
-    if created_at is None:
-        return 0
-    return max(0, int((now - clock.parse_iso(created_at)).total_seconds()))
+    return lag_since(hdb.scalar(db, oldest_unapplied_sql(db, "?", "?"), [cursor, store_id]), now)
 
 
 def record_health(
