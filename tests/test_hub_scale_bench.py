@@ -12,6 +12,8 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+
 from .conftest import ROOT
 
 BENCH = ROOT / "benchmarks" / "hub_scale.py"
@@ -122,6 +124,42 @@ def test_the_verdict_names_what_stops_it() -> None:
     said = hub_scale.verdict(quiet, None)
     assert "database CPU 90 % of a core" in said and "saturated" not in said
     assert hub_scale.verdict({**quiet, "delivery_p95_s": 0.5}, None) == "holds"
+
+
+def _stock(seq: int, store: str, tx: str, order: tuple[str, ...] = ()) -> str:
+    """A stock change as the hub's feed writes it (app/hub/recent_changes.item_json)."""
+    data = {"store_id": store, "sku": "SKU-1", "qty": 3, "as_of": "2026-01-01T00:00:00Z"}
+    data["tx"] = tx
+    text = json.dumps({k: data[k] for k in order or data}, separators=(",", ":"))
+    return f'{{"data":{text},"key":"{store}/SKU-1","kind":"stock","seq":{seq}}}'
+
+
+def test_feed_pages_read_without_decoding_every_change_read_the_same(monkeypatch) -> None:
+    sys.path.insert(0, str(BENCH.parent))
+    import hub_scale
+
+    driver = "st-driver"
+    tricky = (
+        '{"data":{"id":"st-x","name":"A \\"],\\"cursor\\":"},"key":"st-x","kind":"store","seq":4}'
+    )
+    items = [_stock(1, "st-other", "t-1"), _stock(2, driver, "t-2"), _stock(3, driver, "t-3")]
+    tail = '"cursor":"4","more":true,"remaining":7,"server_time":"2026-01-01T00:00:00Z"}'
+    page = ('{"changes":[' + ",".join([*items, tricky]) + "]," + tail).encode()
+    reader = hub_scale.PageReader(driver)
+    expected = ("4", True, ["t-2", "t-3"])
+    assert reader.read_fully(page) == expected
+    with monkeypatch.context() as m:  # the hub's layout: read without the full decode
+        m.setattr(reader, "read_fully", lambda data: pytest.fail("decoded in full"))
+        assert reader.read(page) == expected
+        empty = b'{"changes":[],"cursor":"9","more":false,"remaining":0,"server_time":"x"}'
+        assert reader.read(empty) == ("9", False, [])
+    # The driver's data written otherwise (tx first), or the page's keys in another
+    # order: decoded in full, with the same answer.
+    odd = _stock(2, driver, "t-2", order=("tx", "sku", "qty", "as_of", "store_id"))
+    page = ('{"changes":[' + ",".join([items[0], odd, items[2]]) + "]," + tail).encode()
+    assert reader.read(page) == expected
+    page = ('{"cursor":"4","more":true,"changes":[' + ",".join(items) + "]}").encode()
+    assert reader.read(page) == expected
 
 
 BURN = """
