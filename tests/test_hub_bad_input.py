@@ -22,6 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from app.core import clock, protocol
+from app.hub import database as hdb
 from app.hub.domain import keys
 from app.hub.domain.orders import create_order
 from app.hub.protocol import stock, transactions
@@ -125,19 +126,28 @@ def snapshot(data: Path, skip_skus: list[str]) -> dict[str, Any]:
             t: db.execute(f"SELECT count(*) FROM {t}").fetchone()[0]  # noqa: S608
             for t in TABLES
         }
-        state["order_lines"] = db.execute(
-            "SELECT total(qty_ready), total(qty_collected), total(qty_returned) FROM order_lines"
-        ).fetchone()
-        state["order_status"] = db.execute(
-            "SELECT group_concat(id || status || revision) FROM (SELECT * FROM orders ORDER BY id)"
-        ).fetchone()[0]
+        state["order_lines"] = tuple(
+            db.execute(
+                "SELECT coalesce(sum(qty_ready), 0), coalesce(sum(qty_collected), 0), "
+                "coalesce(sum(qty_returned), 0) FROM order_lines"
+            ).fetchone()
+        )
+        state["order_status"] = [
+            tuple(r)
+            for r in db.execute("SELECT id, status, revision FROM orders ORDER BY id").fetchall()
+        ]
+        # (An empty IN () is SQLite's only: no condition when nothing is skipped.)
         marks = ",".join("?" * len(skip_skus))
-        state["stock"] = db.execute(
-            f"SELECT total(qty), count(*) FROM stock_levels WHERE sku NOT IN ({marks})",  # noqa: S608
-            skip_skus,
-        ).fetchone()
+        not_skipped = f"WHERE sku NOT IN ({marks})" if skip_skus else ""
+        state["stock"] = tuple(
+            db.execute(
+                f"SELECT coalesce(sum(qty), 0), count(*) FROM stock_levels {not_skipped}",  # noqa: S608
+                skip_skus,
+            ).fetchone()
+        )
+        other = f"WHERE NOT (kind = 'stock' AND key IN ({marks}))" if skip_skus else ""
         state["other_changes"] = db.execute(
-            f"SELECT count(*) FROM changes WHERE NOT (kind = 'stock' AND key IN ({marks}))",  # noqa: S608
+            f"SELECT count(*) FROM changes {other}",  # noqa: S608
             [f"{LYON}/{s}" for s in skip_skus],
         ).fetchone()[0]
         return state
@@ -446,7 +456,7 @@ def test_an_unexpected_error_in_one_item_rolls_back_that_item_only(hub_data, mon
     )
     move = {"sku": sku, "delta": -1, "kind": "adjusted"}
     items = [tx("stock.movement", move), tx("test.boom", move), tx("stock.movement", move)]
-    results = transactions.apply_batch(db, LYON, items)
+    results = transactions.apply_batch(db, LYON, items, data_dir=hub_data)
     try:
         assert [r["status"] for r in results] == ["accepted", "rejected", "accepted"]
         assert results[1]["reason"] == "invalid_payload" and "unexpected" in results[1]["message"]
@@ -460,7 +470,7 @@ def test_an_unexpected_error_in_one_item_rolls_back_that_item_only(hub_data, mon
         stored = db.execute("SELECT 1 FROM transactions WHERE id = ?", [items[1]["id"]])
         assert stored.fetchone() is None
         monkeypatch.setitem(transactions.HANDLERS, "test.boom", stock.movement)
-        [again] = transactions.apply_batch(db, LYON, [items[1]])
+        [again] = transactions.apply_batch(db, LYON, [items[1]], data_dir=hub_data)
         assert again["status"] == "accepted"
     finally:
         db.close()
@@ -601,7 +611,7 @@ def test_a_bad_health_report_is_a_400_naming_the_field(hub, path, bad, field):
 def health_row(data: Path) -> dict[str, Any]:
     db = hub_db(data)
     try:
-        [row] = db.execute_returning_dicts("SELECT * FROM store_health WHERE store_id = ?", [LYON])
+        [row] = hdb.rows(db, "SELECT * FROM store_health WHERE store_id = ?", [LYON])
         history = db.execute("SELECT count(*) FROM store_health_history").fetchone()[0]
     finally:
         db.close()
