@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import uuid
+from pathlib import Path
 
 import pytest
 
@@ -25,12 +26,19 @@ pytestmark = pytest.mark.clock
 NOW_ISO = "2026-11-22T14:02:00Z"
 
 
+#: The data directory of each database the ``hub`` fixture opened (apply_batch needs
+#: it: the hub's signing key lives there).
+_DATA_DIRS: dict[int, Path] = {}
+
+
 @pytest.fixture
 def hub(hub_data):
     """(db, data_dir, private_key) on this test's own seeded hub."""
     db = open_hub_db(hub_data)
     private_key, _kid = keys.ensure_hub_key(db, hub_data)
+    _DATA_DIRS[id(db)] = hub_data
     yield db, hub_data, private_key
+    _DATA_DIRS.pop(id(db))
     db.close()
 
 
@@ -69,7 +77,7 @@ def tx(tx_type, payload, tx_id=None):
 
 
 def apply(db, store_id, *items):
-    results = transactions.apply_batch(db, store_id, list(items))
+    results = transactions.apply_batch(db, store_id, list(items), data_dir=_DATA_DIRS[id(db)])
     validate({"results": results}, "TransactionResults")
     return results
 

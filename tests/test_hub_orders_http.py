@@ -368,7 +368,7 @@ def smtp_sink():
 def test_mailer_sends_pending_notifications_with_the_qr(hub_data, smtp_sink):
     made = _place(hub_data)
     db = open_hub_db(hub_data)
-    apply_batch(db, LYON, [_ready_tx(made["order"]["id"])])
+    apply_batch(db, LYON, [_ready_tx(made["order"]["id"])], data_dir=hub_data)
     settings = mailer.smtp_settings(
         {
             "KIOSK_HUB_SMTP_HOST": "127.0.0.1",

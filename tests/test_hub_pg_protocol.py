@@ -174,7 +174,7 @@ def test_seed_hub_with_demo_orders_and_bulk_orders(target, tmp_path):
 # --------------------------------------------------------------------------- batches
 
 
-def test_a_batch_is_applied_item_by_item(hub):
+def test_a_batch_is_applied_item_by_item(hub, tmp_path):
     a, b = _skus(hub, 2)
     qty_a, qty_b = _level(hub, a), _level(hub, b)
     bad = _movement(b, 1)
@@ -186,7 +186,7 @@ def test_a_batch_is_applied_item_by_item(hub):
         {"id": "not-a-uuid", "type": "stock.movement"},
         _movement(b, 3),
     ]
-    results = transactions.apply_batch(hub, LYON, items)
+    results = transactions.apply_batch(hub, LYON, items, data_dir=tmp_path)
     assert [r["status"] for r in results] == [
         "accepted",
         "rejected",
@@ -211,14 +211,14 @@ def test_a_batch_is_applied_item_by_item(hub):
     assert hdb.scalar(hub, "SELECT count(*) FROM transactions") == 4
 
 
-def test_the_same_id_twice_is_a_duplicate_applied_once(hub):
+def test_the_same_id_twice_is_a_duplicate_applied_once(hub, tmp_path):
     [sku] = _skus(hub, 1)
     before = _level(hub, sku)
     item = _movement(sku, -2)
-    [first] = transactions.apply_batch(hub, LYON, [item])
-    [again] = transactions.apply_batch(hub, LYON, [item])
+    [first] = transactions.apply_batch(hub, LYON, [item], data_dir=tmp_path)
+    [again] = transactions.apply_batch(hub, LYON, [item], data_dir=tmp_path)
     # In one batch too: the second sees the first's row in the same transaction.
-    both = transactions.apply_batch(hub, LYON, [item, item])
+    both = transactions.apply_batch(hub, LYON, [item, item], data_dir=tmp_path)
     assert first["status"] == "accepted"
     assert again == {
         "id": item["id"],
@@ -230,34 +230,36 @@ def test_the_same_id_twice_is_a_duplicate_applied_once(hub):
     assert _level(hub, sku) == before - 2
     # The same id with another body, or from another store, is a conflict.
     other = dict(item, payload=dict(item["payload"], delta=-3))
-    [conflict] = transactions.apply_batch(hub, LYON, [other])
-    [stolen] = transactions.apply_batch(hub, PARIS, [item])
+    [conflict] = transactions.apply_batch(hub, LYON, [other], data_dir=tmp_path)
+    [stolen] = transactions.apply_batch(hub, PARIS, [item], data_dir=tmp_path)
     assert conflict["reason"] == stolen["reason"] == "conflict"
     assert _level(hub, sku) == before - 2
     # A refusal is kept too: sent again, the same answer (a duplicate of a rejection).
     unknown = _movement("NO-SUCH-SKU")
-    [refused] = transactions.apply_batch(hub, LYON, [unknown])
-    [refused_again] = transactions.apply_batch(hub, LYON, [unknown])
+    [refused] = transactions.apply_batch(hub, LYON, [unknown], data_dir=tmp_path)
+    [refused_again] = transactions.apply_batch(hub, LYON, [unknown], data_dir=tmp_path)
     assert refused["reason"] == "unknown_sku"
     assert refused_again["original_status"] == "rejected"
     assert refused_again["reason"] == "unknown_sku"
 
 
-def test_stock_movements_accumulate(hub):
+def test_stock_movements_accumulate(hub, tmp_path):
     [sku] = _skus(hub, 1)
     before = _level(hub, sku)
     deltas = [5, -2, 7, -1]
-    results = transactions.apply_batch(hub, LYON, [_movement(sku, d) for d in deltas])
+    results = transactions.apply_batch(
+        hub, LYON, [_movement(sku, d) for d in deltas], data_dir=tmp_path
+    )
     assert [r["result"]["qty"] for r in results] == [
         before + sum(deltas[: i + 1]) for i in range(len(deltas))
     ]
-    results += transactions.apply_batch(hub, LYON, [_movement(sku, 10)])
+    results += transactions.apply_batch(hub, LYON, [_movement(sku, 10)], data_dir=tmp_path)
     assert _level(hub, sku) == before + sum(deltas) + 10
     seqs = [r["result"]["seq"] for r in results]
     assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)
     # A store with no level yet for a sku starts from 0 (the upsert's insert branch).
     insert_store(hub, "st-newone", "Sportissimo Lille")
-    [first] = transactions.apply_batch(hub, "st-newone", [_movement(sku, -3)])
+    [first] = transactions.apply_batch(hub, "st-newone", [_movement(sku, -3)], data_dir=tmp_path)
     assert first["result"]["qty"] == -3 == _level(hub, sku, "st-newone")
     assert _level(hub, sku) == before + sum(deltas) + 10  # Lyon's level untouched
 
@@ -288,16 +290,18 @@ def test_an_order_request_places_a_pickup_order_and_a_home_delivery(hub, tmp_pat
     assert hdb.scalar(hub, "SELECT count(*) FROM delivery_orders") == 1
 
 
-def test_an_order_request_on_postgresql_needs_the_data_directory(pg_database):
-    """A PostgreSQL database has no folder to find the signing key in: without
-    ``data_dir`` the pickup order is refused (not applied), never signed with a guess."""
+def test_the_data_directory_is_required(pg_database):
+    """A PostgreSQL database has no folder to find the signing key in: ``data_dir`` is
+    a required argument (a pickup order is never signed with a guessed key); without it
+    nothing is applied."""
     db = open_database(pg_database)
     try:
         seed_hub(db, products=5)
         [sku] = _skus(db, 1)
-        [result] = transactions.apply_batch(db, LYON, [_order_request(sku, "pickup")])
-        assert result["status"] == "rejected" and result["reason"] == "invalid_payload"
+        with pytest.raises(TypeError, match="data_dir"):
+            transactions.apply_batch(db, LYON, [_order_request(sku, "pickup")])
         assert hdb.scalar(db, "SELECT count(*) FROM orders") == 0
+        assert hdb.scalar(db, "SELECT count(*) FROM transactions") == 0
     finally:
         db.close()
 
@@ -305,7 +309,7 @@ def test_an_order_request_on_postgresql_needs_the_data_directory(pg_database):
 # --------------------------------------------------------------------------- concurrency
 
 
-def test_the_same_ids_posted_at_once_by_four_connections_apply_once(target, hub):
+def test_the_same_ids_posted_at_once_by_four_connections_apply_once(target, hub, tmp_path):
     """Four connections (four hub workers' worth) post the same batch at the same moment:
     every id is accepted by exactly one of them, a duplicate for the others."""
     skus = _skus(hub, 5)
@@ -319,7 +323,7 @@ def test_the_same_ids_posted_at_once_by_four_connections_apply_once(target, hub)
     def post(i: int) -> None:
         try:
             start.wait(timeout=10)
-            answers[i] = transactions.apply_batch(conns[i], LYON, items)
+            answers[i] = transactions.apply_batch(conns[i], LYON, items, data_dir=tmp_path)
         except BaseException as exc:  # noqa: BLE001 - reported below
             errors.append(exc)
 
@@ -356,7 +360,9 @@ def _until_waiting(db) -> None:
     raise AssertionError("the batch never waited on the other writer's row")
 
 
-def test_an_id_committed_by_a_writer_without_the_lock_is_answered_as_that_one(target, hub):
+def test_an_id_committed_by_a_writer_without_the_lock_is_answered_as_that_one(
+    target, hub, tmp_path
+):
     """The unique index is the last word: a writer that does not take the hub-wide lock
     (none does today) records an id while a batch applies the same id. The batch's item
     waits on the index, fails, is rolled back to its savepoint (effects included) and
@@ -373,7 +379,7 @@ def test_an_id_committed_by_a_writer_without_the_lock_is_answered_as_that_one(ta
 
     def apply() -> None:
         try:
-            out["results"] = transactions.apply_batch(batch, LYON, [item, after])
+            out["results"] = transactions.apply_batch(batch, LYON, [item, after], data_dir=tmp_path)
         except BaseException as exc:  # noqa: BLE001 - reported below
             out["error"] = exc
 

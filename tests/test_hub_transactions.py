@@ -255,7 +255,7 @@ def test_a_failing_item_is_never_half_applied(hub_data, monkeypatch):
     monkeypatch.setitem(transactions.HANDLERS, "stock.movement", half_then_fail)
     seq_before = db.execute("SELECT max(seq) FROM changes").fetchone()[0]
     items = [movement(sku, -1, reason="explode"), movement(sku, -2)]
-    results = transactions.apply_batch(db, BORDEAUX, items)
+    results = transactions.apply_batch(db, BORDEAUX, items, data_dir=hub_data)
     assert [r["status"] for r in results] == ["rejected", "accepted"]
     level = db.execute(
         "SELECT qty FROM stock_levels WHERE store_id = ? AND sku = ?", [BORDEAUX, sku]

@@ -275,7 +275,15 @@ def hub_and_store(
     refs = [r[0] for r in hub.execute("SELECT ref FROM products ORDER BY ref LIMIT 20")]
     slugs = [r[0] for r in hub.execute("SELECT slug FROM categories ORDER BY slug")]
     stores = [r[0] for r in hub.execute("SELECT id FROM stores ORDER BY id")]
-    yield {"hub": hub, "store": store, "skus": skus, "refs": refs, "slugs": slugs, "stores": stores}
+    yield {
+        "hub": hub,
+        "hub_data": base / "hub",
+        "store": store,
+        "skus": skus,
+        "refs": refs,
+        "slugs": slugs,
+        "stores": stores,
+    }
     hub.close()
     store.close()
 
@@ -460,7 +468,12 @@ def test_hub_and_store_price_every_cart_the_same(hub_and_store, fake_clock, data
     # The hub, charging the kiosk's order.request (pickup or home) from that store.
     fulfilment = data.draw(st.sampled_from(["pickup", "home"]))
     with _builder_watched(hub) as built:
-        [result] = transactions.apply_batch(hub, LYON, [_order_request(lines, fulfilment, now)])
+        [result] = transactions.apply_batch(
+            hub,
+            LYON,
+            [_order_request(lines, fulfilment, now)],
+            data_dir=hub_and_store["hub_data"],
+        )
         assert result["status"] == "accepted", result
         assert built() == 1, "order.request built its items without pricing.cart_items"
     assert _charged(hub, result["result"]) == kiosk
@@ -507,7 +520,9 @@ def test_a_published_promotion_really_reaches_the_store_price(hub_and_store, fak
     priced = carts.price_lines(store, [(sku, 2)], now=at)
     assert priced.lines[0].promotion_id == row["id"]
     assert priced.discount_cents == (items[0].unit_cents * 2 * 30 + 50) // 100
-    [result] = transactions.apply_batch(hub, LYON, [_order_request([(sku, 2)], "pickup", at)])
+    [result] = transactions.apply_batch(
+        hub, LYON, [_order_request([(sku, 2)], "pickup", at)], data_dir=hub_and_store["hub_data"]
+    )
     assert _charged(hub, result["result"]) == {sku: priced.total_cents}
     # Unpublished at the hub: gone from the store's price at once.
     hub_promotions.unpublish(hub, row["id"], "test")

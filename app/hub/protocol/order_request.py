@@ -297,7 +297,7 @@ def order_request(db: Db, store_id: str, payload: dict[str, Any], tx_id: str) ->
                 name,
                 email,
                 lines,
-                private_key=_signing_key(db),
+                private_key=_signing_key(),
                 now=now,
                 reserve=False,
                 check_stock=False,
@@ -333,28 +333,22 @@ _SIGNING_DIR: contextvars.ContextVar[Path | None] = contextvars.ContextVar(
 
 
 @contextlib.contextmanager
-def signing_dir(data_dir: str | Path | None) -> Iterator[None]:
-    """Within this block, order requests sign with the key in ``data_dir`` (None: the
-    SQLite fallback of :func:`_signing_key`)."""
-    token = _SIGNING_DIR.set(None if data_dir is None else Path(data_dir))
+def signing_dir(data_dir: str | Path) -> Iterator[None]:
+    """Within this block, order requests sign with the key in ``data_dir``."""
+    token = _SIGNING_DIR.set(Path(data_dir))
     try:
         yield
     finally:
         _SIGNING_DIR.reset(token)
 
 
-def _signing_key(db: Db) -> Ed25519PrivateKey:
-    """The hub's signing key (keys.key_path): in the data directory given to
-    :func:`signing_dir`; without one, on SQLite, the folder of the database file (the
-    data directory of a hub that keeps ``hub.db`` there). A PostgreSQL database has no
-    folder: the caller must say where the data directory is."""
+def _signing_key() -> Ed25519PrivateKey:
+    """The hub's signing key (keys.key_path), in the data directory given to
+    :func:`signing_dir` (the database, SQLite file or PostgreSQL, says nothing of it)."""
     data_dir = _SIGNING_DIR.get()
     if data_dir is None:
-        if hdb.is_pg(db):
-            raise RuntimeError(
-                "the hub's data directory (its signing key) is unknown: "
-                "pass data_dir to transactions.apply_batch"
-            )
-        main = next(r for r in hdb.execute(db, "PRAGMA database_list").fetchall() if r[1] == "main")
-        data_dir = Path(main[2]).parent
+        raise RuntimeError(
+            "the hub's data directory (its signing key) is unknown: "
+            "apply transactions through transactions.apply_batch(..., data_dir=)"
+        )
     return keys.current_private_key(data_dir)

@@ -215,13 +215,14 @@ def apply_batch(
     db: Db,
     store_id: str,
     items: list[dict[str, Any]],
-    data_dir: str | Path | None = None,
+    *,
+    data_dir: str | Path,
 ) -> list[dict[str, Any]]:
     """Apply a batch in one write transaction; one result per item, in order.
 
     ``data_dir`` is the hub's data directory, where its signing key lives (an
-    ``order.request`` for pickup signs the order's pickup token). It may be left out on
-    SQLite only, where the key is found next to the database file.
+    ``order.request`` for pickup signs the order's pickup token): on either backend,
+    the database does not say where it is.
     """
     if len(items) > MAX_BATCH:
         raise ValueError(f"at most {MAX_BATCH} transactions per batch")
