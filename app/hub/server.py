@@ -70,6 +70,34 @@ def _dechunk(app: Flask, environ: dict[str, Any]) -> None:
         environ["CONTENT_LENGTH"] = str(size)
 
 
+#: After a 413, how long and how much of the unread body is let through and dropped.
+LINGER_S = 2.0
+LINGER_BYTES = 64 * 1024 * 1024
+
+
+def _linger(sock: Any) -> None:
+    """A lingering close after a 413 sent while the client is still sending its body:
+    closing at once would make the kernel answer the unread bytes with a reset, and the
+    client could lose the 413 it has not read yet. So: no more writes, then let the rest
+    of the body through and drop it (never parsed nor kept), for at most LINGER_S
+    seconds and LINGER_BYTES bytes, as web servers do (nginx's lingering_close)."""
+    import socket as socketmod
+
+    if sock is None:
+        return
+    try:
+        sock.shutdown(socketmod.SHUT_WR)
+        sock.settimeout(0.5)
+        deadline, dropped = time.monotonic() + LINGER_S, 0
+        while time.monotonic() < deadline and dropped < LINGER_BYTES:
+            chunk = sock.recv(65536)
+            if not chunk:
+                return
+            dropped += len(chunk)
+    except OSError:
+        pass  # the client went away: nothing to linger for
+
+
 def make_server(app: Flask, listener: Any, *, log: Any = None) -> Any:
     """A gevent WSGI server for ``app`` on ``listener`` (a bound socket, or a
     ``(host, port)`` address), not yet started."""
@@ -99,6 +127,7 @@ def make_server(app: Flask, listener: Any, *, log: Any = None) -> Any:
                     self.close_connection = True
                     # gevent's Input._discard() reads nothing once this is set.
                     self.wsgi_input._chunked_input_error = True
+                    _linger(self.socket)
 
     # The server-wide backstop, as under waitress: no request line or header past 64 KB
     # (gevent's own MAX_REQUEST_LINE is 8 KB; headers are bounded by its parser).

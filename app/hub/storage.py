@@ -181,8 +181,14 @@ def init_app(app: Flask) -> None:
 
 
 def _pool() -> Pool:
-    config = current_app.config
-    return pool_for(config["HUB_DATABASE"], int(config.get("DB_POOL_SIZE", DEFAULT_POOL_SIZE)))
+    # Looked up once per process and app (made after a --workers fork, on first use).
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    pool = app.extensions.get("kiosk_hub_pool")
+    if pool is None:
+        config = app.config
+        size = int(config.get("DB_POOL_SIZE", DEFAULT_POOL_SIZE))
+        pool = app.extensions["kiosk_hub_pool"] = pool_for(config["HUB_DATABASE"], size)
+    return pool
 
 
 def get_db() -> Db:
@@ -192,7 +198,9 @@ def get_db() -> Db:
     other processes are seen at once."""
     db = g.get("hub_db")
     if db is None:
-        db = g.hub_db = _pool().get()
+        pool = _pool()
+        db = g.hub_db = pool.get()
+        g.hub_pool = pool
     return db
 
 
@@ -200,7 +208,7 @@ def release_db() -> None:
     """Give this request's connection back now (before a long wait holding nothing)."""
     db = g.pop("hub_db", None)
     if db is not None:
-        _pool().put(db)
+        g.pop("hub_pool").put(db)
 
 
 def _teardown(_exc: BaseException | None) -> None:
