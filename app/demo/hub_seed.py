@@ -16,6 +16,7 @@ from app.hub import database as hdb
 from app.hub.database import Db
 from app.hub.domain import catalog
 from app.hub.domain.registry import insert_store
+from app.hub.migrations import fill_product_search
 
 #: Mon-Sat 9:30-19:30, closed on Sunday: day -> list of [open, close] local times.
 DEMO_OPENING_HOURS: dict[str, list[list[str]]] = {
@@ -74,6 +75,8 @@ def seed_hub(
             seed=seed,
             progress=lambda done, _total: report(2 * done),
         )
+        # The web shop's folded search text (m008): now, not on the first shopper's search.
+        fill_product_search(db)
         stock = store_seed.seed_stock(
             db,
             seed=seed,
