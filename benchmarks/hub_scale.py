@@ -84,6 +84,7 @@ import os
 import random
 import re
 import resource
+import selectors
 import shutil
 import signal
 import socket
@@ -130,7 +131,8 @@ ERROR_KINDS = (
 FDS_PER_STORE = 2  # one connection for the long-poll, one for posts (as a pooled session)
 FDS_SPARE = 200
 HUB_FDS_SPARE = 100  # a hub worker's own files, its database connections
-SHARD_LEAD_S = 3.0  # the load generator's other processes start (import) before the load
+SHARD_LEAD_S = 0.3  # from the other load processes' "ready" to the load's start
+SHARD_READY_S = 60.0  # at most this for them to start (import, read their stores)
 CPU_BOUND_PCT = 85  # a process at this share of one core is CPU-bound
 MACHINE_BUSY_PCT = 85  # the machine's cores are saturated at this share of all of them
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -621,8 +623,9 @@ SHARD_FLAG = "--shard"  # hub_scale.py --shard SPEC.json RESULT.json: one share 
 
 def start_shards(run: Run, groups: list[list[Store]], seed_: int, folder: Path) -> list[Any]:
     """One process per group of stores (this file with ``--shard``), each in its own
-    session (killed whole by pid). They load from ``run.t_start`` as this process does.
-    Returns ``[(process, result path, stores)]``."""
+    session (killed whole by pid). Each says "ready" once started, then waits for the
+    instant the load starts (:func:`go_shards`). Returns ``[(process, result path,
+    stores)]``."""
     shards = []
     for i, group in enumerate(groups):
         spec = {
@@ -636,7 +639,6 @@ def start_shards(run: Run, groups: list[list[Store]], seed_: int, folder: Path) 
             "wait": run.wait,
             "start_cursor": run.start_cursor,
             "driver_store": run.driver_store,
-            "t_start": run.t_start,
             "seed": seed_,
         }
         spec_path, result_path = folder / f"shard-{i}.json", folder / f"shard-{i}.out.json"
@@ -645,21 +647,54 @@ def start_shards(run: Run, groups: list[list[Store]], seed_: int, folder: Path) 
             [sys.executable, str(Path(__file__).resolve()), SHARD_FLAG]
             + [str(spec_path), str(result_path)],
             cwd=ROOT,
-            stdin=subprocess.DEVNULL,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
             start_new_session=True,
         )
         shards.append((proc, result_path, group))
     return shards
 
 
+def go_shards(shards: list[Any], within: float) -> float:
+    """Wait (at most ``within`` s) until every other load process says "ready", then
+    tell them all when the load starts; return that instant (monotonic)."""
+    deadline = time.monotonic() + within
+    with selectors.DefaultSelector() as sel:
+        for proc, _, _ in shards:
+            sel.register(proc.stdout, selectors.EVENT_READ, proc)
+        waiting = len(shards)
+        while waiting:
+            left = deadline - time.monotonic()
+            events = sel.select(max(0.0, left)) if left > 0 else []
+            if not events:
+                raise NotReady(f"{waiting} load generator processes not ready in {within:.0f} s")
+            for key, _ in events:
+                line = key.fileobj.readline()
+                if line.strip() != "ready":
+                    raise NotReady(
+                        f"a load generator process said {line!r} (exit {key.data.poll()})"
+                    )
+                sel.unregister(key.fileobj)
+                waiting -= 1
+    t_start = time.monotonic() + SHARD_LEAD_S
+    for proc, _, _ in shards:
+        proc.stdin.write(f"{t_start!r}\n")
+        proc.stdin.close()
+    return t_start
+
+
 def shard_main(spec_path: str, result_path: str) -> int:
     """A share of the stores, in a process of its own (see :func:`start_shards`)."""
+    # Its own bound, whatever happens: SIGALRM ends it (the parent's watchdog kills it too).
+    signal.alarm(int(SHARD_READY_S) + 1)
     spec = json.loads(Path(spec_path).read_text())
     stores = [Store(*s) for s in spec["stores"]]
-    # Its own bound, whatever happens: SIGALRM ends it (the parent's watchdog kills it too).
-    budget = spec["t_start"] - time.monotonic() + spec["seconds"] + spec["drain"]
+    raise_fd_limit(FDS_PER_STORE * len(stores) + FDS_SPARE)
+    print("ready", flush=True)
+    t_start = float(sys.stdin.readline())
+    budget = t_start - time.monotonic() + spec["seconds"] + spec["drain"]
     signal.alarm(int(budget + CANCEL_GRACE_S) + 1)
-    ok, hard = raise_fd_limit(FDS_PER_STORE * len(stores) + FDS_SPARE)
     run = Run(
         stores=stores,
         skus=spec["skus"],
@@ -671,7 +706,7 @@ def shard_main(spec_path: str, result_path: str) -> int:
         wait=spec["wait"],
         start_cursor=spec["start_cursor"],
         driver_store=spec["driver_store"],
-        t_start=spec["t_start"],
+        t_start=t_start,
     )
     loop = asyncio.new_event_loop()
     try:
@@ -1492,6 +1527,16 @@ def _measure(
         )
         groups = [stores[i::procs] for i in range(procs)]
         run.stores = groups[0]  # this process's share; the others in their own processes
+        if procs > 1:
+            dog.enter(f"starting {procs - 1} more load generator processes")
+            shards = start_shards(run, groups[1:], args.seed, tmp)
+            dog.shards = [p for p, _, _ in shards]
+            try:
+                run.t_start = go_shards(shards, min(SHARD_READY_S, dog.remaining()))
+            except NotReady as exc:
+                f = {"stores": n, "skipped": str(exc)}
+                f["verdict"] = f"{DID_NOT_FINISH}: start-up: {exc}"
+                return f
         db_pid = args.cluster.process.pid if args.cluster and not args.database else None
         marks: dict[str, Any] = {}
         peaks = {"VmRSS": 0, "Pss": 0, "fds": 0, "processes": 0}
@@ -1518,11 +1563,6 @@ def _measure(
 
         partial["run"] = run
         db_sampler = DbSampler(database, run) if database else None
-        if procs > 1:
-            dog.enter(f"starting {procs - 1} more load generator processes")
-            run.t_start = time.monotonic() + SHARD_LEAD_S
-            shards = start_shards(run, groups[1:], args.seed, tmp)
-            dog.shards = [p for p, _, _ in shards]
         dog.enter(f"loading ({n} stores, {args.seconds:g} s)")
         # Not asyncio.run: its clean-up waits, without a bound, for tasks that have not
         # ended; load() bounds its own wait and a loop closed with a task still pending
