@@ -7,6 +7,14 @@ from typing import Any
 from sqlite_utils import Database
 
 
+def _rows(db: Database, sql: str, params: Any = None) -> list[dict[str, Any]]:
+    """Every row as a dict, through ``db.execute`` only: the store's sqlite_utils
+    database and the hub's PostgreSQL connection (app/hub/database.py) both have it."""
+    cursor = db.execute(sql, params or [])
+    columns = [d[0] for d in cursor.description or ()]
+    return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
+
+
 def _localise(row: dict[str, Any], lang: str, *fields: str) -> dict[str, Any]:
     for field in fields:
         row[field] = row.get(f"{field}_{lang}") or row.get(f"{field}_fr", "")
@@ -15,17 +23,13 @@ def _localise(row: dict[str, Any], lang: str, *fields: str) -> dict[str, Any]:
 
 def categories(db: Database, lang: str) -> list[dict[str, Any]]:
     """Every category in display order."""
-    rows = db.execute_returning_dicts(
-        "SELECT id, slug, name_fr, name_en FROM categories ORDER BY position, slug"
-    )
+    rows = _rows(db, "SELECT id, slug, name_fr, name_en FROM categories ORDER BY position, slug")
     return [_localise(r, lang, "name") for r in rows]
 
 
 def category_by_slug(db: Database, slug: str, lang: str) -> dict[str, Any] | None:
     """One category, or None."""
-    rows = db.execute_returning_dicts(
-        "SELECT id, slug, name_fr, name_en FROM categories WHERE slug = ?", [slug]
-    )
+    rows = _rows(db, "SELECT id, slug, name_fr, name_en FROM categories WHERE slug = ?", [slug])
     return _localise(rows[0], lang, "name") if rows else None
 
 
@@ -40,7 +44,7 @@ def products_by_pks(db: Database, pks: list[int], lang: str) -> list[dict[str, A
     if not pks:
         return []
     marks = ",".join("?" * len(pks))
-    rows = db.execute_returning_dicts(f"{_SUMMARY} WHERE p.pk IN ({marks})", pks)  # noqa: S608
+    rows = _rows(db, f"{_SUMMARY} WHERE p.pk IN ({marks})", pks)  # noqa: S608
     by_pk = {r["pk"]: _localise(r, lang, "name") for r in rows}
     return [by_pk[pk] for pk in pks if pk in by_pk]
 
@@ -49,7 +53,8 @@ def products_in_category(
     db: Database, category_id: int, lang: str, offset: int = 0, limit: int = 24
 ) -> list[dict[str, Any]]:
     """A page of a category's products, by name."""
-    rows = db.execute_returning_dicts(
+    rows = _rows(
+        db,
         f"{_SUMMARY} WHERE p.category_id = ? ORDER BY p.name_fr, p.pk LIMIT ? OFFSET ?",  # noqa: S608
         [category_id, limit, offset],
     )
@@ -58,7 +63,8 @@ def products_in_category(
 
 def product_by_ref(db: Database, ref: str, lang: str) -> dict[str, Any] | None:
     """One product with its category, or None."""
-    rows = db.execute_returning_dicts(
+    rows = _rows(
+        db,
         """SELECT p.*, c.slug AS category_slug, c.name_fr AS category_fr,
                   c.name_en AS category_en
            FROM products p JOIN categories c ON c.id = p.category_id WHERE p.ref = ?""",
@@ -73,7 +79,8 @@ def product_by_ref(db: Database, ref: str, lang: str) -> dict[str, Any] | None:
 
 def variants(db: Database, product_pk: int, lang: str) -> list[dict[str, Any]]:
     """A product's variants ordered by colour then size."""
-    rows = db.execute_returning_dicts(
+    rows = _rows(
+        db,
         """SELECT sku, ean, size, size_order, colour_code, colour_fr, colour_en, colour_hex,
                   price_cents
            FROM variants WHERE product_pk = ? ORDER BY colour_code, size_order""",
@@ -84,7 +91,8 @@ def variants(db: Database, product_pk: int, lang: str) -> list[dict[str, Any]]:
 
 def find_variant(db: Database, code: str) -> dict[str, Any] | None:
     """The variant whose SKU or barcode is ``code`` (with its product ref), or None."""
-    rows = db.execute_returning_dicts(
+    rows = _rows(
+        db,
         """SELECT v.sku, v.ean, p.ref FROM variants v JOIN products p ON p.pk = v.product_pk
            WHERE v.ean = ? OR v.sku = ? LIMIT 1""",
         [code, code],
