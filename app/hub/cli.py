@@ -6,10 +6,10 @@ import json
 from pathlib import Path
 
 import click
-from sqlite_utils import Database
 
 from app.hub.cli_options import data_options
 from app.hub.cli_serve import serve
+from app.hub.database import Db
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -162,7 +162,7 @@ def hq_user_add(
         click.echo(f"added {user['email']} ({user['role']}), id {user['id']}")
 
 
-def _hq_user_id(db: Database, email: str) -> str:
+def _hq_user_id(db: Db, email: str) -> str:
     from app.hub.domain.hq_users import normalize_email
 
     row = db.execute("SELECT id FROM hq_users WHERE email = ?", [normalize_email(email)]).fetchone()
