@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from app.hub.cli_options import data_options
 from app.hub.cli_serve import serve
-from app.hub.database import Db
+
+if TYPE_CHECKING:  # the app's modules load after serve has patched for gevent
+    from app.hub.database import Db
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
