@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from app.hub.cli_options import data_options
+from app.hub.cli_options import data_option, data_options
 from app.hub.cli_serve import serve
 
 if TYPE_CHECKING:  # the app's modules load after serve has patched for gevent
@@ -55,6 +55,44 @@ def add_store(data: Path, name: str, city: str, address: str, as_json: bool) -> 
     else:
         click.echo(f"id:     {creds['id']}\nsecret: {creds['secret']}")
         click.echo("Give both to the store (its sync settings); keep the secret private.", err=True)
+
+
+def _postgresql_url(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
+    if not value.startswith(("postgresql://", "postgres://")):
+        raise click.BadParameter("a postgresql:// URL", param_hint="--to")
+    return value
+
+
+@hub.command("move-to-postgresql")
+@data_option
+@click.option(
+    "--to",
+    "url",
+    required=True,
+    metavar="URL",
+    callback=_postgresql_url,
+    help="The PostgreSQL database to move to (postgresql://...): new and empty.",
+)
+def move_to_postgresql(data: Path, url: str) -> None:
+    """Move the hub from DATA/hub.db to an empty PostgreSQL database, every row as it
+    is: stores keep their ids, secrets and feed cursors and need no change.
+
+    Stop the hub first (the command refuses while a process has hub.db open: what it
+    wrote after the copy would be lost), and back up the data directory. hub.db is left
+    as it was. Then start the hub with --database URL (docs/large-chain.md)."""
+    from app.hub import transfer
+    from app.hub.storage import db_path, describe
+
+    def progress(table: str, done: int, total: int) -> None:
+        click.echo(f"  {table}: {done:,} / {total:,} rows", err=True)
+
+    click.echo(f"moving {db_path(data)} to {describe(url)}...", err=True)
+    try:
+        moved = transfer.move_to_postgresql(db_path(data), url, progress=progress)
+    except transfer.MoveError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo("\n".join(transfer.report_lines(moved)))
+    click.echo(f"Now start the hub with --database {describe(url)}; stores need no change.")
 
 
 @hub.group()
