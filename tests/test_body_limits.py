@@ -24,7 +24,7 @@ from app.web import security
 
 from .conftest import Server
 from .hub_fixtures import *  # noqa: F403
-from .hub_fixtures import HubServer
+from .hub_fixtures import HubServer, hub_database
 
 KIB, MIB = security.KiB, security.MiB
 STORE_SMALL = 256 * KIB
@@ -207,7 +207,35 @@ def test_the_limits_are_the_documented_ones(store: Server, hub: HubServer) -> No
     store_app = create_app({"DATA_DIR": str(store.data)})
     assert store_app.config["MAX_CONTENT_LENGTH"] == STORE_SMALL
     assert store_app.config["PHOTO_MAX_CONTENT_LENGTH"] == STORE_PHOTO
-    hub_app = create_hub_app({"DATA_DIR": str(hub.data)})
+    hub_app = create_hub_app({"DATA_DIR": str(hub.data), "DATABASE": hub_database(hub.data)})
     assert hub_app.config["MAX_CONTENT_LENGTH"] == HUB_API
     assert hub_app.config["HQ_MAX_CONTENT_LENGTH"] == HUB_HQ
     assert hub_app.config["SHOP_MAX_CONTENT_LENGTH"] == HUB_SHOP
+
+
+def _get_raw(url: str, target: str) -> Answer:
+    host, port = url.removeprefix("http://").split(":")
+    sock = socket.create_connection((host, int(port)), timeout=30)
+    try:
+        started = time.monotonic()
+        head = f"GET {target} HTTP/1.1\r\nHost: {host}:{port}\r\nConnection: close\r\n\r\n"
+        sock.sendall(head.encode())
+        return _read_answer(sock, started)
+    finally:
+        sock.close()
+
+
+def test_the_hub_reads_request_lines_up_to_64_kib(hub: HubServer) -> None:
+    """As under waitress: a long link (a console page's ?next=) is served, not 414 at
+    gevent's default 8 KB; past 64 KiB the request line is refused with 414."""
+
+    def target(line_length: int) -> str:
+        """A request target making a request line of ``line_length`` bytes."""
+        start = "/hq/login?next=/hq/"
+        return start + "a" * (line_length - len(f"GET {start} HTTP/1.1"))
+
+    served = _get_raw(hub.url, target(60 * KIB))
+    assert served.status == 200, (served.status, served.text[:300])
+    refused = _get_raw(hub.url, target(64 * KIB + 1))
+    assert refused.status == 414, (refused.status, refused.text[:300])
+    _assert_still_fine(hub)

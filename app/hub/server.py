@@ -73,6 +73,8 @@ def _dechunk(app: Flask, environ: dict[str, Any]) -> None:
 #: After a 413, how long and how much of the unread body is let through and dropped.
 LINGER_S = 2.0
 LINGER_BYTES = 64 * 1024 * 1024
+#: The longest request line the hub reads (a longer one is answered 414).
+MAX_REQUEST_LINE = 64 * 1024
 
 
 def _linger(sock: Any) -> None:
@@ -101,7 +103,13 @@ def _linger(sock: Any) -> None:
 def make_server(app: Flask, listener: Any, *, log: Any = None) -> Any:
     """A gevent WSGI server for ``app`` on ``listener`` (a bound socket, or a
     ``(host, port)`` address), not yet started."""
+    from gevent import pywsgi
     from gevent.pywsgi import WSGIHandler, WSGIServer
+
+    # The server-wide backstop, as under waitress: no request line or header past 64 KB.
+    # gevent's own limit on the request line is 8 KB (a module constant, read by its
+    # handler): a console link carrying a long ?next= got 414 where waitress served it.
+    pywsgi.MAX_REQUEST_LINE = MAX_REQUEST_LINE
 
     class Handler(WSGIHandler):
         def get_environ(self) -> dict[str, Any]:
@@ -129,8 +137,7 @@ def make_server(app: Flask, listener: Any, *, log: Any = None) -> Any:
                     self.wsgi_input._chunked_input_error = True
                     _linger(self.socket)
 
-    # The server-wide backstop, as under waitress: no request line or header past 64 KB
-    # (gevent's own MAX_REQUEST_LINE is 8 KB; headers are bounded by its parser).
+    # Header lines are bounded by its parser (http.client: 64 KB a line, 100 headers).
     server = WSGIServer(
         listener,
         app,
