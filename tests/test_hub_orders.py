@@ -11,6 +11,7 @@ import pytest
 
 from app.core import tokens
 from app.core.secrets import verify_secret
+from app.hub import database as hdb
 from app.hub.domain import keys
 from app.hub.domain.changes import changes_since
 from app.hub.domain.order_rows import get_order
@@ -117,7 +118,8 @@ def lines_of(db, order_id):
 
 
 def notes(db, order_id, kind=None):
-    rows = db.execute_returning_dicts(
+    rows = hdb.rows(
+        db,
         "SELECT kind, subject, body, qr_token FROM notifications WHERE order_id = ? ORDER BY id",
         [order_id],
     )
@@ -142,8 +144,8 @@ def test_create_order_reserves_stock_and_tells_only_its_store(hub):
     assert order["status"] == "placed" and order["customer_initials"] == "É. M."
     assert [ln["qty_ready"] for ln in order["lines"]] == [0, 0]
 
-    new = db.execute_returning_dicts(
-        "SELECT kind, key, store_id, data FROM changes WHERE seq > ? ORDER BY seq", [start_seq]
+    new = hdb.rows(
+        db, "SELECT kind, key, store_id, data FROM changes WHERE seq > ? ORDER BY seq", [start_seq]
     )
     stock = [c for c in new if c["kind"] == "stock"]
     assert {c["key"] for c in stock} == {f"{LYON}/{sku1}", f"{LYON}/{sku2}"}
@@ -186,11 +188,11 @@ def test_ids_are_random_and_bad_orders_are_refused(hub):
             )
             | override
         )
-        count = db["orders"].count
+        count = hdb.scalar(db, "SELECT count(*) FROM orders")
         with pytest.raises(OrderError) as exc:
             create_order(db, **args)
         assert exc.value.code == code
-        assert db["orders"].count == count
+        assert hdb.scalar(db, "SELECT count(*) FROM orders") == count
 
 
 def test_pickup_token_verifies_with_the_published_key_and_names_its_store(hub):
@@ -320,11 +322,11 @@ def test_partial_then_full_handover_never_more_than_ready(hub):
     [more] = apply(db, LYON, handover(oid, [{"line": 2, "qty": 1}]))
     assert more["reason"] == "invalid_state"
     assert [ln["qty_collected"] for ln in lines_of(db, oid).values()] == [2, 1]
-    row = db.execute_returning_dicts(
-        "SELECT collector, collector_name, method, staff FROM handovers WHERE order_id = ? "
-        "ORDER BY at, rowid LIMIT 1",
-        [oid],
-    )[0]
+    row = hdb.one(
+        db,
+        "SELECT collector, collector_name, method, staff FROM handovers WHERE handover_id = ?",
+        [first["payload"]["handover_id"]],
+    )
     assert row == {
         "collector": "proxy",
         "collector_name": "Paul R.",

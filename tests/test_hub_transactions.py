@@ -8,6 +8,7 @@ import uuid
 
 import pytest
 
+from app.hub import database as hdb
 from app.hub.protocol import common, transactions
 
 from .hub_fixtures import *  # noqa: F403
@@ -143,7 +144,7 @@ def test_rejections_never_block_the_rest_of_the_batch(hub_client, hub_server):
 def test_a_level_missing_at_the_hub_starts_at_zero(hub_client, hub_server):
     sku, _ = _sku_and_level(hub_server.data)
     db = hub_db(hub_server.data)
-    with db.conn:
+    with hdb.write(db):
         db.execute("DELETE FROM stock_levels WHERE store_id = ? AND sku = ?", [LYON, sku])
     db.close()
     [res] = _post(hub_client, [movement(sku, 3, kind="returned")])

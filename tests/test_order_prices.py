@@ -15,6 +15,7 @@ from sqlite_utils import Database
 
 from app.core import clock, pricing
 from app.core.pricing import PricedCart, PricedLine
+from app.hub import database as hdb
 from app.hub.domain import keys, promotions
 from app.hub.domain import orders as hub_orders
 from app.hub.domain.cart_prices import catalog_rows, price_items
@@ -42,7 +43,7 @@ def _local(moment) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M")
 
 
-def _promote(db: Database, *, start, end, publish_at=None, **fields) -> str:
+def _promote(db: hdb.Db, *, start, end, publish_at=None, **fields) -> str:
     """Create and publish a promotion through the domain (as head office would)."""
     data = {
         "title_fr": "Promo test",
@@ -58,9 +59,10 @@ def _promote(db: Database, *, start, end, publish_at=None, **fields) -> str:
     return row["id"]
 
 
-def _variants(db: Database, store_id: str = LYON, n: int = 2, min_qty: int = 3) -> list[dict]:
+def _variants(db: hdb.Db, store_id: str = LYON, n: int = 2, min_qty: int = 3) -> list[dict]:
     """Variants the store holds at least ``min_qty`` of; odd prices first (rounding)."""
-    rows = db.execute_returning_dicts(
+    rows = hdb.rows(
+        db,
         "SELECT s.sku, coalesce(v.price_cents, p.price_cents) AS price FROM stock_levels s "
         "JOIN variants v ON v.sku = s.sku JOIN products p ON p.pk = v.product_pk "
         "WHERE s.store_id = ? AND s.qty >= ? "
@@ -71,7 +73,7 @@ def _variants(db: Database, store_id: str = LYON, n: int = 2, min_qty: int = 3) 
     return rows
 
 
-def _lines(db: Database, order_id: str) -> dict[str, tuple[int, int, int]]:
+def _lines(db: hdb.Db, order_id: str) -> dict[str, tuple[int, int, int]]:
     """sku -> (qty, price_cents, discount_cents) as recorded at the hub."""
     return {
         sku: (qty, price, discount)

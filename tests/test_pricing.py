@@ -32,6 +32,7 @@ from hypothesis import strategies as st
 from app.core import clock, pricing
 from app.core import db as dbmod
 from app.core.pricing import Item, Rule, offers, price_cart, rule_discount, unit_price
+from app.hub import database as hdb
 from app.hub.domain import cart_prices, changes
 from app.hub.domain import carts as hub_carts
 from app.hub.domain import promotions as hub_promotions
@@ -42,7 +43,7 @@ from app.store.domain import promotions as store_promotions
 from app.store.sync import feed
 
 from .dates import next_fall_back, next_spring_forward
-from .hub_fixtures import LYON, PARIS, hub_db
+from .hub_fixtures import LYON, PARIS, _copy_hub, drop_hub_copy, hub_db
 from .sync_fixtures import *  # noqa: F403
 
 # About dates and time: run again under faketime by `make test-shifted`.
@@ -196,11 +197,11 @@ def test_discount_is_zero_for_an_unknown_kind():
 @pytest.fixture(scope="module")
 def catalog_hub(hub_template: Path, tmp_path_factory: pytest.TempPathFactory):
     """A module's own hub database (seeded catalog and stores)."""
-    data = tmp_path_factory.mktemp("pricing-hub") / "hub"
-    shutil.copytree(hub_template, data)
+    data = _copy_hub(hub_template, tmp_path_factory.mktemp("pricing-hub") / "hub")
     db = hub_db(data)
     yield db
     db.close()
+    drop_hub_copy(data)
 
 
 def _promotion(db, **overrides) -> dict:
@@ -267,7 +268,7 @@ def hub_and_store(
     """A hub database and a store (Lyon) database that did its first sync from a copy of
     the same hub: the store follows this hub's feed from where it stands."""
     base = tmp_path_factory.mktemp("pricing-sides")
-    shutil.copytree(hub_template, base / "hub")
+    _copy_hub(hub_template, base / "hub")
     shutil.copytree(synced_store_template, base / "store")
     hub = hub_db(base / "hub")
     store = dbmod.connect(dbmod.db_path(base / "store"))
@@ -286,6 +287,7 @@ def hub_and_store(
     }
     hub.close()
     store.close()
+    drop_hub_copy(base / "hub")
 
 
 def sync(hub, store) -> int:
@@ -535,10 +537,11 @@ def test_a_published_promotion_really_reaches_the_store_price(hub_and_store, fak
 
 def test_cart_items_reads_the_catalog_in_chunks_and_leaves_unknown_skus_out(catalog_hub):
     db = catalog_hub
-    rows = db.execute_returning_dicts(
+    rows = hdb.rows(
+        db,
         "SELECT v.sku, v.price_cents AS own, p.price_cents AS product, c.slug "
         "FROM variants v JOIN products p ON p.pk = v.product_pk "
-        "JOIN categories c ON c.id = p.category_id ORDER BY v.sku DESC"
+        "JOIN categories c ON c.id = p.category_id ORDER BY v.sku DESC",
     )
     assert rows
     # More lines than one query may bind, unknown and non-text SKUs among them.

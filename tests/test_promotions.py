@@ -6,7 +6,6 @@ from __future__ import annotations
 import io
 import json
 import re
-import shutil
 from datetime import timedelta
 from pathlib import Path
 
@@ -25,7 +24,7 @@ from app.web.i18n import format_price
 
 from .dates import local, paris_day, z
 from .hq_helpers import csrf_token, logged_in, make_user
-from .hub_fixtures import LYON, PARIS, hub_db
+from .hub_fixtures import LYON, PARIS, _copy_hub, drop_hub_copy, hub_db
 from .sync_fixtures import *  # noqa: F403
 
 # About dates and time: run again under faketime by `make test-shifted`.
@@ -40,12 +39,12 @@ DAY = timedelta(days=1)
 @pytest.fixture(scope="module")
 def hub(hub_template: Path, tmp_path_factory: pytest.TempPathFactory):
     """This module's own hub database, and its data directory (for images)."""
-    data = tmp_path_factory.mktemp("promo-hub") / "hub"
-    shutil.copytree(hub_template, data)
+    data = _copy_hub(hub_template, tmp_path_factory.mktemp("promo-hub") / "hub")
     db = hub_db(data)
     db.data_dir = data  # type: ignore[attr-defined]
     yield db
     db.close()
+    drop_hub_copy(data)
 
 
 @pytest.fixture(scope="module")

@@ -78,12 +78,15 @@ def _push_until_done(db, client, rounds: int = 20) -> list[Narrowing]:
 
 
 def _hub_order(hub_data, ids: list[str]) -> list[str]:
+    """The ids the hub applied, in the order it applied them (the seq of each
+    movement's stock change, in its result: no rowid on PostgreSQL)."""
     db = hub_db(hub_data)
     try:
-        order = [r[0] for r in db.execute("SELECT id FROM transactions ORDER BY rowid")]
+        rows = db.execute("SELECT id, result FROM transactions").fetchall()
     finally:
         db.close()
-    return [i for i in order if i in set(ids)]
+    mine = [(json.loads(result)["seq"], i) for i, result in rows if i in set(ids)]
+    return [i for _seq, i in sorted(mine)]
 
 
 @pytest.mark.parametrize("position", [0, 6, 12])

@@ -33,7 +33,7 @@ from app.store.sync.client import HubError
 from app.store.sync.pull import pull_once
 from app.store.sync.push import push_once
 
-from .hub_fixtures import open_hub_db
+from .hub_fixtures import hub_db, open_hub_db
 from .sync_fixtures import LYON, hub_levels, inprocess_client
 
 DEAD_OWNER = f"{socket.gethostname()}:{2**22 + 11}"  # above pid_max: never alive
@@ -153,7 +153,7 @@ class SyncProtocol(RuleBasedStateMachine):
     # -- invariants --------------------------------------------------------------------
 
     def _at_hub(self) -> dict[str, str]:
-        hdb = dbmod.connect(self.hub / "hub.db")
+        hdb = hub_db(self.hub)
         try:
             rows = hdb.execute("SELECT id, status FROM transactions WHERE store_id = ?", [LYON])
             return dict(rows.fetchall())
@@ -201,7 +201,7 @@ class SyncProtocol(RuleBasedStateMachine):
             self.held_seq[sku] = held[sku]
         # An acknowledged movement is no longer added on top, so the level held must
         # include it: the hub applied it at a seq no newer than the level's.
-        hdb = dbmod.connect(self.hub / "hub.db")
+        hdb = hub_db(self.hub)
         try:
             applied_at = {
                 tx_id: json.loads(result)["seq"]

@@ -16,6 +16,7 @@ from PIL import Image
 from app.core import cart_codec as codec
 from app.core import clock
 from app.core.cart_codec import CartLine
+from app.hub import database as hdb
 from app.hub.domain import carts, keys
 from app.web.i18n import format_price
 
@@ -51,13 +52,18 @@ class Shopper:
         qr = self.get("/shop/panier/qr.png")
         assert qr.status_code == 200
         [found] = zxingcpp.read_barcodes(Image.open(io.BytesIO(qr.content)), formats=QR)
-        return codec.read_cart_token(keys.public_keys(hub_db(data)), found.text).cart_id
+        db = hub_db(data)
+        try:
+            return codec.read_cart_token(keys.public_keys(db), found.text).cart_id
+        finally:
+            db.close()
 
 
 def _stocked(data: Path, store_id: str = LYON, n: int = 2, min_qty: int = 3) -> list[dict]:
     db = hub_db(data)
     try:
-        return db.execute_returning_dicts(
+        return hdb.rows(
+            db,
             "SELECT s.sku, p.ref, v.colour_code, coalesce(v.price_cents, p.price_cents) AS price "
             "FROM stock_levels s JOIN variants v ON v.sku = s.sku "
             "JOIN products p ON p.pk = v.product_pk "
