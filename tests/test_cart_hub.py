@@ -11,6 +11,7 @@ from pathlib import Path
 import requests
 
 from app.core.cart_codec import CartLine
+from app.hub import database as hdb
 
 from .sync_fixtures import *  # noqa: F403
 from .sync_fixtures import LYON, hub_db, store_env, wait_for
@@ -22,7 +23,8 @@ def _hub_variants(hub_data: Path, n: int, *, in_lyon: bool) -> list[dict]:
     """``n`` variants with (or without) units in Lyon, with their price."""
     db = hub_db(hub_data)
     try:
-        return db.execute_returning_dicts(
+        return hdb.rows(
+            db,
             f"""SELECT v.sku, COALESCE(v.price_cents, p.price_cents) AS price_cents
                 FROM variants v JOIN products p ON p.pk = v.product_pk
                 LEFT JOIN stock_levels l ON l.sku = v.sku AND l.store_id = ?
@@ -126,9 +128,10 @@ def test_lines_not_here_are_ordered_from_the_kiosk_once_even_across_a_hub_outage
     wait_for(number, 20, "the hub's answer to the order request")
     db = hub_db(hub_data)
     try:
-        orders = db.execute_returning_dicts(
+        orders = hdb.rows(
+            db,
             "SELECT id, number, store_id, customer_email FROM orders "
-            "WHERE customer_email = 'ines.garnier@example.org'"
+            "WHERE customer_email = 'ines.garnier@example.org'",
         )
     finally:
         db.close()

@@ -18,6 +18,7 @@ from PIL import Image
 from playwright.sync_api import expect
 
 from app.core import cart_codec, clock
+from app.hub import database as hdb
 
 from .conftest import run_kiosk, screenshot
 from .sync_fixtures import *  # noqa: F403
@@ -34,15 +35,22 @@ def _variants_in_lyon(hub_data: Path, n: int) -> list[dict]:
     """``n`` variants of different products with at least 3 units in Lyon at the hub."""
     db = hub_db(hub_data)
     try:
-        return db.execute_returning_dicts(
-            """SELECT v.sku, p.ref, v.colour_code, l.qty FROM variants v
+        found = hdb.rows(
+            db,
+            """SELECT p.pk, v.sku, p.ref, v.colour_code, l.qty FROM variants v
                JOIN products p ON p.pk = v.product_pk
                JOIN stock_levels l ON l.sku = v.sku AND l.store_id = ?
-               WHERE l.qty >= 3 GROUP BY p.pk ORDER BY v.sku LIMIT ?""",
-            [LYON, n],
+               WHERE l.qty >= 3 ORDER BY v.sku""",
+            [LYON],
         )
     finally:
         db.close()
+    # One per product, the first by sku (SQL's GROUP BY p.pk with bare columns is SQLite's).
+    chosen: dict[int, dict] = {}
+    for row in found:
+        pk = row.pop("pk")
+        chosen.setdefault(pk, row)
+    return sorted(chosen.values(), key=lambda row: row["sku"])[:n]
 
 
 def _phone_cart(browser, hub_url: str, items: list[tuple[dict, int]]) -> tuple[bytes, str]:

@@ -682,20 +682,24 @@ def test_the_fleet_dashboard_shows_odd_stored_values_as_invalid(hub_server):
 
     now = clock.now_iso()
     db = hub_db(hub_server.data)
+    # SQLite keeps whatever it is given (text in an integer column, a NUL in a text one);
+    # PostgreSQL's typed columns refuse those: there, the oddest values the types hold
+    # (negative counts and sizes, infinities, NaN, text that is no instant or version).
+    lite = not hdb.is_pg(db)
     try:
         rows = [
             (
                 LYON,
-                5,
-                "1.0\x00" + "v" * 10_000,
+                5 if lite else "5",
+                ("1.0\x00" if lite else "1.0\x01") + "v" * 10_000,
                 "hier",
-                "lots",
+                "lots" if lite else -5,
                 -5,
-                1.5,
+                1.5 if lite else -1,
                 "0001-01-01T00:00:00+05:00",
                 "{not json",
-                "x",
-                "abc",
+                "x" if lite else -1,
+                "abc" if lite else -2,
                 -1,
                 float("inf"),
                 "2026-99-99",
@@ -724,34 +728,40 @@ def test_the_fleet_dashboard_shows_odd_stored_values_as_invalid(hub_server):
                 1,
                 1,
                 0,
-                "x",
+                "x" if lite else float("nan"),
                 now,
             ),
         ]
-        db.conn.executemany(
-            "INSERT OR REPLACE INTO store_health (store_id, reported_at, software_version, "
-            "started_at, free_disk_bytes, db_size_bytes, outbox_depth, oldest_unsent_at, parked, "
-            "parked_count, cursor, sync_lag_s, clock_skew_s, last_seen_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            rows,
-        )
-        db.conn.executemany(
-            "INSERT INTO store_health_history (store_id, at, sync_lag_s, outbox_depth) "
-            "VALUES (?, ?, ?, ?)",
-            [
-                (LYON, "garbage", 5, 1),
-                (LYON, now, "x", "y"),
-                (PARIS, now, float("inf"), -1),
-                (BORDEAUX, "9999-99-99T00:00:00Z", 1, 1),
-                (BORDEAUX, now, 30, 2),
-            ],
-        )
-        db.execute(
-            "INSERT INTO changes (kind, key, data, store_id, created_at) "
-            "VALUES ('outbox_command', 't-1', '{broken', ?, ?)",
-            [BORDEAUX, now],
-        )
-        db.conn.commit()
+        with hdb.write(db):
+            hdb.execute(
+                db, "DELETE FROM store_health WHERE store_id IN (?, ?, ?)", [LYON, PARIS, BORDEAUX]
+            )
+            hdb.executemany(
+                db,
+                "INSERT INTO store_health (store_id, reported_at, software_version, "
+                "started_at, free_disk_bytes, db_size_bytes, outbox_depth, oldest_unsent_at, "
+                "parked, parked_count, cursor, sync_lag_s, clock_skew_s, last_seen_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                rows,
+            )
+            hdb.executemany(
+                db,
+                "INSERT INTO store_health_history (store_id, at, sync_lag_s, outbox_depth) "
+                "VALUES (?, ?, ?, ?)",
+                [
+                    (LYON, "garbage", 5, 1),
+                    (LYON, now, "x", "y") if lite else (LYON, now, -3, -4),
+                    (PARIS, now, float("inf") if lite else 2**63 - 1, -1),
+                    (BORDEAUX, "9999-99-99T00:00:00Z", 1, 1),
+                    (BORDEAUX, now, 30, 2),
+                ],
+            )
+            hdb.execute(
+                db,
+                "INSERT INTO changes (kind, key, data, store_id, created_at) "
+                "VALUES ('outbox_command', 't-1', '{broken', ?, ?)",
+                [BORDEAUX, now],
+            )
     finally:
         db.close()
 

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from app.core import db as dbmod
+from app.hub import database as hdb
 from app.hub.domain.changes import append_change
 
 from .hub_fixtures import *  # noqa: F403
@@ -78,7 +78,7 @@ def test_a_store_sees_global_changes_and_its_own_only(hub_server):
     db = hub_db(hub_server.data)
     last = db.execute("SELECT max(seq) FROM changes").fetchone()[0]
     data = {"store_id": PARIS, "sku": "X", "qty": 1, "as_of": "2026-11-22T14:02:00Z"}
-    with dbmod.write(db):
+    with hdb.write(db):
         for_paris = append_change(db, "stock", f"{PARIS}/X", data, store_id=PARIS)
         for_all = append_change(db, "stock", f"{PARIS}/Y", {**data, "sku": "Y"})
     db.close()
@@ -96,7 +96,7 @@ def test_a_page_of_only_other_stores_changes_still_advances_the_cursor(hub_serve
     lyon = HubClient(hub_server.url, LYON, secrets[LYON])
     db = hub_db(hub_server.data)
     last = db.execute("SELECT max(seq) FROM changes").fetchone()[0]
-    with dbmod.write(db):
+    with hdb.write(db):
         seq = append_change(db, "stock", f"{PARIS}/X", {"x": 1}, store_id=PARIS)
     db.close()
     page = _page(lyon, last, wait=1)

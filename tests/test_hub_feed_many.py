@@ -11,6 +11,9 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import Callable, Coroutine
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from app.core import signing
@@ -20,6 +23,7 @@ from .hub_fixtures import LYON, PARIS, HubClient, hub_db, movement, store_secret
 from .sync_fixtures import wait_for
 
 HELD = 200
+T = TypeVar("T")
 
 
 async def _signed_get(url: str, store_id: str, secret: str, path_qs: str) -> tuple:
@@ -39,6 +43,13 @@ async def _signed_get(url: str, store_id: str, secret: str, path_qs: str) -> tup
     status = int(lines[0].split()[1])
     headers = {k.lower(): v.strip() for k, _, v in (h.partition(":") for h in lines[1:])}
     return status, headers, body, at
+
+
+def _run(scenario: Callable[[], Coroutine[Any, Any, T]], timeout: float) -> T:
+    """Run ``scenario()`` on an event loop of its own thread: this one may already have a
+    running loop (Playwright's sync API, once a browser test of the session started it)."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(lambda: asyncio.run(asyncio.wait_for(scenario(), timeout))).result()
 
 
 def _nonce_count(data, store_id: str) -> int:
@@ -87,7 +98,7 @@ def test_200_held_long_polls_all_get_a_change_and_a_post_is_answered(hub_server)
         assert resp.status_code == 200, resp.text
         return await asyncio.gather(*polls), started, answered, resp.json()
 
-    answers, started, answered, posted = asyncio.run(asyncio.wait_for(scenario(), 60))
+    answers, started, answered, posted = _run(scenario, 60)
     assert answered - started < 2, f"the post took {answered - started:.2f} s"
     seq = posted["results"][0]["result"]["seq"]
     slowest = 0.0
@@ -110,7 +121,7 @@ def test_past_max_waiters_the_hub_answers_503_with_retry_after(hub_factory, hub_
             *(_signed_get(hub.url, LYON, secrets[LYON], path) for _ in range(8))
         )
 
-    answers = asyncio.run(asyncio.wait_for(scenario(), 30))
+    answers = _run(scenario, 30)
     statuses = sorted(a[0] for a in answers)
     assert statuses.count(200) == 3 and statuses.count(503) == 5, statuses
     for status, headers, body, _at in answers:
