@@ -152,7 +152,8 @@ class Watchdog:
     (only a hub this harness started) and the load generator's other processes
     (``shards``), and waits ``grace`` seconds for :meth:`disarm`; then it calls
     ``on_give_up(phase)`` (which prints what there is), stops the PostgreSQL cluster
-    this harness started (``cluster``, bounded) and exits 3."""
+    this harness started (``cluster``, bounded), removes the count's temporary
+    ``folder`` and exits 3."""
 
     def __init__(self, deadline: float, grace: float, on_give_up: Any) -> None:
         self.deadline = deadline  # monotonic
@@ -163,6 +164,7 @@ class Watchdog:
         self.hub: subprocess.Popen | None = None
         self.shards: list[subprocess.Popen] = []
         self.cluster: Any = None  # a tests.pg.PgCluster this harness started
+        self.folder: Path | None = None  # the count's temporary folder (removed)
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._watch, name="watchdog", daemon=True)
         self._thread.start()
@@ -200,6 +202,8 @@ class Watchdog:
             sys.stdout.flush()
             if self.cluster is not None:
                 kill_cluster(self.cluster)
+            if self.folder is not None:
+                shutil.rmtree(self.folder, ignore_errors=True)
             os._exit(3)
 
 
@@ -1448,6 +1452,7 @@ def _measure(
     share = math.ceil(n / procs)
     raise_fd_limit(FDS_PER_STORE * share + FDS_SPARE)
     tmp = Path(tempfile.mkdtemp(prefix="hub-scale-"))
+    dog.folder = None if args.keep else tmp
     proc = None
     database = None  # the PostgreSQL database of this count
     dropped = None  # the database made for this count (dropped after it)
