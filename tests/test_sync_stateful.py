@@ -18,7 +18,9 @@ import socket
 import tempfile
 from functools import cache
 from pathlib import Path
+from typing import Any
 
+import pytest
 import requests
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
@@ -33,10 +35,40 @@ from app.store.sync.client import HubError
 from app.store.sync.pull import pull_once
 from app.store.sync.push import push_once
 
-from .hub_fixtures import hub_db, open_hub_db
-from .sync_fixtures import LYON, hub_levels, inprocess_client
+from .hub_fixtures import *  # noqa: F403
+from .hub_fixtures import (
+    DATABASE_MARK,
+    HUB_BACKEND,
+    _copy_hub,
+    drop_hub_copy,
+    hub_database,
+    hub_db,
+    open_hub_db,
+)
+from .sync_fixtures import LYON, WSGITransport, hub_levels, inprocess_client
 
 DEAD_OWNER = f"{socket.gethostname()}:{2**22 + 11}"  # above pid_max: never alive
+
+
+#: On PostgreSQL, the session's cluster (set by the ``_hub_backend`` fixture).
+_cluster: list[Any] = []
+
+
+@pytest.fixture(autouse=True)
+def _hub_backend(hub_template: Path, request: pytest.FixtureRequest) -> None:
+    """The machine's hub runs on this test run's hub backend. Asking for ``hub_template``
+    marks these tests ``hub``, so ``make test`` runs them on SQLite and on PostgreSQL
+    (where that fixture starts the cluster and each example's hub is a database copy)."""
+    if HUB_BACKEND == "postgresql" and not _cluster:
+        _cluster.append(request.getfixturevalue("pg_cluster"))
+
+
+def _close_app(link: WSGITransport) -> None:
+    """Give back the in-process hub app's pooled connections (a PostgreSQL database
+    cannot be copied or dropped cleanly while they are open)."""
+    pool = link.client.application.extensions.get("kiosk_hub_pool")
+    if pool is not None:
+        pool.close()
 
 
 @cache
@@ -45,14 +77,19 @@ def _templates() -> tuple[Path, Path]:
     base = Path(tempfile.mkdtemp(prefix="sync-stateful-"))
     atexit.register(shutil.rmtree, base, True)
     hub = base / "hub"
+    if _cluster:
+        hub.mkdir()
+        url = _cluster[0].create_database(f"sync_stateful_{os.getpid()}")
+        (hub / DATABASE_MARK).write_text(url)
     db = open_hub_db(hub)
     hubseed.seed_hub(db, products=20)
     db.close()
     store = base / "store"
     sdb = dbmod.connect(dbmod.db_path(store))
     migrate(sdb)
-    client, _ = inprocess_client(hub)
+    client, link = inprocess_client(hub)
     pull_once(sdb, client, own_store_id=LYON)
+    _close_app(link)
     sdb.close()
     return hub, store
 
@@ -72,7 +109,9 @@ class SyncProtocol(RuleBasedStateMachine):
         super().__init__()
         hub_template, store_template = _templates()
         self.base = Path(tempfile.mkdtemp(prefix="sync-example-"))
-        self.hub = Path(shutil.copytree(hub_template, self.base / "hub"))
+        self.hub = _copy_hub(hub_template, self.base / "hub")
+        # On the run's backend (the fixture above ran, for Hypothesis' test case too).
+        assert (hub_database(self.hub) is not None) == (HUB_BACKEND == "postgresql")
         self.store = Path(shutil.copytree(store_template, self.base / "store"))
         self.db = dbmod.connect(dbmod.db_path(self.store))
         self.client, self.link = inprocess_client(self.hub)
@@ -88,9 +127,13 @@ class SyncProtocol(RuleBasedStateMachine):
         self.held_seq: dict[str, int] = {}  # the newest seq the store has held per sku
 
     def teardown(self) -> None:
-        self.settle()
-        self.db.close()
-        shutil.rmtree(self.base, ignore_errors=True)
+        try:
+            self.settle()
+        finally:
+            self.db.close()
+            _close_app(self.link)
+            drop_hub_copy(self.hub)
+            shutil.rmtree(self.base, ignore_errors=True)
 
     # -- rules --------------------------------------------------------------------------
 
