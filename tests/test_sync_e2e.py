@@ -14,6 +14,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import pytest
 import requests
 
 from app.core import db as dbmod
@@ -98,11 +99,18 @@ def test_first_sync_fills_an_empty_store_with_progress(hub_server, tmp_path):
     assert mine == hub
 
 
-def test_first_sync_of_2000_products_fills_the_store(tmp_path, hub_factory):
-    from .hub_fixtures import run_hub
+@pytest.mark.hub  # its own hub, on this run's backend (a database of the cluster on PostgreSQL)
+def test_first_sync_of_2000_products_fills_the_store(tmp_path, hub_factory, request):
+    from .hub_fixtures import DATABASE_MARK, HUB_BACKEND, run_hub
 
     hub_data = tmp_path / "hub"
-    assert run_hub("seed", "--data", str(hub_data), "--products", "2000").returncode == 0
+    if HUB_BACKEND == "postgresql":
+        hub_data.mkdir()
+        cluster = request.getfixturevalue("pg_cluster")
+        url = cluster.create_database(f"hub_2000_{os.getpid()}_{tmp_path.name}"[:63])
+        (hub_data / DATABASE_MARK).write_text(url)
+    seeded = run_hub("seed", "--data", str(hub_data), "--products", "2000")
+    assert seeded.returncode == 0, seeded.stderr
     hub = hub_factory(hub_data)
     started = time.monotonic()
     done = run_kiosk(
