@@ -615,3 +615,66 @@ def m008_product_search_text(db: Db) -> None:
     # Only the rows still to fold: empty once they are, so checking costs nothing.
     ddl(db, "CREATE INDEX products_unfolded ON products(pk) WHERE search_text IS NULL")
     fill_product_search(db)
+
+
+# --- Pages at the scale of a chain (1,000 stores, a year of data) ---------------------
+# stores.search_text: the folded name, city and id the console's fleet page and the web
+# shop's store choosers search with a plain LIKE (the same scheme as products.search_text
+# above: NULL means "not folded yet", fill_store_search() folds those rows and every search
+# runs it first, so a store registered by any code path is found). The indexes serve the
+# paginated, filtered pages (app/hub/domain/listing.py): stores by name, a variant's stock
+# in every store, hand-overs by day, the audit log by user and by action, promotions by
+# last change.
+def store_search_text(name: str, city: str, store_id: str) -> str:
+    """What the store searches look in: the store's name, city and id, folded."""
+    return fold(f"{name} {city} {store_id}")
+
+
+def fill_store_search(db: Db, batch: int = FILL_BATCH) -> int:
+    """Fold every store whose ``search_text`` is NULL; return how many were filled
+    (lock-free, as :func:`fill_product_search`: only a still-NULL row with the same name
+    and city is written)."""
+    filled = 0
+    after = ""
+    while True:
+        found = hdb.rows(
+            db,
+            "SELECT id, name, city FROM stores WHERE search_text IS NULL AND id > ? "
+            "ORDER BY id LIMIT ?",
+            [after, batch],
+        )
+        if not found:
+            return filled
+        with hdb.write(db, lock=None):
+            hdb.executemany(
+                db,
+                "UPDATE stores SET search_text = ? WHERE id = ? AND search_text IS NULL "
+                "AND name = ? AND city = ?",
+                [
+                    [
+                        store_search_text(r["name"], r["city"], r["id"]),
+                        r["id"],
+                        r["name"],
+                        r["city"],
+                    ]
+                    for r in found
+                ],
+            )
+        filled += len(found)
+        after = found[-1]["id"]
+
+
+@hub_migrations(name="m009_pages_at_scale")
+def m009_pages_at_scale(db: Db) -> None:
+    ddl(db, "ALTER TABLE stores ADD COLUMN search_text TEXT")
+    ddl(db, "CREATE INDEX stores_unfolded ON stores(id) WHERE search_text IS NULL")
+    for sql in (
+        "CREATE INDEX stores_name ON stores(name, id)",
+        "CREATE INDEX stock_levels_sku ON stock_levels(sku, store_id, qty)",
+        "CREATE INDEX handovers_at ON handovers(at)",
+        "CREATE INDEX hq_audit_actor ON hq_audit(actor_id, id)",
+        "CREATE INDEX hq_audit_action ON hq_audit(action, id)",
+        "CREATE INDEX promotions_updated ON promotions(updated_at, id)",
+    ):
+        ddl(db, sql)
+    fill_store_search(db)
