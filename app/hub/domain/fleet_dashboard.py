@@ -74,7 +74,8 @@ INT_COLUMNS = (
 INSTANT_COLUMNS = ("last_seen_at", "reported_at", "started_at", "oldest_unsent_at")
 
 
-def _read_int(value: Any) -> int | None:
+def read_int(value: Any) -> int | None:
+    """``value`` when it is a non-negative 64-bit integer (what the hub stores), else None."""
     if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**63:
         return value
     return None
@@ -108,7 +109,7 @@ def read_health(row: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
     clean = dict(row)
     invalid = []
     for name in INT_COLUMNS:
-        clean[name] = _read_int(row.get(name))
+        clean[name] = read_int(row.get(name))
         if clean[name] is None and row.get(name) is not None:
             invalid.append(name)
     for name in INSTANT_COLUMNS:
@@ -136,68 +137,86 @@ def read_health(row: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
     return clean, invalid
 
 
+def fleet_columns(db: Db) -> str:
+    """The columns every fleet query reads (``s``: stores, ``h``: store_health): the store,
+    its health row, and the instant of the oldest change it has not applied yet (from the
+    cursor it reported), a correlated subquery per store."""
+    return (
+        "s.id, s.name, s.city, h.*, "
+        f"({oldest_unapplied_sql(db, 'h.cursor', 's.id')}) AS oldest_unapplied_at"
+    )
+
+
+FLEET_FROM = "stores s LEFT JOIN store_health h ON h.store_id = s.id"
+
+
+def store_entry(
+    raw: dict[str, Any], moment: datetime, offline_after_s: int = OFFLINE_AFTER_S
+) -> dict[str, Any]:
+    """One store as the dashboard shows it, from a row of :func:`fleet_columns`."""
+    r, invalid = read_health(raw)
+    silent = _age(moment, r["last_seen_at"])
+    if silent is None:
+        status = "never"
+    elif silent > offline_after_s:
+        status = "offline"
+    else:
+        status = "online"
+    return {
+        "id": r["id"],
+        "name": r["name"],
+        "city": r["city"],
+        "status": status,
+        "online": status == "online",
+        "last_seen_at": r["last_seen_at"],
+        "silent_s": silent,
+        "reported_at": r["reported_at"],
+        "software_version": r["software_version"],
+        "started_at": r["started_at"],
+        "free_disk_bytes": r["free_disk_bytes"],
+        "db_size_bytes": r["db_size_bytes"],
+        "outbox_depth": r["outbox_depth"],
+        "oldest_unsent_at": r["oldest_unsent_at"],
+        "oldest_unsent_age_s": _age(moment, r["oldest_unsent_at"]),
+        "parked_count": r["parked_count"] or 0,
+        "parked": r["parked"],
+        "clock_skew_s": r["clock_skew_s"],
+        "cursor": r["cursor"],
+        "sync_lag_s": (
+            None if r["cursor"] is None else lag_since(raw["oldest_unapplied_at"], moment)
+        ),
+        # Fields whose stored value could not be read: shown as "valeur invalide".
+        "invalid": invalid,
+    }
+
+
+def mark_pending(db: Db, store: dict[str, Any]) -> dict[str, Any]:
+    """Each parked item's command on its way to the store (retry, discard) or None."""
+    # Only a store with parked items can have a command pending on one.
+    pending = _pending_commands(db, store["id"], store["cursor"]) if store["parked"] else {}
+    for item in store["parked"]:
+        command = pending.get(item["id"])
+        item["pending"] = command["action"] if command else None
+    return store
+
+
 def fleet_status(
     db: Db, offline_after_s: int = OFFLINE_AFTER_S, now: datetime | None = None
 ) -> list[dict[str, Any]]:
     """One entry per store, by name: online or not, health, outbox, parked items.
 
     ``status`` is ``online``, ``offline`` (silent for more than ``offline_after_s``) or
-    ``never`` (never heard from). Ages are in seconds as of ``now``.
+    ``never`` (never heard from). Ages are in seconds as of ``now``. The whole fleet (the
+    API's): the console reads it a page at a time (app/hub/domain/fleet_pages.py).
     """
     moment = now or clock.utcnow()
     # One query for the whole fleet (a thousand stores: no query per store), the age of
     # each store's oldest unapplied change included.
     rows = hdb.rows(
         db,
-        "SELECT s.id, s.name, s.city, h.*, "  # noqa: S608 (constant SQL)
-        f"({oldest_unapplied_sql(db, 'h.cursor', 's.id')}) AS oldest_unapplied_at "
-        "FROM stores s LEFT JOIN store_health h ON h.store_id = s.id ORDER BY s.name, s.id",
+        f"SELECT {fleet_columns(db)} FROM {FLEET_FROM} ORDER BY s.name, s.id",  # noqa: S608
     )
-    fleet = []
-    for raw in rows:
-        r, invalid = read_health(raw)
-        silent = _age(moment, r["last_seen_at"])
-        if silent is None:
-            status = "never"
-        elif silent > offline_after_s:
-            status = "offline"
-        else:
-            status = "online"
-        parked = r["parked"]
-        # Only a store with parked items can have a command pending on one.
-        pending = _pending_commands(db, r["id"], r["cursor"]) if parked else {}
-        for item in parked:
-            command = pending.get(item["id"])
-            item["pending"] = command["action"] if command else None
-        fleet.append(
-            {
-                "id": r["id"],
-                "name": r["name"],
-                "city": r["city"],
-                "status": status,
-                "online": status == "online",
-                "last_seen_at": r["last_seen_at"],
-                "silent_s": silent,
-                "reported_at": r["reported_at"],
-                "software_version": r["software_version"],
-                "started_at": r["started_at"],
-                "free_disk_bytes": r["free_disk_bytes"],
-                "db_size_bytes": r["db_size_bytes"],
-                "outbox_depth": r["outbox_depth"],
-                "oldest_unsent_at": r["oldest_unsent_at"],
-                "oldest_unsent_age_s": _age(moment, r["oldest_unsent_at"]),
-                "parked_count": r["parked_count"] or 0,
-                "parked": parked,
-                "clock_skew_s": r["clock_skew_s"],
-                "cursor": r["cursor"],
-                "sync_lag_s": (
-                    None if r["cursor"] is None else lag_since(raw["oldest_unapplied_at"], moment)
-                ),
-                # Fields whose stored value could not be read: shown as "valeur invalide".
-                "invalid": invalid,
-            }
-        )
-    return fleet
+    return [mark_pending(db, store_entry(raw, moment, offline_after_s)) for raw in rows]
 
 
 def lag_history(
@@ -217,7 +236,7 @@ def lag_history(
         if instant is None:
             continue  # a point with no time cannot be drawn
         out.setdefault(store_id, []).append(
-            (clock.parse_iso(instant), _read_int(lag), _read_int(depth))
+            (clock.parse_iso(instant), read_int(lag), read_int(depth))
         )
     return out
 

@@ -30,7 +30,8 @@ from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from app.core import clock
-from app.hub.domain import hq_users, promo_images
+from app.hub.domain import console_lists, hq_users, promo_images
+from app.hub.domain.listing import page_number
 from app.hub.storage import get_db
 from app.web.htmx import htmx
 from app.web.security import safe_next
@@ -58,6 +59,10 @@ ACTION_LABELS = {
     "token.revoked": "Jeton d'API révoqué",
     "outbox.retry": "Nouvel essai d'une transaction bloquée",
     "outbox.discard": "Abandon d'une transaction bloquée",
+    "promotion.created": "Promotion créée",
+    "promotion.updated": "Promotion modifiée",
+    "promotion.published": "Promotion publiée",
+    "promotion.unpublished": "Promotion dépubliée",
 }
 # A console session ends after this long even if the browser keeps its cookie.
 SESSION_MAX_S = 12 * 3600
@@ -227,16 +232,37 @@ def home() -> ResponseReturnValue:
 @bp.get("/journal")
 @login_required()
 def audit_log() -> ResponseReturnValue:
-    """The audit log, newest first (admins see every entry, others only their own)."""
+    """The audit log, newest first, 50 entries a page (``?page=``), filtered by who
+    (``?par=`` a user or token id, ``-`` for none) and by action (``?action=``): admins
+    see every entry, others only their own. ``?avant=<id>`` (older links) still works."""
     user = current_user()
     assert user is not None
+    admin = user["role"] == "admin"
+    db = get_db()
+    actor = (request.args.get("par") or "")[:40] or None
+    if not admin:
+        actor = user["id"]  # the filter is theirs, whatever the address says
+    action = (request.args.get("action") or "")[:80] or None
     before = request.args.get("avant", type=int)
     if before is not None and not 0 < before < 2**62:  # SQLite integers are 64-bit
         before = None
-    entries = hq_users.recent_audit(get_db(), limit=200, before_id=before)
-    if user["role"] != "admin":
-        entries = [e for e in entries if e["actor_id"] == user["id"]]
-    return render_template("hq/audit.html", entries=entries)
+    page = console_lists.audit_page(
+        db, page_number(request.args.get("page")), actor=actor, action=action, before_id=before
+    )
+    filters = {"par": actor if admin else None, "action": action, "avant": before}
+    return render_template(
+        "hq/audit.html",
+        entries=page.items,
+        page=page,
+        filters={k: v for k, v in filters.items() if v is not None},
+        admin=admin,
+        actor=actor,
+        action=action,
+        actions=console_lists.audit_actions(db),
+        people=hq_users.list_users(db) if admin else [],
+        tokens=hq_users.list_tokens(db) if admin else [],
+        no_actor=console_lists.NO_ACTOR,
+    )
 
 
 @bp.get("/utilisateurs")

@@ -1,9 +1,15 @@
-"""The fleet dashboard (``/hq/flotte``): every store's health at a glance.
+"""The fleet dashboard (``/hq/flotte``): every store's health at a glance, for a chain
+of a thousand stores.
 
-The store table refreshes itself every 5 s (htmx polling of ``/hq/flotte/etat``); the
-parked transactions, with their retry and discard forms, are a section of their own so
-a refresh never wipes a reason being typed (static/js/hq.js pauses that section's
-refresh while a form in it is in use). Charts are SVG drawn here (charts.py).
+The fleet's totals, then a page of 50 stores (``?page=``), searchable by name, city or
+id (``?q=``) and filtered by state (``?etat=online|offline|never|parked``); the store
+table refreshes itself every 5 s (htmx polling of ``/hq/flotte/etat`` with the same
+filter and page). The parked transactions, with their retry and discard forms, are a
+section of their own (10 stores a page, ``?page_bloquees=``) so a refresh never wipes a
+reason being typed (static/js/hq.js pauses that section's refresh while a form in it is
+in use). Charts are SVG drawn here (charts.py), for the stores the filter picks: the
+eight furthest behind on the feed, and the hand-overs of all of them (per store when
+they are eight or fewer).
 """
 
 from __future__ import annotations
@@ -18,6 +24,9 @@ from flask.typing import ResponseReturnValue
 
 from app.core import clock
 from app.hub.domain import fleet_dashboard as fleetdom
+from app.hub.domain import fleet_pages
+from app.hub.domain.fleet_pages import FleetQuery
+from app.hub.domain.listing import Page, page_number, search_words
 from app.hub.domain.notifications import STORE_TIMEZONE
 from app.hub.storage import get_db
 from app.hub.views import charts
@@ -28,7 +37,14 @@ bp = blueprint("hq_fleet", __name__)
 
 REFRESH_S = 5
 LAG_HOURS = 24
-LAG_BUCKETS = 240  # 6-minute buckets over 24 h: the worst lag of each is drawn
+LAG_BUCKETS = 144  # 10-minute slots over 24 h (as grouped in SQL): the worst lag of each
+CHART_STORES = 8  # lines a chart can show readably
+STATE_LABELS = {
+    "online": "En ligne",
+    "offline": "Hors ligne",
+    "never": "Jamais vus",
+    "parked": "Avec transactions bloquées",
+}
 PICKUP_DAYS = 14
 SKEW_WARN_S = 5
 DISK_WARN_BYTES = 1024**3
@@ -87,21 +103,71 @@ def _decorate(stores: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return stores
 
 
-def _status() -> dict[str, Any]:
-    threshold = fleetdom.offline_threshold(current_app.config)
-    stores = _decorate(fleetdom.fleet_status(get_db(), threshold))
+def _query() -> FleetQuery:
+    """The stores asked for: ``?q=`` (name, city or id) and ``?etat=`` (a state)."""
+    state = request.args.get("etat") or None
+    return FleetQuery(
+        words=search_words(request.args.get("q", "")),
+        state=state if state in fleet_pages.STATES else None,
+        offline_after_s=fleetdom.offline_threshold(current_app.config),
+        now=clock.utcnow(),
+    )
+
+
+def _filters(query: FleetQuery) -> dict[str, Any]:
+    """The query as the page's links repeat it (only what is set)."""
+    params: dict[str, Any] = {}
+    if query.words:
+        params["q"] = request.args.get("q", "")[:100]
+    if query.state:
+        params["etat"] = query.state
+    return params
+
+
+def _table(query: FleetQuery) -> dict[str, Any]:
+    """The table section: the whole fleet's totals and one page of matching stores."""
+    page: Page = fleet_pages.stores_page(get_db(), query, page_number(request.args.get("page")))
+    _decorate(page.items)
     return {
-        "stores": stores,
-        "threshold": threshold,
-        "threshold_text": human_age(threshold),
-        "counts": {
-            "online": sum(s["status"] == "online" for s in stores),
-            "offline": sum(s["status"] == "offline" for s in stores),
-            "never": sum(s["status"] == "never" for s in stores),
-            "parked": sum(s["parked_count"] for s in stores),
-        },
+        "counts": fleet_pages.summary(get_db(), query),
+        "stores": page.items,
+        "page": page,
+        "threshold": query.offline_after_s,
+        "threshold_text": human_age(query.offline_after_s),
         "refresh_s": REFRESH_S,
-        "now": clock.now_iso(),
+        "now": clock.iso(query.now),
+    }
+
+
+def _parked(query: FleetQuery) -> dict[str, Any]:
+    """The parked-transactions section: a page of the matching stores with some."""
+    wanted = page_number(request.args.get("page_bloquees"))
+    page = fleet_pages.parked_page(get_db(), query, wanted)
+    return {"parked": page, "refresh_s": REFRESH_S}
+
+
+def _charts(query: FleetQuery) -> dict[str, Any]:
+    """The charts section: the stores furthest behind, and the hand-overs."""
+    leaders, matched = fleet_pages.furthest_behind(get_db(), query, CHART_STORES)
+    return {
+        "lag": _lag_chart(leaders, query.now),
+        "pickups": _pickup_chart(leaders if matched <= CHART_STORES else None, query, matched),
+        "matched": matched,
+        "chart_stores": CHART_STORES,
+        "swatch": charts.swatch,
+    }
+
+
+def _context(query: FleetQuery) -> dict[str, Any]:
+    params = _filters(query)
+    return {
+        "filters": params,
+        "q": params.get("q", ""),
+        "state": query.state,
+        "state_labels": STATE_LABELS,
+        # Each section's own page, kept in the other sections' links.
+        "table_page": page_number(request.args.get("page")),
+        "parked_page": page_number(request.args.get("page_bloquees")),
     }
 
 
@@ -117,15 +183,18 @@ def _lag_chart(stores: list[dict[str, Any]], now: datetime) -> dict[str, Any]:
     zone = ZoneInfo(STORE_TIMEZONE)
     start = now - timedelta(hours=LAG_HOURS)
     width_s = LAG_HOURS * 3600 / LAG_BUCKETS
-    history = fleetdom.lag_history(get_db(), LAG_HOURS, now)
+    history = (
+        fleet_pages.lag_history(get_db(), [s["id"] for s in stores], LAG_HOURS, now)
+        if stores
+        else {}
+    )
     series, lines = [], []
     for s in stores:
         buckets: dict[int, int] = {}
-        for at, lag, _depth in history.get(s["id"], []):
-            if lag is None:
-                continue
+        for at, lag in history.get(s["id"], []):
             b = int((at - start).total_seconds() // width_s)
-            buckets[b] = max(buckets.get(b, 0), lag)
+            if 0 <= b < LAG_BUCKETS:
+                buckets[b] = max(buckets.get(b, 0), lag)
         points = [((b + 0.5) * width_s, float(v)) for b, v in sorted(buckets.items())]
         series.append(charts.Series(s["name"], points))
         if points:
@@ -160,17 +229,29 @@ def _lag_chart(stores: list[dict[str, Any]], now: datetime) -> dict[str, Any]:
     return {"svg": svg, "series": series}
 
 
-def _pickup_chart(stores: list[dict[str, Any]], now: datetime) -> dict[str, Any]:
-    days, counts = fleetdom.pickups_per_day(get_db(), PICKUP_DAYS, now)
+def _pickup_chart(
+    stores: list[dict[str, Any]] | None, query: FleetQuery, matched: int
+) -> dict[str, Any]:
+    """Hand-overs per day: a series per store of ``stores``, else one for all the stores
+    the query matches (``matched`` of them)."""
+    if stores is not None:
+        days, counts = fleet_pages.pickups(
+            get_db(), PICKUP_DAYS, query.now, store_ids=[s["id"] for s in stores]
+        )
+        named = [(s["id"], s["name"]) for s in stores]
+    else:
+        days, counts = fleet_pages.pickups(get_db(), PICKUP_DAYS, query.now, query=query)
+        everyone = not (query.words or query.state)
+        named = [("*", f"{'Tous les' if everyone else 'Les'} {matched} magasins")]
     labels = [f"{d[8:10]}/{d[5:7]}" for d in days]
     series = []
     lines = []
-    for s in stores:
-        values = counts.get(s["id"], [0] * len(days))
-        series.append(charts.Series(s["name"], [(i, float(v)) for i, v in enumerate(values)]))
-        lines.append(f"{s['name']} : {sum(values)} retraits, aujourd'hui {values[-1]}")
+    for key, name in named:
+        values = counts.get(key, [0] * len(days))
+        series.append(charts.Series(name, [(i, float(v)) for i, v in enumerate(values)]))
+        lines.append(f"{name} : {sum(values)} retraits, aujourd'hui {values[-1]}")
     svg = charts.bar_chart(
-        f"Retraits click-and-collect par jour et par magasin, {PICKUP_DAYS} derniers jours",
+        f"Retraits click-and-collect par jour, {PICKUP_DAYS} derniers jours",
         " ; ".join(lines) + ".",
         labels,
         series,
@@ -183,46 +264,38 @@ def _pickup_chart(stores: list[dict[str, Any]], now: datetime) -> dict[str, Any]
 @bp.get("/flotte")
 @login_required("operations")
 def fleet() -> ResponseReturnValue:
-    """Every store: online or not, outbox, parked transactions, health, charts."""
-    context = _status()
-    now = clock.utcnow()
-    html = render_template(
-        "hq/fleet.html",
-        lag=_lag_chart(context["stores"], now),
-        pickups=_pickup_chart(context["stores"], now),
-        swatch=charts.swatch,
-        **context,
-    )
+    """The fleet: totals, a page of stores (searchable, filtered), parked transactions,
+    charts."""
+    query = _query()
+    context = {**_context(query), **_table(query), **_parked(query), **_charts(query)}
+    html = render_template("hq/fleet.html", **context)
     return vary_on_htmx(Response(html, mimetype="text/html"))
 
 
 @bp.get("/flotte/etat")
 @login_required("operations")
 def fleet_table() -> ResponseReturnValue:
-    """The store table alone (the dashboard polls it every 5 s)."""
-    return vary_on_htmx(Response(render_template("hq/_fleet_table.html", **_status())))
+    """The store table alone (the dashboard polls it every 5 s, same filter and page)."""
+    query = _query()
+    html = render_template("hq/_fleet_table.html", **{**_context(query), **_table(query)})
+    return vary_on_htmx(Response(html))
 
 
 @bp.get("/flotte/bloquees")
 @login_required("operations")
 def fleet_parked() -> ResponseReturnValue:
     """The parked-transactions section alone (polled while no form in it is in use)."""
-    return vary_on_htmx(Response(render_template("hq/_fleet_parked.html", **_status())))
+    query = _query()
+    html = render_template("hq/_fleet_parked.html", **{**_context(query), **_parked(query)})
+    return vary_on_htmx(Response(html))
 
 
 @bp.get("/flotte/graphiques")
 @login_required("operations")
 def fleet_charts() -> ResponseReturnValue:
     """The charts alone (refreshed every minute)."""
-    context = _status()
-    now = clock.utcnow()
-    html = render_template(
-        "hq/_fleet_charts.html",
-        lag=_lag_chart(context["stores"], now),
-        pickups=_pickup_chart(context["stores"], now),
-        swatch=charts.swatch,
-        **context,
-    )
+    query = _query()
+    html = render_template("hq/_fleet_charts.html", **{**_context(query), **_charts(query)})
     return vary_on_htmx(Response(html))
 
 
@@ -252,4 +325,5 @@ def resolve_parked(store_id: str, tx_id: str) -> ResponseReturnValue:
             flash("Nouvel essai demandé : le magasin renverra la transaction sous peu.")
         else:
             flash("Abandon demandé : le magasin retirera la transaction de sa file.")
-    return redirect(url_for("hq_fleet.fleet", _anchor=f"bloquees-{store_id}"))
+    # The store alone, its parked transactions open: wherever it sits in the fleet.
+    return redirect(url_for("hq_fleet.fleet", q=store_id, _anchor=f"bloquees-{store_id}"))

@@ -25,8 +25,9 @@ from flask.typing import ResponseReturnValue
 
 from app.core import clock
 from app.core.offers import badge
-from app.hub.domain import promo_images
+from app.hub.domain import console_lists, promo_images
 from app.hub.domain import promotions as promo
+from app.hub.domain.listing import page_number
 from app.hub.domain.promotion_validation import PromotionError
 from app.hub.storage import get_db
 from app.hub.views.hq import audit, blueprint, current_user, login_required
@@ -62,16 +63,29 @@ def _load(promotion_id: str) -> dict[str, Any]:
 @bp.get("/promotions")
 @login_required(*ROLES)
 def promotions() -> ResponseReturnValue:
-    """Every promotion with its state (draft, scheduled, live, ended, unpublished)."""
+    """The promotions with their state (draft, scheduled, live, ended, unpublished), last
+    changed first, 50 a page (``?page=``), one state at a time (``?etat=``)."""
     wanted = request.args.get("etat") or None
     if wanted not in PHASES:
         wanted = None
-    rows = promo.list_promotions(get_db(), clock.utcnow(), wanted)
-    for r in rows:
+    db = get_db()
+    now = clock.utcnow()
+    page = console_lists.promotions_page(db, page_number(request.args.get("page")), now, wanted)
+    for r in page.items:
         r["badge"] = badge(
             {"kind": r["kind"], "value": r["value"], "nth": r["nth"], "min_qty": r["min_qty"]}, "fr"
         )
-    return render_template("hq/promotions.html", promotions=rows, phases=PHASES, wanted=wanted)
+    counts = console_lists.promotion_counts(db, now)
+    return render_template(
+        "hq/promotions.html",
+        promotions=page.items,
+        page=page,
+        phases=PHASES,
+        wanted=wanted,
+        counts=counts,
+        total=sum(counts.values()),
+        filters={"etat": wanted} if wanted else {},
+    )
 
 
 @bp.get("/promotions/nouvelle")
