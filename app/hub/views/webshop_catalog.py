@@ -1,5 +1,12 @@
 """The web shop's catalog (``/shop``): home, search, a category's products, a product
-with its colours and sizes, product pictures, and the language switch."""
+with its colours and sizes and the stores that hold it, product pictures, and the
+language switch.
+
+Long lists come a page at a time (``?page=``, the last page when past it): search
+results and a category's products (24 a page), and on a product's page the stores
+holding the chosen colour (10 a page, by city, searchable by city or store name with
+``?magasins=``): a chain has a thousand stores.
+"""
 
 from __future__ import annotations
 
@@ -24,7 +31,8 @@ from app.core import catalog
 from app.core.search import QueryTooLong, tokens
 from app.hub import database as hdb
 from app.hub.database import Db
-from app.hub.domain import cart_prices
+from app.hub.domain import cart_prices, shop_stores
+from app.hub.domain.listing import Page, page_number, paginate, search_words, text_match
 from app.hub.migrations import fill_product_search
 from app.hub.storage import get_db
 from app.hub.views.webshop import blueprint, safe_back
@@ -32,9 +40,8 @@ from app.web.i18n import LANGUAGES, current_lang
 
 bp = blueprint("webshop_catalog", __name__)
 
-PAGE_SIZE = 20
-MAX_PAGE = 1000
-SEARCH_LIMIT = 40
+PAGE_SIZE = 24
+SEARCH_LIMIT = 24  # results a page
 _HEX = re.compile(r"#[0-9A-Fa-f]{6}")
 
 
@@ -57,9 +64,9 @@ def catalog_db(db: Db) -> Any:
     return _CatalogReader(db) if hdb.is_pg(db) else db
 
 
-def search_pks(db: Db, words: list[str], limit: int = 40) -> list[int]:
+def search_pks(db: Db, words: list[str], limit: int = 40, offset: int = 0) -> list[int]:
     """Products whose folded name, brand or reference contain every one of ``words``
-    (already folded: app.core.search.tokens), by name.
+    (already folded: app.core.search.tokens), by name (``limit`` from ``offset``).
 
     A plain LIKE over ``products.search_text`` (app/hub/migrations.py folds it): no FTS
     index at the hub, a scan of a few thousand products, well under 50 ms. The same on
@@ -69,24 +76,25 @@ def search_pks(db: Db, words: list[str], limit: int = 40) -> list[int]:
     if not words:
         return []
     fill_product_search(db)  # products written since the last search (usually none)
-    clause = " AND ".join("p.search_text LIKE ? ESCAPE '\\'" for _w in words)
-    params = [
-        "%" + w.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%" for w in words
-    ]
+    clause, params = text_match("p.search_text", words)
     return [
         r[0]
         for r in hdb.execute(
             db,
-            f"SELECT p.pk FROM products p WHERE {clause} ORDER BY p.name_fr, p.pk LIMIT ?",  # noqa: S608
-            [*params, limit],
+            f"SELECT p.pk FROM products p WHERE {clause} "  # noqa: S608
+            "ORDER BY p.name_fr, p.pk LIMIT ? OFFSET ?",
+            [*params, limit, offset],
         ).fetchall()
     ]
 
 
-def _int_arg(value: str | None, default: int, low: int, high: int) -> int:
-    if value is None or not value.isascii() or not value.isdigit() or len(value) > 6:
-        return default
-    return max(low, min(high, int(value)))
+def search_count(db: Db, words: list[str]) -> int:
+    """How many products :func:`search_pks` finds in all."""
+    if not words:
+        return 0
+    fill_product_search(db)
+    clause, params = text_match("p.search_text", words)
+    return int(hdb.scalar(db, f"SELECT count(*) FROM products p WHERE {clause}", params))  # noqa: S608
 
 
 def _swatch(hex_colour: str) -> str:
@@ -122,11 +130,17 @@ def search() -> ResponseReturnValue:
         words = tokens(query)
     except QueryTooLong:
         words = None
-    pks = search_pks(db, words or [], SEARCH_LIMIT)
+    total = search_count(db, words or [])
+    number, offset = paginate(total, page_number(request.args.get("page")), SEARCH_LIMIT)
+    pks = search_pks(db, words or [], SEARCH_LIMIT, offset)
     products = _cards(db, catalog.products_by_pks(catalog_db(db), pks, current_lang()))
     status = 400 if words is None else 200
     return render_template(
-        "hub/shop/search.html", query=query[:100], products=products, too_long=words is None
+        "hub/shop/search.html",
+        query=query[:100],
+        products=products,
+        too_long=words is None,
+        page=Page(products, total, number, SEARCH_LIMIT),
     ), status
 
 
@@ -137,20 +151,17 @@ def category(slug: str) -> ResponseReturnValue:
     cat = catalog.category_by_slug(catalog_db(db), slug[:80], current_lang())
     if cat is None:
         abort(404)
-    page = _int_arg(request.args.get("page"), 1, 1, MAX_PAGE)
+    total = int(hdb.scalar(db, "SELECT count(*) FROM products WHERE category_id = ?", [cat["id"]]))
+    number, offset = paginate(total, page_number(request.args.get("page")), PAGE_SIZE)
     rows = catalog.products_in_category(
-        catalog_db(db),
-        cat["id"],
-        current_lang(),
-        offset=(page - 1) * PAGE_SIZE,
-        limit=PAGE_SIZE + 1,
+        catalog_db(db), cat["id"], current_lang(), offset=offset, limit=PAGE_SIZE
     )
+    products = _cards(db, rows)
     return render_template(
         "hub/shop/category.html",
         category=cat,
-        products=_cards(db, rows[:PAGE_SIZE]),
-        page=page,
-        has_next=len(rows) > PAGE_SIZE,
+        products=products,
+        page=Page(products, total, number, PAGE_SIZE),
     )
 
 
@@ -191,6 +202,14 @@ def product(ref: str) -> ResponseReturnValue:
         v["base_cents"] = base
         v["price_now"] = cart_prices.unit_price(db, p, v)
         v["in_stores"] = int(online.get(v["sku"]) or 0)
+    # Where to find the chosen colour: 10 stores a page, by city, searchable.
+    where = request.args.get("magasins", "")[:100]
+    stores = shop_stores.stores_with_stock(
+        db, [v["sku"] for v in sizes], search_words(where), page_number(request.args.get("page"))
+    )
+    size_of = {v["sku"]: v["size"] for v in sizes}
+    for st in stores.items:
+        st["sizes"] = [{"size": size_of[x["sku"]], "qty": x["qty"]} for x in st["in_stock"]]
     return render_template(
         "hub/shop/product.html",
         product=p,
@@ -199,6 +218,8 @@ def product(ref: str) -> ResponseReturnValue:
         sizes=sizes,
         price_now=min(v["price_now"] for v in sizes),
         base_price=min(v["base_cents"] for v in sizes),
+        stores=stores,
+        where=where,
     )
 
 

@@ -1,6 +1,11 @@
 """The web shop's click-and-collect (``/shop/commande``): choose a store (its stock for
 every line), give a name and e-mail, place the order; and the orders placed from this
-browser (``/shop/mes-commandes``)."""
+browser (``/shop/mes-commandes``).
+
+A chain has a thousand stores: the chooser shows ten at a time (``?page=``), those that
+can serve the whole cart first, searchable by city or name (``?magasins=``); the store
+chosen (``?magasin=<id>``) is read on its own.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +16,8 @@ from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 
 from app.hub import database as hdb
-from app.hub.domain import cart_prices, carts, keys
+from app.hub.domain import cart_prices, carts, keys, shop_stores
+from app.hub.domain.listing import page_number, search_words
 from app.hub.domain.order_rows import get_order_by_number
 from app.hub.domain.orders import OrderError, check_access_key
 from app.hub.storage import get_db
@@ -28,21 +34,29 @@ def _checkout_context(cart: dict[str, Any], store_id: str | None) -> dict[str, A
     db = get_db()
     lines = carts.cart_lines(db, cart["id"])
     priced = cart_prices.priced_lines(db, lines)
-    stores = carts.stores(db)
-    counts = carts.availability(db, lines)
-    for s in stores:
-        s["lines_ok"] = counts.get(s["id"], 0)
-    store = next((s for s in stores if s["id"] == store_id), None)
+    need = {ln["sku"]: ln["qty"] for ln in priced["lines"]}
+    where = request.args.get("magasins", "")[:100]
+    stores = shop_stores.chooser(
+        db, need, search_words(where), page_number(request.args.get("page"))
+    )
+    store = shop_stores.store(db, store_id) if store_id else None
     short = 0
     if store is not None:
         levels = carts.store_levels(db, store["id"], [ln["sku"] for ln in priced["lines"]])
         for ln in priced["lines"]:
             ln["here"] = levels.get(ln["sku"], 0)
             short += ln["here"] < ln["qty"]
+    # What the chooser's links keep: the search and the page.
+    keep = {"magasins": where} if where else {}
+    if stores.number > 1:
+        keep["page"] = stores.number
     return {
         "cart": cart,
         "priced": priced,
-        "stores": stores,
+        "stores": stores.items,
+        "chooser": stores,
+        "where": where,
+        "keep": keep,
         "store": store,
         "n_lines": len(priced["lines"]),
         "short": short,
