@@ -12,7 +12,7 @@ either kind of connection, so hub modules are written once:
 - :func:`write` is the write transaction. SQLite: ``BEGIN IMMEDIATE`` (one writer per
   file, every process). PostgreSQL: ``BEGIN`` then ``pg_advisory_xact_lock`` on the
   hub-wide write lock, held to commit: the same semantics, so modules written for
-  SQLite's single writer stay correct (docs/postgresql-port.md §3), and the change
+  SQLite's single writer stay correct (docs/hub-database.md), and the change
   feed's seqs commit in seq order (§4). ``lock=None`` takes no lock (per-request writes
   that are atomic by themselves), ``lock="name"`` a lock of that name only. Nested calls
   are savepoints on both.
