@@ -31,6 +31,7 @@ demo seeder does. 1,000 stores and a year take ~20 s on SQLite here.
 
 from __future__ import annotations
 
+import bisect
 import json
 import math
 import random
@@ -42,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from app.core import clock
+from app.core.protocol import CHANGE_STORE
 from app.demo import seed as store_seed
 from app.demo.hub_seed import DEMO_OPENING_HOURS
 from app.demo.hub_year_data import (
@@ -93,6 +95,16 @@ def seed_year(
         raise ValueError("seed the hub's catalog first (app.demo.hub_seed.seed_hub)")
     out: dict[str, Any] = {}
     with hdb.write(db), store_seed._bulk_cache(db):  # noqa: SLF001
+        # What the hub published before this year (the catalog, the first stores) is dated
+        # before it: a store's sync lag is the age of the oldest change it has not applied.
+        hdb.execute(
+            db,
+            "UPDATE changes SET created_at = ? WHERE created_at > ?",
+            [
+                clock.iso(moment - timedelta(days=days + 30)),
+                clock.iso(moment - timedelta(days=days)),
+            ],
+        )
         made = _stores(db, rng, stores, moment)
         out["stores"] = len(made)
         say(f"{len(made)} stores")
@@ -173,6 +185,12 @@ def _stores(db: Db, rng: random.Random, n: int, now: datetime) -> list[dict[str,
         "UPDATE stores SET created_at = ? WHERE id = ?",
         [[s["created_at"], s["id"]] for s in made],
     )
+    # Each store was announced on the feed when it was registered.
+    hdb.executemany(
+        db,
+        "UPDATE changes SET created_at = ? WHERE kind = ? AND key = ?",
+        [[s["created_at"], CHANGE_STORE, s["id"]] for s in made],
+    )
     return made
 
 
@@ -208,8 +226,17 @@ def _stock(
 def _health(
     db: Db, rng: random.Random, made: list[dict[str, Any]], now: datetime, history_hours: int
 ) -> dict[str, int]:
-    """Each store's last report and last contact, and a report a minute while it was up."""
-    last = int(hdb.scalar(db, "SELECT coalesce(max(seq), 0) FROM changes"))
+    """Each store's last report and last contact, and a report a minute while it was up.
+
+    A store's cursor is where the feed stood when it was last heard from: the last seq
+    whose change, and every change before it, was made by then (seqs here are not in
+    time order: the year's promotions were written before its orders)."""
+    made_by: list[str] = []  # made_by[i]: when the changes up to the (i+1)-th were all made
+    seqs: list[int] = []
+    for seq, created in hdb.execute(db, "SELECT seq, created_at FROM changes ORDER BY seq"):
+        made_by.append(max(created, made_by[-1]) if made_by else created)
+        seqs.append(seq)
+    last = seqs[-1] if seqs else 0
     versions = [v for v, _w in VERSIONS]
     version_weights = [w for _v, w in VERSIONS]
     rows = []
@@ -248,8 +275,11 @@ def _health(
                     }
                 )
             counts["parked_stores"] += 1
-        behind = rng.randint(1, 400) if offline else rng.choice((0, 0, 0, 0, 0, 0, 1, 3))
-        cursor = max(0, last - behind)
+        if offline:
+            applied = bisect.bisect_right(made_by, clock.iso(seen))
+            cursor = seqs[applied - 1] if applied else 0
+        else:  # up to date, or a page behind and catching up
+            cursor = last if rng.random() > 0.05 else max(0, last - rng.randint(1, 3))
         started = reported - timedelta(hours=rng.randint(1, 24 * 40))
         skew = round(rng.gauss(0, 0.6), 1) if rng.random() > 0.02 else round(rng.uniform(6, 90), 1)
         free = (
@@ -267,26 +297,30 @@ def _health(
                 "db_size_bytes": rng.randint(20, 400) * 1024**2,
                 "outbox_depth": depth,
                 "oldest_unsent_at": (
-                    clock.iso(reported - timedelta(minutes=rng.randint(1, 3000))) if depth else None
+                    None
+                    if not depth
+                    else clock.iso(reported - timedelta(minutes=rng.randint(1, 600)))
+                    if offline
+                    else clock.iso(reported - timedelta(seconds=rng.randint(1, 90)))
                 ),
                 "parked": json.dumps(parked, ensure_ascii=False, separators=(",", ":")),
                 "parked_count": parked_count,
                 "cursor": cursor,
-                "sync_lag_s": 0
-                if not behind
-                else int((now - seen).total_seconds()) + rng.randint(1, 60),
+                "sync_lag_s": 0 if cursor == last or not offline else rng.randint(0, 60),
                 "clock_skew_s": skew,
                 "last_seen_at": clock.iso(seen),
             }
         )
-        # A report a minute while it was up, with a lag spike of an hour now and then.
+        # A report a minute while it was up: up to date but for a second now and then, and
+        # in one store in ten a spell of up to an hour falling behind, then catching up.
         first = max(0, math.ceil((started - since).total_seconds() / 60))
         stop = min(len(minutes), int((reported - since).total_seconds() // 60) + 1)
         n = max(0, stop - first)
-        lags = rng.choices((0, 1, 2, 5), (70, 15, 10, 5), k=n)
+        lags = rng.choices((0, 1, 2), (96, 3, 1), k=n)
         if n > 60 and rng.random() < 0.1:
-            hit = rng.randrange(n - 60)
-            lags[hit : hit + 60] = [30 * i for i in range(60)]
+            hit, width = rng.randrange(n - 60), rng.randint(10, 60)
+            step = rng.randint(5, 60)
+            lags[hit : hit + width] = [step * i for i in range(width)]
         depths = rng.choices((0, 1, 2), (80, 15, 5), k=n)
         history.extend(zip(repeat(store["id"]), minutes[first:stop], lags, depths, strict=False))
     columns = list(rows[0]) if rows else []

@@ -223,7 +223,7 @@ def add_orders(
     bulk(db, "handovers", _HANDOVER_COLUMNS, handovers)
     analyze(db, "orders", "order_lines", "handovers")
     sent = _messages(db, recent)
-    publish_many(db, to_publish)
+    publish_many(db, to_publish)  # their changes, made now: what a store up to date has
     ready = next((o for o in reversed(orders) if o[3] == "ready"), None)
     return {
         "counts": {

@@ -624,7 +624,7 @@ def m008_product_search_text(db: Db) -> None:
 # runs it first, so a store registered by any code path is found). The indexes serve the
 # paginated, filtered pages (app/hub/domain/listing.py): stores by name, a variant's stock
 # in every store, hand-overs by day, the audit log by user and by action, promotions by
-# last change.
+# last change, health reports of stores running behind.
 def store_search_text(name: str, city: str, store_id: str) -> str:
     """What the store searches look in: the store's name, city and id, folded."""
     return fold(f"{name} {city} {store_id}")
@@ -675,6 +675,10 @@ def m009_pages_at_scale(db: Db) -> None:
         "CREATE INDEX hq_audit_actor ON hq_audit(actor_id, id)",
         "CREATE INDEX hq_audit_action ON hq_audit(action, id)",
         "CREATE INDEX promotions_updated ON promotions(updated_at, id)",
+        # The reports of a store a minute or more behind (rare): the fleet chart's "fell
+        # furthest behind in the last 24 h" reads these, not a day of every store's reports.
+        "CREATE INDEX store_health_history_behind ON store_health_history(at, store_id, "
+        "sync_lag_s) WHERE sync_lag_s >= 60",
     ):
         ddl(db, sql)
     fill_store_search(db)

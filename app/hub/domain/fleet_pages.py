@@ -123,19 +123,55 @@ def parked_page(db: Db, query: FleetQuery, wanted: int, size: int = PARKED_PAGE_
     return page
 
 
-def furthest_behind(db: Db, query: FleetQuery, limit: int) -> tuple[list[dict[str, Any]], int]:
-    """The ``limit`` matching stores furthest behind on the feed now (the oldest change
-    they have not applied), and how many stores match."""
+#: A report at least this far behind counts for "fell behind" (the partial index
+#: store_health_history_behind holds only these: the literal must stay the same).
+BEHIND_S = 60
+
+
+def furthest_behind(
+    db: Db, query: FleetQuery, limit: int, hours: int = 24
+) -> tuple[list[dict[str, Any]], int]:
+    """The ``limit`` matching stores that fell furthest behind on the feed in the last
+    ``hours`` (their worst report), then, to make up the number, those furthest behind
+    now; and how many stores match."""
     where, params = query.where(db)
     total = int(hdb.scalar(db, f"SELECT count(*) FROM {FLEET_FROM} WHERE {where}", params))  # noqa: S608
+    since = clock.iso(query.now - timedelta(hours=hours))
+    # MATERIALIZED: the reports behind first, through the partial index (SQLite would
+    # otherwise walk the (store_id, at) index of every report for its GROUP BY).
+    peaks = hdb.execute(
+        db,
+        "WITH behind AS MATERIALIZED (SELECT x.store_id, x.sync_lag_s "  # noqa: S608
+        f"FROM store_health_history x WHERE x.at >= ? AND x.sync_lag_s >= {BEHIND_S}) "
+        "SELECT b.store_id, max(b.sync_lag_s) AS worst FROM behind b "
+        "JOIN stores s ON s.id = b.store_id LEFT JOIN store_health h ON h.store_id = s.id "
+        f"WHERE {where} GROUP BY b.store_id ORDER BY max(b.sync_lag_s) DESC, b.store_id LIMIT ?",
+        [since, *params, limit],
+    ).fetchall()
+    ids = [r[0] for r in peaks]
+    if len(ids) < limit:
+        skip = f"AND s.id NOT IN ({','.join('?' * len(ids))})" if ids else ""
+        now_behind = hdb.rows(
+            db,
+            f"SELECT t.id FROM (SELECT {fleet_columns(db)} FROM {FLEET_FROM} "  # noqa: S608
+            f"WHERE {where} {skip}) t ORDER BY "
+            "CASE WHEN t.reported_at >= ? THEN 0 ELSE 1 END, "
+            "CASE WHEN t.oldest_unapplied_at IS NULL THEN 1 ELSE 0 END, t.oldest_unapplied_at, "
+            "CASE WHEN t.sync_lag_s IS NULL THEN 1 ELSE 0 END, t.sync_lag_s DESC, t.name, t.id "
+            "LIMIT ?",
+            [*params, *ids, since, limit - len(ids)],
+        )
+        ids += [r["id"] for r in now_behind]
+    if not ids:
+        return [], total
     rows = hdb.rows(
         db,
-        f"SELECT * FROM (SELECT {fleet_columns(db)} FROM {FLEET_FROM} WHERE {where}) t "  # noqa: S608
-        "ORDER BY CASE WHEN t.oldest_unapplied_at IS NULL THEN 1 ELSE 0 END, "
-        "t.oldest_unapplied_at, t.name, t.id LIMIT ?",
-        [*params, limit],
+        f"SELECT {fleet_columns(db)} FROM {FLEET_FROM} "  # noqa: S608
+        f"WHERE s.id IN ({','.join('?' * len(ids))})",
+        ids,
     )
-    return [store_entry(r, query.now, query.offline_after_s) for r in rows], total
+    by_id = {r["id"]: store_entry(r, query.now, query.offline_after_s) for r in rows}
+    return [by_id[i] for i in ids if i in by_id], total
 
 
 def lag_history(

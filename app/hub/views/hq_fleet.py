@@ -8,8 +8,8 @@ filter and page). The parked transactions, with their retry and discard forms, a
 section of their own (10 stores a page, ``?page_bloquees=``) so a refresh never wipes a
 reason being typed (static/js/hq.js pauses that section's refresh while a form in it is
 in use). Charts are SVG drawn here (charts.py), for the stores the filter picks: the
-eight furthest behind on the feed, and the hand-overs of all of them (per store when
-they are eight or fewer).
+eight that fell furthest behind on the feed in the last 24 hours, and the hand-overs of
+all of them (per store when they are eight or fewer).
 """
 
 from __future__ import annotations
