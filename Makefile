@@ -75,12 +75,13 @@ test-shifted: $(STAMP) faketime $(TIMED_WAITS)
 	echo "== clock tests on the night Paris springs forward: system clock from $$start UTC (01:59 in Paris), running"; \
 	$(SHIFTED) FAKETIME="@$$start" $(CLOCK_TESTS)
 
-bench: $(STAMP)
+bench: $(STAMP) postgresql
 	$(BIN)/python benchmarks/run.py
 	$(BIN)/python benchmarks/orders.py
 	$(BIN)/python benchmarks/sync.py
 	$(BIN)/python benchmarks/carts.py
 	$(BIN)/python benchmarks/hub_scale.py --stores 10,40 --seconds 15
+	$(BIN)/python benchmarks/hub_pages.py --stores 1000 --repeat 10
 
 # Hundreds of kill -9 rounds of the store server during bursts and sync (tests/test_sync_crash.py).
 soak: $(STAMP)
