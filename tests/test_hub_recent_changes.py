@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import random
+import threading
 from pathlib import Path
 
 import pytest
@@ -100,3 +101,20 @@ def test_item_json_is_the_feeds_json():
     item = item_json(5, "stock", 'k"é', '{"a":1}')
     assert json.loads(item) == {"seq": 5, "kind": "stock", "key": 'k"é', "data": {"a": 1}}
     assert list(json.loads(item)) == ["data", "key", "kind", "seq"]
+
+
+def test_a_feed_waiter_nobody_uses_stops_and_starts_again(tmp_path, monkeypatch):
+    from app.hub import feed_wait
+
+    monkeypatch.setattr(feed_wait, "IDLE_STOP_S", 0.3)
+    db = open_database(tmp_path / "hub.db")
+    waiter = feed_wait.FeedWaiter(tmp_path / "hub.db", 0.05, None)
+    assert waiter.wait_past(0, 0.2) is False  # nothing in the feed: times out
+    threads = [t for t in threading.enumerate() if t.name == "feed-waiter"]
+    assert threads
+    for t in threads:
+        t.join(timeout=5)  # idle for 0.3 s: it stops by itself
+    assert not any(t.is_alive() for t in threads)
+    _append(db, random.Random(1), 1)
+    assert waiter.wait_past(0, 5) is True  # started again, sees the change
+    db.close()

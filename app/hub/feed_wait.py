@@ -41,6 +41,8 @@ MAX_GAP_S = 1.5
 #: On PostgreSQL, the newest seq is re-read this often even without a notification.
 PG_RECHECK_S = 2.0
 RECONNECT_S = 1.0
+#: A waiter no request has used for this long stops (the next long-poll starts it again).
+IDLE_STOP_S = 60.0
 
 
 class Overloaded(Exception):
@@ -60,6 +62,7 @@ class FeedWaiter:
         self._started = False
         self._lock = threading.Lock()
         self._woke_at = 0.0
+        self._used = 0.0  # when a request last waited (monotonic)
 
     def _start(self) -> None:
         with self._lock:
@@ -68,8 +71,16 @@ class FeedWaiter:
             self._started = True
         threading.Thread(target=self._run, name="feed-waiter", daemon=True).start()
 
+    def _idle(self) -> bool:
+        """True (and the waiter marked stopped) when no request has waited for a while."""
+        with self._lock:
+            if self.waiting == 0 and time.monotonic() - self._used > IDLE_STOP_S:
+                self._started = False
+                return True
+            return False
+
     def _run(self) -> None:
-        while True:
+        while not self._idle():
             try:
                 db = hdb.connect(self.target)
             except Exception:
@@ -81,6 +92,7 @@ class FeedWaiter:
                     self._listen(db)
                 else:
                     self._poll(db)
+                return  # stopped for idleness (marked so by _idle)
             except Exception:  # a dropped connection, a busy database: start again
                 log.exception("feed waiter: reading the feed failed; reconnecting")
                 time.sleep(RECONNECT_S)
@@ -91,7 +103,7 @@ class FeedWaiter:
                     pass
 
     def _poll(self, db: hdb.Db) -> None:
-        while True:
+        while not self._idle():
             self._seen(db)
             time.sleep(self.interval)
 
@@ -99,7 +111,7 @@ class FeedWaiter:
         conn = db.conn
         conn.execute(f"LISTEN {changes.NOTIFY_CHANNEL}")
         self._seen(db)
-        while True:
+        while not self._idle():
             # Returns on the first notification (a commit that appended a change) or
             # after the recheck period; either way the table says what is new.
             for _ in conn.notifies(timeout=PG_RECHECK_S, stop_after=1):
@@ -126,6 +138,7 @@ class FeedWaiter:
     def wait_past(self, seq: int, timeout: float) -> bool:
         """Wait until the feed's newest seq is past ``seq`` or ``timeout`` s have gone;
         True when it is. Raises :class:`Overloaded` past ``max_waiters`` held waits."""
+        self._used = time.monotonic()
         self._start()
         with self._cond:
             if self.last is not None and self.last > seq:
