@@ -10,7 +10,7 @@ import requests
 
 from app.core import clock
 from app.hub import database as hdb
-from app.hub.domain import hq_users
+from app.hub.domain import hq_audit, hq_users
 from app.hub.storage import db_path
 
 from .hq_helpers import csrf_token, logged_in, login, make_token, make_user
@@ -23,7 +23,7 @@ pytestmark = pytest.mark.clock  # lockouts and session ages
 def _audit(data, action: str) -> list[dict]:
     db = open_hub_db(data)
     try:
-        return [e for e in hq_users.recent_audit(db, 1000) if e["action"] == action]
+        return [e for e in hq_audit.recent_audit(db, 1000) if e["action"] == action]
     finally:
         db.close()
 
@@ -81,7 +81,7 @@ def test_five_wrong_passwords_lock_and_each_lockout_grows(hub_data):
     assert (clock.parse_iso(until) - t2).total_seconds() == pytest.approx(
         2 * hq_users.FIRST_LOCKOUT_S, abs=1
     )
-    actions = [e["action"] for e in hq_users.recent_audit(db, 100)]
+    actions = [e["action"] for e in hq_audit.recent_audit(db, 100)]
     assert actions.count("login.locked") == 3 and "login.refused_locked" in actions
     db.close()
 
@@ -135,7 +135,7 @@ def test_unknown_and_disabled_accounts_look_like_a_wrong_password(hub_data):
     hq_users.set_disabled(db, user["id"], True)
     assert hq_users.authenticate(db, "gone@siege.test", "right-password") is None
     assert hq_users.authenticate(db, "nobody@siege.test", "right-password") is None
-    actions = [e["action"] for e in hq_users.recent_audit(db, 10)]
+    actions = [e["action"] for e in hq_audit.recent_audit(db, 10)]
     assert actions[:2] == ["login.failed", "login.refused_disabled"]
     db.close()
 

@@ -18,7 +18,7 @@ from app.core.search import tokens
 from app.demo import seed as store_seed
 from app.demo.hub_seed import seed_hub
 from app.hub import database as hdb
-from app.hub.domain import fleet, fleet_dashboard, hq_users
+from app.hub.domain import fleet, fleet_dashboard, hq_audit, hq_users
 from app.hub.domain import promotions as promo
 from app.hub.domain.changes import changes_since, last_seq
 from app.hub.domain.promotion_validation import PromotionError
@@ -251,15 +251,15 @@ def test_hq_users_lockout_sessions_tokens_and_audit(hub):
     assert hq_users.revoke_token(hub, seen["id"]) and not hq_users.revoke_token(hub, seen["id"])
     assert hq_users.check_token(hub, token) is None
 
-    actions = [e["action"] for e in hq_users.recent_audit(hub, 100)]
+    actions = [e["action"] for e in hq_audit.recent_audit(hub, 100)]
     assert actions.count("login") == 2 and actions.count("login.wrong_password") == 4
     assert {"login.locked", "login.refused_locked", "login.refused_disabled"} <= set(actions)
     assert "login.failed" in actions  # the unknown e-mail
-    newest, *older = hq_users.recent_audit(hub, 3)
-    assert [e["id"] for e in hq_users.recent_audit(hub, 2, before_id=newest["id"])] == [
+    newest, *older = hq_audit.recent_audit(hub, 3)
+    assert [e["id"] for e in hq_audit.recent_audit(hub, 2, before_id=newest["id"])] == [
         e["id"] for e in older
     ]
-    assert hq_users.recent_audit(hub, 1)[0]["detail"] == {}
+    assert hq_audit.recent_audit(hub, 1)[0]["detail"] == {}
 
 
 # --- The web shop's search ---------------------------------------------------------------
@@ -406,7 +406,7 @@ def test_console_and_shop_pages_on_both(client, target):
         assert product.status_code == 200 and ref in product.text
         assert client.get("/shop/produit/NOPE").status_code == 404
         assert client.get("/shop/mes-commandes").status_code == 200
-        entries = hq_users.recent_audit(db, 50)
+        entries = hq_audit.recent_audit(db, 50)
         assert any(e["action"] == "promotion.published" for e in entries), [
             e["action"] for e in entries
         ]

@@ -18,7 +18,7 @@ from app.core import clock
 from app.demo.hub_seed import seed_hub
 from app.hub import database as hdb
 from app.hub import transfer
-from app.hub.domain import fleet, hq_users, nonces, promotions, ratelimit, registry
+from app.hub.domain import fleet, hq_audit, hq_users, nonces, promotions, ratelimit, registry
 from app.hub.domain.changes import append_change
 from app.hub.storage import db_path, open_database
 
@@ -56,7 +56,7 @@ def _add_head_office_and_odd_values(db: hdb.Db) -> None:
     hq_users.set_disabled(db, other["id"], True)
     hq_users.open_session(db, admin["id"])
     hq_users.create_token(db, "Caisse centrale", "operations")
-    hq_users.record_audit(db, admin, "user.added", {"note": "créé à l'ouverture"}, "127.0.0.1")
+    hq_audit.record_audit(db, admin, "user.added", {"note": "créé à l'ouverture"}, "127.0.0.1")
     start = clock.utcnow() - timedelta(days=1)
     promo = promotions.create(
         db,

@@ -184,7 +184,8 @@ def hq_user_add(
     data: Path, email: str, name: str, role: str, password: str | None, as_json: bool
 ) -> None:
     """Create a head-office user; the password is stored hashed only."""
-    from app.hub.domain.hq_users import HqError, add_user, record_audit
+    from app.hub.domain.hq_audit import record_audit
+    from app.hub.domain.hq_users import HqError, add_user
     from app.hub.storage import open_db
 
     if password is None:
@@ -218,7 +219,8 @@ def _hq_user_id(db: Db, email: str) -> str:
 @click.option("--password", default=None, help="New password; asked without echo when left out.")
 def hq_user_set_password(data: Path, email: str, password: str | None) -> None:
     """Give a head-office user a new password; their console sessions end."""
-    from app.hub.domain.hq_users import HqError, record_audit, set_password
+    from app.hub.domain.hq_audit import record_audit
+    from app.hub.domain.hq_users import HqError, set_password
     from app.hub.storage import open_db
 
     if password is None:
@@ -243,7 +245,8 @@ def hq_user_set_password(data: Path, email: str, password: str | None) -> None:
 )
 def hq_user_set_role(data: Path, email: str, role: str) -> None:
     """Change a head-office user's role; their console sessions end."""
-    from app.hub.domain.hq_users import record_audit, set_role
+    from app.hub.domain.hq_audit import record_audit
+    from app.hub.domain.hq_users import set_role
     from app.hub.storage import open_db
 
     db = open_db(data)
@@ -270,7 +273,8 @@ def hq_token() -> None:
 @click.option("--json", "as_json", is_flag=True, help='Print {"token", "name", "role"} as JSON.')
 def hq_token_create(data: Path, name: str, role: str, as_json: bool) -> None:
     """Create an API token and print it: it is shown this once, only its hash is kept."""
-    from app.hub.domain.hq_users import HqError, create_token, record_audit
+    from app.hub.domain.hq_audit import record_audit
+    from app.hub.domain.hq_users import HqError, create_token
     from app.hub.storage import open_db
 
     db = open_db(data)

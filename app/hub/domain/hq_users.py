@@ -14,7 +14,6 @@ including users). Head-office tools use bearer tokens with a role of their own.
 from __future__ import annotations
 
 import hashlib
-import json
 import secrets
 from datetime import datetime, timedelta
 from typing import Any
@@ -23,6 +22,7 @@ from app.core import clock
 from app.core.secrets import hash_secret, verify_secret
 from app.hub import database as hdb
 from app.hub.database import Db
+from app.hub.domain import hq_audit
 
 ROLES = ("marketing", "operations", "admin")
 MAX_ATTEMPTS = 5
@@ -242,16 +242,16 @@ def authenticate(
     with hdb.write(db):
         user = hdb.one(db, "SELECT * FROM hq_users WHERE email = ?", [email])
         if user is None:
-            record_audit(db, None, "login.failed", {"email": email[:254]}, ip)
+            hq_audit.record_audit(db, None, "login.failed", {"email": email[:254]}, ip)
             return None
         matches = matches and user["password_hash"] == stored  # not changed meanwhile
         actor = {"id": user["id"], "label": user["email"]}
         locked_until = user["locked_until"] and clock.parse_iso(user["locked_until"])
         if user["disabled"]:
-            record_audit(db, actor, "login.refused_disabled", {}, ip)
+            hq_audit.record_audit(db, actor, "login.refused_disabled", {}, ip)
             return None
         if locked_until and locked_until > moment:
-            record_audit(db, actor, "login.refused_locked", {}, ip)
+            hq_audit.record_audit(db, actor, "login.refused_locked", {}, ip)
             return None
         if matches:
             hdb.execute(
@@ -260,7 +260,7 @@ def authenticate(
                 "WHERE id = ?",
                 [user["id"]],
             )
-            record_audit(db, actor, "login", {}, ip)
+            hq_audit.record_audit(db, actor, "login", {}, ip)
             return _public(user)
         failed = user["failed_attempts"] + 1
         if failed >= MAX_ATTEMPTS:
@@ -274,12 +274,14 @@ def authenticate(
             )
             # Someone is guessing this password: sessions open under it end too.
             revoke_sessions(db, user["id"])
-            record_audit(db, actor, "login.locked", {"lockouts": lockouts, "seconds": seconds}, ip)
+            hq_audit.record_audit(
+                db, actor, "login.locked", {"lockouts": lockouts, "seconds": seconds}, ip
+            )
         else:
             hdb.execute(
                 db, "UPDATE hq_users SET failed_attempts = ? WHERE id = ?", [failed, user["id"]]
             )
-            record_audit(db, actor, "login.wrong_password", {"failed": failed}, ip)
+            hq_audit.record_audit(db, actor, "login.wrong_password", {"failed": failed}, ip)
     return None
 
 
@@ -359,50 +361,3 @@ def list_tokens(db: Db) -> list[dict[str, Any]]:
         "SELECT id, name, role, created_at, last_used_at, revoked_at FROM hq_tokens "
         "ORDER BY created_at DESC, id",
     )
-
-
-def record_audit(
-    db: Db,
-    actor: dict[str, Any] | None,
-    action: str,
-    detail: dict[str, Any] | None,
-    ip: str = "",
-) -> None:
-    """Append to the head-office audit log (inside the caller's transaction if any).
-
-    ``actor`` is a user (``{id, email, ...}``), a token (``{id, name, ...}``), a
-    ``{id, label}`` pair, or None for the command line.
-    """
-    actor = actor or {}
-    label = actor.get("label") or actor.get("email") or actor.get("name") or ""
-    # One INSERT: no hub-wide lock of its own (inside a caller's write, part of it).
-    with hdb.write(db, lock=None):
-        hdb.execute(
-            db,
-            "INSERT INTO hq_audit (at, actor_id, actor_label, action, detail, ip) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
-            [
-                clock.now_iso(),
-                actor.get("id"),
-                str(label)[:254],
-                action[:80],
-                json.dumps(detail or {}, ensure_ascii=False, separators=(",", ":"), default=str),
-                (ip or "")[:64],
-            ],
-        )
-
-
-def recent_audit(db: Db, limit: int = 200, before_id: int | None = None) -> list[dict[str, Any]]:
-    """The latest audit entries, newest first (``before_id`` pages back)."""
-    # Two statements rather than "? IS NULL OR id < ?": PostgreSQL cannot type a NULL
-    # parameter compared with nothing.
-    where, params = ("", []) if before_id is None else ("WHERE id < ?", [before_id])
-    rows = hdb.rows(
-        db,
-        "SELECT id, at, actor_id, actor_label, action, detail, ip FROM hq_audit "  # noqa: S608
-        f"{where} ORDER BY id DESC LIMIT ?",
-        [*params, limit],
-    )
-    for r in rows:
-        r["detail"] = json.loads(r["detail"] or "{}")
-    return rows

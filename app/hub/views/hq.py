@@ -30,7 +30,7 @@ from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from app.core import clock
-from app.hub.domain import console_lists, hq_users, promo_images
+from app.hub.domain import console_lists, hq_audit, hq_users, promo_images
 from app.hub.domain.listing import page_number
 from app.hub.storage import get_db
 from app.web.htmx import htmx
@@ -138,7 +138,7 @@ def forbidden() -> ResponseReturnValue:
 def audit(action: str, detail: dict[str, Any]) -> None:
     """Record ``action`` by the logged-in user or the API token of this request, with IP."""
     actor = current_user() or g.get("hq_token")
-    hq_users.record_audit(get_db(), actor, action, detail, client_ip())
+    hq_audit.record_audit(get_db(), actor, action, detail, client_ip())
 
 
 def console_context() -> dict[str, Any]:
@@ -211,7 +211,7 @@ def logout() -> ResponseReturnValue:
     user = current_user()
     if user:
         hq_users.revoke_session(get_db(), session.get("hq_sid"))  # a copied cookie ends too
-        hq_users.record_audit(get_db(), user, "logout", {}, client_ip())
+        hq_audit.record_audit(get_db(), user, "logout", {}, client_ip())
     session.clear()
     return redirect(url_for("hq.login"))
 
