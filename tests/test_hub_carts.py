@@ -13,7 +13,7 @@ from app.core import cart_codec as codec
 from app.core import pricing
 from app.core.cart_codec import CartLine
 from app.core.tokens import TokenError
-from app.hub.domain import cart_prices, carts, keys, ratelimit
+from app.hub.domain import cart_prices, carts, keys, ratelimit, shop_stores
 from app.hub.domain.orders import OrderError
 
 from .hub_fixtures import *  # noqa: F403
@@ -290,16 +290,19 @@ def test_import_takes_todays_prices_and_says_what_changed_or_was_dropped(db):
     assert nothing == {"cart_id": None, "dropped": ["M000000-XXX-00"], "changed": []}
 
 
-def test_availability_counts_the_lines_each_store_can_serve(db):
+def test_the_store_chooser_counts_the_lines_each_store_can_serve(db):
     a, b, _c = _skus(db)
     db.execute("UPDATE stock_levels SET qty = 0 WHERE store_id = ? AND sku = ?", [PARIS, a])
     db.execute(
         "UPDATE stock_levels SET qty = 9 WHERE sku IN (?, ?) AND store_id != ?", [a, b, PARIS]
     )
     db.execute("UPDATE stock_levels SET qty = 9 WHERE store_id = ? AND sku = ?", [PARIS, b])
-    lines = [{"sku": a, "qty": 2}, {"sku": b, "qty": 1}]
-    counts = carts.availability(db, lines)
+    page = shop_stores.chooser(db, {a: 2, b: 1}, [], 1, size=1000)
+    counts = {s["id"]: s["lines_ok"] for s in page.items}
     assert counts[LYON] == 2 and counts[BORDEAUX] == 2 and counts[PARIS] == 1
+    # The stores that can serve the whole cart come first.
+    assert {s["id"] for s in page.items[: page.extra["complete"]]} >= {LYON, BORDEAUX}
+    assert PARIS not in {s["id"] for s in page.items[: page.extra["complete"]]}
     assert carts.store_levels(db, PARIS, [a, b, "NOPE"]) == {a: 0, b: 9, "NOPE": 0}
 
 

@@ -19,7 +19,7 @@ from app.demo import seed as store_seed
 from app.demo.hub_seed import seed_hub
 from app.hub import database as hdb
 from app.hub import mailer
-from app.hub.domain import carts, catalog, notifications, orders
+from app.hub.domain import carts, catalog, notifications, orders, shop_stores
 from app.hub.domain.cart_prices import catalog_rows, priced_lines
 from app.hub.domain.changes import changes_since
 from app.hub.domain.order_rows import get_order, get_order_by_number, order_lines
@@ -255,8 +255,9 @@ def test_a_cart_is_filled_priced_checked_out_once_and_revoked(hub):
     priced = priced_lines(hub, lines)
     assert priced["count"] == 5 and [ln["sku"] for ln in priced["lines"]] == [a, b]
     assert carts.store_levels(hub, LYON, [a, b, "NO-SUCH-SKU"])["NO-SUCH-SKU"] == 0
-    assert carts.availability(hub, lines)[LYON] == 2
-    assert {s["id"] for s in carts.stores(hub)} >= {LYON, PARIS}
+    served = shop_stores.chooser(hub, {ln["sku"]: ln["qty"] for ln in lines}, [], 1, size=1000)
+    assert {s["id"]: s["lines_ok"] for s in served.items}[LYON] == 2
+    assert {s["id"] for s in served.items} >= {LYON, PARIS}
     since = hdb.scalar(hub, "SELECT max(seq) FROM changes")
     with pytest.raises(carts.CartError) as err:
         carts.checkout(

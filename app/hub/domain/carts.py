@@ -287,11 +287,6 @@ def import_lines(
 # --------------------------------------------------------------------------- checkout
 
 
-def stores(db: Db) -> list[dict[str, Any]]:
-    """Every store a customer can collect in, by city then name."""
-    return hdb.rows(db, "SELECT id, name, city, address FROM stores ORDER BY city, name")
-
-
 def store_levels(db: Db, store_id: str, skus: Iterable[str]) -> dict[str, int]:
     """sku -> the hub's level of ``store_id``'s stock (0 when it has none)."""
     wanted = sorted(set(skus))
@@ -306,23 +301,6 @@ def store_levels(db: Db, store_id: str, skus: Iterable[str]) -> dict[str, int]:
         ).fetchall():
             levels[sku] = max(0, qty)
     return levels
-
-
-def availability(db: Db, lines: Sequence[dict[str, Any]]) -> dict[str, int]:
-    """store id -> how many of the cart's lines that store can serve in full."""
-    need = {ln["sku"]: ln["qty"] for ln in lines}
-    if not need:
-        return {}
-    marks = ",".join("?" * len(need))
-    out = {s["id"]: 0 for s in stores(db)}
-    for store_id, sku, qty in hdb.execute(
-        db,
-        f"SELECT store_id, sku, qty FROM stock_levels WHERE sku IN ({marks})",  # noqa: S608
-        list(need),
-    ).fetchall():
-        if store_id in out and qty >= need[sku]:
-            out[store_id] += 1
-    return out
 
 
 def checkout(
