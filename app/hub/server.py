@@ -24,6 +24,7 @@ import logging
 import os
 import resource
 import signal
+import socket
 import sys
 import time
 from collections.abc import Callable
@@ -83,12 +84,10 @@ def _linger(sock: Any) -> None:
     client could lose the 413 it has not read yet. So: no more writes, then let the rest
     of the body through and drop it (never parsed nor kept), for at most LINGER_S
     seconds and LINGER_BYTES bytes, as web servers do (nginx's lingering_close)."""
-    import socket as socketmod
-
     if sock is None:
         return
     try:
-        sock.shutdown(socketmod.SHUT_WR)
+        sock.shutdown(socket.SHUT_WR)
         sock.settimeout(0.5)
         deadline, dropped = time.monotonic() + LINGER_S, 0
         while time.monotonic() < deadline and dropped < LINGER_BYTES:
@@ -112,6 +111,14 @@ def make_server(app: Flask, listener: Any, *, log: Any = None) -> Any:
     pywsgi.MAX_REQUEST_LINE = MAX_REQUEST_LINE
 
     class Handler(WSGIHandler):
+        def handle(self) -> None:
+            # gevent writes a response's headers and body in two sends: with Nagle's
+            # algorithm on, the body waits for the client's delayed ACK, ~40 ms per
+            # request on a kept-alive connection (a store's long-poll loop, a browser).
+            with contextlib.suppress(OSError):
+                self.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            super().handle()
+
         def get_environ(self) -> dict[str, Any]:
             environ = super().get_environ()
             environ["RAW_URI"] = self.path  # the request target as sent (what was signed)
