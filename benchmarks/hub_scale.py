@@ -1260,6 +1260,8 @@ def figures(
         "post_p50_s": percentile(posts, 50),
         "post_p95_s": percentile(posts, 95),
         "posts_unanswered": len(run.posts_in_flight),
+        "posts_answered_per_s": len(run.post_latencies) / span,
+        "posts_offered_per_s": n / run.post_every if run.post_every > 0 else 0.0,
         "requests": run.requests,
         "failed": failed,
         "error_rate": failed / run.requests if run.requests else 0.0,
@@ -1285,6 +1287,11 @@ def verdict(f: dict[str, Any], hub_threads: int | None) -> str:
         why.append(f"{100 * f['never_delivered_share']:.1f} % never delivered")
     if p95 is not None and p95 > POST_P95_MAX_S:
         why.append(f"post p95 {fmt_s(p95)}")
+        if f.get("posts_offered_per_s"):
+            why.append(
+                f"posts answered {f['posts_answered_per_s']:.0f}/s of "
+                f"~{f['posts_offered_per_s']:.0f}/s sent"
+            )
     if f["failed"]:
         kinds = ", ".join(f"{k} {v}" for k, v in f["errors"].items())
         why.append(f"{100 * f['error_rate']:.1f} % requests failed ({kinds})")
