@@ -52,6 +52,9 @@ LOCK_NAMESPACE = 0x6B696F  # "kio"
 
 IntegrityError = (sqlite3.IntegrityError, psycopg.IntegrityError)
 OperationalError = (sqlite3.OperationalError, psycopg.OperationalError)
+#: A transaction the database aborted whole to break a deadlock (or a serialisation
+#: failure): nothing of it was committed, running it again is right. PostgreSQL only.
+RetryableError = (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure)
 
 PG_CONNECT_TIMEOUT_S = 10
 
