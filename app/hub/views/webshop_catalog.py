@@ -45,25 +45,6 @@ SEARCH_LIMIT = 24  # results a page
 _HEX = re.compile(r"#[0-9A-Fa-f]{6}")
 
 
-class _CatalogReader:
-    """The two sqlite_utils methods app.core.catalog's reads call (``execute`` and
-    ``execute_returning_dicts``, the store's interface), over either hub backend."""
-
-    def __init__(self, db: Db) -> None:
-        self.db = db
-
-    def execute(self, sql: str, params: Any = None) -> Any:
-        return hdb.execute(self.db, sql, params)
-
-    def execute_returning_dicts(self, sql: str, params: Any = None) -> list[dict[str, Any]]:
-        return hdb.rows(self.db, sql, params)
-
-
-def catalog_db(db: Db) -> Any:
-    """``db`` as app.core.catalog (shared with the store) reads it."""
-    return _CatalogReader(db) if hdb.is_pg(db) else db
-
-
 def search_pks(db: Db, words: list[str], limit: int = 40, offset: int = 0) -> list[int]:
     """Products whose folded name, brand or reference contain every one of ``words``
     (already folded: app.core.search.tokens), by name (``limit`` from ``offset``).
@@ -117,7 +98,7 @@ def _cards(db: Any, products: list[dict[str, Any]]) -> list[dict[str, Any]]:
 @bp.get("/")
 def home() -> ResponseReturnValue:
     """The shop's home: search box and categories."""
-    categories = catalog.categories(catalog_db(get_db()), current_lang())
+    categories = catalog.categories(get_db(), current_lang())
     return render_template("hub/shop/home.html", categories=categories)
 
 
@@ -133,7 +114,7 @@ def search() -> ResponseReturnValue:
     total = search_count(db, words or [])
     number, offset = paginate(total, page_number(request.args.get("page")), SEARCH_LIMIT)
     pks = search_pks(db, words or [], SEARCH_LIMIT, offset)
-    products = _cards(db, catalog.products_by_pks(catalog_db(db), pks, current_lang()))
+    products = _cards(db, catalog.products_by_pks(db, pks, current_lang()))
     status = 400 if words is None else 200
     return render_template(
         "hub/shop/search.html",
@@ -148,13 +129,13 @@ def search() -> ResponseReturnValue:
 def category(slug: str) -> ResponseReturnValue:
     """A category's products, a page at a time."""
     db = get_db()
-    cat = catalog.category_by_slug(catalog_db(db), slug[:80], current_lang())
+    cat = catalog.category_by_slug(db, slug[:80], current_lang())
     if cat is None:
         abort(404)
     total = int(hdb.scalar(db, "SELECT count(*) FROM products WHERE category_id = ?", [cat["id"]]))
     number, offset = paginate(total, page_number(request.args.get("page")), PAGE_SIZE)
     rows = catalog.products_in_category(
-        catalog_db(db), cat["id"], current_lang(), offset=offset, limit=PAGE_SIZE
+        db, cat["id"], current_lang(), offset=offset, limit=PAGE_SIZE
     )
     products = _cards(db, rows)
     return render_template(
@@ -170,10 +151,10 @@ def product(ref: str) -> ResponseReturnValue:
     """A product: pictures, price, colour and size chooser, add to cart."""
     db = get_db()
     lang = current_lang()
-    p = catalog.product_by_ref(catalog_db(db), ref[:40], lang)
+    p = catalog.product_by_ref(db, ref[:40], lang)
     if p is None:
         abort(404)
-    variants = catalog.variants(catalog_db(db), p["pk"], lang)
+    variants = catalog.variants(db, p["pk"], lang)
     if not variants:
         abort(404)
     colours: dict[str, dict[str, Any]] = {}
@@ -232,7 +213,7 @@ def picture(ref: str, n: int) -> ResponseReturnValue:
 
     wanted = request.args.get("couleur")
     path = pictures.product_picture(
-        catalog_db(get_db()),
+        get_db(),
         Path(current_app.config["DATA_DIR"]) / "pictures",
         ref,
         n,
