@@ -81,6 +81,7 @@ bench: $(STAMP) postgresql
 	$(BIN)/python benchmarks/sync.py
 	$(BIN)/python benchmarks/carts.py
 	$(BIN)/python benchmarks/hub_scale.py --stores 10,40 --seconds 15
+	$(BIN)/python benchmarks/hub_scale.py --backend postgresql --workers 2 --stores 100 --seconds 15
 	$(BIN)/python benchmarks/hub_pages.py --stores 1000 --repeat 10
 
 # Hundreds of kill -9 rounds of the store server during bursts and sync (tests/test_sync_crash.py).
