@@ -74,6 +74,7 @@ HUB_BACKEND = os.environ.get("KIOSK_TEST_HUB_BACKEND", "sqlite")
 #: the seeded template database), which servers, commands and checks open.
 DATABASE_MARK = "test-database.url"
 _pg: dict[str, Any] = {}  # the session's cluster, once a PostgreSQL hub was seeded
+_seeded: dict[str, Path] = {}  # the session's template hub, once seeded
 
 
 def hub_database(data: Path) -> str | None:
@@ -115,7 +116,11 @@ def drop_hub_copy(data: Path) -> None:
 
 @pytest.fixture(scope="session")
 def hub_template(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Path:
-    """A hub data directory seeded once per session (do not modify: copy it)."""
+    """A hub data directory seeded once per session (do not modify: copy it). Every
+    module that imports this fixture registers its own copy of it: the first seeds,
+    the others get the same directory."""
+    if "template" in _seeded:
+        return _seeded["template"]
     data = tmp_path_factory.mktemp("template-hub")
     url = None
     if HUB_BACKEND == "postgresql":
@@ -134,6 +139,7 @@ def hub_template(tmp_path_factory: pytest.TempPathFactory, request: pytest.Fixtu
     if url is None:
         db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     db.close()
+    _seeded["template"] = data
     return data
 
 
