@@ -80,6 +80,8 @@ def test_the_database_password_is_never_shown():
     assert "s3cret" not in shown
     assert shown == "postgresql://kiosk_hub:***@db.internal:5432/kiosk_hub"
     assert describe("postgresql://kiosk@127.0.0.1:5432/x") == "postgresql://kiosk@127.0.0.1:5432/x"
+    shown = describe("postgresql://db.internal/kiosk_hub?sslmode=require&password=s3cret-Pass")
+    assert "s3cret" not in shown and "sslmode=require" in shown
 
 
 def test_kept_alive_requests_are_not_held_back_by_nagle(hub_server):

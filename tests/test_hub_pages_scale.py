@@ -86,6 +86,14 @@ def test_the_fleet_comes_fifty_stores_a_page_with_its_total(chain):
     assert [s for _st, s in _rows(partial.text)] == expected[50:100]
     assert re.search(r'hx-get="/hq/flotte/etat\?page=2"', partial.text)
     assert " style=" not in partial.text and "<script>" not in partial.text
+    # Each polled section keeps the other's page: a refresh of one never resets the other.
+    both = {"page": 2, "page_bloquees": 2}
+    table = admin.get(f"{url}/hq/flotte/etat", params=both, timeout=20).text
+    hx = re.search(r'id="fleet-table"[^>]*hx-get="([^"]+)"', table, re.S).group(1)
+    assert "page=2" in hx and "page_bloquees=2" in hx, hx
+    parked = admin.get(f"{url}/hq/flotte/bloquees", params=both, timeout=20).text
+    hx = re.search(r'id="fleet-parked"[^>]*hx-get="([^"]+)"', parked, re.S).group(1)
+    assert "page_bloquees=" in hx and re.search(r"[?&;]page=2", hx.replace("&amp;", "&")), hx
 
 
 def test_a_search_finds_stores_by_city_whatever_the_accents_and_case(chain):

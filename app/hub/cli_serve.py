@@ -73,7 +73,7 @@ from app.hub.cli_options import data_options
     envvar="KIOSK_HUB_DB_POOL",
     show_envvar=True,
     type=click.IntRange(1, 200),
-    help="PostgreSQL connections each worker keeps at most.",
+    help="PostgreSQL connections each worker keeps at most (SQLite: 4 x this, reused).",
 )
 @click.option(
     "--access-log",

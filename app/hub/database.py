@@ -241,8 +241,8 @@ def take_lock(db: Db, name: str) -> None:
 def write(db: Db, lock: str | None = WRITE_LOCK, *, durable: bool = True) -> Iterator[Db]:
     """A write transaction (see the module's docstring); nested calls are savepoints.
 
-    ``durable=False`` is for bookkeeping a power cut may lose without harm (a nonce, a
-    "last seen" stamp): its commit does not wait for the disk (SQLite: ``synchronous =
+    ``durable=False`` is for bookkeeping a power cut may lose without harm (a request's
+    nonce): its commit does not wait for the disk (SQLite: ``synchronous =
     NORMAL`` for this commit, still crash-safe in WAL mode; PostgreSQL: ``SET LOCAL
     synchronous_commit = off``). Under gevent a commit that waits on fsync holds the
     whole process, and there is one such write per signed request."""

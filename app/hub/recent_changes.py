@@ -67,14 +67,18 @@ class RecentChanges:
         """Load the changes committed since the last load (nothing when none were)."""
         newest = changes.last_seq(db)
         held = self._held
-        if held is not None and newest <= held.newest:
+        # A newest seq below what is held is a reader that looked a moment before
+        # another loaded more: nothing to do. Below everything held, the feed went back
+        # (a database restored under a running hub: restart the hub after a restore);
+        # start again from the table.
+        if held is not None and held.base <= newest <= held.newest:
             return
         with self._lock:
             held = self._held
-            if held is not None and newest <= held.newest:
+            if held is not None and held.base <= newest <= held.newest:
                 return  # loaded meanwhile
             floor = max(0, newest - self.keep)
-            if held is None or held.newest < floor:
+            if held is None or held.newest < floor or newest < held.base:
                 held = _Held(floor, floor, (), (), ())
             rows = hdb.execute(db, _ROWS, [held.newest, newest]).fetchall()
             seqs = held.seqs + tuple(r[0] for r in rows)

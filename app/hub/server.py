@@ -9,11 +9,13 @@ before importing the app (so thread-locals, locks and sleeps are greenlet-aware)
 Body limits: the app refuses a Content-Length past its area's limit from the headers
 (``security.limit_bodies``), and werkzeug stops reading a chunked body at the limit.
 gevent would then read and discard the rest of the body to keep the connection; here a
-413 closes the connection instead, so the body is never read.
+413 closes the connection instead, after a short lingering close (the rest of the body
+let through and dropped, never parsed: ``_linger``) so the client reads its 413.
 
 SQLite under gevent: a sqlite3 call holds the loop while it runs (it does not yield), so
-statements must stay short; a write waiting on another *process's* lock blocks the whole
-loop up to the busy timeout. One process per SQLite hub is the default for that reason.
+statements must stay short; waits for the write lock and a durable commit's fsync run
+off the loop (app/hub/database.py). ``--workers N`` forks N such processes sharing the
+listening socket (``serve``).
 """
 
 from __future__ import annotations

@@ -17,6 +17,7 @@ import os
 import queue
 import threading
 from pathlib import Path
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from flask import Flask, current_app, g
 
@@ -56,14 +57,22 @@ def database_target(data_dir: str | Path, database: str | None = None) -> str | 
 
 
 def describe(target: str | Path) -> str:
-    """The database for people and logs: a URL without its password."""
+    """The database for people and logs: a URL without its password (in the user
+    part or as a ``password=`` parameter)."""
     text = str(target)
-    if hdb.is_url(text) and "@" in text:
-        scheme, rest = text.split("://", 1)
-        creds, host = rest.rsplit("@", 1)
+    if not hdb.is_url(text):
+        return text
+    parts = urlsplit(text)
+    netloc = parts.netloc
+    if "@" in netloc:
+        creds, host = netloc.rsplit("@", 1)
         user = creds.split(":", 1)[0]
-        return f"{scheme}://{user}{':***' if ':' in creds else ''}@{host}"
-    return text
+        netloc = f"{user}{':***' if ':' in creds else ''}@{host}"
+    query = urlencode(
+        [(k, "***" if k.lower() == "password" else v) for k, v in parse_qsl(parts.query)],
+        safe="*",
+    )
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 
 def open_db(data_dir: str | Path, database: str | None = None) -> Db:

@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from app.core.protocol import CHANGE_CATEGORY, CHANGE_PRODUCT, CHANGE_STOCK
 from app.hub import database as hdb
 from app.hub.database import Db
+from app.hub.domain import changes
 
 # ------------------------------------------------------------------ JSON in SQL, per dialect
 
@@ -110,11 +111,13 @@ def _log(db: Db, select: str, params: list) -> int:
     """``INSERT INTO changes ... SELECT``: the seqs drawn under the hub-wide write lock
     (a savepoint inside the caller's write transaction, which it normally is)."""
     with hdb.write(db):
-        return hdb.execute(
+        count = hdb.execute(
             db,
             f"INSERT INTO changes (kind, key, store_id, data, created_at) {select}",
             params,
         ).rowcount
+        changes.notify(db)
+        return count
 
 
 def log_categories(db: Db, created_at: str) -> int:

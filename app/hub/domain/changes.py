@@ -67,11 +67,16 @@ def append_change(
         # holds it already.
         hdb.take_lock(db, hdb.WRITE_LOCK)
         seq = int(hdb.insert(db, "changes", row, returning="seq"))
-        if hdb.is_pg(db):
-            # A wake-up for every hub process's feed waiter (app/hub/feed_wait.py),
-            # delivered at commit; several in one transaction arrive as one.
-            hdb.execute(db, f"NOTIFY {NOTIFY_CHANNEL}")
+        notify(db)
         return seq
+
+
+def notify(db: Db) -> None:
+    """Wake every hub process's feed waiter (app/hub/feed_wait.py) when this transaction
+    commits: call it after appending changes (PostgreSQL; SQLite's waiter looks)."""
+    if hdb.is_pg(db):
+        # Delivered at commit; several in one transaction arrive as one.
+        hdb.execute(db, f"NOTIFY {NOTIFY_CHANNEL}")
 
 
 def last_seq(db: Db) -> int:

@@ -8,9 +8,9 @@ from app.core.signing import NONCE_TTL_S
 from app.hub import database as hdb
 from app.hub.database import Db
 
-#: Seconds between two sweeps of expired nonces by one connection.
+#: Seconds between two sweeps of expired nonces by one hub process.
 SWEEP_EVERY_S = 30
-_next_sweep: dict[int, int] = {}  # id(connection) -> when it sweeps next
+_next_sweep = [0]  # when this process sweeps next (epoch seconds)
 
 
 def remember_nonce(db: Db, store_id: str, nonce: str, now: float | None = None) -> bool:
@@ -28,10 +28,12 @@ def remember_nonce(db: Db, store_id: str, nonce: str, now: float | None = None) 
     # window in which the hub could not have answered the original request anyway
     # (and a replayed transaction is still applied once: its id is the key).
     with hdb.write(db, lock=None, durable=False):
-        if now_s >= _next_sweep.get(id(db), 0):
-            # Forget expired nonces now and then, not on every request.
+        due = _next_sweep[0]
+        if not due - SWEEP_EVERY_S <= now_s < due:
+            # Forget expired nonces now and then, not on every request (and at once
+            # should the clock have gone back).
             hdb.execute(db, "DELETE FROM nonces WHERE ts < ?", [now_s - NONCE_TTL_S])
-            _next_sweep[id(db)] = now_s + SWEEP_EVERY_S
+            _next_sweep[0] = now_s + SWEEP_EVERY_S
         inserted = hdb.upsert(
             db,
             "nonces",

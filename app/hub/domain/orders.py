@@ -26,7 +26,7 @@ from app.core.secrets import hash_secret
 from app.core.text import initials
 from app.hub import database as hdb
 from app.hub.database import Db
-from app.hub.domain import catalog, keys, notifications
+from app.hub.domain import catalog, changes, keys, notifications
 from app.hub.domain.changes import append_change
 from app.hub.domain.order_rows import LINE_COLUMNS, LINE_FROM, get_order, order_lines
 from app.hub.domain.registry import ID_ALPHABET
@@ -172,6 +172,7 @@ def publish_many(db: Db, order_ids: list[str]) -> tuple[int, int]:
             name = hdb.scalar(db, "SELECT customer_name FROM orders WHERE id = ?", [order_id])
             last = int(hdb.scalar(db, sql, [CHANGE_ORDER, initials(name), now, order_id]))
             first = first or last
+        changes.notify(db)
     return first, last
 
 

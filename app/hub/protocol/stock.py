@@ -27,6 +27,10 @@ def movement(db: Db, store_id: str, payload: dict[str, Any], tx_id: str) -> dict
         raise Rejected("invalid_payload", f"payload.reason must be a string of ≤ {MAX_REASON}")
     if hdb.execute(db, "SELECT 1 FROM variants WHERE sku = ?", [sku]).fetchone() is None:
         raise Rejected("unknown_sku", f"no variant {sku}")
+    # The hub-wide write lock before the level's row lock, as every writer takes them
+    # (a batch of movements runs its reads without it: transactions.LOCK_FREE_TYPES):
+    # one order of locks, no deadlock with a checkout reserving the same level.
+    hdb.take_lock(db, hdb.WRITE_LOCK)
     as_of = now_iso()
     # A delta, never an overwrite: a missing level starts at 0.
     # The target's column qualified (stock_levels.qty): unqualified, PostgreSQL finds

@@ -233,19 +233,21 @@ def apply_batch(
     if len(items) > MAX_BATCH:
         raise ValueError(f"at most {MAX_BATCH} transactions per batch")
     # Stock movements read nothing they then rely on (the level is one atomic upsert,
-    # the id a primary key): a batch of only those does not take the hub-wide write
-    # lock up front, append_change takes it for the tail (seq drawn, commit), so on
-    # PostgreSQL batches from many stores mostly run side by side. Anything else reads
-    # then writes (an order's state...) and takes it first, as on SQLite.
+    # the id a primary key): a batch of only those does its checks (the id seen before?
+    # the payload, the variant) without the hub-wide write lock, and takes it right
+    # before its first write (stock.movement), so on PostgreSQL batches from many stores
+    # overlap. Anything else reads then writes (an order's state...) and takes it first,
+    # as on SQLite.
     lock = None if all(_type_of(i) in LOCK_FREE_TYPES for i in items) else hdb.WRITE_LOCK
     for attempt in range(1, DEADLOCK_RETRIES + 1):
         try:
             with order_request.signing_dir(data_dir), hdb.write(db, lock=lock):
                 return [apply_one(db, store_id, item) for item in items]
         except hdb.RetryableError:
-            # Row locks taken before the hub-wide lock can meet a writer holding it
-            # and waiting for them: PostgreSQL breaks the deadlock by aborting one
-            # transaction, whole; run it again (nothing of it was committed).
+            # Every writer takes the hub-wide lock before any row lock, so a deadlock
+            # is not expected; should the database still abort the batch whole (a
+            # deadlock or a serialisation failure), nothing of it was committed: run
+            # it again.
             if attempt == DEADLOCK_RETRIES:
                 raise
             log.warning("batch from %s aborted by the database (%s); again", store_id, attempt)
