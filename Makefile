@@ -39,7 +39,7 @@ test: $(STAMP) chromium postgresql
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2
 	$(MAKE) --no-print-directory test-hub-postgresql
 	$(MAKE) --no-print-directory test-shifted
 
@@ -47,7 +47,7 @@ test: $(STAMP) chromium postgresql
 # those that use a seeded hub), on a throwaway cluster of Debian's server (tests/pg.py).
 test-hub-postgresql: $(STAMP) chromium postgresql
 	@echo "== the hub's tests again, on PostgreSQL"
-	KIOSK_TEST_HUB_BACKEND=postgresql $(BIN)/python -m pytest -q -p no:cacheprovider -m hub
+	KIOSK_TEST_HUB_BACKEND=postgresql $(BIN)/python -m pytest -q -p no:cacheprovider -n 2 -m hub
 
 # The shifted runs fake the SYSTEM clock of every process (tests and the servers they
 # start) with Debian's libfaketime: tests about time (marker `clock`) must pass on any date.

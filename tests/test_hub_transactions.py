@@ -272,8 +272,14 @@ def test_a_failing_item_is_never_half_applied(hub_data, monkeypatch):
     db.close()
 
 
+# Fixed ids: the test ids must be the same in every pytest-xdist worker.
 @pytest.mark.parametrize(
-    "text", [str(uuid.uuid4()).upper(), "{" + str(uuid.uuid4()) + "}", uuid.uuid4().hex]
+    "text",
+    [
+        "3E7153AF-6A4C-44EA-AFFF-7DDB2F8BF48D",
+        "{05a8024c-4302-4afc-9fbd-18fab4a3e88f}",
+        "d3c6e53775b642a1bfd1adf276f1746a",
+    ],
 )
 def test_uuid_spellings_are_one_id(text):
     assert common.parse_id(text) == str(uuid.UUID(text))
