@@ -38,7 +38,7 @@ from pathlib import Path
 
 import pytest
 
-__all__ = ["PgCluster", "pg_cluster", "pg_url", "pg_database", "start_cluster"]
+__all__ = ["PgCluster", "pg_cluster", "pg_url", "pg_database", "start_cluster", "target"]
 
 SUPERUSER = "kiosk"
 SESSION_DB = "kiosk_test"
@@ -320,3 +320,12 @@ def pg_database(pg_cluster: PgCluster) -> Iterator[str]:
         yield url
     finally:
         pg_cluster.drop_database(name)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def target(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Where a fresh empty hub database lives, once per backend: an SQLite file, then a
+    database of the throwaway cluster (tests run on both through this one fixture)."""
+    if request.param == "sqlite":
+        return str(tmp_path / "hub.db")
+    return request.getfixturevalue("pg_database")

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import threading
 import time
-from pathlib import Path
 
 import pytest
 
@@ -18,14 +17,6 @@ TABLE = (
     "CREATE TABLE t (id TEXT PRIMARY KEY, n INTEGER NOT NULL DEFAULT 0, "
     "flag INTEGER NOT NULL DEFAULT 0, data TEXT)"
 )
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def target(request, tmp_path: Path) -> str:
-    """Where a fresh empty hub database lives: an SQLite file or a PostgreSQL URL."""
-    if request.param == "sqlite":
-        return str(tmp_path / "hub.db")
-    return request.getfixturevalue("pg_database")
 
 
 @pytest.fixture

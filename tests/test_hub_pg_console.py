@@ -32,14 +32,6 @@ PRODUCTS = 50
 PASSWORD = "correct-horse-42"
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def target(request, tmp_path: Path) -> str:
-    """Where a fresh empty hub database lives: an SQLite file or a PostgreSQL URL."""
-    if request.param == "sqlite":
-        return str(tmp_path / "hub.db")
-    return request.getfixturevalue("pg_database")
-
-
 @pytest.fixture
 def hub(target: str):
     """A migrated hub database seeded with the demo retailer (3 stores, 50 products)."""

@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import socketserver
 import threading
-from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -29,14 +28,6 @@ from .pg import *  # noqa: F403
 
 LYON, PARIS = store_seed.DEMO_STORES[0]["id"], store_seed.DEMO_STORES[1]["id"]
 PRODUCTS = 50
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def target(request, tmp_path: Path) -> str:
-    """Where a fresh empty hub database lives: an SQLite file or a PostgreSQL URL."""
-    if request.param == "sqlite":
-        return str(tmp_path / "hub.db")
-    return request.getfixturevalue("pg_database")
 
 
 @pytest.fixture

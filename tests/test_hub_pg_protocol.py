@@ -10,7 +10,6 @@ import threading
 import time
 import uuid
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 
@@ -29,14 +28,6 @@ from .pg import *  # noqa: F403
 LYON, PARIS = store_seed.DEMO_STORES[0]["id"], store_seed.DEMO_STORES[1]["id"]
 PRODUCTS = 40
 TABLES = ("stores", "categories", "products", "variants", "stock_levels", "changes")
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def target(request, tmp_path: Path) -> str:
-    """Where a fresh empty hub database lives: an SQLite file or a PostgreSQL URL."""
-    if request.param == "sqlite":
-        return str(tmp_path / "hub.db")
-    return request.getfixturevalue("pg_database")
 
 
 @pytest.fixture
