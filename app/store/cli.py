@@ -14,7 +14,7 @@ from pathlib import Path
 import click
 
 from app.core import db as dbmod
-from app.store import cli_admin
+from app.store import cli_admin, cli_doctor
 from app.store.cli_options import data_option, hub_client, hub_options, open_store
 from app.store.config import load_default_map
 
@@ -61,6 +61,9 @@ def migrate(data: Path) -> None:
 # The record-keeping commands (app/store/cli_admin.py), listed here.
 for _group in (cli_admin.staff, cli_admin.stock, cli_admin.orders, cli_admin.reservations):
     main.add_command(_group)
+
+# kiosk doctor (app/store/cli_doctor.py).
+main.add_command(cli_doctor.doctor)
 
 
 @main.command()
@@ -143,9 +146,12 @@ def serve(
         raise SystemExit(0)
 
     from app.store.jobs import ExpiryTimer
+    from app.store.notify import Watchdog
 
     expiry = ExpiryTimer(dbmod.db_path(data)).start()
     signal.signal(signal.SIGTERM, _terminate)
+    # systemd (Type=notify, WatchdogSec): READY=1 once it answers, pings while it does.
+    watchdog = Watchdog.for_server(host, port).start()
     click.echo(f"store server on http://{host}:{port}/ (data {data})", err=True)
     try:
         # A body past its page's limit (a QR photo's, a form's) is refused unread.
@@ -158,6 +164,7 @@ def serve(
             clear_untrusted_proxy_headers=True,
         )
     finally:
+        watchdog.stop()
         expiry.stop()
         if worker is not None:
             worker.stop()
