@@ -1,0 +1,129 @@
+// The self-healing screen: a heartbeat for the screen's watchdog, and a reload of the
+// page when the server comes back after an outage, a restart or an upgrade.
+// No inline script anywhere (strict CSP): loaded from base.html like kiosk.js.
+(function () {
+  "use strict";
+
+  var BEAT_URL = "/kiosk/heartbeat";
+  var BEAT_MS = 5000; // alive and rendering: the watchdog restarts the browser at ~45 s
+  var DOWN_MS = 2000; // while the server is away, look for it more often
+  var TIMEOUT_MS = 4000; // a beat with no answer by then counts as a failure
+  var STAFF_QUIET_MS = 60000; // a staff page with no idle reset: untouched this long
+
+  var body = document.body;
+  var boot = null; // the server's boot id this page was served by (first answer)
+  var failed = false; // a beat failed since the last answer
+  var stale = false; // the server came back: reload as soon as nobody is mid-action
+  var lastActivity = Date.now();
+
+  // Exposed for the screen's tests and for a person at the devtools: never read by
+  // the server.
+  window.kioskHeal = {
+    loadedAt: Date.now(),
+    beats: 0,
+    failures: 0,
+    stale: function () {
+      return stale;
+    },
+  };
+
+  ["pointerdown", "keydown", "touchstart", "wheel", "scroll", "input"].forEach(function (name) {
+    window.addEventListener(
+      name,
+      function () {
+        lastActivity = Date.now();
+      },
+      { passive: true, capture: true }
+    );
+  });
+
+  // Idle: nobody is mid-action. The shopper pages' own idle reset time (data-idle-seconds,
+  // 0 on the attract screen with no shopper) is the measure: untouched that long, the
+  // shopper has gone (the reset would come now anyway; a reload keeps the session). The
+  // "still there?" question, when shown, is left to finish: its reset loads a new page.
+  function idle() {
+    var overlay = document.getElementById("idle");
+    if (overlay && !overlay.hidden) {
+      return false;
+    }
+    var seconds = parseInt(body.dataset.idleSeconds || "0", 10) || 0;
+    var quietMs = seconds > 0 ? seconds * 1000 : 0;
+    if (body.classList.contains("staff")) {
+      quietMs = Math.max(quietMs, STAFF_QUIET_MS);
+    }
+    return Date.now() - lastActivity >= quietMs;
+  }
+
+  function reloadWhenIdle() {
+    if (stale && idle()) {
+      // A GET of the same address: never "resubmit the form?" for a page that came
+      // from a POST (they redirect, so the address is a GET one).
+      window.location.replace(window.location.href);
+      return;
+    }
+  }
+
+  function answered(data) {
+    window.kioskHeal.beats += 1;
+    var serverBoot = data && typeof data.boot === "string" ? data.boot : null;
+    if (boot === null) {
+      boot = serverBoot;
+    }
+    // Back after a failure, or a new server process (restarted between two beats).
+    if (failed || (serverBoot !== null && serverBoot !== boot)) {
+      stale = true;
+    }
+    failed = false;
+  }
+
+  function beat() {
+    var controller = window.AbortController ? new AbortController() : null;
+    var timer = controller
+      ? setTimeout(function () {
+          controller.abort();
+        }, TIMEOUT_MS)
+      : null;
+    var done = false;
+    function next(ok) {
+      if (done) {
+        return;
+      }
+      done = true;
+      clearTimeout(timer);
+      if (!ok) {
+        failed = true;
+        window.kioskHeal.failures += 1;
+      }
+      reloadWhenIdle();
+      setTimeout(beat, failed ? DOWN_MS : BEAT_MS);
+    }
+    try {
+      fetch(BEAT_URL, {
+        method: "POST",
+        credentials: "same-origin",
+        cache: "no-store",
+        signal: controller ? controller.signal : undefined,
+      })
+        .then(function (response) {
+          if (!response.ok) {
+            // A server that answers, but not this (an error page, a proxy): wait on.
+            throw new Error("heartbeat " + response.status);
+          }
+          return response.json();
+        })
+        .then(function (data) {
+          answered(data);
+          next(true);
+        })
+        .catch(function () {
+          next(false);
+        });
+    } catch (e) {
+      next(false);
+    }
+  }
+
+  // The stale page waits for the shopper to leave: look again every second.
+  setInterval(reloadWhenIdle, 1000);
+  beat();
+})();
