@@ -91,9 +91,7 @@ def _check_clock(hub_url: str, timeout: float) -> tuple[Check, str]:
     try:
         answer = requests.get(hub_url + "/api/v1/status", timeout=(5.0, timeout))
     except requests.RequestException as exc:
-        reason = (
-            "no answer in time" if isinstance(exc, requests.Timeout) else exc.__class__.__name__
-        )
+        reason = _why_unreachable(exc)
         return Check("clock", SKIP, "not measured: the hub is unreachable"), reason
     rtt = time.monotonic() - started
     try:
@@ -124,6 +122,20 @@ def _check_clock(hub_url: str, timeout: float) -> tuple[Check, str]:
             TIMESYNC_FIX,
         ), ""
     return Check("clock", OK, said), ""
+
+
+def _why_unreachable(exc: requests.RequestException) -> str:
+    """A network error in plain words."""
+    text = str(exc)
+    if isinstance(exc, requests.Timeout):
+        return "no answer in time"
+    if "NameResolution" in text or "Name or service not known" in text:
+        return "its name cannot be resolved: check the address and the DNS"
+    if "Connection refused" in text:
+        return "nothing answers at that address and port: connection refused"
+    if "No route to host" in text or "Network is unreachable" in text:
+        return "no network route to it"
+    return exc.__class__.__name__
 
 
 def _check_credentials(
