@@ -14,7 +14,7 @@ from pathlib import Path
 import click
 
 from app.core import db as dbmod
-from app.store import cli_admin, cli_doctor
+from app.store import cli_admin, cli_backup, cli_doctor
 from app.store.cli_options import data_option, hub_client, hub_options, open_store
 from app.store.config import load_default_map
 
@@ -61,6 +61,9 @@ def migrate(data: Path) -> None:
 # The record-keeping commands (app/store/cli_admin.py), listed here.
 for _group in (cli_admin.staff, cli_admin.stock, cli_admin.orders, cli_admin.reservations):
     main.add_command(_group)
+# Backups of the store database (app/store/cli_backup.py).
+main.add_command(cli_backup.backup)
+main.add_command(cli_backup.restore)
 
 # kiosk doctor (app/store/cli_doctor.py).
 main.add_command(cli_doctor.doctor)
