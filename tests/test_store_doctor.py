@@ -204,3 +204,9 @@ def test_scanner_and_camera(tmp_path):
     scanner, camera = doctor.check_devices(dev)
     assert scanner.status == "OK" and "Honeywell" in scanner.message
     assert camera.status == "OK" and "video0" in camera.message
+
+
+def test_database_checks_while_the_store_server_runs(store_server):
+    # The usual case on a box: the server has the database open (WAL) while doctor reads.
+    assert doctor.check_database(store_server.data).status == "OK"
+    assert [c.status for c in doctor.check_outbox(store_server.data)] == ["OK", "OK"]
