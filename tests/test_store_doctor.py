@@ -15,7 +15,7 @@ import pytest
 from app.core import clock
 from app.core import db as dbmod
 from app.store import doctor
-from app.store.domain import outbox
+from app.store.domain import backups, outbox
 
 from .conftest import free_port, run_kiosk
 from .sync_fixtures import *  # noqa: F403
@@ -152,21 +152,27 @@ def test_last_backup_by_the_injected_clock(tmp_path, fake_clock):
     none = doctor.check_backup(tmp_path)
     assert none.status == "WARN" and "no backup" in none.message
     folder.mkdir()
-    old = folder / "kiosk-20261101T020000Z.db"
+    old = folder / f"kiosk-{backups.stamp(fake_clock.now - timedelta(days=3))}.db"
     old.write_bytes(b"x")
-    three_days_ago = (fake_clock.now - timedelta(days=3)).timestamp()
-    os.utime(old, (three_days_ago, three_days_ago))
+    (folder / "notes.txt").write_text("not a backup")
     stale = doctor.check_backup(tmp_path)
     assert stale.status == "WARN" and "3 days old" in stale.message and old.name in stale.message
-    fresh = folder / "kiosk-20261104T020000Z.db"
+    assert "kiosk backup" in stale.fix
+    fresh = folder / f"kiosk-{backups.stamp(fake_clock.now - timedelta(hours=1))}.db"
     fresh.write_bytes(b"x")
-    an_hour_ago = (fake_clock.now - timedelta(hours=1)).timestamp()
-    os.utime(fresh, (an_hour_ago, an_hour_ago))
     ok = doctor.check_backup(tmp_path)
     assert ok.status == "OK" and fresh.name in ok.message and "1 hour" in ok.message
     # Two days later by the clock, the same backup is too old.
     fake_clock.advance(2 * 86400 + 60)
     assert doctor.check_backup(tmp_path).status == "WARN"
+
+
+def test_kiosk_backup_then_doctor(synced_store):
+    done = run_kiosk("backup", "--data", str(synced_store))
+    assert done.returncode == 0, done.stdout + done.stderr
+    _, _, checks = run_doctor(synced_store)
+    assert checks["backup"]["status"] == "OK", checks["backup"]
+    assert "0 hours old" in checks["backup"]["message"]
 
 
 def test_outbox_depth_and_parked(synced_store):

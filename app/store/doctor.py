@@ -279,16 +279,18 @@ def check_database(data: Path) -> Check:
 
 
 def check_backup(data: Path, now: datetime | None = None) -> Check:
-    """The newest backup in DATA/backups (``kiosk backup``), by its file time."""
+    """The newest backup in DATA/backups (``kiosk backup``'s ``kiosk-<UTC stamp>.db``),
+    its age by the stamp in its name against the injected clock."""
+    from app.store.domain import backups as backupmod
+
     folder = Path(data) / BACKUP_DIR
     fix = "run 'kiosk backup' now, and check the nightly backup timer (systemctl list-timers)"
-    files = (
-        sorted(folder.glob(BACKUP_GLOB), key=lambda p: p.stat().st_mtime) if folder.is_dir() else []
-    )
+    files = backupmod.backups(folder) if folder.is_dir() else []
     if not files:
         return Check("backup", WARN, f"there is no backup in {folder}", fix)
     newest = files[-1]
-    taken = datetime.fromtimestamp(newest.stat().st_mtime, tz=UTC)
+    match = backupmod.BACKUP_PATTERN.match(newest.name)
+    taken = datetime.strptime(match.group(1), "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
     age = (now or clock.utcnow()) - taken
     hours = max(0, int(age.total_seconds() // 3600))
     said = f"the newest backup, {newest.name}, is {_age(hours)} old"
