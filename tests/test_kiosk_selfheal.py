@@ -93,8 +93,12 @@ def test_a_restart_between_two_beats_is_seen_by_the_boot_id(page, store_server):
 
 
 def test_a_shopper_mid_action_is_not_interrupted(page, server_factory, store_data):
-    """On a shopper's page the reload waits until the shopper has gone (idle time)."""
-    server = server_factory(store_data, {"KIOSK_IDLE_SECONDS": "6"})
+    """On a shopper's page the page waits for its own idle reset, which loads a fresh
+    page from the new server once the shopper has gone."""
+    env = {"KIOSK_IDLE_SECONDS": "6", "KIOSK_IDLE_COUNTDOWN_SECONDS": "2"}
+    server = server_factory(store_data, env)
+    loads: list[str] = []
+    page.on("load", lambda: loads.append(page.url))
     page.goto(server.url + "/browse")
     page.wait_for_function("() => window.kioskHeal && window.kioskHeal.beats >= 1")
     page.evaluate("() => { window.beforeOutage = true; }")
@@ -113,11 +117,18 @@ def test_a_shopper_mid_action_is_not_interrupted(page, server_factory, store_dat
             page.mouse.click(5, 500)
             page.wait_for_timeout(500)
         assert page.evaluate("() => window.beforeOutage") is True
-        # The shopper leaves: reloaded after the idle time (6 s), never later than the
-        # idle reset would have come.
+        assert len(loads) == 1
+        # The shopper leaves: the idle question comes on the old page, not a reload...
+        page.locator("#idle").wait_for(state="visible", timeout=15_000)
+        assert page.evaluate("() => window.beforeOutage") is True
+        # ... and its reset brings the attract screen from the new server.
         page.wait_for_function(
-            "() => window.kioskHeal && window.beforeOutage === undefined", timeout=15_000
+            "() => window.kioskHeal && window.beforeOutage === undefined "
+            "&& document.body.classList.contains('attract-page')",
+            timeout=15_000,
         )
+        page.wait_for_function("() => window.kioskHeal.beats >= 1", timeout=10_000)
+        assert page.evaluate("() => window.kioskHeal.stale()") is False
     finally:
         second.stop()
 

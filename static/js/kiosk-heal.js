@@ -37,21 +37,20 @@
     );
   });
 
-  // Idle: nobody is mid-action. The shopper pages' own idle reset time (data-idle-seconds,
-  // 0 on the attract screen with no shopper) is the measure: untouched that long, the
-  // shopper has gone (the reset would come now anyway; a reload keeps the session). The
-  // "still there?" question, when shown, is left to finish: its reset loads a new page.
+  // Idle: nobody is mid-action. On a shopper's page (data-idle-seconds > 0) the page is
+  // left alone: its own idle reset ("still there?", then the reset form) loads a fresh
+  // page from the new server once the shopper has gone. With no shopper (the attract
+  // screen: 0) the page reloads at once; a staff page, with no idle reset, once nobody
+  // has touched it for a minute.
   function idle() {
     var overlay = document.getElementById("idle");
     if (overlay && !overlay.hidden) {
       return false;
     }
-    var seconds = parseInt(body.dataset.idleSeconds || "0", 10) || 0;
-    var quietMs = seconds > 0 ? seconds * 1000 : 0;
     if (body.classList.contains("staff")) {
-      quietMs = Math.max(quietMs, STAFF_QUIET_MS);
+      return Date.now() - lastActivity >= STAFF_QUIET_MS;
     }
-    return Date.now() - lastActivity >= quietMs;
+    return (parseInt(body.dataset.idleSeconds || "0", 10) || 0) <= 0;
   }
 
   function reloadWhenIdle() {
