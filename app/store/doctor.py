@@ -107,20 +107,12 @@ def _check_clock(hub_url: str, timeout: float) -> tuple[Check, str]:
     skew = (hub_time - local).total_seconds()
     ahead = "behind" if skew > 0 else "ahead of"
     said = f"this device's clock is {abs(skew):.0f} s {ahead} the hub's"
-    if abs(skew) > MAX_SKEW_S:
-        return Check(
-            "clock",
-            FAIL,
-            f"{said}: beyond {MAX_SKEW_S} s the hub refuses every signed request",
-            TIMESYNC_FIX,
-        ), ""
     if abs(skew) > SKEW_WARN_S:
-        return Check(
-            "clock",
-            WARN,
-            f"{said} (the hub refuses requests beyond {MAX_SKEW_S} s)",
-            TIMESYNC_FIX,
-        ), ""
+        fail = abs(skew) > MAX_SKEW_S
+        message = f"{said}: beyond {MAX_SKEW_S} s the hub refuses every signed request"
+        if not fail:
+            message = f"{said} (the hub refuses requests beyond {MAX_SKEW_S} s)"
+        return Check("clock", FAIL if fail else WARN, message, TIMESYNC_FIX), ""
     return Check("clock", OK, said), ""
 
 
@@ -174,42 +166,29 @@ def _check_credentials(
 
 
 def _credentials_failure(hub_url: str, store_id: str, exc: Any) -> Check:
+    """A signed request the hub did not answer, or refused, in plain words."""
     if exc.status is None:
-        return Check(
-            "hub",
-            FAIL,
-            f"the hub at {hub_url} is unreachable for signed requests ({exc.message})",
-            "check the network and that the hub is up",
+        message = f"the hub at {hub_url} is unreachable for signed requests ({exc.message})"
+        fix = "check the network and that the hub is up"
+    elif exc.code == "bad_signature":
+        message = (
+            "the hub refuses this store's signature: the store secret "
+            f"(or the store id {store_id}) is wrong"
         )
-    if exc.code == "bad_signature":
-        return Check(
-            "hub",
-            FAIL,
-            f"the hub refuses this store's signature: the store secret (or the store id "
-            f"{store_id}) is wrong",
+        fix = (
             "copy the store secret for this store id again from the hub "
-            "(KIOSK_STORE_SECRET / the secret file), then restart the kiosk service",
+            "(KIOSK_STORE_SECRET / the secret file), then restart the kiosk service"
         )
-    if exc.code == "clock_skew":
-        return Check(
-            "hub",
-            FAIL,
-            "the hub refuses this store's requests: this device's clock is too far off",
-            TIMESYNC_FIX,
-        )
-    if exc.status == 401:
-        return Check(
-            "hub",
-            FAIL,
-            f"the hub refuses this store's requests ({exc.message})",
-            "check the store id and secret against the hub",
-        )
-    return Check(
-        "hub",
-        FAIL,
-        f"the hub at {hub_url} did not accept the request ({exc.message})",
-        "check that --hub-url is the hub's address and that the hub is healthy",
-    )
+    elif exc.code == "clock_skew":
+        message = "the hub refuses this store's requests: this device's clock is too far off"
+        fix = TIMESYNC_FIX
+    elif exc.status == 401:
+        message = f"the hub refuses this store's requests ({exc.message})"
+        fix = "check the store id and secret against the hub"
+    else:
+        message = f"the hub at {hub_url} did not accept the request ({exc.message})"
+        fix = "check that --hub-url is the hub's address and that the hub is healthy"
+    return Check("hub", FAIL, message, fix)
 
 
 # --- The device -------------------------------------------------------------------
