@@ -6,6 +6,7 @@ The test listens on a unix datagram socket as systemd would (``$NOTIFY_SOCKET``)
 
 from __future__ import annotations
 
+import fcntl
 import os
 import signal
 import socket
@@ -96,6 +97,33 @@ def test_serve_ready_then_pings_stop_when_frozen_and_resume(server_factory, stor
     server.proc.terminate()
     server.proc.wait(timeout=10)
     assert "STOPPING=1" in [m for _, m in listener.receive(0.5)]
+
+
+def test_serve_stops_pinging_while_its_database_is_wedged(server_factory, store_data, listener):
+    """A running server that cannot answer: another process holds every WAL lock of the
+    store database (as a stuck writer or a hung disk would), so /healthz blocks. The
+    process is alive and its socket accepts connections, yet no ping goes out; once the
+    locks are let go it answers and the pings resume."""
+    server = server_factory(
+        store_data, env={"NOTIFY_SOCKET": listener.address, "WATCHDOG_USEC": "1000000"}
+    )
+    assert listener.wait_for("READY=1", 10)[-1] == "READY=1"
+    assert listener.wait_for("WATCHDOG=1", 3)[-1] == "WATCHDOG=1"
+
+    fd = os.open(str(store_data / "kiosk.db-shm"), os.O_RDWR)
+    try:
+        # SQLite's WAL locks: bytes 120-127 of the -shm file (write, checkpoint,
+        # recover, the five read marks). Held exclusively, no reader can start.
+        fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB, 8, 120)
+        listener.receive(0.6)  # a check answered just before
+        assert listener.receive(2.5) == []
+        assert server.proc.poll() is None  # alive...
+        with socket.create_connection(("127.0.0.1", server.port), timeout=1):
+            pass  # ...and accepting, but not answering
+    finally:
+        os.close(fd)  # lets every lock go
+    assert listener.wait_for("WATCHDOG=1", 15)[-1] == "WATCHDOG=1"
+    assert [m for _, m in listener.receive(1.5)].count("WATCHDOG=1") >= 2
 
 
 def test_serve_without_notify_socket_sends_nothing(server_factory, store_data, listener):
