@@ -22,7 +22,18 @@ from app.demo import seed as seedmod
 from .conftest import ROOT, free_base_port, run_kiosk
 from .sync_fixtures import wait_for
 
-SUBCOMMANDS = [[], ["demo"], ["serve"], ["seed"], ["migrate"], ["stock"], ["stock", "adjust"]]
+SUBCOMMANDS = [
+    [],
+    ["demo"],
+    ["serve"],
+    ["seed"],
+    ["migrate"],
+    ["stock"],
+    ["stock", "adjust"],
+    ["doctor"],
+    ["backup"],
+    ["restore"],
+]
 
 
 @pytest.mark.parametrize("cmd", SUBCOMMANDS, ids=lambda c: " ".join(c) or "kiosk")
