@@ -168,3 +168,19 @@ def test_heartbeat_bad_input_is_never_a_500(store_server):
     r = requests.post(url, json={"boot": 1}, timeout=5)
     assert r.status_code == 200
     assert requests.get(url, params={"max_age": "30"}, timeout=5).status_code == 200
+
+
+def test_each_screen_beats_for_itself(client):
+    """A tablet on the store's LAN beating does not keep this box's own screen alive:
+    the age is the asking address's own (every loopback address is the local screen)."""
+    tablet = {"REMOTE_ADDR": "192.0.2.20"}
+    other = {"REMOTE_ADDR": "192.0.2.21"}
+    assert client.post("/kiosk/heartbeat", environ_base=tablet).status_code == 200
+    assert client.get("/kiosk/heartbeat", environ_base=tablet).json["age"] < 5
+    assert client.get("/kiosk/heartbeat", environ_base=other).json["age"] is None
+    r = client.get("/kiosk/heartbeat?max_age=45", environ_base=other)
+    assert r.status_code == 503 and r.json["ok"] is False
+    # 127.0.0.1 and ::1 are the same screen: the browser may use either.
+    assert client.post("/kiosk/heartbeat", environ_base={"REMOTE_ADDR": "::1"}).status_code == 200
+    local = client.get("/kiosk/heartbeat?max_age=45", environ_base={"REMOTE_ADDR": "127.0.0.1"})
+    assert local.status_code == 200 and local.json["age"] < 5
