@@ -14,7 +14,17 @@ from app.core.qrphoto import MAX_PHOTO_BYTES
 from app.store import storage
 from app.store.domain.stock import self_store_id, stock_version
 from app.store.sync import state
-from app.store.views import cart, counter, kiosk, promotions, reservations, returns, scan, staff
+from app.store.views import (
+    cart,
+    counter,
+    kiosk,
+    promotions,
+    reservations,
+    returns,
+    scan,
+    screen,
+    staff,
+)
 from app.web import i18n, security
 from app.web.factory import new_app
 from app.web.htmx import htmx
@@ -41,6 +51,7 @@ DEFAULTS: dict[str, Any] = {
 # Every blueprint of the store, one per user area: the list is the whole of them.
 BLUEPRINTS: tuple[Blueprint, ...] = (
     kiosk.bp,
+    screen.bp,
     staff.bp,
     counter.bp,
     returns.bp,

@@ -1,0 +1,88 @@
+"""The screen's heartbeat: the kiosk page proves its renderer is alive, and the screen's
+watchdog (kiosk-setup) asks how long ago it last did."""
+
+from __future__ import annotations
+
+import ipaddress
+import secrets
+import threading
+import time
+from collections import OrderedDict
+from typing import Any
+
+from flask import Blueprint, Response, abort, jsonify, request
+
+from app.web.security import csrf
+
+bp = Blueprint("screen", __name__)
+
+# The kiosk page (static/js/kiosk-heal.js) posts here every few seconds while its
+# renderer runs; a hung or crashed renderer ("Aw, Snap!", a white page) stops beating,
+# and the screen's watchdog (kiosk-setup) restarts the browser when the age grows.
+# The beat is a harmless beacon: it carries nothing, changes no session and stores only
+# a time per screen address (bounded), so it is CSRF-exempt (and sendBeacon works).
+# Every loopback address counts as one screen: the box's own browser, as its watchdog,
+# which asks from 127.0.0.1, sees it. The boot id tells the page that the server was
+# restarted (the page then reloads itself when no shopper is mid-action).
+BOOT_ID = secrets.token_hex(8)
+_BOOTED = time.monotonic()
+_BEATS: OrderedDict[str, float] = OrderedDict()
+_BEATS_MAX = 256
+_BEATS_LOCK = threading.Lock()
+
+
+def _screen_key() -> str:
+    """The beating screen: its address, every loopback address as one "local"."""
+    addr = request.remote_addr or "?"
+    try:
+        if ipaddress.ip_address(addr).is_loopback:
+            return "local"
+    except ValueError:
+        pass
+    return addr
+
+
+def _no_store(response: Response) -> Response:
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["X-Kiosk-Boot"] = BOOT_ID
+    return response
+
+
+@bp.post("/kiosk/heartbeat")
+def heartbeat_beat() -> Any:
+    """A screen says it is alive and rendering; the answer names this server's boot."""
+    key = _screen_key()
+    with _BEATS_LOCK:
+        _BEATS[key] = time.monotonic()
+        _BEATS.move_to_end(key)
+        while len(_BEATS) > _BEATS_MAX:
+            _BEATS.popitem(last=False)
+    return _no_store(jsonify(ok=True, boot=BOOT_ID))
+
+
+@bp.get("/kiosk/heartbeat")
+def heartbeat_age() -> Any:
+    """Seconds since the asking box's own screen last beat (``age``; null: never since
+    this server started, see ``uptime``). With ``?max_age=S`` the answer is a 503 when
+    the beat is older or missing, for ``curl -f`` in a watchdog script."""
+    now = time.monotonic()
+    key = _screen_key()
+    with _BEATS_LOCK:
+        last = _BEATS.get(key)
+    age = None if last is None else round(now - last, 1)
+    raw = request.args.get("max_age")
+    status = 200
+    if raw is not None:
+        try:
+            max_age = float(raw)
+        except ValueError:
+            abort(400)
+        if not 0 < max_age < 10**9:  # also refuses nan and inf
+            abort(400)
+        if age is None or age > max_age:
+            status = 503
+    body = jsonify(ok=status == 200, age=age, uptime=round(now - _BOOTED, 1), boot=BOOT_ID)
+    return _no_store(body), status
+
+
+csrf.exempt(heartbeat_beat)
