@@ -7,7 +7,7 @@ DEMO_DATA ?= .demo
 DEMO_PORT ?= 8000
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test test-hub-postgresql test-shifted faketime postgresql bench soak lint format install chromium translations clean
+.PHONY: demo test test-hub-postgresql test-shifted faketime postgresql kiosk-setup-tools bench soak lint format install chromium translations clean
 
 $(STAMP): pyproject.toml
 	@# Debian's own python3 ships venv without ensurepip: python3-venv brings it.
@@ -35,7 +35,13 @@ postgresql:
 demo: $(STAMP)
 	$(BIN)/kiosk demo --data $(DEMO_DATA) --port $(DEMO_PORT)
 
-test: $(STAMP) chromium postgresql
+# kiosk-setup's tests: shellcheck on its scripts, cage (headless) and grim to screenshot
+# the kiosk screen, systemd-analyze on its units (Debian 12 has systemd).
+kiosk-setup-tools:
+	@command -v shellcheck >/dev/null && command -v cage >/dev/null && command -v grim >/dev/null || ( \
+	  $(SUDO) apt-get update && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y shellcheck cage grim)
+
+test: $(STAMP) chromium postgresql kiosk-setup-tools
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
