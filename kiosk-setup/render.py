@@ -287,7 +287,7 @@ def plan(args: argparse.Namespace) -> dict[str, tuple[str, int]]:
     # middle of the closed hours.
     upgrade_at = _hhmm(close + 60)
     reboot_at = _hhmm(close + max(closed_minutes // 2, 90))
-    files["/etc/apt/apt.conf.d/20auto-upgrades"] = (
+    files["/etc/apt/apt.conf.d/51kiosk-auto-upgrades"] = (
         'APT::Periodic::Update-Package-Lists "1";\nAPT::Periodic::Unattended-Upgrade "1";\n',
         0o644,
     )

@@ -84,7 +84,7 @@ def test_kiosk_role_renders_every_file(kiosk_root):
         "etc/udev/rules.d/70-kiosk-input.rules",
         "etc/systemd/journald.conf.d/50-kiosk.conf",
         "etc/systemd/timesyncd.conf.d/50-kiosk.conf",
-        "etc/apt/apt.conf.d/20auto-upgrades",
+        "etc/apt/apt.conf.d/51kiosk-auto-upgrades",
         "etc/apt/apt.conf.d/52kiosk-unattended-upgrades",
         "opt/kiosk/bin/kiosk-server",
         "opt/kiosk/bin/kiosk-browser",
