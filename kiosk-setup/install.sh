@@ -107,7 +107,8 @@ changed=0
 # Every file install.sh manages is listed here (for --uninstall).
 manifest=/etc/kiosk/installed-files
 units=(kiosk-server.service kiosk-backup.timer kiosk-screen.service
-    kiosk-screen-on.timer kiosk-screen-off.timer kiosk-browser-restart.timer)
+    kiosk-screen-on.timer kiosk-screen-off.timer kiosk-browser-restart.timer
+    kiosk-screen-watch.timer)
 
 if [[ "$uninstall" == 1 ]]; then
     for unit in "${units[@]}"; do
@@ -136,7 +137,7 @@ if [[ "$uninstall" == 1 ]]; then
 fi
 
 # --- Debian packages -----------------------------------------------------------------
-packages=(python3 python3-venv ca-certificates systemd-timesyncd unattended-upgrades sqlite3)
+packages=(python3 python3-venv ca-certificates curl systemd-timesyncd unattended-upgrades sqlite3)
 if [[ "$role" == kiosk ]]; then
     packages+=(cage chromium wlr-randr fonts-dejavu-core)
 fi
@@ -236,6 +237,7 @@ if [[ "$role" == kiosk ]]; then
     enable kiosk-screen-on.timer
     enable kiosk-screen-off.timer
     enable kiosk-browser-restart.timer
+    enable kiosk-screen-watch.timer
 fi
 if [[ "$units_changed" == 1 ]]; then
     systemctl restart kiosk-server.service

@@ -118,6 +118,10 @@ PrivateNetwork=yes
 IPAddressDeny=any"""
 )
 
+HARDENING_WATCH = HARDENING_SYSTEMCTL.replace(
+    "RestrictAddressFamilies=AF_UNIX", "RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6"
+).replace("PrivateNetwork=yes\nIPAddressDeny=any", "IPAddressDeny=any\nIPAddressAllow=localhost")
+
 HOURS_RE = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-3]):([0-5]\d)$")
 STORE_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 URL_RE = re.compile(r"^https?://[A-Za-z0-9.\-\[\]:]+(/[^\s\"'\\]*)?$")
@@ -256,6 +260,22 @@ def plan(args: argparse.Namespace) -> dict[str, tuple[str, int]]:
                 values["close_at"],
                 "kiosk-browser-restart.service",
             ),
+            0o644,
+        )
+        files[bin_ + "kiosk-screen-watch"] = (tpl("kiosk-screen-watch"), 0o755)
+        files[unit + "kiosk-screen-watch.service"] = (
+            _oneshot(
+                "Restart the kiosk browser when the page's heartbeat stops",
+                f"{bin_}kiosk-screen-watch",
+                HARDENING_WATCH,
+            ),
+            0o644,
+        )
+        files[unit + "kiosk-screen-watch.timer"] = (
+            "# Rendered by kiosk-setup/install.sh.\n"
+            "[Unit]\nDescription=Watch the kiosk page's heartbeat every 30 s\n\n"
+            "[Timer]\nOnBootSec=2min\nOnUnitActiveSec=30s\nAccuracySec=5s\n\n"
+            "[Install]\nWantedBy=timers.target\n",
             0o644,
         )
         files["/etc/chromium/policies/managed/kiosk.json"] = (

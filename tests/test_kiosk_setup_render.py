@@ -9,7 +9,9 @@ import json
 import re
 import shutil
 import subprocess
+import threading
 import tomllib
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -89,6 +91,9 @@ def test_kiosk_role_renders_every_file(kiosk_root):
         "opt/kiosk/bin/kiosk-server",
         "opt/kiosk/bin/kiosk-browser",
         "opt/kiosk/bin/kiosk-screen-power",
+        "opt/kiosk/bin/kiosk-screen-watch",
+        f"{UNITS}/kiosk-screen-watch.service",
+        f"{UNITS}/kiosk-screen-watch.timer",
     }
     assert files == expected
     # The secret is never copied into a dry run.
@@ -334,6 +339,7 @@ def test_systemd_analyze_verify(role, kiosk_root, server_root):
     assert missing <= {
         "/opt/kiosk/bin/kiosk-server",
         "/opt/kiosk/bin/kiosk-screen-power",
+        "/opt/kiosk/bin/kiosk-screen-watch",
         "/opt/kiosk/venv/bin/kiosk",
     }
 
@@ -381,3 +387,58 @@ def test_render_py_validates_too(tmp_path):
         capture_output=True, text=True,
     )  # fmt: skip
     assert result.returncode == 2 and "--hours" in result.stderr
+
+
+class _Heartbeat(BaseHTTPRequestHandler):
+    answer = (200, 500.0)
+
+    def do_GET(self):  # noqa: N802
+        status, uptime = self.answer
+        body = json.dumps({"ok": status == 200, "age": 99.0, "uptime": uptime}).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.mark.parametrize(
+    ("status", "uptime", "restarted"),
+    [(503, 500.0, True), (200, 500.0, False), (503, 30.0, False)],
+)
+def test_screen_watch_restarts_a_silent_browser(tmp_path, secret_file, status, uptime, restarted):
+    """kiosk-screen-watch against a heartbeat endpoint (503: no beat for max_age), with
+    systemctl stubbed: the browser is restarted only when the page stopped beating and
+    the server has been up long enough to judge."""
+    assert shutil.which("curl"), "apt-get install curl"
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Heartbeat)
+    _Heartbeat.answer = (status, uptime)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        root = render(
+            tmp_path / "root", secret_file, "kiosk", "--port", str(server.server_address[1])
+        )
+        stubs = tmp_path / "bin"
+        stubs.mkdir()
+        log = tmp_path / "systemctl.log"
+        (stubs / "systemctl").write_text(
+            "#!/bin/bash\n"
+            f'echo "$*" >>{log}\n'
+            'if [[ "$1" == show ]]; then date -d "-10 min" "+%a %Y-%m-%d %H:%M:%S %Z"; fi\n'
+        )
+        (stubs / "systemctl").chmod(0o755)
+        result = subprocess.run(
+            [str(root / "opt/kiosk/bin/kiosk-screen-watch")],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            env={"PATH": f"{stubs}:/usr/bin:/bin"},
+        )
+    finally:
+        server.shutdown()
+    assert result.returncode == 0, result.stderr
+    calls = log.read_text().splitlines()
+    assert ("restart kiosk-screen.service" in calls) is restarted, calls
