@@ -103,6 +103,7 @@ fi
 
 log() { echo "kiosk-setup: $*"; }
 changed=0
+restart_server=0
 
 # Every file install.sh manages is listed here (for --uninstall).
 manifest=/etc/kiosk/installed-files
@@ -171,6 +172,7 @@ if ! cmp -s <(printf '%s\n' "$secret") /etc/kiosk/store-secret 2>/dev/null; then
     (umask 077 && printf '%s\n' "$secret" >/etc/kiosk/store-secret.new)
     mv -f /etc/kiosk/store-secret.new /etc/kiosk/store-secret
     changed=1
+    restart_server=1
 fi
 chown root:root /etc/kiosk/store-secret
 chmod 0600 /etc/kiosk/store-secret
@@ -183,6 +185,13 @@ if [[ ! -x /opt/kiosk/venv/bin/kiosk || "$(cat /opt/kiosk/.source-hash 2>/dev/nu
     [[ -d /opt/kiosk/venv ]] || python3 -m venv /opt/kiosk/venv
     /opt/kiosk/venv/bin/pip install --quiet --upgrade "$project"
     echo "$src_hash" >/opt/kiosk/.source-hash
+    changed=1
+    restart_server=1
+fi
+install -d -o root -g root -m 0755 /opt/kiosk/bin
+# `sudo /opt/kiosk/bin/kiosk --config /etc/kiosk/kiosk.toml doctor` (README).
+if [[ "$(readlink /opt/kiosk/bin/kiosk 2>/dev/null)" != /opt/kiosk/venv/bin/kiosk ]]; then
+    ln -sfn /opt/kiosk/venv/bin/kiosk /opt/kiosk/bin/kiosk
     changed=1
 fi
 
@@ -197,7 +206,7 @@ while IFS= read -r path; do
         install -D -o root -g root -m "$mode" "$staging/root$path" "$path"
         log "wrote $path"
         changed=1
-        case "$path" in /etc/systemd/*) units_changed=1 ;; esac
+        case "$path" in /etc/systemd/* | /opt/kiosk/bin/kiosk-server | /etc/kiosk/*) units_changed=1 ;; esac
         case "$path" in /etc/udev/*) udevadm control --reload && udevadm trigger --subsystem-match=input ;; esac
     fi
 done <"$staging/list"
@@ -239,7 +248,7 @@ if [[ "$role" == kiosk ]]; then
     enable kiosk-browser-restart.timer
     enable kiosk-screen-watch.timer
 fi
-if [[ "$units_changed" == 1 ]]; then
+if [[ "$units_changed" == 1 || "$restart_server" == 1 ]]; then
     systemctl restart kiosk-server.service
 fi
 
