@@ -43,9 +43,16 @@ def test_a_database_that_is_not_postgresql_is_refused_naming_the_option(tmp_path
 def test_commands_and_the_server_use_the_postgresql_database(tmp_path: Path, pg_database: str):
     data = tmp_path / "hub"
     done = _kiosk(
-        "hub", "add-store", "--data", str(data), "--name", "Nantes", "--json",
-        "--database", pg_database,
-    )  # fmt: skip
+        "hub",
+        "add-store",
+        "--data",
+        str(data),
+        "--name",
+        "Nantes",
+        "--json",
+        "--database",
+        pg_database,
+    )
     assert done.returncode == 0, done.stderr
     store = json.loads(done.stdout)
     # In PostgreSQL, not in a hub.db beside the data

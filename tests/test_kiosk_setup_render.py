@@ -36,9 +36,18 @@ def install(*args: str | Path) -> subprocess.CompletedProcess:
 
 def render(root: Path, secret: Path, role: str, *extra: str) -> Path:
     result = install(
-        "--role", role, "--hub-url", "https://hub.example.com", "--store-id", "st-1",
-        "--store-secret-file", secret, "--root", root, *extra,
-    )  # fmt: skip
+        "--role",
+        role,
+        "--hub-url",
+        "https://hub.example.com",
+        "--store-id",
+        "st-1",
+        "--store-secret-file",
+        secret,
+        "--root",
+        root,
+        *extra,
+    )
     assert result.returncode == 0, result.stderr
     return root
 
@@ -296,9 +305,17 @@ def test_secret_file_must_hold_hex(tmp_path):
     bad = tmp_path / "secret"
     bad.write_text("not hex\n")
     result = install(
-        "--role", "kiosk", "--hub-url", "https://h.example", "--store-id", "st-1",
-        "--store-secret-file", bad, "--root", tmp_path / "root",
-    )  # fmt: skip
+        "--role",
+        "kiosk",
+        "--hub-url",
+        "https://h.example",
+        "--store-id",
+        "st-1",
+        "--store-secret-file",
+        bad,
+        "--root",
+        tmp_path / "root",
+    )
     assert result.returncode == 2 and "--store-secret-file" in result.stderr
 
 
@@ -308,9 +325,15 @@ def test_real_install_needs_root_or_dry_run(tmp_path, secret_file):
         assert result.returncode == 2 and "--uninstall" in result.stderr
     else:
         result = install(
-            "--role", "kiosk", "--hub-url", "https://h.example", "--store-id", "st-1",
-            "--store-secret-file", secret_file,
-        )  # fmt: skip
+            "--role",
+            "kiosk",
+            "--hub-url",
+            "https://h.example",
+            "--store-id",
+            "st-1",
+            "--store-secret-file",
+            secret_file,
+        )
         assert result.returncode == 1 and "root" in result.stderr
 
 
@@ -382,10 +405,23 @@ def test_shellcheck_every_script(kiosk_root):
 
 def test_render_py_validates_too(tmp_path):
     result = subprocess.run(
-        ["python3", str(REPO / "kiosk-setup/render.py"), "--root", str(tmp_path), "--role",
-         "kiosk", "--hub-url", "https://h.example", "--store-id", "st-1", "--hours", "9-5"],
-        capture_output=True, text=True,
-    )  # fmt: skip
+        [
+            "python3",
+            str(REPO / "kiosk-setup/render.py"),
+            "--root",
+            str(tmp_path),
+            "--role",
+            "kiosk",
+            "--hub-url",
+            "https://h.example",
+            "--store-id",
+            "st-1",
+            "--hours",
+            "9-5",
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 2 and "--hours" in result.stderr
 
 
