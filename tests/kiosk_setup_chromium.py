@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import http.server
 import os
+import shlex
 import subprocess
 import threading
 from collections.abc import Iterator
@@ -34,15 +35,20 @@ def render_kiosk(root: Path, port: int) -> Path:
     return root
 
 
-def in_mount_namespace(etc_chromium: Path, command: list[str]) -> list[str]:
+def in_mount_namespace(
+    etc_chromium: Path, command: list[str], more: dict[str, Path] | None = None
+) -> list[str]:
     """``command`` run in a private mount namespace with ``etc_chromium`` bind-mounted
-    over /etc/chromium (``unshare -m`` as root, ``unshare -rm`` otherwise)."""
+    over /etc/chromium (``unshare -m`` as root, ``unshare -rm`` otherwise), and each
+    ``more`` {target: source} bind-mounted too."""
     assert Path("/etc/chromium").is_dir(), "Debian's chromium package is not installed"
     unshare = ["unshare", "-m", "--propagation", "private"]
     if os.geteuid() != 0:
         unshare.insert(1, "-r")
-    script = 'mount --bind "$0" /etc/chromium && exec "$@"'
-    return [*unshare, "sh", "-c", script, str(etc_chromium), *command]
+    mounts = {"/etc/chromium": etc_chromium, **(more or {})}
+    script = " && ".join(f"mount --bind {shlex.quote(str(src))} {shlex.quote(target)}"
+                         for target, src in mounts.items())  # fmt: skip
+    return [*unshare, "sh", "-c", script + ' && exec "$@"', "sh", *command]
 
 
 class CountingServer:
