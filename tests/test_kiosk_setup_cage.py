@@ -118,11 +118,13 @@ def test_cage_shows_the_attract_screen(screen_dir, store_server, tmp_path, brows
     grim = [*as_user, f"WAYLAND_DISPLAY={display.name}", "grim", str(shot)]
     image = None
     try:
-        deadline = time.monotonic() + 40
+        first_shot, deadline = time.monotonic() + 14, time.monotonic() + 45
         while time.monotonic() < deadline:
             assert cage.poll() is None, (tmp_path / "cage.log").read_text()[-3000:]
             time.sleep(1)
-            if display.exists() and subprocess.run(grim, timeout=10).returncode == 0:
+            if not display.exists() or time.monotonic() < first_shot:
+                continue  # no screenshot before Chromium had time to draw its first page
+            if subprocess.run(grim, timeout=10).returncode == 0:
                 image = Image.open(shot).convert("RGB")
                 if _drawn(image):
                     time.sleep(2)  # let the page settle, then the screenshot kept
