@@ -77,7 +77,7 @@ def _drawn(image) -> bool:
     return bool(box) and len(image.crop(box).getcolors(1 << 24) or ()) > 16
 
 
-def test_cage_shows_the_attract_screen(screen_dir, store_server, tmp_path, browser):
+def test_cage_shows_the_attract_screen(screen_dir, store_server, tmp_path):
     from PIL import Image
 
     user, top = screen_dir
@@ -145,12 +145,17 @@ def test_cage_shows_the_attract_screen(screen_dir, store_server, tmp_path, brows
         "first paint): see test-artifacts/kiosk-setup-cage.png"
     )
 
-    context = browser.new_context(viewport={"width": window.width, "height": window.height})
-    page = context.new_page()
-    page.goto(store_server.url + "/")
-    page.wait_for_timeout(1000)
-    page.screenshot(path=str(ARTIFACTS / "kiosk-setup-cage-expected.png"))
-    context.close()
+    from playwright.sync_api import sync_playwright
+
+    from .conftest import CHROMIUM, CHROMIUM_ARGS
+
+    with sync_playwright() as pw:  # started after cage: one Chromium at a time
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": window.width, "height": window.height})
+        page.goto(store_server.url + "/")
+        page.wait_for_timeout(1000)
+        page.screenshot(path=str(ARTIFACTS / "kiosk-setup-cage-expected.png"))
+        browser.close()
     expected = Image.open(ARTIFACTS / "kiosk-setup-cage-expected.png").convert("RGB")
     # The attract screen's own colours (its background first) fill cage's window.
     ours, theirs = _colours(window), _colours(expected)
