@@ -111,7 +111,7 @@ def test_cage_shows_the_attract_screen(screen_dir, store_server, tmp_path):
         in_mount_namespace(
             etc, [*as_user, "cage", "--", "bash", str(script)], {"/etc/chromium.d": flags}
         ),
-        stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=top,
     )  # fmt: skip
     shot = top / "xdg" / "screen.png"
     display = top / "xdg" / "wayland-0"
