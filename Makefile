@@ -38,8 +38,8 @@ demo: $(STAMP)
 # kiosk-setup's tests: shellcheck on its scripts, cage (headless) and grim to screenshot
 # the kiosk screen, systemd-analyze on its units (Debian 12 has systemd).
 kiosk-setup-tools:
-	@command -v shellcheck >/dev/null && command -v cage >/dev/null && command -v grim >/dev/null || ( \
-	  $(SUDO) apt-get update && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y shellcheck cage grim)
+	@command -v shellcheck >/dev/null && command -v cage >/dev/null && command -v grim >/dev/null && command -v Xwayland >/dev/null || ( \
+	  $(SUDO) apt-get update && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y shellcheck cage grim xwayland)
 
 test: $(STAMP) chromium postgresql kiosk-setup-tools
 	$(BIN)/ruff check .
