@@ -73,6 +73,22 @@ def _row(html: str, store_id: str) -> str:
     return match.group(1) + " " + match.group(2)
 
 
+def test_a_store_clock_off_by_more_than_a_minute_is_flagged_on_the_fleet_page(
+    hub_factory, hub_data
+):
+    """kiosk-setup keeps the clock right (timesyncd); when it is not, head office sees it."""
+    frozen = clock.utcnow().replace(microsecond=0)
+    hub = hub_factory(hub_data, {"KIOSK_FAKE_NOW": clock.iso(frozen)})
+    ops = logged_in(hub.url, make_user(hub_data, "operations"))
+    client = HubClient(hub.url, LYON, store_secrets(hub_data)[LYON])
+    for offset, flagged in ((-90, True), (2, False), (61, True)):
+        sent = clock.iso(frozen + timedelta(seconds=offset))
+        assert _post_health(client, _report(sent_at=sent)).status_code == 200
+        lyon = _row(ops.get(f"{hub.url}/hq/flotte", timeout=10).text, LYON)
+        assert f"{offset:+d},0 s" in lyon, lyon
+        assert ("horloge à régler" in lyon) is flagged, (offset, lyon)
+
+
 def test_health_report_over_signed_http_gives_skew_lag_and_the_dashboard_shows_it(
     hub_factory, hub_data
 ):
