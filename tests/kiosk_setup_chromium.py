@@ -25,11 +25,26 @@ def render_kiosk(root: Path, port: int) -> Path:
     secret = root.parent / f"{root.name}-secret"
     secret.write_text("00ff" * 16 + "\n")
     result = subprocess.run(
-        ["bash", str(INSTALL), "--role", "kiosk", "--hub-url", "https://hub.example.com",
-         "--store-id", "st-1", "--store-secret-file", str(secret), "--root", str(root),
-         "--port", str(port)],
-        capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+        [
+            "bash",
+            str(INSTALL),
+            "--role",
+            "kiosk",
+            "--hub-url",
+            "https://hub.example.com",
+            "--store-id",
+            "st-1",
+            "--store-secret-file",
+            str(secret),
+            "--root",
+            str(root),
+            "--port",
+            str(port),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 0, result.stderr
     assert (root / POLICY).is_file(), f"no {POLICY} rendered: {result.stdout}"
     return root
@@ -46,8 +61,10 @@ def in_mount_namespace(
     if os.geteuid() != 0:
         unshare.insert(1, "-r")
     mounts = {"/etc/chromium": etc_chromium, **(more or {})}
-    script = " && ".join(f"mount --bind {shlex.quote(str(src))} {shlex.quote(target)}"
-                         for target, src in mounts.items())  # fmt: skip
+    script = " && ".join(
+        f"mount --bind {shlex.quote(str(src))} {shlex.quote(target)}"
+        for target, src in mounts.items()
+    )
     return [*unshare, "sh", "-c", script + ' && exec "$@"', "sh", *command]
 
 

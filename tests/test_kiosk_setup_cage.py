@@ -113,10 +113,15 @@ def test_cage_runs_the_kiosk_browser_full_screen(screen_dir, store_server, tmp_p
 
     assert _heartbeat_age(store_server.url) is None, "a screen beat before the browser ran"
     env = {
-        "PATH": "/usr/bin:/bin", "HOME": str(top / "home"), "XDG_RUNTIME_DIR": str(top / "xdg"),
-        "RUNTIME_DIRECTORY": str(top / "runtime"), "WLR_BACKENDS": "headless",
-        "WLR_LIBINPUT_NO_DEVICES": "1", "WLR_RENDERER": "pixman", "WAYLAND_DEBUG": "client",
-    }  # fmt: skip
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(top / "home"),
+        "XDG_RUNTIME_DIR": str(top / "xdg"),
+        "RUNTIME_DIRECTORY": str(top / "runtime"),
+        "WLR_BACKENDS": "headless",
+        "WLR_LIBINPUT_NO_DEVICES": "1",
+        "WLR_RENDERER": "pixman",
+        "WAYLAND_DEBUG": "client",
+    }
     as_user = ["runuser", "-u", user.pw_name, "--", "env", "-i"]
     as_user += [f"{k}={v}" for k, v in env.items()]
     log_path = tmp_path / "cage.log"
@@ -125,8 +130,11 @@ def test_cage_runs_the_kiosk_browser_full_screen(screen_dir, store_server, tmp_p
         in_mount_namespace(
             etc, [*as_user, "cage", "--", "bash", str(script)], {"/etc/chromium.d": flags}
         ),
-        stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=top,
-    )  # fmt: skip
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        cwd=top,
+    )
     shot = top / "xdg" / "screen.png"
     grim = [*as_user, "WAYLAND_DISPLAY=wayland-0", "grim", str(shot)]
     try:

@@ -50,14 +50,24 @@ def policy_root(tmp_path, store_server):
 def chromium(policy_root, tmp_path):
     """Headless Chromium under the rendered policies, with a remote-debugging port."""
     port = free_port()
-    cmd = [CHROMIUM, "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
-           f"--user-data-dir={tmp_path / 'profile'}", f"--remote-debugging-port={port}",
-           "--remote-debugging-address=127.0.0.1", "about:blank"]  # fmt: skip
+    cmd = [
+        CHROMIUM,
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--no-first-run",
+        f"--user-data-dir={tmp_path / 'profile'}",
+        f"--remote-debugging-port={port}",
+        "--remote-debugging-address=127.0.0.1",
+        "about:blank",
+    ]
     log = (tmp_path / "chromium.log").open("wb")
     proc = subprocess.Popen(
         in_mount_namespace(policy_root / "etc/chromium", cmd),
-        stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-    )  # fmt: skip
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     endpoint = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 20

@@ -131,7 +131,7 @@ def systemd(tmp_path):
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
                 start_new_session=True,
-            )  # fmt: skip
+            )
         )
 
     yield units, console, start
