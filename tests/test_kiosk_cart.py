@@ -412,7 +412,8 @@ def test_a_double_tap_on_reserve_holds_once_and_the_cart_cannot_be_reused(web, k
     before = stock.levels(keyed_db, [here["sku"]])[here["sku"]]
     # Two taps before the first answer: the same form (same cookie, same request id).
     other = web.test_client()
-    other.set_cookie("session", client.get_cookie("session").value)
+    name = web.config["SESSION_COOKIE_NAME"]
+    other.set_cookie(name, client.get_cookie(name).value)
     first = client.post("/panier/reserver", data=form)
     second = other.post("/panier/reserver", data=form)
     assert first.status_code == second.status_code == 302
@@ -437,7 +438,8 @@ def test_a_double_tap_on_place_the_order_queues_one_request_with_the_cart(web, k
         "email": "lea@example.org",
     }
     other = web.test_client()
-    other.set_cookie("session", client.get_cookie("session").value)
+    name = web.config["SESSION_COOKIE_NAME"]
+    other.set_cookie(name, client.get_cookie(name).value)
     assert client.post("/panier/commander", data=form).status_code == 302
     assert other.post("/panier/commander", data=form).status_code == 302
     [row] = keyed_db.execute_returning_dicts("SELECT * FROM outbox WHERE type = 'order.request'")

@@ -263,7 +263,7 @@ def test_head_office_bad_role_or_password_is_refused_and_ends_nothing(hub: HubSe
 
 def _samesite(answer: requests.Response) -> str | None:
     cookie = answer.headers.get("Set-Cookie", "")
-    assert cookie.startswith("session="), answer.headers
+    assert cookie.startswith("kiosk_hub_session="), answer.headers
     match = re.search(r"SameSite=(\w+)", cookie)
     return match.group(1) if match else None
 

@@ -45,6 +45,8 @@ DEFAULTS: dict[str, Any] = {
     # Flask's own defaults hold these keys (SameSite None), so they are set, not defaulted.
     "SESSION_COOKIE_SAMESITE": "Lax",
     "SESSION_COOKIE_HTTPONLY": True,
+    # Its own name: the demo's stores share 127.0.0.1 with the hub (cookies ignore ports).
+    "SESSION_COOKIE_NAME": "kiosk_hub_session",
 }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -10,6 +11,7 @@ from flask import Blueprint, Flask, Response, g, jsonify, render_template
 from flask_babel import gettext as _
 from werkzeug.exceptions import HTTPException
 
+from app.core import db as dbmod
 from app.core.qrphoto import MAX_PHOTO_BYTES
 from app.store import storage
 from app.store.domain.stock import self_store_id, stock_version
@@ -78,10 +80,32 @@ def _body_limit(app: Flask, path: str, endpoint: str | None) -> int:
     return app.config["PHOTO_MAX_CONTENT_LENGTH" if photo else "MAX_CONTENT_LENGTH"]
 
 
+def session_cookie_name(data_dir: str) -> str:
+    """This store server's own session cookie: ``kiosk_store_<store id>_session``.
+
+    Browsers keep cookies per host, not per port: the demo's store servers and its hub
+    all live on 127.0.0.1, so each needs its own cookie name or logging into one would
+    log the shopper or staff member out of the others."""
+    path = dbmod.db_path(data_dir)
+    store_id = None
+    if path.exists():
+        db = dbmod.connect(path)
+        try:
+            store_id = self_store_id(db)
+        except Exception:  # not migrated yet: the generic name
+            store_id = None
+        finally:
+            db.close()
+    safe = re.sub(r"[^A-Za-z0-9-]", "-", store_id or "")[:40]
+    return f"kiosk_store_{safe}_session" if safe else "kiosk_store_session"
+
+
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     """Build the store server; settings come from ``test_config`` or ``KIOSK_*`` env vars."""
     app = new_app(__name__, DEFAULTS, "KIOSK", test_config)
     data_dir = app.config["DATA_DIR"]
+    if app.config["SESSION_COOKIE_NAME"] == "session":  # Flask's default: not configured
+        app.config["SESSION_COOKIE_NAME"] = session_cookie_name(data_dir)
     if not app.config["PICTURE_CACHE"]:
         app.config["PICTURE_CACHE"] = str(Path(data_dir) / "pictures")
 
