@@ -18,29 +18,18 @@ from hashlib import sha256
 from io import BytesIO
 from pathlib import Path
 
-from PIL import Image, ImageDraw, ImageFont, ImageOps
+from PIL import Image, ImageDraw, ImageFont, ImageOps, PngImagePlugin
 from sqlite_utils import Database
+
+from app.core.picture_kinds import CATEGORY_KINDS, KINDS, kind_for
 
 RGB = tuple[int, int, int]
 Point = tuple[float, float]
 
-#: Which drawing each demo category gets; anything else gets a parcel box.
-CATEGORY_SHAPES: dict[str, str] = {
-    "chaussures-running": "runner",
-    "chaussures-randonnee": "boot",
-    "baskets": "sneaker",
-    "velos": "bike",
-    "textile-running": "tshirt",
-    "vestes": "jacket",
-    "maillots-de-bain": "swimsuit",
-    "tennis": "racket",
-    "football": "ball",
-    "fitness": "dumbbell",
-    "ski": "skis",
-    "camping": "tent",
-    "accessoires": "backpack",
-}
-SHAPES = frozenset({*CATEGORY_SHAPES.values(), "box"})
+#: The drawing each demo category gets when a product's name says nothing more (see
+#: :mod:`app.core.picture_kinds`, which reads the name); anything else gets a parcel box.
+CATEGORY_SHAPES: dict[str, str] = CATEGORY_KINDS
+SHAPES = KINDS
 VARIANTS = 3  # views per product: 0 plain, 1 mirrored, 2 close-up
 
 _INK: RGB = (36, 41, 47)  # outlines of light colours, text
@@ -205,75 +194,178 @@ def _curve(points: Sequence[Point], steps: int = 8) -> list[Point]:
 # ----------------------------------------------------------------------------- shapes
 
 
+# Shoe outlines (heel to toe, top of the sole at SOLE), one per style.
+_SOLE = "sole"
+_UPPERS: dict[str, list[Point]] = {
+    "boot": [
+        (0.17, 0.63),
+        (0.16, 0.42),
+        (0.2, 0.28),
+        (0.36, 0.27),
+        (0.4, 0.4),
+        (0.55, 0.45),
+        (0.74, 0.5),
+        (0.85, 0.56),
+        (0.87, 0.63),
+    ],
+    "hiker": [
+        (0.17, 0.63),
+        (0.16, 0.46),
+        (0.2, 0.36),
+        (0.35, 0.35),
+        (0.41, 0.43),
+        (0.56, 0.47),
+        (0.75, 0.52),
+        (0.86, 0.57),
+        (0.87, 0.63),
+    ],
+    "sneaker": [
+        (0.15, 0.62),
+        (0.15, 0.47),
+        (0.22, 0.42),
+        (0.35, 0.44),
+        (0.45, 0.4),
+        (0.6, 0.47),
+        (0.78, 0.52),
+        (0.86, 0.57),
+        (0.87, 0.62),
+    ],
+    "hightop": [
+        (0.15, 0.62),
+        (0.15, 0.3),
+        (0.2, 0.24),
+        (0.36, 0.25),
+        (0.42, 0.4),
+        (0.6, 0.47),
+        (0.78, 0.52),
+        (0.86, 0.57),
+        (0.87, 0.62),
+    ],
+    "cleats": [
+        (0.15, 0.63),
+        (0.15, 0.48),
+        (0.22, 0.43),
+        (0.35, 0.45),
+        (0.45, 0.42),
+        (0.6, 0.49),
+        (0.78, 0.54),
+        (0.88, 0.59),
+        (0.88, 0.63),
+    ],
+    "runner": [
+        (0.16, 0.625),
+        (0.15, 0.49),
+        (0.2, 0.41),
+        (0.33, 0.43),
+        (0.46, 0.36),
+        (0.6, 0.45),
+        (0.77, 0.52),
+        (0.89, 0.58),
+        (0.88, 0.625),
+    ],
+}
+_UPPERS["spikes"] = _UPPERS["runner"]
+
+
 def _shoe(pen: _Pen, c: _Palette, style: str) -> None:
     ground = 0.7
     pen.ellipse(0.51, ground + 0.035, 0.36, 0.03, fill=c.shadow)
-    if style == "boot":
-        sole_colour, sole_top = c.rubber, ground - 0.07
-        upper = [
-            (0.17, sole_top),
-            (0.16, 0.42),
-            (0.2, 0.28),
-            (0.36, 0.27),
-            (0.4, 0.4),
-            (0.55, 0.45),
-            (0.74, 0.5),
-            (0.85, 0.56),
-            (0.87, sole_top),
-        ]
-    elif style == "sneaker":
-        sole_colour, sole_top = (250, 250, 250), ground - 0.08
-        upper = [
-            (0.15, sole_top),
-            (0.15, 0.47),
-            (0.22, 0.42),
-            (0.35, 0.44),
-            (0.45, 0.4),
-            (0.6, 0.47),
-            (0.78, 0.52),
-            (0.86, 0.57),
-            (0.87, sole_top),
-        ]
-    else:  # runner
-        sole_colour, sole_top = (250, 250, 250), ground - 0.075
-        upper = [
-            (0.16, sole_top),
-            (0.15, 0.49),
-            (0.2, 0.41),
-            (0.33, 0.43),
-            (0.46, 0.36),
-            (0.6, 0.45),
-            (0.77, 0.52),
-            (0.89, 0.58),
-            (0.88, sole_top),
-        ]
-    pen.poly(_curve(upper), fill=c.base, outline=c.dark, width=0.008)
-    # Sole, with lugs for the boot.
+    rugged = style in ("boot", "hiker")
+    sole_top = _UPPERS[style][0][1]
+    sole_colour = c.rubber if rugged or style == "cleats" else (250, 250, 250)
+    if style == "cleats":
+        ground = 0.67
+    pen.poly(_curve(_UPPERS[style]), fill=c.base, outline=c.dark, width=0.008)
+    # Sole, with lugs for boots, studs for football boots, pins for spikes.
     pen.rect((0.13, sole_top - 0.005, 0.9, ground), fill=sole_colour, radius=0.03)
     pen.rect((0.13, sole_top - 0.005, 0.9, ground), None, 0.03, outline=c.dark, width=0.006)
-    if style == "boot":
+    if rugged:
         for i in range(7):
             x = 0.17 + i * 0.1
             pen.rect((x, ground - 0.012, x + 0.05, ground + 0.012), fill=c.rubber, radius=0.008)
+    elif style == "cleats":
+        for x in (0.18, 0.28, 0.55, 0.67, 0.79):
+            pen.rect((x, ground - 0.01, x + 0.05, ground + 0.05), fill=c.metal, radius=0.012)
+    elif style == "spikes":
+        for x in (0.56, 0.64, 0.72, 0.8):
+            pen.poly(
+                [(x, ground - 0.005), (x + 0.04, ground - 0.005), (x + 0.02, ground + 0.05)],
+                fill=c.metal,
+            )
+    if style == "boot":
         pen.poly([(0.2, 0.31), (0.35, 0.3), (0.37, 0.36), (0.2, 0.37)], fill=c.shade)
+    elif style == "hiker":
+        pen.rect((0.17, 0.54, 0.86, 0.6), fill=c.rubber, radius=0.02)  # mudguard
+    elif style == "hightop":
+        pen.ellipse(0.26, 0.36, 0.05, fill=c.trim, outline=c.dark, width=0.005)  # ankle patch
     # Side stripe and laces.
-    if style == "runner":
+    if style in ("runner", "spikes"):
         pen.poly(
             _curve(
                 [(0.34, 0.6), (0.5, 0.52), (0.66, 0.5), (0.7, 0.53), (0.52, 0.58), (0.36, 0.61)]
             ),
             fill=c.tint,
         )
-    elif style == "sneaker":
+    elif style in ("sneaker", "hightop", "cleats"):
         for i in range(3):
             x = 0.42 + i * 0.06
             pen.line([(x, 0.6), (x + 0.08, 0.47)], fill=c.trim, width=0.018)
-    lace_top = 0.3 if style == "boot" else 0.4
-    for i in range(4):
+    lace_top = {"boot": 0.3, "hiker": 0.37, "hightop": 0.28}.get(style, 0.4)
+    lace_x = 0.39 if style in ("boot", "hightop") else 0.41 if style == "hiker" else 0.45
+    for i in range(5 if style in ("boot", "hightop") else 4):
         y = lace_top + 0.035 + i * 0.035
-        x = (0.39 if style == "boot" else 0.45) + i * 0.035
+        x = lace_x + i * 0.035
         pen.line([(x - 0.03, y + 0.01), (x + 0.03, y - 0.01)], fill=c.trim, width=0.012)
     pen.ellipse(0.22, 0.57, 0.018, fill=c.tint)  # heel tab
+
+
+def _skiboot(pen: _Pen, c: _Palette) -> None:
+    pen.ellipse(0.53, 0.82, 0.32, 0.025, fill=c.shadow)
+    shell = [
+        (0.28, 0.78),
+        (0.27, 0.2),
+        (0.56, 0.18),
+        (0.58, 0.45),
+        (0.74, 0.55),
+        (0.81, 0.66),
+        (0.81, 0.78),
+    ]
+    pen.poly(shell, fill=c.base, outline=c.dark, width=0.008)
+    pen.poly([(0.27, 0.2), (0.56, 0.18), (0.57, 0.34), (0.28, 0.36)], fill=c.shade)  # cuff
+    pen.rect((0.26, 0.14, 0.57, 0.21), fill=c.rubber, radius=0.02)  # liner
+    pen.rect((0.25, 0.76, 0.84, 0.82), fill=c.rubber, radius=0.012)
+    for x, y in ((0.46, 0.23), (0.47, 0.3), (0.55, 0.5), (0.64, 0.56)):
+        pen.rect((x, y, x + 0.11, y + 0.035), fill=c.metal, radius=0.008)  # buckles
+    pen.line([(0.3, 0.62), (0.58, 0.62)], fill=c.tint, width=0.01)
+
+
+def _sandal(pen: _Pen, c: _Palette) -> None:
+    ground = 0.7
+    pen.ellipse(0.51, ground + 0.03, 0.38, 0.03, fill=c.shadow)
+    pen.rect((0.12, ground - 0.06, 0.9, ground), fill=c.rubber, radius=0.03)
+    pen.rect((0.13, ground - 0.085, 0.89, ground - 0.05), fill=c.tint, radius=0.02)
+    base = ground - 0.075
+    for x0, x1, top, width in (
+        (0.16, 0.34, 0.42, 0.04),
+        (0.4, 0.62, 0.46, 0.05),
+        (0.64, 0.84, 0.52, 0.05),
+    ):
+        mid = (x0 + x1) / 2
+        pen.line(
+            _curve(
+                [
+                    (x0, base),
+                    (x0 + 0.02, top + 0.04),
+                    (mid, top),
+                    (x1 - 0.02, top + 0.04),
+                    (x1, base),
+                ]
+            ),
+            c.base,
+            width,
+        )
+    pen.rect((0.17, 0.45, 0.23, 0.5), fill=c.metal, radius=0.01)  # buckle
+    pen.line([(0.16, base), (0.9, base)], fill=c.dark, width=0.006)
 
 
 def _bike(pen: _Pen, c: _Palette) -> None:
@@ -308,7 +400,7 @@ def _bike(pen: _Pen, c: _Palette) -> None:
     pen.line([bb, rear], fill=c.dark, width=0.006)  # chain
 
 
-def _tshirt(pen: _Pen, c: _Palette, long_sleeves: bool) -> None:
+def _tshirt(pen: _Pen, c: _Palette, long_sleeves: bool, style: str = "") -> None:
     pen.ellipse(0.5, 0.83, 0.26, 0.022, fill=c.shadow)
     if long_sleeves:
         outline = [
@@ -359,7 +451,24 @@ def _tshirt(pen: _Pen, c: _Palette, long_sleeves: bool) -> None:
             c.dark,
             0.012,
         )
-        pen.poly([(0.32, 0.55), (0.68, 0.49), (0.68, 0.53), (0.32, 0.59)], fill=c.tint)
+        if style != "jersey":
+            pen.poly([(0.32, 0.55), (0.68, 0.49), (0.68, 0.53), (0.32, 0.59)], fill=c.tint)
+    if style == "jersey":  # football shirt: stripes, V collar
+        for x in (0.37, 0.47, 0.57):
+            pen.rect((x, 0.3, x + 0.055, 0.795), fill=c.tint)
+        pen.poly(
+            [(0.42, 0.245), (0.5, 0.33), (0.58, 0.245)], fill=c.trim, outline=c.dark, width=0.006
+        )
+    elif style == "puffer":  # quilted down jacket
+        for y in (0.34, 0.44, 0.54, 0.64, 0.74):
+            pen.line([(0.31, y), (0.69, y)], fill=c.dark, width=0.006)
+        for y in (0.42, 0.52, 0.62):
+            pen.line([(0.2, y), (0.29, y + 0.01)], fill=c.dark, width=0.005)
+            pen.line([(0.71, y + 0.01), (0.8, y)], fill=c.dark, width=0.005)
+    elif style == "fleece":  # high collar over the hood, half zip, chest pocket
+        pen.rect((0.39, 0.14, 0.61, 0.27), fill=c.base, radius=0.03, outline=c.dark, width=0.007)
+        pen.line([(0.5, 0.14), (0.5, 0.46)], fill=c.metal, width=0.01)
+        pen.line([(0.56, 0.36), (0.66, 0.36)], fill=c.dark, width=0.008)
 
 
 def _swimsuit(pen: _Pen, c: _Palette) -> None:
@@ -538,40 +647,499 @@ def _box(pen: _Pen, c: _Palette) -> None:
     pen.poly([(0.34, 0.37), (0.42, 0.34), (0.74, 0.42), (0.66, 0.45)], fill=(222, 196, 150))
 
 
+def _shorts(pen: _Pen, c: _Palette, swim: bool) -> None:
+    pen.ellipse(0.5, 0.8, 0.3, 0.022, fill=c.shadow)
+    legs = [
+        (0.26, 0.3),
+        (0.74, 0.3),
+        (0.81, 0.72),
+        (0.54, 0.75),
+        (0.5, 0.5),
+        (0.46, 0.75),
+        (0.19, 0.72),
+    ]
+    pen.poly(legs, fill=c.base, outline=c.dark, width=0.007)
+    pen.rect((0.26, 0.26, 0.74, 0.34), fill=c.shade, radius=0.012, outline=c.dark, width=0.006)
+    if swim:  # drawstring and waves
+        pen.line(_curve([(0.47, 0.33), (0.45, 0.42), (0.42, 0.46)]), c.trim, 0.009)
+        pen.line(_curve([(0.53, 0.33), (0.55, 0.42), (0.58, 0.46)]), c.trim, 0.009)
+        for y in (0.52, 0.6):
+            for x0 in (0.24, 0.58):
+                pen.line(
+                    _curve(
+                        [
+                            (x0, y),
+                            (x0 + 0.04, y - 0.02),
+                            (x0 + 0.08, y),
+                            (x0 + 0.12, y - 0.02),
+                            (x0 + 0.16, y),
+                        ]
+                    ),
+                    c.tint,
+                    0.01,
+                )
+    else:  # side stripes, split hems
+        pen.line([(0.27, 0.35), (0.21, 0.7)], fill=c.tint, width=0.016)
+        pen.line([(0.73, 0.35), (0.79, 0.7)], fill=c.tint, width=0.016)
+        pen.line([(0.2, 0.66), (0.25, 0.72)], fill=c.dark, width=0.006)
+        pen.line([(0.8, 0.66), (0.75, 0.72)], fill=c.dark, width=0.006)
+
+
+def _tights(pen: _Pen, c: _Palette) -> None:
+    pen.ellipse(0.5, 0.83, 0.2, 0.02, fill=c.shadow)
+    legs = [
+        (0.34, 0.16),
+        (0.66, 0.16),
+        (0.69, 0.48),
+        (0.64, 0.81),
+        (0.55, 0.81),
+        (0.5, 0.36),
+        (0.45, 0.81),
+        (0.36, 0.81),
+        (0.31, 0.48),
+    ]
+    pen.poly(legs, fill=c.base, outline=c.dark, width=0.007)
+    pen.rect((0.34, 0.13, 0.66, 0.2), fill=c.shade, radius=0.01, outline=c.dark, width=0.006)
+    pen.line([(0.32, 0.24), (0.38, 0.8)], fill=c.tint, width=0.012)
+    pen.line([(0.68, 0.24), (0.62, 0.8)], fill=c.tint, width=0.012)
+
+
+def _bra(pen: _Pen, c: _Palette) -> None:
+    pen.ellipse(0.5, 0.78, 0.28, 0.02, fill=c.shadow)
+    top = [
+        (0.22, 0.66),
+        (0.23, 0.46),
+        (0.33, 0.37),
+        (0.37, 0.2),
+        (0.44, 0.2),
+        (0.46, 0.38),
+        (0.5, 0.42),
+        (0.54, 0.38),
+        (0.56, 0.2),
+        (0.63, 0.2),
+        (0.67, 0.37),
+        (0.77, 0.46),
+        (0.78, 0.66),
+    ]
+    pen.poly(_curve(top, 5), fill=c.base, outline=c.dark, width=0.007)
+    pen.rect((0.22, 0.6, 0.78, 0.69), fill=c.shade, radius=0.015, outline=c.dark, width=0.006)
+    pen.line(
+        _curve([(0.33, 0.4), (0.42, 0.48), (0.5, 0.44), (0.58, 0.48), (0.67, 0.4)]), c.tint, 0.01
+    )
+
+
+def _wetsuit(pen: _Pen, c: _Palette) -> None:
+    pen.ellipse(0.5, 0.84, 0.24, 0.02, fill=c.shadow)
+    body = [
+        (0.44, 0.12),
+        (0.56, 0.12),
+        (0.68, 0.17),
+        (0.8, 0.47),
+        (0.74, 0.5),
+        (0.66, 0.28),
+        (0.66, 0.5),
+        (0.64, 0.82),
+        (0.54, 0.82),
+        (0.5, 0.54),
+        (0.46, 0.82),
+        (0.36, 0.82),
+        (0.34, 0.5),
+        (0.34, 0.28),
+        (0.26, 0.5),
+        (0.2, 0.47),
+        (0.32, 0.17),
+    ]
+    pen.poly(body, fill=c.base, outline=c.dark, width=0.007)
+    pen.poly([(0.32, 0.17), (0.68, 0.17), (0.66, 0.36), (0.34, 0.36)], fill=c.rubber)  # chest
+    pen.ellipse(0.5, 0.13, 0.06, 0.025, fill=c.dark)  # neck
+    for x in (0.39, 0.59):
+        pen.rect((x, 0.62, x + 0.05, 0.7), fill=c.rubber, radius=0.015)  # knee pads
+    pen.line([(0.2, 0.47), (0.26, 0.5)], fill=c.rubber, width=0.02)
+    pen.line([(0.74, 0.5), (0.8, 0.47)], fill=c.rubber, width=0.02)
+
+
+def _socks(pen: _Pen, c: _Palette) -> None:
+    pen.ellipse(0.52, 0.82, 0.3, 0.022, fill=c.shadow)
+
+    def sock(dx: float, dy: float, colour: RGB) -> None:
+        shape = [
+            (0.26 + dx, 0.14 + dy),
+            (0.44 + dx, 0.14 + dy),
+            (0.44 + dx, 0.5 + dy),
+            (0.6 + dx, 0.6 + dy),
+            (0.67 + dx, 0.66 + dy),
+            (0.65 + dx, 0.75 + dy),
+            (0.56 + dx, 0.77 + dy),
+            (0.38 + dx, 0.72 + dy),
+            (0.27 + dx, 0.6 + dy),
+        ]
+        pen.poly(_curve(shape, 6), fill=colour, outline=c.dark, width=0.007)
+        pen.rect(
+            (0.26 + dx, 0.12 + dy, 0.44 + dx, 0.22 + dy),
+            fill=c.tint,
+            radius=0.01,
+            outline=c.dark,
+            width=0.005,
+        )  # ribbed cuff
+        for x in (0.3, 0.35, 0.4):
+            pen.line([(x + dx, 0.13 + dy), (x + dx, 0.21 + dy)], fill=c.shade, width=0.004)
+        pen.line([(0.27 + dx, 0.28 + dy), (0.44 + dx, 0.28 + dy)], fill=c.trim, width=0.014)
+        pen.ellipse(0.32 + dx, 0.64 + dy, 0.05, 0.045, fill=c.shade)  # heel
+        pen.ellipse(0.6 + dx, 0.71 + dy, 0.05, 0.04, fill=c.shade)  # toe
+
+    sock(0.14, -0.03, c.shade)
+    sock(0.0, 0.04, c.base)
+
+
+def _gloves(pen: _Pen, c: _Palette) -> None:
+    pen.ellipse(0.5, 0.84, 0.22, 0.02, fill=c.shadow)
+    for x, top in ((0.34, 0.24), (0.42, 0.18), (0.5, 0.2), (0.58, 0.26)):
+        pen.rect((x, top, x + 0.075, 0.5), fill=c.base, radius=0.035, outline=c.dark, width=0.006)
+    pen.poly(
+        _curve([(0.64, 0.56), (0.74, 0.42), (0.8, 0.42), (0.78, 0.5), (0.68, 0.66)]),
+        fill=c.base,
+        outline=c.dark,
+        width=0.006,
+    )  # thumb
+    pen.rect((0.335, 0.4, 0.67, 0.7), fill=c.base, radius=0.06, outline=c.dark, width=0.006)
+    pen.rect((0.36, 0.44, 0.64, 0.56), fill=c.shade, radius=0.04)
+    pen.rect((0.31, 0.68, 0.69, 0.82), fill=c.rubber, radius=0.03)  # cuff
+    pen.line([(0.35, 0.72), (0.65, 0.72)], fill=c.tint, width=0.008)
+
+
+def _cap(pen: _Pen, c: _Palette) -> None:
+    pen.ellipse(0.54, 0.72, 0.34, 0.025, fill=c.shadow)
+    pen.poly(
+        _curve([(0.64, 0.57), (0.82, 0.58), (0.92, 0.63), (0.84, 0.67), (0.62, 0.64)]),
+        fill=c.shade,
+        outline=c.dark,
+        width=0.006,
+    )  # visor
+    crown = [
+        (0.18, 0.62),
+        (0.2, 0.45),
+        (0.3, 0.32),
+        (0.46, 0.27),
+        (0.62, 0.31),
+        (0.7, 0.42),
+        (0.72, 0.62),
+    ]
+    pen.poly(_curve(crown, 6), fill=c.base, outline=c.dark, width=0.007)
+    pen.line(_curve([(0.46, 0.27), (0.42, 0.42), (0.44, 0.62)]), c.dark, 0.005)  # seams
+    pen.line(_curve([(0.46, 0.27), (0.58, 0.42), (0.62, 0.6)]), c.dark, 0.005)
+    pen.ellipse(0.46, 0.27, 0.022, fill=c.dark)  # button
+    pen.line([(0.18, 0.6), (0.72, 0.6)], fill=c.tint, width=0.014)  # band
+    for x, y in ((0.3, 0.42), (0.6, 0.44)):
+        pen.ellipse(x, y, 0.01, fill=c.dark)  # eyelets
+
+
+def _shinguard(pen: _Pen, c: _Palette) -> None:
+    pen.ellipse(0.5, 0.82, 0.28, 0.022, fill=c.shadow)
+    for x0, colour in ((0.27, c.shade), (0.52, c.base)):
+        pen.rect((x0, 0.18, x0 + 0.21, 0.78), fill=colour, radius=0.1, outline=c.dark, width=0.007)
+        for y in (0.3, 0.38, 0.46):
+            pen.ellipse(x0 + 0.105, y, 0.03, 0.015, fill=c.tint)  # vents
+        pen.rect((x0 - 0.01, 0.58, x0 + 0.22, 0.63), fill=c.rubber, radius=0.01)  # strap
+
+
+def _racket_frame(pen: _Pen, c: _Palette, cx: float, cy: float, rx: float, ry: float) -> None:
+    pen.ellipse(cx, cy, rx, ry, fill=(250, 250, 250))
+    for i in range(1, 12):  # strings, clipped to the head
+        offset = -1 + i / 6
+        half = math.sqrt(max(0.0, 1 - offset * offset))
+        pen.line(
+            [(cx + offset * rx, cy - half * ry), (cx + offset * rx, cy + half * ry)],
+            (200, 206, 213),
+            0.003,
+        )
+        pen.line(
+            [(cx - half * rx, cy + offset * ry), (cx + half * rx, cy + offset * ry)],
+            (200, 206, 213),
+            0.003,
+        )
+
+
+def _padel(pen: _Pen, c: _Palette) -> None:
+    pen.ellipse(0.5, 0.88, 0.14, 0.018, fill=c.shadow)
+    pen.poly([(0.4, 0.5), (0.5, 0.66), (0.6, 0.5)], fill=c.base)  # throat
+    pen.ellipse(0.5, 0.35, 0.2, 0.23, fill=c.base, outline=c.dark, width=0.008)
+    for row in range(-3, 4):
+        for col in range(-3, 4):
+            x, y = 0.5 + col * 0.042, 0.35 + row * 0.048
+            if ((x - 0.5) / 0.16) ** 2 + ((y - 0.35) / 0.19) ** 2 <= 1:
+                pen.ellipse(x, y, 0.011, fill=c.tint)  # holes
+    pen.rect((0.47, 0.62, 0.53, 0.86), fill=c.rubber, radius=0.012)
+    pen.line(
+        _curve([(0.49, 0.86), (0.44, 0.9), (0.5, 0.92), (0.56, 0.9), (0.51, 0.86)]), c.dark, 0.006
+    )  # wrist strap
+
+
+def _badminton(pen: _Pen, c: _Palette) -> None:
+    pen.ellipse(0.48, 0.87, 0.24, 0.018, fill=c.shadow)
+    _racket_frame(pen, c, 0.42, 0.25, 0.11, 0.14)
+    pen.ellipse(0.42, 0.25, 0.11, 0.14, outline=c.base, width=0.02)
+    pen.line([(0.42, 0.39), (0.42, 0.64)], fill=c.base, width=0.012)  # shaft
+    pen.rect((0.395, 0.62, 0.445, 0.86), fill=c.base, radius=0.015, outline=c.dark, width=0.005)
+    # The shuttlecock beside it: feathered skirt and cork.
+    pen.poly(
+        [(0.62, 0.6), (0.78, 0.6), (0.74, 0.74), (0.66, 0.74)],
+        fill=(250, 250, 250),
+        outline=(175, 184, 193),
+        width=0.005,
+    )
+    for x in (0.66, 0.7, 0.74):
+        pen.line([(x, 0.6), (0.7 + (x - 0.7) * 0.4, 0.74)], fill=(175, 184, 193), width=0.004)
+    pen.rect((0.64, 0.66, 0.76, 0.69), fill=c.base)
+    pen.ellipse(0.7, 0.78, 0.045, 0.04, fill=(222, 196, 150), outline=c.dark, width=0.005)
+
+
+def _balltube(pen: _Pen, c: _Palette) -> None:
+    pen.ellipse(0.5, 0.85, 0.2, 0.02, fill=c.shadow)
+    pen.rect(
+        (0.35, 0.16, 0.65, 0.83),
+        fill=(232, 238, 243),
+        radius=0.04,
+        outline=(175, 184, 193),
+        width=0.006,
+    )
+    for y in (0.3, 0.5, 0.7):
+        pen.ellipse(0.5, y, 0.125, fill=(214, 226, 70), outline=(160, 170, 40), width=0.005)
+        pen.line(_curve([(0.4, y - 0.07), (0.47, y), (0.4, y + 0.07)]), (250, 250, 250), 0.008)
+        pen.line(_curve([(0.6, y - 0.07), (0.53, y), (0.6, y + 0.07)]), (250, 250, 250), 0.008)
+    pen.rect((0.33, 0.1, 0.67, 0.18), fill=c.base, radius=0.02, outline=c.dark, width=0.006)
+    pen.rect((0.35, 0.77, 0.65, 0.84), fill=c.base, radius=0.02, outline=c.dark, width=0.006)
+
+
+def _yogamat(pen: _Pen, c: _Palette) -> None:
+    pen.ellipse(0.52, 0.76, 0.4, 0.03, fill=c.shadow)
+    pen.poly(
+        [(0.24, 0.62), (0.88, 0.62), (0.93, 0.74), (0.3, 0.74)],
+        fill=c.shade,
+        outline=c.dark,
+        width=0.006,
+    )  # the unrolled end
+    pen.rect((0.12, 0.38, 0.68, 0.62), fill=c.base, radius=0.02, outline=c.dark, width=0.006)
+    pen.ellipse(0.68, 0.5, 0.06, 0.12, fill=c.tint, outline=c.dark, width=0.006)
+    pen.ellipse(0.68, 0.5, 0.035, 0.07, outline=c.shade, width=0.006)
+    pen.ellipse(0.68, 0.5, 0.012, 0.025, fill=c.shade)
+    for x in (0.24, 0.52):
+        pen.rect((x, 0.36, x + 0.04, 0.64), fill=c.rubber, radius=0.01)  # straps
+
+
+def _treadmill(pen: _Pen, c: _Palette) -> None:
+    pen.ellipse(0.48, 0.77, 0.4, 0.03, fill=c.shadow)
+    pen.line([(0.66, 0.66), (0.76, 0.28)], fill=c.metal, width=0.022)  # upright
+    pen.line([(0.74, 0.36), (0.56, 0.42)], fill=c.metal, width=0.014)  # handrail
+    pen.rect((0.68, 0.2, 0.9, 0.31), fill=c.base, radius=0.02, outline=c.dark, width=0.006)
+    pen.rect((0.72, 0.23, 0.83, 0.28), fill=(160, 220, 255), radius=0.008)  # screen
+    pen.poly([(0.1, 0.74), (0.74, 0.74), (0.78, 0.64), (0.14, 0.66)], fill=c.rubber)  # belt
+    pen.poly([(0.1, 0.74), (0.74, 0.74), (0.74, 0.77), (0.1, 0.77)], fill=c.base)
+    pen.rect((0.62, 0.58, 0.82, 0.76), fill=c.base, radius=0.03, outline=c.dark, width=0.006)
+
+
+def _bench(pen: _Pen, c: _Palette) -> None:
+    pen.ellipse(0.5, 0.77, 0.38, 0.03, fill=c.shadow)
+    for a, b in (
+        ((0.24, 0.54), (0.2, 0.75)),
+        ((0.5, 0.54), (0.5, 0.75)),
+        ((0.7, 0.44), (0.76, 0.75)),
+    ):
+        pen.line([a, b], fill=c.metal, width=0.02)
+    for x0, x1 in ((0.13, 0.3), (0.42, 0.58), (0.68, 0.84)):
+        pen.rect((x0, 0.74, x1, 0.77), fill=c.rubber, radius=0.01)
+    pen.rect((0.16, 0.45, 0.64, 0.54), fill=c.base, radius=0.025, outline=c.dark, width=0.007)
+    pen.poly(
+        [(0.6, 0.46), (0.8, 0.2), (0.87, 0.25), (0.68, 0.52)],
+        fill=c.base,
+        outline=c.dark,
+        width=0.007,
+    )  # backrest
+
+
+def _snowboard(pen: _Pen, c: _Palette) -> None:
+    pen.ellipse(0.5, 0.86, 0.3, 0.025, fill=c.shadow)
+    a, b = (0.3, 0.78), (0.7, 0.18)
+    pen.line([a, b], fill=c.dark, width=0.19)
+    for p in (a, b):
+        pen.ellipse(*p, 0.095, fill=c.dark)
+    pen.line([a, b], fill=c.base, width=0.175)
+    for p in (a, b):
+        pen.ellipse(*p, 0.087, fill=c.base)
+    pen.line([(0.33, 0.77), (0.69, 0.23)], fill=c.tint, width=0.02)
+    for t in (0.3, 0.7):  # bindings, across the board
+        x, y = a[0] + (b[0] - a[0]) * t, a[1] + (b[1] - a[1]) * t
+        pen.line([(x - 0.07, y - 0.045), (x + 0.07, y + 0.045)], fill=c.rubber, width=0.045)
+
+
+def _goggles(pen: _Pen, c: _Palette) -> None:
+    pen.ellipse(0.5, 0.76, 0.34, 0.025, fill=c.shadow)
+    pen.line(_curve([(0.08, 0.54), (0.2, 0.5), (0.8, 0.5), (0.92, 0.54)]), c.rubber, 0.07)
+    pen.rect((0.2, 0.34, 0.8, 0.66), fill=c.base, radius=0.13, outline=c.dark, width=0.007)
+    lens = _mix(c.base, (30, 60, 120), 0.55)
+    pen.rect((0.24, 0.38, 0.76, 0.62), fill=lens, radius=0.1)
+    pen.poly([(0.3, 0.4), (0.44, 0.4), (0.32, 0.58), (0.27, 0.56)], fill=_mix(lens, _WHITE, 0.4))
+    pen.poly([(0.44, 0.66), (0.5, 0.58), (0.56, 0.66)], fill=c.dark)  # nose
+
+
+def _sleepingbag(pen: _Pen, c: _Palette) -> None:
+    pen.ellipse(0.5, 0.83, 0.26, 0.022, fill=c.shadow)
+    pen.poly(
+        _curve(
+            [
+                (0.36, 0.82),
+                (0.3, 0.5),
+                (0.31, 0.22),
+                (0.5, 0.12),
+                (0.69, 0.22),
+                (0.7, 0.5),
+                (0.64, 0.82),
+            ],
+            6,
+        ),
+        fill=c.base,
+        outline=c.dark,
+        width=0.007,
+    )
+    pen.ellipse(0.5, 0.24, 0.12, 0.07, fill=c.dark)  # hood opening
+    pen.ellipse(0.5, 0.245, 0.08, 0.04, fill=c.tint)
+    for y in (0.38, 0.48, 0.58, 0.68):
+        pen.line(_curve([(0.31, y), (0.5, y + 0.025), (0.69, y)]), c.shade, 0.008)
+    pen.line([(0.63, 0.3), (0.6, 0.8)], fill=c.tint, width=0.008)  # zip
+
+
+def _stove(pen: _Pen, c: _Palette) -> None:
+    pen.ellipse(0.5, 0.83, 0.24, 0.022, fill=c.shadow)
+    flame = (66, 133, 244)
+    for dx in (-0.06, 0.0, 0.06):
+        pen.poly(
+            _curve(
+                [
+                    (0.47 + dx, 0.43),
+                    (0.49 + dx, 0.36),
+                    (0.5 + dx, 0.29),
+                    (0.52 + dx, 0.37),
+                    (0.53 + dx, 0.43),
+                ],
+                4,
+            ),
+            fill=flame,
+        )
+    pen.line([(0.42, 0.45), (0.28, 0.37)], fill=c.metal, width=0.014)  # pot supports
+    pen.line([(0.58, 0.45), (0.72, 0.37)], fill=c.metal, width=0.014)
+    pen.rect((0.39, 0.42, 0.61, 0.5), fill=c.metal, radius=0.015)  # burner
+    pen.rect((0.6, 0.46, 0.72, 0.49), fill=c.rubber, radius=0.01)  # valve
+    pen.rect((0.34, 0.5, 0.66, 0.82), fill=c.base, radius=0.05, outline=c.dark, width=0.007)
+    pen.rect((0.34, 0.6, 0.66, 0.7), fill=c.tint)  # label band
+
+
+def _bottle(pen: _Pen, c: _Palette) -> None:
+    pen.ellipse(0.5, 0.84, 0.18, 0.02, fill=c.shadow)
+    pen.ellipse(0.5, 0.1, 0.04, outline=c.rubber, width=0.012)  # loop
+    pen.rect((0.41, 0.12, 0.59, 0.2), fill=c.rubber, radius=0.02)  # cap
+    pen.rect((0.42, 0.18, 0.58, 0.27), fill=c.metal, radius=0.01)  # neck
+    pen.rect((0.37, 0.25, 0.63, 0.83), fill=c.base, radius=0.07, outline=c.dark, width=0.007)
+    pen.rect((0.37, 0.5, 0.63, 0.6), fill=c.tint)
+    pen.line([(0.42, 0.3), (0.42, 0.46)], fill=_mix(c.base, _WHITE, 0.45), width=0.014)
+
+
+def _headlamp(pen: _Pen, c: _Palette) -> None:
+    pen.ellipse(0.5, 0.82, 0.3, 0.022, fill=c.shadow)
+    pen.ellipse(0.5, 0.5, 0.33, 0.17, outline=c.base, width=0.05)  # strap
+    pen.line(_curve([(0.2, 0.44), (0.5, 0.18), (0.8, 0.44)]), c.base, 0.035)  # top strap
+    pen.poly([(0.5, 0.62), (0.2, 0.8), (0.8, 0.8)], fill=(255, 247, 214))  # beam
+    pen.rect((0.37, 0.52, 0.63, 0.72), fill=c.rubber, radius=0.04)
+    pen.ellipse(0.5, 0.62, 0.07, fill=(255, 236, 160), outline=c.metal, width=0.008)
+
+
+def _duffel(pen: _Pen, c: _Palette) -> None:
+    pen.ellipse(0.5, 0.8, 0.38, 0.028, fill=c.shadow)
+    pen.line(_curve([(0.36, 0.44), (0.4, 0.27), (0.6, 0.27), (0.64, 0.44)]), c.rubber, 0.022)
+    pen.rect((0.14, 0.4, 0.86, 0.78), fill=c.base, radius=0.17, outline=c.dark, width=0.007)
+    for x in (0.2, 0.8):
+        pen.ellipse(x, 0.59, 0.045, 0.16, fill=c.shade, outline=c.dark, width=0.006)  # ends
+    pen.line(_curve([(0.22, 0.45), (0.5, 0.41), (0.78, 0.45)]), c.tint, 0.01)  # zip
+    pen.rect((0.36, 0.56, 0.64, 0.7), fill=c.shade, radius=0.03, outline=c.dark, width=0.005)
+
+
 _DRAW: dict[str, Callable[[_Pen, _Palette], None]] = {
     "runner": lambda p, c: _shoe(p, c, "runner"),
+    "spikes": lambda p, c: _shoe(p, c, "spikes"),
     "boot": lambda p, c: _shoe(p, c, "boot"),
+    "hiker": lambda p, c: _shoe(p, c, "hiker"),
     "sneaker": lambda p, c: _shoe(p, c, "sneaker"),
+    "hightop": lambda p, c: _shoe(p, c, "hightop"),
+    "cleats": lambda p, c: _shoe(p, c, "cleats"),
+    "skiboot": _skiboot,
+    "sandal": _sandal,
     "bike": _bike,
     "tshirt": lambda p, c: _tshirt(p, c, long_sleeves=False),
+    "jersey": lambda p, c: _tshirt(p, c, long_sleeves=False, style="jersey"),
     "jacket": lambda p, c: _tshirt(p, c, long_sleeves=True),
+    "puffer": lambda p, c: _tshirt(p, c, long_sleeves=True, style="puffer"),
+    "fleece": lambda p, c: _tshirt(p, c, long_sleeves=True, style="fleece"),
+    "shorts": lambda p, c: _shorts(p, c, swim=False),
+    "swimshorts": lambda p, c: _shorts(p, c, swim=True),
+    "tights": _tights,
+    "bra": _bra,
     "swimsuit": _swimsuit,
+    "wetsuit": _wetsuit,
+    "socks": _socks,
+    "gloves": _gloves,
+    "cap": _cap,
+    "shinguard": _shinguard,
     "racket": _racket,
+    "padel": _padel,
+    "badminton": _badminton,
+    "balltube": _balltube,
     "ball": _ball,
     "dumbbell": _dumbbell,
+    "yogamat": _yogamat,
+    "treadmill": _treadmill,
+    "bench": _bench,
     "skis": _skis,
+    "snowboard": _snowboard,
+    "goggles": _goggles,
     "tent": _tent,
+    "sleepingbag": _sleepingbag,
+    "stove": _stove,
     "backpack": _backpack,
+    "duffel": _duffel,
+    "bottle": _bottle,
+    "headlamp": _headlamp,
     "box": _box,
 }
+
+
+#: The label's typeface: DejaVu Sans Condensed Bold, vendored with its licence (it covers
+#: French whole: accents, œ, Ÿ, « », ’, …, €). Pillow's built-in face has no accents.
+FONT_PATH = (
+    Path(__file__).resolve().parents[2] / "static/vendor/dejavu/DejaVuSansCondensed-Bold.ttf"
+)
 
 
 @functools.lru_cache(maxsize=8)
 def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
     try:
-        return ImageFont.load_default(size=size)
-    except (TypeError, OSError):  # Pillow built without FreeType
-        return ImageFont.load_default()
+        return ImageFont.truetype(str(FONT_PATH), size=size)
+    except OSError:  # the font file is missing: a face without accents beats no label
+        try:
+            return ImageFont.load_default(size=size)
+        except (TypeError, OSError):  # Pillow built without FreeType
+            return ImageFont.load_default()
+
+
+def _fitted(label: str) -> str:
+    """The label as printed: spaces tidied, at most 32 characters."""
+    text = " ".join(str(label or "").split())
+    return text if len(text) <= 32 else text[:31] + "…"
 
 
 def _draw_label(image: Image.Image, label: str, palette: _Palette) -> None:
-    text = " ".join(label.split())
+    text = _fitted(label)
     if not text:
         return
-    if len(text) > 32:
-        text = text[:31] + "…"
     size = image.width
-    font = _font(max(10, round(size * 0.042)))
+    font = _font(max(10, round(size * 0.05)))
     draw = ImageDraw.Draw(image)
     pad = round(size * 0.022)
     x0, y0, x1, y1 = draw.textbbox((0, 0), text, font=font)
@@ -594,8 +1162,9 @@ def render_product_picture(
 ) -> bytes:
     """A PNG picture of a product: a flat drawing in its colour on a light background.
 
-    The drawing depends on the category (see :data:`CATEGORY_SHAPES`; ``shape``
-    forces one of :data:`SHAPES`). ``variant`` 0, 1 and 2 give three views: plain,
+    The drawing depends on the category (see :data:`CATEGORY_SHAPES`; ``shape``, a
+    product's kind from :func:`app.core.picture_kinds.kind_for`, forces one of
+    :data:`SHAPES`). ``variant`` 0, 1 and 2 give three views: plain,
     mirrored on another background, and a close-up. ``label`` (a brand, a ref...) is
     printed in a pill at the bottom; pass ``""`` for none. Same arguments, same bytes.
     """
@@ -617,8 +1186,12 @@ def render_product_picture(
     image = image.reduce(_SUPERSAMPLE)
     _draw_label(image, label, palette)
 
+    # What was drawn, said in the file too (a PNG text chunk): tools and tests can read it.
+    info = PngImagePlugin.PngInfo()
+    info.add_itxt("Kind", kind)
+    info.add_itxt("Label", _fitted(label))
     out = BytesIO()
-    image.save(out, format="PNG", compress_level=_PNG_LEVEL)
+    image.save(out, format="PNG", compress_level=_PNG_LEVEL, pnginfo=info)
     return out.getvalue()
 
 
@@ -655,12 +1228,34 @@ def cached_picture(cache_dir: Path, key: str, render: Callable[[], bytes]) -> Pa
     return path
 
 
+#: Bumped when drawings change, so that pictures cached by an older version are redrawn.
+DRAWING_VERSION = "k2"
+
+#: Tile colours of the category pictures, in turn down the list of categories.
+CATEGORY_COLOURS = (
+    "#1f6feb",
+    "#d1242f",
+    "#2da44e",
+    "#f0883e",
+    "#8250df",
+    "#1abc9c",
+    "#e3b341",
+    "#e85aad",
+)
+
+
+def _brand_tag(brand: str) -> str:
+    return sha256(_fitted(brand).encode("utf-8")).hexdigest()[:12]
+
+
 def product_picture(
     db: Database, cache_dir: Path, ref: str, n: int, chosen: Callable[[dict], bool]
 ) -> Path | None:
     """The cached picture ``n`` of product ``ref`` in the colour of the first variant
     ``chosen`` accepts (else its first variant's), or None for an unknown product.
-    Shared by the kiosk and the hub's web shop: the same product looks the same."""
+    It draws the product's kind (from its name, see :mod:`app.core.picture_kinds`)
+    and prints its own brand. Shared by the kiosk and the hub's web shop: the same
+    product looks the same."""
     from app.core import catalog
 
     product = catalog.product_by_ref(db, ref[:40], "fr")
@@ -670,8 +1265,35 @@ def product_picture(
     colour = next((v["colour_hex"] for v in variants if chosen(v)), None)
     colour = colour or (variants[0]["colour_hex"] if variants else "#888888")
     slug = product["category_slug"]
+    kind = kind_for(slug, product.get("name_fr") or "", product.get("name_en") or "")
+    brand = product.get("brand") or ""
     return cached_picture(
         cache_dir,
-        f"{slug}-{colour.lstrip('#')}-{n}",
-        lambda: render_product_picture(slug, colour, product["brand"], variant=n),
+        f"{DRAWING_VERSION}-{kind}-{colour.lstrip('#')}-{n}-{_brand_tag(brand)}",
+        lambda: render_product_picture(slug, colour, brand, variant=n, shape=kind),
+    )
+
+
+def category_picture(db: Database, cache_dir: Path, slug: str, size: int = 320) -> Path | None:
+    """The cached tile picture of a category, or None for an unknown one: the drawing
+    of its usual kind (else its first product's), with no text (the tile says the
+    name in the shopper's language), each category in its own colour."""
+    from app.core import catalog
+
+    slugs = [c["slug"] for c in catalog.categories(db, "fr")]
+    if slug not in slugs:
+        return None
+    kind = CATEGORY_KINDS.get(slug)
+    if kind is None:
+        first = db.execute(
+            "SELECT p.name_fr, p.name_en FROM products p JOIN categories c "
+            "ON c.id = p.category_id WHERE c.slug = ? ORDER BY p.pk LIMIT 1",
+            [slug],
+        ).fetchone()
+        kind = kind_for(slug, *(first or ("", "")))
+    colour = CATEGORY_COLOURS[slugs.index(slug) % len(CATEGORY_COLOURS)]
+    return cached_picture(
+        cache_dir,
+        f"{DRAWING_VERSION}-category-{kind}-{colour.lstrip('#')}-{size}",
+        lambda: render_product_picture(slug, colour, "", size=size, shape=kind),
     )
