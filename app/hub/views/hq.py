@@ -13,6 +13,7 @@ import functools
 from collections.abc import Callable
 from typing import Any
 
+from babel.dates import get_timezone_location
 from flask import (
     Blueprint,
     current_app,
@@ -141,6 +142,15 @@ def audit(action: str, detail: dict[str, Any]) -> None:
     hq_audit.record_audit(get_db(), actor, action, detail, client_ip())
 
 
+def zone_label(zone: str) -> str:
+    """A time zone as people say it: ``Europe/Paris`` -> ``heure locale (Paris)``."""
+    try:
+        city = get_timezone_location(zone, locale="fr", return_city=True)
+    except (LookupError, ValueError):
+        return zone
+    return f"heure locale ({city})"
+
+
 def console_context() -> dict[str, Any]:
     """What the console's templates use on every page (an app context processor)."""
     return {
@@ -149,6 +159,7 @@ def console_context() -> dict[str, Any]:
         "hq_user": current_user,
         "hq_has_role": has_role,
         "hq_endpoints": current_app.view_functions,
+        "zone_label": zone_label,
     }
 
 

@@ -20,6 +20,7 @@ from app.hub.domain import promotions as promo
 from app.hub.domain.promotion_schedule import DEFAULT_TIMEZONE
 from app.hub.domain.promotion_validation import EDITABLE
 from app.hub.storage import get_db
+from app.web.i18n import format_local_datetime
 
 PHASES = {
     "draft": "Brouillon",
@@ -186,11 +187,7 @@ def _history(promotion_id: str) -> list[dict[str, Any]]:
     entries = promo.history(get_db(), promotion_id)
     for e in entries:
         e["action_label"] = ACTIONS.get(e["action"], e["action"])
-        e["at_local"] = (
-            clock.parse_iso(e["at"])
-            .astimezone(ZoneInfo(DEFAULT_TIMEZONE))
-            .strftime("%d/%m/%Y %H:%M:%S")
-        )
+        e["at_local"] = format_local_datetime(e["at"], "fr")
         e["fields"] = [
             {"label": FIELD_LABELS.get(k, k), "old": _show(k, v[0]), "new": _show(k, v[1])}
             for k, v in sorted(e["changes"].items())
@@ -210,6 +207,8 @@ def _show(field: str, value: Any) -> str:
         return "Tous les magasins"
     if value is None:
         return "—"
+    if field in ("starts_local", "ends_local") and isinstance(value, str):
+        return format_local_datetime(value, "fr") or value  # a wall time, as people read it
     if isinstance(value, list):
         return ", ".join(str(v) for v in value) or "—"
     return str(value)

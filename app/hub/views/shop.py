@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 
 from flask import Blueprint, Response, abort, render_template, request
 from flask.typing import ResponseReturnValue
+from flask_babel import gettext as _
 
 from app.core.clock import parse_iso
 from app.core.qr import render_qr
@@ -22,6 +23,8 @@ from app.hub.domain import notifications
 from app.hub.domain.order_rows import get_order_by_number, order_lines
 from app.hub.domain.orders import check_access_key
 from app.hub.storage import get_db
+from app.hub.views import webshop
+from app.web.i18n import LANGUAGES, current_lang
 
 bp = Blueprint("hub_shop", __name__)
 
@@ -49,25 +52,54 @@ def _order_or_404(number: str) -> dict:
 
 @bp.get("/orders/<number>")
 def order_page(number: str) -> ResponseReturnValue:
-    """The shopper's page for one order: status, messages, pickup QR and code."""
+    """The shopper's page for one order, in the shop's language: the pickup QR and code
+    first, then the store, the lines and the messages."""
     order = _order_or_404(number)
     db = get_db()
+    lang = current_lang()
     store = hdb.one(db, "SELECT name, city, address FROM stores WHERE id = ?", [order["store_id"]])
     lines = order_lines(db, order["id"])
+    fr, en = STATUS_LABELS.get(order["status"], (order["status"], order["status"]))
     html = render_template(
         "hub/order.html",
         order=order,
         lines=lines,
+        item_count=sum(ln["qty"] for ln in lines),
         # What the shopper pays: each line's base total less the discount it was shown.
         total_cents=sum(ln["qty"] * ln["price_cents"] - ln["discount_cents"] for ln in lines),
         discount_cents=sum(ln["discount_cents"] for ln in lines),
         store=store or {},
-        messages=notifications.for_order(db, order["id"]),
-        status_label=STATUS_LABELS.get(order["status"], (order["status"], order["status"])),
+        messages=[_message_in(m, lang) for m in notifications.for_order(db, order["id"])],
+        status_label=en if lang == "en" else fr,
         show_code=order["status"] in SHOW_CODE,
         key=request.args.get("k", ""),
+        # The shop's header (language switch, cart badge): this page is not under /shop/.
+        lang=lang,
+        cart_count=webshop._cart_count(),
+        LANGUAGES=LANGUAGES,
     )
-    return Response(html, mimetype="text/html")
+    response = Response(html, mimetype="text/html")
+    response.vary.add("Cookie")  # the language is the session's
+    return response
+
+
+def message_titles() -> dict[str, str]:
+    """A message's title per kind, in the shopper's language (the stored subject is French)."""
+    return {
+        "placed": _("Order received"),
+        "ready": _("Your order is ready"),
+        "reminder": _("Reminder: your order is waiting for you"),
+        "expired": _("Order not collected in time"),
+        "returned": _("Return recorded"),
+    }
+
+
+def _message_in(message: dict, lang: str) -> dict:
+    """A recorded message (French, then ``---`` and English) in one language."""
+    french, _sep, english = message["body"].partition("\n---\n")
+    text = english.strip() if lang == "en" and english.strip() else french.strip()
+    title = message_titles().get(message["kind"], message["subject"])
+    return {**message, "title": title, "text": text}
 
 
 @bp.get("/orders/<number>/qr.png")
