@@ -15,7 +15,7 @@ from app.core import clock
 from app.core.cart_codec import CartLine
 
 from .cart_helpers import cart_token, stocked_variants
-from .conftest import CHROMIUM, CHROMIUM_ARGS, run_kiosk, screenshot
+from .conftest import CHROMIUM, CHROMIUM_ARGS, run_kiosk, screenshot, staff_login_page
 from .order_helpers import install_hub_key
 
 pytestmark = pytest.mark.browser
@@ -127,8 +127,10 @@ def test_the_live_camera_reads_a_cart_qr(browser, cart_store, store_db, tmp_path
 
 
 def test_without_a_camera_the_scan_page_offers_the_photo_and_the_scanner(
-    page, cart_store, store_db
+    page, cart_store, store_db, store_data
 ):
+    # A staff tablet (a staff member logged in): a shopper's kiosk has no file picker.
+    staff_login_page(page, cart_store.url, store_data)
     page.goto(cart_store.url + "/panier/scanner")
     assert page.locator("#cart-photo").is_visible()
     # Chromium here has no camera: the page says so and keeps the other ways in.

@@ -20,7 +20,7 @@ from playwright.sync_api import expect
 from app.core import cart_codec, clock
 from app.hub import database as hdb
 
-from .conftest import run_kiosk, screenshot
+from .conftest import run_kiosk, screenshot, staff_login_page
 from .sync_fixtures import *  # noqa: F403
 from .sync_fixtures import LYON, hub_db, hub_levels, store_env, wait_for
 
@@ -123,8 +123,10 @@ def test_phone_cart_to_kiosk_reserve_live_then_expire_online_and_offline(
     start = _here(watcher)
     hub_start = hub_levels(hub_data)[first["sku"]]
 
-    # 1. A photo of the phone's QR code, decoded by the kiosk's server.
+    # 1. A photo of the phone's QR code, decoded by the kiosk's server: sent from a
+    # staff tablet without a camera (a shopper's kiosk offers no file picker).
     shop_ctx, shopper, errors = _kiosk(browser)
+    staff_login_page(shopper, store.url, synced_store)
     shopper.goto(store.url + "/panier/scanner")
     shopper.locator("#cart-photo").set_input_files(
         files=[{"name": "panier.png", "mimeType": "image/png", "buffer": png}]

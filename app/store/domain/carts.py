@@ -212,6 +212,24 @@ def add_line(lines: list[list], sku: str, qty: int, price_cents: int) -> list[li
     return out
 
 
+def merge_lines(kiosk: list[list], phone: list[list]) -> tuple[list[list], list[list]]:
+    """The kiosk cart with a phone cart's lines added, and the phone lines left out.
+
+    Line by line: the same variant (product, colour and size) has its quantities summed
+    (at most ``MAX_QTY``), keeping the kiosk line's price then; a new variant is added at
+    the end while the cart has room (``MAX_KIOSK_LINES``); those that do not fit are
+    returned, so the shopper is told rather than losing them silently.
+    """
+    merged = [list(line) for line in kiosk]
+    left_out: list[list] = []
+    for sku, qty, price in phone:
+        try:
+            merged = add_line(merged, sku, qty, price)
+        except CartError:
+            left_out.append([sku, qty, price])
+    return merged, left_out
+
+
 def set_qty(lines: list[list], sku: str, qty: int) -> list[list]:
     """The lines with ``sku`` set to ``qty`` (0 removes it)."""
     qty = max(0, min(qty, cart_codec.MAX_QTY))

@@ -24,10 +24,23 @@ from app.core import cart_codec, clock
 from app.core import db as dbmod
 from app.core.cart_codec import CartError
 from app.core.qrphoto import decode_upload
-from app.store.domain import carts, order_requests, promotions, reservations, stock, tickets
+from app.store.domain import (
+    carts,
+    order_requests,
+    promotions,
+    reservations,
+    stock,
+    tickets,
+)
 from app.store.storage import get_db
 from app.store.sync.feed import CATALOG_VERSION
-from app.store.views.scanned_cart import open_scanned, problem
+from app.store.views.scanned_cart import (
+    apply_choice,
+    merge_page,
+    open_scanned,
+    problem,
+    staff_tablet,
+)
 from app.store.views.staff_common import device_name
 from app.store.views.store_info import store_name
 from app.web.i18n import current_lang, format_clock
@@ -130,8 +143,21 @@ def clear() -> Any:
 
 @bp.get("/scanner")
 def scanner() -> str:
-    """How to bring a cart in: the scanner, the camera, or a photo."""
-    return render_template("kiosk/cart_scan.html")
+    """How to bring a cart in: the scanner or the camera; a photo of the code too on a
+    staff tablet (a shopper's kiosk offers no file picker)."""
+    return render_template("kiosk/cart_scan.html", staff_tablet=staff_tablet())
+
+
+@bp.get("/fusion")
+def merge() -> Any:
+    """A phone cart scanned while this cart holds items: merge (the default) or replace?"""
+    return merge_page()
+
+
+@bp.post("/fusion")
+def merge_choice() -> Any:
+    """The shopper's choice: ``merge``, ``replace`` (an explicit tap) or ``keep``."""
+    return apply_choice(request.form.get("choice", ""), request.form.get("key", ""))
 
 
 @bp.post("/photo")
@@ -198,11 +224,14 @@ def _my_reservation(reservation_id: str) -> dict[str, Any]:
 def reservation(reservation_id: str) -> str:
     """The reservation ticket: its code and QR, what is held, until when."""
     found = _my_reservation(reservation_id)
+    priced = carts.price_lines(get_db(), [(line["sku"], line["qty"]) for line in found["lines"]])
     return render_template(
         "kiosk/cart_reserved.html",
         reservation=found,
         until=format_clock(clock.parse_iso(found["expires_at"])),
         view=_view(),
+        priced={line.sku: line for line in priced.lines},
+        total=priced.total_cents,
     )
 
 

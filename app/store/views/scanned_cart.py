@@ -8,16 +8,18 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 from typing import Any
 
-from flask import current_app, redirect, render_template, session, url_for
+from flask import abort, current_app, redirect, render_template, session, url_for
 from flask_babel import lazy_gettext as _l
 
 from app.core import clock
-from app.store.domain import carts
+from app.store.domain import carts, staff
 from app.store.domain.carts import CartScanError
 from app.store.storage import get_db
 from app.store.sync import cart_lookup
+from app.web.i18n import current_lang
 
 MESSAGES = {
     "too_long": _l("This code is far too long to be a cart. Please scan your cart's QR code."),
@@ -86,20 +88,101 @@ def _lookup() -> Any:
     return get_cart
 
 
+PENDING_TTL_S = 600  # a phone cart waiting for "merge or replace" is kept ten minutes
+
+
 def open_scanned(text: str) -> Any:
-    """Open a scanned cart code (a scanner burst, a camera, a photo), or explain kindly."""
+    """Open a scanned cart code (a scanner burst, a camera, a photo), or explain kindly.
+
+    An empty kiosk cart takes the phone cart at once. A kiosk cart already holding items
+    is never replaced silently: the phone cart waits in the session (signed by the
+    server, so the browser cannot change it) while the shopper chooses to merge or to
+    replace (``cart.merge``).
+    """
     try:
         scanned = carts.read_scanned(get_db(), text, lookup=_lookup())
     except CartScanError as exc:
         return problem(exc.code)
     lines = [[line.sku, line.qty, line.price_cents] for line in scanned.lines]
-    session["cart"] = {
+    brought = {
         "lines": lines,
         "id": scanned.cart_id,
         "self_contained": scanned.self_contained,
         "scanned_at": int(clock.now_s()),
     }
+    held = session.get("cart", {}).get("lines") or []
+    if not held:
+        session.pop("pending_cart", None)
+        session["cart"] = brought
+        return redirect(url_for("cart.show"))
+    if [line[:2] for line in held] == [line[:2] for line in lines]:
+        # The same cart scanned twice: it is already here, as it was brought.
+        session.pop("pending_cart", None)
+        return redirect(url_for("cart.show"))
+    session["pending_cart"] = {**brought, "key": uuid.uuid4().hex}
+    return redirect(url_for("cart.merge"))
+
+
+def pending_cart() -> dict[str, Any] | None:
+    """The phone cart waiting for the shopper's choice, or None (none, or too old)."""
+    pending = session.get("pending_cart")
+    if not isinstance(pending, dict):
+        return None
+    if clock.now_s() - pending.get("scanned_at", 0) > PENDING_TTL_S:
+        session.pop("pending_cart", None)
+        return None
+    return pending
+
+
+def merge_page() -> Any:
+    """The question, with both carts shown: merge is the first, prominent answer."""
+    pending = pending_cart()
+    if pending is None:
+        return redirect(url_for("cart.show"))
+    db, lang = get_db(), current_lang()
+    held = [list(line) for line in session.get("cart", {}).get("lines", [])]
+    _merged, left_out = carts.merge_lines(held, pending["lines"])
+    return render_template(
+        "kiosk/cart_merge.html",
+        pending=pending,
+        kiosk=carts.cart_view(db, [tuple(line) for line in held], lang),
+        phone=carts.cart_view(db, [tuple(line) for line in pending["lines"]], lang),
+        left_out=len(left_out),
+        max_lines=carts.MAX_KIOSK_LINES,
+    )
+
+
+def apply_choice(choice: str, key: str) -> Any:
+    """Merge the waiting phone cart into this one, replace this one by it (only on that
+    explicit tap), or keep this one and forget the phone cart."""
+    if choice not in ("merge", "replace", "keep"):
+        abort(400)
+    pending = pending_cart()
+    if pending is None:
+        return redirect(url_for("cart.show"))
+    if key != pending.get("key"):
+        # A page shown for another scanned cart: ask again about the one waiting.
+        return redirect(url_for("cart.merge"))
+    session.pop("pending_cart", None)
+    brought = {k: pending[k] for k in ("id", "self_contained", "scanned_at")}
+    if choice == "merge":
+        held = [list(line) for line in session.get("cart", {}).get("lines", [])]
+        merged, _left_out = carts.merge_lines(held, pending["lines"])
+        session["cart"] = {**session.get("cart", {}), **brought, "lines": merged}
+    elif choice == "replace":
+        session["cart"] = {**brought, "lines": pending["lines"]}
     return redirect(url_for("cart.show"))
+
+
+def staff_tablet() -> bool:
+    """Whether a staff member is logged in on this browser (a staff tablet), not a
+    shopper at the kiosk: the staff pages' live-session check, read only."""
+    member = session.get("staff")
+    if not isinstance(member, dict) or not member.get("id"):
+        return False
+    if clock.now_s() - session.get("staff_seen", 0) > current_app.config["STAFF_IDLE_SECONDS"]:
+        return False
+    return bool(staff.session_live(get_db(), session.get("staff_sid"), member["id"]))
 
 
 def problem(code: str, status: int = 400) -> tuple[str, int]:
