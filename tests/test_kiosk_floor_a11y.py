@@ -9,10 +9,11 @@ import html
 import re
 
 import pytest
+from playwright.sync_api import expect
 
 from app.store.views.kiosk import PAGE_SIZE
 
-from .conftest import SELF_STORE
+from .conftest import SELF_STORE, screenshot
 
 
 def _sized_product(db) -> dict:
@@ -133,3 +134,174 @@ def test_a_single_size_cards_badge_keeps_units_with_plural_agreement(csrf_free_c
         _set_levels(store_db, {sku: qty})
         assert _card_badge(csrf_free_client, product) == fr
         assert _card_badge(csrf_free_client, product, "en") == en
+
+
+# --- In Chromium ----------------------------------------------------------------------
+
+PORTRAIT = {"width": 1080, "height": 1920}
+LANDSCAPE = {"width": 1920, "height": 1080}
+# docs/kiosk.md, "Accessible mode and reach": EN 301 549 8.3.2 / ADA §308.2.1, operable
+# parts at most 1,220 mm from the floor; on the floor kiosk, below y = 1,000 px of a
+# portrait screen's 1,920 and below the top 15 % (162 px) of a landscape one.
+REACH_TOP = {"portrait": 1000, "landscape": 162}
+
+# Every control that can be touched now: its box clipped by the viewport and by every
+# scrolling ancestor (what is scrolled out of its box cannot be touched).
+_TOUCHABLE = """() => {
+  const out = [];
+  const controls = document.querySelectorAll(
+    'a[href], button, input:not([type=hidden]), select, textarea, [tabindex]:not([tabindex="-1"])');
+  for (const el of controls) {
+    if (el.classList.contains('skip') || !el.checkVisibility({visibilityProperty: true})) continue;
+    const r = el.getBoundingClientRect();
+    let top = Math.max(r.top, 0), bottom = Math.min(r.bottom, innerHeight);
+    let left = Math.max(r.left, 0), right = Math.min(r.right, innerWidth);
+    for (let a = el.parentElement; a; a = a.parentElement) {
+      const s = getComputedStyle(a);
+      if (s.overflowY !== 'visible' || s.overflowX !== 'visible') {
+        const q = a.getBoundingClientRect();
+        top = Math.max(top, q.top); bottom = Math.min(bottom, q.bottom);
+        left = Math.max(left, q.left); right = Math.min(right, q.right);
+      }
+    }
+    if (bottom - top > 0.5 && right - left > 0.5) {
+      out.push({html: el.outerHTML.slice(0, 90), top: top, bottom: bottom});
+    }
+  }
+  return out;
+}"""
+
+
+def _serious(results) -> list[str]:
+    return [
+        f"{v['id']} ({v['impact']}): {v['help']} — {[n['target'] for n in v['nodes']][:3]}"
+        for v in results.response["violations"]
+        if v["impact"] in ("serious", "critical")
+    ]
+
+
+def _axe_clean(page, label: str) -> None:
+    from axe_playwright_python.sync_playwright import Axe
+
+    results = Axe().run(page)
+    assert results.response["passes"], label  # axe really looked at the page
+    assert _serious(results) == [], label
+
+
+def _accessible_page(browser, server, viewport):
+    context = browser.new_context(viewport=viewport, locale="fr-FR")
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.goto(server.url + "/browse")
+    page.get_by_role("button", name=re.compile("Mode accessible")).click()
+    expect(page.locator("body")).to_have_class(re.compile("a11y"))
+    return context, page, errors
+
+
+def _in_stock_sizes(db) -> tuple[str, str, str]:
+    """(ref, sku, sku of another size in stock, same colour) of a product in colours."""
+    return db.execute(
+        """SELECT p.ref, a.sku, b.sku FROM variants a
+           JOIN variants b ON b.product_pk = a.product_pk AND b.colour_code = a.colour_code
+                AND b.size_order > a.size_order
+           JOIN products p ON p.pk = a.product_pk
+           JOIN stock_levels la ON la.sku = a.sku AND la.store_id = ? AND la.qty > 0
+           JOIN stock_levels lb ON lb.sku = b.sku AND lb.store_id = ? AND lb.qty > 0
+           WHERE (SELECT COUNT(DISTINCT colour_code) FROM variants v
+                  WHERE v.product_pk = p.pk) >= 2
+           ORDER BY p.pk LIMIT 1""",
+        [SELF_STORE, SELF_STORE],
+    ).fetchone()
+
+
+def _ring_and_check(locator) -> dict:
+    return locator.evaluate(
+        """el => { const s = getComputedStyle(el), a = getComputedStyle(el, '::after');
+           return {border: parseFloat(s.borderTopWidth), shadow: s.boxShadow,
+                   check: a.content, checkBg: a.backgroundColor, checkColour: a.color,
+                   checkWidth: parseFloat(a.width)}; }"""
+    )
+
+
+@pytest.mark.browser
+def test_accessible_mode_shows_the_selection_without_colour(browser, store_server, store_db):
+    ref, sku, other = _in_stock_sizes(store_db)
+    context, page, errors = _accessible_page(browser, store_server, PORTRAIT)
+    try:
+        page.goto(f"{store_server.url}/product/{ref}?sku={sku}")
+        chosen = page.locator(f'.size[data-sku="{sku}"]')
+        expect(chosen).to_have_attribute("aria-current", "true")
+        plain = page.locator(f'.size[data-sku="{other}"]')
+        expect(plain).not_to_have_attribute("aria-current", "true")
+        on, off = _ring_and_check(chosen), _ring_and_check(plain)
+        # A thick ring (border and an outer black ring: shape, not hue) and a check mark.
+        assert on["border"] >= 6 and on["border"] >= 2 * off["border"], (on, off)
+        assert "rgb(0, 0, 0)" in on["shadow"] and "10px" in on["shadow"], on
+        assert "✓" in on["check"] and on["checkWidth"] >= 24, on
+        assert on["checkBg"] == "rgb(0, 0, 0)" and on["checkColour"] == "rgb(255, 255, 255)"
+        assert off["check"] == "none" and off["shadow"] == "none", off
+        colour = page.locator('.colour[aria-current="true"]')
+        expect(colour).to_have_count(1)
+        ring = _ring_and_check(colour)
+        assert ring["border"] >= 6 and "✓" in ring["check"], ring
+        for other_colour in page.locator(".colour:not([aria-current])").all():
+            assert _ring_and_check(other_colour)["check"] == "none"
+        # Another size chosen: the ring and the check mark move with it.
+        plain.click()
+        expect(page.locator(f'.size[data-sku="{other}"]')).to_have_attribute("aria-current", "true")
+        assert "✓" in _ring_and_check(page.locator(f'.size[data-sku="{other}"]'))["check"]
+        assert _ring_and_check(page.locator(f'.size[data-sku="{sku}"]'))["check"] == "none"
+        page.locator(".sizes").scroll_into_view_if_needed()
+        screenshot(page, "130-a11y-product-selected-size-portrait")
+        _axe_clean(page, "product, accessible mode")
+        assert errors == []
+    finally:
+        context.close()
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("orientation", ["portrait", "landscape"])
+def test_accessible_mode_keeps_every_control_within_reach(
+    browser, store_server, store_db, orientation
+):
+    ref, sku, _ = _in_stock_sizes(store_db)
+    slug = store_db.execute(
+        "SELECT c.slug FROM categories c JOIN products p ON p.category_id = c.id WHERE p.ref = ?",
+        [ref],
+    ).fetchone()[0]
+    reach_top = REACH_TOP[orientation]
+    viewport = PORTRAIT if orientation == "portrait" else LANDSCAPE
+    context, page, errors = _accessible_page(browser, store_server, viewport)
+    try:
+        for label, path in (
+            ("browse", "/browse"),
+            ("category", f"/category/{slug}"),
+            ("product", f"/product/{ref}?sku={sku}"),
+            ("cart", "/panier"),
+        ):
+            page.goto(store_server.url + path)
+            if label == "cart":  # a cart with a line: its quantity and actions too
+                expect(page.locator(".cart-line")).to_have_count(1)
+            for where in ("top", "bottom"):
+                if where == "bottom":  # the page scrolls in its own box, never out of reach
+                    page.locator("main").evaluate("m => m.scrollTo(0, m.scrollHeight)")
+                    page.wait_for_timeout(100)
+                shown = page.evaluate(_TOUCHABLE)
+                assert len(shown) >= 4, (label, where, shown)  # the home, cart, FR/EN, ♿...
+                out = [c for c in shown if c["top"] < reach_top - 0.5]
+                assert out == [], (label, where, out)
+                assert max(c["bottom"] for c in shown) <= viewport["height"] + 0.5
+            # The top bar's controls are at the foot of the screen.
+            toggle = page.locator("#a11y-toggle").bounding_box()
+            assert toggle["y"] >= viewport["height"] * 0.8, toggle
+            page.locator("main").evaluate("m => m.scrollTo(0, 0)")
+            screenshot(page, f"131-a11y-{label}-{orientation}")
+            if orientation == "portrait":
+                _axe_clean(page, f"{label}, accessible mode")
+            if label == "product":
+                page.get_by_role("button", name=re.compile("Ajouter")).click()
+                expect(page.locator(".topbar .count")).to_have_text("1")
+        assert errors == []
+    finally:
+        context.close()

@@ -30,7 +30,7 @@ from app.store.domain import promotions, stock
 from app.store.storage import get_db
 from app.store.sync import state
 from app.store.sync.feed import CATALOG_VERSION
-from app.store.views.promotions import price_context, slots_context
+from app.store.views.promotions import price_context, price_version, slots_context
 from app.store.views.scanned_cart import open_scanned
 from app.store.views.store_info import store_name
 from app.web.htmx import htmx, redirect_page, render_page_or_partial, vary_on_htmx
@@ -185,8 +185,13 @@ def search() -> Any:
 
 @bp.get("/category/<slug>")
 def category(slug: str) -> Any:
-    """One category's products, a page at a time."""
+    """One category's products, a page at a time. The open page polls its cards with the
+    price version it shows (as an open product page polls its price): 204 while
+    unchanged, the cards with today's prices once a promotion starts, ends or changes."""
     db = get_db()
+    version = price_version(db)
+    if htmx and request.args.get("v") == version:
+        return Response(status=204)
     lang = current_lang()
     cat = catalog.category_by_slug(db, slug, lang)
     if cat is None:
@@ -197,9 +202,21 @@ def category(slug: str) -> Any:
     )
     more = len(items) > PAGE_SIZE
     products = _with_stock(db, items[:PAGE_SIZE])
-    return render_template(
-        "kiosk/category.html", category=cat, products=products, page=page, more=more
+    html = render_page_or_partial(
+        "kiosk/category.html",
+        "kiosk/_category_grid.html",
+        target="category-grid",
+        category=cat,
+        products=products,
+        page=page,
+        more=more,
+        price_version=version,
+        poll_seconds=current_app.config["STOCK_POLL_SECONDS"],
     )
+    resp = Response(html)
+    if htmx:
+        resp.headers["Cache-Control"] = "no-store"
+    return resp
 
 
 def _here_offline(db: Any) -> dict[str, Any] | None:
