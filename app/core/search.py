@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from dataclasses import dataclass
 
+from rapidfuzz.distance import DamerauLevenshtein
 from sqlite_utils import Database
 
 MAX_QUERY_CHARS = 100
@@ -56,3 +58,153 @@ def search_products(db: Database, query: str, limit: int = 24) -> list[int]:
         [fts_expression(words), RANK_POOL, limit],
     ).fetchall()
     return [r[0] for r in rows]
+
+
+# --- Typos ---------------------------------------------------------------------------
+# When nothing matches what was typed, each word that matches nothing is replaced by the
+# catalogue word nearest to it: candidates share trigrams with it (``search_words_tri``,
+# FTS5's trigram tokenizer over the catalogue's vocabulary, kept by the triggers of the
+# store's migration m011), ranked by Damerau-Levenshtein distance (rapidfuzz), then by
+# how many products use the word. The corrected query is searched, and shown as a
+# suggestion ("Did you mean ...?"). Exact matches never pay for any of this.
+
+MIN_TYPO_CHARS = 3  # shorter words are too ambiguous to correct
+TYPO_CANDIDATES = 64  # trigram candidates ranked per word
+_WORD = re.compile(r"[^\W_]+(?:-[^\W_]+)*")
+
+
+@dataclass(frozen=True)
+class Found:
+    """What a search found: product keys, best first, and the suggestion it followed."""
+
+    pks: list[int]
+    #: The corrected query the results are for ("chaussures" for "chausures"), or None
+    #: when they match what was typed.
+    suggestion: str | None = None
+
+
+def max_edits(length: int) -> int:
+    """How many typing slips a word of ``length`` letters may hold and still be fixed."""
+    return 1 if length <= 4 else 2 if length <= 8 else 3
+
+
+def _typed_words(query: str) -> list[str]:
+    """The query's words, folded, hyphenated words kept whole ("t-shirt")."""
+    if len(query) > MAX_QUERY_CHARS:
+        raise QueryTooLong(query[:20])
+    return _WORD.findall(fold(query))[:MAX_TOKENS]
+
+
+def _phrase(word: str, prefix: bool = True) -> str:
+    """FTS5 for one typed word: its parts in a row ("t-shirt" -> ``"t shirt"*``)."""
+    parts = _TOKEN.findall(word)
+    return '"' + " ".join(parts) + '"' + ("*" if prefix else "")
+
+
+def _matches(db: Database, expression: str) -> bool:
+    row = db.execute(
+        "SELECT 1 FROM products_fts WHERE products_fts MATCH ? LIMIT 1", [expression]
+    ).fetchone()
+    return row is not None
+
+
+def _trigrams(word: str) -> list[str]:
+    """The word's trigrams, and those of the word with two neighbours swapped ("tnete"
+    shares none with "tente", its swapped "tente" all)."""
+    variants = [word] + [
+        word[:i] + word[i + 1] + word[i] + word[i + 2 :] for i in range(len(word) - 1)
+    ]
+    return sorted({v[i : i + 3] for v in variants for i in range(len(v) - 2)})
+
+
+def nearest_word(db: Database, word: str) -> str | None:
+    """The catalogue word nearest to ``word`` (folded), or None when none is near."""
+    plain = word.replace("-", "")
+    if len(plain) < MIN_TYPO_CHARS or plain.isdigit():
+        return None
+    query = " OR ".join(f'"{t}"' for t in _trigrams(plain))
+    rows = db.execute(
+        """SELECT w.word, w.docs FROM search_words_tri t JOIN search_words w ON w.id = t.rowid
+           WHERE search_words_tri MATCH ? ORDER BY t.rank LIMIT ?""",
+        [query, TYPO_CANDIDATES],
+    ).fetchall()
+    best: tuple[float, int, str] | None = None
+    for candidate, docs in rows:
+        if not _WORD.fullmatch(candidate):
+            continue
+        target = candidate.replace("-", "")
+        limit = max_edits(min(len(plain), len(target)))
+        edits = DamerauLevenshtein.distance(plain, target, score_cutoff=limit)
+        if len(target) > len(plain) + 1:
+            # Still typing ("chausur"): compare with the word's beginning, for a bit more.
+            head = DamerauLevenshtein.distance(plain, target[: len(plain) + 1], score_cutoff=limit)
+            edits = min(edits, head + 0.5)
+        if edits > limit or candidate == word:
+            continue
+        key = (edits, -docs, candidate)
+        if best is None or key < (best[0], -best[1], best[2]):
+            best = (edits, docs, candidate)
+    return best[2] if best else None
+
+
+def spelling(db: Database, word: str) -> str:
+    """How the catalogue writes the folded ``word`` ("randonnee" -> "randonnée")."""
+    row = db.execute(
+        """SELECT name_fr, category_fr, name_en, category_en, brand FROM products_fts
+           WHERE products_fts MATCH ? LIMIT 1""",
+        [_phrase(word, prefix=False)],
+    ).fetchone()
+    for text in row or ():
+        for written in _WORD.findall(text):
+            if fold(written) == word:
+                return written.lower()
+    return word
+
+
+def correct(db: Database, query: str) -> str | None:
+    """``query`` with each word that matches nothing replaced by the nearest catalogue
+    word, as the catalogue writes it; None when there is nothing to correct."""
+    words = _typed_words(query)
+    out: list[str] = []
+    changed = False
+    for word in words:
+        if len(word.replace("-", "")) < MIN_TYPO_CHARS or _matches(db, _phrase(word)):
+            out.append(spelling(db, word))
+            continue
+        near = nearest_word(db, word)
+        if near is None:
+            out.append(word)
+            continue
+        out.append(spelling(db, near))
+        changed = True
+    return " ".join(out) if changed else None
+
+
+def _search_words(db: Database, words: list[str], limit: int) -> list[int]:
+    words = [w for w in words if len(w) > 1] or words
+    expression = " AND ".join(_phrase(w) for w in words if _TOKEN.search(w))
+    if not expression:
+        return []
+    rows = db.execute(
+        """SELECT rowid FROM (
+               SELECT rowid, rank FROM products_fts WHERE products_fts MATCH ? LIMIT ?
+           ) ORDER BY rank LIMIT ?""",
+        [expression, RANK_POOL, limit],
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+def search_forgiving(db: Database, query: str, limit: int = 24) -> Found:
+    """:func:`search_products`, and when it finds nothing, the search for the nearest
+    spelling the catalogue knows, with that spelling as the suggestion.
+
+    Raises :class:`QueryTooLong` as :func:`search_products` does.
+    """
+    pks = search_products(db, query, limit)
+    if pks:
+        return Found(pks)
+    suggestion = correct(db, query)
+    if suggestion is None:
+        return Found([])
+    pks = _search_words(db, _typed_words(suggestion), limit)
+    return Found(pks, suggestion) if pks else Found([])

@@ -396,3 +396,159 @@ def m010_staff_sessions(db: Database) -> None:
         )"""
     )
     db.execute("CREATE INDEX staff_sessions_staff ON staff_sessions(staff_id)")
+
+
+# --- m011: search forgives typos (app/core/search.py) --------------------------------
+# ``search_words`` is the catalogue's vocabulary: every word of the products' names and
+# brands and of the categories' names, folded (lower-case, accents stripped) as
+# ``word``, with how many products and categories use it (``docs``). Hyphenated words
+# are kept whole ("t-shirt") and in parts ("t", "shirt": one-letter words are dropped).
+# ``search_words_tri`` indexes the words by trigram (FTS5's own ``trigram`` tokenizer,
+# SQLite >= 3.34) so a misspelt word finds its candidates without a scan; Python ranks
+# them (rapidfuzz). Triggers keep both right whoever writes products or categories (the
+# seed, the hub's catalogue feed). The words are split and folded in SQL, through
+# ``search_words_stage``: the text is lower-cased there, then folded a third of the
+# accented letters per statement (one long ``replace()`` chain overflows SQLite's
+# parser stack). The suggestion's spelling (accents) is read back from the products.
+_M011_ACCENTS = "àâäáãåçéèêëíìîïñóòôöõúùûüýÿÀÂÄÁÃÅÇÉÈÊËÍÌÎÏÑÓÒÔÖÕÚÙÛÜÝŸ"
+_M011_TRIM = "'()[]{},.;:!?«»/&+<>*#|=~_-'"
+
+
+def _m011_stage(text: str, source: str = "") -> list[str]:
+    """Statements putting the words of the SQL expression ``text`` in the stage.
+
+    ``source`` is a FROM item (``products p``) for the backfill; empty in triggers,
+    where ``text`` names ``new.`` or ``old.`` columns.
+    """
+    import unicodedata
+
+    spaced = f"lower({text})"
+    for c in "\"\\'’":
+        spaced = f"replace({spaced}, '{c.replace(chr(39), chr(39) * 2)}', ' ')"
+    for n in (9, 10, 13):
+        spaced = f"replace({spaced}, char({n}), ' ')"
+    key = f"{source.split()[-1]}.rowid" if source else "0"
+    origin = f" FROM {source}" if source else ""
+    # The stage holds the words as a JSON array: '["vélo","de","route"]'.
+    array = f"""'["' || replace({spaced}, ' ', '","') || '"]'"""
+    statements = [f"INSERT INTO search_words_stage (k, folded) SELECT {key}, {array}{origin};"]
+    third = len(_M011_ACCENTS) // 3 + 1
+    for i in range(0, len(_M011_ACCENTS), third):
+        chain = "folded"
+        for c in _M011_ACCENTS[i : i + third]:
+            chain = f"replace({chain}, '{c}', '{unicodedata.normalize('NFKD', c)[0].lower()}')"
+        statements.append(
+            f"UPDATE search_words_stage SET folded = {chain} WHERE folded GLOB '*[^ -~]*';"  # noqa: S608 - SQL built from constants, no input
+        )
+    return statements
+
+
+def _m011_words() -> str:
+    """A SELECT of (k, word) for the words in the stage: whole, then split at hyphens."""
+    selects = [
+        f"""SELECT s.k, trim(j.value, {_M011_TRIM}) AS word FROM search_words_stage s,
+            json_each(CASE WHEN json_valid({array}) THEN {array} ELSE '[]' END) j"""  # noqa: S608 - SQL built from constants, no input
+        for array in ("s.folded", "replace(s.folded, '-', '\",\"')")
+    ]
+    return " UNION ".join(selects)
+
+
+#: Which words the vocabulary keeps (after GROUP BY word): two letters or more, a letter.
+_M011_KEEP = "length(word) >= 2 AND word GLOB '*[a-z]*'"
+
+
+def _m011_add(text: str) -> str:
+    return "\n".join(
+        [
+            *_m011_stage(text),
+            f"""INSERT INTO search_words (word, docs)
+            SELECT word, 1 FROM ({_m011_words()}) WHERE true GROUP BY word
+            HAVING {_M011_KEEP}
+            ON CONFLICT (word) DO UPDATE SET docs = docs + 1;""",  # noqa: S608 - SQL built from constants, no input
+            "DELETE FROM search_words_stage;",
+        ]
+    )
+
+
+def _m011_remove(text: str) -> str:
+    return "\n".join(
+        [
+            *_m011_stage(text),
+            f"""UPDATE search_words SET docs = docs - 1
+            WHERE word IN (SELECT word FROM ({_m011_words()}));""",  # noqa: S608 - SQL built from constants, no input
+            f"""DELETE FROM search_words
+            WHERE docs <= 0 AND word IN (SELECT word FROM ({_m011_words()}));""",  # noqa: S608 - SQL built from constants, no input
+            "DELETE FROM search_words_stage;",
+        ]
+    )
+
+
+@store_migrations(name="m011_search_words")
+def m011_search_words(db: Database) -> None:
+    db.execute(
+        """CREATE TABLE search_words (
+            id INTEGER PRIMARY KEY,
+            word TEXT NOT NULL UNIQUE,
+            docs INTEGER NOT NULL
+        )"""
+    )
+    db.execute("CREATE TABLE search_words_stage (k INTEGER NOT NULL, folded TEXT NOT NULL)")
+    db.execute(
+        """CREATE VIRTUAL TABLE search_words_tri USING fts5(
+            word, content = 'search_words', content_rowid = 'id', tokenize = 'trigram'
+        )"""
+    )
+    # Every product and category there already is, then the triggers for what comes.
+    for source, text in (
+        ("products p", "p.name_fr || ' ' || p.name_en || ' ' || p.brand"),
+        ("categories c", "c.name_fr || ' ' || c.name_en"),
+    ):
+        for sql in _m011_stage(text, source):
+            db.execute(sql)
+        db.execute(
+            f"""INSERT INTO search_words (word, docs)
+            SELECT word, count(*) FROM ({_m011_words()})
+            WHERE true GROUP BY word HAVING {_M011_KEEP}
+            ON CONFLICT (word) DO UPDATE SET docs = docs + excluded.docs"""  # noqa: S608 - SQL built from constants, no input
+        )
+        db.execute("DELETE FROM search_words_stage")
+    db.execute("INSERT INTO search_words_tri (search_words_tri) VALUES ('rebuild')")
+    for sql in (
+        """CREATE TRIGGER search_words_ins AFTER INSERT ON search_words BEGIN
+            INSERT INTO search_words_tri (rowid, word) VALUES (new.id, new.word);
+        END""",
+        """CREATE TRIGGER search_words_del AFTER DELETE ON search_words BEGIN
+            INSERT INTO search_words_tri (search_words_tri, rowid, word)
+            VALUES ('delete', old.id, old.word);
+        END""",
+    ):
+        db.execute(sql)
+    new_product = "new.name_fr || ' ' || new.name_en || ' ' || new.brand"
+    old_product = "old.name_fr || ' ' || old.name_en || ' ' || old.brand"
+    new_category = "new.name_fr || ' ' || new.name_en"
+    old_category = "old.name_fr || ' ' || old.name_en"
+    for sql in (
+        f"""CREATE TRIGGER search_words_product_ins AFTER INSERT ON products BEGIN
+            {_m011_add(new_product)}
+        END""",
+        f"""CREATE TRIGGER search_words_product_upd AFTER UPDATE OF name_fr, name_en, brand
+            ON products WHEN {old_product} IS NOT {new_product} BEGIN
+            {_m011_remove(old_product)}
+            {_m011_add(new_product)}
+        END""",
+        f"""CREATE TRIGGER search_words_product_del AFTER DELETE ON products BEGIN
+            {_m011_remove(old_product)}
+        END""",
+        f"""CREATE TRIGGER search_words_category_ins AFTER INSERT ON categories BEGIN
+            {_m011_add(new_category)}
+        END""",
+        f"""CREATE TRIGGER search_words_category_upd AFTER UPDATE OF name_fr, name_en
+            ON categories WHEN {old_category} IS NOT {new_category} BEGIN
+            {_m011_remove(old_category)}
+            {_m011_add(new_category)}
+        END""",
+        f"""CREATE TRIGGER search_words_category_del AFTER DELETE ON categories BEGIN
+            {_m011_remove(old_category)}
+        END""",
+    ):
+        db.execute(sql)
