@@ -272,7 +272,7 @@ def _shoe(pen: _Pen, c: _Palette, style: str) -> None:
     pen.ellipse(0.51, ground + 0.035, 0.36, 0.03, fill=c.shadow)
     rugged = style in ("boot", "hiker")
     sole_top = _UPPERS[style][0][1]
-    sole_colour = c.rubber if rugged or style == "cleats" else (250, 250, 250)
+    sole_colour = c.rubber if rugged or style in ("cleats", "spikes") else (250, 250, 250)
     if style == "cleats":
         ground = 0.67
     pen.poly(_curve(_UPPERS[style]), fill=c.base, outline=c.dark, width=0.008)
@@ -286,10 +286,11 @@ def _shoe(pen: _Pen, c: _Palette, style: str) -> None:
     elif style == "cleats":
         for x in (0.18, 0.28, 0.55, 0.67, 0.79):
             pen.rect((x, ground - 0.01, x + 0.05, ground + 0.05), fill=c.metal, radius=0.012)
-    elif style == "spikes":
-        for x in (0.56, 0.64, 0.72, 0.8):
+    elif style == "spikes":  # a stiff spike plate under the forefoot, long pins
+        pen.rect((0.5, ground - 0.02, 0.9, ground + 0.02), fill=c.dark, radius=0.02)
+        for x in (0.52, 0.59, 0.66, 0.73, 0.8):
             pen.poly(
-                [(x, ground - 0.005), (x + 0.04, ground - 0.005), (x + 0.02, ground + 0.05)],
+                [(x, ground + 0.01), (x + 0.045, ground + 0.01), (x + 0.022, ground + 0.08)],
                 fill=c.metal,
             )
     if style == "boot":
@@ -435,12 +436,23 @@ def _tshirt(pen: _Pen, c: _Palette, long_sleeves: bool, style: str = "") -> None
             (0.6, 0.24),
         ]
     pen.poly(outline, fill=c.base, outline=c.dark, width=0.007)
-    if long_sleeves:  # jacket: hood, zip, pockets, cuffs
+    if long_sleeves and style == "fleece":  # no hood: a contrasting yoke, ribs
+        pen.poly(
+            [(0.29, 0.27), (0.4, 0.22), (0.6, 0.22), (0.71, 0.27), (0.74, 0.36), (0.26, 0.36)],
+            fill=c.tint,
+            outline=c.dark,
+            width=0.006,
+        )
+        for x in (0.38, 0.44, 0.56, 0.62):
+            pen.line([(x, 0.42), (x, 0.78)], fill=c.shade, width=0.006)  # fleece ribs
+    elif long_sleeves:  # jacket: a hood
         pen.poly(
             _curve([(0.4, 0.23), (0.43, 0.15), (0.5, 0.13), (0.57, 0.15), (0.6, 0.23)]), c.shade
         )
-        pen.line([(0.5, 0.24), (0.5, 0.8)], fill=c.dark, width=0.008)
-        pen.rect((0.5, 0.24, 0.52, 0.28), fill=c.metal, radius=0.004)
+    if long_sleeves:  # zip (a fleece's half zip comes below), pockets, cuffs
+        if style != "fleece":
+            pen.line([(0.5, 0.24), (0.5, 0.8)], fill=c.dark, width=0.008)
+            pen.rect((0.5, 0.24, 0.52, 0.28), fill=c.metal, radius=0.004)
         for x in (0.35, 0.56):
             pen.line([(x, 0.6), (x + 0.09, 0.56)], fill=c.dark, width=0.007)
         pen.line([(0.16, 0.72), (0.25, 0.73)], fill=c.tint, width=0.02)
@@ -459,16 +471,24 @@ def _tshirt(pen: _Pen, c: _Palette, long_sleeves: bool, style: str = "") -> None
         pen.poly(
             [(0.42, 0.245), (0.5, 0.33), (0.58, 0.245)], fill=c.trim, outline=c.dark, width=0.006
         )
-    elif style == "puffer":  # quilted down jacket
-        for y in (0.34, 0.44, 0.54, 0.64, 0.74):
-            pen.line([(0.31, y), (0.69, y)], fill=c.dark, width=0.006)
-        for y in (0.42, 0.52, 0.62):
-            pen.line([(0.2, y), (0.29, y + 0.01)], fill=c.dark, width=0.005)
-            pen.line([(0.71, y + 0.01), (0.8, y)], fill=c.dark, width=0.005)
-    elif style == "fleece":  # high collar over the hood, half zip, chest pocket
-        pen.rect((0.39, 0.14, 0.61, 0.27), fill=c.base, radius=0.03, outline=c.dark, width=0.007)
-        pen.line([(0.5, 0.14), (0.5, 0.46)], fill=c.metal, width=0.01)
-        pen.line([(0.56, 0.36), (0.66, 0.36)], fill=c.dark, width=0.008)
+    elif style == "puffer":  # quilted down jacket: puffed baffles, body and sleeves
+        for k, y in enumerate((0.3, 0.4, 0.5, 0.6, 0.7)):
+            if k % 2:
+                pen.rect((0.31, y, 0.69, y + 0.1), fill=c.shade)
+                pen.poly(
+                    [(0.2, y + 0.02), (0.29, y + 0.02), (0.28, y + 0.1), (0.18, y + 0.1)],
+                    fill=c.shade,
+                )
+                pen.poly(
+                    [(0.71, y + 0.02), (0.8, y + 0.02), (0.82, y + 0.1), (0.72, y + 0.1)],
+                    fill=c.shade,
+                )
+            pen.line([(0.31, y), (0.69, y)], fill=c.dark, width=0.01)
+            pen.line([(0.36, y + 0.035), (0.64, y + 0.035)], fill=c.tint, width=0.014)  # sheen
+        pen.line([(0.5, 0.24), (0.5, 0.8)], fill=c.dark, width=0.01)
+    elif style == "fleece":  # high collar, half zip
+        pen.rect((0.4, 0.16, 0.6, 0.25), fill=c.base, radius=0.03, outline=c.dark, width=0.007)
+        pen.line([(0.5, 0.16), (0.5, 0.46)], fill=c.metal, width=0.012)
 
 
 def _swimsuit(pen: _Pen, c: _Palette) -> None:

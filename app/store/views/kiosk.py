@@ -370,6 +370,19 @@ def picture(ref: str, n: int) -> Any:
     return send_file(path, mimetype="image/png", max_age=86400)
 
 
+@bp.get("/picture/category/<slug>.png")
+def category_picture(slug: str) -> Any:
+    """A category tile's picture (its usual kind of product, no text), drawn once."""
+    from app.core import pictures  # Pillow loads only when a picture is first drawn
+
+    path = pictures.category_picture(
+        get_db(), Path(current_app.config["PICTURE_CACHE"]), slug[:100]
+    )
+    if path is None:
+        abort(404)
+    return send_file(path, mimetype="image/png", max_age=86400)
+
+
 @bp.post("/lang")
 def set_lang() -> Any:
     """Switch the kiosk language (French, English)."""
