@@ -11,9 +11,12 @@ import re
 import pytest
 from playwright.sync_api import expect
 
+from app.core import db as dbmod
 from app.store.views.kiosk import PAGE_SIZE
 
 from .conftest import SELF_STORE, screenshot
+from .sync_fixtures import *  # noqa: F403
+from .sync_fixtures import LYON, store_env
 
 
 def _sized_product(db) -> dict:
@@ -305,3 +308,175 @@ def test_accessible_mode_keeps_every_control_within_reach(
         assert errors == []
     finally:
         context.close()
+
+
+# --- Promotion banners ------------------------------------------------------------------
+
+LONG_PROMOTIONS = [
+    # (title, rule, text): the longest badge there is, titles at the 80-character cap
+    # (one with a very long word), a long text, and a short one beside them.
+    (
+        "Deuxième paire de chaussures de randonnée imperméables à moitié prix ce week-end",
+        {"kind": "nth_percent", "value": 50, "nth": 2, "scope": "all", "min_qty": 3},
+        "Jusqu'à dimanche soir, dans votre magasin et sur le site, dans la limite des "
+        "stocks disponibles. Voir conditions à l'accueil du magasin.",
+    ),
+    (
+        "Anticonstitutionnellement bas : sports d'hiver et montagne pour toute la famille",
+        {"kind": "amount", "value": 12345, "scope": "all", "min_qty": 2},
+        "",
+    ),
+    ("Prix choc", {"kind": "percent", "value": 30, "scope": "all"}, ""),
+]
+
+
+def _add_promotions(db, promotions_: list[tuple[str, dict, str]]) -> None:
+    from datetime import timedelta
+
+    from app.core import clock
+    from app.store.domain import promotions
+
+    now = clock.utcnow()
+    changes = [
+        {
+            "data": {
+                "id": f"pr-floor{n:04d}",
+                "revision": 1,
+                "status": "published",
+                "title": {"fr": title, "en": title},
+                "text": {"fr": text, "en": text},
+                "rule": rule,
+                "priority": 10 - n,
+                "starts_at": clock.iso(now - timedelta(hours=1)),
+                "ends_at": clock.iso(now + timedelta(days=1)),
+                "timezone": "Europe/Paris",
+                "stores": None,
+            }
+        }
+        for n, (title, rule, text) in enumerate(promotions_)
+    ]
+    with db.conn:
+        promotions.apply_promotion_changes(db, changes, None)
+
+
+_FIT = """() => [...document.querySelectorAll('.promo')].map(b => {
+  const box = b.getBoundingClientRect();
+  const part = s => { const e = b.querySelector(s); if (!e) return null;
+    const r = e.getBoundingClientRect();
+    return {inside: r.top >= box.top - .5 && r.bottom <= box.bottom + .5
+                    && r.left >= box.left - .5 && r.right <= box.right + .5,
+            unclipped: e.scrollWidth <= e.clientWidth + 1 && e.scrollHeight <= e.clientHeight + 1,
+            size: parseFloat(getComputedStyle(e).fontSize), text: e.textContent}; };
+  return {badge: part('.promo-badge'), title: part('.promo-title'), text: part('.promo-text'),
+          onScreen: box.left >= 0 && box.right <= innerWidth};
+})"""
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("viewport", [PORTRAIT, LANDSCAPE], ids=["portrait", "landscape"])
+def test_long_promotions_fit_their_banners(browser, store_server, store_db, viewport):
+    _add_promotions(store_db, LONG_PROMOTIONS)
+    context = browser.new_context(viewport=viewport, locale="fr-FR")
+    page = context.new_page()
+    try:
+        page.goto(store_server.url + "/")
+        expect(page.locator(".promo")).to_have_count(3)
+        expect(page.locator(".promo-badge").first).to_have_text("2e à -50\u202f% dès 3 articles")
+        banners = page.evaluate(_FIT)
+        for banner in banners:
+            assert banner["onScreen"], banner
+            for part in ("badge", "title", "text"):
+                shown = banner[part]
+                if shown is None:
+                    continue
+                assert shown["inside"] and shown["unclipped"], (part, shown)
+            # Shrunk to fit a narrow banner, never below readable kiosk type.
+            assert banner["title"]["size"] >= 24, banner["title"]
+        orientation = "portrait" if viewport is PORTRAIT else "landscape"
+        screenshot(page, f"132-attract-long-promotions-{orientation}")
+        _axe_clean(page, f"attract with promotions, {orientation}")
+    finally:
+        context.close()
+
+
+# --- Prices on an open category page ------------------------------------------------------
+
+
+@pytest.fixture
+def live_world(hub_server, synced_store, server_factory, browser):
+    """The hub, a store following it, and an open category page (landscape kiosk)."""
+    from .test_promotions_browser import product_in_stock
+
+    store = server_factory(synced_store, store_env(hub_server.url, hub_server.data))
+    ref, _, base = product_in_stock(synced_store)
+    db = dbmod.connect(dbmod.db_path(synced_store))
+    try:
+        slug, rank = db.execute(
+            """SELECT c.slug, (SELECT COUNT(*) FROM products q WHERE q.category_id = p.category_id
+                   AND (q.name_fr < p.name_fr OR (q.name_fr = p.name_fr AND q.pk < p.pk)))
+               FROM products p JOIN categories c ON c.id = p.category_id WHERE p.ref = ?""",
+            [ref],
+        ).fetchone()
+    finally:
+        db.close()
+    context = browser.new_context(viewport=LANDSCAPE, locale="fr-FR")
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.goto(f"{store.url}/category/{slug}?page={rank // PAGE_SIZE + 1}")
+    yield {
+        "hub": hub_server,
+        "page": page,
+        "card": page.locator(f'.card:has(a[href="/product/{ref}"])'),
+        "slug": slug,
+        "base": base,
+        "store_id": LYON,
+        "errors": errors,
+    }
+    context.close()
+
+
+@pytest.mark.browser
+def test_a_publication_changes_prices_on_an_open_category_page(live_world):
+    import requests
+
+    from .hq_helpers import make_token
+    from .test_promotions_browser import LIVE_MS, fr_price, local_times
+
+    hub, page, card, base = (live_world[k] for k in ("hub", "page", "card", "base"))
+    expect(card.locator(".card-price")).to_have_text(fr_price(base))
+    expect(card.locator(".card-promo")).to_have_count(0)
+    page.evaluate("window.__notReloaded = true")
+    api = requests.Session()
+    api.headers["Authorization"] = "Bearer " + make_token(hub.data, "marketing")
+    start, end = local_times()
+    r = api.post(
+        f"{hub.url}/api/v1/hq/promotions",
+        json={
+            "title_fr": "-30 % sur tout le rayon",
+            "title_en": "30% off the whole department",
+            "kind": "percent",
+            "value": 30,
+            "scope": "category",
+            "targets": [live_world["slug"]],
+            "starts_local": start,
+            "ends_local": end,
+            "stores": [live_world["store_id"]],
+        },
+        timeout=10,
+    )
+    assert r.status_code == 201, r.text
+    pid = r.json()["promotion"]["id"]
+    assert api.post(f"{hub.url}/api/v1/hq/promotions/{pid}/publish", timeout=10).ok
+    # 30 % off one unit, rounded half up to the cent (app/core/pricing.py).
+    now = base - (base * 30 + 50) // 100
+    expect(card.locator(".card-promo")).to_have_text(fr_price(now), timeout=LIVE_MS)
+    expect(card.locator(".card-was")).to_have_text(fr_price(base))
+    assert page.evaluate("window.__notReloaded") is True  # swapped in place, no reload
+    screenshot(page, "133-category-live-promotion-price")
+    _axe_clean(page, "category with promotion prices")
+    assert api.post(f"{hub.url}/api/v1/hq/promotions/{pid}/unpublish", timeout=10).ok
+    expect(card.locator(".card-promo")).to_have_count(0, timeout=LIVE_MS)
+    expect(card.locator(".card-price")).to_have_text(fr_price(base))
+    assert page.evaluate("window.__notReloaded") is True
+    assert live_world["errors"] == []
