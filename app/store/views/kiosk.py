@@ -25,7 +25,7 @@ from flask_babel import gettext as _
 from app.core import catalog, clock, ean, tokens
 from app.core import db as dbmod
 from app.core.pricing import item_for, unit_price
-from app.core.search import QueryTooLong, search_products
+from app.core.search import QueryTooLong, search_forgiving
 from app.store.domain import promotions, stock
 from app.store.storage import get_db
 from app.store.sync import state
@@ -157,18 +157,20 @@ def search() -> Any:
     status = 200
     error = None
     results: list[dict[str, Any]] = []
+    suggestion = None
     try:
         exact = catalog.find_variant(db, q.strip()) if q.strip().isdigit() else None
-        pks = (
-            [catalog.product_pk(db, exact["ref"])]
-            if exact
-            else search_products(db, q, limit=PAGE_SIZE)
-        )
+        if exact:
+            pks = [catalog.product_pk(db, exact["ref"])]
+        else:
+            # Nothing found as typed: the nearest spelling, shown as "Did you mean …?".
+            found = search_forgiving(db, q, limit=PAGE_SIZE)
+            pks, suggestion = found.pks, found.suggestion
         results = _with_stock(db, catalog.products_by_pks(db, pks, lang))
     except QueryTooLong:
         error = _("That search is too long. Try one or two words.")
         status = 400
-    context = {"q": q, "results": results, "error": error}
+    context = {"q": q, "results": results, "error": error, "suggestion": suggestion}
     html = render_page_or_partial(
         "kiosk/search.html",
         "kiosk/_search_results.html",
