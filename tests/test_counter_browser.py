@@ -103,10 +103,13 @@ def test_counter_journey(browser, store_data, server_factory, tmp_path):
         page.locator(".ready-form button").click()
         expect(page.locator(".status-ready")).to_be_visible()
         screenshot(page, "44-counter-ready")
+        # The bag label opens in its print view, which shows the label's PNG.
+        page.locator("[data-print-view]").click()
         label = page.request.get(
-            server.url + page.locator("a[href$='label.png']").get_attribute("href")
+            server.url + page.locator("img.print-ticket-img").get_attribute("src")
         )
         assert label.ok and label.headers["content-type"] == "image/png"
+        page.go_back()
 
         # Hand-over by a photo of the QR code.
         qr = tmp_path / "qr.png"
@@ -149,7 +152,10 @@ def test_counter_journey(browser, store_data, server_factory, tmp_path):
         page.locator("#ret-who").fill("LEFEVRE")
         page.locator(".code-form button").click()
         expect(page.locator(".return-form")).to_be_visible()
+        # Each quantity starts at what can come back (line 2: its one collected unit).
+        expect(page.locator("#rqty-2")).to_have_value("1")
         page.locator("#rqty-1").fill("1")
+        page.locator("#rqty-2").fill("0")
         page.locator("#ret-reason").fill("Trop petit")
         screenshot(page, "50-counter-return")
         page.locator(".return-form button[type=submit]").click()

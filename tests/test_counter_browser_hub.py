@@ -215,6 +215,7 @@ def test_counter_journey_against_a_real_hub(
         page.locator(".code-form button").click()
         expect(page.locator(".return-form")).to_be_visible()
         page.locator("#rqty-1").fill("1")
+        page.locator("#rqty-2").fill("0")  # it starts at what can come back: 1
         page.locator("#ret-reason").fill("Trop petit")
         page.locator(".return-form button[type=submit]").click()
         expect(page.locator(".notice-ok")).to_be_visible()

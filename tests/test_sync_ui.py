@@ -84,7 +84,7 @@ def test_staff_status_page_and_partial(hub_app, store_db, store_data):
     assert "Hors ligne" in text and "Réessayer maintenant" in text
     assert "unknown_sku" in text and "no variant X" in text
     assert 'hx-trigger="every 2s"' in text and 'hx-swap="outerHTML"' in text
-    assert 'data-field="outbox_depth">1<' in text
+    assert 'data-count="1">1 opération en attente (ventes, stock, commandes)<' in text
     partial = client.get("/staff/status", headers={"HX-Request": "true"})
     body = partial.get_data(as_text=True)
     assert body.lstrip().startswith('<section id="sync-status"') and "<html" not in body

@@ -10,11 +10,9 @@ are app/store/views/returns.py, a scan on any staff page app/store/views/scan.py
 from __future__ import annotations
 
 import uuid
-from functools import lru_cache
 from typing import Any
 
-from flask import abort, current_app, redirect, render_template, request, session, url_for
-from flask_babel import get_locale
+from flask import abort, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 
 from app.core import clock
@@ -24,12 +22,15 @@ from app.store.domain.orders import pickup, preparation, queries
 from app.store.domain.orders.status import OrderError
 from app.store.storage import get_db
 from app.store.views.counter_common import (
+    clock_text,
+    lateness,
     line_colour,
     line_name,
     message,
     messages,
     order_or_404,
     parse_qty,
+    promised_when,
     qr_refused,
     qr_title,
     remember_verified,
@@ -41,11 +42,12 @@ from app.store.views.staff_common import (
     is_manager,
     manager_required,
     staff_blueprint,
+    ticket_print_page,
     ticket_response,
 )
 from app.store.views.store_info import store_details
 from app.web.htmx import htmx, redirect_page, render_page_or_partial
-from app.web.i18n import current_lang, format_clock
+from app.web.i18n import current_lang
 
 bp = staff_blueprint("counter", __name__)
 
@@ -53,20 +55,12 @@ bp = staff_blueprint("counter", __name__)
 def counter_globals() -> dict[str, Any]:
     """Order-line names and colours, and ``fmt_clock``, for every page (listed in
     app/store/app.py)."""
-    return {"line_name": line_name, "line_colour": line_colour, "fmt_clock": _clock}
-
-
-def _clock(text: str | None) -> str:
-    """``14:02`` for an ISO instant; cached, since Babel takes ~1 ms a call and a list
-    page shows fifty of them."""
-    if not text:
-        return ""
-    return _clock_cached(text, str(get_locale() or "fr"), current_app.config["STORE_TIMEZONE"])
-
-
-@lru_cache(maxsize=65536)
-def _clock_cached(text: str, locale: str, tz: str) -> str:
-    return format_clock(clock.parse_iso(text), locale)
+    return {
+        "line_name": line_name,
+        "line_colour": line_colour,
+        "fmt_clock": clock_text,
+        "promised": lambda text: promised_when(text, clock.utcnow()),
+    }
 
 
 # --- Lists and search --------------------------------------------------------------
@@ -105,6 +99,9 @@ def order_list() -> Any:
         )
         more = len(rows) > queries.PAGE_SIZE
         rows = rows[: queries.PAGE_SIZE]
+    for o in rows:
+        o["promised_text"] = promised_when(o["promised_at"], now)
+        o["late_text"] = lateness(o["late_minutes"])
     context = {
         "view": view,
         "rows": rows,
@@ -210,6 +207,23 @@ def picking_list(order_id: str) -> Any:
 
 
 # --- Tickets -----------------------------------------------------------------------
+
+
+@bp.get("/orders/<order_id>/label")
+def bag_label_print(order_id: str) -> Any:
+    """The bag label's print view: the label at its print size, a Print button."""
+    order = order_or_404(order_id)
+    if not order["shelf_slot"]:
+        abort(404)
+    number, slot = order["number"], order["shelf_slot"]
+    return ticket_print_page(
+        "counter.bag_label",
+        order_id=order_id,
+        heading=_("Bag label %(number)s", number=number),
+        alt=_("Bag label of order %(number)s, shelf %(slot)s", number=number, slot=slot),
+        back_url=url_for("counter.order_page", order_id=order_id),
+        back_label=_("Back to the order"),
+    )
 
 
 @bp.get("/orders/<order_id>/label.<fmt>")

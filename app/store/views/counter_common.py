@@ -4,16 +4,21 @@ customer check kept in the session, and what a scanned product code names."""
 
 from __future__ import annotations
 
+from datetime import datetime
+from functools import lru_cache
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from flask import abort, render_template, session
+from babel.dates import format_skeleton, format_time
+from flask import abort, current_app, render_template, session
+from flask_babel import get_locale, ngettext
 from flask_babel import gettext as _
 
 from app.core import catalog, clock, ean
 from app.store.domain.orders import queries
 from app.store.domain.orders.status import OrderError
 from app.store.storage import get_db
-from app.web.i18n import current_lang
+from app.web.i18n import current_lang, format_clock
 
 VERIFIED_S = 600  # a QR or code check is good for one hand-over within 10 minutes
 
@@ -80,9 +85,10 @@ def message(exc: OrderError) -> str:
     """What a refused order action says to the staff member."""
     text = messages().get(exc.code, _("Refused: %(code)s", code=exc.code))
     if exc.code == "wrong_code":
-        return _(
-            "Wrong pickup code. %(n)d attempt(s) left before the order locks.",
-            n=exc.extra.get("attempts_left", 0),
+        return ngettext(
+            "Wrong pickup code. %(num)d attempt left before the order locks.",
+            "Wrong pickup code. %(num)d attempts left before the order locks.",
+            exc.extra.get("attempts_left", 0),
         )
     return text
 
@@ -120,6 +126,58 @@ def parse_qty(value: str | None) -> int | None:
         return int(value or "0")
     except ValueError:
         return None
+
+
+# --- Times: a clock time, when an order was promised, how late it is ------------------
+
+
+def clock_text(text: str | None) -> str:
+    """``14:02`` for an ISO instant (``fmt_clock`` in templates); cached, since Babel
+    takes ~1 ms a call and a list page shows fifty of them."""
+    if not text:
+        return ""
+    return _clock_cached(text, str(get_locale() or "fr"), current_app.config["STORE_TIMEZONE"])
+
+
+@lru_cache(maxsize=65536)
+def _clock_cached(text: str, locale: str, tz: str) -> str:
+    return format_clock(clock.parse_iso(text), locale)
+
+
+def lateness(minutes: int) -> str:
+    """How late an order is, as a person says it: ``en retard de 25 min``, ``de 3 h``,
+    ``de 2 j`` (``25 min late``, ``3 hours late``, ``2 days late``), to the nearest hour
+    or day (1 day 19 hours late is "2 days"); empty when it is not late."""
+    if minutes <= 0:
+        return ""
+    if minutes < 60:
+        return ngettext("%(num)d min late", "%(num)d min late", minutes)
+    hours = (minutes + 30) // 60
+    if hours < 24:
+        return ngettext("%(num)d hour late", "%(num)d hours late", hours)
+    days = (minutes + 12 * 60) // (24 * 60)
+    return ngettext("%(num)d day late", "%(num)d days late", days)
+
+
+def promised_when(text: str | None, now: datetime) -> str:
+    """When an order was promised, in the store's time zone and the shown language:
+    ``promise pour 14:02`` today, ``promise le jeu. 3 déc. à 14:02`` another day."""
+    if not text:
+        return ""
+    zone = current_app.config.get("STORE_TIMEZONE", "Europe/Paris")
+    today = now.astimezone(ZoneInfo(zone)).date().isoformat()
+    return _promised_when(text, today, str(get_locale() or "fr"), zone)
+
+
+@lru_cache(maxsize=4096)
+def _promised_when(text: str, today: str, locale: str, zone: str) -> str:
+    # Cached: Babel takes ~1 ms a call and a list page shows fifty promised times.
+    at = clock.parse_iso(text).astimezone(ZoneInfo(zone))
+    time = format_time(at, "short", locale=locale)
+    if at.date().isoformat() == today:
+        return _("promised for %(time)s", time=time)
+    day = format_skeleton("MMMEd", at, locale=locale)
+    return _("promised %(day)s at %(time)s", day=day, time=time)
 
 
 # --- A customer check kept in the session -------------------------------------------

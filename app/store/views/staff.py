@@ -8,12 +8,14 @@ from __future__ import annotations
 
 from datetime import timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
+from babel.dates import format_skeleton, format_time
 from flask import current_app, g, redirect, render_template, request, session, url_for
-from flask_babel import format_timedelta
+from flask_babel import format_timedelta, get_locale, ngettext
 from flask_babel import gettext as _
 
-from app.core import clock
+from app.core import clock, protocol
 from app.store.domain import outbox, staff
 from app.store.storage import get_db
 from app.store.sync import state
@@ -69,9 +71,10 @@ def login() -> Any:
                     s=exc.extra["retry_in_s"],
                 )
             elif exc.code == "wrong_pin":
-                error = _(
-                    "Wrong PIN. %(n)d attempt(s) left before the account locks.",
-                    n=exc.extra["attempts_left"],
+                error = ngettext(
+                    "Wrong PIN. %(num)d attempt left before the account locks.",
+                    "Wrong PIN. %(num)d attempts left before the account locks.",
+                    exc.extra["attempts_left"],
                 )
             else:
                 error = _("Choose your name in the list.")
@@ -124,12 +127,53 @@ def _age(seconds: int | None) -> str | None:
     return format_timedelta(timedelta(seconds=seconds), threshold=1.1)
 
 
+def _moment(text: str | None) -> str:
+    """A past moment as a shop assistant reads it, local time: ``jeu. 3 déc. à 14:02``."""
+    if not text:
+        return ""
+    zone = ZoneInfo(current_app.config.get("STORE_TIMEZONE", "Europe/Paris"))
+    at, locale = clock.parse_iso(text).astimezone(zone), str(get_locale() or "fr")
+    day = format_skeleton("MMMEd", at, locale=locale)
+    return _("%(day)s at %(time)s", day=day, time=format_time(at, "short", locale=locale))
+
+
+def _what(item: dict[str, Any]) -> str:
+    """What a change sent to head office was, in plain words."""
+    kinds = {
+        protocol.STOCK_MOVEMENT: _("Stock change (sale, delivery, count)"),
+        protocol.ORDER_READY: _("Order ready"),
+        protocol.ORDER_HANDOVER: _("Order handed over"),
+        protocol.ORDER_EXPIRED: _("Order not collected in time"),
+        protocol.ORDER_REMINDER: _("Reminder to the customer"),
+        protocol.ORDER_RETURN: _("Return"),
+        protocol.ORDER_REQUEST: _("Order placed at the kiosk"),
+    }
+    return kinds.get(item["type"], item["type"])
+
+
+def _why(reason: str | None) -> str:
+    """Why head office refused a change, in plain words."""
+    reasons = {
+        "unknown_sku": _("head office does not know this product"),
+        "unknown_order": _("head office does not know this order"),
+        "wrong_store": _("head office says it belongs to another store"),
+        "invalid_state": _("the order had already moved on at head office"),
+        "conflict": _("it clashes with a change already made at head office"),
+    }
+    return reasons.get(reason or "", _("head office could not read it"))
+
+
 def _status_context() -> dict[str, Any]:
     db = get_db()
     now = clock.utcnow()
     s = state.snapshot(db, hub_configured=bool(current_app.config.get("HUB_URL")), now=now)
     last = state.last_sync_at(db)
     total = s["pull_applied"] + s["pull_remaining"]
+    parked = outbox.parked(db, limit=50)
+    for item in parked:
+        item["when"] = _moment(item["occurred_at"])
+        item["what"] = _what(item)
+        item["why"] = _why(item["parked_reason"])
     return {
         "s": s,
         "last_sync_clock": format_clock(last) if last else None,
@@ -138,7 +182,7 @@ def _status_context() -> dict[str, Any]:
         "catching_up": s["pull_remaining"] > 0,
         "progress_total": total,
         "progress_pct": s["pull_applied"] * 100 // total if total else 100,
-        "parked_items": outbox.parked(db, limit=50),
+        "parked_items": parked,
     }
 
 

@@ -1,5 +1,6 @@
 """What every staff screen (``/staff/...``) shares: the login check, who acted, the
-staff error pages, the no-store rule, and a printed ticket as a response.
+staff error pages, the no-store rule, and a printed ticket as a response or as a page
+to print it from.
 
 Each staff area's module makes its blueprint with ``staff_blueprint``, so every staff
 screen is guarded, cached and refused the same way.
@@ -129,3 +130,20 @@ def ticket_response(img: Any, fmt: str, name: str) -> Response:
     resp = Response(body, mimetype=mime)
     resp.headers["Content-Disposition"] = f'inline; filename="{name}.{fmt}"'
     return resp
+
+
+def ticket_print_page(
+    endpoint: str, *, heading: str, alt: str, back_url: str, back_label: str, **values: Any
+) -> str:
+    """A printed ticket's print view (templates/staff/print_ticket.html): the ticket's
+    PNG (``endpoint`` with ``fmt``) at its print size, a Print button, a PDF link, a
+    way back. The PNG and PDF addresses stay as they are: other tools link them."""
+    return render_template(
+        "staff/print_ticket.html",
+        heading=heading,
+        alt=alt,
+        image_url=url_for(endpoint, fmt="png", **values),
+        pdf_url=url_for(endpoint, fmt="pdf", **values),
+        back_url=back_url,
+        back_label=back_label,
+    )
