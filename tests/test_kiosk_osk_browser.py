@@ -45,6 +45,24 @@ def _first_row(page) -> str:
     )
 
 
+def _scroll_to_end(page) -> None:
+    """Scroll the page to its end, whichever box it scrolls in (the accessible mode's
+    <main> or the window)."""
+    page.evaluate(
+        """() => { const m = document.querySelector('main');
+                   m.scrollTop = m.scrollHeight;
+                   window.scrollTo(0, document.documentElement.scrollHeight); }"""
+    )
+
+
+def _last_result_clears_the_keys(page) -> None:
+    """At the end of the scroll, the last result shows whole above the keyboard."""
+    _scroll_to_end(page)
+    last = page.locator("#results .card").last.bounding_box()
+    top = page.locator("#osk").bounding_box()["y"]
+    assert last["y"] + last["height"] <= top + 1, (last, top)
+
+
 def _card_names(page) -> list[str]:
     return page.locator("#results .card").all_inner_texts()
 
@@ -67,10 +85,7 @@ def test_tapping_the_field_opens_azerty_and_tapped_keys_search_like_typing(touch
     screenshot(page, "osk-01-search-portrait-1080x1920")
     tapped = _card_names(page)
     # The results never hide under the keys: the last one scrolls above them.
-    cards.last.scroll_into_view_if_needed()
-    last = cards.last.bounding_box()
-    top = osk.bounding_box()["y"]
-    assert last["y"] + last["height"] <= top + 1, (last, top)
+    _last_result_clears_the_keys(page)
     # The same search typed on a real keyboard gives the same results.
     page.goto(store_server.url + "/search")
     page.locator("#q").press_sequentially("velo", delay=120)
@@ -163,8 +178,12 @@ def test_keyboard_in_accessible_mode_is_big_and_low(touch, store_server, viewpor
     _tap_keys(page, "velo")
     expect(page.locator("#q")).to_have_value("velo")
     expect(page.locator("#results .card").first).to_contain_text("Vélo", timeout=5000)
+    # The field shows what is typed, above the keys; the results scroll above them.
+    form = page.locator("form.search").bounding_box()
+    assert form["y"] >= 0 and form["y"] + form["height"] <= boxes[0][0], (form, boxes[0])
     name = f"{viewport['width']}x{viewport['height']}"
     screenshot(page, f"osk-02-accessible-{name}")
+    _last_result_clears_the_keys(page)
     assert page.console_errors == []
 
 
@@ -181,3 +200,26 @@ def test_landscape_screenshot_with_results(touch, store_server):
     assert form["y"] >= 0 and form["y"] + form["height"] <= first["y"] < top
     screenshot(page, "osk-03-search-landscape-1920x1080")
     assert page.console_errors == []
+
+
+@pytest.mark.parametrize("accessible", [False, True], ids=["standard", "accessible-mode"])
+def test_axe_core_finds_no_serious_violation_with_the_keyboard_open(
+    touch, store_server, accessible
+):
+    from axe_playwright_python.sync_playwright import Axe
+
+    page = touch(PORTRAIT)
+    page.goto(store_server.url + "/search")
+    if accessible:
+        page.get_by_role("button", name=re.compile("Mode accessible")).tap()
+        expect(page.locator("body")).to_have_class(re.compile("a11y"))
+    page.locator("#q").tap()
+    _tap_keys(page, "velo")
+    expect(page.locator("#results .card").first).to_be_visible(timeout=5000)
+    violations = Axe().run(page).response["violations"]
+    serious = [
+        f"{v['id']}: {v['help']} {[n['target'] for n in v['nodes']][:3]}"
+        for v in violations
+        if v["impact"] in ("serious", "critical")
+    ]
+    assert serious == []

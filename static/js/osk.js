@@ -148,14 +148,32 @@
     body.style.setProperty("--osk-h", osk.getBoundingClientRect().height + "px");
   }
 
+  // The box the page scrolls in: the window, or <main> when a layout scrolls it in its
+  // own box (the accessible mode keeps every control in the lower part that way).
+  function scroller() {
+    var main = document.querySelector("main");
+    if (main && /(auto|scroll)/.test(getComputedStyle(main).overflowY)) {
+      return main;
+    }
+    return null;
+  }
+
   // Too little room left between the field and the keyboard for results: bring the
   // field up (it stays sticky) so the results show above the keys. Only once the tap
   // is over (on its click): scrolling under a finger still down would move the tap.
   function makeRoom() {
     var form = input.form || input;
+    var box = scroller();
+    var top = box ? box.getBoundingClientRect().top : topOffset();
     var room = osk.getBoundingClientRect().top - form.getBoundingClientRect().bottom;
-    if (room < window.innerHeight * 0.3) {
-      window.scrollBy(0, form.getBoundingClientRect().top - topOffset());
+    var visible = osk.getBoundingClientRect().top - top;
+    if (room < visible * 0.5) {
+      var by = form.getBoundingClientRect().top - top;
+      if (box) {
+        box.scrollTop += by;
+      } else {
+        window.scrollBy(0, by);
+      }
     }
   }
 
