@@ -255,6 +255,20 @@ def cart_store(keyed_db, store_data, server_factory):
     return server_factory(store_data)
 
 
+def _axe_clean(page, label: str) -> None:
+    """axe-core finds nothing serious or critical on the screen."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    results = Axe().run(page)
+    assert results.response["passes"], label  # axe really looked at the page
+    serious = [
+        f"{v['id']}: {v['help']} {[n['target'] for n in v['nodes']][:3]}"
+        for v in results.response["violations"]
+        if v["impact"] in ("serious", "critical")
+    ]
+    assert serious == [], (label, serious)
+
+
 def _burst(page, text: str) -> None:
     page.wait_for_load_state("networkidle")
     page.keyboard.type(text, delay=1)
@@ -284,6 +298,7 @@ def test_browser_scanner_prompt_merge_by_default_then_replace(browser, cart_stor
         assert m["y"] < r["y"] and m["height"] > r["height"]  # first and most prominent
         assert m["y"] + m["height"] <= 1920
         screenshot(page, "cart-floor-merge-prompt")
+        _axe_clean(page, "merge prompt")
         merge.click()
         page.wait_for_url("**/panier")
         assert [_qty(page, v["sku"]) for v in (a, b, c)] == [3, 1, 3]
@@ -331,10 +346,12 @@ def test_browser_staff_tablet_keeps_the_photo(browser, cart_store, store_data):
     try:
         page.goto(cart_store.url + "/panier/scanner")
         assert page.locator('input[type="file"]').count() == 0
+        _axe_clean(page, "kiosk scan page")
         staff_login_page(page, cart_store.url, store_data)
         page.goto(cart_store.url + "/panier/scanner")
         assert page.locator('input[type="file"]').count() == 1
         assert page.locator("#cart-photo").is_visible()
+        _axe_clean(page, "staff tablet scan page")
     finally:
         ctx.close()
 
@@ -359,6 +376,7 @@ def test_browser_ticket_total_and_finished_returns_to_the_attract_screen(
         box = done.bounding_box()
         assert box and box["y"] + box["height"] <= 1920  # on screen without scrolling
         screenshot(page, "cart-floor-ticket")
+        _axe_clean(page, "reservation ticket")
         done.click()
         page.wait_for_url(cart_store.url + "/")
         assert page.locator(".cart-link .count").count() == 0
@@ -369,9 +387,15 @@ def test_browser_ticket_total_and_finished_returns_to_the_attract_screen(
 
 
 def _in_view(page, locator) -> bool:
-    box = locator.bounding_box()
+    """Whether ``locator`` lies wholly inside the viewport once the page is at rest (the
+    cart panel refreshes itself every 2 s: measured again for up to a second)."""
     size = page.viewport_size
-    return bool(box) and box["y"] >= 0 and box["y"] + box["height"] <= size["height"] + 0.5
+    for _ in range(20):
+        box = locator.bounding_box()
+        if box and box["y"] >= 0 and box["y"] + box["height"] <= size["height"] + 0.5:
+            return True
+        page.wait_for_timeout(50)
+    return False
 
 
 @pytest.mark.browser
@@ -405,6 +429,7 @@ def test_browser_thirty_line_cart_keeps_total_and_actions_in_view(browser, cart_
                     assert _in_view(page, actions.nth(i)), (name, y, i)
             page.evaluate(f"window.scrollTo(0, {scroll // 2})")
             screenshot(page, f"cart-floor-30-lines-{name}")
+            _axe_clean(page, f"30-line cart, {name}")
         # The last line can still be scrolled clear of the footer.
         page.evaluate("window.scrollTo(0, document.documentElement.scrollHeight)")
         last = page.locator(".cart-line").last.bounding_box()
