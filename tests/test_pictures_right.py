@@ -290,3 +290,33 @@ def test_browse_tiles_show_pictures_portrait(store_server, store_db, page):
     page.goto(store_server.url + "/category/accessoires")
     screenshot(page, "pictures-category-accessoires-portrait")
     assert not [e for e in page.console_errors if "Content Security Policy" in e]
+
+
+def test_a_category_of_its_own_gets_its_first_products_drawing(store_db, tmp_path):
+    store_db.execute(
+        "INSERT INTO categories (slug, name_fr, name_en, position) VALUES (?, ?, ?, ?)",
+        ["chaussettes-techniques", "Chaussettes techniques", "Technical socks", 999],
+    )
+    store_db.execute(
+        "INSERT INTO categories (slug, name_fr, name_en, position) VALUES (?, ?, ?, ?)",
+        ["vide", "Bientôt", "Soon", 1000],
+    )
+    cid = store_db.execute("SELECT id FROM categories WHERE slug = ?", ["vide"]).fetchone()[0]
+    sid = store_db.execute(
+        "SELECT id FROM categories WHERE slug = ?", ["chaussettes-techniques"]
+    ).fetchone()[0]
+    store_db.execute("UPDATE products SET category_id = ? WHERE pk = 5", [sid])
+    store_db.execute(
+        "UPDATE products SET name_fr = ?, name_en = ? WHERE pk = 5",
+        ["Mi-bas de compression Aravis 2", "Aravis 2 compression socks"],
+    )
+    store_db.conn.commit()
+    socks = pictures.category_picture(store_db, tmp_path, "chaussettes-techniques")
+    assert png(socks.read_bytes()).info["Kind"] == "socks"  # the English name says it
+    empty = pictures.category_picture(store_db, tmp_path, "vide")
+    assert png(empty.read_bytes()).info["Kind"] == "box" and cid
+    assert pictures.category_picture(store_db, tmp_path, "nope") is None
+    # Neighbouring tiles are not the same colour.
+    tiles = [pictures.category_picture(store_db, tmp_path, c["slug"]) for c in seed.CATEGORIES]
+    colours = [png(p.read_bytes()).convert("RGB").getpixel((2, 2)) for p in tiles]
+    assert all(a != b for a, b in itertools.pairwise(colours))
