@@ -1,6 +1,8 @@
 // Live camera scanning of a cart QR code, where the browser allows a camera: a kiosk
 // served from localhost is a secure context; a tablet on plain HTTP is not, and falls
-// back to the photo form (decoded on the server) or the handheld scanner.
+// back to the handheld scanner, or on a staff tablet to the photo form (decoded on the
+// server). A code read here opens /scan like the scanner's: over a cart holding items,
+// the server asks the shopper to merge or replace.
 (function () {
   "use strict";
 

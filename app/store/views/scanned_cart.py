@@ -1,7 +1,10 @@
 """A cart brought to the kiosk: read from its scanned or photographed QR code (a cart
 too big for its code is looked up at the hub), or a kind word on what went wrong.
 
-The kiosk's ``/scan`` and the cart's photo page both open a cart through here.
+The kiosk's ``/scan`` (the handheld scanner, the camera) and the staff tablet's photo
+both open a cart through here. Over a kiosk cart that already holds items the phone
+cart waits for the shopper's choice, merge (the default) or replace: nothing is lost
+silently.
 """
 
 from __future__ import annotations
