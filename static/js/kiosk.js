@@ -261,6 +261,44 @@
     }
   });
 
+  // --- Product page: "Ajouté" where the shopper looks ----------------------------
+  // "Ajouter" posts and the server answers with the product page again, the button
+  // itself saying "Ajouté". Keep the shopper's place on the page across that reload,
+  // and set the action bar's live region again once loaded: a screen reader does not
+  // read out what a live region already held when the page arrived.
+  var KEEP_SCROLL = "kiosk.keepScroll";
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    if (form.hasAttribute && form.hasAttribute("data-keep-scroll")) {
+      try {
+        sessionStorage.setItem(KEEP_SCROLL, location.pathname + "|" + Math.round(window.scrollY));
+      } catch (e) {
+        // No storage (private mode): the page opens at its top, nothing else changes.
+      }
+    }
+  });
+  var keptScroll = null;
+  try {
+    keptScroll = sessionStorage.getItem(KEEP_SCROLL);
+    sessionStorage.removeItem(KEEP_SCROLL);
+  } catch (e) {
+    keptScroll = null;
+  }
+  if (keptScroll) {
+    var kept = keptScroll.split("|");
+    if (kept[0] === location.pathname) {
+      window.scrollTo(0, parseInt(kept[1], 10) || 0);
+    }
+  }
+  var buyStatus = document.getElementById("buy-status");
+  if (buyStatus && buyStatus.textContent.trim()) {
+    var said = buyStatus.textContent;
+    buyStatus.textContent = "";
+    setTimeout(function () {
+      buyStatus.textContent = said;
+    }, 300);
+  }
+
   // --- Forms that must go once -------------------------------------------------
   // "Reserve" and "place the order" disable their button on the first tap; the server
   // also recognises a second submission of the same form by its request id.

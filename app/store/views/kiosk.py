@@ -28,13 +28,13 @@ from app.core.pricing import item_for, unit_price
 from app.core.search import QueryTooLong, search_forgiving
 from app.store.domain import promotions, stock
 from app.store.storage import get_db
-from app.store.sync import state
 from app.store.sync.feed import CATALOG_VERSION
+from app.store.views import product_page
 from app.store.views.promotions import price_context, price_version, slots_context
 from app.store.views.scanned_cart import open_scanned
 from app.store.views.store_info import store_name
 from app.web.htmx import htmx, redirect_page, render_page_or_partial, vary_on_htmx
-from app.web.i18n import LANGUAGES, current_lang, format_clock
+from app.web.i18n import LANGUAGES, current_lang
 from app.web.security import safe_next
 
 bp = Blueprint("kiosk", __name__)
@@ -221,109 +221,38 @@ def category(slug: str) -> Any:
     return resp
 
 
-def _here_offline(db: Any) -> dict[str, Any] | None:
-    """When this store's own figures may be behind the hub's: offline or not synced lately.
-
-    None without a hub (the store is its own truth), else ``{"since": "14:02" | None,
-    "token": ...}``; the token joins the panel's version so open pages show the change.
-    """
-    if not current_app.config.get("HUB_URL"):
-        return None
-    now = clock.utcnow()
-    last = state.last_sync_at(db)
-    fresh = (
-        last is not None
-        and (now - last).total_seconds() <= current_app.config["STALE_AFTER_SECONDS"]
-    )
-    if fresh and state.is_online(db, now):
-        return None
-    return {
-        "since": format_clock(last) if last else None,
-        "token": f"off{int(last.timestamp()) if last else 0}",
-    }
-
-
-def _panel_version(db: Any) -> str:
-    """What the open stock panel compares: the stock version, plus the offline state."""
-    offline = _here_offline(db)
-    version = str(stock.stock_version(db))
-    return f"{version}-{offline['token']}" if offline else version
-
-
-def _stock_context(db: Any, product: dict[str, Any], sku: str | None) -> dict[str, Any]:
-    """Everything the product page's live stock panel shows."""
-    lang = current_lang()
-    variants = catalog.variants(db, product["pk"], lang)
-    skus = [v["sku"] for v in variants]
-    levels = stock.levels(db, skus)
-    for v in variants:
-        v["qty"] = levels.get(v["sku"], 0)
-        v["badge"] = stock.badge(v["qty"])
-    selected = next((v for v in variants if v["sku"] == sku), None)
-    if selected is None:
-        selected = next((v for v in variants if v["qty"] > 0), variants[0] if variants else None)
-    colours: dict[str, dict[str, Any]] = {}
-    for v in variants:
-        c = colours.setdefault(
-            v["colour_code"],
-            {
-                "code": v["colour_code"],
-                "name": v["colour"],
-                "hex": v["colour_hex"],
-                "qty": 0,
-                "sku": v["sku"],
-            },
-        )
-        c["qty"] += v["qty"]
-        if c["qty"] and not levels.get(c["sku"]):
-            c["sku"] = v["sku"]  # open a colour on a size that is in stock
-    sizes = [v for v in variants if selected and v["colour_code"] == selected["colour_code"]]
-    others = stock.other_stores(db, [selected["sku"]] if selected else [])
-    stale_after = current_app.config["STALE_AFTER_SECONDS"]
-    now = clock.utcnow()
-    for s in others:
-        s["qty"] = s.get("levels", {}).get(selected["sku"], 0) if selected else 0
-        s["badge"] = stock.badge(s["qty"])
-        s["stale_at"] = None
-        if s.get("as_of"):
-            as_of = clock.parse_iso(s["as_of"])
-            if (now - as_of).total_seconds() > stale_after:
-                s["stale_at"] = format_clock(as_of)
-    return {
-        "product": product,
-        "variants": variants,
-        "selected": selected,
-        "colours": list(colours.values()),
-        "sizes": sizes,
-        "others": others,
-        "version": _panel_version(db),
-        "here_offline": _here_offline(db),
-        "poll_seconds": current_app.config["STOCK_POLL_SECONDS"],
-    }
-
-
 @bp.get("/product/<ref>")
 def product(ref: str) -> Any:
-    """A product: pictures, price, sizes and colours with live stock here and elsewhere."""
+    """A product: pictures, sizes and colours with live stock here and elsewhere, and the
+    action bar (the choice, its stock here, the price, "Ajouter"). ``sku`` names the
+    chosen variant; ``colour`` with ``size`` is a change of colour keeping the size."""
     db = get_db()
     p = catalog.product_by_ref(db, ref, current_lang())
     if p is None:
         return render_template("kiosk/not_found.html", code=ref), 404
     _remember(ref)
-    context = _stock_context(db, p, request.args.get("sku"))
+    args = request.args
+    context = product_page.stock_context(
+        db, p, args.get("sku", ""), args.get("colour", ""), args.get("size", "")
+    )
     return render_template(
-        "kiosk/product.html", **context, **price_context(db, p, context["selected"])
+        "kiosk/product.html",
+        **context,
+        **price_context(db, p, context["selected"]),
+        added=bool(args.get("added")) and context["selected"] is not None,
     )
 
 
 @bp.get("/product/<ref>/stock")
 def product_stock(ref: str) -> Any:
-    """The live stock panel: polled by open pages, 204/304 when nothing changed."""
+    """The live stock panel (and the action bar's stock here, out of band): polled by
+    open pages, 204/304 when nothing changed."""
     db = get_db()
-    version = _panel_version(db)
+    version = product_page.panel_version(db)
     lang = current_lang()
     sku = request.args.get("sku", "")
-    etag = hashlib.sha1(f"{version}:{ref}:{sku}:{lang}".encode()).hexdigest()[:20]
+    colour = request.args.get("colour", "")
+    etag = hashlib.sha1(f"{version}:{ref}:{sku}:{colour}:{lang}".encode()).hexdigest()[:20]
     if request.args.get("v") == version:
         # The page already shows this version: htmx does not swap on 204.
         return Response(status=204)
@@ -334,7 +263,8 @@ def product_stock(ref: str) -> Any:
     p = catalog.product_by_ref(db, ref, lang)
     if p is None:
         abort(404)
-    resp = Response(render_template("kiosk/_stock_panel.html", **_stock_context(db, p, sku)))
+    context = product_page.stock_context(db, p, sku, colour)
+    resp = Response(render_template("kiosk/_stock_panel.html", **context, here_oob=True))
     resp.set_etag(etag)
     resp.headers["Cache-Control"] = "no-cache"
     return resp
