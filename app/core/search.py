@@ -108,12 +108,12 @@ def _matches(db: Database, expression: str) -> bool:
     return row is not None
 
 
-def _trigrams(word: str) -> list[str]:
-    """The word's trigrams, and those of the word with two neighbours swapped ("tnete"
-    shares none with "tente", its swapped "tente" all)."""
-    variants = [word] + [
-        word[:i] + word[i + 1] + word[i] + word[i + 2 :] for i in range(len(word) - 1)
-    ]
+def _trigrams(word: str, swapped: bool = False) -> list[str]:
+    """The word's trigrams; with ``swapped``, those of the word with two neighbours
+    swapped ("tnete" shares none with "tente", its swapped "tente" all)."""
+    variants = [word]
+    if swapped:
+        variants += [word[:i] + word[i + 1] + word[i] + word[i + 2 :] for i in range(len(word) - 1)]
     return sorted({v[i : i + 3] for v in variants for i in range(len(v) - 2)})
 
 
@@ -122,11 +122,20 @@ def nearest_word(db: Database, word: str) -> str | None:
     plain = word.replace("-", "")
     if len(plain) < MIN_TYPO_CHARS or plain.isdigit():
         return None
-    query = " OR ".join(f'"{t}"' for t in _trigrams(plain))
+    # The candidates sharing the most trigrams first; those of the word with two
+    # letters swapped only when none is near enough (each trigram costs a little).
+    for swapped in (False, True):
+        near = _nearest(db, word, plain, _trigrams(plain, swapped))
+        if near is not None:
+            return near
+    return None
+
+
+def _nearest(db: Database, word: str, plain: str, trigrams: list[str]) -> str | None:
     rows = db.execute(
         """SELECT w.word, w.docs FROM search_words_tri t JOIN search_words w ON w.id = t.rowid
            WHERE search_words_tri MATCH ? ORDER BY t.rank LIMIT ?""",
-        [query, TYPO_CANDIDATES],
+        [" OR ".join(f'"{t}"' for t in trigrams), TYPO_CANDIDATES],
     ).fetchall()
     best: tuple[float, int, str] | None = None
     for candidate, docs in rows:
