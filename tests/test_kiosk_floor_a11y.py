@@ -284,6 +284,17 @@ def test_accessible_mode_keeps_every_control_within_reach(
             ("cart", "/panier"),
         ):
             page.goto(store_server.url + path)
+            if label == "category":  # the larger type's badges stay inside their cards
+                spill = page.evaluate(
+                    """() => [...document.querySelectorAll('.card a')].filter(a => {
+                         const b = a.querySelector('.badge').getBoundingClientRect(),
+                               r = a.getBoundingClientRect();
+                         return b.right > r.right + .5 || b.left < r.left - .5
+                             || a.querySelector('.badge').scrollWidth
+                                > a.querySelector('.badge').clientWidth + 1;
+                       }).map(a => a.textContent.trim().slice(0, 60))"""
+                )
+                assert spill == [], spill
             if label == "cart":  # a cart with a line: its quantity and actions too
                 expect(page.locator(".cart-line")).to_have_count(1)
             for where in ("top", "bottom"):
