@@ -272,3 +272,25 @@ def test_typing_a_typo_shows_a_tappable_suggestion(browser, store_server, viewpo
         assert not errors
     finally:
         context.close()
+
+
+@pytest.mark.parametrize("accessible", [False, True], ids=["standard", "accessible-mode"])
+def test_axe_core_finds_no_serious_violation_on_the_suggestion(page, store_server, accessible):
+    from axe_playwright_python.sync_playwright import Axe
+    from playwright.sync_api import expect
+
+    if accessible:
+        page.goto(store_server.url + "/browse")
+        page.get_by_role("button", name=re.compile("Mode accessible")).click()
+        expect(page.locator("body")).to_have_class(re.compile("a11y"))
+    page.goto(store_server.url + "/search?q=chausures")
+    expect(page.locator(".search-suggestion-link")).to_be_visible()
+    results = Axe().run(page)
+    serious = [
+        f"{v['id']}: {v['help']} {[n['target'] for n in v['nodes']][:3]}"
+        for v in results.response["violations"]
+        if v["impact"] in ("serious", "critical")
+    ]
+    assert serious == []
+    if accessible:
+        screenshot(page, "search-typo-accessible")
