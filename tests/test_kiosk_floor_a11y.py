@@ -316,6 +316,22 @@ def test_accessible_mode_keeps_every_control_within_reach(
             if label == "product":
                 page.get_by_role("button", name=re.compile("Ajouter")).click()
                 expect(page.locator(".topbar .count")).to_have_text("1")
+        # The attract screen (a shopper who turned the mode on there): the cart scan and
+        # the toggles within reach; the way in ("Touchez l'écran", one big link) reaches
+        # down into the reach zone, with and without banners above it.
+        for banners in (False, True):
+            if banners:
+                _add_promotions(store_db, LONG_PROMOTIONS)
+            page.goto(store_server.url + "/")
+            expect(page.locator(".promo")).to_have_count(3 if banners else 0)
+            shown = page.evaluate(_TOUCHABLE)
+            assert len(shown) >= 5, shown
+            way_in = [c for c in shown if 'class="attract"' in c["html"]]
+            assert len(way_in) == 1, shown
+            assert way_in[0]["bottom"] - max(way_in[0]["top"], reach_top) >= 96, way_in
+            out = [c for c in shown if c not in way_in and c["top"] < reach_top - 0.5]
+            assert out == [], out
+            screenshot(page, f"131-a11y-attract{'-promotions' if banners else ''}-{orientation}")
         assert errors == []
     finally:
         context.close()
