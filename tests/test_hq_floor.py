@@ -29,6 +29,7 @@ from .hub_fixtures import (
     open_hub_db,
     store_secrets,
 )
+from .test_french_typography import typography_problems
 
 # A fixed instant and a time zone that is not the machine's nor Paris: what head office
 # shows must be this instant read in that zone (14:02 UTC is 10:02 in Martinique).
@@ -39,28 +40,31 @@ ISO_IN_TEXT = re.compile(r"\d{4}-\d{2}-\d{2}|\d{2}:\d{2}:\d{2}|T\d{2}:\d{2}|\bUT
 
 
 class _Text(HTMLParser):
-    """The text a person reads on a page (no tags, attributes, scripts or styles)."""
+    """The text a person reads on a page (no tags, attributes, scripts or styles;
+    ``prose=True``: no code either)."""
 
-    def __init__(self) -> None:
+    def __init__(self, prose: bool = False) -> None:
         super().__init__()
         self.parts: list[str] = []
         self._skip = 0
+        self._hidden = ("script", "style", "code") if prose else ("script", "style")
 
     def handle_starttag(self, tag, attrs):
-        self._skip += tag in ("script", "style")
+        self._skip += tag in self._hidden
 
     def handle_endtag(self, tag):
-        self._skip -= tag in ("script", "style") and self._skip > 0
+        self._skip -= tag in self._hidden and self._skip > 0
 
     def handle_data(self, data):
         if not self._skip:
             self.parts.append(data)
 
 
-def page_text(html: str) -> str:
-    parser = _Text()
+def page_text(html: str, prose: bool = False) -> str:
+    parser = _Text(prose)
     parser.feed(html)
-    return " ".join(" ".join(parser.parts).split())
+    # Ordinary white space only: a no-break space is part of what is read.
+    return re.sub(r"[ \t\r\n]+", " ", " ".join(parser.parts)).strip()
 
 
 @pytest.fixture(scope="module")
@@ -122,6 +126,8 @@ def test_head_office_pages_show_local_french_dates_never_iso(hq_hub):
         assert answer.status_code == 200 and "/hq/login" not in answer.url, (name, answer.url)
         texts[name] = text = page_text(answer.text)
         assert not ISO_IN_TEXT.search(text), (name, ISO_IN_TEXT.search(text), text[:2000])
+        # French typography: no-break spaces before : ; ? ! and inside « ».
+        assert typography_problems(page_text(answer.text, prose=True)) == [], name
     # The promotion's schedule: its own wall times, French, with its zone said plainly.
     assert "25 nov. 2026, 08:15" in texts["promotions"]
     assert "30 nov. 2026, 20:30" in texts["promotions"]

@@ -208,7 +208,7 @@ def login() -> ResponseReturnValue:
         # One message for every refusal: it must not tell which e-mails exist.
         error = (
             "E-mail ou mot de passe incorrect. Après plusieurs essais, le compte est "
-            "bloqué quelques minutes : patientez avant de réessayer."
+            "bloqué quelques minutes : patientez avant de réessayer."
         )
     html = render_template(
         "hq/login.html", error=error, email=email, next=safe_next(request.values.get("next"), "")

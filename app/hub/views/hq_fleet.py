@@ -200,10 +200,10 @@ def _lag_chart(stores: list[dict[str, Any]], now: datetime) -> dict[str, Any]:
         if points:
             worst = max(v for _, v in points)
             lines.append(
-                f"{s['name']} : pire retard {human_age(worst)}, dernier {human_age(points[-1][1])}"
+                f"{s['name']} : pire retard {human_age(worst)}, dernier {human_age(points[-1][1])}"
             )
         else:
-            lines.append(f"{s['name']} : aucun rapport sur la période")
+            lines.append(f"{s['name']} : aucun rapport sur la période")
     # Hours are stepped in UTC and only labelled in Paris time: stepping wall-clock hours
     # in the zone misplaced every tick after a daylight-saving change by an hour.
     tick = (start + timedelta(hours=1)).replace(minute=0, second=0, microsecond=0)
@@ -216,7 +216,7 @@ def _lag_chart(stores: list[dict[str, Any]], now: datetime) -> dict[str, Any]:
     svg = charts.line_chart(
         "Retard de synchronisation par magasin, dernières 24 heures",
         "Âge du plus ancien changement du siège pas encore appliqué par le magasin. "
-        + " ; ".join(lines)
+        + "\u00a0; ".join(lines)
         + ".",
         series,
         x_min=0,
@@ -249,10 +249,10 @@ def _pickup_chart(
     for key, name in named:
         values = counts.get(key, [0] * len(days))
         series.append(charts.Series(name, [(i, float(v)) for i, v in enumerate(values)]))
-        lines.append(f"{name} : {sum(values)} retraits, aujourd'hui {values[-1]}")
+        lines.append(f"{name} : {sum(values)} retraits, aujourd'hui {values[-1]}")
     svg = charts.bar_chart(
         f"Retraits click-and-collect par jour, {PICKUP_DAYS} derniers jours",
-        " ; ".join(lines) + ".",
+        "\u00a0; ".join(lines) + ".",
         labels,
         series,
         y_format=lambda v: f"{v:.0f}",
@@ -315,15 +315,15 @@ def resolve_parked(store_id: str, tx_id: str) -> ResponseReturnValue:
         if action == "discard" and not reason:
             flash("Pour abandonner une transaction, indiquez la raison.")
         else:
-            flash(f"Action impossible : {exc}.")
+            flash(f"Action impossible : {exc}.")
     else:
         audit(
             f"outbox.{action}",
             {"store_id": store_id, "tx_id": tx_id, "reason": reason, "seq": seq},
         )
         if action == "retry":
-            flash("Nouvel essai demandé : le magasin renverra la transaction sous peu.")
+            flash("Nouvel essai demandé : le magasin renverra la transaction sous peu.")
         else:
-            flash("Abandon demandé : le magasin retirera la transaction de sa file.")
+            flash("Abandon demandé : le magasin retirera la transaction de sa file.")
     # The store alone, its parked transactions open: wherever it sits in the fleet.
     return redirect(url_for("hq_fleet.fleet", q=store_id, _anchor=f"bloquees-{store_id}"))

@@ -33,7 +33,7 @@ KINDS = {
     "percent": "Pourcentage de remise",
     "amount": "Montant de remise par article",
     "fixed": "Prix fixe par article",
-    "nth_percent": "Remise sur le n-ième article (« 2e à -50 % »)",
+    "nth_percent": "Remise sur le n-ième article (« 2e à -50 % »)",
 }
 SCOPES = {"all": "Tout le catalogue", "category": "Des catégories", "sku": "Des produits"}
 TIMEZONES = (

@@ -170,7 +170,7 @@ def publish_promotion(promotion_id: str) -> ResponseReturnValue:
         flash(exc.message)
         return redirect(url_for("hq_promotions.promotion", promotion_id=promotion_id))
     audit("promotion.published", {"promotion_id": promotion_id, "revision": row["revision"]})
-    flash("Promotion publiée : les bornes des magasins concernés l'affichent dans un instant.")
+    flash("Promotion publiée : les bornes des magasins concernés l'affichent dans un instant.")
     return redirect(url_for("hq_promotions.promotion", promotion_id=promotion_id))
 
 
@@ -181,7 +181,7 @@ def unpublish_promotion(promotion_id: str) -> ResponseReturnValue:
     _load(promotion_id)
     row = promo.unpublish(get_db(), promotion_id, actor_label())
     audit("promotion.unpublished", {"promotion_id": promotion_id, "revision": row["revision"]})
-    flash("Promotion dépubliée : elle disparaît des bornes et des prix.")
+    flash("Promotion dépubliée : elle disparaît des bornes et des prix.")
     return redirect(url_for("hq_promotions.promotion", promotion_id=promotion_id))
 
 

@@ -52,7 +52,7 @@ def _body() -> dict[str, Any] | ResponseReturnValue:
         body = jsonsafe.loads(request.get_data(cache=True) or b"null", keep_bad_numbers=True)
     except ValueError as exc:
         return jsonify(
-            error="bad_request", message=f"le corps n'est pas du JSON valide : {exc}"
+            error="bad_request", message=f"le corps n'est pas du JSON valide : {exc}"
         ), 400
     if not isinstance(body, dict):
         return jsonify(error="bad_request", message="un objet JSON est attendu"), 400
@@ -173,7 +173,7 @@ def upload_image(promotion_id: str) -> ResponseReturnValue:
     elif request.mimetype.startswith("image/"):
         data = request.get_data()
     else:
-        return _invalid({"image": "Envoyez l'image en multipart/form-data, champ « image »."})
+        return _invalid({"image": "Envoyez l'image en multipart/form-data, champ « image »."})
     try:
         row = promo.set_image(
             get_db(), current_app.config["DATA_DIR"], promotion_id, data, _actor()
