@@ -23,6 +23,9 @@ from app.store.views.counter_common import lateness, promised_when
 from .conftest import add_staff_member, screenshot, staff_login, staff_login_page
 from .order_helpers import add_order, pick_variants
 
+# About dates and time: run again under faketime by `make test-shifted`.
+pytestmark = pytest.mark.clock
+
 # A Wednesday, 10:00 in Paris.
 NOW = "2026-11-18T09:00:00Z"
 HUB = "http://127.0.0.1:9"  # nothing listens: the store is offline
@@ -164,6 +167,47 @@ def test_bag_label_opens_in_a_print_view_and_the_png_still_answers(app, store_db
     assert client.get(f"/staff/orders/{placed['id']}/label").status_code == 404
 
 
+def _print_view(client, done_page: str, view: str) -> None:
+    """``done_page`` links the print view ``view``, which shows its PNG (still served)."""
+    page = client.get(done_page).get_data(as_text=True)
+    assert f'href="{view}" data-print-view' in page and ".png" not in page
+    r = client.get(view)
+    html = r.get_data(as_text=True)
+    assert r.status_code == 200 and 'class="staff counter print-view' in html
+    assert f'<img src="{view}.png"' in html
+    assert re.search(r"<button[^>]*data-print[^>]*>Imprimer</button>", html)
+    png = client.get(view + ".png")
+    assert png.status_code == 200 and png.data.startswith(b"\x89PNG")
+    assert client.get(view + ".pdf").data.startswith(b"%PDF")
+
+
+def test_receipts_and_the_reservation_ticket_open_in_print_views(app, store_db, store_data, now):
+    from app.store.domain import reservations
+    from app.store.domain.orders import pickup
+
+    client = app.test_client()
+    member = staff_login(client, store_data)
+    order = _ready_order(store_db, member["id"])
+    record = pickup.handover(store_db, order["id"], staff_id=member["id"], method="code")
+    base = f"/staff/orders/{order['id']}/handovers/{record['id']}"
+    _print_view(client, base, base + "/receipt")
+    back = returns.record_return(
+        store_db,
+        order["id"],
+        [{"line": 1, "qty": 1, "condition": "resellable"}],
+        reason="Trop petit",
+        refund="original_payment",
+        staff_id=member["id"],
+    )
+    base = f"/staff/returns/done/{back['id']}"
+    _print_view(client, base, base + "/receipt")
+    held = reservations.create(store_db, [(_sku(store_db), 1)], now=now)
+    base = f"/staff/reservations/{held['id']}"
+    _print_view(client, base, base + "/ticket")
+    assert client.get("/staff/returns/done/nope/receipt").status_code == 404
+    assert client.get(f"/staff/orders/{order['id']}/handovers/nope/receipt").status_code == 404
+
+
 # --- A return starts at what can still come back ----------------------------------------
 
 
@@ -269,6 +313,19 @@ def test_sync_page_says_when_head_office_was_last_reached(hub_app, store_db, sto
 # --- Looked at, at tablet size ------------------------------------------------------
 
 
+def _serious(page) -> list[str]:
+    from axe_playwright_python.sync_playwright import Axe
+
+    results = Axe().run(page)
+    assert results.response["passes"]  # axe really looked at the page
+    return [
+        f"{v['id']} ({v['impact']}): {v['help']}"
+        for v in results.response["violations"]
+        if v["impact"] in ("serious", "critical")
+    ]
+
+
+@pytest.mark.browser
 def test_staff_floor_screens_at_tablet_size(browser, store_data, server_factory):
     db = dbmod.connect(dbmod.db_path(store_data))
     try:
@@ -295,6 +352,7 @@ def test_staff_floor_screens_at_tablet_size(browser, store_data, server_factory)
         box = row.locator(".late").bounding_box()
         assert box and box["x"] + box["width"] <= TABLET["width"]
         screenshot(page, "staff-floor-orders-late")
+        assert not _serious(page)
 
         page.add_init_script(
             "window.print = () => { window.__printed = (window.__printed || 0) + 1; }"
@@ -308,6 +366,7 @@ def test_staff_floor_screens_at_tablet_size(browser, store_data, server_factory)
         width = img.bounding_box()["width"]
         assert abs(width - 72 / 25.4 * 96) < 2  # 72 mm at 96 CSS px an inch
         screenshot(page, "staff-floor-label-print-view")
+        assert not _serious(page)
         page.get_by_role("button", name="Imprimer").click()
         assert page.evaluate("window.__printed") == 1
         page.emulate_media(media="print")
@@ -325,6 +384,7 @@ def test_staff_floor_screens_at_tablet_size(browser, store_data, server_factory)
         assert "1 opération refusée" in page.locator('[data-field="parked"]').inner_text()
         assert not JARGON.search(page.locator("main").inner_text())
         screenshot(page, "staff-floor-sync")
+        assert not _serious(page)
         assert not [e for e in errors if "Content Security Policy" in e]
     finally:
         context.close()

@@ -33,6 +33,7 @@ from app.store.views.counter_common import (
     promised_when,
     qr_refused,
     qr_title,
+    receipt_lines,
     remember_verified,
     verified,
 )
@@ -237,6 +238,22 @@ def bag_label(order_id: str, fmt: str) -> Any:
     return ticket_response(img, fmt, f"label-{order['number']}")
 
 
+@bp.get("/orders/<order_id>/handovers/<handover_id>/receipt")
+def handover_receipt_print(order_id: str, handover_id: str) -> Any:
+    """The hand-over receipt's print view."""
+    record = queries.handover_record(get_db(), handover_id)
+    if record is None or record["order_id"] != order_id:
+        abort(404)
+    return ticket_print_page(
+        "counter.handover_receipt",
+        order_id=order_id,
+        handover_id=handover_id,
+        heading=_("Hand-over receipt %(number)s", number=order_or_404(order_id)["number"]),
+        back_url=url_for("counter.handover_done", order_id=order_id, handover_id=handover_id),
+        back_label=_("Back"),
+    )
+
+
 @bp.get("/orders/<order_id>/handovers/<handover_id>/receipt.<fmt>")
 def handover_receipt(order_id: str, handover_id: str, fmt: str) -> Any:
     """The hand-over receipt as PNG or PDF."""
@@ -245,17 +262,7 @@ def handover_receipt(order_id: str, handover_id: str, fmt: str) -> Any:
     record = queries.handover_record(db, handover_id)
     if record is None or record["order_id"] != order_id:
         abort(404)
-    by_line = {ln["line"]: ln for ln in order["lines"]}
-    lines = [
-        {
-            "name": line_name(by_line[x["line"]]),
-            "size": by_line[x["line"]]["size"],
-            "colour": line_colour(by_line[x["line"]]),
-            "qty": x["qty"],
-            "qty_ordered": by_line[x["line"]]["qty"],
-        }
-        for x in record["lines"]
-    ]
+    lines = receipt_lines(order, record)
     staff = db.execute("SELECT name FROM staff WHERE id = ?", [record["staff_id"]]).fetchone()
     img = tickets.handover_receipt(
         store_details(),

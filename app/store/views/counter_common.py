@@ -120,6 +120,21 @@ def line_colour(line: dict[str, Any]) -> str:
     return line["colour_en"] if current_lang() == "en" and line["colour_en"] else line["colour_fr"]
 
 
+def receipt_lines(order: dict[str, Any], record: dict[str, Any]) -> list[dict[str, Any]]:
+    """A recorded hand-over's lines as its receipt prints them, in the shown language."""
+    by_line = {ln["line"]: ln for ln in order["lines"]}
+    return [
+        {
+            "name": line_name(by_line[x["line"]]),
+            "size": by_line[x["line"]]["size"],
+            "colour": line_colour(by_line[x["line"]]),
+            "qty": x["qty"],
+            "qty_ordered": by_line[x["line"]]["qty"],
+        }
+        for x in record["lines"]
+    ]
+
+
 def parse_qty(value: str | None) -> int | None:
     """A quantity typed in a form (empty is 0), or None when it is not a whole number."""
     try:

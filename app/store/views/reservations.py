@@ -20,7 +20,12 @@ from app.core import db as dbmod
 from app.store.domain import reservation_codes, reservations, staff, tickets
 from app.store.domain.reservations import ReservationError
 from app.store.storage import get_db
-from app.store.views.staff_common import device_name, staff_blueprint, ticket_response
+from app.store.views.staff_common import (
+    device_name,
+    staff_blueprint,
+    ticket_print_page,
+    ticket_response,
+)
 from app.store.views.store_info import store_details
 from app.web.htmx import render_page_or_partial
 from app.web.i18n import current_lang
@@ -164,6 +169,19 @@ def collect(reservation_id: str) -> Any:
 def release(reservation_id: str) -> Any:
     """The shopper is not coming (or changed their mind): the units go back on sale."""
     return _act(reservation_id, "released")
+
+
+@bp.get("/reservations/<reservation_id>/ticket")
+def ticket_print(reservation_id: str) -> Any:
+    """The reservation ticket's print view."""
+    found = _reservation_or_404(reservation_id)
+    return ticket_print_page(
+        "reservations_staff.ticket",
+        reservation_id=reservation_id,
+        heading=_("Reservation ticket %(code)s", code=found["code"]),
+        back_url=url_for("reservations_staff.reservation_page", reservation_id=reservation_id),
+        back_label=_("Back"),
+    )
 
 
 @bp.get("/reservations/<reservation_id>/ticket.<fmt>")

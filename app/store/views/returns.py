@@ -11,6 +11,7 @@ import uuid
 from typing import Any
 
 from flask import abort, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _
 
 from app.core import clock
 from app.store.domain import tickets
@@ -32,6 +33,7 @@ from app.store.views.staff_common import (
     is_manager,
     manager_required,
     staff_blueprint,
+    ticket_print_page,
     ticket_response,
 )
 from app.store.views.store_info import store_details
@@ -182,6 +184,21 @@ def done(return_id: str) -> Any:
     """The return is recorded: the receipt to print."""
     record, order = _record_or_404(return_id)
     return render_template("orders/return_done.html", record=record, order=order)
+
+
+@bp.get("/returns/done/<return_id>/receipt")
+def receipt_print(return_id: str) -> Any:
+    """The return receipt's print view."""
+    record, order = _record_or_404(return_id)
+    return ticket_print_page(
+        "returns.receipt",
+        return_id=return_id,
+        heading=_("Return receipt %(number)s", number=order["number"])
+        if order
+        else _("Return receipt"),
+        back_url=url_for("returns.done", return_id=return_id),
+        back_label=_("Back"),
+    )
 
 
 @bp.get("/returns/done/<return_id>/receipt.<fmt>")

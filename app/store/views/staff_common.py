@@ -133,15 +133,22 @@ def ticket_response(img: Any, fmt: str, name: str) -> Response:
 
 
 def ticket_print_page(
-    endpoint: str, *, heading: str, alt: str, back_url: str, back_label: str, **values: Any
+    endpoint: str,
+    *,
+    heading: str,
+    back_url: str,
+    back_label: str,
+    alt: str | None = None,
+    **values: Any,
 ) -> str:
     """A printed ticket's print view (templates/staff/print_ticket.html): the ticket's
     PNG (``endpoint`` with ``fmt``) at its print size, a Print button, a PDF link, a
-    way back. The PNG and PDF addresses stay as they are: other tools link them."""
+    way back (``alt``, the picture's text, defaults to the heading). The PNG and PDF
+    addresses stay as they are: other tools link them."""
     return render_template(
         "staff/print_ticket.html",
         heading=heading,
-        alt=alt,
+        alt=alt or heading,
         image_url=url_for(endpoint, fmt="png", **values),
         pdf_url=url_for(endpoint, fmt="pdf", **values),
         back_url=back_url,
