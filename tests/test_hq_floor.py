@@ -11,6 +11,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect
 
 from app.core import db as dbmod
 from app.demo import seed as seedmod
@@ -199,6 +200,13 @@ def test_head_office_checkboxes_radios_and_controls_are_44px_to_tap(hq_hub, brow
                 if box and box["height"] < 44:
                     small.append((sel, box))
         assert small == []
+        # A date field reads in French under the browser's control, as it changes.
+        start = page.locator('.when-fr[data-reads="f-starts_local"]')
+        assert re.fullmatch(r"\d{1,2} [a-zéû]+\.? 2026, \d{2}:00", start.inner_text()), (
+            start.inner_text()
+        )
+        page.fill("#f-starts_local", "2026-12-03T18:45")
+        expect(start).to_have_text("3 déc. 2026, 18:45")
         # The whole 44 px square takes the tap, not only the box drawn inside it.
         first = page.locator("input[name=categories]").first
         assert not first.is_checked()

@@ -39,4 +39,17 @@
   }
   window.addEventListener("hashchange", openFromHash);
   document.addEventListener("DOMContentLoaded", openFromHash);
+  // A date and time field reads as people say it in French ("24 nov. 2026, 09:00") under
+  // the browser's own control, whatever language the browser draws that control in.
+  var french = window.Intl && new Intl.DateTimeFormat("fr-FR", {
+    day: "numeric", month: "short", year: "numeric", hour: "2-digit", minute: "2-digit"
+  });
+  document.addEventListener("input", function (evt) {
+    var field = evt.target;
+    if (!french || !field.matches || !field.matches("input[type=datetime-local]")) return;
+    var out = document.querySelector('.when-fr[data-reads="' + field.id + '"]');
+    if (!out) return;
+    var when = field.value ? new Date(field.value) : null;  // a wall time, read as local
+    out.textContent = when && !isNaN(when) ? french.format(when).replace(" à ", ", ") : "";
+  });
 })();
