@@ -373,6 +373,7 @@ def test_staff_floor_screens_at_tablet_size(browser, store_data, server_factory)
         assert not page.locator(".counter-nav").is_visible()
         assert not page.locator(".print-actions").is_visible()
         assert img.is_visible()
+        screenshot(page, "staff-floor-label-as-printed")
         page.emulate_media(media="screen")
         assert requests.get(server.url + "/healthz", timeout=5).ok
 
