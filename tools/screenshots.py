@@ -242,7 +242,9 @@ def _take_one(page, shot: Shot, demo: dict, out: Path) -> None:
         say(f"  missing: {shot.reason}")
     except Exception as exc:  # noqa: BLE001 (any failure is reported with its screen)
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        shot.status, shot.reason = "failed", f"{first} (at {page.url})"
+        status = getattr(page, "last_status", 200)
+        answered = f"; the server answered {status}" if status >= 400 else ""
+        shot.status, shot.reason = "failed", f"{first} (at {page.url}{answered})"
         say(f"  FAILED: {shot.reason}")
 
 
