@@ -14,6 +14,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 Page = Any  # playwright.sync_api.Page (imported lazily: the tool starts without it)
 
@@ -147,6 +148,18 @@ def kiosk_cart_scan(page: Page, demo: dict) -> None:
     page.goto(_url(demo["kiosk"], "panier/scanner"))
 
 
+def kiosk_cart_merge(page: Page, demo: dict) -> None:
+    """A phone's cart scanned while the kiosk's cart holds an item: merge or replace."""
+    if not demo["carts"]:
+        raise RuntimeError("the demo has no online cart to scan (demo.json)")
+    page.goto(_url(demo["kiosk"], "panier"))
+    if page.get_by_role("button", name=re.compile(r"Réserver|Reserve")).count() == 0:
+        kiosk_cart(page, demo)
+    page.goto(_url(demo["kiosk"], "scan") + "?code=" + quote(demo["carts"][0]["qr_payload"]))
+    if "/panier/fusion" not in page.url:
+        raise Missing(f"scanning a phone cart over a full kiosk cart asks nothing ({page.url})")
+
+
 def kiosk_ticket(page: Page, demo: dict) -> None:
     """The reservation ticket: the cart's « Réserver ce qui est ici »."""
     page.goto(_url(demo["kiosk"], "panier"))
@@ -155,6 +168,17 @@ def kiosk_ticket(page: Page, demo: dict) -> None:
         kiosk_cart(page, demo)
     reserve.first.click()
     _expect_url(page, r"/panier/reservation/", "the reservation ticket")
+
+
+def kiosk_accessible(page: Page, demo: dict) -> None:
+    """The product page after a tap on « Mode accessible » (last: it stays on)."""
+    kiosk_product(page, demo)
+    toggle = page.get_by_role("button", name=re.compile(r"Mode accessible|Accessible"))
+    if toggle.count() == 0:
+        raise Missing("no « Mode accessible » button on the product page")
+    toggle.first.click()
+    page.wait_for_load_state("load")
+    page.wait_for_timeout(500)
 
 
 KIOSK = Area(
@@ -175,7 +199,13 @@ KIOSK = Area(
         ),
         Screen("cart", "Cart after « Ajouter »", kiosk_cart),
         Screen("cart-scan", "Scan the cart from a phone", kiosk_cart_scan),
+        Screen(
+            "cart-merge",
+            "A phone's cart scanned over a kiosk cart: merge or replace",
+            kiosk_cart_merge,
+        ),
         Screen("ticket", "Reservation ticket", kiosk_ticket),
+        Screen("accessible", "Product page in the accessible mode", kiosk_accessible),
     ),
 )
 
