@@ -160,6 +160,19 @@ def test_local_datetime_filter_reads_iso_text_in_the_configured_zone(tmp_path):
 # --- Head office: controls a finger can tap ----------------------------------------------
 
 
+def serious_axe_violations(page) -> list[str]:
+    """axe-core's serious and critical findings on the page as it is now."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    results = Axe().run(page)
+    assert results.response["passes"]  # axe really looked at the page
+    return [
+        f"{v['id']} ({v['impact']}): {v['help']} — {[n['target'] for n in v['nodes']][:3]}"
+        for v in results.response["violations"]
+        if v["impact"] in ("serious", "critical")
+    ]
+
+
 def _hq_login(page, base: str, user: dict) -> None:
     page.goto(base + "/hq/login")
     page.fill("#email", user["email"])
@@ -181,10 +194,22 @@ def test_head_office_checkboxes_radios_and_controls_are_44px_to_tap(hq_hub, brow
             for box in (el.bounding_box() for el in page.locator(sel).all()):
                 if box and box["height"] < 44:
                     small.append((sel, box))
+        for name, path in (
+            ("fleet", "/hq/flotte"),
+            ("audit", "/hq/journal"),
+            ("users", "/hq/utilisateurs"),
+        ):
+            page.goto(server.url + path)
+            screenshot(page, f"hq-floor-{name}")
+            for sel in (".pager a", "main button", "main select", "main input:visible"):
+                for box in (el.bounding_box() for el in page.locator(sel).all()):
+                    if box and box["height"] < 44:
+                        small.append((path, sel, box))
         page.goto(server.url + "/hq/promotions/nouvelle")
         page.check("#scope-category")
         page.check("#stores-some")
         screenshot(page, "hq-floor-promotion-form")
+        assert serious_axe_violations(page) == []
         boxes = page.locator("input[type=checkbox]:visible, input[type=radio]:visible")
         assert boxes.count() >= 6
         for i in range(boxes.count()):
@@ -305,6 +330,7 @@ def test_phone_order_page_has_the_shop_header_one_language_and_the_code_first(
             for french in ("Code de retrait", "Prête", "Articles", "Votre commande", "Bonjour"):
                 assert french not in text, french
         assert page.evaluate("document.documentElement.scrollWidth") <= 390
+        assert serious_axe_violations(page) == []
     finally:
         context.close()
 
