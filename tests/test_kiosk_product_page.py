@@ -108,8 +108,12 @@ def _others_labels(client, ref: str, sku: str) -> list[str]:
     return OTHERS_LABEL.findall(html)
 
 
-def _hhmm(moment) -> str:
-    return moment.astimezone(PARIS).strftime("%H:%M")
+def _label(moment, now) -> str:
+    """How the shopper reads ``moment`` at ``now``: ``15:22`` the same (Paris) day, else
+    ``03/12/2026 15:22``."""
+    local = moment.astimezone(PARIS)
+    same_day = local.date() == now.astimezone(PARIS).date()
+    return f"{local:%H:%M}" if same_day else f"{local:%d/%m/%Y %H:%M}"
 
 
 @pytest.mark.clock
@@ -143,7 +147,7 @@ def test_quiet_link_labels_other_stores_with_the_last_contact(hub_app, store_db,
     # Nothing heard since: past the threshold the figures say how old they are.
     fake_clock.set(heard + timedelta(seconds=HUB_QUIET_AFTER_S + 1))
     labels = _others_labels(client, p["ref"], sku)
-    assert labels and set(labels) == {_hhmm(heard)}
+    assert labels and set(labels) == {_label(heard, fake_clock.now)}
     # An open page learns it on its next poll (the panel's version changed).
     panel = client.get(poll, query_string={"sku": sku, "v": version})
     assert panel.status_code == 200 and OTHERS_LABEL.search(panel.text)
@@ -167,7 +171,7 @@ def test_a_contact_on_another_day_gives_the_date_too(hub_app, store_db, fake_clo
     state.record_success(store_db, "pull", heard)
     labels = _others_labels(hub_app.test_client(), p["ref"], sku)
     local = heard.astimezone(PARIS)
-    assert set(labels) == {f"{local:%d/%m/%Y} {local:%H:%M}"}
+    assert set(labels) == {f"{local:%d/%m/%Y %H:%M}"}
 
 
 @pytest.mark.clock
@@ -178,7 +182,7 @@ def test_never_heard_from_the_hub_labels_with_the_figures_own_time(client, store
     loaded = fake_clock.now.replace(second=0) - timedelta(minutes=40)
     store_db.execute("UPDATE stock_levels SET as_of = ?", [clock.iso(loaded)])
     store_db.conn.commit()
-    assert set(_others_labels(client, p["ref"], sku)) == {_hhmm(loaded)}
+    assert set(_others_labels(client, p["ref"], sku)) == {_label(loaded, fake_clock.now)}
 
 
 # --- Browser: the action bar -----------------------------------------------------------

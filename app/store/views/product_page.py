@@ -139,7 +139,7 @@ def stock_context(
             },
         )
     sizes = [v for v in variants if v["colour_code"] == chosen_colour]
-    others = stock.other_stores(db, [selected["sku"]] if selected else []) if selected else []
+    others = stock.other_stores(db, [selected["sku"]]) if selected else []
     now = clock.utcnow()
     quiet = hub_quiet(db, now)
     for s in others:
@@ -147,7 +147,7 @@ def stock_context(
         s["badge"] = stock.badge(s["qty"])
         s["stale_at"] = None
         if quiet:
-            # Never heard from the hub: the figure is as old as it was when loaded.
+            # As of the hub's last answer; never heard from it, as of the figure's load.
             since = quiet["since"] or (clock.parse_iso(s["as_of"]) if s.get("as_of") else None)
             s["stale_at"] = as_of_label(since, now) if since else None
     return {
