@@ -221,8 +221,17 @@ def _staff_goto(page: Page, demo: dict, path: str) -> None:
         return
     logins = demo["logins"]
     login = next((m for m in logins if m["role"] == "manager"), logins[0])
-    page.get_by_label(login["name"]).first.check()
-    page.locator("input[name=pin]").fill(login["pin"])
+    who = page.get_by_label(login["name"])
+    if who.count():
+        who.first.check()
+    else:  # names shown as buttons or tiles rather than radio buttons
+        page.get_by_role("button", name=re.compile(re.escape(login["name"]))).first.click()
+    pin = page.locator("input[name=pin]")
+    if pin.count():
+        pin.first.fill(login["pin"])
+    else:  # a keypad of digits on the screen
+        for digit in login["pin"]:
+            page.get_by_role("button", name=digit, exact=True).first.click()
     page.get_by_role("button", name=re.compile(r"Se connecter|Log in")).click()
     _expect_url(page, r"/staff/(?!login\b)", f"{login['name']}'s staff login")
     page.goto(_url(demo["kiosk"], path))

@@ -273,6 +273,20 @@ def write_index(shots: list[Shot], out: Path, started: str) -> Path:
         f"<p>Taken from the demo on {html.escape(started)} by <code>make screenshots</code>.",
         f" {sum(s.status == 'taken' for s in shots)} screens.</p>",
     ]
+    areas = [a for a in AREAS if any(s.area is a for s in shots)]
+    parts.append(
+        "<nav><p>"
+        + " · ".join(f'<a href="#{a.name}">{html.escape(a.title)}</a>' for a in areas)
+        + "</p></nav>"
+    )
+    not_taken = [s for s in shots if s.status != "taken"]
+    if not_taken:
+        parts.append("<p>Not taken:</p><ul>")
+        parts += [
+            f"<li>{html.escape(s.filename)} ({s.status}): {html.escape(s.reason)}</li>"
+            for s in not_taken
+        ]
+        parts.append("</ul>")
     for area in AREAS:
         mine = [s for s in shots if s.area is area]
         if not mine:
