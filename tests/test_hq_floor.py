@@ -414,7 +414,9 @@ def test_each_app_names_its_own_session_cookie(store_data, tmp_path):
     store = create_app({"DATA_DIR": str(store_data), "TESTING": True, "WTF_CSRF_ENABLED": False})
     assert store.config["SESSION_COOKIE_NAME"] == session_cookie_name(str(store_data))
     assert store.config["SESSION_COOKIE_NAME"].startswith("kiosk_store_")
-    assert session_cookie_name(str(tmp_path / "empty")) == "kiosk_store_session"
+    # No store yet (an empty data directory): still one name per server.
+    empty = [session_cookie_name(str(tmp_path / d)) for d in ("empty-1", "empty-2")]
+    assert empty[0] != empty[1] and all(re.fullmatch(r"kiosk_store_\w+_session", n) for n in empty)
     other = _store_copy(store_data, tmp_path / "other", seedmod.DEMO_STORES[1]["id"])
     assert session_cookie_name(str(other)) != store.config["SESSION_COOKIE_NAME"]
     client = store.test_client()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 import time
 from pathlib import Path
@@ -81,7 +82,8 @@ def _body_limit(app: Flask, path: str, endpoint: str | None) -> int:
 
 
 def session_cookie_name(data_dir: str) -> str:
-    """This store server's own session cookie: ``kiosk_store_<store id>_session``.
+    """This store server's own session cookie: ``kiosk_store_<store id>_session`` (before
+    the store is known, a digest of its data directory stands for the id).
 
     Browsers keep cookies per host, not per port: the demo's store servers and its hub
     all live on 127.0.0.1, so each needs its own cookie name or logging into one would
@@ -97,7 +99,9 @@ def session_cookie_name(data_dir: str) -> str:
         finally:
             db.close()
     safe = re.sub(r"[^A-Za-z0-9-]", "-", store_id or "")[:40]
-    return f"kiosk_store_{safe}_session" if safe else "kiosk_store_session"
+    if not safe:  # no store yet: this data directory's own name, still one per server
+        safe = hashlib.sha256(str(Path(data_dir).resolve()).encode()).hexdigest()[:10]
+    return f"kiosk_store_{safe}_session"
 
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
