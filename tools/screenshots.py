@@ -341,8 +341,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     shots = plan([n.strip() for n in args.only.split(",") if n.strip()] or None)
     args.out.mkdir(parents=True, exist_ok=True)
-    for old in args.out.glob("*.png"):
-        old.unlink()
+    for old in plan(None):  # an earlier run's screens only, nothing else in the folder
+        (args.out / old.filename).unlink(missing_ok=True)
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
 
     def stop_on_sigterm(*_: object) -> None:
