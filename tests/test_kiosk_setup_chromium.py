@@ -101,11 +101,9 @@ def _goto(context, url: str) -> tuple[str | None, str]:
     return error, text
 
 
-def test_kiosk_page_loads_and_everything_else_is_blocked(chromium, store_server):
-    from playwright.sync_api import sync_playwright
-
-    with counting_server() as other, sync_playwright() as pw:
-        browser = pw.chromium.connect_over_cdp(chromium, timeout=15_000)
+def test_kiosk_page_loads_and_everything_else_is_blocked(chromium, store_server, playwright):
+    with counting_server() as other:
+        browser = playwright.chromium.connect_over_cdp(chromium, timeout=15_000)
         context = browser.contexts[0]
 
         error, html = _goto(context, store_server.url + "/")
