@@ -253,6 +253,47 @@ def counter_preparation(page: Page, demo: dict) -> None:
     _expect_url(page, r"/staff/orders/[^/]+/prepare", "an order's preparation")
 
 
+NEXT_TO_PICK = """() => {
+  for (const li of document.querySelectorAll('main li')) {
+    const text = li.innerText, count = text.match(/(\\d+)\\s*\\/\\s*(\\d+)/);
+    const ean = text.match(/\\b(\\d{13})\\b/);
+    if (count && ean && Number(count[1]) < Number(count[2])) return ean[1];
+  }
+  return null;
+}"""
+
+
+def _prepare_an_order(page: Page, demo: dict) -> str:
+    """Prepare the first order to prepare as staff do (each item's barcode scanned, a
+    shelf slot, « Prêtes »); its page's address."""
+    counter_preparation(page, demo)
+    order_page = page.url.rsplit("/prepare", 1)[0]
+    for _ in range(60):
+        ean = page.evaluate(NEXT_TO_PICK)
+        if not ean:
+            break
+        field = page.get_by_placeholder(re.compile(r"Code-barres|Barcode"))
+        field.fill(ean)
+        with page.expect_response(lambda r: r.request.method == "POST"):
+            field.press("Enter")
+        page.wait_for_timeout(200)
+    page.locator("input[name=shelf_slot]").fill("A-12")
+    with page.expect_response(lambda r: r.request.method == "POST"):
+        page.get_by_role("button", name=re.compile(r"^\s*(Prêtes?|Ready)\s*$")).click()
+    page.wait_for_timeout(300)
+    return order_page
+
+
+def counter_label(page: Page, demo: dict) -> None:
+    """A ready order's bag label in its print view (an order prepared for it first)."""
+    try:
+        page.goto(_prepare_an_order(page, demo))
+        label = _first_link(page, r"/staff/orders/[^/]+/label$", "the bag label")
+    except Exception as exc:
+        raise Missing(f"no bag label's print view after preparing an order: {exc}") from None
+    page.goto(label)
+
+
 def counter_returns(page: Page, demo: dict) -> None:
     _staff_goto(page, demo, "staff/returns")
 
@@ -269,6 +310,7 @@ COUNTER = Area(
         Screen("login", "Staff login (name and PIN)", counter_login),
         Screen("orders", "Click-and-collect orders to prepare", counter_orders),
         Screen("preparation", "Preparing an order", counter_preparation),
+        Screen("label", "A ready order's bag label, to print", counter_label),
         Screen("returns", "Returns", counter_returns),
         Screen("sync", "Sync with head office", counter_sync),
     ),
