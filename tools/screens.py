@@ -170,6 +170,19 @@ def kiosk_ticket(page: Page, demo: dict) -> None:
     _expect_url(page, r"/panier/reservation/", "the reservation ticket")
 
 
+def kiosk_cart_long(page: Page, demo: dict) -> None:
+    """The demo's 30-line phone cart scanned at the kiosk (replacing what is there)."""
+    longest = max(demo["carts"], key=lambda c: c["lines"], default=None)
+    if longest is None:
+        raise RuntimeError("the demo has no online cart to scan (demo.json)")
+    page.goto(_url(demo["kiosk"], "scan") + "?code=" + quote(longest["qr_payload"]))
+    if "/panier/fusion" in page.url:
+        page.get_by_role("button", name=re.compile(r"Remplacer|Replace")).first.click()
+    _expect_url(
+        page, r"/panier/?(\?.*)?$", f"the kiosk cart after scanning {longest['lines']} lines"
+    )
+
+
 def kiosk_accessible(page: Page, demo: dict) -> None:
     """The product page after a tap on « Mode accessible » (last: it stays on)."""
     kiosk_product(page, demo)
@@ -205,6 +218,9 @@ KIOSK = Area(
             kiosk_cart_merge,
         ),
         Screen("ticket", "Reservation ticket", kiosk_ticket),
+        Screen(
+            "cart-long", "A 30-line cart from a phone: total and actions in sight", kiosk_cart_long
+        ),
         Screen("accessible", "Product page in the accessible mode", kiosk_accessible),
     ),
 )
@@ -361,6 +377,14 @@ def hq_fleet(page: Page, demo: dict) -> None:
     _hq_goto(page, demo, "hq/flotte")
 
 
+def hq_journal(page: Page, demo: dict) -> None:
+    _hq_goto(page, demo, "hq/journal")
+
+
+def hq_users(page: Page, demo: dict) -> None:
+    _hq_goto(page, demo, "hq/utilisateurs")
+
+
 HQ = Area(
     "hq",
     "Head office (desktop)",
@@ -372,6 +396,8 @@ HQ = Area(
         Screen("promotion", "A promotion: its form and banner preview", hq_promotion),
         Screen("promotion-new", "A new promotion", hq_promotion_new),
         Screen("fleet", "The fleet of stores", hq_fleet),
+        Screen("journal", "The journal: who changed what, when", hq_journal),
+        Screen("users", "Head-office users and their roles", hq_users),
     ),
 )
 
