@@ -29,6 +29,7 @@ class Size:
     width: int
     height: int
     mobile: bool = False
+    touch: bool = True  # kiosks, tablets and phones are touch screens; the desktop is not
 
     @property
     def label(self) -> str:
@@ -38,7 +39,7 @@ class Size:
 PORTRAIT = Size("kiosk portrait", 1080, 1920)
 LANDSCAPE = Size("kiosk landscape", 1920, 1080)
 TABLET = Size("tablet", 1280, 800)
-DESKTOP = Size("desktop", 1440, 900)
+DESKTOP = Size("desktop", 1440, 900, touch=False)
 PHONE = Size("phone", 390, 844, mobile=True)
 
 

@@ -206,7 +206,7 @@ def take(shots: list[Shot], demo: dict, out: Path) -> None:
                     viewport={"width": size.width, "height": size.height},
                     locale="fr-FR",
                     is_mobile=size.mobile,
-                    has_touch=True,
+                    has_touch=size.touch,
                 )
                 context.set_default_timeout(15000)
                 page = context.new_page()
