@@ -7,7 +7,9 @@ link out of its folder, and every server the tool started is stopped when it end
 
 from __future__ import annotations
 
+import json
 import re
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -73,3 +75,35 @@ def test_an_unknown_screen_is_refused_by_name_before_anything_starts(tmp_path):
     assert done.returncode != 0
     assert "kiosk-nowhere" in done.stderr and "kiosk-attract" in done.stderr
     assert "starting the demo" not in done.stderr
+
+
+def test_a_screen_that_cannot_be_reached_fails_the_run_naming_it_and_why(tmp_path):
+    """A demo whose kiosk does not answer (nothing listens on its port): exit status 1,
+    the screen and the reason on stderr, and the index says it was not taken."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{probe.getsockname()[1]}/"
+    store = {"kiosk_url": dead, "sample_barcodes": [], "ready_orders": []}
+    manifest = {
+        "stores": [store],
+        "hub": {"url": dead, "shop_url": dead + "shop/"},
+        "logins": [],
+        "hq": {"logins": []},
+        "sample_barcodes": [],
+    }
+    (tmp_path / "demo.json").write_text(json.dumps(manifest))
+    out = tmp_path / "shots"
+    done = run_tool(
+        "--out",
+        str(out),
+        "--only",
+        "kiosk-attract-1080x1920",
+        "--demo-json",
+        str(tmp_path / "demo.json"),
+        timeout=60,
+    )
+    assert done.returncode == 1, done.stderr
+    assert re.search(r"FAILED: kiosk-attract-1080x1920\.png: .*ERR_CONNECTION_REFUSED", done.stderr)
+    assert not list(out.glob("*.png"))
+    index = (out / "index.html").read_text(encoding="utf-8")
+    assert "kiosk-attract-1080x1920.png (failed)" in index and "<img" not in index
