@@ -36,7 +36,9 @@ def test_search_as_you_type_to_product_with_stock(page, store_server):
     cards.first.locator("a").click()
     expect(page).to_have_url(re.compile(r"/product/"))
     expect(page.locator(".here")).to_contain_text("Dans ce magasin")
-    expect(page.locator(".here .badge")).to_have_text(re.compile(r"en stock|Plus que|Dernier article|Épuisé"))
+    expect(page.locator(".here .badge")).to_have_text(
+        re.compile(r"en stock|Plus que|Dernier article|Épuisé")
+    )
     expect(page.locator(".others li")).to_have_count(2)
     screenshot(page, "03-product")
     assert page.console_errors == []
