@@ -18,6 +18,7 @@ from app.store.app import create_app
 from app.store.domain import carts
 from app.store.views import scanned_cart
 
+from .axe_helpers import assert_axe_clean as _axe_clean
 from .cart_helpers import cart_token, stocked_variants
 from .conftest import CHROMIUM, CHROMIUM_ARGS, screenshot, staff_login, staff_login_page
 from .order_helpers import install_hub_key
@@ -253,20 +254,6 @@ def test_the_ticket_shows_its_total_and_finished_forgets_the_shopper(client, key
 @pytest.fixture
 def cart_store(keyed_db, store_data, server_factory):
     return server_factory(store_data)
-
-
-def _axe_clean(page, label: str) -> None:
-    """axe-core finds nothing serious or critical on the screen."""
-    from axe_playwright_python.sync_playwright import Axe
-
-    results = Axe().run(page)
-    assert results.response["passes"], label  # axe really looked at the page
-    serious = [
-        f"{v['id']}: {v['help']} {[n['target'] for n in v['nodes']][:3]}"
-        for v in results.response["violations"]
-        if v["impact"] in ("serious", "critical")
-    ]
-    assert serious == [], (label, serious)
 
 
 def _burst(page, text: str) -> None:
