@@ -18,6 +18,7 @@ from app.demo import seed as seedmod
 from app.hub.domain import keys
 from app.hub.domain.orders import create_order
 
+from .axe_helpers import serious_violations as serious_axe_violations
 from .conftest import ARTIFACTS, STAFF_PIN, add_staff_member, screenshot
 from .hq_helpers import csrf_token, logged_in, make_token, make_user
 from .hub_fixtures import *  # noqa: F403
@@ -158,19 +159,6 @@ def test_local_datetime_filter_reads_iso_text_in_the_configured_zone(tmp_path):
 
 
 # --- Head office: controls a finger can tap ----------------------------------------------
-
-
-def serious_axe_violations(page) -> list[str]:
-    """axe-core's serious and critical findings on the page as it is now."""
-    from axe_playwright_python.sync_playwright import Axe
-
-    results = Axe().run(page)
-    assert results.response["passes"]  # axe really looked at the page
-    return [
-        f"{v['id']} ({v['impact']}): {v['help']} — {[n['target'] for n in v['nodes']][:3]}"
-        for v in results.response["violations"]
-        if v["impact"] in ("serious", "critical")
-    ]
 
 
 def _hq_login(page, base: str, user: dict) -> None:

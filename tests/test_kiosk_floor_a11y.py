@@ -14,6 +14,7 @@ from playwright.sync_api import expect
 from app.core import db as dbmod
 from app.store.views.kiosk import PAGE_SIZE
 
+from .axe_helpers import assert_axe_clean as _axe_clean
 from .conftest import SELF_STORE, screenshot
 from .sync_fixtures import *  # noqa: F403
 from .sync_fixtures import LYON, store_env
@@ -173,22 +174,6 @@ _TOUCHABLE = """() => {
   }
   return out;
 }"""
-
-
-def _serious(results) -> list[str]:
-    return [
-        f"{v['id']} ({v['impact']}): {v['help']} — {[n['target'] for n in v['nodes']][:3]}"
-        for v in results.response["violations"]
-        if v["impact"] in ("serious", "critical")
-    ]
-
-
-def _axe_clean(page, label: str) -> None:
-    from axe_playwright_python.sync_playwright import Axe
-
-    results = Axe().run(page)
-    assert results.response["passes"], label  # axe really looked at the page
-    assert _serious(results) == [], label
 
 
 def _accessible_page(browser, server, viewport):

@@ -15,6 +15,7 @@ from app.core import clock
 from app.store.sync import state
 from app.store.views.product_page import HUB_QUIET_AFTER_S
 
+from .axe_helpers import serious_violations
 from .conftest import screenshot
 
 HUB = "http://127.0.0.1:9"  # nothing listens; the tests write the link's state by hand
@@ -304,8 +305,6 @@ def test_changing_colour_keeps_the_size_and_drops_it_when_absent(page, store_ser
 
 @pytest.mark.browser
 def test_product_page_states_have_no_serious_axe_violation(page, store_server, store_db):
-    from axe_playwright_python.sync_playwright import Axe
-
     p = _product(store_db)
     first = p["colours"][0]
     sku = p["sku"][(first, p["sizes"][0])]
@@ -316,11 +315,7 @@ def test_product_page_states_have_no_serious_axe_violation(page, store_server, s
         ("no-size", f"colour={first}"),
     ):
         page.goto(f"{store_server.url}/product/{p['ref']}?{query}")
-        found = [
-            f"{v['id']}: {v['help']} — {[n['target'] for n in v['nodes']][:3]}"
-            for v in Axe().run(page).response["violations"]
-            if v["impact"] in ("serious", "critical")
-        ]
+        found = serious_violations(page)
         if found:
             problems[label] = found
     assert problems == {}

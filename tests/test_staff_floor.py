@@ -20,6 +20,7 @@ from app.store.domain.orders import preparation, returns
 from app.store.domain.stock import adjust
 from app.store.views.counter_common import lateness, promised_when
 
+from .axe_helpers import serious_violations
 from .conftest import add_staff_member, screenshot, staff_login, staff_login_page
 from .order_helpers import add_order, pick_variants
 
@@ -313,18 +314,6 @@ def test_sync_page_says_when_head_office_was_last_reached(hub_app, store_db, sto
 # --- Looked at, at tablet size ------------------------------------------------------
 
 
-def _serious(page) -> list[str]:
-    from axe_playwright_python.sync_playwright import Axe
-
-    results = Axe().run(page)
-    assert results.response["passes"]  # axe really looked at the page
-    return [
-        f"{v['id']} ({v['impact']}): {v['help']}"
-        for v in results.response["violations"]
-        if v["impact"] in ("serious", "critical")
-    ]
-
-
 @pytest.mark.browser
 def test_staff_floor_screens_at_tablet_size(browser, store_data, server_factory):
     db = dbmod.connect(dbmod.db_path(store_data))
@@ -352,7 +341,7 @@ def test_staff_floor_screens_at_tablet_size(browser, store_data, server_factory)
         box = row.locator(".late").bounding_box()
         assert box and box["x"] + box["width"] <= TABLET["width"]
         screenshot(page, "staff-floor-orders-late")
-        assert not _serious(page)
+        assert serious_violations(page) == []
 
         page.add_init_script(
             "window.print = () => { window.__printed = (window.__printed || 0) + 1; }"
@@ -366,7 +355,7 @@ def test_staff_floor_screens_at_tablet_size(browser, store_data, server_factory)
         width = img.bounding_box()["width"]
         assert abs(width - 72 / 25.4 * 96) < 2  # 72 mm at 96 CSS px an inch
         screenshot(page, "staff-floor-label-print-view")
-        assert not _serious(page)
+        assert serious_violations(page) == []
         page.get_by_role("button", name="Imprimer").click()
         assert page.evaluate("window.__printed") == 1
         page.emulate_media(media="print")
@@ -385,7 +374,7 @@ def test_staff_floor_screens_at_tablet_size(browser, store_data, server_factory)
         assert "1 opération refusée" in page.locator('[data-field="parked"]').inner_text()
         assert not JARGON.search(page.locator("main").inner_text())
         screenshot(page, "staff-floor-sync")
-        assert not _serious(page)
+        assert serious_violations(page) == []
         assert not [e for e in errors if "Content Security Policy" in e]
     finally:
         context.close()
