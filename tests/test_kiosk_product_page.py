@@ -13,7 +13,6 @@ from playwright.sync_api import expect
 
 from app.core import clock
 from app.store.sync import state
-from app.store.views.product_page import HUB_QUIET_AFTER_S
 
 from .axe_helpers import serious_violations
 from .conftest import screenshot
@@ -146,7 +145,7 @@ def test_quiet_link_labels_other_stores_with_the_last_contact(hub_app, store_db,
     assert client.get(poll, query_string={"sku": sku, "v": version}).status_code == 204
 
     # Nothing heard since: past the threshold the figures say how old they are.
-    fake_clock.set(heard + timedelta(seconds=HUB_QUIET_AFTER_S + 1))
+    fake_clock.set(heard + timedelta(seconds=hub_app.config["STALE_AFTER_SECONDS"] + 1))
     labels = _others_labels(client, p["ref"], sku)
     assert labels and set(labels) == {_label(heard, fake_clock.now)}
     # An open page learns it on its next poll (the panel's version changed).

@@ -6,15 +6,16 @@ from datetime import datetime
 from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
+from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 from babel import Locale
-from babel.dates import format_date, format_time
+from babel.dates import format_date, format_skeleton, format_time
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.numbers import format_currency
 from flask import Flask, current_app, session
-from flask_babel import Babel, get_locale
+from flask_babel import Babel, get_locale, gettext
 
 LANGUAGES = {"fr": "Français", "en": "English"}
 DEFAULT_LANG = "fr"
@@ -38,19 +39,36 @@ def _format_price(cents: int, locale: str) -> str:
     return format_currency(Decimal(cents) / 100, "EUR", locale=locale)
 
 
-def format_clock(moment: datetime, lang: str | None = None) -> str:
-    """A wall-clock time in the store's time zone: ``14:02`` or ``2:02 PM``."""
-    tz = ZoneInfo(current_app.config.get("STORE_TIMEZONE", "Europe/Paris"))
-    locale = lang or str(get_locale() or DEFAULT_LANG)
-    return format_time(moment.astimezone(tz), "short", locale=locale)
+# --- Local time: the stores' time zone, one source for every app -----------------------
+#
+# ``app.config["STORE_TIMEZONE"]`` (the store's and the hub's settings; the hub defaults
+# it to notifications.STORE_TIMEZONE) is the zone people read times in; an app without
+# the setting reads DEFAULT_TIMEZONE. Every view formats local times through the helpers
+# below rather than building its own ZoneInfo and Babel pattern.
+
+DEFAULT_TIMEZONE = "Europe/Paris"  # the demo retailer's stores
 
 
-def _zone() -> ZoneInfo:
-    """The time zone people read times in: the stores' (``STORE_TIMEZONE``)."""
-    return ZoneInfo(current_app.config.get("STORE_TIMEZONE", "Europe/Paris"))
+def store_timezone_name() -> str:
+    """The name of the zone people read times in: ``Europe/Paris`` unless configured."""
+    return str(current_app.config.get("STORE_TIMEZONE") or DEFAULT_TIMEZONE)
 
 
-def _moment(value: datetime | str | None) -> datetime | None:
+def store_timezone() -> ZoneInfo:
+    """The zone people read times in, the stores' (``app.config["STORE_TIMEZONE"]``)."""
+    return _zone_named(store_timezone_name())
+
+
+@lru_cache(maxsize=16)
+def _zone_named(name: str) -> ZoneInfo:
+    return ZoneInfo(name)
+
+
+def _locale(lang: str | None) -> str:
+    return lang or str(get_locale() or DEFAULT_LANG)
+
+
+def local_moment(value: datetime | str | None) -> datetime | None:
     """``value`` (a datetime or ISO text) in the local zone; ``None`` when empty or unreadable.
 
     An aware value (``...Z``, ``+01:00``) is converted; a naive one is already a local
@@ -65,32 +83,77 @@ def _moment(value: datetime | str | None) -> datetime | None:
             value = datetime.fromisoformat(text)
         except ValueError:
             return None
-    zone = _zone()
+    zone = store_timezone()
     return value.replace(tzinfo=zone) if value.tzinfo is None else value.astimezone(zone)
 
 
-def format_local_datetime(value: datetime | str | None, lang: str | None = None) -> str:
+class LocalWhen(NamedTuple):
+    """A moment as people read it in local time: its ``day`` (``jeu. 3 déc.``), its
+    ``clock`` (``14:02``) and whether that day is ``today``."""
+
+    today: bool
+    day: str
+    clock: str
+
+
+@lru_cache(maxsize=65536)
+def _parts(moment: datetime, zone: str, locale: str) -> tuple[str, str, str]:
+    # Cached: Babel takes ~1 ms a call and a list page shows fifty times.
+    at = moment.astimezone(_zone_named(zone))
+    day = format_skeleton("MMMEd", at, locale=locale)
+    return at.date().isoformat(), day, format_time(at, "short", locale=locale)
+
+
+def local_when(
+    value: datetime | str | None, now: datetime, lang: str | None = None
+) -> LocalWhen | None:
+    """``value`` read locally, and whether it falls on ``now``'s local day; ``None`` when
+    empty or unreadable. For "today at 14:02" against "Thu 3 Dec at 14:02" texts."""
+    moment = local_moment(value)
+    if moment is None:
+        return None
+    zone = store_timezone_name()
+    date, day, clock = _parts(moment, zone, _locale(lang))
+    today = now.astimezone(_zone_named(zone)).date().isoformat()
+    return LocalWhen(date == today, day, clock)
+
+
+def format_clock(moment: datetime | str | None, lang: str | None = None) -> str:
+    """A wall-clock time in the store's time zone: ``14:02`` or ``2:02 PM``."""
+    at = local_moment(moment)
+    return _parts(at, store_timezone_name(), _locale(lang))[2] if at else ""
+
+
+def format_day_at_time(value: datetime | str | None, lang: str | None = None) -> str:
+    """A moment with its day, local time: ``jeu. 3 déc. à 14:02``, ``Thu, Dec 3 at 2:02 PM``."""
+    at = local_moment(value)
+    if at is None:
+        return ""
+    _date, day, clock = _parts(at, store_timezone_name(), _locale(lang))
+    return gettext("%(day)s at %(time)s", day=day, time=clock)
+
+
+def format_local_datetime(
+    value: datetime | str | None, lang: str | None = None, width: str = "medium"
+) -> str:
     """A moment as people read it, in local time: ``22 nov. 2026, 15:02`` (French) or
-    ``Nov 22, 2026, 3:02 PM``; ISO text is accepted; empty or unreadable gives ``""``.
+    ``Nov 22, 2026, 3:02 PM``; ``width="short"``: ``22/11/2026 15:02``. ISO text is
+    accepted; empty or unreadable gives ``""``.
 
     The ``local_datetime`` template filter."""
-    moment = _moment(value)
+    moment = local_moment(value)
     if moment is None:
         return ""
-    locale = lang or str(get_locale() or DEFAULT_LANG)
-    pattern = str(Locale.parse(locale).datetime_formats["medium"])
-    day = format_date(moment, "medium", locale=locale)
+    locale = _locale(lang)
+    pattern = str(Locale.parse(locale).datetime_formats[width])
+    day = format_date(moment, width, locale=locale)
     return pattern.replace("{1}", day).replace("{0}", format_time(moment, "short", locale=locale))
 
 
 def format_local_date(value: datetime | str | None, lang: str | None = None) -> str:
     """A day in local time: ``22 nov. 2026`` or ``Nov 22, 2026`` (``local_date`` filter)."""
-    moment = _moment(value)
-    return (
-        format_date(moment, "medium", locale=lang or str(get_locale() or DEFAULT_LANG))
-        if moment
-        else ""
-    )
+    moment = local_moment(value)
+    return format_date(moment, "medium", locale=_locale(lang)) if moment else ""
 
 
 def compile_catalogs(directory: Path = TRANSLATIONS_DIR) -> list[Path]:

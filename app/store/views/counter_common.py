@@ -7,10 +7,8 @@ from __future__ import annotations
 from datetime import datetime
 from functools import lru_cache
 from typing import Any
-from zoneinfo import ZoneInfo
 
-from babel.dates import format_skeleton, format_time
-from flask import abort, current_app, render_template, session
+from flask import abort, render_template, session
 from flask_babel import get_locale, ngettext
 from flask_babel import gettext as _
 
@@ -18,7 +16,7 @@ from app.core import catalog, clock, ean
 from app.store.domain.orders import queries
 from app.store.domain.orders.status import OrderError
 from app.store.storage import get_db
-from app.web.i18n import current_lang, format_clock
+from app.web.i18n import current_lang, format_clock, local_when, store_timezone_name
 
 VERIFIED_S = 600  # a QR or code check is good for one hand-over within 10 minutes
 
@@ -151,7 +149,7 @@ def clock_text(text: str | None) -> str:
     takes ~1 ms a call and a list page shows fifty of them."""
     if not text:
         return ""
-    return _clock_cached(text, str(get_locale() or "fr"), current_app.config["STORE_TIMEZONE"])
+    return _clock_cached(text, str(get_locale() or "fr"), store_timezone_name())
 
 
 @lru_cache(maxsize=65536)
@@ -177,22 +175,12 @@ def lateness(minutes: int) -> str:
 def promised_when(text: str | None, now: datetime) -> str:
     """When an order was promised, in the store's time zone and the shown language:
     ``promise pour 14:02`` today, ``promise le jeu. 3 déc. à 14:02`` another day."""
-    if not text:
+    when = local_when(text, now)
+    if when is None:
         return ""
-    zone = current_app.config.get("STORE_TIMEZONE", "Europe/Paris")
-    today = now.astimezone(ZoneInfo(zone)).date().isoformat()
-    return _promised_when(text, today, str(get_locale() or "fr"), zone)
-
-
-@lru_cache(maxsize=4096)
-def _promised_when(text: str, today: str, locale: str, zone: str) -> str:
-    # Cached: Babel takes ~1 ms a call and a list page shows fifty promised times.
-    at = clock.parse_iso(text).astimezone(ZoneInfo(zone))
-    time = format_time(at, "short", locale=locale)
-    if at.date().isoformat() == today:
-        return _("promised for %(time)s", time=time)
-    day = format_skeleton("MMMEd", at, locale=locale)
-    return _("promised %(day)s at %(time)s", day=day, time=time)
+    if when.today:
+        return _("promised for %(time)s", time=when.clock)
+    return _("promised %(day)s at %(time)s", day=when.day, time=when.clock)
 
 
 # --- A customer check kept in the session -------------------------------------------

@@ -9,24 +9,13 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
-from babel.dates import format_datetime
 from flask import current_app
-from flask_babel import get_locale
 
 from app.core import catalog, clock
 from app.store.domain import stock
 from app.store.sync import state
-from app.web.i18n import DEFAULT_LANG, current_lang, format_clock
-
-# Other stores' levels reach this store only through the hub's change feed, which a
-# healthy sync worker long-polls every 25 s: a change made anywhere arrives within
-# seconds. Two minutes without one successful exchange is several missed polls and past
-# the 90 s after which the store calls itself offline (sync/state.py ONLINE_WINDOW_S),
-# so a slow answer or a worker restart does not label every figure, and a figure shown
-# without a label is never more than about two minutes older than it looks.
-HUB_QUIET_AFTER_S = 120
+from app.web.i18n import current_lang, format_clock, format_local_datetime, local_when
 
 MAX_ARG = 40  # a SKU, colour code or size is far shorter; longer input matches nothing
 
@@ -41,10 +30,7 @@ def here_offline(db: Any) -> dict[str, Any] | None:
         return None
     now = clock.utcnow()
     last = state.last_sync_at(db)
-    fresh = (
-        last is not None
-        and (now - last).total_seconds() <= current_app.config["STALE_AFTER_SECONDS"]
-    )
+    fresh = last is not None and (now - last).total_seconds() <= _stale_after_s()
     if fresh and state.is_online(db, now):
         return None
     return {
@@ -53,15 +39,31 @@ def here_offline(db: Any) -> dict[str, Any] | None:
     }
 
 
+def _stale_after_s() -> int:
+    """How long without one successful exchange with the hub before figures are old.
+
+    Other stores' levels reach this store only through the hub's change feed, which a
+    healthy sync worker long-polls every 25 s: a change made anywhere arrives within
+    seconds. The default two minutes (``STALE_AFTER_SECONDS``) is several missed polls
+    and past the 90 s after which the store calls itself offline (sync/state.py
+    ONLINE_WINDOW_S), so a slow answer or a worker restart does not label every figure,
+    and a figure shown without a label is never more than about two minutes older than
+    it looks. This store's own figures (``here_offline``) use the same threshold."""
+    return int(current_app.config["STALE_AFTER_SECONDS"])
+
+
 def hub_quiet(db: Any, now: datetime) -> dict[str, Any] | None:
     """None while this store hears from the hub (its last successful exchange is under
-    ``HUB_QUIET_AFTER_S`` old), else ``{"since": that exchange or None if never}``.
+    ``STALE_AFTER_SECONDS`` old), else ``{"since": that exchange or None if never}``.
+
+    Without a hub nothing is ever heard: other stores' figures are as old as their load
+    (``since`` None), and the stock panel and its version both say so.
 
     The link's last contact, not a level's own date, decides: a level that has not
     changed for a week is still today's figure when the feed is flowing.
     """
-    last = state.last_sync_at(db)
-    if last is not None and (now - last).total_seconds() <= HUB_QUIET_AFTER_S:
+    last = state.last_sync_at(db) if current_app.config.get("HUB_URL") else None
+    if last is not None and (now - last).total_seconds() <= _stale_after_s():
         return None
     return {"since": last}
 
@@ -69,11 +71,10 @@ def hub_quiet(db: Any, now: datetime) -> dict[str, Any] | None:
 def as_of_label(moment: datetime, now: datetime) -> str:
     """When a figure dates from, as the shopper reads it: ``15:22`` today, with the date
     (``03/12/2026 15:22``) on another day, in the store's time zone."""
-    zone = ZoneInfo(current_app.config.get("STORE_TIMEZONE", "Europe/Paris"))
-    if moment.astimezone(zone).date() == now.astimezone(zone).date():
-        return format_clock(moment)
-    locale = str(get_locale() or DEFAULT_LANG)
-    return format_datetime(moment.astimezone(zone), "short", tzinfo=zone, locale=locale)
+    when = local_when(moment, now)
+    if when is None:
+        return ""
+    return when.clock if when.today else format_local_datetime(moment, width="short")
 
 
 def panel_version(db: Any) -> str:
@@ -83,8 +84,7 @@ def panel_version(db: Any) -> str:
     offline = here_offline(db)
     if offline:
         version += f"-{offline['token']}"
-    # Without a hub nothing ever comes to end the quiet: only a hub's link can change it.
-    quiet = hub_quiet(db, clock.utcnow()) if current_app.config.get("HUB_URL") else None
+    quiet = hub_quiet(db, clock.utcnow())
     if quiet:
         since = quiet["since"]
         version += f"-q{int(since.timestamp()) if since else 0}"

@@ -8,11 +8,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
-from babel.dates import format_skeleton, format_time
 from flask import current_app, g, redirect, render_template, request, session, url_for
-from flask_babel import format_timedelta, get_locale, ngettext
+from flask_babel import format_timedelta, ngettext
 from flask_babel import gettext as _
 
 from app.core import clock, protocol
@@ -21,7 +19,7 @@ from app.store.storage import get_db
 from app.store.sync import state
 from app.store.views.staff_common import device_name, staff_blueprint
 from app.web.htmx import htmx, render_page_or_partial
-from app.web.i18n import format_clock
+from app.web.i18n import format_clock, format_day_at_time
 from app.web.security import safe_next
 
 # The login, the logout and ``/staff`` itself need no login (staff_common.PUBLIC_ENDPOINTS);
@@ -129,12 +127,7 @@ def _age(seconds: int | None) -> str | None:
 
 def _moment(text: str | None) -> str:
     """A past moment as a shop assistant reads it, local time: ``jeu. 3 déc. à 14:02``."""
-    if not text:
-        return ""
-    zone = ZoneInfo(current_app.config.get("STORE_TIMEZONE", "Europe/Paris"))
-    at, locale = clock.parse_iso(text).astimezone(zone), str(get_locale() or "fr")
-    day = format_skeleton("MMMEd", at, locale=locale)
-    return _("%(day)s at %(time)s", day=day, time=format_time(at, "short", locale=locale))
+    return format_day_at_time(text)
 
 
 def _what(item: dict[str, Any]) -> str:
