@@ -7,15 +7,19 @@ from __future__ import annotations
 
 import html
 import re
+from urllib.parse import quote
 
 import pytest
 from playwright.sync_api import expect
 
 from app.core import db as dbmod
+from app.core.cart_codec import CartLine
 from app.store.views.kiosk import PAGE_SIZE
 
 from .axe_helpers import assert_axe_clean as _axe_clean
+from .cart_helpers import cart_token, stocked_variants
 from .conftest import SELF_STORE, screenshot
+from .order_helpers import install_hub_key
 from .sync_fixtures import *  # noqa: F403
 from .sync_fixtures import LYON, store_env
 
@@ -248,11 +252,39 @@ def test_accessible_mode_shows_the_selection_without_colour(browser, store_serve
         context.close()
 
 
+# The box the page scrolls in, scrolled to its end until it is there (a scroll is not
+# always immediate, and a page still growing, e.g. results arriving, moves its end).
+_MAIN_TO_END = """() => { const m = document.querySelector('main');
+  m.scrollTo(0, m.scrollHeight);
+  return m.scrollTop + m.clientHeight >= m.scrollHeight - 1; }"""
+_MAIN_AT_TOP = "() => document.querySelector('main').scrollTop === 0"
+
+
+def _within_reach(page, label: str, orientation: str) -> None:
+    """Every control of the page, at the top of its scroll and at its end, is below
+    the reach line and on screen; the top bar's controls are at the foot."""
+    reach_top = REACH_TOP[orientation]
+    height = page.viewport_size["height"]
+    for where in ("top", "bottom"):
+        if where == "bottom":  # the page scrolls in its own box, never out of reach
+            page.wait_for_function(_MAIN_TO_END)
+        shown = page.evaluate(_TOUCHABLE)
+        assert len(shown) >= 4, (label, where, shown)  # the home, cart, FR/EN, ♿...
+        out = [c for c in shown if c["top"] < reach_top - 0.5]
+        assert out == [], (label, where, out)
+        assert max(c["bottom"] for c in shown) <= height + 0.5, (label, where)
+    toggle = page.locator("#a11y-toggle").bounding_box()
+    assert toggle["y"] >= height * 0.8, (label, toggle)
+    page.locator("main").evaluate("m => m.scrollTo(0, 0)")
+    page.wait_for_function(_MAIN_AT_TOP)
+
+
 @pytest.mark.browser
 @pytest.mark.parametrize("orientation", ["portrait", "landscape"])
 def test_accessible_mode_keeps_every_control_within_reach(
     browser, store_server, store_db, orientation
 ):
+    install_hub_key(store_db)  # the store can read a phone cart's QR code
     ref, sku, _ = _in_stock_sizes(store_db)
     slug = store_db.execute(
         "SELECT c.slug FROM categories c JOIN products p ON p.category_id = c.id WHERE p.ref = ?",
@@ -260,6 +292,8 @@ def test_accessible_mode_keeps_every_control_within_reach(
     ).fetchone()[0]
     reach_top = REACH_TOP[orientation]
     viewport = PORTRAIT if orientation == "portrait" else LANDSCAPE
+    phone = stocked_variants(store_db, 2)
+    phone_cart = cart_token([CartLine(v["sku"], 1, v["price_cents"]) for v in phone])
     context, page, errors = _accessible_page(browser, store_server, viewport)
     try:
         for label, path in (
@@ -267,6 +301,9 @@ def test_accessible_mode_keeps_every_control_within_reach(
             ("category", f"/category/{slug}"),
             ("product", f"/product/{ref}?sku={sku}"),
             ("cart", "/panier"),
+            ("scan", "/panier/scanner"),
+            ("merge", "/scan?code=" + quote(phone_cart)),
+            ("search-keyboard", "/search"),
         ):
             page.goto(store_server.url + path)
             if label == "category":  # the larger type's badges stay inside their cards
@@ -282,25 +319,38 @@ def test_accessible_mode_keeps_every_control_within_reach(
                 assert spill == [], spill
             if label == "cart":  # a cart with a line: its quantity and actions too
                 expect(page.locator(".cart-line")).to_have_count(1)
-            for where in ("top", "bottom"):
-                if where == "bottom":  # the page scrolls in its own box, never out of reach
-                    page.locator("main").evaluate("m => m.scrollTo(0, m.scrollHeight)")
-                    page.wait_for_timeout(100)
-                shown = page.evaluate(_TOUCHABLE)
-                assert len(shown) >= 4, (label, where, shown)  # the home, cart, FR/EN, ♿...
-                out = [c for c in shown if c["top"] < reach_top - 0.5]
-                assert out == [], (label, where, out)
-                assert max(c["bottom"] for c in shown) <= viewport["height"] + 0.5
-            # The top bar's controls are at the foot of the screen.
-            toggle = page.locator("#a11y-toggle").bounding_box()
-            assert toggle["y"] >= viewport["height"] * 0.8, toggle
-            page.locator("main").evaluate("m => m.scrollTo(0, 0)")
+            if label == "merge":  # the phone cart over the kiosk's: merge or replace
+                page.wait_for_url("**/panier/fusion")
+                expect(page.get_by_role("button", name=re.compile("Fusionner"))).to_be_visible()
+            if label == "search-keyboard":  # the on-screen keyboard open, results above
+                page.locator("#q").click()
+                expect(page.locator("#osk")).to_be_visible()
+                for ch in "velo":
+                    page.locator(f"#osk .osk-key[data-key='{ch}']").click()
+                expect(page.locator("#results .card").first).to_be_visible(timeout=5000)
+                page.wait_for_load_state("networkidle")  # the last search answered
+            _within_reach(page, label, orientation)
+            if label == "search-keyboard":
+                expect(page.locator("#osk")).to_be_visible()  # still open once measured
             screenshot(page, f"131-a11y-{label}-{orientation}")
             if orientation == "portrait":
                 _axe_clean(page, f"{label}, accessible mode")
             if label == "product":
                 page.get_by_role("button", name=re.compile("Ajouter")).click()
                 expect(page.locator(".topbar .count")).to_have_text("1")
+            if label == "merge":
+                page.get_by_role("button", name=re.compile("Fusionner")).click()
+                page.wait_for_url("**/panier")
+                expect(page.locator(".cart-line")).to_have_count(3)
+        # The reservation ticket, the cart reserved.
+        page.goto(store_server.url + "/panier")
+        page.get_by_role("button", name=re.compile("Réserver ce qui est ici")).click()
+        page.wait_for_url("**/panier/reservation/*")
+        expect(page.get_by_role("button", name="Terminé")).to_be_visible()
+        _within_reach(page, "ticket", orientation)
+        screenshot(page, f"131-a11y-ticket-{orientation}")
+        if orientation == "portrait":
+            _axe_clean(page, "ticket, accessible mode")
         # The attract screen (a shopper who turned the mode on there): the cart scan and
         # the toggles within reach; the way in ("Touchez l'écran", one big link) reaches
         # down into the reach zone, with and without banners above it.

@@ -14,6 +14,9 @@ pytestmark = pytest.mark.browser
 
 PORTRAIT = {"width": 1080, "height": 1920}
 LANDSCAPE = {"width": 1920, "height": 1080}
+# docs/kiosk.md, "Accessible mode and reach": the highest operable part of the floor
+# kiosk, by screen height (portrait 1,920 px: y = 1,000; landscape 1,080 px: y = 162).
+REACH_TOP = {1920: 1000, 1080: 162}
 
 
 @pytest.fixture
@@ -186,14 +189,18 @@ def test_keyboard_in_accessible_mode_is_big_and_low(touch, store_server, viewpor
     page.locator("#q").tap()
     osk = page.locator("#osk")
     expect(osk).to_be_visible()
-    # Every key is finger-sized and sits in the lower half of the screen.
+    # Every key is finger-sized and sits within reach from a wheelchair: below the
+    # documented reach line (docs/kiosk.md, "Accessible mode and reach": y >= 1,000 px
+    # of a 1,920 px portrait screen, 162 px of a 1,080 px landscape one), and in the
+    # lower half of the screen (the field and the results above it).
     boxes = page.evaluate(
         """() => [...document.querySelectorAll('#osk .osk-key')]
               .map(k => k.getBoundingClientRect())
               .map(r => [r.top, r.bottom, r.width, r.height])"""
     )
     height = viewport["height"]
-    assert boxes and all(t >= height / 2 and b <= height for t, b, w, h in boxes), boxes
+    low = max(REACH_TOP[height], height / 2)
+    assert boxes and all(t >= low and b <= height for t, b, w, h in boxes), (low, boxes)
     assert all(w >= 60 and h >= 64 for t, b, w, h in boxes), boxes
     _tap_keys(page, "velo")
     expect(page.locator("#q")).to_have_value("velo")

@@ -211,7 +211,11 @@ def _not_under_the_bar(page) -> None:
         """() => { for (const el of [document.scrollingElement, document.querySelector('main')])
                      el.scrollTop = el.scrollHeight; }"""
     )
-    page.wait_for_timeout(100)
+    # Scrolled to the end indeed (a smooth scroll takes a moment), not after a fixed pause.
+    page.wait_for_function(
+        """() => [document.scrollingElement, document.querySelector('main')].every(
+                   el => el.scrollTop + el.clientHeight >= el.scrollHeight - 1)"""
+    )
     bar = page.locator("#buy-bar").bounding_box()
     last = page.locator("article.product").bounding_box()
     assert last["y"] + last["height"] <= bar["y"] + 1, (last, bar)
