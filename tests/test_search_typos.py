@@ -12,6 +12,7 @@ from sqlite_utils import Database
 from app.core import db as dbmod
 from app.core.search import (
     MAX_QUERY_CHARS,
+    Found,
     QueryTooLong,
     fold,
     search_forgiving,
@@ -86,12 +87,49 @@ def test_nothing_near_suggests_nothing(store_db, query):
     assert found.suggestion is None and found.pks == []
 
 
+def _product_count(db) -> int:
+    return db.execute("SELECT count(*) FROM products").fetchone()[0]
+
+
 @pytest.mark.parametrize(
-    "query", ['" OR * NEAR(', '"', "*", "NEAR(chausures", "chausures\" OR '", "'; DROP--", ""]
+    "query", ['" OR * NEAR(', '"', "*", "NEAR(", "\" OR '", "'; DROP TABLE products;--", ""]
 )
-def test_fts_syntax_is_searched_as_words(store_db, query):
+def test_fts_syntax_alone_finds_nothing_and_harms_nothing(store_db, query):
+    """Only FTS5 syntax, no catalogue word: nothing found, nothing suggested, no error,
+    the catalogue intact."""
+    before = _product_count(store_db)
+    assert search_forgiving(store_db, query) == Found([])
+    assert _product_count(store_db) == before > 0
+
+
+@pytest.mark.parametrize(
+    ("query", "words"),
+    [
+        ('"chaussures"*', "chaussures"),
+        ("tente*", "tente"),
+        ("(tente)", "tente"),
+        ("chaussures^", "chaussures"),
+        ('chausures"', "chausures"),
+    ],
+)
+def test_fts_syntax_is_searched_as_words(store_db, query, words):
+    """Quotes, stars, brackets around a word are not syntax: the results are the word's."""
     found = search_forgiving(store_db, query)
-    assert isinstance(found.pks, list)
+    assert found.pks, query
+    assert found == search_forgiving(store_db, words)
+
+
+@pytest.mark.parametrize("operator", ["OR", "NEAR", "AND", "NOT"])
+def test_fts_operators_are_words_every_one_of_which_must_match(store_db, operator):
+    """ "chaussures OR tente" would find both as FTS5 syntax; as words, "or" must match
+    too, and no product holds it."""
+    chaussures = search_products(store_db, "chaussures", limit=500)
+    tente = search_products(store_db, "tente", limit=500)
+    assert chaussures and tente and not set(chaussures) & set(tente)
+    assert search_forgiving(store_db, f"chaussures {operator} tente") == Found([])
+    assert search_forgiving(store_db, f"tente {operator}") == Found([])
+    # The word alone is searched as a word too (not a syntax error).
+    assert search_forgiving(store_db, operator).pks == search_products(store_db, operator)
 
 
 def test_overlong_query_is_refused_as_before(store_db):
@@ -182,6 +220,63 @@ def test_triggers_backfill_and_fresh_inserts_agree(store_db, tmp_path):
     trigrams = "SELECT w.word FROM search_words_tri t JOIN search_words w ON w.id = t.rowid "
     trigrams += 'WHERE search_words_tri MATCH \'"aus" OR "arg"\' ORDER BY w.word'
     assert _rows(fresh, trigrams) == _rows(store_db, trigrams)
+
+
+# --- One folding: Python's, the vocabulary's SQL, the search index's --------------
+
+#: Every letter of Latin-1 and Latin Extended-A: French (œ Œ æ Æ é É ç Ç ÿ Ÿ...), and
+#: every other letter the catalogue's names may hold.
+LATIN_LETTERS = [chr(i) for i in range(0xC0, 0x180) if chr(i).isalpha()]
+
+
+def test_latin_letters_cover_french_and_the_demo_catalogue(store_db):
+    assert set("œŒæÆøØßéÉèÈêÊëËàÀâÂçÇîÎïÏôÔùÙûÛüÜÿŸ") <= set(LATIN_LETTERS)
+    names = store_db.execute("SELECT group_concat(name_fr || name_en || brand, '') FROM products")
+    held = {c for c in names.fetchone()[0] if c.isalpha() and not c.isascii()}
+    assert held and held <= set(LATIN_LETTERS)
+
+
+def test_python_and_sql_fold_every_latin_letter_alike(store_db):
+    """The vocabulary's triggers (SQL, migration m011) fold each letter as
+    app.core.text.fold does, and the search index (FTS5 unicode61) finds the folded
+    word: a typed word and the catalogue's meet whatever letter they hold."""
+    before = _vocabulary(store_db)
+    with dbmod.write(store_db):
+        for pk, c in enumerate(LATIN_LETTERS, start=96000):
+            store_db.execute(_PRODUCT_SQL, _product(pk, f"zq{c}qz", f"zq{c}qz"))
+    added = {w: n - before.get(w, 0) for w, n in _vocabulary(store_db).items()}
+    by_sql = {w: n for w, n in added.items() if w.startswith("zq") and n}
+    by_python: dict[str, int] = {}
+    for c in LATIN_LETTERS:
+        by_python[fold(f"zq{c}qz")] = by_python.get(fold(f"zq{c}qz"), 0) + 1  # one product
+    assert by_sql == by_python
+    for pk, c in enumerate(LATIN_LETTERS, start=96000):
+        assert pk in search_products(store_db, f"zq{c}qz", limit=100), c
+        assert pk in search_products(store_db, fold(f"zq{c}qz"), limit=100), c
+
+
+@pytest.mark.parametrize(
+    ("text", "folded"),
+    [
+        ("Vélo", "velo"),
+        ("ŒUF Cœur", "œuf cœur"),
+        ("ÆTHER", "æther"),
+        ("Øre", "øre"),
+        ("Straße STRASSE", "straße strasse"),
+        ("Ça Ÿ ÿ Ł", "ca y y ł"),
+        ("ſki", "ski"),
+    ],
+)
+def test_fold_reads_letters_as_the_search_index(text, folded):
+    assert fold(text) == folded
+
+
+def test_picture_kinds_read_names_with_the_same_fold():
+    from app.core import picture_kinds
+
+    name = "Protège-tibias ŒUF Æ Straße d’été"
+    assert picture_kinds._plain(name) == fold(name).replace("’", " ")
+    assert picture_kinds.kind_from_name("PROTÈGE-TIBIAS Élan") == "shinguard"
 
 
 # --- The kiosk's search page --------------------------------------------------------

@@ -10,7 +10,8 @@ Socks are socks and shorts are shorts even in a category of T-shirts.
 from __future__ import annotations
 
 import re
-import unicodedata
+
+from app.core.text import fold
 
 #: Name words -> kind, the first match wins: the most specific words come first
 #: ("chaussures de ski" before "chaussures", "short de bain" before "maillot de bain").
@@ -84,10 +85,8 @@ KINDS: frozenset[str] = frozenset({kind for _, kind in NAME_RULES} | {"box"})
 
 
 def _plain(text: str) -> str:
-    """Lower case, accents off, œ as oe, apostrophes as spaces."""
-    text = unicodedata.normalize("NFKD", text.casefold().replace("œ", "oe").replace("æ", "ae"))
-    text = "".join(c for c in text if not unicodedata.combining(c))
-    return re.sub(r"[’'`]", " ", text)
+    """Folded as searches fold (app.core.text.fold), apostrophes as spaces."""
+    return re.sub(r"[’'`]", " ", fold(text))
 
 
 def kind_from_name(name: str) -> str | None:

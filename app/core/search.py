@@ -2,17 +2,19 @@
 
 Whatever the shopper types, only letters and digits reach FTS5, each token quoted
 and used as a prefix, so ``"``, ``*``, ``OR`` or ``NEAR(`` are searched as words,
-never parsed as syntax.
+never parsed as syntax. Words are folded by :func:`app.core.text.fold` (also
+importable from here), the folding the FTS5 index and the typo vocabulary share.
 """
 
 from __future__ import annotations
 
 import re
-import unicodedata
 from dataclasses import dataclass
 
 from rapidfuzz.distance import DamerauLevenshtein
 from sqlite_utils import Database
+
+from app.core.text import fold
 
 MAX_QUERY_CHARS = 100
 MAX_TOKENS = 6
@@ -22,12 +24,6 @@ _TOKEN = re.compile(r"[^\W_]+")
 
 class QueryTooLong(ValueError):
     """The search text is longer than anything a shopper would type."""
-
-
-def fold(text: str) -> str:
-    """Lower-case and strip accents: ``"Vélo"`` -> ``"velo"``."""
-    decomposed = unicodedata.normalize("NFKD", text)
-    return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
 
 
 def tokens(query: str) -> list[str]:

@@ -1,4 +1,5 @@
-"""Text that people typed, made safe to print or show: clean characters, initials."""
+"""Text that people typed, made safe to print or show: clean characters, initials; and
+folded for searching (:func:`fold`)."""
 
 from __future__ import annotations
 
@@ -41,6 +42,28 @@ def _word_initial(word: str) -> str:
     """``"Jean-Pierre"`` -> ``"J.-P."``; ``"Élodie"`` -> ``"É."``."""
     parts = [p for p in word.split("-") if any(c.isalpha() for c in p)]
     return "-".join(next(c for c in p if c.isalpha()).upper()[0] + "." for p in parts)
+
+
+# --- Folding ---------------------------------------------------------------------------
+# One folding for every search and every reading of a product's name: the shopper's
+# query (app/core/search.py), the vocabulary of typo corrections (whose SQL twin is
+# built from this function: the store's migration m011) and the words that pick a
+# product's drawing (app/core/picture_kinds.py). It reads Latin letters as the store's
+# FTS5 index does (tokenizer ``unicode61 remove_diacritics 2``), so a folded word finds
+# the index's token: accents come off ("Vélo" -> "velo", "Ł" -> "ł"... and "ł" stays),
+# case goes, and the letters of their own stay themselves: œ, æ, ø, ß, ð, þ, ĳ, ł.
+# tests/test_search_typos.py checks all three agree on every letter of Latin-1 and
+# Latin Extended-A.
+
+#: What NFD leaves alone but the FTS5 tokenizer folds: the long s.
+_FOLD_FIRST = str.maketrans({"ſ": "s"})
+
+
+def fold(text: str) -> str:
+    """Lower-case and strip accents as the store's search index does:
+    ``"Vélo"`` -> ``"velo"``, ``"Œuf"`` -> ``"œuf"``."""
+    decomposed = unicodedata.normalize("NFD", text.translate(_FOLD_FIRST))
+    return "".join(c for c in decomposed if not unicodedata.combining(c)).lower()
 
 
 MAX_STRING = 10_000

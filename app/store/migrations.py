@@ -10,6 +10,7 @@ from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
 from app.core import db as dbmod
+from app.core.text import fold
 
 store_migrations = Migrations("kiosk_store")
 
@@ -407,10 +408,24 @@ def m010_staff_sessions(db: Database) -> None:
 # SQLite >= 3.34) so a misspelt word finds its candidates without a scan; Python ranks
 # them (rapidfuzz). Triggers keep both right whoever writes products or categories (the
 # seed, the hub's catalogue feed). The words are split and folded in SQL, through
-# ``search_words_stage``: the text is lower-cased there, then folded a third of the
-# accented letters per statement (one long ``replace()`` chain overflows SQLite's
-# parser stack). The suggestion's spelling (accents) is read back from the products.
-_M011_ACCENTS = "àâäáãåçéèêëíìîïñóòôöõúùûüýÿÀÂÄÁÃÅÇÉÈÊËÍÌÎÏÑÓÒÔÖÕÚÙÛÜÝŸ"
+# ``search_words_stage``: the text is lower-cased there (ASCII only: SQLite's
+# ``lower()``), then each letter of Latin-1 and Latin Extended-A that
+# app.core.text.fold changes is replaced by what fold makes of it, twenty letters per
+# statement (one long ``replace()`` chain overflows SQLite's parser stack). So the
+# vocabulary folds as the typed query does (tests/test_search_typos.py compares them
+# letter by letter). Letters beyond those (Greek, Cyrillic...) keep their case here.
+# The suggestion's spelling (accents) is read back from the products. The triggers hold
+# the SQL fold as it was when they were made: changing fold needs a new migration that
+# makes them again and rebuilds the vocabulary.
+
+
+def _m011_letters() -> list[tuple[str, str]]:
+    """(letter, folded) for each letter of Latin-1 and Latin Extended-A fold changes."""
+    letters = (chr(i) for i in range(0xC0, 0x180) if chr(i).isalpha())
+    return [(c, fold(c)) for c in letters if fold(c) != c]
+
+
+_M011_CHUNK = 20
 _M011_TRIM = "'()[]{},.;:!?«»/&+<>*#|=~_-'"
 
 
@@ -420,8 +435,6 @@ def _m011_stage(text: str, source: str = "") -> list[str]:
     ``source`` is a FROM item (``products p``) for the backfill; empty in triggers,
     where ``text`` names ``new.`` or ``old.`` columns.
     """
-    import unicodedata
-
     spaced = f"lower({text})"
     for c in "\"\\'’":
         spaced = f"replace({spaced}, '{c.replace(chr(39), chr(39) * 2)}', ' ')"
@@ -432,11 +445,11 @@ def _m011_stage(text: str, source: str = "") -> list[str]:
     # The stage holds the words as a JSON array: '["vélo","de","route"]'.
     array = f"""'["' || replace({spaced}, ' ', '","') || '"]'"""
     statements = [f"INSERT INTO search_words_stage (k, folded) SELECT {key}, {array}{origin};"]
-    third = len(_M011_ACCENTS) // 3 + 1
-    for i in range(0, len(_M011_ACCENTS), third):
+    letters = _m011_letters()
+    for i in range(0, len(letters), _M011_CHUNK):
         chain = "folded"
-        for c in _M011_ACCENTS[i : i + third]:
-            chain = f"replace({chain}, '{c}', '{unicodedata.normalize('NFKD', c)[0].lower()}')"
+        for c, folded in letters[i : i + _M011_CHUNK]:
+            chain = f"replace({chain}, '{c}', '{folded}')"
         statements.append(
             f"UPDATE search_words_stage SET folded = {chain} WHERE folded GLOB '*[^ -~]*';"  # noqa: S608 - SQL built from constants, no input
         )
