@@ -26,6 +26,7 @@ from app.store.sync import cart_lookup, feed
 from app.store.sync.client import HubError
 
 from .cart_helpers import absent_variants, cart_token, stocked_variants
+from .conftest import staff_login
 from .order_helpers import KID, hub_key, install_hub_key, pickup_token
 
 # About dates and time: run again under faketime by `make test-shifted`.
@@ -252,10 +253,11 @@ def test_wrong_codes_show_a_kind_message_and_change_nothing(web, keyed_db):
     assert "/product/" in client.get("/scan", query_string={"code": ean}).headers["Location"]
 
 
-def test_a_photo_of_the_cart_qr_is_decoded_on_the_server(web, keyed_db):
+def test_a_photo_of_the_cart_qr_is_decoded_on_the_server(web, store_data, keyed_db):
     here = stocked_variants(keyed_db, 1)
     token = cart_token([CartLine(here[0]["sku"], 1, here[0]["price_cents"])])
     client = web.test_client()
+    staff_login(client, store_data)  # photos are taken on a staff tablet only
     csrf = _csrf(client, "/panier/scanner")
     resp = client.post(
         "/panier/photo",

@@ -74,15 +74,24 @@ def _two_carts(client, db):
 
 def test_merge_sums_the_same_variant_appends_the_others_and_keeps_what_does_not_fit():
     kiosk = [["A", 2, 1000], ["B", 1, 500]]
-    merged, left = carts.merge_lines(kiosk, [["A", 3, 900], ["C", 1, 700]])
-    assert merged == [["A", 5, 1000], ["B", 1, 500], ["C", 1, 700]] and left == []
+    merged, left, capped = carts.merge_lines(kiosk, [["A", 3, 900], ["C", 1, 700]])
+    assert merged == [["A", 5, 1000], ["B", 1, 500], ["C", 1, 700]] and left == capped == []
     assert kiosk == [["A", 2, 1000], ["B", 1, 500]]  # the kiosk's list is not changed
-    capped, _ = carts.merge_lines([["A", cart_codec.MAX_QTY - 1, 1]], [["A", 5, 1]])
-    assert capped == [["A", cart_codec.MAX_QTY, 1]]  # the usual per-line limit
     full = [[f"S{i}", 1, 1] for i in range(carts.MAX_KIOSK_LINES)]
-    merged, left = carts.merge_lines(full, [["S0", 1, 1], ["NEW", 2, 3]])
+    merged, left, capped = carts.merge_lines(full, [["S0", 1, 1], ["NEW", 2, 3]])
     assert len(merged) == carts.MAX_KIOSK_LINES and merged[0] == ["S0", 2, 1]
-    assert left == [["NEW", 2, 3]]  # told to the shopper, never dropped silently
+    assert left == [["NEW", 2, 3]] and capped == []  # told, never dropped silently
+
+
+def test_merge_returns_the_units_over_the_per_line_limit():
+    # Review finding 4: 19 + 5 makes a line of 20 (MAX_QTY); the 4 units that do not fit
+    # are returned with the lines left out, so the shopper is told about them too.
+    top = cart_codec.MAX_QTY
+    merged, left, capped = carts.merge_lines(
+        [["A", top - 1, 1], ["B", 2, 5]], [["A", 5, 1], ["B", 1, 5], ["C", top, 7]]
+    )
+    assert merged == [["A", top, 1], ["B", 3, 5], ["C", top, 7]] and left == []
+    assert capped == [["A", 4, 1]]
 
 
 # --- Merge or replace, over HTTP ------------------------------------------------------
@@ -163,7 +172,84 @@ def test_a_waiting_phone_cart_expires_and_the_same_cart_again_asks_nothing(
     assert again.headers["Location"].endswith("/panier") and _pending(client) is None
 
 
-def test_a_photo_of_a_phone_cart_asks_too(client, keyed_db):
+def _photo(client, token: str):
+    buf = io.BytesIO()
+    qrcode.make(token).save(buf, "PNG")
+    return client.post(
+        "/panier/photo",
+        data={"csrf_token": _csrf(client), "photo": (io.BytesIO(buf.getvalue()), "qr.png")},
+        content_type="multipart/form-data",
+    )
+
+
+def test_a_shoppers_kiosk_refuses_a_photo_upload(client, store_data, keyed_db):
+    # Review finding 8: hiding the picker is not enough; the upload itself is refused.
+    a, b = stocked_variants(keyed_db, 2)
+    client.get("/scan", query_string={"code": _token((a, 1))})
+    resp = _photo(client, _token((b, 1)))
+    assert resp.status_code == 403 and "<html" in resp.get_data(as_text=True)  # a page
+    assert [line[:2] for line in _cart(client)] == [[a["sku"], 1]] and _pending(client) is None
+    staff_login(client, store_data)  # a staff tablet (the login starts a new session)
+    assert _photo(client, _token((b, 1))).headers["Location"].endswith("/panier")
+    assert [line[:2] for line in _cart(client)] == [[b["sku"], 1]]
+
+
+def test_scanning_a_merged_phone_cart_again_does_not_add_it_twice(client, keyed_db):
+    # Review finding 3: kiosk cart A x1, merge the phone cart {B x2}, scan that phone
+    # again: no second question, no B x4; the shopper is told it is already here.
+    a, b = stocked_variants(keyed_db, 2)
+    client.get("/scan", query_string={"code": _token((a, 1))})
+    phone = _token((b, 2))
+    assert (
+        client.get("/scan", query_string={"code": phone})
+        .headers["Location"]
+        .endswith("/panier/fusion")
+    )
+    page = client.get("/panier/fusion").get_data(as_text=True)
+    data = {"csrf_token": CSRF.search(page).group(1), "key": KEY.search(page).group(1)}
+    client.post("/panier/fusion", data={**data, "choice": "merge"})
+    merged = [[a["sku"], 1], [b["sku"], 2]]
+    assert [line[:2] for line in _cart(client)] == merged
+    for again in (phone, phone):
+        resp = client.get("/scan", query_string={"code": again})
+        assert resp.status_code == 302 and resp.headers["Location"].endswith("/panier?deja=1")
+        assert _pending(client) is None and [line[:2] for line in _cart(client)] == merged
+    html = client.get(resp.headers["Location"]).get_data(as_text=True)
+    assert "data-already" in html
+    assert "Le panier de votre téléphone est déjà dans ce panier\u00a0:" in html
+    assert "data-already" not in client.get("/panier").get_data(as_text=True)
+
+
+def test_the_kiosk_cart_scanned_again_after_a_merge_is_recognised_too(client, keyed_db):
+    a, b = stocked_variants(keyed_db, 2)
+    first = _token((a, 1))
+    client.get("/scan", query_string={"code": first})
+    client.get("/scan", query_string={"code": _token((b, 2))})
+    page = client.get("/panier/fusion").get_data(as_text=True)
+    data = {"csrf_token": CSRF.search(page).group(1), "key": KEY.search(page).group(1)}
+    client.post("/panier/fusion", data={**data, "choice": "merge"})
+    resp = client.get("/scan", query_string={"code": first})
+    assert resp.headers["Location"].endswith("/panier?deja=1")
+    assert [line[:2] for line in _cart(client)] == [[a["sku"], 1], [b["sku"], 2]]
+
+
+def test_the_merge_question_tells_the_units_over_the_line_limit(client, keyed_db):
+    # Review finding 4, on screen: 19 + 5 of the same item, 4 of them cannot be added.
+    (a,) = stocked_variants(keyed_db, 1)
+    top = cart_codec.MAX_QTY
+    client.get("/scan", query_string={"code": _token((a, top - 1))})
+    client.get("/scan", query_string={"code": _token((a, 5))})
+    page = client.get("/panier/fusion").get_data(as_text=True)
+    assert 'data-capped="4"' in page
+    assert (
+        f"Une ligne contient au plus {top} fois le même article\u00a0: 4 articles de votre "
+        "téléphone ne sont pas ajoutés si vous fusionnez." in page
+    )
+    assert "data-left-out" not in page
+
+
+def test_a_photo_of_a_phone_cart_asks_too(client, store_data, keyed_db):
+    staff_login(client, store_data)  # a staff tablet: the only place a photo is taken
     a, b = stocked_variants(keyed_db, 2)
     client.get("/scan", query_string={"code": _token((a, 1))})
     buf = io.BytesIO()
@@ -246,6 +332,35 @@ def test_the_ticket_shows_its_total_and_finished_forgets_the_shopper(client, key
     assert _cart(client) == []
     assert client.get(where).status_code == 404  # the next shopper cannot see the ticket
     assert 'class="cart-empty"' in client.get("/panier").get_data(as_text=True)
+
+
+def test_the_ticket_total_is_an_estimate_at_todays_prices(client, keyed_db):
+    # Review finding 17: the total is priced when the ticket is viewed, not recorded with
+    # the reservation: it is worded as an estimate, not as what the till will charge.
+    _a, _b, where = _reserve(client, keyed_db)
+    ticket = client.get(where).get_data(as_text=True)
+    assert re.search(r'ticket-total">Total estimé, aux prix du jour <strong data-cents=', ticket)
+    assert "La caisse applique les prix en vigueur au moment du paiement." in ticket
+    assert "Total à régler en caisse" not in ticket
+
+
+def test_finished_on_a_staff_tablet_ends_the_shopper_but_keeps_the_staff_login(
+    client, store_data, keyed_db
+):
+    # Review finding 16: "Terminé" forgets the shopper (cart, ticket), not the staff login.
+    staff_login(client, store_data)
+    a, _b, where = _reserve(client, keyed_db)
+    client.get("/scan", query_string={"code": _token((a, 1))})
+    assert _cart(client) != []
+    ticket = client.get(where).get_data(as_text=True)
+    done = client.post("/session/reset", data={"csrf_token": CSRF.search(ticket).group(1)})
+    assert done.status_code == 302 and done.headers["Location"].endswith("/")
+    assert _cart(client) == [] and client.get(where).status_code == 404
+    with client.session_transaction() as sess:
+        assert sess.get("staff") and sess.get("staff_sid") and "reservations" not in sess
+    # Still logged in: the staff tablet still offers the photo of a cart.
+    tablet = client.get("/panier/scanner").get_data(as_text=True)
+    assert len(re.findall(r'<input[^>]+type="file"', tablet)) == 1
 
 
 # --- In a browser ----------------------------------------------------------------------

@@ -212,22 +212,31 @@ def add_line(lines: list[list], sku: str, qty: int, price_cents: int) -> list[li
     return out
 
 
-def merge_lines(kiosk: list[list], phone: list[list]) -> tuple[list[list], list[list]]:
-    """The kiosk cart with a phone cart's lines added, and the phone lines left out.
+def merge_lines(kiosk: list[list], phone: list[list]) -> tuple[list[list], list[list], list[list]]:
+    """The kiosk cart with a phone cart's lines added, the phone lines left out, and the
+    units capped.
 
     Line by line: the same variant (product, colour and size) has its quantities summed
     (at most ``MAX_QTY``), keeping the kiosk line's price then; a new variant is added at
-    the end while the cart has room (``MAX_KIOSK_LINES``); those that do not fit are
-    returned, so the shopper is told rather than losing them silently.
+    the end while the cart has room (``MAX_KIOSK_LINES``). Nothing is lost silently: the
+    lines that do not fit are returned (``left_out``), and so are the units over
+    ``MAX_QTY`` a line cannot take (``capped``, ``[sku, units not added, price]``), so
+    the shopper is told.
     """
     merged = [list(line) for line in kiosk]
     left_out: list[list] = []
+    capped: list[list] = []
     for sku, qty, price in phone:
+        before = next((line[1] for line in merged if line[0] == sku), 0)
         try:
             merged = add_line(merged, sku, qty, price)
         except CartError:
             left_out.append([sku, qty, price])
-    return merged, left_out
+            continue
+        after = next(line[1] for line in merged if line[0] == sku)
+        if before + qty > after:
+            capped.append([sku, before + qty - after, price])
+    return merged, left_out, capped
 
 
 def set_qty(lines: list[list], sku: str, qty: int) -> list[list]:

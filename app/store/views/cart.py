@@ -91,7 +91,11 @@ def _version() -> str:
 def show() -> Any:
     """The cart: each line here, elsewhere or online only; today's prices; what changed."""
     return render_template(
-        "kiosk/cart.html", view=_view(), cart=session.get("cart", {}), etag=_version()
+        "kiosk/cart.html",
+        view=_view(),
+        cart=session.get("cart", {}),
+        etag=_version(),
+        already=request.args.get("deja") == "1",
     )
 
 
@@ -162,7 +166,10 @@ def merge_choice() -> Any:
 
 @bp.post("/photo")
 def photo() -> Any:
-    """A photo of the cart's QR code, decoded on the server."""
+    """A photo of the cart's QR code, decoded on the server: on a staff tablet only (a
+    shopper's kiosk offers no file picker, and takes no upload either)."""
+    if not staff_tablet():
+        abort(403)
     text = decode_upload(request.files.get("photo"))
     if not text:
         return problem("no_qr")

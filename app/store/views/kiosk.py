@@ -31,7 +31,7 @@ from app.store.storage import get_db
 from app.store.sync.feed import CATALOG_VERSION
 from app.store.views import product_page
 from app.store.views.promotions import price_context, price_version, slots_context
-from app.store.views.scanned_cart import open_scanned
+from app.store.views.scanned_cart import STAFF_LOGIN_KEYS, open_scanned, staff_tablet
 from app.store.views.store_info import store_name
 from app.web.htmx import htmx, redirect_page, render_page_or_partial, vary_on_htmx
 from app.web.i18n import LANGUAGES, current_lang
@@ -334,6 +334,9 @@ def toggle_accessible() -> Any:
 
 @bp.post("/session/reset")
 def reset_session() -> Any:
-    """Forget the shopper: language, accessible mode, recently viewed, everything."""
+    """Forget the shopper: cart, tickets, language, accessible mode, recently viewed,
+    everything. On a staff tablet the staff login stays: only the shopper's session ends."""
+    kept = {k: session[k] for k in STAFF_LOGIN_KEYS if k in session} if staff_tablet() else {}
     session.clear()
+    session.update(kept)
     return redirect_page(url_for("kiosk.attract"))

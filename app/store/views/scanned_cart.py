@@ -17,7 +17,7 @@ from typing import Any
 from flask import abort, current_app, redirect, render_template, session, url_for
 from flask_babel import lazy_gettext as _l
 
-from app.core import clock
+from app.core import cart_codec, clock
 from app.store.domain import carts, staff
 from app.store.domain.carts import CartScanError
 from app.store.storage import get_db
@@ -92,6 +92,7 @@ def _lookup() -> Any:
 
 
 PENDING_TTL_S = 600  # a phone cart waiting for "merge or replace" is kept ten minutes
+MERGED_IDS_KEPT = 8  # ids of the phone carts merged into this one, kept in the cookie
 
 
 def open_scanned(text: str) -> Any:
@@ -113,13 +114,19 @@ def open_scanned(text: str) -> Any:
         "self_contained": scanned.self_contained,
         "scanned_at": int(clock.now_s()),
     }
-    held = session.get("cart", {}).get("lines") or []
+    cart = session.get("cart", {})
+    held = cart.get("lines") or []
     if not held:
         session.pop("pending_cart", None)
         session["cart"] = brought
         return redirect(url_for("cart.show"))
+    if scanned.cart_id == cart.get("id") or scanned.cart_id in (cart.get("merged") or []):
+        # This phone cart was already brought or merged here: merging it again would
+        # count its items twice. The shopper is told it is already in this cart.
+        session.pop("pending_cart", None)
+        return redirect(url_for("cart.show", deja=1))
     if [line[:2] for line in held] == [line[:2] for line in lines]:
-        # The same cart scanned twice: it is already here, as it was brought.
+        # The same items scanned twice: they are already here, as they were brought.
         session.pop("pending_cart", None)
         return redirect(url_for("cart.show"))
     session["pending_cart"] = {**brought, "key": uuid.uuid4().hex}
@@ -144,7 +151,7 @@ def merge_page() -> Any:
         return redirect(url_for("cart.show"))
     db, lang = get_db(), current_lang()
     held = [list(line) for line in session.get("cart", {}).get("lines", [])]
-    _merged, left_out = carts.merge_lines(held, pending["lines"])
+    _merged, left_out, capped = carts.merge_lines(held, pending["lines"])
     return render_template(
         "kiosk/cart_merge.html",
         pending=pending,
@@ -152,6 +159,8 @@ def merge_page() -> Any:
         phone=carts.cart_view(db, [tuple(line) for line in pending["lines"]], lang),
         left_out=len(left_out),
         max_lines=carts.MAX_KIOSK_LINES,
+        capped=sum(units for _sku, units, _price in capped),
+        max_qty=cart_codec.MAX_QTY,
     )
 
 
@@ -170,11 +179,19 @@ def apply_choice(choice: str, key: str) -> Any:
     brought = {k: pending[k] for k in ("id", "self_contained", "scanned_at")}
     if choice == "merge":
         held = [list(line) for line in session.get("cart", {}).get("lines", [])]
-        merged, _left_out = carts.merge_lines(held, pending["lines"])
-        session["cart"] = {**session.get("cart", {}), **brought, "lines": merged}
+        merged, _left_out, _capped = carts.merge_lines(held, pending["lines"])
+        cart = session.get("cart", {})
+        # The phone carts merged here (and this cart's own): scanned again, they are
+        # recognised and not added a second time.
+        ids = [*(cart.get("merged") or []), cart.get("id"), pending["id"]]
+        ids = list(dict.fromkeys(i for i in ids if i))[-MERGED_IDS_KEPT:]
+        session["cart"] = {**cart, **brought, "lines": merged, "merged": ids}
     elif choice == "replace":
         session["cart"] = {**brought, "lines": pending["lines"]}
     return redirect(url_for("cart.show"))
+
+
+STAFF_LOGIN_KEYS = ("staff", "staff_sid", "staff_seen")  # a staff login, in the session
 
 
 def staff_tablet() -> bool:
