@@ -277,6 +277,60 @@ def test_the_action_bar_is_in_sight_without_scrolling(
         context.close()
 
 
+# Where the page scrolls: <main> in its own box in the accessible mode's reach layout,
+# the window otherwise.
+_SCROLLED = """() => { const m = document.querySelector('main');
+  return {window: Math.round(window.scrollY), main: Math.round(m.scrollTop)}; }"""
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize(
+    ("viewport", "accessible", "box"),
+    [(LANDSCAPE, False, "window"), (PORTRAIT, True, "main"), (LANDSCAPE, True, "main")],
+    ids=["landscape-window", "portrait-accessible-main", "landscape-accessible-main"],
+)
+def test_adding_keeps_the_shoppers_place_on_the_page(
+    browser, store_server, store_db, viewport, accessible, box
+):
+    """ "Ajouter" reloads the page: it opens again where the shopper was, in the box the
+    page scrolls in (the window, or <main> in the accessible mode)."""
+    p = _product(store_db)
+    sku = p["sku"][(p["colours"][0], p["sizes"][0])]
+    context = browser.new_context(viewport=viewport, locale="fr-FR")
+    page = context.new_page()
+    try:
+        page.goto(f"{store_server.url}/product/{p['ref']}?sku={sku}")
+        if accessible:
+            page.locator("#a11y-toggle").click()
+            expect(page.locator("body")).to_have_class(re.compile("a11y"))
+        # Half-way down the page, in the box that scrolls.
+        scroller = (
+            "document.querySelector('main')" if box == "main" else "document.scrollingElement"
+        )
+        page.evaluate(
+            f"""() => {{ const el = {scroller};
+                       el.scrollTop = Math.round((el.scrollHeight - el.clientHeight) / 2); }}"""
+        )
+        page.wait_for_function(f"() => {scroller}.scrollTop > 100")
+        before = page.evaluate(_SCROLLED)
+        other = "window" if box == "main" else "main"
+        assert before[box] > 100 and before[other] == 0, before  # that box, and only it
+        page.locator("#buy-add").click()
+        expect(page).to_have_url(re.compile(r"added=1"))
+        expect(page.locator("#buy-add")).to_contain_text("Ajouté")
+        page.wait_for_load_state("load")
+        page.wait_for_function(f"() => {scroller}.scrollTop > 0", timeout=5000)
+        after = page.evaluate(_SCROLLED)
+        assert abs(after[box] - before[box]) <= 2, (before, after)
+        _in_view(page, "#buy-add")  # the "Ajouté" where the shopper looks
+        name = ("portrait" if viewport is PORTRAIT else "landscape") + (
+            "-accessible" if accessible else ""
+        )
+        screenshot(page, f"product-added-kept-place-{name}")
+    finally:
+        context.close()
+
+
 @pytest.mark.browser
 def test_changing_colour_keeps_the_size_and_drops_it_when_absent(page, store_server, store_db):
     p = _product(store_db)

@@ -265,13 +265,19 @@
   // "Ajouter" posts and the server answers with the product page again, the button
   // itself saying "Ajouté". Keep the shopper's place on the page across that reload,
   // and set the action bar's live region again once loaded: a screen reader does not
-  // read out what a live region already held when the page arrived.
+  // read out what a live region already held when the page arrived. The place is the
+  // window's scroll and <main>'s: in the accessible mode the page scrolls inside <main>.
   var KEEP_SCROLL = "kiosk.keepScroll";
   document.addEventListener("submit", function (event) {
     var form = event.target;
     if (form.hasAttribute && form.hasAttribute("data-keep-scroll")) {
+      var main = document.querySelector("main");
+      var mainTop = main ? Math.round(main.scrollTop) : 0;
       try {
-        sessionStorage.setItem(KEEP_SCROLL, location.pathname + "|" + Math.round(window.scrollY));
+        sessionStorage.setItem(
+          KEEP_SCROLL,
+          location.pathname + "|" + Math.round(window.scrollY) + "|" + mainTop
+        );
       } catch (e) {
         // No storage (private mode): the page opens at its top, nothing else changes.
       }
@@ -288,6 +294,10 @@
     var kept = keptScroll.split("|");
     if (kept[0] === location.pathname) {
       window.scrollTo(0, parseInt(kept[1], 10) || 0);
+      var keptMain = document.querySelector("main");
+      if (keptMain) {
+        keptMain.scrollTop = parseInt(kept[2], 10) || 0;
+      }
     }
   }
   var buyStatus = document.getElementById("buy-status");
