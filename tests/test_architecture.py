@@ -132,7 +132,7 @@ LONG_BY_NATURE = {
     # ~450 lines of catalogue tables (categories, sizes, brands, models, colours, uses)
     # and the ~390 lines of generators that draw from them: the recipe reads as one.
     "app/demo/seed.py": "data tables: the demo retailer's catalogue, and its generators",
-    "app/core/pictures.py": "drawing code: one function per drawn product picture",
+    "app/core/picture_drawings.py": "drawing code: one function per drawn product picture",
     "app/store/migrations.py": "schema history: one named migration per change, never edited",
     "app/hub/migrations.py": "schema history: one named migration per change, never edited",
 }

@@ -12,7 +12,7 @@ import pytest
 import requests
 from PIL import Image, ImageChops, ImageFont
 
-from app.core import picture_kinds, pictures
+from app.core import picture_drawings, picture_kinds, pictures
 from app.demo import seed
 
 from .conftest import screenshot
@@ -124,7 +124,7 @@ def test_socks_are_socks_and_shorts_are_shorts_whatever_the_category():
 
 
 def test_every_kind_has_a_drawing_of_its_own():
-    assert picture_kinds.KINDS == set(pictures._DRAW)
+    assert picture_kinds.KINDS == set(picture_drawings.DRAWINGS)
     drawn = {}
     for kind in sorted(picture_kinds.KINDS):
         image = png(pictures.render_product_picture("x", "#1f6feb", "", size=96, shape=kind))

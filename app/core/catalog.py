@@ -49,6 +49,18 @@ def products_by_pks(db: Database, pks: list[int], lang: str) -> list[dict[str, A
     return [by_pk[pk] for pk in pks if pk in by_pk]
 
 
+def first_product_names(db: Database, category_slug: str) -> tuple[str, str]:
+    """The French and English names of a category's first product (by key); two empty
+    names for a category with none (what its tile's picture is drawn from)."""
+    rows = _rows(
+        db,
+        """SELECT p.name_fr, p.name_en FROM products p JOIN categories c
+           ON c.id = p.category_id WHERE c.slug = ? ORDER BY p.pk LIMIT 1""",
+        [category_slug],
+    )
+    return (rows[0]["name_fr"] or "", rows[0]["name_en"] or "") if rows else ("", "")
+
+
 def products_in_category(
     db: Database, category_id: int, lang: str, offset: int = 0, limit: int = 24
 ) -> list[dict[str, Any]]:
