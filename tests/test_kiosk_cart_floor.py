@@ -539,3 +539,32 @@ def test_browser_thirty_line_cart_keeps_total_and_actions_in_view(browser, cart_
         assert last["y"] + last["height"] <= footer["y"] + 1
     finally:
         ctx.close()
+
+
+@pytest.mark.browser
+def test_browser_capped_units_and_an_already_merged_cart_are_told(browser, cart_store, keyed_db):
+    (a,) = stocked_variants(keyed_db, 1)
+    top = cart_codec.MAX_QTY
+    ctx = browser.new_context(viewport={"width": 1080, "height": 1920}, locale="fr-FR")
+    page = ctx.new_page()
+    try:
+        page.goto(cart_store.url + "/")
+        _burst(page, _token((a, top - 1)))
+        page.wait_for_url("**/panier")
+        phone = _token((a, 5))
+        _burst(page, phone)
+        page.wait_for_url("**/panier/fusion")
+        notice = page.locator("[data-capped]")
+        assert notice.is_visible() and "4 articles de votre téléphone" in notice.inner_text()
+        screenshot(page, "cart-floor-merge-capped")
+        _axe_clean(page, "merge prompt, units over the line limit")
+        page.get_by_role("button", name=re.compile("Fusionner les deux paniers")).click()
+        page.wait_for_url("**/panier")
+        assert _qty(page, a["sku"]) == top
+        _burst(page, phone)  # the same phone cart again: not merged a second time
+        page.wait_for_url("**/panier?deja=1")
+        assert page.locator("[data-already]").is_visible() and _qty(page, a["sku"]) == top
+        screenshot(page, "cart-floor-already-here")
+        _axe_clean(page, "cart, phone cart already here")
+    finally:
+        ctx.close()
