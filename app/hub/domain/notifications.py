@@ -34,6 +34,11 @@ def _last_day(expires_at: str | None) -> str:
     return local.strftime("%d/%m/%Y")
 
 
+def _missing(n: int) -> str:
+    """``1 manquant``, ``2 manquants``: the French plural, never ``manquant(s)``."""
+    return f"{n} manquant" if n == 1 else f"{n} manquants"
+
+
 def _lines_text(lines: list[dict[str, Any]], qty_key: str = "qty") -> str:
     return "\n".join(
         f"- {line['name_fr']} ({line['size']}, {line['colour_fr']}) × {line[qty_key]}"
@@ -61,17 +66,17 @@ def compose(order: dict[str, Any], kind: str, lines: list[dict[str, Any]], **ctx
         partial = ""
         if short:
             missing = "\n".join(
-                f"- {ln['name_fr']} ({ln['size']}, {ln['colour_fr']}) : "
-                f"{ln['qty'] - ln['qty_ready']} manquant(s)"
+                f"- {ln['name_fr']} ({ln['size']}, {ln['colour_fr']})\u00a0: "
+                f"{_missing(ln['qty'] - ln['qty_ready'])}"
                 for ln in short
             )
             partial = (
-                "\n\nCommande partielle : certains articles n'étaient plus disponibles et "
+                "\n\nCommande partielle\u00a0: certains articles n'étaient plus disponibles et "
                 f"ne vous seront pas facturés.\n{missing}"
             )
         body = (
             f"{hello}\n\nVotre commande {number} est prête chez {store}.\n\n"
-            f"Code de retrait : {order['pickup_code']}\n"
+            f"Code de retrait\u00a0: {order['pickup_code']}\n"
             "Présentez le QR code joint ou donnez votre numéro de commande et ce code au "
             f"comptoir.\n\n{_lines_text(lines, 'qty_ready')}{partial}\n\n"
             f"---\nYour order {number} is ready for pickup. Pickup code: "
@@ -79,18 +84,18 @@ def compose(order: dict[str, Any], kind: str, lines: list[dict[str, Any]], **ctx
         )
     elif kind == "reminder":
         until = _last_day(ctx.get("expires_at"))
-        subject = f"Rappel : votre commande {number} vous attend"
+        subject = f"Rappel\u00a0: votre commande {number} vous attend"
         body = (
             f"{hello}\n\nVotre commande {number} vous attend chez {store}, "
-            f"à retirer au plus tard le {until}.\nCode de retrait : {order['pickup_code']}\n\n"
+            f"à retirer au plus tard le {until}.\nCode de retrait\u00a0: {order['pickup_code']}\n\n"
             f"---\nReminder: your order {number} is waiting; collect it by {until}."
         )
         qr_token = order["pickup_token"]
     elif kind == "expired":
         subject = f"Commande {number} non retirée"
         body = (
-            f"{hello}\n\nVotre commande {number} n'a pas été retirée à temps : elle est "
-            "annulée et vous serez remboursé(e) des articles non retirés.\n\n"
+            f"{hello}\n\nVotre commande {number} n'a pas été retirée à temps\u00a0: elle est "
+            "annulée et les articles non retirés vous seront remboursés.\n\n"
             f"---\nYour order {number} was not collected in time; it is cancelled and the "
             "items not collected will be refunded."
         )
@@ -104,7 +109,7 @@ def compose(order: dict[str, Any], kind: str, lines: list[dict[str, Any]], **ctx
         subject = f"Retour enregistré pour la commande {number}"
         body = (
             f"{hello}\n\nNous avons enregistré le retour d'articles de votre commande "
-            f"{number} ; {how}.\n\n---\nWe recorded your return for order {number}."
+            f"{number}\u00a0; {how}.\n\n---\nWe recorded your return for order {number}."
         )
     else:
         raise ValueError(f"unknown notification kind {kind!r}")

@@ -37,10 +37,10 @@ def shop_context() -> dict[str, Any]:
     # address under /shop that matches no route.
     if not request.path.startswith("/shop/"):
         return {}
-    return {"cart_count": _cart_count(), "lang": current_lang(), "LANGUAGES": LANGUAGES}
+    return {"cart_count": cart_count(), "lang": current_lang(), "LANGUAGES": LANGUAGES}
 
 
-def _cart_count() -> int:
+def cart_count() -> int:
     cart = session_cart()
     if cart is None:
         return 0
