@@ -9,7 +9,7 @@ from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from werkzeug.exceptions import HTTPException
 
 from app.hub import storage
-from app.hub.domain import keys, registry
+from app.hub.domain import keys, notifications, registry
 from app.hub.storage import get_db
 from app.hub.views import (
     api,
@@ -47,6 +47,8 @@ DEFAULTS: dict[str, Any] = {
     "SESSION_COOKIE_HTTPONLY": True,
     # Its own name: the demo's stores share 127.0.0.1 with the hub (cookies ignore ports).
     "SESSION_COOKIE_NAME": "kiosk_hub_session",
+    # The zone every page reads times in (app/web/i18n.py store_timezone): the stores'.
+    "STORE_TIMEZONE": notifications.STORE_TIMEZONE,
 }
 
 

@@ -14,7 +14,7 @@ from babel.dates import format_date, format_skeleton, format_time
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.numbers import format_currency
-from flask import Flask, current_app, session
+from flask import Flask, current_app, has_app_context, session
 from flask_babel import Babel, get_locale, gettext
 
 LANGUAGES = {"fr": "Français", "en": "English"}
@@ -50,8 +50,10 @@ DEFAULT_TIMEZONE = "Europe/Paris"  # the demo retailer's stores
 
 
 def store_timezone_name() -> str:
-    """The name of the zone people read times in: ``Europe/Paris`` unless configured."""
-    return str(current_app.config.get("STORE_TIMEZONE") or DEFAULT_TIMEZONE)
+    """The name of the zone people read times in: ``Europe/Paris`` unless configured
+    (and outside any app, e.g. a helper called from a script)."""
+    configured = current_app.config.get("STORE_TIMEZONE") if has_app_context() else None
+    return str(configured or DEFAULT_TIMEZONE)
 
 
 def store_timezone() -> ZoneInfo:

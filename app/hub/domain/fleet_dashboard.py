@@ -242,13 +242,16 @@ def lag_history(
 
 
 def pickups_per_day(
-    db: Db, days: int = 14, now: datetime | None = None
+    db: Db, days: int = 14, now: datetime | None = None, zone: ZoneInfo | None = None
 ) -> tuple[list[str], dict[str, list[int]]]:
     """Hand-overs per store per day (the shops' local days), for the last ``days`` days.
 
+    Days are read in ``zone``: a view passes the configured one (app.config
+    STORE_TIMEZONE, which defaults to notifications.STORE_TIMEZONE).
+
     Returns ``(days as YYYY-MM-DD, oldest first; {store_id: [count per day]})``.
     """
-    zone = ZoneInfo(STORE_TIMEZONE)
+    zone = zone or ZoneInfo(STORE_TIMEZONE)
     today = (now or clock.utcnow()).astimezone(zone).date()
     day_list = [(today - timedelta(days=days - 1 - i)).isoformat() for i in range(days)]
     start = datetime.combine(today - timedelta(days=days - 1), datetime.min.time(), zone)

@@ -207,13 +207,15 @@ def pickups(
     *,
     store_ids: list[str] | None = None,
     query: FleetQuery | None = None,
+    zone: ZoneInfo | None = None,
 ) -> tuple[list[str], dict[str, list[int]]]:
     """Hand-overs per local day for the last ``days`` days: per store of ``store_ids``,
-    else summed over the stores matching ``query`` (under the key ``"*"``).
+    else summed over the stores matching ``query`` (under the key ``"*"``). Days are
+    read in ``zone``: the views pass the configured one (app.config STORE_TIMEZONE).
 
     Returns ``(days as YYYY-MM-DD, oldest first; {store id or "*": [count per day]})``.
     """
-    zone = ZoneInfo(STORE_TIMEZONE)
+    zone = zone or ZoneInfo(STORE_TIMEZONE)
     today = now.astimezone(zone).date()
     day_list = [(today - timedelta(days=days - 1 - i)).isoformat() for i in range(days)]
     start = datetime.combine(today - timedelta(days=days - 1), datetime.min.time(), zone)

@@ -17,7 +17,6 @@ from __future__ import annotations
 import math
 from datetime import datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from flask import Response, current_app, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
@@ -27,11 +26,11 @@ from app.hub.domain import fleet_dashboard as fleetdom
 from app.hub.domain import fleet_pages
 from app.hub.domain.fleet_pages import FleetQuery
 from app.hub.domain.listing import Page, page_number, search_words
-from app.hub.domain.notifications import STORE_TIMEZONE
 from app.hub.storage import get_db
 from app.hub.views import charts
 from app.hub.views.hq import audit, blueprint, current_user, login_required
 from app.web.htmx import vary_on_htmx
+from app.web.i18n import store_timezone
 
 bp = blueprint("hq_fleet", __name__)
 
@@ -180,7 +179,7 @@ def _short_duration(seconds: float) -> str:
 
 
 def _lag_chart(stores: list[dict[str, Any]], now: datetime) -> dict[str, Any]:
-    zone = ZoneInfo(STORE_TIMEZONE)
+    zone = store_timezone()
     start = now - timedelta(hours=LAG_HOURS)
     width_s = LAG_HOURS * 3600 / LAG_BUCKETS
     history = (
@@ -204,7 +203,7 @@ def _lag_chart(stores: list[dict[str, Any]], now: datetime) -> dict[str, Any]:
             )
         else:
             lines.append(f"{s['name']} : aucun rapport sur la période")
-    # Hours are stepped in UTC and only labelled in Paris time: stepping wall-clock hours
+    # Hours are stepped in UTC and only labelled in the stores' time: stepping wall-clock hours
     # in the zone misplaced every tick after a daylight-saving change by an hour.
     tick = (start + timedelta(hours=1)).replace(minute=0, second=0, microsecond=0)
     ticks = []
@@ -236,11 +235,17 @@ def _pickup_chart(
     the query matches (``matched`` of them)."""
     if stores is not None:
         days, counts = fleet_pages.pickups(
-            get_db(), PICKUP_DAYS, query.now, store_ids=[s["id"] for s in stores]
+            get_db(),
+            PICKUP_DAYS,
+            query.now,
+            store_ids=[s["id"] for s in stores],
+            zone=store_timezone(),
         )
         named = [(s["id"], s["name"]) for s in stores]
     else:
-        days, counts = fleet_pages.pickups(get_db(), PICKUP_DAYS, query.now, query=query)
+        days, counts = fleet_pages.pickups(
+            get_db(), PICKUP_DAYS, query.now, query=query, zone=store_timezone()
+        )
         everyone = not (query.words or query.state)
         named = [("*", f"{'Tous les' if everyone else 'Les'} {matched} magasins")]
     labels = [f"{d[8:10]}/{d[5:7]}" for d in days]

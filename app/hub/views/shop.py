@@ -10,13 +10,11 @@ same as an unknown number, so numbers cannot be probed.
 from __future__ import annotations
 
 import io
-from zoneinfo import ZoneInfo
 
 from flask import Blueprint, Response, abort, render_template, request
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 
-from app.core.clock import parse_iso
 from app.core.qr import render_qr
 from app.hub import database as hdb
 from app.hub.domain import notifications
@@ -24,7 +22,7 @@ from app.hub.domain.order_rows import get_order_by_number, order_lines
 from app.hub.domain.orders import check_access_key
 from app.hub.storage import get_db
 from app.hub.views import webshop
-from app.web.i18n import LANGUAGES, current_lang
+from app.web.i18n import LANGUAGES, current_lang, local_moment
 
 bp = Blueprint("hub_shop", __name__)
 
@@ -35,7 +33,7 @@ STATUS_LABELS = {
     "ready_partial": ("Prête à retirer (partielle)", "Ready for pickup (partial)"),
     "partially_collected": ("Retirée en partie", "Partly collected"),
     "collected": ("Retirée", "Collected"),
-    "expired": ("Expirée\u00a0: non retirée à temps", "Expired: not collected in time"),
+    "expired": ("Expirée : non retirée à temps", "Expired: not collected in time"),
     "cancelled": ("Annulée", "Cancelled"),
 }
 SHOW_CODE = ("ready", "ready_partial", "partially_collected")
@@ -75,7 +73,7 @@ def order_page(number: str) -> ResponseReturnValue:
         key=request.args.get("k", ""),
         # The shop's header (language switch, cart badge): this page is not under /shop/.
         lang=lang,
-        cart_count=webshop.cart_count(),
+        cart_count=webshop._cart_count(),
         LANGUAGES=LANGUAGES,
     )
     response = Response(html, mimetype="text/html")
@@ -127,10 +125,5 @@ def fr_datetime(text: str | None) -> str:
 
     The ``fr_datetime`` template filter (app/hub/app.py's TEMPLATE_FILTERS).
     """
-    if not text:
-        return ""
-    return (
-        parse_iso(text)
-        .astimezone(ZoneInfo(notifications.STORE_TIMEZONE))
-        .strftime("%d/%m/%Y %H:%M")
-    )
+    moment = local_moment(text)  # in app.config["STORE_TIMEZONE"], as on every page
+    return moment.strftime("%d/%m/%Y %H:%M") if moment else ""
