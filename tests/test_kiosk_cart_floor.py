@@ -220,6 +220,39 @@ def test_scanning_a_merged_phone_cart_again_does_not_add_it_twice(client, keyed_
     assert "data-already" not in client.get("/panier").get_data(as_text=True)
 
 
+def test_update_lines_brings_the_phone_quantities_without_summing():
+    kiosk = [["A", 1, 10], ["B", 4, 5]]
+    updated, left = carts.update_lines(kiosk, [["B", 2, 5], ["A", 3, 10], ["C", 1, 7]])
+    assert updated == [["A", 3, 10], ["B", 4, 5], ["C", 1, 7]] and left == []
+    full = [[f"S{i}", 1, 1] for i in range(carts.MAX_KIOSK_LINES)]
+    updated, left = carts.update_lines(full, [["S0", 1, 1], ["NEW", 2, 3]])
+    assert updated == full and left == [["NEW", 2, 3]]
+
+
+def test_a_merged_phone_cart_changed_since_brings_only_its_changes(client, keyed_db):
+    # The phone cart {B x2} merged, then B x3 and C x1 on the phone, scanned again: B
+    # becomes 3 (not 2 + 3), C is added; what was only in the kiosk cart stays.
+    a, b, c = stocked_variants(keyed_db, 3)
+    phone_id = cart_codec.new_cart_id()
+    client.get("/scan", query_string={"code": _token((a, 1))})
+    client.get(
+        "/scan", query_string={"code": cart_token([CartLine(b["sku"], 2, 1)], cart_id=phone_id)}
+    )
+    page = client.get("/panier/fusion").get_data(as_text=True)
+    data = {"csrf_token": CSRF.search(page).group(1), "key": KEY.search(page).group(1)}
+    client.post("/panier/fusion", data={**data, "choice": "merge"})
+    changed = cart_token([CartLine(b["sku"], 3, 1), CartLine(c["sku"], 1, 1)], cart_id=phone_id)
+    resp = client.get("/scan", query_string={"code": changed})
+    assert resp.status_code == 302 and "deja=1" in resp.headers["Location"]
+    assert _pending(client) is None
+    assert [line[:2] for line in _cart(client)] == [[a["sku"], 1], [b["sku"], 3], [c["sku"], 1]]
+    html = client.get(resp.headers["Location"]).get_data(as_text=True)
+    assert 'data-already="updated"' in html and "seul ce qui a changé" in html
+    again = client.get("/scan", query_string={"code": changed})  # and once more: nothing
+    assert again.headers["Location"].endswith("/panier?deja=1")
+    assert [line[:2] for line in _cart(client)] == [[a["sku"], 1], [b["sku"], 3], [c["sku"], 1]]
+
+
 def test_the_kiosk_cart_scanned_again_after_a_merge_is_recognised_too(client, keyed_db):
     a, b = stocked_variants(keyed_db, 2)
     first = _token((a, 1))

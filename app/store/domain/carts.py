@@ -239,6 +239,27 @@ def merge_lines(kiosk: list[list], phone: list[list]) -> tuple[list[list], list[
     return merged, left_out, capped
 
 
+def update_lines(kiosk: list[list], phone: list[list]) -> tuple[list[list], list[list]]:
+    """The kiosk cart brought up to date with a phone cart already merged into it, and
+    the phone lines that do not fit.
+
+    Scanning the same phone cart again must not count it twice: each variant gets at
+    least the phone's quantity (not the sum), new variants are added at the end while
+    the cart has room; nothing is ever removed from the kiosk cart.
+    """
+    out = [list(line) for line in kiosk]
+    left_out: list[list] = []
+    for sku, qty, price in phone:
+        line = next((line for line in out if line[0] == sku), None)
+        if line is not None:
+            line[1] = max(line[1], min(qty, cart_codec.MAX_QTY))
+        elif len(out) < MAX_KIOSK_LINES:
+            out.append([sku, min(qty, cart_codec.MAX_QTY), price])
+        else:
+            left_out.append([sku, qty, price])
+    return out, left_out
+
+
 def set_qty(lines: list[list], sku: str, qty: int) -> list[list]:
     """The lines with ``sku`` set to ``qty`` (0 removes it)."""
     qty = max(0, min(qty, cart_codec.MAX_QTY))

@@ -96,6 +96,9 @@ def show() -> Any:
         cart=session.get("cart", {}),
         etag=_version(),
         already=request.args.get("deja") == "1",
+        updated=request.args.get("maj") == "1",
+        left_out=request.args.get("reste", 0, type=int),
+        max_lines=carts.MAX_KIOSK_LINES,
     )
 
 

@@ -122,9 +122,14 @@ def open_scanned(text: str) -> Any:
         return redirect(url_for("cart.show"))
     if scanned.cart_id == cart.get("id") or scanned.cart_id in (cart.get("merged") or []):
         # This phone cart was already brought or merged here: merging it again would
-        # count its items twice. The shopper is told it is already in this cart.
+        # count its items twice. What was added on the phone since is brought in (each
+        # item at least the phone's quantity, nothing removed), and the shopper is told.
         session.pop("pending_cart", None)
-        return redirect(url_for("cart.show", deja=1))
+        updated, left_out = carts.update_lines(held, lines)
+        if updated == [list(line) for line in held]:
+            return redirect(url_for("cart.show", deja=1))
+        session["cart"] = {**cart, "lines": updated}
+        return redirect(url_for("cart.show", deja=1, maj=1, reste=len(left_out) or None))
     if [line[:2] for line in held] == [line[:2] for line in lines]:
         # The same items scanned twice: they are already here, as they were brought.
         session.pop("pending_cart", None)
