@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import re
 import time
 from pathlib import Path
 from typing import Any
@@ -12,7 +11,6 @@ from flask import Blueprint, Flask, Response, g, jsonify, render_template
 from flask_babel import gettext as _
 from werkzeug.exceptions import HTTPException
 
-from app.core import db as dbmod
 from app.core.qrphoto import MAX_PHOTO_BYTES
 from app.store import storage
 from app.store.domain.stock import self_store_id, stock_version
@@ -82,26 +80,16 @@ def _body_limit(app: Flask, path: str, endpoint: str | None) -> int:
 
 
 def session_cookie_name(data_dir: str) -> str:
-    """This store server's own session cookie: ``kiosk_store_<store id>_session`` (before
-    the store is known, a digest of its data directory stands for the id).
+    """This store server's own session cookie: ``kiosk_store_<digest>_session``, the digest
+    of its data directory (resolved), so the name never changes for a data directory.
 
     Browsers keep cookies per host, not per port: the demo's store servers and its hub
     all live on 127.0.0.1, so each needs its own cookie name or logging into one would
-    log the shopper or staff member out of the others."""
-    path = dbmod.db_path(data_dir)
-    store_id = None
-    if path.exists():
-        db = dbmod.connect(path)
-        try:
-            store_id = self_store_id(db)
-        except Exception:  # not migrated yet: the generic name
-            store_id = None
-        finally:
-            db.close()
-    safe = re.sub(r"[^A-Za-z0-9-]", "-", store_id or "")[:40]
-    if not safe:  # no store yet: this data directory's own name, still one per server
-        safe = hashlib.sha256(str(Path(data_dir).resolve()).encode()).hexdigest()[:10]
-    return f"kiosk_store_{safe}_session"
+    log the shopper or staff member out of the others. The store's id is not used: it
+    arrives with the first sync, and a name that changed then would drop every kiosk
+    cart and staff login at the next restart."""
+    digest = hashlib.sha256(str(Path(data_dir).resolve()).encode()).hexdigest()[:10]
+    return f"kiosk_store_{digest}_session"
 
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
