@@ -9,6 +9,8 @@ trans count=n %}`` or ``ngettext(...)``): "1 article", "2 articles", never
 
 from __future__ import annotations
 
+import ast
+import html
 import re
 from pathlib import Path
 
@@ -130,3 +132,216 @@ def test_no_template_or_view_renders_a_count_with_plain_gettext(where):
                 if _COUNTED.search(msgid) and msgid not in CONSTANT_COUNTS:
                     problems.append(f"{path.relative_to(ROOT)}:{n} {msgid!r}: use ngettext")
     assert problems == [], "\n".join(problems)
+
+
+# --- French written outside the catalogue (review of issue 13, finding 6) ---------------
+# Python-built texts (messages to customers, printed tickets, status labels) and the
+# literal text of templates reach people without going through messages.po: the same
+# rules hold there.
+
+# French by its words: a French letter or little word, or « around a word ».
+_FRENCH = re.compile(
+    r"[àâçéèêëîïôûùüœÀÂÇÉÈÊÎÔÛŒ]|«\s*\w|\b(?:le|la|les|des|du|vous|votre|vos|est|sont|une"
+    r"|pour|avec|dans|pas|nous|merci|aux)\b",
+    re.IGNORECASE,
+)
+# French by its signs alone: « » spaced, a space before : ; ? ! (English never puts
+# one), or a hedged plural.
+_FRENCH_SIGNS = re.compile(r"«\s|\s»|\s[:;?!](?:\s|$)|\w\((?:s|e|es|x)\)")
+# "manquant(s)", "remboursé(e)", "prêt(e)s": a hedge, never French a shopper reads.
+_HEDGE = re.compile(r"\w\((?:s|e|es|x)\)")
+_TAG = re.compile(r"<[^<>]*>")
+_CODE = re.compile(r"<code>.*?</code>", re.S)
+# Retailer data, not the interface's text: the demo catalogue's descriptions (one of
+# them deliberately hostile markup) and generated history.
+_NOT_INTERFACE = ("app/demo/",)
+# Files whose French the review did not ask the issue-13 part to fix (head-office and
+# staff screens, a sync log line, the delivery-request e-mail): each still has ordinary
+# spaces before ":" and is listed so the lead sees them; the last test fails once a file
+# is clean, so the list only shrinks.
+PENDING = {
+    "app/hub/domain/promo_images.py": "head-office promotion image errors",
+    "app/hub/domain/promotion_schedule.py": "head-office promotion schedule errors",
+    "app/hub/domain/promotion_validation.py": "head-office promotion form errors",
+    "app/hub/domain/promotions.py": "head-office promotion errors",
+    "app/hub/protocol/order_request.py": "the delivery-request e-mail",
+    "app/store/sync/push.py": "a sync failure line for staff",
+}
+
+
+def _docstrings(tree: ast.AST) -> set[int]:
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+            first = node.body[0] if node.body else None
+            if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant):
+                found.add(id(first.value))
+    return found
+
+
+def python_literals(source: str) -> list[tuple[int, str, int]]:
+    """The string literals of a module (docstrings aside), f-strings with ``X`` for
+    each replacement field, with the index of the top-level statement (a function, a
+    class, an assignment) they are in: what the code can show, line by line."""
+    tree = ast.parse(source)
+    skip = _docstrings(tree)
+    parts = {id(v) for n in ast.walk(tree) if isinstance(n, ast.JoinedStr) for v in n.values}
+    found = []
+    for scope, statement in enumerate(tree.body):
+        for node in ast.walk(statement):
+            if id(node) in skip or id(node) in parts:
+                continue
+            if isinstance(node, ast.Constant) and isinstance(node.value, str):
+                found.append((node.lineno, node.value, scope))
+            elif isinstance(node, ast.JoinedStr):
+                text = "".join(v.value if isinstance(v, ast.Constant) else "X" for v in node.values)
+                found.append((node.lineno, text, scope))
+    return found
+
+
+def french_text_problems(text: str, signs: bool = False) -> list[str]:
+    """Typography and hedged plurals in the French of one text: each run of text between
+    tags that reads as French (by its words; with ``signs``, also by its signs), code
+    samples and the English half of a bilingual message (after ``---``) left out."""
+    problems = []
+    for run in _TAG.split(_CODE.sub("X", text.split("\n---\n")[0])):
+        if _FRENCH.search(run) or (signs and _FRENCH_SIGNS.search(run)):
+            problems += typography_problems(run)
+            problems += [f"hedges a plural: {m.group()!r}" for m in _HEDGE.finditer(run)]
+    return problems
+
+
+# SQL is not prose: its "= ?" placeholders are not a French question.
+_SQL = re.compile(r"\b(?:SELECT|INSERT|UPDATE|DELETE|WHERE|CREATE|PRAGMA|MATCH)\b")
+
+
+def python_french_problems(path: Path) -> list[str]:
+    """French texts' problems in a module. A literal is French by its words; or by its
+    signs (" : ", "(s)"…) when the function, class or assignment it is in also holds
+    French words, as ``"Motif : {r}"`` among a ticket's French labels."""
+    literals = [
+        (line, text, scope)
+        for line, text, scope in python_literals(path.read_text(encoding="utf-8"))
+        if not _SQL.search(text)
+    ]
+    french_scopes = {s for _l, text, s in literals if _FRENCH.search(text.split("\n---\n")[0])}
+    problems = []
+    for line, text, scope in literals:
+        signs = scope in french_scopes
+        problems += [f"{line}: {p}" for p in french_text_problems(text, signs=signs)]
+    return problems
+
+
+_JINJA = re.compile(
+    r"\{#.*?#\}|\{%.*?%\}|\{\{.*?\}\}|<script\b.*?</script>|<style\b.*?</style>", re.S
+)
+# French by its signs: « » spaced, a space before : ; ? ! (English never puts one), or
+# a hedged plural.
+_FRENCH_SIGNS = re.compile(r"«\s|\s»|\s[:;?!](?:\s|$)|\w\((?:s|e|es|x)\)")
+
+
+def template_text(source: str) -> list[tuple[int, str]]:
+    """A template's literal text, line by line: ``{{ … }}`` read as ``X``, statements,
+    comments and code samples left out (line numbers kept)."""
+
+    def blank(match: re.Match) -> str:
+        kept = "X" if match.group().startswith("{{") else ""
+        return kept + "\n" * match.group().count("\n")
+
+    text = html.unescape(_CODE.sub("X", _JINJA.sub(blank, source)))
+    return [(n, line) for n, line in enumerate(text.split("\n"), 1) if line.strip()]
+
+
+def template_french_problems(path: Path) -> list[str]:
+    problems = []
+    for line, text in template_text(path.read_text(encoding="utf-8")):
+        problems += [f"{line}: {p}" for p in french_text_problems(text, signs=True)]
+    return problems
+
+
+def test_the_code_and_template_checkers_find_what_the_review_found():
+    nb = "\u00a0"
+    # Finding 6 as it was: the messages, the ticket, the order status, the shop pages.
+    body = 'f"Code de retrait : {code}\\n{n} manquant(s), vous serez remboursé(e)"'
+    assert len(python_french_problems_of(body)) == 3
+    assert python_french_problems_of('x = "Merci de votre visite !"')
+    assert python_french_problems_of('x = {"reason": "Motif : {r}", "qty": "Qté"}')
+    assert python_french_problems_of('def f(n):\n    return [f"{n} manquant(s)", "Prête"]')
+    # English in English code: "(s)" or "a : b" there is not French.
+    assert python_french_problems_of('x = "%(n)d item(s)"\ny = "Prête"') == []
+    assert python_french_problems_of('LABEL = ("Expirée : non retirée à temps", "Expired")')
+    assert python_french_problems_of('x = "Magasin « Lyon »"')
+    assert template_french_problems_of('<h1>{{ _("Search") }}{% if q %} : « {{ q }} »{% endif %}')
+    assert template_french_problems_of("<p>{{ name }} : <del>{{ was }}</del></p>")
+    assert template_french_problems_of("<p>Revenez en arrière : le formulaire est là.</p>")
+    # What is right, or not French, passes.
+    assert (
+        python_french_problems_of(f'f"Code de retrait{nb}: {{code}}\\n---\\nPickup code: {{c}}"')
+        == []
+    )
+    assert (
+        python_french_problems_of(
+            '"""Docstring : pas montrée."""\nSQL = "SELECT a FROM t WHERE b = :b"'
+        )
+        == []
+    )
+    assert python_french_problems_of('"%d/%m/%Y %H:%M"') == []
+    assert python_french_problems_of('q = "SELECT nom FROM t WHERE prénom = ? AND id = ?"') == []
+    assert (
+        template_french_problems_of(f"<p>{{{{ _('Search') }}}}{nb}: «{nb}{{{{ q }}}}{nb}»</p>")
+        == []
+    )
+    assert (
+        template_french_problems_of('{# Commentaire : pas montré #}<p title="a">Note: {{ x }}</p>')
+        == []
+    )
+    assert template_french_problems_of("<p>{{ _('Ready: %(n)s', n=1) }}</p>") == []
+
+
+def python_french_problems_of(source: str) -> list[str]:
+    path = _scratch("module.py", source)
+    return python_french_problems(path)
+
+
+def template_french_problems_of(source: str) -> list[str]:
+    return template_french_problems(_scratch("page.html", source))
+
+
+def _scratch(name: str, text: str) -> Path:
+    import tempfile
+
+    path = Path(tempfile.mkdtemp()) / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def _app_modules() -> list[Path]:
+    return [
+        p
+        for p in sorted((ROOT / "app").rglob("*.py"))
+        if not str(p.relative_to(ROOT)).startswith(_NOT_INTERFACE)
+    ]
+
+
+def test_french_built_in_python_follows_french_typography_and_never_hedges():
+    problems = [
+        f"{path.relative_to(ROOT)}:{problem}"
+        for path in _app_modules()
+        if str(path.relative_to(ROOT)) not in PENDING
+        for problem in python_french_problems(path)
+    ]
+    assert problems == [], "\n".join(problems)
+
+
+def test_french_written_in_templates_follows_french_typography_and_never_hedges():
+    problems = [
+        f"{path.relative_to(ROOT)}:{problem}"
+        for path in sorted((ROOT / "templates").rglob("*.html"))
+        for problem in template_french_problems(path)
+    ]
+    assert problems == [], "\n".join(problems)
+
+
+@pytest.mark.parametrize("name", sorted(PENDING))
+def test_a_pending_file_leaves_the_list_once_its_french_is_right(name):
+    assert python_french_problems(ROOT / name), f"{name} is clean now: remove it from PENDING"
