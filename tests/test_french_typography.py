@@ -345,3 +345,47 @@ def test_french_written_in_templates_follows_french_typography_and_never_hedges(
 @pytest.mark.parametrize("name", sorted(PENDING))
 def test_a_pending_file_leaves_the_list_once_its_french_is_right(name):
     assert python_french_problems(ROOT / name), f"{name} is clean now: remove it from PENDING"
+
+
+# --- One word, several French agreements (review of issue 13, finding 5) ---------------
+
+
+def _render_fr(source: str, lang: str = "fr") -> str:
+    from flask import Flask, render_template_string, session
+
+    from app.web import i18n
+
+    app = Flask(__name__, template_folder=str(ROOT / "templates"))
+    app.secret_key = "test"
+    i18n.init_app(app)
+    with app.test_request_context("/"):
+        session["lang"] = lang
+        return render_template_string(source).strip()
+
+
+def _status_badge(status: str, lang: str = "fr") -> str:
+    include = '{% include "orders/_status.html" %}{% endwith %}'
+    return _render_fr(f"{{% with status={status!r} %}}{include}", lang)
+
+
+def test_one_orders_status_agrees_with_la_commande():
+    assert _status_badge("ready").endswith(">Prête</span>")
+    assert _status_badge("expired").endswith(">Expirée</span>")
+    assert _status_badge("cancelled").endswith(">Annulée</span>")
+    assert _status_badge("ready", "en").endswith(">Ready</span>")
+    # The list of orders ready to hand over is plural: its tab keeps "Prêtes".
+    assert _render_fr('{{ _("Ready") }} {{ _("Expired") }}') == "Prêtes Expirées"
+
+
+def test_the_order_pages_quantity_columns_and_ready_button_read_as_french():
+    order = (ROOT / "templates/orders/order.html").read_text(encoding="utf-8")
+    prep = (ROOT / "templates/orders/_prep.html").read_text(encoding="utf-8")
+    columns = ("Ordered", "Ready", "Collected", "Returned")
+    for english in columns:
+        assert f'pgettext("quantity column", "{english}")' in order
+    assert 'pgettext("prepare button", "Ready")' in prep
+    shown = _render_fr(
+        " | ".join(f'{{{{ pgettext("quantity column", "{e}") }}}}' for e in columns)
+        + ' / {{ pgettext("prepare button", "Ready") }}'
+    )
+    assert shown == "Commandés | Prêts | Retirés | Retournés / Commande prête"
