@@ -282,7 +282,7 @@ NEXT_TO_PICK = """() => {
 
 def _prepare_an_order(page: Page, demo: dict) -> str:
     """Prepare the first order to prepare as staff do (each item's barcode scanned, a
-    shelf slot, « Prêtes »); its page's address."""
+    shelf slot, « Commande prête »); its page's address."""
     counter_preparation(page, demo)
     order_page = page.url.rsplit("/prepare", 1)[0]
     for _ in range(60):
@@ -296,7 +296,7 @@ def _prepare_an_order(page: Page, demo: dict) -> str:
         page.wait_for_timeout(200)
     page.locator("input[name=shelf_slot]").fill("A-12")
     with page.expect_response(lambda r: r.request.method == "POST"):
-        page.get_by_role("button", name=re.compile(r"^\s*(Prêtes?|Ready)\s*$")).click()
+        page.get_by_role("button", name=re.compile(r"^\s*(Commande prête|Ready)\s*$")).click()
     page.wait_for_timeout(300)
     return order_page
 
