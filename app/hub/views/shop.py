@@ -33,7 +33,7 @@ STATUS_LABELS = {
     "ready_partial": ("Prête à retirer (partielle)", "Ready for pickup (partial)"),
     "partially_collected": ("Retirée en partie", "Partly collected"),
     "collected": ("Retirée", "Collected"),
-    "expired": ("Expirée : non retirée à temps", "Expired: not collected in time"),
+    "expired": ("Expirée\u00a0: non retirée à temps", "Expired: not collected in time"),
     "cancelled": ("Annulée", "Cancelled"),
 }
 SHOW_CODE = ("ready", "ready_partial", "partially_collected")
@@ -73,7 +73,7 @@ def order_page(number: str) -> ResponseReturnValue:
         key=request.args.get("k", ""),
         # The shop's header (language switch, cart badge): this page is not under /shop/.
         lang=lang,
-        cart_count=webshop._cart_count(),
+        cart_count=webshop.cart_count(),
         LANGUAGES=LANGUAGES,
     )
     response = Response(html, mimetype="text/html")
