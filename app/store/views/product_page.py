@@ -54,18 +54,22 @@ def _stale_after_s() -> int:
 
 def hub_quiet(db: Any, now: datetime) -> dict[str, Any] | None:
     """None while this store hears from the hub (its last successful exchange is under
-    ``STALE_AFTER_SECONDS`` old), else ``{"since": that exchange or None if never}``.
+    ``STALE_AFTER_SECONDS`` old), else ``{"since": that exchange or None if never,
+    "token": ...}``; the token joins the panel's version so open pages gain or drop the
+    "stock au" label when the link changes.
 
-    Without a hub nothing is ever heard: other stores' figures are as old as their load
-    (``since`` None), and the stock panel and its version both say so.
+    Without a hub nothing is ever heard: other stores' figures are always as old as their
+    load (``since`` None), and the token is empty, since nothing can change that.
 
     The link's last contact, not a level's own date, decides: a level that has not
     changed for a week is still today's figure when the feed is flowing.
     """
-    last = state.last_sync_at(db) if current_app.config.get("HUB_URL") else None
+    if not current_app.config.get("HUB_URL"):
+        return {"since": None, "token": ""}
+    last = state.last_sync_at(db)
     if last is not None and (now - last).total_seconds() <= _stale_after_s():
         return None
-    return {"since": last}
+    return {"since": last, "token": f"q{int(last.timestamp()) if last else 0}"}
 
 
 def as_of_label(moment: datetime, now: datetime) -> str:
@@ -85,9 +89,8 @@ def panel_version(db: Any) -> str:
     if offline:
         version += f"-{offline['token']}"
     quiet = hub_quiet(db, clock.utcnow())
-    if quiet:
-        since = quiet["since"]
-        version += f"-q{int(since.timestamp()) if since else 0}"
+    if quiet and quiet["token"]:
+        version += f"-{quiet['token']}"
     return version
 
 
