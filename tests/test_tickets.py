@@ -200,7 +200,8 @@ def test_labels_in_french_and_english(monkeypatch):
     drawn = _drawn_text(monkeypatch)
     tickets.handover_receipt(STORE, ORDER, LINES, "Camille", WHEN, lang="fr")
     assert "22/11/2026 14:02" in drawn and "REMISE DE COMMANDE" in drawn
-    assert "Remise partielle : 1 article reste à retirer." in drawn
+    # French typography reaches paper: the no-break space before the colon is kept.
+    assert "Remise partielle\u00a0: 1 article reste à retirer." in drawn
     assert "1 / 2" in drawn
     drawn.clear()
     tickets.handover_receipt(STORE, ORDER, LINES, "Camille", WHEN, lang="en")
@@ -208,7 +209,7 @@ def test_labels_in_french_and_english(monkeypatch):
     assert "Partial hand-over: 1 item still to collect." in drawn
     drawn.clear()
     tickets.return_receipt(STORE, ORDER, LINES, "Trop petit", "card", WHEN, QR_DATA, lang="fr")
-    assert "Carte bancaire" in drawn and "Motif : Trop petit" in drawn and "59,90 €" in drawn
+    assert "Carte bancaire" in drawn and "Motif\u00a0: Trop petit" in drawn and "59,90 €" in drawn
 
 
 def test_no_partial_note_when_everything_is_handed_over(monkeypatch):

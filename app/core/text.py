@@ -14,6 +14,9 @@ MAX_FIELD_CHARS = 240  # a runaway product name must not print a metre of paper
 _BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 
 
+_SPACES = re.compile(r"[^\S\u00a0\u202f]+")
+
+
 def clean(text: object) -> str:
     """Any value as printable text: NFC, controls turned to spaces, lone surrogates gone."""
     text = unicodedata.normalize("NFC", str(text if text is not None else ""))
@@ -23,7 +26,8 @@ def clean(text: object) -> str:
         if cat == "Cs" or ch in _BIDI_CONTROLS:  # lone surrogates crash the font engine
             continue
         out.append(" " if cat == "Cc" else ch)
-    text = " ".join("".join(out).split())
+    # Runs of spaces become one; no-break spaces stay (French typography: « Motif : »).
+    text = _SPACES.sub(" ", "".join(out)).strip(" ")
     if len(text) > MAX_FIELD_CHARS:
         text = text[: MAX_FIELD_CHARS - 1] + "…"
     return text
