@@ -14,10 +14,10 @@ from app.core.search import (
     MAX_QUERY_CHARS,
     Found,
     QueryTooLong,
-    fold,
     search_forgiving,
     search_products,
 )
+from app.core.text import index_fold as fold
 from app.store.migrations import m011_search_words, migrate
 from app.store.sync.feed import _PRODUCT_SQL
 from tests.conftest import screenshot
@@ -238,7 +238,7 @@ def test_latin_letters_cover_french_and_the_demo_catalogue(store_db):
 
 def test_python_and_sql_fold_every_latin_letter_alike(store_db):
     """The vocabulary's triggers (SQL, migration m011) fold each letter as
-    app.core.text.fold does, and the search index (FTS5 unicode61) finds the folded
+    app.core.text.index_fold does, and the search index (FTS5 unicode61) finds the folded
     word: a typed word and the catalogue's meet whatever letter they hold."""
     before = _vocabulary(store_db)
     with dbmod.write(store_db):

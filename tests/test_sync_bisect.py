@@ -408,7 +408,7 @@ def test_the_staff_screen_says_a_search_is_running(synced_store):
     staff_login(client, synced_store)
     page = client.get("/staff/status").get_data(as_text=True)
     notice = re.search(r'<p [^>]*data-field="narrowing">(.*?)</p>', page, re.S)
-    assert notice and "recherche de celle en cause" in notice.group(1)
+    assert notice and "le magasin cherche laquelle" in notice.group(1)
     assert "(4 à vérifier)" in notice.group(1)
     state.set_narrowing(db, None)
     assert 'data-field="narrowing"' not in client.get("/staff/status").get_data(as_text=True)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-from app.core.text import fold
+from app.core.text import index_fold
 
 #: Name words -> kind, the first match wins: the most specific words come first
 #: ("chaussures de ski" before "chaussures", "short de bain" before "maillot de bain").
@@ -86,7 +86,7 @@ KINDS: frozenset[str] = frozenset({kind for _, kind in NAME_RULES} | {"box"})
 
 def _plain(text: str) -> str:
     """Folded as searches fold (app.core.text.fold), apostrophes as spaces."""
-    return re.sub(r"[’'`]", " ", fold(text))
+    return re.sub(r"[’'`]", " ", index_fold(text))
 
 
 def kind_from_name(name: str) -> str | None:

@@ -2,19 +2,21 @@
 
 Whatever the shopper types, only letters and digits reach FTS5, each token quoted
 and used as a prefix, so ``"``, ``*``, ``OR`` or ``NEAR(`` are searched as words,
-never parsed as syntax. Words are folded by :func:`app.core.text.fold` (also
-importable from here), the folding the FTS5 index and the typo vocabulary share.
+never parsed as syntax. Words are folded by :func:`app.core.text.index_fold`, the
+folding the FTS5 index and the typo vocabulary share (:func:`fold`, importable from
+here, is the hub's).
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from rapidfuzz.distance import DamerauLevenshtein
 from sqlite_utils import Database
 
-from app.core.text import fold
+from app.core.text import fold, index_fold
 
 MAX_QUERY_CHARS = 100
 MAX_TOKENS = 6
@@ -26,11 +28,12 @@ class QueryTooLong(ValueError):
     """The search text is longer than anything a shopper would type."""
 
 
-def tokens(query: str) -> list[str]:
-    """The words of a query, folded; one-letter words are dropped unless alone."""
+def tokens(query: str, folding: Callable[[str], str] = fold) -> list[str]:
+    """The words of a query, folded (by default as the hub's search columns are: see
+    :func:`app.core.text.fold`); one-letter words are dropped unless alone."""
     if len(query) > MAX_QUERY_CHARS:
         raise QueryTooLong(query[:20])
-    words = _TOKEN.findall(fold(query))
+    words = _TOKEN.findall(folding(query))
     longer = [w for w in words if len(w) > 1]
     return (longer or words)[:MAX_TOKENS]
 
@@ -42,7 +45,7 @@ def fts_expression(words: list[str]) -> str:
 
 def search_products(db: Database, query: str, limit: int = 24) -> list[int]:
     """Product primary keys matching ``query``, best first (empty for an empty query)."""
-    words = tokens(query)
+    words = tokens(query, index_fold)  # as the store's FTS5 index folds
     if not words or (len(words) == 1 and len(words[0]) < 2):
         return []
     # Rank only the first RANK_POOL matches: a two-letter prefix matches a third of a
@@ -88,7 +91,7 @@ def _typed_words(query: str) -> list[str]:
     """The query's words, folded, hyphenated words kept whole ("t-shirt")."""
     if len(query) > MAX_QUERY_CHARS:
         raise QueryTooLong(query[:20])
-    return _WORD.findall(fold(query))[:MAX_TOKENS]
+    return _WORD.findall(index_fold(query))[:MAX_TOKENS]
 
 
 def _phrase(word: str, prefix: bool = True) -> str:
@@ -161,7 +164,7 @@ def spelling(db: Database, word: str) -> str:
     ).fetchone()
     for text in row or ():
         for written in _WORD.findall(text):
-            if fold(written) == word:
+            if index_fold(written) == word:
                 return written.lower()
     return word
 

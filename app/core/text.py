@@ -63,11 +63,21 @@ def _word_initial(word: str) -> str:
 _FOLD_FIRST = str.maketrans({"ſ": "s"})
 
 
-def fold(text: str) -> str:
-    """Lower-case and strip accents as the store's search index does:
-    ``"Vélo"`` -> ``"velo"``, ``"Œuf"`` -> ``"œuf"``."""
+def index_fold(text: str) -> str:
+    """Lower-case and strip accents exactly as the store's search index (FTS5 unicode61,
+    remove_diacritics 2) does: ``"Vélo"`` -> ``"velo"``, ``"Œuf"`` -> ``"œuf"``,
+    ``"Straße"`` -> ``"straße"``. For what must meet that index (the shopper's words,
+    the typo vocabulary)."""
     decomposed = unicodedata.normalize("NFD", text.translate(_FOLD_FIRST))
     return "".join(c for c in decomposed if not unicodedata.combining(c)).lower()
+
+
+def fold(text: str) -> str:
+    """Lower-case, strip accents and unfold compatibility forms, for text compared with
+    text folded the same way (the hub's search columns): ``"Vélo"`` -> ``"velo"``,
+    ``"Straße"`` -> ``"strasse"``, ``"ﬁ"`` -> ``"fi"``."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
 
 
 MAX_STRING = 10_000

@@ -10,7 +10,7 @@ from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
 from app.core import db as dbmod
-from app.core.text import fold
+from app.core.text import index_fold
 
 store_migrations = Migrations("kiosk_store")
 
@@ -422,7 +422,7 @@ def m010_staff_sessions(db: Database) -> None:
 def _m011_letters() -> list[tuple[str, str]]:
     """(letter, folded) for each letter of Latin-1 and Latin Extended-A fold changes."""
     letters = (chr(i) for i in range(0xC0, 0x180) if chr(i).isalpha())
-    return [(c, fold(c)) for c in letters if fold(c) != c]
+    return [(c, index_fold(c)) for c in letters if index_fold(c) != c]
 
 
 _M011_CHUNK = 20
