@@ -7,7 +7,7 @@ DEMO_DATA ?= .demo
 DEMO_PORT ?= 8000
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test test-hub-postgresql test-shifted faketime postgresql kiosk-setup-tools bench soak lint format install chromium translations clean
+.PHONY: screenshots demo test test-hub-postgresql test-shifted faketime postgresql kiosk-setup-tools bench soak lint format install chromium translations clean
 
 $(STAMP): pyproject.toml
 	@# Debian's own python3 ships venv without ensurepip: python3-venv brings it.
@@ -90,6 +90,11 @@ bench: $(STAMP) postgresql
 	$(BIN)/python benchmarks/hub_scale.py --stores 10,40 --seconds 15
 	$(BIN)/python benchmarks/hub_scale.py --backend postgresql --workers 2 --stores 100 --seconds 15
 	$(BIN)/python benchmarks/hub_pages.py --stores 1000 --repeat 10
+
+# Every screen of the demo (kiosk portrait and landscape, counter, head office, phone)
+# into screenshots/ with an index.html; see the README ("What it looks like").
+screenshots: $(STAMP) chromium
+	$(BIN)/python -m tools.screenshots --out screenshots
 
 # Hundreds of kill -9 rounds of the store server during bursts and sync (tests/test_sync_crash.py).
 soak: $(STAMP)
