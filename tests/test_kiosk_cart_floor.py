@@ -492,11 +492,13 @@ def test_browser_staff_tablet_keeps_the_photo(browser, cart_store, store_data):
 
 
 @pytest.mark.browser
+@pytest.mark.parametrize("size", [(1080, 1920), (1920, 1080)], ids=["portrait", "landscape"])
 def test_browser_ticket_total_and_finished_returns_to_the_attract_screen(
-    browser, cart_store, keyed_db
+    browser, cart_store, keyed_db, size
 ):
     a, b = stocked_variants(keyed_db, 2, here_min=3)
-    ctx = browser.new_context(viewport={"width": 1080, "height": 1920}, locale="fr-FR")
+    width, height = size
+    ctx = browser.new_context(viewport={"width": width, "height": height}, locale="fr-FR")
     page = ctx.new_page()
     try:
         page.goto(cart_store.url + "/")
@@ -509,8 +511,8 @@ def test_browser_ticket_total_and_finished_returns_to_the_attract_screen(
         assert total.get_attribute("data-cents") == str(expected) and total.is_visible()
         done = page.get_by_role("button", name="Terminé")
         box = done.bounding_box()
-        assert box and box["y"] + box["height"] <= 1920  # on screen without scrolling
-        screenshot(page, "cart-floor-ticket")
+        assert box and box["y"] + box["height"] <= height  # on screen without scrolling
+        screenshot(page, f"cart-floor-ticket-{width}x{height}")
         _axe_clean(page, "reservation ticket")
         done.click()
         page.wait_for_url(cart_store.url + "/")
