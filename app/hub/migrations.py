@@ -682,3 +682,71 @@ def m009_pages_at_scale(db: Db) -> None:
     ):
         ddl(db, sql)
     fill_store_search(db)
+
+
+# --- Customers (issue 14): one person across the web shop, the kiosk and the counter ---
+# Personal fields are sealed by app/hub/domain/pii.py (``*_enc``: AES-GCM, keys outside
+# the database); ``email_idx`` is the e-mail's blind index, to find an account by it.
+# ``last_contact_at`` is the last order or visit (CNIL: customer data kept 3 years after
+# the last contact; an e-mail opened does not count). Consent to personal suggestions
+# is opt-in (0 by default) and revocable. Sign-in is by a one-time code sent by e-mail
+# (only its hash is kept, with an expiry and an attempt count); web-shop sessions live
+# on the server so they can be revoked. A card id is the random id a "Ma carte" QR code
+# carries (no personal data); rotated by revoking it and issuing another.
+@hub_migrations(name="m010_customers")
+def m010_customers(db: Db) -> None:
+    ddl(
+        db,
+        """CREATE TABLE customers (
+            id TEXT PRIMARY KEY,
+            email_enc TEXT NOT NULL,
+            email_idx TEXT NOT NULL UNIQUE,
+            first_name_enc TEXT,
+            last_name_enc TEXT,
+            created_at TEXT NOT NULL,
+            last_contact_at TEXT NOT NULL,
+            consent_personal INTEGER NOT NULL DEFAULT 0,
+            consent_at TEXT,
+            retention_warned_at TEXT,
+            loyalty_points INTEGER NOT NULL DEFAULT 0
+        )""",
+    )
+    ddl(db, "CREATE INDEX customers_last_contact ON customers(last_contact_at)")
+    ddl(
+        db,
+        """CREATE TABLE customer_login_codes (
+            id TEXT PRIMARY KEY,
+            email_idx TEXT NOT NULL,
+            code_hash TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            expires_at TEXT NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            used_at TEXT
+        )""",
+    )
+    ddl(
+        db, "CREATE INDEX customer_login_codes_email ON customer_login_codes(email_idx, created_at)"
+    )
+    ddl(
+        db,
+        """CREATE TABLE customer_sessions (
+            id TEXT PRIMARY KEY,
+            customer_id TEXT NOT NULL REFERENCES customers(id),
+            created_at TEXT NOT NULL,
+            last_seen_at TEXT NOT NULL,
+            revoked_at TEXT
+        )""",
+    )
+    ddl(db, "CREATE INDEX customer_sessions_customer ON customer_sessions(customer_id)")
+    ddl(
+        db,
+        """CREATE TABLE customer_cards (
+            card_id TEXT PRIMARY KEY,
+            customer_id TEXT NOT NULL REFERENCES customers(id),
+            created_at TEXT NOT NULL,
+            revoked_at TEXT
+        )""",
+    )
+    ddl(db, "CREATE INDEX customer_cards_customer ON customer_cards(customer_id)")
+    ddl(db, "ALTER TABLE orders ADD COLUMN customer_id TEXT")
+    ddl(db, "CREATE INDEX orders_customer ON orders(customer_id)")
