@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import click
 
 from app.hub.cli_options import data_option, data_options
+from app.hub.cli_privacy import pii, retention
 from app.hub.cli_serve import serve
 
 if TYPE_CHECKING:  # the app's modules load after serve has patched for gevent
@@ -21,6 +22,8 @@ def hub() -> None:
 
 
 hub.add_command(serve)
+hub.add_command(retention)
+hub.add_command(pii)
 
 
 @hub.command("add-store")

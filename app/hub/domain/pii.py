@@ -184,3 +184,14 @@ def reencrypt_column(
         write(key, ring.encrypt(ring.decrypt(token, column), column))
         done += 1
     return done
+
+
+#: Every sealed column of the hub: (table, column, the column name its values are sealed
+#: for). ``kiosk hub pii rotate`` re-encrypts each (rows found by the table's ``id``); a
+#: new sealed column is added here, and docs/data-protection.md's data map says why.
+SEALED_COLUMNS: list[tuple[str, str, str]] = [
+    ("customers", "email_enc", "customers.email"),
+    ("customers", "first_name_enc", "customers.first_name"),
+    ("customers", "last_name_enc", "customers.last_name"),
+    ("customer_login_codes", "email_enc", "customer_login_codes.email"),
+]

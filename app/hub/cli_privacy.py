@@ -1,0 +1,74 @@
+"""``kiosk hub retention`` and ``kiosk hub pii rotate``: personal data kept only as long
+as the CNIL's figures allow, and its key rotated (docs/data-protection.md)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from app.hub.cli_options import data_options
+
+
+@click.command("retention")
+@data_options
+@click.option("--dry-run", is_flag=True, help="Report what would be done; change nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+def retention(data: Path, dry_run: bool, as_json: bool) -> None:
+    """Apply the retention rules (run it daily): warn customers inactive for 3 years
+    minus 30 days, delete them at 3 years (their orders kept, anonymised), delete orders
+    after 10 years, spent sign-in codes and sessions after a day, audit entries after a
+    year. The report names ids and counts, never a name or an e-mail."""
+    from app.hub.domain import retention as rules
+    from app.hub.domain.pii import KeyRing, PiiKeyError
+    from app.hub.storage import open_db
+
+    try:
+        ring = KeyRing.open(data)
+    except PiiKeyError as exc:
+        raise click.ClickException(str(exc)) from exc
+    db = open_db(data)
+    try:
+        report = rules.run(db, dry_run=dry_run, ring=ring)
+    finally:
+        db.close()
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+    else:
+        click.echo("\n".join(rules.report_lines(report)))
+
+
+@click.group("pii")
+def pii() -> None:
+    """The key that seals personal data at rest (DATA/secrets/pii-keys.json)."""
+
+
+@pii.command("rotate")
+@data_options
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+def pii_rotate(data: Path, as_json: bool) -> None:
+    """Make a new key current and re-encrypt every sealed column with it. Old keys stay
+    in the file (values not yet rewritten still open); back the file up again after."""
+    from app.hub.domain import pii_rotation
+    from app.hub.domain.pii import KeyRing, PiiKeyError
+    from app.hub.storage import open_db
+
+    try:
+        ring = KeyRing.open(data)
+    except PiiKeyError as exc:
+        raise click.ClickException(str(exc)) from exc
+    db = open_db(data)
+    try:
+        report = pii_rotation.rotate(db, ring)
+    finally:
+        db.close()
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+        return
+    click.echo(f"new key {report['current']} (was {report['previous']}); key file {ring.path}")
+    for column, n in report["rewritten"].items():
+        click.echo(f"  {column}: {n} value(s) re-encrypted")
+    for kid, n in report["keys_in_use"].items():
+        click.echo(f"  key {kid}: {n} value(s)" + ("  (unused: may be removed)" if not n else ""))
+    click.echo("Back the key file up again now (docs/data-protection.md).", err=True)

@@ -1,0 +1,362 @@
+"""Retention of personal data at the hub (app/hub/domain/retention.py) and the rotation
+of its key (app/hub/domain/pii_rotation.py), with a frozen clock, on both backends."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+import pytest
+from click.testing import CliRunner
+
+from app.cli import main
+from app.core.clock import iso, parse_iso
+from app.hub import database as hdb
+from app.hub.domain import pii, pii_rotation, retention
+from app.hub.domain.orders import publish
+from app.hub.migrations import migrate
+
+from .pg import *  # noqa: F403
+
+NOW = parse_iso("2026-12-05T12:00:00Z")
+SECOND = timedelta(seconds=1)
+DAY = timedelta(days=1)
+EMAIL = "Zephyrine.Quintavalle@example.org"
+FIRST, LAST = "Zéphyrine", "Quintavalle"
+
+
+@pytest.fixture
+def frozen(monkeypatch):
+    monkeypatch.setenv("KIOSK_FAKE_NOW", iso(NOW))
+
+
+@pytest.fixture
+def ring(tmp_path):
+    return pii.KeyRing.open(tmp_path / "hub")
+
+
+@pytest.fixture
+def db(target, frozen):  # noqa: F811 (the fixture of tests/pg.py)
+    conn = hdb.connect(target)
+    migrate(conn)
+    hdb.insert(
+        conn,
+        "stores",
+        {"id": "st-lyon", "name": "Lyon", "secret": "s", "created_at": iso(NOW - 5000 * DAY)},
+    )
+    yield conn
+    conn.close()
+
+
+def customer(db, ring, cid, last_contact, email=None, first=None, last=None, warned=None):
+    email = email or f"{cid}@example.net"
+    hdb.insert(
+        db,
+        "customers",
+        {
+            "id": cid,
+            "email_enc": ring.encrypt(email, "customers.email"),
+            "email_idx": ring.blind_index(email, "customers.email"),
+            "first_name_enc": ring.encrypt(first, "customers.first_name"),
+            "last_name_enc": ring.encrypt(last, "customers.last_name"),
+            "created_at": iso(last_contact),
+            "last_contact_at": iso(last_contact),
+            "retention_warned_at": warned,
+        },
+    )
+
+
+def order(db, oid, placed, name="Jean Client", email="jean@example.net", customer_id=None):
+    stamp = iso(placed)
+    hdb.insert(
+        db,
+        "orders",
+        {
+            "id": oid,
+            "number": "CC-" + oid[-8:].rjust(8, "0"),
+            "store_id": "st-lyon",
+            "status": "collected",
+            "customer_name": name,
+            "customer_email": email,
+            "placed_at": stamp,
+            "pickup_code": "123456",
+            "pickup_code_hash": "h-" + oid,
+            "pickup_token": "t-" + oid,
+            "updated_at": stamp,
+            "customer_id": customer_id,
+        },
+    )
+    hdb.insert(
+        db,
+        "order_lines",
+        {"order_id": oid, "line": 1, "sku": "SKU-1", "qty": 2, "price_cents": 1999},
+    )
+
+
+def ids(db, table, key="id"):
+    return {r[key] for r in hdb.rows(db, f"SELECT {key} FROM {table}")}  # noqa: S608
+
+
+def dump(db):
+    every = {t: hdb.rows(db, f"SELECT * FROM {t}") for t in hdb.table_columns(db)}  # noqa: S608
+    return {
+        t: sorted(json.dumps(r, sort_keys=True, default=str) for r in rs) for t, rs in every.items()
+    }
+
+
+def build_boundaries(db, ring):
+    """For every limit, one row just inside it (kept) and one just past it (concerned)."""
+    three = retention.years_before(NOW, 3)
+    warn = three + 30 * DAY
+    customer(db, ring, "cu-warn-past", warn - SECOND)
+    customer(db, ring, "cu-warn-inside", warn + SECOND)
+    customer(db, ring, "cu-del-past", three - SECOND)
+    customer(db, ring, "cu-del-inside", three + SECOND)
+    customer(db, ring, "cu-warned-already", warn - DAY, warned=iso(warn))
+    ten = retention.years_before(NOW, 10)
+    order(db, "o-ten-past", ten - SECOND, customer_id="cu-warn-inside")
+    order(db, "o-ten-inside", ten + SECOND, customer_id="cu-warn-inside")
+    order(db, "o-guest-past", three - SECOND)
+    order(db, "o-guest-inside", three + SECOND)
+    grace = NOW - DAY
+    for cid, expires in (("lc-past", grace - SECOND), ("lc-inside", grace + SECOND)):
+        hdb.insert(
+            db,
+            "customer_login_codes",
+            {
+                "id": cid,
+                "email_idx": "x" + cid,
+                "code_hash": "h",
+                "created_at": iso(expires - 600 * SECOND),
+                "expires_at": iso(expires),
+            },
+        )
+    idle = grace - 30 * DAY
+    for sid, seen, revoked in (
+        ("se-revoked-past", NOW, grace - SECOND),
+        ("se-revoked-inside", NOW, grace + SECOND),
+        ("se-idle-past", idle - SECOND, None),
+        ("se-idle-inside", idle + SECOND, None),
+    ):
+        hdb.insert(
+            db,
+            "customer_sessions",
+            {
+                "id": sid,
+                "customer_id": "cu-warn-inside",
+                "created_at": iso(seen),
+                "last_seen_at": iso(seen),
+                "revoked_at": iso(revoked) if revoked else None,
+            },
+        )
+    year = NOW - 365 * DAY
+    for action, at in (("audit.past", year - SECOND), ("audit.inside", year + SECOND)):
+        hdb.insert(db, "hq_audit", {"at": iso(at), "action": action})
+
+
+def test_each_limit_just_before_and_just_after(db, ring):
+    build_boundaries(db, ring)
+    report = retention.run(db, ring=ring)
+    rules = report["rules"]
+    # Warned: inside the last 30 days before 3 years (the one about to be deleted too).
+    assert rules["customers_warned"]["ids"] == ["cu-del-inside", "cu-warn-past"]
+    assert rules["customers_deleted"]["ids"] == ["cu-del-past"]
+    assert ids(db, "customers") == {
+        "cu-warn-past",
+        "cu-warn-inside",
+        "cu-del-inside",
+        "cu-warned-already",
+    }
+    warned = {
+        r["id"]: r["retention_warned_at"]
+        for r in hdb.rows(db, "SELECT id, retention_warned_at FROM customers")
+    }
+    assert warned["cu-warn-past"] == iso(NOW) and warned["cu-warn-inside"] is None
+    assert warned["cu-warned-already"] == iso(retention.years_before(NOW, 3) + 30 * DAY)
+    assert report["warnings"] == "report"
+    # Orders: 10 years for the record; a guest's name and e-mail 3 years.
+    assert rules["orders_deleted"]["ids"] == ["o-ten-past"]
+    assert ids(db, "orders") == {"o-ten-inside", "o-guest-past", "o-guest-inside"}
+    assert {r["order_id"] for r in hdb.rows(db, "SELECT order_id FROM order_lines")} == ids(
+        db, "orders"
+    )
+    people = {
+        r["id"]: (r["customer_name"], r["customer_email"])
+        for r in hdb.rows(db, "SELECT id, customer_name, customer_email FROM orders")
+    }
+    assert people["o-guest-past"] == ("", "")
+    assert people["o-guest-inside"] == ("Jean Client", "jean@example.net")
+    # The ten-year-old order of a kept customer is gone; the younger one still theirs.
+    assert people["o-ten-inside"] == ("Jean Client", "jean@example.net")
+    assert ids(db, "customer_login_codes") == {"lc-inside"}
+    assert ids(db, "customer_sessions") == {"se-revoked-inside", "se-idle-inside"}
+    assert {r["action"] for r in hdb.rows(db, "SELECT action FROM hq_audit")} == {"audit.inside"}
+    assert rules["login_codes_deleted"]["count"] == 1
+    assert rules["sessions_deleted"]["count"] == 2
+    assert rules["audit_deleted"]["count"] == 1
+    # A second pass the same day finds nothing more to do.
+    again = retention.run(db, ring=ring)["rules"]
+    assert all(found["count"] == 0 for found in again.values()), again
+
+
+def test_the_dry_run_changes_nothing_and_reports_what_the_run_does(db, ring):
+    build_boundaries(db, ring)
+    before = dump(db)
+    dry = retention.run(db, ring=ring, dry_run=True)
+    assert dump(db) == before
+    done = retention.run(db, ring=ring)
+    assert dry["rules"] == done["rules"] and dry["dry_run"] and not done["dry_run"]
+    assert dump(db) != before
+    text = json.dumps(dry)
+    assert "@" not in text and "Jean" not in text  # ids and counts only
+
+
+def test_an_erased_customer_leaves_no_personal_data_in_any_hub_table(db, ring):
+    gone = retention.years_before(NOW, 3) - DAY
+    customer(db, ring, "cu-gone", gone, email=EMAIL, first=FIRST, last=LAST)
+    order(db, "o-theirs", gone, name=f"{FIRST} {LAST}", email=EMAIL, customer_id="cu-gone")
+    # A guest order with the same address, placed lately (the account was not told).
+    order(db, "o-guest", NOW - 400 * DAY, name=f"{FIRST} {LAST}", email=EMAIL.lower())
+    for oid in ("o-theirs", "o-guest"):
+        publish(db, oid)
+        hdb.insert(
+            db,
+            "notifications",
+            {
+                "order_id": oid,
+                "customer_email": EMAIL,
+                "kind": "ready",
+                "subject": f"Bonjour {FIRST}",
+                "body": f"{FIRST} {LAST}, votre commande est prête.",
+                "created_at": iso(gone),
+            },
+        )
+    hdb.insert(
+        db,
+        "handovers",
+        {
+            "handover_id": "h-1",
+            "order_id": "o-theirs",
+            "lines": "[]",
+            "collector": "proxy",
+            "collector_name": f"{FIRST} {LAST}",
+            "method": "code",
+            "staff": "sf-1",
+            "at": iso(gone),
+        },
+    )
+    hdb.insert(
+        db,
+        "delivery_orders",
+        {
+            "id": "d-1",
+            "number": "LD-00000001",
+            "request_id": "rq-1",
+            "origin_store_id": "st-lyon",
+            "customer_name": f"{FIRST} {LAST}",
+            "customer_email": EMAIL,
+            "address_line1": "12 rue Quintavalle",
+            "address_postcode": "69001",
+            "address_city": "Lyon",
+            "lines": "[]",
+            "total_cents": 4200,
+            "status": "delivered",
+            "created_at": iso(NOW - 100 * DAY),
+            "updated_at": iso(NOW - 100 * DAY),
+        },
+    )
+    for table, row in (
+        ("customer_sessions", {"id": "se-1", "created_at": iso(gone), "last_seen_at": iso(NOW)}),
+        ("customer_cards", {"card_id": "ca-1", "created_at": iso(gone)}),
+    ):
+        hdb.insert(db, table, {**row, "customer_id": "cu-gone"})
+    hdb.insert(
+        db,
+        "customer_login_codes",
+        {
+            "id": "lc-1",
+            "email_idx": ring.blind_index(EMAIL, "customers.email"),
+            "code_hash": "h",
+            "created_at": iso(NOW),
+            "expires_at": iso(NOW + DAY),
+        },
+    )
+    report = retention.run(db, ring=ring)
+    assert report["rules"]["customers_deleted"]["ids"] == ["cu-gone"]
+    assert set(report["rules"]["orders_anonymised"]["ids"]) == {"o-theirs", "o-guest"}
+    needles = [EMAIL.lower(), FIRST.lower(), LAST.lower(), "cu-gone"]
+    found = []
+    for table, columns in hdb.table_columns(db).items():
+        for row in hdb.rows(db, f"SELECT * FROM {table}"):  # noqa: S608
+            for column in columns:
+                value = row[column]
+                if isinstance(value, str) and any(n in value.lower() for n in needles):
+                    found.append((table, column, value[:80]))
+    assert found == []
+    for table in ("customer_sessions", "customer_cards", "customer_login_codes"):
+        assert hdb.scalar(db, f"SELECT count(*) FROM {table}") == 0  # noqa: S608
+    # The accounting record stays: amounts, lines, dates; the stores get the new version.
+    kept = hdb.one(db, "SELECT * FROM orders WHERE id = 'o-theirs'")
+    assert kept["customer_id"] is None and kept["placed_at"] == iso(gone)
+    line = hdb.one(db, "SELECT qty, price_cents FROM order_lines WHERE order_id = 'o-theirs'")
+    assert (line["qty"], line["price_cents"]) == (2, 1999)
+    assert hdb.one(db, "SELECT total_cents FROM delivery_orders")["total_cents"] == 4200
+    change = hdb.one(db, "SELECT data FROM changes WHERE key = 'o-theirs'")
+    assert json.loads(change["data"])["customer_name"] == ""
+
+
+def test_rotation_reencrypts_every_sealed_column_and_old_values_read_meanwhile(db, ring):
+    customer(db, ring, "cu-a", NOW, email=EMAIL, first=FIRST, last=LAST)
+    customer(db, ring, "cu-b", NOW, first="Anne")
+    old = ring.current
+    before = hdb.one(db, "SELECT * FROM customers WHERE id = 'cu-a'")
+    new = ring.rotate()
+    assert new != old and pii.KeyRing.load(ring.path).current == new
+    # During the pass: a value not yet rewritten still opens (its key is kept).
+    assert ring.decrypt(before["email_enc"], "customers.email") == EMAIL
+    report = pii_rotation.rotate(db, ring)
+    newest = report["current"]
+    assert report["previous"] == new
+    assert report["rewritten"]["customers.email_enc"] == 2
+    assert report["rewritten"]["customers.first_name_enc"] == 2
+    assert report["rewritten"]["customers.last_name_enc"] == 1  # cu-b has none
+    assert report["keys_in_use"] == {old: 0, new: 0, newest: 5}
+    after = hdb.one(db, "SELECT * FROM customers WHERE id = 'cu-a'")
+    for column, sealed_for, value in (
+        ("email_enc", "customers.email", EMAIL),
+        ("first_name_enc", "customers.first_name", FIRST),
+        ("last_name_enc", "customers.last_name", LAST),
+    ):
+        assert after[column] != before[column] and ring.kid_of(after[column]) == newest
+        assert ring.decrypt(after[column], sealed_for) == value
+    # The key file on disk opens what the database now holds.
+    reloaded = pii.KeyRing.load(ring.path)
+    assert reloaded.decrypt(after["email_enc"], "customers.email") == EMAIL
+    assert ("customers", "email_enc", "customers.email") in pii.SEALED_COLUMNS
+
+
+def test_the_commands_report_and_apply(db, ring, target, tmp_path, monkeypatch):  # noqa: F811
+    data = tmp_path / "hub"
+    if target.startswith("postgresql"):
+        monkeypatch.setenv("KIOSK_HUB_DATABASE", target)
+    else:
+        monkeypatch.delenv("KIOSK_HUB_DATABASE", raising=False)
+        data = tmp_path
+        (tmp_path / "secrets").mkdir(mode=0o700)
+        ring.path.replace(tmp_path / "secrets" / "pii-keys.json")
+        ring.path = tmp_path / "secrets" / "pii-keys.json"
+    build_boundaries(db, ring)
+    runner = CliRunner()
+    dry = runner.invoke(main, ["hub", "retention", "--data", str(data), "--dry-run", "--json"])
+    assert dry.exit_code == 0, dry.output
+    assert json.loads(dry.output)["rules"]["customers_deleted"]["ids"] == ["cu-del-past"]
+    assert "cu-del-past" in ids(db, "customers")
+    done = runner.invoke(main, ["hub", "retention", "--data", str(data)])
+    assert done.exit_code == 0, done.output
+    assert "customers_deleted: 1 (done): cu-del-past" in done.output
+    assert "cu-del-past" not in ids(db, "customers")
+    rotated = runner.invoke(main, ["hub", "pii", "rotate", "--data", str(data), "--json"])
+    assert rotated.exit_code == 0, rotated.output
+    current = json.loads(rotated.output)["current"]
+    tokens = [r["email_enc"] for r in hdb.rows(db, "SELECT email_enc FROM customers")]
+    assert tokens and all(t.split(".")[1] == current for t in tokens)
