@@ -12,6 +12,7 @@ from app.hub import storage
 from app.hub.domain import keys, notifications, registry
 from app.hub.storage import get_db
 from app.hub.views import (
+    account,
     api,
     api_promotions,
     hq,
@@ -64,6 +65,7 @@ BLUEPRINTS: tuple[Blueprint, ...] = (
     webshop_catalog.bp,
     webshop_cart.bp,
     webshop_checkout.bp,
+    account.bp,
     hq.bp,
     hq_fleet.bp,
     hq_promotions.bp,

@@ -750,3 +750,43 @@ def m010_customers(db: Db) -> None:
     ddl(db, "CREATE INDEX customer_cards_customer ON customer_cards(customer_id)")
     ddl(db, "ALTER TABLE orders ADD COLUMN customer_id TEXT")
     ddl(db, "CREATE INDEX orders_customer ON orders(customer_id)")
+
+
+_NOTIFICATION_KINDS_M011 = "'placed', 'ready', 'reminder', 'expired', 'returned', 'login_code'"
+
+
+@hub_migrations(name="m011_customer_mail")
+def m011_customer_mail(db: Db) -> None:
+    """Account messages (a one-time sign-in code) through the notifications the mailer
+    sends: a ``login_code`` kind, no order; the code row keeps the sealed e-mail it was
+    sent to, so the customer is created only once the address is proven."""
+    if hdb.is_pg(db):
+        hdb.execute(db, "ALTER TABLE notifications DROP CONSTRAINT notifications_kind_check")
+        hdb.execute(
+            db,
+            "ALTER TABLE notifications ADD CONSTRAINT notifications_kind_check "
+            f"CHECK (kind IN ({_NOTIFICATION_KINDS_M011}))",
+        )
+    else:  # SQLite cannot alter a CHECK: rebuild the table (nothing references it)
+        ddl(
+            db,
+            f"""CREATE TABLE notifications_m011 (
+            id INTEGER PRIMARY KEY,
+            order_id TEXT REFERENCES orders(id),
+            customer_email TEXT NOT NULL,
+            kind TEXT NOT NULL CHECK (kind IN ({_NOTIFICATION_KINDS_M011})),
+            subject TEXT NOT NULL,
+            body TEXT NOT NULL,
+            qr_token TEXT,
+            created_at TEXT NOT NULL,
+            sent_at TEXT,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            error TEXT
+        )""",
+        )
+        hdb.execute(db, "INSERT INTO notifications_m011 SELECT * FROM notifications")
+        hdb.execute(db, "DROP TABLE notifications")
+        hdb.execute(db, "ALTER TABLE notifications_m011 RENAME TO notifications")
+        ddl(db, "CREATE INDEX notifications_order ON notifications(order_id, id)")
+        ddl(db, "CREATE INDEX notifications_pending ON notifications(id) WHERE sent_at IS NULL")
+    ddl(db, "ALTER TABLE customer_login_codes ADD COLUMN email_enc TEXT")
