@@ -46,7 +46,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
 from app.core import clock
 
 PREFIX = "KQ1"
-KINDS = frozenset({"pickup", "cart", "reservation", "receipt"})
+KINDS = frozenset({"pickup", "cart", "reservation", "receipt", "card"})
 RESERVED = frozenset({"k", "jti", "iat", "exp", "kid"})
 MAX_SKEW_S = 300
 # Above any real token (a pickup token is ~310 chars, a self-contained cart at most

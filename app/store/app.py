@@ -19,6 +19,7 @@ from app.store.views import (
     cart,
     counter,
     kiosk,
+    kiosk_card,
     promotions,
     reservations,
     returns,
@@ -68,6 +69,7 @@ CONTEXT_PROCESSORS = (
     staff.staff_globals,
     counter.counter_globals,
     reservations.reservation_globals,
+    kiosk_card.recognised_globals,
 )
 # The views that take a photo of a QR code (qrphoto.decode_upload).
 PHOTO_ENDPOINTS = frozenset({"counter.verify_photo", "cart.photo"})

@@ -565,3 +565,22 @@ def m011_search_words(db: Database) -> None:
         END""",
     ):
         db.execute(sql)
+
+
+# --- m012: « Ma carte » (app/store/domain/customer_cards.py) -------------------------
+# What this store knows of a customer card scanned at its kiosk: the hub's customer id
+# behind the card's random id and, when the customer gave one, the first name the kiosk
+# greets them with (nothing else: no surname, no e-mail). Fed by the hub's change feed
+# (a ``customer_card`` change per card issued, renewed or erased); a card the hub has
+# not sent is still recognised, anonymously, from its signed QR code alone.
+@store_migrations(name="m012_customer_cards")
+def m012_customer_cards(db: Database) -> None:
+    db.execute(
+        """CREATE TABLE customer_cards (
+            card_id TEXT PRIMARY KEY,
+            customer_id TEXT NOT NULL,
+            first_name TEXT,
+            updated_at TEXT NOT NULL
+        )"""
+    )
+    db.execute("CREATE INDEX customer_cards_customer ON customer_cards(customer_id)")

@@ -26,10 +26,10 @@ from app.core import catalog, clock, ean, tokens
 from app.core import db as dbmod
 from app.core.pricing import item_for, unit_price
 from app.core.search import QueryTooLong, search_forgiving
-from app.store.domain import promotions, stock
+from app.store.domain import customer_cards, promotions, stock
 from app.store.storage import get_db
 from app.store.sync.feed import CATALOG_VERSION
-from app.store.views import product_page
+from app.store.views import kiosk_card, product_page
 from app.store.views.promotions import price_context, price_version, slots_context
 from app.store.views.scanned_cart import STAFF_LOGIN_KEYS, open_scanned, staff_tablet
 from app.store.views.store_info import store_name
@@ -273,8 +273,10 @@ def product_stock(ref: str) -> Any:
 @bp.get("/scan")
 def scan() -> Any:
     """A scanned (or typed) barcode or SKU: open its product, or say kindly it is unknown;
-    a cart QR code opens the cart."""
+    a cart QR code opens the cart; a customer card recognises the shopper."""
     code = request.args.get("code", "").strip()[: tokens.MAX_TOKEN_CHARS + 1]
+    if customer_cards.looks_like_card(code):
+        return kiosk_card.recognise(code)  # « Ma carte »: the shopper is recognised
     if len(code) > 64 or code.startswith((tokens.PREFIX + ".", "KR1.")) or "://" in code:
         # Not a product barcode: a cart QR code (or someone else's QR code) to explain.
         return open_scanned(code)

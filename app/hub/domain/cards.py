@@ -1,0 +1,99 @@
+"""« Ma carte »: the customer's personal QR code, shown in the web shop, scanned in store.
+
+A customer has at most one live card: a random id in ``customer_cards`` (128 bits, no
+meaning). The QR code carries a hub-signed ``card`` token (app/core/tokens.py, Ed25519,
+the same key as pickup codes) holding only that id, an expiry ten minutes away and the
+signing key's id: nothing that identifies the person without the hub's tables. A store
+verifies it offline with the hub's public keys (app/store/domain/customer_cards.py).
+
+The web shop mints a fresh token every time the QR code is drawn (the page redraws it
+every minute), so a photo of the screen is worth ten minutes at most. Rotating the card
+(:func:`rotate_card`) revokes the id itself: a new one replaces it, and the old id
+names nobody at the hub any more.
+"""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+
+from app.core import clock, tokens
+from app.hub import database as hdb
+from app.hub.database import Db
+from app.hub.domain import keys
+
+CARD_KIND = "card"
+CARD_TOKEN_TTL_S = 600  # ten minutes: the page shows a new code every minute
+CARD_CLAIM = "c"  # the card id inside the token
+
+
+def new_card_id() -> str:
+    """A fresh random card id: 16 random bytes, base64url (22 characters)."""
+    return secrets.token_urlsafe(16)
+
+
+def current_card(db: Db, customer_id: str) -> str | None:
+    """The customer's live card id, or None (none issued yet, or all revoked)."""
+    return hdb.scalar(
+        db,
+        """SELECT card_id FROM customer_cards
+           WHERE customer_id = ? AND revoked_at IS NULL
+           ORDER BY created_at DESC, card_id LIMIT 1""",
+        [customer_id],
+    )
+
+
+def issue_card(db: Db, customer_id: str) -> str:
+    """The customer's live card id, issued now if there is none."""
+    with hdb.write(db):
+        card_id = current_card(db, customer_id)
+        if card_id is None:
+            card_id = new_card_id()
+            hdb.insert(
+                db,
+                "customer_cards",
+                {"card_id": card_id, "customer_id": customer_id, "created_at": clock.now_iso()},
+            )
+    return card_id
+
+
+def revoke_cards(db: Db, customer_id: str) -> int:
+    """Revoke every live card of the customer (an erasure, a lost phone); how many."""
+    with hdb.write(db):
+        cur = hdb.execute(
+            db,
+            "UPDATE customer_cards SET revoked_at = ? WHERE customer_id = ? AND revoked_at IS NULL",
+            [clock.now_iso(), customer_id],
+        )
+    return cur.rowcount
+
+
+def rotate_card(db: Db, customer_id: str) -> str:
+    """Replace the customer's card id by a new one (the old one is revoked)."""
+    with hdb.write(db):
+        revoke_cards(db, customer_id)
+        return issue_card(db, customer_id)
+
+
+def customer_for_card(db: Db, card_id: str) -> str | None:
+    """The customer behind a live card id (the counter's look-up, later), or None."""
+    if not isinstance(card_id, str) or len(card_id) > 64:
+        return None
+    return hdb.scalar(
+        db,
+        "SELECT customer_id FROM customer_cards WHERE card_id = ? AND revoked_at IS NULL",
+        [card_id],
+    )
+
+
+def card_token(db: Db, data_dir: str | Path, customer_id: str, now: float | None = None) -> str:
+    """A fresh signed ``card`` token for the customer's live card (issued if needed).
+
+    Its claims are the card id alone (plus the standard kind, random jti, issue and
+    expiry times, key id): no name, e-mail or customer id.
+    """
+    private_key, kid = keys.ensure_hub_key(db, data_dir)
+    card_id = issue_card(db, customer_id)
+    return tokens.mint(
+        private_key, CARD_KIND, {CARD_CLAIM: card_id}, CARD_TOKEN_TTL_S, now=now, kid=kid
+    )

@@ -1,0 +1,94 @@
+"""« Ma carte » at the store: a customer's card QR code verified offline, and what the
+store holds about the card (a first name at most).
+
+The QR code is a hub-signed ``card`` token (app/core/tokens.py) carrying a random card
+id and nothing personal. It is checked here with the hub's public keys the store
+already holds (domain/hub_keys.py, from the change feed): signature, kind, expiry by
+the store's clock. No hub is asked: a card is recognised with the network down.
+
+``customer_cards`` (migration m012) is what the hub's feed will tell this store about
+a card: the customer id behind it and a first name to greet them with. Until the feed
+sends it, a card is recognised anonymously ("Bonjour !").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlite_utils import Database
+
+from app.core import clock, tokens
+from app.store.domain.hub_keys import hub_keys
+
+CARD_KIND = "card"
+CARD_CLAIM = "c"
+MAX_CARD_ID = 64
+MAX_FIRST_NAME = 60
+# Why a card was refused: the token errors of app/core/tokens.py, and ``bad_card``
+# (signed by the hub, but its card id is missing or not an id).
+REASONS = (
+    "malformed",
+    "bad_signature",
+    "wrong_kind",
+    "expired",
+    "not_yet_valid",
+    "unknown_key",
+    "revoked",
+    "bad_card",
+)
+
+
+@dataclass(frozen=True)
+class CardCheck:
+    """A scanned card: its id when it is valid, else why not (one of ``REASONS``)."""
+
+    card_id: str | None
+    reason: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.card_id is not None
+
+
+def looks_like_card(text: str) -> bool:
+    """Whether a scanned code *claims* to be a card (unverified: only to route it)."""
+    return isinstance(text, str) and tokens.peek_kind(text.strip()) == CARD_KIND
+
+
+def verify_card(db: Database, text: str, now: float | None = None) -> CardCheck:
+    """Verify a scanned card token offline: the card id, or the reason it is refused."""
+    try:
+        payload = tokens.verify(hub_keys(db), (text or "").strip(), CARD_KIND, now=now)
+    except tokens.TokenError as exc:
+        return CardCheck(None, exc.code)
+    card_id = payload.get(CARD_CLAIM)
+    if not isinstance(card_id, str) or not card_id or len(card_id) > MAX_CARD_ID:
+        return CardCheck(None, "bad_card")
+    return CardCheck(card_id)
+
+
+def first_name(db: Database, card_id: str | None) -> str | None:
+    """The first name this store holds for a card, or None (none sent, none given)."""
+    if not card_id:
+        return None
+    row = db.execute(
+        "SELECT first_name FROM customer_cards WHERE card_id = ?", [card_id]
+    ).fetchone()
+    return (row[0] or None) if row else None
+
+
+def save_card(db: Database, card_id: str, customer_id: str, name: str | None) -> None:
+    """Record what the hub says of a card (the future feed applier's one write)."""
+    name = (name or "").strip()[:MAX_FIRST_NAME] or None
+    db.execute(
+        """INSERT INTO customer_cards (card_id, customer_id, first_name, updated_at)
+           VALUES (?, ?, ?, ?)
+           ON CONFLICT (card_id) DO UPDATE SET customer_id = excluded.customer_id,
+               first_name = excluded.first_name, updated_at = excluded.updated_at""",
+        [card_id, customer_id, name, clock.now_iso()],
+    )
+
+
+def forget_customer(db: Database, customer_id: str) -> int:
+    """Forget every card of a customer (a card renewed, an erasure); how many rows."""
+    return db.execute("DELETE FROM customer_cards WHERE customer_id = ?", [customer_id]).rowcount

@@ -1,0 +1,58 @@
+"""« Ma carte » scanned at the kiosk: the shopper is recognised until the idle reset.
+
+The kiosk's ``/scan`` (the handheld scanner's burst, the camera) sends a code that
+claims to be a card here (kiosk.scan). It is verified offline
+(app/store/domain/customer_cards.py); the session then holds the card id, and nothing
+else, until the idle reset clears the session (kiosk.reset_session). Every page's
+header greets the shopper (templates/kiosk/_recognised.html): by first name only when
+this store holds one for the card. Helpers only, no routes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import redirect, render_template, request, session, url_for
+from flask_babel import lazy_gettext as _l
+
+from app.store.domain import customer_cards
+from app.store.storage import get_db
+from app.web.security import safe_next
+
+SESSION_KEY = "card"  # the recognised shopper's card id, nothing more
+
+MESSAGES = {
+    "expired": _l(
+        'This card\'s code has expired. Open "My card" on your phone again: a new code will show.'
+    ),
+    "refused": _l(
+        'This card could not be read. Open "My card" on your phone again and show its new code.'
+    ),
+}
+
+
+def recognise(code: str) -> Any:
+    """Verify a scanned card and remember its id in the session; back where the shopper
+    was (never the scan address itself), or a kind word on why it was refused."""
+    check = customer_cards.verify_card(get_db(), code)
+    if not check.ok:
+        key = "expired" if check.reason in ("expired", "not_yet_valid") else "refused"
+        return render_template(
+            "kiosk/card_problem.html", message=MESSAGES[key], reason=check.reason
+        ), 400
+    session[SESSION_KEY] = check.card_id
+    back = safe_next(request.referrer, url_for("kiosk.browse"), host=request.host)
+    if back.split("?")[0] in ("/", url_for("kiosk.scan")):
+        back = url_for("kiosk.browse")
+    return redirect(back)
+
+
+def recognised_globals() -> dict[str, Any]:
+    """For every page's header: whether a shopper is recognised, and their first name
+    if this store holds one (an app context processor, listed in app/store/app.py)."""
+    card_id = (
+        session.get(SESSION_KEY) if request.blueprint in ("kiosk", "cart", "promotions") else None
+    )
+    if not isinstance(card_id, str) or not card_id:
+        return {"recognised": False, "recognised_name": None}
+    return {"recognised": True, "recognised_name": customer_cards.first_name(get_db(), card_id)}
