@@ -5,7 +5,6 @@ recognising the shopper at the kiosk until the idle reset."""
 from __future__ import annotations
 
 import base64
-import hashlib
 import io
 import json
 import re
@@ -20,7 +19,8 @@ from PIL import Image
 from app.core import clock, tokens
 from app.core import db as dbmod
 from app.hub import database as hdb
-from app.hub.domain import cards, keys
+from app.hub.domain import cards, customers, keys
+from app.hub.domain.pii import KeyRing
 from app.store.domain import customer_cards
 from app.store.domain.hub_keys import apply_hub_key_changes
 
@@ -35,42 +35,16 @@ QR = zxingcpp.BarcodeFormat.QRCode
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
-def _customer(db) -> str:
-    """A customer row as the accounts work makes it (the sealed fields are opaque here)."""
-    customer_id = "cu-" + secrets.token_hex(8)
-    now = clock.now_iso()
-    with hdb.write(db):
-        hdb.insert(
-            db,
-            "customers",
-            {
-                "id": customer_id,
-                "email_enc": "sealed:" + secrets.token_hex(8),
-                "email_idx": secrets.token_hex(16),
-                "first_name_enc": "sealed:" + secrets.token_hex(8),
-                "created_at": now,
-                "last_contact_at": now,
-            },
-        )
-    return customer_id
+def _customer(db, hub_data: Path) -> str:
+    """A customer made as the accounts work makes one: e-mail and names sealed."""
+    email = f"{secrets.token_hex(4)}.{EMAIL}"
+    row, _created = customers.find_or_create(db, KeyRing.open(hub_data), email, FIRST, LAST)
+    return row["id"]
 
 
 def _signed_in_token(db, customer_id: str) -> str:
     """A live web-shop session for the customer: the token the browser's session keeps."""
-    token = secrets.token_urlsafe(32)
-    now = clock.now_iso()
-    with hdb.write(db):
-        hdb.insert(
-            db,
-            "customer_sessions",
-            {
-                "id": hashlib.sha256(token.encode()).hexdigest(),
-                "customer_id": customer_id,
-                "created_at": now,
-                "last_seen_at": now,
-            },
-        )
-    return token
+    return customers.open_session(db, customer_id)
 
 
 def _payload(token: str) -> dict:
@@ -103,7 +77,7 @@ def hub(hub_data: Path):
 
 
 def test_card_token_round_trip_carries_only_a_random_card_id(hub, hub_data, store_db):
-    customer = _customer(hub)
+    customer = _customer(hub, hub_data)
     token = cards.card_token(hub, hub_data, customer)
     _give_store_hub_keys(hub, store_db)
 
@@ -122,7 +96,7 @@ def test_card_token_round_trip_carries_only_a_random_card_id(hub, hub_data, stor
 
 
 def test_expired_card_refused_by_the_frozen_clock(hub, hub_data, store_db, fake_clock):
-    customer = _customer(hub)
+    customer = _customer(hub, hub_data)
     token = cards.card_token(hub, hub_data, customer)
     _give_store_hub_keys(hub, store_db)
     fake_clock.advance(599)
@@ -133,7 +107,7 @@ def test_expired_card_refused_by_the_frozen_clock(hub, hub_data, store_db, fake_
 
 
 def test_tampered_wrong_kind_and_unknown_key_refused_with_a_reason(hub, hub_data, store_db):
-    customer = _customer(hub)
+    customer = _customer(hub, hub_data)
     token = cards.card_token(hub, hub_data, customer)
     _give_store_hub_keys(hub, store_db)
     private_key, kid = keys.ensure_hub_key(hub, hub_data)
@@ -160,7 +134,7 @@ def test_tampered_wrong_kind_and_unknown_key_refused_with_a_reason(hub, hub_data
 
 
 def test_renewing_a_card_revokes_the_old_id(hub, hub_data):
-    customer = _customer(hub)
+    customer = _customer(hub, hub_data)
     old = cards.issue_card(hub, customer)
     assert cards.issue_card(hub, customer) == old  # one live card at a time
     new = cards.rotate_card(hub, customer)
@@ -182,22 +156,30 @@ def hub_app(hub_data: Path):
     )
 
 
-def test_card_page_needs_sign_in(hub_app):
+def test_card_page_needs_sign_in(hub_app, hub, hub_data):
     http = hub_app.test_client()
     page = http.get("/shop/compte/carte")
-    assert page.status_code in (302, 401)
-    if page.status_code == 302:
-        assert "/shop/compte/connexion" in page.headers["Location"]
-    assert b"card-qr" not in page.data
+    assert page.status_code == 302
+    assert page.headers["Location"].endswith("/shop/compte/connexion")
+    # htmx's poll, signed out meanwhile: the whole page goes to the sign-in.
+    poll = http.get("/shop/compte/carte", headers={"HX-Request": "true"})
+    assert poll.headers["HX-Redirect"].endswith("/shop/compte/connexion")
+    assert b"card-qr" not in page.data + poll.data
     assert http.get("/shop/compte/carte/qr.png").status_code == 401
-    # A session naming a revoked (or made-up) session opens nothing either.
+    # A made-up session token, or a signed-out one, opens nothing either.
     with http.session_transaction() as s:
         s["customer"] = secrets.token_urlsafe(32)
     assert http.get("/shop/compte/carte/qr.png").status_code == 401
+    token = _signed_in_token(hub, _customer(hub, hub_data))
+    customers.revoke_session(hub, token)
+    with http.session_transaction() as s:
+        s["customer"] = token
+    assert http.get("/shop/compte/carte/qr.png").status_code == 401
+    assert http.get("/shop/compte/carte").status_code == 302
 
 
 def test_card_page_shows_a_rotating_qr_without_personal_data(hub_app, hub, hub_data, store_db):
-    customer = _customer(hub)
+    customer = _customer(hub, hub_data)
     http = hub_app.test_client()
     with http.session_transaction() as s:
         s["customer"] = _signed_in_token(hub, customer)
@@ -222,7 +204,7 @@ def test_card_page_shows_a_rotating_qr_without_personal_data(hub_app, hub, hub_d
     _give_store_hub_keys(hub, store_db)
     assert customer_cards.verify_card(store_db, token).card_id == cards.current_card(hub, customer)
     payload = json.dumps(_payload(token), ensure_ascii=False)
-    for personal in (EMAIL, FIRST, LAST, customer, "@"):
+    for personal in (EMAIL, FIRST, LAST, "Chlo", "example", customer, "@"):
         assert personal not in token and personal not in payload
     [again] = zxingcpp.read_barcodes(
         Image.open(io.BytesIO(http.get("/shop/compte/carte/qr.png").data)), formats=QR
@@ -244,7 +226,7 @@ def test_card_page_shows_a_rotating_qr_without_personal_data(hub_app, hub, hub_d
 
 def _store_with_card(synced_store: Path, hub, hub_data, first_name: str | None) -> str:
     """A card token for a new customer; the store knows the card's first name if given."""
-    customer = _customer(hub)
+    customer = _customer(hub, hub_data)
     token = cards.card_token(hub, hub_data, customer)
     if first_name:
         db = dbmod.connect(dbmod.db_path(synced_store))
@@ -288,7 +270,7 @@ def test_kiosk_recognises_a_card_offline_and_forgets_it_at_the_idle_reset(
 
 
 def test_kiosk_refuses_an_expired_card_kindly(server_factory, synced_store, hub, hub_data):
-    old = cards.card_token(hub, hub_data, _customer(hub), now=clock.now_s() - 601)
+    old = cards.card_token(hub, hub_data, _customer(hub, hub_data), now=clock.now_s() - 601)
     server = server_factory(synced_store, store_env(_dead_hub_url(), hub_data))
     http = requests.Session()
     page = http.get(server.url + "/scan", params={"code": old}, timeout=10)
@@ -304,7 +286,7 @@ def test_screenshots_card_page_and_recognised_kiosk(
     browser, hub_factory, hub_data, hub, server_factory, synced_store
 ):
     hub_server = hub_factory(hub_data)
-    customer = _customer(hub)
+    customer = _customer(hub, hub_data)
     from app.hub.app import create_hub_app
 
     app = create_hub_app({"DATA_DIR": str(hub_data), "DATABASE": hub_database(hub_data)})

@@ -8,48 +8,34 @@ itself (after a lost phone, say). Signed-in customers only.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import secrets
 
-from flask import Response, abort, current_app, redirect, render_template, session, url_for
+from flask import Response, abort, current_app, redirect, url_for
 from flask.typing import ResponseReturnValue
 
 from app.core.qr import render_qr
-from app.hub import database as hdb
 from app.hub.domain import cards
 from app.hub.storage import get_db
-from app.hub.views import webshop
-from app.web.htmx import render_page_or_partial
+from app.hub.views import account, webshop
+from app.web.htmx import redirect_page, render_page_or_partial
 
 bp = webshop.blueprint("hub_card", __name__)
 
 REFRESH_S = 60  # the page asks for a new code this often
-# The accounts work (app/hub/views/account.py) keeps the customer's session token under
-# this key; its row in ``customer_sessions`` is the token's SHA-256. Read here directly
-# until that helper is on the branch: swap current_customer_id() for it then.
-CUSTOMER_SESSION_KEY = "customer"
 SIGN_IN_ENDPOINT = "account.sign_in"
 
 
 def current_customer_id() -> str | None:
-    """The signed-in customer's id: the session's token names a live session row."""
-    token = session.get(CUSTOMER_SESSION_KEY)
-    if not isinstance(token, str) or not 20 <= len(token) <= 100:
-        return None
-    return hdb.scalar(
-        get_db(),
-        "SELECT customer_id FROM customer_sessions WHERE id = ? AND revoked_at IS NULL",
-        [hashlib.sha256(token.encode()).hexdigest()],
-    )
+    """The signed-in customer's id (app/hub/views/account.py's live session), or None."""
+    customer = account.signed_in()
+    return customer["id"] if customer else None
 
 
 def _sign_in_page() -> ResponseReturnValue:
-    """Not signed in: to the sign-in page (once the accounts work is registered), else
-    a page saying so (401); nothing about any card either way."""
-    if SIGN_IN_ENDPOINT in current_app.view_functions:
-        return redirect(url_for(SIGN_IN_ENDPOINT))
-    return render_template("hub/shop/card_signin.html"), 401
+    """Not signed in: to the sign-in page (the whole page, for htmx's poll too), nothing
+    about any card."""
+    return redirect_page(url_for(SIGN_IN_ENDPOINT))
 
 
 @bp.get("/compte/carte")
