@@ -233,6 +233,19 @@ def test_an_erased_customer_leaves_no_personal_data_in_any_hub_table(db, ring):
         )
     hdb.insert(
         db,
+        "notifications",
+        {
+            "order_id": None,
+            "customer_email": EMAIL,
+            "kind": "retention_warning",
+            "subject": "Votre compte sera supprimé",
+            "body": f"Bonjour {FIRST},",
+            "created_at": iso(NOW - 2 * DAY),
+            "sent_at": iso(NOW - 2 * DAY + SECOND),
+        },
+    )
+    hdb.insert(
+        db,
         "handovers",
         {
             "handover_id": "h-1",
@@ -305,6 +318,70 @@ def test_an_erased_customer_leaves_no_personal_data_in_any_hub_table(db, ring):
     assert json.loads(change["data"])["customer_name"] == ""
 
 
+def message(db, kind, created, sent=None, email="someone@example.net"):
+    hdb.insert(
+        db,
+        "notifications",
+        {
+            "order_id": None,
+            "customer_email": email,
+            "kind": kind,
+            "subject": kind,
+            "body": "...",
+            "created_at": iso(created),
+            "sent_at": iso(sent) if sent else None,
+        },
+    )
+
+
+def test_the_warning_is_an_email_for_the_mailer_once_per_contact(db, ring, monkeypatch):
+    last = retention.years_before(NOW, 3) + 10 * DAY
+    customer(db, ring, "cu-w", last, email=EMAIL, first=FIRST, last=LAST)
+    report = retention.run(db, ring=ring, warn=retention.mail_warning(ring))
+    assert report["warnings"] == "mailer"
+    assert report["rules"]["customers_warned"]["ids"] == ["cu-w"]
+    sent = hdb.rows(db, "SELECT * FROM notifications WHERE kind = 'retention_warning'")
+    assert len(sent) == 1 and sent[0]["order_id"] is None and sent[0]["sent_at"] is None
+    assert sent[0]["customer_email"] == EMAIL
+    day = (last.replace(year=last.year + 3)).strftime("%d/%m/%Y")
+    assert sent[0]["subject"] == f"Votre compte sera supprimé le {day}"
+    assert sent[0]["body"].startswith(f"Bonjour {FIRST},\n")
+    assert "3\u00a0ans" in sent[0]["body"] and "Your account will be deleted" in sent[0]["body"]
+    # Not twice for the same contact; again after a new contact that grows old in turn.
+    assert (
+        retention.run(db, ring=ring, warn=retention.mail_warning(ring))["rules"][
+            "customers_warned"
+        ]["count"]
+        == 0
+    )
+    # The customer comes back the next day (an order): the count starts again, and the
+    # warning comes again when that contact grows old in turn.
+    back = NOW + DAY
+    hdb.execute(db, "UPDATE customers SET last_contact_at = ? WHERE id = 'cu-w'", [iso(back)])
+    later = retention.years_before(back, -3) - 29 * DAY
+    monkeypatch.setenv("KIOSK_FAKE_NOW", iso(later - 2 * DAY))
+    assert retention.run(db, ring=ring)["rules"]["customers_warned"]["count"] == 0
+    monkeypatch.setenv("KIOSK_FAKE_NOW", iso(later))
+    assert retention.run(db, ring=ring)["rules"]["customers_warned"]["ids"] == ["cu-w"]
+
+
+def test_account_messages_go_a_day_after_their_use(db):
+    grace = NOW - DAY
+    message(db, "login_code", grace - SECOND)
+    message(db, "login_code", grace + SECOND)
+    message(db, "retention_warning", grace - 9 * DAY, sent=grace - SECOND)
+    message(db, "retention_warning", grace - 9 * DAY, sent=grace + SECOND)
+    message(db, "retention_warning", grace - 9 * DAY)  # not sent yet: kept for the mailer
+    report = retention.run(db)
+    assert report["rules"]["account_messages_deleted"]["count"] == 2
+    left = hdb.rows(db, "SELECT kind, created_at, sent_at FROM notifications ORDER BY id")
+    assert [(r["kind"], r["created_at"], r["sent_at"]) for r in left] == [
+        ("login_code", iso(grace + SECOND), None),
+        ("retention_warning", iso(grace - 9 * DAY), iso(grace + SECOND)),
+        ("retention_warning", iso(grace - 9 * DAY), None),
+    ]
+
+
 def test_rotation_reencrypts_every_sealed_column_and_old_values_read_meanwhile(db, ring):
     customer(db, ring, "cu-a", NOW, email=EMAIL, first=FIRST, last=LAST)
     customer(db, ring, "cu-b", NOW, first="Anne")
@@ -355,6 +432,13 @@ def test_the_commands_report_and_apply(db, ring, target, tmp_path, monkeypatch):
     assert done.exit_code == 0, done.output
     assert "customers_deleted: 1 (done): cu-del-past" in done.output
     assert "cu-del-past" not in ids(db, "customers")
+    warned = hdb.rows(
+        db, "SELECT customer_email FROM notifications WHERE kind = 'retention_warning'"
+    )
+    assert sorted(r["customer_email"] for r in warned) == [
+        "cu-del-inside@example.net",
+        "cu-warn-past@example.net",
+    ]
     rotated = runner.invoke(main, ["hub", "pii", "rotate", "--data", str(data), "--json"])
     assert rotated.exit_code == 0, rotated.output
     current = json.loads(rotated.output)["current"]

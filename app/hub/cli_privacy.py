@@ -30,7 +30,7 @@ def retention(data: Path, dry_run: bool, as_json: bool) -> None:
         raise click.ClickException(str(exc)) from exc
     db = open_db(data)
     try:
-        report = rules.run(db, dry_run=dry_run, ring=ring)
+        report = rules.run(db, dry_run=dry_run, ring=ring, warn=rules.mail_warning(ring))
     finally:
         db.close()
     if as_json:

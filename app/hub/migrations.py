@@ -790,3 +790,43 @@ def m011_customer_mail(db: Db) -> None:
         ddl(db, "CREATE INDEX notifications_order ON notifications(order_id, id)")
         ddl(db, "CREATE INDEX notifications_pending ON notifications(id) WHERE sent_at IS NULL")
     ddl(db, "ALTER TABLE customer_login_codes ADD COLUMN email_enc TEXT")
+
+
+_NOTIFICATION_KINDS_M012 = f"{_NOTIFICATION_KINDS_M011}, 'retention_warning'"
+
+
+@hub_migrations(name="m012_retention_warning")
+def m012_retention_warning(db: Db) -> None:
+    """The e-mail warning a customer, 30 days ahead, that an account without contact for
+    3 years is about to be deleted (app/hub/domain/retention.py): a ``retention_warning``
+    kind of notification, without an order."""
+    if hdb.is_pg(db):
+        hdb.execute(db, "ALTER TABLE notifications DROP CONSTRAINT notifications_kind_check")
+        hdb.execute(
+            db,
+            "ALTER TABLE notifications ADD CONSTRAINT notifications_kind_check "
+            f"CHECK (kind IN ({_NOTIFICATION_KINDS_M012}))",
+        )
+        return
+    # SQLite cannot alter a CHECK: rebuild the table (nothing references it), as m011.
+    ddl(
+        db,
+        f"""CREATE TABLE notifications_m012 (
+        id INTEGER PRIMARY KEY,
+        order_id TEXT REFERENCES orders(id),
+        customer_email TEXT NOT NULL,
+        kind TEXT NOT NULL CHECK (kind IN ({_NOTIFICATION_KINDS_M012})),
+        subject TEXT NOT NULL,
+        body TEXT NOT NULL,
+        qr_token TEXT,
+        created_at TEXT NOT NULL,
+        sent_at TEXT,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        error TEXT
+    )""",
+    )
+    hdb.execute(db, "INSERT INTO notifications_m012 SELECT * FROM notifications")
+    hdb.execute(db, "DROP TABLE notifications")
+    hdb.execute(db, "ALTER TABLE notifications_m012 RENAME TO notifications")
+    ddl(db, "CREATE INDEX notifications_order ON notifications(order_id, id)")
+    ddl(db, "CREATE INDEX notifications_pending ON notifications(id) WHERE sent_at IS NULL")

@@ -5,7 +5,8 @@ figures, by the injected clock (app/core/clock.py):
 
 - ``customers_warned``: a customer whose last contact (an order or a visit, never an
   e-mail opened: ``customers.last_contact_at``) is older than 3 years minus 30 days, and
-  not warned since that contact, is warned (``retention_warned_at``).
+  not warned since that contact, is warned (``retention_warned_at``; the e-mail recorded
+  for the mailer by :func:`mail_warning`).
 - ``customers_deleted``: past 3 years, the account is deleted with every row naming it
   (sessions, cards, sign-in codes, any table with a ``customer_id`` but ``orders``); its
   orders stay as accounting records, detached and anonymised (below).
@@ -16,9 +17,11 @@ figures, by the injected clock (app/core/clock.py):
   stores' copies forget the person as well. Home deliveries are treated alike.
 - ``orders_deleted``: orders placed more than 10 years ago (accounting records), with
   their lines, hand-overs, returns, messages and feed changes.
-- ``login_codes_deleted``, ``sessions_deleted``, ``sign_in_messages_deleted``: a sign-in
-  code a day after it expired (and the e-mail that carried it), a web-shop session a day
-  after it was revoked or expired (idle for ``SESSION_IDLE_DAYS``).
+- ``login_codes_deleted``, ``sessions_deleted``, ``account_messages_deleted``: a sign-in
+  code a day after it expired (and the e-mail that carried it, a day after it was
+  recorded), a web-shop session a day after it was revoked or expired (idle for
+  ``SESSION_IDLE_DAYS``, as app/hub/domain/customers.py's ``SESSION_IDLE``), a warning
+  e-mail a day after the mailer sent it.
 - ``audit_deleted``: head-office audit entries older than ``AUDIT_DAYS`` (1 year: long
   enough to investigate an incident or answer a request about last year, short enough
   not to become a second customer file).
@@ -34,7 +37,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from app.core.clock import iso, utcnow
+from app.core.clock import iso, parse_iso, utcnow
 from app.core.protocol import CHANGE_ORDER
 from app.hub import database as hdb
 from app.hub.database import Db
@@ -48,6 +51,12 @@ AUDIT_DAYS = 365
 GRACE_DAYS = 1
 SESSION_IDLE_DAYS = 30
 _CHUNK = 500
+#: Account messages past their use: a sign-in code's a day after it was sent (the code
+#: has expired), a warning a day after the mailer sent it.
+_ACCOUNT_MESSAGES = (
+    "order_id IS NULL AND ((kind = 'login_code' AND created_at < ?) "
+    "OR (kind = 'retention_warning' AND sent_at < ?))"
+)
 #: Tables whose ``customer_id`` rows are detached, not deleted, when a customer goes.
 DETACHED = frozenset({"orders", "customers"})
 #: Tables whose ``order_id`` is set to NULL, not deleted, when an order goes.
@@ -66,6 +75,62 @@ class Limits:
     audit_days: int = AUDIT_DAYS
     grace_days: int = GRACE_DAYS
     session_idle_days: int = SESSION_IDLE_DAYS
+
+
+def compose_warning(first_name: str | None, deleted_on: datetime) -> dict[str, str]:
+    """The warning e-mail: French, then English; no link (nothing to click in a mail
+    that says « sign in »: the customer goes to the shop themselves)."""
+    day = deleted_on.strftime("%d/%m/%Y")
+    hello = f"Bonjour {first_name}," if first_name else "Bonjour,"
+    return {
+        "subject": f"Votre compte sera supprimé le {day}",
+        "body": (
+            f"{hello}\n\n"
+            "Vous n'avez ni commandé ni visité votre compte depuis bientôt 3\u00a0ans. "
+            "Comme nous ne gardons pas vos données plus longtemps sans raison, votre "
+            f"compte et les données personnelles qui y sont liées seront supprimés le {day}.\n"
+            "Pour le garder, connectez-vous à votre compte ou passez commande avant cette "
+            "date. Sinon, vos commandes passées restent dans notre comptabilité, sans votre "
+            "nom ni votre adresse e-mail.\n\n"
+            f"---\nYour account will be deleted on {deleted_on.strftime('%Y-%m-%d')}: no "
+            "order or visit for nearly 3 years. Sign in or place an order before then to "
+            "keep it."
+        ),
+    }
+
+
+def mail_warning(ring: KeyRing, limits: Limits = Limits()) -> Warn:
+    """A :data:`Warn` that records the warning e-mail for the mailer (a notification of
+    kind ``retention_warning``, no order), to the customer's address opened with ``ring``."""
+
+    def warn(db: Db, customer: dict[str, Any]) -> None:
+        try:
+            email = ring.decrypt(customer["email_enc"], "customers.email")
+            first = ring.decrypt(customer.get("first_name_enc"), "customers.first_name")
+        except PiiKeyError:
+            return  # no key for it: the report still names the customer
+        last = parse_iso(customer["last_contact_at"])
+        mail = compose_warning(first, years_after(last, limits.customer_years))
+        hdb.insert(
+            db,
+            "notifications",
+            {
+                "order_id": None,
+                "customer_email": email,
+                "kind": "retention_warning",
+                "subject": mail["subject"],
+                "body": mail["body"],
+                "qr_token": None,
+                "created_at": iso(utcnow()),
+            },
+        )
+
+    return warn
+
+
+def years_after(when: datetime, years: int) -> datetime:
+    """``when`` plus ``years`` calendar years (29 February gives the 28th)."""
+    return years_before(when, -years)
 
 
 def years_before(now: datetime, years: int) -> datetime:
@@ -196,11 +261,10 @@ def _plan(db: Db, c: dict[str, str], ring: KeyRing | None) -> dict[str, Any]:
             [c["grace"], c["session_idle"]],
             0,
         ),
-        "sign_in_messages_deleted": hdb.scalar(
+        "account_messages_deleted": hdb.scalar(
             db,
-            "SELECT count(*) FROM notifications WHERE order_id IS NULL AND kind = 'login_code' "
-            "AND created_at < ?",
-            [c["grace"]],
+            f"SELECT count(*) FROM notifications WHERE {_ACCOUNT_MESSAGES}",  # noqa: S608
+            [c["grace"]] * 2,
             0,
         ),
         "audit_deleted": hdb.scalar(
@@ -288,9 +352,8 @@ def _apply(db: Db, plan: dict[str, Any], c: dict[str, str], now: str, warn: Warn
     )
     hdb.execute(
         db,
-        "DELETE FROM notifications WHERE order_id IS NULL AND kind = 'login_code' "
-        "AND created_at < ?",
-        [c["grace"]],
+        f"DELETE FROM notifications WHERE {_ACCOUNT_MESSAGES}",  # noqa: S608 (a constant)
+        [c["grace"]] * 2,
     )
     hdb.execute(db, "DELETE FROM hq_audit WHERE at < ?", [c["audit_delete"]])
 
