@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from app.cli import main
 from app.core.clock import iso, parse_iso
 from app.hub import database as hdb
-from app.hub.domain import pii, pii_rotation, retention
+from app.hub.domain import pii, pii_rotation, retention, retention_mail
 from app.hub.domain.orders import publish
 from app.hub.migrations import migrate
 
@@ -93,6 +93,29 @@ def order(db, oid, placed, name="Jean Client", email="jean@example.net", custome
     )
 
 
+def delivery(db, did, asked, name="Jean Client", email="jean@example.net"):
+    hdb.insert(
+        db,
+        "delivery_orders",
+        {
+            "id": did,
+            "number": "LD-" + did[-8:].rjust(8, "0"),
+            "request_id": "rq-" + did,
+            "origin_store_id": "st-lyon",
+            "customer_name": name,
+            "customer_email": email,
+            "address_line1": "12 rue des Lilas",
+            "address_postcode": "69001",
+            "address_city": "Lyon",
+            "lines": "[]",
+            "total_cents": 4200,
+            "status": "delivered",
+            "created_at": iso(asked),
+            "updated_at": iso(asked),
+        },
+    )
+
+
 def ids(db, table, key="id"):
     return {r[key] for r in hdb.rows(db, f"SELECT {key} FROM {table}")}  # noqa: S608
 
@@ -118,6 +141,12 @@ def build_boundaries(db, ring):
     order(db, "o-ten-inside", ten + SECOND, customer_id="cu-warn-inside")
     order(db, "o-guest-past", three - SECOND)
     order(db, "o-guest-inside", three + SECOND)
+    for did, asked in (
+        ("d-ten-past", ten - SECOND),
+        ("d-three-past", three - SECOND),
+        ("d-three-inside", three + SECOND),
+    ):
+        delivery(db, did, asked)
     grace = NOW - DAY
     for cid, expires in (("lc-past", grace - SECOND), ("lc-inside", grace + SECOND)):
         hdb.insert(
@@ -190,7 +219,17 @@ def test_each_limit_just_before_and_just_after(db, ring):
     assert people["o-ten-inside"] == ("Jean Client", "jean@example.net")
     assert ids(db, "customer_login_codes") == {"lc-inside"}
     assert ids(db, "customer_sessions") == {"se-revoked-inside", "se-idle-inside"}
-    assert {r["action"] for r in hdb.rows(db, "SELECT action FROM hq_audit")} == {"audit.inside"}
+    journal = hdb.rows(db, "SELECT action, detail FROM hq_audit ORDER BY id")
+    assert [r["action"] for r in journal] == ["audit.inside", "retention.applied"]
+    assert json.loads(journal[1]["detail"])["customers_deleted"] == 1  # counts, no ids
+    assert "cu-" not in journal[1]["detail"]
+    assert rules["deliveries_deleted"]["ids"] == ["d-ten-past"]
+    assert rules["deliveries_anonymised"]["ids"] == ["d-three-past"]
+    deliveries = {
+        r["id"]: r["customer_email"]
+        for r in hdb.rows(db, "SELECT id, customer_email FROM delivery_orders")
+    }
+    assert deliveries == {"d-three-past": "", "d-three-inside": "jean@example.net"}
     assert rules["login_codes_deleted"]["count"] == 1
     assert rules["sessions_deleted"]["count"] == 2
     assert rules["audit_deleted"]["count"] == 1
@@ -258,26 +297,7 @@ def test_an_erased_customer_leaves_no_personal_data_in_any_hub_table(db, ring):
             "at": iso(gone),
         },
     )
-    hdb.insert(
-        db,
-        "delivery_orders",
-        {
-            "id": "d-1",
-            "number": "LD-00000001",
-            "request_id": "rq-1",
-            "origin_store_id": "st-lyon",
-            "customer_name": f"{FIRST} {LAST}",
-            "customer_email": EMAIL,
-            "address_line1": "12 rue Quintavalle",
-            "address_postcode": "69001",
-            "address_city": "Lyon",
-            "lines": "[]",
-            "total_cents": 4200,
-            "status": "delivered",
-            "created_at": iso(NOW - 100 * DAY),
-            "updated_at": iso(NOW - 100 * DAY),
-        },
-    )
+    delivery(db, "d-1", NOW - 100 * DAY, name=f"{FIRST} {LAST}", email=EMAIL)
     for table, row in (
         ("customer_sessions", {"id": "se-1", "created_at": iso(gone), "last_seen_at": iso(NOW)}),
         ("customer_cards", {"card_id": "ca-1", "created_at": iso(gone)}),
@@ -337,7 +357,7 @@ def message(db, kind, created, sent=None, email="someone@example.net"):
 def test_the_warning_is_an_email_for_the_mailer_once_per_contact(db, ring, monkeypatch):
     last = retention.years_before(NOW, 3) + 10 * DAY
     customer(db, ring, "cu-w", last, email=EMAIL, first=FIRST, last=LAST)
-    report = retention.run(db, ring=ring, warn=retention.mail_warning(ring))
+    report = retention.run(db, ring=ring, warn=retention_mail.mail_warning(ring))
     assert report["warnings"] == "mailer"
     assert report["rules"]["customers_warned"]["ids"] == ["cu-w"]
     sent = hdb.rows(db, "SELECT * FROM notifications WHERE kind = 'retention_warning'")
@@ -349,7 +369,7 @@ def test_the_warning_is_an_email_for_the_mailer_once_per_contact(db, ring, monke
     assert "3\u00a0ans" in sent[0]["body"] and "Your account will be deleted" in sent[0]["body"]
     # Not twice for the same contact; again after a new contact that grows old in turn.
     assert (
-        retention.run(db, ring=ring, warn=retention.mail_warning(ring))["rules"][
+        retention.run(db, ring=ring, warn=retention_mail.mail_warning(ring))["rules"][
             "customers_warned"
         ]["count"]
         == 0

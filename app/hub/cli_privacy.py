@@ -21,6 +21,7 @@ def retention(data: Path, dry_run: bool, as_json: bool) -> None:
     after 10 years, spent sign-in codes and sessions after a day, audit entries after a
     year. The report names ids and counts, never a name or an e-mail."""
     from app.hub.domain import retention as rules
+    from app.hub.domain import retention_mail
     from app.hub.domain.pii import KeyRing, PiiKeyError
     from app.hub.storage import open_db
 
@@ -30,7 +31,7 @@ def retention(data: Path, dry_run: bool, as_json: bool) -> None:
         raise click.ClickException(str(exc)) from exc
     db = open_db(data)
     try:
-        report = rules.run(db, dry_run=dry_run, ring=ring, warn=rules.mail_warning(ring))
+        report = rules.run(db, dry_run=dry_run, ring=ring, warn=retention_mail.mail_warning(ring))
     finally:
         db.close()
     if as_json:

@@ -6,7 +6,7 @@ figures, by the injected clock (app/core/clock.py):
 - ``customers_warned``: a customer whose last contact (an order or a visit, never an
   e-mail opened: ``customers.last_contact_at``) is older than 3 years minus 30 days, and
   not warned since that contact, is warned (``retention_warned_at``; the e-mail recorded
-  for the mailer by :func:`mail_warning`).
+  for the mailer by :func:`.retention_mail.mail_warning`).
 - ``customers_deleted``: past 3 years, the account is deleted with every row naming it
   (sessions, cards, sign-in codes, any table with a ``customer_id`` but ``orders``); its
   orders stay as accounting records, detached and anonymised (below).
@@ -15,8 +15,9 @@ figures, by the injected clock (app/core/clock.py):
   collector's name of their hand-overs too, their messages deleted; amounts, lines and
   dates stay. The order's feed history is replaced by one anonymised change, so the
   stores' copies forget the person as well. Home deliveries are treated alike.
-- ``orders_deleted``: orders placed more than 10 years ago (accounting records), with
-  their lines, hand-overs, returns, messages and feed changes.
+- ``orders_deleted``, ``deliveries_deleted``: orders placed (home deliveries asked for)
+  more than 10 years ago (accounting records), with their lines, hand-overs, returns,
+  messages and feed changes.
 - ``login_codes_deleted``, ``sessions_deleted``, ``account_messages_deleted``: a sign-in
   code a day after it expired (and the e-mail that carried it, a day after it was
   recorded), a web-shop session a day after it was revoked or expired (idle for
@@ -28,6 +29,7 @@ figures, by the injected clock (app/core/clock.py):
 
 :func:`run` with ``dry_run=True`` computes the same report and changes nothing. The
 report names rows by id only (no name, no e-mail): it may be printed, mailed or logged.
+An applied pass is journaled in ``hq_audit`` (``retention.applied``, counts only).
 """
 
 from __future__ import annotations
@@ -37,11 +39,12 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from app.core.clock import iso, parse_iso, utcnow
+from app.core.clock import iso, utcnow
 from app.core.protocol import CHANGE_ORDER
 from app.hub import database as hdb
 from app.hub.database import Db
 from app.hub.domain import orders as hub_orders
+from app.hub.domain.hq_audit import record_audit
 from app.hub.domain.pii import KeyRing, PiiKeyError
 
 CUSTOMER_YEARS = 3
@@ -62,6 +65,15 @@ DETACHED = frozenset({"orders", "customers"})
 #: Tables whose ``order_id`` is set to NULL, not deleted, when an order goes.
 ORDER_NULLED = frozenset({"carts"})
 
+#: The rules whose report lists ids (the others give counts).
+_LISTED = (
+    "customers_warned",
+    "customers_deleted",
+    "orders_anonymised",
+    "deliveries_anonymised",
+    "orders_deleted",
+    "deliveries_deleted",
+)
 #: Called once per customer warned, inside the pass's transaction, with the customer's
 #: row (``id``, ``email_enc``, ``first_name_enc``...): records the message for the mailer.
 Warn = Callable[[Db, dict[str, Any]], None]
@@ -75,62 +87,6 @@ class Limits:
     audit_days: int = AUDIT_DAYS
     grace_days: int = GRACE_DAYS
     session_idle_days: int = SESSION_IDLE_DAYS
-
-
-def compose_warning(first_name: str | None, deleted_on: datetime) -> dict[str, str]:
-    """The warning e-mail: French, then English; no link (nothing to click in a mail
-    that says « sign in »: the customer goes to the shop themselves)."""
-    day = deleted_on.strftime("%d/%m/%Y")
-    hello = f"Bonjour {first_name}," if first_name else "Bonjour,"
-    return {
-        "subject": f"Votre compte sera supprimé le {day}",
-        "body": (
-            f"{hello}\n\n"
-            "Vous n'avez ni commandé ni visité votre compte depuis bientôt 3\u00a0ans. "
-            "Comme nous ne gardons pas vos données plus longtemps sans raison, votre "
-            f"compte et les données personnelles qui y sont liées seront supprimés le {day}.\n"
-            "Pour le garder, connectez-vous à votre compte ou passez commande avant cette "
-            "date. Sinon, vos commandes passées restent dans notre comptabilité, sans votre "
-            "nom ni votre adresse e-mail.\n\n"
-            f"---\nYour account will be deleted on {deleted_on.strftime('%Y-%m-%d')}: no "
-            "order or visit for nearly 3 years. Sign in or place an order before then to "
-            "keep it."
-        ),
-    }
-
-
-def mail_warning(ring: KeyRing, limits: Limits = Limits()) -> Warn:
-    """A :data:`Warn` that records the warning e-mail for the mailer (a notification of
-    kind ``retention_warning``, no order), to the customer's address opened with ``ring``."""
-
-    def warn(db: Db, customer: dict[str, Any]) -> None:
-        try:
-            email = ring.decrypt(customer["email_enc"], "customers.email")
-            first = ring.decrypt(customer.get("first_name_enc"), "customers.first_name")
-        except PiiKeyError:
-            return  # no key for it: the report still names the customer
-        last = parse_iso(customer["last_contact_at"])
-        mail = compose_warning(first, years_after(last, limits.customer_years))
-        hdb.insert(
-            db,
-            "notifications",
-            {
-                "order_id": None,
-                "customer_email": email,
-                "kind": "retention_warning",
-                "subject": mail["subject"],
-                "body": mail["body"],
-                "qr_token": None,
-                "created_at": iso(utcnow()),
-            },
-        )
-
-    return warn
-
-
-def years_after(when: datetime, years: int) -> datetime:
-    """``when`` plus ``years`` calendar years (29 February gives the 28th)."""
-    return years_before(when, -years)
 
 
 def years_before(now: datetime, years: int) -> datetime:
@@ -215,6 +171,9 @@ def _plan(db: Db, c: dict[str, str], ring: KeyRing | None) -> dict[str, Any]:
     old_orders = _ids(
         db, "SELECT id FROM orders WHERE placed_at < ? ORDER BY id", [c["order_delete"]]
     )
+    old_deliveries = _ids(
+        db, "SELECT id FROM delivery_orders WHERE created_at < ? ORDER BY id", [c["order_delete"]]
+    )
     gone = set(old_orders)
     anonymise: set[str] = set()
     for part in _chunks(deleted):
@@ -275,7 +234,8 @@ def _plan(db: Db, c: dict[str, str], ring: KeyRing | None) -> dict[str, Any]:
         "customers_warned": warned,
         "customers_deleted": deleted,
         "orders_anonymised": sorted(anonymise - gone),
-        "deliveries_anonymised": sorted(deliveries),
+        "deliveries_anonymised": sorted(deliveries - set(old_deliveries)),
+        "deliveries_deleted": old_deliveries,
         "orders_deleted": old_orders,
         "counts": {k: int(v) for k, v in counts.items()},
         "emails": emails,
@@ -343,6 +303,7 @@ def _apply(db: Db, plan: dict[str, Any], c: dict[str, str], now: str, warn: Warn
             _each(db, f"DELETE FROM {table} WHERE order_id IN ({{ids}})", old)  # noqa: S608
     _each(db, "DELETE FROM changes WHERE kind = ? AND key IN ({ids})", old, [CHANGE_ORDER])
     _each(db, "DELETE FROM orders WHERE id IN ({ids})", old)
+    _each(db, "DELETE FROM delivery_orders WHERE id IN ({ids})", plan["deliveries_deleted"])
 
     hdb.execute(db, "DELETE FROM customer_login_codes WHERE expires_at < ?", [c["grace"]])
     hdb.execute(
@@ -356,6 +317,12 @@ def _apply(db: Db, plan: dict[str, Any], c: dict[str, str], now: str, warn: Warn
         [c["grace"]] * 2,
     )
     hdb.execute(db, "DELETE FROM hq_audit WHERE at < ?", [c["audit_delete"]])
+
+
+def _summary(plan: dict[str, Any]) -> dict[str, int]:
+    """Counts only, for the audit journal (ids would keep deleted people's traces)."""
+    counts = {key: len(plan[key]) for key in _LISTED}
+    return {**counts, **plan["counts"]}
 
 
 def run(
@@ -373,20 +340,15 @@ def run(
     warning is in this report only: ``warnings``)."""
     when = now or utcnow()
     c = cutoffs(when, limits)
-    with hdb.write(db):
-        plan = _plan(db, c, ring)
-        if not dry_run:
+    if dry_run:  # one snapshot, no write lock: the hub serves on meanwhile
+        with hdb.read(db):
+            plan = _plan(db, c, ring)
+    else:
+        with hdb.write(db):
+            plan = _plan(db, c, ring)
             _apply(db, plan, c, iso(when), warn)
-    rules: dict[str, Any] = {
-        key: {"count": len(plan[key]), "ids": plan[key]}
-        for key in (
-            "customers_warned",
-            "customers_deleted",
-            "orders_anonymised",
-            "deliveries_anonymised",
-            "orders_deleted",
-        )
-    }
+            record_audit(db, None, "retention.applied", _summary(plan), "cli")
+    rules: dict[str, Any] = {key: {"count": len(plan[key]), "ids": plan[key]} for key in _LISTED}
     rules.update({k: {"count": v} for k, v in plan["counts"].items()})
     return {
         "now": iso(when),
