@@ -462,5 +462,21 @@ def test_the_commands_report_and_apply(db, ring, target, tmp_path, monkeypatch):
     rotated = runner.invoke(main, ["hub", "pii", "rotate", "--data", str(data), "--json"])
     assert rotated.exit_code == 0, rotated.output
     current = json.loads(rotated.output)["current"]
-    tokens = [r["email_enc"] for r in hdb.rows(db, "SELECT email_enc FROM customers")]
-    assert tokens and all(t.split(".")[1] == current for t in tokens)
+
+    def kids():
+        return {
+            r["email_enc"].split(".")[1] for r in hdb.rows(db, "SELECT email_enc FROM customers")
+        }
+
+    assert kids() == {current}
+    # On a live hub: the key first (then restart the hub), the values after.
+    added = runner.invoke(main, ["hub", "pii", "rotate", "--data", str(data), "--no-reencrypt"])
+    assert added.exit_code == 0, added.output
+    newest = pii.KeyRing.load(ring.path).current
+    assert newest != current and kids() == {current}
+    assert f"key {newest}: 0 value(s)" in added.output
+    done = runner.invoke(main, ["hub", "pii", "reencrypt", "--data", str(data)])
+    assert done.exit_code == 0, done.output
+    assert (
+        kids() == {newest} and f"key {current}: 0 value(s)  (unused: may be removed)" in done.output
+    )

@@ -45,10 +45,25 @@ def pii() -> None:
     """The key that seals personal data at rest (DATA/secrets/pii-keys.json)."""
 
 
+def _print_rotation(report: dict, path: object) -> None:
+    if "previous" in report:
+        click.echo(f"new key {report['current']} (was {report['previous']}); key file {path}")
+    for column, n in report.get("rewritten", {}).items():
+        click.echo(f"  {column}: {n} value(s) re-encrypted")
+    for kid, n in report["keys_in_use"].items():
+        click.echo(f"  key {kid}: {n} value(s)" + ("  (unused: may be removed)" if not n else ""))
+
+
 @pii.command("rotate")
 @data_options
+@click.option(
+    "--no-reencrypt",
+    is_flag=True,
+    help="Only add the new key; rewrite the values later with 'kiosk hub pii reencrypt' "
+    "(after restarting the running hub processes, so that they know the new key).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-def pii_rotate(data: Path, as_json: bool) -> None:
+def pii_rotate(data: Path, no_reencrypt: bool, as_json: bool) -> None:
     """Make a new key current and re-encrypt every sealed column with it. Old keys stay
     in the file (values not yet rewritten still open); back the file up again after."""
     from app.hub.domain import pii_rotation
@@ -61,15 +76,40 @@ def pii_rotate(data: Path, as_json: bool) -> None:
         raise click.ClickException(str(exc)) from exc
     db = open_db(data)
     try:
-        report = pii_rotation.rotate(db, ring)
+        report = pii_rotation.rotate(db, ring, reencrypt=not no_reencrypt)
     finally:
         db.close()
     if as_json:
         click.echo(json.dumps(report, indent=2))
         return
-    click.echo(f"new key {report['current']} (was {report['previous']}); key file {ring.path}")
-    for column, n in report["rewritten"].items():
-        click.echo(f"  {column}: {n} value(s) re-encrypted")
-    for kid, n in report["keys_in_use"].items():
-        click.echo(f"  key {kid}: {n} value(s)" + ("  (unused: may be removed)" if not n else ""))
+    _print_rotation(report, ring.path)
     click.echo("Back the key file up again now (docs/data-protection.md).", err=True)
+
+
+@pii.command("reencrypt")
+@data_options
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+def pii_reencrypt(data: Path, as_json: bool) -> None:
+    """Rewrite every sealed value still under an older key with the current one (after
+    'kiosk hub pii rotate --no-reencrypt', or to finish a pass that stopped)."""
+    from app.hub.domain import pii_rotation
+    from app.hub.domain.pii import KeyRing, PiiKeyError
+    from app.hub.storage import open_db
+
+    try:
+        ring = KeyRing.open(data)
+    except PiiKeyError as exc:
+        raise click.ClickException(str(exc)) from exc
+    db = open_db(data)
+    try:
+        report = {
+            "current": ring.current,
+            "rewritten": pii_rotation.reencrypt_all(db, ring),
+            "keys_in_use": pii_rotation.keys_in_use(db, ring),
+        }
+    finally:
+        db.close()
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+    else:
+        _print_rotation(report, ring.path)

@@ -60,11 +60,12 @@ def keys_in_use(db: Db, ring: KeyRing) -> dict[str, int]:
     return used
 
 
-def rotate(db: Db, ring: KeyRing) -> dict[str, Any]:
-    """A new current key, then every sealed value rewritten under it; the report."""
+def rotate(db: Db, ring: KeyRing, *, reencrypt: bool = True) -> dict[str, Any]:
+    """A new current key, then (``reencrypt``) every sealed value rewritten under it;
+    the report."""
     old = ring.current
     new = ring.rotate()
-    rewritten = reencrypt_all(db, ring)
+    rewritten = reencrypt_all(db, ring) if reencrypt else {}
     return {
         "previous": old,
         "current": new,
