@@ -15,6 +15,7 @@ import pytest
 import requests
 import zxingcpp
 from PIL import Image
+from playwright.sync_api import expect
 
 from app.core import clock, tokens
 from app.core import db as dbmod
@@ -24,6 +25,7 @@ from app.hub.domain.pii import KeyRing
 from app.store.domain import customer_cards
 from app.store.domain.hub_keys import apply_hub_key_changes
 
+from .axe_helpers import assert_axe_clean
 from .conftest import free_port, screenshot
 from .sync_fixtures import *  # noqa: F403
 from .sync_fixtures import hub_database, hub_db, store_env
@@ -303,6 +305,7 @@ def test_screenshots_card_page_and_recognised_kiosk(
     page.goto(hub_server.url + "/shop/compte/carte")
     assert page.locator("#card-qr img").evaluate("i => i.complete && i.naturalWidth > 0")
     screenshot(page, "customer-card-phone-390x844")
+    assert_axe_clean(page, "Ma carte, phone")
     assert errors == []
     phone.close()
 
@@ -316,4 +319,10 @@ def test_screenshots_card_page_and_recognised_kiosk(
     greeting = page.locator(".recognised").inner_text()
     assert f"Bonjour {FIRST}{NBSP}! Vous êtes reconnu(e)" in greeting
     screenshot(page, "customer-card-kiosk-1080x1920")
+    assert_axe_clean(page, "kiosk with a recognised shopper, portrait")
+    # Accessible mode: the greeting sits in the band out of reach, the page still in order.
+    page.locator("#a11y-toggle").click()
+    expect(page.locator(".recognised")).to_be_visible()
+    screenshot(page, "customer-card-kiosk-1080x1920-accessible")
+    assert_axe_clean(page, "kiosk with a recognised shopper, accessible mode")
     kiosk.close()
