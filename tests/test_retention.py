@@ -314,10 +314,22 @@ def test_an_erased_customer_leaves_no_personal_data_in_any_hub_table(db, ring):
             "expires_at": iso(NOW + DAY),
         },
     )
+    hdb.insert(
+        db,
+        "changes",
+        {
+            "kind": "customer_card",
+            "key": "ca-1",
+            "data": json.dumps({"card_id": "ca-1", "first_name": FIRST}, ensure_ascii=False),
+            "created_at": iso(gone),
+        },
+    )
     report = retention.run(db, ring=ring)
     assert report["rules"]["customers_deleted"]["ids"] == ["cu-gone"]
     assert set(report["rules"]["orders_anonymised"]["ids"]) == {"o-theirs", "o-guest"}
-    needles = [EMAIL.lower(), FIRST.lower(), LAST.lower(), "cu-gone"]
+    # The name as typed, and as JSON writes it escaped ("Z\u00e9phyrine").
+    needles = [EMAIL.lower(), FIRST.lower(), json.dumps(FIRST)[1:-1].lower(), LAST.lower()]
+    needles.append("cu-gone")
     found = []
     for table, columns in hdb.table_columns(db).items():
         for row in hdb.rows(db, f"SELECT * FROM {table}"):  # noqa: S608

@@ -283,6 +283,20 @@ def _apply(db: Db, plan: dict[str, Any], c: dict[str, str], now: str, warn: Warn
     _each(db, "DELETE FROM notifications WHERE lower(customer_email) IN ({ids})", plan["emails"])
 
     customers = plan["customers_deleted"]
+    # Feed changes about the person (a card's, keyed by its card id or the customer id)
+    # named them: gone with them (telling the stores to forget is the feed's erasure).
+    cards: list[str] = []
+    for part in _chunks(customers):
+        marks = ", ".join("?" * len(part))
+        cards += [
+            r["card_id"]
+            for r in hdb.rows(
+                db,
+                f"SELECT card_id FROM customer_cards WHERE customer_id IN ({marks})",  # noqa: S608
+                list(part),
+            )
+        ]
+    _each(db, "DELETE FROM changes WHERE key IN ({ids})", [*customers, *cards])
     _each(
         db,
         "DELETE FROM customer_login_codes WHERE email_idx IN "
