@@ -19,7 +19,7 @@ import requests
 from app.core import clock
 from app.hub import database as hdb
 from app.hub import mailer
-from app.hub.domain import customers, keys
+from app.hub.domain import customer_sessions, customers, keys
 from app.hub.domain.orders import create_order
 from app.hub.domain.pii import KeyRing
 
@@ -216,6 +216,36 @@ def test_account_pages_in_english(hub_server):
     assert "My account" in done.text and "0 orders, online or in store." in done.text
 
 
+def test_an_order_placed_while_signed_in_joins_the_account(hub_server):
+    shopper = Customer(hub_server.url)
+    shopper.ask_code()
+    shopper.give_code(_last_code(hub_server.data))
+    db = hub_db(hub_server.data)
+    with hdb.write(db):
+        hdb.execute(db, "UPDATE customers SET last_contact_at = '2026-01-01T00:00:00Z'")
+    sku = hdb.scalar(
+        db, "SELECT sku FROM stock_levels WHERE store_id = ? AND qty >= 3 ORDER BY sku", [LYON]
+    )
+    db.close()
+    shopper.post("/shop/panier/ajouter", {"sku": sku, "qty": "1"})
+    details = {"magasin": LYON, "name": "Léa", "email": "lea.work@example.com"}
+    placed = shopper.post("/shop/commande", details)
+    number = re.search(r"CC-\d{8}", placed.url).group(0)
+    db = hub_db(hub_server.data)
+    customer = hdb.one(db, "SELECT id, last_contact_at FROM customers")
+    owner = hdb.scalar(db, "SELECT customer_id FROM orders WHERE number = ?", [number])
+    db.close()
+    assert owner == customer["id"] and customer["last_contact_at"] > "2026-01-01T00:00:00Z"
+    assert number in shopper.get("/shop/compte").text
+    # Placed as a guest (nobody signed in): nobody's until the address is proven.
+    guest = Customer(hub_server.url)
+    guest.post("/shop/panier/ajouter", {"sku": sku, "qty": "1"})
+    number = re.search(r"CC-\d{8}", guest.post("/shop/commande", details).url).group(0)
+    db = hub_db(hub_server.data)
+    assert hdb.scalar(db, "SELECT customer_id FROM orders WHERE number = ?", [number]) is None
+    db.close()
+
+
 def test_a_second_sign_in_finds_the_same_customer(hub_server):
     for _ in range(2):
         shopper = Customer(hub_server.url)
@@ -270,13 +300,14 @@ def test_the_domain_refuses_a_code_past_its_attempts_even_if_right(hub_data):
         customers.verify_code(db, ring, code_id, code, now=T0)
     assert exc.value.code == "used"
     done = customers.verify_code(db, ring, new_id, _last_code(hub_data), now=T0)
-    assert customers.session_customer(db, done.session_token, now=T0)["id"] == done.customer_id
+    opened = customer_sessions.session_customer(db, done.session_token, now=T0)
+    assert opened["id"] == done.customer_id
     with pytest.raises(customers.CustomerError) as exc:
         customers.verify_code(db, ring, new_id, _last_code(hub_data), now=T0)
     assert exc.value.code == "used"
     # A session unused for too long ends on its own.
-    idle = T0 + customers.SESSION_IDLE + timedelta(seconds=1)
-    assert customers.session_customer(db, done.session_token, now=idle) is None
+    idle = T0 + customer_sessions.SESSION_IDLE + timedelta(seconds=1)
+    assert customer_sessions.session_customer(db, done.session_token, now=idle) is None
     db.close()
 
 
@@ -404,7 +435,9 @@ def test_account_pages_on_a_phone(hub_server, browser):
             errors.append(m.text) if m.type == "error" and "status of 400" not in m.text else None
         ),
     )
-    page.goto(hub_server.url + "/shop/compte/connexion")
+    page.goto(hub_server.url + "/shop/")
+    page.click("#account-link")
+    page.wait_for_url("**/shop/compte/connexion")
     screenshot(page, "account-signin-phone")
     for control in page.locator("main input:visible, main button:visible").all():
         assert control.bounding_box()["height"] >= 44

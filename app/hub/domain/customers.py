@@ -14,9 +14,7 @@ What is kept, and how:
   codes back: 10^6 codes would otherwise be a trivial search); 10 minutes to use it,
   5 attempts, one use; a new code voids the previous ones for that address. The
   e-mail it was sent to is kept sealed, so the customer is created when it is proven.
-- ``customer_sessions``: web-shop sessions at the hub; the browser's signed cookie
-  holds a random token, the table only its SHA-256 (a dump does not open sessions).
-  Checked on every request, revoked on sign-out, ended after ``SESSION_IDLE`` unused.
+- ``customer_sessions``: web-shop sessions, in :mod:`.customer_sessions`.
 - Rate limits (:mod:`.ratelimit`): codes asked per address and per client address.
 
 Nothing here logs an e-mail or a code: callers log a customer id.
@@ -35,12 +33,11 @@ from app.core.clock import iso, parse_iso, utcnow
 from app.hub import database as hdb
 from app.hub.database import Db
 from app.hub.domain import ratelimit
+from app.hub.domain.customer_sessions import open_session
 from app.hub.domain.pii import KeyRing
 
 CODE_TTL = timedelta(minutes=10)
 MAX_ATTEMPTS = 5
-SESSION_IDLE = timedelta(days=30)
-SESSION_TOUCH = timedelta(minutes=5)  # last_seen_at is rewritten at most this often
 #: Codes asked (allowed per window): per e-mail address, per client address.
 EMAIL_LIMIT, EMAIL_WINDOW_S = 5, 3600.0
 CLIENT_LIMIT, CLIENT_WINDOW_S = 20, 3600.0
@@ -177,6 +174,17 @@ def attach_guest_orders(db: Db, customer_id: str, email: str) -> int:
         if found:
             touch_contact(db, customer_id, max(o["placed_at"] for o in found))
     return len(found)
+
+
+def claim_order(db: Db, customer_id: str, order_id: str, now: datetime | None = None) -> None:
+    """An order the signed-in customer just placed is theirs, and a contact."""
+    with hdb.write(db):
+        hdb.execute(
+            db,
+            "UPDATE orders SET customer_id = ? WHERE id = ? AND customer_id IS NULL",
+            [customer_id, order_id],
+        )
+        touch_contact(db, customer_id, now)
 
 
 def orders_of(db: Db, customer_id: str) -> list[dict[str, Any]]:
@@ -330,66 +338,3 @@ def verify_code(
         attached = attach_guest_orders(db, customer["id"], email)
         token = open_session(db, customer["id"], now)
     return SignIn(customer["id"], token, created, attached)
-
-
-# --- web-shop sessions -----------------------------------------------------------
-
-
-def _session_key(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
-def open_session(db: Db, customer_id: str, now: datetime | None = None) -> str:
-    """A new session for the customer; returns the token the browser keeps."""
-    token = secrets.token_urlsafe(32)
-    stamp = iso(now or utcnow())
-    with hdb.write(db):
-        hdb.insert(
-            db,
-            "customer_sessions",
-            {
-                "id": _session_key(token),
-                "customer_id": customer_id,
-                "created_at": stamp,
-                "last_seen_at": stamp,
-            },
-        )
-    return token
-
-
-def session_customer(db: Db, token: Any, now: datetime | None = None) -> dict[str, Any] | None:
-    """The customer a session token opens, or None (unknown, revoked, idle too long)."""
-    if not isinstance(token, str) or not 20 <= len(token) <= 100:
-        return None
-    now = now or utcnow()
-    row = hdb.one(
-        db,
-        "SELECT s.id AS session_key, s.last_seen_at, s.revoked_at, c.* FROM customer_sessions s "
-        "JOIN customers c ON c.id = s.customer_id WHERE s.id = ?",
-        [_session_key(token)],
-    )
-    if row is None or row["revoked_at"] is not None:
-        return None
-    seen = parse_iso(row["last_seen_at"])
-    if seen + SESSION_IDLE <= now:
-        return None
-    if seen + SESSION_TOUCH <= now:
-        with hdb.write(db, durable=False):
-            hdb.execute(
-                db,
-                "UPDATE customer_sessions SET last_seen_at = ? WHERE id = ?",
-                [iso(now), row["session_key"]],
-            )
-    return row
-
-
-def revoke_session(db: Db, token: Any, now: datetime | None = None) -> None:
-    """Sign-out: the token no longer opens anything, even if a copy of the cookie is kept."""
-    if not isinstance(token, str) or len(token) > 100:
-        return
-    with hdb.write(db):
-        hdb.execute(
-            db,
-            "UPDATE customer_sessions SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
-            [iso(now or utcnow()), _session_key(token)],
-        )

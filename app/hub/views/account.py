@@ -17,7 +17,7 @@ from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_babel import ngettext
 
-from app.hub.domain import customers
+from app.hub.domain import customer_sessions, customers
 from app.hub.domain.orders import shop_path
 from app.hub.domain.pii import KeyRing
 from app.hub.storage import get_db
@@ -45,10 +45,17 @@ def signed_in() -> dict[str, Any] | None:
     token = session.get(SESSION_KEY)
     if token is None:
         return None
-    customer = customers.session_customer(get_db(), token)
+    customer = customer_sessions.session_customer(get_db(), token)
     if customer is None:
         session.pop(SESSION_KEY, None)
     return customer
+
+
+def order_placed(order_id: str) -> None:
+    """A web-shop order placed while signed in joins the account (the checkout calls it)."""
+    customer = signed_in()
+    if customer is not None:
+        customers.claim_order(get_db(), customer["id"], order_id)
 
 
 def _refusal(exc: customers.CustomerError) -> str:
@@ -159,7 +166,7 @@ def account() -> ResponseReturnValue:
 @bp.post("/compte/deconnexion")
 def sign_out() -> ResponseReturnValue:
     """Revoke the session at the hub (a kept copy of the cookie opens nothing)."""
-    customers.revoke_session(get_db(), session.pop(SESSION_KEY, None))
+    customer_sessions.revoke_session(get_db(), session.pop(SESSION_KEY, None))
     session.pop(CODE_KEY, None)
     flash(_("You are signed out."), "ok")
     return redirect(url_for("account.sign_in"))

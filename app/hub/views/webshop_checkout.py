@@ -21,6 +21,7 @@ from app.hub.domain.listing import page_number, search_words
 from app.hub.domain.order_rows import get_order_by_number
 from app.hub.domain.orders import OrderError, check_access_key
 from app.hub.storage import get_db
+from app.hub.views import account
 from app.hub.views.shop import STATUS_LABELS
 from app.hub.views.webshop import blueprint, cart_message, session_cart
 from app.web.i18n import current_lang
@@ -128,6 +129,7 @@ def place_order() -> ResponseReturnValue:
                 errors["form"] = _("Check your details and try again.")
         else:
             order = made["order"]
+            account.order_placed(order["id"])  # signed in: the order joins the account
             mine = [o for o in session.get("orders", []) if o[0] != order["number"]]
             session["orders"] = [*mine, [order["number"], made["access_key"]]][-MY_ORDERS_MAX:]
             session.pop("cart", None)
