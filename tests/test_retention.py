@@ -254,8 +254,8 @@ def test_an_erased_customer_leaves_no_personal_data_in_any_hub_table(db, ring):
     gone = retention.years_before(NOW, 3) - DAY
     customer(db, ring, "cu-gone", gone, email=EMAIL, first=FIRST, last=LAST)
     order(db, "o-theirs", gone, name=f"{FIRST} {LAST}", email=EMAIL, customer_id="cu-gone")
-    # A guest order with the same address, placed lately (the account was not told).
-    order(db, "o-guest", NOW - 400 * DAY, name=f"{FIRST} {LAST}", email=EMAIL.lower())
+    # A guest order with the same address, before the account's last contact.
+    order(db, "o-guest", gone - 5 * DAY, name=f"{FIRST} {LAST}", email=EMAIL.lower())
     for oid in ("o-theirs", "o-guest"):
         publish(db, oid)
         hdb.insert(
@@ -297,7 +297,7 @@ def test_an_erased_customer_leaves_no_personal_data_in_any_hub_table(db, ring):
             "at": iso(gone),
         },
     )
-    delivery(db, "d-1", NOW - 100 * DAY, name=f"{FIRST} {LAST}", email=EMAIL)
+    delivery(db, "d-1", gone - 2 * DAY, name=f"{FIRST} {LAST}", email=EMAIL)
     for table, row in (
         ("customer_sessions", {"id": "se-1", "created_at": iso(gone), "last_seen_at": iso(NOW)}),
         ("customer_cards", {"card_id": "ca-1", "created_at": iso(gone)}),
@@ -348,6 +348,34 @@ def test_an_erased_customer_leaves_no_personal_data_in_any_hub_table(db, ring):
     assert hdb.one(db, "SELECT total_cents FROM delivery_orders")["total_cents"] == 4200
     change = hdb.one(db, "SELECT data FROM changes WHERE key = 'o-theirs'")
     assert json.loads(change["data"])["customer_name"] == ""
+
+
+def test_a_guest_order_with_the_same_address_is_a_contact(db, ring):
+    """Past 3 years by the account, but the person ordered as a guest (not signed in) a
+    year ago: that was a contact, the account stays and its clock moves to it."""
+    customer(db, ring, "cu-back", retention.years_before(NOW, 4), email=EMAIL, first=FIRST)
+    order(db, "o-lately", NOW - 365 * DAY, name=FIRST, email=EMAIL.upper())
+    customer(db, ring, "cu-gone", retention.years_before(NOW, 4))
+    dry = retention.run(db, ring=ring, dry_run=True)["rules"]
+    assert dry["customers_contact_found"]["ids"] == ["cu-back"]
+    assert dry["customers_deleted"]["ids"] == ["cu-gone"]
+    assert hdb.scalar(db, "SELECT last_contact_at FROM customers WHERE id = 'cu-back'") == iso(
+        retention.years_before(NOW, 4)
+    )
+    rules = retention.run(db, ring=ring)["rules"]
+    assert rules == dry
+    assert ids(db, "customers") == {"cu-back"}
+    assert hdb.scalar(db, "SELECT last_contact_at FROM customers WHERE id = 'cu-back'") == iso(
+        NOW - 365 * DAY
+    )
+    assert (
+        hdb.scalar(db, "SELECT customer_email FROM orders WHERE id = 'o-lately'") == EMAIL.upper()
+    )
+    # Without the key the address cannot be compared: the report says so.
+    customer(db, ring, "cu-sealed", retention.years_before(NOW, 5))
+    report = retention.run(db, ring=None, dry_run=True)
+    assert report["unreadable_emails"] == 1
+    assert report["rules"]["customers_deleted"]["ids"] == ["cu-sealed"]
 
 
 def message(db, kind, created, sent=None, email="someone@example.net"):

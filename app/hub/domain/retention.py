@@ -7,9 +7,13 @@ figures, by the injected clock (app/core/clock.py):
   e-mail opened: ``customers.last_contact_at``) is older than 3 years minus 30 days, and
   not warned since that contact, is warned (``retention_warned_at``; the e-mail recorded
   for the mailer by :func:`.retention_mail.mail_warning`).
+- ``customers_contact_found``: past 3 years by the account, but a guest order or home
+  delivery placed with the same address since: that was a contact; the account's
+  ``last_contact_at`` moves to it and the account stays.
 - ``customers_deleted``: past 3 years, the account is deleted with every row naming it
-  (sessions, cards, sign-in codes, any table with a ``customer_id`` but ``orders``); its
-  orders stay as accounting records, detached and anonymised (below).
+  (:func:`.erasure.erase_customers`: sessions, cards, sign-in codes, any table with a
+  ``customer_id`` but ``orders``); its orders stay as accounting records, detached
+  and anonymised (below).
 - ``orders_anonymised``: the orders of a deleted customer, and guest orders placed more
   than 3 years ago: ``customer_id`` NULL, name, e-mail and pickup code blanked, the
   collector's name of their hand-overs too, their messages deleted; amounts, lines and
@@ -34,16 +38,15 @@ An applied pass is journaled in ``hq_audit`` (``retention.applied``, counts only
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from app.core.clock import iso, utcnow
-from app.core.protocol import CHANGE_ORDER
 from app.hub import database as hdb
 from app.hub.database import Db
-from app.hub.domain import orders as hub_orders
+from app.hub.domain import erasure
 from app.hub.domain.hq_audit import record_audit
 from app.hub.domain.pii import KeyRing, PiiKeyError
 
@@ -53,21 +56,16 @@ ORDER_YEARS = 10
 AUDIT_DAYS = 365
 GRACE_DAYS = 1
 SESSION_IDLE_DAYS = 30
-_CHUNK = 500
 #: Account messages past their use: a sign-in code's a day after it was sent (the code
 #: has expired), a warning a day after the mailer sent it.
 _ACCOUNT_MESSAGES = (
     "order_id IS NULL AND ((kind = 'login_code' AND created_at < ?) "
     "OR (kind = 'retention_warning' AND sent_at < ?))"
 )
-#: Tables whose ``customer_id`` rows are detached, not deleted, when a customer goes.
-DETACHED = frozenset({"orders", "customers"})
-#: Tables whose ``order_id`` is set to NULL, not deleted, when an order goes.
-ORDER_NULLED = frozenset({"carts"})
-
 #: The rules whose report lists ids (the others give counts).
 _LISTED = (
     "customers_warned",
+    "customers_contact_found",
     "customers_deleted",
     "orders_anonymised",
     "deliveries_anonymised",
@@ -111,36 +109,23 @@ def cutoffs(now: datetime, limits: Limits = Limits()) -> dict[str, str]:
     }
 
 
-def _chunks(ids: Sequence[str]) -> Iterable[Sequence[str]]:
-    for start in range(0, len(ids), _CHUNK):
-        yield ids[start : start + _CHUNK]
-
-
-def _each(db: Db, sql: str, ids: Sequence[str], before: Sequence[Any] = ()) -> None:
-    """Run ``sql`` (with ``{ids}`` for an IN list) over ``ids`` a chunk at a time."""
-    for part in _chunks(ids):
-        marks = ", ".join("?" * len(part))
-        hdb.execute(db, sql.format(ids=marks), [*before, *part])
-
-
 def _ids(db: Db, sql: str, params: Sequence[Any]) -> list[str]:
     return [r["id"] for r in hdb.rows(db, sql, params)]
 
 
-def _tables_with(db: Db, column: str) -> list[str]:
-    return sorted(t for t, cols in hdb.table_columns(db).items() if column in cols)
-
-
-def _emails(db: Db, ring: KeyRing | None, customer_ids: Sequence[str]) -> tuple[list[str], int]:
-    """The deleted customers' e-mail addresses (lower case), to find guest orders and
-    messages sent to them; and how many could not be opened (no ring, or no key)."""
-    found: list[str] = []
+def _emails(
+    db: Db, ring: KeyRing | None, customer_ids: Sequence[str]
+) -> tuple[dict[str, str], int]:
+    """customer id -> e-mail address (lower case) of the customers past 3 years, to find
+    their guest orders and the messages sent to them; and how many could not be opened
+    (no ring, or no key for the value)."""
+    found: dict[str, str] = {}
     unreadable = 0
-    for part in _chunks(customer_ids):
+    for part in erasure.chunks(customer_ids):
         marks = ", ".join("?" * len(part))
         for row in hdb.rows(
             db,
-            f"SELECT email_enc FROM customers WHERE id IN ({marks})",  # noqa: S608 (marks)
+            f"SELECT id, email_enc FROM customers WHERE id IN ({marks})",  # noqa: S608 (marks)
             list(part),
         ):
             try:
@@ -148,10 +133,36 @@ def _emails(db: Db, ring: KeyRing | None, customer_ids: Sequence[str]) -> tuple[
             except PiiKeyError:
                 email = None
             if email:
-                found.append(email.strip().lower())
+                found[row["id"]] = email.strip().lower()
             else:
                 unreadable += 1
     return found, unreadable
+
+
+def _guest_contacts(db: Db, emails: dict[str, str], since: str) -> dict[str, str]:
+    """customer id -> their newest guest order or home delivery placed with the same
+    address since ``since``: a contact the account did not record (not signed in)."""
+    found: dict[str, str] = {}
+    for cid, email in emails.items():
+        newest = max(
+            hdb.scalar(
+                db,
+                "SELECT max(placed_at) FROM orders WHERE lower(customer_email) = ? "
+                "AND placed_at >= ?",
+                [email, since],
+            )
+            or "",
+            hdb.scalar(
+                db,
+                "SELECT max(created_at) FROM delivery_orders WHERE lower(customer_email) = ? "
+                "AND created_at >= ?",
+                [email, since],
+            )
+            or "",
+        )
+        if newest:
+            found[cid] = newest
+    return found
 
 
 def _plan(db: Db, c: dict[str, str], ring: KeyRing | None) -> dict[str, Any]:
@@ -162,12 +173,15 @@ def _plan(db: Db, c: dict[str, str], ring: KeyRing | None) -> dict[str, Any]:
         "ORDER BY id",
         [c["customer_warn"], c["customer_delete"]],
     )
-    deleted = _ids(
+    past = _ids(
         db,
         "SELECT id FROM customers WHERE last_contact_at < ? ORDER BY id",
         [c["customer_delete"]],
     )
-    emails, unreadable = _emails(db, ring, deleted)
+    by_customer, unreadable = _emails(db, ring, past)
+    contacts = _guest_contacts(db, by_customer, c["customer_delete"])
+    deleted = [cid for cid in past if cid not in contacts]
+    emails = [e for cid, e in by_customer.items() if cid not in contacts]
     old_orders = _ids(
         db, "SELECT id FROM orders WHERE placed_at < ? ORDER BY id", [c["order_delete"]]
     )
@@ -176,12 +190,12 @@ def _plan(db: Db, c: dict[str, str], ring: KeyRing | None) -> dict[str, Any]:
     )
     gone = set(old_orders)
     anonymise: set[str] = set()
-    for part in _chunks(deleted):
+    for part in erasure.chunks(deleted):
         marks = ", ".join("?" * len(part))
         anonymise.update(
             _ids(db, f"SELECT id FROM orders WHERE customer_id IN ({marks})", part)  # noqa: S608
         )
-    for part in _chunks(emails):
+    for part in erasure.chunks(emails):
         marks = ", ".join("?" * len(part))
         anonymise.update(
             _ids(db, f"SELECT id FROM orders WHERE lower(customer_email) IN ({marks})", part)  # noqa: S608
@@ -201,7 +215,7 @@ def _plan(db: Db, c: dict[str, str], ring: KeyRing | None) -> dict[str, Any]:
             [c["customer_delete"]],
         )
     )
-    for part in _chunks(emails):
+    for part in erasure.chunks(emails):
         marks = ", ".join("?" * len(part))
         deliveries.update(
             _ids(
@@ -237,6 +251,8 @@ def _plan(db: Db, c: dict[str, str], ring: KeyRing | None) -> dict[str, Any]:
         "deliveries_anonymised": sorted(deliveries - set(old_deliveries)),
         "deliveries_deleted": old_deliveries,
         "orders_deleted": old_orders,
+        "customers_contact_found": sorted(contacts),
+        "contacts": contacts,
         "counts": {k: int(v) for k, v in counts.items()},
         "emails": emails,
         "unreadable_emails": unreadable,
@@ -249,75 +265,24 @@ def _apply(db: Db, plan: dict[str, Any], c: dict[str, str], now: str, warn: Warn
             row = hdb.one(db, "SELECT * FROM customers WHERE id = ?", [cid])
             if row is not None:
                 warn(db, row)
-    _each(
+    erasure.each(
         db,
         "UPDATE customers SET retention_warned_at = ? WHERE id IN ({ids})",
         plan["customers_warned"],
         [now],
     )
 
-    orders = plan["orders_anonymised"]
-    _each(
-        db,
-        "UPDATE orders SET customer_id = NULL, customer_name = '', customer_email = '', "
-        "pickup_code = '' WHERE id IN ({ids})",
-        orders,
-    )
-    _each(db, "UPDATE handovers SET collector_name = NULL WHERE order_id IN ({ids})", orders)
-    _each(db, "DELETE FROM notifications WHERE order_id IN ({ids})", orders)
-    _each(
-        db,
-        "UPDATE delivery_orders SET customer_name = '', customer_email = '', "
-        "address_line1 = '', address_postcode = '', address_city = '', updated_at = ? "
-        "WHERE id IN ({ids})",
-        plan["deliveries_anonymised"],
-        [now],
-    )
-    for order_id in orders:  # the stores' copies learn it; the old changes named the person
-        seq = hub_orders.publish(db, order_id)
+    for cid, newest in plan["contacts"].items():
         hdb.execute(
             db,
-            "DELETE FROM changes WHERE kind = ? AND key = ? AND seq < ?",
-            [CHANGE_ORDER, order_id, seq],
+            "UPDATE customers SET last_contact_at = ? WHERE id = ? AND last_contact_at < ?",
+            [newest, cid, newest],
         )
-    _each(db, "DELETE FROM notifications WHERE lower(customer_email) IN ({ids})", plan["emails"])
-
-    customers = plan["customers_deleted"]
-    # Feed changes about the person (a card's, keyed by its card id or the customer id)
-    # named them: gone with them (telling the stores to forget is the feed's erasure).
-    cards: list[str] = []
-    for part in _chunks(customers):
-        marks = ", ".join("?" * len(part))
-        cards += [
-            r["card_id"]
-            for r in hdb.rows(
-                db,
-                f"SELECT card_id FROM customer_cards WHERE customer_id IN ({marks})",  # noqa: S608
-                list(part),
-            )
-        ]
-    _each(db, "DELETE FROM changes WHERE key IN ({ids})", [*customers, *cards])
-    _each(
-        db,
-        "DELETE FROM customer_login_codes WHERE email_idx IN "
-        "(SELECT email_idx FROM customers WHERE id IN ({ids}))",
-        customers,
-    )
-    for table in _tables_with(db, "customer_id"):
-        if table not in DETACHED:
-            _each(db, f"DELETE FROM {table} WHERE customer_id IN ({{ids}})", customers)  # noqa: S608
-    _each(db, "UPDATE orders SET customer_id = NULL WHERE customer_id IN ({ids})", customers)
-    _each(db, "DELETE FROM customers WHERE id IN ({ids})", customers)
-
-    old = plan["orders_deleted"]
-    for table in _tables_with(db, "order_id"):
-        if table in ORDER_NULLED:
-            _each(db, f"UPDATE {table} SET order_id = NULL WHERE order_id IN ({{ids}})", old)  # noqa: S608
-        elif table != "orders":
-            _each(db, f"DELETE FROM {table} WHERE order_id IN ({{ids}})", old)  # noqa: S608
-    _each(db, "DELETE FROM changes WHERE kind = ? AND key IN ({ids})", old, [CHANGE_ORDER])
-    _each(db, "DELETE FROM orders WHERE id IN ({ids})", old)
-    _each(db, "DELETE FROM delivery_orders WHERE id IN ({ids})", plan["deliveries_deleted"])
+    erasure.anonymise_orders(db, plan["orders_anonymised"])
+    erasure.anonymise_deliveries(db, plan["deliveries_anonymised"], now)
+    erasure.erase_customers(db, plan["customers_deleted"], plan["emails"])
+    erasure.delete_orders(db, plan["orders_deleted"])
+    erasure.each(db, "DELETE FROM delivery_orders WHERE id IN ({ids})", plan["deliveries_deleted"])
 
     hdb.execute(db, "DELETE FROM customer_login_codes WHERE expires_at < ?", [c["grace"]])
     hdb.execute(

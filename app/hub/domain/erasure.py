@@ -1,0 +1,121 @@
+"""Taking a person out of the hub's tables (RGPD by design, issue 14): customers erased
+with every row naming them, orders and home deliveries kept as accounting records but
+anonymised, old orders deleted whole. Plain statements over lists of ids, in the
+caller's transaction: :mod:`.retention` runs them daily; the customer's own erasure and
+head office's answer to a request can run the same.
+
+Tables are found by their columns where that is the rule (every table with a
+``customer_id``, every table with an ``order_id``), so a table added later is covered
+without being listed here; the exceptions are listed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from app.core.protocol import CHANGE_ORDER
+from app.hub import database as hdb
+from app.hub.database import Db
+from app.hub.domain import orders as hub_orders
+
+_CHUNK = 500
+#: Tables whose ``customer_id`` rows are detached, not deleted, when a customer goes.
+DETACHED = frozenset({"orders", "customers"})
+#: Tables whose ``order_id`` is set to NULL, not deleted, when an order goes.
+ORDER_NULLED = frozenset({"carts"})
+
+
+def chunks(ids: Sequence[str]) -> Iterable[Sequence[str]]:
+    """``ids`` a few hundred at a time (an IN list stays within every driver's limits)."""
+    for start in range(0, len(ids), _CHUNK):
+        yield ids[start : start + _CHUNK]
+
+
+def each(db: Db, sql: str, ids: Sequence[str], before: Sequence[Any] = ()) -> None:
+    """Run ``sql`` (with ``{ids}`` for an IN list) over ``ids`` a chunk at a time."""
+    for part in chunks(ids):
+        marks = ", ".join("?" * len(part))
+        hdb.execute(db, sql.format(ids=marks), [*before, *part])
+
+
+def tables_with(db: Db, column: str) -> list[str]:
+    return sorted(t for t, cols in hdb.table_columns(db).items() if column in cols)
+
+
+def anonymise_orders(db: Db, order_ids: Sequence[str]) -> None:
+    """Orders kept for the accounts, the person gone: ``customer_id`` NULL, name, e-mail
+    and pickup code blanked, a proxy's name on their hand-overs too, their e-mails
+    deleted; amounts, lines and dates stay. The order's feed history (which named the
+    person) becomes one anonymised change, which also overwrites the stores' copies."""
+    each(
+        db,
+        "UPDATE orders SET customer_id = NULL, customer_name = '', customer_email = '', "
+        "pickup_code = '' WHERE id IN ({ids})",
+        order_ids,
+    )
+    each(db, "UPDATE handovers SET collector_name = NULL WHERE order_id IN ({ids})", order_ids)
+    each(db, "DELETE FROM notifications WHERE order_id IN ({ids})", order_ids)
+    for order_id in order_ids:
+        seq = hub_orders.publish(db, order_id)
+        hdb.execute(
+            db,
+            "DELETE FROM changes WHERE kind = ? AND key = ? AND seq < ?",
+            [CHANGE_ORDER, order_id, seq],
+        )
+
+
+def anonymise_deliveries(db: Db, delivery_ids: Sequence[str], now: str) -> None:
+    """Home deliveries kept for the accounts: name, e-mail and address blanked."""
+    each(
+        db,
+        "UPDATE delivery_orders SET customer_name = '', customer_email = '', "
+        "address_line1 = '', address_postcode = '', address_city = '', updated_at = ? "
+        "WHERE id IN ({ids})",
+        delivery_ids,
+        [now],
+    )
+
+
+def erase_customers(db: Db, customer_ids: Sequence[str], emails: Sequence[str] = ()) -> None:
+    """Delete the customers and every row naming them: feed changes keyed by their id or
+    a card id, sign-in codes for their address, rows of any table with a
+    ``customer_id`` (but :data:`DETACHED`: their orders are detached; anonymise them
+    first with :func:`anonymise_orders`), and e-mails sent to ``emails`` (lower case)."""
+    each(db, "DELETE FROM notifications WHERE lower(customer_email) IN ({ids})", emails)
+    cards: list[str] = []
+    for part in chunks(customer_ids):
+        marks = ", ".join("?" * len(part))
+        cards += [
+            r["card_id"]
+            for r in hdb.rows(
+                db,
+                f"SELECT card_id FROM customer_cards WHERE customer_id IN ({marks})",  # noqa: S608
+                list(part),
+            )
+        ]
+    # Telling the stores to forget is the feed's erasure change, not a deleted history.
+    each(db, "DELETE FROM changes WHERE key IN ({ids})", [*customer_ids, *cards])
+    each(
+        db,
+        "DELETE FROM customer_login_codes WHERE email_idx IN "
+        "(SELECT email_idx FROM customers WHERE id IN ({ids}))",
+        customer_ids,
+    )
+    for table in tables_with(db, "customer_id"):
+        if table not in DETACHED:
+            each(db, f"DELETE FROM {table} WHERE customer_id IN ({{ids}})", customer_ids)  # noqa: S608
+    each(db, "UPDATE orders SET customer_id = NULL WHERE customer_id IN ({ids})", customer_ids)
+    each(db, "DELETE FROM customers WHERE id IN ({ids})", customer_ids)
+
+
+def delete_orders(db: Db, order_ids: Sequence[str]) -> None:
+    """Delete orders whole: lines, hand-overs, returns, e-mails, feed changes, and any
+    other row with their ``order_id`` (but :data:`ORDER_NULLED`, which lets go of it)."""
+    for table in tables_with(db, "order_id"):
+        if table in ORDER_NULLED:
+            each(db, f"UPDATE {table} SET order_id = NULL WHERE order_id IN ({{ids}})", order_ids)  # noqa: S608
+        elif table != "orders":
+            each(db, f"DELETE FROM {table} WHERE order_id IN ({{ids}})", order_ids)  # noqa: S608
+    each(db, "DELETE FROM changes WHERE kind = ? AND key IN ({ids})", order_ids, [CHANGE_ORDER])
+    each(db, "DELETE FROM orders WHERE id IN ({ids})", order_ids)
