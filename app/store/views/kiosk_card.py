@@ -36,6 +36,8 @@ def recognise(code: str) -> Any:
     was (never the scan address itself), or a kind word on why it was refused."""
     check = customer_cards.verify_card(get_db(), code)
     if not check.ok:
+        # Whoever scanned this is maybe not the shopper recognised before: forget them.
+        session.pop(SESSION_KEY, None)
         key = "expired" if check.reason in ("expired", "not_yet_valid") else "refused"
         return render_template(
             "kiosk/card_problem.html", message=MESSAGES[key], reason=check.reason
