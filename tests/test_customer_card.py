@@ -27,7 +27,7 @@ from app.store.domain import customer_cards
 from app.store.domain.hub_keys import apply_hub_key_changes
 
 from .axe_helpers import assert_axe_clean
-from .conftest import free_port, screenshot
+from .conftest import free_port, screenshot, staff_login
 from .sync_fixtures import *  # noqa: F403
 from .sync_fixtures import hub_database, hub_db, store_env
 
@@ -318,6 +318,19 @@ def test_kiosk_refuses_an_expired_card_kindly(server_factory, synced_store, hub,
     assert page.status_code == 400 and 'data-problem="expired"' in page.text
     assert "a expiré" in page.text and "reconnu" not in page.text
     assert "reconnu" not in http.get(server.url + "/browse", timeout=10).text
+
+
+def test_a_card_scanned_at_the_counter_says_what_it_is(hub, hub_data, store_data):
+    from app.store.app import create_app
+
+    app = create_app({"DATA_DIR": str(store_data), "TESTING": True})
+    http = app.test_client()
+    staff_login(http, store_data)
+    token = cards.card_token(hub, hub_data, _customer(hub, hub_data))
+    page = http.get("/staff/scan", query_string={"code": token})
+    text = page.get_data(as_text=True)
+    assert page.status_code == 400 and "carte client" in text and "Ma carte" in text
+    assert _payload(token)["c"] not in text
 
 
 # --- screenshots ---------------------------------------------------------------------

@@ -10,9 +10,10 @@ from typing import Any
 
 from flask import abort, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
 from app.core import catalog
-from app.store.domain import reservation_codes, stock
+from app.store.domain import customer_cards, reservation_codes, stock
 from app.store.domain.orders import pickup, queries
 from app.store.domain.orders.status import OrderError
 from app.store.storage import get_db
@@ -28,6 +29,11 @@ from app.web.i18n import current_lang
 
 bp = staff_blueprint("staff_scan", __name__)
 
+_CARD_AT_COUNTER = _l(
+    'This is a customer card ("My card"), not a pickup code: ask for the order\'s QR code, '
+    "or its number and pickup code."
+)
+
 
 @bp.get("/orders/scan")  # the older address, kept working
 @bp.get("/scan")  # registered first (decorators apply inside out): url_for builds this one
@@ -42,6 +48,9 @@ def scan() -> Any:
     if reservation_codes.looks_like_reservation(code):
         # A reservation ticket scanned on an order screen: open the reservation.
         return redirect(url_for("reservations_staff.scan", code=code))
+    if customer_cards.looks_like_card(code):
+        # « Ma carte »: the counter's view of the customer is not built yet; say what it is.
+        return _refused(_CARD_AT_COUNTER, 400)
     if pickup.looks_like_token(code):
         try:
             order = pickup.verify_token(db, code)
