@@ -486,6 +486,7 @@ def test_account_pages_on_a_phone(hub_server, browser):
     page.wait_for_url("**/shop/compte")
     assert page.locator(".account-orders li").count() == 1
     screenshot(page, "account-phone")
+    assert page.locator("#my-card").get_attribute("href") == "/shop/compte/carte"
     axe("account")
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
     page.click("#sign-out")
