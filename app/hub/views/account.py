@@ -19,7 +19,7 @@ from flask_babel import ngettext
 
 from app.hub.domain import customer_sessions, customers
 from app.hub.domain.orders import shop_path
-from app.hub.domain.pii import KeyRing
+from app.hub.domain.pii import KeyRing, keys_path
 from app.hub.storage import get_db
 from app.hub.views.shop import STATUS_LABELS
 from app.hub.views.webshop import blueprint
@@ -32,12 +32,20 @@ SESSION_KEY = "customer"  # the session key of the customer session's token
 
 
 def _ring() -> KeyRing:
-    """The hub's personal-data key ring, read once per process."""
-    ring = current_app.extensions.get("pii_ring")
-    if ring is None:
-        ring = KeyRing.open(current_app.config["DATA_DIR"])
-        current_app.extensions["pii_ring"] = ring
-    return ring
+    """The hub's personal-data key ring, read again when its file changes (after a
+    ``kiosk hub pii rotate``, values sealed under the new key must still open here)."""
+    data_dir = current_app.config["DATA_DIR"]
+    path = keys_path(data_dir)
+    try:
+        stamp = path.stat().st_mtime_ns
+    except OSError:
+        stamp = None  # not made yet: KeyRing.open makes it
+    cached = current_app.extensions.get("pii_ring")
+    if cached is None or cached[0] != stamp or stamp is None:
+        ring = KeyRing.open(data_dir)
+        cached = (path.stat().st_mtime_ns, ring)
+        current_app.extensions["pii_ring"] = cached
+    return cached[1]
 
 
 def signed_in() -> dict[str, Any] | None:
