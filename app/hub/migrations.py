@@ -830,3 +830,47 @@ def m012_retention_warning(db: Db) -> None:
     hdb.execute(db, "ALTER TABLE notifications_m012 RENAME TO notifications")
     ddl(db, "CREATE INDEX notifications_order ON notifications(order_id, id)")
     ddl(db, "CREATE INDEX notifications_pending ON notifications(id) WHERE sent_at IS NULL")
+
+
+# Consent to personal suggestions (issue 14, RGPD): customers.consent_personal and
+# consent_at say where it stands; customer_consent_log journals every change for the
+# customer (given or withdrawn, when, on which channel: the web shop or a kiosk, then
+# which store). Loyalty: loyalty_ledger holds points earned on a collected order (once
+# per order) and points turned into a store-credit code (the returns' ``AV-`` codes,
+# unique across both tables); customers.loyalty_points is the balance. Head office's
+# rule (points per euro; X points = Y cents of credit) lives in hub_meta.
+@hub_migrations(name="m013_consent_loyalty")
+def m013_consent_loyalty(db: Db) -> None:
+    ddl(
+        db,
+        """CREATE TABLE customer_consent_log (
+            id TEXT PRIMARY KEY,
+            customer_id TEXT NOT NULL,
+            given INTEGER NOT NULL CHECK (given IN (0, 1)),
+            at TEXT NOT NULL,
+            channel TEXT NOT NULL CHECK (channel IN ('web', 'kiosk')),
+            store_id TEXT
+        )""",
+    )
+    ddl(db, "CREATE INDEX customer_consent_log_customer ON customer_consent_log(customer_id, at)")
+    ddl(
+        db,
+        """CREATE TABLE loyalty_ledger (
+            id TEXT PRIMARY KEY,
+            customer_id TEXT NOT NULL,
+            kind TEXT NOT NULL CHECK (kind IN ('earned', 'converted')),
+            points INTEGER NOT NULL,
+            order_id TEXT,
+            credit_code TEXT UNIQUE,
+            credit_cents INTEGER,
+            at TEXT NOT NULL,
+            UNIQUE (kind, order_id)
+        )""",
+    )
+    ddl(db, "CREATE INDEX loyalty_ledger_customer ON loyalty_ledger(customer_id, at)")
+    for key, value in (
+        ("loyalty_points_per_euro", "1"),
+        ("loyalty_block_points", "100"),
+        ("loyalty_block_cents", "500"),
+    ):
+        hdb.insert(db, "hub_meta", {"key": key, "value": value})
