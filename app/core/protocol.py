@@ -87,6 +87,9 @@ CHANGE_ORDER = "order"
 CHANGE_REVOCATION = "revocation"
 CHANGE_OUTBOX_COMMAND = "outbox_command"
 CHANGE_PROMOTION = "promotion"
+#: A customer erased at the hub (issue 14): ids only (``customer_id``, ``card_ids``,
+#: ``order_ids``), no personal data; the store forgets its cards and blanks its orders.
+CHANGE_CUSTOMER_ERASED = "customer_erased"
 CHANGE_KINDS = (
     CHANGE_STORE,
     CHANGE_CATEGORY,
@@ -97,6 +100,7 @@ CHANGE_KINDS = (
     CHANGE_REVOCATION,
     CHANGE_OUTBOX_COMMAND,
     CHANGE_PROMOTION,
+    CHANGE_CUSTOMER_ERASED,
 )
 
 #: The stable codes of a ``rejected`` result.

@@ -14,10 +14,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from app.core.protocol import CHANGE_ORDER
+from app.core.clock import now_iso
+from app.core.protocol import CHANGE_CUSTOMER_ERASED, CHANGE_ORDER
 from app.hub import database as hdb
 from app.hub.database import Db
 from app.hub.domain import orders as hub_orders
+from app.hub.domain.changes import append_change
+from app.hub.domain.pii import KeyRing, PiiKeyError
 
 _CHUNK = 500
 #: Tables whose ``customer_id`` rows are detached, not deleted, when a customer goes.
@@ -77,23 +80,31 @@ def anonymise_deliveries(db: Db, delivery_ids: Sequence[str], now: str) -> None:
     )
 
 
+def _held_by(db: Db, sql: str, customer_id: str) -> list[str]:
+    return [r["id"] for r in hdb.rows(db, sql, [customer_id])]
+
+
 def erase_customers(db: Db, customer_ids: Sequence[str], emails: Sequence[str] = ()) -> None:
     """Delete the customers and every row naming them: feed changes keyed by their id or
     a card id, sign-in codes for their address, rows of any table with a
     ``customer_id`` (but :data:`DETACHED`: their orders are detached; anonymise them
-    first with :func:`anonymise_orders`), and e-mails sent to ``emails`` (lower case)."""
+    first with :func:`anonymise_orders`), and e-mails sent to ``emails`` (lower case).
+
+    Each customer leaves one ``customer_erased`` change in the feed, ids only (their
+    id, card ids, the orders still theirs): every store forgets their cards and blanks
+    its copies of those orders (app/store/domain/customer_erasure.py)."""
     each(db, "DELETE FROM notifications WHERE lower(customer_email) IN ({ids})", emails)
-    cards: list[str] = []
-    for part in chunks(customer_ids):
-        marks = ", ".join("?" * len(part))
-        cards += [
-            r["card_id"]
-            for r in hdb.rows(
+    held: dict[str, tuple[list[str], list[str]]] = {}
+    for cid in customer_ids:
+        held[cid] = (
+            _held_by(
                 db,
-                f"SELECT card_id FROM customer_cards WHERE customer_id IN ({marks})",  # noqa: S608
-                list(part),
-            )
-        ]
+                "SELECT card_id AS id FROM customer_cards WHERE customer_id = ? ORDER BY card_id",
+                cid,
+            ),
+            _held_by(db, "SELECT id FROM orders WHERE customer_id = ? ORDER BY id", cid),
+        )
+    cards = [card for found, _orders in held.values() for card in found]
     # Telling the stores to forget is the feed's erasure change, not a deleted history.
     each(db, "DELETE FROM changes WHERE key IN ({ids})", [*customer_ids, *cards])
     each(
@@ -107,6 +118,42 @@ def erase_customers(db: Db, customer_ids: Sequence[str], emails: Sequence[str] =
             each(db, f"DELETE FROM {table} WHERE customer_id IN ({{ids}})", customer_ids)  # noqa: S608
     each(db, "UPDATE orders SET customer_id = NULL WHERE customer_id IN ({ids})", customer_ids)
     each(db, "DELETE FROM customers WHERE id IN ({ids})", customer_ids)
+    for cid, (card_ids, order_ids) in held.items():
+        append_change(
+            db,
+            CHANGE_CUSTOMER_ERASED,
+            cid,
+            {"customer_id": cid, "card_ids": card_ids, "order_ids": order_ids},
+        )
+
+
+def erase_customer(db: Db, ring: KeyRing, customer_id: str) -> dict[str, int] | None:
+    """One person's erasure (their own request in the web shop, or head office's answer
+    to one): their orders from every channel (the account's, and guest orders and home
+    deliveries placed with the same address) detached and anonymised, amounts kept; the
+    account and every row naming it deleted (:func:`erase_customers`). In one write
+    transaction. None if there is no such customer; else counts (no personal data)."""
+    with hdb.write(db):
+        row = hdb.one(db, "SELECT id, email_enc FROM customers WHERE id = ?", [customer_id])
+        if row is None:
+            return None
+        try:
+            email = (ring.decrypt(row["email_enc"], "customers.email") or "").strip().lower()
+        except PiiKeyError:
+            email = ""
+        orders = set(_held_by(db, "SELECT id FROM orders WHERE customer_id = ?", customer_id))
+        deliveries: list[str] = []
+        if email:
+            orders.update(
+                _held_by(db, "SELECT id FROM orders WHERE lower(customer_email) = ?", email)
+            )
+            deliveries = _held_by(
+                db, "SELECT id FROM delivery_orders WHERE lower(customer_email) = ?", email
+            )
+        erase_customers(db, [customer_id], [email] if email else [])
+        anonymise_orders(db, sorted(orders))
+        anonymise_deliveries(db, deliveries, now_iso())
+    return {"orders_anonymised": len(orders), "deliveries_anonymised": len(deliveries)}
 
 
 def delete_orders(db: Db, order_ids: Sequence[str]) -> None:

@@ -10,14 +10,24 @@ every request. Nothing logged names an e-mail or a code: a customer id at most.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
-from flask import current_app, flash, redirect, render_template, request, session, url_for
+from flask import (
+    Response,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_babel import ngettext
 
-from app.hub.domain import customer_sessions, customers
+from app.hub.domain import customer_export, customer_sessions, customers, erasure
 from app.hub.domain.orders import shop_path
 from app.hub.domain.pii import KeyRing, keys_path
 from app.hub.storage import get_db
@@ -178,3 +188,111 @@ def sign_out() -> ResponseReturnValue:
     session.pop(CODE_KEY, None)
     flash(_("You are signed out."), "ok")
     return redirect(url_for("account.sign_in"))
+
+
+# --- Mes données: the customer's rights (access, portability, rectification, erasure) --
+
+
+def _no_store(response: Any) -> Any:
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _name_refusal(exc: customer_export.NameRefused) -> str:
+    if exc.code == "too_long":
+        return ngettext(
+            "A name holds %(num)d character at most.",
+            "A name holds %(num)d characters at most.",
+            customer_export.MAX_NAME,
+        )
+    return _("A name cannot hold control characters nor any of < > { } \\.")
+
+
+def _data_page(customer: dict[str, Any], error: str | None = None, form: Any = None) -> Any:
+    held = customer_export.export(get_db(), _ring(), customer["id"]) or {}
+    lang = current_lang()
+    for order in held.get("orders", []):
+        fr, en = STATUS_LABELS.get(order["status"], (order["status"], order["status"]))
+        order["status_label"] = en if lang == "en" else fr
+    return render_template("hub/shop/account_data.html", held=held, error=error, form=form)
+
+
+@bp.get("/compte/donnees")
+def my_data() -> ResponseReturnValue:
+    """Mes données: everything the hub holds about me, to read, download, correct."""
+    customer = signed_in()
+    if customer is None:
+        return redirect(url_for("account.sign_in"))
+    return _no_store(current_app.make_response(_data_page(customer)))
+
+
+@bp.get("/compte/donnees.json")
+def my_data_json() -> ResponseReturnValue:
+    """The same, as a JSON file to keep or take elsewhere (portability)."""
+    customer = signed_in()
+    if customer is None:
+        return redirect(url_for("account.sign_in"))
+    held = customer_export.export(get_db(), _ring(), customer["id"])
+    if held is None:
+        return redirect(url_for("account.sign_in"))
+    body = json.dumps(held, ensure_ascii=False, indent=2, sort_keys=True)
+    day = held["exported_at"][:10]
+    response = Response(body, mimetype="application/json")
+    response.headers["Content-Disposition"] = f'attachment; filename="mes-donnees-{day}.json"'
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    current_app.logger.info("customer %s downloaded their data", customer["id"])
+    return _no_store(response)
+
+
+@bp.post("/compte/donnees/nom")
+def correct_name() -> ResponseReturnValue:
+    """Rectification: my first and last name, sealed again."""
+    customer = signed_in()
+    if customer is None:
+        return redirect(url_for("account.sign_in"))
+    first = request.form.get("first_name", "")[:1000]
+    last = request.form.get("last_name", "")[:1000]
+    try:
+        customer_export.correct_names(get_db(), _ring(), customer["id"], first, last)
+    except customer_export.NameRefused as exc:
+        form = {"first_name": first[:200], "last_name": last[:200], "field": exc.field}
+        html = _data_page(customer, _name_refusal(exc), form)
+        return _no_store(current_app.make_response((html, 400)))
+    flash(_("Your name is corrected."), "ok")
+    return redirect(url_for("account.my_data"), 303)
+
+
+@bp.get("/compte/supprimer")
+def delete_confirm() -> ResponseReturnValue:
+    """The confirmation step before the account is deleted."""
+    customer = signed_in()
+    if customer is None:
+        return redirect(url_for("account.sign_in"))
+    html = render_template("hub/shop/account_data_delete.html", error=None)
+    return _no_store(current_app.make_response(html))
+
+
+@bp.post("/compte/supprimer")
+def delete_account() -> ResponseReturnValue:
+    """Erase the account (app/hub/domain/erasure.py) and sign out: the orders stay as
+    accounting records, detached and anonymised; every store is told to forget."""
+    customer = signed_in()
+    if customer is None:
+        return redirect(url_for("account.sign_in"))
+    if request.form.get("confirm") != "yes":
+        error = _("Tick the box to confirm: deleting your account cannot be undone.")
+        html = render_template("hub/shop/account_data_delete.html", error=error)
+        return _no_store(current_app.make_response((html, 400)))
+    done = erasure.erase_customer(get_db(), _ring(), customer["id"])
+    session.pop(SESSION_KEY, None)
+    session.pop(CODE_KEY, None)
+    current_app.logger.info(
+        "customer %s erased at their request (%d orders anonymised)",
+        customer["id"],
+        (done or {}).get("orders_anonymised", 0),
+    )
+    flash(
+        _("Your account is deleted. Your orders are kept for the accounts, without your name."),
+        "ok",
+    )
+    return redirect(url_for("account.sign_in"), 303)

@@ -18,6 +18,7 @@ from app.core import clock, protocol
 from app.core import db as dbmod
 from app.store.domain import acks
 from app.store.domain.carts import apply_revocations
+from app.store.domain.customer_erasure import apply_customer_erasures
 from app.store.domain.hub_keys import apply_hub_key_changes
 from app.store.domain.orders.feed import apply_order_changes
 from app.store.domain.promotions import apply_promotion_changes
@@ -205,6 +206,7 @@ APPLIERS: dict[str, Applier] = {
     protocol.CHANGE_REVOCATION: apply_revocations,
     protocol.CHANGE_OUTBOX_COMMAND: _apply_outbox_commands,
     protocol.CHANGE_PROMOTION: apply_promotion_changes,
+    protocol.CHANGE_CUSTOMER_ERASED: apply_customer_erasures,
 }
 
 

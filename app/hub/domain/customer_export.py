@@ -1,0 +1,172 @@
+"""Everything the hub holds about one customer, for their right of access (RGPD art. 15)
+and portability (art. 20), issue 14: the account (names and e-mail opened from their
+seals), their orders from every channel (the account's, and guest orders and home
+deliveries placed with the same address) with their lines, their cards, their consent,
+the e-mails sent to them, their web-shop sessions (dates only).
+
+:func:`export` builds a plain dict (JSON-ready, sorted, dates as ISO strings) and reads
+only rows that are this customer's: by ``customer_id``, or by the address the account
+proved (lower case). The web shop shows it and offers it as a download; head office
+exports it for a request received by post or e-mail.
+
+:func:`correct_names` is the right of rectification: first and last name, validated,
+sealed again (app/hub/domain/pii.py).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from app.core.clock import now_iso
+from app.hub import database as hdb
+from app.hub.database import Db
+from app.hub.domain.pii import KeyRing, PiiKeyError
+
+FORMAT = "kiosk-customer-export/1"
+MAX_NAME = 80
+
+
+class NameRefused(ValueError):
+    """A name refused: ``code`` is ``too_long`` or ``bad_characters``."""
+
+    def __init__(self, code: str, field: str) -> None:
+        super().__init__(code)
+        self.code = code
+        self.field = field
+
+
+def _open(ring: KeyRing, value: str | None, column: str) -> str | None:
+    try:
+        return ring.decrypt(value, column) if value else None
+    except PiiKeyError:
+        return None
+
+
+def clean_name(raw: Any, field: str) -> str | None:
+    """A name as typed, spaces folded; None when empty. NameRefused if it is too long or
+    holds control characters or markup."""
+    value = " ".join(str(raw or "").split())
+    if len(value) > MAX_NAME:
+        raise NameRefused("too_long", field)
+    if any(ord(c) < 32 or c in "<>{}\\\u007f" for c in value):
+        raise NameRefused("bad_characters", field)
+    return value or None
+
+
+def correct_names(db: Db, ring: KeyRing, customer_id: str, first: Any, last: Any) -> None:
+    """Store corrected names, sealed (NameRefused on bad input: nothing stored then)."""
+    first_name = clean_name(first, "first_name")
+    last_name = clean_name(last, "last_name")
+    with hdb.write(db):
+        hdb.execute(
+            db,
+            "UPDATE customers SET first_name_enc = ?, last_name_enc = ? WHERE id = ?",
+            [
+                ring.encrypt(first_name, "customers.first_name"),
+                ring.encrypt(last_name, "customers.last_name"),
+                customer_id,
+            ],
+        )
+
+
+def _orders(db: Db, customer_id: str, email: str) -> list[dict[str, Any]]:
+    rows = hdb.rows(
+        db,
+        "SELECT o.id, o.number, o.status, o.store_id, s.name AS store_name, o.customer_name, "
+        "o.customer_email, o.placed_at, o.promised_at, o.ready_at, o.collected_at, "
+        "o.expired_at FROM orders o LEFT JOIN stores s ON s.id = o.store_id "
+        "WHERE o.customer_id = ? OR (? <> '' AND lower(o.customer_email) = ?) "
+        "ORDER BY o.placed_at, o.number",
+        [customer_id, email, email],
+    )
+    for row in rows:
+        row["lines"] = hdb.rows(
+            db,
+            "SELECT l.sku, l.qty, l.price_cents, l.qty_collected, l.qty_returned "
+            "FROM order_lines l WHERE l.order_id = ? ORDER BY l.line",
+            [row["id"]],
+        )
+        row["channel"] = "click_and_collect"
+    return rows
+
+
+def export(db: Db, ring: KeyRing, customer_id: str) -> dict[str, Any] | None:
+    """What the hub holds about this customer, or None if there is no such customer."""
+    with hdb.read(db):
+        row = hdb.one(db, "SELECT * FROM customers WHERE id = ?", [customer_id])
+        if row is None:
+            return None
+        email = _open(ring, row["email_enc"], "customers.email") or ""
+        key = email.strip().lower()
+        orders = _orders(db, customer_id, key)
+        deliveries = (
+            hdb.rows(
+                db,
+                "SELECT id, number, origin_store_id, customer_name, customer_email, "
+                "address_line1, address_postcode, address_city, lines, total_cents, status, "
+                "created_at FROM delivery_orders WHERE lower(customer_email) = ? "
+                "ORDER BY created_at, number",
+                [key],
+            )
+            if key
+            else []
+        )
+        order_ids = [o["id"] for o in orders]
+        messages = (
+            hdb.rows(
+                db,
+                "SELECT id, order_id, kind, subject, body, created_at, sent_at "
+                "FROM notifications WHERE lower(customer_email) = ? ORDER BY id",
+                [key],
+            )
+            if key
+            else []
+        )
+        messages += [
+            m
+            for oid in order_ids
+            for m in hdb.rows(
+                db,
+                "SELECT id, order_id, kind, subject, body, created_at, sent_at "
+                "FROM notifications WHERE order_id = ? AND lower(customer_email) <> ? "
+                "ORDER BY id",
+                [oid, key],
+            )
+        ]
+        cards = hdb.rows(
+            db,
+            "SELECT card_id, created_at, revoked_at FROM customer_cards WHERE customer_id = ? "
+            "ORDER BY created_at, card_id",
+            [customer_id],
+        )
+        sessions = hdb.rows(
+            db,
+            "SELECT created_at, last_seen_at, revoked_at FROM customer_sessions "
+            "WHERE customer_id = ? ORDER BY created_at",
+            [customer_id],
+        )
+    for delivery in deliveries:
+        delivery["channel"] = "home_delivery"
+    return {
+        "format": FORMAT,
+        "exported_at": now_iso(),
+        "account": {
+            "id": row["id"],
+            "email": email,
+            "first_name": _open(ring, row["first_name_enc"], "customers.first_name"),
+            "last_name": _open(ring, row["last_name_enc"], "customers.last_name"),
+            "created_at": row["created_at"],
+            "last_contact_at": row["last_contact_at"],
+            "loyalty_points": int(row["loyalty_points"] or 0),
+            "retention_warned_at": row["retention_warned_at"],
+        },
+        "consent": {
+            "personal_offers": bool(row["consent_personal"]),
+            "given_at": row["consent_at"],
+        },
+        "orders": orders,
+        "home_deliveries": deliveries,
+        "cards": cards,
+        "messages": sorted(messages, key=lambda m: m["id"]),
+        "sessions": sessions,
+    }

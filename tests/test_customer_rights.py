@@ -1,0 +1,250 @@
+"""The customer's rights (issue 14): « Mes données » in the web shop (see it all, download
+it as JSON, correct a name, delete the account), the erasure reaching every store through
+the change feed, and head office answering a request. Both hub backends."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from app.core import db as dbmod
+from app.hub import database as hdb
+from app.hub.domain import cards, customers, erasure, keys
+from app.hub.domain.orders import create_order
+from app.hub.domain.pii import KeyRing
+from app.store.domain import customer_cards
+
+from .conftest import run_kiosk
+from .sync_fixtures import *  # noqa: F403
+from .sync_fixtures import LYON, hub_database, hub_db, store_env
+
+_CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+NBSP = "\u00a0"
+LEA = "lea.zephyrine@example.com"
+OTHER = "bruno.autre@example.com"
+FIRST, LAST = "Zéphyrine", "Quellec"
+
+
+@pytest.fixture
+def hub(hub_data: Path):
+    db = hub_db(hub_data)
+    yield db
+    db.close()
+
+
+@pytest.fixture
+def hub_app(hub_data: Path):
+    from app.hub.app import create_hub_app
+
+    return create_hub_app(
+        {"DATA_DIR": str(hub_data), "DATABASE": hub_database(hub_data), "TESTING": True}
+    )
+
+
+def _place(db, data: Path, address: str, name: str) -> dict:
+    """A guest order (as the web shop's checkout or a kiosk places one)."""
+    sku = hdb.scalar(
+        db,
+        "SELECT sku FROM stock_levels WHERE store_id = ? AND qty >= 3 ORDER BY sku LIMIT 1",
+        [LYON],
+    )
+    return create_order(
+        db,
+        LYON,
+        name,
+        address,
+        [{"sku": sku, "qty": 1}],
+        private_key=keys.current_private_key(data),
+    )["order"]
+
+
+def _csrf(http, path: str = "/shop/") -> str:
+    return _CSRF.search(http.get(path).get_data(as_text=True)).group(1)
+
+
+def _sign_in(http, hub, address: str) -> None:
+    """The real sign-in: the address, then the code the e-mail carries."""
+    done = http.post("/shop/compte/connexion", data={"email": address, "csrf_token": _csrf(http)})
+    assert done.status_code == 302
+    body = hdb.scalar(
+        hub, "SELECT body FROM notifications WHERE kind = 'login_code' ORDER BY id DESC LIMIT 1"
+    )
+    code = re.search(r"\b(\d{6})\b", body).group(1)
+    done = http.post("/shop/compte/code", data={"code": code, "csrf_token": _csrf(http)})
+    assert done.status_code == 302 and done.headers["Location"].endswith("/shop/compte")
+
+
+def _customer_id(hub, hub_data: Path, address: str) -> str:
+    return customers.find_by_email(hub, KeyRing.open(hub_data), address)["id"]
+
+
+def _set_names(hub, hub_data: Path, customer_id: str) -> None:
+    ring = KeyRing.open(hub_data)
+    with hdb.write(hub):
+        hdb.execute(
+            hub,
+            "UPDATE customers SET first_name_enc = ?, last_name_enc = ? WHERE id = ?",
+            [
+                ring.encrypt(FIRST, "customers.first_name"),
+                ring.encrypt(LAST, "customers.last_name"),
+                customer_id,
+            ],
+        )
+
+
+def test_mes_donnees_and_the_json_export_hold_my_data_and_nobody_elses(hub_app, hub, hub_data):
+    mine = _place(hub, hub_data, LEA, f"{FIRST} {LAST}")
+    theirs = _place(hub, hub_data, OTHER, "Bruno Autre")
+    other = hub_app.test_client()
+    _sign_in(other, hub, OTHER)
+    http = hub_app.test_client()
+    assert http.get("/shop/compte/donnees.json").status_code == 302  # signed out: nothing
+    _sign_in(http, hub, LEA)
+    me = _customer_id(hub, hub_data, LEA)
+    _set_names(hub, hub_data, me)
+    card = cards.issue_card(hub, me)
+
+    page = http.get("/shop/compte/donnees", headers={"Accept-Language": "fr"})
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200 and page.headers["Cache-Control"] == "no-store"
+    assert LEA in html and mine["number"] in html and FIRST in html
+    assert OTHER not in html and theirs["number"] not in html
+    assert "style=" not in html and not re.search(r"<script(?![^>]*\bsrc=)", html)
+    assert f"1{NBSP}commande" in html or "1 commande" in html
+
+    got = http.get("/shop/compte/donnees.json")
+    assert got.status_code == 200 and got.mimetype == "application/json"
+    assert got.headers["Cache-Control"] == "no-store"
+    assert re.fullmatch(
+        r'attachment; filename="mes-donnees-\d{4}-\d{2}-\d{2}\.json"',
+        got.headers["Content-Disposition"],
+    )
+    data = json.loads(got.get_data(as_text=True))
+    assert data["account"]["id"] == me and data["account"]["email"] == LEA
+    assert (data["account"]["first_name"], data["account"]["last_name"]) == (FIRST, LAST)
+    assert [o["number"] for o in data["orders"]] == [mine["number"]]
+    assert data["orders"][0]["lines"][0]["qty"] == 1
+    assert [c["card_id"] for c in data["cards"]] == [card]
+    assert data["consent"] == {"personal_offers": False, "given_at": None}
+    kinds = {m["kind"] for m in data["messages"]}
+    assert {"login_code", "placed"} <= kinds
+    assert data["sessions"] and data["sessions"][0]["created_at"]
+    text = got.get_data(as_text=True).lower()
+    for foreign in (OTHER, "bruno", theirs["number"].lower(), theirs["id"].lower()):
+        assert foreign not in text
+
+
+def test_a_corrected_name_is_stored_sealed_and_bad_names_are_a_clear_400(hub_app, hub, hub_data):
+    http = hub_app.test_client()
+    _sign_in(http, hub, LEA)
+    me = _customer_id(hub, hub_data, LEA)
+    csrf = _csrf(http, "/shop/compte/donnees")
+    done = http.post(
+        "/shop/compte/donnees/nom",
+        data={"first_name": f"  {FIRST} ", "last_name": LAST, "csrf_token": csrf},
+    )
+    assert done.status_code == 303 and done.headers["Location"].endswith("/shop/compte/donnees")
+    row = hdb.one(hub, "SELECT * FROM customers WHERE id = ?", [me])
+    for column in ("first_name_enc", "last_name_enc"):
+        assert FIRST not in row[column] and LAST not in row[column]
+    ring = KeyRing.open(hub_data)
+    assert ring.decrypt(row["first_name_enc"], "customers.first_name") == FIRST
+    assert ring.decrypt(row["last_name_enc"], "customers.last_name") == LAST
+
+    for first, last, says in (
+        ("x" * 81, LAST, "80"),
+        (FIRST, "<script>", "&lt; &gt; { }"),
+        ("Zé\x00phy", LAST, "&lt; &gt; { }"),
+    ):
+        bad = http.post(
+            "/shop/compte/donnees/nom",
+            data={"first_name": first, "last_name": last, "csrf_token": csrf},
+            headers={"Accept-Language": "en"},
+        )
+        error = re.search(
+            r'<p class="field-error" id="name-error" role="alert">([^<]*)</p>',
+            bad.get_data(as_text=True),
+        )
+        assert bad.status_code == 400 and error and says in error.group(1)
+    assert http.post("/shop/compte/donnees/nom", data={"first_name": "A"}).status_code == 400
+    still = hdb.one(hub, "SELECT first_name_enc FROM customers WHERE id = ?", [me])
+    assert ring.decrypt(still["first_name_enc"], "customers.first_name") == FIRST
+
+
+def _personal_traces(hub, needles: list[str]) -> list[tuple]:
+    """Every text value of every hub table holding one of ``needles`` (lower case)."""
+    found = []
+    for table, columns in hdb.table_columns(hub).items():
+        for row in hdb.rows(hub, f"SELECT * FROM {table}"):  # noqa: S608 (table names)
+            for column in columns:
+                value = row[column]
+                if isinstance(value, str) and any(n in value.lower() for n in needles):
+                    found.append((table, column, value[:80]))
+    return found
+
+
+def test_deleting_my_account_signs_me_out_and_leaves_no_personal_data(hub_app, hub, hub_data):
+    order = _place(hub, hub_data, LEA, f"{FIRST} {LAST}")
+    http = hub_app.test_client()
+    _sign_in(http, hub, LEA)
+    me = _customer_id(hub, hub_data, LEA)
+    _set_names(hub, hub_data, me)
+    card = cards.issue_card(hub, me)
+    needles = [LEA, FIRST.lower(), json.dumps(FIRST)[1:-1].lower(), LAST.lower()]
+    assert _personal_traces(hub, needles)  # the search finds them while they are there
+
+    confirm = http.get("/shop/compte/supprimer", headers={"Accept-Language": "fr"})
+    assert confirm.status_code == 200 and "Supprimer mon compte" in confirm.get_data(as_text=True)
+    csrf = _CSRF.search(confirm.get_data(as_text=True)).group(1)
+    assert http.post("/shop/compte/supprimer", data={"confirm": "yes"}).status_code == 400
+    unticked = http.post("/shop/compte/supprimer", data={"csrf_token": csrf})
+    assert unticked.status_code == 400 and 'role="alert"' in unticked.get_data(as_text=True)
+    assert hdb.one(hub, "SELECT id FROM customers WHERE id = ?", [me]) is not None
+
+    done = http.post("/shop/compte/supprimer", data={"confirm": "yes", "csrf_token": csrf})
+    assert done.status_code == 303 and done.headers["Location"].endswith("/shop/compte/connexion")
+    assert http.get("/shop/compte").status_code == 302  # signed out
+    assert http.get("/shop/compte/donnees.json").status_code == 302
+    assert hdb.one(hub, "SELECT id FROM customers WHERE id = ?", [me]) is None
+    assert _personal_traces(hub, needles) == []
+    kept = hdb.one(hub, "SELECT * FROM orders WHERE id = ?", [order["id"]])
+    assert kept["customer_id"] is None and kept["customer_name"] == ""
+    assert hdb.scalar(hub, "SELECT count(*) FROM order_lines WHERE order_id = ?", [order["id"]])
+    [told] = hdb.rows(hub, "SELECT key, data FROM changes WHERE kind = 'customer_erased'")
+    assert told["key"] == me
+    assert json.loads(told["data"]) == {
+        "customer_id": me,
+        "card_ids": [card],
+        "order_ids": [order["id"]],
+    }
+
+
+def test_a_store_forgets_an_erased_customers_card_at_its_next_sync(
+    hub_factory, hub_data, hub, synced_store
+):
+    ring = KeyRing.open(hub_data)
+    gone, _ = customers.find_or_create(hub, ring, LEA, FIRST, LAST)
+    kept, _ = customers.find_or_create(hub, ring, OTHER, "Bruno", "Autre")
+    gone_card, kept_card = cards.issue_card(hub, gone["id"]), cards.issue_card(hub, kept["id"])
+    env = store_env(hub_factory(hub_data).url, hub_data)
+    assert run_kiosk("sync", "--data", str(synced_store), "--once", env=env).returncode == 0
+    store = dbmod.connect(dbmod.db_path(synced_store))
+    try:
+        # What the hub's card feed tells a store (saved directly if it has not yet).
+        customer_cards.save_card(store, gone_card, gone["id"], FIRST)
+        customer_cards.save_card(store, kept_card, kept["id"], "Bruno")
+    finally:
+        store.close()
+
+    assert erasure.erase_customer(hub, ring, gone["id"]) is not None
+    done = run_kiosk("sync", "--data", str(synced_store), "--once", env=env)
+    assert done.returncode == 0, done.stderr
+    store = dbmod.connect(dbmod.db_path(synced_store))
+    try:
+        held = store.execute("SELECT card_id, customer_id FROM customer_cards").fetchall()
+    finally:
+        store.close()
+    assert held == [(kept_card, kept["id"])]
