@@ -248,3 +248,60 @@ def test_a_store_forgets_an_erased_customers_card_at_its_next_sync(
     finally:
         store.close()
     assert held == [(kept_card, kept["id"])]
+
+
+def test_head_office_answers_a_request_by_e_mail_journaled_by_id_only(hub_factory, hub_data, hub):
+    from .hq_helpers import csrf_token, logged_in, make_user
+
+    ring = KeyRing.open(hub_data)
+    customer, _ = customers.find_or_create(hub, ring, LEA, FIRST, LAST)
+    order = _place(hub, hub_data, LEA, f"{FIRST} {LAST}")
+    server = hub_factory(hub_data)
+    base = server.url + "/hq/clients"
+    marketing = logged_in(server.url, make_user(hub_data, "marketing"))
+    assert marketing.get(base, timeout=10).status_code == 403
+    admin = logged_in(server.url, make_user(hub_data, "admin"))
+    token = csrf_token(admin, base)
+
+    bad = admin.post(base, data={"email": "pas une adresse", "csrf_token": token}, timeout=10)
+    assert bad.status_code == 400 and "adresse e-mail valide" in bad.text
+    unknown = admin.post(base, data={"email": OTHER, "csrf_token": token}, timeout=10)
+    assert unknown.status_code == 404 and "Aucun compte client" in unknown.text
+    found = admin.post(base, data={"email": LEA.upper(), "csrf_token": token}, timeout=10)
+    assert found.status_code == 200 and customer["id"] in found.text
+    assert found.headers["Cache-Control"] == "no-store"
+
+    export = admin.post(f"{base}/{customer['id']}/export", data={"csrf_token": token}, timeout=10)
+    assert export.status_code == 200 and export.headers["Cache-Control"] == "no-store"
+    assert export.headers["Content-Disposition"].startswith("attachment;")
+    held = export.json()
+    assert held["account"]["email"] == LEA
+    assert [o["number"] for o in held["orders"]] == [order["number"]]
+
+    erase = f"{base}/{customer['id']}/effacer"
+    unticked = admin.post(erase, data={"csrf_token": token}, timeout=10, allow_redirects=False)
+    assert unticked.status_code == 400 and "Cochez la case" in unticked.text
+    assert admin.post(erase, data={"confirm": "yes"}, timeout=10).status_code == 400  # no CSRF
+    done = admin.post(
+        erase, data={"confirm": "yes", "csrf_token": token}, timeout=10, allow_redirects=False
+    )
+    assert done.status_code == 303
+    assert hdb.one(hub, "SELECT id FROM customers WHERE id = ?", [customer["id"]]) is None
+    gone = admin.post(erase, data={"confirm": "yes", "csrf_token": token}, timeout=10)
+    assert gone.status_code == 404
+
+    journal = hdb.rows(
+        hub,
+        "SELECT action, detail FROM hq_audit WHERE action LIKE 'customer.%' ORDER BY id",
+    )
+    assert [j["action"] for j in journal] == [
+        "customer.looked_up",
+        "customer.looked_up",
+        "customer.exported",
+        "customer.erased",
+    ]
+    assert json.loads(journal[0]["detail"]) == {"customer_id": None}
+    assert json.loads(journal[1]["detail"]) == {"customer_id": customer["id"]}
+    assert json.loads(journal[3]["detail"])["customer_id"] == customer["id"]
+    text = json.dumps(journal).lower()
+    assert LEA not in text and OTHER not in text and "zéphyrine" not in text

@@ -87,6 +87,8 @@ CHANGE_ORDER = "order"
 CHANGE_REVOCATION = "revocation"
 CHANGE_OUTBOX_COMMAND = "outbox_command"
 CHANGE_PROMOTION = "promotion"
+#: A customer's live card id and first name, for one store where they have an order.
+CHANGE_CUSTOMER_CARD = "customer_card"
 #: A customer erased at the hub (issue 14): ids only (``customer_id``, ``card_ids``,
 #: ``order_ids``), no personal data; the store forgets its cards and blanks its orders.
 CHANGE_CUSTOMER_ERASED = "customer_erased"
@@ -101,6 +103,7 @@ CHANGE_KINDS = (
     CHANGE_OUTBOX_COMMAND,
     CHANGE_PROMOTION,
     CHANGE_CUSTOMER_ERASED,
+    CHANGE_CUSTOMER_CARD,
 )
 
 #: The stable codes of a ``rejected`` result.
