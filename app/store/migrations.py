@@ -584,3 +584,12 @@ def m012_customer_cards(db: Database) -> None:
         )"""
     )
     db.execute("CREATE INDEX customer_cards_customer ON customer_cards(customer_id)")
+
+
+# --- m013: the customer behind a web order (app/store/views/counter_customer.py) -----
+# The hub's ``order`` change carries the account's random id (``customer_id``, NULL for
+# a guest): a « Ma carte » scanned at the counter finds the customer's orders here.
+@store_migrations(name="m013_order_customer")
+def m013_order_customer(db: Database) -> None:
+    db.execute("ALTER TABLE orders ADD COLUMN customer_id TEXT")
+    db.execute("CREATE INDEX orders_customer_id ON orders(customer_id) WHERE customer_id IS NOT NULL")

@@ -107,6 +107,9 @@ def order_change_data(db: Db, order_id: str, tx_id: str | None = None) -> dict[s
         "customer_name": order["customer_name"],
         "customer_email": order["customer_email"],
         "customer_initials": initials(order["customer_name"]),
+        # The account behind the order (a random id, nothing personal): the counter
+        # finds a customer's orders from their card (app/hub/domain/customer_feed.py).
+        "customer_id": order.get("customer_id"),
         "placed_at": order["placed_at"],
         "promised_at": order["promised_at"],
         # When it became ready: the store counts the collection window from there,
@@ -139,6 +142,7 @@ def publish(db: Db, order_id: str, tx_id: str | None = None, bump: bool = True) 
 _ORDER_KEYS = [
     *((k, f"o.{k}") for k in "id number store_id status customer_name customer_email".split()),
     ("customer_initials", "CAST(? AS text)"),
+    ("customer_id", "o.customer_id"),
     *((k, f"o.{k}") for k in "placed_at promised_at ready_at expiry_days pickup_code_hash".split()),
 ]
 

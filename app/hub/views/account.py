@@ -27,7 +27,7 @@ from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_babel import ngettext
 
-from app.hub.domain import customer_export, customer_sessions, customers, erasure
+from app.hub.domain import customer_export, customer_feed, customer_sessions, customers, erasure
 from app.hub.domain.orders import shop_path
 from app.hub.domain.pii import KeyRing, keys_path
 from app.hub.storage import get_db
@@ -74,6 +74,7 @@ def order_placed(order_id: str) -> None:
     customer = signed_in()
     if customer is not None:
         customers.claim_order(get_db(), customer["id"], order_id)
+        customer_feed.order_joined(get_db(), _ring(), customer["id"], order_id)
 
 
 def _refusal(exc: customers.CustomerError) -> str:

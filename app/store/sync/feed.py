@@ -16,7 +16,7 @@ from sqlite_utils import Database
 
 from app.core import clock, protocol
 from app.core import db as dbmod
-from app.store.domain import acks
+from app.store.domain import acks, customer_cards
 from app.store.domain.carts import apply_revocations
 from app.store.domain.customer_erasure import apply_customer_erasures
 from app.store.domain.hub_keys import apply_hub_key_changes
@@ -192,6 +192,15 @@ def _apply_outbox_commands(db: Database, changes: list[dict], own: str | None) -
     )
 
 
+def _apply_customer_cards(db: Database, changes: list[dict], own: str | None) -> int:
+    # A customer's live card (issue 14): it replaces any card held for them (renewed).
+    for c in changes:
+        d = c["data"]
+        customer_cards.forget_customer(db, d["customer_id"])
+        customer_cards.save_card(db, d["card_id"], d["customer_id"], d.get("first_name"))
+    return len(changes)
+
+
 Applier = Callable[[Database, list[dict], str | None], int]
 
 # In dependency order: categories before the products that point at them. Applying a
@@ -206,6 +215,7 @@ APPLIERS: dict[str, Applier] = {
     protocol.CHANGE_REVOCATION: apply_revocations,
     protocol.CHANGE_OUTBOX_COMMAND: _apply_outbox_commands,
     protocol.CHANGE_PROMOTION: apply_promotion_changes,
+    protocol.CHANGE_CUSTOMER_CARD: _apply_customer_cards,
     protocol.CHANGE_CUSTOMER_ERASED: apply_customer_erasures,
 }
 

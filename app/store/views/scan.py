@@ -17,6 +17,7 @@ from app.store.domain import customer_cards, reservation_codes, stock
 from app.store.domain.orders import pickup, queries
 from app.store.domain.orders.status import OrderError
 from app.store.storage import get_db
+from app.store.views import counter_customer
 from app.store.views.counter_common import (
     messages,
     misread,
@@ -49,8 +50,12 @@ def scan() -> Any:
         # A reservation ticket scanned on an order screen: open the reservation.
         return redirect(url_for("reservations_staff.scan", code=code))
     if customer_cards.looks_like_card(code):
-        # « Ma carte »: the counter's view of the customer is not built yet; say what it is.
-        return _refused(_CARD_AT_COUNTER, 400)
+        # « Ma carte »: the customer's orders here, when the hub told this store of them.
+        card = customer_cards.verify_card(db, code)
+        customer_id = counter_customer.customer_for_card(db, card.card_id) if card.ok else None
+        if customer_id is None:
+            return _refused(_CARD_AT_COUNTER, 400)
+        return redirect(url_for("staff_scan.customer", customer_id=customer_id))
     if pickup.looks_like_token(code):
         try:
             order = pickup.verify_token(db, code)
@@ -69,6 +74,9 @@ def scan() -> Any:
     if queries.normalise_number(code):
         return _refused(_("No order found for %(code)s.", code=code), 404)
     return _refused(messages()["unknown_code"], 404)
+
+
+bp.add_url_rule("/customers/<customer_id>", "customer", counter_customer.customer_page)
 
 
 def _refused(message: str, status: int) -> Any:

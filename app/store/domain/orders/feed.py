@@ -63,6 +63,7 @@ def apply_order_changes(db: Database, changes: list[dict], own: str | None) -> i
             "customer_key": customer_key(d.get("customer_name") or ""),
             "customer_email": (d.get("customer_email") or "").casefold(),
             "customer_initials": d.get("customer_initials") or "",
+            "customer_id": d.get("customer_id") or None,  # the account, for the counter
             "placed_at": d["placed_at"],
             "promised_at": d.get("promised_at") or d["placed_at"],
             "expiry_days": int(d.get("expiry_days") or 7),
