@@ -21,6 +21,9 @@ ORDER_EXPIRED = "order.expired"
 ORDER_REMINDER = "order.reminder"
 ORDER_RETURN = "order.return"
 ORDER_REQUEST = "order.request"
+#: A recognised shopper withdrew consent to personal suggestions at a kiosk (issue 14):
+#: the card id only; the hub finds the customer and journals it (channel ``kiosk``).
+CONSENT_REVOKED = "consent.revoked"
 TYPES = (
     STOCK_MOVEMENT,
     ORDER_READY,
@@ -29,6 +32,7 @@ TYPES = (
     ORDER_REMINDER,
     ORDER_RETURN,
     ORDER_REQUEST,
+    CONSENT_REVOKED,
 )
 
 # --------------------------------------------------------------------------- limits
@@ -48,6 +52,7 @@ MAX_COLLECTOR_NAME = 80
 MAX_TX_LINES = 200  # lines in one order transaction
 MAX_RETURN_QTY = 999  # units of one line returned at once
 MAX_SHOWN_CENTS = 10**9
+MAX_CARD_ID = 64  # a « Ma carte » card id (random, no personal data)
 #: ``order.request``'s customer: what the kiosk's form lets through, the hub accepts.
 MAX_CUSTOMER_NAME = 80
 MAX_EMAIL = 254
@@ -220,4 +225,5 @@ PAYLOADS: dict[str, dict[str, Field]] = {
         "priced_at": _str(MAX_INSTANT),
         "cart_id": _str(64),
     },
+    CONSENT_REVOKED: {"card_id": _str(MAX_CARD_ID, required=True, min_len=1)},
 }

@@ -13,6 +13,7 @@ from app.hub.domain import keys, notifications, registry
 from app.hub.storage import get_db
 from app.hub.views import (
     account,
+    account_prefs,
     api,
     api_promotions,
     card,
@@ -20,6 +21,7 @@ from app.hub.views import (
     hq_api,
     hq_customers,
     hq_fleet,
+    hq_loyalty,
     hq_promotions,
     hq_promotions_api,
     shop,
@@ -68,10 +70,12 @@ BLUEPRINTS: tuple[Blueprint, ...] = (
     webshop_cart.bp,
     webshop_checkout.bp,
     account.bp,
+    account_prefs.bp,
     card.bp,
     hq.bp,
     hq_customers.bp,
     hq_fleet.bp,
+    hq_loyalty.bp,
     hq_promotions.bp,
     hq_api.bp,
     hq_promotions_api.bp,

@@ -61,6 +61,7 @@ BLUEPRINTS: tuple[Blueprint, ...] = (
     reservations.bp,
     cart.bp,
     promotions.bp,
+    kiosk_card.bp,
 )
 # What every page's template sees, whichever blueprint draws it: the store's name and
 # idle timers, the staff member logged in, order-line names and times, the held count.

@@ -12,7 +12,7 @@ from typing import Any
 
 from app.core import protocol
 from app.hub.database import Db
-from app.hub.protocol import order_request, orders, stock
+from app.hub.protocol import consent, order_request, orders, stock
 
 Handler = Callable[[Db, str, dict[str, Any], str], dict[str, Any]]
 
@@ -24,4 +24,5 @@ HANDLERS: dict[str, Handler] = {
     protocol.ORDER_REMINDER: orders.reminder,
     protocol.ORDER_RETURN: orders.returned,
     protocol.ORDER_REQUEST: order_request.order_request,
+    protocol.CONSENT_REVOKED: consent.revoked,
 }

@@ -29,7 +29,7 @@ from app.core.protocol import (
 )
 from app.hub import database as hdb
 from app.hub.database import Db
-from app.hub.domain import notifications
+from app.hub.domain import loyalty, notifications
 from app.hub.domain.order_rows import get_order
 from app.hub.domain.orders import publish, set_status
 from app.hub.domain.registry import ID_ALPHABET
@@ -216,6 +216,8 @@ def handover(db: Db, store_id: str, payload: dict[str, Any], tx_id: str) -> dict
         [order["id"]],
     ).fetchone()[0]
     set_status(db, order["id"], "collected" if left == 0 else "partially_collected", at)
+    if left == 0:  # loyalty points for the customer, once, on what was collected
+        loyalty.order_collected(db, order["id"], at)
     publish(db, order["id"], tx_id)
     return _result(db, order["id"])
 

@@ -5,21 +5,27 @@ claims to be a card here (kiosk.scan). It is verified offline
 (app/store/domain/customer_cards.py); the session then holds the card id, and nothing
 else, until the idle reset clears the session (kiosk.reset_session). Every page's
 header greets the shopper (templates/kiosk/_recognised.html): by first name only when
-this store holds one for the card. Helpers only, no routes.
+this store holds one for the card, with « Ne plus me proposer de suggestions »: one tap
+withdraws consent to personal suggestions (queued for the hub, offline too:
+app/store/domain/consent.py) and the kiosk shows nothing personal from then on.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from flask import redirect, render_template, request, session, url_for
+from flask import Blueprint, redirect, render_template, request, session, url_for
 from flask_babel import lazy_gettext as _l
 
-from app.store.domain import customer_cards
+from app.store.domain import consent, customer_cards
 from app.store.storage import get_db
+from app.web.htmx import redirect_page
 from app.web.security import safe_next
 
+bp = Blueprint("kiosk_card", __name__)
+
 SESSION_KEY = "card"  # the recognised shopper's card id, nothing more
+REVOKED_KEY = "card_no_personal"  # withdrawn here during this visit (a flag, no data)
 
 MESSAGES = {
     "expired": _l(
@@ -56,5 +62,34 @@ def recognised_globals() -> dict[str, Any]:
         session.get(SESSION_KEY) if request.blueprint in ("kiosk", "cart", "promotions") else None
     )
     if not isinstance(card_id, str) or not card_id:
-        return {"recognised": False, "recognised_name": None}
-    return {"recognised": True, "recognised_name": customer_cards.first_name(get_db(), card_id)}
+        return {"recognised": False, "recognised_name": None, "recognised_personal_off": False}
+    db = get_db()
+    return {
+        "recognised": True,
+        "recognised_name": customer_cards.first_name(db, card_id),
+        # Withdrawn during this visit, or earlier at this store: no button, a word instead.
+        "recognised_personal_off": bool(session.get(REVOKED_KEY))
+        or consent.revoked_here(db, card_id),
+    }
+
+
+def personal_allowed() -> bool:
+    """Whether the kiosk may show the recognised shopper anything personal: every
+    personal feature of the kiosk asks this first (app/store/domain/consent.py)."""
+    card_id = session.get(SESSION_KEY)
+    if not isinstance(card_id, str) or session.get(REVOKED_KEY):
+        return False
+    return consent.personal_allowed(get_db(), card_id)
+
+
+@bp.post("/carte/suggestions/non")
+def revoke_personal() -> Any:
+    """« Ne plus me proposer de suggestions »: queue the withdrawal for the hub (the card
+    id only) and show nothing personal from now on; back where the shopper was."""
+    card_id = session.get(SESSION_KEY)
+    back = safe_next(request.referrer, url_for("kiosk.browse"), host=request.host)
+    if not isinstance(card_id, str) or not card_id:
+        return redirect_page(back)  # nobody recognised (the idle reset came first)
+    consent.revoke(get_db(), card_id)
+    session[REVOKED_KEY] = True
+    return redirect_page(back)
