@@ -305,3 +305,68 @@ def test_head_office_answers_a_request_by_e_mail_journaled_by_id_only(hub_factor
     assert json.loads(journal[3]["detail"])["customer_id"] == customer["id"]
     text = json.dumps(journal).lower()
     assert LEA not in text and OTHER not in text and "zéphyrine" not in text
+
+
+def test_mes_donnees_on_a_phone(hub_factory, hub_data, hub, browser):
+    from axe_playwright_python.sync_playwright import Axe
+
+    from .conftest import screenshot
+
+    def axe(page, label: str) -> None:
+        results = Axe().run(page)
+        assert results.response["passes"], label
+        serious = [
+            f"{v['id']}: {v['help']}"
+            for v in results.response["violations"]
+            if v["impact"] in ("serious", "critical")
+        ]
+        assert serious == [], label
+
+    _place(hub, hub_data, LEA, f"{FIRST} {LAST}")
+    server = hub_factory(hub_data)
+    context = browser.new_context(viewport={"width": 390, "height": 844}, locale="fr-FR")
+    page = context.new_page()
+    errors: list[str] = []
+    page.on(
+        "console",
+        lambda m: (
+            errors.append(m.text) if m.type == "error" and "status of 400" not in m.text else None
+        ),
+    )
+    page.goto(server.url + "/shop/compte/connexion")
+    page.fill("#email", LEA)
+    page.click("#send-code")
+    page.wait_for_url("**/shop/compte/code")
+    body = hdb.scalar(
+        hub, "SELECT body FROM notifications WHERE kind = 'login_code' ORDER BY id DESC LIMIT 1"
+    )
+    page.fill("#code", re.search(r"\b(\d{6})\b", body).group(1))
+    page.click("#check-code")
+    page.wait_for_url("**/shop/compte")
+    page.click("#my-data")
+    page.wait_for_url("**/shop/compte/donnees")
+    page.fill("#first_name", FIRST)
+    page.fill("#last_name", LAST)
+    page.click("#name-save")
+    page.wait_for_url("**/shop/compte/donnees")
+    assert page.input_value("#first_name") == FIRST
+    screenshot(page, "account-data-phone")
+    axe(page, "mes données")
+    for control in page.locator("main input:visible, main button:visible, main .btn").all():
+        assert control.bounding_box()["height"] >= 44
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    page.locator("#data-delete").scroll_into_view_if_needed()
+    screenshot(page, "account-data-phone-end")
+    page.fill("#first_name", "<b>")
+    page.click("#name-save")
+    assert page.locator("#name-error").is_visible()
+    screenshot(page, "account-data-phone-error")
+    page.goto(server.url + "/shop/compte/supprimer")
+    screenshot(page, "account-data-delete-phone")
+    axe(page, "supprimer")
+    page.check("#confirm")
+    page.click("#delete-account")
+    page.wait_for_url("**/shop/compte/connexion")
+    assert "supprimé" in page.inner_text("main")
+    assert errors == []
+    context.close()
