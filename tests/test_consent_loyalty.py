@@ -28,6 +28,7 @@ from app.store.domain import consent as store_consent
 from app.store.domain import customer_cards, outbox
 from app.store.sync.push import push_once
 
+from .axe_helpers import assert_axe_clean
 from .conftest import screenshot
 from .sync_fixtures import *  # noqa: F403
 from .sync_fixtures import LYON, hub_database, hub_db, inprocess_client, store_env
@@ -314,7 +315,7 @@ def test_points_on_collected_orders_web_and_kiosk_then_store_credit_once(hub, hu
     # « Mon compte » shows the points; one tap turns whole blocks into one credit code.
     shop = _shopper(hub_data, hub, customer)
     html = shop.get("/shop/compte").get_data(as_text=True)
-    assert f'id="points">{total} points' in html
+    assert f'id="points">{total} points<' in html
     assert "2 points par euro" in html
     blocks = total // 10
     assert f"Échanger {blocks * 10} points contre {blocks * 5},00{NBSP}€ d’avoir" in html
@@ -417,6 +418,7 @@ def test_screens_account_on_a_phone_and_the_kiosk_greeting(
     expect(page.locator("#consent-box")).not_to_be_checked()
     page.locator("#suggestions").scroll_into_view_if_needed()
     screenshot(page, "consent-loyalty-account-390x844")
+    assert_axe_clean(page, "Mon compte with consent and points, phone")
     page.locator("#consent-box").check()
     page.locator("#consent-save").click()
     expect(page.locator("#consent-withdraw")).to_be_visible()
@@ -441,6 +443,7 @@ def test_screens_account_on_a_phone_and_the_kiosk_greeting(
         page.goto(server.url + "/scan?code=" + token)
         expect(page.locator("#revoke-personal")).to_have_text("Ne plus me proposer de suggestions")
         screenshot(page, f"consent-kiosk-greeting-{size['width']}x{size['height']}")
+        assert_axe_clean(page, f"kiosk greeting with the withdrawal button, {size}")
         kiosk.close()
     page = browser.new_context(viewport={"width": 1080, "height": 1920}, locale="fr-FR").new_page()
     page.goto(server.url + "/browse")
