@@ -229,6 +229,8 @@ def test_a_store_forgets_an_erased_customers_card_at_its_next_sync(
     gone, _ = customers.find_or_create(hub, ring, LEA, FIRST, LAST)
     kept, _ = customers.find_or_create(hub, ring, OTHER, "Bruno", "Autre")
     gone_card, kept_card = cards.issue_card(hub, gone["id"]), cards.issue_card(hub, kept["id"])
+    order = _place(hub, hub_data, LEA, f"{FIRST} {LAST}")
+    customers.claim_order(hub, gone["id"], order["id"])
     env = store_env(hub_factory(hub_data).url, hub_data)
     assert run_kiosk("sync", "--data", str(synced_store), "--once", env=env).returncode == 0
     store = dbmod.connect(dbmod.db_path(synced_store))
@@ -236,6 +238,10 @@ def test_a_store_forgets_an_erased_customers_card_at_its_next_sync(
         # What the hub's card feed tells a store (saved directly if it has not yet).
         customer_cards.save_card(store, gone_card, gone["id"], FIRST)
         customer_cards.save_card(store, kept_card, kept["id"], "Bruno")
+        copy = store.execute(
+            "SELECT customer_name, customer_email FROM orders WHERE id = ?", [order["id"]]
+        ).fetchone()
+        assert copy == (f"{FIRST} {LAST}", LEA)  # the store's copy of the order names her
     finally:
         store.close()
 
@@ -245,9 +251,18 @@ def test_a_store_forgets_an_erased_customers_card_at_its_next_sync(
     store = dbmod.connect(dbmod.db_path(synced_store))
     try:
         held = store.execute("SELECT card_id, customer_id FROM customer_cards").fetchall()
+        copy = store.execute(
+            "SELECT customer_name, customer_key, customer_email, customer_initials, number "
+            "FROM orders WHERE id = ?",
+            [order["id"]],
+        ).fetchone()
+        lines = store.execute(
+            "SELECT count(*) FROM order_lines WHERE order_id = ?", [order["id"]]
+        ).fetchone()[0]
     finally:
         store.close()
     assert held == [(kept_card, kept["id"])]
+    assert copy == ("", "", "", "", order["number"]) and lines == 1  # detached, amounts kept
 
 
 def test_head_office_answers_a_request_by_e_mail_journaled_by_id_only(hub_factory, hub_data, hub):
@@ -370,3 +385,38 @@ def test_mes_donnees_on_a_phone(hub_factory, hub_data, hub, browser):
     assert "supprimé" in page.inner_text("main")
     assert errors == []
     context.close()
+
+
+def test_the_store_applier_forgets_cards_and_blanks_orders_by_ids_alone(store_db):
+    from app.store.sync.feed import apply_page
+
+    store_db.execute(
+        "INSERT INTO orders (id, number, status, customer_name, customer_key, customer_email, "
+        "customer_initials, placed_at, promised_at, updated_at) "
+        "VALUES ('o-1', 'CC-1', 'collected', ?, 'zephyrine quellec', ?, 'ZQ', ?, ?, ?)",
+        [f"{FIRST} {LAST}", LEA, "2026-11-01T10:00:00Z", "2026-11-02T10:00:00Z", "x"],
+    )
+    customer_cards.save_card(store_db, "card-old", "cus-1", FIRST)  # a renewed card
+    customer_cards.save_card(store_db, "card-new", "cus-1", FIRST)
+    customer_cards.save_card(store_db, "card-other", "cus-2", "Bruno")
+    erased = {
+        "seq": 10**9,
+        "kind": "customer_erased",
+        "key": "cus-1",
+        "data": {"customer_id": "cus-1", "card_ids": ["card-new"], "order_ids": ["o-1"]},
+    }
+    counts = apply_page(store_db, {"changes": [erased], "cursor": 10**9, "remaining": 0}, LYON)
+    assert counts["failed"] == 0 and counts["applied"] >= 3
+    cards_left = store_db.execute("SELECT card_id FROM customer_cards").fetchall()
+    assert cards_left == [("card-other",)]
+    row = store_db.execute(
+        "SELECT customer_name, customer_key, customer_email, customer_initials, status "
+        "FROM orders WHERE id = 'o-1'"
+    ).fetchone()
+    assert row == ("", "", "", "", "collected")
+    # A malformed change is logged and skipped, never a failed page.
+    bad = {**erased, "data": {"card_ids": "x"}}
+    assert (
+        apply_page(store_db, {"changes": [bad], "cursor": 10**9, "remaining": 0}, LYON)["failed"]
+        == 1
+    )
