@@ -9,6 +9,7 @@ store server with the hub stopped.
 from __future__ import annotations
 
 import io
+import json
 import re
 import secrets
 from datetime import timedelta
@@ -18,6 +19,7 @@ import pytest
 import requests
 import zxingcpp
 from PIL import Image
+from playwright.sync_api import expect
 
 from app.core import clock
 from app.core import db as dbmod
@@ -30,6 +32,7 @@ from app.store.migrations import migrate
 from app.store.sync import client
 from app.store.sync.pull import pull_once
 
+from .axe_helpers import assert_axe_clean
 from .conftest import free_port, screenshot, staff_login, staff_login_page
 from .hub_fixtures import BORDEAUX, LYON, PARIS, hub_db, store_secrets
 from .sync_fixtures import *  # noqa: F403
@@ -145,6 +148,33 @@ def _live_card(data: Path, customer_id: str) -> str | None:
         db.close()
 
 
+def _returns(store: Path, returns: list[tuple[str, int]]) -> None:
+    """Returns recorded at the store (as app/store/domain/orders' return does), on orders
+    given by number, each of ``qty`` units for store credit."""
+    db = dbmod.connect(dbmod.db_path(store))
+    try:
+        with dbmod.write(db):
+            for number, qty in returns:
+                order_id, sku = db.execute(
+                    "SELECT o.id, l.sku FROM orders o JOIN order_lines l ON l.order_id = o.id "
+                    "WHERE o.number = ?",
+                    [number],
+                ).fetchone()
+                db["returns"].insert(
+                    {
+                        "id": secrets.token_hex(8),
+                        "order_id": order_id,
+                        "at": clock.now_iso(),
+                        "staff_id": "s-test",
+                        "reason": "trop petit",
+                        "refund": "store_credit",
+                        "lines": json.dumps([{"line": 1, "sku": sku, "qty": qty}]),
+                    }
+                )
+    finally:
+        db.close()
+
+
 def _cards(store: Path) -> list[tuple]:
     return _rows(store, "SELECT card_id, customer_id, first_name FROM customer_cards")
 
@@ -202,6 +232,9 @@ def test_card_and_first_name_reach_only_the_store_with_the_order_then_kiosk_and_
     assert _cards(synced_store) == [(new_id, customer_id, FIRST)]
     assert _cards(paris) == []
 
+    # A return made here on the customer's order, and one on somebody else's.
+    _returns(synced_store, [(number, 2), (other["number"], 1)])
+
     # The hub stopped: the Lyon store greets the customer by first name at the kiosk.
     hub_server.stop()
     dead_hub = f"http://127.0.0.1:{free_port()}"
@@ -226,6 +259,8 @@ def test_card_and_first_name_reach_only_the_store_with_the_order_then_kiosk_and_
     assert f"Carte client{NBSP}: {FIRST}" in counter.text
     assert number in counter.text and other["number"] not in counter.text
     assert "1 commande en cours dans ce magasin" in counter.text
+    assert "1 retour" not in counter.text and "1 retour" in counter.text
+    assert "2 articles rendus" in counter.text and "1 article rendu" not in counter.text
     assert LAST not in counter.text and EMAIL not in counter.text
     refused = staff.get(server.url + "/staff/scan", params={"code": token}, timeout=10)
     assert refused.status_code == 400 and "carte client" in refused.text
@@ -239,6 +274,13 @@ def test_card_and_first_name_reach_only_the_store_with_the_order_then_kiosk_and_
     page.goto(server.url + "/staff/scan?code=" + new_token)
     assert page.locator("h1").inner_text() == f"Carte client{NBSP}: {FIRST}"
     screenshot(page, "counter-customer-card-1280x800")
+    assert_axe_clean(page, "the counter, a customer card scanned")
+    page.locator("button[name=lang][value=en]").click()
+    expect(page.locator("h1")).to_have_text(f"Customer card: {FIRST}")
+    english = page.locator("main").inner_text()
+    assert f"Customer card: {FIRST}" in english and "1 open order in this store" in english
+    assert "2 items returned" in english and "store credit" in english
+    assert page.goto(server.url + "/staff/customers/cus_nobody").status == 404
     tablet.close()
     portrait = browser.new_context(viewport={"width": 1080, "height": 1920}, locale="fr-FR")
     page = portrait.new_page()
