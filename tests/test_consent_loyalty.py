@@ -367,6 +367,8 @@ def test_head_office_rule_is_role_restricted_and_journaled(hub, hub_data):
     page = marketing.get("/hq/fidelite")
     html = page.get_data(as_text=True)
     assert page.status_code == 200 and f"Règle en vigueur{NBSP}: 1 point par euro" in html
+    assert 'href="/hq/fidelite" aria-current="page">Fidélité</a>' in html  # in the menu
+    assert 'href="/hq/fidelite"' not in ops.get("/hq/").get_data(as_text=True)
     token = _csrf(html)
     form = {"points_per_euro": "3", "block_points": "200", "block_euros": "7,50"}
     r = ops.post("/hq/fidelite", data={**form, "csrf_token": _csrf(html)})
@@ -384,6 +386,8 @@ def test_head_office_rule_is_role_restricted_and_journaled(hub, hub_data):
         assert 'role="alert"' in r.get_data(as_text=True)
     assert loyalty.rules(hub)["block_cents"] == 750
     assert len(hdb.rows(hub, "SELECT 1 AS x FROM hq_audit WHERE action LIKE 'loyalty.%'")) == 1
+    journal = marketing.get("/hq/journal").get_data(as_text=True)
+    assert "Règle de fidélité modifiée" in journal
     assert _hub_app(hub_data).test_client().get("/hq/fidelite").status_code == 302
 
 

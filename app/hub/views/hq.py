@@ -64,6 +64,7 @@ ACTION_LABELS = {
     "promotion.updated": "Promotion modifiée",
     "promotion.published": "Promotion publiée",
     "promotion.unpublished": "Promotion dépubliée",
+    "loyalty.rules_changed": "Règle de fidélité modifiée",
 }
 # A console session ends after this long even if the browser keeps its cookie.
 SESSION_MAX_S = 12 * 3600
