@@ -34,7 +34,7 @@ from app.store.sync.pull import pull_once
 
 from .axe_helpers import assert_axe_clean
 from .conftest import free_port, screenshot, staff_login, staff_login_page
-from .hub_fixtures import BORDEAUX, LYON, PARIS, hub_db, store_secrets
+from .hub_fixtures import BORDEAUX, LYON, PARIS, hub_db, store_secrets, validate
 from .sync_fixtures import *  # noqa: F403
 from .sync_fixtures import store_env
 from .test_customer_accounts import Customer, _last_code
@@ -209,11 +209,21 @@ def test_card_and_first_name_reach_only_the_store_with_the_order_then_kiosk_and_
     # The change was appended for Lyon alone, keyed by the customer (erasure finds it).
     db = hub_db(hub_data)
     sent = hdb.rows(
-        db, "SELECT store_id, key, data FROM changes WHERE kind = ?", [CHANGE_CUSTOMER_CARD]
+        db, "SELECT seq, store_id, key, data FROM changes WHERE kind = ?", [CHANGE_CUSTOMER_CARD]
     )
     db.close()
     assert [(r["store_id"], r["key"]) for r in sent] == [(LYON, customer_id)]
     assert LAST not in sent[0]["data"] and "@" not in sent[0]["data"]
+    # As the API sends it (docs/openapi.yaml): the order with its customer id, the card.
+    lyon = client.HubClient(hub_server.url, LYON, store_secrets(hub_data)[LYON])
+    page = lyon.get_changes(str(sent[0]["seq"] - 200), limit=2000)
+    validate(page, "ChangesPage")
+    ordered = [c["data"] for c in page["changes"] if c["kind"] == "order"]
+    assert [o["customer_id"] for o in ordered if o["number"] == number][-1] == customer_id
+    mine = [c for c in page["changes"] if c["key"] == customer_id]
+    assert [c["data"] for c in mine] == [
+        {"customer_id": customer_id, "card_id": card_id, "first_name": FIRST}
+    ]
 
     # Renewing the card (the card page's button): the new id replaces the old at Lyon.
     page = shopper.get("/shop/compte/carte")
