@@ -420,3 +420,51 @@ def test_the_store_applier_forgets_cards_and_blanks_orders_by_ids_alone(store_db
         apply_page(store_db, {"changes": [bad], "cursor": 10**9, "remaining": 0}, LYON)["failed"]
         == 1
     )
+
+
+def test_mes_donnees_in_english_and_in_french(hub_app, hub, hub_data):
+    _place(hub, hub_data, LEA, f"{FIRST} {LAST}")
+    http = hub_app.test_client()
+    _sign_in(http, hub, LEA)
+    french = http.get("/shop/compte/donnees").get_data(as_text=True)
+    assert '<html lang="fr">' in french and "Mes données" in french
+    assert "1 commande, en ligne ou en magasin." in french
+    assert f"Je comprends{NBSP}:" not in french  # on the confirmation step only
+    confirm = http.get("/shop/compte/supprimer").get_data(as_text=True)
+    assert f"Je comprends{NBSP}: supprimer mon compte." in confirm
+    http.post("/shop/langue", data={"lang": "en", "next": "/shop/", "csrf_token": _csrf(http)})
+    english = http.get("/shop/compte/donnees").get_data(as_text=True)
+    assert '<html lang="en">' in english and "My data" in english
+    assert "1 order, online or in store." in english and "0 home deliveries." in english
+    assert "Download my data (JSON)" in english
+    bad = http.post(
+        "/shop/compte/donnees/nom",
+        data={"first_name": "x" * 81, "last_name": "", "csrf_token": _csrf(http)},
+    )
+    assert bad.status_code == 400 and "A name holds 80 characters at most." in bad.get_data(
+        as_text=True
+    )
+
+
+def test_head_office_customers_page_screenshot(hub_factory, hub_data, hub, browser):
+    from .conftest import screenshot
+    from .hq_helpers import make_user
+
+    customers.find_or_create(hub, KeyRing.open(hub_data), LEA, FIRST, LAST)
+    _place(hub, hub_data, LEA, f"{FIRST} {LAST}")
+    server = hub_factory(hub_data)
+    admin = make_user(hub_data, "admin")
+    context = browser.new_context(viewport={"width": 1280, "height": 800}, locale="fr-FR")
+    page = context.new_page()
+    page.goto(server.url + "/hq/login")
+    page.fill("input[name=email]", admin["email"])
+    page.fill("input[name=password]", admin["password"])
+    page.click("button[type=submit]")
+    page.click("text=Clients")
+    page.wait_for_url("**/hq/clients")
+    page.fill("#c-email", LEA)
+    page.click("text=Trouver")
+    page.wait_for_selector("#customer-found")
+    screenshot(page, "hq-customers-found")
+    assert LEA not in page.url
+    context.close()
