@@ -452,6 +452,18 @@ def test_screens_account_on_a_phone_and_the_kiosk_greeting(
     page = browser.new_context(viewport={"width": 1080, "height": 1920}, locale="fr-FR").new_page()
     page.goto(server.url + "/browse")
     page.goto(server.url + "/scan?code=" + token)
+    page.locator("#a11y-toggle").click()  # accessible mode: the button within reach
+    expect(page.locator("#revoke-personal")).to_be_visible()
+    line = page.evaluate(
+        "() => parseFloat(getComputedStyle(document.body).getPropertyValue('--reach-top'))"
+        " * innerHeight / 100"
+    )
+    box = page.locator("#revoke-personal").bounding_box()
+    assert box["y"] >= line  # below the line of reach
+    heading = page.locator("main h1").first.bounding_box()
+    assert heading["y"] >= box["y"] + box["height"]  # and over nothing of the page
+    screenshot(page, "consent-kiosk-greeting-1080x1920-accessible")
+    assert_axe_clean(page, "kiosk greeting with the withdrawal button, accessible mode")
     page.locator("#revoke-personal").click()
     expect(page.locator("#personal-off")).to_have_text("Plus de suggestions personnelles.")
     screenshot(page, "consent-kiosk-withdrawn-1080x1920")
