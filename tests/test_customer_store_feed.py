@@ -337,3 +337,30 @@ def test_only_stores_with_an_open_or_recent_order_are_told(hub, hub_data):
     stranger = _guest_order(hub_data, "Bruno Garnier", "bruno@example.org", LYON)
     customer_feed.order_joined(hub, ring, customer_id, stranger["id"])
     assert customer_feed.stores_of(hub, customer_id) == [PARIS]
+
+
+def test_guest_orders_joined_at_sign_in_bring_the_card_to_their_store(
+    hub_server, hub_data, tmp_path
+):
+    shopper, customer_id = _sign_in(hub_server.url, hub_data)
+    _card_token(shopper)  # a card, but no order anywhere yet: no store is told
+    card_id = _live_card(hub_data, customer_id)
+    guest = _guest_order(hub_data, f"{FIRST} {LAST}", EMAIL, BORDEAUX)  # signed out
+    bordeaux = tmp_path / "bordeaux"
+    bordeaux.mkdir()
+    _sync(bordeaux, hub_server.url, hub_data, BORDEAUX)
+    assert _cards(bordeaux) == []
+    assert _rows(bordeaux, "SELECT customer_id FROM orders WHERE id = ?", [guest["id"]]) == [
+        (None,)
+    ]
+
+    # Signing in again proves the address: the guest order joins the account (the code
+    # page's hook), and Bordeaux learns whose order it is and the customer's card.
+    again = Customer(hub_server.url)
+    again.ask_code(EMAIL)
+    assert again.give_code(_last_code(hub_data)).url.endswith("/shop/compte")
+    _sync(bordeaux, hub_server.url, hub_data, BORDEAUX)
+    assert _cards(bordeaux) == [(card_id, customer_id, FIRST)]
+    assert _rows(bordeaux, "SELECT customer_id FROM orders WHERE id = ?", [guest["id"]]) == [
+        (customer_id,)
+    ]

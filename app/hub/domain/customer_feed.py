@@ -97,3 +97,25 @@ def order_joined(db: Db, ring: KeyRing, customer_id: str, order_id: str) -> None
             return
         orders.publish(db, order_id)
         publish_card(db, ring, customer_id, store_id)
+
+
+def orders_attached(db: Db, ring: KeyRing, customer_id: str) -> int:
+    """Guest orders joined the account at sign-in (same proven address): their stores
+    learn whose they are and the customer's card; how many orders were sent again."""
+    since = iso(utcnow() - RECENT)
+    marks = ", ".join("?" for _ in CLOSED)
+    with hdb.write(db):
+        order_ids = [
+            r["id"]
+            for r in hdb.rows(
+                db,
+                "SELECT id FROM orders WHERE customer_id = ? "  # noqa: S608 (marks)
+                f"AND (status NOT IN ({marks}) OR placed_at >= ?) ORDER BY placed_at, id",
+                [customer_id, *CLOSED, since],
+            )
+        ]
+        for order_id in order_ids:
+            orders.publish(db, order_id)
+        for store_id in stores_of(db, customer_id):
+            publish_card(db, ring, customer_id, store_id)
+    return len(order_ids)

@@ -146,6 +146,8 @@ def check_code() -> ResponseReturnValue:
         html = render_template("hub/shop/account_code.html", error=_refusal(exc), retry=retry)
         return html, 400
     session.pop(CODE_KEY, None)
+    if done.attached:  # guest orders joined: their stores learn whose they are
+        customer_feed.orders_attached(get_db(), _ring(), done.customer_id)
     session[SESSION_KEY] = done.session_token
     current_app.logger.info(
         "customer %s signed in (%s, %d guest orders attached)",
