@@ -380,7 +380,16 @@ def test_head_office_rule_is_role_restricted_and_journaled(hub, hub_data):
     [entry] = hdb.rows(hub, "SELECT action, detail FROM hq_audit WHERE action LIKE 'loyalty.%'")
     assert entry["action"] == "loyalty.rules_changed"
     assert '"after": {"block_cents": 750' in entry["detail"] or "750" in entry["detail"]
-    for bad in ({"points_per_euro": "-1"}, {"block_points": "0"}, {"block_euros": "abc"}):
+    for bad in (
+        {"points_per_euro": "-1"},
+        {"points_per_euro": "2.5"},
+        {"block_points": "0"},
+        {"block_euros": "abc"},
+        {"block_euros": "nan"},
+        {"block_euros": "inf"},
+        {"block_euros": "1e400"},
+        {"block_euros": "0"},
+    ):
         r = marketing.post("/hq/fidelite", data={**form, **bad, "csrf_token": token})
         assert r.status_code == 422
         assert 'role="alert"' in r.get_data(as_text=True)

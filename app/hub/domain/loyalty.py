@@ -89,10 +89,10 @@ def parse_rules(form: dict[str, Any]) -> dict[str, int]:
         out[name] = value
     raw = str(form.get("block_euros", "")).strip().replace(",", ".")
     try:
-        cents = round(float(raw) * 100)
-    except ValueError:
+        cents = round(float(raw) * 100)  # "nan" and "inf" raise here too
+    except (ValueError, OverflowError):
         raise LoyaltyError("bad_rule", "block_euros") from None
-    if raw.lower() in ("nan", "inf", "-inf") or not 1 <= cents <= MAX_BLOCK_CENTS:
+    if not 1 <= cents <= MAX_BLOCK_CENTS:
         raise LoyaltyError("bad_rule", "block_euros")
     out["block_cents"] = cents
     return out
