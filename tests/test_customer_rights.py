@@ -12,12 +12,14 @@ import pytest
 
 from app.core import db as dbmod
 from app.hub import database as hdb
-from app.hub.domain import cards, customers, erasure, keys
+from app.hub.domain import cards, customer_feed, customers, erasure, keys
 from app.hub.domain.orders import create_order
 from app.hub.domain.pii import KeyRing
 from app.store.domain import customer_cards
+from app.store.sync import client
 
 from .conftest import run_kiosk
+from .hub_fixtures import store_secrets, validate
 from .sync_fixtures import *  # noqa: F403
 from .sync_fixtures import LYON, hub_database, hub_db, store_env
 
@@ -231,13 +233,17 @@ def test_a_store_forgets_an_erased_customers_card_at_its_next_sync(
     gone_card, kept_card = cards.issue_card(hub, gone["id"]), cards.issue_card(hub, kept["id"])
     order = _place(hub, hub_data, LEA, f"{FIRST} {LAST}")
     customers.claim_order(hub, gone["id"], order["id"])
-    env = store_env(hub_factory(hub_data).url, hub_data)
+    # The hub's card feed tells Lyon about both cards (app/hub/domain/customer_feed.py).
+    with hdb.write(hub):
+        customer_feed.publish_card(hub, ring, gone["id"], LYON)
+        customer_feed.publish_card(hub, ring, kept["id"], LYON)
+    server = hub_factory(hub_data)
+    env = store_env(server.url, hub_data)
     assert run_kiosk("sync", "--data", str(synced_store), "--once", env=env).returncode == 0
     store = dbmod.connect(dbmod.db_path(synced_store))
     try:
-        # What the hub's card feed tells a store (saved directly if it has not yet).
-        customer_cards.save_card(store, gone_card, gone["id"], FIRST)
-        customer_cards.save_card(store, kept_card, kept["id"], "Bruno")
+        synced = store.execute("SELECT card_id FROM customer_cards ORDER BY card_id").fetchall()
+        assert synced == sorted([(gone_card,), (kept_card,)])
         copy = store.execute(
             "SELECT customer_name, customer_email FROM orders WHERE id = ?", [order["id"]]
         ).fetchone()
@@ -246,6 +252,14 @@ def test_a_store_forgets_an_erased_customers_card_at_its_next_sync(
         store.close()
 
     assert erasure.erase_customer(hub, ring, gone["id"]) is not None
+    # As the API sends it (docs/openapi.yaml): ids only.
+    lyon = client.HubClient(server.url, LYON, store_secrets(hub_data)[LYON])
+    seq = hdb.scalar(hub, "SELECT seq FROM changes WHERE kind = 'customer_erased'")
+    page = lyon.get_changes(str(seq - 1), limit=10)
+    validate(page, "ChangesPage")
+    assert [c["data"] for c in page["changes"] if c["kind"] == "customer_erased"] == [
+        {"customer_id": gone["id"], "card_ids": [gone_card], "order_ids": [order["id"]]}
+    ]
     done = run_kiosk("sync", "--data", str(synced_store), "--once", env=env)
     assert done.returncode == 0, done.stderr
     store = dbmod.connect(dbmod.db_path(synced_store))
