@@ -136,6 +136,9 @@ def test_consent_given_then_withdrawn_online_is_journaled(hub, hub_data):
     assert consent.personal_allowed(hub, customer) is False
     assert customers.get_customer(hub, customer)["consent_personal"] == 0
     assert _log(hub, customer) == [(1, "web", None), (0, "web", None)]
+    history = shop.get("/shop/compte").get_data(as_text=True)
+    assert history.index("Accord retiré le ") < history.index("Accord donné le ")  # newest first
+    assert history.count(", en ligne</li>") == 2
     # No CSRF token, no change; signed out, sent to sign in.
     assert shop.post("/shop/compte/suggestions", data={"action": "withdraw"}).status_code == 400
     anon = _hub_app(hub_data).test_client()
@@ -192,6 +195,9 @@ def test_consent_withdrawn_at_a_kiosk_offline_reaches_the_hub_at_the_next_sync(
         store.close()
     assert consent.personal_allowed(hub, customer) is False
     assert _log(hub, customer) == [(1, "web", None), (0, "kiosk", LYON)]
+    html = _shopper(hub_data, hub, customer).get("/shop/compte").get_data(as_text=True)
+    assert 'id="consent-box"' in html  # unticked again, to give it anew
+    assert "Accord retiré le " in html and ", sur une borne en magasin" in html
 
 
 def test_a_withdrawal_for_a_card_the_hub_does_not_know_is_accepted_with_nothing_applied(

@@ -23,6 +23,8 @@ from app.hub.views.webshop import blueprint
 
 bp = blueprint("account_prefs", __name__)
 
+HISTORY_SHOWN = 10  # the latest consent changes listed (all are in « Mes données »)
+
 
 @bp.app_context_processor
 def _globals() -> dict[str, Any]:
@@ -46,6 +48,7 @@ def account_prefs() -> dict[str, Any] | None:
         "convert_points": spend,
         "convert_cents": cents,
         "credits": loyalty.credits(db, customer["id"]),
+        "history": consent.history(db, customer["id"])[:HISTORY_SHOWN],
     }
 
 
