@@ -25,7 +25,7 @@ from app.core import clock
 from app.core import db as dbmod
 from app.core.protocol import CHANGE_CUSTOMER_CARD
 from app.hub import database as hdb
-from app.hub.domain import cards, customer_feed, customers, keys
+from app.hub.domain import cards, customer_feed, customers, erasure, keys
 from app.hub.domain.orders import create_order
 from app.hub.domain.pii import KeyRing
 from app.store.migrations import migrate
@@ -363,4 +363,18 @@ def test_guest_orders_joined_at_sign_in_bring_the_card_to_their_store(
     assert _cards(bordeaux) == [(card_id, customer_id, FIRST)]
     assert _rows(bordeaux, "SELECT customer_id FROM orders WHERE id = ?", [guest["id"]]) == [
         (customer_id,)
+    ]
+
+    # Erased at the hub: Bordeaux forgets the card, and the order names nobody any more.
+    db = hub_db(hub_data)
+    try:
+        assert erasure.erase_customer(db, KeyRing.open(hub_data), customer_id) is not None
+        kept = hdb.rows(db, "SELECT data FROM changes WHERE kind = ?", [CHANGE_CUSTOMER_CARD])
+    finally:
+        db.close()
+    assert kept == []  # the first name left the hub's feed with the customer
+    _sync(bordeaux, hub_server.url, hub_data, BORDEAUX)
+    assert _cards(bordeaux) == []
+    assert _rows(bordeaux, "SELECT customer_id FROM orders WHERE id = ?", [guest["id"]]) == [
+        (None,)
     ]
