@@ -108,6 +108,19 @@ def test_mes_donnees_and_the_json_export_hold_my_data_and_nobody_elses(hub_app, 
     me = _customer_id(hub, hub_data, LEA)
     _set_names(hub, hub_data, me)
     card = cards.issue_card(hub, me)
+    with hdb.write(hub):  # a consent given, then another customer's
+        for cid, row_id in ((me, "cl-mine"), (_customer_id(hub, hub_data, OTHER), "cl-theirs")):
+            hdb.insert(
+                hub,
+                "customer_consent_log",
+                {
+                    "id": row_id,
+                    "customer_id": cid,
+                    "given": 1,
+                    "at": "2026-12-01T10:00:00Z",
+                    "channel": "web",
+                },
+            )
 
     page = http.get("/shop/compte/donnees", headers={"Accept-Language": "fr"})
     html = page.get_data(as_text=True)
@@ -134,6 +147,8 @@ def test_mes_donnees_and_the_json_export_hold_my_data_and_nobody_elses(hub_app, 
     kinds = {m["kind"] for m in data["messages"]}
     assert {"login_code", "placed"} <= kinds
     assert data["sessions"] and data["sessions"][0]["created_at"]
+    assert [r["id"] for r in data["records"]["customer_consent_log"]] == ["cl-mine"]
+    assert "loyalty_ledger" in data["records"]  # every table keyed by the customer
     text = got.get_data(as_text=True).lower()
     for foreign in (OTHER, "bruno", theirs["number"].lower(), theirs["id"].lower()):
         assert foreign not in text

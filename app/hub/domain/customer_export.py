@@ -2,7 +2,8 @@
 and portability (art. 20), issue 14: the account (names and e-mail opened from their
 seals), their orders from every channel (the account's, and guest orders and home
 deliveries placed with the same address) with their lines, their cards, their consent,
-the e-mails sent to them, their web-shop sessions (dates only).
+the e-mails sent to them, their web-shop sessions (dates only), and the rows of any
+other table keyed by their ``customer_id`` (consent history, loyalty points...).
 
 :func:`export` builds a plain dict (JSON-ready, sorted, dates as ISO strings) and reads
 only rows that are this customer's: by ``customer_id``, or by the address the account
@@ -20,9 +21,13 @@ from typing import Any
 from app.core.clock import now_iso
 from app.hub import database as hdb
 from app.hub.database import Db
+from app.hub.domain.erasure import tables_with
 from app.hub.domain.pii import KeyRing, PiiKeyError
 
 FORMAT = "kiosk-customer-export/1"
+#: Tables with a ``customer_id`` read above in their own section; any other (consent
+#: history, loyalty ledger, a table added later) is exported whole under ``records``.
+_SECTIONS = frozenset({"customers", "orders", "customer_cards", "customer_sessions"})
 MAX_NAME = 80
 
 
@@ -145,6 +150,18 @@ def export(db: Db, ring: KeyRing, customer_id: str) -> dict[str, Any] | None:
             "WHERE customer_id = ? ORDER BY created_at",
             [customer_id],
         )
+        records = {
+            table: hdb.rows(
+                db,
+                f"SELECT * FROM {table} WHERE customer_id = ?",  # noqa: S608 (a table name)
+                [customer_id],
+            )
+            for table in tables_with(db, "customer_id")
+            if table not in _SECTIONS
+        }
+    for rows in records.values():
+        for record in rows:
+            record.pop("customer_id", None)
     for delivery in deliveries:
         delivery["channel"] = "home_delivery"
     return {
@@ -169,4 +186,5 @@ def export(db: Db, ring: KeyRing, customer_id: str) -> dict[str, Any] | None:
         "cards": cards,
         "messages": sorted(messages, key=lambda m: m["id"]),
         "sessions": sessions,
+        "records": records,
     }
