@@ -378,3 +378,22 @@ def test_guest_orders_joined_at_sign_in_bring_the_card_to_their_store(
     assert _rows(bordeaux, "SELECT customer_id FROM orders WHERE id = ?", [guest["id"]]) == [
         (None,)
     ]
+
+
+def test_a_corrected_first_name_reaches_the_stores_holding_the_card(
+    hub_server, hub_data, synced_store
+):
+    shopper, customer_id = _sign_in(hub_server.url, hub_data)
+    _order_in_shop(shopper, hub_data)
+    _card_token(shopper)
+    card_id = _live_card(hub_data, customer_id)
+    _sync(synced_store, hub_server.url, hub_data, LYON)
+    assert _cards(synced_store) == [(card_id, customer_id, FIRST)]
+    done = shopper.post(
+        "/shop/compte/donnees/nom",
+        {"first_name": "Zoé", "last_name": LAST},
+        allow_redirects=False,
+    )
+    assert done.status_code == 303
+    _sync(synced_store, hub_server.url, hub_data, LYON)
+    assert _cards(synced_store) == [(card_id, customer_id, "Zoé")]

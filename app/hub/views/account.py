@@ -261,6 +261,7 @@ def correct_name() -> ResponseReturnValue:
         form = {"first_name": first[:200], "last_name": last[:200], "field": exc.field}
         html = _data_page(customer, _name_refusal(exc), form)
         return _no_store(current_app.make_response((html, 400)))
+    customer_feed.card_changed(get_db(), _ring(), customer["id"])  # stores holding it too
     flash(_("Your name is corrected."), "ok")
     return redirect(url_for("account.my_data"), 303)
 
