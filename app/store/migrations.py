@@ -592,4 +592,6 @@ def m012_customer_cards(db: Database) -> None:
 @store_migrations(name="m013_order_customer")
 def m013_order_customer(db: Database) -> None:
     db.execute("ALTER TABLE orders ADD COLUMN customer_id TEXT")
-    db.execute("CREATE INDEX orders_customer_id ON orders(customer_id) WHERE customer_id IS NOT NULL")
+    db.execute(
+        "CREATE INDEX orders_customer_id ON orders(customer_id) WHERE customer_id IS NOT NULL"
+    )
