@@ -406,9 +406,18 @@ def test_sign_out_revokes_the_session_at_the_hub(hub_server):
     shopper = Customer(hub_server.url)
     shopper.ask_code()
     assert shopper.give_code(_last_code(hub_server.data)).url.endswith("/shop/compte")
+    db = hub_db(hub_server.data)
+    sku = hdb.scalar(db, "SELECT sku FROM stock_levels WHERE qty >= 3 ORDER BY sku LIMIT 1")
+    db.close()
+    shopper.post("/shop/panier/ajouter", {"sku": sku, "qty": "1"})
+    assert "cart" in _cookie_session(shopper.http)
     kept = requests.utils.dict_from_cookiejar(shopper.http.cookies)  # a copy of the cookie
     out = shopper.post("/shop/compte/deconnexion", {})
     assert out.url.endswith("/shop/compte/connexion") and "Vous êtes déconnecté" in out.text
+    # Nothing of this shopper is left for the next person at a shared device: no cart,
+    # no order keys, no code, no session (the language choice may stay).
+    left = set(_cookie_session(shopper.http)) - {"lang", "_flashes", "csrf_token"}
+    assert not left, left
     assert shopper.get("/shop/compte", allow_redirects=False).status_code == 302
     replay = Customer(hub_server.url)
     replay.http.cookies.update(kept)

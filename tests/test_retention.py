@@ -21,6 +21,7 @@ from .pg import *  # noqa: F403
 NOW = parse_iso("2026-12-05T12:00:00Z")
 SECOND = timedelta(seconds=1)
 DAY = timedelta(days=1)
+WARNED = iso(NOW - 40 * DAY)  # warned over a month ago: deletion may go ahead
 EMAIL = "Zephyrine.Quintavalle@example.org"
 FIRST, LAST = "Zéphyrine", "Quintavalle"
 
@@ -133,8 +134,11 @@ def build_boundaries(db, ring):
     warn = three + 30 * DAY
     customer(db, ring, "cu-warn-past", warn - SECOND)
     customer(db, ring, "cu-warn-inside", warn + SECOND)
-    customer(db, ring, "cu-del-past", three - SECOND)
+    customer(db, ring, "cu-del-past", three - SECOND)  # never warned: warned, kept
     customer(db, ring, "cu-del-inside", three + SECOND)
+    month = NOW - 30 * DAY  # deleted only once warned at least a month ago
+    customer(db, ring, "cu-del-warned", three - SECOND, warned=iso(month))
+    customer(db, ring, "cu-del-warned-late", three - SECOND, warned=iso(month + SECOND))
     customer(db, ring, "cu-warned-already", warn - DAY, warned=iso(warn))
     ten = retention.years_before(NOW, 10)
     order(db, "o-ten-past", ten - SECOND, customer_id="cu-warn-inside")
@@ -187,13 +191,16 @@ def test_each_limit_just_before_and_just_after(db, ring):
     build_boundaries(db, ring)
     report = retention.run(db, ring=ring)
     rules = report["rules"]
-    # Warned: inside the last 30 days before 3 years (the one about to be deleted too).
-    assert rules["customers_warned"]["ids"] == ["cu-del-inside", "cu-warn-past"]
-    assert rules["customers_deleted"]["ids"] == ["cu-del-past"]
+    # Warned: inside the last 30 days before 3 years, and past 3 years if never warned.
+    assert rules["customers_warned"]["ids"] == ["cu-del-inside", "cu-del-past", "cu-warn-past"]
+    # Deleted: past 3 years and warned at least 30 days ago, never without a warning.
+    assert rules["customers_deleted"]["ids"] == ["cu-del-warned"]
     assert ids(db, "customers") == {
         "cu-warn-past",
         "cu-warn-inside",
         "cu-del-inside",
+        "cu-del-past",
+        "cu-del-warned-late",
         "cu-warned-already",
     }
     warned = {
@@ -252,7 +259,7 @@ def test_the_dry_run_changes_nothing_and_reports_what_the_run_does(db, ring):
 
 def test_an_erased_customer_leaves_no_personal_data_in_any_hub_table(db, ring):
     gone = retention.years_before(NOW, 3) - DAY
-    customer(db, ring, "cu-gone", gone, email=EMAIL, first=FIRST, last=LAST)
+    customer(db, ring, "cu-gone", gone, email=EMAIL, first=FIRST, last=LAST, warned=WARNED)
     order(db, "o-theirs", gone, name=f"{FIRST} {LAST}", email=EMAIL, customer_id="cu-gone")
     # A guest order with the same address, before the account's last contact.
     order(db, "o-guest", gone - 5 * DAY, name=f"{FIRST} {LAST}", email=EMAIL.lower())
@@ -359,9 +366,11 @@ def test_an_erased_customer_leaves_no_personal_data_in_any_hub_table(db, ring):
 def test_a_guest_order_with_the_same_address_is_a_contact(db, ring):
     """Past 3 years by the account, but the person ordered as a guest (not signed in) a
     year ago: that was a contact, the account stays and its clock moves to it."""
-    customer(db, ring, "cu-back", retention.years_before(NOW, 4), email=EMAIL, first=FIRST)
+    customer(
+        db, ring, "cu-back", retention.years_before(NOW, 4), email=EMAIL, first=FIRST, warned=WARNED
+    )
     order(db, "o-lately", NOW - 365 * DAY, name=FIRST, email=EMAIL.upper())
-    customer(db, ring, "cu-gone", retention.years_before(NOW, 4))
+    customer(db, ring, "cu-gone", retention.years_before(NOW, 4), warned=WARNED)
     dry = retention.run(db, ring=ring, dry_run=True)["rules"]
     assert dry["customers_contact_found"]["ids"] == ["cu-back"]
     assert dry["customers_deleted"]["ids"] == ["cu-gone"]
@@ -378,7 +387,7 @@ def test_a_guest_order_with_the_same_address_is_a_contact(db, ring):
         hdb.scalar(db, "SELECT customer_email FROM orders WHERE id = 'o-lately'") == EMAIL.upper()
     )
     # Without the key the address cannot be compared: the report says so.
-    customer(db, ring, "cu-sealed", retention.years_before(NOW, 5))
+    customer(db, ring, "cu-sealed", retention.years_before(NOW, 5), warned=WARNED)
     report = retention.run(db, ring=None, dry_run=True)
     assert report["unreadable_emails"] == 1
     assert report["rules"]["customers_deleted"]["ids"] == ["cu-sealed"]
@@ -492,17 +501,18 @@ def test_the_commands_report_and_apply(db, ring, target, tmp_path, monkeypatch):
     runner = CliRunner()
     dry = runner.invoke(main, ["hub", "retention", "--data", str(data), "--dry-run", "--json"])
     assert dry.exit_code == 0, dry.output
-    assert json.loads(dry.output)["rules"]["customers_deleted"]["ids"] == ["cu-del-past"]
-    assert "cu-del-past" in ids(db, "customers")
+    assert json.loads(dry.output)["rules"]["customers_deleted"]["ids"] == ["cu-del-warned"]
+    assert "cu-del-warned" in ids(db, "customers")
     done = runner.invoke(main, ["hub", "retention", "--data", str(data)])
     assert done.exit_code == 0, done.output
-    assert "customers_deleted: 1 (done): cu-del-past" in done.output
-    assert "cu-del-past" not in ids(db, "customers")
+    assert "customers_deleted: 1 (done): cu-del-warned" in done.output
+    assert "cu-del-warned" not in ids(db, "customers")
     warned = hdb.rows(
         db, "SELECT customer_email FROM notifications WHERE kind = 'retention_warning'"
     )
     assert sorted(r["customer_email"] for r in warned) == [
         "cu-del-inside@example.net",
+        "cu-del-past@example.net",
         "cu-warn-past@example.net",
     ]
     rotated = runner.invoke(main, ["hub", "pii", "rotate", "--data", str(data), "--json"])

@@ -102,6 +102,9 @@ def cutoffs(now: datetime, limits: Limits = Limits()) -> dict[str, str]:
     return {
         "customer_delete": iso(customer),
         "customer_warn": iso(customer + timedelta(days=limits.warn_days_before)),
+        # A customer is deleted only once warned at least this long ago (a first run,
+        # or runs missed, warn first and delete a month later, never by surprise).
+        "warned_before": iso(now - timedelta(days=limits.warn_days_before)),
         "order_delete": iso(years_before(now, limits.order_years)),
         "audit_delete": iso(now - timedelta(days=limits.audit_days)),
         "grace": iso(grace),
@@ -168,15 +171,16 @@ def _guest_contacts(db: Db, emails: dict[str, str], since: str) -> dict[str, str
 def _plan(db: Db, c: dict[str, str], ring: KeyRing | None) -> dict[str, Any]:
     warned = _ids(
         db,
-        "SELECT id FROM customers WHERE last_contact_at < ? AND last_contact_at >= ? "
+        "SELECT id FROM customers WHERE last_contact_at < ? "
         "AND (retention_warned_at IS NULL OR retention_warned_at < last_contact_at) "
         "ORDER BY id",
-        [c["customer_warn"], c["customer_delete"]],
+        [c["customer_warn"]],
     )
     past = _ids(
         db,
-        "SELECT id FROM customers WHERE last_contact_at < ? ORDER BY id",
-        [c["customer_delete"]],
+        "SELECT id FROM customers WHERE last_contact_at < ? "
+        "AND retention_warned_at >= last_contact_at AND retention_warned_at <= ? ORDER BY id",
+        [c["customer_delete"], c["warned_before"]],
     )
     by_customer, unreadable = _emails(db, ring, past)
     contacts = _guest_contacts(db, by_customer, c["customer_delete"])

@@ -145,10 +145,10 @@ def check_code() -> ResponseReturnValue:
             session.pop(CODE_KEY, None)
         html = render_template("hub/shop/account_code.html", error=_refusal(exc), retry=retry)
         return html, 400
-    session.pop(CODE_KEY, None)
     if done.attached:  # guest orders joined: their stores learn whose they are
         customer_feed.orders_attached(get_db(), _ring(), done.customer_id)
-    session[SESSION_KEY] = done.session_token
+    session.pop(CODE_KEY, None)
+    session[SESSION_KEY] = done.session_token  # a new token each sign-in: nothing to fix
     current_app.logger.info(
         "customer %s signed in (%s, %d guest orders attached)",
         done.customer_id,
@@ -184,11 +184,20 @@ def account() -> ResponseReturnValue:
     return render_template("hub/shop/account.html", orders=orders, email=email)
 
 
+def _fresh_session() -> None:
+    """An empty session but for the shop's language, at sign-out and deletion: the next
+    person at a shared device finds none of the last one's orders, cart or code."""
+    lang = session.get("lang")
+    session.clear()
+    if lang:
+        session["lang"] = lang
+
+
 @bp.post("/compte/deconnexion")
 def sign_out() -> ResponseReturnValue:
     """Revoke the session at the hub (a kept copy of the cookie opens nothing)."""
-    customer_sessions.revoke_session(get_db(), session.pop(SESSION_KEY, None))
-    session.pop(CODE_KEY, None)
+    customer_sessions.revoke_session(get_db(), session.get(SESSION_KEY))
+    _fresh_session()
     flash(_("You are signed out."), "ok")
     return redirect(url_for("account.sign_in"))
 
@@ -288,8 +297,7 @@ def delete_account() -> ResponseReturnValue:
         html = render_template("hub/shop/account_data_delete.html", error=error)
         return _no_store(current_app.make_response((html, 400)))
     done = erasure.erase_customer(get_db(), _ring(), customer["id"])
-    session.pop(SESSION_KEY, None)
-    session.pop(CODE_KEY, None)
+    _fresh_session()
     current_app.logger.info(
         "customer %s erased at their request (%d orders anonymised)",
         customer["id"],
