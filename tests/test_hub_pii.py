@@ -116,3 +116,41 @@ def test_a_key_file_readable_by_others_or_damaged_is_refused(ring):
         pii.KeyRing.load(ring.path)
     with pytest.raises(pii.PiiKeyError, match="cannot read"):
         pii.KeyRing.load(ring.path.with_name("absent.json"))
+
+
+def test_a_missing_key_file_is_made_only_for_a_hub_with_nothing_sealed(tmp_path):
+    from app.hub import database as hdb
+    from app.hub.migrations import migrate
+    from app.hub.storage import open_db
+
+    data = tmp_path / "hub"
+    db = open_db(data)
+    try:
+        migrate(db)
+        ring = pii.hub_ring(db, data)  # a new hub: the key file is made
+        assert ring.path.is_file()
+        with hdb.write(db):
+            hdb.insert(
+                db,
+                "customers",
+                {
+                    "id": "cu-1",
+                    "email_enc": ring.encrypt("a@b.fr", "customers.email"),
+                    "email_idx": ring.blind_index("a@b.fr", "customers.email"),
+                    "created_at": "2026-01-01T00:00:00Z",
+                    "last_contact_at": "2026-01-01T00:00:00Z",
+                },
+            )
+        ring.path.rename(tmp_path / "elsewhere.json")  # a restore without it, a wrong path
+        with pytest.raises(pii.PiiKeyError, match="restore the file"):
+            pii.hub_ring(db, data)
+        assert not ring.path.exists()  # no new key was made
+        moved = {pii.KEYS_ENV: str(tmp_path / "elsewhere.json")}
+        assert (
+            pii.hub_ring(db, data, env=moved).decrypt(
+                hdb.scalar(db, "SELECT email_enc FROM customers"), "customers.email"
+            )
+            == "a@b.fr"
+        )
+    finally:
+        db.close()

@@ -11,6 +11,16 @@ import click
 from app.hub.cli_options import data_options
 
 
+def _ring(db, data: Path):
+    """The hub's key ring (app.hub.domain.pii.hub_ring), its refusal as the command's."""
+    from app.hub.domain.pii import PiiKeyError, hub_ring
+
+    try:
+        return hub_ring(db, data)
+    except PiiKeyError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
 @click.command("retention")
 @data_options
 @click.option("--dry-run", is_flag=True, help="Report what would be done; change nothing.")
@@ -22,15 +32,11 @@ def retention(data: Path, dry_run: bool, as_json: bool) -> None:
     year. The report names ids and counts, never a name or an e-mail."""
     from app.hub.domain import retention as rules
     from app.hub.domain import retention_mail
-    from app.hub.domain.pii import KeyRing, PiiKeyError
     from app.hub.storage import open_db
 
-    try:
-        ring = KeyRing.open(data)
-    except PiiKeyError as exc:
-        raise click.ClickException(str(exc)) from exc
     db = open_db(data)
     try:
+        ring = _ring(db, data)
         report = rules.run(db, dry_run=dry_run, ring=ring, warn=retention_mail.mail_warning(ring))
     finally:
         db.close()
@@ -67,15 +73,11 @@ def pii_rotate(data: Path, no_reencrypt: bool, as_json: bool) -> None:
     """Make a new key current and re-encrypt every sealed column with it. Old keys stay
     in the file (values not yet rewritten still open); back the file up again after."""
     from app.hub.domain import pii_rotation
-    from app.hub.domain.pii import KeyRing, PiiKeyError
     from app.hub.storage import open_db
 
-    try:
-        ring = KeyRing.open(data)
-    except PiiKeyError as exc:
-        raise click.ClickException(str(exc)) from exc
     db = open_db(data)
     try:
+        ring = _ring(db, data)
         report = pii_rotation.rotate(db, ring, reencrypt=not no_reencrypt)
     finally:
         db.close()
@@ -93,15 +95,11 @@ def pii_reencrypt(data: Path, as_json: bool) -> None:
     """Rewrite every sealed value still under an older key with the current one (after
     'kiosk hub pii rotate --no-reencrypt', or to finish a pass that stopped)."""
     from app.hub.domain import pii_rotation
-    from app.hub.domain.pii import KeyRing, PiiKeyError
     from app.hub.storage import open_db
 
-    try:
-        ring = KeyRing.open(data)
-    except PiiKeyError as exc:
-        raise click.ClickException(str(exc)) from exc
     db = open_db(data)
     try:
+        ring = _ring(db, data)
         report = {
             "current": ring.current,
             "rewritten": pii_rotation.reencrypt_all(db, ring),

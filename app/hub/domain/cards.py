@@ -21,7 +21,7 @@ from app.core import clock, tokens
 from app.hub import database as hdb
 from app.hub.database import Db
 from app.hub.domain import customer_feed, keys
-from app.hub.domain.pii import KeyRing
+from app.hub.domain.pii import hub_ring
 
 CARD_KIND = "card"
 CARD_TOKEN_TTL_S = 600  # ten minutes: the page shows a new code every minute
@@ -100,7 +100,7 @@ def card_token(db: Db, data_dir: str | Path, customer_id: str, now: float | None
     card_id = current_card(db, customer_id)
     if card_id is None:  # a first card: the stores holding their orders learn it
         card_id = issue_card(db, customer_id)
-        customer_feed.card_changed(db, KeyRing.open(data_dir), customer_id)
+        customer_feed.card_changed(db, hub_ring(db, data_dir), customer_id)
     return tokens.mint(
         private_key, CARD_KIND, {CARD_CLAIM: card_id}, CARD_TOKEN_TTL_S, now=now, kid=kid
     )

@@ -32,6 +32,9 @@ from pathlib import Path
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from app.hub import database as hdb
+from app.hub.database import Db
+
 PREFIX = "pii1"
 KEYS_ENV = "KIOSK_HUB_PII_KEYS"
 KEYS_FILENAME = "secrets/pii-keys.json"
@@ -195,3 +198,22 @@ SEALED_COLUMNS: list[tuple[str, str, str]] = [
     ("customers", "last_name_enc", "customers.last_name"),
     ("customer_login_codes", "email_enc", "customer_login_codes.email"),
 ]
+
+
+def hub_ring(db: Db, data_dir: str | Path, env: dict[str, str] | None = None) -> KeyRing:
+    """The hub's key ring, for every user of sealed values (web shop, console, cards,
+    commands). A new key file is made only for a hub that holds no sealed value yet: when
+    the file is missing but sealed values exist, the key was lost or misplaced (a restore
+    without it, a wrong ``KIOSK_HUB_PII_KEYS``), and a new key would leave them unreadable
+    and split every e-mail's blind index: refused, saying what to do."""
+    path = keys_path(data_dir, env)
+    if not path.exists():
+        for table, column, _ in SEALED_COLUMNS:
+            sql = f"SELECT 1 FROM {table} WHERE {column} IS NOT NULL LIMIT 1"  # noqa: S608
+            if hdb.scalar(db, sql) is not None:
+                raise PiiKeyError(
+                    f"the personal-data key file {path} is missing but {table} holds sealed "
+                    f"values: restore the file from its backup (or set {KEYS_ENV} to where "
+                    "it is); a new key would make them unreadable"
+                )
+    return KeyRing.open(data_dir, env)

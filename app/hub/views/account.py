@@ -29,7 +29,7 @@ from flask_babel import ngettext
 
 from app.hub.domain import customer_export, customer_feed, customer_sessions, customers, erasure
 from app.hub.domain.orders import shop_path
-from app.hub.domain.pii import KeyRing, keys_path
+from app.hub.domain.pii import KeyRing, hub_ring, keys_path
 from app.hub.storage import get_db
 from app.hub.views.shop import STATUS_LABELS
 from app.hub.views.webshop import blueprint
@@ -41,7 +41,7 @@ CODE_KEY = "login_code"  # the session key of the pending code's row id
 SESSION_KEY = "customer"  # the session key of the customer session's token
 
 
-def _ring() -> KeyRing:
+def pii_ring() -> KeyRing:
     """The hub's personal-data key ring, read again when its file changes (after a
     ``kiosk hub pii rotate``, values sealed under the new key must still open here)."""
     data_dir = current_app.config["DATA_DIR"]
@@ -49,10 +49,10 @@ def _ring() -> KeyRing:
     try:
         stamp = path.stat().st_mtime_ns
     except OSError:
-        stamp = None  # not made yet: KeyRing.open makes it
+        stamp = None  # not made yet: hub_ring makes it (for a hub with nothing sealed)
     cached = current_app.extensions.get("pii_ring")
     if cached is None or cached[0] != stamp or stamp is None:
-        ring = KeyRing.open(data_dir)
+        ring = hub_ring(get_db(), data_dir)
         cached = (path.stat().st_mtime_ns, ring)
         current_app.extensions["pii_ring"] = cached
     return cached[1]
@@ -74,7 +74,7 @@ def order_placed(order_id: str) -> None:
     customer = signed_in()
     if customer is not None:
         customers.claim_order(get_db(), customer["id"], order_id)
-        customer_feed.order_joined(get_db(), _ring(), customer["id"], order_id)
+        customer_feed.order_joined(get_db(), pii_ring(), customer["id"], order_id)
 
 
 def _refusal(exc: customers.CustomerError) -> str:
@@ -113,7 +113,7 @@ def send_code() -> ResponseReturnValue:
     """Record the code's e-mail (the mailer sends it) and ask for the code."""
     email = request.form.get("email", "")[:300]
     try:
-        code_id = customers.request_code(get_db(), _ring(), email, request.remote_addr or "")
+        code_id = customers.request_code(get_db(), pii_ring(), email, request.remote_addr or "")
     except customers.CustomerError as exc:
         status = 429 if exc.code == "rate_limited" else 400
         headers = {"Retry-After": str(exc.retry_after)} if status == 429 else {}
@@ -138,7 +138,7 @@ def check_code() -> ResponseReturnValue:
     """Sign in if the code is right; say why not otherwise."""
     code_id = session.get(CODE_KEY)
     try:
-        done = customers.verify_code(get_db(), _ring(), code_id, request.form.get("code", ""))
+        done = customers.verify_code(get_db(), pii_ring(), code_id, request.form.get("code", ""))
     except customers.CustomerError as exc:
         retry = exc.code != "wrong_code"
         if retry:  # this code is dead: the next step is a new one
@@ -146,7 +146,7 @@ def check_code() -> ResponseReturnValue:
         html = render_template("hub/shop/account_code.html", error=_refusal(exc), retry=retry)
         return html, 400
     if done.attached:  # guest orders joined: their stores learn whose they are
-        customer_feed.orders_attached(get_db(), _ring(), done.customer_id)
+        customer_feed.orders_attached(get_db(), pii_ring(), done.customer_id)
     session.pop(CODE_KEY, None)
     session[SESSION_KEY] = done.session_token  # a new token each sign-in: nothing to fix
     current_app.logger.info(
@@ -180,7 +180,7 @@ def account() -> ResponseReturnValue:
                 "url": shop_path(db, order),
             }
         )
-    email = customers.customer_email(_ring(), customer)
+    email = customers.customer_email(pii_ring(), customer)
     return render_template("hub/shop/account.html", orders=orders, email=email)
 
 
@@ -221,7 +221,7 @@ def _name_refusal(exc: customer_export.NameRefused) -> str:
 
 
 def _data_page(customer: dict[str, Any], error: str | None = None, form: Any = None) -> Any:
-    held = customer_export.export(get_db(), _ring(), customer["id"]) or {}
+    held = customer_export.export(get_db(), pii_ring(), customer["id"]) or {}
     lang = current_lang()
     for order in held.get("orders", []):
         fr, en = STATUS_LABELS.get(order["status"], (order["status"], order["status"]))
@@ -244,7 +244,7 @@ def my_data_json() -> ResponseReturnValue:
     customer = signed_in()
     if customer is None:
         return redirect(url_for("account.sign_in"))
-    held = customer_export.export(get_db(), _ring(), customer["id"])
+    held = customer_export.export(get_db(), pii_ring(), customer["id"])
     if held is None:
         return redirect(url_for("account.sign_in"))
     body = json.dumps(held, ensure_ascii=False, indent=2, sort_keys=True)
@@ -265,12 +265,12 @@ def correct_name() -> ResponseReturnValue:
     first = request.form.get("first_name", "")[:1000]
     last = request.form.get("last_name", "")[:1000]
     try:
-        customer_export.correct_names(get_db(), _ring(), customer["id"], first, last)
+        customer_export.correct_names(get_db(), pii_ring(), customer["id"], first, last)
     except customer_export.NameRefused as exc:
         form = {"first_name": first[:200], "last_name": last[:200], "field": exc.field}
         html = _data_page(customer, _name_refusal(exc), form)
         return _no_store(current_app.make_response((html, 400)))
-    customer_feed.card_changed(get_db(), _ring(), customer["id"])  # stores holding it too
+    customer_feed.card_changed(get_db(), pii_ring(), customer["id"])  # stores holding it too
     flash(_("Your name is corrected."), "ok")
     return redirect(url_for("account.my_data"), 303)
 
@@ -296,7 +296,7 @@ def delete_account() -> ResponseReturnValue:
         error = _("Tick the box to confirm: deleting your account cannot be undone.")
         html = render_template("hub/shop/account_data_delete.html", error=error)
         return _no_store(current_app.make_response((html, 400)))
-    done = erasure.erase_customer(get_db(), _ring(), customer["id"])
+    done = erasure.erase_customer(get_db(), pii_ring(), customer["id"])
     _fresh_session()
     current_app.logger.info(
         "customer %s erased at their request (%d orders anonymised)",

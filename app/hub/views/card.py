@@ -16,7 +16,6 @@ from flask.typing import ResponseReturnValue
 
 from app.core.qr import render_qr
 from app.hub.domain import cards, customer_feed
-from app.hub.domain.pii import KeyRing
 from app.hub.storage import get_db
 from app.hub.views import account, webshop
 from app.web.htmx import redirect_page, render_page_or_partial
@@ -73,5 +72,5 @@ def rotate() -> ResponseReturnValue:
     if customer_id is None:
         return _sign_in_page()
     cards.rotate_card(get_db(), customer_id)
-    customer_feed.card_changed(get_db(), KeyRing.open(current_app.config["DATA_DIR"]), customer_id)
+    customer_feed.card_changed(get_db(), account.pii_ring(), customer_id)
     return redirect(url_for("hub_card.card_page", nouvelle=1), code=303)
