@@ -437,11 +437,15 @@ def test_the_mailer_sends_a_sign_in_code(hub_data, smtp_sink):
             "KIOSK_HUB_SMTP_PORT": str(smtp_sink.server_address[1]),
         }
     )
+    code = _last_code(hub_data)  # what the row said before it was mailed
     assert mailer.send_pending(db, settings) == 1
-    db.close()
     [raw] = smtp_sink.messages
     mail = email.message_from_bytes(raw, policy=email.policy.default)
-    assert mail["To"] == LEA and _last_code(hub_data) in mail["Subject"]
+    assert mail["To"] == LEA and code in mail["Subject"]
+    # Mailed: the code is no longer readable in the database (its hash only).
+    left = hdb.rows(db, "SELECT subject, body FROM notifications WHERE kind = 'login_code'")
+    assert left == [{"subject": "", "body": ""}]
+    db.close()
     assert "Your sign-in code" in mail.get_body(("plain",)).get_content()
 
 

@@ -31,6 +31,7 @@ from app.hub.database import Db
 MAX_ATTEMPTS = 5
 BATCH = 50
 MAILER_LOCK = "hub-mailer"
+LOGIN_CODE_KIND = "login_code"  # app/hub/domain/customers.py's sign-in mails
 log = logging.getLogger(__name__)
 
 
@@ -131,11 +132,14 @@ def _send_pending(db: Db, settings: Mapping[str, Any], limit: int) -> int:
 def _mark(db: Db, notification_id: int, sent: bool = False, error: str | None = None) -> None:
     with hdb.write(db, lock=None):  # one row, one statement: atomic by itself
         if sent:
+            # A sign-in code, once mailed, is not kept readable in the database (only its
+            # hash is, in customer_login_codes): its subject and body are blanked.
             hdb.execute(
                 db,
-                "UPDATE notifications SET sent_at = ?, error = NULL, attempts = attempts + 1 "
-                "WHERE id = ?",
-                [now_iso(), notification_id],
+                "UPDATE notifications SET sent_at = ?, error = NULL, attempts = attempts + 1, "
+                "subject = CASE WHEN kind = ? THEN '' ELSE subject END, "
+                "body = CASE WHEN kind = ? THEN '' ELSE body END WHERE id = ?",
+                [now_iso(), LOGIN_CODE_KIND, LOGIN_CODE_KIND, notification_id],
             )
         else:
             hdb.execute(
