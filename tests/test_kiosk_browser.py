@@ -76,6 +76,19 @@ def test_unknown_scan_is_a_friendly_message(page, store_server):
     screenshot(page, "04-unknown-scan")
 
 
+def test_a_scanner_burst_that_stalls_early_is_still_one_scan(page, store_server, store_db):
+    """A busy tablet may hold a scanner's keys back for a moment, even in the first few:
+    the code is read whole, not from the stall on."""
+    sku, ean, ref, qty = _in_stock(store_db)
+    page.goto(store_server.url + "/browse")
+    page.keyboard.type(ean[:5], delay=5)
+    page.wait_for_timeout(300)  # the stall itself: what this test is about
+    page.keyboard.type(ean[5:], delay=5)
+    page.keyboard.press("Enter")
+    expect(page).to_have_url(re.compile(rf"/product/{re.escape(ref)}"))
+    expect(page.locator(".here")).to_have_attribute("data-sku", sku)
+
+
 def test_slow_typing_is_not_a_scan(page, store_server, store_db):
     sku, ean, ref, qty = _in_stock(store_db)
     page.goto(store_server.url + "/browse")

@@ -245,6 +245,9 @@ def test_the_action_bar_is_in_sight_without_scrolling(
         page.locator(f'.colour[data-colour="{second}"]').click()
         _size(page, size).click()
         expect(page.locator(".here")).to_have_attribute("data-sku", p["sku"][(second, size)])
+        # The size is a link: measure the new page once loaded, styles and all (its DOM
+        # is there before its stylesheet, which the browser checks again on each visit).
+        page.wait_for_load_state("load")
         assert page.evaluate("window.scrollY") == 0
         bar = page.locator("#buy-bar")
         expect(bar.locator(".buy-size")).to_contain_text(size)
@@ -264,6 +267,7 @@ def test_the_action_bar_is_in_sight_without_scrolling(
         # "Ajouté" on the button itself, in the bar, and said by the live region.
         page.locator("#buy-add").click()
         expect(page).to_have_url(re.compile(r"added=1"))
+        page.wait_for_load_state("load")
         added = bar.locator("#buy-add")
         expect(added).to_contain_text("Ajouté")
         _in_view(page, "#buy-add")

@@ -14,7 +14,10 @@
   var SCAN_GAP_MS = 100;
   var SCAN_MEAN_MS = 35;
   var SCAN_MIN_CHARS = 6;
-  var SCAN_LONG_CHARS = 8; // nobody types 8 keys at under 35 ms each
+  // From 4 keys at under 35 ms each (nobody types that fast) a burst may stall for up to
+  // SCAN_LONG_GAP_MS: the whole burst must still average under 35 ms for Enter to make
+  // it a scan, so a person typing on after a pause never makes one.
+  var SCAN_LONG_CHARS = 4;
   var SCAN_LONG_GAP_MS = 600;
   var burst = "";
   var burstStart = 0;
