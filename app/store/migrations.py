@@ -595,3 +595,15 @@ def m013_order_customer(db: Database) -> None:
     db.execute(
         "CREATE INDEX orders_customer_id ON orders(customer_id) WHERE customer_id IS NOT NULL"
     )
+
+
+# --- m015: personal suggestions at the kiosk (app/store/domain/personal.py) ----------
+# What the hub's card feed says the kiosk may show a recognised shopper who consented:
+# ``personal`` is the validated JSON (remembered sizes per category, product refs seen
+# online, ranked suggestions, targeted offers: what the kiosk shows, nothing more), and
+# ``consent_personal`` is 1 while the hub sends one (NULL from the hub = no consent: both
+# are cleared). Both live on the card's row: forgetting the card forgets them.
+@store_migrations(name="m015_personal")
+def m015_personal(db: Database) -> None:
+    db.execute("ALTER TABLE customer_cards ADD COLUMN personal TEXT")
+    db.execute("ALTER TABLE customer_cards ADD COLUMN consent_personal INTEGER NOT NULL DEFAULT 0")
