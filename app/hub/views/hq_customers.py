@@ -17,7 +17,6 @@ import json
 from flask import Response, current_app, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
-from app.hub import database as hdb
 from app.hub.domain import customer_export, customers, erasure
 from app.hub.domain.pii import KeyRing
 from app.hub.storage import get_db
@@ -82,10 +81,7 @@ def find_customer() -> ResponseReturnValue:
 
 
 def _customer_or_404(customer_id: str) -> bool:
-    return (
-        len(customer_id) <= 64
-        and hdb.one(get_db(), "SELECT id FROM customers WHERE id = ?", [customer_id]) is not None
-    )
+    return len(customer_id) <= 64 and customers.get_customer(get_db(), customer_id) is not None
 
 
 @bp.post("/clients/<customer_id>/export")

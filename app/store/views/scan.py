@@ -13,7 +13,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from app.core import catalog
-from app.store.domain import customer_cards, reservation_codes, stock
+from app.store.domain import customer_cards, customer_orders, reservation_codes, stock
 from app.store.domain.orders import pickup, queries
 from app.store.domain.orders.status import OrderError
 from app.store.storage import get_db
@@ -52,7 +52,7 @@ def scan() -> Any:
     if customer_cards.looks_like_card(code):
         # « Ma carte »: the customer's orders here, when the hub told this store of them.
         card = customer_cards.verify_card(db, code)
-        customer_id = counter_customer.customer_for_card(db, card.card_id) if card.ok else None
+        customer_id = customer_orders.customer_for_card(db, card.card_id) if card.ok else None
         if customer_id is None:
             return _refused(_CARD_AT_COUNTER, 400)
         return redirect(url_for("staff_scan.customer", customer_id=customer_id))
