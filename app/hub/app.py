@@ -7,6 +7,7 @@ from typing import Any
 from flask import Blueprint, Flask, Request, Response, jsonify, render_template, request
 from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from werkzeug.exceptions import HTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from app.hub import storage
 from app.hub.domain import keys, notifications, registry
@@ -54,6 +55,10 @@ DEFAULTS: dict[str, Any] = {
     "SESSION_COOKIE_NAME": "kiosk_hub_session",
     # The zone every page reads times in (app/web/i18n.py store_timezone): the stores'.
     "STORE_TIMEZONE": notifications.STORE_TIMEZONE,
+    # Reverse proxies in front of the hub (KIOSK_HUB_TRUSTED_PROXIES): 0 trusts no
+    # X-Forwarded-For header; N takes the client's address from the header the Nth proxy
+    # wrote, so per-client limits (sign-in codes, console logins) hold behind a proxy.
+    "TRUSTED_PROXIES": 0,
 }
 
 
@@ -110,10 +115,23 @@ class _NoCookieSessionOnApi(SecureCookieSessionInterface):
         return super().open_session(app, request)
 
 
+def _trust_proxies(app: Flask) -> None:
+    """Read the client's address (and scheme) from the proxies' headers when told how
+    many proxies there are; a wrong setting stops the start with the reason."""
+    proxies = app.config["TRUSTED_PROXIES"]
+    if isinstance(proxies, bool) or not isinstance(proxies, int) or not 0 <= proxies <= 5:
+        raise RuntimeError(
+            f"KIOSK_HUB_TRUSTED_PROXIES must be a whole number from 0 to 5, not {proxies!r}"
+        )
+    if proxies:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)  # type: ignore[method-assign]
+
+
 def create_hub_app(test_config: dict[str, Any] | None = None) -> Flask:
     """Build the hub; settings come from ``test_config`` or ``KIOSK_HUB_*`` env vars."""
     app = new_app(__name__, DEFAULTS, "KIOSK_HUB", test_config)
     data_dir = app.config["DATA_DIR"]
+    _trust_proxies(app)
     storage.init_app(app)  # DATABASE (a PostgreSQL URL) or DATA/hub.db; the request pool
     app.session_interface = _NoCookieSessionOnApi()
     # Migrate once, before serving, so requests never race to create tables; publish
