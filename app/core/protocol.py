@@ -24,6 +24,12 @@ ORDER_REQUEST = "order.request"
 #: A recognised shopper withdrew consent to personal suggestions at a kiosk (issue 14):
 #: the card id only; the hub finds the customer and journals it (channel ``kiosk``).
 CONSENT_REVOKED = "consent.revoked"
+#: A recognised shopper's kiosk actions attached to their account (issue 14): the card
+#: id only, never a name. A reservation made at a kiosk, then how it ended; a cart sent
+#: to the phone, kept in « Mon compte ».
+RESERVATION_CREATED = "reservation.created"
+RESERVATION_CLOSED = "reservation.closed"
+CART_SENT = "cart.sent"
 TYPES = (
     STOCK_MOVEMENT,
     ORDER_READY,
@@ -33,6 +39,9 @@ TYPES = (
     ORDER_RETURN,
     ORDER_REQUEST,
     CONSENT_REVOKED,
+    RESERVATION_CREATED,
+    RESERVATION_CLOSED,
+    CART_SENT,
 )
 
 # --------------------------------------------------------------------------- limits
@@ -75,6 +84,10 @@ HANDOVER_METHODS = ("qr", "code", "override")
 CONDITIONS = ("resellable", "damaged")
 REFUNDS = ("original_payment", "store_credit")
 FULFILMENTS = ("pickup", "home")
+#: How a kiosk reservation ended (``reservation.closed``).
+RESERVATION_ENDS = ("collected", "released", "expired")
+MAX_RESERVATION_ID = 40
+MAX_RESERVATION_CODE = 20
 
 #: What head office may do with a store's parked transaction (an ``outbox_command``).
 COMMAND_ACTIONS = ("retry", "discard")
@@ -224,6 +237,34 @@ PAYLOADS: dict[str, dict[str, Field]] = {
         ),
         "priced_at": _str(MAX_INSTANT),
         "cart_id": _str(64),
+        # The recognised shopper's card (issue 14): the order joins their account.
+        "card_id": _str(MAX_CARD_ID, min_len=1),
     },
     CONSENT_REVOKED: {"card_id": _str(MAX_CARD_ID, required=True, min_len=1)},
+    RESERVATION_CREATED: {
+        "reservation_id": _str(MAX_RESERVATION_ID, required=True, min_len=1),
+        "code": _str(MAX_RESERVATION_CODE, required=True, min_len=1),
+        "card_id": _str(MAX_CARD_ID, required=True, min_len=1),
+        "lines": _lines(
+            sku=_str(MAX_SKU, required=True, min_len=1),
+            qty=Field("int", required=True, low=1, high=MAX_UNITS),
+        ),
+        "created_at": _str(MAX_INSTANT, required=True, min_len=1),
+        "expires_at": _str(MAX_INSTANT, required=True, min_len=1),
+    },
+    RESERVATION_CLOSED: {
+        "reservation_id": _str(MAX_RESERVATION_ID, required=True, min_len=1),
+        "status": _str(20, required=True, choices=RESERVATION_ENDS),
+        "closed_at": _str(MAX_INSTANT, required=True, min_len=1),
+    },
+    CART_SENT: {
+        "sent_id": _UUID,
+        "card_id": _str(MAX_CARD_ID, required=True, min_len=1),
+        "lines": _lines(
+            sku=_str(40, required=True, min_len=1),
+            qty=Field("int", required=True, low=1, high=MAX_UNITS),
+            price_cents=Field("int", required=True, low=0, high=MAX_SHOWN_CENTS),
+        ),
+        "sent_at": _str(MAX_INSTANT, required=True, min_len=1),
+    },
 }

@@ -21,6 +21,7 @@ it existed recorded its names in sqlite-utils' ``_sqlite_migrations`` (set
 
 from __future__ import annotations
 
+import json
 import re
 import secrets
 from collections.abc import Callable, Iterable
@@ -898,3 +899,62 @@ def m016_orders_sealed(db: Db) -> None:
     ddl(db, "CREATE INDEX orders_email_idx ON orders(customer_email_idx)")
     ddl(db, "CREATE INDEX delivery_orders_email_idx ON delivery_orders(customer_email_idx)")
     ddl(db, "CREATE INDEX notifications_email_idx ON notifications(customer_email_idx)")
+
+
+# What a recognised shopper does at a kiosk, attached to their account (issue 14; app/
+# hub/domain/account_history.py): ``kiosk_reservations`` (a reservation made at a kiosk,
+# then how it ended: ``reservation.created`` / ``reservation.closed``, the store's own
+# reservation id) and ``sent_carts`` (a cart sent to the phone, its lines as the cart
+# codec writes them, so « Mon compte » links back to it). ``customer_id`` is NULL when
+# the card named nobody (the customer erased before the store's transaction came).
+# ``order_requests.order_id`` says which web order a kiosk request became (the channel
+# « Mon compte » shows); ``delivery_orders.customer_id`` joins a home delivery asked for
+# at a kiosk by a recognised shopper to their account.
+@hub_migrations(name="m014_account_history")
+def m014_account_history(db: Db) -> None:
+    ddl(
+        db,
+        """CREATE TABLE kiosk_reservations (
+            store_id TEXT NOT NULL,
+            id TEXT NOT NULL,
+            code TEXT NOT NULL,
+            customer_id TEXT,
+            status TEXT NOT NULL CHECK (status IN ('held', 'collected', 'released',
+                'expired')),
+            lines TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            expires_at TEXT NOT NULL,
+            closed_at TEXT,
+            received_at TEXT NOT NULL,
+            PRIMARY KEY (store_id, id)
+        )""",
+    )
+    ddl(db, "CREATE INDEX kiosk_reservations_customer ON kiosk_reservations(customer_id)")
+    ddl(db, "CREATE INDEX kiosk_reservations_created ON kiosk_reservations(created_at)")
+    ddl(
+        db,
+        """CREATE TABLE sent_carts (
+            id TEXT PRIMARY KEY,
+            store_id TEXT NOT NULL,
+            customer_id TEXT,
+            lines TEXT NOT NULL,
+            sent_at TEXT NOT NULL
+        )""",
+    )
+    ddl(db, "CREATE INDEX sent_carts_customer ON sent_carts(customer_id)")
+    ddl(db, "CREATE INDEX sent_carts_sent ON sent_carts(sent_at)")
+    ddl(db, "ALTER TABLE order_requests ADD COLUMN order_id TEXT")
+    ddl(db, "CREATE INDEX order_requests_order ON order_requests(order_id)")
+    ddl(db, "ALTER TABLE delivery_orders ADD COLUMN customer_id TEXT")
+    ddl(db, "CREATE INDEX delivery_orders_customer ON delivery_orders(customer_id)")
+    for row in hdb.rows(db, "SELECT request_id, result FROM order_requests"):
+        try:
+            order_id = json.loads(row["result"]).get("order_id")
+        except (ValueError, AttributeError):
+            order_id = None
+        if isinstance(order_id, str):
+            hdb.execute(
+                db,
+                "UPDATE order_requests SET order_id = ? WHERE request_id = ?",
+                [order_id, row["request_id"]],
+            )

@@ -12,7 +12,7 @@ from typing import Any
 
 from app.core import protocol
 from app.hub.database import Db
-from app.hub.protocol import consent, order_request, orders, stock
+from app.hub.protocol import consent, kiosk_actions, order_request, orders, stock
 
 Handler = Callable[[Db, str, dict[str, Any], str], dict[str, Any]]
 
@@ -25,4 +25,7 @@ HANDLERS: dict[str, Handler] = {
     protocol.ORDER_RETURN: orders.returned,
     protocol.ORDER_REQUEST: order_request.order_request,
     protocol.CONSENT_REVOKED: consent.revoked,
+    protocol.RESERVATION_CREATED: kiosk_actions.reservation_created,
+    protocol.RESERVATION_CLOSED: kiosk_actions.reservation_closed,
+    protocol.CART_SENT: kiosk_actions.cart_sent,
 }

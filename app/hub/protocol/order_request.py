@@ -44,7 +44,7 @@ from app.core.protocol import (
 )
 from app.hub import database as hdb
 from app.hub.database import Db
-from app.hub.domain import keys
+from app.hub.domain import account_history, keys, order_people
 from app.hub.domain.cart_prices import catalog_rows, price_items
 from app.hub.domain.carts import MAX_LINES, MAX_QTY, close_cart, get_cart
 from app.hub.domain.orders import OrderError, create_order
@@ -217,27 +217,22 @@ def _home_delivery(
     ]
     delivery_id, number = _new_delivery_ids(db)
     at = now_iso()
-    hdb.execute(
+    ring = order_people.ring_of(db)  # the name, e-mail and address kept sealed
+    hdb.insert(
         db,
-        "INSERT INTO delivery_orders (id, number, request_id, origin_store_id, customer_name, "
-        "customer_email, address_line1, address_postcode, address_city, lines, total_cents, "
-        "status, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
-        "'requested', ?, ?)",
-        [
-            delivery_id,
-            number,
-            request_id,
-            store_id,
-            name,
-            email,
-            address["line1"],
-            address["postcode"],
-            address["city"],
-            json.dumps(stored),
-            priced.total_cents,
-            at,
-            at,
-        ],
+        "delivery_orders",
+        {
+            "id": delivery_id,
+            "number": number,
+            "request_id": request_id,
+            "origin_store_id": store_id,
+            **order_people.sealed_delivery_person(ring, name, email, address),
+            "lines": json.dumps(stored),
+            "total_cents": priced.total_cents,
+            "status": "requested",
+            "created_at": at,
+            "updated_at": at,
+        },
     )
     items = "\n".join(
         f"- {rows[ln['sku']]['name_fr']} ({rows[ln['sku']]['size']}, "
@@ -245,19 +240,22 @@ def _home_delivery(
         for ln in lines
     )
     # A "placed" message with no order: the delivery has no shop page (order_id NULL).
-    hdb.execute(
+    body = (
+        f"Bonjour {name},\n\nNous avons bien reçu votre demande de livraison {number} à "
+        f"l'adresse :\n{address['line1']}\n{address['postcode']} {address['city']}\n\n"
+        f"{items}\n\nNous vous écrirons à l'expédition.\n\n---\nWe received your home "
+        f"delivery request {number}; we will write when it ships."
+    )
+    hdb.insert(
         db,
-        "INSERT INTO notifications (order_id, customer_email, kind, subject, body, created_at) "
-        "VALUES (NULL, ?, 'placed', ?, ?, ?)",
-        [
-            email,
-            f"Livraison {number} demandée",
-            f"Bonjour {name},\n\nNous avons bien reçu votre demande de livraison {number} à "
-            f"l'adresse :\n{address['line1']}\n{address['postcode']} {address['city']}\n\n"
-            f"{items}\n\nNous vous écrirons à l'expédition.\n\n---\nWe received your home "
-            f"delivery request {number}; we will write when it ships.",
-            at,
-        ],
+        "notifications",
+        {
+            "order_id": None,
+            "kind": "placed",
+            "subject": f"Livraison {number} demandée",
+            **order_people.sealed_mail(ring, email, body),
+            "created_at": at,
+        },
     )
     return {"delivery_id": delivery_id, "number": number}
 
@@ -316,11 +314,26 @@ def order_request(db: Db, store_id: str, payload: dict[str, Any], tx_id: str) ->
         cart = get_cart(db, cart_id)
         if cart is not None and cart["status"] == "open":
             close_cart(db, cart_id, "ordered", order_id=result.get("order_id"), now=now)
+    # A recognised shopper (issue 14): the card id alone joins the order to the account.
+    customer_id = account_history.customer_for_card(db, payload.get("card_id"))
+    if customer_id is not None and "order_id" in result:
+        account_history.attach_order(db, result["order_id"], customer_id, iso(now))
+    elif customer_id is not None:
+        account_history.attach_delivery(db, result["delivery_id"], customer_id, iso(now))
     hdb.execute(
         db,
         "INSERT INTO order_requests (request_id, store_id, fulfilment, payload_hash, result, "
-        "tx_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-        [request_id, store_id, fulfilment, digest, canonical_json(result), tx_id, now_iso()],
+        "tx_id, created_at, order_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            request_id,
+            store_id,
+            fulfilment,
+            digest,
+            canonical_json(result),
+            tx_id,
+            now_iso(),
+            result.get("order_id"),
+        ],
     )
     return result
 
@@ -334,10 +347,12 @@ _SIGNING_DIR: contextvars.ContextVar[Path | None] = contextvars.ContextVar(
 
 @contextlib.contextmanager
 def signing_dir(data_dir: str | Path) -> Iterator[None]:
-    """Within this block, order requests sign with the key in ``data_dir``."""
+    """Within this block, order requests sign with the key in ``data_dir``, and seal
+    the people of orders with its personal-data key (:func:`.order_people.keys_dir`)."""
     token = _SIGNING_DIR.set(Path(data_dir))
     try:
-        yield
+        with order_people.keys_dir(data_dir):
+            yield
     finally:
         _SIGNING_DIR.reset(token)
 
