@@ -16,7 +16,7 @@ from sqlite_utils import Database
 
 from app.core import clock, protocol
 from app.core import db as dbmod
-from app.store.domain import acks, customer_cards
+from app.store.domain import acks, customer_cards, personal
 from app.store.domain.carts import apply_revocations
 from app.store.domain.customer_erasure import apply_customer_erasures
 from app.store.domain.hub_keys import apply_hub_key_changes
@@ -198,6 +198,8 @@ def _apply_customer_cards(db: Database, changes: list[dict], own: str | None) ->
         d = c["data"]
         customer_cards.forget_customer(db, d["customer_id"])
         customer_cards.save_card(db, d["card_id"], d["customer_id"], d.get("first_name"))
+        # What the kiosk may show them, with consent; null (or absent): none, forgotten.
+        personal.save(db, d["card_id"], d.get("personal"))
     return len(changes)
 
 

@@ -26,7 +26,7 @@ from app.core import catalog, clock, ean, tokens
 from app.core import db as dbmod
 from app.core.pricing import item_for, unit_price
 from app.core.search import QueryTooLong, search_forgiving
-from app.store.domain import customer_cards, promotions, stock
+from app.store.domain import customer_cards, personal, promotions, stock
 from app.store.storage import get_db
 from app.store.sync.feed import CATALOG_VERSION
 from app.store.views import kiosk_card, product_page
@@ -120,8 +120,29 @@ def browse() -> str:
         if p:
             recent.append(p)
     return render_template(
-        "kiosk/browse.html", categories=catalog.categories(db, lang), recent=recent, q=""
+        "kiosk/browse.html",
+        categories=catalog.categories(db, lang),
+        recent=recent,
+        q="",
+        for_you=_for_you(db, lang),
     )
+
+
+def _for_you(db: Any, lang: str) -> dict[str, Any] | None:
+    """« Pour vous » for a recognised shopper who consented (nothing asked otherwise):
+    the cards seen online and suggested that are in stock here, and current offers."""
+    if not kiosk_card.personal_allowed():
+        return None
+    shown = personal.for_you(db, session.get(kiosk_card.SESSION_KEY))
+    if not shown:
+        return None
+    cards = _with_stock(db, catalog.products_by_pks(db, shown.recent + shown.suggested, lang))
+    by_pk = {p["pk"]: p for p in cards}
+    return {
+        "recent": [by_pk[pk] for pk in shown.recent if pk in by_pk],
+        "suggested": [by_pk[pk] for pk in shown.suggested if pk in by_pk],
+        "offers": shown.offers,
+    }
 
 
 # Rendered search fragments, keyed by stock version: shoppers type the same first
@@ -232,8 +253,14 @@ def product(ref: str) -> Any:
         return render_template("kiosk/not_found.html", code=ref), 404
     _remember(ref)
     args = request.args
+    # The size the recognised shopper takes in this category (with consent only).
+    usual = (
+        personal.usual_size(db, session.get(kiosk_card.SESSION_KEY), p["category_slug"])
+        if kiosk_card.personal_allowed()
+        else None
+    )
     context = product_page.stock_context(
-        db, p, args.get("sku", ""), args.get("colour", ""), args.get("size", "")
+        db, p, args.get("sku", ""), args.get("colour", ""), args.get("size", ""), usual=usual
     )
     return render_template(
         "kiosk/product.html",

@@ -95,14 +95,15 @@ def panel_version(db: Any) -> str:
 
 
 def choose(
-    variants: list[dict[str, Any]], sku: str, colour: str, size: str
+    variants: list[dict[str, Any]], sku: str, colour: str, size: str, usual: str | None = None
 ) -> tuple[dict[str, Any] | None, str | None]:
     """The chosen variant (None: a colour without a size yet) and the chosen colour.
 
     ``sku`` names a variant. Else ``colour`` (with the ``size`` chosen before, when
     the shopper changes colour): that colour in that size if it comes in it, else that
     colour with no size chosen, unless it comes in one size only. Else, as on opening
-    the product: its first variant in stock here.
+    the product: its first variant in stock here, in the recognised shopper's ``usual``
+    size (personal, with consent) when it comes in it, in stock here first.
     """
     sku, colour, size = sku[:MAX_ARG], colour[:MAX_ARG], size[:MAX_ARG]
     if sku:
@@ -115,21 +116,32 @@ def choose(
         if same_size:
             return same_size, colour
         return (in_colour[0] if len(in_colour) == 1 else None), colour
+    in_usual = [v for v in variants if usual and v["size"] == usual]
+    if in_usual:
+        first = next((v for v in in_usual if v["qty"] > 0), in_usual[0])
+        return first, first["colour_code"]
     first = next((v for v in variants if v["qty"] > 0), variants[0] if variants else None)
     return first, first["colour_code"] if first else None
 
 
 def stock_context(
-    db: Any, product: dict[str, Any], sku: str = "", colour: str = "", size: str = ""
+    db: Any,
+    product: dict[str, Any],
+    sku: str = "",
+    colour: str = "",
+    size: str = "",
+    *,
+    usual: str | None = None,
 ) -> dict[str, Any]:
-    """Everything the product page's live stock panel and action bar show."""
+    """Everything the product page's live stock panel and action bar show; ``usual``:
+    the size a recognised shopper takes in this category (app/store/domain/personal.py)."""
     lang = current_lang()
     variants = catalog.variants(db, product["pk"], lang)
     levels = stock.levels(db, [v["sku"] for v in variants])
     for v in variants:
         v["qty"] = levels.get(v["sku"], 0)
         v["badge"] = stock.badge(v["qty"])
-    selected, chosen_colour = choose(variants, sku, colour, size)
+    selected, chosen_colour = choose(variants, sku, colour, size, usual)
     colours: dict[str, dict[str, Any]] = {}
     for v in variants:
         colours.setdefault(
@@ -160,6 +172,7 @@ def stock_context(
         "chosen_colour": colours.get(chosen_colour or ""),
         "colours": list(colours.values()),
         "sizes": sizes,
+        "usual_size": usual if usual and any(v["size"] == usual for v in variants) else None,
         "others": others,
         "version": panel_version(db),
         "here_offline": here_offline(db),
