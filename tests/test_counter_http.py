@@ -118,7 +118,7 @@ POSTS = [
     ("/staff/orders/verify/code", {"number": "{ready_number}", "code": "000000"}),
     ("/staff/orders/{ready}/handover", {"override": "1", "override_reason": "x", "qty_1": "1"}),
     ("/staff/orders/{ready}/unlock", {}),
-    ("/staff/returns", {"number": "{collected_number}", "who": "Roux"}),
+    ("/staff/returns", {"number": "{collected_number}", "who": "Inès"}),
     (
         "/staff/returns/{collected}",
         {"qty_1": "1", "cond_1": "resellable", "reason": "x", "refund": "store_credit"},
@@ -184,7 +184,7 @@ def test_every_post_without_csrf_token_is_refused_and_changes_nothing(counter_st
     server, made = counter_store
     staff = Counter(server.url, store_data, role="manager")  # allowed everything
     staff.verify_code(made["ready"]["number"])  # so a hand-over would otherwise go through
-    staff.post("/staff/returns", {"number": made["collected"]["number"], "who": "Roux"})
+    staff.post("/staff/returns", {"number": made["collected"]["number"], "who": "Inès"})
     before = _state(store_data)
     for template, form in POSTS:
         path = _fill(template, made)
@@ -441,9 +441,9 @@ def test_return_quantities_out_of_range_and_nothing_chosen(counter_store, store_
     server, made = counter_store
     staff = Counter(server.url, store_data)
     collected = made["collected"]  # 2 collected on line 1
-    r = staff.post("/staff/returns", {"number": collected["number"], "who": "Dupont"})
-    assert r.status_code == 400 and "ne correspond" in _text(r)
-    r = staff.post("/staff/returns", {"number": collected["number"], "who": "ROUX"})
+    r = staff.post("/staff/returns", {"number": collected["number"], "who": "Roux"})
+    assert r.status_code == 400 and "ne correspond" in _text(r)  # no surname held here
+    r = staff.post("/staff/returns", {"number": collected["number"], "who": "INES"})
     assert r.status_code == 302
     path = f"/staff/returns/{collected['id']}"
     before = _state(store_data)
@@ -464,7 +464,7 @@ def test_return_quantities_out_of_range_and_nothing_chosen(counter_store, store_
     assert _state(store_data) == before
     assert staff.post(path, form | {"qty_1": "2"}).status_code == 302
     # Everything collected is back: a second return of it is out of range.
-    staff.post("/staff/returns", {"number": collected["number"], "who": "roux"})
+    staff.post("/staff/returns", {"number": collected["number"], "who": "inès"})
     r = staff.post(path, form | {"qty_1": "1"})
     assert r.status_code == 400 and "hors limites" in _text(r)
 

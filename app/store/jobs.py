@@ -13,7 +13,7 @@ import threading
 from typing import Any
 
 from app.core import db as dbmod
-from app.store.domain import reservations
+from app.store.domain import forgetting, reservations
 from app.store.domain.orders import expiry
 
 log = logging.getLogger(__name__)
@@ -21,7 +21,8 @@ log = logging.getLogger(__name__)
 
 class ExpiryTimer:
     """Runs the expiries every ``interval`` seconds (own connection): web orders past
-    their last day and reservations past their time."""
+    their last day and reservations past their time; and what the store forgets
+    (app/store/domain/forgetting.py)."""
 
     def __init__(self, path: Any, interval: float = 60) -> None:
         self.path = path
@@ -43,7 +44,11 @@ class ExpiryTimer:
             while not self._stop.is_set():
                 # Each guarded on its own: a bad row in one must not stop the other, nor
                 # the timer.
-                jobs = (("order", expiry.expire_due), ("reservation", reservations.expire_due))
+                jobs = (
+                    ("order", expiry.expire_due),
+                    ("reservation", reservations.expire_due),
+                    ("forgetting", forgetting.forget_due),  # personal data no longer needed
+                )
                 for name, job in jobs:
                     try:
                         job(db)

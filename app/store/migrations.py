@@ -607,3 +607,47 @@ def m013_order_customer(db: Database) -> None:
 def m015_personal(db: Database) -> None:
     db.execute("ALTER TABLE customer_cards ADD COLUMN personal TEXT")
     db.execute("ALTER TABLE customer_cards ADD COLUMN consent_personal INTEGER NOT NULL DEFAULT 0")
+
+
+# --- m016: a store holds a first name at most, and forgets it (issue 14, RGPD) ------
+# app/store/domain/forgetting.py. The counter needs the customer's first name, never
+# their surname or e-mail: e-mails held are blanked, names reduced to their first word
+# (the search key and initials with them). ``closed_at``: when this store first saw the
+# order closed (collected, expired, cancelled), from which its first name is kept
+# FORGET_ORDER_NAME_DAYS more; ``forgotten_at``: when it was forgotten.
+@store_migrations(name="m016_store_forget")
+def m016_store_forget(db: Database) -> None:
+    import unicodedata
+
+    db.execute("ALTER TABLE orders ADD COLUMN closed_at TEXT")
+    db.execute("ALTER TABLE orders ADD COLUMN forgotten_at TEXT")
+    db.execute(
+        "UPDATE orders SET closed_at = COALESCE(collected_at, updated_at) "
+        "WHERE status IN ('collected', 'expired', 'cancelled')"
+    )
+    db.execute(
+        "CREATE INDEX orders_closed ON orders(closed_at) "
+        "WHERE closed_at IS NOT NULL AND forgotten_at IS NULL"
+    )
+    db.execute("UPDATE orders SET customer_email = '' WHERE customer_email != ''")
+    rows = db.execute("SELECT id, customer_name FROM orders WHERE customer_name != ''").fetchall()
+    for order_id, name in rows:
+        words = name.split()
+        first = words[0][:60] if words else ""
+        plain = "".join(
+            c for c in unicodedata.normalize("NFKD", first) if not unicodedata.combining(c)
+        )
+        db.execute(
+            "UPDATE orders SET customer_name = ?, customer_key = ?, customer_initials = ? "
+            "WHERE id = ?",
+            [first, plain.casefold(), f"{first[0].upper()}." if first else "", order_id],
+        )
+
+
+# --- m014: a recognised shopper's kiosk actions (app/store/domain/account_actions.py) --
+# A reservation made for a recognised shopper's account (its ``reservation.created``
+# carried the card id; the row keeps only this flag, never the card id), so how it ends
+# is told to the hub too (``reservation.closed``).
+@store_migrations(name="m014_card_actions")
+def m014_card_actions(db: Database) -> None:
+    db.execute("ALTER TABLE reservations ADD COLUMN for_account INTEGER NOT NULL DEFAULT 0")

@@ -14,6 +14,7 @@ sends it, a card is recognised anonymously ("Bonjour !").
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 from sqlite_utils import Database
 
@@ -92,3 +93,16 @@ def save_card(db: Database, card_id: str, customer_id: str, name: str | None) ->
 def forget_customer(db: Database, customer_id: str) -> int:
     """Forget every card of a customer (a card renewed, an erasure); how many rows."""
     return db.execute("DELETE FROM customer_cards WHERE customer_id = ?", [customer_id]).rowcount
+
+
+def forget_unseen(db: Database, days: int, now: str | None = None) -> int:
+    """Forget the cards the hub's feed has not sent for ``days`` days, unless their
+    customer has an order still open here (app/store/domain/forgetting.py); how many."""
+    cutoff = clock.iso(clock.parse_iso(now or clock.now_iso()) - timedelta(days=days))
+    # A customer with an order still open here keeps their card (the counter needs it).
+    return db.execute(
+        """DELETE FROM customer_cards WHERE updated_at < ? AND NOT EXISTS (
+               SELECT 1 FROM orders o WHERE o.customer_id = customer_cards.customer_id
+               AND o.closed_at IS NULL)""",
+        [cutoff],
+    ).rowcount

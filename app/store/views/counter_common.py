@@ -52,7 +52,7 @@ def messages() -> dict[str, str]:
         "nothing_chosen": _("Choose at least one item."),
         "proxy_name": _("Write the name of the person collecting (up to 80 characters)."),
         "override_reason": _("Say why the hand-over is made without a check."),
-        "details_mismatch": _("The e-mail or last name does not match this order."),
+        "details_mismatch": _("The first name does not match this order."),
         "reason": _("Give a reason (up to 500 characters)."),
         "refund": _("Choose how the customer is refunded."),
         "condition": _("Choose the condition of each item."),

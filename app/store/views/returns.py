@@ -50,7 +50,7 @@ def _found(order_id: str) -> Any:
 
 @bp.route("/returns", methods=["GET", "POST"])
 def find() -> Any:
-    """Find the order of a return: its QR code, or its number and e-mail or last name."""
+    """Find the order of a return: its QR code, or its number and first name."""
     error = None
     if request.method == "POST":
         db = get_db()
@@ -59,7 +59,7 @@ def find() -> Any:
                 db,
                 token=request.form.get("token", "").strip()[:1024],
                 number=request.form.get("number", ""),
-                email_or_name=request.form.get("who", ""),
+                first_name=request.form.get("who", "")[:200],
             )
         except OrderError as exc:
             error = message(exc)

@@ -1,5 +1,12 @@
 """Applying the hub's ``order`` changes (a feed applier, app/store/sync/feed.py): web
-orders arrive here, and the hub's view of them comes back after each staff action."""
+orders arrive here, and the hub's view of them comes back after each staff action.
+
+A store holds only what its counter needs (issue 14, RGPD): the customer's first name,
+never their surname or e-mail. The hub sends the first name alone in
+``customer_name``; an older hub sent the whole name and the e-mail, so this applier
+keeps the first word of the name only and drops any e-mail, whatever the hub sends.
+The first name itself is forgotten some days after the order is closed
+(app/store/domain/forgetting.py)."""
 
 from __future__ import annotations
 
@@ -9,6 +16,8 @@ from app.core import clock
 from app.store.domain.orders.calendar import Calendar
 from app.store.domain.orders.queries import customer_key, get_order
 from app.store.domain.orders.status import RANK, READY
+
+MAX_FIRST_NAME = 60
 
 _LINE_TEXT = (
     "sku",
@@ -22,6 +31,17 @@ _LINE_TEXT = (
     "qty",
     "price_cents",
 )
+
+
+def first_name_only(name: str | None) -> str:
+    """The first word of a name as the hub sent it ("Inès Roux" -> "Inès"), or ''."""
+    words = (name or "").split()
+    return words[0][:MAX_FIRST_NAME] if words else ""
+
+
+def first_initial(first: str) -> str:
+    """The initial printed on a ticket and shown while preparing: of the first name."""
+    return f"{first[0].upper()}." if first else ""
 
 
 def _pending_for(db: Database, order_id: str) -> bool:
@@ -57,12 +77,15 @@ def apply_order_changes(db: Database, changes: list[dict], own: str | None) -> i
         keep_local = local is not None and (
             _pending_for(db, order_id) or RANK[status] < RANK[local["status"]]
         )
+        first = first_name_only(d.get("customer_name"))
+        if local is not None and local["forgotten_at"]:
+            first = ""  # forgotten once closed: a late page never brings it back
         fields = {
             "number": d["number"],
-            "customer_name": d.get("customer_name") or "",
-            "customer_key": customer_key(d.get("customer_name") or ""),
-            "customer_email": (d.get("customer_email") or "").casefold(),
-            "customer_initials": d.get("customer_initials") or "",
+            "customer_name": first,
+            "customer_key": customer_key(first),
+            "customer_email": "",  # never kept, even when an older hub sends it
+            "customer_initials": first_initial(first),
             "customer_id": d.get("customer_id") or None,  # the account, for the counter
             "placed_at": d["placed_at"],
             "promised_at": d.get("promised_at") or d["placed_at"],

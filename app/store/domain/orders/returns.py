@@ -1,6 +1,6 @@
 """Taking goods back: finding the order (its pickup QR, or its number and the customer's
-e-mail or last name) and recording the return (``order.return`` for the hub; resellable
-units go back to stock at once)."""
+first name: the store holds no surname or e-mail) and recording the return
+(``order.return`` for the hub; resellable units go back to stock at once)."""
 
 from __future__ import annotations
 
@@ -27,20 +27,21 @@ from app.store.domain.stock import record_movement
 
 
 def find_for_return(
-    db: Database, *, token: str = "", number: str = "", email_or_name: str = ""
+    db: Database, *, token: str = "", number: str = "", first_name: str = ""
 ) -> dict[str, Any]:
     """The order to take a return for: its pickup QR, or its number and the customer's
-    e-mail or last name. Refused: ``unknown_order``, ``details_mismatch`` and QR errors."""
+    first name (all the store holds of them). Refused: ``unknown_order``,
+    ``details_mismatch`` (also once the first name is forgotten: the QR code then, or a
+    manager's return without an order) and QR errors."""
     if token:
         return verify_token(db, token, allow_expired=True)
     order = find_by_number(db, number)
     if order is None:
         raise OrderError("unknown_order", "no order with this number")
-    given = customer_key(email_or_name)
-    names = customer_key(order["customer_name"]).split()
-    last_names = {names[-1], " ".join(names[1:])} if names else set()
-    if not given or (given != order["customer_email"].casefold() and given not in last_names):
-        raise OrderError("details_mismatch", "the e-mail or last name does not match")
+    given = customer_key(first_name).split()
+    held = customer_key(order["customer_name"]).split()
+    if not given or not held or given[0] != held[0]:
+        raise OrderError("details_mismatch", "the first name does not match")
     return order
 
 
