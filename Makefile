@@ -86,6 +86,7 @@ test-shifted: $(STAMP) faketime $(TIMED_WAITS)
 bench: $(STAMP) postgresql
 	$(BIN)/python benchmarks/run.py
 	$(BIN)/python benchmarks/search_typos.py
+	$(BIN)/python benchmarks/kiosk_recognised.py
 	$(BIN)/python benchmarks/orders.py
 	$(BIN)/python benchmarks/sync.py
 	$(BIN)/python benchmarks/carts.py
