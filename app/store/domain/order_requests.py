@@ -25,7 +25,7 @@ from app.core.protocol import (
     ORDER_REQUEST,
     POSTCODE_PATTERN,
 )
-from app.store.domain import outbox
+from app.store.domain import account_actions, outbox
 from app.store.domain.carts import revoke_locally
 from app.store.domain.staff import audit
 
@@ -74,6 +74,7 @@ def queue_order_request(
     request_id: str | None = None,
     cart_id: str | None = None,
     shown: pricing.PricedCart | None = None,
+    card_id: str | None = None,
 ) -> str:
     """Queue an ``order.request`` for the hub (lines not available here); its id.
 
@@ -81,7 +82,8 @@ def queue_order_request(
     reachable and later when it is not; the hub creates the web order exactly once.
     ``request_id`` (the UUID the form was rendered with) makes a double tap one order.
     A cart brought by QR code is closed here at once (and at the hub with the order),
-    so scanning it again cannot order it twice.
+    so scanning it again cannot order it twice. ``card_id``: the recognised shopper's
+    card (its id alone), so the hub joins the order to their account.
     """
     if not lines or len(lines) > cart_codec.MAX_LINES:
         raise ValueError("lines")
@@ -99,6 +101,9 @@ def queue_order_request(
         for line in payload["lines"]:
             if line["sku"] in totals:
                 line["shown_total_cents"] = totals[line["sku"]]
+    card_id = account_actions.card_or_none(card_id)
+    if card_id is not None:
+        payload["card_id"] = card_id
     if cart_id and cart_codec.is_cart_id(cart_id):
         payload["cart_id"] = cart_id  # the hub closes the online cart with the order
     with dbmod.write(db):

@@ -24,8 +24,8 @@ from sqlite_utils import Database
 
 from app.core import clock
 from app.core import db as dbmod
+from app.store.domain import account_actions, staff
 from app.store.domain import reservation_codes as codes
-from app.store.domain import staff
 from app.store.domain.orders import calendar
 from app.store.domain.stock import levels, record_movement
 
@@ -74,17 +74,7 @@ def _lines_for(db: Database, ids: list[str]) -> dict[str, list[dict[str, Any]]]:
     )
     for row in rows:
         rid = row.pop("reservation_id")
-        for k in (
-            "ean",
-            "size",
-            "colour_fr",
-            "colour_en",
-            "ref",
-            "brand",
-            "category",
-            "category_fr",
-            "category_en",
-        ):
+        for k in "ean size colour_fr colour_en ref brand category category_fr category_en".split():
             row[k] = row[k] or ""
         # A product gone from the catalog still shows something to look for.
         row["name_fr"] = row["name_fr"] or row["sku"]
@@ -210,6 +200,7 @@ def create(
     device: str = "",
     now: datetime | None = None,
     request_id: str | None = None,
+    card_id: str | None = None,
 ) -> dict[str, Any]:
     """Hold what is available here of each ``(sku, qty)`` for ``hold_minutes``.
 
@@ -220,6 +211,7 @@ def create(
 
     ``request_id`` (a UUID the form was rendered with) makes it idempotent: a double tap
     on "reserve" sends it twice, and the second gets the first reservation back.
+    ``card_id``: the recognised shopper's card; the reservation joins their account.
     """
     wanted = _check_lines(lines)
     if not isinstance(hold_minutes, int) or not 1 <= hold_minutes <= MAX_HOLD_MINUTES:
@@ -243,6 +235,7 @@ def create(
                 "nothing_available", "nothing of this is in stock here", unavailable=unavailable
             )
         code = codes.new_code(db)
+        expires = clock.iso(now + timedelta(minutes=hold_minutes))
         db["reservations"].insert(
             {
                 "id": reservation_id,
@@ -250,7 +243,7 @@ def create(
                 "status": "held",
                 "cart_id": cart_id,
                 "created_at": clock.iso(now),
-                "expires_at": clock.iso(now + timedelta(minutes=hold_minutes)),
+                "expires_at": expires,
                 "closed_at": None,
                 "closed_by": None,
                 "device": (device or "")[:120],
@@ -268,6 +261,9 @@ def create(
                     "movement_id": movement_id,
                 }
             )
+        account_actions.reservation_created(
+            db, reservation_id, code, card_id, held, clock.iso(now), expires
+        )
         if cart_id:
             # The cart brought by QR code is used: scanning it again here opens nothing
             # (what was not held stays in the shopper's session cart).
@@ -322,11 +318,13 @@ def release(
         found = _require_held(db, reservation_id)
         label = f"reservation {found['code']} released" + (f": {reason}" if reason else "")
         _release_lines(db, found, label[:500], staff_id or "kiosk")
+        stamp = clock.now_iso()
         db.execute(
             """UPDATE reservations SET status = 'released', closed_at = ?, closed_by = ?
                WHERE id = ?""",
-            [clock.now_iso(), staff_id, reservation_id],
+            [stamp, staff_id, reservation_id],
         )
+        account_actions.reservation_closed(db, reservation_id, "released", stamp)
         staff.audit(
             db,
             staff_id,
@@ -343,11 +341,13 @@ def collect(db: Database, reservation_id: str, *, staff_id: str, device: str) ->
     """Handed to the shopper at the till: collected, and the units stay out of stock."""
     with dbmod.write(db):
         found = _require_held(db, reservation_id)
+        stamp = clock.now_iso()
         db.execute(
             """UPDATE reservations SET status = 'collected', closed_at = ?, closed_by = ?
                WHERE id = ?""",
-            [clock.now_iso(), staff_id, reservation_id],
+            [stamp, staff_id, reservation_id],
         )
+        account_actions.reservation_closed(db, reservation_id, "collected", stamp)
         staff.audit(
             db,
             staff_id,
@@ -387,6 +387,7 @@ def expire_due(db: Database, now: datetime | None = None) -> int:
             found = get(db, reservation_id)
             assert found is not None
             _release_lines(db, found, f"reservation {found['code']} expired", "expiry")
+            account_actions.reservation_closed(db, reservation_id, "expired", stamp)
             staff.audit(
                 db,
                 None,

@@ -25,6 +25,7 @@ from app.core import db as dbmod
 from app.core.cart_codec import CartError
 from app.core.qrphoto import decode_upload
 from app.store.domain import (
+    account_actions,
     carts,
     order_requests,
     promotions,
@@ -34,6 +35,7 @@ from app.store.domain import (
 )
 from app.store.storage import get_db
 from app.store.sync.feed import CATALOG_VERSION
+from app.store.views.kiosk_card import SESSION_KEY as CARD_KEY
 from app.store.views.scanned_cart import (
     apply_choice,
     merge_page,
@@ -196,6 +198,7 @@ def reserve() -> Any:
             cart_id=session.get("cart", {}).get("id"),
             device=device_name(),
             request_id=_request_id(),
+            card_id=session.get(CARD_KEY),
         )
     except reservations.ReservationError as exc:
         if exc.code == "nothing_available":
@@ -279,31 +282,51 @@ def _png(image: Any) -> Response:
 # --- Send to my phone -------------------------------------------------------------------
 
 
-def phone_url() -> str | None:
-    """The web-shop address that opens this cart on a phone, or None without a shop."""
-    base = current_app.config.get("SHOP_URL") or current_app.config.get("HUB_URL")
-    lines = _lines()
-    if not base or not lines:
-        return None
+def _phone_lines() -> list[cart_codec.CartLine]:
+    """The cart's lines at today's prices (a line no longer sold is left out)."""
     db = get_db()
     today = []
-    for sku, qty, _then in lines:
+    for sku, qty, _then in _lines():
         price = carts.base_price(db, sku)
         if price is not None:
             today.append(cart_codec.CartLine(sku, qty, price))
+    return today
+
+
+def phone_url() -> str | None:
+    """The web-shop address that opens this cart on a phone, or None without a shop."""
+    base = current_app.config.get("SHOP_URL") or current_app.config.get("HUB_URL")
+    today = _phone_lines() if base else []
     if not today:
         return None
     encoded = cart_codec.encode_lines(today)
     return f"{base.rstrip('/')}/shop/panier/importer?l={quote(encoded, safe='*,')}"
 
 
+def _save_to_account() -> bool:
+    """A recognised shopper's cart sent to the phone is kept in their account too (the
+    card id alone is queued: app/store/domain/account_actions.py); once per cart content
+    per visit, so reloading the page queues nothing more. Whether it is in the account."""
+    if account_actions.card_or_none(session.get(CARD_KEY)) is None:
+        return False
+    today = _phone_lines()
+    digest = hashlib.sha256(cart_codec.encode_lines(today).encode()).hexdigest()[:16]
+    if digest in session.get("sent_carts", []):
+        return True
+    if account_actions.cart_sent(get_db(), session.get(CARD_KEY), today) is None:
+        return False
+    session["sent_carts"] = [*session.get("sent_carts", [])[-4:], digest]
+    return True
+
+
 @bp.get("/telephone")
 def phone() -> Any:
-    """The cart as a QR code that opens the same cart in the web shop on a phone."""
+    """The cart as a QR code that opens the same cart in the web shop on a phone; a
+    recognised shopper finds it in « Mon compte » as well."""
     url = phone_url()
     if url is None:
         return redirect(url_for("cart.show"))
-    return render_template("kiosk/cart_phone.html", url=url)
+    return render_template("kiosk/cart_phone.html", url=url, in_account=_save_to_account())
 
 
 @bp.get("/telephone.png")
@@ -347,6 +370,7 @@ def order() -> Any:
                 request_id=_request_id(),
                 cart_id=session.get("cart", {}).get("id"),
                 shown=priced,
+                card_id=session.get(CARD_KEY),
             )
             if request_id in session.get("order_requests", []):
                 return redirect(url_for("cart.ordered", request_id=request_id))
