@@ -14,10 +14,12 @@ so it reaches the hub now or, offline, at the next sync; the hub finds the custo
 
 An order for what is not here carries the card id in its ``order.request``
 (app/store/domain/order_requests.py). Anonymous shoppers' actions send nothing new.
+Once the hub has acknowledged one, the queued row forgets the card id (:func:`on_acked`).
 """
 
 from __future__ import annotations
 
+import json
 import uuid
 from typing import Any
 
@@ -93,3 +95,15 @@ def cart_sent(db: Database, card_id: Any, lines: list[cart_codec.CartLine]) -> s
     with dbmod.write(db):
         outbox.enqueue(db, CART_SENT, payload, id=sent_id)
     return sent_id
+
+
+def on_acked(db: Database, tx_id: str, payload: dict[str, Any], result: Any, at: str) -> None:
+    """The hub has it: the store forgets the card id it queued (the acknowledgement hook
+    of these types and of ``order.request``, app/store/domain/acks.py)."""
+    if "card_id" not in payload:
+        return
+    kept = {k: v for k, v in payload.items() if k != "card_id"}
+    db.execute(
+        "UPDATE outbox SET payload = ? WHERE id = ?",
+        [json.dumps(kept, separators=(",", ":")), tx_id],
+    )

@@ -16,12 +16,22 @@ from datetime import datetime
 from sqlite_utils import Database
 
 from app.core import db as dbmod
-from app.core.protocol import COMMAND_ACTIONS, STOCK_MOVEMENT
-from app.store.domain import outbox, stock
+from app.core.protocol import (
+    CART_SENT,
+    COMMAND_ACTIONS,
+    ORDER_REQUEST,
+    RESERVATION_CREATED,
+    STOCK_MOVEMENT,
+)
+from app.store.domain import account_actions, outbox, stock
 from app.store.domain.staff import audit
 
 ACK_HOOKS: Mapping[str, outbox.AckHook] = {
     STOCK_MOVEMENT: stock.on_acked,
+    # A recognised shopper's card id, forgotten once the hub has the transaction.
+    ORDER_REQUEST: account_actions.on_acked,
+    RESERVATION_CREATED: account_actions.on_acked,
+    CART_SENT: account_actions.on_acked,
 }
 
 
