@@ -148,7 +148,9 @@ def record_sent_cart(
 
 
 def kiosk_orders(db: Db, order_ids: list[str]) -> dict[str, str]:
-    """order id -> the store whose kiosk placed it (orders placed online are absent)."""
+    """order id -> the name of the store whose kiosk placed it (orders placed online are
+    absent)."""
+    names = _store_names(db)
     out: dict[str, str] = {}
     for start in range(0, len(order_ids), 500):
         part = order_ids[start : start + 500]
@@ -158,7 +160,7 @@ def kiosk_orders(db: Db, order_ids: list[str]) -> dict[str, str]:
             f"SELECT order_id, store_id FROM order_requests WHERE order_id IN ({marks})",  # noqa: S608
             part,
         ):
-            out[row["order_id"]] = row["store_id"]
+            out[row["order_id"]] = names.get(row["store_id"], row["store_id"])
     return out
 
 
@@ -219,19 +221,48 @@ def returns_of(db: Db, customer_id: str) -> list[dict[str, Any]]:
     names = _store_names(db)
     found = hdb.rows(
         db,
-        "SELECT r.return_id, r.store_id, r.lines, r.refund, r.credit_code, r.at, "
+        "SELECT r.return_id, r.order_id, r.store_id, r.lines, r.refund, r.credit_code, r.at, "
         "o.number FROM returns r JOIN orders o ON o.id = r.order_id "
         "WHERE o.customer_id = ? ORDER BY r.at DESC, r.return_id LIMIT ?",
         [customer_id, SHOWN],
     )
     for row in found:
-        try:
-            lines = json.loads(row.pop("lines"))
-            row["units"] = sum(int(ln.get("qty", 0)) for ln in lines if isinstance(ln, dict))
-        except (ValueError, TypeError):
-            row["units"] = 0
+        lines = _return_lines(row.pop("lines"))
+        row["units"] = sum(qty for _line, qty in lines)
+        row["value_cents"] = _returned_value(db, row.pop("order_id"), lines)
         row["store"] = names.get(row["store_id"], row["store_id"])
     return found
+
+
+def _return_lines(text: str) -> list[tuple[Any, int]]:
+    """``[(order line number, units)]`` of a return's stored lines."""
+    try:
+        lines = json.loads(text)
+        return [
+            (ln.get("line"), int(ln.get("qty", 0)))
+            for ln in lines
+            if isinstance(ln, dict) and isinstance(ln.get("qty"), int)
+        ]
+    except (ValueError, TypeError, AttributeError):
+        return []
+
+
+def _returned_value(db: Db, order_id: str, lines: list[tuple[Any, int]]) -> int:
+    """What the returned units were paid (each line's total, discount included, shared
+    by unit), in cents."""
+    paid = {
+        r["line"]: (r["qty"] * r["price_cents"] - r["discount_cents"], r["qty"])
+        for r in hdb.rows(
+            db,
+            "SELECT line, qty, price_cents, discount_cents FROM order_lines WHERE order_id = ?",
+            [order_id],
+        )
+    }
+    total = 0
+    for line, qty in lines:
+        if line in paid and paid[line][1]:
+            total += round(paid[line][0] * qty / paid[line][1])
+    return total
 
 
 def sent_carts_of(db: Db, customer_id: str) -> list[dict[str, Any]]:

@@ -1,6 +1,7 @@
 """The web shop's customer account (``/shop/compte``): sign in with a one-time code
-sent by e-mail, no password; "Mon compte" lists the customer's orders from every
-channel; sign out.
+sent by e-mail, no password; "Mon compte" shows in one place the customer's orders,
+kiosk reservations, returns, store credit and carts sent from a kiosk, each marked with
+its channel (online, or in store: app/hub/domain/account_history.py); sign out.
 
 The rules are in app/hub/domain/customers.py. The signed session cookie holds only
 random ids: the pending code's row id (``login_code``) while the code is awaited, then
@@ -27,10 +28,16 @@ from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_babel import ngettext
 
-from app.hub.domain import customer_export, customer_feed, customer_sessions, customers, erasure
-from app.hub.domain.orders import shop_path
+from app.hub.domain import (
+    customer_export,
+    customer_feed,
+    customer_sessions,
+    customers,
+    erasure,
+)
 from app.hub.domain.pii import KeyRing, hub_ring, keys_path
 from app.hub.storage import get_db
+from app.hub.views import account_overview
 from app.hub.views.shop import STATUS_LABELS
 from app.hub.views.webshop import blueprint
 from app.web.i18n import current_lang
@@ -161,27 +168,16 @@ def check_code() -> ResponseReturnValue:
 
 @bp.get("/compte")
 def account() -> ResponseReturnValue:
-    """Mon compte: the customer's orders from every channel, newest first."""
+    """Mon compte in one place, whichever channel each came from: orders (online, at a
+    kiosk), kiosk reservations, returns, store credit, carts sent from a kiosk."""
     customer = signed_in()
     if customer is None:
         return redirect(url_for("account.sign_in"))
     db = get_db()
-    lang = current_lang()
-    orders = []
-    for order in customers.orders_of(db, customer["id"]):
-        fr, en = STATUS_LABELS.get(order["status"], (order["status"], order["status"]))
-        orders.append(
-            {
-                "number": order["number"],
-                "status": order["status"],
-                "status_label": en if lang == "en" else fr,
-                "placed_at": order["placed_at"],
-                "store": order["store_name"] or "",
-                "url": shop_path(db, order),
-            }
-        )
     email = customers.customer_email(pii_ring(), customer)
-    return render_template("hub/shop/account.html", orders=orders, email=email)
+    return render_template(
+        "hub/shop/account.html", email=email, **account_overview.overview(db, customer["id"])
+    )
 
 
 def _fresh_session() -> None:
