@@ -26,8 +26,11 @@ from app.hub.domain.pii import KeyRing, PiiKeyError
 
 FORMAT = "kiosk-customer-export/1"
 #: Tables with a ``customer_id`` read above in their own section; any other (consent
-#: history, loyalty ledger, a table added later) is exported whole under ``records``.
-_SECTIONS = frozenset({"customers", "orders", "customer_cards", "customer_sessions"})
+#: history, loyalty ledger, kiosk reservations, carts sent from a kiosk, a table added
+#: later) is exported whole under ``records``.
+_SECTIONS = frozenset(
+    {"customers", "orders", "customer_cards", "customer_sessions", "delivery_orders"}
+)
 MAX_NAME = 80
 
 

@@ -23,8 +23,9 @@ from app.hub.domain.changes import append_change
 from app.hub.domain.pii import KeyRing, PiiKeyError
 
 _CHUNK = 500
-#: Tables whose ``customer_id`` rows are detached, not deleted, when a customer goes.
-DETACHED = frozenset({"orders", "customers"})
+#: Tables whose ``customer_id`` rows are detached, not deleted, when a customer goes
+#: (home deliveries: asked for at a kiosk by a recognised shopper, accounting records).
+DETACHED = frozenset({"orders", "customers", "delivery_orders"})
 #: Tables whose ``order_id`` is set to NULL, not deleted, when an order goes.
 ORDER_NULLED = frozenset({"carts"})
 
@@ -116,6 +117,21 @@ def erase_customers(db: Db, customer_ids: Sequence[str], emails: Sequence[str] =
     for table in tables_with(db, "customer_id"):
         if table not in DETACHED:
             each(db, f"DELETE FROM {table} WHERE customer_id IN ({{ids}})", customer_ids)  # noqa: S608
+    deliveries = [  # a kiosk's home delivery for a recognised shopper: kept, anonymised
+        r["id"]
+        for part in chunks(customer_ids)
+        for r in hdb.rows(
+            db,
+            f"SELECT id FROM delivery_orders WHERE customer_id IN ({', '.join('?' * len(part))})",  # noqa: S608
+            list(part),
+        )
+    ]
+    each(
+        db,
+        "UPDATE delivery_orders SET customer_id = NULL WHERE customer_id IN ({ids})",
+        customer_ids,
+    )
+    anonymise_deliveries(db, deliveries, now_iso())
     each(db, "UPDATE orders SET customer_id = NULL WHERE customer_id IN ({ids})", customer_ids)
     each(db, "DELETE FROM customers WHERE id IN ({ids})", customer_ids)
     for cid, (card_ids, order_ids) in held.items():

@@ -22,6 +22,9 @@ figures, by the injected clock (app/core/clock.py):
 - ``orders_deleted``, ``deliveries_deleted``: orders placed (home deliveries asked for)
   more than 10 years ago (accounting records), with their lines, hand-overs, returns,
   messages and feed changes.
+- ``kiosk_history_deleted``: a kiosk reservation or a cart sent to the phone from a
+  kiosk (app/hub/domain/account_history.py), 3 years after it was made, like a guest's
+  order (no accounting record: a sale is the till's); sooner with its customer's account.
 - ``login_codes_deleted``, ``sessions_deleted``, ``account_messages_deleted``: a sign-in
   code a day after it expired (and the e-mail that carried it, a day after it was
   recorded), a web-shop session a day after it was revoked or expired (idle for
@@ -229,6 +232,13 @@ def _plan(db: Db, c: dict[str, str], ring: KeyRing | None) -> dict[str, Any]:
             )
         )
     counts = {
+        "kiosk_history_deleted": hdb.scalar(
+            db,
+            "SELECT (SELECT count(*) FROM kiosk_reservations WHERE created_at < ?) "
+            "+ (SELECT count(*) FROM sent_carts WHERE sent_at < ?)",
+            [c["customer_delete"]] * 2,
+            0,
+        ),
         "login_codes_deleted": hdb.scalar(
             db, "SELECT count(*) FROM customer_login_codes WHERE expires_at < ?", [c["grace"]], 0
         ),
@@ -287,6 +297,8 @@ def _apply(db: Db, plan: dict[str, Any], c: dict[str, str], now: str, warn: Warn
     erasure.erase_customers(db, plan["customers_deleted"], plan["emails"])
     erasure.delete_orders(db, plan["orders_deleted"])
     erasure.each(db, "DELETE FROM delivery_orders WHERE id IN ({ids})", plan["deliveries_deleted"])
+    hdb.execute(db, "DELETE FROM kiosk_reservations WHERE created_at < ?", [c["customer_delete"]])
+    hdb.execute(db, "DELETE FROM sent_carts WHERE sent_at < ?", [c["customer_delete"]])
 
     hdb.execute(db, "DELETE FROM customer_login_codes WHERE expires_at < ?", [c["grace"]])
     hdb.execute(
