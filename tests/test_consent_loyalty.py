@@ -29,6 +29,7 @@ from app.store.domain import customer_cards, outbox
 from app.store.sync.push import push_once
 
 from .axe_helpers import assert_axe_clean
+from .card_scan import scan_card
 from .conftest import screenshot
 from .sync_fixtures import *  # noqa: F403
 from .sync_fixtures import LYON, hub_database, hub_db, inprocess_client, store_env
@@ -459,14 +460,14 @@ def test_screens_account_on_a_phone_and_the_kiosk_greeting(
         kiosk = browser.new_context(viewport=size, locale="fr-FR")
         page = kiosk.new_page()
         page.goto(server.url + "/browse")
-        page.goto(server.url + "/scan?code=" + token)
+        scan_card(page, token)
         expect(page.locator("#revoke-personal")).to_have_text("Ne plus me proposer de suggestions")
         screenshot(page, f"consent-kiosk-greeting-{size['width']}x{size['height']}")
         assert_axe_clean(page, f"kiosk greeting with the withdrawal button, {size}")
         kiosk.close()
     page = browser.new_context(viewport={"width": 1080, "height": 1920}, locale="fr-FR").new_page()
     page.goto(server.url + "/browse")
-    page.goto(server.url + "/scan?code=" + token)
+    scan_card(page, token)
     page.locator("#a11y-toggle").click()  # accessible mode: the button within reach
     expect(page.locator("#revoke-personal")).to_be_visible()
     line = page.evaluate(

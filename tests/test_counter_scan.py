@@ -57,7 +57,8 @@ def test_search_by_name_number_and_scanned_qr_finds_the_order(shop, store_data, 
     staff = Counter(server.url, store_data)
     ready = made["ready"]
     hx = {"HX-Request": "true", "HX-Target": "order-list"}
-    for q in ("lefevre", "ZOÉ", "Lefèvre", ready["number"], ready["number"][3:].lower()):
+    # The store holds the first name only (issue 14): searched without accents or case.
+    for q in ("zoe", "ZOÉ", "Zoé", ready["number"], ready["number"][3:].lower()):
         for headers in ({}, hx):  # the full page and the partial swapped as one types
             r = staff.get("/staff/orders", params={"q": q}, headers=headers)
             assert r.status_code == 200, (q, headers, r.status_code)
@@ -66,8 +67,10 @@ def test_search_by_name_number_and_scanned_qr_finds_the_order(shop, store_data, 
     # A name that matches several orders lists each with its own unit count.
     r = staff.get("/staff/orders", params={"q": "i"})  # too short: nothing, but no error
     assert r.status_code == 200
-    r = staff.get("/staff/orders", params={"q": "Martin"})
+    r = staff.get("/staff/orders", params={"q": "Élodie"})
     assert _numbers(r.text) == [made["placed"]["number"]] and "3 articles" in _text(r)
+    for surname in ("Martin", "Lefèvre", "zoe@example.org"):  # never held here
+        assert _numbers(staff.get("/staff/orders", params={"q": surname}).text) == []
     # A pickup QR scanned into the search box: as one types, the list shows its order…
     token = pickup_token(ready["id"], made["store_id"], now=fake_clock.now.timestamp())
     r = staff.get("/staff/orders", params={"q": token}, headers=hx)

@@ -27,6 +27,7 @@ from app.store.domain import customer_cards
 from app.store.domain.hub_keys import apply_hub_key_changes
 
 from .axe_helpers import assert_axe_clean
+from .card_scan import post_card, scan_card
 from .conftest import free_port, screenshot, staff_login
 from .sync_fixtures import *  # noqa: F403
 from .sync_fixtures import hub_database, hub_db, store_env
@@ -289,7 +290,7 @@ def test_kiosk_recognises_a_card_offline_and_forgets_it_at_the_idle_reset(
     home = http.get(server.url + "/browse", timeout=10)
     assert "reconnu" not in home.text
 
-    scanned = http.get(server.url + "/scan", params={"code": token}, timeout=10)
+    scanned = post_card(http, server.url, token)  # by POST: never in a URL
     assert scanned.status_code == 200 and scanned.url == server.url + "/browse"
     greeting = f"Bonjour {first_name}{NBSP}!" if first_name else f"Bonjour{NBSP}!"
     assert f"{greeting} Vous êtes reconnu(e)" in scanned.text
@@ -314,7 +315,7 @@ def test_kiosk_refuses_an_expired_card_kindly(server_factory, synced_store, hub,
     old = cards.card_token(hub, hub_data, _customer(hub, hub_data), now=clock.now_s() - 601)
     server = server_factory(synced_store, store_env(_dead_hub_url(), hub_data))
     http = requests.Session()
-    page = http.get(server.url + "/scan", params={"code": old}, timeout=10)
+    page = post_card(http, server.url, old)
     assert page.status_code == 400 and 'data-problem="expired"' in page.text
     assert "a expiré" in page.text and "reconnu" not in page.text
     assert "reconnu" not in http.get(server.url + "/browse", timeout=10).text
@@ -327,7 +328,8 @@ def test_a_card_scanned_at_the_counter_says_what_it_is(hub, hub_data, store_data
     http = app.test_client()
     staff_login(http, store_data)
     token = cards.card_token(hub, hub_data, _customer(hub, hub_data))
-    page = http.get("/staff/scan", query_string={"code": token})
+    csrf = _CSRF.search(http.get("/staff/scan?code=x").get_data(as_text=True)).group(1)
+    page = http.post("/staff/scan", data={"csrf_token": csrf, "code": token})
     text = page.get_data(as_text=True)
     assert page.status_code == 400 and "carte client" in text and "Ma carte" in text
     assert _payload(token)["c"] not in text
@@ -367,7 +369,7 @@ def test_screenshots_card_page_and_recognised_kiosk(
     kiosk = browser.new_context(viewport={"width": 1080, "height": 1920}, locale="fr-FR")
     page = kiosk.new_page()
     page.goto(server.url + "/browse")
-    page.goto(server.url + "/scan?code=" + token)
+    scan_card(page, token)
     greeting = page.locator(".recognised").inner_text()
     assert f"Bonjour {FIRST}{NBSP}! Vous êtes reconnu(e)" in greeting
     screenshot(page, "customer-card-kiosk-1080x1920")
@@ -382,7 +384,7 @@ def test_screenshots_card_page_and_recognised_kiosk(
     expect(page.locator(".recognised")).to_be_visible()
     screenshot(page, "customer-card-kiosk-1920x1080")
     expired = cards.card_token(hub, hub_data, _customer(hub, hub_data), now=clock.now_s() - 700)
-    page.goto(server.url + "/scan?code=" + expired)
+    scan_card(page, expired)
     expect(page.locator(".card-problem [role=alert]")).to_contain_text("a expiré")
     expect(page.locator(".recognised")).to_have_count(0)  # a refused scan forgets Chloé
     screenshot(page, "customer-card-kiosk-expired-1920x1080")

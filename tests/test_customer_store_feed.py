@@ -33,6 +33,7 @@ from app.store.sync import client
 from app.store.sync.pull import pull_once
 
 from .axe_helpers import assert_axe_clean
+from .card_scan import post_card, scan_card
 from .conftest import free_port, screenshot, staff_login, staff_login_page
 from .hub_fixtures import BORDEAUX, LYON, PARIS, hub_db, store_secrets, validate
 from .sync_fixtures import *  # noqa: F403
@@ -250,20 +251,18 @@ def test_card_and_first_name_reach_only_the_store_with_the_order_then_kiosk_and_
     dead_hub = f"http://127.0.0.1:{free_port()}"
     server = server_factory(synced_store, store_env(dead_hub, hub_data))
     kiosk = requests.Session()
-    kiosk.get(server.url + "/browse", timeout=10)
-    greeted = kiosk.get(server.url + "/scan", params={"code": new_token}, timeout=10)
+    greeted = post_card(kiosk, server.url, new_token)
     assert greeted.status_code == 200
     assert f"Bonjour {FIRST}{NBSP}! Vous êtes reconnu(e)" in greeted.text
     # The old card is still a signed code, but names nobody here any more.
     stale = requests.Session()
-    stale.get(server.url + "/browse", timeout=10)
-    old = stale.get(server.url + "/scan", params={"code": token}, timeout=10)
+    old = post_card(stale, server.url, token)
     assert FIRST not in old.text
 
     # The counter: the new card opens the customer's open orders here, not others'.
     staff = requests.Session()
     staff_login(staff, synced_store, server.url)
-    counter = staff.get(server.url + "/staff/scan", params={"code": new_token}, timeout=10)
+    counter = post_card(staff, server.url, new_token, "/staff/scan", "/staff/orders")
     assert counter.status_code == 200
     assert counter.url == f"{server.url}/staff/customers/{customer_id}"
     assert f"Carte client{NBSP}: {FIRST}" in counter.text
@@ -272,7 +271,7 @@ def test_card_and_first_name_reach_only_the_store_with_the_order_then_kiosk_and_
     assert "1 retour" not in counter.text and "1 retour" in counter.text
     assert "2 articles rendus" in counter.text and "1 article rendu" not in counter.text
     assert LAST not in counter.text and EMAIL not in counter.text
-    refused = staff.get(server.url + "/staff/scan", params={"code": token}, timeout=10)
+    refused = post_card(staff, server.url, token, "/staff/scan", "/staff/orders")
     assert refused.status_code == 400 and "carte client" in refused.text
     log = server.log.read_text(errors="replace")
     assert FIRST not in log and new_id not in log and card_id not in log
@@ -281,7 +280,7 @@ def test_card_and_first_name_reach_only_the_store_with_the_order_then_kiosk_and_
     tablet = browser.new_context(viewport={"width": 1280, "height": 800}, locale="fr-FR")
     page = tablet.new_page()
     staff_login_page(page, server.url, synced_store)
-    page.goto(server.url + "/staff/scan?code=" + new_token)
+    scan_card(page, new_token)  # the scanner's burst on the counter's page
     assert page.locator("h1").inner_text() == f"Carte client{NBSP}: {FIRST}"
     screenshot(page, "counter-customer-card-1280x800")
     assert_axe_clean(page, "the counter, a customer card scanned")
@@ -295,7 +294,7 @@ def test_card_and_first_name_reach_only_the_store_with_the_order_then_kiosk_and_
     portrait = browser.new_context(viewport={"width": 1080, "height": 1920}, locale="fr-FR")
     page = portrait.new_page()
     page.goto(server.url + "/browse")
-    page.goto(server.url + "/scan?code=" + new_token)
+    scan_card(page, new_token)
     assert f"Bonjour {FIRST}{NBSP}!" in page.locator(".recognised").inner_text()
     screenshot(page, "kiosk-greeting-fed-card-1080x1920")
     portrait.close()

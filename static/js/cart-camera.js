@@ -42,6 +42,10 @@
   function found(text) {
     stop();
     say("…");
+    if (window.kioskScan && window.kioskScan.isCard(text)) {
+      window.kioskScan.post(box.dataset.scanUrl, text); // a card never goes in a URL
+      return;
+    }
     window.location.assign(box.dataset.scanUrl + "?code=" + encodeURIComponent(text));
   }
 

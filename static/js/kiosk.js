@@ -83,15 +83,93 @@
     }
     var status = document.getElementById("scan-status");
     if (status) {
-      status.textContent = "… " + code;
+      status.textContent = isCard(code) ? "…" : "… " + code; // a card's code is not shown
       status.classList.add("is-on");
     }
     // Each page names where its scans go; a staff page never falls back to the shopper
     // kiosk's /scan, whatever template it came from.
     var fallback = body.classList.contains("staff") ? "/staff/scan" : "/scan";
+    if (isCard(code)) {
+      // « Ma carte »: by POST to the kiosk's (or the counter's) own scan, never in a URL.
+      postScan(fallback, code);
+      return;
+    }
     var url = (body.dataset.scanUrl || fallback) + "?code=" + encodeURIComponent(code);
     window.location.assign(url);
   }
+
+  // --- Customer cards go by POST ----------------------------------------------
+  // A « Ma carte » code (a KQ1 token whose kind is "card") must never land in a URL, the
+  // browser's history or an access log: it is posted in a form built here (the page's
+  // CSRF token included; no inline script), and the server refuses one in a GET.
+  var B32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+
+  function b32text(text) {
+    var bits = 0;
+    var value = 0;
+    var out = "";
+    for (var i = 0; i < text.length; i++) {
+      var n = B32.indexOf(text.charAt(i));
+      if (n < 0) {
+        return null;
+      }
+      value = (value << 5) | n;
+      bits += 5;
+      if (bits >= 8) {
+        bits -= 8;
+        out += String.fromCharCode((value >> bits) & 255);
+      }
+    }
+    return out;
+  }
+
+  function isCard(code) {
+    var parts = String(code || "").split(".");
+    if (parts.length !== 3 || parts[0] !== "KQ1" || parts[1].length > 2000) {
+      return false;
+    }
+    try {
+      var claims = JSON.parse(b32text(parts[1]) || "null");
+      return !!claims && claims.k === "card";
+    } catch (e) {
+      return false;
+    }
+  }
+
+  function csrfToken() {
+    try {
+      var headers = JSON.parse(body.getAttribute("hx-headers") || "{}");
+      if (headers["X-CSRFToken"]) {
+        return headers["X-CSRFToken"];
+      }
+    } catch (e) {
+      // fall through to a form's token
+    }
+    var input = document.querySelector("input[name=csrf_token]");
+    return input ? input.value : "";
+  }
+
+  function postScan(action, code) {
+    var form = document.createElement("form");
+    form.method = "post";
+    form.action = action;
+    form.hidden = true;
+    [
+      ["csrf_token", csrfToken()],
+      ["code", code],
+    ].forEach(function (pair) {
+      var input = document.createElement("input");
+      input.type = "hidden";
+      input.name = pair[0];
+      input.value = pair[1];
+      form.appendChild(input);
+    });
+    body.appendChild(form);
+    form.submit();
+  }
+
+  // The camera (cart-camera.js) sends what it reads the same way.
+  window.kioskScan = { isCard: isCard, post: postScan };
 
   document.addEventListener(
     "keydown",
@@ -215,6 +293,7 @@
       clearInterval(tickTimer);
       tickTimer = null;
       if (resetForm) {
+        forgetHere(); // submit() fires no submit event
         resetForm.submit();
       }
     }
@@ -238,6 +317,21 @@
     }
     clearTimeout(idleTimer);
     idleTimer = setTimeout(showOverlay, idleSeconds * 1000);
+  }
+
+  // The reset forgets the shopper in this browser too: nothing left in its storage (the
+  // server clears the session; the camera stops with the page, cart-camera.js).
+  function forgetHere() {
+    [window.sessionStorage, window.localStorage].forEach(function (store) {
+      try {
+        store.clear();
+      } catch (e) {
+        // No storage at all: nothing to forget.
+      }
+    });
+  }
+  if (resetForm) {
+    resetForm.addEventListener("submit", forgetHere);
   }
 
   if (idleSeconds > 0 && overlay) {

@@ -297,12 +297,16 @@ def product_stock(ref: str) -> Any:
     return resp
 
 
-@bp.get("/scan")
+@bp.route("/scan", methods=["GET", "POST"])
 def scan() -> Any:
     """A scanned (or typed) barcode or SKU: open its product, or say kindly it is unknown;
-    a cart QR code opens the cart; a customer card recognises the shopper."""
-    code = request.args.get("code", "").strip()[: tokens.MAX_TOKEN_CHARS + 1]
+    a cart QR code opens the cart; a customer card recognises the shopper. A card comes
+    by POST only (static/js/kiosk.js): in a GET address it is refused, never read."""
+    values = request.form if request.method == "POST" else request.args
+    code = str(values.get("code", "")).strip()[: tokens.MAX_TOKEN_CHARS + 1]
     if customer_cards.looks_like_card(code):
+        if request.method != "POST":
+            return kiosk_card.refused_in_url()
         return kiosk_card.recognise(code)  # « Ma carte »: the shopper is recognised
     if len(code) > 64 or code.startswith((tokens.PREFIX + ".", "KR1.")) or "://" in code:
         # Not a product barcode: a cart QR code (or someone else's QR code) to explain.

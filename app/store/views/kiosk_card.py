@@ -1,9 +1,10 @@
 """« Ma carte » scanned at the kiosk: the shopper is recognised until the idle reset.
 
 The kiosk's ``/scan`` (the handheld scanner's burst, the camera) sends a code that
-claims to be a card here (kiosk.scan). It is verified offline
-(app/store/domain/customer_cards.py); the session then holds the card id, and nothing
-else, until the idle reset clears the session (kiosk.reset_session). Every page's
+claims to be a card here (kiosk.scan), by POST only: a card token never goes in a URL.
+It is verified offline (app/store/domain/customer_cards.py); the session then holds the
+card id, and nothing else, until the idle reset clears the session
+(kiosk.reset_session). Every page's
 header greets the shopper (templates/kiosk/_recognised.html): by first name only when
 this store holds one for the card, with « Ne plus me proposer de suggestions »: one tap
 withdraws consent to personal suggestions (queued for the hub, offline too:
@@ -34,7 +35,21 @@ MESSAGES = {
     "refused": _l(
         'This card could not be read. Open "My card" on your phone again and show its new code.'
     ),
+    "in_url": _l(
+        "For your privacy, a card is never read from a web address: "
+        'show "My card" to the kiosk\'s scanner or camera.'
+    ),
 }
+
+
+def refused_in_url() -> Any:
+    """A card token in a GET address (a link, the history, an old bookmark): refused,
+    never recognised. The kiosk sends a scanned card by POST only (static/js/kiosk.js),
+    so its token never lands in a URL, the browser's history or an access log."""
+    session.pop(SESSION_KEY, None)
+    return render_template(
+        "kiosk/card_problem.html", message=MESSAGES["in_url"], reason="in_url"
+    ), 400
 
 
 def recognise(code: str) -> Any:

@@ -34,22 +34,30 @@ _CARD_AT_COUNTER = _l(
     'This is a customer card ("My card"), not a pickup code: ask for the order\'s QR code, '
     "or its number and pickup code."
 )
+_CARD_IN_URL = _l(
+    'A customer card ("My card") is never read from a web address: scan it with the '
+    "scanner or the camera."
+)
 
 
-@bp.get("/orders/scan")  # the older address, kept working
-@bp.get("/scan")  # registered first (decorators apply inside out): url_for builds this one
+@bp.route("/orders/scan", methods=["GET", "POST"])  # the older address, kept working
+@bp.route("/scan", methods=["GET", "POST"])  # registered first: url_for builds this one
 def scan() -> Any:
     """A scan on any staff page, dispatched by what the code is: a pickup QR opens its
     hand-over, a reservation ticket its reservation, an order number its order, a
-    product barcode (or SKU) the product. Never the shopper kiosk's ``/scan``."""
+    product barcode (or SKU) the product, a customer card (by POST only: its token never
+    goes in a URL) the customer's orders here. Never the shopper kiosk's ``/scan``."""
     db = get_db()
-    code = request.args.get("code", "").strip()[:1024]
+    values = request.form if request.method == "POST" else request.args
+    code = str(values.get("code", "")).strip()[:1024]
     if not code:
         return _refused(messages()["empty_code"], 400)
     if reservation_codes.looks_like_reservation(code):
         # A reservation ticket scanned on an order screen: open the reservation.
         return redirect(url_for("reservations_staff.scan", code=code))
     if customer_cards.looks_like_card(code):
+        if request.method != "POST":
+            return _refused(_CARD_IN_URL, 400)  # a link or the history: never read
         # « Ma carte »: the customer's orders here, when the hub told this store of them.
         card = customer_cards.verify_card(db, code)
         customer_id = customer_orders.customer_for_card(db, card.card_id) if card.ok else None
