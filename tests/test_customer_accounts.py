@@ -22,7 +22,7 @@ import requests
 from app.core import clock
 from app.hub import database as hdb
 from app.hub import mailer
-from app.hub.domain import customer_sessions, customers, keys
+from app.hub.domain import customer_sessions, customers, keys, order_people
 from app.hub.domain.orders import create_order
 from app.hub.domain.pii import KeyRing
 
@@ -87,9 +87,10 @@ def _last_code(data: Path) -> str:
     """The newest sign-in code recorded for the mailer (what the e-mail says)."""
     db = hub_db(data)
     try:
-        body = hdb.scalar(
-            db, "SELECT body FROM notifications WHERE kind = 'login_code' ORDER BY id DESC LIMIT 1"
+        row = hdb.one(
+            db, "SELECT * FROM notifications WHERE kind = 'login_code' ORDER BY id DESC LIMIT 1"
         )
+        body = order_people.mail_of(order_people.ring_of(db), row)["body"]  # sealed at rest
     finally:
         db.close()
     return re.search(r"\b(\d{6})\b", body).group(1)

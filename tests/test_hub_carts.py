@@ -13,7 +13,8 @@ from app.core import cart_codec as codec
 from app.core import pricing
 from app.core.cart_codec import CartLine
 from app.core.tokens import TokenError
-from app.hub.domain import cart_prices, carts, keys, ratelimit, shop_stores
+from app.hub import database as hdb
+from app.hub.domain import cart_prices, carts, keys, order_people, ratelimit, shop_stores
 from app.hub.domain.orders import OrderError
 
 from .hub_fixtures import *  # noqa: F403
@@ -455,7 +456,9 @@ def test_pickup_request_becomes_an_order_for_the_sending_store_once(hub_server, 
     order = conn.execute(
         "SELECT store_id, status, customer_email FROM orders WHERE id = ?", [result["order_id"]]
     ).fetchone()
-    assert order == (LYON, "placed", "ines.moreau@example.com")
+    assert order == (LYON, "placed", "")  # the e-mail is kept sealed (order_people)
+    ring = order_people.ring_of(conn)
+    assert order_people.person_of(conn, ring, result["order_id"]).email == "ines.moreau@example.com"
     assert conn.execute("SELECT count(*) FROM orders").fetchone()[0] == 1
     # Shipped to the store: nothing was reserved out of its (empty) stock.
     assert [_level(conn, LYON, s) for s in skus] == levels
@@ -497,15 +500,23 @@ def test_home_request_records_a_delivery_and_a_message(hub_server, hub_client):
         "FROM delivery_orders WHERE id = ?",
         [result["delivery_id"]],
     ).fetchone()
-    assert row[0] == result["number"] and row[1:3] == (LYON, "69002") and row[5] == "requested"
+    assert row[0] == result["number"] and row[1:3] == (LYON, "") and row[5] == "requested"
+    # The name, e-mail and address are kept sealed (order_people), and open with the key.
+    ring = order_people.ring_of(conn)
+    sealed = hdb.one(conn, "SELECT * FROM delivery_orders WHERE id = ?", [result["delivery_id"]])
+    person = order_people.delivery_person(ring, sealed)
+    assert person["customer_email"] == "ines.moreau@example.com"
+    assert person["address"]["postcode"] == "69002"
     lines = json.loads(row[3])
     assert [(ln["sku"], ln["qty"]) for ln in lines] == [(skus[0], 1), (skus[1], 2)]
     assert row[4] == _base_price(conn, skus[0]) + 2 * _base_price(conn, skus[1])
-    subject, body = conn.execute(
-        "SELECT subject, body FROM notifications WHERE order_id IS NULL AND kind = 'placed' "
-        "AND customer_email = ?",
-        ["ines.moreau@example.com"],
-    ).fetchone()
+    [mail_id] = order_people.ids_by_email(
+        conn, ring, "notifications", "ines.moreau@example.com", "order_id IS NULL"
+    )
+    mail = order_people.mail_of(
+        ring, hdb.one(conn, "SELECT * FROM notifications WHERE id = ?", [mail_id])
+    )
+    subject, body = mail["subject"], mail["body"]
     assert result["number"] in subject and "69002 Lyon" in body
     assert conn.execute("SELECT count(*) FROM orders").fetchone()[0] == 0
     [again] = _post(hub_client, _tx(payload))

@@ -12,7 +12,7 @@ import pytest
 from app.core import tokens
 from app.core.secrets import verify_secret
 from app.hub import database as hdb
-from app.hub.domain import keys
+from app.hub.domain import keys, notifications
 from app.hub.domain.changes import changes_since
 from app.hub.domain.order_rows import get_order
 from app.hub.domain.orders import OrderError, create_order, order_change_data
@@ -118,11 +118,8 @@ def lines_of(db, order_id):
 
 
 def notes(db, order_id, kind=None):
-    rows = hdb.rows(
-        db,
-        "SELECT kind, subject, body, qr_token FROM notifications WHERE order_id = ? ORDER BY id",
-        [order_id],
-    )
+    """The order's notifications, their bodies opened (sealed at rest: order_people)."""
+    rows = notifications.for_order(db, order_id)
     return [r for r in rows if kind is None or r["kind"] == kind]
 
 
@@ -141,7 +138,9 @@ def test_create_order_reserves_stock_and_tells_only_its_store(hub):
     assert re.fullmatch(r"\d{6}", made["pickup_code"])
     assert (level(db, sku1), level(db, sku2)) == (before[0] - 2, before[1] - 1)
     assert verify_secret(made["pickup_code"], order["pickup_code_hash"])
-    assert order["status"] == "placed" and order["customer_initials"] == "É. M."
+    # The store is told the first name only (and its initial), never the e-mail.
+    assert order["status"] == "placed" and order["customer_initials"] == "É."
+    assert order["customer_name"] == "Élodie" and order["customer_email"] is None
     assert [ln["qty_ready"] for ln in order["lines"]] == [0, 0]
 
     new = hdb.rows(

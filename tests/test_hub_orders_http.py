@@ -19,7 +19,7 @@ from PIL import Image
 from app.core.secrets import verify_secret
 from app.demo.hub_orders import DEMO_ORDER_MIX, bulk_orders, seed_orders
 from app.hub import mailer
-from app.hub.domain import keys
+from app.hub.domain import keys, order_people
 from app.hub.domain.orders import create_order, order_change_data
 from app.hub.protocol.transactions import apply_batch
 
@@ -255,8 +255,11 @@ def test_seed_orders_gives_every_store_the_demo_mix(hub_data, tmp_path):
         assert verify_secret(entry["pickup_code"], row[0]) and row[1] == entry["store_id"]
         assert Path(entry["qr_png"]).is_file()
         assert entry["shop_path"].startswith(f"/orders/{entry['number']}?k=")
-    emails = [r[0] for r in db.execute("SELECT customer_email FROM orders").fetchall()]
-    assert all(e.endswith("@example.com") for e in emails)
+    ids = [r[0] for r in db.execute("SELECT id FROM orders").fetchall()]
+    people = order_people.names_of(db, order_people.ring_of(db), ids)  # sealed at rest
+    assert len(people) == len(ids) and all(
+        p.email.endswith("@example.com") for p in people.values()
+    )
     ready_notes = db.execute("SELECT count(*) FROM notifications WHERE kind = 'ready'").fetchone()
     assert ready_notes[0] == 12 + 9 + 6  # every order that was once ready
     db.close()

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from app.cli import main
 from app.core.clock import iso, parse_iso
 from app.hub import database as hdb
-from app.hub.domain import pii, pii_rotation, retention, retention_mail
+from app.hub.domain import order_people, pii, pii_rotation, retention, retention_mail
 from app.hub.domain.orders import publish
 from app.hub.migrations import migrate
 
@@ -415,7 +415,10 @@ def test_the_warning_is_an_email_for_the_mailer_once_per_contact(db, ring, monke
     report = retention.run(db, ring=ring, warn=retention_mail.mail_warning(ring))
     assert report["warnings"] == "mailer"
     assert report["rules"]["customers_warned"]["ids"] == ["cu-w"]
-    sent = hdb.rows(db, "SELECT * FROM notifications WHERE kind = 'retention_warning'")
+    sent = [  # the address and body are sealed at rest (order_people)
+        order_people.mail_of(ring, r)
+        for r in hdb.rows(db, "SELECT * FROM notifications WHERE kind = 'retention_warning'")
+    ]
     assert len(sent) == 1 and sent[0]["order_id"] is None and sent[0]["sent_at"] is None
     assert sent[0]["customer_email"] == EMAIL
     day = (last.replace(year=last.year + 3)).strftime("%d/%m/%Y")
@@ -507,9 +510,10 @@ def test_the_commands_report_and_apply(db, ring, target, tmp_path, monkeypatch):
     assert done.exit_code == 0, done.output
     assert "customers_deleted: 1 (done): cu-del-warned" in done.output
     assert "cu-del-warned" not in ids(db, "customers")
-    warned = hdb.rows(
-        db, "SELECT customer_email FROM notifications WHERE kind = 'retention_warning'"
-    )
+    warned = [  # the addresses are sealed at rest (order_people)
+        order_people.mail_of(ring, r)
+        for r in hdb.rows(db, "SELECT * FROM notifications WHERE kind = 'retention_warning'")
+    ]
     assert sorted(r["customer_email"] for r in warned) == [
         "cu-del-inside@example.net",
         "cu-del-past@example.net",

@@ -27,6 +27,8 @@ from app.core.clock import now_iso
 from app.core.qr import render_qr
 from app.hub import database as hdb
 from app.hub.database import Db
+from app.hub.domain import order_people
+from app.hub.domain.pii import KeyRing
 
 MAX_ATTEMPTS = 5
 BATCH = 50
@@ -67,14 +69,21 @@ def build_message(row: Mapping[str, Any], sender: str) -> EmailMessage:
     return msg
 
 
-def pending(db: Db, limit: int = BATCH) -> list[dict[str, Any]]:
-    """Notifications not sent yet that still have attempts left, oldest first."""
-    return hdb.rows(
+def pending(db: Db, limit: int = BATCH, ring: KeyRing | None = None) -> list[dict[str, Any]]:
+    """Notifications not sent yet that still have attempts left, oldest first; their
+    address and body opened (sealed at rest: app/hub/domain/order_people.py)."""
+    rows = hdb.rows(
         db,
-        "SELECT id, customer_email, subject, body, qr_token FROM notifications "
-        "WHERE sent_at IS NULL AND attempts < ? ORDER BY id LIMIT ?",
+        "SELECT id, customer_email, customer_email_enc, subject, body, body_enc, qr_token "
+        "FROM notifications WHERE sent_at IS NULL AND attempts < ? ORDER BY id LIMIT ?",
         [MAX_ATTEMPTS, limit],
     )
+    if any(r["customer_email_enc"] or r["body_enc"] for r in rows):
+        ring = ring or order_people.ring_of(db)
+        rows = [order_people.mail_of(ring, r) for r in rows]
+    return [
+        {k: v for k, v in r.items() if k not in ("customer_email_enc", "body_enc")} for r in rows
+    ]
 
 
 @contextlib.contextmanager
@@ -94,15 +103,19 @@ def _sole_mailer(db: Db) -> Iterator[bool]:
             hdb.execute(db, "SELECT pg_advisory_unlock(?, ?)", key)
 
 
-def send_pending(db: Db, settings: Mapping[str, Any], limit: int = BATCH) -> int:
+def send_pending(
+    db: Db, settings: Mapping[str, Any], limit: int = BATCH, ring: KeyRing | None = None
+) -> int:
     """Send what is pending over one SMTP connection; return how many were sent (0 when
     another hub process is mailing right now: it sends them)."""
     with _sole_mailer(db) as mine:
-        return _send_pending(db, settings, limit) if mine else 0
+        return _send_pending(db, settings, limit, ring) if mine else 0
 
 
-def _send_pending(db: Db, settings: Mapping[str, Any], limit: int) -> int:
-    rows = pending(db, limit)
+def _send_pending(
+    db: Db, settings: Mapping[str, Any], limit: int, ring: KeyRing | None = None
+) -> int:
+    rows = pending(db, limit, ring)
     if not rows:
         return 0
     sent = 0
@@ -138,8 +151,9 @@ def _mark(db: Db, notification_id: int, sent: bool = False, error: str | None = 
                 db,
                 "UPDATE notifications SET sent_at = ?, error = NULL, attempts = attempts + 1, "
                 "subject = CASE WHEN kind = ? THEN '' ELSE subject END, "
-                "body = CASE WHEN kind = ? THEN '' ELSE body END WHERE id = ?",
-                [now_iso(), LOGIN_CODE_KIND, LOGIN_CODE_KIND, notification_id],
+                "body = CASE WHEN kind = ? THEN '' ELSE body END, "
+                "body_enc = CASE WHEN kind = ? THEN NULL ELSE body_enc END WHERE id = ?",
+                [now_iso(), LOGIN_CODE_KIND, LOGIN_CODE_KIND, LOGIN_CODE_KIND, notification_id],
             )
         else:
             hdb.execute(
@@ -166,14 +180,20 @@ def start_mailer(
     def run() -> None:
         db = open_database(database) if database else open_db(data_dir)
         try:
-            while not stop.is_set():
-                try:
-                    send_pending(db, settings)
-                except Exception:  # keep mailing after a bug on one round; log it
-                    log.exception("mailer round failed")
-                stop.wait(interval_s)
+            with order_people.keys_dir(data_dir):  # the addresses are sealed under its key
+                _rounds(db, settings, interval_s, stop)
         finally:
             db.close()
 
     threading.Thread(target=run, name="hub-mailer", daemon=True).start()
     return stop
+
+
+def _rounds(db: Db, settings: Mapping[str, Any], interval_s: float, stop: threading.Event) -> None:
+    """Send pending notifications every ``interval_s`` until ``stop`` is set."""
+    while not stop.is_set():
+        try:
+            send_pending(db, settings)
+        except Exception:  # keep mailing after a bug on one round; log it
+            log.exception("mailer round failed")
+        stop.wait(interval_s)

@@ -77,7 +77,9 @@ def describe(target: str | Path) -> str:
 
 def open_db(data_dir: str | Path, database: str | None = None) -> Db:
     """Open the hub database (see :func:`database_target`), creating or migrating it."""
-    return open_database(database_target(data_dir, database))
+    db = open_database(database_target(data_dir, database))
+    db.pii_data_dir = Path(data_dir)  # where its personal-data key is (order_people.ring_of)
+    return db
 
 
 def open_database(target: str | Path) -> Db:
@@ -210,6 +212,8 @@ def get_db() -> Db:
         pool = _pool()
         db = g.hub_db = pool.get()
         g.hub_pool = pool
+        # Where its personal-data key is (app/hub/domain/order_people.py's ring_of).
+        db.pii_data_dir = Path(current_app.config["DATA_DIR"])
     return db
 
 

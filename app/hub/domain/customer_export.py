@@ -21,6 +21,7 @@ from typing import Any
 from app.core.clock import now_iso
 from app.hub import database as hdb
 from app.hub.database import Db
+from app.hub.domain import order_people
 from app.hub.domain.erasure import tables_with
 from app.hub.domain.pii import KeyRing, PiiKeyError
 
@@ -77,17 +78,40 @@ def correct_names(db: Db, ring: KeyRing, customer_id: str, first: Any, last: Any
         )
 
 
-def _orders(db: Db, customer_id: str, email: str) -> list[dict[str, Any]]:
-    rows = hdb.rows(
-        db,
-        "SELECT o.id, o.number, o.status, o.store_id, s.name AS store_name, o.customer_name, "
-        "o.customer_email, o.placed_at, o.promised_at, o.ready_at, o.collected_at, "
-        "o.expired_at FROM orders o LEFT JOIN stores s ON s.id = o.store_id "
-        "WHERE o.customer_id = ? OR (? <> '' AND lower(o.customer_email) = ?) "
-        "ORDER BY o.placed_at, o.number",
-        [customer_id, email, email],
+def _orders(db: Db, ring: KeyRing, customer_id: str, email: str) -> list[dict[str, Any]]:
+    """The account's orders and the guest orders placed with its address (found by the
+    blind index), their name and e-mail opened (order_people: sealed at rest)."""
+    ids = set(order_people.ids_by_email(db, ring, "orders", email)) if email else set()
+    ids.update(
+        r[0]
+        for r in hdb.execute(
+            db, "SELECT id FROM orders WHERE customer_id = ?", [customer_id]
+        ).fetchall()
     )
+    people = order_people.names_of(db, ring, ids)
+    rows = [
+        hdb.one(
+            db,
+            "SELECT o.id, o.number, o.status, o.store_id, s.name AS store_name, "
+            "o.placed_at, o.promised_at, o.ready_at, o.collected_at, o.expired_at "
+            "FROM orders o LEFT JOIN stores s ON s.id = o.store_id WHERE o.id = ?",
+            [order_id],
+        )
+        for order_id in ids
+    ]
+    rows = sorted((r for r in rows if r is not None), key=lambda r: (r["placed_at"], r["number"]))
+    out = []
     for row in rows:
+        person = people.get(row["id"], order_people.Person("", ""))
+        row = {
+            **{k: row[k] for k in ("id", "number", "status", "store_id", "store_name")},
+            "customer_name": person.name,
+            "customer_email": person.email,
+            **{
+                k: row[k]
+                for k in ("placed_at", "promised_at", "ready_at", "collected_at", "expired_at")
+            },
+        }
         row["lines"] = hdb.rows(
             db,
             "SELECT l.sku, l.qty, l.price_cents, l.qty_collected, l.qty_returned "
@@ -95,7 +119,52 @@ def _orders(db: Db, customer_id: str, email: str) -> list[dict[str, Any]]:
             [row["id"]],
         )
         row["channel"] = "click_and_collect"
-    return rows
+        out.append(row)
+    return out
+
+
+def _deliveries(db: Db, ring: KeyRing, email: str) -> list[dict[str, Any]]:
+    """Home deliveries asked for with the address, name, e-mail and address opened."""
+    out = []
+    for delivery_id in order_people.ids_by_email(db, ring, "delivery_orders", email):
+        row = hdb.one(db, "SELECT * FROM delivery_orders WHERE id = ?", [delivery_id])
+        if row is None:
+            continue
+        person = order_people.delivery_person(ring, row)
+        out.append(
+            {
+                **{k: row[k] for k in ("id", "number", "origin_store_id")},
+                "customer_name": person["customer_name"],
+                "customer_email": person["customer_email"],
+                "address_line1": person["address"].get("line1", ""),
+                "address_postcode": person["address"].get("postcode", ""),
+                "address_city": person["address"].get("city", ""),
+                **{k: row[k] for k in ("lines", "total_cents", "status", "created_at")},
+            }
+        )
+    return sorted(out, key=lambda d: (d["created_at"], d["number"]))
+
+
+_MESSAGE = (
+    "SELECT id, order_id, kind, subject, body, body_enc, created_at, sent_at FROM notifications "
+)
+
+
+def _messages(db: Db, ring: KeyRing, email: str, order_ids: list[str]) -> list[dict[str, Any]]:
+    """The mails sent to the address, and those of the account's orders; bodies opened."""
+    found = {
+        m["id"]: m
+        for mid in (order_people.ids_by_email(db, ring, "notifications", email) if email else [])
+        for m in hdb.rows(db, _MESSAGE + "WHERE id = ?", [mid])
+    }
+    for oid in order_ids:
+        for m in hdb.rows(db, _MESSAGE + "WHERE order_id = ? ORDER BY id", [oid]):
+            found.setdefault(m["id"], m)
+    out = []
+    for m in found.values():
+        body = order_people.mail_of(ring, m)["body"]
+        out.append({**{k: v for k, v in m.items() if k != "body_enc"}, "body": body})
+    return out
 
 
 def export(db: Db, ring: KeyRing, customer_id: str) -> dict[str, Any] | None:
@@ -106,41 +175,10 @@ def export(db: Db, ring: KeyRing, customer_id: str) -> dict[str, Any] | None:
             return None
         email = _open(ring, row["email_enc"], "customers.email") or ""
         key = email.strip().lower()
-        orders = _orders(db, customer_id, key)
-        deliveries = (
-            hdb.rows(
-                db,
-                "SELECT id, number, origin_store_id, customer_name, customer_email, "
-                "address_line1, address_postcode, address_city, lines, total_cents, status, "
-                "created_at FROM delivery_orders WHERE lower(customer_email) = ? "
-                "ORDER BY created_at, number",
-                [key],
-            )
-            if key
-            else []
-        )
+        orders = _orders(db, ring, customer_id, key)
+        deliveries = _deliveries(db, ring, key) if key else []
         order_ids = [o["id"] for o in orders]
-        messages = (
-            hdb.rows(
-                db,
-                "SELECT id, order_id, kind, subject, body, created_at, sent_at "
-                "FROM notifications WHERE lower(customer_email) = ? ORDER BY id",
-                [key],
-            )
-            if key
-            else []
-        )
-        messages += [
-            m
-            for oid in order_ids
-            for m in hdb.rows(
-                db,
-                "SELECT id, order_id, kind, subject, body, created_at, sent_at "
-                "FROM notifications WHERE order_id = ? AND lower(customer_email) <> ? "
-                "ORDER BY id",
-                [oid, key],
-            )
-        ]
+        messages = _messages(db, ring, key, order_ids)
         cards = hdb.rows(
             db,
             "SELECT card_id, created_at, revoked_at FROM customer_cards WHERE customer_id = ? "

@@ -32,7 +32,7 @@ from typing import Any
 from app.core.clock import iso, parse_iso, utcnow
 from app.hub import database as hdb
 from app.hub.database import Db
-from app.hub.domain import ratelimit
+from app.hub.domain import order_people, ratelimit
 from app.hub.domain.customer_sessions import open_session
 from app.hub.domain.pii import KeyRing
 
@@ -154,17 +154,16 @@ def touch_contact(db: Db, customer_id: str, when: datetime | str | None = None) 
         )
 
 
-def attach_guest_orders(db: Db, customer_id: str, email: str) -> int:
-    """Orders placed as a guest with this (now proven) address become the customer's;
-    their newest placing counts as a contact. Returns how many were attached."""
-    email = email.strip().lower()  # as SQL's lower() folds it (ASCII on SQLite)
+def attach_guest_orders(db: Db, ring: KeyRing, customer_id: str, email: str) -> int:
+    """Orders placed as a guest with this (now proven) address become the customer's,
+    found by the address's blind index (orders keep it sealed); their newest placing
+    counts as a contact. Returns how many were attached."""
     with hdb.write(db):
-        found = hdb.rows(
-            db,
-            "SELECT id, placed_at FROM orders "
-            "WHERE customer_id IS NULL AND lower(trim(customer_email)) = ?",
-            [email],
-        )
+        ids = order_people.ids_by_email(db, ring, "orders", email, "customer_id IS NULL")
+        found = [
+            hdb.one(db, "SELECT id, placed_at FROM orders WHERE id = ?", [order_id])
+            for order_id in ids
+        ]
         for order in found:
             hdb.execute(
                 db,
@@ -277,10 +276,9 @@ def request_code(
             "notifications",
             {
                 "order_id": None,
-                "customer_email": email,
                 "kind": "login_code",
                 "subject": mail["subject"],
-                "body": mail["body"],
+                **order_people.sealed_mail(ring, email, mail["body"]),  # sealed at rest
                 "qr_token": None,
                 "created_at": iso(now),
             },
@@ -335,6 +333,6 @@ def verify_code(
     with hdb.write(db):  # one transaction: the account, its orders, its session
         customer, created = find_or_create(db, ring, email, now=now)
         touch_contact(db, customer["id"], now)
-        attached = attach_guest_orders(db, customer["id"], email)
+        attached = attach_guest_orders(db, ring, customer["id"], email)
         token = open_session(db, customer["id"], now)
     return SignIn(customer["id"], token, created, attached)

@@ -18,6 +18,7 @@ from app.core.clock import now_iso
 from app.core.protocol import CHANGE_CUSTOMER_ERASED, CHANGE_ORDER
 from app.hub import database as hdb
 from app.hub.database import Db
+from app.hub.domain import order_people
 from app.hub.domain import orders as hub_orders
 from app.hub.domain.changes import append_change
 from app.hub.domain.pii import KeyRing, PiiKeyError
@@ -55,6 +56,7 @@ def anonymise_orders(db: Db, order_ids: Sequence[str]) -> None:
     each(
         db,
         "UPDATE orders SET customer_id = NULL, customer_name = '', customer_email = '', "
+        "customer_name_enc = NULL, customer_email_enc = NULL, customer_email_idx = NULL, "
         "pickup_code = '' WHERE id IN ({ids})",
         order_ids,
     )
@@ -74,7 +76,9 @@ def anonymise_deliveries(db: Db, delivery_ids: Sequence[str], now: str) -> None:
     each(
         db,
         "UPDATE delivery_orders SET customer_name = '', customer_email = '', "
-        "address_line1 = '', address_postcode = '', address_city = '', updated_at = ? "
+        "address_line1 = '', address_postcode = '', address_city = '', "
+        "customer_name_enc = NULL, customer_email_enc = NULL, customer_email_idx = NULL, "
+        "address_enc = NULL, updated_at = ? "
         "WHERE id IN ({ids})",
         delivery_ids,
         [now],
@@ -95,6 +99,12 @@ def erase_customers(db: Db, customer_ids: Sequence[str], emails: Sequence[str] =
     id, card ids, the orders still theirs): every store forgets their cards and blanks
     its copies of those orders (app/store/domain/customer_erasure.py)."""
     each(db, "DELETE FROM notifications WHERE lower(customer_email) IN ({ids})", emails)
+    each(  # the mails sealed for them: by the address's blind index (order_people)
+        db,
+        "DELETE FROM notifications WHERE customer_email_idx IN "
+        "(SELECT email_idx FROM customers WHERE id IN ({ids}))",
+        customer_ids,
+    )
     held: dict[str, tuple[list[str], list[str]]] = {}
     for cid in customer_ids:
         held[cid] = (
@@ -159,13 +169,9 @@ def erase_customer(db: Db, ring: KeyRing, customer_id: str) -> dict[str, int] | 
             email = ""
         orders = set(_held_by(db, "SELECT id FROM orders WHERE customer_id = ?", customer_id))
         deliveries: list[str] = []
-        if email:
-            orders.update(
-                _held_by(db, "SELECT id FROM orders WHERE lower(customer_email) = ?", email)
-            )
-            deliveries = _held_by(
-                db, "SELECT id FROM delivery_orders WHERE lower(customer_email) = ?", email
-            )
+        if email:  # by the address's blind index (their name and e-mail are sealed)
+            orders.update(order_people.ids_by_email(db, ring, "orders", email))
+            deliveries = order_people.ids_by_email(db, ring, "delivery_orders", email)
         erase_customers(db, [customer_id], [email] if email else [])
         anonymise_orders(db, sorted(orders))
         anonymise_deliveries(db, deliveries, now_iso())

@@ -3,6 +3,10 @@
 A notification is written in the same database transaction as the change that causes
 it, so it is never lost nor sent for something that did not happen; sending is done
 later, outside any transaction. Texts are French first, then English.
+
+The address a mail goes to and its body (which greets the customer by name) are kept
+sealed (:mod:`.order_people`: ``customer_email_enc``, ``body_enc``, and the address's
+blind index); the subject names an order number at most.
 """
 
 from __future__ import annotations
@@ -14,7 +18,9 @@ from zoneinfo import ZoneInfo
 from app.core.clock import iso, parse_iso, utcnow
 from app.hub import database as hdb
 from app.hub.database import Db
+from app.hub.domain import order_people
 from app.hub.domain.order_rows import order_lines
+from app.hub.domain.pii import KeyRing
 
 KINDS = ("placed", "ready", "reminder", "expired", "returned")
 
@@ -121,28 +127,41 @@ def record(
     order: dict[str, Any],
     kind: str,
     now: datetime | None = None,
+    ring: KeyRing | None = None,
     **ctx: Any,
 ) -> int:
-    """Record a notification for the order's customer (inside the caller's transaction)."""
+    """Record a notification for the order's customer (inside the caller's transaction);
+    the person is read from the order's sealed columns, whatever ``order`` holds."""
+    ring = ring or order_people.ring_of(db)
+    order = order_people.with_person(db, ring, order)
     store_name = hdb.scalar(db, "SELECT name FROM stores WHERE id = ?", [order["store_id"]])
     message = compose(order, kind, order_lines(db, order["id"]), store_name=store_name or "", **ctx)
     row = {
         "order_id": order["id"],
-        "customer_email": order["customer_email"],
         "kind": kind,
         "subject": message["subject"],
-        "body": message["body"],
+        **order_people.sealed_mail(ring, order["customer_email"], message["body"]),
         "qr_token": message["qr_token"],
         "created_at": iso(now or utcnow()),
     }
     return int(hdb.insert(db, "notifications", row, returning="id"))
 
 
-def for_order(db: Db, order_id: str) -> list[dict[str, Any]]:
-    """An order's notifications, oldest first."""
-    return hdb.rows(
+def for_order(db: Db, order_id: str, ring: KeyRing | None = None) -> list[dict[str, Any]]:
+    """An order's notifications, oldest first, their bodies opened."""
+    rows = hdb.rows(
         db,
-        "SELECT id, kind, subject, body, qr_token, created_at, sent_at, error "
+        "SELECT id, kind, subject, body, body_enc, qr_token, created_at, sent_at, error "
         "FROM notifications WHERE order_id = ? ORDER BY id",
         [order_id],
     )
+    if not any(r["body_enc"] for r in rows):
+        return [{k: v for k, v in r.items() if k != "body_enc"} for r in rows]
+    ring = ring or order_people.ring_of(db)
+    return [
+        {**{k: v for k, v in r.items() if k != "body_enc"}, "body": _body(ring, r)} for r in rows
+    ]
+
+
+def _body(ring: KeyRing, row: dict[str, Any]) -> str:
+    return order_people.mail_of(ring, row)["body"]

@@ -26,9 +26,10 @@ from app.core.secrets import hash_secret
 from app.core.text import initials
 from app.hub import database as hdb
 from app.hub.database import Db
-from app.hub.domain import catalog, changes, keys, notifications
+from app.hub.domain import catalog, changes, keys, notifications, order_people
 from app.hub.domain.changes import append_change
 from app.hub.domain.order_rows import LINE_COLUMNS, LINE_FROM, get_order, order_lines
+from app.hub.domain.pii import KeyRing
 from app.hub.domain.registry import ID_ALPHABET
 
 ORDER_ID_LENGTH = 16
@@ -94,19 +95,25 @@ def shop_path(db: Db, order: dict[str, Any]) -> str:
     return f"/orders/{order['number']}?k={access_key(db, order['id'])}"
 
 
-def order_change_data(db: Db, order_id: str, tx_id: str | None = None) -> dict[str, Any]:
-    """The ``data`` of the order's ``order`` change (docs/protocol.md); ``tx`` when given."""
+def order_change_data(
+    db: Db, order_id: str, tx_id: str | None = None, ring: KeyRing | None = None
+) -> dict[str, Any]:
+    """The ``data`` of the order's ``order`` change (docs/protocol.md); ``tx`` when given.
+
+    The store is told only what it needs (RGPD): the customer's first name in
+    ``customer_name`` (and its initial), no e-mail (``customer_email`` is null)."""
     order = get_order(db, order_id)
     if order is None:
         raise KeyError(order_id)
+    first = order_people.person_of(db, ring, order_id).first_name
     data = {
         "id": order["id"],
         "number": order["number"],
         "store_id": order["store_id"],
         "status": order["status"],
-        "customer_name": order["customer_name"],
-        "customer_email": order["customer_email"],
-        "customer_initials": initials(order["customer_name"]),
+        "customer_name": first,
+        "customer_email": None,
+        "customer_initials": initials(first),
         # The account behind the order (a random id, nothing personal): the counter
         # finds a customer's orders from their card (app/hub/domain/customer_feed.py).
         "customer_id": order.get("customer_id"),
@@ -125,7 +132,13 @@ def order_change_data(db: Db, order_id: str, tx_id: str | None = None) -> dict[s
     return data
 
 
-def publish(db: Db, order_id: str, tx_id: str | None = None, bump: bool = True) -> int:
+def publish(
+    db: Db,
+    order_id: str,
+    tx_id: str | None = None,
+    bump: bool = True,
+    ring: KeyRing | None = None,
+) -> int:
     """Bump the order's revision and append its ``order`` change for its store only."""
     if bump:
         hdb.execute(
@@ -133,14 +146,16 @@ def publish(db: Db, order_id: str, tx_id: str | None = None, bump: bool = True) 
             "UPDATE orders SET revision = revision + 1, updated_at = ? WHERE id = ?",
             [iso(utcnow()), order_id],
         )
-    data = order_change_data(db, order_id, tx_id)
+    data = order_change_data(db, order_id, tx_id, ring)
     return append_change(db, CHANGE_ORDER, order_id, data, store_id=data["store_id"])
 
 
-# order_change_data's keys, in its order, as (key, SQL expression); the initials are a
-# parameter (computed in Python, as the Python form does).
+# order_change_data's keys, in its order, as (key, SQL expression); the first name and
+# its initials are parameters (opened and computed in Python, as the Python form does).
 _ORDER_KEYS = [
-    *((k, f"o.{k}") for k in "id number store_id status customer_name customer_email".split()),
+    *((k, f"o.{k}") for k in "id number store_id status".split()),
+    ("customer_name", "CAST(? AS text)"),
+    ("customer_email", "NULL"),
     ("customer_initials", "CAST(? AS text)"),
     ("customer_id", "o.customer_id"),
     *((k, f"o.{k}") for k in "placed_at promised_at ready_at expiry_days pickup_code_hash".split()),
@@ -150,7 +165,7 @@ _ORDER_KEYS = [
 @functools.cache
 def _order_data(dialect: str) -> str:
     """SQL for :func:`order_change_data`'s dict (without ``tx``), keys in the same order;
-    one parameter: the customer's initials."""
+    two parameters: the customer's first name and its initials."""
     lines = catalog.json_array_sql(
         dialect,
         catalog.json_object_sql(dialect, LINE_COLUMNS),
@@ -162,9 +177,10 @@ def _order_data(dialect: str) -> str:
     )
 
 
-def publish_many(db: Db, order_ids: list[str]) -> tuple[int, int]:
+def publish_many(db: Db, order_ids: list[str], ring: KeyRing | None = None) -> tuple[int, int]:
     """Append the ``order`` change of many orders in SQL; return the first and last seq."""
     first = last = 0
+    people = order_people.names_of(db, ring, order_ids)
     now = iso(utcnow())
     sql = (
         "INSERT INTO changes (kind, key, store_id, data, created_at) "  # noqa: S608 (constants)
@@ -173,8 +189,9 @@ def publish_many(db: Db, order_ids: list[str]) -> tuple[int, int]:
     )
     with hdb.write(db):  # the seqs drawn under the hub-wide write lock (changes.py)
         for order_id in order_ids:
-            name = hdb.scalar(db, "SELECT customer_name FROM orders WHERE id = ?", [order_id])
-            last = int(hdb.scalar(db, sql, [CHANGE_ORDER, initials(name), now, order_id]))
+            name = people[order_id].first_name if order_id in people else ""
+            params = [CHANGE_ORDER, name, initials(name), now, order_id]
+            last = int(hdb.scalar(db, sql, params))
             first = first or last
         changes.notify(db)
     return first, last
@@ -274,6 +291,7 @@ def create_order(
     code_hasher: Any = hash_secret,
     notify: bool = True,
     priced: PricedCart | None = None,
+    ring: KeyRing | None = None,
 ) -> dict[str, Any]:
     """Place a web order for pickup in ``store_id``; return ``{order, pickup_code, ...}``.
 
@@ -288,8 +306,13 @@ def create_order(
     short unless ``check_stock`` is False), sends the order to its store only, and
     records the "placed" notification. Returns ``{"order": change data, "pickup_code",
     "pickup_token", "access_key", "shop_path"}``; the code is shown to nobody else.
+
+    The name and e-mail are stored sealed under ``ring`` (the hub's key ring, else
+    :func:`.order_people.ring_of`), never in clear (:mod:`.order_people`).
     """
     name, email = _check_customer(customer_name, customer_email)
+    ring = ring or order_people.ring_of(db)
+    person = order_people.sealed_order_person(ring, name, email)
     if not isinstance(expiry_days, int) or not 1 <= expiry_days <= 30:
         raise OrderError("invalid_expiry", "expiry_days is 1 to 30")
     now = now or utcnow()
@@ -323,25 +346,24 @@ def create_order(
             now=now.timestamp(),
             kid=kid,
         )
-        hdb.execute(
+        hdb.insert(
             db,
-            "INSERT INTO orders (id, number, store_id, status, customer_name, customer_email, "
-            "placed_at, promised_at, expiry_days, pickup_code, pickup_code_hash, pickup_token, "
-            "revision, updated_at) VALUES (?, ?, ?, 'placed', ?, ?, ?, ?, ?, ?, ?, ?, 1, ?)",
-            [
-                order_id,
-                number,
-                store_id,
-                name,
-                email,
-                placed_at,
-                promised_at,
-                expiry_days,
-                code,
-                code_hash,
-                token,
-                placed_at,
-            ],
+            "orders",
+            {
+                "id": order_id,
+                "number": number,
+                "store_id": store_id,
+                "status": "placed",
+                **person,
+                "placed_at": placed_at,
+                "promised_at": promised_at,
+                "expiry_days": expiry_days,
+                "pickup_code": code,
+                "pickup_code_hash": code_hash,
+                "pickup_token": token,
+                "revision": 1,
+                "updated_at": placed_at,
+            },
         )
         hdb.executemany(
             db,
@@ -352,10 +374,10 @@ def create_order(
         if reserve:
             for sku, qty, _price, _discount in checked:
                 reserve_stock(db, store_id, sku, qty, placed_at)
-        publish(db, order_id, bump=False)
+        publish(db, order_id, bump=False, ring=ring)
         if notify:
-            notifications.record(db, get_order(db, order_id), "placed", now=now)
-        data = order_change_data(db, order_id)
+            notifications.record(db, get_order(db, order_id), "placed", now=now, ring=ring)
+        data = order_change_data(db, order_id, ring=ring)
     return {
         "order": data,
         "pickup_code": code,

@@ -197,6 +197,14 @@ SEALED_COLUMNS: list[tuple[str, str, str]] = [
     ("customers", "first_name_enc", "customers.first_name"),
     ("customers", "last_name_enc", "customers.last_name"),
     ("customer_login_codes", "email_enc", "customer_login_codes.email"),
+    # the people of orders, home deliveries and mails (app/hub/domain/order_people.py)
+    ("orders", "customer_name_enc", "orders.customer_name"),
+    ("orders", "customer_email_enc", "orders.customer_email"),
+    ("delivery_orders", "customer_name_enc", "delivery_orders.customer_name"),
+    ("delivery_orders", "customer_email_enc", "delivery_orders.customer_email"),
+    ("delivery_orders", "address_enc", "delivery_orders.address"),
+    ("notifications", "customer_email_enc", "notifications.customer_email"),
+    ("notifications", "body_enc", "notifications.body"),
 ]
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from app.hub import database as hdb
 from app.hub.database import Db
+from app.hub.domain import order_people
 from app.hub.domain.pii import SEALED_COLUMNS, KeyRing, reencrypt_column
 
 
@@ -22,8 +23,12 @@ def _present(db: Db) -> list[tuple[str, str, str]]:
 
 
 def reencrypt_all(db: Db, ring: KeyRing) -> dict[str, int]:
-    """Every sealed column's values under the ring's current key; rewritten per column."""
-    done: dict[str, int] = {}
+    """Every sealed column's values under the ring's current key; rewritten per column.
+    Orders' people still in clear (written before m016, or by a writer that does not
+    seal) are sealed first (:func:`.order_people.seal_existing`)."""
+    done: dict[str, int] = {
+        f"{table} sealed": n for table, n in order_people.seal_existing(db, ring).items() if n
+    }
     for table, column, sealed_for in _present(db):
         with hdb.write(db):
             rows = hdb.rows(

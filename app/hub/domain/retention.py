@@ -49,7 +49,7 @@ from typing import Any
 from app.core.clock import iso, utcnow
 from app.hub import database as hdb
 from app.hub.database import Db
-from app.hub.domain import erasure
+from app.hub.domain import erasure, order_people
 from app.hub.domain.hq_audit import record_audit
 from app.hub.domain.pii import KeyRing, PiiKeyError
 
@@ -145,30 +145,39 @@ def _emails(
     return found, unreadable
 
 
-def _guest_contacts(db: Db, emails: dict[str, str], since: str) -> dict[str, str]:
+def _guest_contacts(
+    db: Db, ring: KeyRing | None, emails: dict[str, str], since: str
+) -> dict[str, str]:
     """customer id -> their newest guest order or home delivery placed with the same
-    address since ``since``: a contact the account did not record (not signed in)."""
+    address since ``since``: a contact the account did not record (not signed in). The
+    address is found by its blind index (order_people: orders keep it sealed)."""
     found: dict[str, str] = {}
+    if ring is None:
+        return found
     for cid, email in emails.items():
+        match, params = order_people.email_in(ring, [email])
         newest = max(
             hdb.scalar(
                 db,
-                "SELECT max(placed_at) FROM orders WHERE lower(customer_email) = ? "
-                "AND placed_at >= ?",
-                [email, since],
+                f"SELECT max(placed_at) FROM orders WHERE {match} AND placed_at >= ?",  # noqa: S608
+                [*params, since],
             )
             or "",
             hdb.scalar(
                 db,
-                "SELECT max(created_at) FROM delivery_orders WHERE lower(customer_email) = ? "
+                f"SELECT max(created_at) FROM delivery_orders WHERE {match} "  # noqa: S608
                 "AND created_at >= ?",
-                [email, since],
+                [*params, since],
             )
             or "",
         )
         if newest:
             found[cid] = newest
     return found
+
+
+#: An order or a home delivery still naming someone (sealed, or clear before m016).
+_HOLDS_PERSON = "(customer_email <> '' OR customer_email_enc IS NOT NULL)"
 
 
 def _plan(db: Db, c: dict[str, str], ring: KeyRing | None) -> dict[str, Any]:
@@ -186,7 +195,7 @@ def _plan(db: Db, c: dict[str, str], ring: KeyRing | None) -> dict[str, Any]:
         [c["customer_delete"], c["warned_before"]],
     )
     by_customer, unreadable = _emails(db, ring, past)
-    contacts = _guest_contacts(db, by_customer, c["customer_delete"])
+    contacts = _guest_contacts(db, ring, by_customer, c["customer_delete"])
     deleted = [cid for cid in past if cid not in contacts]
     emails = [e for cid, e in by_customer.items() if cid not in contacts]
     old_orders = _ids(
@@ -202,35 +211,27 @@ def _plan(db: Db, c: dict[str, str], ring: KeyRing | None) -> dict[str, Any]:
         anonymise.update(
             _ids(db, f"SELECT id FROM orders WHERE customer_id IN ({marks})", part)  # noqa: S608
         )
-    for part in erasure.chunks(emails):
-        marks = ", ".join("?" * len(part))
-        anonymise.update(
-            _ids(db, f"SELECT id FROM orders WHERE lower(customer_email) IN ({marks})", part)  # noqa: S608
-        )
+    for part in erasure.chunks(emails) if ring is not None else ():
+        match, params = order_people.email_in(ring, part)
+        anonymise.update(_ids(db, f"SELECT id FROM orders WHERE {match}", params))  # noqa: S608
     anonymise.update(
         _ids(
             db,
-            "SELECT id FROM orders WHERE customer_id IS NULL AND placed_at < ? "
-            "AND customer_email <> ''",
+            "SELECT id FROM orders WHERE customer_id IS NULL AND placed_at < ? "  # noqa: S608
+            f"AND {_HOLDS_PERSON}",
             [c["customer_delete"]],
         )
     )
     deliveries: set[str] = set(
         _ids(
             db,
-            "SELECT id FROM delivery_orders WHERE created_at < ? AND customer_email <> ''",
+            f"SELECT id FROM delivery_orders WHERE created_at < ? AND {_HOLDS_PERSON}",  # noqa: S608
             [c["customer_delete"]],
         )
     )
-    for part in erasure.chunks(emails):
-        marks = ", ".join("?" * len(part))
-        deliveries.update(
-            _ids(
-                db,
-                f"SELECT id FROM delivery_orders WHERE lower(customer_email) IN ({marks})",  # noqa: S608
-                part,
-            )
-        )
+    for part in erasure.chunks(emails) if ring is not None else ():
+        match, params = order_people.email_in(ring, part)
+        deliveries.update(_ids(db, f"SELECT id FROM delivery_orders WHERE {match}", params))  # noqa: S608
     counts = {
         "kiosk_history_deleted": hdb.scalar(
             db,

@@ -9,6 +9,7 @@ from typing import Any
 from app.core.clock import iso, parse_iso, utcnow
 from app.hub import database as hdb
 from app.hub.database import Db
+from app.hub.domain import order_people
 from app.hub.domain.pii import KeyRing, PiiKeyError
 from app.hub.domain.retention import Limits, Warn, years_before
 
@@ -52,10 +53,9 @@ def mail_warning(ring: KeyRing, limits: Limits | None = None) -> Warn:
             "notifications",
             {
                 "order_id": None,
-                "customer_email": email,
                 "kind": "retention_warning",
                 "subject": mail["subject"],
-                "body": mail["body"],
+                **order_people.sealed_mail(ring, email or "", mail["body"]),  # sealed at rest
                 "qr_token": None,
                 "created_at": iso(utcnow()),
             },
