@@ -376,6 +376,11 @@ def test_screenshots_for_you_portrait_and_landscape(browser, server_factory, sto
     expect(page.locator("#for-you .card")).to_have_count(3)
     screenshot(page, "kiosk-for-you-1080x1920")
     assert_axe_clean(page, "Pour vous, portrait")
+    page.locator("#a11y-toggle").click()
+    expect(page.locator("#for-you")).to_be_visible()
+    screenshot(page, "kiosk-for-you-1080x1920-accessible")
+    assert_axe_clean(page, "Pour vous, portrait, accessible mode")
+    page.locator("#a11y-toggle").click()
     page.goto(server.url + f"/product/{cast['in_42']}")
     expect(page.locator("#usual-size")).to_have_text(f"Votre taille habituelle{NBSP}: 42")
     expect(page.locator(".size.is-on .size-label")).to_have_text("42")
@@ -389,5 +394,6 @@ def test_screenshots_for_you_portrait_and_landscape(browser, server_factory, sto
     page.goto(server.url + f"/product/{cast['in_42']}")
     expect(page.locator("#usual-size")).to_be_visible()
     screenshot(page, "kiosk-usual-size-1920x1080")
+    assert_axe_clean(page, "usual size, landscape")
     assert errors == []
     context.close()
