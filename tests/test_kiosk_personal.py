@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import logging
 import re
-from datetime import timedelta
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from playwright.sync_api import expect
@@ -257,6 +258,24 @@ def test_browse_shows_for_you_with_consent_in_french_and_english(app, store_db, 
     english = _kiosk(app, lang="en").get("/browse").get_data(as_text=True)
     assert f"For you, {FIRST}" in english and "Seen recently online, in stock here" in english
     assert "Until " in english
+
+
+def test_an_offer_says_its_last_day_not_the_day_it_no_longer_runs(app, store_db, cast):
+    from babel.dates import format_date
+
+    last = (clock.utcnow() + timedelta(days=5)).date()
+    payload = _payload(cast)
+    # The hub's end is exclusive: the next day's midnight, in UTC or in the store's zone.
+    utc_midnight = datetime.combine(last + timedelta(days=1), time(), UTC)
+    paris_midnight = datetime.combine(last + timedelta(days=1), time(), ZoneInfo("Europe/Paris"))
+    payload["offers"] = [
+        {"id": "utc", "title": "A", "text": "", "ends_at": clock.iso(utc_midnight)},
+        {"id": "paris", "title": "B", "text": "", "ends_at": clock.iso(paris_midnight)},
+    ]
+    _send_card(store_db, payload)
+    html = _kiosk(app).get("/browse").get_data(as_text=True)
+    said = f"Jusqu'au {format_date(last, 'medium', locale='fr')}<"
+    assert html.count(said) == 2, said
 
 
 def test_product_page_preselects_the_usual_size_said_in_words(app, store_db, cast):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections import OrderedDict
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +35,7 @@ from app.store.views.promotions import price_context, price_version, slots_conte
 from app.store.views.scanned_cart import STAFF_LOGIN_KEYS, open_scanned, staff_tablet
 from app.store.views.store_info import store_name
 from app.web.htmx import htmx, redirect_page, render_page_or_partial, vary_on_htmx
-from app.web.i18n import LANGUAGES, current_lang
+from app.web.i18n import LANGUAGES, current_lang, format_local_date, local_moment
 from app.web.security import safe_next
 
 bp = Blueprint("kiosk", __name__)
@@ -141,8 +142,20 @@ def _for_you(db: Any, lang: str) -> dict[str, Any] | None:
     return {
         "recent": [by_pk[pk] for pk in shown.recent if pk in by_pk],
         "suggested": [by_pk[pk] for pk in shown.suggested if pk in by_pk],
-        "offers": shown.offers,
+        "offers": [{**offer, "until": _last_day(offer["ends_at"])} for offer in shown.offers],
     }
+
+
+def _last_day(ends_at: str | None) -> str:
+    """An offer's last day as the shopper reads it (``10 déc. 2026``): its end is the
+    first moment it no longer runs (the next day's midnight, UTC or here), so the day of
+    the moment before, the earlier of that day in UTC and here."""
+    if not ends_at:
+        return ""
+    last = clock.parse_iso(ends_at) - timedelta(seconds=1)
+    here = local_moment(last)
+    day = min(last.astimezone(UTC).date(), here.date() if here else last.date())
+    return format_local_date(datetime.combine(day, time(12), UTC))
 
 
 # Rendered search fragments, keyed by stock version: shoppers type the same first
