@@ -958,3 +958,35 @@ def m014_account_history(db: Db) -> None:
                 "UPDATE order_requests SET order_id = ? WHERE request_id = ?",
                 [order_id, row["request_id"]],
             )
+
+
+# Loyalty points taken back by a return (issue 14): the ledger gains the kind
+# ``returned`` (negative points, once per return: ``return_id``); an order still earns
+# once (``UNIQUE (kind, order_id, return_id)``, ``return_id`` '' for the other kinds).
+# The table is rebuilt to widen its CHECK, on both backends; its rows are kept.
+@hub_migrations(name="m017_loyalty_returns")
+def m017_loyalty_returns(db: Db) -> None:
+    ddl(
+        db,
+        """CREATE TABLE loyalty_ledger_new (
+            id TEXT PRIMARY KEY,
+            customer_id TEXT NOT NULL,
+            kind TEXT NOT NULL CHECK (kind IN ('earned', 'converted', 'returned')),
+            points INTEGER NOT NULL,
+            order_id TEXT,
+            return_id TEXT NOT NULL DEFAULT '',
+            credit_code TEXT UNIQUE,
+            credit_cents INTEGER,
+            at TEXT NOT NULL,
+            UNIQUE (kind, order_id, return_id)
+        )""",
+    )
+    hdb.execute(
+        db,
+        "INSERT INTO loyalty_ledger_new (id, customer_id, kind, points, order_id, "
+        "credit_code, credit_cents, at) SELECT id, customer_id, kind, points, order_id, "
+        "credit_code, credit_cents, at FROM loyalty_ledger",
+    )
+    ddl(db, "DROP TABLE loyalty_ledger")
+    ddl(db, "ALTER TABLE loyalty_ledger_new RENAME TO loyalty_ledger")
+    ddl(db, "CREATE INDEX loyalty_ledger_customer ON loyalty_ledger(customer_id, at)")

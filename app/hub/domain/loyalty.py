@@ -8,6 +8,9 @@ handler calls :func:`order_collected`), on the value collected. A conversion tur
 whole blocks of points into one store-credit code, the same ``AV-`` codes a return
 refunded as store credit gets (app/hub/protocol/orders.py), unique across both.
 ``customers.loyalty_points`` is the balance; ``loyalty_ledger`` says where it came from.
+A return takes back what its lines earned (:func:`order_returned`, called by the
+``order.return`` handler): once per return, never more than the order earned, never
+below a zero balance (points already spent as credit stay spent).
 """
 
 from __future__ import annotations
@@ -151,6 +154,93 @@ def order_collected(db: Db, order_id: str, now: datetime | str | None = None) ->
             db,
             "UPDATE customers SET loyalty_points = loyalty_points + ? WHERE id = ?",
             [points, order["customer_id"]],
+        )
+    return points
+
+
+def returned_cents(db: Db, order_id: str, lines: list[dict[str, Any]]) -> int:
+    """What the returned units were worth (after promotions, per unit as collected)."""
+    qty: dict[int, int] = {}
+    for ln in lines:
+        if ln.get("line") is not None and int(ln.get("qty") or 0) > 0:
+            qty[int(ln["line"])] = qty.get(int(ln["line"]), 0) + int(ln["qty"])
+    total = 0
+    for line in hdb.rows(
+        db,
+        "SELECT line, qty, price_cents, discount_cents FROM order_lines WHERE order_id = ?",
+        [order_id],
+    ):
+        back = qty.get(int(line["line"]), 0)
+        share = line["discount_cents"] * back // max(1, line["qty"])
+        total += max(0, back * line["price_cents"] - share)
+    return total
+
+
+def order_returned(
+    db: Db,
+    order_id: str,
+    return_id: str,
+    lines: list[dict[str, Any]],
+    now: datetime | str | None = None,
+) -> int:
+    """Take back the points the returned ``lines`` (``{"line", "qty"}``) earned; how many
+    (0: no customer, nothing earned, this return already counted). In proportion to
+    what the order earned on its collected value; never more than it earned in all,
+    never below a zero balance; the return that brings the last unit back takes all that
+    is left (no rounding kept). Inside the caller's write transaction (the return's),
+    after the returned quantities are counted on the order's lines."""
+    order = hdb.one(db, "SELECT customer_id FROM orders WHERE id = ?", [order_id])
+    if not order or not order["customer_id"]:
+        return 0
+    customer_id = order["customer_id"]
+    with hdb.write(db):
+        if hdb.one(
+            db,
+            "SELECT 1 AS x FROM loyalty_ledger WHERE kind = 'returned' AND return_id = ?",
+            [return_id],
+        ):
+            return 0
+        earned = hdb.one(
+            db,
+            "SELECT points FROM loyalty_ledger WHERE kind = 'earned' AND order_id = ?",
+            [order_id],
+        )
+        if not earned or earned["points"] <= 0:
+            return 0
+        already = -int(
+            hdb.scalar(
+                db,
+                "SELECT COALESCE(SUM(points), 0) FROM loyalty_ledger "
+                "WHERE kind = 'returned' AND order_id = ?",
+                [order_id],
+            )
+            or 0
+        )
+        worth = collected_cents(db, order_id)
+        share = earned["points"] * returned_cents(db, order_id, lines) // max(1, worth)
+        if not hdb.one(
+            db,
+            "SELECT 1 AS x FROM order_lines WHERE order_id = ? AND qty_returned < qty_collected",
+            [order_id],
+        ):
+            share = earned["points"]  # everything collected is back: all it earned goes
+        points = min(share, earned["points"] - already, balance(db, customer_id))
+        if points <= 0:
+            return 0
+        stamp = now if isinstance(now, str) else iso(now or utcnow())
+        _entry(
+            db,
+            customer_id,
+            "returned",
+            -points,
+            stamp,
+            order_id=order_id,
+            return_id=return_id,
+        )
+        hdb.execute(
+            db,
+            "UPDATE customers SET loyalty_points = loyalty_points - ? WHERE id = ?",
+            [points, customer_id],
         )
     return points
 

@@ -10,12 +10,19 @@ from __future__ import annotations
 
 import json
 import uuid
+from contextvars import ContextVar
 from datetime import UTC
 from typing import Any
 
 from app.core.clock import parse_iso
 from app.core.jsonsafe import json_default
 from app.core.protocol import MAX_INSTANT, MAX_UUID
+
+#: The envelope's ``occurred_at`` of the transaction being applied (when the store says
+#: it happened; set by :mod:`app.hub.protocol.transactions` around each handler), for a
+#: handler that orders events by it: a consent withdrawn offline at a kiosk
+#: (:mod:`app.hub.protocol.consent`) against a choice made online meanwhile.
+OCCURRED_AT: ContextVar[str | None] = ContextVar("occurred_at", default=None)
 
 
 class Rejected(Exception):

@@ -361,6 +361,8 @@ def returned(db: Db, store_id: str, payload: dict[str, Any], tx_id: str) -> dict
             [(line["qty"], order["id"], line["line"]) for line in lines],
         )
         notifications.record(db, order, "returned", refund=refund, credit_code=credit)
+        # The points the returned units earned go back, once per return.
+        loyalty.order_returned(db, order["id"], return_id, lines)
         publish(db, order["id"], tx_id)
     return _return_result(return_id, refund, credit)
 

@@ -36,7 +36,13 @@ from app.core.text import clean_text
 from app.hub import database as hdb
 from app.hub.database import Db
 from app.hub.protocol import order_request, validate
-from app.hub.protocol.common import Rejected, canonical_json, is_instant, parse_id
+from app.hub.protocol.common import (
+    OCCURRED_AT,
+    Rejected,
+    canonical_json,
+    is_instant,
+    parse_id,
+)
 from app.hub.protocol.handlers import HANDLERS, Handler
 
 log = logging.getLogger(__name__)
@@ -160,7 +166,11 @@ def apply_one(db: Db, store_id: str, item: dict[str, Any]) -> dict[str, Any]:
         # A savepoint: all of this item, or none of it (the batch decided the lock).
         with hdb.write(db, lock=None):
             handler, payload = _check(item, store_id)
-            result = handler(db, store_id, payload, str(tx_id))
+            when = OCCURRED_AT.set(item["occurred_at"])
+            try:
+                result = handler(db, store_id, payload, str(tx_id))
+            finally:
+                OCCURRED_AT.reset(when)
             _record(db, tx_id, store_id, item, digest, "accepted", None, result)
         return {"id": raw_id, "status": "accepted", "result": result}
     except Rejected as exc:

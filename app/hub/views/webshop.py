@@ -27,6 +27,7 @@ from werkzeug.exceptions import HTTPException
 from app.hub import database as hdb
 from app.hub.domain import carts
 from app.hub.storage import get_db
+from app.hub.views import shop_visit
 from app.web.i18n import LANGUAGES, current_lang
 from app.web.security import body_limit, format_size, safe_next
 
@@ -122,4 +123,5 @@ def blueprint(name: str, import_name: str) -> Blueprint:
     shop.register_error_handler(CSRFError, csrf_failed)
     shop.register_error_handler(HTTPException, shop_error)
     shop.after_request(vary)
+    shop.before_request(shop_visit.note_visit)  # a signed-in visit is a contact
     return shop
