@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import click
 
 from app.hub.cli_options import data_option, data_options
+from app.hub.cli_personal import personal
 from app.hub.cli_privacy import pii, retention
 from app.hub.cli_serve import serve
 
@@ -24,6 +25,7 @@ def hub() -> None:
 hub.add_command(serve)
 hub.add_command(retention)
 hub.add_command(pii)
+hub.add_command(personal)
 
 
 @hub.command("add-store")

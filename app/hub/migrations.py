@@ -960,6 +960,54 @@ def m014_account_history(db: Db) -> None:
             )
 
 
+# Personal suggestions (issue 14; app/hub/domain/personal.py, offers.py), with consent
+# only. ``customer_product_views``: the web-shop products a signed-in customer who
+# consented looked at (one row per product, the last look; at most 50 per customer, 90
+# days: retention prunes). ``customer_personal``: a digest of the payload last sent to
+# each store, so the daily refresh publishes only what changed (and a withdrawal
+# reaches every store that had it). ``product_pairs``:
+# products bought together (orders of the last year, the top 20 per product), rebuilt by
+# the daily refresh. ``offers``: head office's offers to a segment (customers who bought
+# in a category within the last N months).
+@hub_migrations(name="m015_personal")
+def m015_personal(db: Db) -> None:
+    for sql in (
+        """CREATE TABLE customer_product_views (
+            customer_id TEXT NOT NULL,
+            product_pk INTEGER NOT NULL,
+            viewed_at TEXT NOT NULL,
+            PRIMARY KEY (customer_id, product_pk)
+        ) WITHOUT ROWID""",
+        "CREATE INDEX customer_product_views_at ON customer_product_views(viewed_at)",
+        """CREATE TABLE customer_personal (
+            customer_id TEXT NOT NULL,
+            store_id TEXT NOT NULL,
+            digest TEXT NOT NULL,
+            published_at TEXT NOT NULL,
+            PRIMARY KEY (customer_id, store_id)
+        ) WITHOUT ROWID""",
+        """CREATE TABLE product_pairs (
+            product_pk INTEGER NOT NULL,
+            other_pk INTEGER NOT NULL,
+            n INTEGER NOT NULL,
+            PRIMARY KEY (product_pk, other_pk)
+        ) WITHOUT ROWID""",
+        """CREATE TABLE offers (
+            id TEXT PRIMARY KEY,
+            title TEXT NOT NULL,
+            body TEXT NOT NULL,
+            category_id INTEGER NOT NULL REFERENCES categories(id),
+            months INTEGER NOT NULL CHECK (months BETWEEN 1 AND 36),
+            starts_at TEXT NOT NULL,
+            ends_at TEXT,
+            created_at TEXT NOT NULL,
+            ended_at TEXT
+        )""",
+        "CREATE INDEX offers_live ON offers(starts_at, ends_at)",
+    ):
+        ddl(db, sql)
+
+
 # Loyalty points taken back by a return (issue 14): the ledger gains the kind
 # ``returned`` (negative points, once per return: ``return_id``); an order still earns
 # once (``UNIQUE (kind, order_id, return_id)``, ``return_id`` '' for the other kinds).

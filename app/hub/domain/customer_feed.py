@@ -13,17 +13,26 @@ when:
 The first name is decrypted here (:mod:`.pii`) and travels only in the store's signed,
 authenticated feed; nothing else about the person (no surname, no e-mail) is sent.
 A customer with no card yet is sent nothing: the store has nothing to recognise.
+
+The change also carries ``personal``: what the kiosk may show a shopper who consented
+(app/hub/domain/personal.py), or null without consent (the store forgets what it had).
+Each store's last payload is fingerprinted in ``customer_personal``, so
+:func:`personal_changed` (consent given or withdrawn, an order collected) and
+:func:`refresh` (the daily ``kiosk hub personal refresh``) send it again only where it
+changed, and a withdrawal reaches every store that ever had it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 
 from app.core.clock import iso, utcnow
 from app.core.protocol import CHANGE_CUSTOMER_CARD
 from app.hub import database as hdb
 from app.hub.database import Db
-from app.hub.domain import orders
+from app.hub.domain import consent, orders, personal
 from app.hub.domain.changes import append_change
 from app.hub.domain.pii import KeyRing
 
@@ -59,29 +68,64 @@ def _live_card(db: Db, customer_id: str) -> str | None:
     )
 
 
-def card_data(db: Db, ring: KeyRing, customer_id: str) -> dict[str, str | None] | None:
-    """The change's data: the live card id and the first name; None without a card."""
+def card_data(db: Db, ring: KeyRing, customer_id: str) -> dict[str, Any] | None:
+    """The change's data: the live card id, the first name and what is personal (None
+    without consent); None without a card."""
     card_id = _live_card(db, customer_id)
     if card_id is None:
         return None
     sealed = hdb.scalar(db, "SELECT first_name_enc FROM customers WHERE id = ?", [customer_id])
     first_name = ring.decrypt(sealed, FIRST_NAME_COLUMN) if sealed else None
-    return {"customer_id": customer_id, "card_id": card_id, "first_name": first_name or None}
+    return {
+        "customer_id": customer_id,
+        "card_id": card_id,
+        "first_name": first_name or None,
+        "personal": personal.payload(db, customer_id),
+    }
 
 
-def publish_card(db: Db, ring: KeyRing, customer_id: str, store_id: str) -> int | None:
-    """Append the customer's card change for one store; its seq, or None (no card)."""
-    data = card_data(db, ring, customer_id)
+def publish_card(
+    db: Db,
+    ring: KeyRing,
+    customer_id: str,
+    store_id: str,
+    data: dict[str, Any] | None = None,
+) -> int | None:
+    """Append the customer's card change for one store (``data`` as :func:`card_data`
+    made it, or made here); its seq, or None (no card)."""
+    data = data if data is not None else card_data(db, ring, customer_id)
     if data is None:
         return None
-    return append_change(db, CHANGE_CUSTOMER_CARD, customer_id, data, store_id=store_id)
+    seq = append_change(db, CHANGE_CUSTOMER_CARD, customer_id, data, store_id=store_id)
+    if data["personal"] is None:
+        hdb.execute(
+            db,
+            "DELETE FROM customer_personal WHERE customer_id = ? AND store_id = ?",
+            [customer_id, store_id],
+        )
+    else:
+        hdb.upsert(
+            db,
+            "customer_personal",
+            {
+                "customer_id": customer_id,
+                "store_id": store_id,
+                "digest": personal.digest(data["personal"]),
+                "published_at": iso(utcnow()),
+            },
+            ["customer_id", "store_id"],
+        )
+    return seq
 
 
 def card_changed(db: Db, ring: KeyRing, customer_id: str) -> int:
     """A card issued or renewed: tell each store holding the customer's orders; how many."""
     with hdb.write(db):
-        sent = [publish_card(db, ring, customer_id, s) for s in stores_of(db, customer_id)]
-    return sum(1 for seq in sent if seq is not None)
+        data = card_data(db, ring, customer_id)
+        stores = stores_of(db, customer_id) if data is not None else []
+        for store_id in stores:
+            publish_card(db, ring, customer_id, store_id, data)
+    return len(stores)
 
 
 def order_joined(db: Db, ring: KeyRing, customer_id: str, order_id: str) -> None:
@@ -116,6 +160,66 @@ def orders_attached(db: Db, ring: KeyRing, customer_id: str) -> int:
         ]
         for order_id in order_ids:
             orders.publish(db, order_id)
-        for store_id in stores_of(db, customer_id):
-            publish_card(db, ring, customer_id, store_id)
+        data = card_data(db, ring, customer_id)
+        for store_id in stores_of(db, customer_id) if data is not None else []:
+            publish_card(db, ring, customer_id, store_id, data)
     return len(order_ids)
+
+
+def personal_changed(db: Db, ring: KeyRing, customer_id: str, *, force: bool = False) -> int:
+    """Send the customer's card again where its ``personal`` part changed: to the stores
+    holding their orders (:func:`stores_of`), and, when it is now null, to every store
+    that had a payload (it must forget it). Without consent the views recorded for
+    suggestions are deleted too. Inside the caller's transaction if any; how many
+    changes were appended. ``force``: send even where the fingerprint is the same."""
+    with hdb.write(db):
+        if not consent.personal_allowed(db, customer_id):
+            personal.forget(db, customer_id)
+        data = card_data(db, ring, customer_id)
+        if data is None:  # no card: the stores hold nothing to update
+            return 0
+        new = personal.digest(data["personal"])
+        held = {
+            r["store_id"]: r["digest"]
+            for r in hdb.rows(
+                db,
+                "SELECT store_id, digest FROM customer_personal WHERE customer_id = ?",
+                [customer_id],
+            )
+        }
+        targets = set(stores_of(db, customer_id))
+        if data["personal"] is None:
+            targets |= set(held)
+        sent = 0
+        for store_id in sorted(targets):
+            old = held.get(store_id, personal.digest(None))
+            if force or old != new:
+                publish_card(db, ring, customer_id, store_id, data)
+                sent += 1
+    return sent
+
+
+def refresh(
+    db: Db, ring: KeyRing, progress: Callable[[int, int], None] | None = None
+) -> dict[str, int]:
+    """The daily job: products bought together rebuilt, then every customer who
+    consented (or whose stores still hold a payload) recomputed, their card sent again
+    only where the payload changed. Counts: ``pairs``, ``customers``, ``changed``
+    (customers whose stores were told), ``changes`` (appended)."""
+    pairs = personal.rebuild_pairs(db)
+    ids = [
+        r["id"]
+        for r in hdb.rows(
+            db,
+            "SELECT id FROM customers WHERE consent_personal = 1 UNION "
+            "SELECT DISTINCT customer_id FROM customer_personal ORDER BY 1",
+        )
+    ]
+    changed = changes = 0
+    for n, customer_id in enumerate(ids, start=1):
+        sent = personal_changed(db, ring, customer_id)  # one transaction per customer
+        changed += 1 if sent else 0
+        changes += sent
+        if progress is not None:
+            progress(n, len(ids))
+    return {"pairs": pairs, "customers": len(ids), "changed": changed, "changes": changes}

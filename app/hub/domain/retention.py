@@ -30,6 +30,8 @@ figures, by the injected clock (app/core/clock.py):
   recorded), a web-shop session a day after it was revoked or expired (idle for
   ``SESSION_IDLE_DAYS``, as app/hub/domain/customers.py's ``SESSION_IDLE``), a warning
   e-mail a day after the mailer sent it.
+- ``views_deleted``: the web-shop products a customer who consented looked at
+  (app/hub/domain/personal.py), once older than 90 days: "seen recently" says no more.
 - ``audit_deleted``: head-office audit entries older than ``AUDIT_DAYS`` (1 year: long
   enough to investigate an incident or answer a request about last year, short enough
   not to become a second customer file).
@@ -49,7 +51,7 @@ from typing import Any
 from app.core.clock import iso, utcnow
 from app.hub import database as hdb
 from app.hub.database import Db
-from app.hub.domain import erasure, order_people
+from app.hub.domain import erasure, order_people, personal
 from app.hub.domain.hq_audit import record_audit
 from app.hub.domain.pii import KeyRing, PiiKeyError
 
@@ -110,6 +112,7 @@ def cutoffs(now: datetime, limits: Limits = Limits()) -> dict[str, str]:
         "warned_before": iso(now - timedelta(days=limits.warn_days_before)),
         "order_delete": iso(years_before(now, limits.order_years)),
         "audit_delete": iso(now - timedelta(days=limits.audit_days)),
+        "views_delete": iso(now - timedelta(days=personal.RECENT_DAYS)),
         "grace": iso(grace),
         "session_idle": iso(grace - timedelta(days=limits.session_idle_days)),
     }
@@ -258,6 +261,12 @@ def _plan(db: Db, c: dict[str, str], ring: KeyRing | None) -> dict[str, Any]:
         "audit_deleted": hdb.scalar(
             db, "SELECT count(*) FROM hq_audit WHERE at < ?", [c["audit_delete"]], 0
         ),
+        "views_deleted": hdb.scalar(
+            db,
+            "SELECT count(*) FROM customer_product_views WHERE viewed_at < ?",
+            [c["views_delete"]],
+            0,
+        ),
     }
     return {
         "customers_warned": warned,
@@ -313,6 +322,7 @@ def _apply(db: Db, plan: dict[str, Any], c: dict[str, str], now: str, warn: Warn
         [c["grace"]] * 2,
     )
     hdb.execute(db, "DELETE FROM hq_audit WHERE at < ?", [c["audit_delete"]])
+    hdb.execute(db, "DELETE FROM customer_product_views WHERE viewed_at < ?", [c["views_delete"]])
 
 
 def _summary(plan: dict[str, Any]) -> dict[str, int]:

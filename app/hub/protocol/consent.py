@@ -20,6 +20,7 @@ from app.core.clock import iso, parse_iso
 from app.hub import database as hdb
 from app.hub.database import Db
 from app.hub.domain import consent
+from app.hub.protocol import personal
 from app.hub.protocol.common import OCCURRED_AT, invalid
 
 
@@ -50,4 +51,6 @@ def revoked(db: Db, store_id: str, payload: dict[str, Any], tx_id: str) -> dict[
     changed = consent.set_consent(
         db, customer_id, False, "kiosk", store_id=store_id, now=tapped or None
     )
+    if changed:  # every store holding their suggestions forgets them
+        personal.changed(db, customer_id)
     return {"applied": True, "changed": changed}

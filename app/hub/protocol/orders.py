@@ -33,6 +33,7 @@ from app.hub.domain import loyalty, notifications
 from app.hub.domain.order_rows import get_order
 from app.hub.domain.orders import publish, set_status
 from app.hub.domain.registry import ID_ALPHABET
+from app.hub.protocol import personal
 from app.hub.protocol.common import Rejected, invalid, is_instant, parse_id
 
 READY_FROM = ("placed", "preparing", "ready", "ready_partial")
@@ -218,6 +219,7 @@ def handover(db: Db, store_id: str, payload: dict[str, Any], tx_id: str) -> dict
     set_status(db, order["id"], "collected" if left == 0 else "partially_collected", at)
     if left == 0:  # loyalty points for the customer, once, on what was collected
         loyalty.order_collected(db, order["id"], at)
+        personal.order_collected(db, order["id"])  # their sizes and suggestions move
     publish(db, order["id"], tx_id)
     return _result(db, order["id"])
 

@@ -16,9 +16,9 @@ from flask import current_app, flash, redirect, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 
-from app.hub.domain import consent, loyalty
+from app.hub.domain import consent, customer_feed, loyalty
 from app.hub.storage import get_db
-from app.hub.views.account import signed_in
+from app.hub.views.account import pii_ring, signed_in
 from app.hub.views.webshop import blueprint
 
 bp = blueprint("account_prefs", __name__)
@@ -63,6 +63,8 @@ def set_consent() -> ResponseReturnValue:
         flash(_("Tick the box to agree to personal suggestions."), "error")
         return redirect(url_for("account.account") + "#suggestions")
     if consent.set_consent(get_db(), customer["id"], give, "web"):
+        # The stores holding their card learn it: suggestions sent, or forgotten.
+        customer_feed.personal_changed(get_db(), pii_ring(), customer["id"])
         current_app.logger.info(
             "customer %s %s consent to personal suggestions",
             customer["id"],

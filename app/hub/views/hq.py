@@ -65,6 +65,8 @@ ACTION_LABELS = {
     "promotion.published": "Promotion publiée",
     "promotion.unpublished": "Promotion dépubliée",
     "loyalty.rules_changed": "Règle de fidélité modifiée",
+    "offer.created": "Offre ciblée créée",
+    "offer.ended": "Offre ciblée retirée",
 }
 # A console session ends after this long even if the browser keeps its cookie.
 SESSION_MAX_S = 12 * 3600

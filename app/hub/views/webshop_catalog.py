@@ -31,10 +31,11 @@ from app.core import catalog
 from app.core.search import QueryTooLong, tokens
 from app.hub import database as hdb
 from app.hub.database import Db
-from app.hub.domain import cart_prices, shop_stores
+from app.hub.domain import cart_prices, personal, shop_stores
 from app.hub.domain.listing import Page, page_number, paginate, search_words, text_match
 from app.hub.migrations import fill_product_search
 from app.hub.storage import get_db
+from app.hub.views import account
 from app.hub.views.webshop import blueprint, safe_back
 from app.web.i18n import LANGUAGES, current_lang
 
@@ -157,6 +158,9 @@ def product(ref: str) -> ResponseReturnValue:
     variants = catalog.variants(db, p["pk"], lang)
     if not variants:
         abort(404)
+    customer = account.signed_in()
+    if customer is not None:  # kept for suggestions only with consent (personal.py)
+        personal.record_view(db, customer["id"], p["pk"])
     colours: dict[str, dict[str, Any]] = {}
     for v in variants:
         colours.setdefault(
