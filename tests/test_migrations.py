@@ -75,6 +75,7 @@ def test_upgrade_from_first_schema_keeps_rows(tmp_path):
         "m013_order_customer",
         "m015_personal",
         "m016_store_forget",
+        "m014_card_actions",
     ]
     assert {t: db[t].count for t in counts} == counts
     # The new search index was back-filled from the rows that were already there.

@@ -28,7 +28,7 @@ from sqlite_utils import Database
 from app.core import cart_codec, clock
 from app.core import db as dbmod
 from app.core.protocol import CART_SENT, MAX_CARD_ID, RESERVATION_CLOSED, RESERVATION_CREATED
-from app.store.domain import outbox
+from app.store.domain import carts, outbox
 
 
 def card_or_none(card_id: Any) -> str | None:
@@ -77,6 +77,17 @@ def reservation_closed(db: Database, reservation_id: str, status: str, closed_at
         RESERVATION_CLOSED,
         {"reservation_id": reservation_id, "status": status, "closed_at": closed_at},
     )
+
+
+def today_lines(db: Database, lines: list[list]) -> list[cart_codec.CartLine]:
+    """A kiosk cart's ``[sku, qty, price then]`` lines at today's prices, as sent to the
+    phone (a line no longer sold is left out)."""
+    today = []
+    for sku, qty, _then in lines:
+        price = carts.base_price(db, sku)
+        if price is not None:
+            today.append(cart_codec.CartLine(sku, qty, price))
+    return today
 
 
 def cart_sent(db: Database, card_id: Any, lines: list[cart_codec.CartLine]) -> str | None:

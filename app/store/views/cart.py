@@ -282,21 +282,10 @@ def _png(image: Any) -> Response:
 # --- Send to my phone -------------------------------------------------------------------
 
 
-def _phone_lines() -> list[cart_codec.CartLine]:
-    """The cart's lines at today's prices (a line no longer sold is left out)."""
-    db = get_db()
-    today = []
-    for sku, qty, _then in _lines():
-        price = carts.base_price(db, sku)
-        if price is not None:
-            today.append(cart_codec.CartLine(sku, qty, price))
-    return today
-
-
 def phone_url() -> str | None:
     """The web-shop address that opens this cart on a phone, or None without a shop."""
     base = current_app.config.get("SHOP_URL") or current_app.config.get("HUB_URL")
-    today = _phone_lines() if base else []
+    today = account_actions.today_lines(get_db(), _lines()) if base else []
     if not today:
         return None
     encoded = cart_codec.encode_lines(today)
@@ -309,7 +298,7 @@ def _save_to_account() -> bool:
     per visit, so reloading the page queues nothing more. Whether it is in the account."""
     if account_actions.card_or_none(session.get(CARD_KEY)) is None:
         return False
-    today = _phone_lines()
+    today = account_actions.today_lines(get_db(), _lines())
     digest = hashlib.sha256(cart_codec.encode_lines(today).encode()).hexdigest()[:16]
     if digest in session.get("sent_carts", []):
         return True
