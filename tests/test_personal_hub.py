@@ -259,7 +259,18 @@ def test_payload_from_real_orders_of_every_channel_and_views(hub, hub_data, monk
     assert shop.get(f"/shop/produit/{p['c']['ref']}").status_code == 200
     assert [v["product_pk"] for v in _views(hub, customer)] == [p["f"]["pk"], p["c"]["pk"]]
 
+    # A handful of queries, whatever the history's size (a chain's daily refresh).
+    asked: list[str] = []
+    real_execute = hdb.execute
+
+    def execute(db, sql, params=None):
+        asked.append(sql)
+        return real_execute(db, sql, params)
+
+    monkeypatch.setattr(personal.hdb, "execute", execute)
     got = personal.payload(hub, customer)
+    monkeypatch.undo()
+    assert len(asked) <= 6, asked
     assert got is not None
     assert got["sizes"][p["a"]["slug"]] == p["a"]["size"]
     if p["e"]["slug"] != p["a"]["slug"]:  # the kiosk order's size is remembered too
@@ -314,6 +325,29 @@ def test_views_are_bounded_and_pruned_by_retention(hub, hub_data):
     ]
     retention.run(hub, now=limit + timedelta(seconds=1))
     assert _views(hub, customer) == []
+
+
+def test_a_product_seen_online_reaches_the_stores_at_most_every_quarter_hour(
+    hub, hub_data, monkeypatch
+):
+    p = _catalog(hub)
+    customer = _customer(hub, hub_data)
+    cards.issue_card(hub, customer)
+    _order(hub, hub_data, [p["a"]["sku"]], customer)
+    t0 = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
+    _at(monkeypatch, t0)
+    consent.set_consent(hub, customer, True, "web")
+    assert customer_feed.personal_changed(hub, KeyRing.open(hub_data), customer) == 1
+    count = len(_card_changes(hub, customer))
+    shop = _shopper(hub_data, hub, customer)
+    _at(monkeypatch, t0 + timedelta(minutes=14, seconds=59))
+    assert shop.get(f"/shop/produit/{p['c']['ref']}").status_code == 200
+    assert len(_card_changes(hub, customer)) == count  # sent a moment ago: later
+    _at(monkeypatch, t0 + timedelta(minutes=15, seconds=1))
+    assert shop.get(f"/shop/produit/{p['f']['ref']}").status_code == 200
+    [sent] = _card_changes(hub, customer)[count:]
+    assert sent["store_id"] == LYON
+    assert sent["personal"]["recent"] == [p["f"]["ref"], p["c"]["ref"]]
 
 
 # --- without consent ---------------------------------------------------------------------

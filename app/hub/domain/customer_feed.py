@@ -17,7 +17,8 @@ A customer with no card yet is sent nothing: the store has nothing to recognise.
 The change also carries ``personal``: what the kiosk may show a shopper who consented
 (app/hub/domain/personal.py), or null without consent (the store forgets what it had).
 Each store's last payload is fingerprinted in ``customer_personal``, so
-:func:`personal_changed` (consent given or withdrawn, an order collected) and
+:func:`personal_changed` (consent given or withdrawn, an order collected, a product
+seen online: :func:`view_recorded`, at most every quarter of an hour) and
 :func:`refresh` (the daily ``kiosk hub personal refresh``) send it again only where it
 changed, and a withdrawal reaches every store that ever had it.
 """
@@ -40,6 +41,8 @@ from app.hub.domain.pii import KeyRing
 #: may come back to the counter about it (a return).
 RECENT = timedelta(days=60)
 CLOSED = ("collected", "expired", "cancelled")
+#: A product view sends the customer's payload to their stores at most this often.
+VIEW_SEND_EVERY = timedelta(minutes=15)
 FIRST_NAME_COLUMN = "customers.first_name"
 
 
@@ -173,12 +176,9 @@ def personal_changed(db: Db, ring: KeyRing, customer_id: str, *, force: bool = F
     suggestions are deleted too. Inside the caller's transaction if any; how many
     changes were appended. ``force``: send even where the fingerprint is the same."""
     with hdb.write(db):
-        if not consent.personal_allowed(db, customer_id):
+        allowed = consent.personal_allowed(db, customer_id)
+        if not allowed:
             personal.forget(db, customer_id)
-        data = card_data(db, ring, customer_id)
-        if data is None:  # no card: the stores hold nothing to update
-            return 0
-        new = personal.digest(data["personal"])
         held = {
             r["store_id"]: r["digest"]
             for r in hdb.rows(
@@ -187,9 +187,13 @@ def personal_changed(db: Db, ring: KeyRing, customer_id: str, *, force: bool = F
                 [customer_id],
             )
         }
-        targets = set(stores_of(db, customer_id))
-        if data["personal"] is None:
-            targets |= set(held)
+        targets = set(stores_of(db, customer_id)) | (set() if allowed else set(held))
+        if not targets:  # no store holds or needs anything: nothing computed
+            return 0
+        data = card_data(db, ring, customer_id)
+        if data is None:  # no card: the stores hold nothing to update
+            return 0
+        new = personal.digest(data["personal"])
         sent = 0
         for store_id in sorted(targets):
             old = held.get(store_id, personal.digest(None))
@@ -197,6 +201,19 @@ def personal_changed(db: Db, ring: KeyRing, customer_id: str, *, force: bool = F
                 publish_card(db, ring, customer_id, store_id, data)
                 sent += 1
     return sent
+
+
+def view_recorded(db: Db, ring: KeyRing, customer_id: str) -> int:
+    """A product seen online by a customer who consented: their stores learn it now
+    (« vu récemment en ligne » the same day), at most once per :data:`VIEW_SEND_EVERY`;
+    the daily refresh sends the rest. How many changes were appended."""
+    since = iso(utcnow() - VIEW_SEND_EVERY)
+    recent = hdb.scalar(
+        db,
+        "SELECT 1 FROM customer_personal WHERE customer_id = ? AND published_at >= ? LIMIT 1",
+        [customer_id, since],
+    )
+    return 0 if recent else personal_changed(db, ring, customer_id)
 
 
 def refresh(

@@ -198,8 +198,9 @@ def state(offer: Mapping[str, Any], now: datetime | None = None) -> str:
     return "planned" if offer["starts_at"] > stamp else "running"
 
 
-def listing(db: Db, now: datetime | None = None, limit: int = 100) -> list[dict[str, Any]]:
-    """The newest offers with their category, state and reach (customers who consented)."""
+def listing(db: Db, now: datetime | None = None, limit: int = 50) -> list[dict[str, Any]]:
+    """The newest offers with their category, state and, running or planned, their reach
+    (customers who consented, in the segment today; None for the others)."""
     when = now or utcnow()
     found = hdb.rows(
         db,
@@ -210,7 +211,8 @@ def listing(db: Db, now: datetime | None = None, limit: int = 100) -> list[dict[
     )
     for offer in found:
         offer["state"] = state(offer, when)
-        offer["reach"] = reach(db, offer, when) if offer["state"] != "withdrawn" else 0
+        live_or_planned = offer["state"] in ("running", "planned")
+        offer["reach"] = reach(db, offer, when) if live_or_planned else None
         # The last day it runs (ends_at is the start of the next one).
         offer["last_day_at"] = (
             iso(parse_iso(offer["ends_at"]) - timedelta(days=1)) if offer["ends_at"] else None

@@ -168,13 +168,15 @@ def _suggested(
                 rule.append("p.category_id = ?")
                 params.append(cat_id)
         rank = {cat_id: n for n, (cat_id, _) in enumerate(categories)}
+        cats = ", ".join("?" * len(categories))
         found = hdb.rows(
             db,
             "SELECT pk, ref, category_id FROM (SELECT p.pk, p.ref, p.category_id, "  # noqa: S608
             "row_number() OVER (PARTITION BY p.category_id ORDER BY p.pk) AS n "
-            "FROM products p WHERE EXISTS (SELECT 1 FROM variants v WHERE "
-            f"v.product_pk = p.pk AND ({' OR '.join(rule)}))) ranked WHERE n <= ?",
-            [*params, SUGGESTED_MAX + len(owned)],
+            f"FROM products p WHERE p.category_id IN ({cats}) AND EXISTS (SELECT 1 FROM "
+            f"variants v WHERE v.product_pk = p.pk AND ({' OR '.join(rule)}))) ranked "
+            "WHERE n <= ?",
+            [*(c for c, _ in categories), *params, SUGGESTED_MAX + len(owned)],
         )
         found.sort(key=lambda r: (rank[r["category_id"]], r["pk"]))
         for r in found:

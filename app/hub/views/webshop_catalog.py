@@ -31,7 +31,7 @@ from app.core import catalog
 from app.core.search import QueryTooLong, tokens
 from app.hub import database as hdb
 from app.hub.database import Db
-from app.hub.domain import cart_prices, personal, shop_stores
+from app.hub.domain import cart_prices, customer_feed, personal, shop_stores
 from app.hub.domain.listing import Page, page_number, paginate, search_words, text_match
 from app.hub.migrations import fill_product_search
 from app.hub.storage import get_db
@@ -159,8 +159,9 @@ def product(ref: str) -> ResponseReturnValue:
     if not variants:
         abort(404)
     customer = account.signed_in()
-    if customer is not None:  # kept for suggestions only with consent (personal.py)
-        personal.record_view(db, customer["id"], p["pk"])
+    # Kept for suggestions only with consent (personal.py); their stores learn it.
+    if customer is not None and personal.record_view(db, customer["id"], p["pk"]):
+        customer_feed.view_recorded(db, account.pii_ring(), customer["id"])
     colours: dict[str, dict[str, Any]] = {}
     for v in variants:
         colours.setdefault(
