@@ -131,13 +131,18 @@ def save(db: Database, card_id: str, payload: Any) -> bool:
     """Keep what the hub sent for a card (replacing what was held); ``None`` forgets it.
 
     A malformed payload is dropped (what was held is forgotten too: the store shows
-    nothing rather than stale suggestions), with a log line naming the card id only.
+    nothing rather than stale suggestions), with a log line naming the customer id only
+    (as every customer log line: never a card id, which is what recognises them).
     Returns whether a payload is now held. The card's row must exist (save the card
     first: customer_cards.save_card)."""
     try:
         kept = validate(payload)
     except MalformedPersonal as exc:
-        log.warning("card %s: personal suggestions malformed (%s), dropped", card_id, exc)
+        row = db.execute(
+            "SELECT customer_id FROM customer_cards WHERE card_id = ?", [card_id]
+        ).fetchone()
+        who = row[0] if row else "?"
+        log.warning("customer %s: personal suggestions malformed (%s), dropped", who, exc)
         kept = None
     db.execute(
         "UPDATE customer_cards SET personal = ?, consent_personal = ? WHERE card_id = ?",
