@@ -739,9 +739,8 @@ def test_hq_offers_screen_axe_clean_and_tappable(hub, hub_data, hub_factory, bro
             if box and box["height"] < 44
         ]
         assert small == []
-        wide = page.evaluate("document.documentElement.scrollWidth")
-        if width >= 1280:
-            assert wide <= width  # no sideways scrolling on a desk or a tablet
+        # The page never scrolls sideways (on a phone the table scrolls in its box).
+        assert page.evaluate("document.documentElement.scrollWidth") <= width
         assert [e for e in errors if "status of 422" not in e] == []  # the refusal itself
     finally:
         context.close()
