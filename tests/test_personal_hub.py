@@ -27,8 +27,10 @@ from app.hub import database as hdb
 from app.hub.domain import (
     cards,
     consent,
+    customer_export,
     customer_feed,
     customers,
+    erasure,
     hq_users,
     keys,
     offers,
@@ -435,6 +437,24 @@ def test_consent_given_then_withdrawn_online_and_at_a_kiosk_publishes_then_null(
     # Withdrawn twice: nothing more.
     _apply(hub, hub_data, _tx("consent.revoked", {"card_id": card_id}), store_id=PARIS)
     assert len(_card_changes(hub, customer)) == count + 1
+
+
+def test_the_customers_export_holds_their_views_and_erasure_leaves_nothing_personal(hub, hub_data):
+    p = _catalog(hub)
+    ring = KeyRing.open(hub_data)
+    customer = _customer(hub, hub_data)
+    cards.issue_card(hub, customer)
+    _order(hub, hub_data, [p["a"]["sku"]], customer)
+    consent.set_consent(hub, customer, True, "web")
+    personal.record_view(hub, customer, p["c"]["pk"])
+    assert customer_feed.personal_changed(hub, ring, customer) == 1
+    held = customer_export.export(hub, ring, customer)
+    text = json.dumps(held, ensure_ascii=False)
+    assert "customer_product_views" in text and str(p["c"]["pk"]) in text
+    assert erasure.erase_customer(hub, ring, customer) is not None
+    for table in ("customer_product_views", "customer_personal"):
+        assert hdb.rows(hub, f"SELECT * FROM {table} WHERE customer_id = ?", [customer]) == []  # noqa: S608
+    assert _card_changes(hub, customer) == []  # the payloads sent went with the account
 
 
 # --- targeted offers -------------------------------------------------------------------
