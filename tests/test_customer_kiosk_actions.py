@@ -464,6 +464,9 @@ def test_export_and_erasure_cover_the_kiosk_history(hub, hub_data):
     assert [r["id"] for r in held["records"]["kiosk_reservations"]] == [reservation_id]
     assert len(held["records"]["sent_carts"]) == 1
     assert "delivery_orders" not in held["records"]  # sealed columns: not dumped raw
+    # The kiosk's delivery, typed with another address, is the account's by its card.
+    [delivery] = held["home_deliveries"]
+    assert delivery["id"] == delivery_id and delivery["address_line1"] == "3 rue des Lilas"
 
     erasure.erase_customer(hub, ring, customer)
     assert (

@@ -123,10 +123,16 @@ def _orders(db: Db, ring: KeyRing, customer_id: str, email: str) -> list[dict[st
     return out
 
 
-def _deliveries(db: Db, ring: KeyRing, email: str) -> list[dict[str, Any]]:
-    """Home deliveries asked for with the address, name, e-mail and address opened."""
+def _deliveries(db: Db, ring: KeyRing, email: str, customer_id: str) -> list[dict[str, Any]]:
+    """Home deliveries asked for with the address, or at a kiosk by the customer
+    recognised by their card; name, e-mail and address opened."""
     out = []
-    for delivery_id in order_people.ids_by_email(db, ring, "delivery_orders", email):
+    found = set(order_people.ids_by_email(db, ring, "delivery_orders", email) if email else [])
+    found.update(
+        r["id"]
+        for r in hdb.rows(db, "SELECT id FROM delivery_orders WHERE customer_id = ?", [customer_id])
+    )
+    for delivery_id in sorted(found):
         row = hdb.one(db, "SELECT * FROM delivery_orders WHERE id = ?", [delivery_id])
         if row is None:
             continue
@@ -176,7 +182,7 @@ def export(db: Db, ring: KeyRing, customer_id: str) -> dict[str, Any] | None:
         email = _open(ring, row["email_enc"], "customers.email") or ""
         key = email.strip().lower()
         orders = _orders(db, ring, customer_id, key)
-        deliveries = _deliveries(db, ring, key) if key else []
+        deliveries = _deliveries(db, ring, key, customer_id)
         order_ids = [o["id"] for o in orders]
         messages = _messages(db, ring, key, order_ids)
         cards = hdb.rows(
