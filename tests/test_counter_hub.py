@@ -15,6 +15,7 @@ import requests
 
 from app.core import clock
 from app.core import db as dbmod
+from app.hub.domain import notifications
 
 from .counter_client import Counter, _text
 from .sync_fixtures import *  # noqa: F403
@@ -132,11 +133,16 @@ def _assert_hub_has_it_all_once(hub_data: Path, store: Path, order_id: str, kind
 
 
 def _ready_notifications(hub_data: Path, order_id: str) -> list[tuple]:
-    return _hub(
-        hub_data,
-        "SELECT subject, qr_token, body FROM notifications WHERE order_id = ? AND kind = 'ready'",
-        [order_id],
-    )
+    """The order's "ready" mails: subject, QR token and body (opened: sealed at rest)."""
+    db = hub_db(hub_data)
+    try:
+        return [
+            (n["subject"], n["qr_token"], n["body"])
+            for n in notifications.for_order(db, order_id)
+            if n["kind"] == "ready"
+        ]
+    finally:
+        db.close()
 
 
 def test_order_from_the_hub_prepared_ready_and_handed_over(

@@ -1,0 +1,345 @@
+"""Orders' names and e-mails sealed at rest at the hub (issue 14, RGPD by design), and
+the stores told the first name only. A real hub (``kiosk hub serve``), on both hub
+backends (KIOSK_TEST_HUB_BACKEND=postgresql for the second pass): a web-shop order, a
+kiosk order to collect and a home delivery asked for at a kiosk, then every text column
+of every table of the real database searched for the people's names, e-mails and
+address."""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from pathlib import Path
+
+import pytest
+import requests
+from click.testing import CliRunner
+
+from app.cli import main
+from app.hub import database as hdb
+from app.hub import mailer
+from app.hub.domain import order_people
+from app.hub.domain.pii import KeyRing
+
+from .hub_fixtures import *  # noqa: F403
+from .hub_fixtures import LYON, PARIS, hub_database, hub_db, store_secrets, validate
+
+_CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+WEB = ("Zéphyrine Quellecweb", "zephyrine.quellecweb@example.com")
+KIOSK = ("Aurélien Kiosquier", "aurelien.kiosquier@example.com")
+HOME = ("Bérénice Livreuse", "berenice.livreuse@example.com")
+STREET = "17 impasse des Secrets"
+
+
+class Shopper:
+    """A phone on the web shop, following its forms."""
+
+    def __init__(self, base: str) -> None:
+        self.base = base
+        self.http = requests.Session()
+
+    def get(self, path: str) -> requests.Response:
+        return self.http.get(self.base + path, timeout=20)
+
+    def post(self, path: str, data: dict) -> requests.Response:
+        token = _CSRF.search(self.get("/shop/").text).group(1)
+        return self.http.post(self.base + path, data={**data, "csrf_token": token}, timeout=20)
+
+
+def _skus(data: Path, qty_clause: str, n: int) -> list[str]:
+    db = hub_db(data)
+    try:
+        return [
+            r[0]
+            for r in hdb.execute(
+                db,
+                f"SELECT sku FROM stock_levels WHERE store_id = ? AND {qty_clause} "  # noqa: S608
+                "ORDER BY sku LIMIT ?",
+                [LYON, n],
+            ).fetchall()
+        ]
+    finally:
+        db.close()
+
+
+def _order_request(client, name: str, email: str, skus: list[str], address=None) -> dict:
+    payload = {
+        "request_id": str(uuid.uuid4()),
+        "fulfilment": "home" if address else "pickup",
+        "customer_name": name,
+        "customer_email": email,
+        "lines": [{"sku": s, "qty": 1} for s in skus],
+    }
+    if address:
+        payload["address"] = address
+    tx = {
+        "id": str(uuid.uuid4()),
+        "type": "order.request",
+        "occurred_at": "2026-11-22T14:02:00Z",
+        "payload": payload,
+    }
+    resp = client.post_transactions([tx])
+    assert resp.status_code == 200, resp.text
+    [result] = resp.json()["results"]
+    assert result["status"] == "accepted", result
+    return result["result"]
+
+
+def _place_all(hub_server, hub_client) -> dict[str, str]:
+    """A web-shop order (Lyon), a kiosk order to collect and a kiosk home delivery."""
+    shopper = Shopper(hub_server.url)
+    [web_sku] = _skus(hub_server.data, "qty >= 3", 1)
+    assert shopper.post("/shop/panier/ajouter", {"sku": web_sku, "qty": "1"}).status_code == 200
+    placed = shopper.post("/shop/commande", {"magasin": LYON, "name": WEB[0], "email": WEB[1]})
+    assert placed.status_code == 200, placed.text[:500]
+    web_number = re.search(r"CC-\d{8}", placed.url).group(0)
+    assert WEB[1] not in placed.url and "Quellecweb" not in placed.url  # nothing in URLs
+    skus = _skus(hub_server.data, "qty = 0", 2)
+    kiosk = _order_request(hub_client, *KIOSK, skus)
+    home = _order_request(
+        hub_client, *HOME, skus, address={"line1": STREET, "postcode": "69003", "city": "Lyon"}
+    )
+    db = hub_db(hub_server.data)
+    try:
+        web_id = hdb.scalar(db, "SELECT id FROM orders WHERE number = ?", [web_number])
+    finally:
+        db.close()
+    return {"web": web_id, "kiosk": kiosk["order_id"], "home": home["delivery_id"]}
+
+
+def _clear_traces(db, needles: list[str]) -> list[tuple[str, str, str]]:
+    """Every text value of every table of the hub's database holding one of ``needles``
+    (lower case): the tables and columns as the database itself lists them."""
+    found = []
+    for table, columns in hdb.table_columns(db).items():
+        for row in hdb.rows(db, f"SELECT * FROM {table}"):  # noqa: S608 (the catalogue's names)
+            for column in columns:
+                value = row[column]
+                if isinstance(value, bytes):
+                    value = value.decode("utf-8", "replace")
+                if isinstance(value, str) and any(n in value.lower() for n in needles):
+                    found.append((table, column, value[:100]))
+    return found
+
+
+def _needles() -> list[str]:
+    """The people's e-mails, surnames and full names, and the street (JSON-escaped too)."""
+    words = [WEB[1], KIOSK[1], HOME[1], "quellecweb", "kiosquier", "livreuse", STREET]
+    words += [WEB[0], KIOSK[0], HOME[0]]
+    return sorted({w.lower() for w in words} | {json.dumps(w)[1:-1].lower() for w in words})
+
+
+def test_no_table_holds_an_orders_name_or_email_in_clear(hub_server, hub_client):
+    ids = _place_all(hub_server, hub_client)
+    db = hub_db(hub_server.data)
+    try:
+        assert _clear_traces(db, _needles()) == []
+        # The first names are all a store is told: found in the change feed only.
+        firsts = ["zéphyrine", "aurélien", "bérénice"]
+        firsts += [json.dumps(w)[1:-1] for w in firsts]
+        assert {t for t, _c, _v in _clear_traces(db, firsts)} <= {"changes"}
+        # ... and every reader opens them with the key, outside the database.
+        ring = KeyRing.open(hub_server.data)
+        people = order_people.names_of(db, ring, [ids["web"], ids["kiosk"]])
+        assert people[ids["web"]] == order_people.Person(*WEB)
+        assert people[ids["kiosk"]] == order_people.Person(*KIOSK)
+        delivery = hdb.one(db, "SELECT * FROM delivery_orders WHERE id = ?", [ids["home"]])
+        opened = order_people.delivery_person(ring, delivery)
+        assert (opened["customer_name"], opened["customer_email"]) == HOME
+        assert opened["address"] == {"line1": STREET, "postcode": "69003", "city": "Lyon"}
+        # The mails go to the right address, greeting by name (opened for the mailer).
+        pending = {m["customer_email"]: m for m in mailer.pending(db, 500, ring)}
+        assert set(pending) >= {WEB[1], KIOSK[1], HOME[1]}
+        assert pending[WEB[1]]["body"].startswith(f"Bonjour {WEB[0]},")
+        assert STREET in pending[HOME[1]]["body"]
+    finally:
+        db.close()
+
+
+def _last_seq(data: Path) -> int:
+    db = hub_db(data)
+    try:
+        return int(hdb.scalar(db, "SELECT max(seq) FROM changes") or 0)
+    finally:
+        db.close()
+
+
+def test_the_store_is_told_the_first_name_only(hub_server, hub_client):
+    since = _last_seq(hub_server.data)
+    ids = _place_all(hub_server, hub_client)
+    page = hub_client.changes(since=since, limit=1000).json()
+    validate(page, "ChangesPage")
+    orders = {c["key"]: c["data"] for c in page["changes"] if c["kind"] == "order"}
+    assert orders[ids["web"]]["customer_name"] == "Zéphyrine"
+    assert orders[ids["kiosk"]]["customer_name"] == "Aurélien"
+    for order_id in (ids["web"], ids["kiosk"]):
+        data = orders[order_id]
+        assert data["customer_email"] is None and data["customer_initials"] in ("Z.", "A.")
+    text = json.dumps(page, ensure_ascii=False).lower()
+    assert not [n for n in _needles() if n in text]
+    # Paris hears nothing of Lyon's orders.
+    paris = type(hub_client)(hub_server.url, PARIS, store_secrets(hub_server.data)[PARIS])
+    theirs = paris.changes(since=since, limit=1000).json()["changes"]
+    assert not [c for c in theirs if c["key"] in ids.values()]
+
+
+def _cli(data: Path, *args: str) -> dict:
+    url = hub_database(data)
+    env = {"KIOSK_HUB_DATABASE": url} if url else {}
+    done = CliRunner().invoke(main, ["hub", "pii", *args, "--data", str(data), "--json"], env=env)
+    assert done.exit_code == 0, done.output
+    return json.loads(done.output)
+
+
+def test_rotation_then_reencrypt_keeps_every_order_readable(hub_server, hub_client):
+    since = _last_seq(hub_server.data)
+    ids = _place_all(hub_server, hub_client)
+    before = KeyRing.open(hub_server.data).current
+    rotated = _cli(hub_server.data, "rotate", "--no-reencrypt")
+    assert rotated["current"] != before and rotated["keys_in_use"][before] > 0
+    # Orders placed between the new key and the re-encryption are sealed with it.
+    skus = _skus(hub_server.data, "qty = 0", 1)
+    late = _order_request(hub_client, "Léonie Tardive", "leonie.tardive@example.com", skus)
+    done = _cli(hub_server.data, "reencrypt")
+    rewritten = done["rewritten"]
+    for column in (
+        "orders.customer_name_enc",
+        "orders.customer_email_enc",
+        "delivery_orders.address_enc",
+        "notifications.customer_email_enc",
+        "notifications.body_enc",
+    ):
+        assert rewritten[column] > 0, (column, rewritten)
+    assert done["keys_in_use"][before] == 0  # the old key names nothing any more
+    ring = KeyRing.open(hub_server.data)
+    db = hub_db(hub_server.data)
+    try:
+        people = order_people.names_of(db, ring, [ids["web"], ids["kiosk"], late["order_id"]])
+        assert [people[i] for i in (ids["web"], ids["kiosk"], late["order_id"])] == [
+            order_people.Person(*WEB),
+            order_people.Person(*KIOSK),
+            order_people.Person("Léonie Tardive", "leonie.tardive@example.com"),
+        ]
+        # Without the old key in the ring, every value still opens: nothing names it.
+        del ring.keys[before]
+        assert order_people.names_of(db, ring, [ids["web"]])[ids["web"]].email == WEB[1]
+        assert {m["customer_email"] for m in mailer.pending(db, 500, ring)} >= {WEB[1], HOME[1]}
+        assert _clear_traces(db, _needles()) == []
+    finally:
+        db.close()
+    # The running hub reads the new key file: the web order's page and the feed work.
+    page = hub_client.changes(since=since, limit=1000).json()
+    assert any(c["key"] == late["order_id"] for c in page["changes"])
+
+
+def test_rows_written_in_clear_before_are_sealed_at_start_up(hub_data):
+    """A hub upgraded past m016: its clear rows (orders, a delivery, mails, the old
+    order changes naming the whole person) are sealed by the start-up step."""
+    from app.hub.app import create_hub_app
+
+    db = hub_db(hub_data)
+    try:
+        sku = hdb.scalar(db, "SELECT sku FROM variants ORDER BY sku LIMIT 1")
+        with hdb.write(db):
+            hdb.insert(
+                db,
+                "orders",
+                {
+                    "id": "o-old0000000000000",
+                    "number": "CC-00000001",
+                    "store_id": LYON,
+                    "status": "placed",
+                    "customer_name": "Anatole Ancien",
+                    "customer_email": "anatole.ancien@example.com",
+                    "placed_at": "2026-11-01T10:00:00Z",
+                    "pickup_code": "123456",
+                    "pickup_code_hash": "x",
+                    "pickup_token": "t",
+                    "updated_at": "2026-11-01T10:00:00Z",
+                },
+            )
+            hdb.insert(
+                db,
+                "notifications",
+                {
+                    "order_id": "o-old0000000000000",
+                    "customer_email": "anatole.ancien@example.com",
+                    "kind": "placed",
+                    "subject": "Commande CC-00000001 reçue",
+                    "body": "Bonjour Anatole Ancien,",
+                    "created_at": "2026-11-01T10:00:00Z",
+                },
+            )
+            hdb.insert(
+                db,
+                "delivery_orders",
+                {
+                    "id": "d-old0000000000000",
+                    "number": "LD-00000001",
+                    "request_id": str(uuid.uuid4()),
+                    "origin_store_id": LYON,
+                    "customer_name": "Anatole Ancien",
+                    "customer_email": "anatole.ancien@example.com",
+                    "address_line1": "3 allée Ancienne",
+                    "address_postcode": "69001",
+                    "address_city": "Lyon",
+                    "lines": json.dumps([{"sku": sku, "qty": 1}]),
+                    "total_cents": 100,
+                    "status": "requested",
+                    "created_at": "2026-11-01T10:00:00Z",
+                    "updated_at": "2026-11-01T10:00:00Z",
+                },
+            )
+            old = {"id": "o-old0000000000000", "customer_name": "Anatole Ancien"}
+            old["customer_email"] = "anatole.ancien@example.com"
+            hdb.insert(
+                db,
+                "changes",
+                {
+                    "kind": "order",
+                    "key": "o-old0000000000000",
+                    "store_id": LYON,
+                    "data": json.dumps(old, separators=(",", ":")),
+                    "created_at": "2026-11-01T10:00:00Z",
+                },
+            )
+        needles = ["anatole ancien", "anatole.ancien@example.com", "ancien@", "allée ancienne"]
+        assert _clear_traces(db, needles)  # the search finds them while they are there
+        create_hub_app(
+            {"DATA_DIR": str(hub_data), "DATABASE": hub_database(hub_data), "TESTING": True}
+        )
+        assert _clear_traces(db, needles) == []
+        ring = KeyRing.open(hub_data)
+        person = order_people.person_of(db, ring, "o-old0000000000000")
+        assert person == order_people.Person("Anatole Ancien", "anatole.ancien@example.com")
+        assert order_people.ids_by_email(db, ring, "orders", "Anatole.Ancien@example.com ") == [
+            "o-old0000000000000"
+        ]
+        delivery = hdb.one(db, "SELECT * FROM delivery_orders WHERE id = 'd-old0000000000000'")
+        assert order_people.delivery_person(ring, delivery)["address"]["line1"] == (
+            "3 allée Ancienne"
+        )
+        change = hdb.scalar(db, "SELECT data FROM changes WHERE key = 'o-old0000000000000'")
+        assert json.loads(change) == {
+            "id": "o-old0000000000000",
+            "customer_name": "Anatole",
+            "customer_email": None,
+        }
+        # A second start finds nothing left to seal.
+        assert order_people.seal_existing(db, ring) == dict.fromkeys(
+            ("orders", "delivery_orders", "notifications", "changes"), 0
+        )
+    finally:
+        db.close()
+
+
+@pytest.mark.parametrize("bad", ["", "   ", "not-an-email"])
+def test_looking_a_person_up_by_a_bad_address_finds_nothing(hub_data, bad):
+    db = hub_db(hub_data)
+    try:
+        ring = KeyRing.open(hub_data)
+        assert order_people.ids_by_email(db, ring, "orders", bad) == []
+    finally:
+        db.close()
