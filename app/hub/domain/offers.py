@@ -21,6 +21,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from app.core.clock import iso, parse_iso, utcnow
+from app.core.text import text_problem
 from app.hub import database as hdb
 from app.hub.database import Db
 
@@ -64,8 +65,9 @@ def _text(form: Mapping[str, Any], name: str, limit: int) -> str:
     value = " ".join(str(form.get(name) or "").split())
     if not value:
         raise OfferError(name, "empty")
-    if len(value) > limit:
-        raise OfferError(name, "too long")
+    problem = text_problem(value, limit)  # too long, a control character, a surrogate
+    if problem:
+        raise OfferError(name, problem)
     return value
 
 
@@ -93,7 +95,7 @@ def parse(db: Db, form: Mapping[str, Any], now: datetime | None = None) -> dict[
     if category is None:
         raise OfferError("category", "unknown category")
     raw = str(form.get("months") or "").strip()
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_MONTHS:
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= MAX_MONTHS:
         raise OfferError("months", "1 to 36")
     starts = _day(form, "starts", required=True)
     ends = _day(form, "ends", required=False)

@@ -22,8 +22,8 @@ bp = blueprint("hq_offers", __name__)
 
 ROLES = ("marketing",)
 ERRORS = {
-    "title": f"Titre : de 1 à {offers.MAX_TITLE} caractères.",
-    "text": f"Texte : de 1 à {offers.MAX_TEXT} caractères.",
+    "title": f"Titre : de 1 à {offers.MAX_TITLE} caractères, sans caractère de contrôle.",
+    "text": f"Texte : de 1 à {offers.MAX_TEXT} caractères, sans caractère de contrôle.",
     "category": "Catégorie : choisissez une catégorie de la liste.",
     "months": f"Période d'achat : un nombre entier de mois, de 1 à {offers.MAX_MONTHS}.",
     "starts": "Début : une date (AAAA-MM-JJ), au plus tard dans deux ans.",
