@@ -25,7 +25,7 @@ from typing import Any
 
 from app.hub import database as hdb
 from app.hub.database import Db
-from app.hub.domain.pii import KeyRing, PiiKeyError, hub_ring
+from app.hub.domain.pii import KeyRing, PiiKeyError, hub_ring, keys_path
 
 NAME_COLUMN = "orders.customer_name"
 EMAIL_COLUMN = "orders.customer_email"
@@ -78,9 +78,10 @@ _rings: dict[tuple[str, int], KeyRing] = {}
 
 def ring_of(db: Db) -> KeyRing:
     """The hub's key ring for callers that were not given one: the data directory of
-    :func:`keys_dir`, else the directory of the SQLite file (``DATA/hub.db``). Read
-    again when the key file changes (a rotation). PiiKeyError when neither is known
-    (PostgreSQL outside a :func:`keys_dir` block)."""
+    :func:`keys_dir`, else the one the connection was opened for, else the directory of
+    the SQLite file (``DATA/hub.db``). Kept per process and read again when the key file
+    changes (a rotation). PiiKeyError when no data directory is known (PostgreSQL
+    outside a :func:`keys_dir` block and without ``db.pii_data_dir``)."""
     data_dir = _KEYS_DIR.get() or getattr(db, "pii_data_dir", None)
     if data_dir is None and not hdb.is_pg(db):
         row = hdb.execute(db, "PRAGMA database_list").fetchone()
@@ -88,11 +89,14 @@ def ring_of(db: Db) -> KeyRing:
             data_dir = Path(row[2]).parent
     if data_dir is None:
         raise PiiKeyError("the hub's data directory (its personal-data key) is unknown here")
-    ring = hub_ring(db, data_dir)
-    if ring.path is not None:
-        stamp = (str(ring.path), ring.path.stat().st_mtime_ns)
-        _rings.setdefault(stamp, ring)
-        return _rings[stamp]
+    path = keys_path(data_dir)
+    try:
+        stamp = (str(path), path.stat().st_mtime_ns)
+    except OSError:
+        return hub_ring(db, data_dir)  # not made yet: hub_ring makes it (or refuses)
+    ring = _rings.get(stamp)
+    if ring is None:
+        ring = _rings[stamp] = hub_ring(db, data_dir)
     return ring
 
 
