@@ -41,6 +41,7 @@ from app.hub.domain.pii import KeyRing
 from app.hub.protocol import transactions
 from app.store.domain import outbox, reservations
 from app.store.sync import client
+from app.store.sync.pull import pull_once
 from app.store.sync.push import push_once
 
 from .axe_helpers import assert_axe_clean
@@ -268,6 +269,16 @@ def test_kiosk_actions_offline_reach_the_account_at_the_next_sync(
         rows = store.execute("SELECT type, payload FROM outbox").fetchall()
         assert all(card_id not in payload for _type, payload in rows)
         assert {t for t, _p in rows} >= {"reservation.created", "order.request", "cart.sent"}
+        # The feed back: the store's copy of the order names the account, and the store
+        # holds the card, so the counter finds this order from the card.
+        pull_once(store, lyon, own_store_id=LYON)
+        number = customers.orders_of(hub, customer)[0]["number"]
+        assert store.execute(
+            "SELECT customer_id FROM orders WHERE number = ?", [number]
+        ).fetchall() == [(customer,)]
+        assert store.execute(
+            "SELECT customer_id FROM customer_cards WHERE card_id = ?", [card_id]
+        ).fetchall() == [(customer,)]
     finally:
         store.close()
 
@@ -309,6 +320,13 @@ def test_a_renewed_card_still_maps_an_erased_customers_card_maps_to_nobody(hub, 
     )
     assert again["status"] == "accepted" and again["result"]["new"] is False
     assert [r["id"] for r in account_history.reservations_of(hub, customer)] == ["r-one"]
+    # A store clock ahead does not make the account's data younger than the hub's now.
+    ahead = _reservation("r-ahead", old_card, sku)
+    ahead["created_at"] = clock.iso(clock.utcnow() + timedelta(days=400))
+    [res] = _apply(hub, hub_data, _tx("reservation.created", ahead))
+    assert res["status"] == "accepted"
+    contact = customers.get_customer(hub, customer)["last_contact_at"]
+    assert clock.parse_iso(contact) <= clock.utcnow()
     [ended] = _apply(
         hub,
         hub_data,
@@ -318,7 +336,8 @@ def test_a_renewed_card_still_maps_an_erased_customers_card_maps_to_nobody(hub, 
         ),
     )
     assert ended["result"] == {"applied": True}
-    assert account_history.reservations_of(hub, customer)[0]["status"] == "expired"
+    statuses = {r["id"]: r["status"] for r in account_history.reservations_of(hub, customer)}
+    assert statuses == {"r-one": "expired", "r-ahead": "held"}
     # Not known here (made before this version): accepted, nothing applied, never parked.
     [unknown] = _apply(
         hub,

@@ -19,11 +19,12 @@ import json
 from typing import Any
 
 from app.core import cart_codec
-from app.core.clock import now_iso
+from app.core.clock import iso, now_iso, parse_iso, utcnow
 from app.hub import database as hdb
 from app.hub.database import Db
-from app.hub.domain import customers, orders
+from app.hub.domain import customer_feed, customers, order_people, orders
 from app.hub.domain.cart_prices import catalog_rows
+from app.hub.domain.pii import PiiKeyError
 
 SHOWN = 20  # the newest of each kind « Mon compte » lists
 
@@ -41,9 +42,21 @@ def customer_for_card(db: Db, card_id: Any) -> str | None:
 # --- attaching ---------------------------------------------------------------------
 
 
+def _not_after_now(at: str | None) -> str:
+    """A store's instant as a contact, never later than the hub's now (a store's clock
+    ahead must not make the data younger)."""
+    now = utcnow()
+    try:
+        moment = parse_iso(at) if at else now
+    except ValueError:
+        moment = now
+    return iso(min(moment, now))
+
+
 def attach_order(db: Db, order_id: str, customer_id: str, at: str | None = None) -> None:
     """A web order placed at a kiosk for the recognised shopper joins their account; its
-    store's copy learns whose it is (the order's change again), and it is a contact."""
+    store learns whose it is (the order's change again) and the customer's card, so the
+    counter finds it from the card (as customer_feed.order_joined); it is a contact."""
     with hdb.write(db):
         hdb.execute(
             db,
@@ -51,7 +64,12 @@ def attach_order(db: Db, order_id: str, customer_id: str, at: str | None = None)
             [customer_id, order_id],
         )
         orders.publish(db, order_id)
-        customers.touch_contact(db, customer_id, at)
+        store_id = hdb.scalar(db, "SELECT store_id FROM orders WHERE id = ?", [order_id])
+        try:
+            customer_feed.publish_card(db, order_people.ring_of(db), customer_id, store_id)
+        except PiiKeyError:  # no key ring here (a bare PostgreSQL batch): the order alone
+            pass
+        customers.touch_contact(db, customer_id, _not_after_now(at))
 
 
 def attach_delivery(db: Db, delivery_id: str, customer_id: str, at: str | None = None) -> None:
@@ -62,7 +80,7 @@ def attach_delivery(db: Db, delivery_id: str, customer_id: str, at: str | None =
             "UPDATE delivery_orders SET customer_id = ? WHERE id = ? AND customer_id IS NULL",
             [customer_id, delivery_id],
         )
-        customers.touch_contact(db, customer_id, at)
+        customers.touch_contact(db, customer_id, _not_after_now(at))
 
 
 def record_reservation(
@@ -102,7 +120,7 @@ def record_reservation(
             },
         )
         if customer_id is not None:
-            customers.touch_contact(db, customer_id, created_at)
+            customers.touch_contact(db, customer_id, _not_after_now(created_at))
     return True
 
 
@@ -140,7 +158,7 @@ def record_sent_cart(
             },
         )
         if customer_id is not None:
-            customers.touch_contact(db, customer_id, sent_at)
+            customers.touch_contact(db, customer_id, _not_after_now(sent_at))
     return True
 
 
