@@ -696,6 +696,9 @@ def test_a_store_feed_receives_the_payload_then_forgets_it_and_refresh_sends_onl
             ).fetchone()[0]
         )
         assert [o["id"] for o in held["offers"]] == [offer_id]
+        # What the kiosk's « Pour vous » then shows (app/store/domain/personal.py).
+        shown = store_personal.for_you(store, card_id)
+        assert shown is not None and [o["id"] for o in shown.offers] == [offer_id]
 
         # Withdrawn: the store forgets what it had, the card stays (the greeting).
         consent.set_consent(hub, customer, False, "web")
@@ -705,6 +708,7 @@ def test_a_store_feed_receives_the_payload_then_forgets_it_and_refresh_sends_onl
             "SELECT first_name, personal FROM customer_cards WHERE card_id = ?", [card_id]
         ).fetchone()
         assert tuple(row) == ("Chloé", None)
+        assert store_personal.for_you(store, card_id) is None
     finally:
         store.close()
 
