@@ -45,6 +45,7 @@ from app.store.sync.pull import pull_once
 from app.store.sync.push import push_once
 
 from .axe_helpers import assert_axe_clean
+from .card_scan import scan_card
 from .cart_helpers import absent_variants, stocked_variants
 from .conftest import free_port, screenshot
 from .hub_fixtures import store_secrets
@@ -631,3 +632,57 @@ def test_mon_compte_in_one_place_on_a_phone_and_a_desktop(browser, hub_factory, 
     english = _shopper(hub_data, hub, customer, "en").get("/shop/compte").get_data(as_text=True)
     assert "My reservations in store" in english and "My store credit" in english
     assert "Cart sent from the store" in english and "Online" in english
+
+
+def test_kiosk_screens_say_it_is_kept_in_my_account(
+    browser, hub, hub_data, synced_store, server_factory
+):
+    customer = _customer(hub, hub_data)
+    token = cards.card_token(hub, hub_data, customer)
+    store = dbmod.connect(dbmod.db_path(synced_store))
+    try:
+        here = stocked_variants(store, 2, here_min=3)
+    finally:
+        store.close()
+    server = server_factory(synced_store, store_env(f"http://127.0.0.1:{free_port()}", hub_data))
+    for width, height in ((1080, 1920), (1920, 1080)):
+        size = f"{width}x{height}"
+        kiosk = browser.new_context(viewport={"width": width, "height": height}, locale="fr-FR")
+        page = kiosk.new_page()
+        page.goto(server.url + "/browse")
+        scan_card(page, token)
+        expect(page.locator(".recognised")).to_be_visible()
+        csrf = page.locator("input[name=csrf_token]").first.get_attribute("value")
+        for v in here:
+            kiosk.request.post(
+                server.url + "/panier/ajouter", form={"csrf_token": csrf, "sku": v["sku"]}
+            )
+        page.goto(server.url + "/panier")
+        page.get_by_role("link", name="Envoyer sur mon téléphone").click()
+        page.wait_for_load_state("load")
+        expect(page.locator("#cart-in-account")).to_have_text(
+            "Vous le retrouverez aussi dans Mon compte."
+        )
+        screenshot(page, f"kiosk-cart-phone-in-account-{size}")
+        assert_axe_clean(page, f"send to my phone, recognised shopper, {size}")
+        page.goto(server.url + "/panier")
+        page.locator("form[action='/panier/reserver'] button").click()
+        page.wait_for_load_state("load")
+        expect(page.locator("#reservation-in-account")).to_be_visible()
+        screenshot(page, f"kiosk-reservation-in-account-{size}")
+        assert_axe_clean(page, f"reservation ticket, recognised shopper, {size}")
+        kiosk.close()
+    # An anonymous shopper's pages say nothing of an account, and nothing is queued.
+    anon = browser.new_context(viewport={"width": 1080, "height": 1920}, locale="fr-FR")
+    page = anon.new_page()
+    page.goto(server.url + "/browse")
+    csrf = page.locator("input[name=csrf_token]").first.get_attribute("value")
+    anon.request.post(
+        server.url + "/panier/ajouter", form={"csrf_token": csrf, "sku": here[0]["sku"]}
+    )
+    page.goto(server.url + "/panier/telephone")
+    expect(page.locator("h1")).to_be_visible()
+    assert page.locator("#cart-in-account").count() == 0
+    anon.close()
+    queued = [r["type"] for r in _queued(synced_store)]
+    assert queued.count("cart.sent") == 2 and queued.count("reservation.created") == 2

@@ -390,4 +390,7 @@ def ordered(request_id: str) -> str:
     state = order_requests.order_request_state(get_db(), request_id)
     if state is None:
         abort(404)
-    return render_template("kiosk/cart_ordered.html", state=state, request_id=request_id)
+    recognised = account_actions.card_or_none(session.get(CARD_KEY)) is not None
+    return render_template(
+        "kiosk/cart_ordered.html", state=state, request_id=request_id, in_account=recognised
+    )
