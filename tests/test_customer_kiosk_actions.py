@@ -623,6 +623,8 @@ def test_mon_compte_in_one_place_on_a_phone_and_a_desktop(browser, hub_factory, 
         screenshot(page, f"account-history-reservations-{name}")
         page.locator("#store-credit").scroll_into_view_if_needed()
         screenshot(page, f"account-history-credit-{name}")
+        page.locator("#sent-carts").scroll_into_view_if_needed()
+        screenshot(page, f"account-history-sent-{name}")
         assert_axe_clean(page, f"Mon compte in one place, {name}")
         # Nothing wider than the screen.
         width = page.evaluate("document.documentElement.scrollWidth")
