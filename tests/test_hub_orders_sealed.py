@@ -292,6 +292,20 @@ def test_rows_written_in_clear_before_are_sealed_at_start_up(hub_data):
                     "updated_at": "2026-11-01T10:00:00Z",
                 },
             )
+            hdb.insert(
+                db,
+                "handovers",
+                {
+                    "handover_id": str(uuid.uuid4()),
+                    "order_id": "o-old0000000000000",
+                    "lines": "[]",
+                    "collector": "proxy",
+                    "collector_name": "Hortense Mandataire",
+                    "method": "code",
+                    "staff": "sf-1",
+                    "at": "2026-11-01T10:00:00Z",
+                },
+            )
             old = {"id": "o-old0000000000000", "customer_name": "Anatole Ancien"}
             old["customer_email"] = "anatole.ancien@example.com"
             hdb.insert(
@@ -306,6 +320,7 @@ def test_rows_written_in_clear_before_are_sealed_at_start_up(hub_data):
                 },
             )
         needles = ["anatole ancien", "anatole.ancien@example.com", "ancien@", "allée ancienne"]
+        needles.append("mandataire")
         assert _clear_traces(db, needles)  # the search finds them while they are there
         create_hub_app(
             {"DATA_DIR": str(hub_data), "DATABASE": hub_database(hub_data), "TESTING": True}
@@ -321,6 +336,10 @@ def test_rows_written_in_clear_before_are_sealed_at_start_up(hub_data):
         assert order_people.delivery_person(ring, delivery)["address"]["line1"] == (
             "3 allée Ancienne"
         )
+        proxy = hdb.scalar(
+            db, "SELECT collector_name FROM handovers WHERE order_id = 'o-old0000000000000'"
+        )
+        assert order_people.collector_of(ring, proxy) == "Hortense Mandataire"
         change = hdb.scalar(db, "SELECT data FROM changes WHERE key = 'o-old0000000000000'")
         assert json.loads(change) == {
             "id": "o-old0000000000000",
@@ -329,7 +348,7 @@ def test_rows_written_in_clear_before_are_sealed_at_start_up(hub_data):
         }
         # A second start finds nothing left to seal.
         assert order_people.seal_existing(db, ring) == dict.fromkeys(
-            ("orders", "delivery_orders", "notifications", "changes"), 0
+            ("orders", "delivery_orders", "notifications", "handovers", "changes"), 0
         )
     finally:
         db.close()
@@ -341,5 +360,60 @@ def test_looking_a_person_up_by_a_bad_address_finds_nothing(hub_data, bad):
     try:
         ring = KeyRing.open(hub_data)
         assert order_people.ids_by_email(db, ring, "orders", bad) == []
+    finally:
+        db.close()
+
+
+def test_a_proxys_name_on_a_hand_over_is_sealed_and_rotates(hub_data):
+    """A store's ``order.handover`` to a proxy: the name the staff typed is kept sealed."""
+    from app.hub.domain import keys, pii_rotation
+    from app.hub.domain.orders import create_order
+    from app.hub.protocol import transactions
+
+    db = hub_db(hub_data)
+    try:
+        sku = hdb.scalar(
+            db, "SELECT sku FROM stock_levels WHERE store_id = ? AND qty >= 3 LIMIT 1", [LYON]
+        )
+        key = keys.current_private_key(hub_data)
+        made = create_order(db, LYON, *WEB, [{"sku": sku, "qty": 1}], private_key=key)
+        oid = made["order"]["id"]
+
+        def tx(kind: str, payload: dict) -> dict:
+            occurred = "2026-11-22T14:02:00Z"
+            return {
+                "id": str(uuid.uuid4()),
+                "type": kind,
+                "occurred_at": occurred,
+                "payload": payload,
+            }
+
+        ready = {"order_id": oid, "lines": [{"line": 1, "qty_ready": 1}], "shelf_slot": "A-01"}
+        handover = {
+            "handover_id": str(uuid.uuid4()),
+            "order_id": oid,
+            "lines": [{"line": 1, "qty": 1}],
+            "collector": "proxy",
+            "collector_name": "Hortense Mandataire",
+            "method": "code",
+            "staff": "sf-1",
+        }
+        results = transactions.apply_batch(
+            db,
+            LYON,
+            [tx("order.ready", {**ready, "staff": "sf-1"}), tx("order.handover", handover)],
+            data_dir=hub_data,
+        )
+        assert [r["status"] for r in results] == ["accepted", "accepted"], results
+        assert _clear_traces(db, ["mandataire", *_needles()]) == []
+        ring = KeyRing.open(hub_data)
+        sealed = hdb.scalar(db, "SELECT collector_name FROM handovers WHERE order_id = ?", [oid])
+        assert order_people.collector_of(ring, sealed) == "Hortense Mandataire"
+        report = pii_rotation.rotate(db, ring)
+        assert report["rewritten"]["handovers.collector_name"] >= 1
+        assert report["keys_in_use"][report["previous"]] == 0
+        again = hdb.scalar(db, "SELECT collector_name FROM handovers WHERE order_id = ?", [oid])
+        assert ring.kid_of(again) == report["current"]
+        assert order_people.collector_of(ring, again) == "Hortense Mandataire"
     finally:
         db.close()

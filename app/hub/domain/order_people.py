@@ -1,11 +1,12 @@
 """The people behind orders, sealed at rest (issue 14, RGPD; docs/data-protection.md).
 
-An order's name and e-mail, a home delivery's name, e-mail and address, and the address
-and body of every mail the hub writes are kept sealed (:mod:`.pii`, ``*_enc``), with the
-e-mail's blind index (``customer_email_idx``) to find a person's orders without
-decrypting every row. The clear columns (``customer_name``, ``customer_email``, ``body``)
-hold '' from migration m016 on. Every reader goes through this module:
-:func:`names_of` (many orders, one query), :func:`person_of`, :func:`with_person`.
+An order's name and e-mail, a home delivery's name, e-mail and address, the address
+and body of every mail the hub writes, and a proxy collector's name are kept sealed
+(:mod:`.pii`, ``*_enc``), with the e-mail's blind index (``customer_email_idx``) to find
+a person's orders without decrypting every row. The clear columns (``customer_name``,
+``customer_email``, ``body``) hold '' from migration m016 on. Every reader goes through
+this module: :func:`names_of` (many orders, one query), :func:`person_of`,
+:func:`with_person`, :func:`delivery_person`, :func:`mail_of`, :func:`collector_of`.
 
 The key ring: given by the caller (the web app's ``account.pii_ring()``), else
 :func:`ring_of` finds the hub's data directory: the one :func:`keys_dir` names (a batch
@@ -34,6 +35,9 @@ DELIVERY_EMAIL = "delivery_orders.customer_email"
 DELIVERY_ADDRESS = "delivery_orders.address"
 MAIL_TO = "notifications.customer_email"
 MAIL_BODY = "notifications.body"
+#: A proxy's name on a hand-over: sealed in place (``handovers.collector_name`` holds
+#: NULL or a sealed value; no clear copy was ever kept beside it).
+COLLECTOR = "handovers.collector_name"
 #: The blind index of an address wherever it is kept (as customers.INDEX_COLUMN): the
 #: same value finds an account, its guest orders, its deliveries and its mails.
 INDEX_COLUMN = "customers.email"
@@ -146,6 +150,13 @@ def sealed_mail(ring: KeyRing, email: str, body: str) -> dict[str, str]:
     }
 
 
+def sealed_collector(db: Db, name: str | None, ring: KeyRing | None = None) -> str | None:
+    """A proxy collector's name as ``handovers.collector_name`` keeps it (None stays None)."""
+    if not name:
+        return None
+    return (ring or ring_of(db)).encrypt(name, COLLECTOR)
+
+
 # --- reading ------------------------------------------------------------------------
 
 
@@ -212,6 +223,13 @@ def delivery_person(ring: KeyRing, row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def collector_of(ring: KeyRing, value: str | None) -> str | None:
+    """A hand-over's ``collector_name`` opened (a value not sealed yet as it is)."""
+    if value and ring.kid_of(value) is not None:
+        return ring.decrypt(value, COLLECTOR)
+    return value
+
+
 def mail_of(ring: KeyRing, row: dict[str, Any]) -> dict[str, Any]:
     """A ``notifications`` row with ``customer_email`` and ``body`` opened."""
     return {
@@ -261,7 +279,7 @@ def seal_existing(db: Db, ring: KeyRing) -> dict[str, int]:
     to what a store is told now (the first name, no e-mail). Run with the key ring at
     start-up (``kiosk hub serve``) and by ``kiosk hub pii reencrypt``; a second run finds
     nothing. Returns how many rows of each table were sealed."""
-    done = {"orders": 0, "delivery_orders": 0, "notifications": 0, "changes": 0}
+    done = {"orders": 0, "delivery_orders": 0, "notifications": 0, "handovers": 0, "changes": 0}
     with hdb.write(db):
         for r in hdb.rows(
             db,
@@ -292,6 +310,17 @@ def seal_existing(db: Db, ring: KeyRing) -> dict[str, int]:
         ):
             _update(db, "notifications", r["id"], sealed_mail(ring, r["customer_email"], r["body"]))
             done["notifications"] += 1
+        for r in hdb.rows(
+            db,
+            "SELECT handover_id, collector_name FROM handovers "
+            "WHERE collector_name IS NOT NULL AND collector_name NOT LIKE 'pii1.%'",
+        ):
+            hdb.execute(
+                db,
+                "UPDATE handovers SET collector_name = ? WHERE handover_id = ?",
+                [sealed_collector(db, r["collector_name"], ring), r["handover_id"]],
+            )
+            done["handovers"] += 1
         done["changes"] = _trim_order_changes(db)
     return done
 

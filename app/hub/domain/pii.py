@@ -205,6 +205,7 @@ SEALED_COLUMNS: list[tuple[str, str, str]] = [
     ("delivery_orders", "address_enc", "delivery_orders.address"),
     ("notifications", "customer_email_enc", "notifications.customer_email"),
     ("notifications", "body_enc", "notifications.body"),
+    ("handovers", "collector_name", "handovers.collector_name"),  # sealed in place
 ]
 
 
@@ -217,8 +218,8 @@ def hub_ring(db: Db, data_dir: str | Path, env: dict[str, str] | None = None) ->
     path = keys_path(data_dir, env)
     if not path.exists():
         for table, column, _ in SEALED_COLUMNS:
-            sql = f"SELECT 1 FROM {table} WHERE {column} IS NOT NULL LIMIT 1"  # noqa: S608
-            if hdb.scalar(db, sql) is not None:
+            sql = f"SELECT 1 FROM {table} WHERE {column} LIKE ? LIMIT 1"  # noqa: S608
+            if hdb.scalar(db, sql, [PREFIX + ".%"]) is not None:
                 raise PiiKeyError(
                     f"the personal-data key file {path} is missing but {table} holds sealed "
                     f"values: restore the file from its backup (or set {KEYS_ENV} to where "

@@ -22,6 +22,10 @@ def _present(db: Db) -> list[tuple[str, str, str]]:
     return [s for s in SEALED_COLUMNS if s[1] in tables.get(s[0], [])]
 
 
+#: A table's key column when it is not ``id``.
+_ROW_KEY = {"handovers": "handover_id"}
+
+
 def reencrypt_all(db: Db, ring: KeyRing) -> dict[str, int]:
     """Every sealed column's values under the ring's current key; rewritten per column.
     Orders' people still in clear (written before m016, or by a writer that does not
@@ -31,17 +35,20 @@ def reencrypt_all(db: Db, ring: KeyRing) -> dict[str, int]:
     }
     for table, column, sealed_for in _present(db):
         with hdb.write(db):
+            key = _ROW_KEY.get(table, "id")
             rows = hdb.rows(
                 db,
-                f"SELECT id, {column} AS token FROM {table} "  # noqa: S608 (the registry)
-                f"WHERE {column} IS NOT NULL ORDER BY id",
+                f"SELECT {key} AS id, {column} AS token FROM {table} "  # noqa: S608 (registry)
+                f"WHERE {column} IS NOT NULL ORDER BY {key}",
             )
 
-            def write(key: object, token: str, table: str = table, column: str = column) -> None:
-                row_id, old = key  # type: ignore[misc]
+            def write(
+                row: object, token: str, table: str = table, column: str = column, key: str = key
+            ) -> None:
+                row_id, old = row  # type: ignore[misc]
                 hdb.execute(
                     db,
-                    f"UPDATE {table} SET {column} = ? WHERE id = ? AND {column} = ?",  # noqa: S608
+                    f"UPDATE {table} SET {column} = ? WHERE {key} = ? AND {column} = ?",  # noqa: S608
                     [token, row_id, old],
                 )
 

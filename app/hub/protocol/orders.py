@@ -29,7 +29,7 @@ from app.core.protocol import (
 )
 from app.hub import database as hdb
 from app.hub.database import Db
-from app.hub.domain import loyalty, notifications
+from app.hub.domain import loyalty, notifications, order_people
 from app.hub.domain.order_rows import get_order
 from app.hub.domain.orders import publish, set_status
 from app.hub.domain.registry import ID_ALPHABET
@@ -197,7 +197,7 @@ def handover(db: Db, store_id: str, payload: dict[str, Any], tx_id: str) -> dict
             order["id"],
             json.dumps([{"line": n, "qty": q} for n, q in items]),
             fields["collector"],
-            fields["collector_name"],
+            order_people.sealed_collector(db, fields["collector_name"]),  # sealed at rest
             fields["method"],
             fields["override_reason"],
             fields["staff"],
