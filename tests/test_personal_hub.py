@@ -488,6 +488,7 @@ def test_offer_segment_with_a_frozen_clock_at_the_month_limit(hub, hub_data, mon
     def placed(at: datetime) -> None:
         with hdb.write(hub):
             hdb.execute(hub, "UPDATE orders SET placed_at = ? WHERE id = ?", [clock.iso(at), order])
+        personal.remember_categories(hub, customer)  # as the daily refresh does
 
     placed(limit)  # exactly N months ago: in
     got = personal.payload(hub, customer, now=now)
@@ -504,9 +505,13 @@ def test_offer_segment_with_a_frozen_clock_at_the_month_limit(hub, hub_data, mon
     assert personal.payload(hub, customer, now=now)["offers"] == []
     assert offers.reach(hub, offer, now) == 0
     placed(limit)
-    # The consent withdrawn: out of the reach count, and nothing computed.
+    # The consent withdrawn: out of the reach count at once, and nothing computed.
     consent.set_consent(hub, customer, False, "web")
     assert offers.reach(hub, offer, now) == 0
+    personal.remember_categories(hub, customer)
+    assert (
+        hdb.rows(hub, "SELECT * FROM customer_categories WHERE customer_id = ?", [customer]) == []
+    )
     assert personal.payload(hub, customer, now=now) is None
     consent.set_consent(hub, customer, True, "web")
     # An offer that ended (its last day passed) or was withdrawn is not sent.
@@ -567,6 +572,7 @@ def test_hq_offers_form_refusals_are_4xx_pages_and_creation_is_journaled(
     _order(hub, hub_data, [p["a"]["sku"]], customer)
     unwilling = _customer(hub, hub_data, "Bruno")  # bought too, but no consent
     _order(hub, hub_data, [p["a"]["sku"]], unwilling)
+    customer_feed.refresh(hub, KeyRing.open(hub_data))  # the daily job: segments known
 
     ops = _hq(hub_data, hub, "operations")
     assert ops.get("/hq/offres").status_code == 403
@@ -722,6 +728,7 @@ def test_hq_offers_screen_axe_clean_and_tappable(hub, hub_data, hub_factory, bro
     customer = _customer(hub, hub_data)
     consent.set_consent(hub, customer, True, "web")
     _order(hub, hub_data, [p["a"]["sku"]], customer)
+    customer_feed.refresh(hub, KeyRing.open(hub_data))
     _offer(hub, p["a"]["slug"], months=6, starts=clock.utcnow().date().isoformat())
     user = hq_users.add_user(
         hub, f"m.{secrets.token_hex(3)}@example.com", "Marie", "marketing", "x" * 12

@@ -968,7 +968,9 @@ def m014_account_history(db: Db) -> None:
 # reaches every store that had it). ``product_pairs``:
 # products bought together (orders of the last year, the top 20 per product), rebuilt by
 # the daily refresh. ``offers``: head office's offers to a segment (customers who bought
-# in a category within the last N months).
+# in a category within the last N months); ``customer_categories``: when a customer who
+# consented last bought (and kept) something in each category, so an offer's reach is
+# one index range (kept by the refresh, a consent change, a collected order).
 @hub_migrations(name="m015_personal")
 def m015_personal(db: Db) -> None:
     for sql in (
@@ -1004,6 +1006,13 @@ def m015_personal(db: Db) -> None:
             ended_at TEXT
         )""",
         "CREATE INDEX offers_live ON offers(starts_at, ends_at)",
+        """CREATE TABLE customer_categories (
+            customer_id TEXT NOT NULL,
+            category_id INTEGER NOT NULL,
+            last_at TEXT NOT NULL,
+            PRIMARY KEY (customer_id, category_id)
+        ) WITHOUT ROWID""",
+        "CREATE INDEX customer_categories_segment ON customer_categories(category_id, last_at)",
     ):
         ddl(db, sql)
 

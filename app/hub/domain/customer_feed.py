@@ -177,7 +177,9 @@ def personal_changed(db: Db, ring: KeyRing, customer_id: str, *, force: bool = F
     changes were appended. ``force``: send even where the fingerprint is the same."""
     with hdb.write(db):
         allowed = consent.personal_allowed(db, customer_id)
-        if not allowed:
+        if allowed:  # their offers' segments, even with no store to tell
+            personal.remember_categories(db, customer_id)
+        else:
             personal.forget(db, customer_id)
         held = {
             r["store_id"]: r["digest"]

@@ -9,7 +9,8 @@ is inclusive: an order placed exactly N calendar months ago counts, one second e
 does not (:func:`months_before`).
 
 Offers reach only customers who consented to personal suggestions: :func:`reach` counts
-those, and app/hub/domain/personal.py asks consent before it looks at any offer.
+those (from ``customer_categories``, kept by app/hub/domain/personal.py), and
+personal.py asks consent before it looks at any offer.
 Validation (:func:`parse`) raises :class:`OfferError` naming the field, never a 500.
 """
 
@@ -173,18 +174,17 @@ def in_segment(
 
 
 def reach(db: Db, offer: Mapping[str, Any], now: datetime | None = None) -> int:
-    """How many customers who consented are in the offer's segment today."""
+    """How many customers who consented are in the offer's segment, as of their last
+    recompute (``customer_categories``: the daily ``kiosk hub personal refresh``, a
+    consent given, an order collected): one index range, whatever the orders' number."""
     since = iso(months_before(now or utcnow(), int(offer["months"])))
     return int(
         hdb.scalar(
             db,
-            "SELECT count(DISTINCT o.customer_id) FROM orders o "  # noqa: S608 (KEPT)
-            "JOIN customers c ON c.id = o.customer_id AND c.consent_personal = 1 "
-            "JOIN order_lines l ON l.order_id = o.id "
-            "JOIN variants v ON v.sku = l.sku "
-            "JOIN products p ON p.pk = v.product_pk "
-            f"WHERE o.placed_at >= ? AND p.category_id = ? AND {KEPT}",
-            [since, offer["category_id"]],
+            "SELECT count(*) FROM customer_categories cc "
+            "JOIN customers c ON c.id = cc.customer_id AND c.consent_personal = 1 "
+            "WHERE cc.category_id = ? AND cc.last_at >= ?",
+            [offer["category_id"], since],
             0,
         )
     )

@@ -89,11 +89,31 @@ def record_view(
 
 
 def forget(db: Db, customer_id: str) -> int:
-    """Consent withdrawn: the views recorded for suggestions go (they had no other use);
-    how many."""
+    """Consent withdrawn: the views recorded for suggestions go (they had no other use),
+    and the categories that placed them in offers' segments; how many views."""
     with hdb.write(db, lock=None):
+        hdb.execute(db, "DELETE FROM customer_categories WHERE customer_id = ?", [customer_id])
         return hdb.execute(
             db, "DELETE FROM customer_product_views WHERE customer_id = ?", [customer_id]
+        ).rowcount
+
+
+def remember_categories(db: Db, customer_id: str) -> int:
+    """When a customer who consented last bought (and kept) something in each category
+    (``customer_categories``: an offer's reach is then one index range); without consent
+    nothing is kept. How many categories."""
+    with hdb.write(db, lock=None):
+        hdb.execute(db, "DELETE FROM customer_categories WHERE customer_id = ?", [customer_id])
+        if not consent.personal_allowed(db, customer_id):
+            return 0
+        return hdb.execute(
+            db,
+            "INSERT INTO customer_categories (customer_id, category_id, last_at) "  # noqa: S608
+            "SELECT o.customer_id, p.category_id, max(o.placed_at) FROM orders o "
+            "JOIN order_lines l ON l.order_id = o.id JOIN variants v ON v.sku = l.sku "
+            "JOIN products p ON p.pk = v.product_pk "
+            f"WHERE o.customer_id = ? AND {offers.KEPT} GROUP BY o.customer_id, p.category_id",
+            [customer_id],
         ).rowcount
 
 
