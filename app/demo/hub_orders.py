@@ -192,6 +192,7 @@ def seed_orders(
     now = now or utcnow()
     rng = random.Random(seed)
     private_key, _kid = keys.ensure_hub_key(db, data_dir)
+    db.pii_data_dir = Path(data_dir)  # the orders' people sealed with its key (order_people)
     if stores is None:
         # In the order they were registered: by their first change on the feed (there is
         # no rowid on PostgreSQL, and created_at has one-second ties).
