@@ -84,6 +84,7 @@ def add_orders(
     per_day: float,
 ) -> dict[str, Any]:
     private_key, kid = keys.ensure_hub_key(db, data_dir)
+    db.pii_data_dir = Path(data_dir)  # the customer messages sealed with its key (order_people)
     prices = dict(
         hdb.execute(
             db,
