@@ -297,6 +297,9 @@ def test_kiosk_actions_offline_reach_the_account_at_the_next_sync(
     assert "Mes réservations en magasin" in html and held["code"] in html
     assert "Retirée" in html and "1 article" in html
     assert "Panier envoyé depuis le magasin" in html and "2 articles, " in html
+    data = _shopper(hub_data, hub, customer).get("/shop/compte/donnees").get_data(as_text=True)
+    assert "1 réservation faite sur une borne." in data
+    assert "1 panier envoyé depuis une borne." in data
     link = re.search(r'href="(/shop/panier/importer\?l=[^"]+)"', html).group(1)
     assert card_id not in link and customer not in link
     opened = _shopper(hub_data, hub, customer).get(unquote(link).replace("&amp;", "&"))
