@@ -22,6 +22,7 @@ from app.hub import mailer
 from app.hub.domain import order_people
 from app.hub.domain.pii import KeyRing
 
+from .conftest import screenshot
 from .hub_fixtures import *  # noqa: F403
 from .hub_fixtures import LYON, PARIS, hub_database, hub_db, store_secrets, validate
 
@@ -87,15 +88,20 @@ def _order_request(client, name: str, email: str, skus: list[str], address=None)
     return result["result"]
 
 
-def _place_all(hub_server, hub_client) -> dict[str, str]:
-    """A web-shop order (Lyon), a kiosk order to collect and a kiosk home delivery."""
+def _web_order(hub_server) -> str:
+    """A web-shop order placed by a phone; the URL of its page (number and access key)."""
     shopper = Shopper(hub_server.url)
     [web_sku] = _skus(hub_server.data, "qty >= 3", 1)
     assert shopper.post("/shop/panier/ajouter", {"sku": web_sku, "qty": "1"}).status_code == 200
     placed = shopper.post("/shop/commande", {"magasin": LYON, "name": WEB[0], "email": WEB[1]})
     assert placed.status_code == 200, placed.text[:500]
-    web_number = re.search(r"CC-\d{8}", placed.url).group(0)
     assert WEB[1] not in placed.url and "Quellecweb" not in placed.url  # nothing in URLs
+    return placed.url
+
+
+def _place_all(hub_server, hub_client) -> dict[str, str]:
+    """A web-shop order (Lyon), a kiosk order to collect and a kiosk home delivery."""
+    web_number = re.search(r"CC-\d{8}", _web_order(hub_server)).group(0)
     skus = _skus(hub_server.data, "qty = 0", 2)
     kiosk = _order_request(hub_client, *KIOSK, skus)
     home = _order_request(
@@ -156,6 +162,9 @@ def test_no_table_holds_an_orders_name_or_email_in_clear(hub_server, hub_client)
         assert STREET in pending[HOME[1]]["body"]
     finally:
         db.close()
+    # Nor in the hub's log (what the server wrote while taking these orders).
+    log = hub_server.log.read_text(errors="replace").lower()
+    assert not [n for n in _needles() if n in log]
 
 
 def _last_seq(data: Path) -> int:
@@ -417,3 +426,24 @@ def test_a_proxys_name_on_a_hand_over_is_sealed_and_rotates(hub_data):
         assert order_people.collector_of(ring, again) == "Hortense Mandataire"
     finally:
         db.close()
+
+
+def test_the_shoppers_order_page_still_shows_its_message_on_a_phone(hub_server, browser):
+    """The order page reads the mails through the key: the greeting by name is there."""
+    url = _web_order(hub_server)
+    context = browser.new_context(viewport={"width": 390, "height": 844}, locale="fr-FR")
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    try:
+        page.goto(url)
+        message = page.locator(
+            "#messages-title + * pre, section[aria-labelledby=messages-title] pre"
+        )
+        message.first.wait_for()
+        assert message.first.inner_text().startswith(f"Bonjour {WEB[0]},")
+        message.first.scroll_into_view_if_needed()
+        screenshot(page, "hub-order-page-sealed-messages-phone")
+        assert errors == []
+    finally:
+        context.close()
