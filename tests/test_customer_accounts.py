@@ -444,8 +444,10 @@ def test_the_mailer_sends_a_sign_in_code(hub_data, smtp_sink):
     mail = email.message_from_bytes(raw, policy=email.policy.default)
     assert mail["To"] == LEA and code in mail["Subject"]
     # Mailed: the code is no longer readable in the database (its hash only).
-    left = hdb.rows(db, "SELECT subject, body FROM notifications WHERE kind = 'login_code'")
-    assert left == [{"subject": "", "body": ""}]
+    left = hdb.rows(
+        db, "SELECT subject, body, body_enc FROM notifications WHERE kind = 'login_code'"
+    )
+    assert left == [{"subject": "", "body": "", "body_enc": None}]  # not even sealed
     db.close()
     assert "Your sign-in code" in mail.get_body(("plain",)).get_content()
 

@@ -447,3 +447,70 @@ def test_the_shoppers_order_page_still_shows_its_message_on_a_phone(hub_server, 
         assert errors == []
     finally:
         context.close()
+
+
+def test_retention_finds_sealed_orders_by_the_address_and_blanks_them(hub_data, monkeypatch):
+    """The retention job on sealed orders (its frozen clock): a guest order placed with
+    an account's address (another case) is a contact, found by the blind index; an old
+    guest order is anonymised, its sealed columns emptied."""
+    from datetime import timedelta
+
+    from app.core.clock import iso, parse_iso
+    from app.hub.domain import keys, retention
+    from app.hub.domain.orders import create_order
+
+    now = parse_iso("2026-12-05T12:00:00Z")
+    monkeypatch.setenv("KIOSK_FAKE_NOW", iso(now))
+    day = timedelta(days=1)
+    db = hub_db(hub_data)
+    try:
+        ring = order_people.ring_of(db)
+        key = keys.current_private_key(hub_data)
+        sku = hdb.scalar(
+            db, "SELECT sku FROM stock_levels WHERE store_id = ? AND qty >= 3 LIMIT 1", [LYON]
+        )
+
+        def order(name: str, email: str, placed) -> str:
+            made = create_order(
+                db, LYON, name, email, [{"sku": sku, "qty": 1}], private_key=key, now=placed
+            )
+            return made["order"]["id"]
+
+        def customer(cid: str, email: str) -> None:
+            last = iso(retention.years_before(now, 4))
+            hdb.insert(
+                db,
+                "customers",
+                {
+                    "id": cid,
+                    "email_enc": ring.encrypt(email, "customers.email"),
+                    "email_idx": ring.blind_index(email, "customers.email"),
+                    "created_at": last,
+                    "last_contact_at": last,
+                    "retention_warned_at": iso(now - 40 * day),
+                },
+            )
+
+        customer("cu-back", "gaspard.revenant@example.com")
+        recent = order("Gaspard Revenant", "Gaspard.Revenant@Example.com ", now - 300 * day)
+        customer("cu-gone", "ysolde.partiequinze@example.com")
+        old = order(
+            "Ysolde Partiequinze", "ysolde.partiequinze@example.com", retention.years_before(now, 4)
+        )
+        report = retention.run(db, ring=ring)
+        rules = report["rules"]
+        assert rules["customers_deleted"]["ids"] == ["cu-gone"]
+        assert rules["customers_contact_found"]["ids"] == ["cu-back"]
+        assert (
+            old in rules["orders_anonymised"]["ids"]
+            and recent not in (rules["orders_anonymised"]["ids"])
+        )
+        blank = hdb.one(db, "SELECT * FROM orders WHERE id = ?", [old])
+        sealed = ("customer_name_enc", "customer_email_enc", "customer_email_idx")
+        assert [blank[c] for c in sealed] == [None, None, None]
+        assert _clear_traces(db, ["ysolde", "partiequinze"]) == []
+        people = order_people.names_of(db, ring, [old, recent])
+        assert people[old] == order_people.Person("", "")
+        assert people[recent].name == "Gaspard Revenant"
+    finally:
+        db.close()
