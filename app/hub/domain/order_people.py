@@ -11,7 +11,7 @@ this module: :func:`names_of` (many orders, one query), :func:`person_of`,
 The key ring: given by the caller (the web app's ``account.pii_ring()``), else
 :func:`ring_of` finds the hub's data directory: the one :func:`keys_dir` names (a batch
 of store transactions, the mailer's thread), else the one the connection was opened for
-(``db.pii_data_dir``, set by app/hub/storage.py), else the SQLite file's own directory.
+(``db.pii_data_dir``, set by app/hub/storage.py).
 """
 
 from __future__ import annotations
@@ -82,15 +82,11 @@ _rings: dict[tuple[str, int], KeyRing] = {}
 
 def ring_of(db: Db) -> KeyRing:
     """The hub's key ring for callers that were not given one: the data directory of
-    :func:`keys_dir`, else the one the connection was opened for, else the directory of
-    the SQLite file (``DATA/hub.db``). Kept per process and read again when the key file
-    changes (a rotation). PiiKeyError when no data directory is known (PostgreSQL
-    outside a :func:`keys_dir` block and without ``db.pii_data_dir``)."""
+    :func:`keys_dir`, else the one the connection was opened for (``db.pii_data_dir``:
+    app/hub/storage.py's ``open_db`` and ``get_db`` set it; the database itself does not
+    say where its key is). Kept per process and read again when the key file changes (a
+    rotation). PiiKeyError when no data directory is known."""
     data_dir = _KEYS_DIR.get() or getattr(db, "pii_data_dir", None)
-    if data_dir is None and not hdb.is_pg(db):
-        row = hdb.execute(db, "PRAGMA database_list").fetchone()
-        if row is not None and row[2]:
-            data_dir = Path(row[2]).parent
     if data_dir is None:
         raise PiiKeyError("the hub's data directory (its personal-data key) is unknown here")
     path = keys_path(data_dir)

@@ -21,13 +21,14 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from app.core import tokens
 from app.core.clock import iso, utcnow
 from app.core.pricing import PricedCart
-from app.core.protocol import CHANGE_ORDER, CHANGE_STOCK, MAX_CUSTOMER_NAME, MAX_EMAIL
+from app.core.protocol import CHANGE_ORDER, CHANGE_STOCK
 from app.core.secrets import hash_secret
 from app.core.text import initials
 from app.hub import database as hdb
 from app.hub.database import Db
 from app.hub.domain import catalog, changes, keys, notifications, order_people
 from app.hub.domain.changes import append_change
+from app.hub.domain.order_checks import OrderError, check_customer, check_lines
 from app.hub.domain.order_rows import LINE_COLUMNS, LINE_FROM, get_order, order_lines
 from app.hub.domain.pii import KeyRing
 from app.hub.domain.registry import ID_ALPHABET
@@ -39,16 +40,6 @@ PICKUP_CODE_DIGITS = 6
 # Valid until the order can no longer be collected: up to 30 opening days from ready
 # (about 35 calendar days), after preparation.
 PICKUP_TOKEN_TTL_S = 60 * 24 * 3600
-MAX_LINES = 50
-MAX_QTY = 99
-
-
-class OrderError(ValueError):
-    """An order that cannot be placed as asked; ``code`` is stable for callers."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
 
 
 def new_order_id() -> str:
@@ -197,70 +188,6 @@ def publish_many(db: Db, order_ids: list[str], ring: KeyRing | None = None) -> t
     return first, last
 
 
-def _check_customer(name: str, email: str) -> tuple[str, str]:
-    name, email = (name or "").strip(), (email or "").strip()
-    if not name or len(name) > MAX_CUSTOMER_NAME:
-        raise OrderError(
-            "invalid_customer", f"a customer name of 1 to {MAX_CUSTOMER_NAME} characters"
-        )
-    if len(email) > MAX_EMAIL or email.count("@") != 1 or not all(email.split("@")):
-        raise OrderError("invalid_customer", "a valid e-mail address is needed")
-    return name, email
-
-
-def _check_lines(
-    db: Db, lines: list[dict[str, Any]], priced: PricedCart | None = None
-) -> list[tuple[str, int, int, int]]:
-    """Validated ``(sku, qty, unit price, line discount)`` per line; the same sku twice
-    is merged. Priced from ``priced`` (what the shopper was shown) when given, else at
-    today's base price with no discount."""
-    if not lines or len(lines) > MAX_LINES:
-        raise OrderError("invalid_lines", f"an order has 1 to {MAX_LINES} lines")
-    merged: dict[str, int] = {}
-    for line in lines:
-        sku, qty = line.get("sku"), line.get("qty")
-        if not isinstance(sku, str) or not sku:
-            raise OrderError("invalid_lines", "every line needs a sku")
-        if not isinstance(qty, int) or isinstance(qty, bool) or not 1 <= qty <= MAX_QTY:
-            raise OrderError("invalid_lines", f"quantities are 1 to {MAX_QTY}")
-        merged[sku] = merged.get(sku, 0) + qty
-        if merged[sku] > MAX_QTY:
-            raise OrderError("invalid_lines", f"quantities are 1 to {MAX_QTY}")
-    shown = _shown_prices(merged, priced) if priced is not None else None
-    out = []
-    for sku, qty in merged.items():
-        if shown is not None:
-            if hdb.execute(db, "SELECT 1 FROM variants WHERE sku = ?", [sku]).fetchone() is None:
-                raise OrderError("unknown_sku", f"no variant {sku}")
-            out.append((sku, qty, *shown[sku]))
-            continue
-        row = hdb.execute(
-            db,
-            "SELECT coalesce(v.price_cents, p.price_cents) FROM variants v "
-            "JOIN products p ON p.pk = v.product_pk WHERE v.sku = ?",
-            [sku],
-        ).fetchone()
-        if row is None:
-            raise OrderError("unknown_sku", f"no variant {sku}")
-        out.append((sku, qty, row[0], 0))
-    return out
-
-
-def _shown_prices(merged: dict[str, int], priced: PricedCart) -> dict[str, tuple[int, int]]:
-    """sku -> ``(unit price, line discount)`` from a priced cart covering exactly
-    ``merged``; anything else is refused rather than half-priced."""
-    shown: dict[str, tuple[int, int]] = {}
-    for line in priced.lines:
-        if line.sku in shown or merged.get(line.sku) != line.qty:
-            raise OrderError("invalid_lines", "the prices shown do not match the order's lines")
-        if line.unit_cents < 0 or not 0 <= line.discount_cents <= line.unit_cents * line.qty:
-            raise OrderError("invalid_lines", f"a price out of range for {line.sku}")
-        shown[line.sku] = (line.unit_cents, line.discount_cents)
-    if set(shown) != set(merged):
-        raise OrderError("invalid_lines", "the prices shown do not match the order's lines")
-    return shown
-
-
 def reserve_stock(db: Db, store_id: str, sku: str, qty: int, as_of: str) -> int:
     """Move ``qty`` units out of the store's level (``reserved``) and log the level."""
     level = hdb.execute(
@@ -310,7 +237,7 @@ def create_order(
     The name and e-mail are stored sealed under ``ring`` (the hub's key ring, else
     :func:`.order_people.ring_of`), never in clear (:mod:`.order_people`).
     """
-    name, email = _check_customer(customer_name, customer_email)
+    name, email = check_customer(customer_name, customer_email)
     ring = ring or order_people.ring_of(db)
     person = order_people.sealed_order_person(ring, name, email)
     if not isinstance(expiry_days, int) or not 1 <= expiry_days <= 30:
@@ -325,7 +252,7 @@ def create_order(
     with hdb.write(db):
         if hdb.execute(db, "SELECT 1 FROM stores WHERE id = ?", [store_id]).fetchone() is None:
             raise OrderError("unknown_store", f"no store {store_id}")
-        checked = _check_lines(db, lines, priced)
+        checked = check_lines(db, lines, priced)
         if check_stock:
             for sku, qty, _price, _discount in checked:
                 row = hdb.execute(
