@@ -20,7 +20,7 @@ from app.core.protocol import CHANGE_STOCK, CHANGE_STORE
 from app.core.qr import render_qr
 from app.hub import database as hdb
 from app.hub.database import Db
-from app.hub.domain import keys, notifications
+from app.hub.domain import keys, notifications, order_people
 from app.hub.domain.changes import append_change
 from app.hub.domain.orders import (
     PICKUP_TOKEN_TTL_S,
@@ -306,6 +306,8 @@ def bulk_orders(
     rng = random.Random(seed)
     now = now or utcnow()
     private_key, kid = keys.ensure_hub_key(db, data_dir)
+    db.pii_data_dir = Path(data_dir)  # the people sealed with its key (order_people)
+    ring = order_people.ring_of(db)
     with hdb.write(db):
         if hdb.execute(db, "SELECT 1 FROM stores WHERE id = ?", [store_id]).fetchone() is None:
             raise ValueError(f"no store {store_id}")
@@ -337,8 +339,7 @@ def bulk_orders(
                     number,
                     store_id,
                     "ready" if ready else "placed",
-                    name,
-                    email,
+                    *order_people.sealed_order_person(ring, name, email).values(),
                     iso(placed),
                     iso(placed + timedelta(hours=rng.choice((2, 4, 24)))),
                     5,
@@ -357,9 +358,10 @@ def bulk_orders(
             hdb.execute(
                 db,
                 "INSERT INTO orders (id, number, store_id, status, customer_name, "
-                "customer_email, placed_at, promised_at, expiry_days, pickup_code, "
-                "pickup_code_hash, pickup_token, shelf_slot, ready_at, updated_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "customer_email, customer_name_enc, customer_email_enc, customer_email_idx, "
+                "placed_at, promised_at, expiry_days, pickup_code, pickup_code_hash, "
+                "pickup_token, shelf_slot, ready_at, updated_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 orders[-1],
             )
         hdb.executemany(

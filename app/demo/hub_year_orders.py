@@ -17,7 +17,7 @@ from app.demo.hub_orders import random_customer
 from app.demo.hub_year_data import OPEN_STATES, STAFF, analyze, bulk, random_code
 from app.hub import database as hdb
 from app.hub.database import Db
-from app.hub.domain import keys, notifications
+from app.hub.domain import keys, notifications, order_people
 from app.hub.domain.orders import PICKUP_TOKEN_TTL_S, demo_code_hash, publish_many
 from app.hub.domain.registry import ID_ALPHABET
 
@@ -26,8 +26,12 @@ _ORDER_COLUMNS = [
     "number",
     "store_id",
     "status",
+    # the person sealed at rest (app/hub/domain/order_people.py), the clear columns ''
     "customer_name",
     "customer_email",
+    "customer_name_enc",
+    "customer_email_enc",
+    "customer_email_idx",
     "placed_at",
     "promised_at",
     "expiry_days",
@@ -84,7 +88,8 @@ def add_orders(
     per_day: float,
 ) -> dict[str, Any]:
     private_key, kid = keys.ensure_hub_key(db, data_dir)
-    db.pii_data_dir = Path(data_dir)  # the customer messages sealed with its key (order_people)
+    db.pii_data_dir = Path(data_dir)  # the people sealed with its key (order_people)
+    ring = order_people.ring_of(db)
     prices = dict(
         hdb.execute(
             db,
@@ -176,8 +181,7 @@ def add_orders(
                     number,
                     store["id"],
                     status,
-                    name,
-                    email,
+                    *order_people.sealed_order_person(ring, name, email).values(),
                     clock.iso(placed),
                     clock.iso(placed + timedelta(hours=rng.choice((2, 4, 24)))),
                     5,
