@@ -37,6 +37,8 @@
       });
       stream = null;
     }
+    canvas.width = 0; // no camera frame left behind
+    canvas.height = 0;
   }
 
   function found(text) {
@@ -97,5 +99,6 @@
 
   startButton.addEventListener("click", start);
   window.addEventListener("pagehide", stop);
+  document.addEventListener("kiosk:forget", stop); // the idle reset (kiosk.js)
   start(); // a kiosk's own camera: start at once; a refusal leaves the button
 })();

@@ -319,9 +319,11 @@
     idleTimer = setTimeout(showOverlay, idleSeconds * 1000);
   }
 
-  // The reset forgets the shopper in this browser too: nothing left in its storage (the
-  // server clears the session; the camera stops with the page, cart-camera.js).
+  // The reset forgets the shopper in this browser too: nothing left in its storage, the
+  // camera stopped and its last frame wiped (cart-camera.js listens for kiosk:forget)
+  // before the page even goes; the server clears the session.
   function forgetHere() {
+    document.dispatchEvent(new CustomEvent("kiosk:forget"));
     [window.sessionStorage, window.localStorage].forEach(function (store) {
       try {
         store.clear();
@@ -332,6 +334,11 @@
   }
   if (resetForm) {
     resetForm.addEventListener("submit", forgetHere);
+  }
+  // The attract screen, where the kiosk rests between shoppers, starts from nothing too
+  // (htmx notes the page's path in sessionStorage as it loads: gone here).
+  if (body.classList.contains("attract-page")) {
+    forgetHere();
   }
 
   if (idleSeconds > 0 && overlay) {

@@ -14,6 +14,8 @@ from typing import Any
 
 from sqlite_utils import Database
 
+from app.store.domain import forgetting
+
 MAX_IDS = 10_000
 
 
@@ -47,4 +49,8 @@ def apply_customer_erasures(db: Database, changes: list[dict], own: str | None) 
         if not isinstance(customer_id, str) or not customer_id:
             raise ValueError("customer_erased without a customer id")
         written += forget(db, customer_id, _ids(data.get("card_ids")), _ids(data.get("order_ids")))
+    if changes:
+        # An order request the kiosk sent for them held their name and e-mail: whatever
+        # the hub acknowledged is dropped now, not at the forgetting job's next turn.
+        written += forgetting.forget_requests(db)
     return written
