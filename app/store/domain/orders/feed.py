@@ -78,15 +78,16 @@ def apply_order_changes(db: Database, changes: list[dict], own: str | None) -> i
             _pending_for(db, order_id) or RANK[status] < RANK[local["status"]]
         )
         first = first_name_only(d.get("customer_name"))
+        account = d.get("customer_id") or None
         if local is not None and local["forgotten_at"]:
-            first = ""  # forgotten once closed: a late page never brings it back
+            first, account = "", None  # forgotten once closed: a late page never brings it back
         fields = {
             "number": d["number"],
             "customer_name": first,
             "customer_key": customer_key(first),
             "customer_email": "",  # never kept, even when an older hub sends it
             "customer_initials": first_initial(first),
-            "customer_id": d.get("customer_id") or None,  # the account, for the counter
+            "customer_id": account,  # the account, for the counter
             "placed_at": d["placed_at"],
             "promised_at": d.get("promised_at") or d["placed_at"],
             "expiry_days": int(d.get("expiry_days") or 7),
