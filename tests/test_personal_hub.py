@@ -194,15 +194,21 @@ def _catalog(hub) -> dict:
     raise AssertionError("no category with two products sharing a size in stock at Lyon")
 
 
-def _card_changes(hub, customer_id: str) -> list[dict]:
+def _card_changes(hub, customer_id: str, after: int = 0) -> list[dict]:
+    """The customer's card changes in the feed (after seq ``after``), oldest first."""
     return [
-        {"store_id": r["store_id"], **json.loads(r["data"])}
+        {"seq": r["seq"], "store_id": r["store_id"], **json.loads(r["data"])}
         for r in hdb.rows(
             hub,
-            "SELECT store_id, data FROM changes WHERE kind = ? AND key = ? ORDER BY seq",
-            [CHANGE_CUSTOMER_CARD, customer_id],
+            "SELECT seq, store_id, data FROM changes WHERE kind = ? AND key = ? AND seq > ? "
+            "ORDER BY seq",
+            [CHANGE_CUSTOMER_CARD, customer_id, after],
         )
     ]
+
+
+def _mark(hub) -> int:
+    return int(hdb.scalar(hub, "SELECT coalesce(max(seq), 0) FROM changes"))
 
 
 def _views(hub, customer_id: str | None = None) -> list[dict]:
@@ -340,14 +346,14 @@ def test_a_product_seen_online_reaches_the_stores_at_most_every_quarter_hour(
     _at(monkeypatch, t0)
     consent.set_consent(hub, customer, True, "web")
     assert customer_feed.personal_changed(hub, KeyRing.open(hub_data), customer) == 1
-    count = len(_card_changes(hub, customer))
+    mark = _mark(hub)
     shop = _shopper(hub_data, hub, customer)
     _at(monkeypatch, t0 + timedelta(minutes=14, seconds=59))
     assert shop.get(f"/shop/produit/{p['c']['ref']}").status_code == 200
-    assert len(_card_changes(hub, customer)) == count  # sent a moment ago: later
+    assert _card_changes(hub, customer, mark) == []  # sent a moment ago: later
     _at(monkeypatch, t0 + timedelta(minutes=15, seconds=1))
     assert shop.get(f"/shop/produit/{p['f']['ref']}").status_code == 200
-    [sent] = _card_changes(hub, customer)[count:]
+    [sent] = _card_changes(hub, customer, mark)
     assert sent["store_id"] == LYON
     assert sent["personal"]["recent"] == [p["f"]["ref"], p["c"]["ref"]]
 
@@ -398,20 +404,22 @@ def test_consent_given_then_withdrawn_online_and_at_a_kiosk_publishes_then_null(
     _order(hub, hub_data, [p["a"]["sku"]], customer)
     shop = _shopper(hub_data, hub, customer)
     token = _csrf(shop.get("/shop/compte").get_data(as_text=True))
-    before = len(_card_changes(hub, customer))
+    mark = _mark(hub)
     r = shop.post(
         "/shop/compte/suggestions",
         data={"csrf_token": token, "action": "give", "consent": "yes"},
     )
     assert r.status_code == 302
-    sent = _card_changes(hub, customer)[before:]
+    sent = _card_changes(hub, customer, mark)
     assert [(c["store_id"], c["card_id"]) for c in sent] == [(LYON, card_id)]
     assert sent[0]["personal"]["sizes"] == {p["a"]["slug"]: p["a"]["size"]}
     shop.get(f"/shop/produit/{p['c']['ref']}")
     assert len(_views(hub, customer)) == 1
     # The view changed the payload: sent once (the daily refresh does it), then nothing.
     assert customer_feed.personal_changed(hub, KeyRing.open(hub_data), customer) == 1
-    assert _card_changes(hub, customer)[-1]["personal"]["recent"] == [p["c"]["ref"]]
+    # The superseded payload left the feed: one change holds what Lyon must know.
+    [now_held] = [c for c in _card_changes(hub, customer) if c["personal"] is not None]
+    assert now_held["personal"]["recent"] == [p["c"]["ref"]] and now_held["seq"] > sent[0]["seq"]
     assert customer_feed.personal_changed(hub, KeyRing.open(hub_data), customer) == 0
     # Withdrawn online: null to Lyon, the views deleted, nothing computed any more.
     r = shop.post("/shop/compte/suggestions", data={"csrf_token": token, "action": "withdraw"})
@@ -421,6 +429,8 @@ def test_consent_given_then_withdrawn_online_and_at_a_kiosk_publishes_then_null(
     assert last["first_name"] == "Chloé" and last["card_id"] == card_id
     assert _views(hub, customer) == []
     assert hdb.rows(hub, "SELECT * FROM customer_personal WHERE customer_id = ?", [customer]) == []
+    # Nothing personal stays in the feed either: no change of theirs holds a payload.
+    assert [c["personal"] for c in _card_changes(hub, customer)] == [None]
 
     # Given again, then withdrawn at a kiosk in Paris (consent.revoked, card id only):
     # every store that held the payload is told null, Lyon included.
@@ -429,14 +439,16 @@ def test_consent_given_then_withdrawn_online_and_at_a_kiosk_publishes_then_null(
         data={"csrf_token": token, "action": "give", "consent": "yes"},
     )
     assert _card_changes(hub, customer)[-1]["personal"] is not None
-    count = len(_card_changes(hub, customer))
+    mark = _mark(hub)
     [res] = _apply(hub, hub_data, _tx("consent.revoked", {"card_id": card_id}), store_id=PARIS)
     assert res["result"] == {"applied": True, "changed": True}
-    told = _card_changes(hub, customer)[count:]
+    told = _card_changes(hub, customer, mark)
     assert [(c["store_id"], c["personal"]) for c in told] == [(LYON, None)]
+    assert all(c["personal"] is None for c in _card_changes(hub, customer))
     # Withdrawn twice: nothing more.
+    mark = _mark(hub)
     _apply(hub, hub_data, _tx("consent.revoked", {"card_id": card_id}), store_id=PARIS)
-    assert len(_card_changes(hub, customer)) == count + 1
+    assert _card_changes(hub, customer, mark) == []
 
 
 def test_the_customers_export_holds_their_views_and_erasure_leaves_nothing_personal(hub, hub_data):

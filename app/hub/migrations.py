@@ -964,8 +964,9 @@ def m014_account_history(db: Db) -> None:
 # only. ``customer_product_views``: the web-shop products a signed-in customer who
 # consented looked at (one row per product, the last look; at most 50 per customer, 90
 # days: retention prunes). ``customer_personal``: a digest of the payload last sent to
-# each store, so the daily refresh publishes only what changed (and a withdrawal
-# reaches every store that had it). ``product_pairs``:
+# each store and the seq of that change, so the daily refresh publishes only what
+# changed, a withdrawal reaches every store that had it, and a payload superseded is
+# deleted from the feed (the hub keeps no stale copy). ``product_pairs``:
 # products bought together (orders of the last year, the top 20 per product), rebuilt by
 # the daily refresh. ``offers``: head office's offers to a segment (customers who bought
 # in a category within the last N months); ``customer_categories``: when a customer who
@@ -985,6 +986,7 @@ def m015_personal(db: Db) -> None:
             customer_id TEXT NOT NULL,
             store_id TEXT NOT NULL,
             digest TEXT NOT NULL,
+            seq INTEGER NOT NULL,
             published_at TEXT NOT NULL,
             PRIMARY KEY (customer_id, store_id)
         ) WITHOUT ROWID""",

@@ -16,7 +16,9 @@ A customer with no card yet is sent nothing: the store has nothing to recognise.
 
 The change also carries ``personal``: what the kiosk may show a shopper who consented
 (app/hub/domain/personal.py), or null without consent (the store forgets what it had).
-Each store's last payload is fingerprinted in ``customer_personal``, so
+Each store's last payload is fingerprinted in ``customer_personal`` (with the seq of
+the change that carried it, deleted from the feed once superseded: the hub keeps no
+stale copy of what is personal, none at all after a withdrawal), so
 :func:`personal_changed` (consent given or withdrawn, an order collected, a product
 seen online: :func:`view_recorded`, at most every quarter of an hour) and
 :func:`refresh` (the daily ``kiosk hub personal refresh``) send it again only where it
@@ -100,6 +102,19 @@ def publish_card(
     if data is None:
         return None
     seq = append_change(db, CHANGE_CUSTOMER_CARD, customer_id, data, store_id=store_id)
+    # The change that carried their last payload to this store is superseded by this
+    # one (same kind and key): deleted, so no stale copy stays in the feed.
+    previous = hdb.scalar(
+        db,
+        "SELECT seq FROM customer_personal WHERE customer_id = ? AND store_id = ?",
+        [customer_id, store_id],
+    )
+    if previous is not None:
+        hdb.execute(
+            db,
+            "DELETE FROM changes WHERE seq = ? AND kind = ? AND key = ?",
+            [previous, CHANGE_CUSTOMER_CARD, customer_id],
+        )
     if data["personal"] is None:
         hdb.execute(
             db,
@@ -114,6 +129,7 @@ def publish_card(
                 "customer_id": customer_id,
                 "store_id": store_id,
                 "digest": personal.digest(data["personal"]),
+                "seq": seq,
                 "published_at": iso(utcnow()),
             },
             ["customer_id", "store_id"],
