@@ -4,7 +4,9 @@ The staff scan (app/store/views/scan.py) verifies the card offline
 (app/store/domain/customer_cards.py) and finds the customer behind it in what the hub's
 feed sent this store (app/store/domain/customer_orders.py). This page then lists the
 customer's open orders here and their returns, under their first name only: no surname,
-no e-mail. Logged by customer id, never a name or a card id.
+no e-mail. Its address names nobody (``/staff/customer``: the customer id is held in the
+staff session for ``VERIFIED_S`` after the scan). Logged by customer id, never a name
+or a card id.
 """
 
 from __future__ import annotations
@@ -12,16 +14,19 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import abort, render_template
+from flask import abort, render_template, session
 from flask_babel import format_date
+from flask_babel import gettext as _
 
 from app.core import clock
 from app.store.domain import customer_orders
 from app.store.storage import get_db
+from app.store.views.counter_common import VERIFIED_S
 
 log = logging.getLogger(__name__)
 
 MAX_CUSTOMER_ID = 64
+SESSION_KEY = "counter_customer"  # {"id": the scanned card's customer, "at": when}
 
 
 def _day(text: str | None) -> str:
@@ -31,10 +36,24 @@ def _day(text: str | None) -> str:
         return ""
 
 
-def customer_page(customer_id: str) -> Any:
-    """``/staff/customers/<customer_id>``: the page a scanned card opens."""
+def _scanned_customer() -> str | None:
+    """The customer whose card was scanned here within ``VERIFIED_S``, or None."""
+    held = session.get(SESSION_KEY)
+    if not isinstance(held, dict) or not isinstance(held.get("id"), str):
+        return None
+    at = held.get("at")
+    if not isinstance(at, int | float) or clock.now_s() - at > VERIFIED_S:
+        return None
+    return held["id"][:MAX_CUSTOMER_ID]
+
+
+def customer_page() -> Any:
+    """``/staff/customer``: the page a scanned card opens. The customer is the one whose
+    card was scanned (held in the staff session a while): no id in the URL."""
     db = get_db()
-    customer_id = customer_id[:MAX_CUSTOMER_ID]
+    customer_id = _scanned_customer()
+    if customer_id is None:
+        return render_template("orders/desk.html", error=_("Scan the customer's card again.")), 404
     if not customer_orders.is_known(db, customer_id):
         abort(404)
     orders = customer_orders.open_orders(db, customer_id)

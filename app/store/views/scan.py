@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import abort, redirect, render_template, request, url_for
+from flask import abort, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
-from app.core import catalog
+from app.core import catalog, clock
 from app.store.domain import customer_cards, customer_orders, reservation_codes, stock
 from app.store.domain.orders import pickup, queries
 from app.store.domain.orders.status import OrderError
@@ -63,7 +63,9 @@ def scan() -> Any:
         customer_id = customer_orders.customer_for_card(db, card.card_id) if card.ok else None
         if customer_id is None:
             return _refused(_CARD_AT_COUNTER, 400)
-        return redirect(url_for("staff_scan.customer", customer_id=customer_id))
+        # The customer's id goes in the staff session, never in the page's URL.
+        session[counter_customer.SESSION_KEY] = {"id": customer_id, "at": clock.now_s()}
+        return redirect(url_for("staff_scan.customer"))
     if pickup.looks_like_token(code):
         try:
             order = pickup.verify_token(db, code)
@@ -84,7 +86,7 @@ def scan() -> Any:
     return _refused(messages()["unknown_code"], 404)
 
 
-bp.add_url_rule("/customers/<customer_id>", "customer", counter_customer.customer_page)
+bp.add_url_rule("/customer", "customer", counter_customer.customer_page)
 
 
 def _refused(message: str, status: int) -> Any:
