@@ -49,6 +49,24 @@ def open_orders(db: Database, customer_id: str) -> list[dict[str, Any]]:
     return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
 
 
+def returnable(db: Database, customer_id: str) -> list[dict[str, Any]]:
+    """The customer's orders here with units collected and not yet brought back (a
+    return can be taken from their scanned card: no number, no name needed)."""
+    cur = db.execute(
+        """SELECT o.id, o.number, o.collected_at,
+                  (SELECT coalesce(sum(l.qty_collected - l.qty_returned), 0)
+                     FROM order_lines l WHERE l.order_id = o.id) AS units
+           FROM orders o WHERE o.customer_id = ?
+             AND o.status IN ('collected', 'partially_collected')
+             AND EXISTS (SELECT 1 FROM order_lines l WHERE l.order_id = o.id
+                         AND l.qty_collected > l.qty_returned)
+           ORDER BY o.collected_at DESC, o.number LIMIT ?""",
+        [customer_id, MAX_ROWS],
+    )
+    names = [c[0] for c in cur.description]
+    return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+
+
 def returns_of(db: Database, customer_id: str) -> list[dict[str, Any]]:
     """The returns made here on the customer's orders, newest first."""
     cur = db.execute(

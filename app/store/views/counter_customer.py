@@ -47,6 +47,12 @@ def _scanned_customer() -> str | None:
     return held["id"][:MAX_CUSTOMER_ID]
 
 
+def scanned_customer_id() -> str | None:
+    """The customer whose card was scanned at this counter within ``VERIFIED_S``: the
+    returns screen takes back their collected orders without a number or a name."""
+    return _scanned_customer()
+
+
 def customer_page() -> Any:
     """``/staff/customer``: the page a scanned card opens. The customer is the one whose
     card was scanned (held in the staff session a while): no id in the URL."""
@@ -58,6 +64,7 @@ def customer_page() -> Any:
         abort(404)
     orders = customer_orders.open_orders(db, customer_id)
     returns = customer_orders.returns_of(db, customer_id)
+    returnable = customer_orders.returnable(db, customer_id)
     for row in orders:
         row["day"] = _day(row["placed_at"])
     for row in returns:
@@ -68,4 +75,5 @@ def customer_page() -> Any:
         first_name=customer_orders.first_name_of(db, customer_id),
         orders=orders,
         returns=returns,
+        returnable=returnable,
     )

@@ -18,6 +18,7 @@ from app.store.domain import tickets
 from app.store.domain.orders import pickup, queries, returns
 from app.store.domain.orders.status import OrderError
 from app.store.storage import get_db
+from app.store.views import counter_customer
 from app.store.views.counter_common import (
     VERIFIED_S,
     message,
@@ -66,6 +67,17 @@ def find() -> Any:
         else:
             return _found(order["id"])
     return render_template("orders/returns.html", error=error), 400 if error else 200
+
+
+@bp.post("/returns/card/<order_id>")
+def from_card(order_id: str) -> Any:
+    """A return taken from the customer's scanned « Ma carte » (their page at the
+    counter): the card proved who they are, no order number or name needed."""
+    order = order_or_404(order_id)
+    customer_id = counter_customer.scanned_customer_id()
+    if customer_id is None or order.get("customer_id") != customer_id:
+        return redirect(url_for("returns.find"))  # the card's ten minutes are over
+    return _found(order_id)
 
 
 @bp.get("/returns/scan")
