@@ -98,10 +98,15 @@ def test_kept_alive_requests_are_not_held_back_by_nagle(hub_server):
     import time
 
     session = requests.Session()
-    session.get(hub_server.url + "/api/v1/status", timeout=5)  # the connection, opened
+    # The connection opened, and past the first answers, which the client's "quick ACK"
+    # start would not hold back anyway.
+    for _ in range(20):
+        session.get(hub_server.url + "/api/v1/status", timeout=5)
     took = []
-    for _ in range(21):
+    for _ in range(40):
         started = time.perf_counter()
         assert session.get(hub_server.url + "/api/v1/status", timeout=5).ok
         took.append(time.perf_counter() - started)
-    assert statistics.median(took) < 0.025, took
+    # Held back, nearly every answer takes 40 ms or more; a busy machine slows some
+    # answers, never the fastest quarter of them all to that.
+    assert statistics.quantiles(took, n=4)[0] < 0.03, sorted(took)
