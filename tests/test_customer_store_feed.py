@@ -223,7 +223,13 @@ def test_card_and_first_name_reach_only_the_store_with_the_order_then_kiosk_and_
     assert [o["customer_id"] for o in ordered if o["number"] == number][-1] == customer_id
     mine = [c for c in page["changes"] if c["key"] == customer_id]
     assert [c["data"] for c in mine] == [
-        {"customer_id": customer_id, "card_id": card_id, "first_name": FIRST, "personal": None}
+        {
+            "customer_id": customer_id,
+            "card_id": card_id,
+            "first_name": FIRST,
+            "personal": None,
+            "points": 0,
+        }
     ]
 
     # Renewing the card (the card page's button): the new id replaces the old at Lyon.

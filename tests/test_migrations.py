@@ -73,9 +73,10 @@ def test_upgrade_from_first_schema_keeps_rows(tmp_path):
         "m011_search_words",
         "m012_customer_cards",
         "m013_order_customer",
+        "m014_card_actions",
         "m015_personal",
         "m016_store_forget",
-        "m014_card_actions",
+        "m017_card_points",
     ]
     assert {t: db[t].count for t in counts} == counts
     # The new search index was back-filled from the rows that were already there.

@@ -390,6 +390,7 @@ def test_no_consent_no_view_rows_personal_null_and_nothing_computed(hub, hub_dat
         "card_id": card_id,
         "first_name": "Chloé",
         "personal": None,
+        "points": 0,  # their loyalty balance: not personal suggestions, always sent
     }
     # An anonymous visit records nothing either.
     anon = _hub_app(hub_data).test_client()

@@ -877,30 +877,6 @@ def m013_consent_loyalty(db: Db) -> None:
         hdb.insert(db, "hub_meta", {"key": key, "value": value})
 
 
-# Orders' people sealed at rest (issue 14, RGPD): the name and e-mail of a web or kiosk
-# order, of a home delivery (and its address), and the address and body of the mails
-# the hub writes are kept sealed (app/hub/domain/pii.py: ``*_enc``), with the e-mail's
-# blind index (``customer_email_idx``, the same index as customers.email_idx) to find
-# a person's orders. The clear columns stay (NOT NULL) but hold '' from now on: rows
-# written before are sealed, and blanked, by app/hub/domain/order_people.py's
-# seal_existing, run with the key ring at start-up (a migration has no key).
-@hub_migrations(name="m016_orders_sealed")
-def m016_orders_sealed(db: Db) -> None:
-    for table, columns in (
-        ("orders", ("customer_name_enc", "customer_email_enc", "customer_email_idx")),
-        (
-            "delivery_orders",
-            ("customer_name_enc", "customer_email_enc", "customer_email_idx", "address_enc"),
-        ),
-        ("notifications", ("customer_email_enc", "customer_email_idx", "body_enc")),
-    ):
-        for column in columns:
-            ddl(db, f"ALTER TABLE {table} ADD COLUMN {column} TEXT")
-    ddl(db, "CREATE INDEX orders_email_idx ON orders(customer_email_idx)")
-    ddl(db, "CREATE INDEX delivery_orders_email_idx ON delivery_orders(customer_email_idx)")
-    ddl(db, "CREATE INDEX notifications_email_idx ON notifications(customer_email_idx)")
-
-
 # What a recognised shopper does at a kiosk, attached to their account (issue 14; app/
 # hub/domain/account_history.py): ``kiosk_reservations`` (a reservation made at a kiosk,
 # then how it ended: ``reservation.created`` / ``reservation.closed``, the store's own
@@ -1017,6 +993,30 @@ def m015_personal(db: Db) -> None:
         "CREATE INDEX customer_categories_segment ON customer_categories(category_id, last_at)",
     ):
         ddl(db, sql)
+
+
+# Orders' people sealed at rest (issue 14, RGPD): the name and e-mail of a web or kiosk
+# order, of a home delivery (and its address), and the address and body of the mails
+# the hub writes are kept sealed (app/hub/domain/pii.py: ``*_enc``), with the e-mail's
+# blind index (``customer_email_idx``, the same index as customers.email_idx) to find
+# a person's orders. The clear columns stay (NOT NULL) but hold '' from now on: rows
+# written before are sealed, and blanked, by app/hub/domain/order_people.py's
+# seal_existing, run with the key ring at start-up (a migration has no key).
+@hub_migrations(name="m016_orders_sealed")
+def m016_orders_sealed(db: Db) -> None:
+    for table, columns in (
+        ("orders", ("customer_name_enc", "customer_email_enc", "customer_email_idx")),
+        (
+            "delivery_orders",
+            ("customer_name_enc", "customer_email_enc", "customer_email_idx", "address_enc"),
+        ),
+        ("notifications", ("customer_email_enc", "customer_email_idx", "body_enc")),
+    ):
+        for column in columns:
+            ddl(db, f"ALTER TABLE {table} ADD COLUMN {column} TEXT")
+    ddl(db, "CREATE INDEX orders_email_idx ON orders(customer_email_idx)")
+    ddl(db, "CREATE INDEX delivery_orders_email_idx ON delivery_orders(customer_email_idx)")
+    ddl(db, "CREATE INDEX notifications_email_idx ON notifications(customer_email_idx)")
 
 
 # Loyalty points taken back by a return (issue 14): the ledger gains the kind

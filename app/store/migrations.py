@@ -597,6 +597,15 @@ def m013_order_customer(db: Database) -> None:
     )
 
 
+# --- m014: a recognised shopper's kiosk actions (app/store/domain/account_actions.py) --
+# A reservation made for a recognised shopper's account (its ``reservation.created``
+# carried the card id; the row keeps only this flag, never the card id), so how it ends
+# is told to the hub too (``reservation.closed``).
+@store_migrations(name="m014_card_actions")
+def m014_card_actions(db: Database) -> None:
+    db.execute("ALTER TABLE reservations ADD COLUMN for_account INTEGER NOT NULL DEFAULT 0")
+
+
 # --- m015: personal suggestions at the kiosk (app/store/domain/personal.py) ----------
 # What the hub's card feed says the kiosk may show a recognised shopper who consented:
 # ``personal`` is the validated JSON (remembered sizes per category, product refs seen
@@ -644,10 +653,10 @@ def m016_store_forget(db: Database) -> None:
         )
 
 
-# --- m014: a recognised shopper's kiosk actions (app/store/domain/account_actions.py) --
-# A reservation made for a recognised shopper's account (its ``reservation.created``
-# carried the card id; the row keeps only this flag, never the card id), so how it ends
-# is told to the hub too (``reservation.closed``).
-@store_migrations(name="m014_card_actions")
-def m014_card_actions(db: Database) -> None:
-    db.execute("ALTER TABLE reservations ADD COLUMN for_account INTEGER NOT NULL DEFAULT 0")
+# --- m017: the loyalty balance of a recognised shopper (issue 14) ---------------------
+# ``points``: the balance the hub's card feed last sent (app/hub/domain/customer_feed.py),
+# shown to the shopper once their card is scanned; NULL until the hub sends one. On the
+# card's row: forgetting the card forgets it.
+@store_migrations(name="m017_card_points")
+def m017_card_points(db: Database) -> None:
+    db.execute("ALTER TABLE customer_cards ADD COLUMN points INTEGER")

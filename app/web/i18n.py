@@ -15,7 +15,7 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.numbers import format_currency
 from flask import Flask, current_app, has_app_context, session
-from flask_babel import Babel, get_locale, gettext
+from flask_babel import Babel, format_number, get_locale, gettext
 
 LANGUAGES = {"fr": "Français", "en": "English"}
 DEFAULT_LANG = "fr"
@@ -188,5 +188,6 @@ def init_app(app: Flask) -> None:
     app.jinja_env.filters["price"] = format_price
     app.jinja_env.filters["local_datetime"] = format_local_datetime
     app.jinja_env.filters["local_date"] = format_local_date
+    app.jinja_env.filters["number"] = format_number  # 1 250 in French, 1,250 in English
     app.jinja_env.globals["LANGUAGES"] = LANGUAGES
     app.jinja_env.globals["current_lang"] = current_lang

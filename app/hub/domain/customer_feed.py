@@ -35,7 +35,7 @@ from app.core.clock import iso, utcnow
 from app.core.protocol import CHANGE_CUSTOMER_CARD
 from app.hub import database as hdb
 from app.hub.database import Db
-from app.hub.domain import consent, orders, personal
+from app.hub.domain import consent, loyalty, orders, personal
 from app.hub.domain.changes import append_change
 from app.hub.domain.pii import KeyRing
 
@@ -86,6 +86,9 @@ def card_data(db: Db, ring: KeyRing, customer_id: str) -> dict[str, Any] | None:
         "card_id": card_id,
         "first_name": first_name or None,
         "personal": personal.payload(db, customer_id),
+        # Their loyalty balance, shown to them once recognised (not a suggestion: no
+        # consent needed; earned and spent in every channel, app/hub/domain/loyalty.py).
+        "points": loyalty.balance(db, customer_id),
     }
 
 
@@ -138,7 +141,8 @@ def publish_card(
 
 
 def card_changed(db: Db, ring: KeyRing, customer_id: str) -> int:
-    """A card issued or renewed: tell each store holding the customer's orders; how many."""
+    """A card issued or renewed, or its loyalty balance moved: tell each store holding
+    the customer's orders; how many."""
     with hdb.write(db):
         data = card_data(db, ring, customer_id)
         stores = stores_of(db, customer_id) if data is not None else []

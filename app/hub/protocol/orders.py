@@ -218,7 +218,8 @@ def handover(db: Db, store_id: str, payload: dict[str, Any], tx_id: str) -> dict
     ).fetchone()[0]
     set_status(db, order["id"], "collected" if left == 0 else "partially_collected", at)
     if left == 0:  # loyalty points for the customer, once, on what was collected
-        loyalty.order_collected(db, order["id"], at)
+        if loyalty.order_collected(db, order["id"], at):
+            personal.points_changed(db, order["id"])  # their balance, at their stores
         personal.order_collected(db, order["id"])  # their sizes and suggestions move
     publish(db, order["id"], tx_id)
     return _result(db, order["id"])
@@ -364,7 +365,8 @@ def returned(db: Db, store_id: str, payload: dict[str, Any], tx_id: str) -> dict
         )
         notifications.record(db, order, "returned", refund=refund, credit_code=credit)
         # The points the returned units earned go back, once per return.
-        loyalty.order_returned(db, order["id"], return_id, lines)
+        if loyalty.order_returned(db, order["id"], return_id, lines):
+            personal.points_changed(db, order["id"])
         publish(db, order["id"], tx_id)
     return _return_result(return_id, refund, credit)
 

@@ -1,6 +1,7 @@
-"""A customer's personal payload sent again from a store's transaction (issue 14): a
-consent withdrawn at a kiosk (``consent.revoked``), an order handed over in full
-(``order.handover``: what they bought moves their sizes and suggestions).
+"""A customer's card sent again from a store's transaction (issue 14): its personal
+payload after a consent withdrawn at a kiosk (``consent.revoked``) or an order handed
+over in full (``order.handover``: what they bought moves their sizes and suggestions);
+its loyalty balance after points earned or taken back (a hand-over, a return).
 
 The card change carries the first name, so sending it needs the personal-data key ring:
 the batch's data directory gives it (app/hub/domain/order_people.py ``ring_of``). A
@@ -29,6 +30,20 @@ def changed(db: Db, customer_id: str) -> int:
         log.warning("personal payload of %s left to the daily refresh: %s", customer_id, exc)
         return 0
     return customer_feed.personal_changed(db, ring, customer_id)
+
+
+def points_changed(db: Db, order_id: str) -> int:
+    """The order's customer earned or gave back points: the stores holding their card
+    show the new balance; how many changes."""
+    customer_id = hdb.scalar(db, "SELECT customer_id FROM orders WHERE id = ?", [order_id])
+    if not customer_id:
+        return 0
+    try:
+        ring = order_people.ring_of(db)
+    except PiiKeyError as exc:
+        log.warning("loyalty balance of %s not sent (with their next card): %s", customer_id, exc)
+        return 0
+    return customer_feed.card_changed(db, ring, customer_id)
 
 
 def order_collected(db: Db, order_id: str) -> int:

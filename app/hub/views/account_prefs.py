@@ -89,5 +89,6 @@ def convert_points() -> ResponseReturnValue:
         flash(_("Not enough points yet for store credit."), "error")
         return redirect(url_for("account.account") + "#loyalty")
     current_app.logger.info("customer %s turned %d points into credit", customer["id"], done.points)
+    customer_feed.card_changed(get_db(), pii_ring(), customer["id"])  # the kiosk's balance
     flash(_("Your store credit code: %(code)s", code=done.credit_code), "ok")
     return redirect(url_for("account.account") + "#loyalty")

@@ -90,6 +90,27 @@ def save_card(db: Database, card_id: str, customer_id: str, name: str | None) ->
     )
 
 
+MAX_POINTS = 10_000_000
+
+
+def save_points(db: Database, card_id: str, points: object) -> None:
+    """Keep the loyalty balance the hub sent with a card; anything but a whole number
+    from 0 to MAX_POINTS (an older hub sends none) leaves no balance to show."""
+    ok = isinstance(points, int) and not isinstance(points, bool) and 0 <= points <= MAX_POINTS
+    db.execute(
+        "UPDATE customer_cards SET points = ? WHERE card_id = ?",
+        [points if ok else None, card_id],
+    )
+
+
+def points(db: Database, card_id: str | None) -> int | None:
+    """The loyalty balance this store holds for a card, or None (none sent)."""
+    if not card_id:
+        return None
+    row = db.execute("SELECT points FROM customer_cards WHERE card_id = ?", [card_id]).fetchone()
+    return row[0] if row else None
+
+
 def forget_customer(db: Database, customer_id: str) -> int:
     """Forget every card of a customer (a card renewed, an erasure); how many rows."""
     return db.execute("DELETE FROM customer_cards WHERE customer_id = ?", [customer_id]).rowcount

@@ -200,6 +200,7 @@ def _apply_customer_cards(db: Database, changes: list[dict], own: str | None) ->
         customer_cards.save_card(db, d["card_id"], d["customer_id"], d.get("first_name"))
         # What the kiosk may show them, with consent; null (or absent): none, forgotten.
         personal.save(db, d["card_id"], d.get("personal"))
+        customer_cards.save_points(db, d["card_id"], d.get("points"))
     return len(changes)
 
 

@@ -77,11 +77,17 @@ def recognised_globals() -> dict[str, Any]:
         session.get(SESSION_KEY) if request.blueprint in ("kiosk", "cart", "promotions") else None
     )
     if not isinstance(card_id, str) or not card_id:
-        return {"recognised": False, "recognised_name": None, "recognised_personal_off": False}
+        return {
+            "recognised": False,
+            "recognised_name": None,
+            "recognised_points": None,
+            "recognised_personal_off": False,
+        }
     db = get_db()
     return {
         "recognised": True,
         "recognised_name": customer_cards.first_name(db, card_id),
+        "recognised_points": customer_cards.points(db, card_id),
         # Withdrawn during this visit, or earlier at this store: no button, a word instead.
         "recognised_personal_off": bool(session.get(REVOKED_KEY))
         or consent.revoked_here(db, card_id),
