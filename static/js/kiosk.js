@@ -16,9 +16,10 @@
   var SCAN_MIN_CHARS = 6;
   // From 4 keys at under 35 ms each (nobody types that fast) a burst may stall for up to
   // SCAN_LONG_GAP_MS: the whole burst must still average under 35 ms for Enter to make
-  // it a scan, so a person typing on after a pause never makes one.
+  // it a scan, so a person typing on after a pause never makes one (and a short code
+  // survives a short stall only; a long one, a card or a cart, a stall of a busy page).
   var SCAN_LONG_CHARS = 4;
-  var SCAN_LONG_GAP_MS = 600;
+  var SCAN_LONG_GAP_MS = 1500;
   var burst = "";
   var burstStart = 0;
   var lastKeyAt = 0;
