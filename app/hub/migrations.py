@@ -1049,3 +1049,77 @@ def m017_loyalty_returns(db: Db) -> None:
     ddl(db, "DROP TABLE loyalty_ledger")
     ddl(db, "ALTER TABLE loyalty_ledger_new RENAME TO loyalty_ledger")
     ddl(db, "CREATE INDEX loyalty_ledger_customer ON loyalty_ledger(customer_id, at)")
+
+
+# Store credit that can be spent (issue 14; app/hub/domain/store_credit.py): every
+# ``AV-`` code in one table, its value, what is left of it, its owner (the customer when
+# known), where it came from (``points``: loyalty_ledger's ``converted`` row;
+# ``return``: a return refunded as store credit) and when it was used up. A web order
+# records the credit it used (``orders.credit_cents``, and ``credit_codes``: JSON
+# ``[{"code", "cents"}]``), written in the order's transaction. Codes made before are
+# back-filled: a return's value is what its lines cost on the order (the variant's price
+# for a return without an order).
+@hub_migrations(name="m018_store_credit")
+def m018_store_credit(db: Db) -> None:
+    ddl(
+        db,
+        """CREATE TABLE store_credits (
+            code TEXT PRIMARY KEY,
+            cents INTEGER NOT NULL CHECK (cents >= 0),
+            left_cents INTEGER NOT NULL CHECK (left_cents >= 0),
+            customer_id TEXT,
+            source TEXT NOT NULL CHECK (source IN ('points', 'return')),
+            source_id TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            spent_at TEXT
+        )""",
+    )
+    ddl(db, "CREATE INDEX store_credits_customer ON store_credits(customer_id)")
+    ddl(db, "ALTER TABLE orders ADD COLUMN credit_cents INTEGER NOT NULL DEFAULT 0")
+    ddl(db, "ALTER TABLE orders ADD COLUMN credit_codes TEXT")
+    hdb.execute(
+        db,
+        "INSERT INTO store_credits (code, cents, left_cents, customer_id, source, source_id, "
+        "created_at) SELECT credit_code, credit_cents, credit_cents, customer_id, 'points', "
+        "id, at FROM loyalty_ledger WHERE kind = 'converted' AND credit_code IS NOT NULL",
+    )
+    for ret in hdb.rows(
+        db,
+        "SELECT r.return_id, r.order_id, r.lines, r.credit_code, r.at, o.customer_id "
+        "FROM returns r LEFT JOIN orders o ON o.id = r.order_id "
+        "WHERE r.credit_code IS NOT NULL",
+    ):
+        cents = 0
+        for line in json.loads(ret["lines"] or "[]"):
+            qty = int(line.get("qty") or 0)
+            if ret["order_id"] and line.get("line") is not None:
+                row = hdb.one(
+                    db,
+                    "SELECT qty, price_cents, discount_cents FROM order_lines "
+                    "WHERE order_id = ? AND line = ?",
+                    [ret["order_id"], line["line"]],
+                )
+                if row:
+                    share = row["discount_cents"] * qty // max(1, row["qty"])
+                    cents += qty * row["price_cents"] - share
+            else:
+                price = hdb.scalar(
+                    db,
+                    "SELECT COALESCE(v.price_cents, p.price_cents) FROM variants v "
+                    "JOIN products p ON p.pk = v.product_pk WHERE v.sku = ?",
+                    [line.get("sku")],
+                )
+                cents += qty * int(price or 0)
+        hdb.insert(
+            db,
+            "store_credits",
+            {
+                "code": ret["credit_code"],
+                "cents": max(0, cents),
+                "left_cents": max(0, cents),
+                "customer_id": ret["customer_id"],
+                "source": "return",
+                "source_id": ret["return_id"],
+                "created_at": ret["at"],
+            },
+        )
