@@ -1123,3 +1123,23 @@ def m018_store_credit(db: Db) -> None:
                 "created_at": ret["at"],
             },
         )
+
+
+# Cards looked up by a store (issue 14, app/hub/domain/card_lookups.py): a shopper's
+# « Ma carte » scanned at a store where they have no order; the store asked the hub
+# (POST /api/v1/cards/lookup) and now holds the card, so the customer's later changes
+# (consent withdrawn, a renewal, points) reach it through its feed for 60 days after
+# the scan, as for a store holding their orders (customer_feed.stores_of). An erasure
+# deletes the rows with the customer (a ``customer_id`` column).
+@hub_migrations(name="m019_card_lookups")
+def m019_card_lookups(db: Db) -> None:
+    ddl(
+        db,
+        """CREATE TABLE customer_card_stores (
+            customer_id TEXT NOT NULL,
+            store_id TEXT NOT NULL,
+            looked_up_at TEXT NOT NULL,
+            PRIMARY KEY (customer_id, store_id)
+        )""",
+    )
+    ddl(db, "CREATE INDEX customer_card_stores_at ON customer_card_stores(looked_up_at)")
