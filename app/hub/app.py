@@ -16,6 +16,7 @@ from app.hub.views import (
     account,
     account_prefs,
     api,
+    api_cards,
     api_promotions,
     card,
     hq,
@@ -70,6 +71,7 @@ DEFAULTS: dict[str, Any] = {
 # (/shop, pages for people).
 BLUEPRINTS: tuple[Blueprint, ...] = (
     api.bp,
+    api_cards.bp,
     api_promotions.bp,
     shop.bp,
     webshop_catalog.bp,

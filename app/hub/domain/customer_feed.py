@@ -35,7 +35,7 @@ from app.core.clock import iso, utcnow
 from app.core.protocol import CHANGE_CUSTOMER_CARD
 from app.hub import database as hdb
 from app.hub.database import Db
-from app.hub.domain import consent, loyalty, orders, personal
+from app.hub.domain import consent, customer_export, loyalty, orders, personal
 from app.hub.domain.changes import append_change
 from app.hub.domain.pii import KeyRing
 
@@ -49,21 +49,27 @@ FIRST_NAME_COLUMN = "customers.first_name"
 
 
 def stores_of(db: Db, customer_id: str) -> list[str]:
-    """The stores where the customer has an open order, or one placed recently."""
+    """The stores where the customer has an open order, or one placed recently, and
+    those where their card was looked up recently (scanned by a walk-in shopper:
+    app/hub/domain/card_lookups.py, ``customer_card_stores``)."""
     since = iso(utcnow() - RECENT)
     marks = ", ".join("?" for _ in CLOSED)
     return [
         r["store_id"]
         for r in hdb.rows(
             db,
-            "SELECT DISTINCT store_id FROM orders WHERE customer_id = ? "  # noqa: S608 (marks)
-            f"AND (status NOT IN ({marks}) OR placed_at >= ?) ORDER BY store_id",
-            [customer_id, *CLOSED, since],
+            "SELECT store_id FROM orders WHERE customer_id = ? "  # noqa: S608 (marks)
+            f"AND (status NOT IN ({marks}) OR placed_at >= ?) "
+            "UNION SELECT store_id FROM customer_card_stores "
+            "WHERE customer_id = ? AND looked_up_at >= ? ORDER BY store_id",
+            [customer_id, *CLOSED, since, customer_id, since],
         )
     ]
 
 
-def _live_card(db: Db, customer_id: str) -> str | None:
+def live_card(db: Db, customer_id: str) -> str | None:
+    """The customer's live card id, or None (none issued yet, or all revoked): the one
+    query of it (``cards.current_card`` is this function)."""
     return hdb.scalar(
         db,
         """SELECT card_id FROM customer_cards
@@ -76,7 +82,7 @@ def _live_card(db: Db, customer_id: str) -> str | None:
 def card_data(db: Db, ring: KeyRing, customer_id: str) -> dict[str, Any] | None:
     """The change's data: the live card id, the first name and what is personal (None
     without consent); None without a card."""
-    card_id = _live_card(db, customer_id)
+    card_id = live_card(db, customer_id)
     if card_id is None:
         return None
     sealed = hdb.scalar(db, "SELECT first_name_enc FROM customers WHERE id = ?", [customer_id])
@@ -223,6 +229,34 @@ def personal_changed(db: Db, ring: KeyRing, customer_id: str, *, force: bool = F
                 publish_card(db, ring, customer_id, store_id, data)
                 sent += 1
     return sent
+
+
+def set_consent(
+    db: Db,
+    ring: KeyRing,
+    customer_id: str,
+    given: bool,
+    channel: str = "web",
+    **journal: Any,
+) -> bool:
+    """Give or withdraw consent (:func:`.consent.set_consent`, ``journal`` its keyword
+    arguments) and tell the stores (:func:`personal_changed`) in ONE write transaction:
+    if the stores cannot be told (a key that does not open the first name), nothing
+    changes and the error rises, so no store keeps suggestions after a withdrawal the
+    hub recorded. Whether consent changed."""
+    with hdb.write(db):
+        changed = consent.set_consent(db, customer_id, given, channel, **journal)
+        if changed:
+            personal_changed(db, ring, customer_id)
+    return changed
+
+
+def correct_names(db: Db, ring: KeyRing, customer_id: str, first: Any, last: Any) -> int:
+    """Rectification (:func:`.customer_export.correct_names`) and the stores holding the
+    customer's card told the new first name, in one write transaction; how many stores."""
+    with hdb.write(db):
+        customer_export.correct_names(db, ring, customer_id, first, last)
+        return card_changed(db, ring, customer_id)
 
 
 def view_recorded(db: Db, ring: KeyRing, customer_id: str) -> int:

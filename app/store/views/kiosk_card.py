@@ -15,11 +15,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, redirect, render_template, request, session, url_for
+from flask import Blueprint, current_app, redirect, render_template, request, session, url_for
 from flask_babel import lazy_gettext as _l
 
-from app.store.domain import consent, customer_cards
+from app.store.domain import card_lookup, consent, customer_cards
 from app.store.storage import get_db
+from app.store.sync import card_fetch
 from app.web.htmx import redirect_page
 from app.web.security import safe_next
 
@@ -64,6 +65,12 @@ def recognise(code: str) -> Any:
             "kiosk/card_problem.html", message=MESSAGES[key], reason=check.reason
         ), 400
     session[SESSION_KEY] = check.card_id
+    # A card this store does not hold (a walk-in shopper): asked of the hub, briefly,
+    # when it is reachable; on any failure they stay recognised anonymously.
+    db = get_db()
+    card_lookup.learn(
+        db, check.card_id, card_fetch.asker(db, current_app.extensions.get("hub_client"))
+    )
     back = safe_next(request.referrer, url_for("kiosk.browse"), host=request.host)
     if back.split("?")[0] in ("/", url_for("kiosk.scan")):
         back = url_for("kiosk.browse")
