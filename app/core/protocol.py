@@ -62,6 +62,11 @@ MAX_TX_LINES = 200  # lines in one order transaction
 MAX_RETURN_QTY = 999  # units of one line returned at once
 MAX_SHOWN_CENTS = 10**9
 MAX_CARD_ID = 64  # a « Ma carte » card id (random, no personal data)
+#: The « Ma carte » token (app/core/tokens.py): its kind, and the claim holding the card
+#: id (the hub mints it, app/hub/domain/cards.py; a store verifies it offline,
+#: app/store/domain/customer_cards.py).
+CARD_KIND = "card"
+CARD_CLAIM = "c"
 #: ``order.request``'s customer: what the kiosk's form lets through, the hub accepts.
 MAX_CUSTOMER_NAME = 80
 MAX_EMAIL = 254

@@ -3,10 +3,10 @@ in one place (issue 14).
 
 A store sends the card id it recognised, never a name (app/core/protocol.py:
 ``order.request``'s ``card_id``, ``reservation.created``, ``reservation.closed``,
-``cart.sent``). :func:`customer_for_card` maps it to the customer: any card the
-customer ever had counts (renewed or revoked since the shopper scanned it, a queued
-transaction still names them); an erased customer's cards are gone, so the action is
-kept with nobody (``customer_id`` NULL).
+``cart.sent``). :func:`.cards.customer_for_card` (``ever=True``) maps it to the
+customer: any card the customer ever had counts (renewed or revoked since the shopper
+scanned it, a queued transaction still names them); an erased customer's cards are
+gone, so the action is kept with nobody (``customer_id`` NULL).
 
 The readers gather the account's history by channel: orders (web, or a kiosk of a
 store: ``order_requests.order_id``), home deliveries asked for at a kiosk, kiosk
@@ -27,16 +27,6 @@ from app.hub.domain.cart_prices import catalog_rows
 from app.hub.domain.pii import PiiKeyError
 
 SHOWN = 20  # the newest of each kind « Mon compte » lists
-
-
-def customer_for_card(db: Db, card_id: Any) -> str | None:
-    """The customer a card id names (live, renewed or revoked), or None (unknown card, or
-    its customer erased)."""
-    if not isinstance(card_id, str) or not card_id.strip() or len(card_id) > 64:
-        return None
-    return hdb.scalar(
-        db, "SELECT customer_id FROM customer_cards WHERE card_id = ?", [card_id.strip()]
-    )
 
 
 # --- attaching ---------------------------------------------------------------------

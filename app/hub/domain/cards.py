@@ -16,16 +16,16 @@ from __future__ import annotations
 
 import secrets
 from pathlib import Path
+from typing import Any
 
 from app.core import clock, tokens
+from app.core.protocol import CARD_CLAIM, CARD_KIND, MAX_CARD_ID
 from app.hub import database as hdb
 from app.hub.database import Db
 from app.hub.domain import customer_feed, keys
-from app.hub.domain.pii import hub_ring
+from app.hub.domain.pii import KeyRing, hub_ring
 
-CARD_KIND = "card"
 CARD_TOKEN_TTL_S = 600  # ten minutes: the page shows a new code every minute
-CARD_CLAIM = "c"  # the card id inside the token
 
 
 def new_card_id() -> str:
@@ -33,15 +33,8 @@ def new_card_id() -> str:
     return secrets.token_urlsafe(16)
 
 
-def current_card(db: Db, customer_id: str) -> str | None:
-    """The customer's live card id, or None (none issued yet, or all revoked)."""
-    return hdb.scalar(
-        db,
-        """SELECT card_id FROM customer_cards
-           WHERE customer_id = ? AND revoked_at IS NULL
-           ORDER BY created_at DESC, card_id LIMIT 1""",
-        [customer_id],
-    )
+#: The customer's live card id, or None (none issued yet, or all revoked).
+current_card = customer_feed.live_card
 
 
 def issue_card(db: Db, customer_id: str) -> str:
@@ -79,14 +72,28 @@ def rotate_card(db: Db, customer_id: str) -> str:
         return issue_card(db, customer_id)
 
 
-def customer_for_card(db: Db, card_id: str) -> str | None:
-    """The customer behind a live card id (the counter's look-up, later), or None."""
-    if not isinstance(card_id, str) or len(card_id) > 64:
+def renew_card(db: Db, ring: KeyRing, customer_id: str) -> str:
+    """The customer asked for a new card (« Nouvelle carte »): the id rotated and the
+    stores holding their orders told the new one, in one write transaction (a key error
+    leaves the old card live, nothing half done). The new card id."""
+    with hdb.write(db):
+        card_id = rotate_card(db, customer_id)
+        customer_feed.card_changed(db, ring, customer_id)
+    return card_id
+
+
+def customer_for_card(db: Db, card_id: Any, *, ever: bool = False) -> str | None:
+    """The customer a card id names, or None (unknown card, a malformed id, or its
+    customer erased). Live cards only, unless ``ever``: a store's queued transaction
+    made with a card renewed or revoked since still names its customer (the kiosk's
+    actions, a consent withdrawn, an order request)."""
+    if not isinstance(card_id, str) or not card_id.strip() or len(card_id) > MAX_CARD_ID:
         return None
+    live = "" if ever else " AND revoked_at IS NULL"
     return hdb.scalar(
         db,
-        "SELECT customer_id FROM customer_cards WHERE card_id = ? AND revoked_at IS NULL",
-        [card_id],
+        f"SELECT customer_id FROM customer_cards WHERE card_id = ?{live}",  # noqa: S608
+        [card_id.strip()],
     )
 
 
@@ -98,9 +105,11 @@ def card_token(db: Db, data_dir: str | Path, customer_id: str, now: float | None
     """
     private_key, kid = keys.ensure_hub_key(db, data_dir)
     card_id = current_card(db, customer_id)
-    if card_id is None:  # a first card: the stores holding their orders learn it
-        card_id = issue_card(db, customer_id)
-        customer_feed.card_changed(db, hub_ring(db, data_dir), customer_id)
+    if card_id is None:  # a first card: the stores holding their orders learn it, at once
+        ring = hub_ring(db, data_dir)
+        with hdb.write(db):
+            card_id = issue_card(db, customer_id)
+            customer_feed.card_changed(db, ring, customer_id)
     return tokens.mint(
         private_key, CARD_KIND, {CARD_CLAIM: card_id}, CARD_TOKEN_TTL_S, now=now, kid=kid
     )

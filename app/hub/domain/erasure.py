@@ -25,10 +25,12 @@ from app.hub.domain.pii import KeyRing, PiiKeyError
 
 _CHUNK = 500
 #: Tables whose ``customer_id`` rows are detached, not deleted, when a customer goes
-#: (home deliveries: asked for at a kiosk by a recognised shopper, accounting records).
-DETACHED = frozenset({"orders", "customers", "delivery_orders"})
-#: Tables whose ``order_id`` is set to NULL, not deleted, when an order goes.
-ORDER_NULLED = frozenset({"carts"})
+#: (home deliveries: asked for at a kiosk by a recognised shopper, accounting records;
+#: store credit: what is left on a code stays spendable by whoever holds the code).
+DETACHED = frozenset({"orders", "customers", "delivery_orders", "store_credits"})
+#: Tables whose ``order_id`` is set to NULL, not deleted, when an order goes (the loyalty
+#: ledger: a live customer's points earned on it stay, so balance and ledger agree).
+ORDER_NULLED = frozenset({"carts", "loyalty_ledger"})
 
 
 def chunks(ids: Sequence[str]) -> Iterable[Sequence[str]]:
@@ -143,6 +145,11 @@ def erase_customers(db: Db, customer_ids: Sequence[str], emails: Sequence[str] =
     )
     anonymise_deliveries(db, deliveries, now_iso())
     each(db, "UPDATE orders SET customer_id = NULL WHERE customer_id IN ({ids})", customer_ids)
+    each(
+        db,
+        "UPDATE store_credits SET customer_id = NULL WHERE customer_id IN ({ids})",
+        customer_ids,
+    )
     each(db, "DELETE FROM customers WHERE id IN ({ids})", customer_ids)
     for cid, (card_ids, order_ids) in held.items():
         append_change(
@@ -158,24 +165,45 @@ def erase_customer(db: Db, ring: KeyRing, customer_id: str) -> dict[str, int] | 
     to one): their orders from every channel (the account's, and guest orders and home
     deliveries placed with the same address) detached and anonymised, amounts kept; the
     account and every row naming it deleted (:func:`erase_customers`). In one write
-    transaction. None if there is no such customer; else counts (no personal data)."""
+    transaction. None if there is no such customer; else counts (no personal data).
+
+    If the account's e-mail does not open (sealed under a key no longer in the key
+    file), its guest orders, deliveries and mails are still found by the address's
+    blind index (its key is never rotated), but rows kept in clear cannot be matched:
+    the result then holds ``email_unreadable: 1`` (the erasure may be partial), for the
+    caller's journal and for head office to see."""
     with hdb.write(db):
-        row = hdb.one(db, "SELECT id, email_enc FROM customers WHERE id = ?", [customer_id])
+        row = hdb.one(
+            db, "SELECT id, email_enc, email_idx FROM customers WHERE id = ?", [customer_id]
+        )
         if row is None:
             return None
+        unreadable = 0
         try:
             email = (ring.decrypt(row["email_enc"], "customers.email") or "").strip().lower()
         except PiiKeyError:
-            email = ""
+            email, unreadable = "", 1
         orders = set(_held_by(db, "SELECT id FROM orders WHERE customer_id = ?", customer_id))
         deliveries: list[str] = []
         if email:  # by the address's blind index (their name and e-mail are sealed)
             orders.update(order_people.ids_by_email(db, ring, "orders", email))
             deliveries = order_people.ids_by_email(db, ring, "delivery_orders", email)
+        elif row["email_idx"]:  # the sealed ones at least, by the index stored
+            orders.update(_ids_by_index(db, "orders", row["email_idx"]))
+            deliveries = _ids_by_index(db, "delivery_orders", row["email_idx"])
         erase_customers(db, [customer_id], [email] if email else [])
         anonymise_orders(db, sorted(orders))
         anonymise_deliveries(db, deliveries, now_iso())
-    return {"orders_anonymised": len(orders), "deliveries_anonymised": len(deliveries)}
+    done = {"orders_anonymised": len(orders), "deliveries_anonymised": len(deliveries)}
+    if unreadable:
+        done["email_unreadable"] = 1
+    return done
+
+
+def _ids_by_index(db: Db, table: str, email_idx: str) -> list[str]:
+    assert table in ("orders", "delivery_orders")
+    sql = f"SELECT id FROM {table} WHERE customer_email_idx = ? ORDER BY id"  # noqa: S608
+    return [r["id"] for r in hdb.rows(db, sql, [email_idx])]
 
 
 def delete_orders(db: Db, order_ids: Sequence[str]) -> None:

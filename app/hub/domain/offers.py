@@ -220,3 +220,9 @@ def listing(db: Db, now: datetime | None = None, limit: int = 50) -> list[dict[s
             iso(parse_iso(offer["ends_at"]) - timedelta(days=1)) if offer["ends_at"] else None
         )
     return found
+
+
+def categories(db: Db) -> list[dict[str, Any]]:
+    """The categories an offer may target (its segment's choice): slug and French name,
+    in the catalog's order."""
+    return hdb.rows(db, "SELECT slug, name_fr FROM categories ORDER BY position, slug")

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from app.core.clock import now_iso
 from app.hub import database as hdb
 from app.hub.database import Db
 from app.hub.domain.pii import KeyRing, PiiKeyError, hub_ring, keys_path
@@ -269,13 +270,20 @@ def ids_by_email(db: Db, ring: KeyRing, table: str, email: str, where: str = "")
 # --- the start-up step --------------------------------------------------------------
 
 
-def seal_existing(db: Db, ring: KeyRing) -> dict[str, int]:
+_SEALED_META = "pii_clear_rows_sealed"
+
+
+def seal_existing(db: Db, ring: KeyRing, *, once: bool = False) -> dict[str, int]:
     """Seal the rows written in clear before m016 (or by a writer that does not seal
     yet), blank their clear columns, and cut the old ``order`` changes of the feed down
-    to what a store is told now (the first name, no e-mail). Run with the key ring at
-    start-up (``kiosk hub serve``) and by ``kiosk hub pii reencrypt``; a second run finds
-    nothing. Returns how many rows of each table were sealed."""
+    to what a store is told now (the first name, no e-mail). Run by ``kiosk hub pii
+    reencrypt`` (a full scan every time) and at start-up with ``once`` (``kiosk hub
+    serve``): once a run has left nothing in clear, ``hub_meta`` says so and later
+    starts scan nothing (no full scan of orders, deliveries and mails under the write
+    lock at every start). Returns how many rows of each table were sealed."""
     done = {"orders": 0, "delivery_orders": 0, "notifications": 0, "handovers": 0, "changes": 0}
+    if once and hdb.scalar(db, "SELECT value FROM hub_meta WHERE key = ?", [_SEALED_META]):
+        return done
     with hdb.write(db):
         for r in hdb.rows(
             db,
@@ -318,6 +326,8 @@ def seal_existing(db: Db, ring: KeyRing) -> dict[str, int]:
             )
             done["handovers"] += 1
         done["changes"] = _trim_order_changes(db)
+        # Every row found was sealed above, in this transaction: nothing is left in clear.
+        hdb.upsert(db, "hub_meta", {"key": _SEALED_META, "value": now_iso()}, ["key"])
     return done
 
 

@@ -97,31 +97,54 @@ class KeyRing:
 
     @classmethod
     def open(cls, data_dir: str | Path, env: dict[str, str] | None = None) -> KeyRing:
-        """The hub's key ring, created (0600, its folder 0700) on first use."""
+        """The hub's key ring, created (0600, its folder 0700) on first use. Two hub
+        processes starting at once on an empty directory end with the same key: the
+        file is made whole under a private name, then linked to its final name, which
+        fails if another process linked its own first; that one is read instead."""
         path = keys_path(data_dir, env)
         if not path.exists():
             ring = cls.new()
             ring.path = path
-            ring.save()
-            return ring
+            if ring._create():
+                return ring
         return cls.load(path)
 
-    def save(self) -> None:
-        """Write the file atomically, 0600 from the start (never briefly world-readable)."""
-        assert self.path is not None
-        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        body = {
+    def _body(self) -> dict[str, object]:
+        return {
             "current": self.current,
             "keys": {kid: _b64(k) for kid, k in self.keys.items()},
             "index_key": _b64(self.index_key),
         }
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+
+    def _write_private(self) -> Path:
+        """The file's content written and synced under a name of this process alone."""
+        assert self.path is not None
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        tmp = self.path.with_name(f"{self.path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as out:
-            json.dump(body, out, indent=2)
+            json.dump(self._body(), out, indent=2)
             out.flush()
             os.fsync(out.fileno())
-        os.replace(tmp, self.path)
+        return tmp
+
+    def _create(self) -> bool:
+        """Make the key file if there is none (never replacing one): whether this ring
+        is the one written (False: another process made it first)."""
+        assert self.path is not None
+        tmp = self._write_private()
+        try:
+            os.link(tmp, self.path)
+        except FileExistsError:
+            return False
+        finally:
+            tmp.unlink(missing_ok=True)
+        return True
+
+    def save(self) -> None:
+        """Write the file atomically, 0600 from the start (never briefly world-readable)."""
+        assert self.path is not None
+        os.replace(self._write_private(), self.path)
 
     # --- values ---------------------------------------------------------------------
 

@@ -19,7 +19,7 @@ from typing import Any
 from app.core.clock import iso, parse_iso
 from app.hub import database as hdb
 from app.hub.database import Db
-from app.hub.domain import consent
+from app.hub.domain import cards, consent
 from app.hub.protocol import personal
 from app.hub.protocol.common import OCCURRED_AT, invalid
 
@@ -35,9 +35,7 @@ def revoked(db: Db, store_id: str, payload: dict[str, Any], tx_id: str) -> dict[
     card_id = payload.get("card_id")
     if not isinstance(card_id, str) or not card_id.strip():
         raise invalid("payload.card_id must be a card id")
-    customer_id = hdb.scalar(
-        db, "SELECT customer_id FROM customer_cards WHERE card_id = ?", [card_id.strip()]
-    )
+    customer_id = cards.customer_for_card(db, card_id, ever=True)
     if customer_id is None:
         return {"applied": False}
     tapped = _instant(OCCURRED_AT.get())

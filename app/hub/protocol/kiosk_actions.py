@@ -16,7 +16,7 @@ from typing import Any
 from app.core import cart_codec
 from app.core.protocol import RESERVATION_ENDS
 from app.hub.database import Db
-from app.hub.domain import account_history
+from app.hub.domain import account_history, cards
 from app.hub.domain.cart_prices import catalog_rows
 from app.hub.protocol.common import Rejected, invalid, is_instant, parse_id
 
@@ -52,7 +52,7 @@ def reservation_created(
     unknown = seen - set(catalog_rows(db, seen))
     if unknown:
         raise Rejected("unknown_sku", f"no variant {sorted(unknown)[0]}")
-    customer_id = account_history.customer_for_card(db, payload.get("card_id"))
+    customer_id = cards.customer_for_card(db, payload.get("card_id"), ever=True)
     new = account_history.record_reservation(
         db,
         store_id,
@@ -93,7 +93,7 @@ def cart_sent(db: Db, store_id: str, payload: dict[str, Any], tx_id: str) -> dic
         raise invalid(f"payload.lines: {exc}") from None
     if not lines:
         raise invalid("payload.lines must list the cart's lines")
-    customer_id = account_history.customer_for_card(db, payload.get("card_id"))
+    customer_id = cards.customer_for_card(db, payload.get("card_id"), ever=True)
     new = account_history.record_sent_cart(
         db,
         sent_id,

@@ -44,7 +44,7 @@ from app.core.protocol import (
 )
 from app.hub import database as hdb
 from app.hub.database import Db
-from app.hub.domain import account_history, keys, order_people
+from app.hub.domain import account_history, cards, keys, order_people
 from app.hub.domain.cart_prices import catalog_rows, price_items
 from app.hub.domain.carts import MAX_LINES, MAX_QTY, close_cart, get_cart
 from app.hub.domain.orders import OrderError, create_order
@@ -315,7 +315,7 @@ def order_request(db: Db, store_id: str, payload: dict[str, Any], tx_id: str) ->
         if cart is not None and cart["status"] == "open":
             close_cart(db, cart_id, "ordered", order_id=result.get("order_id"), now=now)
     # A recognised shopper (issue 14): the card id alone joins the order to the account.
-    customer_id = account_history.customer_for_card(db, payload.get("card_id"))
+    customer_id = cards.customer_for_card(db, payload.get("card_id"), ever=True)
     if customer_id is not None and "order_id" in result:
         account_history.attach_order(db, result["order_id"], customer_id, iso(now))
     elif customer_id is not None:

@@ -15,7 +15,7 @@ from flask import Response, abort, current_app, redirect, url_for
 from flask.typing import ResponseReturnValue
 
 from app.core.qr import render_qr
-from app.hub.domain import cards, customer_feed
+from app.hub.domain import cards
 from app.hub.storage import get_db
 from app.hub.views import account, webshop
 from app.web.htmx import redirect_page, render_page_or_partial
@@ -71,6 +71,5 @@ def rotate() -> ResponseReturnValue:
     customer_id = current_customer_id()
     if customer_id is None:
         return _sign_in_page()
-    cards.rotate_card(get_db(), customer_id)
-    customer_feed.card_changed(get_db(), account.pii_ring(), customer_id)
+    cards.renew_card(get_db(), account.pii_ring(), customer_id)  # stores told, same transaction
     return redirect(url_for("hub_card.card_page", nouvelle=1), code=303)

@@ -116,4 +116,12 @@ def erase_customer(customer_id: str) -> ResponseReturnValue:
     done = erasure.erase_customer(get_db(), _ring(), customer_id) or {}
     audit("customer.erased", {"customer_id": customer_id, **done})
     flash("Compte client effacé\u00a0; ses commandes restent, anonymisées.")
+    if done.get("email_unreadable"):
+        flash(
+            "Attention\u00a0: son adresse e-mail n'a pas pu être déchiffrée (aucune clé du "
+            "fichier des données personnelles ne l'ouvre). Ses commandes sans compte et "
+            "livraisons chiffrées ont été retrouvées et anonymisées, mais celles "
+            "enregistrées en clair n'ont pas pu être recherchées\u00a0: l'effacement "
+            "peut être incomplet. Restaurez la clé, puis vérifiez."
+        )
     return redirect(url_for("hq_customers.customers_page"), 303)

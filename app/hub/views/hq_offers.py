@@ -13,7 +13,6 @@ from typing import Any
 from flask import flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
-from app.hub import database as hdb
 from app.hub.domain import offers
 from app.hub.storage import get_db
 from app.hub.views.hq import audit, blueprint, login_required
@@ -43,7 +42,7 @@ def _page(form: dict[str, str], error: str | None = None, field: str | None = No
     return render_template(
         "hq/offers.html",
         offers=offers.listing(db),
-        categories=hdb.rows(db, "SELECT slug, name_fr FROM categories ORDER BY position, slug"),
+        categories=offers.categories(db),
         form=form,
         error=error,
         field=field,

@@ -19,11 +19,9 @@ from datetime import timedelta
 from sqlite_utils import Database
 
 from app.core import clock, tokens
+from app.core.protocol import CARD_CLAIM, CARD_KIND, MAX_CARD_ID
 from app.store.domain.hub_keys import hub_keys
 
-CARD_KIND = "card"
-CARD_CLAIM = "c"
-MAX_CARD_ID = 64
 MAX_FIRST_NAME = 60
 # Why a card was refused: the token errors of app/core/tokens.py, and ``bad_card``
 # (signed by the hub, but its card id is missing or not an id).
