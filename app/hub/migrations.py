@@ -1099,9 +1099,9 @@ def m018_store_credit(db: Db) -> None:
                     "WHERE order_id = ? AND line = ?",
                     [ret["order_id"], line["line"]],
                 )
-                if row:
-                    share = row["discount_cents"] * qty // max(1, row["qty"])
-                    cents += qty * row["price_cents"] - share
+                if row and row["qty"]:
+                    paid = row["qty"] * row["price_cents"] - row["discount_cents"]
+                    cents += round(paid * qty / row["qty"])
             else:
                 price = hdb.scalar(
                     db,

@@ -23,6 +23,7 @@ from typing import Any
 from app.core.clock import iso, utcnow
 from app.hub import database as hdb
 from app.hub.database import Db
+from app.hub.domain import store_credit
 from app.hub.domain.registry import ID_ALPHABET
 
 #: Bounds head office may set (a typo of 10000 points per euro is refused).
@@ -245,12 +246,14 @@ def order_returned(
     return points
 
 
-def _entry(db: Db, customer_id: str, kind: str, points: int, at: str, **extra: Any) -> None:
+def _entry(db: Db, customer_id: str, kind: str, points: int, at: str, **extra: Any) -> str:
+    """Write one ledger row; return its id."""
+    entry_id = "loy_" + secrets.token_hex(10)
     hdb.insert(
         db,
         "loyalty_ledger",
         {
-            "id": "loy_" + secrets.token_hex(10),
+            "id": entry_id,
             "customer_id": customer_id,
             "kind": kind,
             "points": points,
@@ -258,6 +261,7 @@ def _entry(db: Db, customer_id: str, kind: str, points: int, at: str, **extra: A
             **extra,
         },
     )
+    return entry_id
 
 
 # --- the balance, spending -----------------------------------------------------------
@@ -294,8 +298,10 @@ def new_credit_code() -> str:
 def _fresh_code(db: Db) -> str:
     while True:
         code = new_credit_code()
-        if not hdb.one(db, "SELECT 1 AS x FROM returns WHERE credit_code = ?", [code]) and not (
-            hdb.one(db, "SELECT 1 AS x FROM loyalty_ledger WHERE credit_code = ?", [code])
+        if (
+            not hdb.one(db, "SELECT 1 AS x FROM returns WHERE credit_code = ?", [code])
+            and not hdb.one(db, "SELECT 1 AS x FROM loyalty_ledger WHERE credit_code = ?", [code])
+            and not store_credit.code_taken(db, code)
         ):
             return code
 
@@ -310,15 +316,18 @@ def convert(db: Db, customer_id: str, now: datetime | None = None) -> Conversion
         if spent <= 0:
             raise LoyaltyError("not_enough_points")
         code = _fresh_code(db)
-        _entry(
+        at = iso(now or utcnow())
+        entry = _entry(
             db,
             customer_id,
             "converted",
             -spent,
-            iso(now or utcnow()),
+            at,
             credit_code=code,
             credit_cents=cents,
         )
+        # The code can be spent (app/hub/domain/store_credit.py): written with it.
+        store_credit.record(db, code, cents, "points", entry, customer_id, at)
         hdb.execute(
             db,
             "UPDATE customers SET loyalty_points = loyalty_points - ? WHERE id = ?",

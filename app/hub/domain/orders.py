@@ -117,6 +117,8 @@ def order_change_data(
         "pickup_code_hash": order["pickup_code_hash"],
         "lines": order_lines(db, order_id),
         "revision": order["revision"],
+        # Store credit applied online (amount only, no code): the counter asks the rest.
+        "credit_cents": int(order.get("credit_cents") or 0),
     }
     if tx_id is not None:
         data["tx"] = tx_id
@@ -164,7 +166,13 @@ def _order_data(dialect: str) -> str:
         "l.line",
     )
     return catalog.json_object_sql(
-        dialect, [*_ORDER_KEYS, ("lines", lines), ("revision", "o.revision")]
+        dialect,
+        [
+            *_ORDER_KEYS,
+            ("lines", lines),
+            ("revision", "o.revision"),
+            ("credit_cents", "COALESCE(o.credit_cents, 0)"),
+        ],
     )
 
 

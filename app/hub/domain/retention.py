@@ -32,6 +32,9 @@ figures, by the injected clock (app/core/clock.py):
   e-mail a day after the mailer sent it.
 - ``views_deleted``: the web-shop products a customer who consented looked at
   (app/hub/domain/personal.py), once older than 90 days: "seen recently" says no more.
+- ``store_credits_deleted``: a store-credit code used up (nothing left) more than 10
+  years ago, like the orders it paid (app/hub/domain/store_credit.py); a deleted
+  customer's codes are detached, what is left on them stays spendable.
 - ``audit_deleted``: head-office audit entries older than ``AUDIT_DAYS`` (1 year: long
   enough to investigate an incident or answer a request about last year, short enough
   not to become a second customer file).
@@ -267,6 +270,12 @@ def _plan(db: Db, c: dict[str, str], ring: KeyRing | None) -> dict[str, Any]:
             [c["views_delete"]],
             0,
         ),
+        "store_credits_deleted": hdb.scalar(
+            db,
+            "SELECT count(*) FROM store_credits WHERE left_cents = 0 AND spent_at < ?",
+            [c["order_delete"]],
+            0,
+        ),
     }
     return {
         "customers_warned": warned,
@@ -323,6 +332,11 @@ def _apply(db: Db, plan: dict[str, Any], c: dict[str, str], now: str, warn: Warn
     )
     hdb.execute(db, "DELETE FROM hq_audit WHERE at < ?", [c["audit_delete"]])
     hdb.execute(db, "DELETE FROM customer_product_views WHERE viewed_at < ?", [c["views_delete"]])
+    hdb.execute(
+        db,
+        "DELETE FROM store_credits WHERE left_cents = 0 AND spent_at < ?",
+        [c["order_delete"]],
+    )
 
 
 def _summary(plan: dict[str, Any]) -> dict[str, int]:

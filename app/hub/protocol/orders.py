@@ -29,7 +29,7 @@ from app.core.protocol import (
 )
 from app.hub import database as hdb
 from app.hub.database import Db
-from app.hub.domain import loyalty, notifications, order_people
+from app.hub.domain import loyalty, notifications, order_people, store_credit
 from app.hub.domain.order_rows import get_order
 from app.hub.domain.orders import publish, set_status
 from app.hub.domain.registry import ID_ALPHABET
@@ -338,6 +338,17 @@ def returned(db: Db, store_id: str, payload: dict[str, Any], tx_id: str) -> dict
         raise Rejected("invalid_state", f"nothing of order {order['number']} was collected")
     lines = _return_lines(db, order, payload)
     credit = _fresh_credit_code(db) if refund == "store_credit" else None
+    if credit is not None:
+        # The code can be spent (app/hub/domain/store_credit.py): worth what the returned
+        # units were paid, the order's customer's when there is one.
+        store_credit.record(
+            db,
+            credit,
+            store_credit.return_value(db, order["id"] if order else None, lines),
+            "return",
+            return_id,
+            order.get("customer_id") if order else None,
+        )
     hdb.execute(
         db,
         "INSERT INTO returns (return_id, order_id, store_id, lines, reason, refund, "
@@ -374,10 +385,9 @@ def returned(db: Db, store_id: str, payload: dict[str, Any], tx_id: str) -> dict
 def _fresh_credit_code(db: Db) -> str:
     while True:
         code = new_credit_code()
-        if (
-            hdb.execute(db, "SELECT 1 FROM returns WHERE credit_code = ?", [code]).fetchone()
-            is None
-        ):
+        if hdb.execute(
+            db, "SELECT 1 FROM returns WHERE credit_code = ?", [code]
+        ).fetchone() is None and not store_credit.code_taken(db, code):
             return code
 
 

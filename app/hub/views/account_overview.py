@@ -12,7 +12,7 @@ from typing import Any
 from flask import url_for
 from flask_babel import gettext as _
 
-from app.hub.domain import account_history, customers, loyalty
+from app.hub.domain import account_history, customers, loyalty, store_credit
 from app.hub.domain.orders import shop_path
 from app.hub.views.shop import STATUS_LABELS
 from app.web.i18n import current_lang
@@ -101,6 +101,12 @@ def _store_credit(db: Any, customer_id: str, returns: list[dict[str, Any]]) -> d
         for c in loyalty.credits(db, customer_id)
     ]
     codes.sort(key=lambda c: c["at"], reverse=True)
+    # What is left on each code, and when it was used up (app/hub/domain/store_credit.py).
+    state = {c["code"]: c for c in store_credit.of_customer(db, customer_id)}
+    for c in codes:
+        known = state.get(c["code"])
+        c["left_cents"] = known["left_cents"] if known else c["cents"]
+        c["spent_at"] = known["spent_at"] if known else None
     return {"points": loyalty.balance(db, customer_id), "codes": codes}
 
 

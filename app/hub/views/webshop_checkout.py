@@ -14,9 +14,11 @@ from typing import Any
 from flask import abort, current_app, flash, redirect, render_template, request, session, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
+from flask_babel import ngettext
 
 from app.hub import database as hdb
-from app.hub.domain import cart_prices, carts, keys, shop_stores
+from app.hub.domain import cart_prices, carts, keys, ratelimit, shop_stores, store_credit
+from app.hub.domain import orders as hub_orders
 from app.hub.domain.listing import page_number, search_words
 from app.hub.domain.order_rows import get_order_by_number
 from app.hub.domain.orders import OrderError, check_access_key
@@ -29,6 +31,36 @@ from app.web.i18n import current_lang
 bp = blueprint("webshop_checkout", __name__)
 
 MY_ORDERS_MAX = 20  # the session cookie holds at most this many (number, key) pairs
+CODE_TRIES = 10  # typed store-credit codes per client and window
+CODE_WINDOW_S = 600.0
+
+
+def _credit_message(exc: store_credit.CreditError) -> str:
+    """What the shopper reads when a code is refused (never whose a code is)."""
+    if exc.code == "spent":
+        return _(
+            "The store credit %(code)s has already been used: nothing is left on it.",
+            code=exc.credit,
+        )
+    if exc.code == "not_yours":
+        return _(
+            "The store credit %(code)s belongs to another customer account: sign in to "
+            "the account it was given to.",
+            code=exc.credit,
+        )
+    if exc.code == "nothing_due":
+        return _("Your order is already covered: remove the code %(code)s.", code=exc.credit)
+    if exc.code == "unknown":
+        return _("No store credit has the code %(code)s: check it.", code=exc.credit)
+    return _("A store credit code looks like AV-7KQ2-M9XD: check it.")
+
+
+def _wanted_codes(customer: dict[str, Any] | None) -> tuple[list[str], str]:
+    """The codes ticked (the signed-in customer's own) and the one typed, as sent."""
+    ticked = [c[:20] for c in request.form.getlist("credit")[: store_credit.MAX_CODES]]
+    if customer is None:
+        ticked = []
+    return ticked, request.form.get("credit_code", "").strip()[:40]
 
 
 def _checkout_context(cart: dict[str, Any], store_id: str | None) -> dict[str, Any]:
@@ -61,7 +93,14 @@ def _checkout_context(cart: dict[str, Any], store_id: str | None) -> dict[str, A
         "store": store,
         "n_lines": len(priced["lines"]),
         "short": short,
+        "credits": _credits_of(db),
     }
+
+
+def _credits_of(db: Any) -> list[dict[str, Any]]:
+    """The signed-in customer's unspent store credit ([] for a guest)."""
+    customer = account.signed_in()
+    return store_credit.unspent(db, customer["id"]) if customer is not None else []
 
 
 @bp.get("/commande")
@@ -75,7 +114,7 @@ def checkout() -> ResponseReturnValue:
     context = _checkout_context(cart, store_id)
     if store_id and context["store"] is None:
         abort(404)
-    return render_template("hub/shop/checkout.html", form={}, errors={}, **context)
+    return render_template("hub/shop/checkout.html", form={}, errors={}, ticked=[], **context)
 
 
 @bp.post("/commande")
@@ -97,18 +136,55 @@ def place_order() -> ResponseReturnValue:
         errors["email"] = _("Give a valid e-mail address: we send the pickup code there.")
     shown = request.form.get("total", "")
     expected = int(shown) if shown.isascii() and shown.isdigit() and len(shown) < 12 else None
+    customer = account.signed_in()
+    ticked, typed = _wanted_codes(customer)
+    form["credit_code"] = typed
+    codes = [*ticked, typed] if typed else ticked
+    status = 400
+    if typed:
+        allowed, retry = ratelimit.hit(
+            get_db(), f"credit_code:{request.remote_addr or ''}", CODE_TRIES, CODE_WINDOW_S
+        )
+        if not allowed:
+            minutes = max(1, -(-retry // 60))
+            errors["credit"] = ngettext(
+                "Too many store credit codes tried: wait %(num)d minute, then try again.",
+                "Too many store credit codes tried: wait %(num)d minutes, then try again.",
+                minutes,
+            )
+            status = 429
+    if not errors and codes:
+        for code in codes:  # a first look, for a clear message before anything is written
+            try:
+                store_credit.check(get_db(), code, customer["id"] if customer else None)
+            except store_credit.CreditError as exc:
+                errors["credit"] = _credit_message(exc)
+                status = 409 if exc.code == "spent" else 400
+                break
     if not errors:
         private_key = keys.current_private_key(current_app.config["DATA_DIR"])
+        db = get_db()
         try:
-            made = carts.checkout(
-                get_db(),
-                cart["id"],
-                context["store"]["id"],
-                form["name"],
-                email,
-                private_key=private_key,
-                expected_total=expected,
-            )
+            # The order and the codes it uses: one transaction (a refused code undoes
+            # the order; the write lock makes two tabs with one code one order).
+            with hdb.write(db):
+                made = carts.checkout(
+                    db,
+                    cart["id"],
+                    context["store"]["id"],
+                    form["name"],
+                    email,
+                    private_key=private_key,
+                    expected_total=expected,
+                )
+                if codes:
+                    order_id = made["order"]["id"]
+                    store_credit.apply(db, order_id, codes, customer["id"] if customer else None)
+                    hub_orders.publish(db, order_id)  # the store learns the credit
+        except store_credit.CreditError as exc:
+            errors["credit"] = _credit_message(exc)
+            status = 409 if exc.code == "spent" else 400
+            context = _checkout_context(cart, context["store"]["id"])
         except carts.CartError as exc:
             if exc.code != "price_changed":
                 flash(cart_message(exc), "error")
@@ -135,7 +211,10 @@ def place_order() -> ResponseReturnValue:
             session.pop("cart", None)
             session.pop("import", None)
             return redirect(made["shop_path"])
-    return render_template("hub/shop/checkout.html", form=form, errors=errors, **context), 400
+    page = render_template(
+        "hub/shop/checkout.html", form=form, errors=errors, ticked=ticked, **context
+    )
+    return page, status
 
 
 @bp.get("/mes-commandes")

@@ -44,6 +44,11 @@ def first_initial(first: str) -> str:
     return f"{first[0].upper()}." if first else ""
 
 
+def _int(value: object) -> int:
+    """A whole number the hub sent, 0 when absent or not one."""
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
 def _pending_for(db: Database, order_id: str) -> bool:
     return (
         db.execute(
@@ -94,6 +99,13 @@ def apply_order_changes(db: Database, changes: list[dict], own: str | None) -> i
             "pickup_code_hash": d.get("pickup_code_hash") or "",
             "revision": int(d.get("revision") or 0),
             "updated_at": stamp,
+            # Store credit used online (the amount only) and what the lines cost: the
+            # hand-over page says what is left to pay.
+            "credit_cents": max(0, _int(d.get("credit_cents"))),
+            "total_cents": sum(
+                _int(ln.get("qty")) * _int(ln.get("price_cents")) - _int(ln.get("discount_cents"))
+                for ln in d.get("lines") or []
+            ),
         }
         new_status = local["status"] if keep_local else status
         if not keep_local:
