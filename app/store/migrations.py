@@ -660,3 +660,14 @@ def m016_store_forget(db: Database) -> None:
 @store_migrations(name="m017_card_points")
 def m017_card_points(db: Database) -> None:
     db.execute("ALTER TABLE customer_cards ADD COLUMN points INTEGER")
+
+
+# --- m019: store credit applied online (issue 14; app/store/domain/orders/feed.py) ----
+# ``credit_cents``: the store credit the customer used at the web shop's checkout (the
+# hub's order change carries the amount only, never the code); ``total_cents``: what the
+# order's lines cost, discounts included. The hand-over page says what is already paid
+# and what is left to pay.
+@store_migrations(name="m019_order_credit")
+def m019_order_credit(db: Database) -> None:
+    db.execute("ALTER TABLE orders ADD COLUMN credit_cents INTEGER NOT NULL DEFAULT 0")
+    db.execute("ALTER TABLE orders ADD COLUMN total_cents INTEGER")
