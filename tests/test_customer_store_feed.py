@@ -279,7 +279,9 @@ def test_card_and_first_name_reach_only_the_store_with_the_order_then_kiosk_and_
     assert "2 articles rendus" in counter.text and "1 article rendu" not in counter.text
     assert LAST not in counter.text and EMAIL not in counter.text
     refused = post_card(staff, server.url, token, "/staff/scan", "/staff/orders")
-    assert refused.status_code == 400 and "carte client" in refused.text
+    # A valid card that names nobody with an order here: said plainly (was "not a
+    # pickup code" before issue 14's review).
+    assert refused.status_code == 404 and "aucune commande dans ce magasin" in refused.text
     log = server.log.read_text(errors="replace")
     assert FIRST not in log and new_id not in log and card_id not in log
 

@@ -77,6 +77,7 @@ def test_upgrade_from_first_schema_keeps_rows(tmp_path):
         "m015_personal",
         "m016_store_forget",
         "m017_card_points",
+        "m018_card_revoked",
         "m019_order_credit",
     ]
     assert {t: db[t].count for t in counts} == counts

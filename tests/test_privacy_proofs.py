@@ -20,11 +20,12 @@ import pytest
 from playwright.sync_api import expect
 
 from app.core import db as dbmod
+from app.core.cart_codec import CartLine
 from app.hub import database as hdb
 from app.hub.domain import cards, customer_feed, customers, erasure, keys
 from app.hub.domain.orders import create_order
 from app.hub.domain.pii import KeyRing
-from app.store.domain import customer_cards, forgetting
+from app.store.domain import account_actions, consent, customer_cards, forgetting, reservations
 from app.store.domain.order_requests import check_customer, queue_order_request
 from app.store.migrations import migrate
 from app.store.sync import client
@@ -131,6 +132,18 @@ def _store_traces(store: Path, needles: list[str]) -> list[tuple]:
         db.close()
 
 
+def _kiosk_actions(store, card_id: str) -> None:
+    """What a recognised shopper does at the kiosk that queues their card id: withdraw
+    consent (« Ne plus me proposer de suggestions »), reserve, send the cart to the phone."""
+    assert consent.revoke(store, card_id) is not None
+    sku = store.execute(
+        "SELECT sku FROM stock_levels WHERE qty >= 2 ORDER BY sku LIMIT 1"
+    ).fetchone()[0]
+    reservations.create(store, [(sku, 1)], card_id=card_id)
+    line = CartLine(sku, 1, 1999)
+    assert account_actions.cart_sent(store, card_id, [line]) is not None
+
+
 def test_an_erased_customer_leaves_no_personal_data_at_the_hub_or_in_two_stores(
     hub_server, hub_data, synced_store, tmp_path
 ):
@@ -172,10 +185,29 @@ def test_an_erased_customer_leaves_no_personal_data_at_the_hub_or_in_two_stores(
         )
         with dbmod.write(store):
             customer_cards.save_card(store, second_card, me["id"], FIRST)
+        # Recognised by their card, they also withdrew consent to suggestions, reserved
+        # an article and sent their cart to their phone: all queued with the card id.
+        _kiosk_actions(store, second_card)
     finally:
         store.close()
     _sync(synced_store, hub_server.url, hub_data, LYON, push=True)
     _sync(paris, hub_server.url, hub_data, PARIS)
+    # The hub has those; the same again, still unsent when the erasure arrives.
+    store = dbmod.connect(dbmod.db_path(synced_store))
+    try:
+        acked = store.execute(
+            "SELECT type FROM outbox WHERE acked_at IS NOT NULL AND type IN "
+            "('consent.revoked', 'reservation.created', 'cart.sent') ORDER BY type"
+        ).fetchall()
+        assert [r[0] for r in acked] == ["cart.sent", "consent.revoked", "reservation.created"]
+        _kiosk_actions(store, second_card)
+        unsent = store.execute(
+            "SELECT type FROM outbox WHERE acked_at IS NULL AND type IN "
+            "('consent.revoked', 'reservation.created', 'cart.sent') ORDER BY type"
+        ).fetchall()
+        assert [r[0] for r in unsent] == ["cart.sent", "consent.revoked", "reservation.created"]
+    finally:
+        store.close()
 
     needles = [EMAIL, FIRST, LAST, first_card, second_card, me["id"]]
     hub = hub_db(hub_data)
@@ -185,7 +217,7 @@ def test_an_erased_customer_leaves_no_personal_data_at_the_hub_or_in_two_stores(
         hub.close()
     held_lyon = {t for t, _, _ in _store_traces(synced_store, needles)}
     held_paris = {t for t, _, _ in _store_traces(paris, needles)}
-    assert {"orders", "customer_cards"} <= held_lyon, held_lyon
+    assert {"orders", "customer_cards", "card_revocations", "outbox"} <= held_lyon, held_lyon
     assert "orders" in held_paris, held_paris
 
     hub = hub_db(hub_data)

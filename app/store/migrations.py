@@ -662,6 +662,44 @@ def m017_card_points(db: Database) -> None:
     db.execute("ALTER TABLE customer_cards ADD COLUMN points INTEGER")
 
 
+# --- m018: a kiosk withdrawal of consent, held (app/store/domain/consent.py) ---------
+# « Ne plus me proposer de suggestions » tapped here: one row per card, with the
+# customer behind it when this store knows them (a renewed card keeps the withdrawal),
+# when it was tapped, its ``consent.revoked`` transaction and when the hub acknowledged
+# it. Read by one indexed lookup per page (never a scan of the outbox); it holds until
+# the hub sends the card again after acknowledging it. Back-filled from the outbox.
+@store_migrations(name="m018_card_revoked")
+def m018_card_revoked(db: Database) -> None:
+    db.execute(
+        """CREATE TABLE card_revocations (
+            card_id TEXT PRIMARY KEY,
+            customer_id TEXT,
+            revoked_at TEXT NOT NULL,
+            tx_id TEXT NOT NULL,
+            acked_at TEXT
+        )"""
+    )
+    db.execute(
+        "CREATE INDEX card_revocations_customer ON card_revocations(customer_id) "
+        "WHERE customer_id IS NOT NULL"
+    )
+    db.execute(
+        """INSERT OR REPLACE INTO card_revocations (card_id, customer_id, revoked_at, tx_id,
+               acked_at)
+           SELECT json_extract(o.payload, '$.card_id'),
+                  (SELECT c.customer_id FROM customer_cards c
+                    WHERE c.card_id = json_extract(o.payload, '$.card_id')),
+                  o.created_at, o.id, o.acked_at
+             FROM outbox o
+            WHERE o.type = 'consent.revoked'
+              AND json_extract(o.payload, '$.card_id') IS NOT NULL
+              AND (o.acked_at IS NULL OR o.created_at >= coalesce(
+                  (SELECT c.updated_at FROM customer_cards c
+                    WHERE c.card_id = json_extract(o.payload, '$.card_id')), ''))
+            ORDER BY o.created_at"""
+    )
+
+
 # --- m019: store credit applied online (issue 14; app/store/domain/orders/feed.py) ----
 # ``credit_cents``: the store credit the customer used at the web shop's checkout (the
 # hub's order change carries the amount only, never the code); ``total_cents``: what the

@@ -19,11 +19,12 @@ from app.core import db as dbmod
 from app.core.protocol import (
     CART_SENT,
     COMMAND_ACTIONS,
+    CONSENT_REVOKED,
     ORDER_REQUEST,
     RESERVATION_CREATED,
     STOCK_MOVEMENT,
 )
-from app.store.domain import account_actions, outbox, stock
+from app.store.domain import account_actions, consent, outbox, stock
 from app.store.domain.staff import audit
 
 ACK_HOOKS: Mapping[str, outbox.AckHook] = {
@@ -32,6 +33,9 @@ ACK_HOOKS: Mapping[str, outbox.AckHook] = {
     ORDER_REQUEST: account_actions.on_acked,
     RESERVATION_CREATED: account_actions.on_acked,
     CART_SENT: account_actions.on_acked,
+    # A kiosk withdrawal: the card id forgotten too; the withdrawal held until the hub
+    # sends the card again (app/store/domain/consent.py).
+    CONSENT_REVOKED: consent.on_acked,
 }
 
 

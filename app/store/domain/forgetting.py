@@ -17,7 +17,10 @@ no longer needed:
   request keeps them until head office discards it;
 - the same personal fields in the hand-over transactions of a forgotten order;
 - a card the hub's feed has not sent for FORGET_CARD_DAYS days, unless its customer has
-  an order still open here.
+  an order still open here;
+- a kiosk withdrawal of consent that no longer holds (app/store/domain/consent.py);
+- the staff audit log's rows older than AUDIT_LOG_DAYS days (1 year, as the hub's
+  head-office audit).
 """
 
 from __future__ import annotations
@@ -31,12 +34,14 @@ from sqlite_utils import Database
 from app.core import clock
 from app.core import db as dbmod
 from app.core.protocol import ORDER_HANDOVER, ORDER_REQUEST
-from app.store.domain import customer_cards
+from app.store.domain import consent, customer_cards
 
 #: Days a closed order keeps its customer's first name at this store (docs/data-protection.md).
 FORGET_ORDER_NAME_DAYS = 30
 #: Days a « Ma carte » card is kept once the hub's feed stops sending it.
 FORGET_CARD_DAYS = 60
+#: Days the store's staff audit log keeps a row (as the hub's head-office audit: 1 year).
+AUDIT_LOG_DAYS = 365
 CLOSED = ("collected", "expired", "cancelled")
 #: The personal fields of a queued order request, dropped once the hub has it.
 REQUEST_PERSONAL = ("customer_name", "customer_email", "address")
@@ -63,22 +68,33 @@ def forget_orders(db: Database, now: str) -> list[str]:
         ).fetchall()
     ]
     for order_id in ids:
-        db.execute(
-            "UPDATE orders SET customer_name = '', customer_key = '', customer_email = '', "
-            "customer_initials = '', customer_id = NULL, forgotten_at = ? WHERE id = ?",
-            [now, order_id],
-        )
-        db.execute("UPDATE handovers SET collector_name = '' WHERE order_id = ?", [order_id])
-        for tx_id, payload in db.execute(
-            "SELECT id, payload FROM outbox WHERE order_id = ? AND type = ? "
-            "AND acked_at IS NOT NULL",
-            [order_id, ORDER_HANDOVER],
-        ).fetchall():
-            _drop(db, tx_id, payload, ("collector_name",))
+        forget_order(db, order_id)
+        db.execute("UPDATE orders SET forgotten_at = ? WHERE id = ?", [now, order_id])
     return ids
 
 
-def _drop(db: Database, tx_id: str, payload: str, keys: tuple[str, ...]) -> bool:
+def forget_order(db: Database, order_id: str) -> int:
+    """Forget who an order was for (inside the caller's write): its first name, search
+    key, initials, e-mail and customer id, a proxy collector's name on its hand-over and
+    in the acknowledged hand-over transactions. Amounts, lines, dates and statuses stay.
+    The one helper of the forgetting job and of an erasure
+    (app/store/domain/customer_erasure.py); rows written."""
+    written = db.execute(
+        "UPDATE orders SET customer_name = '', customer_key = '', customer_email = '', "
+        "customer_initials = '', customer_id = NULL WHERE id = ?",
+        [order_id],
+    ).rowcount
+    db.execute("UPDATE handovers SET collector_name = '' WHERE order_id = ?", [order_id])
+    for tx_id, payload in db.execute(
+        "SELECT id, payload FROM outbox WHERE order_id = ? AND type = ? AND acked_at IS NOT NULL",
+        [order_id, ORDER_HANDOVER],
+    ).fetchall():
+        drop_keys(db, tx_id, payload, ("collector_name",))
+    return written
+
+
+def drop_keys(db: Database, tx_id: str, payload: str, keys: tuple[str, ...]) -> bool:
+    """Drop ``keys`` from a queued transaction's JSON payload; whether it changed."""
     try:
         data: Any = json.loads(payload)
     except ValueError:
@@ -101,8 +117,14 @@ def forget_requests(db: Database) -> int:
         "AND (payload LIKE '%\"customer_email\"%' OR payload LIKE '%\"customer_name\"%')",
         [ORDER_REQUEST],
     ).fetchall():
-        done += _drop(db, tx_id, payload, REQUEST_PERSONAL)
+        done += drop_keys(db, tx_id, payload, REQUEST_PERSONAL)
     return done
+
+
+def forget_audit(db: Database, now: str) -> int:
+    """Delete the staff audit log's rows older than AUDIT_LOG_DAYS days; how many."""
+    cutoff = clock.iso(clock.parse_iso(now) - timedelta(days=AUDIT_LOG_DAYS))
+    return db.execute("DELETE FROM audit_log WHERE at < ?", [cutoff]).rowcount
 
 
 def forget_due(db: Database, now: str | None = None) -> dict[str, int]:
@@ -113,4 +135,13 @@ def forget_due(db: Database, now: str | None = None) -> dict[str, int]:
         orders = forget_orders(db, now)
         requests = forget_requests(db)
         cards = customer_cards.forget_unseen(db, FORGET_CARD_DAYS, now)
-    return {"closed": closed, "orders": len(orders), "requests": requests, "cards": cards}
+        withdrawals = consent.prune(db)
+        audit_rows = forget_audit(db, now)
+    return {
+        "closed": closed,
+        "orders": len(orders),
+        "requests": requests,
+        "cards": cards,
+        "withdrawals": withdrawals,
+        "audit": audit_rows,
+    }

@@ -21,6 +21,7 @@ from flask_babel import lazy_gettext as _l
 from app.store.domain import card_lookup, consent, customer_cards
 from app.store.storage import get_db
 from app.store.sync import card_fetch
+from app.store.views.scanned_cart import STAFF_LOGIN_KEYS, staff_tablet
 from app.web.htmx import redirect_page
 from app.web.security import safe_next
 
@@ -55,7 +56,8 @@ def refused_in_url() -> Any:
 
 def recognise(code: str) -> Any:
     """Verify a scanned card and remember its id in the session; back where the shopper
-    was (never the scan address itself), or a kind word on why it was refused."""
+    was (never the scan address itself), or a kind word on why it was refused. Another
+    card than the one recognised starts a fresh visit (:func:`fresh_visit`)."""
     check = customer_cards.verify_card(get_db(), code)
     if not check.ok:
         # Whoever scanned this is maybe not the shopper recognised before: forget them.
@@ -64,6 +66,9 @@ def recognise(code: str) -> Any:
         return render_template(
             "kiosk/card_problem.html", message=MESSAGES[key], reason=check.reason
         ), 400
+    previous = session.get(SESSION_KEY)
+    if previous and previous != check.card_id:
+        fresh_visit()  # another shopper: nothing of the one before stays
     session[SESSION_KEY] = check.card_id
     # A card this store does not hold (a walk-in shopper): asked of the hub, briefly,
     # when it is reachable; on any failure they stay recognised anonymously.
@@ -75,6 +80,21 @@ def recognise(code: str) -> Any:
     if back.split("?")[0] in ("/", url_for("kiosk.scan")):
         back = url_for("kiosk.browse")
     return redirect(back)
+
+
+# What a new shopper keeps of the screen as they find it: its language and accessible
+# mode, the form's CSRF token, and on a staff tablet the staff login.
+SCREEN_KEYS = ("lang", "a11y", "csrf_token")
+
+
+def fresh_visit() -> None:
+    """Another card scanned while a shopper was recognised: a new visit begins, as after
+    the idle reset (kiosk.reset_session), without the previous shopper's cart, tickets,
+    carts sent, withdrawal flag or anything else of theirs; only the screen's settings stay."""
+    kept_keys = SCREEN_KEYS + (STAFF_LOGIN_KEYS if staff_tablet() else ())
+    kept = {k: session[k] for k in kept_keys if k in session}
+    session.clear()
+    session.update(kept)
 
 
 def recognised_globals() -> dict[str, Any]:

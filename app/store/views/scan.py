@@ -34,6 +34,9 @@ _CARD_AT_COUNTER = _l(
     'This is a customer card ("My card"), not a pickup code: ask for the order\'s QR code, '
     "or its number and pickup code."
 )
+_CARD_NO_ORDER_HERE = _l(
+    'This customer card ("My card") is valid, but this customer has no order at this store.'
+)
 _CARD_IN_URL = _l(
     'A customer card ("My card") is never read from a web address: scan it with the '
     "scanner or the camera."
@@ -60,9 +63,12 @@ def scan() -> Any:
             return _refused(_CARD_IN_URL, 400)  # a link or the history: never read
         # « Ma carte »: the customer's orders here, when the hub told this store of them.
         card = customer_cards.verify_card(db, code)
-        customer_id = customer_orders.customer_for_card(db, card.card_id) if card.ok else None
-        if customer_id is None:
+        if not card.ok:
             return _refused(_CARD_AT_COUNTER, 400)
+        customer_id = customer_orders.customer_for_card(db, card.card_id)
+        if customer_id is None:
+            # A valid card, but this store holds no order of theirs: say so plainly.
+            return _refused(_CARD_NO_ORDER_HERE, 404)
         # The customer's id goes in the staff session, never in the page's URL.
         session[counter_customer.SESSION_KEY] = {"id": customer_id, "at": clock.now_s()}
         return redirect(url_for("staff_scan.customer"))
