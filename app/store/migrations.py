@@ -667,7 +667,8 @@ def m017_card_points(db: Database) -> None:
 # customer behind it when this store knows them (a renewed card keeps the withdrawal),
 # when it was tapped, its ``consent.revoked`` transaction and when the hub acknowledged
 # it. Read by one indexed lookup per page (never a scan of the outbox); it holds until
-# the hub sends the card again after acknowledging it. Back-filled from the outbox.
+# the hub sends the card again after acknowledging it. Back-filled from the outbox;
+# the acknowledged withdrawals there forget their card id.
 @store_migrations(name="m018_card_revoked")
 def m018_card_revoked(db: Database) -> None:
     db.execute(
@@ -697,6 +698,13 @@ def m018_card_revoked(db: Database) -> None:
                   (SELECT c.updated_at FROM customer_cards c
                     WHERE c.card_id = json_extract(o.payload, '$.card_id')), ''))
             ORDER BY o.created_at"""
+    )
+    # The hub has those already acknowledged: their card id is forgotten, as the
+    # acknowledgement hook now does.
+    db.execute(
+        "UPDATE outbox SET payload = json_remove(payload, '$.card_id') "
+        "WHERE type = 'consent.revoked' AND acked_at IS NOT NULL "
+        "AND json_extract(payload, '$.card_id') IS NOT NULL"
     )
 
 
