@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pytest
 import requests
+from playwright.sync_api import expect
 
 from app.core import clock, tokens
 from app.core import db as dbmod
@@ -34,7 +35,8 @@ from app.store.sync import card_fetch, state
 from app.store.sync import client as store_client
 from app.store.sync.pull import pull_once
 
-from .conftest import free_port
+from .card_scan import scan_card
+from .conftest import free_port, screenshot
 from .hub_fixtures import HubClient, store_secrets, validate
 from .sync_fixtures import *  # noqa: F403
 from .sync_fixtures import LYON, PARIS, hub_db, inprocess_client, store_env, wait_for
@@ -177,6 +179,44 @@ def test_a_walk_in_shopper_is_recognised_by_name_then_withdrawal_and_erasure_rea
     answer, took = _scan(http, kiosk.url, token)
     assert _greeting(answer.text) == ANONYMOUS and took < 3
     assert _card_row(paris, card_id) is None
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("size", [(1080, 1920), (1920, 1080)], ids=["portrait", "landscape"])
+def test_a_walk_in_shopper_seen_on_the_kiosk(
+    hub, hub_data, hub_factory, server_factory, tmp_path, browser, size
+):
+    """The scanner's burst on a Paris kiosk (order at Lyon only): greeted by name, points
+    and « Pour vous » on the browse page, at both kiosk sizes."""
+    ring = KeyRing.open(hub_data)
+    p = _catalog(hub)
+    customer = _customer(hub, hub_data)
+    token = cards.card_token(hub, hub_data, customer)
+    _order(hub, hub_data, [p["a"]["sku"]], customer)
+    seen = _in_stock_at_paris_elsewhere(hub, p["a"]["category_id"])
+    with hdb.write(hub):
+        hdb.execute(hub, "UPDATE customers SET loyalty_points = 1250 WHERE id = ?", [customer])
+        hdb.insert(
+            hub,
+            "customer_product_views",
+            {"customer_id": customer, "product_pk": seen["pk"], "viewed_at": clock.now_iso()},
+        )
+    consent.set_consent(hub, customer, True, "web")
+    customer_feed.personal_changed(hub, ring, customer)
+    server = hub_factory(hub_data)
+    kiosk = server_factory(_store(tmp_path, hub_data), store_env(server.url, hub_data, PARIS))
+    context = browser.new_context(viewport={"width": size[0], "height": size[1]}, locale="fr-FR")
+    try:
+        page = context.new_page()
+        page.goto(kiosk.url + "/browse")
+        scan_card(page, token)
+        expect(page.locator(".recognised-hello")).to_contain_text(f"Bonjour Chloé{NBSP}!")
+        expect(page.locator("#loyalty-points")).to_have_text(f"1{NNBSP}250 points fidélité")
+        expect(page.locator("#for-you-title")).to_have_text("Pour vous, Chloé")
+        expect(page.locator("#for-you")).to_contain_text(seen["name_fr"])
+        screenshot(page, f"kiosk-walk-in-recognised-{size[0]}x{size[1]}")
+    finally:
+        context.close()
 
 
 def test_hub_down_revoked_or_unknown_card_leaves_the_shopper_anonymous_and_fast(
