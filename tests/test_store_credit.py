@@ -32,7 +32,7 @@ from app.hub.protocol import transactions
 from app.store.migrations import migrate
 from app.store.sync.pull import pull_once
 
-from .conftest import screenshot, staff_login  # noqa: F401 (screens below)
+from .conftest import screenshot, staff_login
 from .hub_fixtures import validate
 from .sync_fixtures import *  # noqa: F403
 from .sync_fixtures import LYON, hub_database, hub_db, inprocess_client
@@ -434,3 +434,69 @@ def test_erasure_detaches_codes_and_export_lists_them(hub, hub_data):
     placed = _place(guest, html, typed=code)
     assert placed.status_code == 302
     assert _order_by_number(hub, placed.headers["Location"])["credit_cents"] > 0
+
+
+# --- the screens ------------------------------------------------------------------------
+
+
+def test_screens_checkout_on_a_phone_account_and_the_counter(
+    hub_server, hub_data, synced_store, server_factory, browser
+):
+    from .axe_helpers import assert_axe_clean
+    from .conftest import staff_login_page
+    from .sync_fixtures import store_env
+    from .test_customer_accounts import Customer, _last_code
+
+    email = "ines.credit@example.com"
+    shopper = Customer(hub_server.url)
+    shopper.ask_code(email)
+    shopper.give_code(_last_code(hub_data))
+    db = hub_db(hub_data)
+    try:
+        customer = customers.find_by_email(db, KeyRing.open(hub_data), email)["id"]
+        big = _points_code(db, customer, 10_000)
+        small = _points_code(db, customer, 100)
+        sku = _sku(db)
+    finally:
+        db.close()
+    shopper.post("/shop/panier/ajouter", {"sku": sku, "qty": "1"})
+    phone = browser.new_context(viewport={"width": 390, "height": 844}, locale="fr-FR")
+    phone.add_cookies(
+        [{"name": c.name, "value": c.value, "url": hub_server.url} for c in shopper.http.cookies]
+    )
+    page = phone.new_page()
+    page.goto(f"{hub_server.url}/shop/commande?magasin={LYON}")
+    page.locator("#store-credit").scroll_into_view_if_needed()
+    assert page.locator(f"input[name=credit][value='{big}']").count() == 1
+    screenshot(page, "store-credit-checkout-390x844")
+    assert_axe_clean(page, "the checkout with store credit")
+    page.fill("#name", "Inès Credit")
+    page.fill("#email", email)
+    page.check(f"input[name=credit][value='{small}']")
+    page.click("#place-order")
+    page.wait_for_url(re.compile(r"/orders/CC-\d{8}"))
+    number = re.search(r"CC-\d{8}", page.url).group(0)
+    page.goto(f"{hub_server.url}/shop/compte#store-credit")
+    expect_text = page.locator("#store-credit").inner_text()
+    assert "Utilisé le " in expect_text and small in expect_text and big in expect_text
+    page.locator("#store-credit").scroll_into_view_if_needed()
+    screenshot(page, "store-credit-account-390x844")
+
+    # The counter, on the tablet: what is already paid, what is left to pay.
+    store = dbmod.connect(dbmod.db_path(synced_store))
+    try:
+        migrate(store)
+        client, _transport = inprocess_client(hub_data)
+        pull_once(store, client, own_store_id=LYON)
+        order_id = store.execute("SELECT id FROM orders WHERE number = ?", [number]).fetchone()[0]
+    finally:
+        store.close()
+    server = server_factory(synced_store, store_env(hub_server.url, hub_data))
+    tablet = browser.new_context(viewport={"width": 1280, "height": 800}, locale="fr-FR")
+    counter = tablet.new_page()
+    staff_login_page(counter, server.url, synced_store)
+    counter.goto(f"{server.url}/staff/orders/{order_id}/handover")
+    paid = counter.locator("#credit-paid").inner_text()
+    assert paid.startswith(f"Déjà réglé par avoir{NBSP}: 5,00") and "reste à payer" in paid
+    screenshot(counter, "store-credit-handover-1280x800")
+    assert_axe_clean(counter, "the hand-over page with store credit")
