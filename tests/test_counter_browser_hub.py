@@ -15,6 +15,8 @@ import pytest
 from playwright.sync_api import expect
 
 from app.core import db as dbmod
+from app.hub.domain import order_people
+from app.hub.domain.pii import KeyRing
 from app.store.domain import tickets
 
 from .conftest import replaced, screenshot, staff_login_page
@@ -243,7 +245,10 @@ def test_counter_journey_against_a_real_hub(
     assert _hub_lines(hub_data, b["id"]) == [(1, 1, 1, 1), (2, 2, 1, 0)]
     handovers = "SELECT method, collector, collector_name FROM handovers WHERE order_id = ?"
     assert _hub(hub_data, handovers, [a["id"]]) == [("qr", "customer", None)]
-    assert _hub(hub_data, handovers, [b["id"]]) == [("code", "proxy", "Jean Dupont")]
+    [(method, collector, sealed)] = _hub(hub_data, handovers, [b["id"]])
+    # The proxy's name is kept sealed at the hub (issue 14), and opens with its key.
+    assert (method, collector) == ("code", "proxy") and "Jean" not in sealed
+    assert order_people.collector_of(KeyRing.open(hub_data), sealed) == "Jean Dupont"
     assert _hub(hub_data, "SELECT count(*) FROM returns WHERE order_id = ?", [b["id"]]) == [(1,)]
     # Reserved at the order, nothing more at the hand-overs, one unit back with the return.
     levels = hub_levels(hub_data)
