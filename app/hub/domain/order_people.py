@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from app.core.clock import now_iso
+from app.core.protocol import CHANGE_ORDER
 from app.hub import database as hdb
 from app.hub.database import Db
 from app.hub.domain.pii import KeyRing, PiiKeyError, hub_ring, keys_path
@@ -347,8 +348,8 @@ def _trim_order_changes(db: Db) -> int:
     n = 0
     for r in hdb.rows(
         db,
-        "SELECT seq, data FROM changes WHERE kind = 'order' AND seq > ? AND data LIKE ?",
-        [since, "%@%"],  # an e-mail in it
+        "SELECT seq, data FROM changes WHERE kind = ? AND seq > ? AND data LIKE ?",
+        [CHANGE_ORDER, since, "%@%"],  # an e-mail in it
     ):
         data = json.loads(r["data"])
         if not data.get("customer_email"):
