@@ -500,3 +500,107 @@ def test_screens_checkout_on_a_phone_account_and_the_counter(
     assert paid.startswith(f"Déjà réglé par avoir{NBSP}: 5,00") and "reste à payer" in paid
     screenshot(counter, "store-credit-handover-1280x800")
     assert_axe_clean(counter, "the hand-over page with store credit")
+
+
+def test_m018_back_fills_every_code_made_before():
+    from sqlite_utils import Database
+
+    from app.hub.migrations import hub_migrations
+
+    db = Database(memory=True)
+    hub_migrations.apply(db, stop_before="m018_store_credit")
+    at = "2026-03-01T10:00:00Z"
+    db["stores"].insert({"id": LYON, "name": "Lyon", "secret": "x", "created_at": at})
+    db["categories"].insert({"id": 1, "slug": "run", "name_fr": "Course", "name_en": "Run"})
+    db["products"].insert(
+        {
+            "pk": 1,
+            "ref": "P1",
+            "category_id": 1,
+            "name_fr": "A",
+            "name_en": "A",
+            "price_cents": 2000,
+        }
+    )
+    db["variants"].insert(
+        {
+            "sku": "S1",
+            "product_pk": 1,
+            "ean": "0000000000001",
+            "size": "M",
+            "colour_code": "B",
+            "colour_fr": "bleu",
+            "colour_en": "blue",
+            "colour_hex": "#00f",
+            "price_cents": 1500,  # a markdown on this variant
+        }
+    )
+    db["orders"].insert(
+        {
+            "id": "o1",
+            "number": "CC-00000001",
+            "store_id": LYON,
+            "status": "collected",
+            "customer_name": "",
+            "customer_email": "",
+            "customer_id": "cus_1",
+            "placed_at": at,
+            "pickup_code": "",
+            "pickup_code_hash": "",
+            "pickup_token": "",
+            "updated_at": at,
+        }
+    )
+    # 3 units for 30,00 € less a 3,00 € promotion: 9,00 € a unit.
+    db["order_lines"].insert(
+        {
+            "order_id": "o1",
+            "line": 1,
+            "sku": "S1",
+            "qty": 3,
+            "price_cents": 1000,
+            "discount_cents": 300,
+        }
+    )
+    db["loyalty_ledger"].insert(
+        {
+            "id": "loy_1",
+            "customer_id": "cus_2",
+            "kind": "converted",
+            "points": -100,
+            "credit_code": "AV-AAAA-AAAA",
+            "credit_cents": 500,
+            "at": at,
+        }
+    )
+    for return_id, order_id, lines, code in (
+        ("r1", "o1", [{"line": 1, "sku": "S1", "qty": 2}], "AV-BBBB-BBBB"),
+        ("r2", None, [{"line": None, "sku": "S1", "qty": 1}], "AV-CCCC-CCCC"),
+    ):
+        db["returns"].insert(
+            {
+                "return_id": return_id,
+                "order_id": order_id,
+                "store_id": LYON,
+                "lines": json.dumps(lines),
+                "reason": "",
+                "refund": "store_credit",
+                "credit_code": code,
+                "staff": "sf-1",
+                "at": at,
+            }
+        )
+    hub_migrations.apply(db)
+    rows = {
+        r["code"]: (r["cents"], r["left_cents"], r["customer_id"], r["source"], r["source_id"])
+        for r in hdb.rows(db, "SELECT * FROM store_credits")
+    }
+    assert rows == {
+        "AV-AAAA-AAAA": (500, 500, "cus_2", "points", "loy_1"),
+        "AV-BBBB-BBBB": (1800, 1800, "cus_1", "return", "r1"),
+        "AV-CCCC-CCCC": (1500, 1500, None, "return", "r2"),
+    }
+    assert hdb.one(db, "SELECT credit_cents, credit_codes FROM orders") == {
+        "credit_cents": 0,
+        "credit_codes": None,
+    }
