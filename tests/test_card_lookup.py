@@ -280,7 +280,8 @@ def test_a_silent_hub_is_given_up_within_the_kiosk_budget(store_db):
         learnt = card_lookup.learn(store_db, card_id, lambda cid: card_fetch.look_up(silent, cid))
         took = time.monotonic() - started
         assert learnt is None
-        assert took < card_fetch.CONNECT_TIMEOUT_S + card_fetch.READ_TIMEOUT_S + 0.4
+        assert card_fetch.CONNECT_TIMEOUT_S + card_fetch.READ_TIMEOUT_S <= 0.8
+        assert took < 0.8 + 0.4  # the budget, plus scheduling slack on a busy machine
         assert customer_cards.first_name(store_db, card_id) is None
     finally:
         stop.set()

@@ -22,8 +22,8 @@ from app.store.domain.card_lookup import Ask
 from app.store.sync import state
 from app.store.sync.client import HubClient, HubError
 
-CONNECT_TIMEOUT_S = 0.3
-READ_TIMEOUT_S = 0.5
+CONNECT_TIMEOUT_S = 0.2  # a refused or lost connection shows at once
+READ_TIMEOUT_S = 0.6
 MISS_TTL_S = 60.0
 MAX_MISSES = 256
 
