@@ -27,7 +27,7 @@ from playwright.sync_api import expect
 from app.core import clock, tokens
 from app.core import db as dbmod
 from app.hub import database as hdb
-from app.hub.domain import cards, consent, customer_feed, erasure, keys
+from app.hub.domain import card_lookups, cards, consent, customer_feed, erasure, keys
 from app.hub.domain.pii import KeyRing
 from app.store.domain import card_lookup, customer_cards
 from app.store.migrations import migrate
@@ -403,3 +403,31 @@ def test_lookups_are_rate_limited_per_store(hub, hub_data):
     with pytest.raises(store_client.HubError) as other:
         lyon.request("POST", "/api/v1/cards/lookup", {"card_id": secrets.token_urlsafe(16)})
     assert other.value.status == 404
+
+
+def test_an_answer_lost_on_the_way_comes_through_the_feed(hub, hub_data, tmp_path):
+    """The kiosk gave up waiting (a slow hub) but the hub answered: the store's feed
+    brings the card anyway, so the shopper is named on the next page."""
+    ring = KeyRing.open(hub_data)
+    customer = _customer(hub, hub_data)
+    card_id = _payload(cards.card_token(hub, hub_data, customer))["c"]
+    paris = _store(tmp_path, hub_data)
+    assert _card_row(paris, card_id) is None
+    assert card_lookups.look_up(hub, ring, PARIS, card_id)["first_name"] == "Chloé"
+    db = dbmod.connect(dbmod.db_path(paris))
+    try:
+        hub_client, _ = inprocess_client(hub_data, PARIS)
+        pull_once(db, hub_client, own_store_id=PARIS)
+    finally:
+        db.close()
+    assert _card_row(paris, card_id)[:2] == (customer, "Chloé")
+    # Past 60 days the look-up no longer counts: Paris is not sent the customer's news.
+    assert PARIS in customer_feed.stores_of(hub, customer)
+    with hdb.write(hub):
+        hdb.execute(
+            hub,
+            "UPDATE customer_card_stores SET looked_up_at = ? WHERE customer_id = ?",
+            ["2000-01-01T00:00:00Z", customer],
+        )
+    assert PARIS not in customer_feed.stores_of(hub, customer)
+    assert card_lookups.look_up(hub, ring, LYON, "not a card id") is None
