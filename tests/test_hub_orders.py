@@ -12,11 +12,11 @@ import pytest
 from app.core import tokens
 from app.core.secrets import verify_secret
 from app.hub import database as hdb
-from app.hub.domain import keys, notifications, order_people
+from app.hub.domain import keys, notifications, order_people, store_credit
 from app.hub.domain.changes import changes_since
 from app.hub.domain.order_rows import get_order
 from app.hub.domain.orders import OrderError, create_order, order_change_data
-from app.hub.protocol import orders, transactions
+from app.hub.protocol import transactions
 
 from .hub_fixtures import *  # noqa: F403
 from .hub_fixtures import BORDEAUX, LYON, PARIS, open_hub_db, validate
@@ -527,7 +527,7 @@ def test_every_order_type_is_registered():
         "order.reminder",
         "order.return",
     } <= set(transactions.HANDLERS)
-    assert re.fullmatch(r"AV-[0-9A-Z]{4}-[0-9A-Z]{4}", orders.new_credit_code())
+    assert re.fullmatch(r"AV-[0-9A-Z]{4}-[0-9A-Z]{4}", store_credit.new_code())
 
 
 def test_reminder_says_the_last_day_in_the_store_time_zone():

@@ -24,7 +24,6 @@ from app.core.clock import iso, utcnow
 from app.hub import database as hdb
 from app.hub.database import Db
 from app.hub.domain import store_credit
-from app.hub.domain.registry import ID_ALPHABET
 
 #: Bounds head office may set (a typo of 10000 points per euro is refused).
 MAX_POINTS_PER_EURO = 100
@@ -35,7 +34,6 @@ _KEYS = {
     "block_points": "loyalty_block_points",
     "block_cents": "loyalty_block_cents",
 }
-CREDIT_ALPHABET = ID_ALPHABET.upper()  # as the returns' codes
 DEFAULTS = {"points_per_euro": 1, "block_points": 100, "block_cents": 500}
 
 
@@ -288,24 +286,6 @@ def credits(db: Db, customer_id: str) -> list[dict[str, Any]]:
     )
 
 
-def new_credit_code() -> str:
-    """A store-credit code as a return's (app/hub/protocol/orders.py new_credit_code,
-    which the domain may not import): ``AV-7KQ2-M9XD``, 40 random bits."""
-    chars = [secrets.choice(CREDIT_ALPHABET) for _ in range(8)]
-    return f"AV-{''.join(chars[:4])}-{''.join(chars[4:])}"
-
-
-def _fresh_code(db: Db) -> str:
-    while True:
-        code = new_credit_code()
-        if (
-            not hdb.one(db, "SELECT 1 AS x FROM returns WHERE credit_code = ?", [code])
-            and not hdb.one(db, "SELECT 1 AS x FROM loyalty_ledger WHERE credit_code = ?", [code])
-            and not store_credit.code_taken(db, code)
-        ):
-            return code
-
-
 def convert(db: Db, customer_id: str, now: datetime | None = None) -> Conversion:
     """Turn every whole block of points into one store-credit code; LoyaltyError
     ``not_enough_points`` when there is not a block. Read and written under the
@@ -315,7 +295,7 @@ def convert(db: Db, customer_id: str, now: datetime | None = None) -> Conversion
         spent, cents = convertible(balance(db, customer_id), rule)
         if spent <= 0:
             raise LoyaltyError("not_enough_points")
-        code = _fresh_code(db)
+        code = store_credit.fresh_code(db)
         at = iso(now or utcnow())
         entry = _entry(
             db,

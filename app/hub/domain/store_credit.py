@@ -24,15 +24,18 @@ from __future__ import annotations
 
 import json
 import re
+import secrets
 from datetime import datetime
 from typing import Any
 
 from app.core.clock import iso, utcnow
 from app.hub import database as hdb
 from app.hub.database import Db
+from app.hub.domain.registry import ID_ALPHABET
 
 SOURCES = ("points", "return")
 MAX_CODES = 5  # codes applied to one order
+CODE_ALPHABET = ID_ALPHABET.upper()
 _CODE = re.compile(r"^AV-?([0-9A-Z]{4})-?([0-9A-Z]{4})$")
 
 
@@ -83,6 +86,21 @@ def record(
 def code_taken(db: Db, code: str) -> bool:
     """True when ``code`` is already a credit code (any source)."""
     return hdb.one(db, "SELECT 1 AS x FROM store_credits WHERE code = ?", [code]) is not None
+
+
+def new_code() -> str:
+    """A store-credit code such as ``AV-7KQ2-M9XD`` (40 random bits)."""
+    chars = [secrets.choice(CODE_ALPHABET) for _ in range(8)]
+    return f"AV-{''.join(chars[:4])}-{''.join(chars[4:])}"
+
+
+def fresh_code(db: Db) -> str:
+    """A code no credit has had (``store_credits`` holds every one: m018 back-filled the
+    returns' and the points' codes), for a return or a points conversion alike."""
+    while True:
+        code = new_code()
+        if not code_taken(db, code):
+            return code
 
 
 def return_value(db: Db, order_id: str | None, lines: list[dict[str, Any]]) -> int:

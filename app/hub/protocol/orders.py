@@ -10,7 +10,6 @@ sent under a second transaction id is recognised and not applied again.
 from __future__ import annotations
 
 import json
-import secrets
 from typing import Any
 
 from app.core.clock import now_iso
@@ -32,7 +31,6 @@ from app.hub.database import Db
 from app.hub.domain import loyalty, notifications, order_people, store_credit
 from app.hub.domain.order_rows import get_order
 from app.hub.domain.orders import publish, set_status
-from app.hub.domain.registry import ID_ALPHABET
 from app.hub.protocol import personal
 from app.hub.protocol.common import Rejected, invalid, is_instant, parse_id
 
@@ -40,7 +38,6 @@ READY_FROM = ("placed", "preparing", "ready", "ready_partial")
 HANDOVER_FROM = ("ready", "ready_partial", "partially_collected")
 EXPIRE_FROM = ("placed", "preparing", "ready", "ready_partial", "partially_collected")
 REMIND_FROM = ("ready", "ready_partial", "partially_collected")
-CREDIT_ALPHABET = ID_ALPHABET.upper()
 
 
 def _is_int(value: Any) -> bool:
@@ -258,12 +255,6 @@ def reminder(db: Db, store_id: str, payload: dict[str, Any], tx_id: str) -> dict
 # --------------------------------------------------------------------------- returns
 
 
-def new_credit_code() -> str:
-    """A store-credit code such as ``AV-7KQ2-M9XD`` (40 random bits)."""
-    chars = [secrets.choice(CREDIT_ALPHABET) for _ in range(8)]
-    return f"AV-{''.join(chars[:4])}-{''.join(chars[4:])}"
-
-
 def _return_lines(
     db: Db, order: dict[str, Any] | None, payload: dict[str, Any]
 ) -> list[dict[str, Any]]:
@@ -337,7 +328,7 @@ def returned(db: Db, store_id: str, payload: dict[str, Any], tx_id: str) -> dict
     ):
         raise Rejected("invalid_state", f"nothing of order {order['number']} was collected")
     lines = _return_lines(db, order, payload)
-    credit = _fresh_credit_code(db) if refund == "store_credit" else None
+    credit = store_credit.fresh_code(db) if refund == "store_credit" else None
     if credit is not None:
         # The code can be spent (app/hub/domain/store_credit.py): worth what the returned
         # units were paid, the order's customer's when there is one.
@@ -380,15 +371,6 @@ def returned(db: Db, store_id: str, payload: dict[str, Any], tx_id: str) -> dict
             personal.points_changed(db, order["id"])
         publish(db, order["id"], tx_id)
     return _return_result(return_id, refund, credit)
-
-
-def _fresh_credit_code(db: Db) -> str:
-    while True:
-        code = new_credit_code()
-        if hdb.execute(
-            db, "SELECT 1 FROM returns WHERE credit_code = ?", [code]
-        ).fetchone() is None and not store_credit.code_taken(db, code):
-            return code
 
 
 def _return_result(return_id: str, refund: str, credit: str | None) -> dict[str, Any]:
