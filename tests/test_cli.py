@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import email
+import email.policy
 import io
 import json
 import os
@@ -161,6 +163,35 @@ def test_demo_seeds_serves_writes_demo_json_and_stops_on_sigterm(tmp_path):
             Image.open(io.BytesIO(qr.content)), formats=zxingcpp.BarcodeFormat.QRCode
         )
         assert found.text.startswith(f"http://localhost:{port + 10}/shop/panier/importer?l=")
+        # A shopper signs in to « Mon compte » with any address: the code is in the
+        # demo's mail folder (no mail server), one .eml file per mail.
+        shopper = requests.Session()
+        shop = manifest["hub"]["shop_url"]
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', shopper.get(shop, timeout=5).text)
+        asked = shopper.post(
+            manifest["hub"]["account_url"],
+            data={"csrf_token": csrf.group(1), "email": "lea.demo@example.com"},
+            timeout=5,
+        )
+        assert asked.status_code == 200 and asked.url.endswith("/shop/compte/code")
+        mail_dir = Path(manifest["hub"]["mail_dir"])
+
+        def mails_to_lea() -> list:
+            found = []
+            for path in sorted(mail_dir.glob("*.eml")):
+                mail = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+                if mail["To"] == "lea.demo@example.com":
+                    found.append((path, mail))
+            return found
+
+        wait_for(lambda: mails_to_lea(), 30, "the sign-in mail")
+        [(mail_file, mail)] = mails_to_lea()
+        assert mail_file.stat().st_mode & 0o077 == 0  # codes and addresses: private
+        code = re.search(r"\b(\d{6})\b", mail.get_body().get_content()).group(1)
+        signed_in = shopper.post(
+            shop + "compte/code", data={"csrf_token": csrf.group(1), "code": code}, timeout=5
+        )
+        assert signed_in.status_code == 200 and signed_in.url.endswith("/shop/compte")
         # The hub runs, and the stores got their catalog from it.
         status = requests.get(manifest["hub"]["url"] + "api/v1/status", timeout=5).json()
         assert status["ok"] is True and status["stores"] == 3

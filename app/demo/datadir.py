@@ -47,6 +47,11 @@ def hub_dir(data: Path) -> Path:
     return data / "hub"
 
 
+def mail_dir(data: Path) -> Path:
+    """Where the demo hub writes the e-mails it would send (``KIOSK_HUB_MAIL_DIR``)."""
+    return data / "mail"
+
+
 def seed_hub_if_empty(data: Path, products: int) -> dict[str, str]:
     """Seed the hub on first run; return ``{store_id: secret}`` for the demo stores."""
     secrets_path = data / "demo-secrets.json"

@@ -16,6 +16,7 @@ from app.demo.datadir import (
     ensure_demo_hq,
     ensure_demo_promotions,
     hub_dir,
+    mail_dir,
     store_dir,
 )
 from app.hub.storage import open_db
@@ -82,6 +83,10 @@ def demo_manifest(data: Path, port: int, phone_host: str | None = None) -> dict[
             "url": hub_url,
             "data_dir": str(hub_dir(data).resolve()),
             "shop_url": shop_url + "shop/",
+            # Sign in at the shop's « Mon compte » with any address: the code is mailed
+            # here (one .eml file per mail), then « Ma carte » is a QR for the kiosk.
+            "mail_dir": str(mail_dir(data).resolve()),
+            "account_url": shop_url + "shop/compte/connexion",
         },
         "stores": stores,
         "urls": {"hub": hub_url, "kiosk": [s["url"] for s in stores]},
@@ -147,6 +152,8 @@ def announce(manifest: dict[str, Any], data: Path) -> None:
         for o in manifest["ready_orders"][:3]:
             click.echo(f"    {o['number']}  code {o['pickup_code']}  QR {o['pickup_qr_image']}")
     click.echo(f"  web shop (phone-sized){'':<16} {manifest['hub']['shop_url']}")
+    click.echo(f"    sign in (any e-mail address){'':<9} {manifest['hub']['account_url']}")
+    click.echo(f"    its e-mails (sign-in codes) land in {manifest['hub']['mail_dir']}")
     for c in manifest["carts"]:
         kind = "self-contained" if c["self_contained"] else "looked up at the hub"
         click.echo(f"    cart of {c['lines']} lines ({kind}): QR {c['qr_image']}")

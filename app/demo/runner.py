@@ -23,6 +23,7 @@ from app.demo.datadir import (
     ensure_demo_promotions,
     ensure_demo_staff,
     hub_dir,
+    mail_dir,
     seed_hub_if_empty,
     store_dir,
 )
@@ -113,6 +114,8 @@ def run_demo(data: Path, port: int, products: int, phone_host: str | None = None
 
     signal.signal(signal.SIGTERM, stop)
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    # The shop's e-mails (sign-in codes, order mails) land in a folder to read them.
+    hub_env = {**env, "KIOSK_HUB_MAIL_DIR": str(mail_dir(data))}
     try:
         hub = subprocess.Popen(
             [
@@ -130,7 +133,7 @@ def run_demo(data: Path, port: int, products: int, phone_host: str | None = None
                 "--host",
                 "0.0.0.0" if phone_host else "127.0.0.1",
             ],  # noqa: S104
-            env=env,
+            env=hub_env,
         )
         procs.append(hub)
         _wait_ready(hub_url + "api/v1/status", hub)

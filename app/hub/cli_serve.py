@@ -118,7 +118,9 @@ def serve(
         f"hub on http://{host}:{port}/ (data {data}, database {where}, {server_kind})", err=True
     )
     settings = smtp_settings()
-    if settings:
+    if settings and settings.get("dir"):
+        click.echo(f"e-mails to customers written to {settings['dir']} (not sent)", err=True)
+    elif settings:
         click.echo(f"e-mailing customers through {settings['host']}:{settings['port']}", err=True)
     if server_kind == "gevent":
         from app.hub import server

@@ -7,7 +7,10 @@ recorded on the row and retried on the next round, up to ``MAX_ATTEMPTS``.
 
 Settings (environment): ``KIOSK_HUB_SMTP_HOST`` (mailing is off without it),
 ``KIOSK_HUB_SMTP_PORT`` (25), ``KIOSK_HUB_SMTP_FROM``, ``KIOSK_HUB_SMTP_USER`` and
-``KIOSK_HUB_SMTP_PASSWORD`` (login, after STARTTLS when the server offers it).
+``KIOSK_HUB_SMTP_PASSWORD`` (login, after STARTTLS when the server offers it). Or
+``KIOSK_HUB_MAIL_DIR``: each mail written there as an ``.eml`` file (mode 0600) instead
+of sent: a pick-up folder for a mail system that reads one, and `make demo`'s mailbox
+(sign-in codes can be read there without a mail server).
 """
 
 from __future__ import annotations
@@ -41,6 +44,9 @@ def smtp_settings(env: Mapping[str, str] | None = None) -> dict[str, Any] | None
     """The SMTP settings from ``KIOSK_HUB_SMTP_*``, or None when mailing is off."""
     env = os.environ if env is None else env
     host = env.get("KIOSK_HUB_SMTP_HOST", "").strip()
+    folder = env.get("KIOSK_HUB_MAIL_DIR", "").strip()
+    if folder and not host:
+        return {"dir": folder, "from": env.get("KIOSK_HUB_SMTP_FROM") or "commandes@example.com"}
     if not host:
         return None
     return {
@@ -118,6 +124,8 @@ def _send_pending(
     rows = pending(db, limit, ring)
     if not rows:
         return 0
+    if settings.get("dir"):
+        return _write_to_folder(db, rows, Path(settings["dir"]), settings["from"])
     sent = 0
     try:
         with smtplib.SMTP(settings["host"], settings["port"], timeout=settings["timeout"]) as smtp:
@@ -139,6 +147,27 @@ def _send_pending(
         log.warning("SMTP unavailable: %s", exc)
         for row in rows[sent:]:
             _mark(db, row["id"], error=f"smtp unavailable: {exc}"[:500])
+    return sent
+
+
+def _write_to_folder(db: Db, rows: list[dict[str, Any]], folder: Path, sender: str) -> int:
+    """Each mail as ``<notification id>.eml`` in ``folder`` (private: it holds codes and
+    addresses), written whole then renamed, so a reader never sees half a mail."""
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    sent = 0
+    for row in rows:
+        final = folder / f"{row['id']:08d}.eml"
+        part = final.with_suffix(".part")
+        try:
+            fd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "wb") as out:
+                out.write(build_message(row, sender).as_bytes())
+            os.replace(part, final)
+        except OSError as exc:
+            _mark(db, row["id"], error=f"mail folder: {exc}"[:500])
+            continue
+        _mark(db, row["id"], sent=True)
+        sent += 1
     return sent
 
 
