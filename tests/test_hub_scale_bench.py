@@ -168,7 +168,7 @@ os.fork()  # two processes, each burning 0.5 s of CPU, then saying so and idling
 t = time.process_time()
 while time.process_time() - t < 0.5:
     pass
-os.write(1, b"burnt\n")  # one write(2) each: the two lines never interleave
+os.write(1, b"burnt\\n")  # one write(2) each: the two lines never interleave
 time.sleep(60)
 """
 
