@@ -72,6 +72,20 @@ def _store(tmp_path: Path, hub_data: Path, store_id: str = PARIS) -> Path:
     return data
 
 
+def _link_up(store: Path) -> None:
+    """Wait until the store's own sync worker has reached the hub: a kiosk asks the hub
+    about a card only while its link is up (a kiosk just started has not synced yet)."""
+
+    def up() -> bool:
+        db = dbmod.connect(dbmod.db_path(store))
+        try:
+            return state.is_online(db)
+        finally:
+            db.close()
+
+    wait_for(up, 30, "the store's link to the hub")
+
+
 def _card_row(store: Path, card_id: str) -> tuple | None:
     db = dbmod.connect(dbmod.db_path(store))
     try:
@@ -136,6 +150,7 @@ def test_a_walk_in_shopper_is_recognised_by_name_then_withdrawal_and_erasure_rea
     paris = _store(tmp_path, hub_data)
     assert _card_row(paris, card_id) is None  # Paris was never sent the card
     kiosk = server_factory(paris, store_env(server.url, hub_data, PARIS))
+    _link_up(paris)
     http = requests.Session()
     answer, took = _scan(http, kiosk.url, token)
     assert answer.status_code == 200
@@ -203,7 +218,9 @@ def test_a_walk_in_shopper_seen_on_the_kiosk(
     consent.set_consent(hub, customer, True, "web")
     customer_feed.personal_changed(hub, ring, customer)
     server = hub_factory(hub_data)
-    kiosk = server_factory(_store(tmp_path, hub_data), store_env(server.url, hub_data, PARIS))
+    paris = _store(tmp_path, hub_data)
+    kiosk = server_factory(paris, store_env(server.url, hub_data, PARIS))
+    _link_up(paris)
     context = browser.new_context(viewport={"width": size[0], "height": size[1]}, locale="fr-FR")
     try:
         page = context.new_page()
@@ -237,6 +254,7 @@ def test_hub_down_revoked_or_unknown_card_leaves_the_shopper_anonymous_and_fast(
     server = hub_factory(hub_data)
     paris = _store(tmp_path, hub_data)
     kiosk = server_factory(paris, store_env(server.url, hub_data, PARIS))
+    _link_up(paris)  # the hub is asked, and says it knows no such card
     http = requests.Session()
     for token in (revoked, unknown):
         answer, took = _scan(http, kiosk.url, token)
