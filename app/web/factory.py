@@ -11,7 +11,7 @@ from typing import Any
 from flask import Flask
 
 from app.core.secrets import secret_key
-from app.web import jsonguard
+from app.web import jsonguard, static_files
 
 # templates/ and static/ live at the repository root, shared by the store and the hub.
 ROOT = Path(__file__).resolve().parents[2]
@@ -26,13 +26,15 @@ def new_app(
     """A Flask app configured from ``defaults``, then ``{env_prefix}_*`` environment
     variables, then ``test_config``; its ``DATA_DIR`` set (from the settings or
     ``{env_prefix}_DATA``) and its session-signing ``SECRET_KEY`` made once per data
-    directory (mode 0600) unless given."""
+    directory (mode 0600) unless given. Static files get versioned, immutable addresses
+    (app/web/static_files.py)."""
     app = Flask(
         import_name,
         template_folder=str(ROOT / "templates"),
         static_folder=str(ROOT / "static"),
     )
     jsonguard.install(app)
+    static_files.install(app)
     app.config.update(defaults)
     app.config.from_prefixed_env(env_prefix)
     if test_config:

@@ -1,0 +1,76 @@
+"""Render less (issue 15): static files under versioned, immutable addresses; the store's
+pages doing only the work they show (counted, never timed)."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from pathlib import Path
+
+from app.web.factory import ROOT
+from app.web.static_files import IMMUTABLE
+
+STATIC = ROOT / "static"
+
+
+def _digest(relative: str) -> str:
+    return hashlib.sha256((STATIC / relative).read_bytes()).hexdigest()[:12]
+
+
+def _static_links(html: str) -> dict[str, str]:
+    """``{'css/kiosk.css': '<v>'}`` for every /static/ address of a page."""
+    return dict(re.findall(r'"/static/([^"?]+)\?v=([0-9a-f]+)"', html))
+
+
+def test_every_static_address_of_the_kiosk_page_names_its_files_hash(client):
+    html = client.get("/").get_data(as_text=True)
+    links = _static_links(html)
+    assert {"css/kiosk.css", "vendor/htmx.min.js", "js/kiosk.js", "favicon.svg"} <= set(links)
+    for filename, version in links.items():
+        assert version == _digest(filename), filename
+    assert not re.search(r'"/static/[^"?]+"', html)  # no unversioned address left
+
+
+def test_a_versioned_stylesheet_is_immutable_for_a_year(client):
+    version = _digest("css/kiosk.css")
+    r = client.get(f"/static/css/kiosk.css?v={version}")
+    assert r.status_code == 200
+    assert r.headers["Cache-Control"] == IMMUTABLE
+    assert r.get_data() == (STATIC / "css/kiosk.css").read_bytes()
+
+
+def test_an_old_or_missing_version_is_revalidated_not_pinned(client):
+    for address in ("/static/css/kiosk.css", "/static/css/kiosk.css?v=000000000000"):
+        r = client.get(address)
+        assert r.status_code == 200
+        cache = r.headers["Cache-Control"]
+        assert "immutable" not in cache and "max-age=31536000" not in cache
+        assert "no-cache" in cache
+
+
+def test_a_changed_file_gets_a_new_address(app, tmp_path: Path):
+    from app.web.static_files import StaticVersions
+
+    folder = tmp_path / "static"
+    folder.mkdir()
+    (folder / "a.css").write_text("body { color: red }")
+    versions = StaticVersions(str(folder))
+    first = versions.version("a.css")
+    (folder / "a.css").write_text("body { color: blue; }")
+    second = versions.version("a.css")
+    assert first and second and first != second
+    assert versions.version("../outside.css") is None
+    assert versions.version("missing.css") is None
+
+
+def test_the_hub_pages_get_versioned_immutable_static_files_too(tmp_path: Path):
+    from app.hub.app import create_hub_app
+
+    hub = create_hub_app({"DATA_DIR": str(tmp_path), "TESTING": True})
+    with hub.test_request_context():
+        from flask import url_for
+
+        address = url_for("static", filename="css/hq.css")
+    assert address == f"/static/css/hq.css?v={_digest('css/hq.css')}"
+    r = hub.test_client().get(address)
+    assert r.status_code == 200 and r.headers["Cache-Control"] == IMMUTABLE
