@@ -717,3 +717,68 @@ def m018_card_revoked(db: Database) -> None:
 def m019_order_credit(db: Database) -> None:
     db.execute("ALTER TABLE orders ADD COLUMN credit_cents INTEGER NOT NULL DEFAULT 0")
     db.execute("ALTER TABLE orders ADD COLUMN total_cents INTEGER")
+
+
+# --- m020: the unacknowledged stock per SKU as a running figure (issue 15) ----------
+# The shown level is the hub's level plus this store's movements the hub has not
+# acknowledged and that are not parked (app/store/domain/stock.py). Summing those on
+# every read made each adjustment cost as much as the SKU's backlog (queuing 50,000
+# offline grew worse than linearly). ``stock_pending`` holds that sum, kept by triggers
+# on every change that moves a movement in or out of it (from any process or code
+# path): a movement written, acknowledged (or not any more) or deleted; its outbox row
+# parked, unparked or deleted while parked.
+_PARKED = "EXISTS (SELECT 1 FROM outbox o WHERE o.id = {ref}.id AND o.parked_reason IS NOT NULL)"
+
+
+@store_migrations(name="m020_stock_pending")
+def m020_stock_pending(db: Database) -> None:
+    new_parked, old_parked = _PARKED.format(ref="NEW"), _PARKED.format(ref="OLD")
+    add = (
+        "INSERT INTO stock_pending (sku, delta) VALUES ({ref}.sku, {sign}{ref}.delta) "
+        "ON CONFLICT (sku) DO UPDATE SET delta = stock_pending.delta + excluded.delta"
+    )
+    # The movement of an outbox row being parked or unparked, if it counts otherwise.
+    moved = (
+        "INSERT INTO stock_pending (sku, delta) SELECT m.sku, {sign}m.delta "
+        "FROM stock_movements m WHERE m.id = {ref}.id AND m.acked_at IS NULL AND true "
+        "ON CONFLICT (sku) DO UPDATE SET delta = stock_pending.delta + excluded.delta"
+    )
+    for sql in (
+        """CREATE TABLE stock_pending (
+            sku TEXT PRIMARY KEY,
+            delta INTEGER NOT NULL
+        ) WITHOUT ROWID""",
+        f"""INSERT INTO stock_pending (sku, delta)
+            SELECT m.sku, SUM(m.delta) FROM stock_movements m
+            WHERE m.acked_at IS NULL AND NOT {_PARKED.format(ref="m")}
+            GROUP BY m.sku""",  # noqa: S608 - fixed text, no input
+        f"""CREATE TRIGGER stock_pending_ins AFTER INSERT ON stock_movements
+            WHEN NEW.acked_at IS NULL AND NOT {new_parked} BEGIN
+            {add.format(ref="NEW", sign="")};
+        END""",
+        f"""CREATE TRIGGER stock_pending_ack AFTER UPDATE OF acked_at ON stock_movements
+            WHEN OLD.acked_at IS NULL AND NEW.acked_at IS NOT NULL AND NOT {new_parked} BEGIN
+            {add.format(ref="OLD", sign="-")};
+        END""",
+        f"""CREATE TRIGGER stock_pending_unack AFTER UPDATE OF acked_at ON stock_movements
+            WHEN OLD.acked_at IS NOT NULL AND NEW.acked_at IS NULL AND NOT {new_parked} BEGIN
+            {add.format(ref="NEW", sign="")};
+        END""",
+        f"""CREATE TRIGGER stock_pending_del AFTER DELETE ON stock_movements
+            WHEN OLD.acked_at IS NULL AND NOT {old_parked} BEGIN
+            {add.format(ref="OLD", sign="-")};
+        END""",
+        f"""CREATE TRIGGER stock_pending_park AFTER UPDATE OF parked_reason ON outbox
+            WHEN OLD.parked_reason IS NULL AND NEW.parked_reason IS NOT NULL BEGIN
+            {moved.format(ref="NEW", sign="-")};
+        END""",
+        f"""CREATE TRIGGER stock_pending_unpark AFTER UPDATE OF parked_reason ON outbox
+            WHEN OLD.parked_reason IS NOT NULL AND NEW.parked_reason IS NULL BEGIN
+            {moved.format(ref="NEW", sign="")};
+        END""",
+        f"""CREATE TRIGGER stock_pending_unpark_del AFTER DELETE ON outbox
+            WHEN OLD.parked_reason IS NOT NULL BEGIN
+            {moved.format(ref="OLD", sign="")};
+        END""",
+    ):
+        db.execute(sql)

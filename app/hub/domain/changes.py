@@ -71,6 +71,39 @@ def append_change(
         return seq
 
 
+def append_changes(
+    db: Db, kind: str, entries: list[tuple[str, dict[str, Any]]], store_id: str | None = None
+) -> list[int]:
+    """Append many changes of one kind, ``(key, data)`` in order, in one statement (inside
+    the caller's write transaction, which holds the hub-wide write lock); their seqs in
+    the same order. Each data must name its transaction (``"tx"``) or otherwise differ:
+    the seqs are matched back through it, and checked to rise in the order given (a
+    store applies a key's changes in seq order, the last one stays)."""
+    if not entries:
+        return []
+    hdb.take_lock(db, hdb.WRITE_LOCK)
+    now = now_iso()
+    texts = [json.dumps(data, ensure_ascii=False, separators=(",", ":")) for _, data in entries]
+    marks = ",".join(["(?, ?, ?, ?, ?)"] * len(entries))
+    params = [
+        v
+        for (key, _), text in zip(entries, texts, strict=True)
+        for v in (kind, key, store_id, text, now)
+    ]
+    rows = hdb.execute(
+        db,
+        f"INSERT INTO changes (kind, key, store_id, data, created_at) VALUES {marks} "  # noqa: S608
+        "RETURNING seq, data",
+        params,
+    ).fetchall()
+    by_text = {text: int(seq) for seq, text in rows}
+    seqs = [by_text[text] for text in texts]
+    if len(by_text) != len(texts) or seqs != sorted(seqs):
+        raise RuntimeError("the changes' seqs do not follow the order given")
+    notify(db)
+    return seqs
+
+
 def notify(db: Db) -> None:
     """Wake every hub process's feed waiter (app/hub/feed_wait.py) when this transaction
     commits: call it after appending changes (PostgreSQL; SQLite's waiter looks)."""

@@ -8,12 +8,12 @@ from app.core.clock import now_iso
 from app.core.protocol import CHANGE_STOCK, MAX_REASON, MAX_UNITS, STOCK_KINDS
 from app.hub import database as hdb
 from app.hub.database import Db
-from app.hub.domain.changes import append_change
+from app.hub.domain.changes import append_change, append_changes
 from app.hub.protocol.common import Rejected
 
 
-def movement(db: Db, store_id: str, payload: dict[str, Any], tx_id: str) -> dict[str, Any]:
-    """Add ``payload.delta`` to this store's level of ``payload.sku``; a ``stock`` change."""
+def check(payload: dict[str, Any]) -> None:
+    """Refuse a movement whose fields are wrong (before any read or write)."""
     sku, delta, kind = payload.get("sku"), payload.get("delta"), payload.get("kind")
     if not isinstance(sku, str) or not sku:
         raise Rejected("invalid_payload", "payload.sku must be a non-empty string")
@@ -25,6 +25,12 @@ def movement(db: Db, store_id: str, payload: dict[str, Any], tx_id: str) -> dict
     reason = payload.get("reason", "")
     if not isinstance(reason, str) or len(reason) > MAX_REASON:
         raise Rejected("invalid_payload", f"payload.reason must be a string of ≤ {MAX_REASON}")
+
+
+def movement(db: Db, store_id: str, payload: dict[str, Any], tx_id: str) -> dict[str, Any]:
+    """Add ``payload.delta`` to this store's level of ``payload.sku``; a ``stock`` change."""
+    check(payload)
+    sku, delta = payload["sku"], payload["delta"]
     if hdb.execute(db, "SELECT 1 FROM variants WHERE sku = ?", [sku]).fetchone() is None:
         raise Rejected("unknown_sku", f"no variant {sku}")
     # The hub-wide write lock before the level's row lock, as every writer takes them
@@ -47,3 +53,56 @@ def movement(db: Db, store_id: str, payload: dict[str, Any], tx_id: str) -> dict
     data = {"store_id": store_id, "sku": sku, "qty": qty, "as_of": as_of, "tx": tx_id}
     seq = append_change(db, CHANGE_STOCK, f"{store_id}/{sku}", data)
     return {"sku": sku, "qty": qty, "seq": seq}
+
+
+def unknown_sku(sku: str) -> Rejected:
+    return Rejected("unknown_sku", f"no variant {sku}")
+
+
+def known_skus(db: Db, skus: list[str]) -> set[str]:
+    """Which of ``skus`` are variants, in one statement."""
+    if not skus:
+        return set()
+    marks = ",".join("?" * len(skus))
+    sql = f"SELECT sku FROM variants WHERE sku IN ({marks})"  # noqa: S608
+    return {r[0] for r in hdb.execute(db, sql, skus).fetchall()}
+
+
+def movements(
+    db: Db, store_id: str, accepted: list[tuple[str, dict[str, Any]]]
+) -> list[dict[str, Any]]:
+    """:func:`movement` for many checked movements of known SKUs, ``(tx_id, payload)``
+    in order, set-based: one upsert for the levels (the deltas summed per SKU), one
+    insert for the changes; each result is what :func:`movement` would have answered
+    in turn (the level just after that movement, the seq of its change). Under the
+    hub-wide write lock, which the caller holds."""
+    if not accepted:
+        return []
+    as_of = now_iso()
+    totals: dict[str, int] = {}
+    for _, payload in accepted:
+        totals[payload["sku"]] = totals.get(payload["sku"], 0) + payload["delta"]
+    marks = ",".join(["(?, ?, ?, ?)"] * len(totals))
+    params: list[Any] = [v for sku, total in totals.items() for v in (store_id, sku, total, as_of)]
+    final = dict(
+        hdb.execute(
+            db,
+            f"INSERT INTO stock_levels (store_id, sku, qty, as_of) VALUES {marks} "  # noqa: S608
+            "ON CONFLICT (store_id, sku) DO UPDATE SET qty = stock_levels.qty + excluded.qty, "
+            "as_of = excluded.as_of RETURNING sku, qty",
+            params,
+        ).fetchall()
+    )
+    # The level after each movement: the final level less the deltas still to come.
+    running = {sku: final[sku] - total for sku, total in totals.items()}
+    datas = []
+    for tx_id, payload in accepted:
+        sku = payload["sku"]
+        running[sku] += payload["delta"]
+        datas.append(
+            {"store_id": store_id, "sku": sku, "qty": running[sku], "as_of": as_of, "tx": tx_id}
+        )
+    seqs = append_changes(db, CHANGE_STOCK, [(f"{store_id}/{d['sku']}", d) for d in datas])
+    return [
+        {"sku": d["sku"], "qty": d["qty"], "seq": seq} for d, seq in zip(datas, seqs, strict=True)
+    ]

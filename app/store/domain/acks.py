@@ -38,6 +38,12 @@ ACK_HOOKS: Mapping[str, outbox.AckHook] = {
     CONSENT_REVOKED: consent.on_acked,
 }
 
+# The same effect for a batch of rows of one type, set-based (outbox.mark_acked_many,
+# used by the sync worker); a type not listed here gets its hook above per row.
+ACK_BATCH_HOOKS: Mapping[str, outbox.AckBatchHook] = {
+    STOCK_MOVEMENT: stock.on_acked_many,
+}
+
 
 def apply_command(
     db: Database,

@@ -227,6 +227,63 @@ def mark_acked(
     return True
 
 
+# What a type does for many of its rows settled at once (the sync worker's batch of
+# acknowledgements): ``hook(db, [(tx_id, payload, result), ...], stamp)``, the same
+# effect as its AckHook on each, in a few set-based statements. Listed in
+# app/store/domain/acks.py (ACK_BATCH_HOOKS); a type without one gets its AckHook per row.
+AckBatchHook = Callable[[Database, list[tuple[str, dict[str, Any], dict[str, Any]]], str], None]
+
+
+def mark_acked_many(
+    db: Database,
+    acks: list[tuple[str, dict[str, Any] | None]],
+    now: datetime | None = None,
+    *,
+    hooks: Mapping[str, AckHook],
+    batch_hooks: Mapping[str, AckBatchHook] | None = None,
+) -> set[str]:
+    """:func:`mark_acked` for a batch of ``(id, result)``: one UPDATE for all the rows,
+    then each type's batch hook once (or its hook per row), in one transaction; returns
+    the ids acknowledged now (not unknown, not acknowledged before)."""
+    if not acks:
+        return set()
+    stamp = _now(now)
+    # An id given twice: the first answer counts, as with mark_acked one after another.
+    results: dict[str, dict[str, Any] | None] = {}
+    for i, r in acks:
+        results.setdefault(i, r)
+    wire = json.dumps(
+        [[i, json.dumps(r, separators=(",", ":")) if r else None] for i, r in results.items()],
+        separators=(",", ":"),
+    )
+    with dbmod.write(db):
+        rows = db.execute(
+            """UPDATE outbox SET acked_at = ?, leased_until = NULL, leased_by = NULL,
+                   result = j.value ->> 1, last_error = NULL
+               FROM json_each(?) AS j
+               WHERE outbox.id = j.value ->> 0 AND outbox.acked_at IS NULL
+               RETURNING outbox.id, outbox.type, outbox.payload""",
+            [stamp, wire],
+        ).fetchall()
+        # The hooks see the rows in the order given (RETURNING's order is the engine's).
+        position = {i: n for n, i in enumerate(results)}
+        rows.sort(key=lambda r: position[r[0]])
+        by_type: dict[str, list[tuple[str, dict[str, Any], dict[str, Any]]]] = {}
+        for tx_id, kind, payload in rows:
+            entry = (tx_id, json.loads(payload), results[tx_id] or {})
+            by_type.setdefault(kind, []).append(entry)
+        for kind, items in by_type.items():
+            batch_hook = (batch_hooks or {}).get(kind)
+            if batch_hook is not None:
+                batch_hook(db, items, stamp)
+                continue
+            hook = hooks.get(kind)
+            if hook is not None:
+                for tx_id, payload, result in items:
+                    hook(db, tx_id, payload, result, stamp)
+    return {r[0] for r in rows}
+
+
 def park(db: Database, id: str, reason: str, message: str = "") -> bool:
     """Set a rejected row aside for staff: it is never retried blindly."""
     with dbmod.write(db):

@@ -5,10 +5,15 @@ movements the hub has not acknowledged yet (deltas, never overwrites), so an off
 store and a busy hub never overwrite each other's work. A movement the hub refused
 (parked for staff) is not counted: the hub's level is the truth, and staff record a
 new correction.
+
+The sum of those movements per SKU is a running figure, ``stock_pending``, kept by
+triggers (app/store/migrations.py, m020): a read costs one look-up however long the
+offline backlog, and queuing stays linear.
 """
 
 from __future__ import annotations
 
+import json
 import uuid
 from typing import Any
 
@@ -52,10 +57,7 @@ def levels(db: Database, skus: list[str], *, clamp: bool = True) -> dict[str, in
         f"""SELECT v.sku,
                    COALESCE((SELECT qty FROM stock_levels l
                              WHERE l.store_id = s.id AND l.sku = v.sku), 0)
-                 + COALESCE((SELECT SUM(delta) FROM stock_movements m
-                             WHERE m.sku = v.sku AND m.acked_at IS NULL
-                               AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.id = m.id
-                                               AND o.parked_reason IS NOT NULL)), 0)
+                 + COALESCE((SELECT delta FROM stock_pending p WHERE p.sku = v.sku), 0)
             FROM variants v, (SELECT id FROM stores WHERE is_self = 1) s
             WHERE v.sku IN ({marks})""",  # noqa: S608
         skus,
@@ -70,10 +72,8 @@ def product_totals(db: Database, product_pks: list[int]) -> dict[int, int]:
     marks = ",".join("?" * len(product_pks))
     rows = db.execute(
         f"""SELECT v.product_pk,
-                   SUM(MAX(0, COALESCE(l.qty, 0) + COALESCE((SELECT SUM(delta)
-                        FROM stock_movements m WHERE m.sku = v.sku AND m.acked_at IS NULL
-                          AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.id = m.id
-                                          AND o.parked_reason IS NOT NULL)), 0)))
+                   SUM(MAX(0, COALESCE(l.qty, 0) + COALESCE((SELECT delta
+                        FROM stock_pending p WHERE p.sku = v.sku), 0)))
             FROM variants v
             LEFT JOIN stock_levels l
               ON l.sku = v.sku AND l.store_id = (SELECT id FROM stores WHERE is_self = 1)
@@ -186,7 +186,8 @@ def adjust(
             raise ValueError(f"a correction moves at most {MAX_DELTA} units at once")
         movement_id = record_movement(db, sku, delta, "adjusted", reason, actor)
         movement = db["stock_movements"].get(movement_id)
-        after = levels(db, [sku])[sku]
+        # Nothing else wrote meanwhile (one write transaction): no second read.
+        after = max(before + delta, 0)
     return {**movement, "before": before, "after": after}
 
 
@@ -216,4 +217,40 @@ def on_acked(
                qty = excluded.qty, as_of = excluded.as_of, seq = excluded.seq
            WHERE excluded.seq > stock_levels.seq""",
         [store_id, sku, qty, stamp, seq],
+    )
+
+
+def on_acked_many(
+    db: Database, items: list[tuple[str, dict[str, Any], dict[str, Any]]], stamp: str
+) -> None:
+    """:func:`on_acked` for many ``(tx_id, payload, result)`` at once, in two set-based
+    statements (the sync worker settles a batch of 500 so). Registered in
+    app/store/domain/acks.py (ACK_BATCH_HOOKS)."""
+    if not items:
+        return
+    db.execute(
+        """UPDATE stock_movements SET acked_at = ?
+           WHERE id IN (SELECT value FROM json_each(?)) AND acked_at IS NULL""",
+        [stamp, json.dumps([tx_id for tx_id, _, _ in items])],
+    )
+    own = None
+    levels_seen = []
+    for _, payload, result in items:
+        store_id = payload.get("store_id") or own or (own := self_store_id(db))
+        sku = result.get("sku") or payload.get("sku")
+        qty, seq = result.get("qty"), result.get("seq")
+        if store_id and sku and isinstance(qty, int) and isinstance(seq, int):
+            levels_seen.append([store_id, sku, qty, seq])
+    if not levels_seen:
+        return
+    # In list order, each row against the one held (rows of one SKU included): only a
+    # newer seq replaces a level, as on_acked does one at a time.
+    db.execute(
+        """INSERT INTO stock_levels (store_id, sku, qty, as_of, seq)
+           SELECT j.value ->> 0, j.value ->> 1, j.value ->> 2, ?, j.value ->> 3
+           FROM json_each(?) AS j WHERE true
+           ON CONFLICT (store_id, sku) DO UPDATE SET
+               qty = excluded.qty, as_of = excluded.as_of, seq = excluded.seq
+           WHERE excluded.seq > stock_levels.seq""",
+        [stamp, json.dumps(levels_seen)],
     )

@@ -19,7 +19,7 @@ from sqlite_utils import Database
 from app.core import db as dbmod
 from app.core.protocol import MAX_BATCH
 from app.store.domain import outbox
-from app.store.domain.acks import ACK_HOOKS
+from app.store.domain.acks import ACK_BATCH_HOOKS, ACK_HOOKS
 from app.store.sync import state
 from app.store.sync.client import HubClient, HubError
 
@@ -81,13 +81,16 @@ def _send(client: HubClient, rows: list[dict[str, Any]]) -> list[tuple[dict, dic
 
 
 def _record(db: Database, pairs: list[tuple[dict, dict]], stats: PushStats) -> set[str]:
-    """Apply the hub's answers in one transaction; return the ids settled."""
+    """Apply the hub's answers in one transaction; return the ids settled. The
+    acknowledgements are recorded set-based, a few statements for the whole batch
+    (outbox.mark_acked_many), not a handful per row."""
     settled = set()
+    acks: list[tuple[str, dict | None]] = []
     with dbmod.write(db):
         for row, res in pairs:
             status = res.get("status")
             if status in ("accepted", "duplicate") and res.get("original_status") != "rejected":
-                outbox.mark_acked(db, row["id"], res.get("result"), hooks=ACK_HOOKS)
+                acks.append((row["id"], res.get("result")))
                 stats.accepted += status == "accepted"
                 stats.duplicate += status == "duplicate"
             elif status in ("rejected", "duplicate"):
@@ -98,6 +101,7 @@ def _record(db: Database, pairs: list[tuple[dict, dict]], stats: PushStats) -> s
             else:
                 continue  # an answer we do not understand: keep the row, send it again
             settled.add(row["id"])
+        outbox.mark_acked_many(db, acks, hooks=ACK_HOOKS, batch_hooks=ACK_BATCH_HOOKS)
     return settled
 
 
