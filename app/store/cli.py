@@ -14,7 +14,7 @@ from pathlib import Path
 import click
 
 from app.core import db as dbmod
-from app.store import cli_admin, cli_backup, cli_doctor
+from app.store import cli_admin, cli_backup, cli_doctor, cli_worker
 from app.store.cli_options import data_option, hub_client, hub_options, open_store
 from app.store.config import load_default_map
 
@@ -67,6 +67,8 @@ main.add_command(cli_backup.restore)
 
 # kiosk doctor (app/store/cli_doctor.py).
 main.add_command(cli_doctor.doctor)
+# kiosk worker (app/store/cli_worker.py): sync, health and timers, once per store.
+main.add_command(cli_worker.worker)
 
 
 @main.command()
@@ -94,7 +96,25 @@ main.add_command(cli_doctor.doctor)
     envvar="KIOSK_THREADS",
     show_envvar=True,
     type=click.IntRange(1, 64),
-    help="Worker threads.",
+    help="Request threads (in each web worker).",
+)
+@click.option(
+    "--workers",
+    default=None,
+    envvar="KIOSK_WORKERS",
+    show_envvar=True,
+    type=click.IntRange(1, 32),
+    help="Web worker processes (gunicorn); default: one per core.",
+)
+@click.option(
+    "--server",
+    "server_kind",
+    default="gunicorn",
+    show_default=True,
+    envvar="KIOSK_SERVER",
+    show_envvar=True,
+    type=click.Choice(["gunicorn", "waitress"]),
+    help="gunicorn: --workers processes and one `kiosk worker`; waitress: one process.",
 )
 @click.option(
     "--reservation-hold",
@@ -113,14 +133,17 @@ def serve(
     host: str,
     port: int,
     threads: int,
+    workers: int | None,
+    server_kind: str,
     reservation_hold: int,
     hub_url: str | None,
     store_id: str | None,
     store_secret: str | None,
     hub_timeout: float,
 ) -> None:
-    """Run the store server under waitress (a production WSGI server), and sync with the
-    hub in the background when one is configured."""
+    """Run the store server: gunicorn's web workers (one per core) and one `kiosk worker`
+    syncing with the hub and running the timers (app/store/server.py); or, with
+    `--server waitress`, all of it in one process."""
     import signal
 
     from app.store.app import create_app
@@ -128,13 +151,16 @@ def serve(
 
     client = hub_client(hub_url, store_id, store_secret, hub_timeout)
     open_store(data).close()
-    app = create_app(
-        {
-            "DATA_DIR": str(data),
-            "HUB_URL": hub_url or "",
-            "RESERVATION_HOLD_MINUTES": reservation_hold,
-        }
-    )
+    settings = {
+        "DATA_DIR": str(data),
+        "HUB_URL": hub_url or "",
+        "RESERVATION_HOLD_MINUTES": reservation_hold,
+    }
+    if server_kind == "gunicorn":
+        hub = (hub_url, store_id, store_secret, hub_timeout)
+        _serve_gunicorn(data, host, port, threads, workers, settings, hub)
+        return
+    app = create_app(settings)
     worker = None
     if client is not None:
         from app.store.sync.worker import SyncWorker
@@ -242,3 +268,51 @@ def sync(
         f"(cursor {pulled.cursor}); outbox {depth['outbox_depth']} waiting, "
         f"{depth['parked']} parked; {time.monotonic() - started:.1f}s"
     )
+
+
+def _serve_gunicorn(data, host, port, threads, workers, settings, hub) -> None:
+    """``kiosk serve``'s default: see app/store/server.py."""
+    import os
+
+    from app.store import server
+    from app.store.app import create_app
+    from app.store.notify import Watchdog
+
+    def load():
+        app = create_app(settings)
+        # The look-ups a waiting shopper makes (a scanned cart, a card), from each worker
+        # with its own client; the sync itself is the kiosk worker's.
+        app.extensions["hub_client"] = hub_client(*hub)
+        return app
+
+    # The kiosk worker reads the hub settings from its environment, never from its
+    # arguments (a secret on a command line is visible to every user of the box).
+    child_env = dict(os.environ)
+    hub_url, store_id, store_secret, hub_timeout = hub
+    if hub_url:
+        child_env.update(
+            KIOSK_HUB_URL=hub_url,
+            KIOSK_STORE_ID=store_id,
+            KIOSK_STORE_SECRET=store_secret,
+            KIOSK_HUB_TIMEOUT=str(hub_timeout),
+        )
+        click.echo(f"syncing with {hub_url} as {store_id} (kiosk worker)", err=True)
+    else:
+        for name in ("KIOSK_HUB_URL", "KIOSK_STORE_ID", "KIOSK_STORE_SECRET"):
+            child_env.pop(name, None)
+    # systemd (Type=notify, WatchdogSec): READY=1 once it answers, pings while it does,
+    # from this process (the main one); the children never speak to systemd.
+    watchdog = Watchdog.for_server(host, port)
+    server.quiet_children(os.environ)
+    server.quiet_children(child_env)
+    count = workers or server.default_workers()
+    sidecar = server.Sidecar(server.worker_argv(str(data)), child_env)
+    click.echo(
+        f"store server on http://{host}:{port}/ (data {data}; {count} web workers, "
+        f"{threads} threads each, one kiosk worker)",
+        err=True,
+    )
+    watchdog.start()
+    server.StoreServer(
+        load, server.options(host, port, count, threads), sidecar, on_exit=watchdog.stop
+    ).run()

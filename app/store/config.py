@@ -17,7 +17,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-COMMANDS = ("demo", "serve", "seed", "migrate", "sync")
+COMMANDS = ("demo", "serve", "seed", "migrate", "sync", "worker")
 # Groups: every subcommand gets the group's table merged with its own sub-table.
 GROUPS = {
     "stock": ("adjust",),

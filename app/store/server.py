@@ -1,0 +1,212 @@
+"""``kiosk serve``'s multi-process server: gunicorn web workers and one ``kiosk worker``.
+
+One Python process serves one request at a time (the interpreter lock), so on the
+store's 2-core box the second core idled while eight tablets queued. Here the process
+started by ``kiosk serve`` (systemd's main process) is gunicorn's arbiter: it loads the
+app once (``preload_app``: the workers share its pages of memory, copy-on-write), binds
+the port and forks ``--workers`` web workers (``gthread``: ``--threads`` each); gunicorn
+restarts a worker that dies or hangs past its timeout.
+
+Everything that must run exactly once per store (the sync loops, the health reporter,
+the expiry and reservation timers) runs in ONE more process, ``kiosk worker``
+(app/store/cli_worker.py), which the arbiter starts, restarts when it dies and stops on
+the way out: :class:`Sidecar`. ``kiosk worker`` also holds a lock file in the data
+directory, so a second one (a unit started by hand) refuses to run.
+
+systemd: READY=1 and the watchdog pings come from the arbiter (the main process), by
+:class:`app.store.notify.Watchdog` checking ``/healthz`` through the port, as under
+waitress; ``$NOTIFY_SOCKET`` is taken out of the environment first, so gunicorn's own
+early READY=1 (sent before any worker answers) and every child say nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from flask import Flask
+from gunicorn.app.base import BaseApplication
+from gunicorn.arbiter import Arbiter
+from gunicorn.http import wsgi as gunicorn_wsgi
+
+log = logging.getLogger(__name__)
+
+#: How long a stopping web worker may finish its requests (systemd waits for all).
+GRACEFUL_TIMEOUT_S = 5
+#: A web worker silent this long (a request hung past it) is killed and replaced.
+WORKER_TIMEOUT_S = 30
+#: A ``kiosk worker`` that keeps dying is started again at most this often.
+SIDECAR_RESTART_GAP_S = 1.0
+
+
+def default_workers() -> int:
+    """One web worker per core (the store's box has 2)."""
+    return max(1, os.cpu_count() or 1)
+
+
+class Sidecar:
+    """The one ``kiosk worker`` process: started, restarted when it died, stopped."""
+
+    def __init__(self, argv: list[str], env: Mapping[str, str]) -> None:
+        self.argv = argv
+        self.env = dict(env)
+        self.proc: subprocess.Popen | None = None
+        self.started_at = 0.0
+        self.stopping = False
+
+    def start(self) -> None:
+        self.started_at = time.monotonic()
+        env = {**self.env, "KIOSK_WORKER_PARENT": str(os.getpid())}  # cli_worker.PARENT_ENV
+        self.proc = subprocess.Popen(self.argv, env=env)
+        log.info("kiosk worker started (pid %s)", self.proc.pid)
+
+    def check(self) -> None:
+        """Start it again when it ended (poll() also sees a child gunicorn reaped)."""
+        if self.stopping or self.proc is None or self.proc.poll() is None:
+            return
+        if time.monotonic() - self.started_at < SIDECAR_RESTART_GAP_S:
+            return
+        log.warning(
+            "kiosk worker (pid %s) ended (%s): starting it again",
+            self.proc.pid,
+            self.proc.returncode,
+        )
+        self.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self.stopping = True
+        proc = self.proc
+        if proc is None or proc.poll() is not None:
+            return
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+
+
+class _Arbiter(Arbiter):
+    """gunicorn's arbiter, also looking after the sidecar on each turn of its loop."""
+
+    sidecar: Sidecar | None = None
+
+    def manage_workers(self) -> None:
+        super().manage_workers()
+        if self.sidecar is not None:
+            self.sidecar.check()
+
+
+class StoreServer(BaseApplication):
+    """gunicorn run from Python: the app built once in the arbiter, options from here."""
+
+    def __init__(
+        self,
+        load: Callable[[], Flask],
+        options: dict[str, Any],
+        sidecar: Sidecar | None = None,
+        on_exit: Callable[[], None] | None = None,
+    ) -> None:
+        self._load = load
+        self.options = options
+        self.sidecar = sidecar
+        self._on_exit = on_exit
+        super().__init__()
+
+    def load_config(self) -> None:
+        # Answers say ``Server: kiosk`` as under waitress (``ident``), not gunicorn's name
+        # (gunicorn has no setting for it: its module's constant is what it sends).
+        gunicorn_wsgi.SERVER = "kiosk"
+        for key, value in self.options.items():
+            self.cfg.set(key, value)
+
+        def when_ready(arbiter: Arbiter) -> None:  # listening, no web worker yet
+            if self.sidecar is not None:
+                self.sidecar.start()
+
+        def on_exit(arbiter: Arbiter) -> None:
+            if self.sidecar is not None:
+                self.sidecar.stop()
+            if self._on_exit is not None:
+                self._on_exit()
+
+        self.cfg.set("when_ready", when_ready)
+        self.cfg.set("on_exit", on_exit)
+
+    def load(self) -> Any:
+        return close_after_413(self._load())
+
+    def run(self) -> None:
+        arbiter = _Arbiter(self)
+        arbiter.sidecar = self.sidecar
+        arbiter.run()
+
+
+def close_after_413(app: Flask) -> Callable[..., Any]:
+    """The app, closing the connection after a 413 (as under waitress): the rest of a
+    body refused from its headers is never read as a next request. gunicorn's answer
+    then says ``Connection: close`` and its close lingers (its ``close_graceful``), so
+    the client reads the 413 before the unread body could reset the connection."""
+
+    def wsgi(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        def start(status: str, headers: list, exc_info: Any = None) -> Any:
+            if status.startswith("413"):
+                force_close = getattr(
+                    getattr(start_response, "__self__", None), "force_close", None
+                )
+                if force_close is not None:  # gunicorn's Response
+                    force_close()
+            return start_response(status, headers, exc_info)
+
+        return app(environ, start)
+
+    return wsgi
+
+
+def bind_address(host: str, port: int) -> str:
+    """gunicorn's ``bind``: ``[::1]:8000`` for an IPv6 address."""
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    return f"{host}:{port}"
+
+
+def options(host: str, port: int, workers: int, threads: int) -> dict[str, Any]:
+    """gunicorn's settings for the store (see the module docstring)."""
+    return {
+        "bind": [bind_address(host, port)],
+        "workers": workers,
+        "worker_class": "gthread",
+        "threads": threads,
+        "preload_app": True,
+        # No keep-alive: a kept connection stays with the worker that accepted it, so
+        # two busy tablets could queue on one core while the other idles. A new
+        # connection per request goes to whichever worker is free to accept it (on the
+        # store's LAN a connection costs well under a millisecond).
+        "keepalive": 0,
+        "timeout": WORKER_TIMEOUT_S,
+        "graceful_timeout": GRACEFUL_TIMEOUT_S,
+        "proc_name": "kiosk-serve",
+        "accesslog": None,
+        "errorlog": "-",
+        "loglevel": "warning",
+        # Proxy headers from nobody: the store is reached directly (waitress cleared them).
+        "forwarded_allow_ips": "",
+    }
+
+
+def worker_argv(data: str) -> list[str]:
+    """The ``kiosk worker`` command for this data directory (hub settings by environment)."""
+    return [sys.executable, "-m", "app", "worker", "--data", data]
+
+
+def quiet_children(env: dict[str, str]) -> None:
+    """Take systemd's notify variables out of ``env`` (the arbiter's Watchdog kept a copy):
+    gunicorn's early READY=1 and the children then say nothing to systemd."""
+    for name in ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"):
+        env.pop(name, None)

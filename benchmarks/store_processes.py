@@ -1,0 +1,169 @@
+"""Memory of every store process (issue 15): ``kiosk serve`` with gunicorn's web workers
+and its one ``kiosk worker``, on the 100,000-product bench store (.bench/, seeded by
+benchmarks/run.py), after a busy spell (searches, cold searches, product pages from 8
+clients), against ``--server waitress`` (one process) in the same run.
+
+Budget: all store processes together <= 250 MB RSS. RSS counts the pages the workers
+share with the arbiter (loaded once, ``preload_app``) in each of them, so the sum of
+RSS overstates what the box gives; PSS (each shared page divided among its sharers,
+/proc/PID/smaps_rollup) is printed beside it.
+
+    .venv/bin/python benchmarks/store_processes.py [--workers 2] [--requests 100]
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import os
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from urllib.parse import quote
+
+ROOT = Path(__file__).resolve().parent.parent
+BUDGET_MB = 250
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def tree(pid: int) -> list[int]:
+    """``pid`` and all its descendants."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+                parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                pass
+    found, todo = [pid], [pid]
+    while todo:
+        parent = todo.pop()
+        kids = [p for p, pp in parents.items() if pp == parent]
+        found += kids
+        todo += kids
+    return found
+
+
+def memory_kb(pid: int) -> tuple[int, int, str]:
+    """(RSS, PSS) in kB and the command line of ``pid``."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    rss = int(next(line for line in status.splitlines() if line.startswith("VmRSS:")).split()[1])
+    pss = rss
+    try:
+        rollup = Path(f"/proc/{pid}/smaps_rollup").read_text()
+        pss = int(next(ln for ln in rollup.splitlines() if ln.startswith("Pss:")).split()[1])
+    except (OSError, StopIteration):
+        pass
+    cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    return rss, pss, cmd.strip()
+
+
+def start(data: Path, port: int, extra: list[str]) -> subprocess.Popen:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "app", "serve", "--data", str(data), "--port", str(port), *extra],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            conn.request("GET", "/healthz")
+            if conn.getresponse().status == 200:
+                return proc
+        except OSError:
+            pass
+        if proc.poll() is not None:
+            raise SystemExit("server exited")
+        time.sleep(0.05)
+    raise SystemExit("server not ready in 60 s")
+
+
+def drive(port: int, paths: list[str], clients: int) -> None:
+    def client(mine: list[str]) -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        for path in mine:
+            # A new connection now and then: gunicorn's workers all take some.
+            conn.request("GET", path, headers={"HX-Request": "true"})
+            resp = conn.getresponse()
+            resp.read()
+            if resp.getheader("Connection", "").lower() == "close":
+                conn.close()
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+
+    threads = [threading.Thread(target=client, args=(paths[i::clients],)) for i in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+
+def measure(data: Path, extra: list[str], paths: list[str], clients: int) -> list[tuple]:
+    port = free_port()
+    proc = start(data, port, extra)
+    try:
+        drive(port, paths, clients)
+        time.sleep(0.5)  # let the kiosk worker settle (nothing waits on it here)
+        return [(pid, *memory_kb(pid)) for pid in tree(proc.pid) if Path(f"/proc/{pid}").exists()]
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(30)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--products", type=int, default=100_000)
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 2)
+    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--requests", type=int, default=100, help="per client")
+    args = parser.parse_args()
+    data = ROOT / ".bench" / f"store-{args.products}"
+    if not (data / "kiosk.db").exists():
+        raise SystemExit(f"{data} is not seeded: run benchmarks/run.py once")
+    db = sqlite3.connect(data / "kiosk.db")
+    refs = [r[0] for r in db.execute("SELECT ref FROM products ORDER BY random() LIMIT 500")]
+    names = [r[0] for r in db.execute("SELECT name_fr FROM products ORDER BY random() LIMIT 500")]
+    db.close()
+    rng = random.Random(7)
+    paths = []
+    for _ in range(args.clients * args.requests):
+        kind = rng.randrange(3)
+        if kind == 0:
+            paths.append(f"/product/{rng.choice(refs)}")
+        else:
+            word = rng.choice(rng.choice(names).split())
+            paths.append(f"/search?q={quote(word[: rng.randint(2, len(word))])}")
+    runs = {
+        f"gunicorn, {args.workers} web workers + kiosk worker": ["--workers", str(args.workers)],
+        "waitress, one process": ["--server", "waitress"],
+    }
+    for title, extra in runs.items():
+        rows = measure(data, extra, paths, args.clients)
+        print(f"\n{title} ({len(paths)} requests, {args.clients} clients):")
+        for pid, rss, pss, cmd in rows:
+            print(f"  {pid:>7} RSS {rss / 1024:6.1f} MB  PSS {pss / 1024:6.1f} MB  {cmd[-60:]}")
+        rss_total = sum(r[1] for r in rows) / 1024
+        pss_total = sum(r[2] for r in rows) / 1024
+        verdict = "within" if rss_total <= BUDGET_MB else "OVER"
+        print(
+            f"  all store processes: RSS {rss_total:.0f} MB, PSS {pss_total:.0f} MB "
+            f"({verdict} the {BUDGET_MB} MB RSS budget)"
+        )
+
+
+if __name__ == "__main__":
+    main()
