@@ -49,15 +49,11 @@ def enqueue(
     """
     tx_id = id or str(uuid.uuid4())
     stamp = _now(now)
-    db["outbox"].insert(
-        {
-            "id": tx_id,
-            "type": type,
-            "occurred_at": stamp,
-            "payload": json.dumps(payload, separators=(",", ":")),
-            "created_at": stamp,
-            "order_id": order_id,
-        }
+    # Plain SQL: sqlite-utils' insert reads the schema each time.
+    db.execute(
+        "INSERT INTO outbox (id, type, occurred_at, payload, created_at, order_id) "
+        "VALUES (?, ?, ?, ?, ?, ?)",
+        [tx_id, type, stamp, json.dumps(payload, separators=(",", ":")), stamp, order_id],
     )
     return tx_id
 

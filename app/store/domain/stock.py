@@ -133,16 +133,11 @@ def record_movement(db: Database, sku: str, delta: int, kind: str, reason: str, 
     """
     moment = clock.utcnow()
     movement_id = str(uuid.uuid4())
-    db["stock_movements"].insert(
-        {
-            "id": movement_id,
-            "sku": sku,
-            "delta": delta,
-            "kind": kind,
-            "reason": reason,
-            "actor": actor,
-            "created_at": clock.iso(moment),
-        }
+    # Plain SQL: sqlite-utils' insert reads the schema each time (a third of queuing).
+    db.execute(
+        "INSERT INTO stock_movements (id, sku, delta, kind, reason, actor, created_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [movement_id, sku, delta, kind, reason, actor, clock.iso(moment)],
     )
     payload = {
         "store_id": self_store_id(db),
@@ -185,7 +180,9 @@ def adjust(
             # The hub would refuse it; better to say so now than to park it later.
             raise ValueError(f"a correction moves at most {MAX_DELTA} units at once")
         movement_id = record_movement(db, sku, delta, "adjusted", reason, actor)
-        movement = db["stock_movements"].get(movement_id)
+        [movement] = db.execute_returning_dicts(
+            "SELECT * FROM stock_movements WHERE id = ?", [movement_id]
+        )
         # Nothing else wrote meanwhile (one write transaction): no second read.
         after = max(before + delta, 0)
     return {**movement, "before": before, "after": after}
