@@ -74,3 +74,46 @@ def test_the_hub_pages_get_versioned_immutable_static_files_too(tmp_path: Path):
     assert address == f"/static/css/hq.css?v={_digest('css/hq.css')}"
     r = hub.test_client().get(address)
     assert r.status_code == 200 and r.headers["Cache-Control"] == IMMUTABLE
+
+
+def _count_translation_lookups(monkeypatch) -> list[int]:
+    """Count Flask-Babel's look-ups of the request's translations (each walks the
+    request context several times)."""
+    import flask_babel
+
+    calls = [0]
+    original = flask_babel.Domain.get_translations
+
+    def counted(self):
+        calls[0] += 1
+        return original(self)
+
+    monkeypatch.setattr(flask_babel.Domain, "get_translations", counted)
+    return calls
+
+
+def test_a_page_looks_its_translations_up_once_not_per_string(app, monkeypatch):
+    from flask import render_template_string
+
+    page = (
+        "{% for i in range(40) %}{{ _('Home') }}|"
+        "{{ ngettext('%(num)d item', '%(num)d items', i) }};{% endfor %}"
+    )
+    calls = _count_translation_lookups(monkeypatch)
+    with app.test_request_context("/"):
+        html = render_template_string(page)
+        assert calls[0] <= 2, calls[0]  # 80 strings: one look-up for the page
+        from flask_babel import gettext, ngettext
+
+        assert html.count(f"{gettext('Home')}|") == 40
+        assert f"{ngettext('%(num)d item', '%(num)d items', 3)};" in html
+    assert "Accueil|" in html and "3 articles;" in html  # French, as before
+
+
+def test_the_kiosk_speaks_english_when_chosen_and_french_by_default(client):
+    fr = client.get("/").get_data(as_text=True)
+    assert ">Recommencer</button>" in fr and "Start over" not in fr
+    with client.session_transaction() as s:
+        s["lang"] = "en"
+    en = client.get("/").get_data(as_text=True)
+    assert ">Start over</button>" in en and "Recommencer" not in en

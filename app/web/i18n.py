@@ -6,9 +6,10 @@ from datetime import datetime
 from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
+import flask_babel
 from babel import Locale
 from babel.dates import format_date, format_skeleton, format_time
 from babel.messages.mofile import write_mo
@@ -16,6 +17,8 @@ from babel.messages.pofile import read_po
 from babel.numbers import format_currency
 from flask import Flask, current_app, has_app_context, session
 from flask_babel import Babel, format_number, get_locale, gettext
+from jinja2 import pass_context
+from jinja2.runtime import Context
 
 LANGUAGES = {"fr": "Français", "en": "English"}
 DEFAULT_LANG = "fr"
@@ -185,9 +188,60 @@ def init_app(app: Flask) -> None:
     app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", str(TRANSLATIONS_DIR))
     app.config.setdefault("BABEL_DEFAULT_LOCALE", DEFAULT_LANG)
     Babel(app, locale_selector=current_lang)
+    _install_template_gettext(app)
     app.jinja_env.filters["price"] = format_price
     app.jinja_env.filters["local_datetime"] = format_local_datetime
     app.jinja_env.filters["local_date"] = format_local_date
     app.jinja_env.filters["number"] = format_number  # 1 250 in French, 1,250 in English
     app.jinja_env.globals["LANGUAGES"] = LANGUAGES
     app.jinja_env.globals["current_lang"] = current_lang
+
+
+# --- Translations in templates, looked up once per page -------------------------------
+#
+# Flask-Babel's template ``_()`` looks its translations up through the request context
+# on every call (a dozen context-local look-ups: 0.5 ms of a 4 ms product page, 1.3 ms
+# of the counter's list). A page takes them once, as a template variable, and ``_()``,
+# ``ngettext()``… read them from the template's context; a template rendered without it
+# (a macro imported without context, a string rendered by hand) looks them up as before.
+
+TEMPLATE_TRANSLATIONS = "_babel_translations"
+
+
+def _translations(context: Context) -> Any:
+    found = context.get(TEMPLATE_TRANSLATIONS)
+    return found if found is not None else flask_babel.get_translations()
+
+
+@pass_context
+def _t_gettext(context: Context, s: str) -> str:
+    return _translations(context).ugettext(s)
+
+
+@pass_context
+def _t_ngettext(context: Context, s: str, p: str, n: int) -> str:
+    return _translations(context).ungettext(s, p, n)
+
+
+@pass_context
+def _t_pgettext(context: Context, c: str, s: str) -> str:
+    return _translations(context).upgettext(c, s)
+
+
+@pass_context
+def _t_npgettext(context: Context, c: str, s: str, p: str, n: int) -> str:
+    return _translations(context).unpgettext(c, s, p, n)
+
+
+def _install_template_gettext(app: Flask) -> None:
+    app.jinja_env.install_gettext_callables(
+        gettext=_t_gettext,
+        ngettext=_t_ngettext,
+        newstyle=True,
+        pgettext=_t_pgettext,
+        npgettext=_t_npgettext,
+    )
+
+    @app.context_processor
+    def page_translations() -> dict[str, Any]:
+        return {TEMPLATE_TRANSLATIONS: flask_babel.get_translations()}

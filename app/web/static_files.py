@@ -24,26 +24,32 @@ VERSION_ARG = "v"
 
 class StaticVersions:
     """The version of each static file: the first 12 hex digits of its SHA-256, kept
-    while the file's size and modification time stay the same."""
+    while the file's size and modification time stay the same (one ``stat`` a call)."""
 
     def __init__(self, folder: str) -> None:
         self.folder = Path(folder).resolve()
-        self._known: dict[str, tuple[tuple[int, int], str]] = {}
+        # filename -> (its path, (size, mtime) when hashed, the hash)
+        self._known: dict[str, tuple[str, tuple[int, int], str]] = {}
 
     def version(self, filename: str) -> str | None:
-        path = (self.folder / filename).resolve()
-        if not path.is_relative_to(self.folder):
-            return None
+        known = self._known.get(filename)
+        if known is None:
+            path = (self.folder / filename).resolve()
+            if not path.is_relative_to(self.folder):
+                return None
+            where = str(path)
+        else:
+            where = known[0]
         try:
-            st = os.stat(path)
+            st = os.stat(where)
         except OSError:
             return None
         stamp = (st.st_size, st.st_mtime_ns)
-        known = self._known.get(filename)
-        if known and known[0] == stamp:
-            return known[1]
-        digest = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
-        self._known[filename] = (stamp, digest)
+        if known is not None and known[1] == stamp:
+            return known[2]
+        with open(where, "rb") as f:
+            digest = hashlib.sha256(f.read()).hexdigest()[:12]
+        self._known[filename] = (where, stamp, digest)
         return digest
 
 
