@@ -341,7 +341,7 @@ def _apply_movements_or_none(db: Db, store_id: str, items: list[dict[str, Any]])
     try:
         with hdb.write(db, lock=None):
             return _apply_movements(db, store_id, items)
-    except (hdb.OperationalError, hdb.RetryableError):
+    except hdb.OperationalError + hdb.RetryableError:
         raise  # the database itself: the batch fails (or is run again) as a whole
     except Exception:
         log.exception(
