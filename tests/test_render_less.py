@@ -117,3 +117,29 @@ def test_the_kiosk_speaks_english_when_chosen_and_french_by_default(client):
         s["lang"] = "en"
     en = client.get("/").get_data(as_text=True)
     assert ">Start over</button>" in en and "Recommencer" not in en
+
+
+def test_the_to_prepare_list_translates_its_rows_without_a_lookup_per_row(
+    app, store_db, store_data, monkeypatch
+):
+    from datetime import timedelta
+
+    from app.core import clock
+
+    from .conftest import staff_login
+    from .order_helpers import add_order
+
+    now = clock.utcnow()
+    for k in range(25):  # a full page, each promised at its own time, some late
+        add_order(store_db, placed_at=now - timedelta(minutes=150 + 7 * k), customer=f"Client {k}")
+    client = app.test_client()
+    staff_login(client, store_data)
+    first = client.get("/staff/orders?view=to_prepare").get_data(as_text=True)
+    assert first.count('class="order-row"') == 25
+    assert "promise pour" in first and "en retard de" in first
+    calls = _count_translation_lookups(monkeypatch)
+    again = client.get("/staff/orders?view=to_prepare").get_data(as_text=True)
+    assert again.count('class="order-row"') == 25
+    assert calls[0] <= 5, calls[0]  # was about two a row (55 for this page)
+    rows = lambda html: re.findall(r'<a class="order-row".*?</a>', html, re.S)  # noqa: E731
+    assert rows(again) == rows(first)  # the same words, from memory

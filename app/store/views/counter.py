@@ -13,6 +13,7 @@ import uuid
 from typing import Any
 
 from flask import abort, redirect, render_template, request, session, url_for
+from flask_babel import get_locale
 from flask_babel import gettext as _
 
 from app.core import clock
@@ -100,9 +101,10 @@ def order_list() -> Any:
         )
         more = len(rows) > queries.PAGE_SIZE
         rows = rows[: queries.PAGE_SIZE]
+    lang = str(get_locale() or "fr")  # once for the page, not twice a row
     for o in rows:
-        o["promised_text"] = promised_when(o["promised_at"], now)
-        o["late_text"] = lateness(o["late_minutes"])
+        o["promised_text"] = promised_when(o["promised_at"], now, lang)
+        o["late_text"] = lateness(o["late_minutes"], lang)
     context = {
         "view": view,
         "rows": rows,

@@ -16,7 +16,13 @@ from app.core import catalog, clock, ean
 from app.store.domain.orders import queries
 from app.store.domain.orders.status import OrderError
 from app.store.storage import get_db
-from app.web.i18n import current_lang, format_clock, local_when, store_timezone_name
+from app.web.i18n import (
+    current_lang,
+    format_clock,
+    local_when,
+    store_timezone,
+    store_timezone_name,
+)
 
 VERIFIED_S = 600  # a QR or code check is good for one hand-over within 10 minutes
 
@@ -157,30 +163,64 @@ def _clock_cached(text: str, locale: str, tz: str) -> str:
     return format_clock(clock.parse_iso(text), locale)
 
 
-def lateness(minutes: int) -> str:
+def lateness(minutes: int, lang: str | None = None) -> str:
     """How late an order is, as a person says it: ``en retard de 25 min``, ``de 3 h``,
     ``de 2 j`` (``25 min late``, ``3 hours late``, ``2 days late``), to the nearest hour
-    or day (1 day 19 hours late is "2 days"); empty when it is not late."""
+    or day (1 day 19 hours late is "2 days"); empty when it is not late. ``lang``: the
+    request's language, when the caller has it already (a list asks once, not per row)."""
     if minutes <= 0:
         return ""
     if minutes < 60:
-        return ngettext("%(num)d min late", "%(num)d min late", minutes)
-    hours = (minutes + 30) // 60
-    if hours < 24:
-        return ngettext("%(num)d hour late", "%(num)d hours late", hours)
-    days = (minutes + 12 * 60) // (24 * 60)
-    return ngettext("%(num)d day late", "%(num)d days late", days)
+        unit, n = "min", minutes
+    elif (hours := (minutes + 30) // 60) < 24:
+        unit, n = "hour", hours
+    else:
+        unit, n = "day", (minutes + 12 * 60) // (24 * 60)
+    return _lateness_text(unit, n, lang or _lang())
 
 
-def promised_when(text: str | None, now: datetime) -> str:
+def _lang() -> str:
+    return str(get_locale() or "fr")
+
+
+# Cached by language: Flask-Babel's gettext walks the request context a dozen times a
+# call, and a list page asked it twice a row (about a fifth of the "to prepare" list).
+@lru_cache(maxsize=4096)
+def _lateness_text(unit: str, n: int, lang: str) -> str:
+    if unit == "min":
+        return ngettext("%(num)d min late", "%(num)d min late", n)
+    if unit == "hour":
+        return ngettext("%(num)d hour late", "%(num)d hours late", n)
+    return ngettext("%(num)d day late", "%(num)d days late", n)
+
+
+_PROMISED: dict[tuple[str, str, str, str], str] = {}
+_PROMISED_MAX = 65536
+
+
+def promised_when(text: str | None, now: datetime, lang: str | None = None) -> str:
     """When an order was promised, in the store's time zone and the shown language:
-    ``promise pour 14:02`` today, ``promise le jeu. 3 déc. à 14:02`` another day."""
-    when = local_when(text, now)
-    if when is None:
+    ``promise pour 14:02`` today, ``promise le jeu. 3 déc. à 14:02`` another day.
+    Remembered per (moment, local day of ``now``, language, zone): what it says changes
+    only with these."""
+    if not text:
         return ""
-    if when.today:
-        return _("promised for %(time)s", time=when.clock)
-    return _("promised %(day)s at %(time)s", day=when.day, time=when.clock)
+    lang = lang or _lang()
+    zone = store_timezone_name()
+    key = (text, now.astimezone(store_timezone()).date().isoformat(), lang, zone)
+    said = _PROMISED.get(key)
+    if said is None:
+        when = local_when(text, now, lang)
+        if when is None:
+            said = ""
+        elif when.today:
+            said = _("promised for %(time)s", time=when.clock)
+        else:
+            said = _("promised %(day)s at %(time)s", day=when.day, time=when.clock)
+        if len(_PROMISED) >= _PROMISED_MAX:
+            _PROMISED.clear()
+        _PROMISED[key] = said
+    return said
 
 
 # --- A customer check kept in the session -------------------------------------------
