@@ -262,3 +262,24 @@ def test_only_the_kiosk_worker_syncs_however_many_web_workers(
         assert requests.get(server.url + "/", headers=CLOSE, timeout=10).ok
     assert _hub_peers(tree, hub_server.port) == set(side)
     assert hub_transactions(hub_server.data, [moved]) == {moved: 1}
+
+
+def test_a_screen_beat_taken_by_one_web_worker_is_seen_by_the_other(server_factory, store_data):
+    """The screen's watchdog asks any worker how old the kiosk page's last beat is: a
+    beat one worker took counts in the other, and both name the same boot."""
+    server = server_factory(store_data, env={"KIOSK_WORKERS": "2"})
+    (a, b), _ = _wait_for("2 web workers", lambda: _ready(server.proc.pid, 2))
+    os.kill(b, signal.SIGSTOP)  # the beat reaches worker a
+    try:
+        beat = requests.post(server.url + "/kiosk/heartbeat", headers=CLOSE, timeout=10)
+    finally:
+        os.kill(b, signal.SIGCONT)
+    assert beat.ok
+    os.kill(a, signal.SIGSTOP)  # the question reaches worker b
+    try:
+        age = requests.get(server.url + "/kiosk/heartbeat?max_age=30", headers=CLOSE, timeout=10)
+    finally:
+        os.kill(a, signal.SIGCONT)
+    assert age.status_code == 200, age.text
+    assert age.json()["age"] is not None and age.json()["age"] < 30
+    assert age.json()["boot"] == beat.json()["boot"]

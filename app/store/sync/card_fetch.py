@@ -6,8 +6,9 @@ the hub is down (the kiosk does not wait for a hub it knows it cannot reach), el
 signed ``POST /api/v1/cards/lookup`` with a short timeout (:data:`CONNECT_TIMEOUT_S` +
 :data:`READ_TIMEOUT_S` <= 0.8 s: a shopper is standing at the kiosk).
 
-A card the hub does not know is remembered a minute in this process (:data:`MISS_TTL_S`)
-so scanning it again does not use up the store's look-up budget at the hub.
+A card the hub does not know is remembered a minute (:data:`MISS_TTL_S`) so scanning it
+again does not use up the store's look-up budget at the hub: in ``memo.db``, shared by
+every web worker (app/store/sync/memo.py), or in this process without a data directory.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import Any
 from sqlite_utils import Database
 
 from app.store.domain.card_lookup import Ask
-from app.store.sync import state
+from app.store.sync import memo, state
 from app.store.sync.client import HubClient, HubError
 
 CONNECT_TIMEOUT_S = 0.2  # a refused or lost connection shows at once
@@ -62,17 +63,24 @@ def _remember_miss(card_id: str, now: float) -> None:
         _misses[card_id] = now
 
 
-def look_up(client: HubClient, card_id: str) -> dict[str, Any] | None:
+def look_up(
+    client: HubClient, card_id: str, misses: memo.Memo | None = None
+) -> dict[str, Any] | None:
     """The hub's data for a live card, None for a card it does not know (404); raises
-    HubError on any other failure (down, slow, rate-limited, a bad answer)."""
+    HubError on any other failure (down, slow, rate-limited, a bad answer). ``misses``:
+    where the cards the hub does not know are remembered (this process's memory when
+    None)."""
     now = time.monotonic()
-    if _missed(card_id, now):
+    if misses.get(card_id) if misses is not None else _missed(card_id, now):
         return None
     try:
         answer = _quick_client(client).request("POST", "/api/v1/cards/lookup", {"card_id": card_id})
     except HubError as exc:
         if exc.status == 404:
-            _remember_miss(card_id, now)
+            if misses is not None:
+                misses.put(card_id, True)
+            else:
+                _remember_miss(card_id, now)
             return None
         raise
     card = answer.get("card")
@@ -86,4 +94,6 @@ def asker(db: Database, client: HubClient | None) -> Ask | None:
     to it is down (app/store/sync/state.py)."""
     if client is None or not state.is_online(db):
         return None
-    return lambda card_id: look_up(client, card_id)
+    path = memo.path_of(db)
+    misses = memo.Memo(path, "card_miss", MISS_TTL_S) if path else None
+    return lambda card_id: look_up(client, card_id, misses)

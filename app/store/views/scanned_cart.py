@@ -9,9 +9,8 @@ silently.
 
 from __future__ import annotations
 
-import threading
-import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 from flask import abort, current_app, redirect, render_template, session, url_for
@@ -21,7 +20,7 @@ from app.core import cart_codec, clock
 from app.store.domain import carts, staff
 from app.store.domain.carts import CartScanError
 from app.store.storage import get_db
-from app.store.sync import cart_lookup
+from app.store.sync import cart_lookup, memo
 from app.web.i18n import current_lang
 
 MESSAGES = {
@@ -63,29 +62,25 @@ MESSAGES = {
 
 
 LOOKUP_TTL_S = 60
-_looked_up: dict[str, tuple[float, dict[str, Any]]] = {}
-_looked_up_lock = threading.Lock()
 
 
 def _lookup() -> Any:
     """The hub look-up for carts too big for their QR code, remembered a minute per cart:
     a shopper scanning the same cart again does not use up the store's look-up budget
-    at the hub (30 a minute) and keep other shoppers waiting."""
+    at the hub (30 a minute) and keep other shoppers waiting. Remembered in ``memo.db``
+    (app/store/sync/memo.py), so whichever web worker takes the next scan knows it."""
     client = current_app.extensions.get("hub_client")
     if client is None:
         return None
+    looked_up = memo.Memo(
+        Path(current_app.config["DATA_DIR"]) / memo.MEMO_NAME, "cart", LOOKUP_TTL_S
+    )
 
     def get_cart(cart_id: str) -> dict[str, Any]:
-        now = time.monotonic()
-        with _looked_up_lock:
-            hit = _looked_up.get(cart_id)
-            if hit and now - hit[0] < LOOKUP_TTL_S:
-                return hit[1]
-        cart = cart_lookup.get_cart(client, cart_id)
-        with _looked_up_lock:
-            for key in [k for k, (at, _) in _looked_up.items() if now - at >= LOOKUP_TTL_S]:
-                del _looked_up[key]
-            _looked_up[cart_id] = (now, cart)
+        cart = looked_up.get(cart_id)
+        if cart is None:
+            cart = cart_lookup.get_cart(client, cart_id)
+            looked_up.put(cart_id, cart)
         return cart
 
     return get_cart

@@ -3,14 +3,15 @@ watchdog (kiosk-setup) asks how long ago it last did."""
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
+import os
 import secrets
-import threading
 import time
-from collections import OrderedDict
+from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, Response, abort, jsonify, request
+from flask import Blueprint, Response, abort, current_app, jsonify, request
 
 from app.web.security import csrf
 
@@ -24,11 +25,13 @@ bp = Blueprint("screen", __name__)
 # Every loopback address counts as one screen: the box's own browser, as its watchdog,
 # which asks from 127.0.0.1, sees it. The boot id tells the page that the server was
 # restarted (the page then reloads itself when no shopper is mid-action).
+# Several web worker processes serve one store (app/store/server.py): the boot id and
+# time are made once, when the arbiter loads the app, so every worker (and one
+# restarted later) names the same boot; a beat is the time of a file per screen in the
+# data directory (``screens/``), so whichever worker answers sees the latest beat.
 BOOT_ID = secrets.token_hex(8)
-_BOOTED = time.monotonic()
-_BEATS: OrderedDict[str, float] = OrderedDict()
+_BOOTED = time.time()
 _BEATS_MAX = 256
-_BEATS_LOCK = threading.Lock()
 
 
 def _screen_key() -> str:
@@ -42,6 +45,40 @@ def _screen_key() -> str:
     return addr
 
 
+def _beats_dir() -> Path:
+    return Path(current_app.config["DATA_DIR"]) / "screens"
+
+
+def _beat_file(key: str) -> Path:
+    # "local" or the peer's address: only letters, digits, dots and dashes reach a name.
+    return _beats_dir() / ("".join(c if c.isalnum() or c in ".-" else "_" for c in key) or "_")
+
+
+def _record_beat(key: str) -> None:
+    path = _beat_file(key)
+    try:
+        os.utime(path)
+        return
+    except FileNotFoundError:
+        pass
+    path.parent.mkdir(exist_ok=True)
+    path.touch()
+    beats = list(path.parent.iterdir())
+    if len(beats) > _BEATS_MAX:  # bounded: the oldest screens are forgotten
+        beats.sort(key=lambda p: p.stat().st_mtime if p.exists() else 0)
+        for old in beats[: len(beats) - _BEATS_MAX]:
+            with contextlib.suppress(FileNotFoundError):
+                old.unlink()
+
+
+def _last_beat(key: str) -> float | None:
+    try:
+        last = _beat_file(key).stat().st_mtime
+    except FileNotFoundError:
+        return None
+    return last if last >= _BOOTED else None  # a beat of an earlier boot does not count
+
+
 def _no_store(response: Response) -> Response:
     response.headers["Cache-Control"] = "no-store"
     response.headers["X-Kiosk-Boot"] = BOOT_ID
@@ -51,12 +88,7 @@ def _no_store(response: Response) -> Response:
 @bp.post("/kiosk/heartbeat")
 def heartbeat_beat() -> Any:
     """A screen says it is alive and rendering; the answer names this server's boot."""
-    key = _screen_key()
-    with _BEATS_LOCK:
-        _BEATS[key] = time.monotonic()
-        _BEATS.move_to_end(key)
-        while len(_BEATS) > _BEATS_MAX:
-            _BEATS.popitem(last=False)
+    _record_beat(_screen_key())
     return _no_store(jsonify(ok=True, boot=BOOT_ID))
 
 
@@ -65,11 +97,9 @@ def heartbeat_age() -> Any:
     """Seconds since the asking box's own screen last beat (``age``; null: never since
     this server started, see ``uptime``). With ``?max_age=S`` the answer is a 503 when
     the beat is older or missing, for ``curl -f`` in a watchdog script."""
-    now = time.monotonic()
-    key = _screen_key()
-    with _BEATS_LOCK:
-        last = _BEATS.get(key)
-    age = None if last is None else round(now - last, 1)
+    now = time.time()
+    last = _last_beat(_screen_key())
+    age = None if last is None else round(max(0.0, now - last), 1)
     raw = request.args.get("max_age")
     status = 200
     if raw is not None:
