@@ -37,6 +37,7 @@ from benchmarks.run import FRAGMENTS, ensure_seeded  # noqa: E402
 
 # Cumulative time is shown for these frames only (the test client's wrappers say nothing).
 ONLY = ""
+TIMES_ONLY = False
 OWN_FRAMES = (
     r"(/app/|/templates/|flask_babel/__init__.py|helpers.py:\d+\(url_for\)|render_template)"
 )
@@ -74,6 +75,15 @@ def _profile(name: str, n: int, step: Callable[[int], None], top: int) -> str:
         return ""
     for i in range(min(10, n)):  # warm: templates compiled, page cache
         step(-1 - i)
+    if TIMES_ONLY:  # no profiler: each request timed alone, median and p95
+        times = []
+        for i in range(n):
+            t0 = time.perf_counter()
+            step(i)
+            times.append((time.perf_counter() - t0) * 1000)
+        times.sort()
+        p95 = times[min(len(times) - 1, int(len(times) * 0.95))]
+        return f"{name}: median {times[len(times) // 2]:.2f} ms, p95 {p95:.2f} ms ({n} requests)"
     prof = cProfile.Profile()
     t0 = time.perf_counter()
     prof.enable()
@@ -177,10 +187,11 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--top", type=int, default=10)
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--times", action="store_true", help="time requests, no profile")
     parser.add_argument("--only", default="", help="profile the pages whose name has this")
     args = parser.parse_args()
-    global ONLY
-    ONLY = args.only
+    global ONLY, TIMES_ONLY
+    ONLY, TIMES_ONLY = args.only, args.times
     parts = []
     for part in filter(None, pages(args.requests, args.top)):
         print(part, flush=True)
