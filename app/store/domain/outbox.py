@@ -248,14 +248,14 @@ def mark_acked_many(
     results: dict[str, dict[str, Any] | None] = {}
     for i, r in acks:
         results.setdefault(i, r)
-    wire = json.dumps(
-        [[i, json.dumps(r, separators=(",", ":")) if r else None] for i, r in results.items()],
-        separators=(",", ":"),
-    )
+    # One JSON text for the batch; each result kept as its compact JSON (SQLite's ``->``),
+    # NULL when empty, as mark_acked keeps it.
+    wire = json.dumps([[i, r or None] for i, r in results.items()], separators=(",", ":"))
     with dbmod.write(db):
         rows = db.execute(
             """UPDATE outbox SET acked_at = ?, leased_until = NULL, leased_by = NULL,
-                   result = j.value ->> 1, last_error = NULL
+                   result = CASE WHEN j.value ->> 1 IS NULL THEN NULL ELSE j.value -> 1 END,
+                   last_error = NULL
                FROM json_each(?) AS j
                WHERE outbox.id = j.value ->> 0 AND outbox.acked_at IS NULL
                RETURNING outbox.id, outbox.type, outbox.payload""",
