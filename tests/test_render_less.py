@@ -143,3 +143,43 @@ def test_the_to_prepare_list_translates_its_rows_without_a_lookup_per_row(
     assert calls[0] <= 5, calls[0]  # was about two a row (55 for this page)
     rows = lambda html: re.findall(r'<a class="order-row".*?</a>', html, re.S)  # noqa: E731
     assert rows(again) == rows(first)  # the same words, from memory
+
+
+def _statements(app) -> list[str]:
+    """Every SQL statement the app's connection on this thread runs from now on (the
+    statements SQLite runs inside FTS5 for one of them, "-- …", left out)."""
+    from app.store.storage import get_db
+
+    seen: list[str] = []
+
+    def statement(sql: str) -> None:
+        if not sql.lstrip().startswith("--"):
+            seen.append(sql)
+
+    with app.app_context():
+        get_db().conn.set_trace_callback(statement)
+    return seen
+
+
+def test_search_results_read_their_sizes_in_one_query_not_one_per_card(app, client):
+    from app.core import catalog
+    from app.store.storage import get_db
+
+    with app.app_context():
+        db = get_db()
+        word = db.execute("SELECT name_fr FROM products LIMIT 1").fetchone()[0].split()[0]
+        shown = len(catalog.products_by_pks(db, catalog_pks(db, word), "fr"))
+    assert shown >= 5, shown  # a page of several cards, each a sized product
+    seen = _statements(app)
+    r = client.get(f"/search?q={word}&n=1", headers={"HX-Request": "true"})
+    assert r.status_code == 200 and r.get_data(as_text=True).count('class="card') >= 5
+    per_card = [s for s in seen if "FROM variants WHERE product_pk = ?" in s]
+    assert per_card == []
+    assert sum("size_order FROM variants" in s and "product_pk IN" in s for s in seen) == 1
+    assert len(seen) <= 20, len(seen)  # was 35 for a page of 24 cards
+
+
+def catalog_pks(db, word: str) -> list[int]:
+    from app.core.search import search_forgiving
+
+    return search_forgiving(db, word, limit=24).pks

@@ -13,7 +13,6 @@ import uuid
 from typing import Any
 
 from flask import abort, redirect, render_template, request, session, url_for
-from flask_babel import get_locale
 from flask_babel import gettext as _
 
 from app.core import clock
@@ -24,7 +23,6 @@ from app.store.domain.orders.status import OrderError
 from app.store.storage import get_db
 from app.store.views.counter_common import (
     clock_text,
-    lateness,
     line_colour,
     line_name,
     message,
@@ -36,6 +34,7 @@ from app.store.views.counter_common import (
     qr_title,
     receipt_lines,
     remember_verified,
+    row_times,
     verified,
 )
 from app.store.views.staff_common import (
@@ -101,10 +100,7 @@ def order_list() -> Any:
         )
         more = len(rows) > queries.PAGE_SIZE
         rows = rows[: queries.PAGE_SIZE]
-    lang = str(get_locale() or "fr")  # once for the page, not twice a row
-    for o in rows:
-        o["promised_text"] = promised_when(o["promised_at"], now, lang)
-        o["late_text"] = lateness(o["late_minutes"], lang)
+    row_times(rows, now)
     context = {
         "view": view,
         "rows": rows,

@@ -223,6 +223,14 @@ def promised_when(text: str | None, now: datetime, lang: str | None = None) -> s
     return said
 
 
+def row_times(rows: list[dict[str, Any]], now: datetime) -> None:
+    """A list's rows get ``promised_text`` and ``late_text``, the language asked once."""
+    lang = _lang()
+    for o in rows:
+        o["promised_text"] = promised_when(o["promised_at"], now, lang)
+        o["late_text"] = lateness(o["late_minutes"], lang)
+
+
 # --- A customer check kept in the session -------------------------------------------
 
 

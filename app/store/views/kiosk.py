@@ -70,8 +70,7 @@ def _remember(ref: str) -> None:
 def _sizes_here(db: Any, products: list[dict[str, Any]]) -> dict[int, tuple[int, list[str]]]:
     """Per product: how many sizes it comes in, and the sizes in stock here (in any
     colour), in size order: a card says "12 tailles dispo", not the sum of their units."""
-    lang = current_lang()
-    per_product = {p["pk"]: catalog.variants(db, p["pk"], lang) for p in products}
+    per_product = catalog.variant_sizes(db, [p["pk"] for p in products])  # one query
     levels = stock.levels(db, [v["sku"] for vs in per_product.values() for v in vs])
     out: dict[int, tuple[int, list[str]]] = {}
     for pk, variants in per_product.items():
