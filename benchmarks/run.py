@@ -1,7 +1,7 @@
 """Kiosk benchmarks: `make bench`.
 
 Seeds (once, cached in .bench/) a store with 100,000 products, starts the real
-`kiosk serve` (gunicorn: a web worker per core, 8 threads each), and drives it with 8
+`kiosk serve` (gunicorn: a web worker per core, 8 threads in all), and drives it with 8
 concurrent keep-alive clients from a separate process. Every figure is printed next to
 a floor measured in the same run on the same server — a bare Flask route (`/_ping`) —
 because this machine is shared and noisy: ratios and medians travel, absolute numbers do not.

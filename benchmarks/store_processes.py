@@ -128,6 +128,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--products", type=int, default=100_000)
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 2)
+    parser.add_argument("--threads", type=int, default=None, help="in all (kiosk serve --threads)")
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--requests", type=int, default=100, help="per client")
     args = parser.parse_args()
@@ -145,10 +146,11 @@ def main() -> None:
         if kind == 0:
             paths.append(f"/product/{rng.choice(refs)}")
         else:
-            word = rng.choice(rng.choice(names).split())
-            paths.append(f"/search?q={quote(word[: rng.randint(2, len(word))])}")
+            word = max(rng.choice(names).split(), key=len)
+            paths.append(f"/search?q={quote(word[: rng.randint(min(2, len(word)), len(word))])}")
     runs = {
-        f"gunicorn, {args.workers} web workers + kiosk worker": ["--workers", str(args.workers)],
+        f"gunicorn, {args.workers} web workers + kiosk worker": ["--workers", str(args.workers)]
+        + (["--threads", str(args.threads)] if args.threads else []),
         "waitress, one process": ["--server", "waitress"],
     }
     for title, extra in runs.items():

@@ -48,7 +48,7 @@ def _split(pid: int) -> tuple[list[int], list[int]]:
     """(web workers, kiosk workers) among the children of the arbiter ``pid``."""
     web, side = [], []
     for child, cmdline in _children(pid).items():
-        (side if " worker --data " in cmdline else web).append(child)
+        (side if "app.store.cli_worker" in cmdline else web).append(child)
     return sorted(web), sorted(side)
 
 

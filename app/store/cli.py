@@ -96,7 +96,7 @@ main.add_command(cli_worker.worker)
     envvar="KIOSK_THREADS",
     show_envvar=True,
     type=click.IntRange(1, 64),
-    help="Request threads (in each web worker).",
+    help="Request threads in all, divided among the web workers (gunicorn).",
 )
 @click.option(
     "--workers",
@@ -306,13 +306,16 @@ def _serve_gunicorn(data, host, port, threads, workers, settings, hub) -> None:
     server.quiet_children(os.environ)
     server.quiet_children(child_env)
     count = workers or server.default_workers()
+    # As many requests at once as under waitress, divided among the workers: each
+    # thread holds a connection and its page cache (benchmarks/store_processes.py).
+    each = -(-threads // count)
     sidecar = server.Sidecar(server.worker_argv(str(data)), child_env)
     click.echo(
         f"store server on http://{host}:{port}/ (data {data}; {count} web workers, "
-        f"{threads} threads each, one kiosk worker)",
+        f"{each} threads each, one kiosk worker)",
         err=True,
     )
     watchdog.start()
     server.StoreServer(
-        load, server.options(host, port, count, threads), sidecar, on_exit=watchdog.stop
+        load, server.options(host, port, count, each), sidecar, on_exit=watchdog.stop
     ).run()

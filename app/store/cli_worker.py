@@ -127,3 +127,7 @@ def worker(
         what = f"syncing with {hub_url} as {store_id}" if client else "no hub"
         click.echo(f"kiosk worker for {data} ({what}), pid {os.getpid()}", err=True)
         run_background(data, client, store_id, stop)
+
+
+if __name__ == "__main__":  # how kiosk serve starts it: without the rest of the CLI
+    worker(prog_name="kiosk worker", auto_envvar_prefix=None)

@@ -202,7 +202,9 @@ def options(host: str, port: int, workers: int, threads: int) -> dict[str, Any]:
 
 def worker_argv(data: str) -> list[str]:
     """The ``kiosk worker`` command for this data directory (hub settings by environment)."""
-    return [sys.executable, "-m", "app", "worker", "--data", data]
+    # Its own module, not ``python -m app``: the kiosk worker needs neither Flask nor
+    # the hub's and the demo's commands, and every MB counts four times over.
+    return [sys.executable, "-m", "app.store.cli_worker", "--data", data]
 
 
 def quiet_children(env: dict[str, str]) -> None:
