@@ -21,6 +21,7 @@ early READY=1 (sent before any worker answers) and every child say nothing.
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 import signal
@@ -34,6 +35,8 @@ from flask import Flask
 from gunicorn.app.base import BaseApplication
 from gunicorn.arbiter import Arbiter
 from gunicorn.http import wsgi as gunicorn_wsgi
+
+from app.web import security
 
 log = logging.getLogger(__name__)
 
@@ -155,6 +158,9 @@ def close_after_413(app: Flask) -> Callable[..., Any]:
     the client reads the 413 before the unread body could reset the connection."""
 
     def wsgi(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        if "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower():
+            _dechunk(app, environ)
+
         def start(status: str, headers: list, exc_info: Any = None) -> Any:
             if status.startswith("413"):
                 force_close = getattr(
@@ -167,6 +173,29 @@ def close_after_413(app: Flask) -> Callable[..., Any]:
         return app(environ, start)
 
     return wsgi
+
+
+def _dechunk(app: Flask, environ: dict[str, Any]) -> None:
+    """Read a chunked body up to its area's limit, as waitress did (and the hub's server
+    does, app/hub/server.py): within it, the app sees it with a Content-Length; past
+    it, nothing more is read and the app answers its 413 from the headers."""
+    limit = security._route_limit(app, environ.get("PATH_INFO") or "/", environ["REQUEST_METHOD"])
+    stream = environ["wsgi.input"]
+    parts: list[bytes] = []
+    size = 0
+    while size <= limit:
+        part = stream.read(min(65536, limit + 1 - size))
+        if not part:
+            break
+        parts.append(part)
+        size += len(part)
+    if size > limit:
+        environ[security.TOO_LARGE_ENV] = True
+        environ["wsgi.input"] = io.BytesIO()
+        environ["CONTENT_LENGTH"] = "0"
+    else:
+        environ["wsgi.input"] = io.BytesIO(b"".join(parts))
+        environ["CONTENT_LENGTH"] = str(size)
 
 
 def bind_address(host: str, port: int) -> str:
