@@ -77,8 +77,22 @@ def worker_lock(data: Path, wait: float = 0.0) -> Iterator[Path]:
         os.close(fd)
 
 
+#: Set by ``kiosk serve``: a pipe to write one byte to once the timers ran once.
+READY_FD_ENV = "KIOSK_WORKER_READY_FD"
+
+
+def _say_ready() -> None:
+    fd = os.environ.pop(READY_FD_ENV, "")
+    if fd.isdigit():
+        with contextlib.suppress(OSError):
+            os.write(int(fd), b"1")
+            os.close(int(fd))
+
+
 def run_background(data: Path, client, store_id: str | None, stop: threading.Event) -> None:
-    """The timers, and the sync worker when a hub is configured, until ``stop``."""
+    """The timers, and the sync worker when a hub is configured, until ``stop``. Once
+    the timers' first round is done (orders past their day expired...), ``kiosk serve``
+    is told, so its web workers never show what that round changes."""
     from app.store.jobs import ExpiryTimer
 
     worker = None
@@ -87,6 +101,8 @@ def run_background(data: Path, client, store_id: str | None, stop: threading.Eve
 
         worker = SyncWorker(dbmod.db_path(data), client, store_id=store_id).start()
     expiry = ExpiryTimer(dbmod.db_path(data)).start()
+    expiry.first_round.wait(30)
+    _say_ready()
     try:
         while not stop.wait(1.0):  # wakes for the signal handlers too
             pass

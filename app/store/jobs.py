@@ -28,6 +28,7 @@ class ExpiryTimer:
         self.path = path
         self.interval = interval
         self._stop = threading.Event()
+        self.first_round = threading.Event()  # set once every job ran once
         self._thread = threading.Thread(target=self._run, name="order-expiry", daemon=True)
 
     def start(self) -> ExpiryTimer:
@@ -54,6 +55,8 @@ class ExpiryTimer:
                         job(db)
                     except Exception:
                         log.exception("%s expiry failed", name)
+                self.first_round.set()
                 self._stop.wait(self.interval)
         finally:
+            self.first_round.set()  # never leave anyone waiting for it
             db.close()

@@ -24,6 +24,7 @@ from __future__ import annotations
 import io
 import logging
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -44,6 +45,8 @@ log = logging.getLogger(__name__)
 GRACEFUL_TIMEOUT_S = 5
 #: A web worker silent this long (a request hung past it) is killed and replaced.
 WORKER_TIMEOUT_S = 30
+#: How long ``kiosk serve`` waits for the kiosk worker's first round of timers.
+READY_WAIT_S = 30.0
 #: A ``kiosk worker`` that keeps dying is started again at most this often.
 SIDECAR_RESTART_GAP_S = 1.0
 
@@ -63,10 +66,27 @@ class Sidecar:
         self.started_at = 0.0
         self.stopping = False
 
-    def start(self) -> None:
+    def start(self, wait_ready: float = 0.0) -> None:
+        """Start it; with ``wait_ready``, wait up to that long for its timers' first
+        round (as under waitress, where they ran before the first request)."""
         self.started_at = time.monotonic()
-        env = {**self.env, "KIOSK_WORKER_PARENT": str(os.getpid())}  # cli_worker.PARENT_ENV
-        self.proc = subprocess.Popen(self.argv, env=env)
+        read, write = os.pipe()
+        env = {
+            **self.env,
+            "KIOSK_WORKER_PARENT": str(os.getpid()),  # cli_worker.PARENT_ENV
+            "KIOSK_WORKER_READY_FD": str(write),  # cli_worker.READY_FD_ENV
+        }
+        try:
+            self.proc = subprocess.Popen(self.argv, env=env, pass_fds=(write,))
+        finally:
+            os.close(write)
+        try:
+            if wait_ready:
+                ready, _, _ = select.select([read], [], [], wait_ready)
+                if not ready:
+                    log.warning("kiosk worker not ready after %.0f s", wait_ready)
+        finally:
+            os.close(read)
         log.info("kiosk worker started (pid %s)", self.proc.pid)
 
     def check(self) -> None:
@@ -131,7 +151,7 @@ class StoreServer(BaseApplication):
 
         def when_ready(arbiter: Arbiter) -> None:  # listening, no web worker yet
             if self.sidecar is not None:
-                self.sidecar.start()
+                self.sidecar.start(wait_ready=READY_WAIT_S)
 
         def on_exit(arbiter: Arbiter) -> None:
             if self.sidecar is not None:
