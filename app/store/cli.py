@@ -283,6 +283,7 @@ def _serve_gunicorn(data, host, port, threads, workers, settings, hub) -> None:
         # The look-ups a waiting shopper makes (a scanned cart, a card), from each worker
         # with its own client; the sync itself is the kiosk worker's.
         app.extensions["hub_client"] = hub_client(*hub)
+        server.warm(app)
         return app
 
     # The kiosk worker reads the hub settings from its environment, never from its

@@ -171,6 +171,16 @@ class StoreServer(BaseApplication):
         arbiter.run()
 
 
+def warm(app: Flask) -> None:
+    """Serve a request or two in the arbiter before it forks (none touching the
+    database: a connection must not cross a fork): the URL map compiled, the first
+    request's lazy imports done once and shared by every web worker, so a fresh or
+    restarted worker answers its first request as fast as the others."""
+    client = app.test_client()
+    for path in ("/_ping", "/kiosk/heartbeat"):
+        client.get(path)
+
+
 def close_after_413(app: Flask) -> Callable[..., Any]:
     """The app, closing the connection after a 413 (as under waitress): the rest of a
     body refused from its headers is never read as a next request. gunicorn's answer
