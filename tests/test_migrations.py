@@ -79,6 +79,7 @@ def test_upgrade_from_first_schema_keeps_rows(tmp_path):
         "m017_card_points",
         "m018_card_revoked",
         "m019_order_credit",
+        "m020_stock_pending",
     ]
     assert {t: db[t].count for t in counts} == counts
     # The new search index was back-filled from the rows that were already there.

@@ -248,6 +248,10 @@ def options(host: str, port: int, workers: int, threads: int) -> dict[str, Any]:
         # connection per request goes to whichever worker is free to accept it (on the
         # store's LAN a connection costs well under a millisecond).
         "keepalive": 0,
+        # A scanned cart's code travels in the address (/scan?code=…, ~1,000 characters,
+        # a hostile one more): gunicorn's most (8,190), not its 4,094, so a long address
+        # gets the app's own answer (404, a kind page) as under waitress, not a bare 414.
+        "limit_request_line": 8190,
         "timeout": WORKER_TIMEOUT_S,
         "graceful_timeout": GRACEFUL_TIMEOUT_S,
         "proc_name": "kiosk-serve",
