@@ -239,3 +239,20 @@ def test_the_hub_reads_request_lines_up_to_64_kib(hub: HubServer) -> None:
     refused = _get_raw(hub.url, target(64 * KIB + 1))
     assert refused.status == 414, (refused.status, refused.text[:300])
     _assert_still_fine(hub)
+
+
+def test_the_store_reads_request_lines_up_to_64_kib(store: Server) -> None:
+    """As the hub: a long link (a staff page's ?next=, a scanned cart's code) is served;
+    past 64 KiB the store's own 414 page says so (not the web server's bare one)."""
+
+    def target(line_length: int) -> str:
+        start = "/staff/login?next=/staff/"
+        return start + "a" * (line_length - len(f"GET {start} HTTP/1.1"))
+
+    served = _get_raw(store.url, target(60 * KIB))
+    assert served.status == 200, (served.status, served.text[:300])
+    refused = _get_raw(store.url, target(64 * KIB + 1))
+    assert refused.status == 414, (refused.status, refused.text[:300])
+    assert "text/html" in refused.headers.get("content-type", ""), refused.headers
+    assert "<html" in refused.text.lower() and "kiosk" in refused.text.lower(), refused.text[:300]
+    _assert_still_fine(store)

@@ -77,7 +77,7 @@ def _dechunk(app: Flask, environ: dict[str, Any]) -> None:
 LINGER_S = 2.0
 LINGER_BYTES = 64 * 1024 * 1024
 #: The longest request line the hub reads (a longer one is answered 414).
-MAX_REQUEST_LINE = 64 * 1024
+MAX_REQUEST_LINE = security.MAX_REQUEST_LINE
 
 
 def _linger(sock: Any) -> None:

@@ -188,7 +188,9 @@ def close_after_413(app: Flask) -> Callable[..., Any]:
     the client reads the 413 before the unread body could reset the connection."""
 
     def wsgi(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
-        if "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower():
+        if _request_line_length(environ) > security.MAX_REQUEST_LINE:
+            environ[security.URI_TOO_LONG_ENV] = True  # the app's 414 page, as the hub's
+        elif "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower():
             _dechunk(app, environ)
 
         def start(status: str, headers: list, exc_info: Any = None) -> Any:
@@ -203,6 +205,12 @@ def close_after_413(app: Flask) -> Callable[..., Any]:
         return app(environ, start)
 
     return wsgi
+
+
+def _request_line_length(environ: dict[str, Any]) -> int:
+    """The length of ``GET /target HTTP/1.1``, as the hub's server limits it."""
+    parts = ("REQUEST_METHOD", "RAW_URI", "SERVER_PROTOCOL")
+    return sum(len(environ.get(k, "")) for k in parts) + 2
 
 
 def _dechunk(app: Flask, environ: dict[str, Any]) -> None:
@@ -248,10 +256,11 @@ def options(host: str, port: int, workers: int, threads: int) -> dict[str, Any]:
         # connection per request goes to whichever worker is free to accept it (on the
         # store's LAN a connection costs well under a millisecond).
         "keepalive": 0,
-        # A scanned cart's code travels in the address (/scan?code=…, ~1,000 characters,
-        # a hostile one more): gunicorn's most (8,190), not its 4,094, so a long address
-        # gets the app's own answer (404, a kind page) as under waitress, not a bare 414.
-        "limit_request_line": 8190,
+        # A scanned cart's code travels in the address (/scan?code=…, ~1,000 characters),
+        # a staff link its ?next=: as the hub, addresses up to 64 KiB are served and a
+        # longer one gets the app's own 414 page (close_after_413), not gunicorn's bare
+        # one. 0 is gunicorn's only setting past 8,190: it then stops reading at 1 MiB.
+        "limit_request_line": 0,
         "timeout": WORKER_TIMEOUT_S,
         "graceful_timeout": GRACEFUL_TIMEOUT_S,
         "proc_name": "kiosk-serve",

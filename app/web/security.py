@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 
 from flask import Flask, Response, render_template, request
 from flask_wtf.csrf import CSRFError, CSRFProtect
-from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge, RequestURITooLarge
 
 # No inline script, no eval, nothing from elsewhere: the kiosk may be offline and a
 # shop floor is a hostile place.
@@ -136,6 +136,10 @@ MiB = 1024 * KiB
 # Set by the waitress error task below: the body was past the server's cap and was not
 # read; the app answers from the headers alone.
 TOO_LARGE_ENV = "kiosk.body_too_large"
+#: The longest request line a server reads (store and hub): a longer one is a 414.
+MAX_REQUEST_LINE = 64 * KiB
+# Set by a server that read a request line past MAX_REQUEST_LINE: the app answers 414.
+URI_TOO_LONG_ENV = "kiosk.uri_too_long"
 
 
 def format_size(n: int, mib: str = "MiB", kib: str = "KiB") -> str:
@@ -180,6 +184,8 @@ def limit_bodies(app: Flask, limit_for: LimitFor) -> None:
         limit = limit_for(app, request.path, request.endpoint)
         request.max_content_length = limit
         length = request.content_length
+        if request.environ.get(URI_TOO_LONG_ENV):
+            raise RequestURITooLarge(f"The address is longer than {MAX_REQUEST_LINE} bytes.")
         if request.environ.get(TOO_LARGE_ENV) or (length is not None and length > limit):
             raise RequestEntityTooLarge(too_large_message(limit))
 
