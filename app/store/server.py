@@ -21,6 +21,7 @@ early READY=1 (sent before any worker answers) and every child say nothing.
 
 from __future__ import annotations
 
+import faulthandler
 import io
 import logging
 import os
@@ -269,7 +270,17 @@ def options(host: str, port: int, workers: int, threads: int) -> dict[str, Any]:
         "loglevel": "warning",
         # Proxy headers from nobody: the store is reached directly (waitress cleared them).
         "forwarded_allow_ips": "",
+        "worker_abort": abort_now,
     }
+
+
+def abort_now(worker: Any) -> None:
+    """gunicorn's hook when a web worker gets SIGABRT (systemd's watchdog signal, and
+    gunicorn's own on a worker past its timeout): end it now, after writing where every
+    thread stood. gunicorn's way out (SystemExit) waits for the request threads, and a
+    request wedged on the database would keep the process, and the unit, alive."""
+    faulthandler.dump_traceback(all_threads=True)
+    os._exit(1)
 
 
 def worker_argv(data: str) -> list[str]:
