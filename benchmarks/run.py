@@ -11,7 +11,8 @@ Reported:
 - search fragment (htmx partial) p50/p95, client-observed and server time
   (Server-Timing), goal p95 <= 15 ms and <= 3x the floor: "search fragment" replays
   17 common fragments as shoppers type them (the fragment cache answers most);
-  "search, cold" sends queries never seen before in the run (no cache help)
+  "search, cold" sends queries never seen before in the run (no cache help), goal p95
+  <= 30 ms
 - product page p50/p95, goal p95 <= 25 ms and <= 3x the floor
 - RSS of all store processes after the run (gunicorn's arbiter, its web workers and the
   kiosk worker: goal <= 250 MB; benchmarks/store_processes.py splits it per process)
@@ -315,7 +316,7 @@ def main() -> None:
             "search p95 <= 15 ms": rows["search fragment"]["p95_ms"] <= 15,
             "product p95 <= 25 ms": rows["product page"]["p95_ms"] <= 25,
             "search p95 <= 3x floor": rows["search fragment"]["p95_ms"] <= 3 * floor["p95_ms"],
-            "cold search p95 <= 15 ms": rows["search, cold"]["p95_ms"] <= 15,
+            "cold search p95 <= 30 ms": rows["search, cold"]["p95_ms"] <= 30,
             "product p95 <= 3x floor": rows["product page"]["p95_ms"] <= 3 * floor["p95_ms"],
         }
 
