@@ -21,7 +21,6 @@ listening socket (``serve``).
 from __future__ import annotations
 
 import contextlib
-import io
 import logging
 import os
 import resource
@@ -48,29 +47,6 @@ def raise_fd_limit() -> int:
         except (ValueError, OSError):
             pass
     return soft
-
-
-def _dechunk(app: Flask, environ: dict[str, Any]) -> None:
-    """Read a chunked body up to its area's limit, as waitress did: within it, the app
-    sees it with a Content-Length; past it, nothing more is read and the app answers its
-    413 (``security.TOO_LARGE_ENV``) from the headers."""
-    limit = security._route_limit(app, environ.get("PATH_INFO") or "/", environ["REQUEST_METHOD"])
-    stream = environ["wsgi.input"]
-    parts: list[bytes] = []
-    size = 0
-    while size <= limit:
-        part = stream.read(min(65536, limit + 1 - size))
-        if not part:
-            break
-        parts.append(part)
-        size += len(part)
-    if size > limit:
-        environ[security.TOO_LARGE_ENV] = True
-        environ["wsgi.input"] = io.BytesIO()
-        environ["CONTENT_LENGTH"] = "0"
-    else:
-        environ["wsgi.input"] = io.BytesIO(b"".join(parts))
-        environ["CONTENT_LENGTH"] = str(size)
 
 
 #: After a 413, how long and how much of the unread body is let through and dropped.
@@ -126,7 +102,7 @@ def make_server(app: Flask, listener: Any, *, log: Any = None) -> Any:
             environ["RAW_URI"] = self.path  # the request target as sent (what was signed)
             if environ.get("CONTENT_LENGTH") is None and self.wsgi_input is not None:
                 if self.wsgi_input.chunked_input:
-                    _dechunk(app, environ)
+                    security.dechunk_body(app, environ)
             return environ
 
         def start_response(self, status: str, headers: list, exc_info: Any = None) -> Any:

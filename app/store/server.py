@@ -22,7 +22,6 @@ early READY=1 (sent before any worker answers) and every child say nothing.
 from __future__ import annotations
 
 import faulthandler
-import io
 import logging
 import os
 import select
@@ -192,7 +191,7 @@ def close_after_413(app: Flask) -> Callable[..., Any]:
         if _request_line_length(environ) > security.MAX_REQUEST_LINE:
             environ[security.URI_TOO_LONG_ENV] = True  # the app's 414 page, as the hub's
         elif "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower():
-            _dechunk(app, environ)
+            security.dechunk_body(app, environ)
 
         def start(status: str, headers: list, exc_info: Any = None) -> Any:
             if status.startswith("413"):
@@ -212,29 +211,6 @@ def _request_line_length(environ: dict[str, Any]) -> int:
     """The length of ``GET /target HTTP/1.1``, as the hub's server limits it."""
     parts = ("REQUEST_METHOD", "RAW_URI", "SERVER_PROTOCOL")
     return sum(len(environ.get(k, "")) for k in parts) + 2
-
-
-def _dechunk(app: Flask, environ: dict[str, Any]) -> None:
-    """Read a chunked body up to its area's limit, as waitress did (and the hub's server
-    does, app/hub/server.py): within it, the app sees it with a Content-Length; past
-    it, nothing more is read and the app answers its 413 from the headers."""
-    limit = security._route_limit(app, environ.get("PATH_INFO") or "/", environ["REQUEST_METHOD"])
-    stream = environ["wsgi.input"]
-    parts: list[bytes] = []
-    size = 0
-    while size <= limit:
-        part = stream.read(min(65536, limit + 1 - size))
-        if not part:
-            break
-        parts.append(part)
-        size += len(part)
-    if size > limit:
-        environ[security.TOO_LARGE_ENV] = True
-        environ["wsgi.input"] = io.BytesIO()
-        environ["CONTENT_LENGTH"] = "0"
-    else:
-        environ["wsgi.input"] = io.BytesIO(b"".join(parts))
-        environ["CONTENT_LENGTH"] = str(size)
 
 
 def bind_address(host: str, port: int) -> str:

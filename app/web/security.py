@@ -208,6 +208,30 @@ def _route_limit(app: Flask, path: str, method: str) -> int:
         return largest_limit(app)
 
 
+def dechunk_body(app: Flask, environ: dict[str, Any]) -> None:
+    """Read a chunked body up to its area's limit, as waitress does (for the store's
+    gunicorn and the hub's gevent server): within it, the app sees it with a
+    Content-Length; past it, nothing more is read and the app answers its 413
+    (:data:`TOO_LARGE_ENV`) from the headers."""
+    limit = _route_limit(app, environ.get("PATH_INFO") or "/", environ["REQUEST_METHOD"])
+    stream = environ["wsgi.input"]
+    parts: list[bytes] = []
+    size = 0
+    while size <= limit:
+        part = stream.read(min(65536, limit + 1 - size))
+        if not part:
+            break
+        parts.append(part)
+        size += len(part)
+    if size > limit:
+        environ[TOO_LARGE_ENV] = True
+        environ["wsgi.input"] = io.BytesIO()
+        environ["CONTENT_LENGTH"] = "0"
+    else:
+        environ["wsgi.input"] = io.BytesIO(b"".join(parts))
+        environ["CONTENT_LENGTH"] = str(size)
+
+
 def serve(app: Flask, **options: Any) -> None:
     """``waitress.serve``, refusing a body past its area's limit before reading it.
 
