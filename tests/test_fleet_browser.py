@@ -34,7 +34,10 @@ def _store_depth(url: str) -> int:
 def test_dashboard_shows_a_cut_off_store_offline_with_a_growing_outbox(
     hub_factory, hub_data, synced_store, server_factory, page
 ):
-    hub = hub_factory(hub_data, {"KIOSK_HUB_HQ_OFFLINE_AFTER_S": str(OFFLINE_AFTER_S)})
+    # The table refreshes every second here (5 s in production): each phase is seen
+    # within a second of the hub knowing it.
+    settings = {"KIOSK_HUB_HQ_OFFLINE_AFTER_S": str(OFFLINE_AFTER_S), "KIOSK_HUB_HQ_REFRESH_S": "1"}
+    hub = hub_factory(hub_data, settings)
     proxy = FaultProxy(
         hub.port, match=lambda method, path: path.startswith("/api/v1/transactions")
     ).start()

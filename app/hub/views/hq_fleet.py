@@ -34,7 +34,7 @@ from app.web.i18n import store_timezone
 
 bp = blueprint("hq_fleet", __name__)
 
-REFRESH_S = 5
+REFRESH_S = 5  # the table's own refresh; ``HQ_REFRESH_S`` (tests) overrides it
 LAG_HOURS = 24
 LAG_BUCKETS = 144  # 10-minute slots over 24 h (as grouped in SQL): the worst lag of each
 CHART_STORES = 8  # lines a chart can show readably
@@ -102,6 +102,14 @@ def _decorate(stores: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return stores
 
 
+def refresh_seconds() -> int:
+    """How often the open dashboard asks for its table again (``HQ_REFRESH_S``)."""
+    try:
+        return max(1, int(current_app.config.get("HQ_REFRESH_S", REFRESH_S)))
+    except (TypeError, ValueError):
+        return REFRESH_S
+
+
 def _query() -> FleetQuery:
     """The stores asked for: ``?q=`` (name, city or id) and ``?etat=`` (a state)."""
     state = request.args.get("etat") or None
@@ -133,7 +141,7 @@ def _table(query: FleetQuery) -> dict[str, Any]:
         "page": page,
         "threshold": query.offline_after_s,
         "threshold_text": human_age(query.offline_after_s),
-        "refresh_s": REFRESH_S,
+        "refresh_s": refresh_seconds(),
         "now": clock.iso(query.now),
     }
 
@@ -142,7 +150,7 @@ def _parked(query: FleetQuery) -> dict[str, Any]:
     """The parked-transactions section: a page of the matching stores with some."""
     wanted = page_number(request.args.get("page_bloquees"))
     page = fleet_pages.parked_page(get_db(), query, wanted)
-    return {"parked": page, "refresh_s": REFRESH_S}
+    return {"parked": page, "refresh_s": refresh_seconds()}
 
 
 def _charts(query: FleetQuery) -> dict[str, Any]:
