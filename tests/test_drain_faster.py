@@ -8,10 +8,14 @@ import random
 import shutil
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from app.core import db as dbmod
 from app.hub import database as hdb
+from app.hub.protocol import stock as hub_stock
 from app.hub.protocol import transactions
+from app.hub.protocol.common import Rejected
 from app.store.domain import acks, outbox
 from app.store.domain.acks import ACK_BATCH_HOOKS, ACK_HOOKS
 from app.store.domain.stock import adjust, levels, self_store_id
@@ -355,3 +359,110 @@ def test_a_batch_of_movements_is_a_few_statements_and_applied_once(hub_data, mon
         == after
     )
     db.close()
+
+
+def _full_check(item, store_id):
+    """The batch path's checks without the shortcut: the payload, or None if refused."""
+    try:
+        _, payload = transactions._check(item, store_id)
+        hub_stock.check(payload)
+    except Rejected:
+        return None
+    return payload
+
+
+_TEXT = st.one_of(
+    st.sampled_from(
+        ["", " ", "SKU-1", "adjusted", "sold", LYON, PARIS, "x" * 101, "r" * 501, "é\n"]
+    ),
+    st.text(max_size=6),
+    st.text(alphabet=st.characters(max_codepoint=0xA0), max_size=4),
+)
+_VALUE = st.one_of(
+    _TEXT,
+    st.integers(min_value=-(2**65), max_value=2**65),
+    st.sampled_from([None, True, False, 1.5, [], {}, ["a"], 1_000_000, -1_000_001, 2**64]),
+    st.sampled_from(["\x0b", "\ud800", "a\x85", "\t"]),
+)
+
+
+@settings(max_examples=600, deadline=None)
+@given(
+    envelope=st.dictionaries(
+        st.sampled_from(["type", "occurred_at", "payload", "extra"]), _VALUE, max_size=1
+    ),
+    fields=st.dictionaries(
+        st.sampled_from(["sku", "delta", "kind", "reason", "store_id", "other"]),
+        _VALUE,
+        max_size=2,  # one or two fields off a valid movement: the shortcut's edges
+    ),
+    occurred=st.sampled_from(
+        ["2026-11-22T14:02:00Z", "2026-11-22T14:02:00.123456+02:00", "1969-12-31T23:59:59Z"]
+        + ["2026-02-30T00:00:00Z", "2026-11-22T14:02:00Z\x0b", "", "9999-01-01T00:00:00Z"]
+    ),
+    tx_id=st.sampled_from(
+        ["0b0e7ac6-6a47-4e4a-9b8e-2f61a3b2c9d1", "{0b0e7ac6-6a47-4e4a-9b8e-2f61a3b2c9d1}"]
+        + ["\x0b0b0e7ac66a474e4a9b8e2f61a3b2c9d1", "0B0E7AC6-6A47-4E4A-9B8E-2F61A3B2C9D1"]
+    ),
+)
+def test_the_shortcut_for_a_plain_movement_only_ever_says_what_the_full_checks_say(
+    envelope, fields, occurred, tx_id
+):
+    """hub stock.plain (the batch's one-pass check) lets through only what the full
+    checks (envelope, clean JSON, schema, stock.check) let through, with the same
+    payload; whatever it leaves, the full checks judge (and word the refusal)."""
+    valid = {"sku": "SKU-1", "delta": -1, "kind": "adjusted", "reason": "r", "store_id": LYON}
+    item = {
+        "id": tx_id,
+        "type": "stock.movement",
+        "occurred_at": occurred,
+        "payload": {**valid, **fields},
+        **envelope,
+    }
+    short = hub_stock.plain(item, LYON)
+    if short is not None:
+        assert _full_check(item, LYON) is short
+
+
+_BREAKS = [
+    ("payload", "sku", "x" * 101),
+    ("payload", "sku", "  "),
+    ("payload", "sku", "SKU\x0b"),
+    ("payload", "delta", True),
+    ("payload", "delta", 1_000_001),
+    ("payload", "delta", 2.0),
+    ("payload", "kind", "stolen"),
+    ("payload", "reason", "r" * 501),
+    ("payload", "reason", None),
+    ("payload", "reason", "a\x85b"),
+    ("payload", "store_id", PARIS),
+    ("payload", "store_id", None),
+    ("payload", "other", 2**64),
+    ("payload", "other", "\ud800"),
+    ("item", "occurred_at", "2026-02-30T00:00:00Z"),
+    ("item", "occurred_at", "2026-11-22T14:02:00Z\x0b"),
+    ("item", "id", "\x0b0b0e7ac66a474e4a9b8e2f61a3b2c9d1"),
+    ("item", "extra", "\x00"),
+    ("item", "type", "order.ready"),
+]
+
+
+@pytest.mark.parametrize(("where", "field", "value"), _BREAKS)
+def test_the_shortcut_leaves_each_broken_field_to_the_full_checks(where, field, value):
+    item = movement("SKU-1", -1)
+    if where == "payload":
+        item["payload"][field] = value
+    else:
+        item[field] = value
+    assert _full_check(item, LYON) is None  # each of these is refused
+    assert hub_stock.plain(item, LYON) is None
+
+
+def test_the_shortcut_takes_the_everyday_movement():
+    """Not a shortcut that never fires: what a store sends every day goes through it."""
+    item = movement("SKU-1", -3)
+    assert hub_stock.plain(item, LYON) is item["payload"]
+    assert hub_stock.plain({**item, "payload": {**item["payload"], "store_id": LYON}}, LYON)
+    assert (
+        hub_stock.plain({**item, "payload": {**item["payload"], "store_id": PARIS}}, LYON) is None
+    )

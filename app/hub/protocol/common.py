@@ -40,11 +40,16 @@ def invalid(message: str) -> Rejected:
     return Rejected("invalid_payload", message)
 
 
+# One encoder for every call: json.dumps with these options builds a new one each time
+# (a hub batch hashes and records thousands of items).
+_CANONICAL = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=json_default
+)
+
+
 def canonical_json(value: Any) -> str:
     """Sorted keys, no spaces, UTF-8 text: equal JSON values give equal strings."""
-    return json.dumps(
-        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=json_default
-    )
+    return _CANONICAL.encode(value)
 
 
 def parse_id(value: Any) -> str | None:
