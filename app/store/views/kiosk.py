@@ -34,12 +34,15 @@ from app.store.views import kiosk_card, product_page
 from app.store.views.promotions import price_context, price_version, slots_context
 from app.store.views.scanned_cart import STAFF_LOGIN_KEYS, open_scanned, staff_tablet
 from app.store.views.store_info import store_name
+from app.web import fragments
 from app.web.htmx import htmx, redirect_page, render_page_or_partial, vary_on_htmx
 from app.web.i18n import LANGUAGES, current_lang, format_local_date, local_moment
 from app.web.security import safe_next
 
 bp = Blueprint("kiosk", __name__)
 bp.after_request(vary_on_htmx)
+# Product cards and the product page's parts rendered once per what they show.
+bp.record_once(lambda state: fragments.init_app(state.app))
 
 PAGE_SIZE = 24
 MAX_PAGE = 10_000  # past any real catalog; keeps OFFSET arithmetic in range
