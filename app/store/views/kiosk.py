@@ -70,20 +70,24 @@ def _remember(ref: str) -> None:
     session["seen"] = [ref, *seen][:RECENT_MAX]
 
 
-def _sizes_here(db: Any, products: list[dict[str, Any]]) -> dict[int, tuple[int, list[str]]]:
-    """Per product: how many sizes it comes in, and the sizes in stock here (in any
-    colour), in size order: a card says "12 tailles dispo", not the sum of their units."""
+def _stock_here(db: Any, products: list[dict[str, Any]]) -> dict[int, tuple[int, list[str], int]]:
+    """Per product: how many sizes it comes in, the sizes in stock here (in any colour)
+    in size order, and its units here: a card says "12 tailles dispo", not the sum of
+    their units. Two queries for a page of cards (its variants, their levels)."""
     per_product = catalog.variant_sizes(db, [p["pk"] for p in products])  # one query
     levels = stock.levels(db, [v["sku"] for vs in per_product.values() for v in vs])
-    out: dict[int, tuple[int, list[str]]] = {}
+    out: dict[int, tuple[int, list[str], int]] = {}
     for pk, variants in per_product.items():
         order: dict[str, int] = {}
         here: set[str] = set()
+        total = 0
         for v in variants:
             order.setdefault(v["size"], v["size_order"])
-            if levels.get(v["sku"], 0) > 0:
+            qty = levels.get(v["sku"], 0)  # never negative (levels clamps)
+            total += qty
+            if qty > 0:
                 here.add(v["size"])
-        out[pk] = (len(order), sorted(here, key=lambda size: (order[size], size)))
+        out[pk] = (len(order), sorted(here, key=lambda size: (order[size], size)), total)
     return out
 
 
@@ -91,14 +95,12 @@ def _with_stock(db: Any, products: list[dict[str, Any]]) -> list[dict[str, Any]]
     """Cards: units here, the sizes here for a sized product, and today's price (a
     promotion on the product's category or on everything shows on the card as on the
     product page before a size is chosen)."""
-    totals = stock.product_totals(db, [p["pk"] for p in products])
-    sizes = _sizes_here(db, products)
+    here = _stock_here(db, products)
     now = clock.utcnow()
     rules = promotions.active_rules(db, now)
     own = stock.self_store_id(db) if rules else None
     for p in products:
-        p["here"] = totals.get(p["pk"], 0)
-        p["size_count"], p["sizes_here"] = sizes.get(p["pk"], (0, []))
+        p["size_count"], p["sizes_here"], p["here"] = here.get(p["pk"], (0, [], 0))
         p["price_now"] = p["price_cents"]
         if rules:
             p["price_now"] = unit_price(item_for(p), rules, store_id=own, now=now).total_cents
