@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import threading
-from collections import OrderedDict
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
@@ -162,34 +160,26 @@ def _last_day(ends_at: str | None) -> str:
     return format_local_date(datetime.combine(day, time(12), UTC))
 
 
-# Rendered search fragments, keyed by stock version: shoppers type the same first
-# letters all day ("ch", "chau"…), and any stock change makes a new version.
-_fragments: OrderedDict[tuple[int, str, str, str, str], str] = OrderedDict()
-_fragments_lock = threading.Lock()
-FRAGMENT_CACHE_SIZE = 512
-
-
 @bp.get("/search")
 def search() -> Any:
     """Search as you type: the results partial for htmx, the full page otherwise."""
     db = get_db()
     lang = current_lang()
     q = request.args.get("q", "")
-    # Any stock or catalog change (names, prices) makes a new key.
+    # The results partial is cached (shoppers type the same first letters all day: "ch",
+    # "chau"…) in the app's bounded fragment cache; any stock, catalog (names, prices)
+    # or promotion change makes a new key.
     catalog_version = dbmod.get_meta(db, CATALOG_VERSION, "0") or "0"
     promo_version = promotions.version(db, clock.utcnow())  # prices on the cards
-    key = (
-        stock.stock_version(db),
-        f"{catalog_version}/{promo_version}",
-        current_app.config["DATA_DIR"],
+    cache = fragments.cache_for(current_app)
+    key = fragments.key_of(
+        "search",
         lang,
-        q,
+        request.script_root,
+        (stock.stock_version(db), catalog_version, promo_version, q),
     )
     if htmx:
-        with _fragments_lock:
-            cached = _fragments.get(key)
-            if cached is not None:
-                _fragments.move_to_end(key)
+        cached = cache.get(key)
         if cached is not None:
             return cached
     status = 200
@@ -216,10 +206,7 @@ def search() -> Any:
         **context,
     )
     if htmx and status == 200:  # the partial alone is what the cache keeps
-        with _fragments_lock:
-            _fragments[key] = html
-            while len(_fragments) > FRAGMENT_CACHE_SIZE:
-                _fragments.popitem(last=False)
+        cache.put(key, html)
     return html, status
 
 
