@@ -35,6 +35,7 @@ DEFAULTS: dict[str, Any] = {
     "IDLE_SECONDS": 60,  # untouched this long, the kiosk asks "Toujours là ?"
     "IDLE_COUNTDOWN_SECONDS": 10,  # ... and then forgets the shopper
     "STOCK_POLL_SECONDS": 2,  # open pages check for stock changes this often
+    "HEARTBEAT_SECONDS": 5,  # the screen's page beats this often (static/js/kiosk-heal.js)
     "STALE_AFTER_SECONDS": 120,  # older stock figures say "stock au 14:02"
     "STAFF_IDLE_SECONDS": 600,  # a staff session ends after 10 minutes without use
     "STORE_TIMEZONE": "Europe/Paris",
