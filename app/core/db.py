@@ -20,10 +20,13 @@ from sqlite_utils import Database
 
 DB_FILENAME = "kiosk.db"
 BUSY_TIMEOUT_MS = 5000
+#: Python's own number of prepared statements kept per connection.
+DEFAULT_STATEMENT_CACHE = 128
 
 
-def connect(path: str | Path) -> Database:
-    """Open (creating if needed) the database at ``path`` with the project's pragmas."""
+def connect(path: str | Path, *, statement_cache: int = DEFAULT_STATEMENT_CACHE) -> Database:
+    """Open (creating if needed) the database at ``path`` with the project's pragmas;
+    ``statement_cache``: how many prepared statements the connection keeps."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     # isolation_level=None: the driver never opens implicit transactions; we say
@@ -33,6 +36,7 @@ def connect(path: str | Path) -> Database:
         isolation_level=None,
         timeout=BUSY_TIMEOUT_MS / 1000,
         check_same_thread=False,
+        cached_statements=statement_cache,
     )
     conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
     _wal(conn)

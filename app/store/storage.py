@@ -11,6 +11,12 @@ from app.core import db as dbmod
 
 _local = threading.local()
 
+#: Prepared statements kept per request thread's connection. SQLite holds 60-100 KB for
+#: one with an ``IN (?, ?, …)`` list (the stock of a page's cards), one per list length:
+#: Python's 128 kept ~5 MB per connection, in every thread of every web worker (issue 15's
+#: memory budget). A page's statements are a few dozen; the hot ones stay (LRU).
+STATEMENT_CACHE = 32
+
 
 def get_db() -> Database:
     """This thread's connection to the store database (opened once per worker thread).
@@ -24,5 +30,5 @@ def get_db() -> Database:
     _local.conns = conns
     db = conns.get(path)
     if db is None:
-        db = conns[path] = dbmod.connect(path)
+        db = conns[path] = dbmod.connect(path, statement_cache=STATEMENT_CACHE)
     return db
