@@ -10,7 +10,9 @@ lost or applied twice.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -170,11 +172,108 @@ def push_once(
     # Outlive the slowest answer (a split batch makes several requests under one lease).
     timeout = getattr(client, "connect_timeout", 5) + getattr(client, "read_timeout", 30)
     lease_s = max(outbox.LEASE_SECONDS, int(3 * timeout))
+    stream = _Stream(db, client, owner, lease_s, stats)
+    try:
+        _push(db, client, owner, lease_s, stats, stream, batch_size, max_batches)
+    except BaseException:
+        with contextlib.suppress(Exception):
+            stream.settle()  # answers received are kept, whatever failed after them
+        raise
+    else:
+        stream.settle()
+    finally:
+        stream.close()
+    return stats
+
+
+class _Stream:
+    """A backlog drained batch after batch, the store's own database work done while
+    the hub works: batch k is in flight (sent from a helper thread) while batch k-1's
+    answers are recorded and batch k+1 is leased here. One batch in flight at a time:
+    rows still leave in outbox order, each sent after the previous one was answered.
+    Only while no narrowing is on (its search stays one request at a time)."""
+
+    def __init__(self, db: Database, client: HubClient, owner: str, lease_s: int, stats) -> None:
+        self.db, self.client, self.owner, self.lease_s, self.stats = (
+            db,
+            client,
+            owner,
+            lease_s,
+            stats,
+        )
+        self.pool: ThreadPoolExecutor | None = None
+        self.answered: tuple[list[dict], list[tuple[dict, dict]]] | None = None
+        self.ahead: list[dict] | None = None  # the next batch, leased during a flight
+        self.stalled = False  # an answer settled nothing: stop after the batch in flight
+
+    def settle(self) -> None:
+        """Record the answers received and not recorded yet."""
+        if self.answered is not None:
+            rows, pairs = self.answered
+            settled = _record(self.db, pairs, self.stats)
+            self.answered = None
+            outbox.release(self.db, [r["id"] for r in rows if r["id"] not in settled], self.owner)
+            self.stalled = self.stalled or not settled
+
+    def send(self, rows: list[dict], next_limit: int) -> list[tuple[dict, dict]]:
+        """Send ``rows``; meanwhile record the previous answers and lease the next batch
+        (``next_limit`` rows; 0: none)."""
+        if self.answered is None and not next_limit:
+            return _send(self.client, rows)
+        if self.pool is None:
+            self.pool = ThreadPoolExecutor(1, thread_name_prefix="kiosk-push")
+        flight = self.pool.submit(_send, self.client, rows)
+        try:
+            self.settle()
+            if next_limit and not self.stalled:
+                self.ahead = outbox.lease(
+                    self.db, next_limit, owner=self.owner, seconds=self.lease_s
+                )
+        except BaseException:
+            with contextlib.suppress(Exception):
+                flight.result()  # applied or not at the hub: the rows go again, as duplicates
+            raise
+        try:
+            return flight.result()
+        except BaseException:
+            self.give_back()
+            raise
+
+    def give_back(self) -> None:
+        """Release the batch leased ahead (its turn never came)."""
+        if self.ahead:
+            outbox.release(self.db, [r["id"] for r in self.ahead], self.owner)
+        self.ahead = None
+
+    def close(self) -> None:
+        # Whatever is left leased by this round (an error on the way) goes back.
+        held = [r["id"] for r in self.answered[0]] if self.answered else []
+        held += [r["id"] for r in self.ahead or []]
+        self.answered = self.ahead = None
+        if held:
+            outbox.release(self.db, held, self.owner)
+        if self.pool is not None:
+            self.pool.shutdown(wait=False)
+
+
+def _push(
+    db: Database,
+    client: HubClient,
+    owner: str,
+    lease_s: int,
+    stats: PushStats,
+    stream: _Stream,
+    batch_size: int,
+    max_batches: int | None,
+) -> None:
+    """push_once's rounds (its docstring); ``stream`` overlaps the common case."""
     while max_batches is None or stats.batches < max_batches:
         limit = min(batch_size, MAX_BATCH)
         narrowed = state.narrowing(db)
         upto = None
         if narrowed is not None:
+            stream.settle()
+            stream.give_back()
             if not outbox.unsettled(db, narrowed["last"]):
                 # Settled meanwhile (the feed acknowledged it, head office discarded it):
                 # the window is gone; a batch that still fails starts a new search.
@@ -184,12 +283,19 @@ def push_once(
             window = len(outbox.pending(db, MAX_BATCH, upto=upto))
             # The older half first; one row alone once the window is down to it.
             limit = min(limit, max(1, window // 2))
-        rows = outbox.lease(db, limit, owner=owner, seconds=lease_s, upto=upto)
+        if stream.ahead is not None:
+            rows, stream.ahead = stream.ahead, None
+        else:
+            rows = outbox.lease(db, limit, owner=owner, seconds=lease_s, upto=upto)
         if not rows:
             break
         ids = [r["id"] for r in rows]
+        last_round = max_batches is not None and stats.batches + 1 >= max_batches
         try:
-            pairs = _send(client, rows)
+            if upto is None:
+                pairs = stream.send(rows, 0 if last_round or stream.stalled else limit)
+            else:
+                pairs = _send(client, rows)
         except HubError as exc:
             outbox.release(db, ids, owner, error=exc.message)
             if not _item_may_be_at_fault(exc):
@@ -233,14 +339,19 @@ def push_once(
         except BaseException:
             outbox.release(db, ids, owner)
             raise
-        settled = _record(db, pairs, stats)
-        outbox.release(db, [i for i in ids if i not in settled], owner)
         stats.batches += 1
         stats.sent += len(rows)
-        if upto is not None and upto in settled:
+        if upto is None:
+            # Recorded while the next batch is in flight, or when the round ends.
+            stream.answered = (rows, pairs)
+            if stream.stalled:
+                break  # the hub answered nothing usable: do not spin on the same rows
+            continue
+        settled = _record(db, pairs, stats)
+        outbox.release(db, [i for i in ids if i not in settled], owner)
+        if upto in settled:
             # The whole window went through: whatever failed was not one of these rows.
             state.set_narrowing(db, None)
             log.info("the batch the hub failed on went through in parts: nothing to set aside")
         if not settled:
             break  # the hub answered nothing usable: do not spin on the same rows
-    return stats

@@ -1,0 +1,101 @@
+"""Issue 15, "drain faster": a backlog leaves in batches, the store's own database work
+done while the hub works (app/store/sync/push.py, _Stream): batch k in flight while
+batch k-1's answers are recorded and batch k+1 is leased; one batch in flight at a time,
+rows in outbox order, and nothing left leased when a flight fails."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from app.core import db as dbmod
+from app.store.domain.stock import adjust
+from app.store.sync.client import HubError
+from app.store.sync.push import push_once
+
+from .sync_fixtures import *  # noqa: F403
+from .sync_fixtures import LYON, hub_transactions, inprocess_client, wait_for
+
+
+def _setup(hub_data, synced_store, n: int):
+    db = dbmod.connect(dbmod.db_path(synced_store))
+    skus = [
+        r[0]
+        for r in db.execute(
+            "SELECT sku FROM stock_levels WHERE store_id = ? ORDER BY sku LIMIT 3", [LYON]
+        )
+    ]
+    ids = [adjust(db, skus[i % 3], 1)["id"] for i in range(n)]
+    client, link = inprocess_client(hub_data)
+    return db, client, link, ids
+
+
+def _where(db, ids: list[str], condition: str) -> int:
+    marks = ",".join("?" * len(ids))
+    return db.execute(
+        f"SELECT count(*) FROM outbox WHERE id IN ({marks}) AND {condition}",  # noqa: S608
+        ids,
+    ).fetchone()[0]
+
+
+def test_while_a_batch_is_in_flight_the_last_is_recorded_and_the_next_leased(
+    hub_data, synced_store
+):
+    db, client, link, ids = _setup(hub_data, synced_store, 12)
+    watcher = dbmod.connect(dbmod.db_path(synced_store))  # sees what is committed
+    sent: list[list[str]] = []
+    flying: list[int] = []
+    most = [0]
+
+    def before(request):
+        flying.append(1)
+        most[0] = max(most[0], len(flying))
+        n = len(sent)
+        sent.append([t["id"] for t in json.loads(request.body)["transactions"]])
+        if 1 <= n <= 2:  # batches 2 and 3: the one before acknowledged, the next leased
+            previous, following = ids[(n - 1) * 3 : n * 3], ids[(n + 1) * 3 : (n + 2) * 3]
+            wait_for(
+                lambda: (
+                    _where(watcher, previous, "acked_at IS NOT NULL") == 3
+                    and _where(watcher, following, "leased_by IS NOT NULL") == 3
+                ),
+                10,
+                f"batch {n} recorded and batch {n + 2} leased while batch {n + 1} is in flight",
+                step=0.01,
+            )
+
+    link.before = before
+    link.after = lambda request, response: flying.pop()
+    stats = push_once(db, client, batch_size=3)
+    assert (stats.batches, stats.sent, stats.accepted) == (4, 12, 12)
+    assert sent == [ids[i : i + 3] for i in range(0, 12, 3)]  # in outbox order
+    assert most[0] == 1  # one batch in flight at a time
+    assert _where(db, ids, "acked_at IS NOT NULL AND leased_by IS NULL") == 12
+    assert set(hub_transactions(hub_data, ids).values()) == {1}
+    watcher.close()
+
+
+@pytest.mark.parametrize("fail_at", [1, 2])
+def test_a_failed_flight_leaves_nothing_leased_and_keeps_the_answers_received(
+    hub_data, synced_store, fail_at
+):
+    """The hub asks to wait (503, Retry-After) on batch ``fail_at + 1``: the batches
+    answered before are acknowledged, the failed one and the one leased ahead go back
+    to the queue, unleased, and go out next round, each applied once."""
+    db, client, link, ids = _setup(hub_data, synced_store, 12)
+    calls = [0]
+
+    def before(request):
+        link.fail_with = 503 if calls[0] == fail_at else None
+        calls[0] += 1
+
+    link.before = before
+    with pytest.raises(HubError):
+        push_once(db, client, batch_size=3)
+    done = fail_at * 3
+    assert _where(db, ids[:done], "acked_at IS NOT NULL") == done
+    assert _where(db, ids[done:], "acked_at IS NULL AND leased_by IS NULL") == 12 - done
+    link.before, link.fail_with = None, None
+    assert push_once(db, client, batch_size=3).accepted == 12 - done
+    assert set(hub_transactions(hub_data, ids).values()) == {1}
