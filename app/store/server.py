@@ -21,6 +21,7 @@ early READY=1 (sent before any worker answers) and every child say nothing.
 
 from __future__ import annotations
 
+import contextlib
 import faulthandler
 import logging
 import os
@@ -49,6 +50,10 @@ WORKER_TIMEOUT_S = 30
 READY_WAIT_S = 30.0
 #: A ``kiosk worker`` that keeps dying is started again at most this often.
 SIDECAR_RESTART_GAP_S = 1.0
+#: A web worker gives the memory its requests freed back to the system at most this often.
+TRIM_EVERY_S = 1.0
+#: glibc's malloc arenas per process (its default: 8 per core), for threaded web workers.
+MALLOC_ARENAS = 2
 
 
 def default_workers() -> int:
@@ -166,6 +171,7 @@ class StoreServer(BaseApplication):
         return close_after_413(self._load())
 
     def run(self) -> None:
+        limit_malloc_arenas()  # before any fork: every web worker inherits it
         arbiter = _Arbiter(self)
         arbiter.sidecar = self.sidecar
         arbiter.run()
@@ -179,6 +185,39 @@ def warm(app: Flask) -> None:
     client = app.test_client()
     for path in ("/_ping", "/kiosk/heartbeat"):
         client.get(path)
+
+
+def _libc() -> Any:
+    import ctypes
+
+    return ctypes.CDLL(None)
+
+
+def limit_malloc_arenas() -> None:
+    """A web worker's threads share :data:`MALLOC_ARENAS` malloc arenas instead of one
+    each: memory one thread freed serves the next (issue 15's memory budget). glibc only."""
+    with contextlib.suppress(OSError, AttributeError):
+        _libc().mallopt(-8, MALLOC_ARENAS)  # M_ARENA_MAX
+
+
+class MemoryTrim:
+    """gunicorn's ``post_request``: what a request freed (SQLite's statements, the page's
+    strings) stays resident in glibc's arenas, counted in the worker's RSS, until
+    ``malloc_trim`` gives it back: ~0.1-1 ms, after the answer is sent, at most once per
+    :data:`TRIM_EVERY_S` in each worker."""
+
+    def __init__(self) -> None:
+        self.last = 0.0
+        try:
+            self.trim = _libc().malloc_trim
+        except (OSError, AttributeError):  # not glibc
+            self.trim = None
+
+    def __call__(self, worker: Any, req: Any, environ: Any, resp: Any) -> None:
+        now = time.monotonic()
+        if self.trim is not None and now - self.last >= TRIM_EVERY_S:
+            self.last = now
+            self.trim(0)
 
 
 def close_after_413(app: Flask) -> Callable[..., Any]:
@@ -241,6 +280,7 @@ def options(host: str, port: int, workers: int, threads: int) -> dict[str, Any]:
         "timeout": WORKER_TIMEOUT_S,
         "graceful_timeout": GRACEFUL_TIMEOUT_S,
         "proc_name": "kiosk-serve",
+        "post_request": MemoryTrim(),
         "accesslog": None,
         "errorlog": "-",
         "loglevel": "warning",

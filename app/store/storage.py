@@ -16,6 +16,9 @@ _local = threading.local()
 #: Python's 128 kept ~5 MB per connection, in every thread of every web worker (issue 15's
 #: memory budget). A page's statements are a few dozen; the hot ones stay (LRU).
 STATEMENT_CACHE = 32
+#: SQLite's page cache per request thread's connection, in KiB (core/db.py's 2,000 for
+#: the others): 8 of them in the web workers; the OS's file cache holds the rest.
+PAGE_CACHE_KIB = 1000
 
 
 def get_db() -> Database:
@@ -31,4 +34,5 @@ def get_db() -> Database:
     db = conns.get(path)
     if db is None:
         db = conns[path] = dbmod.connect(path, statement_cache=STATEMENT_CACHE)
+        db.conn.execute(f"PRAGMA cache_size = -{PAGE_CACHE_KIB}")
     return db
