@@ -6,16 +6,18 @@ from __future__ import annotations
 import json
 import random
 import shutil
+import uuid
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from app.core import db as dbmod
+from app.core import jsonsafe
 from app.hub import database as hdb
 from app.hub.protocol import stock as hub_stock
 from app.hub.protocol import transactions
-from app.hub.protocol.common import Rejected
+from app.hub.protocol.common import Rejected, parse_id
 from app.store.domain import acks, outbox
 from app.store.domain.acks import ACK_BATCH_HOOKS, ACK_HOOKS
 from app.store.domain.stock import adjust, levels, self_store_id
@@ -466,3 +468,27 @@ def test_the_shortcut_takes_the_everyday_movement():
     assert (
         hub_stock.plain({**item, "payload": {**item["payload"], "store_id": PARIS}}, LYON) is None
     )
+
+
+def test_an_id_parses_to_the_same_canonical_form_with_or_without_the_shortcut():
+    """parse_id skips building a UUID for an id already in canonical form: every form a
+    store may send still reads as uuid.UUID reads it (or is refused as there)."""
+    for _ in range(200):
+        u = str(uuid.uuid4())
+        for v in (u, u.upper(), "{" + u + "}", u.replace("-", ""), f"urn:uuid:{u}", u + "\n"):
+            try:
+                expected = str(uuid.UUID(v))
+            except ValueError:
+                expected = None
+            assert parse_id(v) == expected, v
+    assert parse_id(u[:-1] + "g") is None and parse_id(" " + u) is None
+
+
+def test_depth_counts_nesting_level_by_level_as_before():
+    deep: list = []
+    for _ in range(40):
+        deep = [deep]
+    cases = [(4, 0), ([], 1), ({"a": [{"b": 1}]}, 3), ([1, [2, [3]], {"x": {}}], 3), (deep, 41)]
+    assert [jsonsafe.depth(v) for v, _ in cases] == [d for _, d in cases]
+    with pytest.raises(ValueError, match="deeper than 32"):
+        jsonsafe.loads(json.dumps(deep))

@@ -9,6 +9,7 @@ and raises :class:`Rejected` to refuse.
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from contextvars import ContextVar
 from datetime import UTC
@@ -52,10 +53,15 @@ def canonical_json(value: Any) -> str:
     return _CANONICAL.encode(value)
 
 
+_CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
 def parse_id(value: Any) -> str | None:
     """The canonical (lower-case, hyphenated) form of a UUID, or None if it is not one."""
     if not isinstance(value, str) or len(value) > MAX_UUID:
         return None
+    if _CANONICAL_UUID.fullmatch(value):
+        return value  # what str(uuid.UUID(value)) gives back, without building one
     try:
         return str(uuid.UUID(value))
     except ValueError:
