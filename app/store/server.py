@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import faulthandler
+import gc
 import logging
 import os
 import select
@@ -168,7 +169,12 @@ class StoreServer(BaseApplication):
         self.cfg.set("on_exit", on_exit)
 
     def load(self) -> Any:
-        return close_after_413(self._load())
+        app = close_after_413(self._load())
+        # What the arbiter loaded is shared with every web worker until written to: out of
+        # the collector's reach, a worker's collections do not write to (copy) its pages.
+        gc.collect()
+        gc.freeze()
+        return app
 
     def run(self) -> None:
         limit_malloc_arenas()  # before any fork: every web worker inherits it
