@@ -6,7 +6,8 @@ clients), against ``--server waitress`` (one process) in the same run.
 Budget: all store processes together <= 250 MB RSS. RSS counts the pages the workers
 share with the arbiter (loaded once, ``preload_app``) in each of them, so the sum of
 RSS overstates what the box gives; PSS (each shared page divided among its sharers,
-/proc/PID/smaps_rollup) is printed beside it.
+/proc/PID/smaps_rollup) is printed beside it, and each process's RSS split into the pages
+it shares (with the arbiter: ``preload_app`` and ``gc.freeze``) and its own.
 
     .venv/bin/python benchmarks/store_processes.py [--workers 2] [--requests 100]
 """
@@ -57,18 +58,23 @@ def tree(pid: int) -> list[int]:
     return found
 
 
-def memory_kb(pid: int) -> tuple[int, int, str]:
-    """(RSS, PSS) in kB and the command line of ``pid``."""
+def memory_kb(pid: int) -> tuple[dict[str, int], str]:
+    """``pid``'s memory in kB (VmRSS, VmHWM; Pss, Shared, Private from
+    /proc/PID/smaps_rollup, as smem reads them) and its command line."""
     status = Path(f"/proc/{pid}/status").read_text()
-    rss = int(next(line for line in status.splitlines() if line.startswith("VmRSS:")).split()[1])
-    pss = rss
+    fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+    mem = {name: int(fields[name].split()[0]) for name in ("VmRSS", "VmHWM")}
+    mem["Pss"], mem["Shared"], mem["Private"] = mem["VmRSS"], 0, mem["VmRSS"]
     try:
-        rollup = Path(f"/proc/{pid}/smaps_rollup").read_text()
-        pss = int(next(ln for ln in rollup.splitlines() if ln.startswith("Pss:")).split()[1])
-    except (OSError, StopIteration):
+        rollup = Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()[1:]
+        kb = {line.split()[0].rstrip(":"): int(line.split()[1]) for line in rollup}
+        mem["Pss"] = kb["Pss"]
+        mem["Shared"] = kb["Shared_Clean"] + kb["Shared_Dirty"]
+        mem["Private"] = kb["Private_Clean"] + kb["Private_Dirty"]
+    except (OSError, KeyError, IndexError, ValueError):
         pass
     cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-    return rss, pss, cmd.strip()
+    return mem, cmd.strip()
 
 
 def start(data: Path, port: int, extra: list[str]) -> subprocess.Popen:
@@ -131,8 +137,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None, help="in all (kiosk serve --threads)")
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--requests", type=int, default=100, help="per client")
+    parser.add_argument("--data", type=Path, default=None, help="default .bench/store-N")
     args = parser.parse_args()
-    data = ROOT / ".bench" / f"store-{args.products}"
+    data = args.data or ROOT / ".bench" / f"store-{args.products}"
     if not (data / "kiosk.db").exists():
         raise SystemExit(f"{data} is not seeded: run benchmarks/run.py once")
     db = sqlite3.connect(data / "kiosk.db")
@@ -156,10 +163,15 @@ def main() -> None:
     for title, extra in runs.items():
         rows = measure(data, extra, paths, args.clients)
         print(f"\n{title} ({len(paths)} requests, {args.clients} clients):")
-        for pid, rss, pss, cmd in rows:
-            print(f"  {pid:>7} RSS {rss / 1024:6.1f} MB  PSS {pss / 1024:6.1f} MB  {cmd[-60:]}")
-        rss_total = sum(r[1] for r in rows) / 1024
-        pss_total = sum(r[2] for r in rows) / 1024
+        for pid, mem, cmd in rows:
+            mb = {name: kb / 1024 for name, kb in mem.items()}
+            print(
+                f"  {pid:>7} RSS {mb['VmRSS']:5.1f} (peak {mb['VmHWM']:5.1f}) = shared "
+                f"{mb['Shared']:5.1f} + private {mb['Private']:5.1f}, PSS {mb['Pss']:5.1f} MB"
+                f"  {cmd[-45:]}"
+            )
+        rss_total = sum(r[1]["VmRSS"] for r in rows) / 1024
+        pss_total = sum(r[1]["Pss"] for r in rows) / 1024
         verdict = "within" if rss_total <= BUDGET_MB else "OVER"
         print(
             f"  all store processes: RSS {rss_total:.0f} MB, PSS {pss_total:.0f} MB "
