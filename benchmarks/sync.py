@@ -7,7 +7,9 @@
    transaction records inserted straight into an SQLite table shaped like the hub's,
    in batches of 500, each batch one BEGIN IMMEDIATE ... COMMIT with WAL and
    synchronous=FULL, as the hub commits. Ratio = drain rate / raw insert rate (goal
-   >= 0.1).
+   >= 0.1). KIOSK_BENCH_DRAIN_ROUNDS (3) drains, each followed by its floor (the first
+   queued while the hub is down, the others with it up but not sent to); the medians
+   are judged: one busy moment of a shared machine does not decide.
    Queuing: 1,000 / 10,000 / 50,000 stock adjustments queued locally (one commit for
    the burst, rolled back after), against the floor of the same number of bare
    two-row inserts (movement + outbox) in the same run; goal: linear (the time per
@@ -51,6 +53,8 @@ QUEUE_SIZES = [
     int(n) for n in os.environ.get("KIOSK_BENCH_QUEUE", "1000,10000,50000").split(",") if n
 ]
 DRAIN_GOAL_S, RATIO_GOAL, LINEAR_GOAL = 1.0, 0.1, 1.5
+#: Drains of N, each with its floor right after; the medians are judged.
+DRAIN_ROUNDS = int(os.environ.get("KIOSK_BENCH_DRAIN_ROUNDS", "3"))
 
 
 class _Undo(Exception):
@@ -121,9 +125,26 @@ def stop(proc: subprocess.Popen) -> None:
     proc.wait(timeout=10)
 
 
-def raw_insert_seconds(tmp: Path, rows: list[tuple]) -> float:
+def _raw_rows(sku: str) -> list[tuple]:
+    body = json.dumps({"sku": sku, "delta": -1, "kind": "adjusted"})
+    return [
+        (
+            str(uuid.uuid4()),
+            LYON,
+            "stock.movement",
+            hashlib.sha256(body.encode()).hexdigest(),
+            "accepted",
+            None,
+            json.dumps({"sku": sku, "qty": 1, "seq": i}),
+            "2026-11-22T00:00:00Z",
+        )
+        for i in range(N)
+    ]
+
+
+def raw_insert_seconds(path: Path, rows: list[tuple]) -> float:
     """The floor: the same rows straight into SQLite, committed like the hub does."""
-    conn = sqlite3.connect(tmp / "raw.db", isolation_level=None)
+    conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("PRAGMA journal_mode = WAL")
     conn.execute("PRAGMA synchronous = FULL")
     conn.execute(
@@ -174,45 +195,42 @@ def main() -> None:
 
     skus = [r[0] for r in db.execute("SELECT sku FROM variants ORDER BY sku LIMIT 200")]
     queuing = {n: queue_seconds(db, skus, n) for n in QUEUE_SIZES}
-    started = time.perf_counter()
-    with dbmod.write(db):  # one commit for the burst: queuing speed is not measured here
-        for i in range(N):
-            stock.adjust(db, skus[i % len(skus)], (-1, 1)[i % 2], reason="bench")
-    queue_s = time.perf_counter() - started
-    ids = [r[0] for r in db.execute("SELECT id FROM outbox WHERE acked_at IS NULL")]
-    assert len(ids) == N
 
-    hub = start(hub_cmd, hub_url + "/api/v1/status")
-    started = time.perf_counter()
-    while db.execute("SELECT count(*) FROM outbox WHERE acked_at IS NULL").fetchone()[0]:
-        push_once(db, client)
-    drain_s = time.perf_counter() - started
+    # Each round: N movements queued (the first round while the hub is down), drained,
+    # then the floor measured right after, so a busy moment weighs on both.
+    rounds: list[tuple[float, float]] = []  # (drain seconds, floor seconds)
+    all_ids: list[str] = []
+    hub = None
+    for r in range(DRAIN_ROUNDS):
+        started = time.perf_counter()
+        with dbmod.write(db):  # one commit for the burst: queuing speed is not measured here
+            for i in range(N):
+                stock.adjust(db, skus[i % len(skus)], (-1, 1)[i % 2], reason="bench")
+        if r == 0:
+            queue_s = time.perf_counter() - started
+        ids = [r[0] for r in db.execute("SELECT id FROM outbox WHERE acked_at IS NULL")]
+        assert len(ids) == N
+        all_ids += ids
+        if hub is None:
+            hub = start(hub_cmd, hub_url + "/api/v1/status")
+        started = time.perf_counter()
+        while db.execute("SELECT count(*) FROM outbox WHERE acked_at IS NULL").fetchone()[0]:
+            push_once(db, client)
+        drain_s = time.perf_counter() - started
+        rounds.append((drain_s, raw_insert_seconds(tmp / f"raw-{r}.db", _raw_rows(skus[0]))))
     check = sqlite3.connect(hub_dir / "hub.db")
     marks = ",".join("?" * 500)
     at_hub = sum(
         check.execute(
             f"SELECT count(*) FROM transactions WHERE id IN ({marks})",  # noqa: S608
-            ids[i : i + 500],
+            all_ids[i : i + 500],
         ).fetchone()[0]
-        for i in range(0, N, 500)
+        for i in range(0, len(all_ids), 500)
     )
     check.close()
-
-    body = json.dumps({"sku": skus[0], "delta": -1, "kind": "adjusted"})
-    raw_rows = [
-        (
-            str(uuid.uuid4()),
-            LYON,
-            "stock.movement",
-            hashlib.sha256(body.encode()).hexdigest(),
-            "accepted",
-            None,
-            json.dumps({"sku": skus[0], "qty": 1, "seq": i}),
-            "2026-11-22T00:00:00Z",
-        )
-        for i in range(N)
-    ]
-    raw_s = raw_insert_seconds(tmp, raw_rows)
+    drain_s = statistics.median(d for d, _ in rounds)
+    raw_s = statistics.median(f for _, f in rounds)
+    ratio = statistics.median(f / d for d, f in rounds)  # drain rate / raw rate, per round
 
     # Hub -> store latency through a running store server's worker.
     store_port = free_port()
@@ -283,10 +301,15 @@ def main() -> None:
         )
     print(
         f"  drained to the hub in {drain_s:.2f} s = {drain_rate:,.0f}/s "
-        f"(goal <= {DRAIN_GOAL_S:g} s); {at_hub:,} of {N:,} at the hub"
+        f"(goal <= {DRAIN_GOAL_S:g} s; median of {len(rounds)} rounds); "
+        f"{at_hub:,} of {len(all_ids):,} at the hub"
     )
     print(f"  raw SQLite insert of the same rows (floor): {raw_s:.3f} s = {raw_rate:,.0f}/s")
-    print(f"  drain rate / raw insert rate: {drain_rate / raw_rate:.3f} (goal >= {RATIO_GOAL:g})")
+    print(f"  drain rate / raw insert rate: {ratio:.3f} (goal >= {RATIO_GOAL:g})")
+    print(
+        "  rounds (drain s / floor s = ratio): "
+        + ", ".join(f"{d:.2f} / {f:.3f} = {f / d:.3f}" for d, f in rounds)
+    )
     print(
         f"  hub -> store change applied: median {statistics.median(latencies) * 1000:.0f} ms, "
         f"p95 {p95 * 1000:.0f} ms (goal <= 2000 ms)"
@@ -295,8 +318,8 @@ def main() -> None:
     per_small, per_big = queuing[small][0] / small, queuing[big][0] / big
     for goal, ok in {
         f"drain <= {DRAIN_GOAL_S:g} s": drain_s <= DRAIN_GOAL_S,
-        "every transaction at the hub once": at_hub == N,
-        f"drain/raw >= {RATIO_GOAL:g}": drain_rate / raw_rate >= RATIO_GOAL,
+        "every transaction at the hub once": at_hub == len(all_ids),
+        f"drain/raw >= {RATIO_GOAL:g}": ratio >= RATIO_GOAL,
         f"queuing linear ({big:,} within {LINEAR_GOAL:g}x of {small:,} per adjustment, "
         f"now {per_big / per_small:.2f}x)": per_big <= LINEAR_GOAL * per_small,
         "hub->store p95 <= 2 s": p95 <= 2,
