@@ -14,10 +14,11 @@ from hypothesis import strategies as st
 
 from app.core import db as dbmod
 from app.core import jsonsafe
+from app.core.text import clean_text
 from app.hub import database as hdb
 from app.hub.protocol import stock as hub_stock
 from app.hub.protocol import transactions
-from app.hub.protocol.common import Rejected, parse_id
+from app.hub.protocol.common import Rejected, canonical_json, parse_id
 from app.store.domain import acks, outbox
 from app.store.domain.acks import ACK_BATCH_HOOKS, ACK_HOOKS
 from app.store.domain.stock import adjust, levels, self_store_id
@@ -492,3 +493,32 @@ def test_depth_counts_nesting_level_by_level_as_before():
     assert [jsonsafe.depth(v) for v, _ in cases] == [d for _, d in cases]
     with pytest.raises(ValueError, match="deeper than 32"):
         jsonsafe.loads(json.dumps(deep))
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    sku=st.text(min_size=1, max_size=12),
+    reason=st.one_of(st.none(), st.text(max_size=12)),
+    kind=st.sampled_from(["adjusted", "sold"]),
+    delta=st.integers(min_value=-1_000_000, max_value=1_000_000),
+    with_store=st.booleans(),
+    occurred=st.sampled_from(["2026-11-22T14:02:00Z", "2026-11-22T14:02:00.5+01:00"]),
+    qty=st.integers(min_value=-(2**40), max_value=2**40),
+)
+def test_a_plain_movement_hashes_and_records_its_result_as_canonical_json_does(
+    sku, reason, kind, delta, with_store, occurred, qty
+):
+    """stock.plain_digest and stock.result_text write the canonical JSON directly:
+    the same text as canonical_json (quotes, backslashes, accents, line breaks...)."""
+    payload = {"sku": sku, "delta": delta, "kind": kind}
+    if reason is not None:
+        payload["reason"] = reason
+    if with_store:
+        payload["store_id"] = LYON
+    item = {"id": str(uuid.uuid4()), "type": "stock.movement", "occurred_at": occurred}
+    item["payload"] = dict(reversed(payload.items()))  # key order as sent does not matter
+    if hub_stock.plain(item, LYON) is None:
+        return  # not a plain movement: the full path hashes it
+    assert hub_stock.plain_digest(item) == transactions.body_hash(item)
+    result = {"sku": sku, "qty": qty, "seq": abs(qty)}
+    assert hub_stock.result_text(result) == clean_text(canonical_json(result), 100_000)

@@ -282,12 +282,17 @@ def _apply_movements(db: Db, store_id: str, items: list[dict[str, Any]]) -> list
     answers: list[dict[str, Any] | None] = [None] * len(items)
     checked: list[tuple[int, str, dict[str, Any], str]] = []
     refused: list[tuple[int, str, str, str]] = []
-    digests = [body_hash(item) for item in items]
+    # The common case checked in one pass (stock.plain), its hash written directly.
+    plain = [stock.plain(item, store_id) for item in items]
+    digests = [
+        body_hash(item) if p is None else stock.plain_digest(item)
+        for item, p in zip(items, plain, strict=True)
+    ]
     for n, (item, tx_id, digest) in enumerate(zip(items, ids, digests, strict=True)):
         if tx_id in previous:
             answers[n] = _answer_previous(previous[tx_id], store_id, item.get("id"), digest)
             continue
-        payload = stock.plain(item, store_id)  # the common case, checked in one pass
+        payload = plain[n]
         if payload is None:
             try:
                 _, payload = _check(item, store_id)
@@ -309,9 +314,9 @@ def _apply_movements(db: Db, store_id: str, items: list[dict[str, Any]]) -> list
     records = []
     for (n, tx_id, _, digest), result in zip(accepted, results, strict=True):
         answers[n] = {"id": items[n].get("id"), "status": "accepted", "result": result}
-        records.append(
-            (n, _record_row(tx_id, store_id, items[n], digest, "accepted", None, result, now))
-        )
+        text = stock.result_text(result)
+        row = [tx_id, store_id, protocol.STOCK_MOVEMENT, digest, "accepted", None, text, now]
+        records.append((n, row))
     for n, tx_id, reason, message in refused:
         answers[n] = _rejected(items[n].get("id"), reason, message)
         records.append(
