@@ -379,7 +379,8 @@ def apply_batch(
     # overlap. Anything else reads then writes (an order's state...) and takes it first,
     # as on SQLite. A batch of several movements goes set-based (_apply_movements): it
     # takes the lock before its one look-up of the ids, and holds it a few statements.
-    lock = None if all(_type_of(i) in LOCK_FREE_TYPES for i in items) else hdb.WRITE_LOCK
+    free = all(isinstance(t := i.get("type"), str) and t in LOCK_FREE_TYPES for i in items)
+    lock = None if free else hdb.WRITE_LOCK
     for attempt in range(1, DEADLOCK_RETRIES + 1):
         try:
             with order_request.signing_dir(data_dir), hdb.write(db, lock=lock):
