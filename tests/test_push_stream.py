@@ -99,3 +99,30 @@ def test_a_failed_flight_leaves_nothing_leased_and_keeps_the_answers_received(
     link.before, link.fail_with = None, None
     assert push_once(db, client, batch_size=3).accepted == 12 - done
     assert set(hub_transactions(hub_data, ids).values()) == {1}
+
+
+def test_payloads_leave_as_stored_and_the_body_is_the_one_json_would_write(hub_data, synced_store):
+    """The push sends each payload as the JSON text the outbox keeps (not parsed and
+    written again): the body is byte for byte what json.dumps of the parsed rows gives."""
+    db, client, link, ids = _setup(hub_data, synced_store, 5)
+    stored = {
+        r[0]: r[1:]
+        for r in db.execute(
+            "SELECT id, type, occurred_at, payload FROM outbox WHERE acked_at IS NULL"
+        )
+    }
+    bodies = []
+    link.before = lambda request: bodies.append(request.body)
+    assert push_once(db, client).accepted == 5
+    expected = {
+        "transactions": [
+            {
+                "id": i,
+                "type": stored[i][0],
+                "occurred_at": stored[i][1],
+                "payload": json.loads(stored[i][2]),
+            }
+            for i in ids
+        ]
+    }
+    assert bodies == [json.dumps(expected, separators=(",", ":")).encode()]

@@ -78,10 +78,16 @@ _UPTO = "(created_at, rowid) <= (SELECT created_at, rowid FROM outbox WHERE id =
 
 
 def pending(
-    db: Database, limit: int = 500, now: datetime | None = None, *, upto: str | None = None
+    db: Database,
+    limit: int = 500,
+    now: datetime | None = None,
+    *,
+    upto: str | None = None,
+    raw: bool = False,
 ) -> list[dict[str, Any]]:
     """Unsent rows, oldest first: not acked, not parked, not leased by a live worker;
-    with ``upto``, only the rows queued before that one, and that one."""
+    with ``upto``, only the rows queued before that one, and that one. With ``raw``,
+    each payload stays the JSON text it is stored as (the push sends it as is)."""
     where = f"{_PENDING} AND (leased_until IS NULL OR leased_until < ?)"
     params: list[Any] = [_now(now)]
     if upto is not None:
@@ -92,7 +98,7 @@ def pending(
             ORDER BY created_at, rowid LIMIT ?""",  # noqa: S608
         [*params, limit],
     )
-    return [_row(r) for r in rows]
+    return rows if raw else [_row(r) for r in rows]
 
 
 def unsettled(db: Database, id: str) -> bool:
@@ -119,13 +125,14 @@ def lease(
     now: datetime | None = None,
     seconds: int = LEASE_SECONDS,
     upto: str | None = None,
+    raw: bool = False,
 ) -> list[dict[str, Any]]:
     """Take up to ``limit`` pending rows (oldest first, none after ``upto`` if given)
-    for ``owner`` to send."""
+    for ``owner`` to send (``raw``: as :func:`pending`)."""
     moment = now or clock.utcnow()
     with dbmod.write(db):
         # Chosen and marked under one write lock: another worker cannot take the same.
-        rows = pending(db, limit, moment, upto=upto)
+        rows = pending(db, limit, moment, upto=upto, raw=raw)
         if rows:
             ids = [r["id"] for r in rows]
             marks = ",".join("?" * len(ids))

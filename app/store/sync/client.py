@@ -93,11 +93,15 @@ class HubClient:
         body: dict[str, Any] | None = None,
         *,
         read_timeout: float | None = None,
+        raw_body: bytes | None = None,
     ) -> dict[str, Any]:
-        """Send one signed request; the decoded JSON answer, or raise HubError."""
+        """Send one signed request (``body`` as JSON, or ``raw_body`` JSON already
+        written); the decoded JSON answer, or raise HubError."""
         data = b"" if body is None else json.dumps(body, separators=(",", ":")).encode()
+        if raw_body is not None:
+            data = raw_body
         headers = {"Accept": "application/json"}
-        if body is not None:
+        if body is not None or raw_body is not None:
             headers["Content-Type"] = "application/json"
         prepared = self.session.prepare_request(
             requests.Request(method, self.base_url + path_qs, data=data, headers=headers)
@@ -121,6 +125,16 @@ class HubClient:
     def post_transactions(self, transactions: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Send a batch (at most 500); the hub's result per transaction, in order."""
         answer = self.request("POST", "/api/v1/transactions", {"transactions": transactions})
+        results = answer.get("results")
+        if not isinstance(results, list):
+            raise HubError("the hub's answer has no results", status=200, code="bad_answer")
+        return results
+
+    def post_transaction_texts(self, texts: list[str]) -> list[dict[str, Any]]:
+        """:meth:`post_transactions` for transactions already written as JSON texts (the
+        outbox keeps payloads as JSON: sent as they are, not parsed and written again)."""
+        body = ('{"transactions":[' + ",".join(texts) + "]}").encode()
+        answer = self.request("POST", "/api/v1/transactions", raw_body=body)
         results = answer.get("results")
         if not isinstance(results, list):
             raise HubError("the hub's answer has no results", status=200, code="bad_answer")

@@ -11,6 +11,7 @@ lost or applied twice.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -44,14 +45,13 @@ class PushStats:
     parked: int = 0
 
 
-def _wire(row: dict[str, Any]) -> dict[str, Any]:
-    """An outbox row as the protocol's transaction."""
-    return {
-        "id": row["id"],
-        "type": row["type"],
-        "occurred_at": row["occurred_at"],
-        "payload": row["payload"],
-    }
+def _wire(row: dict[str, Any]) -> str:
+    """An outbox row (leased raw: its payload the stored JSON text) as the protocol's
+    transaction, in JSON."""
+    return (
+        f'{{"id":{json.dumps(row["id"])},"type":{json.dumps(row["type"])},'
+        f'"occurred_at":{json.dumps(row["occurred_at"])},"payload":{row["payload"]}}}'
+    )
 
 
 def _send(client: HubClient, rows: list[dict[str, Any]]) -> list[tuple[dict, dict]]:
@@ -59,7 +59,7 @@ def _send(client: HubClient, rows: list[dict[str, Any]]) -> list[tuple[dict, dic
     413) is split until the one transaction at fault is found and answered rejected,
     so one bad item never blocks the others."""
     try:
-        results = client.post_transactions([_wire(r) for r in rows])
+        results = client.post_transaction_texts([_wire(r) for r in rows])
     except HubError as exc:
         if exc.status not in (400, 413):
             raise
@@ -227,7 +227,7 @@ class _Stream:
             self.settle()
             if next_limit and not self.stalled:
                 self.ahead = outbox.lease(
-                    self.db, next_limit, owner=self.owner, seconds=self.lease_s
+                    self.db, next_limit, owner=self.owner, seconds=self.lease_s, raw=True
                 )
         except BaseException:
             with contextlib.suppress(Exception):
@@ -286,7 +286,7 @@ def _push(
         if stream.ahead is not None:
             rows, stream.ahead = stream.ahead, None
         else:
-            rows = outbox.lease(db, limit, owner=owner, seconds=lease_s, upto=upto)
+            rows = outbox.lease(db, limit, owner=owner, seconds=lease_s, upto=upto, raw=True)
         if not rows:
             break
         ids = [r["id"] for r in rows]
