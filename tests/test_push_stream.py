@@ -11,6 +11,7 @@ import pytest
 
 from app.core import db as dbmod
 from app.store.domain.stock import adjust
+from app.store.sync import push
 from app.store.sync.client import HubError
 from app.store.sync.push import push_once
 
@@ -126,3 +127,33 @@ def test_payloads_leave_as_stored_and_the_body_is_the_one_json_would_write(hub_d
         ]
     }
     assert bodies == [json.dumps(expected, separators=(",", ":")).encode()]
+
+
+def test_a_batch_is_as_big_as_the_backlog_up_to_the_protocols_limit(hub_data, synced_store):
+    db, client, link, ids = _setup(hub_data, synced_store, 1)
+    sizes = []
+    link.before = lambda request: sizes.append(len(json.loads(request.body)["transactions"]))
+    push_once(db, client)
+    assert sizes == [1]
+    sizes.clear()
+    skus = [r[0] for r in db.execute("SELECT sku FROM stock_levels WHERE store_id = ?", [LYON])]
+    more = [adjust(db, skus[i % len(skus)], 1)["id"] for i in range(1100)]
+    assert push_once(db, client).accepted == 1100
+    assert sizes == [500, 500, 100]  # MAX_BATCH, the protocol's most per request
+    assert set(hub_transactions(hub_data, more).values()) == {1}
+
+
+def test_a_batch_stays_within_the_body_limit(hub_data, synced_store, monkeypatch):
+    """Rows heavier than the body limit allows in one request are sent over several,
+    oldest first, each body within the limit, each row applied once."""
+    monkeypatch.setattr(push, "BATCH_BYTES", 3000)
+    db, client, link, _ = _setup(hub_data, synced_store, 0)
+    skus = [r[0] for r in db.execute("SELECT sku FROM stock_levels WHERE store_id = ?", [LYON])]
+    ids = [adjust(db, skus[i % 3], 1, reason="é" * 200)["id"] for i in range(20)]
+    bodies = []
+    link.before = lambda request: bodies.append(request.body)
+    assert push_once(db, client).accepted == 20
+    assert len(bodies) > 3 and all(len(b) <= 3000 for b in bodies)
+    assert [t["id"] for b in bodies for t in json.loads(b)["transactions"]] == ids
+    assert _where(db, ids, "acked_at IS NOT NULL AND leased_by IS NULL") == 20
+    assert set(hub_transactions(hub_data, ids).values()) == {1}

@@ -32,6 +32,10 @@ log = logging.getLogger(__name__)
 # the hub failed on it ALONE this many times, each time answering a control request.
 STRIKES = 3
 PARK_REASON = "hub_error"
+# A request's body stays within this: the hub refuses a body over 4 MiB (docs/protocol.md,
+# 413 body_too_large); a batch is as many rows as the protocol allows (MAX_BATCH) when
+# the backlog has them, fewer when they would weigh more than this.
+BATCH_BYTES = 4 * 1024 * 1024 - 64 * 1024
 
 
 @dataclass
@@ -54,12 +58,28 @@ def _wire(row: dict[str, Any]) -> str:
     )
 
 
+def _within_body_limit(db: Database, rows: list[dict], owner: str) -> list[dict]:
+    """The oldest of ``rows`` whose request body stays within :data:`BATCH_BYTES` (one
+    at least: a row too big alone is the hub's to refuse); the others go back to the
+    queue, first of the next batch. Each kept row carries its JSON text ("wire")."""
+    size, kept = len('{"transactions":[]}'), 0
+    for row in rows:
+        row["wire"] = _wire(row)
+        size += len(row["wire"].encode()) + 1
+        if size > BATCH_BYTES and kept:
+            break
+        kept += 1
+    if kept < len(rows):
+        outbox.release(db, [r["id"] for r in rows[kept:]], owner)
+    return rows[:kept]
+
+
 def _send(client: HubClient, rows: list[dict[str, Any]]) -> list[tuple[dict, dict]]:
     """Send rows; pair each with its result. A batch the hub refuses as a whole (400,
     413) is split until the one transaction at fault is found and answered rejected,
     so one bad item never blocks the others."""
     try:
-        results = client.post_transaction_texts([_wire(r) for r in rows])
+        results = client.post_transaction_texts([r.get("wire") or _wire(r) for r in rows])
     except HubError as exc:
         if exc.status not in (400, 413):
             raise
@@ -287,6 +307,7 @@ def _push(
             rows, stream.ahead = stream.ahead, None
         else:
             rows = outbox.lease(db, limit, owner=owner, seconds=lease_s, upto=upto, raw=True)
+        rows = _within_body_limit(db, rows, owner)
         if not rows:
             break
         ids = [r["id"] for r in rows]
