@@ -7,9 +7,11 @@ own copy in ``tmp_path``, so tests never see each other's changes.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -143,6 +145,16 @@ def client(app):
     return app.test_client()
 
 
+_prctl = ctypes.CDLL(None, use_errno=True).prctl  # looked up before any fork
+PR_SET_PDEATHSIG = 1
+
+
+def _die_with_test_process() -> None:
+    """In a server's child process: SIGTERM when the test process ends, however it ends
+    (a killed or timed-out pytest must not leave servers running on the shared box)."""
+    _prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
 class Server:
     """A real ``kiosk serve`` process on a free loopback port (subclasses: other servers)."""
 
@@ -163,7 +175,12 @@ class Server:
         cmd = [sys.executable, "-m", "app", *self.command]
         cmd += ["--data", str(self.data), "--port", str(self.port)]
         self.proc = subprocess.Popen(
-            cmd, env=self.env, stdout=self.log.open("ab"), stderr=subprocess.STDOUT, cwd=ROOT
+            cmd,
+            env=self.env,
+            stdout=self.log.open("ab"),
+            stderr=subprocess.STDOUT,
+            cwd=ROOT,
+            preexec_fn=_die_with_test_process,
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -175,6 +192,8 @@ class Server:
             except requests.RequestException:
                 pass
             time.sleep(0.05)
+        self.proc.kill()  # never left running by a test that gave up on it
+        self.proc.wait()
         raise TimeoutError(f"server not ready: {self.log.read_text()[-2000:]}")
 
     def stop(self) -> None:
