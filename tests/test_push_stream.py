@@ -6,6 +6,7 @@ rows in outbox order, and nothing left leased when a flight fails."""
 from __future__ import annotations
 
 import json
+import sqlite3
 
 import pytest
 
@@ -156,4 +157,29 @@ def test_a_batch_stays_within_the_body_limit(hub_data, synced_store, monkeypatch
     assert len(bodies) > 3 and all(len(b) <= 3000 for b in bodies)
     assert [t["id"] for b in bodies for t in json.loads(b)["transactions"]] == ids
     assert _where(db, ids, "acked_at IS NOT NULL AND leased_by IS NULL") == 20
+    assert set(hub_transactions(hub_data, ids).values()) == {1}
+
+
+def test_a_failure_while_a_batch_is_in_flight_leaves_nothing_leased(
+    hub_data, synced_store, monkeypatch
+):
+    """The store's own work during a flight fails (here the lease ahead, after the
+    previous answers were recorded in the same transaction): all of it is rolled back,
+    no row stays leased, and the next round sends what is left, each applied once."""
+    db, client, _, ids = _setup(hub_data, synced_store, 9)
+    real, calls = push.outbox.lease, [0]
+
+    def lease(*args, **kwargs):
+        calls[0] += 1
+        if calls[0] == 3:  # the first batch's lease, the second's, then this one
+            raise sqlite3.OperationalError("disk I/O error")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(push.outbox, "lease", lease)
+    with pytest.raises(sqlite3.OperationalError):
+        push_once(db, client, batch_size=3)
+    assert _where(db, ids, "acked_at IS NULL AND leased_by IS NOT NULL") == 0
+    monkeypatch.setattr(push.outbox, "lease", real)
+    push_once(db, client, batch_size=3)
+    assert _where(db, ids, "acked_at IS NOT NULL") == 9
     assert set(hub_transactions(hub_data, ids).values()) == {1}

@@ -243,13 +243,18 @@ class _Stream:
         if self.pool is None:
             self.pool = ThreadPoolExecutor(1, thread_name_prefix="kiosk-push")
         flight = self.pool.submit(_send, self.client, rows)
+        answered = self.answered
         try:
-            self.settle()
-            if next_limit and not self.stalled:
-                self.ahead = outbox.lease(
-                    self.db, next_limit, owner=self.owner, seconds=self.lease_s, raw=True
-                )
+            with dbmod.write(self.db):  # one commit for both
+                self.settle()
+                if next_limit and not self.stalled:
+                    self.ahead = outbox.lease(
+                        self.db, next_limit, owner=self.owner, seconds=self.lease_s, raw=True
+                    )
         except BaseException:
+            # Rolled back whole: those answers are unrecorded (their rows given back by
+            # close()), and nothing was leased ahead.
+            self.answered, self.ahead = answered, None
             with contextlib.suppress(Exception):
                 flight.result()  # applied or not at the hub: the rows go again, as duplicates
             raise
