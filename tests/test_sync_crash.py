@@ -65,8 +65,7 @@ def test_kill_9_during_bursts_loses_and_duplicates_nothing(hub_server, synced_st
     rng = random.Random(seed)
     proxy = FaultProxy(hub_server.port, slow_s=SLOW_S).start()
     proxy.fail_when(lambda method, path, body: method == "POST" and path == PUSH, "slow")
-    # Movements queued by `kiosk stock adjust` pushed within 0.2 s (1 s in production).
-    env = {**store_env(proxy.url, hub_server.data, timeout=5), "KIOSK_PUSH_INTERVAL_S": "0.2"}
+    env = store_env(proxy.url, hub_server.data, timeout=5)
     db = dbmod.connect(dbmod.db_path(synced_store))
     skus = [
         r[0]

@@ -29,9 +29,7 @@ from app.store.sync.push import Narrowing, push_once
 log = logging.getLogger(__name__)
 
 PULL_WAIT_S = 25  # long-poll: a change at the hub reaches the store in about a second
-# Other processes (kiosk stock adjust) write the outbox too: looked at this often.
-# KIOSK_PUSH_INTERVAL_S overrides it (tests use 0.2 s).
-PUSH_INTERVAL_S = 1.0
+PUSH_INTERVAL_S = 1.0  # other processes (kiosk stock adjust) write the outbox too
 # Health reports (app/store/sync/health.py): one at start and every HEALTH_INTERVAL_S,
 # and sooner (at most every HEALTH_MIN_GAP_S) when the outbox or the cursor changed, so
 # head office sees a queue grow or a parked row resolved within seconds.
@@ -55,7 +53,7 @@ class SyncWorker:
         *,
         store_id: str,
         wait: int = PULL_WAIT_S,
-        push_interval: float | None = None,
+        push_interval: float = PUSH_INTERVAL_S,
         cap: float = backoff.CAP_S,
         rng: random.Random | None = None,
         health_interval: float | None = None,
@@ -64,12 +62,10 @@ class SyncWorker:
         if health_interval is None:
             health_interval = float(os.environ.get("KIOSK_HEALTH_INTERVAL_S") or HEALTH_INTERVAL_S)
         self.health_interval = max(0.2, health_interval)
-        if push_interval is None:
-            push_interval = float(os.environ.get("KIOSK_PUSH_INTERVAL_S") or PUSH_INTERVAL_S)
         self.client = client
         self.store_id = store_id
         self.wait = wait
-        self.push_interval = max(0.05, push_interval)
+        self.push_interval = push_interval
         self.cap = cap
         self.rng = rng or random.Random()
         self.owner = outbox.owner_id()
