@@ -186,6 +186,9 @@ def push_once(
     everything else goes on. Rows always leave in outbox order. The search is kept in
     ``meta`` (state.NARROWING), so a restart resumes it; rows are only ever
     acknowledged by the hub's answer, so nothing is lost or applied twice.
+
+    A batch is as many rows as are queued, up to ``batch_size`` (at most MAX_BATCH) and
+    :data:`BATCH_BYTES`; a backlog of several batches goes through :class:`_Stream`.
     """
     owner = owner or outbox.owner_id()
     stats = PushStats()
