@@ -256,3 +256,20 @@ def test_the_store_reads_request_lines_up_to_64_kib(store: Server) -> None:
     assert "text/html" in refused.headers.get("content-type", ""), refused.headers
     assert "<html" in refused.text.lower() and "kiosk" in refused.text.lower(), refused.text[:300]
     _assert_still_fine(store)
+
+
+def test_the_store_stops_reading_a_request_line_past_its_cap(store: Server) -> None:
+    """A request line of 4 MiB is refused (414) without the server reading it all into
+    memory: the web server's own cap (128 KiB) stops it, and the store stays fine."""
+    host, port = store.url.removeprefix("http://").rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        started = time.monotonic()
+        sock.sendall(b"GET /staff/login?next=/staff/")
+        try:
+            for _ in range(64):  # 4 MiB, never a line end: a reader without a cap waits
+                sock.sendall(b"a" * (64 * KIB))
+        except OSError:
+            pass  # refused and closed before taking it all: what we test
+        answer = _read_answer(sock, started)
+    assert answer.status == 414, (answer.status, answer.text[:300])
+    _assert_still_fine(store)

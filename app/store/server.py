@@ -26,6 +26,7 @@ import faulthandler
 import gc
 import logging
 import os
+import platform
 import select
 import signal
 import subprocess
@@ -37,12 +38,15 @@ from typing import Any
 from flask import Flask
 from gunicorn.app.base import BaseApplication
 from gunicorn.arbiter import Arbiter
+from gunicorn.http import message as gunicorn_message
 from gunicorn.http import wsgi as gunicorn_wsgi
 
 from app.web import security
 
 log = logging.getLogger(__name__)
 
+#: The longest request line gunicorn reads (the app answers 414 past 64 KiB).
+REQUEST_LINE_CAP = 2 * security.MAX_REQUEST_LINE
 #: How long a stopping web worker may finish its requests (systemd waits for all).
 GRACEFUL_TIMEOUT_S = 5
 #: A web worker silent this long (a request hung past it) is killed and replaced.
@@ -152,6 +156,9 @@ class StoreServer(BaseApplication):
         # Answers say ``Server: kiosk`` as under waitress (``ident``), not gunicorn's name
         # (gunicorn has no setting for it: its module's constant is what it sends).
         gunicorn_wsgi.SERVER = "kiosk"
+        # gunicorn's most is 8,190 (a module constant its settings are clamped to; 0,
+        # "unlimited", reads a line of any length into memory, copying it each read).
+        gunicorn_message.MAX_REQUEST_LINE = REQUEST_LINE_CAP
         for key, value in self.options.items():
             self.cfg.set(key, value)
 
@@ -202,8 +209,10 @@ def _libc() -> Any:
 def limit_malloc_arenas() -> None:
     """A web worker's threads share :data:`MALLOC_ARENAS` malloc arenas instead of one
     each: memory one thread freed serves the next (issue 15's memory budget). glibc only."""
+    if platform.libc_ver()[0] != "glibc":
+        return  # -8 is M_ARENA_MAX in glibc's numbering only
     with contextlib.suppress(OSError, AttributeError):
-        _libc().mallopt(-8, MALLOC_ARENAS)  # M_ARENA_MAX
+        _libc().mallopt(-8, MALLOC_ARENAS)
 
 
 class MemoryTrim:
@@ -279,10 +288,10 @@ def options(host: str, port: int, workers: int, threads: int) -> dict[str, Any]:
         # store's LAN a connection costs well under a millisecond).
         "keepalive": 0,
         # A scanned cart's code travels in the address (/scan?code=…, ~1,000 characters),
-        # a staff link its ?next=: as the hub, addresses up to 64 KiB are served and a
-        # longer one gets the app's own 414 page (close_after_413), not gunicorn's bare
-        # one. 0 is gunicorn's only setting past 8,190: it then stops reading at 1 MiB.
-        "limit_request_line": 0,
+        # a staff link its ?next=: as the hub, request lines up to 64 KiB are served, a
+        # longer one gets the app's own 414 page (close_after_413), and past
+        # REQUEST_LINE_CAP gunicorn stops reading and answers its bare 414.
+        "limit_request_line": REQUEST_LINE_CAP,
         "timeout": WORKER_TIMEOUT_S,
         "graceful_timeout": GRACEFUL_TIMEOUT_S,
         "proc_name": "kiosk-serve",
