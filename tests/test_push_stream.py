@@ -183,3 +183,32 @@ def test_a_failure_while_a_batch_is_in_flight_leaves_nothing_leased(
     push_once(db, client, batch_size=3)
     assert _where(db, ids, "acked_at IS NOT NULL") == 9
     assert set(hub_transactions(hub_data, ids).values()) == {1}
+
+
+def test_a_row_the_hub_left_unanswered_goes_again_before_any_younger_row(hub_data, synced_store):
+    """The first batch's 2nd row gets an answer the store does not understand (a newer
+    hub's status): it is sent again first, before the rows queued after it, and the
+    batch leased ahead meanwhile is given back (rows leave in outbox order)."""
+    db, client, link, ids = _setup(hub_data, synced_store, 9)
+    sent: list[list[str]] = []
+
+    def before(request):
+        sent.append([t["id"] for t in json.loads(request.body)["transactions"]])
+
+    def after(request, response):
+        if len(sent) == 1:
+            body = json.loads(response.content)
+            for result in body["results"]:
+                if result["id"] == ids[1]:
+                    result["status"] = "deferred"
+            response._content = json.dumps(body).encode()
+
+    link.before, link.after = before, after
+    stats = push_once(db, client, batch_size=3)
+    assert sent[0] == ids[0:3]
+    assert sent[1][0] == ids[1], sent  # the unanswered row first, nothing younger before
+    flat = [i for batch in sent[1:] for i in batch]
+    assert flat == sorted(flat, key=ids.index), sent  # then in outbox order
+    assert _where(db, ids, "acked_at IS NOT NULL AND leased_by IS NULL") == 9
+    assert stats.accepted + stats.duplicate == 9
+    assert set(hub_transactions(hub_data, ids).values()) == {1}

@@ -104,17 +104,7 @@ def _record(
         db,
         "INSERT INTO transactions (id, store_id, type, body_hash, status, reason, result, "
         "received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        [
-            tx_id,
-            store_id,
-            clean_text(str(item.get("type")), 100),
-            digest,
-            status,
-            reason,
-            # A message may quote what the store sent: never a surrogate into SQLite.
-            clean_text(canonical_json(result), 100_000),
-            now_iso(),
-        ],
+        _record_row(tx_id, store_id, item, digest, status, reason, result, now_iso()),
     )
 
 
@@ -240,7 +230,7 @@ def _record_row(
     result: dict[str, Any] | str,
     now: str,
 ) -> list[Any]:
-    """The ``transactions`` row :func:`_record` writes, as values."""
+    """A ``transactions`` row, as values (:func:`_record`, and set-based for a batch)."""
     return [
         tx_id,
         store_id,
@@ -248,6 +238,7 @@ def _record_row(
         digest,
         status,
         reason,
+        # A message may quote what the store sent: never a surrogate into SQLite.
         clean_text(canonical_json(result), 100_000),
         now,
     ]
@@ -256,14 +247,14 @@ def _record_row(
 def _apply_movements(db: Db, store_id: str, items: list[dict[str, Any]]) -> list[dict] | None:
     """A batch of ``stock.movement`` only, set-based: a handful of statements for the
     whole batch instead of seven per item, the same answers as :func:`apply_one` on each
-    in turn. None (nothing written) for a batch it leaves to :func:`apply_one`: an id
-    that is not a UUID, one id twice, or another handler registered for the type.
-
+    in turn. None (nothing written) for a batch it leaves to :func:`apply_one`: another
+    type, an id that is not a UUID, one id twice, or another handler for the type.
     Exactly-once as there: the hub-wide write lock is taken before the ids are looked
     up, so a concurrent batch carrying one of them has committed (and is seen) or waits.
     """
-    if HANDLERS.get(protocol.STOCK_MOVEMENT) is not stock.movement:
-        return None  # the registry names another handler: it is the one to run
+    types = {item.get("type") for item in items}
+    if types != {protocol.STOCK_MOVEMENT} or HANDLERS.get(types.pop()) is not stock.movement:
+        return None
     parsed = [parse_id(item.get("id")) for item in items]
     if None in parsed or len(set(parsed)) != len(parsed):
         return None

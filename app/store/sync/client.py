@@ -125,20 +125,13 @@ class HubClient:
     def post_transactions(self, transactions: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Send a batch (at most 500); the hub's result per transaction, in order."""
         answer = self.request("POST", "/api/v1/transactions", {"transactions": transactions})
-        results = answer.get("results")
-        if not isinstance(results, list):
-            raise HubError("the hub's answer has no results", status=200, code="bad_answer")
-        return results
+        return _results(answer)
 
     def post_transaction_texts(self, texts: list[str]) -> list[dict[str, Any]]:
         """:meth:`post_transactions` for transactions already written as JSON texts (the
         outbox keeps payloads as JSON: sent as they are, not parsed and written again)."""
         body = ('{"transactions":[' + ",".join(texts) + "]}").encode()
-        answer = self.request("POST", "/api/v1/transactions", raw_body=body)
-        results = answer.get("results")
-        if not isinstance(results, list):
-            raise HubError("the hub's answer has no results", status=200, code="bad_answer")
-        return results
+        return _results(self.request("POST", "/api/v1/transactions", raw_body=body))
 
     def get_changes(self, since: str, *, wait: int = 0, limit: int = 1000) -> dict[str, Any]:
         """One page of the change feed after ``since``, long-polling up to ``wait`` s."""
@@ -193,3 +186,11 @@ def _decode(response: requests.Response) -> dict[str, Any]:
         code=code,
         retry_after=retry_after,
     )
+
+
+def _results(answer: dict[str, Any]) -> list[dict[str, Any]]:
+    """The hub's result per transaction of a batch, in order."""
+    results = answer.get("results")
+    if not isinstance(results, list):
+        raise HubError("the hub's answer has no results", status=200, code="bad_answer")
+    return results

@@ -127,6 +127,12 @@ def _record(db: Database, pairs: list[tuple[dict, dict]], stats: PushStats) -> s
     return settled
 
 
+def _settles_all(rows: list[dict], pairs: list[tuple[dict, dict]]) -> bool:
+    """Whether every row got an answer :func:`_record` settles (in memory, no database)."""
+    settling = ("accepted", "duplicate", "rejected")
+    return len({row["id"] for row, res in pairs if res.get("status") in settling}) == len(rows)
+
+
 def _item_may_be_at_fault(exc: HubError) -> bool:
     """A failure that could come from the batch's content: no answer (dropped, reset,
     timed out) or a 5xx. Not a 408/429 nor a Retry-After: the hub asked us to wait."""
@@ -246,7 +252,7 @@ class _Stream:
         if self.pool is None:
             self.pool = ThreadPoolExecutor(1, thread_name_prefix="kiosk-push")
         flight = self.pool.submit(_send, self.client, rows)
-        answered = self.answered
+        answered, counted = self.answered, dict(vars(self.stats))
         try:
             with dbmod.write(self.db):  # one commit for both
                 self.settle()
@@ -258,6 +264,7 @@ class _Stream:
             # Rolled back whole: those answers are unrecorded (their rows given back by
             # close()), and nothing was leased ahead.
             self.answered, self.ahead = answered, None
+            vars(self.stats).update(counted)  # not recorded: not counted either
             with contextlib.suppress(Exception):
                 flight.result()  # applied or not at the hub: the rows go again, as duplicates
             raise
@@ -373,6 +380,11 @@ def _push(
         if upto is None:
             # Recorded while the next batch is in flight, or when the round ends.
             stream.answered = (rows, pairs)
+            if not _settles_all(rows, pairs):
+                # A row the hub left unanswered goes again before any younger one:
+                # recorded now, and the batch leased past it given back.
+                stream.settle()
+                stream.give_back()
             if stream.stalled:
                 break  # the hub answered nothing usable: do not spin on the same rows
             continue
