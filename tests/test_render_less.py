@@ -48,6 +48,21 @@ def test_an_old_or_missing_version_is_revalidated_not_pinned(client):
         assert "no-cache" in cache
 
 
+def test_other_spellings_of_a_file_are_not_remembered(app):
+    """``css/./kiosk.css`` serves the same file: it is answered (re-validated), and the
+    versions kept stay one per file on disk, whatever spellings clients send."""
+    versions = app.extensions["static_versions"]
+    client = app.test_client()
+    version = _digest("css/kiosk.css")
+    client.get(f"/static/css/kiosk.css?v={version}")
+    before = len(versions._known)
+    for i in range(1, 30):
+        r = client.get(f"/static/css/{'./' * i}kiosk.css?v={version}")
+        assert r.status_code == 200
+        assert "immutable" not in r.headers["Cache-Control"]
+    assert len(versions._known) == before
+
+
 def test_a_changed_file_gets_a_new_address(app, tmp_path: Path):
     from app.web.static_files import StaticVersions
 

@@ -222,6 +222,27 @@ def test_the_look_up_memory_is_one_for_every_process(tmp_path):
     assert memo.Memo(path, "cart", 60).get("c-OLD") is None
 
 
+def test_the_look_up_memory_keeps_no_id_on_disk_nor_what_expired(tmp_path):
+    """A card the hub does not know (perhaps an erased customer's) and a cart id (a
+    bearer code) are never written to memo.db as they are, and an expired entry of any
+    kind is gone, overwritten, after the next write."""
+    import sqlite3
+
+    from app.store.sync import memo
+
+    path = tmp_path / memo.MEMO_NAME
+    card, cart = "card-7Q4ZKX2M9P", "c-5TRW8LHN3B"
+    memo.Memo(path, "card_miss", -1).put(card, True)  # already expired
+    memo.Memo(path, "cart", 60).put(cart, {"lines": [["sku-1", 2]]})
+    assert memo.Memo(path, "cart", 60).get(cart) == {"lines": [["sku-1", 2]]}
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    assert conn.execute("SELECT count(*) FROM memo WHERE kind = 'card_miss'").fetchone() == (0,)
+    conn.close()
+    raw = b"".join(p.read_bytes() for p in tmp_path.iterdir() if p.name.startswith("memo"))
+    assert card.encode() not in raw and cart.encode() not in raw
+
+
 def _hub_peers(pids: list[int], port: int) -> set[int]:
     """Which of ``pids`` hold a TCP connection to 127.0.0.1:``port``."""
     inodes: dict[str, int] = {}
@@ -283,3 +304,19 @@ def test_a_screen_beat_taken_by_one_web_worker_is_seen_by_the_other(server_facto
     assert age.status_code == 200, age.text
     assert age.json()["age"] is not None and age.json()["age"] < 30
     assert age.json()["boot"] == beat.json()["boot"]
+
+
+def test_a_beat_left_by_an_earlier_boot_of_the_box_does_not_count(app, client):
+    """Beats are times of the system's monotonic clock: a beat file left from before
+    the box restarted (a time ahead of this boot's clock, or a wall-clock time) is not
+    this screen beating now; a beat taken now is, whatever the wall clock says."""
+    beat = Path(app.config["DATA_DIR"]) / "screens" / "local"
+    beat.parent.mkdir(exist_ok=True)
+    beat.touch()
+    for left_behind in (time.monotonic() + 3600, time.time()):
+        os.utime(beat, (left_behind, left_behind))
+        answer = client.get("/kiosk/heartbeat?max_age=45")
+        assert answer.status_code == 503 and answer.get_json()["age"] is None, left_behind
+    assert client.post("/kiosk/heartbeat").status_code == 200
+    answer = client.get("/kiosk/heartbeat?max_age=45")
+    assert answer.status_code == 200 and answer.get_json()["age"] < 5

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import posixpath
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +54,10 @@ class StaticVersions:
         return digest
 
 
+def _plain(filename: str) -> bool:
+    return posixpath.normpath(filename) == filename and not filename.startswith("/")
+
+
 def install(app: Flask) -> None:
     """Versioned ``url_for('static', …)`` addresses, answered immutable (see the module)."""
     if not app.static_folder or "static" not in app.view_functions:
@@ -72,7 +77,9 @@ def install(app: Flask) -> None:
     def versioned_static(filename: str) -> Response:
         response: Response = send(filename=filename)
         asked = request.args.get(VERSION_ARG)
-        if asked and response.status_code in (200, 206, 304):
+        # Only a file's own spelling (``css/./kiosk.css`` is the same file): what the
+        # versions remember stays one entry per file on disk, whatever clients ask.
+        if asked and response.status_code in (200, 206, 304) and _plain(filename):
             if asked == versions.version(filename):
                 response.headers["Cache-Control"] = IMMUTABLE
         return response

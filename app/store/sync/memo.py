@@ -7,11 +7,14 @@ the store's look-up budget at the hub once per worker. Each entry is JSON with a
 expiry (wall-clock seconds: entries outlive a restart, and a reboot resets the
 monotonic clock). The file is a cache: nothing in it is ever needed (deleting it only
 costs a look-up), so it is not the store database (no migration, no backup) and
-writes are not made durable (``synchronous=OFF``).
+writes are not made durable (``synchronous=OFF``). Keys are kept as their SHA-256
+(a card id, a cart id: never the id itself on disk), every write drops whatever has
+expired, of any kind, and deleted entries are overwritten (``secure_delete``).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sqlite3
 import time
@@ -44,6 +47,7 @@ class Memo:
         conn = sqlite3.connect(self.path, timeout=2.0, isolation_level=None)
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=OFF")
+        conn.execute("PRAGMA secure_delete=ON")
         conn.execute(
             "CREATE TABLE IF NOT EXISTS memo (kind TEXT NOT NULL, key TEXT NOT NULL, "
             "value TEXT NOT NULL, expires REAL NOT NULL, PRIMARY KEY (kind, key))"
@@ -56,7 +60,7 @@ class Memo:
         try:
             row = conn.execute(
                 "SELECT value FROM memo WHERE kind = ? AND key = ? AND expires > ?",
-                [self.kind, key, time.time()],
+                [self.kind, _hashed(key), time.time()],
             ).fetchone()
         finally:
             conn.close()
@@ -68,10 +72,10 @@ class Memo:
         conn = self._connect()
         try:
             conn.execute("BEGIN IMMEDIATE")
-            conn.execute("DELETE FROM memo WHERE kind = ? AND expires <= ?", [self.kind, now])
+            conn.execute("DELETE FROM memo WHERE expires <= ?", [now])
             conn.execute(
                 "INSERT OR REPLACE INTO memo (kind, key, value, expires) VALUES (?, ?, ?, ?)",
-                [self.kind, key, json.dumps(value), now + self.ttl],
+                [self.kind, _hashed(key), json.dumps(value), now + self.ttl],
             )
             conn.execute(
                 "DELETE FROM memo WHERE kind = ? AND key NOT IN (SELECT key FROM memo "
@@ -81,3 +85,7 @@ class Memo:
             conn.execute("COMMIT")
         finally:
             conn.close()
+
+
+def _hashed(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()

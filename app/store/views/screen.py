@@ -29,8 +29,11 @@ bp = Blueprint("screen", __name__)
 # time are made once, when the arbiter loads the app, so every worker (and one
 # restarted later) names the same boot; a beat is the time of a file per screen in the
 # data directory (``screens/``), so whichever worker answers sees the latest beat.
+# Times are the system's monotonic clock (one for every process on Linux), written as
+# the file's mtime: a box without a battery-backed clock, or a clock stepped back by
+# NTP after boot, must not make every beat look older than the boot.
 BOOT_ID = secrets.token_hex(8)
-_BOOTED = time.time()
+_BOOTED = time.monotonic()
 _BEATS_MAX = 256
 
 
@@ -56,13 +59,15 @@ def _beat_file(key: str) -> Path:
 
 def _record_beat(key: str) -> None:
     path = _beat_file(key)
+    now = time.monotonic()
     try:
-        os.utime(path)
+        os.utime(path, (now, now))
         return
     except FileNotFoundError:
         pass
     path.parent.mkdir(exist_ok=True)
     path.touch()
+    os.utime(path, (now, now))
     beats = list(path.parent.iterdir())
     if len(beats) > _BEATS_MAX:  # bounded: the oldest screens are forgotten
         beats.sort(key=lambda p: p.stat().st_mtime if p.exists() else 0)
@@ -76,7 +81,9 @@ def _last_beat(key: str) -> float | None:
         last = _beat_file(key).stat().st_mtime
     except FileNotFoundError:
         return None
-    return last if last >= _BOOTED else None  # a beat of an earlier boot does not count
+    # A beat before this server started does not count, nor one "ahead" of now: the
+    # monotonic clock of an earlier boot of the machine.
+    return last if _BOOTED <= last <= time.monotonic() + 1 else None
 
 
 def _no_store(response: Response) -> Response:
@@ -97,7 +104,7 @@ def heartbeat_age() -> Any:
     """Seconds since the asking box's own screen last beat (``age``; null: never since
     this server started, see ``uptime``). With ``?max_age=S`` the answer is a 503 when
     the beat is older or missing, for ``curl -f`` in a watchdog script."""
-    now = time.time()
+    now = time.monotonic()
     last = _last_beat(_screen_key())
     age = None if last is None else round(max(0.0, now - last), 1)
     raw = request.args.get("max_age")
