@@ -176,7 +176,11 @@ ExecStart={sys.executable} -m app serve --data {store_data} --port {port}
     time.sleep(0.5)
     deadline = time.monotonic() + 2.5 * WATCHDOG_SEC
     while time.monotonic() < deadline:
-        assert _boot(url) == first, "systemd restarted a healthy server"
+        boot = _boot(url)
+        if boot is None:  # one answer slower than 1 s on a loaded box is not a restart:
+            boot = _wait("an answer", lambda: _boot(url), 10, console)  # who answers?
+        assert boot == first, f"systemd restarted a healthy server:\n{console.text()[-3000:]}"
+        assert "Watchdog timeout" not in console.text(), console.text()[-3000:]
         time.sleep(0.5)
     assert "Watchdog timeout" not in console.text()
 

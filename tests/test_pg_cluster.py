@@ -31,11 +31,13 @@ def test_the_server_runs_unprivileged_in_its_own_temporary_folder(pg_cluster: Pg
         backend = conn.execute("SELECT pg_backend_pid()").fetchone()[0]
         data_dir = conn.execute("SHOW data_directory").fetchone()[0]
         fsync = conn.execute("SHOW fsync").fetchone()[0]
-    uid = next(
-        int(line.split()[1])
-        for line in Path(f"/proc/{backend}/status").read_text().splitlines()
-        if line.startswith("Uid:")
-    )
+        # Read while connected: the backend process ends with its connection (read
+        # after it, the test once found /proc/<pid> already gone).
+        uid = next(
+            int(line.split()[1])
+            for line in Path(f"/proc/{backend}/status").read_text().splitlines()
+            if line.startswith("Uid:")
+        )
     assert uid != 0
     assert Path(data_dir) == pg_cluster.data and pg_cluster.data.is_relative_to(pg_cluster.folder)
     assert fsync == "off"
